@@ -1,0 +1,66 @@
+# Makefile: the front door. Drives CMake into build/ (and build-asan/, build-tsan/, build-fuzz/).
+# `make demo` and `make test` are the two commands the README opens with.
+JOBS    ?= 2
+SEEDS   ?= 1000
+CMAKE   ?= cmake
+CTEST   ?= ctest
+DEPS     = cmake/install-deps.sh
+
+.PHONY: all deps build test test-fast test-asan test-tsan sim fuzz demo demo-stop bench mtr valgrind clean
+
+all: build
+
+deps:
+	@bash $(DEPS)
+
+build/CMakeCache.txt:
+	$(CMAKE) -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+build: deps build/CMakeCache.txt
+	$(CMAKE) --build build -j$(JOBS)
+
+# Everything CI runs: the normal build's full suite, then unit tests under ASan+UBSan and TSan.
+test: build
+	cd build && $(CTEST) --output-on-failure -j1 --timeout 1200
+	$(MAKE) test-asan test-tsan
+
+test-fast: build
+	cd build && $(CTEST) --output-on-failure -L unit
+
+test-asan: deps
+	$(CMAKE) -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTRIREME_SANITIZE=address
+	$(CMAKE) --build build-asan -j$(JOBS)
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+		$(CTEST) --output-on-failure -L 'unit|kv|sim' --timeout 1200
+
+test-tsan: deps
+	$(CMAKE) -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DTRIREME_SANITIZE=thread
+	$(CMAKE) --build build-tsan -j$(JOBS)
+	cd build-tsan && TSAN_OPTIONS=halt_on_error=1 $(CTEST) --output-on-failure -L 'unit|kv' --timeout 1200
+
+valgrind: build
+	cd build && $(CTEST) --output-on-failure -L unit -T memcheck
+
+sim: build
+	build/bin/trireme-sim --seeds $(SEEDS)
+
+fuzz: deps
+	CC=clang $(CMAKE) -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTRIREME_FUZZ=ON
+	$(CMAKE) --build build-fuzz -j$(JOBS)
+	bash tests/fuzz/run.sh build-fuzz/fuzz $${FUZZ_SECONDS:-60}
+
+demo: build
+	bash tests/scripts/demo.sh start
+
+demo-stop:
+	bash tests/scripts/demo.sh stop
+
+bench: build
+	bash tests/scripts/bench.sh
+
+mtr: build
+	bash $(DEPS) --with-mtr
+	../shared/bin/mtr-run $(CURDIR)/build/lib/libtrireme.so /tmp/trireme-mtr $${MTR_TESTS:-galera}
+
+clean:
+	rm -rf build build-asan build-tsan build-fuzz

@@ -1,0 +1,46 @@
+/* gcomm/gc_config: the parsed option values a gcomm node runs with, and their defaults.
+ * Option names follow Galera (gmcast.*, evs.*, pc.*, gcs.max_packet_size). */
+#ifndef GC_CONFIG_H
+#define GC_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "gcomm/gc_msg.h"
+#include "gcomm/gc_view.h"
+
+#define GC_MAX_SEEDS 32
+#define GC_PATH_MAX 512
+
+struct gc_config {
+    char group[GC_GROUP_MAX];         /* wsrep_cluster_name */
+    char name[GC_NAME_MAX];           /* wsrep_node_name */
+    char listen_addr[GC_ADDR_MAX];    /* gmcast.listen_addr, "tcp://0.0.0.0:4567" */
+    char advertise_addr[GC_ADDR_MAX]; /* host:port peers dial; "" = base_host:listen port */
+    char base_host[GC_ADDR_MAX];      /* base_host */
+    uint16_t base_port;               /* base_port */
+    char incoming[GC_ADDR_MAX];       /* wsrep_node_incoming_address */
+    int nseeds;                       /* 0 = bootstrap a new group (gcomm://) */
+    char seeds[GC_MAX_SEEDS][GC_ADDR_MAX]; /* host:port */
+    char data_dir[GC_PATH_MAX];       /* where gvwstate.dat lives; "" = do not persist */
+    uint64_t keepalive_ns;            /* evs.keepalive_period PT1S */
+    uint64_t suspect_ns;              /* evs.suspect_timeout PT5S */
+    uint64_t inactive_ns;             /* evs.inactive_timeout PT15S */
+    uint64_t install_ns;              /* evs.install_timeout, default inactive/2 */
+    uint8_t weight;                   /* pc.weight */
+    bool ignore_sb, ignore_quorum;    /* pc.ignore_sb, pc.ignore_quorum */
+    bool bootstrap;                   /* pc.bootstrap at start (also implied by no seeds) */
+    bool recovery;                    /* pc.recovery */
+    bool wait_prim;                   /* pc.wait_prim */
+    uint64_t wait_prim_timeout_ns;    /* pc.wait_prim_timeout PT30S */
+    uint32_t max_packet_size;         /* gcs.max_packet_size 64500 */
+    bool isolate;                     /* gmcast.isolate */
+};
+
+void gc_config_defaults(struct gc_config *c);
+/* Parses "gcomm://h:p,h:p" (tcp:// prefixes and missing ports allowed) into seeds. 0 or -1. */
+int gc_config_set_url(struct gc_config *c, const char *url);
+/* Parses "tcp://host:port" or "host:port" into host and port. 0 or -1. */
+int gc_addr_split(const char *addr, char *host, int hostcap, uint16_t *port);
+
+#endif

@@ -1,0 +1,16 @@
+/* gcomm/gc_gvwstate: the gvwstate.dat file: our UUID and the last primary view.
+ * It is the only state gcomm persists; pc.recovery re-forms the group from it. */
+#ifndef GC_GVWSTATE_H
+#define GC_GVWSTATE_H
+
+#include <stddef.h>
+
+#include "common/tr_uuid.h"
+#include "gcomm/gc_view.h"
+#include "gcomm/gc_wire.h"
+
+void gc_gvwstate_encode(gc_wbuf *w, const tr_uuid *me, const gc_view *prim);
+/* Returns 0 and fills me/prim (prim->n may be 0 if the file has no view), or -1. */
+int gc_gvwstate_decode(const char *buf, size_t len, tr_uuid *me, gc_view *prim);
+
+#endif

@@ -1,0 +1,152 @@
+/* gcomm/gc_msg: the protocol messages exchanged between gcomm cores, and their codec.
+ * Decoding is bounds-checked and allocation is bounded by the input length. */
+#ifndef GC_MSG_H
+#define GC_MSG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/tr_uuid.h"
+#include "gcomm/gc_view.h"
+#include "gcomm/gc_wire.h"
+
+#define GC_PROTO_VERSION 1
+#define GC_GROUP_MAX 64
+#define GC_MAX_ADDRS 64
+
+enum gc_msg_type {
+    GC_MSG_HELLO = 1,
+    GC_MSG_HB,
+    GC_MSG_ECHO,
+    GC_MSG_DATA,
+    GC_MSG_ORDER,
+    GC_MSG_ACK,
+    GC_MSG_GATHER,
+    GC_MSG_STATE,
+    GC_MSG_START,
+    GC_MSG_LEAVE,
+    GC_MSG_FC,
+    GC_MSG_FRAG,
+    GC_MSG_MAX_
+};
+
+/* Node states as advertised in HB. */
+enum gc_state { GC_ST_CHANGE = 0, GC_ST_NORMAL, GC_ST_GATHER, GC_ST_LEAVING, GC_ST_LEFT };
+
+/* A log entry as carried on the wire; data points into the decoded buffer. */
+typedef struct gc_entry_ref {
+    tr_uuid sender;
+    uint64_t sender_inc;
+    uint64_t sender_seq;
+    const uint8_t *data;
+    size_t len;
+} gc_entry_ref;
+
+typedef struct gc_dedup {
+    tr_uuid sender;
+    uint64_t inc;
+    uint64_t seq; /* highest sender seq already ordered */
+} gc_dedup;
+
+typedef struct gc_joint {
+    tr_uuid uuid;
+    uint8_t weight;
+    uint8_t left; /* left gracefully: counted in the "left" term of the quorum rule */
+} gc_joint;
+
+#define GC_STATE_RECOVERED 1u /* state comes from gvwstate.dat only: no log */
+#define GC_STATE_LEAVING 2u
+#define GC_STATE_HAS_PRIM 4u
+#define GC_GATHER_BOOTSTRAP 1u
+#define GC_START_FORCED 1u /* primary by bootstrap/recovery/ignore_quorum: no joint quorum */
+
+typedef struct gc_msg {
+    uint8_t type;
+    union {
+        struct {
+            uint16_t version;
+            char group[GC_GROUP_MAX];
+            tr_uuid uuid;
+            uint64_t inc;
+            char name[GC_NAME_MAX];
+            char incoming[GC_ADDR_MAX];
+            char listen[GC_ADDR_MAX];
+            uint8_t naddrs;
+            char addrs[GC_MAX_ADDRS][GC_ADDR_MAX];
+        } hello;
+        struct {
+            uint64_t ts, promised, epoch;
+            uint8_t state, fc, weight;
+            uint64_t ack;
+            uint8_t nsusp;
+            tr_uuid susp[GC_MAX_MEMBERS];
+        } hb;
+        struct {
+            uint64_t ts, epoch;
+            uint8_t supporting;
+        } echo;
+        struct {
+            uint64_t epoch, seq;
+            const uint8_t *data;
+            size_t len;
+        } data;
+        struct {
+            uint64_t epoch, seqno;
+            gc_entry_ref e;
+        } order;
+        struct {
+            uint64_t epoch, seqno;
+        } ack;
+        struct {
+            uint64_t epoch;
+            uint8_t flags;
+        } gather;
+        struct {
+            uint64_t epoch, inc;
+            char name[GC_NAME_MAX];
+            char incoming[GC_ADDR_MAX];
+            uint8_t weight, flags;
+            gc_view prim;
+            uint64_t stop_elapsed;
+            uint64_t log_end;
+            uint64_t first; /* seqno of entries[0] */
+            uint32_t ndedup;
+            gc_dedup *dedup;
+            uint32_t nentries;
+            gc_entry_ref *entries;
+        } state;
+        struct {
+            uint64_t epoch;
+            gc_view view;
+            uint64_t close, adopt_epoch;
+            uint8_t flags;
+            uint32_t njoint;
+            gc_joint joint[GC_MAX_MEMBERS];
+            uint32_t ndedup;
+            gc_dedup *dedup;
+            uint64_t first;
+            uint32_t nentries;
+            gc_entry_ref *entries;
+        } start;
+        struct {
+            uint8_t stop;
+        } fc;
+        struct {
+            uint64_t total, offset;
+            const uint8_t *data;
+            size_t len;
+        } frag;
+    } u;
+} gc_msg;
+
+/* Decodes one message; pointers in *m refer into buf. Returns 0 or -1 (malformed).
+ * On success free with gc_msg_release (STATE and START own arrays). */
+int gc_msg_decode(const uint8_t *buf, size_t len, gc_msg *m);
+void gc_msg_release(gc_msg *m);
+const char *gc_msg_type_name(uint8_t type);
+
+/* Encoders append to w (callers reset it). Only fixed-size fields are passed by value. */
+void gc_msg_encode(gc_wbuf *w, const gc_msg *m);
+
+#endif

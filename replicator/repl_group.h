@@ -1,0 +1,67 @@
+/* replicator/repl_group: the seam between the node and group communication.
+ * A group delivers, in one total order, views and broadcast messages to a sink. gcomm plugs in here. */
+#ifndef REPL_GROUP_H
+#define REPL_GROUP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "replicator/repl_types.h"
+
+enum repl_gev_type {
+    REPL_GEV_VIEW,   /* membership changed: view is set */
+    REPL_GEV_MSG,    /* a broadcast message in total order: sender, buf, len */
+    REPL_GEV_CLOSED, /* the group is left for good: nothing follows */
+    REPL_GEV_SYNC    /* node-local: ask the appliers to report SYNCED (not from the group) */
+};
+
+struct repl_gview {
+    bool primary;
+    int64_t conf_id;
+    int my_idx;
+    int memb_num;
+    struct repl_member *members; /* memb_num entries */
+};
+
+struct repl_gev {
+    enum repl_gev_type type;
+    struct repl_gev *next;
+    tr_uuid sender;
+    void *buf; /* owned by the event */
+    size_t len;
+    struct repl_gview view;
+};
+
+/* Where a group delivers. Called from the group's own thread, one event at a time, in order;
+ * takes ownership of the event. */
+typedef void (*repl_gev_sink)(void *ctx, struct repl_gev *ev);
+
+struct repl_group {
+    const struct repl_group_ops *ops;
+};
+
+struct repl_group_ops {
+    /* Joins (or, with bootstrap, forms) the group named by url. 0 or -1 with err set. */
+    int (*connect)(struct repl_group *g, const char *cluster_name, const char *url, bool bootstrap,
+                   char *err, size_t errlen);
+    /* Broadcasts the concatenation of bufs; 0, or -ENOTCONN when not in a primary component. */
+    int (*broadcast)(struct repl_group *g, const struct repl_buf *bufs, size_t n);
+    /* Graceful leave: the sink then receives REPL_GEV_CLOSED. */
+    void (*leave)(struct repl_group *g);
+    void (*destroy)(struct repl_group *g);
+};
+
+struct repl_group_args {
+    tr_uuid self;
+    const char *name;
+    const char *incoming;
+    repl_gev_sink sink;
+    void *sink_ctx;
+};
+
+/* The single-member group: a primary component of this node alone (gcomm:// bootstrap). */
+struct repl_group *repl_group_loop_new(const struct repl_group_args *args);
+
+void repl_gev_free(struct repl_gev *ev);
+
+#endif

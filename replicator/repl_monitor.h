@@ -1,0 +1,58 @@
+/* replicator/repl_monitor: admits actions by global seqno: "enter once seqno W has left".
+ * One instance orders applying (W = depends_on), another orders commits (W = seqno - 1). */
+#ifndef REPL_MONITOR_H
+#define REPL_MONITOR_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define REPL_MONITOR_WINDOW 16384 /* seqnos in flight at most; power of two */
+
+struct repl_monitor_slot {
+    int64_t seqno;   /* which seqno currently owns the slot, -1 if none */
+    uint8_t state;   /* see repl_monitor.c */
+    bool interrupted;
+};
+
+struct repl_monitor {
+    pthread_mutex_t mu;
+    pthread_cond_t cond; /* one condition: waiters are few (client and applier threads) */
+    int64_t last_left;     /* every seqno <= last_left has left */
+    int64_t last_entered;  /* highest seqno that entered */
+    uint64_t entered;      /* counters for apply_window / oooe statistics */
+    uint64_t oooe;         /* entered while an earlier seqno had not left */
+    uint64_t waits;        /* had to wait to enter */
+    uint64_t oool;         /* left while an earlier seqno had not left */
+    double window_sum;     /* sum of (last_entered - last_left) at each leave */
+    uint64_t window_n;
+    bool closed;
+    struct repl_monitor_slot slots[REPL_MONITOR_WINDOW];
+};
+
+void repl_monitor_init(struct repl_monitor *m, int64_t last_left);
+void repl_monitor_destroy(struct repl_monitor *m);
+/* Reposition an idle monitor (after state transfer or a new cluster). */
+void repl_monitor_reset(struct repl_monitor *m, int64_t last_left);
+/* Blocks until every seqno <= wait_for has left. Returns 0 when entered, -1 when interrupted
+ * (repl_monitor_interrupt) or closed. */
+int repl_monitor_enter(struct repl_monitor *m, int64_t seqno, int64_t wait_for);
+void repl_monitor_leave(struct repl_monitor *m, int64_t seqno);
+/* Marks seqno as passed without entering: for actions that need no ordering here. */
+void repl_monitor_cancel(struct repl_monitor *m, int64_t seqno);
+/* Wakes a waiter of seqno with -1; a later enter of that seqno must first clear it. */
+bool repl_monitor_interrupt(struct repl_monitor *m, int64_t seqno);
+void repl_monitor_clear_interrupt(struct repl_monitor *m, int64_t seqno);
+/* Waits until every seqno <= upto has left; timeout_ns < 0 waits forever. Returns 0 or -1. */
+int repl_monitor_wait(struct repl_monitor *m, int64_t upto, int64_t timeout_ns);
+int64_t repl_monitor_last_left(struct repl_monitor *m);
+/* Wakes every waiter for good (shutdown). */
+void repl_monitor_close(struct repl_monitor *m);
+struct repl_monitor_stats {
+    double window;
+    uint64_t oooe, oool, waits, entered;
+};
+void repl_monitor_stats(struct repl_monitor *m, struct repl_monitor_stats *out);
+void repl_monitor_stats_reset(struct repl_monitor *m);
+
+#endif

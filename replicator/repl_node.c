@@ -1,0 +1,293 @@
+/* replicator/repl_node: node lifecycle: init, options, connect/disconnect, saved state.
+ * Decides where the node's history continues from (grastate.dat vs the host's position). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/tr_log.h"
+#include "replicator/repl_grastate.h"
+#include "replicator/repl_node_impl.h"
+#include "replicator/repl_options.h"
+
+const char *repl_state_comment(enum repl_state s)
+{
+    switch (s) {
+    case REPL_ST_CLOSED: return "Initialized";
+    case REPL_ST_JOINING: return "Joining";
+    case REPL_ST_DONOR: return "Donor/Desynced";
+    case REPL_ST_JOINED: return "Joined";
+    case REPL_ST_SYNCED: return "Synced";
+    case REPL_ST_DESTROYED: return "Destroyed";
+    }
+    return "Initialized";
+}
+
+static void copy_str(char *dst, size_t cap, const char *src)
+{
+    snprintf(dst, cap, "%s", src ? src : "");
+}
+
+/* Reads the typed settings the hot paths use from the option store. */
+static void load_settings(struct repl_node *n)
+{
+    struct repl_options o;
+    if (repl_options_read(n->cfg, &o)) return;
+    atomic_store(&n->causal_read_timeout_ns, o.repl_causal_read_timeout_ns);
+    atomic_store(&n->max_ws_size, o.repl_max_ws_size);
+}
+
+/* Where our history continues from: grastate.dat, or the host's recovered position when the
+ * file says "unknown" (seqno -1 after a crash) for the same history. */
+static int load_position(struct repl_node *n)
+{
+    struct repl_grastate gs;
+    char err[512];
+    int rc = repl_grastate_read(n->data_dir, &gs, err, sizeof err);
+    if (rc < 0) {
+        tr_error("%s", err);
+        return -1;
+    }
+    tr_gtid pos = {gs.uuid, gs.seqno};
+    const tr_gtid *hs = &n->init_state;
+    bool host_known = !tr_uuid_is_nil(&hs->uuid) && hs->seqno >= 0;
+    if (pos.seqno < 0 && host_known &&
+        (tr_uuid_is_nil(&pos.uuid) || tr_uuid_compare(&pos.uuid, &hs->uuid) == 0)) {
+        pos = *hs;
+    }
+    n->safe_to_bootstrap = gs.safe_to_bootstrap;
+    n->group_uuid = pos.uuid;
+    n->last_seqno = pos.seqno;
+    n->have_state = !tr_uuid_is_nil(&pos.uuid) && pos.seqno >= 0;
+    char u[TR_UUID_STR_LEN + 1];
+    tr_uuid_print(&gs.uuid, u);
+    tr_info("%s saved state: %s:%lld, safe_to_bootstrap: %d", rc == 1 ? "No" : "Found", u,
+            (long long)gs.seqno, gs.safe_to_bootstrap);
+    return 0;
+}
+
+void repl_node_save_state(struct repl_node *n, bool running)
+{
+    struct repl_grastate gs = {n->group_uuid, TR_SEQNO_UNDEFINED, n->safe_to_bootstrap};
+    if (!running) gs.seqno = repl_monitor_last_left(n->apply_mon);
+    if (tr_uuid_is_nil(&gs.uuid)) gs.seqno = TR_SEQNO_UNDEFINED;
+    char err[512];
+    if (repl_grastate_write(n->data_dir, &gs, err, sizeof err)) tr_error("%s", err);
+}
+
+int repl_node_new(const struct repl_init_args *a, struct repl_node **out)
+{
+    *out = NULL;
+    struct repl_node *n = calloc(1, sizeof *n);
+    if (!n) return REPL_FATAL;
+    n->apply_mon = malloc(sizeof *n->apply_mon);
+    n->commit_mon = malloc(sizeof *n->commit_mon);
+    n->cfg = repl_options_new();
+    if (!n->apply_mon || !n->commit_mon || !n->cfg) {
+        free(n->apply_mon);
+        free(n->commit_mon);
+        if (n->cfg) tr_cfg_free(n->cfg);
+        free(n);
+        return REPL_FATAL;
+    }
+    n->host = a->host;
+    copy_str(n->name, sizeof n->name, a->node_name);
+    copy_str(n->address, sizeof n->address, a->node_address);
+    copy_str(n->incoming, sizeof n->incoming, a->node_incoming);
+    copy_str(n->data_dir, sizeof n->data_dir, a->data_dir && *a->data_dir ? a->data_dir : ".");
+    n->proto_ver = a->proto_ver;
+    n->init_state.seqno = TR_SEQNO_UNDEFINED;
+    if (a->state_id) n->init_state = *a->state_id;
+    tr_uuid_generate(&n->self);
+    pthread_mutex_init(&n->mu, NULL);
+    pthread_cond_init(&n->cond, NULL);
+    pthread_mutex_init(&n->lock_mu, NULL);
+    pthread_cond_init(&n->lock_cond, NULL);
+    n->state = REPL_ST_CLOSED;
+    n->paused_seqno = TR_SEQNO_UNDEFINED;
+    n->q_len_min = 0;
+
+    char err[512] = "";
+    if (tr_cfg_parse(n->cfg, a->options ? a->options : "", TR_CFG_AT_INIT, err, sizeof err)) {
+        tr_error("Bad wsrep_provider_options: %s", err);
+        goto fail;
+    }
+    char *unimpl = repl_options_unimplemented_in_use(n->cfg);
+    if (unimpl) {
+        tr_warn("accepted but not acted on yet by trireme: %s", unimpl);
+        free(unimpl);
+    }
+    load_settings(n);
+    if (load_position(n)) goto fail;
+    repl_monitor_init(n->apply_mon, n->last_seqno);
+    repl_monitor_init(n->commit_mon, n->last_seqno);
+    *out = n;
+    return REPL_OK;
+fail:
+    tr_cfg_free(n->cfg);
+    free(n->apply_mon);
+    free(n->commit_mon);
+    pthread_mutex_destroy(&n->mu);
+    pthread_cond_destroy(&n->cond);
+    pthread_mutex_destroy(&n->lock_mu);
+    pthread_cond_destroy(&n->lock_cond);
+    free(n);
+    return REPL_NODE_FAIL;
+}
+
+void repl_node_free(struct repl_node *n)
+{
+    if (!n || n->freed) return;
+    n->freed = true;
+    repl_node_disconnect(n);
+    if (n->group) n->group->ops->destroy(n->group);
+    struct repl_gev *ev = n->q_head;
+    while (ev) {
+        struct repl_gev *next = ev->next;
+        repl_gev_free(ev);
+        ev = next;
+    }
+    for (int i = 0; i < REPL_HASH; i++) {
+        for (struct repl_trx *t = n->by_trx[i], *nx; t; t = nx) {
+            nx = t->next_trx;
+            tr_buf_free(&t->keys);
+            tr_buf_free(&t->data);
+            pthread_cond_destroy(&t->cond);
+            free(t);
+        }
+        for (struct repl_trx *t = n->toi_by_conn[i], *nx; t; t = nx) {
+            nx = t->next_trx;
+            tr_buf_free(&t->keys);
+            tr_buf_free(&t->data);
+            pthread_cond_destroy(&t->cond);
+            free(t);
+        }
+    }
+    for (struct repl_lock_ent *l = n->locks, *nx; l; l = nx) {
+        nx = l->next;
+        free(l->name);
+        free(l);
+    }
+    repl_monitor_destroy(n->apply_mon);
+    repl_monitor_destroy(n->commit_mon);
+    free(n->apply_mon);
+    free(n->commit_mon);
+    tr_cfg_free(n->cfg);
+    pthread_mutex_destroy(&n->mu);
+    pthread_cond_destroy(&n->cond);
+    pthread_mutex_destroy(&n->lock_mu);
+    pthread_cond_destroy(&n->lock_cond);
+    free(n);
+}
+
+int repl_node_options_set(struct repl_node *n, const char *conf)
+{
+    char err[512] = "";
+    if (tr_cfg_parse(n->cfg, conf ? conf : "", TR_CFG_AT_RUNTIME, err, sizeof err)) {
+        tr_error("Setting wsrep_provider_options failed: %s", err);
+        return REPL_WARNING;
+    }
+    load_settings(n);
+    return REPL_OK;
+}
+
+char *repl_node_options_get(struct repl_node *n)
+{
+    return tr_cfg_format(n->cfg);
+}
+
+uint32_t repl_node_capabilities(struct repl_node *n)
+{
+    (void)n;
+    /* Only what works end to end: no streaming, no preordered events, no NBO yet. */
+    return (1u << 0)    /* MULTI_MASTER */
+           | (1u << 1)  /* CERTIFICATION */
+           | (1u << 2)  /* PARALLEL_APPLYING */
+           | (1u << 3)  /* TRX_REPLAY */
+           | (1u << 4)  /* ISOLATION */
+           | (1u << 5)  /* PAUSE */
+           | (1u << 6); /* CAUSAL_READS */
+}
+
+static bool url_is_bootstrap(const char *url)
+{
+    const char *p = strstr(url, "://");
+    p = p ? p + 3 : url;
+    return *p == '\0' || *p == '?';
+}
+
+int repl_node_connect(struct repl_node *n, const char *cluster_name, const char *url,
+                      const char *donor, bool bootstrap)
+{
+    (void)donor;
+    if (!url || strncmp(url, "gcomm://", 8) != 0) {
+        tr_error("Unsupported cluster address '%s': trireme speaks gcomm://host:port,...",
+                 url ? url : "(null)");
+        return REPL_NODE_FAIL;
+    }
+    bootstrap = bootstrap || url_is_bootstrap(url);
+    pthread_mutex_lock(&n->mu);
+    if (n->connected) {
+        pthread_mutex_unlock(&n->mu);
+        tr_error("connect: already connected");
+        return REPL_NODE_FAIL;
+    }
+    if (bootstrap && !n->safe_to_bootstrap) {
+        pthread_mutex_unlock(&n->mu);
+        tr_error("It may not be safe to bootstrap the cluster from this node. It was not the "
+                 "last one to leave the cluster and may not contain all the updates. To force "
+                 "cluster bootstrap with this node, edit the grastate.dat file manually and set "
+                 "safe_to_bootstrap to 1 .");
+        return REPL_NODE_FAIL;
+    }
+    if (bootstrap) {
+        if (!n->have_state) {
+            /* A new history: nothing to continue from. */
+            tr_uuid_generate(&n->group_uuid);
+            n->last_seqno = 0;
+            repl_monitor_reset(n->apply_mon, 0);
+            repl_monitor_reset(n->commit_mon, 0);
+        }
+        char u[TR_UUID_STR_LEN + 1];
+        tr_uuid_print(&n->group_uuid, u);
+        tr_info("Bootstrapping a new cluster '%s' at %s:%lld", cluster_name ? cluster_name : "",
+                u, (long long)n->last_seqno);
+    }
+    n->last_barrier = n->last_seqno;
+    n->closing = false;
+    n->final_done = false;
+    n->connected = true;
+    pthread_mutex_unlock(&n->mu);
+
+    /* While running, the saved seqno is "unknown": a crash must not look like a clean stop. */
+    repl_node_save_state(n, true);
+
+    if (!n->group) {
+        struct repl_group_args ga = {n->self, n->name, n->incoming, repl_stream_sink, n};
+        n->group = repl_group_loop_new(&ga);
+        if (!n->group) return REPL_FATAL;
+    }
+    char err[512] = "";
+    if (n->group->ops->connect(n->group, cluster_name ? cluster_name : "", url, bootstrap, err,
+                               sizeof err)) {
+        tr_error("Failed to connect to the cluster: %s", err);
+        pthread_mutex_lock(&n->mu);
+        n->connected = false;
+        pthread_mutex_unlock(&n->mu);
+        return REPL_NODE_FAIL;
+    }
+    return REPL_OK;
+}
+
+int repl_node_disconnect(struct repl_node *n)
+{
+    pthread_mutex_lock(&n->mu);
+    if (!n->connected || n->closing) {
+        pthread_mutex_unlock(&n->mu);
+        return REPL_OK;
+    }
+    n->closing = true;
+    pthread_mutex_unlock(&n->mu);
+    n->group->ops->leave(n->group);
+    return REPL_OK;
+}

@@ -1,0 +1,147 @@
+/* replicator/repl_node_impl.h: the node's private state, shared by the repl_node*.c files.
+ * Nothing outside replicator/ includes this. */
+#ifndef REPL_NODE_IMPL_H
+#define REPL_NODE_IMPL_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "common/tr_buf.h"
+#include "common/tr_cfg.h"
+#include "replicator/repl_group.h"
+#include "replicator/repl_monitor.h"
+#include "replicator/repl_node.h"
+
+#define REPL_HASH 1024
+
+/* Life of a local transaction as the provider sees it. */
+enum repl_trx_state {
+    TRX_EXECUTING = 0, /* collecting keys and data */
+    TRX_REPLICATING,   /* broadcast, waiting for its place in the total order */
+    TRX_CERTIFIED,     /* ordered and certified, inside the apply window */
+    TRX_CERT_FAILED,   /* ordered, lost certification (or was aborted before ordering) */
+    TRX_MUST_REPLAY,   /* ordered and certified, then BF-aborted: must be re-applied */
+    TRX_COMMITTED,
+};
+
+enum repl_handle_kind { REPL_H_TRX = 0x7472, REPL_H_TOI = 0x746f };
+
+struct repl_trx {
+    int kind; /* REPL_H_TRX or REPL_H_TOI: ws_handle.opaque points at this */
+    uint64_t trx_id;
+    uint64_t conn_id;
+    uint64_t local_id;
+    enum repl_trx_state state;
+    bool must_abort; /* BF-aborted before it was ordered */
+    bool in_table;   /* listed in by_trx */
+    bool in_flight;  /* listed in by_local */
+    bool ordered;
+    bool cert_ok;
+    bool apply_entered, apply_done;
+    bool commit_entered, commit_done;
+    bool replaying;
+    uint32_t flags;
+    int64_t seqno;
+    int64_t depends_on;
+    uint32_t nkeys;
+    struct tr_buf keys;
+    struct tr_buf data;
+    pthread_cond_t cond; /* signalled when ordered; waits on node->mu */
+    struct repl_trx *next_trx, *next_local;
+};
+
+struct repl_lock_ent { /* one holder of a named lock */
+    char *name;
+    uint64_t owner;
+    bool shared;
+    struct repl_lock_ent *next;
+};
+
+struct repl_node {
+    struct repl_host host;
+    tr_cfg *cfg;
+    char name[REPL_NAME_LEN];
+    char address[256];
+    char incoming[REPL_INCOMING_LEN];
+    char data_dir[PATH_MAX];
+    int proto_ver;
+    tr_gtid init_state; /* what the host told init() */
+    tr_uuid self;
+
+    struct repl_group *group;
+
+    pthread_mutex_t mu; /* everything below unless marked otherwise */
+    pthread_cond_t cond; /* queue, pause and state changes */
+    struct repl_gev *q_head, *q_tail;
+    int64_t q_len, q_len_max, q_len_min;
+    double q_len_sum;
+    uint64_t q_samples;
+    bool connected;   /* between connect() and the final view */
+    bool closing;     /* disconnect() called */
+    bool final_done;  /* final view delivered: recv() returns */
+    int pause_count;
+    int64_t paused_seqno;
+
+    /* ordering state, advanced only while popping events (under mu) */
+    tr_uuid group_uuid;
+    int64_t last_seqno;
+    int64_t last_barrier; /* last seqno that everything after it depends on (TOI, view) */
+    bool primary;
+    bool first_primary_seen;
+    int64_t conf_id;
+    int memb_num;
+    char incoming_addresses[4096];
+    enum repl_state state;
+    int desync_count;
+    bool safe_to_bootstrap;
+    bool have_state; /* grastate/init gave us a position to continue from */
+
+    struct repl_trx *by_trx[REPL_HASH];
+    struct repl_trx *by_local[REPL_HASH];
+    struct repl_trx *toi_by_conn[REPL_HASH];
+    uint64_t next_local_id;
+
+    struct repl_monitor *apply_mon; /* last_left = fully committed */
+    struct repl_monitor *commit_mon;
+
+    pthread_mutex_t lock_mu;
+    pthread_cond_t lock_cond;
+    struct repl_lock_ent *locks;
+
+    /* settings read on hot paths; updated by options_set */
+    _Atomic int64_t causal_read_timeout_ns;
+    _Atomic int64_t max_ws_size;
+
+    /* counters (atomic: bumped outside mu) */
+    _Atomic int64_t st_replicated, st_replicated_bytes, st_repl_keys, st_repl_keys_bytes,
+        st_repl_data_bytes, st_repl_other_bytes, st_received, st_received_bytes, st_local_commits,
+        st_local_cert_failures, st_local_replays, st_local_bf_aborts, st_causal_reads,
+        st_deps_distance_sum, st_deps_n, st_cert_interval_sum;
+    int64_t st_send_q_max; /* one-node group never queues sends */
+
+    bool freed;
+};
+
+/* repl_trx.c */
+struct repl_trx *repl_trx_find_locked(struct repl_node *n, uint64_t trx_id);
+void repl_trx_order_locked(struct repl_node *n, struct repl_trx *t, int64_t seqno,
+                           int64_t depends_on, bool cert_ok);
+void repl_trx_abort_all_locked(struct repl_node *n);
+
+/* repl_stream.c */
+void repl_stream_sink(void *ctx, struct repl_gev *ev);
+
+/* repl_node.c */
+void repl_node_save_state(struct repl_node *n, bool running);
+const char *repl_state_comment(enum repl_state s);
+
+static inline size_t repl_hash(uint64_t v)
+{
+    v ^= v >> 33;
+    v *= 0xff51afd7ed558ccdULL;
+    v ^= v >> 33;
+    return (size_t)(v & (REPL_HASH - 1));
+}
+
+#endif

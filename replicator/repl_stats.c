@@ -1,0 +1,165 @@
+/* replicator/repl_stats: the provider status variables, with Galera's names and meanings.
+ * One allocation per snapshot so the host frees it with a single call. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "replicator/repl_node_impl.h"
+
+#define MAX_STATS 64
+
+struct builder {
+    struct repl_stat rows[MAX_STATS];
+    int n;
+};
+
+static void add_i(struct builder *b, const char *name, int64_t v)
+{
+    b->rows[b->n].name = name;
+    b->rows[b->n].type = REPL_STAT_INT64;
+    b->rows[b->n].v.i = v;
+    b->n++;
+}
+
+static void add_d(struct builder *b, const char *name, double v)
+{
+    b->rows[b->n].name = name;
+    b->rows[b->n].type = REPL_STAT_DOUBLE;
+    b->rows[b->n].v.d = v;
+    b->n++;
+}
+
+static void add_s(struct builder *b, const char *name, const char *v)
+{
+    b->rows[b->n].name = name;
+    b->rows[b->n].type = REPL_STAT_STRING;
+    b->rows[b->n].v.s = v;
+    b->n++;
+}
+
+static double ratio(int64_t sum, int64_t n)
+{
+    return n > 0 ? (double)sum / (double)n : 0.0;
+}
+
+struct repl_stat *repl_node_stats(struct repl_node *n)
+{
+    struct builder *b = calloc(1, sizeof *b);
+    if (!b) return NULL;
+    /* Strings that live in the snapshot block, after the rows. */
+    char uuid[TR_UUID_STR_LEN + 1], gcomm_uuid[TR_UUID_STR_LEN + 1];
+    char incoming[sizeof n->incoming_addresses];
+
+    pthread_mutex_lock(&n->mu);
+    tr_uuid_print(&n->group_uuid, uuid);
+    tr_uuid_print(&n->self, gcomm_uuid);
+    memcpy(incoming, n->incoming_addresses, sizeof incoming);
+    enum repl_state state = n->state;
+    int64_t recv_q = n->q_len, recv_q_max = n->q_len_max, recv_q_min = n->q_len_min;
+    double recv_q_avg = n->q_samples ? n->q_len_sum / (double)n->q_samples : 0.0;
+    int64_t open_trx = 0, open_conn = 0;
+    for (int i = 0; i < REPL_HASH; i++) {
+        for (struct repl_trx *t = n->by_trx[i]; t; t = t->next_trx) open_trx++;
+        for (struct repl_trx *t = n->toi_by_conn[i]; t; t = t->next_trx) open_conn++;
+    }
+    int desync = n->desync_count;
+    int weight = n->primary ? n->memb_num : 0;
+    pthread_mutex_unlock(&n->mu);
+
+    struct repl_monitor_stats am, cm;
+    repl_monitor_stats(n->apply_mon, &am);
+    repl_monitor_stats(n->commit_mon, &cm);
+    int64_t deps_n = atomic_load(&n->st_deps_n);
+
+    add_s(b, "local_state_uuid", NULL); /* filled below once the block exists */
+    add_i(b, "protocol_version", 1);
+    add_i(b, "last_committed", repl_monitor_last_left(n->apply_mon));
+    add_i(b, "replicated", atomic_load(&n->st_replicated));
+    add_i(b, "replicated_bytes", atomic_load(&n->st_replicated_bytes));
+    add_i(b, "repl_keys", atomic_load(&n->st_repl_keys));
+    add_i(b, "repl_keys_bytes", atomic_load(&n->st_repl_keys_bytes));
+    add_i(b, "repl_data_bytes", atomic_load(&n->st_repl_data_bytes));
+    add_i(b, "repl_other_bytes", atomic_load(&n->st_repl_other_bytes));
+    add_i(b, "received", atomic_load(&n->st_received));
+    add_i(b, "received_bytes", atomic_load(&n->st_received_bytes));
+    add_i(b, "local_commits", atomic_load(&n->st_local_commits));
+    add_i(b, "local_cert_failures", atomic_load(&n->st_local_cert_failures));
+    add_i(b, "local_replays", atomic_load(&n->st_local_replays));
+    /* the group of one hands each message over synchronously: no send queue forms */
+    add_i(b, "local_send_queue", 0);
+    add_i(b, "local_send_queue_max", n->st_send_q_max);
+    add_i(b, "local_send_queue_min", 0);
+    add_d(b, "local_send_queue_avg", 0.0);
+    add_i(b, "local_recv_queue", recv_q);
+    add_i(b, "local_recv_queue_max", recv_q_max);
+    add_i(b, "local_recv_queue_min", recv_q_min);
+    add_d(b, "local_recv_queue_avg", recv_q_avg);
+    add_i(b, "flow_control_paused_ns", 0);
+    add_d(b, "flow_control_paused", 0.0);
+    add_i(b, "flow_control_sent", 0);
+    add_i(b, "flow_control_recv", 0);
+    add_s(b, "flow_control_active", "false");
+    add_s(b, "flow_control_requested", "false");
+    add_d(b, "cert_deps_distance", ratio(atomic_load(&n->st_deps_distance_sum), deps_n));
+    add_d(b, "apply_oooe", am.entered ? (double)am.oooe / (double)am.entered : 0.0);
+    add_d(b, "apply_oool", am.entered ? (double)am.oool / (double)am.entered : 0.0);
+    add_d(b, "apply_window", am.window);
+    add_i(b, "apply_waits", (int64_t)am.waits);
+    add_d(b, "commit_oooe", cm.entered ? (double)cm.oooe / (double)cm.entered : 0.0);
+    add_d(b, "commit_oool", cm.entered ? (double)cm.oool / (double)cm.entered : 0.0);
+    add_d(b, "commit_window", cm.window);
+    add_i(b, "local_state", state == REPL_ST_DESTROYED ? 0 : (int64_t)state);
+    add_s(b, "local_state_comment", repl_state_comment(state));
+    add_i(b, "cert_index_size", 0);
+    add_i(b, "causal_reads", atomic_load(&n->st_causal_reads));
+    add_d(b, "cert_interval", ratio(atomic_load(&n->st_cert_interval_sum), deps_n));
+    add_i(b, "open_transactions", open_trx);
+    add_i(b, "open_connections", open_conn);
+    add_s(b, "incoming_addresses", NULL);
+    add_s(b, "gcomm_uuid", NULL);
+    add_i(b, "cluster_weight", weight);
+    add_i(b, "desync_count", desync);
+
+    size_t rows = (size_t)(b->n + 1) * sizeof(struct repl_stat);
+    size_t strs = 2 * (TR_UUID_STR_LEN + 1) + strlen(incoming) + 1;
+    char *blk = malloc(rows + strs);
+    if (!blk) {
+        free(b);
+        return NULL;
+    }
+    struct repl_stat *out = (struct repl_stat *)blk;
+    memcpy(out, b->rows, (size_t)b->n * sizeof(struct repl_stat));
+    memset(&out[b->n], 0, sizeof(struct repl_stat));
+    char *p = blk + rows;
+    for (int i = 0; i < b->n; i++) {
+        const char *src = NULL;
+        if (strcmp(out[i].name, "local_state_uuid") == 0) src = uuid;
+        else if (strcmp(out[i].name, "incoming_addresses") == 0) src = incoming;
+        else if (strcmp(out[i].name, "gcomm_uuid") == 0) src = gcomm_uuid;
+        if (!src) continue;
+        size_t len = strlen(src) + 1;
+        memcpy(p, src, len);
+        out[i].v.s = p;
+        p += len;
+    }
+    free(b);
+    return out;
+}
+
+void repl_node_stats_free(struct repl_stat *s)
+{
+    free(s);
+}
+
+void repl_node_stats_reset(struct repl_node *n)
+{
+    pthread_mutex_lock(&n->mu);
+    n->q_len_max = n->q_len_min = n->q_len;
+    n->q_len_sum = 0;
+    n->q_samples = 0;
+    pthread_mutex_unlock(&n->mu);
+    repl_monitor_stats_reset(n->apply_mon);
+    repl_monitor_stats_reset(n->commit_mon);
+    atomic_store(&n->st_deps_distance_sum, 0);
+    atomic_store(&n->st_deps_n, 0);
+    atomic_store(&n->st_cert_interval_sum, 0);
+}

@@ -1,0 +1,128 @@
+/* replicator/repl_sync: waiting for positions (causal reads), pause/resume, desync/resync, SST ends.
+ * "Committed" here is the apply monitor's last_left: every seqno up to it is fully committed. */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "common/tr_log.h"
+#include "replicator/repl_node_impl.h"
+
+int repl_node_last_committed(struct repl_node *n, tr_gtid *out)
+{
+    pthread_mutex_lock(&n->mu);
+    out->uuid = n->group_uuid;
+    pthread_mutex_unlock(&n->mu);
+    out->seqno = repl_monitor_last_left(n->apply_mon);
+    return REPL_OK;
+}
+
+int repl_node_sync_wait(struct repl_node *n, const tr_gtid *upto, int timeout_s, tr_gtid *out)
+{
+    int64_t timeout_ns = timeout_s >= 0 ? (int64_t)timeout_s * 1000000000LL
+                                        : atomic_load(&n->causal_read_timeout_ns);
+    int64_t target;
+    pthread_mutex_lock(&n->mu);
+    tr_uuid uuid = n->group_uuid;
+    bool primary = n->primary;
+    /* A one-node group has seen everything once it has ordered it; with peers, the causal
+     * point must come from the group itself. */
+    target = n->last_seqno;
+    pthread_mutex_unlock(&n->mu);
+    if (upto) {
+        if (tr_uuid_compare(&upto->uuid, &uuid) != 0) return REPL_TRX_MISSING;
+        target = upto->seqno;
+    } else {
+        if (!primary) return REPL_TRX_FAIL;
+        atomic_fetch_add(&n->st_causal_reads, 1);
+    }
+    if (repl_monitor_wait(n->apply_mon, target, timeout_ns)) return REPL_TRX_FAIL;
+    if (out) {
+        out->uuid = uuid;
+        out->seqno = repl_monitor_last_left(n->apply_mon);
+    }
+    return REPL_OK;
+}
+
+int64_t repl_node_pause(struct repl_node *n)
+{
+    pthread_mutex_lock(&n->mu);
+    n->pause_count++;
+    int64_t upto = n->last_seqno; /* nothing beyond this is taken from the stream now */
+    pthread_mutex_unlock(&n->mu);
+    repl_monitor_wait(n->apply_mon, upto, -1);
+    pthread_mutex_lock(&n->mu);
+    n->paused_seqno = upto;
+    pthread_mutex_unlock(&n->mu);
+    repl_node_save_state(n, true);
+    tr_info("Provider paused at %lld", (long long)upto);
+    return upto;
+}
+
+int repl_node_resume(struct repl_node *n)
+{
+    pthread_mutex_lock(&n->mu);
+    if (n->pause_count == 0) {
+        pthread_mutex_unlock(&n->mu);
+        tr_warn("resume without pause");
+        return REPL_NODE_FAIL;
+    }
+    if (--n->pause_count == 0) n->paused_seqno = TR_SEQNO_UNDEFINED;
+    pthread_cond_broadcast(&n->cond);
+    pthread_mutex_unlock(&n->mu);
+    tr_info("Provider resumed");
+    return REPL_OK;
+}
+
+int repl_node_desync(struct repl_node *n)
+{
+    pthread_mutex_lock(&n->mu);
+    if (!n->primary || n->state < REPL_ST_JOINED) {
+        pthread_mutex_unlock(&n->mu);
+        return REPL_TRX_FAIL;
+    }
+    if (n->desync_count++ == 0 && n->state == REPL_ST_SYNCED) {
+        n->state = REPL_ST_DONOR;
+        tr_info("Shifting SYNCED -> DONOR/DESYNCED");
+    }
+    pthread_mutex_unlock(&n->mu);
+    return REPL_OK;
+}
+
+int repl_node_resync(struct repl_node *n)
+{
+    pthread_mutex_lock(&n->mu);
+    if (n->desync_count == 0) {
+        pthread_mutex_unlock(&n->mu);
+        return REPL_OK;
+    }
+    bool rejoin = --n->desync_count == 0 && n->state == REPL_ST_DONOR;
+    if (rejoin) {
+        n->state = REPL_ST_JOINED;
+        tr_info("Shifting DONOR/DESYNCED -> JOINED");
+    }
+    pthread_mutex_unlock(&n->mu);
+    if (rejoin) {
+        /* synced_cb may not run on the caller's thread: the host holds its own lock here. */
+        struct repl_gev *ev = calloc(1, sizeof *ev);
+        if (!ev) return REPL_FATAL;
+        ev->type = REPL_GEV_SYNC;
+        repl_stream_sink(n, ev);
+    }
+    return REPL_OK;
+}
+
+int repl_node_sst_sent(struct repl_node *n, const tr_gtid *state_id, int rcode)
+{
+    (void)n;
+    (void)state_id;
+    /* Only a donor chosen by the group gets here; one-node clusters never donate. */
+    tr_warn("sst_sent(%d) without a state transfer in progress", rcode);
+    return REPL_NOT_ALLOWED;
+}
+
+int repl_node_sst_received(struct repl_node *n, const tr_gtid *state_id, int rcode)
+{
+    (void)n;
+    (void)state_id;
+    tr_warn("sst_received(%d) without a state transfer in progress", rcode);
+    return REPL_NOT_ALLOWED;
+}

@@ -1,0 +1,529 @@
+/* replicator/repl_trx: local transactions and TOI from append_key to release, BF abort, replay.
+ * A brute-force abort and the victim's own progress meet under node->mu and the monitors' locks. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "certification/cert_ws.h"
+#include "common/tr_log.h"
+#include "replicator/repl_node_impl.h"
+
+_Static_assert(sizeof(struct repl_buf) == sizeof(struct cert_key_part) &&
+                   offsetof(struct repl_buf, len) == offsetof(struct cert_key_part, len),
+               "key parts pass through without copying");
+
+static struct repl_trx *trx_new(int kind, uint64_t trx_id, uint64_t conn_id)
+{
+    struct repl_trx *t = calloc(1, sizeof *t);
+    if (!t) return NULL;
+    t->kind = kind;
+    t->trx_id = trx_id;
+    t->conn_id = conn_id;
+    t->seqno = TR_SEQNO_UNDEFINED;
+    t->depends_on = TR_SEQNO_UNDEFINED;
+    pthread_cond_init(&t->cond, NULL);
+    return t;
+}
+
+static void trx_free(struct repl_trx *t)
+{
+    tr_buf_free(&t->keys);
+    tr_buf_free(&t->data);
+    pthread_cond_destroy(&t->cond);
+    free(t);
+}
+
+struct repl_trx *repl_trx_find_locked(struct repl_node *n, uint64_t trx_id)
+{
+    for (struct repl_trx *t = n->by_trx[repl_hash(trx_id)]; t; t = t->next_trx)
+        if (t->trx_id == trx_id) return t;
+    return NULL;
+}
+
+static void unlink_trx_locked(struct repl_node *n, struct repl_trx *t)
+{
+    if (t->in_table) {
+        struct repl_trx **pp = t->kind == REPL_H_TOI ? &n->toi_by_conn[repl_hash(t->conn_id)]
+                                                     : &n->by_trx[repl_hash(t->trx_id)];
+        for (; *pp; pp = &(*pp)->next_trx)
+            if (*pp == t) {
+                *pp = t->next_trx;
+                break;
+            }
+        t->in_table = false;
+    }
+    if (t->in_flight) {
+        for (struct repl_trx **pp = &n->by_local[repl_hash(t->local_id)]; *pp;
+             pp = &(*pp)->next_local)
+            if (*pp == t) {
+                *pp = t->next_local;
+                break;
+            }
+        t->in_flight = false;
+    }
+}
+
+/* The handle's opaque is our trx once the first append created it. */
+static struct repl_trx *trx_get(struct repl_node *n, uint64_t trx_id, void **opaque, bool create)
+{
+    struct repl_trx *t = opaque ? *opaque : NULL;
+    if (t && t->kind == REPL_H_TRX && t->trx_id == trx_id) return t;
+    pthread_mutex_lock(&n->mu);
+    t = repl_trx_find_locked(n, trx_id);
+    if (!t && create && (t = trx_new(REPL_H_TRX, trx_id, 0))) {
+        size_t h = repl_hash(trx_id);
+        t->next_trx = n->by_trx[h];
+        n->by_trx[h] = t;
+        t->in_table = true;
+    }
+    pthread_mutex_unlock(&n->mu);
+    if (t && opaque) *opaque = t;
+    return t;
+}
+
+void repl_trx_order_locked(struct repl_node *n, struct repl_trx *t, int64_t seqno,
+                           int64_t depends_on, bool cert_ok)
+{
+    t->seqno = seqno;
+    t->depends_on = depends_on;
+    t->cert_ok = cert_ok;
+    t->ordered = true;
+    atomic_fetch_add(&n->st_deps_distance_sum, seqno - depends_on);
+    atomic_fetch_add(&n->st_deps_n, 1);
+    pthread_cond_broadcast(&t->cond);
+}
+
+void repl_trx_abort_all_locked(struct repl_node *n)
+{
+    for (int i = 0; i < REPL_HASH; i++)
+        for (struct repl_trx *t = n->by_local[i]; t; t = t->next_local)
+            pthread_cond_broadcast(&t->cond);
+}
+
+static int append_keys(struct repl_trx *t, const struct repl_key *keys, size_t count, int type)
+{
+    for (size_t i = 0; i < count; i++) {
+        if (cert_ws_key_append(&t->keys, type, (const struct cert_key_part *)keys[i].parts,
+                               keys[i].nparts)) {
+            tr_error("key %zu of trx %llu rejected: more than %d parts, a part over %d bytes, "
+                     "or out of memory",
+                     i, (unsigned long long)t->trx_id, CERT_WS_MAX_KEY_PARTS,
+                     CERT_WS_MAX_PART_LEN);
+            return -1;
+        }
+        t->nkeys++;
+    }
+    return 0;
+}
+
+int repl_node_append_key(struct repl_node *n, uint64_t trx_id, void **opaque,
+                         const struct repl_key *keys, size_t count, int type)
+{
+    if (type < REPL_KEY_SHARED || type > REPL_KEY_EXCLUSIVE) type = REPL_KEY_EXCLUSIVE;
+    struct repl_trx *t = trx_get(n, trx_id, opaque, true);
+    if (!t) return REPL_FATAL;
+    return append_keys(t, keys, count, type) ? REPL_WARNING : REPL_OK;
+}
+
+static int append_bufs(struct tr_buf *b, const struct repl_buf *data, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        if (tr_buf_append(b, data[i].ptr, data[i].len)) return -1;
+    return 0;
+}
+
+static bool too_big(struct repl_node *n, const struct repl_trx *t)
+{
+    int64_t max = atomic_load(&n->max_ws_size);
+    return (int64_t)(t->keys.len + t->data.len + CERT_WS_HDR_LEN) > max;
+}
+
+int repl_node_append_data(struct repl_node *n, uint64_t trx_id, void **opaque,
+                          const struct repl_buf *data, size_t count, int type)
+{
+    struct repl_trx *t = trx_get(n, trx_id, opaque, true);
+    if (!t) return REPL_FATAL;
+    if (type != 0) return REPL_OK; /* unordered and annotation data are not replicated */
+    if (append_bufs(&t->data, data, count)) return REPL_FATAL;
+    if (too_big(n, t)) {
+        tr_warn("transaction %llu exceeds repl.max_ws_size (%lld bytes)",
+                (unsigned long long)trx_id, (long long)atomic_load(&n->max_ws_size));
+        return REPL_SIZE_EXCEEDED;
+    }
+    return REPL_OK;
+}
+
+/* Broadcasts t and waits for its place in the total order. Called with mu unlocked. */
+static int replicate(struct repl_node *n, struct repl_trx *t)
+{
+    pthread_mutex_lock(&n->mu);
+    if (!n->primary || n->closing || n->state < REPL_ST_JOINED) {
+        pthread_mutex_unlock(&n->mu);
+        return REPL_CONN_FAIL;
+    }
+    t->state = TRX_REPLICATING;
+    t->local_id = ++n->next_local_id;
+    size_t h = repl_hash(t->local_id);
+    t->next_local = n->by_local[h];
+    n->by_local[h] = t;
+    t->in_flight = true;
+    pthread_mutex_unlock(&n->mu);
+
+    struct cert_ws_hdr hdr = {
+        .flags = t->flags,
+        .source = n->self,
+        .local_id = t->local_id,
+        .conn_id = t->conn_id,
+        .trx_id = t->trx_id,
+        .last_seen = repl_monitor_last_left(n->apply_mon),
+        .nkeys = t->nkeys,
+        .keys_len = (uint32_t)t->keys.len,
+        .data_len = t->data.len,
+    };
+    uint8_t hb[CERT_WS_HDR_LEN];
+    cert_ws_hdr_encode(&hdr, hb);
+    struct repl_buf bufs[3] = {{hb, sizeof hb}, {t->keys.ptr, t->keys.len}, {t->data.ptr, t->data.len}};
+    int rc = n->group->ops->broadcast(n->group, bufs, 3);
+
+    pthread_mutex_lock(&n->mu);
+    if (rc == 0) {
+        atomic_fetch_add(&n->st_replicated, 1);
+        atomic_fetch_add(&n->st_replicated_bytes, (int64_t)(sizeof hb + t->keys.len + t->data.len));
+        atomic_fetch_add(&n->st_repl_keys, t->nkeys);
+        atomic_fetch_add(&n->st_repl_keys_bytes, (int64_t)t->keys.len);
+        atomic_fetch_add(&n->st_repl_data_bytes, (int64_t)t->data.len);
+        atomic_fetch_add(&n->st_repl_other_bytes, (int64_t)sizeof hb);
+        while (!t->ordered && !n->final_done) pthread_cond_wait(&t->cond, &n->mu);
+    }
+    if (t->in_flight) {
+        struct repl_trx **pp = &n->by_local[h];
+        for (; *pp; pp = &(*pp)->next_local)
+            if (*pp == t) {
+                *pp = t->next_local;
+                break;
+            }
+        t->in_flight = false;
+    }
+    bool ordered = t->ordered;
+    pthread_mutex_unlock(&n->mu);
+    if (rc != 0) tr_warn("broadcast failed: %s", strerror(-rc));
+    return ordered ? REPL_OK : REPL_CONN_FAIL;
+}
+
+static void fill_meta(struct repl_node *n, const struct repl_trx *t, struct repl_meta *meta)
+{
+    meta->gtid.uuid = t->ordered ? n->group_uuid : tr_uuid_nil;
+    meta->gtid.seqno = t->ordered ? t->seqno : TR_SEQNO_UNDEFINED;
+    meta->stid.node = n->self;
+    meta->stid.trx = t->trx_id;
+    meta->stid.conn = t->conn_id;
+    meta->depends_on = t->ordered ? t->depends_on : TR_SEQNO_UNDEFINED;
+}
+
+int repl_node_certify(struct repl_node *n, uint64_t conn_id, uint64_t trx_id, void **opaque,
+                      uint32_t flags, struct repl_meta *meta)
+{
+    struct repl_trx *t = trx_get(n, trx_id, opaque, true);
+    if (!t) return REPL_FATAL;
+    t->conn_id = conn_id;
+    fill_meta(n, t, meta);
+    if (!(flags & REPL_F_TRX_END) || (flags & REPL_F_ROLLBACK)) {
+        tr_error("certify flags 0x%x: streaming fragments are not supported", flags);
+        return REPL_NOT_IMPLEMENTED;
+    }
+    if (too_big(n, t)) return REPL_SIZE_EXCEEDED;
+    t->flags = flags;
+
+    pthread_mutex_lock(&n->mu);
+    bool aborted = t->must_abort;
+    if (aborted) t->state = TRX_CERT_FAILED;
+    pthread_mutex_unlock(&n->mu);
+    if (aborted) return REPL_TRX_FAIL;
+
+    int rc = replicate(n, t);
+    if (rc != REPL_OK) {
+        t->state = TRX_EXECUTING;
+        return rc;
+    }
+    pthread_mutex_lock(&n->mu);
+    fill_meta(n, t, meta);
+    if (!t->cert_ok) {
+        t->state = TRX_CERT_FAILED;
+        pthread_mutex_unlock(&n->mu);
+        if (!t->must_abort) atomic_fetch_add(&n->st_local_cert_failures, 1);
+        return REPL_TRX_FAIL;
+    }
+    t->state = TRX_CERTIFIED;
+    pthread_mutex_unlock(&n->mu);
+
+    /* Parallel applying window: wait only for what this write-set depends on. */
+    if (repl_monitor_enter(n->apply_mon, t->seqno, t->depends_on)) {
+        pthread_mutex_lock(&n->mu);
+        t->state = TRX_MUST_REPLAY;
+        pthread_mutex_unlock(&n->mu);
+        return REPL_BF_ABORT;
+    }
+    t->apply_entered = true;
+    return REPL_OK;
+}
+
+static struct repl_trx *handle_trx(void *opaque)
+{
+    struct repl_trx *t = opaque;
+    return t && (t->kind == REPL_H_TRX || t->kind == REPL_H_TOI) ? t : NULL;
+}
+
+int repl_node_commit_order_enter(struct repl_node *n, uint64_t trx_id, void *opaque,
+                                 const struct repl_meta *meta)
+{
+    (void)trx_id;
+    int64_t seqno = meta ? meta->gtid.seqno : TR_SEQNO_UNDEFINED;
+    if (seqno < 0) {
+        tr_error("commit_order_enter without an ordered seqno");
+        return REPL_TRX_MISSING;
+    }
+    struct repl_trx *t = handle_trx(opaque);
+    if (t && t->kind == REPL_H_TRX && !t->replaying) {
+        pthread_mutex_lock(&n->mu);
+        bool victim = t->state == TRX_MUST_REPLAY;
+        pthread_mutex_unlock(&n->mu);
+        if (victim) return REPL_BF_ABORT;
+    }
+    if (repl_monitor_enter(n->commit_mon, seqno, seqno - 1)) {
+        if (t && t->kind == REPL_H_TRX && t->cert_ok) {
+            pthread_mutex_lock(&n->mu);
+            t->state = TRX_MUST_REPLAY;
+            pthread_mutex_unlock(&n->mu);
+            return REPL_BF_ABORT;
+        }
+        return REPL_NODE_FAIL;
+    }
+    if (t) t->commit_entered = true;
+    return REPL_OK;
+}
+
+int repl_node_commit_order_leave(struct repl_node *n, uint64_t trx_id, void *opaque,
+                                 const struct repl_meta *meta, const struct repl_buf *error)
+{
+    int64_t seqno = meta ? meta->gtid.seqno : TR_SEQNO_UNDEFINED;
+    if (seqno < 0) return REPL_TRX_MISSING;
+    struct repl_trx *t = handle_trx(opaque);
+    repl_monitor_leave(n->commit_mon, seqno);
+    if (error && error->len > 0) {
+        /* With more members this becomes an inconsistency vote; alone, there is no one to
+         * ask, so the error is recorded and the order goes on. */
+        tr_error("transaction %llu at seqno %lld failed to commit: %.*s",
+                 (unsigned long long)trx_id, (long long)seqno,
+                 (int)(error->len > 512 ? 512 : error->len), (const char *)error->ptr);
+    }
+    if (t) {
+        t->commit_done = true;
+        if (t->kind == REPL_H_TRX && t->cert_ok && !(error && error->len)) {
+            t->state = TRX_COMMITTED;
+            atomic_fetch_add(&n->st_local_commits, 1);
+        }
+    }
+    return REPL_OK;
+}
+
+/* Every ordered seqno must pass both monitors exactly once, whatever happened to it. */
+static void finish_ordered(struct repl_node *n, struct repl_trx *t)
+{
+    if (!t->ordered) return;
+    if (!t->commit_done) {
+        if (t->commit_entered)
+            repl_monitor_leave(n->commit_mon, t->seqno);
+        else
+            repl_monitor_cancel(n->commit_mon, t->seqno);
+        t->commit_done = true;
+    }
+    if (!t->apply_done) {
+        if (t->apply_entered)
+            repl_monitor_leave(n->apply_mon, t->seqno);
+        else
+            repl_monitor_cancel(n->apply_mon, t->seqno);
+        t->apply_done = true;
+    }
+}
+
+int repl_node_release(struct repl_node *n, uint64_t trx_id, void **opaque)
+{
+    struct repl_trx *t = opaque ? handle_trx(*opaque) : NULL;
+    pthread_mutex_lock(&n->mu);
+    if (!t || t->kind != REPL_H_TRX) t = repl_trx_find_locked(n, trx_id);
+    if (t) unlink_trx_locked(n, t);
+    pthread_mutex_unlock(&n->mu);
+    if (opaque) *opaque = NULL;
+    if (!t) return REPL_OK; /* never appended anything: nothing to release */
+    finish_ordered(n, t);
+    trx_free(t);
+    return REPL_OK;
+}
+
+int repl_node_replay(struct repl_node *n, uint64_t trx_id, void *opaque, void *trx_ctx)
+{
+    struct repl_trx *t = handle_trx(opaque);
+    pthread_mutex_lock(&n->mu);
+    if (!t || t->kind != REPL_H_TRX) t = repl_trx_find_locked(n, trx_id);
+    bool ok = t && t->ordered && t->cert_ok && t->state == TRX_MUST_REPLAY;
+    if (ok) t->replaying = true;
+    pthread_mutex_unlock(&n->mu);
+    if (!ok) {
+        tr_error("replay of trx %llu requested, but it is not an ordered BF-aborted transaction",
+                 (unsigned long long)trx_id);
+        return REPL_TRX_MISSING;
+    }
+    repl_monitor_clear_interrupt(n->apply_mon, t->seqno);
+    repl_monitor_clear_interrupt(n->commit_mon, t->seqno);
+    if (!t->apply_entered) {
+        if (repl_monitor_enter(n->apply_mon, t->seqno, t->depends_on)) return REPL_NODE_FAIL;
+        t->apply_entered = true;
+    }
+    struct repl_meta meta;
+    fill_meta(n, t, &meta);
+    struct repl_buf data = {t->data.ptr, t->data.len};
+    bool exit_loop = false;
+    int rc = n->host.apply ? n->host.apply(trx_ctx, t->trx_id, t, t->flags, &data, &meta,
+                                           &exit_loop)
+                           : -1;
+    t->replaying = false;
+    if (rc) {
+        tr_error("replaying trx %llu at seqno %lld failed (%d)", (unsigned long long)trx_id,
+                 (long long)t->seqno, rc);
+        return REPL_TRX_FAIL;
+    }
+    atomic_fetch_add(&n->st_local_replays, 1);
+    t->state = TRX_COMMITTED;
+    return REPL_OK;
+}
+
+int repl_node_abort_certification(struct repl_node *n, int64_t bf_seqno, uint64_t victim_trx,
+                                  int64_t *victim_seqno)
+{
+    int rc = REPL_OK;
+    pthread_mutex_lock(&n->mu);
+    struct repl_trx *t = repl_trx_find_locked(n, victim_trx);
+    *victim_seqno = t && t->ordered ? t->seqno : TR_SEQNO_UNDEFINED;
+    if (!t) {
+        /* unknown to us: nothing replicated, the host aborts it on its own */
+    } else if (!t->ordered) {
+        t->must_abort = true; /* certify fails it, before or after ordering */
+    } else if (bf_seqno < 0 || t->seqno < bf_seqno || t->commit_entered ||
+               t->state == TRX_COMMITTED || t->state == TRX_MUST_REPLAY) {
+        rc = REPL_NOT_ALLOWED; /* ahead of the aborter in total order, or already past it */
+    } else if (!t->cert_ok) {
+        /* already failing certification: it rolls back anyway */
+    } else if (!repl_monitor_interrupt(n->commit_mon, t->seqno)) {
+        rc = REPL_NOT_ALLOWED; /* it entered commit order first */
+    } else {
+        repl_monitor_interrupt(n->apply_mon, t->seqno); /* in case it still waits there */
+        t->state = TRX_MUST_REPLAY;
+    }
+    pthread_mutex_unlock(&n->mu);
+    if (rc == REPL_OK && t) atomic_fetch_add(&n->st_local_bf_aborts, 1);
+    return rc;
+}
+
+int repl_node_rollback(struct repl_node *n, uint64_t trx_id, const struct repl_buf *data)
+{
+    (void)data;
+    /* Without streaming nothing of the transaction left this node before commit, so there is
+     * nothing to roll back elsewhere; a pending certify must fail. */
+    pthread_mutex_lock(&n->mu);
+    struct repl_trx *t = repl_trx_find_locked(n, trx_id);
+    if (t && !t->ordered) t->must_abort = true;
+    pthread_mutex_unlock(&n->mu);
+    return REPL_OK;
+}
+
+int repl_node_assign_read_view(struct repl_node *n, uint64_t trx_id, const tr_gtid *rv)
+{
+    (void)n;
+    (void)trx_id;
+    (void)rv;
+    return REPL_NOT_IMPLEMENTED;
+}
+
+static struct repl_trx *toi_find_locked(struct repl_node *n, uint64_t conn_id)
+{
+    for (struct repl_trx *t = n->toi_by_conn[repl_hash(conn_id)]; t; t = t->next_trx)
+        if (t->conn_id == conn_id) return t;
+    return NULL;
+}
+
+int repl_node_to_execute_start(struct repl_node *n, uint64_t conn_id, const struct repl_key *keys,
+                               size_t nkeys, const struct repl_buf *action, size_t count,
+                               uint32_t flags, struct repl_meta *meta)
+{
+    struct repl_trx *t = trx_new(REPL_H_TOI, 0, conn_id);
+    if (!t) return REPL_FATAL;
+    fill_meta(n, t, meta);
+    if (!(flags & REPL_F_TRX_START) || !(flags & REPL_F_TRX_END)) {
+        trx_free(t);
+        tr_error("to_execute_start flags 0x%x: two-phase (NBO) TOI is not supported", flags);
+        return REPL_NOT_IMPLEMENTED;
+    }
+    t->flags = flags | REPL_F_ISOLATION;
+    if (append_keys(t, keys, nkeys, REPL_KEY_EXCLUSIVE) || append_bufs(&t->data, action, count)) {
+        trx_free(t);
+        return REPL_FATAL;
+    }
+    pthread_mutex_lock(&n->mu);
+    if (toi_find_locked(n, conn_id)) {
+        pthread_mutex_unlock(&n->mu);
+        trx_free(t);
+        tr_error("connection %llu is already in TOI", (unsigned long long)conn_id);
+        return REPL_CONN_FAIL;
+    }
+    size_t h = repl_hash(conn_id);
+    t->next_trx = n->toi_by_conn[h];
+    n->toi_by_conn[h] = t;
+    t->in_table = true;
+    pthread_mutex_unlock(&n->mu);
+
+    int rc = replicate(n, t);
+    if (rc == REPL_OK) {
+        fill_meta(n, t, meta);
+        /* Total-order isolation: everything ordered before runs to completion first. */
+        if (repl_monitor_enter(n->apply_mon, t->seqno, t->seqno - 1) == 0) {
+            t->apply_entered = true;
+            if (repl_monitor_enter(n->commit_mon, t->seqno, t->seqno - 1) == 0)
+                t->commit_entered = true;
+        }
+        if (!t->commit_entered) rc = REPL_CONN_FAIL;
+    }
+    if (rc != REPL_OK) {
+        pthread_mutex_lock(&n->mu);
+        unlink_trx_locked(n, t);
+        pthread_mutex_unlock(&n->mu);
+        finish_ordered(n, t);
+        if (t->ordered) fill_meta(n, t, meta);
+        trx_free(t);
+    }
+    return rc;
+}
+
+int repl_node_to_execute_end(struct repl_node *n, uint64_t conn_id, const struct repl_buf *error)
+{
+    pthread_mutex_lock(&n->mu);
+    struct repl_trx *t = toi_find_locked(n, conn_id);
+    if (t) unlink_trx_locked(n, t);
+    pthread_mutex_unlock(&n->mu);
+    if (!t) return REPL_TRX_MISSING;
+    if (error && error->len)
+        tr_error("TOI at seqno %lld failed on this node: %.*s", (long long)t->seqno,
+                 (int)(error->len > 512 ? 512 : error->len), (const char *)error->ptr);
+    finish_ordered(n, t);
+    trx_free(t);
+    return REPL_OK;
+}
+
+int repl_node_free_connection(struct repl_node *n, uint64_t conn_id)
+{
+    /* A connection that goes away inside TOI must not stall the order for everyone. */
+    pthread_mutex_lock(&n->mu);
+    bool in_toi = toi_find_locked(n, conn_id) != NULL;
+    pthread_mutex_unlock(&n->mu);
+    if (in_toi) return repl_node_to_execute_end(n, conn_id, NULL);
+    return REPL_OK;
+}

@@ -1,0 +1,184 @@
+/* tools/trireme-kv/kv.h: the types every trireme-kv file shares (run config, node state,
+ * applier/replay contexts) and the entry points of each concept file. */
+#ifndef TRIREME_KV_H
+#define TRIREME_KV_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wsrep/wsrep_api.h"
+
+/* ---- command line ---- */
+struct kv_config {
+    const char *provider;
+    const char *options;
+    const char *cluster_address;
+    const char *cluster_name;
+    const char *name;
+    const char *data_dir;
+    const char *address;
+    bool bootstrap;
+    long ops;
+    long keys;
+    int threads;
+    int value_size;
+    int appliers;
+    int toi;
+    bool checksum;
+    double hold;
+    bool stats;
+    bool sync_wait;
+    bool quiet;
+    bool api_check;
+    enum wsrep_key_type key_type;
+    int sync_timeout;  /* seconds to wait for synced / catch-up */
+    uint64_t seed;
+};
+
+/* ---- the in-memory table (table.c) ---- */
+struct kv_table;
+struct kv_table *kv_table_new(size_t expected);
+void kv_table_free(struct kv_table *t);
+/* Copies the current value into buf (up to cap bytes); returns its length or -1 if absent. */
+long kv_table_get(struct kv_table *t, const char *key, size_t klen, void *buf, size_t cap);
+void kv_table_put(struct kv_table *t, const char *key, size_t klen, const void *val, size_t vlen);
+/* Adds delta to the 8-byte little-endian counter stored at key (absent = 0). */
+void kv_table_incr(struct kv_table *t, const char *key, size_t klen, uint64_t delta);
+uint64_t kv_table_checksum(struct kv_table *t, size_t *count);
+
+/* ---- write-set payload (codec.c) ---- */
+enum kv_op_type { KV_OP_PUT = 1, KV_OP_INCR = 2 };
+struct kv_op {
+    enum kv_op_type type;
+    const char *key;
+    size_t klen;
+    const void *val; /* PUT: value bytes; INCR: 8-byte little-endian delta */
+    size_t vlen;
+};
+/* Encodes ops into a malloc'ed buffer; returns its length (0 on allocation failure). */
+size_t kv_codec_encode(const struct kv_op *ops, size_t n, void **out);
+/* Walks an encoded buffer, calling fn per op; returns number of ops or -1 if malformed. */
+long kv_codec_decode(const void *buf, size_t len,
+                     void (*fn)(void *arg, const struct kv_op *op), void *arg);
+/* Applies every op of an encoded buffer to t; -1 if malformed. */
+long kv_codec_apply(struct kv_table *t, const void *buf, size_t len);
+
+/* ---- contexts handed to recv() and replay_trx(): apply_cb/view_cb check them ---- */
+#define KV_CTX_APPLIER 0x4b564150u /* "KVAP" */
+#define KV_CTX_REPLAY 0x4b565250u  /* "KVRP" */
+struct kv_node;
+struct kv_ctx {
+    uint32_t magic;
+    int index;
+    struct kv_node *node;
+};
+
+struct kv_applier {
+    struct kv_ctx ctx;
+    pthread_t thread;
+    pthread_t self; /* written by the applier itself before recv(), so view_cb can compare */
+    wsrep_status_t rc;
+};
+
+/* ---- views seen (callbacks.c records, main prints) ---- */
+#define KV_MAX_VIEWS 64
+struct kv_view_rec {
+    wsrep_view_status_t status;
+    int memb_num;
+    int my_idx;
+    wsrep_seqno_t view;
+    wsrep_seqno_t seqno;
+};
+
+/* ---- node state: one per process ---- */
+struct kv_node {
+    struct kv_config cfg;
+    wsrep_t *w;
+    void *dlh;
+    bool allowlist_inited;
+    struct kv_table *table;
+
+    pthread_mutex_t mu; /* guards the fields below up to the atomics */
+    pthread_cond_t cond;
+    int synced;          /* synced_cb calls so far */
+    int connected;       /* connected_cb calls so far */
+    struct kv_view_rec views[KV_MAX_VIEWS];
+    int nviews;          /* total views (records keep the first KV_MAX_VIEWS) */
+    bool primary;        /* last view was primary */
+    bool disconnecting;  /* disconnect() called: recv() may return now */
+    pthread_t donors[8]; /* sst_sent threads to join at teardown */
+    int ndonors;
+
+    struct kv_applier *appliers;
+    int nappliers;
+
+    atomic_llong max_seqno;  /* highest seqno seen anywhere (certify, apply, TOI, view) */
+    atomic_long applied;     /* remote write-sets applied */
+    atomic_long applied_toi; /* remote TOI actions applied */
+    atomic_long replays;
+    atomic_long conflicts;
+    atomic_long errors;
+    atomic_long api_failures;
+};
+
+/* ---- loader.c ---- */
+int kv_provider_load(struct kv_node *n);
+void kv_provider_unload(struct kv_node *n);
+
+/* ---- callbacks.c ---- */
+void kv_callbacks_fill(struct kv_node *n, struct wsrep_init_args *args);
+void kv_note_seqno(struct kv_node *n, wsrep_seqno_t s);
+void kv_log_quiet(bool quiet);
+
+/* ---- node.c: init, connect, appliers, teardown ---- */
+int kv_node_start(struct kv_node *n);
+int kv_node_wait_synced(struct kv_node *n, int min_synced, int timeout_s);
+int kv_node_catch_up(struct kv_node *n, wsrep_gtid_t *last);
+void kv_node_stop(struct kv_node *n);
+
+/* ---- gtid.c ---- */
+void kv_gtid_print(const wsrep_gtid_t *g, char *buf, size_t len);
+int kv_gtid_scan(const char *s, wsrep_gtid_t *g);
+bool kv_uuid_is_nil(const wsrep_uuid_t *u);
+const char *kv_status_str(wsrep_status_t s);
+
+/* ---- workload.c ---- */
+struct kv_result {
+    long ops;
+    double secs;
+    double p50_ms, p99_ms;
+    long reads;
+};
+int kv_workload_run(struct kv_node *n, struct kv_result *res);
+
+/* ---- latency.c ---- */
+struct kv_lat {
+    double *ms;
+    size_t n, cap;
+};
+void kv_lat_add(struct kv_lat *l, double ms);
+void kv_lat_merge(struct kv_lat *dst, const struct kv_lat *src);
+double kv_lat_pct(struct kv_lat *l, double pct); /* sorts in place */
+void kv_lat_free(struct kv_lat *l);
+double kv_now_ms(void);
+
+/* ---- toi.c ---- */
+int kv_toi_run(struct kv_node *n, int count);
+extern const char KV_TOI_KEY[];
+
+/* ---- apicheck.c ---- */
+int kv_api_check(struct kv_node *n);
+int kv_print_stats(struct kv_node *n);
+
+/* key parts appended for every row: {"kv", table, key} */
+extern const char KV_TABLE_NAME[];
+void kv_key_parts(wsrep_buf_t parts[3], const char *key, size_t klen);
+
+/* logging helpers (callbacks.c): prefix "[kv:<name>]" */
+void kv_say(struct kv_node *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void kv_err(struct kv_node *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif
