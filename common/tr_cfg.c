@@ -176,7 +176,7 @@ static int parse_fraction_ns(const char **p, int64_t *frac)
 int tr_cfg_parse_duration(const char *s, int64_t *ns_out)
 {
     static const int64_t sec = TR_CFG_NS_PER_SEC;
-    /* Galera's calendar: a month is 30 days, a year 12 months */
+    /* calendar units are fixed lengths: a month is 30 days, a year 12 months */
     static const struct { char unit; int64_t ns; } date_units[] = {
         {'Y', 360 * 86400 * TR_CFG_NS_PER_SEC}, {'M', 30 * 86400 * TR_CFG_NS_PER_SEC},
         {'W', 7 * 86400 * TR_CFG_NS_PER_SEC}, {'D', 86400 * TR_CFG_NS_PER_SEC}};
@@ -775,7 +775,7 @@ static int set_one(tr_cfg *cfg, const char *key, const char *value, enum tr_cfg_
     size_t nn = apply_items(cfg, &it, 1, !internal, &name);
     unlock(cfg);
     free(it.value);
-    run_listeners(cfg, &name, nn, phase);
+    if (!internal) run_listeners(cfg, &name, nn, phase); /* a listener may normalise via set_internal */
     return 0;
 }
 

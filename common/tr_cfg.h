@@ -43,10 +43,15 @@ struct tr_cfg_key {
 #define TR_CFG_SIZE_AUTO ((int64_t)-1) /* tr_cfg_get_size() of "auto" */
 #define TR_CFG_NS_PER_SEC INT64_C(1000000000)
 
-/* Called after a successful set (parse or tr_cfg_set) once per changed key, outside the
- * store's lock, so it may call the getters. `phase` tells init-time from run-time changes. */
+/* Called after a successful set (parse or tr_cfg_set) once per key set, in order, outside the
+ * store's lock, so it may call the getters. Also called when a dynamic key is set to the value
+ * it already has, because some keys are actions (pc.bootstrap, socket.ssl_reload, evs.evict).
+ * Not called for tr_cfg_set_internal() nor for a run-time re-statement of a static key's
+ * current value. `phase` tells init-time from run-time changes. */
 typedef void (*tr_cfg_listener)(tr_cfg *cfg, const char *key, enum tr_cfg_phase phase, void *arg);
 
+/* Every function below may be called from any thread; each takes the store's mutex.
+ * Registration normally happens before the store is shared, but is safe at any time. */
 tr_cfg *tr_cfg_new(void);
 void tr_cfg_free(tr_cfg *cfg);
 

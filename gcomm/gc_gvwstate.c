@@ -16,7 +16,8 @@ void gc_gvwstate_encode(gc_wbuf *w, const tr_uuid *me, const gc_view *prim)
     if (!prim || prim->n == 0) return;
     tr_uuid_print(&prim->id.leader, l);
     tr_uuid_print(&prim->history, u);
-    n = snprintf(line, sizeof line, "#vwbeg\nview_id: %" PRIu64 " %s\nhistory: %s\n", prim->id.epoch, l, u);
+    n = snprintf(line, sizeof line, "#vwbeg\nview_id: %" PRIu64 " %s %" PRIu64 "\nhistory: %s\n", prim->id.epoch, l,
+                 prim->id.leader_inc, u);
     gc_w_bytes(w, line, (size_t)n);
     for (uint32_t i = 0; i < prim->n; i++) {
         tr_uuid_print(&prim->m[i].uuid, u);
@@ -53,8 +54,14 @@ int gc_gvwstate_decode(const char *buf, size_t len, tr_uuid *me, gc_view *prim)
         } else if (in_view && !strncmp(line, "view_id: ", 9)) {
             char *end;
             unsigned long long e = strtoull(line + 9, &end, 10);
-            if (*end != ' ' || tr_uuid_parse(end + 1, strlen(end + 1), &prim->id.leader)) return -1;
+            if (*end != ' ' || strlen(end + 1) < TR_UUID_STR_LEN + 2 ||
+                tr_uuid_parse(end + 1, TR_UUID_STR_LEN, &prim->id.leader))
+                return -1;
+            char *end2;
+            unsigned long long li = strtoull(end + 1 + TR_UUID_STR_LEN + 1, &end2, 10);
+            if (*end2 || end[1 + TR_UUID_STR_LEN] != ' ') return -1;
             prim->id.epoch = e;
+            prim->id.leader_inc = li;
             have_id = true;
         } else if (in_view && !strncmp(line, "history: ", 9)) {
             if (tr_uuid_parse(line + 9, strlen(line + 9), &prim->history)) return -1;

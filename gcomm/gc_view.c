@@ -8,7 +8,9 @@
 int gc_view_id_cmp(const gc_view_id *a, const gc_view_id *b)
 {
     if (a->epoch != b->epoch) return a->epoch < b->epoch ? -1 : 1;
-    return tr_uuid_compare(&a->leader, &b->leader);
+    int c = tr_uuid_compare(&a->leader, &b->leader);
+    if (c) return c;
+    return a->leader_inc == b->leader_inc ? 0 : (a->leader_inc < b->leader_inc ? -1 : 1);
 }
 
 int gc_view_find(const gc_view *v, const tr_uuid *uuid)
@@ -49,6 +51,7 @@ void gc_view_encode(gc_wbuf *w, const gc_view *v)
 {
     gc_w_u64(w, v->id.epoch);
     gc_w_uuid(w, &v->id.leader);
+    gc_w_u64(w, v->id.leader_inc);
     gc_w_uuid(w, &v->history);
     gc_w_u8(w, v->primary);
     gc_w_u8(w, (uint8_t)v->n);
@@ -66,6 +69,7 @@ int gc_view_decode(gc_rbuf *r, gc_view *v)
     memset(v, 0, sizeof *v);
     v->id.epoch = gc_r_u64(r);
     gc_r_uuid(r, &v->id.leader);
+    v->id.leader_inc = gc_r_u64(r);
     gc_r_uuid(r, &v->history);
     uint8_t prim = gc_r_u8(r);
     uint8_t n = gc_r_u8(r);

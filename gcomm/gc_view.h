@@ -24,6 +24,7 @@ typedef struct gc_member {
 typedef struct gc_view_id {
     uint64_t epoch; /* strictly increases from view to view */
     tr_uuid leader; /* the member that orders messages in this view */
+    uint64_t leader_inc; /* the leader's incarnation: a restarted node never repeats an id */
 } gc_view_id;
 
 typedef struct gc_view {

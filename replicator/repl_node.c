@@ -35,6 +35,11 @@ static void load_settings(struct repl_node *n)
     if (repl_options_read(n->cfg, &o)) return;
     atomic_store(&n->causal_read_timeout_ns, o.repl_causal_read_timeout_ns);
     atomic_store(&n->max_ws_size, o.repl_max_ws_size);
+    /* MariaDB reads repl.max_ws_size back from options_get with a plain integer parser. */
+    char v[32], err[128];
+    snprintf(v, sizeof v, "%lld", (long long)o.repl_max_ws_size);
+    tr_cfg_set_internal(n->cfg, "repl.max_ws_size", v, err, sizeof err);
+    n->gmcast_segment = o.gmcast_segment;
 }
 
 /* Where our history continues from: grastate.dat, or the host's recovered position when the
@@ -75,6 +80,25 @@ void repl_node_save_state(struct repl_node *n, bool running)
     if (repl_grastate_write(n->data_dir, &gs, err, sizeof err)) tr_error("%s", err);
 }
 
+/* Galera's order: wsrep_node_address gives base_host (and base_port when it has a port), then
+ * the options string may override both. */
+static int node_address_defaults(struct repl_node *n, char *err, size_t errlen)
+{
+    if (!n->address[0]) return 0;
+    struct tr_cfg_addr addr;
+    if (tr_cfg_parse_addr(n->address, &addr)) {
+        snprintf(err, errlen, "expected host[:port]");
+        return -1;
+    }
+    if (tr_cfg_set_internal(n->cfg, "base_host", addr.host, err, errlen)) return -1;
+    if (addr.port > 0) {
+        char port[16];
+        snprintf(port, sizeof port, "%d", addr.port);
+        if (tr_cfg_set_internal(n->cfg, "base_port", port, err, errlen)) return -1;
+    }
+    return 0;
+}
+
 int repl_node_new(const struct repl_init_args *a, struct repl_node **out)
 {
     *out = NULL;
@@ -108,6 +132,10 @@ int repl_node_new(const struct repl_init_args *a, struct repl_node **out)
     n->q_len_min = 0;
 
     char err[512] = "";
+    if (node_address_defaults(n, err, sizeof err)) {
+        tr_error("Bad wsrep_node_address '%s': %s", n->address, err);
+        goto fail;
+    }
     if (tr_cfg_parse(n->cfg, a->options ? a->options : "", TR_CFG_AT_INIT, err, sizeof err)) {
         tr_error("Bad wsrep_provider_options: %s", err);
         goto fail;
@@ -140,6 +168,11 @@ void repl_node_free(struct repl_node *n)
     if (!n || n->freed) return;
     n->freed = true;
     repl_node_disconnect(n);
+    /* No applier took the final view (the host stopped them first): record the position here. */
+    pthread_mutex_lock(&n->mu);
+    bool unsaved = n->connected && !n->final_done;
+    pthread_mutex_unlock(&n->mu);
+    if (unsaved) repl_node_save_state(n, false);
     if (n->group) n->group->ops->destroy(n->group);
     struct repl_gev *ev = n->q_head;
     while (ev) {

@@ -119,6 +119,10 @@ struct repl_node {
         st_local_cert_failures, st_local_replays, st_local_bf_aborts, st_causal_reads,
         st_deps_distance_sum, st_deps_n, st_cert_interval_sum;
     int64_t st_send_q_max; /* one-node group never queues sends */
+    /* broadcast-to-ordered latency in seconds (evs_repl_latency), under mu */
+    double lat_min, lat_max, lat_sum, lat_sumsq;
+    int64_t lat_n;
+    int gmcast_segment;
 
     bool freed;
 };
@@ -135,6 +139,13 @@ void repl_stream_sink(void *ctx, struct repl_gev *ev);
 /* repl_node.c */
 void repl_node_save_state(struct repl_node *n, bool running);
 const char *repl_state_comment(enum repl_state s);
+
+/* Joined, Synced and Donor/Desynced nodes of a primary component take writes. */
+static inline bool repl_writable_locked(const struct repl_node *n)
+{
+    return n->primary && !n->closing &&
+           (n->state == REPL_ST_JOINED || n->state == REPL_ST_SYNCED || n->state == REPL_ST_DONOR);
+}
 
 static inline size_t repl_hash(uint64_t v)
 {

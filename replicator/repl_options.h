@@ -65,7 +65,8 @@ struct repl_options {
     bool socket_ssl;
 };
 
-/* Fills *out from cfg; 0, or -1 if a registered key is missing (not a repl_options store). */
+/* Fills *out from cfg; 0, or -1 if cfg is not a repl_options store. Thread-safe, but each key is
+ * read separately: a concurrent options_set may be seen half-applied; re-read from a listener. */
 int repl_options_read(const tr_cfg *cfg, struct repl_options *out);
 
 /* Derived addresses; each returns 0 or -1 (does not fit / cannot be derived). */

@@ -1,5 +1,7 @@
 /* replicator/repl_stats: the provider status variables, with Galera's names and meanings.
  * One allocation per snapshot so the host frees it with a single call. */
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,6 +65,14 @@ struct repl_stat *repl_node_stats(struct repl_node *n)
     }
     int desync = n->desync_count;
     int weight = n->primary ? n->memb_num : 0;
+    const char *evs_state = n->connected ? (n->primary ? "OPERATIONAL" : "GATHER") : "CLOSED";
+    char latency[160];
+    double lat_avg = n->lat_n ? n->lat_sum / (double)n->lat_n : 0.0;
+    double lat_var = n->lat_n ? n->lat_sumsq / (double)n->lat_n - lat_avg * lat_avg : 0.0;
+    snprintf(latency, sizeof latency, "%g/%g/%g/%g/%lld", n->lat_min, lat_avg, n->lat_max,
+             lat_var > 0 ? sqrt(lat_var) : 0.0, (long long)n->lat_n);
+    int proto_app = n->proto_ver;
+    int segment = n->gmcast_segment;
     pthread_mutex_unlock(&n->mu);
 
     struct repl_monitor_stats am, cm;
@@ -71,7 +81,10 @@ struct repl_stat *repl_node_stats(struct repl_node *n)
     int64_t deps_n = atomic_load(&n->st_deps_n);
 
     add_s(b, "local_state_uuid", NULL); /* filled below once the block exists */
-    add_i(b, "protocol_version", 1);
+    add_i(b, "protocol_version", REPL_PROTOCOL_VERSION);
+    add_i(b, "protocol_application", proto_app);
+    add_i(b, "protocol_replicator", REPL_PROTOCOL_VERSION);
+    add_i(b, "protocol_gcs", REPL_PROTOCOL_VERSION);
     add_i(b, "last_committed", repl_monitor_last_left(n->apply_mon));
     add_i(b, "replicated", atomic_load(&n->st_replicated));
     add_i(b, "replicated_bytes", atomic_load(&n->st_replicated_bytes));
@@ -115,12 +128,17 @@ struct repl_stat *repl_node_stats(struct repl_node *n)
     add_i(b, "open_transactions", open_trx);
     add_i(b, "open_connections", open_conn);
     add_s(b, "incoming_addresses", NULL);
-    add_s(b, "gcomm_uuid", NULL);
     add_i(b, "cluster_weight", weight);
     add_i(b, "desync_count", desync);
+    add_s(b, "evs_delayed", "");
+    add_s(b, "evs_evict_list", "");
+    add_s(b, "evs_repl_latency", NULL);
+    add_s(b, "evs_state", evs_state);
+    add_s(b, "gcomm_uuid", NULL);
+    add_i(b, "gmcast_segment", segment);
 
     size_t rows = (size_t)(b->n + 1) * sizeof(struct repl_stat);
-    size_t strs = 2 * (TR_UUID_STR_LEN + 1) + strlen(incoming) + 1;
+    size_t strs = 2 * (TR_UUID_STR_LEN + 1) + strlen(incoming) + 1 + strlen(latency) + 1;
     char *blk = malloc(rows + strs);
     if (!blk) {
         free(b);
@@ -135,6 +153,7 @@ struct repl_stat *repl_node_stats(struct repl_node *n)
         if (strcmp(out[i].name, "local_state_uuid") == 0) src = uuid;
         else if (strcmp(out[i].name, "incoming_addresses") == 0) src = incoming;
         else if (strcmp(out[i].name, "gcomm_uuid") == 0) src = gcomm_uuid;
+        else if (strcmp(out[i].name, "evs_repl_latency") == 0) src = latency;
         if (!src) continue;
         size_t len = strlen(src) + 1;
         memcpy(p, src, len);
@@ -162,4 +181,8 @@ void repl_node_stats_reset(struct repl_node *n)
     atomic_store(&n->st_deps_distance_sum, 0);
     atomic_store(&n->st_deps_n, 0);
     atomic_store(&n->st_cert_interval_sum, 0);
+    pthread_mutex_lock(&n->mu);
+    n->lat_min = n->lat_max = n->lat_sum = n->lat_sumsq = 0;
+    n->lat_n = 0;
+    pthread_mutex_unlock(&n->mu);
 }

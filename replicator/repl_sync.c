@@ -75,7 +75,7 @@ int repl_node_resume(struct repl_node *n)
 int repl_node_desync(struct repl_node *n)
 {
     pthread_mutex_lock(&n->mu);
-    if (!n->primary || n->state < REPL_ST_JOINED) {
+    if (!repl_writable_locked(n)) {
         pthread_mutex_unlock(&n->mu);
         return REPL_TRX_FAIL;
     }

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "certification/cert_ws.h"
 #include "common/tr_log.h"
@@ -157,7 +158,7 @@ int repl_node_append_data(struct repl_node *n, uint64_t trx_id, void **opaque,
 static int replicate(struct repl_node *n, struct repl_trx *t)
 {
     pthread_mutex_lock(&n->mu);
-    if (!n->primary || n->closing || n->state < REPL_ST_JOINED) {
+    if (!repl_writable_locked(n)) {
         pthread_mutex_unlock(&n->mu);
         return REPL_CONN_FAIL;
     }
@@ -183,6 +184,8 @@ static int replicate(struct repl_node *n, struct repl_trx *t)
     uint8_t hb[CERT_WS_HDR_LEN];
     cert_ws_hdr_encode(&hdr, hb);
     struct repl_buf bufs[3] = {{hb, sizeof hb}, {t->keys.ptr, t->keys.len}, {t->data.ptr, t->data.len}};
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = n->group->ops->broadcast(n->group, bufs, 3);
 
     pthread_mutex_lock(&n->mu);
@@ -194,6 +197,15 @@ static int replicate(struct repl_node *n, struct repl_trx *t)
         atomic_fetch_add(&n->st_repl_data_bytes, (int64_t)t->data.len);
         atomic_fetch_add(&n->st_repl_other_bytes, (int64_t)sizeof hb);
         while (!t->ordered && !n->final_done) pthread_cond_wait(&t->cond, &n->mu);
+        if (t->ordered) {
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            double d = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+            if (n->lat_n == 0 || d < n->lat_min) n->lat_min = d;
+            if (d > n->lat_max) n->lat_max = d;
+            n->lat_sum += d;
+            n->lat_sumsq += d * d;
+            n->lat_n++;
+        }
     }
     if (t->in_flight) {
         struct repl_trx **pp = &n->by_local[h];

@@ -9,6 +9,9 @@
 
 #include "common/tr_uuid.h"
 
+/* trireme's own replication protocol version (write-set format and ordering rules). */
+#define REPL_PROTOCOL_VERSION 1
+
 /* Results: numerically equal to wsrep_status_t. */
 enum repl_status {
     REPL_OK = 0,

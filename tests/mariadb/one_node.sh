@@ -4,7 +4,7 @@
 set -u
 PROVIDER=${1:?usage: one_node.sh PROVIDER_SO}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=../scripts/lib-mariadb.sh
+# shellcheck source-path=SCRIPTDIR source=../scripts/lib-mariadb.sh
 source "$HERE/../scripts/lib-mariadb.sh"
 
 SB_SECONDS=${SB_SECONDS:-20}
@@ -23,7 +23,7 @@ expect() { # DESC ACTUAL WANTED
 finish() { # log tails first, so the summary stays the last line
   if [ "$FAILED" -gt 0 ] && [ -n "$MDB_ROOT" ]; then
     for n in $(mdb_nodes); do mdb_log_tail "$n" 40 2>&1; done
-    MDB_TAILS_SHOWN=1
+    MDB_TAILS_SHOWN=1 # read by mdb_cleanup
   fi
   echo "$PASSED passed, $FAILED failed"
   [ "$FAILED" -eq 0 ] # the EXIT trap stops the servers and removes the temp dir
@@ -69,8 +69,11 @@ expect "wsrep_local_state_comment" "$(mdb_status n1 wsrep_local_state_comment)" 
 expect "wsrep_cluster_status" "$(mdb_status n1 wsrep_cluster_status)" Primary
 expect "wsrep_connected" "$(mdb_status n1 wsrep_connected)" ON
 name=$(mdb_status n1 wsrep_provider_name)
-[ -n "$name" ] && pass "wsrep_provider_name=$name version=$(mdb_status n1 wsrep_provider_version)" \
-  || fail "wsrep_provider_name is empty"
+if [ -n "$name" ]; then
+  pass "wsrep_provider_name=$name version=$(mdb_status n1 wsrep_provider_version)"
+else
+  fail "wsrep_provider_name is empty"
+fi
 uuid=$(mdb_status n1 wsrep_cluster_state_uuid)
 if [[ "$uuid" =~ ^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$ ]] &&
    [ "$uuid" != 00000000-0000-0000-0000-000000000000 ]; then
@@ -115,13 +118,13 @@ if ! command -v sysbench >/dev/null; then
   fail "sysbench is not installed"
 else
   mdb_sql n1 "CREATE DATABASE sbtest"
-  if "${SB[@]}" --threads=2 prepare >"$MDB_ROOT/sb-prepare.log" 2>&1; then
+  if mdb_bg "${SB[@]}" --threads=2 prepare >"$MDB_ROOT/sb-prepare.log" 2>&1; then
     pass "sysbench prepare 2 tables x 1000 rows"
   else
     fail "sysbench prepare: $(tail -n 3 "$MDB_ROOT/sb-prepare.log" | tr '\n' ' ')"
   fi
   before=$(lc)
-  "${SB[@]}" --time="$SB_SECONDS" --report-interval=0 run >"$MDB_ROOT/sb-run.log" 2>&1
+  mdb_bg "${SB[@]}" --time="$SB_SECONDS" --report-interval=0 run >"$MDB_ROOT/sb-run.log" 2>&1
   rc=$?
   after=$(lc)
   trx=$(awk '/transactions:/ { print $2; exit }' "$MDB_ROOT/sb-run.log")
@@ -147,6 +150,8 @@ expect "still Synced after the load" "$(mdb_status n1 wsrep_local_state_comment)
 B=$(lc)
 uuid=$(mdb_status n1 wsrep_cluster_state_uuid)
 if mdb_stop n1 120; then pass "clean shutdown"; else fail "clean shutdown within 120 s"; fi
+expect "grastate.dat in Galera's format" \
+  "$(head -n 2 "$(mdb_dir n1)/data/grastate.dat" 2>/dev/null | tr '\n' '|')" "# GALERA saved state|version: 2.1|"
 expect "grastate.dat uuid after clean shutdown" "$(mdb_grastate n1 uuid)" "$uuid"
 expect "grastate.dat seqno after clean shutdown" "$(mdb_grastate n1 seqno)" "$B"
 expect "grastate.dat safe_to_bootstrap after clean shutdown" "$(mdb_grastate n1 safe_to_bootstrap)" 1

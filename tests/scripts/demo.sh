@@ -8,13 +8,14 @@
 #                         DEMO_PROVIDER=/usr/lib/galera/libgalera_smm.so to compare with Galera)
 #   DEMO_DIR=/tmp/trireme-demo   state: one dir per node (datadir, my.cnf, error.log, pid)
 #   DEMO_SECONDS=10       sysbench oltp_write_only run time (0: a few SQL statements only)
+#   DEMO_JOIN_TIMEOUT=300 seconds a joining node may take to reach Synced (state transfer included)
 # Fixed loopback ports, node i = 1..N:
 #   mysqld 13305+i (13306, 13307, ...)  gcomm 14566+i (14567, ...)
 #   IST    14666+i (14667, ...)         SST   14766+i (14767, ...)
 set -u
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
-# shellcheck source=lib-mariadb.sh
+# shellcheck source-path=SCRIPTDIR source=lib-mariadb.sh
 source "$HERE/lib-mariadb.sh"
 
 DEMO_NODES=${DEMO_NODES:-1}
@@ -22,7 +23,7 @@ DEMO_PROVIDER=${DEMO_PROVIDER:-$ROOT/build/lib/libtrireme.so}
 DEMO_DIR=${DEMO_DIR:-/tmp/trireme-demo}
 DEMO_SECONDS=${DEMO_SECONDS:-10}
 MYSQL_PORT0=13305 GCOMM_PORT0=14566 IST_PORT0=14666 SST_PORT0=14766
-MDB_ROOT=$DEMO_DIR
+MDB_ROOT=$DEMO_DIR # the lib's node dirs live here
 
 say() { printf 'demo: %s\n' "$*"; }
 die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
@@ -88,9 +89,12 @@ workload() {
             --mysql-db=sbtest --tables=2 --table-size=1000 --threads=4)
   mdb_sql $n1 "CREATE DATABASE IF NOT EXISTS sbtest" || return 1
   say "sysbench oltp_write_only: 2 tables x 1000 rows, 4 threads, ${DEMO_SECONDS}s on node1"
-  "${sb[@]}" prepare >"$DEMO_DIR/sysbench.log" 2>&1 &&
-    "${sb[@]}" --time="$DEMO_SECONDS" run >>"$DEMO_DIR/sysbench.log" 2>&1 || {
-      say "sysbench failed:"; tail -n 5 "$DEMO_DIR/sysbench.log"; return 1; }
+  if ! "${sb[@]}" prepare >"$DEMO_DIR/sysbench.log" 2>&1 ||
+     ! "${sb[@]}" --time="$DEMO_SECONDS" run >>"$DEMO_DIR/sysbench.log" 2>&1; then
+    say "sysbench failed:"
+    tail -n 5 "$DEMO_DIR/sysbench.log"
+    return 1
+  fi
   say "sysbench: $(awk '/transactions:/ { gsub(/\(/, "", $3); print $2 " transactions (" $3 "/s)"; exit }' \
     "$DEMO_DIR/sysbench.log")," \
     "$(awk '/ignored errors:/ { print $3; exit }' "$DEMO_DIR/sysbench.log") deadlocks retried"
@@ -101,7 +105,7 @@ start() {
   [[ "$DEMO_NODES" =~ ^[1-9]$ ]] || die "DEMO_NODES must be 1..9"
   running=$(running_nodes)
   if [ -n "$running" ]; then
-    say "already running in $DEMO_DIR: $(echo $running); 'make demo-stop' first"
+    say "already running in $DEMO_DIR: ${running//$'\n'/ }; 'make demo-stop' first"
     status
     exit 0
   fi
@@ -112,6 +116,10 @@ start() {
     done
   done
 
+  # Wipe only a previous demo's dir, never whatever else DEMO_DIR might point at.
+  if [ -d "$DEMO_DIR" ] && [ -n "$(ls -A "$DEMO_DIR")" ] && [ -z "$(mdb_nodes)" ]; then
+    die "$DEMO_DIR exists and is not a demo dir; choose another DEMO_DIR"
+  fi
   rm -rf "$DEMO_DIR"
   mdb_init "$DEMO_DIR" || die "cannot set up $DEMO_DIR"
   trap start_failed EXIT
@@ -125,7 +133,7 @@ start() {
     say "starting $n: mysqld 127.0.0.1:${ports[0]}, gcomm ${ports[1]}, $address"
     mdb_start "$n"
     # A joiner first receives a full state transfer (rsync), which takes longer.
-    mdb_wait_ready "$n" $(( i == 1 ? 90 : 300 )) || exit 1
+    mdb_wait_ready "$n" $(( i == 1 ? 90 : ${DEMO_JOIN_TIMEOUT:-300} )) || exit 1
     if [ "$i" -eq 1 ]; then
       # Plain `mariadb -h127.0.0.1 -uroot` works: root from loopback, no password (demo only).
       mdb_sql "$n" "CREATE USER IF NOT EXISTS root@'127.0.0.1';

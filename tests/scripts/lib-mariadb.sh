@@ -7,10 +7,12 @@
 # shell started (by PID, never by name) and removes the dir; on a failing exit it prints each
 # node's error log tail. Per-node state is kept in files (DIR/NAME/env) so another shell (demo
 # stop) can find the nodes again.
+# shellcheck shell=bash
 
 MDB_ROOT=${MDB_ROOT:-}
 MDB_OWNED_ROOT=0      # 1: we made MDB_ROOT and remove it on exit
-MDB_STARTED_PIDS=""   # PIDs this shell started; cleanup touches only these
+MDB_STARTED_PIDS=""   # mariadbd PIDs this shell started; cleanup touches only these
+MDB_CHILD_PIDS=""     # helpers (sysbench) run with mdb_bg; stopped first on cleanup
 MDB_USED_PORTS=" "
 MDB_CLIENT=$(command -v mariadb || command -v mysql || true)
 MDB_SERVER=$(command -v mariadbd || command -v mysqld || echo /usr/sbin/mariadbd)
@@ -31,7 +33,10 @@ mdb_init() {
     trap 'exit 130' INT TERM
   fi
   chmod 755 "$MDB_ROOT"
-  [ -n "$MDB_CLIENT" ] && [ -n "$MDB_INSTALL_DB" ] || { mdb_log "mariadb client or mariadb-install-db missing"; return 1; }
+  if [ -z "$MDB_CLIENT" ] || [ -z "$MDB_INSTALL_DB" ]; then
+    mdb_log "mariadb client or mariadb-install-db missing"
+    return 1
+  fi
 }
 
 # Root runs the server as mysql: MariaDB's SST scripts drop privileges and must write the datadir.
@@ -49,8 +54,8 @@ mdb_port_free() { # PORT: nothing listens on it (TCP, any address)
 # mdb_pick_ports: echoes a base port P with P..P+3 free (mysqld, gcomm, IST, SST), below the
 # kernel's ephemeral range so outgoing connections cannot take them meanwhile.
 mdb_pick_ports() {
-  local tries base p ok
-  for tries in $(seq 1 200); do
+  local base p ok
+  for _ in $(seq 1 200); do
     base=$(( 20000 + (RANDOM % 1200) * 10 ))
     ok=1
     for p in $base $((base + 1)) $((base + 2)) $((base + 3)); do
@@ -228,6 +233,19 @@ mdb_stop() {
   return 0
 }
 
+# mdb_bg CMD...: runs a helper in the background and waits for it, so a signal reaches the EXIT
+# trap at once instead of after the helper ends; cleanup then stops the helper too.
+mdb_bg() {
+  local pid rc
+  "$@" &
+  pid=$!
+  MDB_CHILD_PIDS="$MDB_CHILD_PIDS $pid"
+  wait "$pid"
+  rc=$?
+  MDB_CHILD_PIDS=${MDB_CHILD_PIDS/ $pid/}
+  return $rc
+}
+
 # mdb_kill NAME: SIGKILL, a crash.
 mdb_kill() {
   local pid; pid=$(mdb_pid "$1")
@@ -257,7 +275,7 @@ mdb_cleanup() {
   if [ "$rc" -ne 0 ] && [ -n "$MDB_ROOT" ] && [ "${MDB_TAILS_SHOWN:-0}" != 1 ]; then
     for n in $(mdb_nodes); do mdb_log_tail "$n" 40; done
   fi
-  for pid in $MDB_STARTED_PIDS; do
+  for pid in $MDB_CHILD_PIDS $MDB_STARTED_PIDS; do
     mdb_alive "$pid" || continue
     kill -TERM "$pid" 2>/dev/null
   done

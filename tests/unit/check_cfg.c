@@ -378,6 +378,13 @@ START_TEST(test_runtime_rules)
     ck_assert_str_eq(last_key, "t.int");
     ck_assert_int_eq(tr_cfg_parse(c, "t.size=1M", TR_CFG_AT_INIT, err, sizeof err), 0);
     ck_assert_int_eq(last_phase, TR_CFG_AT_INIT);
+    n = 0; /* internal sets and unchanged dynamic keys (actions) */
+    ck_assert_int_eq(tr_cfg_set_internal(c, "t.size", "2M", err, sizeof err), 0);
+    ck_assert_int_eq(n, 0);
+    ck_assert(tr_cfg_is_user_set(c, "t.size"));
+    ck_assert_int_eq(tr_cfg_set(c, "t.bool", "no", TR_CFG_AT_RUNTIME, err, sizeof err), 0);
+    ck_assert_int_eq(tr_cfg_set(c, "t.bool", "no", TR_CFG_AT_RUNTIME, err, sizeof err), 0);
+    ck_assert_int_eq(n, 2);
     /* each key notified once per parse, in order of last occurrence */
     n = 0;
     ck_assert_int_eq(tr_cfg_parse(c, "t.int=1; t.dur=PT1S; t.int=2", TR_CFG_AT_RUNTIME, err, sizeof err), 0);

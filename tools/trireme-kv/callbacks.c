@@ -113,6 +113,7 @@ static wsrep_cb_status_t connected_cb(void *app_ctx, const wsrep_view_info_t *v)
     }
     pthread_mutex_lock(&n->mu);
     n->connected++;
+    n->connected_idx = v->my_idx;
     pthread_cond_broadcast(&n->cond);
     pthread_mutex_unlock(&n->mu);
     return WSREP_CB_SUCCESS;
@@ -151,24 +152,36 @@ static wsrep_cb_status_t view_cb(void *app_ctx, void *recv_ctx, const wsrep_view
                                                    v->state_id.seqno};
     n->nviews++;
     n->primary = v->status == WSREP_VIEW_PRIMARY;
+    n->view_size = v->memb_num;
     pthread_cond_broadcast(&n->cond);
     pthread_mutex_unlock(&n->mu);
     return WSREP_CB_SUCCESS;
 }
 
-/* Like MariaDB with wsrep_sst_method=skip: the node claims to have the state already. The
- * request is malloc'ed with its NUL counted (as wsrep-lib does); the provider frees it. */
+/* Default: like MariaDB with wsrep_sst_method=skip, request "trivial" (the node claims to have
+ * the state already; no table is transferred). --sst-method kv: a real table transfer (sst.c).
+ * --sst-request STR sends any other string, e.g. "none". The request is malloc'ed with its NUL
+ * counted, as wsrep-lib does; the provider frees it. */
 static wsrep_cb_status_t sst_request_cb(void *app_ctx, void **req, size_t *len)
 {
     struct kv_node *n = app_ctx;
-    size_t l = strlen(WSREP_STATE_TRANSFER_TRIVIAL) + 1;
+    if (n->cfg.sst_kv) {
+        char *r;
+        if (kv_sst_prepare(n, &r, len) != 0)
+            return WSREP_CB_FAILURE;
+        *req = r;
+        kv_say(n, "sst_request: '%s'", r);
+        return WSREP_CB_SUCCESS;
+    }
+    const char *want = n->cfg.sst_request ? n->cfg.sst_request : WSREP_STATE_TRANSFER_TRIVIAL;
+    size_t l = strlen(want) + 1;
     char *r = malloc(l);
     if (!r)
         return WSREP_CB_FAILURE;
-    memcpy(r, WSREP_STATE_TRANSFER_TRIVIAL, l);
+    memcpy(r, want, l);
     *req = r;
     *len = l;
-    kv_say(n, "sst_request: '%s' (trivial: no table transfer)", r);
+    kv_say(n, "sst_request: '%s' (no table transfer)", r);
     return WSREP_CB_SUCCESS;
 }
 
@@ -190,8 +203,9 @@ static void *donor_thread(void *arg)
     return NULL;
 }
 
-/* Donor side of a "trivial" transfer: no table is shipped, we only confirm our position.
- * Like MariaDB, reply from another thread after returning, not from inside the callback. */
+/* Donor side. A "kv-sst" request gets the table (sst.c); anything else is answered as a
+ * "trivial" transfer: no data, only sst_sent() with our position. Like MariaDB, the reply
+ * comes from another thread after this callback has returned. */
 static wsrep_cb_status_t sst_donate_cb(void *app_ctx, void *recv_ctx, const wsrep_buf_t *msg,
                                        const wsrep_gtid_t *state_id, const wsrep_buf_t *state,
                                        wsrep_bool_t bypass)
@@ -201,6 +215,9 @@ static wsrep_cb_status_t sst_donate_cb(void *app_ctx, void *recv_ctx, const wsre
     kv_gtid_print(state_id, g, sizeof g);
     kv_say(n, "sst_donate: request '%.*s' state %s bypass %d", msg ? (int)msg->len : 0,
            msg && msg->ptr ? (const char *)msg->ptr : "", g, (int)bypass);
+    int k = kv_sst_donate(n, msg, state_id, bypass);
+    if (k != 0)
+        return k > 0 ? WSREP_CB_SUCCESS : WSREP_CB_FAILURE;
     struct donation *d = malloc(sizeof *d);
     if (!d)
         return WSREP_CB_FAILURE;

@@ -36,6 +36,9 @@ struct kv_config {
     enum wsrep_key_type key_type;
     int sync_timeout;  /* seconds to wait for synced / catch-up */
     uint64_t seed;
+    const char *sst_request; /* NULL: "trivial" */
+    bool sst_kv;             /* --sst-method kv: real table transfer over loopback */
+    int members;             /* wait for this many in the primary view; barrier at the end */
 };
 
 /* ---- the in-memory table (table.c) ---- */
@@ -48,6 +51,9 @@ void kv_table_put(struct kv_table *t, const char *key, size_t klen, const void *
 /* Adds delta to the 8-byte little-endian counter stored at key (absent = 0). */
 void kv_table_incr(struct kv_table *t, const char *key, size_t klen, uint64_t delta);
 uint64_t kv_table_checksum(struct kv_table *t, size_t *count);
+/* State-transfer snapshot of every row (malloc'ed; (size_t)-1 on failure) and its loader. */
+size_t kv_table_dump(struct kv_table *t, void **out);
+int kv_table_load(struct kv_table *t, const void *data, size_t len);
 
 /* ---- write-set payload (codec.c) ---- */
 enum kv_op_type { KV_OP_PUT = 1, KV_OP_INCR = 2 };
@@ -108,12 +114,15 @@ struct kv_node {
     struct kv_view_rec views[KV_MAX_VIEWS];
     int nviews;          /* total views (records keep the first KV_MAX_VIEWS) */
     bool primary;        /* last view was primary */
+    int view_size;       /* members in the last view */
+    int connected_idx;   /* my_idx in the connected_cb view */
     bool disconnecting;  /* disconnect() called: recv() may return now */
-    pthread_t donors[8]; /* sst_sent threads to join at teardown */
+    pthread_t donors[8]; /* state-transfer threads (donor and joiner) to join at teardown */
     int ndonors;
 
     struct kv_applier *appliers;
     int nappliers;
+    bool wedged; /* an applier never left recv(): skip unload, exit without cleanup */
 
     atomic_llong max_seqno;  /* highest seqno seen anywhere (certify, apply, TOI, view) */
     atomic_long applied;     /* remote write-sets applied */
@@ -136,6 +145,7 @@ void kv_log_quiet(bool quiet);
 /* ---- node.c: init, connect, appliers, teardown ---- */
 int kv_node_start(struct kv_node *n);
 int kv_node_wait_synced(struct kv_node *n, int min_synced, int timeout_s);
+int kv_node_wait_members(struct kv_node *n, int members, int timeout_s);
 int kv_node_catch_up(struct kv_node *n, wsrep_gtid_t *last);
 void kv_node_stop(struct kv_node *n);
 
@@ -167,7 +177,14 @@ double kv_now_ms(void);
 
 /* ---- toi.c ---- */
 int kv_toi_run(struct kv_node *n, int count);
+int kv_barrier(struct kv_node *n, int members);
 extern const char KV_TOI_KEY[];
+extern const char KV_DONE_KEY[];
+
+/* ---- sst.c ---- */
+int kv_sst_prepare(struct kv_node *n, char **req, size_t *len);
+int kv_sst_donate(struct kv_node *n, const wsrep_buf_t *msg, const wsrep_gtid_t *state_id,
+                  bool bypass);
 
 /* ---- apicheck.c ---- */
 int kv_api_check(struct kv_node *n);

@@ -33,6 +33,11 @@ static void usage(FILE *f)
             "  --api-check              exercise options/capabilities/pause/desync/stats once\n"
             "  --sync-timeout SECONDS   wait for synced / catch-up (default 60)\n"
             "  --seed N                 workload RNG seed (default derived from --name)\n"
+            "  --members N              wait for N members before the workload; end with a\n"
+            "                           TOI barrier across N nodes (multi-process runs)\n"
+            "  --sst-method skip|kv     skip: request \"trivial\" (default, like MariaDB's\n"
+            "                           wsrep_sst_method=skip); kv: ship the table over loopback\n"
+            "  --sst-request STR        joiner's state-transfer request (default \"trivial\")\n"
             "  --quiet                  only warnings, errors and results\n");
 }
 
@@ -40,7 +45,7 @@ static int parse(int argc, char **argv, struct kv_config *c)
 {
     enum { O_PROVIDER = 256, O_OPTIONS, O_ADDR, O_CNAME, O_NAME, O_DDIR, O_NADDR, O_BOOT, O_OPS,
            O_KEYS, O_THREADS, O_VSIZE, O_APPL, O_TOI, O_CSUM, O_HOLD, O_STATS, O_SW, O_QUIET,
-           O_API, O_KTYPE, O_STO, O_SEED, O_HELP };
+           O_API, O_KTYPE, O_STO, O_SEED, O_SST, O_MEMB, O_SSTM, O_HELP };
     static const struct option lo[] = {
         {"provider", 1, 0, O_PROVIDER}, {"options", 1, 0, O_OPTIONS},
         {"cluster-address", 1, 0, O_ADDR}, {"cluster-name", 1, 0, O_CNAME},
@@ -50,7 +55,9 @@ static int parse(int argc, char **argv, struct kv_config *c)
         {"appliers", 1, 0, O_APPL}, {"toi", 1, 0, O_TOI}, {"checksum", 0, 0, O_CSUM},
         {"hold", 1, 0, O_HOLD}, {"stats", 0, 0, O_STATS}, {"sync-wait", 0, 0, O_SW},
         {"quiet", 0, 0, O_QUIET}, {"api-check", 0, 0, O_API}, {"key-type", 1, 0, O_KTYPE},
-        {"sync-timeout", 1, 0, O_STO}, {"seed", 1, 0, O_SEED}, {"help", 0, 0, O_HELP},
+        {"sync-timeout", 1, 0, O_STO}, {"seed", 1, 0, O_SEED}, {"sst-request", 1, 0, O_SST},
+        {"members", 1, 0, O_MEMB}, {"sst-method", 1, 0, O_SSTM},
+        {"help", 0, 0, O_HELP},
         {0, 0, 0, 0}};
     static char ddir[512];
     bool seeded = false;
@@ -58,7 +65,7 @@ static int parse(int argc, char **argv, struct kv_config *c)
                             .cluster_name = "trireme_kv", .name = "kv1",
                             .address = "127.0.0.1", .ops = 1000, .keys = 1000, .threads = 1,
                             .value_size = 16, .appliers = 1, .key_type = WSREP_KEY_EXCLUSIVE,
-                            .sync_timeout = 60};
+                            .sync_timeout = 60, .members = 1};
     int o;
     while ((o = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (o) {
@@ -83,6 +90,12 @@ static int parse(int argc, char **argv, struct kv_config *c)
         case O_QUIET: c->quiet = true; break;
         case O_API: c->api_check = true; break;
         case O_STO: c->sync_timeout = atoi(optarg); break;
+        case O_SSTM:
+            if (!strcmp(optarg, "kv")) c->sst_kv = true;
+            else if (strcmp(optarg, "skip")) { fprintf(stderr, "bad --sst-method %s\n", optarg); return -1; }
+            break;
+        case O_MEMB: c->members = atoi(optarg); break;
+        case O_SST: c->sst_request = optarg; break;
         case O_SEED: c->seed = strtoull(optarg, NULL, 0); seeded = true; break;
         case O_KTYPE:
             if (!strcmp(optarg, "exclusive")) c->key_type = WSREP_KEY_EXCLUSIVE;
@@ -100,7 +113,7 @@ static int parse(int argc, char **argv, struct kv_config *c)
         return -1;
     }
     if (c->ops < 0 || c->keys < 1 || c->threads < 1 || c->value_size < 1 || c->appliers < 1 ||
-        c->toi < 0 || c->hold < 0 || c->sync_timeout < 1) {
+        c->toi < 0 || c->hold < 0 || c->sync_timeout < 1 || c->members < 1) {
         fprintf(stderr, "trireme-kv: need ops>=0, keys>=1, threads>=1, value-size>=1, "
                         "appliers>=1, toi>=0, hold>=0, sync-timeout>=1\n");
         return -1;
@@ -150,12 +163,16 @@ int main(int argc, char **argv)
         goto out;
     if (kv_node_wait_synced(n, 1, n->cfg.sync_timeout) != 0)
         goto out;
+    if (n->cfg.members > 1 && kv_node_wait_members(n, n->cfg.members, n->cfg.sync_timeout) != 0)
+        goto out;
     if (n->cfg.api_check)
         kv_api_check(n);
     if (n->cfg.ops > 0 && kv_workload_run(n, &res) != 0)
         goto out;
     if (n->cfg.toi > 0)
         kv_toi_run(n, n->cfg.toi);
+    if (n->cfg.members > 1 && kv_barrier(n, n->cfg.members) != 0)
+        goto out;
     if (n->cfg.hold > 0) {
         kv_say(n, "holding for %.1f s", n->cfg.hold);
         sleep_s(n->cfg.hold);
@@ -198,6 +215,10 @@ out:
            atomic_load(&n->replays), errors, atomic_load(&n->applied),
            atomic_load(&n->applied_toi), nviews, nprim, last_size, last_idx, synced, apif,
            (int)completed);
+    if (n->wedged) {
+        fflush(NULL);
+        _exit(1); /* provider threads still run: no free(), no dlclose() */
+    }
     kv_table_free(n->table);
     pthread_cond_destroy(&n->cond);
     pthread_mutex_destroy(&n->mu);

@@ -154,6 +154,22 @@ int kv_node_wait_synced(struct kv_node *n, int min_synced, int timeout_s)
     return ok ? 0 : -1;
 }
 
+int kv_node_wait_members(struct kv_node *n, int members, int timeout_s)
+{
+    struct timespec ts;
+    deadline(&ts, timeout_s);
+    int rc = 0;
+    pthread_mutex_lock(&n->mu);
+    while (!(n->primary && n->view_size >= members) && rc == 0)
+        rc = pthread_cond_timedwait(&n->cond, &n->mu, &ts);
+    bool ok = n->primary && n->view_size >= members;
+    int have = n->view_size;
+    pthread_mutex_unlock(&n->mu);
+    if (!ok)
+        kv_err(n, "primary view has %d members after %d s, wanted %d", have, timeout_s, members);
+    return ok ? 0 : -1;
+}
+
 /* Wait until everything this node has seen (or a causal read reports) is committed here. */
 int kv_node_catch_up(struct kv_node *n, wsrep_gtid_t *last)
 {
@@ -204,11 +220,23 @@ void kv_node_stop(struct kv_node *n)
             kv_err(n, "disconnect() -> %s", kv_status_str(rc));
             atomic_fetch_add(&n->errors, 1);
         }
-        for (int i = 0; i < n->nappliers; i++)
-            pthread_join(n->appliers[i].thread, NULL);
+        /* a provider stuck inside recv() must not hang the run forever: give up after the
+         * sync timeout and leave the library loaded (threads are still inside it) */
+        for (int i = 0; i < n->nappliers; i++) {
+            struct timespec ts;
+            deadline(&ts, n->cfg.sync_timeout);
+            if (pthread_timedjoin_np(n->appliers[i].thread, NULL, &ts) != 0) {
+                kv_err(n, "applier %d still inside recv() %d s after disconnect() -> %s",
+                       i, n->cfg.sync_timeout, kv_status_str(rc));
+                atomic_fetch_add(&n->errors, 1);
+                n->wedged = true;
+            }
+        }
         if (have)
             save_position(n, &last);
     }
+    if (n->wedged)
+        return;
     pthread_mutex_lock(&n->mu);
     int nd = n->ndonors;
     pthread_mutex_unlock(&n->mu);

@@ -184,3 +184,48 @@ uint64_t kv_table_checksum(struct kv_table *t, size_t *count)
     pthread_mutex_unlock(&t->mu);
     return sum;
 }
+
+/* Snapshot for a state transfer: u32 klen | u32 vlen | key | value per row, little-endian. */
+size_t kv_table_dump(struct kv_table *t, void **out)
+{
+    pthread_mutex_lock(&t->mu);
+    size_t len = 0;
+    for (size_t i = 0; i < t->nbuckets; i++)
+        for (struct kv_entry *e = t->buckets[i]; e; e = e->next)
+            len += 8 + e->klen + e->vlen;
+    unsigned char *buf = malloc(len ? len : 1), *p = buf;
+    if (buf) {
+        for (size_t i = 0; i < t->nbuckets; i++)
+            for (struct kv_entry *e = t->buckets[i]; e; e = e->next) {
+                for (int b = 0; b < 4; b++) {
+                    p[b] = (unsigned char)(e->klen >> (8 * b));
+                    p[4 + b] = (unsigned char)(e->vlen >> (8 * b));
+                }
+                memcpy(p + 8, e->key, e->klen);
+                memcpy(p + 8 + e->klen, e->val, e->vlen);
+                p += 8 + e->klen + e->vlen;
+            }
+    }
+    pthread_mutex_unlock(&t->mu);
+    *out = buf;
+    return buf ? len : (size_t)-1;
+}
+
+int kv_table_load(struct kv_table *t, const void *data, size_t len)
+{
+    const unsigned char *p = data, *end = p + len;
+    while (p < end) {
+        if ((size_t)(end - p) < 8)
+            return -1;
+        size_t kl = 0, vl = 0;
+        for (int b = 3; b >= 0; b--) {
+            kl = (kl << 8) | p[b];
+            vl = (vl << 8) | p[4 + b];
+        }
+        if ((size_t)(end - p) - 8 < kl || (size_t)(end - p) - 8 - kl < vl)
+            return -1;
+        kv_table_put(t, (const char *)p + 8, kl, p + 8 + kl, vl);
+        p += 8 + kl + vl;
+    }
+    return 0;
+}

@@ -7,80 +7,124 @@
 #include "kv.h"
 
 const char KV_TOI_KEY[] = "__toi_counter__";
+const char KV_DONE_KEY[] = "__nodes_done__";
 
 /* one conn id no client thread uses, like a separate DDL session */
 #define TOI_CONN ((wsrep_conn_id_t)0x70000000u)
 #define TOI_RETRIES 10
 
-int kv_toi_run(struct kv_node *n, int count)
+/* One TOI action incrementing the counter row `key`; returns its seqno or -1. */
+static wsrep_seqno_t toi_incr(struct kv_node *n, const char *key, int i)
 {
     wsrep_t *w = n->w;
-    wsrep_seqno_t prev = 0;
-    int done = 0;
+    size_t klen = strlen(key);
     /* the action: increment a counter row, so every node's checksum covers TOI too */
     unsigned char one[8] = {1};
-    struct kv_op op = {KV_OP_INCR, KV_TOI_KEY, sizeof KV_TOI_KEY - 1, one, 8};
+    struct kv_op op = {KV_OP_INCR, key, klen, one, 8};
     void *payload;
     size_t plen = kv_codec_encode(&op, 1, &payload);
     if (!plen)
         return -1;
     wsrep_buf_t parts[3];
-    kv_key_parts(parts, KV_TOI_KEY, sizeof KV_TOI_KEY - 1);
-    wsrep_key_t key = {parts, 3};
+    kv_key_parts(parts, key, klen);
+    wsrep_key_t k = {parts, 3};
     wsrep_buf_t action = {payload, plen};
     wsrep_buf_t no_error = {NULL, 0};
-
-    for (int i = 0; i < count; i++) {
-        wsrep_trx_meta_t m;
-        wsrep_status_t rc = WSREP_TRX_FAIL;
-        for (int t = 0; t < TOI_RETRIES; t++) {
-            memset(&m, 0, sizeof m);
-            m.gtid.seqno = WSREP_SEQNO_UNDEFINED;
-            m.depends_on = WSREP_SEQNO_UNDEFINED;
-            rc = w->to_execute_start(w, TOI_CONN, &key, 1, &action, 1,
-                                     WSREP_FLAG_TRX_START | WSREP_FLAG_TRX_END, &m);
-            if (rc == WSREP_OK)
-                break;
-            kv_err(n, "toi %d: to_execute_start(conn %llu, 1 key, 1 buf of %zu, flags 0x41) -> "
-                      "%s, meta.gtid.seqno %lld",
-                   i, (unsigned long long)TOI_CONN, plen, kv_status_str(rc),
-                   (long long)m.gtid.seqno);
-            /* wsrep-lib: a failed start that still got ordered must be ended first */
-            if (m.gtid.seqno > 0)
-                w->to_execute_end(w, TOI_CONN, &no_error);
-            if (rc != WSREP_TRX_FAIL && rc != WSREP_CONN_FAIL)
-                break;
-            struct timespec ts = {0, 300 * 1000 * 1000}; /* wsrep-lib's poll interval */
-            nanosleep(&ts, NULL);
-        }
-        if (rc != WSREP_OK) {
-            atomic_fetch_add(&n->errors, 1);
-            continue;
-        }
-        if (m.gtid.seqno <= prev) {
-            kv_err(n, "toi %d: seqno %lld does not grow (previous %lld)", i,
-                   (long long)m.gtid.seqno, (long long)prev);
-            atomic_fetch_add(&n->errors, 1);
-        }
-        prev = m.gtid.seqno;
-        kv_note_seqno(n, m.gtid.seqno);
+    wsrep_trx_meta_t m;
+    wsrep_status_t rc = WSREP_TRX_FAIL;
+    for (int t = 0; t < TOI_RETRIES; t++) {
+        memset(&m, 0, sizeof m);
+        m.gtid.seqno = WSREP_SEQNO_UNDEFINED;
+        m.depends_on = WSREP_SEQNO_UNDEFINED;
+        rc = w->to_execute_start(w, TOI_CONN, &k, 1, &action, 1,
+                                 WSREP_FLAG_TRX_START | WSREP_FLAG_TRX_END, &m);
+        if (rc == WSREP_OK)
+            break;
+        kv_err(n, "toi %d: to_execute_start(conn %llu, 1 key, 1 buf of %zu, flags 0x41) -> %s, "
+                  "meta.gtid.seqno %lld",
+               i, (unsigned long long)TOI_CONN, plen, kv_status_str(rc), (long long)m.gtid.seqno);
+        /* wsrep-lib: a failed start that still got ordered must be ended first */
+        if (m.gtid.seqno > 0)
+            w->to_execute_end(w, TOI_CONN, &no_error);
+        if (rc != WSREP_TRX_FAIL && rc != WSREP_CONN_FAIL)
+            break;
+        struct timespec ts = {0, 300 * 1000 * 1000}; /* wsrep-lib's poll interval */
+        nanosleep(&ts, NULL);
+    }
+    wsrep_seqno_t seqno = -1;
+    if (rc == WSREP_OK) {
+        seqno = m.gtid.seqno;
+        kv_note_seqno(n, seqno);
         if (kv_codec_apply(n->table, payload, plen) < 0)
             abort();
         rc = w->to_execute_end(w, TOI_CONN, &no_error);
         if (rc != WSREP_OK) {
             kv_err(n, "toi %d: to_execute_end(conn %llu, empty error) -> %s", i,
                    (unsigned long long)TOI_CONN, kv_status_str(rc));
-            atomic_fetch_add(&n->errors, 1);
-            continue;
+            seqno = -1;
         }
-        done++;
     }
-    wsrep_status_t rc = w->free_connection(w, TOI_CONN);
+    free(payload);
+    if (seqno < 0)
+        atomic_fetch_add(&n->errors, 1);
+    return seqno;
+}
+
+static void free_conn(struct kv_node *n)
+{
+    wsrep_status_t rc = n->w->free_connection(n->w, TOI_CONN);
     if (rc != WSREP_OK) {
         kv_err(n, "free_connection(%llu) -> %s", (unsigned long long)TOI_CONN, kv_status_str(rc));
         atomic_fetch_add(&n->errors, 1);
     }
-    free(payload);
+}
+
+int kv_toi_run(struct kv_node *n, int count)
+{
+    wsrep_seqno_t prev = 0;
+    int done = 0;
+    for (int i = 0; i < count; i++) {
+        wsrep_seqno_t s = toi_incr(n, KV_TOI_KEY, i);
+        if (s < 0)
+            continue;
+        if (s <= prev) {
+            kv_err(n, "toi %d: seqno %lld does not grow (previous %lld)", i, (long long)s,
+                   (long long)prev);
+            atomic_fetch_add(&n->errors, 1);
+        }
+        prev = s;
+        done++;
+    }
+    free_conn(n);
     kv_say(n, "toi: %d of %d actions done, last seqno %lld", done, count, (long long)prev);
     return done;
+}
+
+/* End-of-run barrier through the provider itself: each node adds one to a counter row by TOI
+ * and waits until it has seen `members` increments; everything before them is then here. */
+int kv_barrier(struct kv_node *n, int members)
+{
+    if (toi_incr(n, KV_DONE_KEY, -1) < 0)
+        return -1;
+    free_conn(n);
+    double until = kv_now_ms() + 1000.0 * n->cfg.sync_timeout;
+    for (;;) {
+        unsigned char v[8] = {0};
+        uint64_t c = 0;
+        if (kv_table_get(n->table, KV_DONE_KEY, strlen(KV_DONE_KEY), v, 8) == 8)
+            for (int i = 7; i >= 0; i--)
+                c = (c << 8) | v[i];
+        if (c >= (uint64_t)members) {
+            kv_say(n, "barrier: %llu of %d nodes done", (unsigned long long)c, members);
+            return 0;
+        }
+        if (kv_now_ms() > until) {
+            kv_err(n, "barrier: only %llu of %d nodes done after %d s", (unsigned long long)c,
+                   members, n->cfg.sync_timeout);
+            atomic_fetch_add(&n->errors, 1);
+            return -1;
+        }
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
 }

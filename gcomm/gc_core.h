@@ -1,0 +1,86 @@
+/* gcomm/gc_core: the protocol core as a pure state machine (no sockets, threads or clocks).
+ * Drivers (gc_tcp, tests/sim) feed it events and carry out the actions it asks for via gc_env. */
+#ifndef GC_CORE_H
+#define GC_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/tr_uuid.h"
+#include "gcomm/gc_config.h"
+#include "gcomm/gc_view.h"
+
+typedef struct gc_core gc_core;
+
+enum gc_delivery_kind { GC_DELIVER_MSG = 1, GC_DELIVER_VIEW };
+
+/* One item of the ordered output stream. Pointers are valid during the callback only. */
+struct gc_delivery {
+    enum gc_delivery_kind kind;
+    /* GC_DELIVER_MSG (only ever in a primary view) */
+    tr_uuid sender;
+    int64_t seqno;   /* global seqno: consecutive within history */
+    tr_uuid history; /* changes only when the group re-forms with no surviving log */
+    const uint8_t *data;
+    size_t len;
+    /* GC_DELIVER_VIEW: epoch 0 marks a local view (cut off: members = self; left: n = 0). */
+    const gc_view *view;
+    int my_index;     /* -1 if not a member (after leaving) */
+    bool continuous;  /* primary view reached from the previous primary view without a gap */
+};
+
+/* Everything the core needs from the outside world. Callbacks must not re-enter the core. */
+struct gc_env {
+    void *ctx;
+    uint64_t (*now)(void *ctx);    /* monotonic nanoseconds */
+    uint64_t (*random)(void *ctx); /* uniform 64 bits */
+    /* Sends one core message (the driver frames it). Links are reliable FIFO until closed. */
+    void (*send)(void *ctx, int link, const uint8_t *buf, size_t len);
+    /* Starts dialling addr; returns a link id (conn_up or conn_down follows) or -1. */
+    int (*connect)(void *ctx, const char *addr);
+    void (*close)(void *ctx, int link); /* no conn_down follows */
+    void (*deliver)(void *ctx, const struct gc_delivery *d);
+    /* Replaces the persisted gvwstate.dat contents; len 0 deletes it. */
+    void (*persist)(void *ctx, const uint8_t *buf, size_t len);
+};
+
+struct gc_stats {
+    uint64_t msgs_delivered, bytes_delivered, msgs_sent, views, view_changes_started;
+    uint64_t repl_latency_last_ns, repl_latency_avg_ns, repl_latency_max_ns; /* own messages */
+    uint64_t pending;   /* own messages not yet delivered */
+    int64_t last_seqno; /* last delivered global seqno */
+    uint64_t epoch;
+    bool primary, fc_paused;
+    uint32_t members;
+};
+
+/* gvw/gvwlen: the persisted gvwstate.dat contents, or NULL. The uuid comes from it if present. */
+gc_core *gc_core_new(const struct gc_config *cfg, const struct gc_env *env, const uint8_t *gvw, size_t gvwlen);
+void gc_core_free(gc_core *c);
+void gc_core_start(gc_core *c);
+
+/* Driver events. addr is the dialled address for outbound links, NULL for accepted ones. */
+void gc_core_conn_up(gc_core *c, int link, const char *addr);
+void gc_core_conn_down(gc_core *c, int link);
+void gc_core_recv(gc_core *c, int link, const uint8_t *buf, size_t len);
+/* Called after a batch of recv events: sends coalesced acknowledgements. */
+void gc_core_flush(gc_core *c);
+void gc_core_tick(gc_core *c);
+uint64_t gc_core_tick_interval(const gc_core *c);
+
+/* 0, -ENOTCONN (not in a primary view), -EMSGSIZE, -ESHUTDOWN (left) or -ENOMEM. */
+int gc_core_broadcast(gc_core *c, const void *buf, size_t len);
+void gc_core_leave(gc_core *c);
+bool gc_core_has_left(const gc_core *c);
+void gc_core_set_weight(gc_core *c, uint8_t weight);
+void gc_core_bootstrap(gc_core *c);
+void gc_core_set_isolate(gc_core *c, bool on);
+void gc_core_fc(gc_core *c, bool stop);
+
+/* True while this node is in an established primary view and holds its lease. */
+bool gc_core_is_primary(const gc_core *c);
+const tr_uuid *gc_core_uuid(const gc_core *c);
+void gc_core_stats(const gc_core *c, struct gc_stats *s);
+
+#endif

@@ -1,0 +1,109 @@
+/* tests/sim/sim: shared types of the gcomm simulator: virtual time, nodes, links and faults.
+ * Everything is driven by one seeded PRNG so a seed replays exactly. */
+#ifndef SIM_H
+#define SIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gcomm/gc_core.h"
+
+#define SIM_MAX_NODES 7
+#define SIM_MS 1000000ull
+#define SIM_SEC 1000000000ull
+
+struct sim;
+
+struct sim_node {
+    struct sim *sim;
+    int idx;
+    gc_core *core;
+    bool alive, paused;
+    uint64_t rng;
+    int restarts;
+    char addr[32];
+    uint8_t *disk; /* gvwstate.dat contents; survives crashes */
+    size_t disklen;
+    int group; /* partition group */
+    uint64_t next_tick, next_bcast, sent_seq;
+    bool left;
+    /* checker state */
+    gc_view view; /* last delivered view */
+    bool have_view;
+    tr_uuid hist;
+    int64_t last_seqno;
+    bool skip_ok;          /* a non-continuous view was delivered since the last message */
+    uint64_t vs_count, vs_hash; /* messages since the last view */
+    uint64_t delivered_total;
+    uint64_t last_deliver_time;
+};
+
+struct frame {
+    struct frame *next;
+    int link, dir; /* dir 0: a -> b, 1: b -> a */
+    bool fin;      /* the sender closed the link */
+    size_t len;
+    uint8_t data[];
+};
+
+struct sim_link {
+    bool used;
+    int a, b;           /* node indices; a dialled */
+    bool up[2];         /* endpoint a (0) / b (1) has seen conn_up and not closed */
+    bool dead;          /* closed by either side or broken */
+    uint64_t last_arrival[2];
+    struct frame *held_head[2], *held_tail[2]; /* frames waiting while blocked */
+    uint64_t gen[2];    /* node incarnation (restart count) at each end */
+};
+
+enum ev_kind { EV_FRAME = 1, EV_CONNECT, EV_CONN_DOWN, EV_TICK, EV_FAULT, EV_BCAST };
+
+struct event {
+    uint64_t t, seq;
+    enum ev_kind kind;
+    int node, link;
+    struct frame *f;
+};
+
+struct sim {
+    uint64_t seed, rng, now, seq;
+    int n;
+    bool quiet;
+    int verbose;
+    struct sim_node nodes[SIM_MAX_NODES];
+    struct sim_link *links;
+    int nlinks, links_cap;
+    struct event *heap;
+    size_t heap_n, heap_cap;
+    bool oneway[SIM_MAX_NODES][SIM_MAX_NODES]; /* frames i -> j blocked */
+    uint64_t max_packet;
+    bool workload;
+    uint64_t bcast_period;
+    bool ever_crashed;
+    char fail[512];
+    /* stats */
+    uint64_t events, msgs;
+};
+
+/* sim_net.c */
+void sim_init(struct sim *s, uint64_t seed, int n, uint64_t max_packet);
+void sim_free(struct sim *s);
+void sim_node_start(struct sim *s, int i);
+void sim_crash(struct sim *s, int i);
+void sim_pause(struct sim *s, int i, bool on);
+void sim_partition(struct sim *s, const int *group);
+void sim_heal(struct sim *s);
+void sim_set_oneway(struct sim *s, int from, int to, bool blocked);
+void sim_break_link(struct sim *s);
+void sim_run_until(struct sim *s, uint64_t t);
+uint64_t sim_rand(struct sim *s);
+bool sim_failed(const struct sim *s);
+
+/* sim_check.c */
+void chk_reset(void);
+void chk_on_deliver(struct sim *s, struct sim_node *nd, const struct gc_delivery *d);
+void chk_step(struct sim *s);
+void chk_fail(struct sim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,222 @@
+/* tests/sim/sim_check: the invariants of docs/design/gcomm.md section 11, checked on every
+ * delivery and after every simulator step; the first violation stops the run. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/sim/sim.h"
+
+struct hist {
+    tr_uuid id;
+    uint64_t *hash; /* by seqno; 0 = nobody delivered it yet */
+    size_t cap;
+};
+
+struct vrec {
+    gc_view_id id;
+    uint64_t fp;
+};
+
+struct vsrec {
+    gc_view_id a, b;
+    uint64_t count, hash;
+};
+
+static struct hist *hists;
+static size_t nhists;
+static struct vrec *vrecs;
+static size_t nvrecs, capvrecs;
+static struct vsrec *vsrecs;
+static size_t nvsrecs, capvsrecs;
+
+void chk_reset(void)
+{
+    for (size_t i = 0; i < nhists; i++) free(hists[i].hash);
+    free(hists);
+    free(vrecs);
+    free(vsrecs);
+    hists = NULL;
+    vrecs = NULL;
+    vsrecs = NULL;
+    nhists = nvrecs = capvrecs = nvsrecs = capvsrecs = 0;
+}
+
+void chk_fail(struct sim *s, const char *fmt, ...)
+{
+    if (s->fail[0]) return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = snprintf(s->fail, sizeof s->fail, "t=%.3fs: ", (double)s->now / 1e9);
+    vsnprintf(s->fail + n, sizeof s->fail - (size_t)n, fmt, ap);
+    va_end(ap);
+}
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
+static uint64_t view_fp(const gc_view *v)
+{
+    uint64_t h = fnv(0xcbf29ce484222325ull, &v->primary, sizeof v->primary);
+    h = fnv(h, v->history.data, 16);
+    for (uint32_t i = 0; i < v->n; i++) {
+        h = fnv(h, v->m[i].uuid.data, 16);
+        h = fnv(h, &v->m[i].incarnation, 8);
+        h = fnv(h, &v->m[i].weight, 1);
+    }
+    return h;
+}
+
+static struct hist *hist_get(const tr_uuid *id, bool *created)
+{
+    *created = false;
+    for (size_t i = 0; i < nhists; i++)
+        if (!tr_uuid_compare(&hists[i].id, id)) return &hists[i];
+    hists = realloc(hists, (nhists + 1) * sizeof *hists);
+    if (!hists) abort();
+    struct hist *h = &hists[nhists++];
+    memset(h, 0, sizeof *h);
+    h->id = *id;
+    *created = true;
+    return h;
+}
+
+static void check_msg(struct sim *s, struct sim_node *nd, const struct gc_delivery *d)
+{
+    if (!nd->have_view || !nd->view.primary || nd->view.id.epoch == 0)
+        return chk_fail(s, "n%d delivered seqno %lld outside a primary view", nd->idx, (long long)d->seqno);
+    if (tr_uuid_compare(&d->history, &nd->view.history))
+        return chk_fail(s, "n%d delivered a message of another history", nd->idx);
+    if (d->seqno < 1) return chk_fail(s, "n%d delivered seqno %lld", nd->idx, (long long)d->seqno);
+    if (s->verbose > 1)
+        fprintf(stderr, "[%9.3f] n%d deliver %lld len %zu from %02x%02x\n", (double)s->now / 1e9, nd->idx,
+                (long long)d->seqno, d->len, d->sender.data[0], d->sender.data[1]);
+    bool same_hist = !tr_uuid_compare(&d->history, &nd->hist);
+    if (same_hist && !nd->skip_ok && d->seqno != nd->last_seqno + 1)
+        return chk_fail(s, "n%d: seqno %lld after %lld without a view in between (gap or duplicate)", nd->idx,
+                        (long long)d->seqno, (long long)nd->last_seqno);
+    if (same_hist && d->seqno <= nd->last_seqno)
+        return chk_fail(s, "n%d: seqno went back from %lld to %lld", nd->idx, (long long)nd->last_seqno,
+                        (long long)d->seqno);
+    if (!same_hist && !nd->skip_ok)
+        return chk_fail(s, "n%d: history changed without a non-continuous view", nd->idx);
+    bool created;
+    struct hist *h = hist_get(&d->history, &created);
+    if (created && nhists > 1 && !s->ever_crashed)
+        return chk_fail(s, "a second history began although no node ever crashed");
+    uint64_t hv = fnv(fnv(0xcbf29ce484222325ull, d->sender.data, 16), d->data, d->len) | 1;
+    size_t sq = (size_t)d->seqno;
+    if (sq >= h->cap) {
+        size_t ncap = h->cap ? h->cap : 1024;
+        while (ncap <= sq) ncap *= 2;
+        h->hash = realloc(h->hash, ncap * sizeof *h->hash);
+        if (!h->hash) abort();
+        memset(h->hash + h->cap, 0, (ncap - h->cap) * sizeof *h->hash);
+        h->cap = ncap;
+    }
+    if (h->hash[sq] && h->hash[sq] != hv)
+        return chk_fail(s, "n%d: seqno %zu is a different message than on another node (total order / lost "
+                           "message)", nd->idx, sq);
+    h->hash[sq] = hv;
+    nd->hist = d->history;
+    nd->last_seqno = d->seqno;
+    nd->skip_ok = false;
+    nd->vs_count++;
+    nd->vs_hash = fnv(nd->vs_hash, &hv, 8);
+    nd->delivered_total++;
+    nd->last_deliver_time = s->now;
+}
+
+static void check_view(struct sim *s, struct sim_node *nd, const struct gc_delivery *d)
+{
+    const gc_view *v = d->view;
+    const tr_uuid *me = gc_core_uuid(nd->core);
+    int idx = gc_view_find(v, me);
+    if (idx != d->my_index) return chk_fail(s, "n%d: view own index %d, expected %d", nd->idx, d->my_index, idx);
+    if (v->n > 0 && idx < 0) return chk_fail(s, "n%d: delivered a view without itself", nd->idx);
+    if (v->id.epoch != 0) {
+        if (nd->have_view && nd->view.id.epoch != 0 && v->id.epoch <= nd->view.id.epoch)
+            return chk_fail(s, "n%d: view epoch went from %llu to %llu", nd->idx,
+                            (unsigned long long)nd->view.id.epoch, (unsigned long long)v->id.epoch);
+        uint64_t fp = view_fp(v);
+        bool found = false;
+        for (size_t i = 0; i < nvrecs; i++)
+            if (!gc_view_id_cmp(&vrecs[i].id, &v->id)) {
+                found = true;
+                if (vrecs[i].fp != fp)
+                    return chk_fail(s, "n%d: view %llu has different contents on different nodes", nd->idx,
+                                    (unsigned long long)v->id.epoch);
+            }
+        if (!found) {
+            if (nvrecs == capvrecs) {
+                capvrecs = capvrecs ? capvrecs * 2 : 256;
+                vrecs = realloc(vrecs, capvrecs * sizeof *vrecs);
+                if (!vrecs) abort();
+            }
+            vrecs[nvrecs++] = (struct vrec){v->id, fp};
+        }
+        if (nd->have_view && nd->view.id.epoch != 0) {
+            /* virtual synchrony: same (previous view, next view) => same messages in between */
+            found = false;
+            for (size_t i = 0; i < nvsrecs; i++)
+                if (!gc_view_id_cmp(&vsrecs[i].a, &nd->view.id) && !gc_view_id_cmp(&vsrecs[i].b, &v->id)) {
+                    found = true;
+                    if (vsrecs[i].count != nd->vs_count || vsrecs[i].hash != nd->vs_hash)
+                        return chk_fail(s, "n%d: virtual synchrony: %llu messages between views %llu and %llu, "
+                                           "another node delivered %llu",
+                                        nd->idx, (unsigned long long)nd->vs_count,
+                                        (unsigned long long)nd->view.id.epoch, (unsigned long long)v->id.epoch,
+                                        (unsigned long long)vsrecs[i].count);
+                }
+            if (!found) {
+                if (nvsrecs == capvsrecs) {
+                    capvsrecs = capvsrecs ? capvsrecs * 2 : 256;
+                    vsrecs = realloc(vsrecs, capvsrecs * sizeof *vsrecs);
+                    if (!vsrecs) abort();
+                }
+                vsrecs[nvsrecs++] = (struct vsrec){nd->view.id, v->id, nd->vs_count, nd->vs_hash};
+            }
+        }
+    }
+    if (v->primary && !d->continuous) nd->skip_ok = true;
+    if (v->primary && d->continuous && tr_uuid_compare(&v->history, &nd->hist) && nd->last_seqno >= 0)
+        return chk_fail(s, "n%d: continuous view changed history", nd->idx);
+    if (s->verbose) {
+        char u[40];
+        tr_uuid_print(&v->id.leader, u);
+        u[8] = 0;
+        fprintf(stderr, "[%9.3f] n%d view %llu.%s %s n=%u cont=%d\n", (double)s->now / 1e9, nd->idx,
+                (unsigned long long)v->id.epoch, u, v->primary ? "PRIM" : "non-prim", v->n, d->continuous);
+    }
+    nd->view = *v;
+    nd->have_view = true;
+    nd->vs_count = 0;
+    nd->vs_hash = 0;
+}
+
+void chk_on_deliver(struct sim *s, struct sim_node *nd, const struct gc_delivery *d)
+{
+    if (d->kind == GC_DELIVER_MSG) check_msg(s, nd, d);
+    else check_view(s, nd, d);
+}
+
+void chk_step(struct sim *s)
+{
+    const gc_view *prim = NULL;
+    int who = -1;
+    for (int i = 0; i < s->n; i++) {
+        struct sim_node *nd = &s->nodes[i];
+        if (!nd->alive || !nd->core || !gc_core_is_primary(nd->core)) continue;
+        if (!nd->have_view || !nd->view.primary)
+            return chk_fail(s, "n%d reports primary without having delivered a primary view", i);
+        if (prim && gc_view_id_cmp(&prim->id, &nd->view.id))
+            return chk_fail(s, "two primary components at once: n%d in view %llu, n%d in view %llu", who,
+                            (unsigned long long)prim->id.epoch, i, (unsigned long long)nd->view.id.epoch);
+        prim = &nd->view;
+        who = i;
+    }
+}

@@ -1,0 +1,379 @@
+/* tests/sim/sim_main: trireme-sim command line: random fault runs over many seeds, and fixed
+ * scenarios that measure the availability goals (delivery gaps, cut-off time, recovery). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/tr_log.h"
+#include "tests/sim/sim.h"
+
+static void quiet_sink(enum tr_log_level level, const char *msg) { (void)level; (void)msg; }
+
+static int alive_count(struct sim *s)
+{
+    int k = 0;
+    for (int i = 0; i < s->n; i++) k += s->nodes[i].alive;
+    return k;
+}
+
+/* All live nodes report primary in one view containing all of them. */
+static bool all_primary_together(struct sim *s, char *why, size_t cap)
+{
+    const gc_view *v = NULL;
+    for (int i = 0; i < s->n; i++) {
+        struct sim_node *nd = &s->nodes[i];
+        if (!nd->alive) continue;
+        if (!gc_core_is_primary(nd->core)) { snprintf(why, cap, "n%d is not primary", i); return false; }
+        if (v && gc_view_id_cmp(&v->id, &nd->view.id)) { snprintf(why, cap, "n%d in another view", i); return false; }
+        v = &nd->view;
+    }
+    if (v && (int)v->n != alive_count(s)) {
+        snprintf(why, cap, "primary view has %u members, %d nodes alive", v->n, alive_count(s));
+        return false;
+    }
+    return true;
+}
+
+struct timed { uint64_t t; int kind, node; };
+
+static int g_trace;
+static int run_seed(uint64_t seed, bool verbose, bool quiet)
+{
+    struct sim s;
+    int n = 3 + (int)(seed % 5);
+    sim_init(&s, seed, n, 1024);
+    s.verbose = verbose ? 1 + g_trace : 0;
+    s.workload = true;
+    for (int i = 0; i < n; i++) {
+        sim_run_until(&s, s.now + sim_rand(&s) % (300 * SIM_MS));
+        sim_node_start(&s, i);
+    }
+    sim_run_until(&s, 8 * SIM_SEC);
+    char why[160];
+    if (!sim_failed(&s) && !all_primary_together(&s, why, sizeof why))
+        chk_fail(&s, "liveness: group did not form: %s", why);
+    struct timed pend[64];
+    int np = 0;
+    uint64_t chaos_end = 8 * SIM_SEC + 20 * SIM_SEC;
+    while (!sim_failed(&s) && s.now < chaos_end) {
+        uint64_t next = s.now + 200 * SIM_MS + sim_rand(&s) % (2500 * SIM_MS);
+        for (int k = 0; k < np; k++)
+            if (pend[k].t < next) next = pend[k].t;
+        sim_run_until(&s, next);
+        if (sim_failed(&s)) break;
+        bool did = false;
+        for (int k = 0; k < np; k++)
+            if (pend[k].t <= s.now) {
+                struct sim_node *nd = &s.nodes[pend[k].node];
+                if (pend[k].kind == 0) sim_pause(&s, pend[k].node, false);
+                else if (nd->alive) gc_core_set_isolate(nd->core, false);
+                if (verbose) fprintf(stderr, "[%9.3f] undo %s n%d\n", (double)s.now / 1e9, pend[k].kind ? "isolate" : "pause", pend[k].node);
+                pend[k--] = pend[--np];
+                did = true;
+            }
+        if (did) continue;
+        int f = (int)(sim_rand(&s) % 9);
+        int x = (int)(sim_rand(&s) % (uint64_t)n), y = (int)(sim_rand(&s) % (uint64_t)n);
+        const char *what = "";
+        switch (f) {
+        case 0: {
+            int g[SIM_MAX_NODES];
+            uint64_t mask = 1 + sim_rand(&s) % ((1u << n) - 2);
+            for (int i = 0; i < n; i++) g[i] = (int)(mask >> i & 1);
+            sim_partition(&s, g);
+            what = "partition";
+            break;
+        }
+        case 1:
+        case 2:
+            sim_heal(&s);
+            what = "heal";
+            break;
+        case 3:
+            if (s.nodes[x].alive) { sim_crash(&s, x); what = "crash"; }
+            break;
+        case 4:
+            for (int i = 0; i < n; i++)
+                if (!s.nodes[i].alive) { x = i; sim_node_start(&s, i); what = "restart"; break; }
+            break;
+        case 5:
+            if (s.nodes[x].alive && !s.nodes[x].paused && np < 64) {
+                sim_pause(&s, x, true);
+                pend[np++] = (struct timed){s.now + 200 * SIM_MS + sim_rand(&s) % (20 * SIM_SEC), 0, x};
+                what = "pause";
+            }
+            break;
+        case 6:
+            if (x != y) { sim_set_oneway(&s, x, y, true); what = "one-way loss"; }
+            break;
+        case 7:
+            sim_break_link(&s);
+            what = "break link";
+            break;
+        case 8:
+            if (s.nodes[x].alive && np < 64) {
+                gc_core_set_isolate(s.nodes[x].core, true);
+                pend[np++] = (struct timed){s.now + sim_rand(&s) % (10 * SIM_SEC), 1, x};
+                what = "isolate";
+            }
+            break;
+        }
+        if (verbose && what[0]) fprintf(stderr, "[%9.3f] fault: %s n%d (n%d)\n", (double)s.now / 1e9, what, x, y);
+    }
+    /* heal everything and require the whole group to come back and deliver */
+    if (!sim_failed(&s)) {
+        sim_heal(&s);
+        for (int i = 0; i < n; i++) {
+            if (!s.nodes[i].alive) sim_node_start(&s, i);
+            else if (s.nodes[i].paused) sim_pause(&s, i, false);
+            gc_core_set_isolate(s.nodes[i].core, false);
+        }
+        if (verbose) fprintf(stderr, "[%9.3f] healed all\n", (double)s.now / 1e9);
+        uint64_t bound = s.now + 30 * SIM_SEC;
+        while (!sim_failed(&s) && s.now < bound && !all_primary_together(&s, why, sizeof why))
+            sim_run_until(&s, s.now + 100 * SIM_MS);
+        if (!sim_failed(&s) && !all_primary_together(&s, why, sizeof why))
+            chk_fail(&s, "liveness: 30 s after healing: %s", why);
+    }
+    if (!sim_failed(&s)) {
+        int64_t before[SIM_MAX_NODES];
+        for (int i = 0; i < n; i++) before[i] = s.nodes[i].last_seqno;
+        sim_run_until(&s, s.now + 3 * SIM_SEC);
+        s.workload = false;
+        sim_run_until(&s, s.now + 2 * SIM_SEC);
+        for (int i = 0; i < n && !sim_failed(&s); i++) {
+            if (s.nodes[i].last_seqno <= before[i] && !(s.nodes[i].last_seqno > 0 && before[i] < 0))
+                chk_fail(&s, "liveness: n%d delivered nothing after healing", i);
+            if (s.nodes[i].last_seqno != s.nodes[0].last_seqno ||
+                tr_uuid_compare(&s.nodes[i].hist, &s.nodes[0].hist))
+                chk_fail(&s, "n%d ends at seqno %lld, n0 at %lld", i, (long long)s.nodes[i].last_seqno,
+                         (long long)s.nodes[0].last_seqno);
+        }
+    }
+    int rc = 0;
+    if (sim_failed(&s)) {
+        fprintf(stderr, "FAIL seed %" PRIu64 " (%d nodes): %s\n  replay: build/bin/trireme-sim --seed %" PRIu64 " --verbose\n",
+                seed, n, s.fail, seed);
+        rc = 1;
+    } else if (!quiet) {
+        printf("seed %" PRIu64 ": ok, %d nodes, %" PRIu64 " events, %" PRIu64 " frames, last seqno %lld\n", seed, n,
+               s.events, s.msgs, (long long)s.nodes[0].last_seqno);
+    }
+    sim_free(&s);
+    return rc;
+}
+
+/* ---------- scenarios ---------- */
+
+static int leader_of(struct sim *s)
+{
+    for (int i = 0; i < s->n; i++)
+        if (s->nodes[i].alive && s->nodes[i].have_view) {
+            const tr_uuid *l = &s->nodes[i].view.id.leader;
+            for (int k = 0; k < s->n; k++)
+                if (s->nodes[k].alive && !tr_uuid_compare(gc_core_uuid(s->nodes[k].core), l)) return k;
+        }
+    return -1;
+}
+
+static void form(struct sim *s, int n, uint64_t seed)
+{
+    sim_init(s, seed, n, 64500);
+    s->workload = true;
+    s->bcast_period = 4 * SIM_MS;
+    for (int i = 0; i < n; i++) {
+        sim_node_start(s, i);
+        sim_run_until(s, s->now + 50 * SIM_MS);
+    }
+    sim_run_until(s, s->now + 3 * SIM_SEC);
+}
+
+/* Largest gap between consecutive deliveries at a live node, during [from, to]. */
+static uint64_t max_gap(struct sim *s, int node, uint64_t to)
+{
+    uint64_t gap = 0, last = s->now;
+    while (s->now < to && !sim_failed(s)) {
+        uint64_t before = s->nodes[node].delivered_total;
+        sim_run_until(s, s->now + SIM_MS);
+        if (s->nodes[node].delivered_total != before) {
+            if (s->nodes[node].last_deliver_time - last > gap) gap = s->nodes[node].last_deliver_time - last;
+            last = s->nodes[node].last_deliver_time;
+        }
+    }
+    if (s->now - last > gap) gap = s->now - last;
+    return gap;
+}
+
+static int scenario_failover(bool kill_leader, int n, uint64_t limit_ns)
+{
+    struct sim s;
+    form(&s, n, 42 + (uint64_t)kill_leader);
+    int L = leader_of(&s), victim = kill_leader ? L : (L + 1) % n, watch = (victim + 1) % n;
+    if (watch == L && !kill_leader) watch = (watch + 1) % n;
+    uint64_t t0 = s.now;
+    sim_crash(&s, victim);
+    uint64_t gap = max_gap(&s, watch, t0 + 10 * SIM_SEC);
+    int rc = sim_failed(&s) || gap > limit_ns;
+    printf("scenario %s (%d nodes): crash of the %s, max delivery gap at a survivor %.1f ms (limit %.0f ms)%s%s\n",
+           kill_leader ? "failover-leader" : "failover-member", n, kill_leader ? "leader" : "non-leader",
+           (double)gap / 1e6, (double)limit_ns / 1e6, rc ? " FAIL " : " ok", s.fail);
+    sim_free(&s);
+    return rc;
+}
+
+static int scenario_cutoff(void)
+{
+    struct sim s;
+    form(&s, 5, 7);
+    int L = leader_of(&s), victim = (L + 1) % 5;
+    int g[SIM_MAX_NODES] = {0};
+    g[victim] = 1;
+    uint64_t t0 = s.now;
+    sim_partition(&s, g);
+    while (gc_core_is_primary(s.nodes[victim].core) && s.now < t0 + 5 * SIM_SEC) sim_run_until(&s, s.now + SIM_MS);
+    uint64_t dt = s.now - t0;
+    /* and the reported view: a non-primary view must be delivered soon too */
+    while (s.nodes[victim].view.primary && s.now < t0 + 5 * SIM_SEC) sim_run_until(&s, s.now + SIM_MS);
+    uint64_t dv = s.now - t0;
+    int rc = sim_failed(&s) || dt > SIM_SEC || dv > SIM_SEC;
+    printf("scenario cut-off (5 nodes): isolated member stops being primary after %.0f ms, non-primary view after %.0f ms "
+           "(limit 1000 ms)%s%s\n", (double)dt / 1e6, (double)dv / 1e6, rc ? " FAIL " : " ok", s.fail);
+    sim_free(&s);
+    return rc;
+}
+
+static int scenario_recovery(void)
+{
+    struct sim s;
+    form(&s, 3, 11);
+    for (int i = 0; i < 3; i++) sim_crash(&s, i);
+    sim_run_until(&s, s.now + SIM_SEC);
+    for (int i = 0; i < 3; i++) {
+        sim_node_start(&s, i);
+        sim_run_until(&s, s.now + 500 * SIM_MS);
+    }
+    uint64_t t0 = s.now;
+    char why[160] = "";
+    while (!all_primary_together(&s, why, sizeof why) && s.now < t0 + 20 * SIM_SEC && !sim_failed(&s))
+        sim_run_until(&s, s.now + 10 * SIM_MS);
+    int rc = sim_failed(&s) || !all_primary_together(&s, why, sizeof why);
+    printf("scenario full-crash recovery (3 nodes): primary again %.0f ms after the last restart, without "
+           "bootstrap%s %s%s\n", (double)(s.now - t0) / 1e6, rc ? " FAIL" : " ok", why, s.fail);
+    sim_free(&s);
+    return rc;
+}
+
+static int scenario_leave(void)
+{
+    struct sim s;
+    form(&s, 3, 5);
+    int L = leader_of(&s);
+    uint64_t t0 = s.now;
+    gc_core_leave(s.nodes[L].core);
+    int w = (L + 1) % 3;
+    while (s.nodes[w].view.n != 2 && s.now < t0 + 5 * SIM_SEC && !sim_failed(&s)) sim_run_until(&s, s.now + SIM_MS);
+    uint64_t dt = s.now - t0;
+    bool left = gc_core_has_left(s.nodes[L].core);
+    s.nodes[L].alive = false; /* gone: it no longer takes part */
+    uint64_t gap = max_gap(&s, w, s.now + 3 * SIM_SEC);
+    int rc = sim_failed(&s) || dt > 200 * SIM_MS || !left || !s.nodes[w].view.primary || gap > SIM_SEC;
+    printf("scenario graceful-leave of the leader (3 nodes): 2-member primary view after %.1f ms, leaver done=%d, "
+           "max gap after %.1f ms%s%s\n", (double)dt / 1e6, left, (double)gap / 1e6, rc ? " FAIL " : " ok", s.fail);
+    s.nodes[L].alive = true;
+    sim_free(&s);
+    return rc;
+}
+
+static int scenario_split_brain(void)
+{
+    struct sim s;
+    form(&s, 4, 9);
+    int g[SIM_MAX_NODES] = {0, 0, 1, 1};
+    sim_partition(&s, g);
+    sim_run_until(&s, s.now + 8 * SIM_SEC);
+    int prim = 0;
+    for (int i = 0; i < 4; i++) prim += gc_core_is_primary(s.nodes[i].core);
+    /* pc.bootstrap on one side makes it primary */
+    gc_core_bootstrap(s.nodes[0].core);
+    sim_run_until(&s, s.now + 3 * SIM_SEC);
+    bool b0 = gc_core_is_primary(s.nodes[0].core) && gc_core_is_primary(s.nodes[1].core);
+    bool b2 = gc_core_is_primary(s.nodes[2].core);
+    int rc = sim_failed(&s) || prim != 0 || !b0 || b2;
+    printf("scenario split-brain 2|2: primary nodes during the split %d (expect 0); after pc.bootstrap on one side: "
+           "that side primary=%d, other side primary=%d%s%s\n", prim, b0, b2, rc ? " FAIL " : " ok", s.fail);
+    sim_free(&s);
+    return rc;
+}
+
+static int scenario_big(uint64_t mib)
+{
+    struct sim s;
+    sim_init(&s, 3, 3, 64500);
+    for (int i = 0; i < 3; i++) {
+        sim_node_start(&s, i);
+        sim_run_until(&s, s.now + 50 * SIM_MS);
+    }
+    sim_run_until(&s, s.now + 3 * SIM_SEC);
+    size_t len = (size_t)(mib << 20);
+    uint8_t *buf = malloc(len);
+    if (!buf) { printf("scenario big: cannot allocate %" PRIu64 " MiB\n", mib); sim_free(&s); return 1; }
+    for (size_t i = 0; i < len; i += 4096) buf[i] = (uint8_t)(i >> 12);
+    int r = gc_core_broadcast(s.nodes[1].core, buf, len);
+    free(buf);
+    uint64_t t0 = s.now;
+    while (s.nodes[2].delivered_total == 0 && s.now < t0 + 600 * SIM_SEC && !sim_failed(&s))
+        sim_run_until(&s, s.now + 100 * SIM_MS);
+    int rc = r != 0 || sim_failed(&s) || s.nodes[0].delivered_total != 1 || s.nodes[2].delivered_total != 1;
+    printf("scenario big message: %" PRIu64 " MiB broadcast (rc %d) delivered at all 3 nodes: %s%s\n", mib, r,
+           rc ? "FAIL " : "ok", s.fail);
+    sim_free(&s);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    uint64_t seeds = 0, start = 1, one = 0, big = 0;
+    bool have_one = false, verbose = false, trace = false, quiet = false, scen = false;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--seeds") && i + 1 < argc) seeds = strtoull(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--start") && i + 1 < argc) start = strtoull(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--seed") && i + 1 < argc) { one = strtoull(argv[++i], NULL, 10); have_one = true; }
+        else if (!strcmp(argv[i], "--verbose")) verbose = true;
+        else if (!strcmp(argv[i], "--trace")) verbose = trace = true;
+        else if (!strcmp(argv[i], "--quiet")) quiet = true;
+        else if (!strcmp(argv[i], "--scenarios")) scen = true;
+        else if (!strcmp(argv[i], "--big-mib") && i + 1 < argc) big = strtoull(argv[++i], NULL, 10);
+        else {
+            fprintf(stderr, "usage: trireme-sim [--seeds N [--start S]] [--seed S [--verbose]] [--scenarios] "
+                            "[--big-mib M] [--quiet]\n");
+            return 2;
+        }
+    }
+    g_trace = trace;
+    if (!verbose) tr_log_set_sink(quiet_sink);
+    else tr_log_set_debug(1);
+    int fails = 0;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (have_one) fails += run_seed(one, verbose, false);
+    for (uint64_t k = 0; k < seeds; k++) fails += run_seed(start + k, false, quiet);
+    if (scen) {
+        fails += scenario_failover(false, 3, 100 * SIM_MS);
+        fails += scenario_failover(false, 5, 100 * SIM_MS);
+        fails += scenario_failover(true, 3, SIM_SEC);
+        fails += scenario_failover(true, 5, SIM_SEC);
+        fails += scenario_cutoff();
+        fails += scenario_recovery();
+        fails += scenario_leave();
+        fails += scenario_split_brain();
+        fails += scenario_big(big ? big : 64);
+    } else if (big) {
+        fails += scenario_big(big);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    if (seeds) printf("%" PRIu64 " seeds from %" PRIu64 ": %d failed, %.1f s wall\n", seeds, start, fails, secs);
+    return fails ? 1 : 0;
+}
