@@ -36,10 +36,12 @@ test-asan: deps
 test-tsan: deps
 	$(CMAKE) -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DTRIREME_SANITIZE=thread
 	$(CMAKE) --build build-tsan -j$(JOBS)
-	cd build-tsan && TSAN_OPTIONS=halt_on_error=1 $(CTEST) --output-on-failure -L 'unit|kv' --timeout 1200
+	# Galera's own library is not TSan-instrumented and reports its own lock-order inversions.
+	cd build-tsan && TSAN_OPTIONS=halt_on_error=1 $(CTEST) --output-on-failure -L 'unit|kv' \
+		-E galera --timeout 1200
 
 valgrind: build
-	cd build && $(CTEST) --output-on-failure -L unit -T memcheck
+	bash tests/scripts/valgrind.sh build
 
 sim: build
 	build/bin/trireme-sim --seeds $(SEEDS)

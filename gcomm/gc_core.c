@@ -74,8 +74,12 @@ struct coll {
     uint64_t inc;
     char name[GC_NAME_MAX], incoming[GC_ADDR_MAX];
     uint8_t weight, flags;
-    gc_view prim;
+    gc_view prim, estab;
+    uint32_t njoint;
+    gc_joint joint[GC_MAX_MEMBERS];
+    const gc_view *eff; /* prim, or estab if prim cannot have been established */
     uint64_t stop_abs; /* NEVER if it was not supporting a view */
+    uint64_t dv_epoch, delivered;
     uint64_t log_end, first;
     uint32_t nentries, ndedup;
     struct entry *entries;
@@ -107,8 +111,13 @@ struct gc_core {
     gc_view dv; /* last view delivered to the application */
     bool have_dv;
 
-    gc_view last_prim; /* last primary view we were NORMAL in */
+    gc_view last_prim; /* last primary view we were NORMAL in (maybe not yet established) */
     bool has_prim, recovered;
+    bool prim_pending, prim_forced;
+    uint32_t prim_njoint;
+    gc_joint prim_joint[GC_MAX_MEMBERS];
+    gc_view last_estab; /* last primary view we saw established */
+    bool has_estab;
     bool nonprim_since; /* a non-primary view was delivered after the last primary one */
 
     struct entry *log; /* ring indexed by seqno - log_first */
@@ -500,6 +509,9 @@ static void advance(gc_core *c)
         c->cur_delivered = true;
         c->last_prim = c->cur;
         c->has_prim = true;
+        c->prim_pending = false;
+        c->last_estab = c->cur;
+        c->has_estab = true;
         deliver_view(c, &c->cur, c->continuing);
         persist_view(c);
         c->pend_sent = 0;
@@ -645,11 +657,19 @@ static void fill_state(gc_core *c, gc_msg *m, uint64_t epoch, gc_entry_ref *refs
     m->u.state.weight = c->cfg.weight;
     m->u.state.flags = (uint8_t)((c->recovered ? GC_STATE_RECOVERED : 0) |
                                  (c->state == GC_ST_LEAVING ? GC_STATE_LEAVING : 0) |
-                                 (c->has_prim ? GC_STATE_HAS_PRIM : 0));
+                                 (c->has_prim ? GC_STATE_HAS_PRIM : 0) |
+                                 (c->has_prim && c->prim_pending ? GC_STATE_PENDING : 0) |
+                                 (c->has_prim && c->prim_pending && c->prim_forced ? GC_STATE_PFORCED : 0) |
+                                 (c->has_estab ? GC_STATE_HAS_ESTAB : 0));
     if (c->has_prim) m->u.state.prim = c->last_prim;
+    if (c->has_estab) m->u.state.estab = c->last_estab;
+    m->u.state.njoint = c->prim_njoint;
+    memcpy(m->u.state.joint, c->prim_joint, sizeof c->prim_joint);
     m->u.state.stop_elapsed = c->stop_time ? now(c) - c->stop_time : NEVER;
     m->u.state.log_end = log_end(c);
     m->u.state.first = c->log_first;
+    m->u.state.dv_epoch = c->have_dv && c->dv.primary && !c->nonprim_since ? c->dv.id.epoch : 0;
+    m->u.state.delivered = c->delivered;
     m->u.state.ndedup = c->ndedup;
     m->u.state.dedup = c->dedup;
     m->u.state.nentries = (uint32_t)c->log_n;
@@ -674,10 +694,15 @@ static int coll_add(gc_core *c, const tr_uuid *uuid, const gc_msg *m, uint64_t t
     s->weight = m->u.state.weight;
     s->flags = m->u.state.flags;
     s->prim = m->u.state.prim;
+    s->estab = m->u.state.estab;
+    s->njoint = m->u.state.njoint;
+    memcpy(s->joint, m->u.state.joint, sizeof s->joint);
     s->stop_abs = m->u.state.stop_elapsed == NEVER || m->u.state.stop_elapsed > t ? NEVER
                                                                                  : t - m->u.state.stop_elapsed;
     s->log_end = m->u.state.log_end;
     s->first = m->u.state.first;
+    s->dv_epoch = m->u.state.dv_epoch;
+    s->delivered = m->u.state.delivered;
     s->entries = calloc(m->u.state.nentries ? m->u.state.nentries : 1, sizeof *s->entries);
     s->dedup = calloc(m->u.state.ndedup ? m->u.state.ndedup : 1, sizeof *s->dedup);
     if (!s->entries || !s->dedup) { free_coll(s); return -1; }
@@ -829,6 +854,71 @@ static struct coll *coll_find(gc_core *c, const tr_uuid *u)
     return NULL;
 }
 
+/* Could view X (pending at some reporters) have been established? Only members that report X
+ * or later, or that did not report at all, may have acknowledged it. */
+static bool possibly_established(gc_core *c, const gc_view *X, const struct coll *src)
+{
+    uint64_t acked = 0;
+    for (uint32_t i = 0; i < X->n; i++) {
+        struct coll *s = coll_find(c, &X->m[i].uuid);
+        if (!s || ((s->flags & GC_STATE_HAS_PRIM) && gc_view_id_cmp(&s->prim.id, &X->id) >= 0))
+            acked += X->m[i].weight;
+    }
+    if (2 * acked <= gc_view_weight(X)) return false;
+    if ((src->flags & GC_STATE_PFORCED) || src->njoint == 0) return true;
+    uint64_t present = 0, left = 0, total = 0;
+    for (uint32_t i = 0; i < src->njoint; i++) {
+        const gc_joint *j = &src->joint[i];
+        total += j->weight;
+        if (j->left) { left += j->weight; continue; }
+        if (gc_view_find(X, &j->uuid) < 0) continue;
+        struct coll *s = coll_find(c, &j->uuid);
+        if (!s || ((s->flags & GC_STATE_HAS_PRIM) && gc_view_id_cmp(&s->prim.id, &X->id) >= 0))
+            present += j->weight;
+    }
+    enum gc_quorum q = gc_quorum_eval(present, left, total);
+    return q == GC_Q_YES || (q == GC_Q_SPLIT && c->cfg.ignore_sb);
+}
+
+/* The latest primary view that may exist: reported established by someone, or possibly
+ * established. Sets every reporter's eff (the view its log continues). */
+static const gc_view *choose_prim(gc_core *c, const struct coll **pending_src)
+{
+    *pending_src = NULL;
+    for (int i = 0; i < c->g.ncoll; i++) {
+        struct coll *s = &c->g.coll[i];
+        s->eff = (s->flags & GC_STATE_HAS_PRIM) ? &s->prim : NULL;
+    }
+    for (int round = 0; round <= c->g.ncoll; round++) {
+        const gc_view *P = NULL;
+        for (int i = 0; i < c->g.ncoll; i++) {
+            struct coll *s = &c->g.coll[i];
+            if (s->eff && (!P || gc_view_id_cmp(&s->eff->id, &P->id) > 0)) P = s->eff;
+        }
+        if (!P) return NULL;
+        bool ok = false;
+        const struct coll *src = NULL;
+        for (int i = 0; i < c->g.ncoll && !ok; i++) {
+            struct coll *s = &c->g.coll[i];
+            if (!s->eff || gc_view_id_cmp(&s->eff->id, &P->id)) continue;
+            if (s->eff != &s->prim || !(s->flags & GC_STATE_PENDING)) ok = true; /* seen established */
+            else src = s;
+        }
+        if (ok) return P;
+        if (possibly_established(c, P, src)) {
+            *pending_src = src;
+            return P;
+        }
+        gc_view_id dead = P->id;
+        for (int i = 0; i < c->g.ncoll; i++) {
+            struct coll *s = &c->g.coll[i];
+            if (s->eff && !gc_view_id_cmp(&s->eff->id, &dead))
+                s->eff = (s->flags & GC_STATE_HAS_ESTAB) ? &s->estab : NULL;
+        }
+    }
+    return NULL;
+}
+
 /* Decides whether to install now; if so builds START, sends it and applies it. */
 static void gather_check(gc_core *c, bool timeout)
 {
@@ -838,18 +928,13 @@ static void gather_check(gc_core *c, bool timeout)
     for (int i = 0; i < c->g.ntargets; i++)
         if (!coll_find(c, &c->g.targets[i])) all = false;
 
-    /* P: the latest primary view anybody reports */
-    const gc_view *P = NULL;
-    for (int i = 0; i < c->g.ncoll; i++) {
-        struct coll *s = &c->g.coll[i];
-        if ((s->flags & GC_STATE_HAS_PRIM) && (!P || gc_view_id_cmp(&s->prim.id, &P->id) > 0)) P = &s->prim;
-    }
+    const struct coll *psrc;
+    const gc_view *P = choose_prim(c, &psrc);
     struct coll *adopt = NULL;
     int nlive = 0;
     for (int i = 0; i < c->g.ncoll; i++) {
         struct coll *s = &c->g.coll[i];
-        if (!P || !(s->flags & GC_STATE_HAS_PRIM) || (s->flags & GC_STATE_RECOVERED)) continue;
-        if (gc_view_id_cmp(&s->prim.id, &P->id)) continue;
+        if (!P || !s->eff || (s->flags & GC_STATE_RECOVERED) || gc_view_id_cmp(&s->eff->id, &P->id)) continue;
         nlive++;
         if (!adopt || s->log_end > adopt->log_end) adopt = s;
     }
@@ -862,14 +947,27 @@ static void gather_check(gc_core *c, bool timeout)
             uint64_t present = 0, left = 0;
             for (uint32_t i = 0; i < P->n; i++) {
                 struct coll *s = coll_find(c, &P->m[i].uuid);
-                if (!s || (s->flags & GC_STATE_RECOVERED) || !(s->flags & GC_STATE_HAS_PRIM) ||
-                    gc_view_id_cmp(&s->prim.id, &P->id) || s->inc != P->m[i].incarnation)
+                if (!s || (s->flags & GC_STATE_RECOVERED) || !s->eff || gc_view_id_cmp(&s->eff->id, &P->id) ||
+                    s->inc != P->m[i].incarnation)
                     continue;
                 if (s->flags & GC_STATE_LEAVING) left += P->m[i].weight;
                 else present += P->m[i].weight;
             }
             enum gc_quorum q = gc_quorum_eval(present, left, gc_view_weight(P));
             primary = q == GC_Q_YES || (q == GC_Q_SPLIT && c->cfg.ignore_sb);
+            if (primary && psrc && !(psrc->flags & GC_STATE_PFORCED) && psrc->njoint) {
+                /* P may never have been established: we must also hold a quorum of its predecessor */
+                uint64_t pr = 0, lf = 0, tot = 0;
+                for (uint32_t i = 0; i < psrc->njoint; i++) {
+                    const gc_joint *j = &psrc->joint[i];
+                    tot += j->weight;
+                    struct coll *s = coll_find(c, &j->uuid);
+                    if (j->left) lf += j->weight;
+                    else if (s && s->eff && !(s->flags & (GC_STATE_RECOVERED | GC_STATE_LEAVING))) pr += j->weight;
+                }
+                enum gc_quorum q2 = gc_quorum_eval(pr, lf, tot);
+                primary = q2 == GC_Q_YES || (q2 == GC_Q_SPLIT && c->cfg.ignore_sb);
+            }
         }
         if (!primary && c->cfg.recovery) {
             /* pc.recovery: every member of the last primary view is back, some lost their memory */
@@ -962,8 +1060,7 @@ static void gather_check(gc_core *c, bool timeout)
             if (!dd) { free(refs); return; }
             for (int i = 0; i < c->g.ncoll; i++) {
                 struct coll *s = &c->g.coll[i];
-                if ((s->flags & GC_STATE_RECOVERED) || !(s->flags & GC_STATE_HAS_PRIM) ||
-                    gc_view_id_cmp(&s->prim.id, &P->id))
+                if ((s->flags & GC_STATE_RECOVERED) || !s->eff || gc_view_id_cmp(&s->eff->id, &P->id))
                     continue;
                 for (uint32_t k = 0; k < s->ndedup; k++) {
                     uint32_t j;
@@ -1001,7 +1098,48 @@ static void gather_check(gc_core *c, bool timeout)
     } else {
         m.u.start.first = 1;
     }
+    /* members still delivering in an older primary view close it together (virtual synchrony) */
+    gc_close_group groups[GC_MAX_MEMBERS];
+    gc_entry_ref *grefs[GC_MAX_MEMBERS];
+    uint32_t ng = 0;
+    struct coll *gholder[GC_MAX_MEMBERS];
+    for (int i = 0; i < c->g.ncoll; i++) {
+        struct coll *s = &c->g.coll[i];
+        if (!s->dv_epoch || (s->flags & GC_STATE_LEAVING)) continue;
+        if (primary && !newhist && adopt && P && s->dv_epoch == P->id.epoch) continue; /* closed by `close` */
+        uint32_t k;
+        for (k = 0; k < ng; k++)
+            if (groups[k].epoch == s->dv_epoch) break;
+        if (k == ng) {
+            memset(&groups[ng], 0, sizeof groups[ng]);
+            groups[ng].epoch = s->dv_epoch;
+            gholder[ng++] = s;
+        }
+        if (s->delivered > groups[k].upto) { groups[k].upto = s->delivered; gholder[k] = s; }
+    }
+    for (uint32_t k = 0; k < ng; k++) {
+        struct coll *h = gholder[k];
+        grefs[k] = NULL;
+        groups[k].first = h->first;
+        if (h->nentries && groups[k].upto >= h->first) {
+            groups[k].nentries = (uint32_t)(groups[k].upto - h->first + 1);
+            grefs[k] = calloc(groups[k].nentries, sizeof *grefs[k]);
+            if (!grefs[k]) groups[k].nentries = 0;
+            for (uint32_t i = 0; i < groups[k].nentries; i++) {
+                struct entry *e = &h->entries[i];
+                grefs[k][i] = (gc_entry_ref){e->sender, e->inc, e->seq, e->data, e->len};
+            }
+            groups[k].entries = grefs[k];
+        } else {
+            groups[k].first = groups[k].upto + 1;
+        }
+    }
+    m.u.start.ngroups = ng;
+    m.u.start.groups = groups;
     char b[40];
+    if (P)
+        tr_debug("gcomm %s: last primary view %" PRIu64 " (%u members), %d live holders, %d reporters", c->cfg.name,
+                 P->id.epoch, P->n, nlive, c->g.ncoll);
     tr_debug("gcomm %s: installing epoch %" PRIu64 " leader %s %s n=%u close=%" PRIu64, c->cfg.name,
              v->id.epoch, U(&v->id.leader, b), primary ? "primary" : "non-primary", v->n, m.u.start.close);
     /* send START to every reporter except us (leavers learn they are out) */
@@ -1016,6 +1154,7 @@ static void gather_check(gc_core *c, bool timeout)
     apply_start(c, &m);
     free(refs);
     free(dd);
+    for (uint32_t k = 0; k < ng; k++) free(grefs[k]);
     gather_clear(c);
 }
 
@@ -1048,6 +1187,23 @@ static void finish_leave(gc_core *c)
         if (c->links[i].used) close_link(c, &c->links[i], true);
 }
 
+/* If we still deliver in an older primary view that START closes, deliver up to its end. */
+static void close_old_view(gc_core *c, const gc_msg *m)
+{
+    if (!c->have_dv || !c->dv.primary || c->nonprim_since) return;
+    for (uint32_t k = 0; k < m->u.start.ngroups; k++) {
+        const gc_close_group *g = &m->u.start.groups[k];
+        if (g->epoch != c->dv.id.epoch || g->upto <= c->delivered) continue;
+        if (log_end(c) + 1 < g->first) return; /* cannot happen: see docs/design/gcomm.md section 8 */
+        for (uint32_t i = 0; i < g->nentries; i++) {
+            if (g->first + i <= log_end(c)) continue;
+            if (log_append(c, &g->entries[i])) return;
+        }
+        while (c->delivered < g->upto && c->delivered < log_end(c)) deliver_entry(c, c->delivered + 1);
+        return;
+    }
+}
+
 static void apply_start(gc_core *c, const gc_msg *m)
 {
     const gc_view *v = &m->u.start.view;
@@ -1057,6 +1213,7 @@ static void apply_start(gc_core *c, const gc_msg *m)
     }
     if (my_index(c, v) < 0) return;
     if (v->id.epoch > c->max_epoch) c->max_epoch = v->id.epoch;
+    close_old_view(c, m);
     c->promised = v->id.epoch;
     c->state = GC_ST_NORMAL;
     c->cur = *v;
@@ -1085,7 +1242,8 @@ static void apply_start(gc_core *c, const gc_msg *m)
                         c->last_prim.id.epoch == m->u.start.adopt_epoch && log_end(c) == c->close &&
                         m->u.start.adopt_epoch != 0;
     bool cont = c->has_prim && !c->recovered && m->u.start.adopt_epoch != 0 && !c->nonprim_since &&
-                c->last_prim.id.epoch == m->u.start.adopt_epoch &&
+                (c->last_prim.id.epoch == m->u.start.adopt_epoch ||
+                 (c->prim_pending && c->has_estab && c->last_estab.id.epoch == m->u.start.adopt_epoch)) &&
                 !tr_uuid_compare(&c->last_prim.history, &v->history) &&
                 c->delivered <= c->close && log_end(c) + 1 >= m->u.start.first &&
                 c->log_first <= c->delivered + 1;
@@ -1113,6 +1271,10 @@ static void apply_start(gc_core *c, const gc_msg *m)
     c->next_seqno = c->close + 1;
     c->last_prim = *v; /* pending: reported as our last primary so a later change respects it */
     c->has_prim = true;
+    c->prim_pending = true;
+    c->prim_forced = c->forced;
+    c->prim_njoint = c->njoint;
+    memcpy(c->prim_joint, c->joint, sizeof c->joint);
     c->acked_sent_epoch = 0;
     send_ack(c);
     c->next_hb = 0; /* heartbeat at once: leases need echoes in the new epoch */
@@ -1654,7 +1816,8 @@ gc_core *gc_core_new(const struct gc_config *cfg, const struct gc_env *env, cons
             c->me = u;
             if (v.n && c->cfg.recovery) {
                 c->last_prim = v;
-                c->has_prim = true;
+                c->last_estab = v;
+                c->has_prim = c->has_estab = true;
                 c->recovered = true;
                 c->max_epoch = c->promised = v.id.epoch;
             }

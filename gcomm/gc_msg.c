@@ -128,7 +128,18 @@ void gc_msg_encode(gc_wbuf *w, const gc_msg *m)
         gc_w_u8(w, m->u.state.weight);
         gc_w_u8(w, m->u.state.flags);
         if (m->u.state.flags & GC_STATE_HAS_PRIM) gc_view_encode(w, &m->u.state.prim);
+        if (m->u.state.flags & GC_STATE_PENDING) {
+            gc_w_u8(w, (uint8_t)m->u.state.njoint);
+            for (uint32_t i = 0; i < m->u.state.njoint; i++) {
+                gc_w_uuid(w, &m->u.state.joint[i].uuid);
+                gc_w_u8(w, m->u.state.joint[i].weight);
+                gc_w_u8(w, m->u.state.joint[i].left);
+            }
+        }
+        if (m->u.state.flags & GC_STATE_HAS_ESTAB) gc_view_encode(w, &m->u.state.estab);
         gc_w_u64(w, m->u.state.stop_elapsed);
+        gc_w_u64(w, m->u.state.dv_epoch);
+        gc_w_u64(w, m->u.state.delivered);
         gc_w_u64(w, m->u.state.log_end);
         enc_dedup(w, m->u.state.ndedup, m->u.state.dedup);
         gc_w_u64(w, m->u.state.first);
@@ -149,6 +160,14 @@ void gc_msg_encode(gc_wbuf *w, const gc_msg *m)
         enc_dedup(w, m->u.start.ndedup, m->u.start.dedup);
         gc_w_u64(w, m->u.start.first);
         enc_entries(w, m->u.start.nentries, m->u.start.entries);
+        gc_w_u8(w, (uint8_t)m->u.start.ngroups);
+        for (uint32_t i = 0; i < m->u.start.ngroups; i++) {
+            const gc_close_group *g = &m->u.start.groups[i];
+            gc_w_u64(w, g->epoch);
+            gc_w_u64(w, g->upto);
+            gc_w_u64(w, g->first);
+            enc_entries(w, g->nentries, g->entries);
+        }
         break;
     case GC_MSG_LEAVE:
         break;
@@ -227,9 +246,22 @@ int gc_msg_decode(const uint8_t *buf, size_t len, gc_msg *m)
         gc_r_str(r, m->u.state.incoming, sizeof m->u.state.incoming);
         m->u.state.weight = gc_r_u8(r);
         m->u.state.flags = gc_r_u8(r);
-        if (m->u.state.flags & ~7u) r->err = true;
+        if (m->u.state.flags & ~63u) r->err = true;
+        if ((m->u.state.flags & GC_STATE_PENDING) && !(m->u.state.flags & GC_STATE_HAS_PRIM)) r->err = true;
         if (!r->err && (m->u.state.flags & GC_STATE_HAS_PRIM)) gc_view_decode(r, &m->u.state.prim);
+        if (!r->err && (m->u.state.flags & GC_STATE_PENDING)) {
+            m->u.state.njoint = gc_r_u8(r);
+            if (m->u.state.njoint > GC_MAX_MEMBERS) r->err = true;
+            for (uint32_t i = 0; i < m->u.state.njoint && !r->err; i++) {
+                gc_r_uuid(r, &m->u.state.joint[i].uuid);
+                m->u.state.joint[i].weight = gc_r_u8(r);
+                m->u.state.joint[i].left = gc_r_u8(r);
+            }
+        }
+        if (!r->err && (m->u.state.flags & GC_STATE_HAS_ESTAB)) gc_view_decode(r, &m->u.state.estab);
         m->u.state.stop_elapsed = gc_r_u64(r);
+        m->u.state.dv_epoch = gc_r_u64(r);
+        m->u.state.delivered = gc_r_u64(r);
         m->u.state.log_end = gc_r_u64(r);
         if (!r->err) m->u.state.dedup = dec_dedup(r, &m->u.state.ndedup);
         m->u.state.first = gc_r_u64(r);
@@ -257,6 +289,20 @@ int gc_msg_decode(const uint8_t *buf, size_t len, gc_msg *m)
         if (!r->err && m->u.start.nentries &&
             m->u.start.first + m->u.start.nentries - 1 != m->u.start.close)
             r->err = true;
+        m->u.start.ngroups = gc_r_u8(r);
+        if (m->u.start.ngroups > GC_MAX_MEMBERS) r->err = true;
+        if (!r->err) {
+            m->u.start.groups = calloc(m->u.start.ngroups ? m->u.start.ngroups : 1, sizeof *m->u.start.groups);
+            if (!m->u.start.groups) r->err = true;
+        }
+        for (uint32_t i = 0; i < m->u.start.ngroups && !r->err; i++) {
+            gc_close_group *g = &m->u.start.groups[i];
+            g->epoch = gc_r_u64(r);
+            g->upto = gc_r_u64(r);
+            g->first = gc_r_u64(r);
+            if (!r->err) g->entries = dec_entries(r, &g->nentries);
+            if (!r->err && g->nentries && g->first + g->nentries - 1 != g->upto) r->err = true;
+        }
         break;
     case GC_MSG_LEAVE:
         break;
@@ -293,7 +339,11 @@ void gc_msg_release(gc_msg *m)
     } else if (m->type == GC_MSG_START) {
         free(m->u.start.dedup);
         free(m->u.start.entries);
+        if (m->u.start.groups)
+            for (uint32_t i = 0; i < m->u.start.ngroups; i++) free(m->u.start.groups[i].entries);
+        free(m->u.start.groups);
         m->u.start.dedup = NULL;
         m->u.start.entries = NULL;
+        m->u.start.groups = NULL;
     }
 }

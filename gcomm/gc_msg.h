@@ -49,6 +49,14 @@ typedef struct gc_dedup {
     uint64_t seq; /* highest sender seq already ordered */
 } gc_dedup;
 
+typedef struct gc_close_group {
+    uint64_t epoch; /* members whose delivered primary view has this epoch */
+    uint64_t upto;  /* deliver up to this seqno before the new view */
+    uint64_t first; /* seqno of entries[0] */
+    uint32_t nentries;
+    gc_entry_ref *entries;
+} gc_close_group;
+
 typedef struct gc_joint {
     tr_uuid uuid;
     uint8_t weight;
@@ -58,6 +66,9 @@ typedef struct gc_joint {
 #define GC_STATE_RECOVERED 1u /* state comes from gvwstate.dat only: no log */
 #define GC_STATE_LEAVING 2u
 #define GC_STATE_HAS_PRIM 4u
+#define GC_STATE_PENDING 8u   /* prim is installed here but not known to be established */
+#define GC_STATE_PFORCED 16u  /* that pending view was forced (no joint quorum needed) */
+#define GC_STATE_HAS_ESTAB 32u /* estab: the last view this node saw established */
 #define GC_GATHER_BOOTSTRAP 1u
 #define GC_START_FORCED 1u /* primary by bootstrap/recovery/ignore_quorum: no joint quorum */
 
@@ -108,7 +119,12 @@ typedef struct gc_msg {
             char incoming[GC_ADDR_MAX];
             uint8_t weight, flags;
             gc_view prim;
+            uint32_t njoint; /* with PENDING: the quorum prim needed besides its own */
+            gc_joint joint[GC_MAX_MEMBERS];
+            gc_view estab;
             uint64_t stop_elapsed;
+            uint64_t dv_epoch;  /* primary view we are still delivering in (0: none) */
+            uint64_t delivered; /* last seqno we delivered */
             uint64_t log_end;
             uint64_t first; /* seqno of entries[0] */
             uint32_t ndedup;
@@ -128,6 +144,9 @@ typedef struct gc_msg {
             uint64_t first;
             uint32_t nentries;
             gc_entry_ref *entries;
+            /* closing of older primary views for members still delivering in them */
+            uint32_t ngroups;
+            gc_close_group *groups;
         } start;
         struct {
             uint8_t stop;

@@ -23,7 +23,7 @@ struct repl_host {
     int (*connected)(void *app_ctx, const struct repl_view *view);
     int (*view)(void *app_ctx, void *recv_ctx, const struct repl_view *view);
     /* handle = {trx_id, opaque}; the host may call commit_order_enter/leave with it. */
-    int (*apply)(void *recv_ctx, uint64_t trx_id, void *opaque, uint32_t flags,
+    int (*apply)(void *app_ctx, void *recv_ctx, uint64_t trx_id, void *opaque, uint32_t flags,
                  const struct repl_buf *data, const struct repl_meta *meta, bool *exit_loop);
     int (*synced)(void *app_ctx);
 };

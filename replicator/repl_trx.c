@@ -395,8 +395,8 @@ int repl_node_replay(struct repl_node *n, uint64_t trx_id, void *opaque, void *t
     fill_meta(n, t, &meta);
     struct repl_buf data = {t->data.ptr, t->data.len};
     bool exit_loop = false;
-    int rc = n->host.apply ? n->host.apply(trx_ctx, t->trx_id, t, t->flags, &data, &meta,
-                                           &exit_loop)
+    int rc = n->host.apply ? n->host.apply(n->host.app_ctx, trx_ctx, t->trx_id, t, t->flags,
+                                           &data, &meta, &exit_loop)
                            : -1;
     t->replaying = false;
     if (rc) {

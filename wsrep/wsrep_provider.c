@@ -61,13 +61,11 @@ static int cb_view(void *app_ctx, void *recv_ctx, const struct repl_view *v)
            WSREP_CB_SUCCESS;
 }
 
-static struct provider_ctx *apply_owner; /* set at init: apply_cb has no app_ctx argument */
-
-static int cb_apply(void *recv_ctx, uint64_t trx_id, void *opaque, uint32_t flags,
+static int cb_apply(void *app_ctx, void *recv_ctx, uint64_t trx_id, void *opaque, uint32_t flags,
                     const struct repl_buf *data, const struct repl_meta *meta, bool *exit_loop)
 {
-    struct provider_ctx *p = apply_owner;
-    if (!p || !p->args.apply_cb) return -1;
+    struct provider_ctx *p = app_ctx;
+    if (!p->args.apply_cb) return -1;
     wsrep_ws_handle_t ws = {trx_id, opaque};
     wsrep_bool_t ex = false;
     wsrep_cb_status_t rc = p->args.apply_cb(recv_ctx, &ws, flags, (const wsrep_buf_t *)data,
@@ -112,7 +110,6 @@ static wsrep_status_t p_init(wsrep_t *w, const struct wsrep_init_args *args)
         free(p);
         return (wsrep_status_t)rc;
     }
-    apply_owner = p;
     w->ctx = p;
     tr_info("trireme %s initialized", TRIREME_VERSION);
     return WSREP_OK;
@@ -350,7 +347,6 @@ static void p_free(wsrep_t *w)
     if (!p) return; /* wsrep-lib calls free twice */
     w->ctx = NULL;
     repl_node_free(p->node);
-    if (apply_owner == p) apply_owner = NULL;
     free(p);
     tr_log_set_sink(NULL);
     atomic_store(&host_logger, NULL);

@@ -183,7 +183,8 @@ static void check_view(struct sim *s, struct sim_node *nd, const struct gc_deliv
         }
     }
     if (v->primary && !d->continuous) nd->skip_ok = true;
-    if (v->primary && d->continuous && tr_uuid_compare(&v->history, &nd->hist) && nd->last_seqno >= 0)
+    if (v->primary && d->continuous && nd->have_view && nd->view.primary &&
+        tr_uuid_compare(&v->history, &nd->view.history))
         return chk_fail(s, "n%d: continuous view changed history", nd->idx);
     if (s->verbose) {
         char u[40];
@@ -214,8 +215,9 @@ void chk_step(struct sim *s)
         if (!nd->have_view || !nd->view.primary)
             return chk_fail(s, "n%d reports primary without having delivered a primary view", i);
         if (prim && gc_view_id_cmp(&prim->id, &nd->view.id))
-            return chk_fail(s, "two primary components at once: n%d in view %llu, n%d in view %llu", who,
-                            (unsigned long long)prim->id.epoch, i, (unsigned long long)nd->view.id.epoch);
+            return chk_fail(s, "two primary components at once: n%d in view %llu.%02x, n%d in view %llu.%02x", who,
+                            (unsigned long long)prim->id.epoch, prim->id.leader.data[0], i,
+                            (unsigned long long)nd->view.id.epoch, nd->view.id.leader.data[0]);
         prim = &nd->view;
         who = i;
     }
