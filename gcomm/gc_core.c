@@ -76,7 +76,7 @@ struct coll {
     uint8_t weight, flags;
     gc_view prim, estab;
     uint32_t njoint;
-    gc_joint joint[GC_MAX_MEMBERS];
+    gc_joint joint[GC_MAX_JOINT];
     const gc_view *eff; /* prim, or estab if prim cannot have been established */
     uint64_t stop_abs; /* NEVER if it was not supporting a view */
     uint64_t dv_epoch, delivered;
@@ -107,7 +107,7 @@ struct gc_core {
     bool forced;
     uint64_t close;
     uint32_t njoint;
-    gc_joint joint[GC_MAX_MEMBERS];
+    gc_joint joint[GC_MAX_JOINT];
     gc_view dv; /* last view delivered to the application */
     bool have_dv;
 
@@ -115,7 +115,7 @@ struct gc_core {
     bool has_prim, recovered;
     bool prim_pending, prim_forced;
     uint32_t prim_njoint;
-    gc_joint prim_joint[GC_MAX_MEMBERS];
+    gc_joint prim_joint[GC_MAX_JOINT];
     gc_view last_estab; /* last primary view we saw established */
     bool has_estab;
     bool nonprim_since; /* a non-primary view was delivered after the last primary one */
@@ -455,18 +455,39 @@ static void trim_log(gc_core *c)
 
 static void send_pending(gc_core *c);
 
+/* Each set of a joint list (previous primary views) must hold a quorum of nodes for which
+ * present(uuid) is true; an empty list is satisfied. */
+static bool joint_eval(gc_core *c, const gc_joint *j, uint32_t n, bool (*present)(gc_core *, const tr_uuid *, const void *),
+                       const void *arg)
+{
+    uint64_t pr[2] = {0, 0}, lf[2] = {0, 0}, tot[2] = {0, 0};
+    for (uint32_t i = 0; i < n; i++) {
+        int set = j[i].left >> 1 & 1;
+        tot[set] += j[i].weight;
+        if (j[i].left & 1) lf[set] += j[i].weight;
+        else if (present(c, &j[i].uuid, arg)) pr[set] += j[i].weight;
+    }
+    for (int set = 0; set < 2; set++) {
+        if (!tot[set] && !lf[set]) continue;
+        enum gc_quorum q = gc_quorum_eval(pr[set], lf[set], tot[set]);
+        if (!(q == GC_Q_YES || (q == GC_Q_SPLIT && c->cfg.ignore_sb))) return false;
+    }
+    return true;
+}
+
+static uint64_t member_ack(gc_core *c, uint32_t i);
+
+static bool acked_close(gc_core *c, const tr_uuid *u, const void *arg)
+{
+    (void)arg;
+    int k = gc_view_find(&c->cur, u);
+    return k >= 0 && member_ack(c, (uint32_t)k) >= c->close;
+}
+
 static bool joint_ok(gc_core *c)
 {
     if (c->forced || c->njoint == 0) return true;
-    uint64_t present = 0, left = 0, total = 0;
-    for (uint32_t i = 0; i < c->njoint; i++) {
-        total += c->joint[i].weight;
-        if (c->joint[i].left) { left += c->joint[i].weight; continue; }
-        int k = gc_view_find(&c->cur, &c->joint[i].uuid);
-        if (k >= 0 && member_ack(c, (uint32_t)k) >= c->close) present += c->joint[i].weight;
-    }
-    enum gc_quorum q = gc_quorum_eval(present, left, total);
-    return q == GC_Q_YES || (q == GC_Q_SPLIT && c->cfg.ignore_sb);
+    return joint_eval(c, c->joint, c->njoint, acked_close, NULL);
 }
 
 /* Recomputes the commit point; establishes the view and delivers what became safe. */
@@ -854,6 +875,23 @@ static struct coll *coll_find(gc_core *c, const tr_uuid *u)
     return NULL;
 }
 
+static struct coll *coll_find(gc_core *c, const tr_uuid *u);
+
+static bool may_have_acked(gc_core *c, const tr_uuid *u, const void *arg)
+{
+    const gc_view *X = arg;
+    if (gc_view_find(X, u) < 0) return false;
+    struct coll *s = coll_find(c, u);
+    return !s || ((s->flags & GC_STATE_HAS_PRIM) && gc_view_id_cmp(&s->prim.id, &X->id) >= 0);
+}
+
+static bool live_reporter(gc_core *c, const tr_uuid *u, const void *arg)
+{
+    (void)arg;
+    struct coll *s = coll_find(c, u);
+    return s && s->eff && !(s->flags & (GC_STATE_RECOVERED | GC_STATE_LEAVING));
+}
+
 /* Could view X (pending at some reporters) have been established? Only members that report X
  * or later, or that did not report at all, may have acknowledged it. */
 static bool possibly_established(gc_core *c, const gc_view *X, const struct coll *src)
@@ -866,18 +904,7 @@ static bool possibly_established(gc_core *c, const gc_view *X, const struct coll
     }
     if (2 * acked <= gc_view_weight(X)) return false;
     if ((src->flags & GC_STATE_PFORCED) || src->njoint == 0) return true;
-    uint64_t present = 0, left = 0, total = 0;
-    for (uint32_t i = 0; i < src->njoint; i++) {
-        const gc_joint *j = &src->joint[i];
-        total += j->weight;
-        if (j->left) { left += j->weight; continue; }
-        if (gc_view_find(X, &j->uuid) < 0) continue;
-        struct coll *s = coll_find(c, &j->uuid);
-        if (!s || ((s->flags & GC_STATE_HAS_PRIM) && gc_view_id_cmp(&s->prim.id, &X->id) >= 0))
-            present += j->weight;
-    }
-    enum gc_quorum q = gc_quorum_eval(present, left, total);
-    return q == GC_Q_YES || (q == GC_Q_SPLIT && c->cfg.ignore_sb);
+    return joint_eval(c, src->joint, src->njoint, may_have_acked, X);
 }
 
 /* The latest primary view that may exist: reported established by someone, or possibly
@@ -956,17 +983,8 @@ static void gather_check(gc_core *c, bool timeout)
             enum gc_quorum q = gc_quorum_eval(present, left, gc_view_weight(P));
             primary = q == GC_Q_YES || (q == GC_Q_SPLIT && c->cfg.ignore_sb);
             if (primary && psrc && !(psrc->flags & GC_STATE_PFORCED) && psrc->njoint) {
-                /* P may never have been established: we must also hold a quorum of its predecessor */
-                uint64_t pr = 0, lf = 0, tot = 0;
-                for (uint32_t i = 0; i < psrc->njoint; i++) {
-                    const gc_joint *j = &psrc->joint[i];
-                    tot += j->weight;
-                    struct coll *s = coll_find(c, &j->uuid);
-                    if (j->left) lf += j->weight;
-                    else if (s && s->eff && !(s->flags & (GC_STATE_RECOVERED | GC_STATE_LEAVING))) pr += j->weight;
-                }
-                enum gc_quorum q2 = gc_quorum_eval(pr, lf, tot);
-                primary = q2 == GC_Q_YES || (q2 == GC_Q_SPLIT && c->cfg.ignore_sb);
+                /* P may never have been established: we must also hold quorums of its predecessors */
+                primary = joint_eval(c, psrc->joint, psrc->njoint, live_reporter, NULL);
             }
         }
         if (!primary && c->cfg.recovery) {
@@ -1094,6 +1112,12 @@ static void gather_check(gc_core *c, bool timeout)
                 j->weight = P->m[i].weight;
                 j->left = s && (s->flags & GC_STATE_LEAVING) && s->inc == P->m[i].incarnation;
             }
+            if (psrc && !(psrc->flags & GC_STATE_PFORCED))
+                for (uint32_t i = 0; i < psrc->njoint && m.u.start.njoint < GC_MAX_JOINT; i++)
+                    if (!(psrc->joint[i].left & 2)) { /* P's own predecessor becomes our second set */
+                        m.u.start.joint[m.u.start.njoint] = psrc->joint[i];
+                        m.u.start.joint[m.u.start.njoint++].left |= 2;
+                    }
         }
     } else {
         m.u.start.first = 1;

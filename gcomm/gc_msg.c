@@ -251,11 +251,12 @@ int gc_msg_decode(const uint8_t *buf, size_t len, gc_msg *m)
         if (!r->err && (m->u.state.flags & GC_STATE_HAS_PRIM)) gc_view_decode(r, &m->u.state.prim);
         if (!r->err && (m->u.state.flags & GC_STATE_PENDING)) {
             m->u.state.njoint = gc_r_u8(r);
-            if (m->u.state.njoint > GC_MAX_MEMBERS) r->err = true;
+            if (m->u.state.njoint > GC_MAX_JOINT) r->err = true;
             for (uint32_t i = 0; i < m->u.state.njoint && !r->err; i++) {
                 gc_r_uuid(r, &m->u.state.joint[i].uuid);
                 m->u.state.joint[i].weight = gc_r_u8(r);
                 m->u.state.joint[i].left = gc_r_u8(r);
+                if (m->u.state.joint[i].left > 3) r->err = true;
             }
         }
         if (!r->err && (m->u.state.flags & GC_STATE_HAS_ESTAB)) gc_view_decode(r, &m->u.state.estab);
@@ -277,11 +278,12 @@ int gc_msg_decode(const uint8_t *buf, size_t len, gc_msg *m)
         m->u.start.adopt_epoch = gc_r_u64(r);
         m->u.start.flags = gc_r_u8(r);
         m->u.start.njoint = gc_r_u8(r);
-        if (m->u.start.njoint > GC_MAX_MEMBERS) r->err = true;
+        if (m->u.start.njoint > GC_MAX_JOINT) r->err = true;
         for (uint32_t i = 0; i < m->u.start.njoint && !r->err; i++) {
             gc_r_uuid(r, &m->u.start.joint[i].uuid);
             m->u.start.joint[i].weight = gc_r_u8(r);
             m->u.start.joint[i].left = gc_r_u8(r);
+            if (m->u.start.joint[i].left > 3) r->err = true;
         }
         if (!r->err) m->u.start.dedup = dec_dedup(r, &m->u.start.ndedup);
         m->u.start.first = gc_r_u64(r);

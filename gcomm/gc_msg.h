@@ -14,6 +14,7 @@
 #define GC_PROTO_VERSION 1
 #define GC_GROUP_MAX 64
 #define GC_MAX_ADDRS 64
+#define GC_MAX_JOINT (2 * GC_MAX_MEMBERS) /* up to two previous views must agree */
 
 enum gc_msg_type {
     GC_MSG_HELLO = 1,
@@ -60,7 +61,7 @@ typedef struct gc_close_group {
 typedef struct gc_joint {
     tr_uuid uuid;
     uint8_t weight;
-    uint8_t left; /* left gracefully: counted in the "left" term of the quorum rule */
+    uint8_t left; /* bit 0: left gracefully (the "left" term of the quorum rule); bit 1: second set */
 } gc_joint;
 
 #define GC_STATE_RECOVERED 1u /* state comes from gvwstate.dat only: no log */
@@ -120,7 +121,7 @@ typedef struct gc_msg {
             uint8_t weight, flags;
             gc_view prim;
             uint32_t njoint; /* with PENDING: the quorum prim needed besides its own */
-            gc_joint joint[GC_MAX_MEMBERS];
+            gc_joint joint[GC_MAX_JOINT];
             gc_view estab;
             uint64_t stop_elapsed;
             uint64_t dv_epoch;  /* primary view we are still delivering in (0: none) */
@@ -138,7 +139,7 @@ typedef struct gc_msg {
             uint64_t close, adopt_epoch;
             uint8_t flags;
             uint32_t njoint;
-            gc_joint joint[GC_MAX_MEMBERS];
+            gc_joint joint[GC_MAX_JOINT];
             uint32_t ndedup;
             gc_dedup *dedup;
             uint64_t first;
