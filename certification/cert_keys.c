@@ -2,6 +2,7 @@
  * Layout per key: u8 type, u8 nparts, then nparts x (u16 length, bytes), little-endian. */
 #include "certification/cert_keys.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -96,18 +97,25 @@ void cert_key_format(const struct cert_key *k, char *buf, size_t len)
     static const char *const names[CERT_KEY_NTYPES] = {"shared", "reference", "update",
                                                        "exclusive"};
     if (!len) return;
-    size_t o = (size_t)snprintf(buf, len, "%s:", names[k->type & 3]);
-    for (unsigned i = 0; i < k->nparts && o + 1 < len; i++) {
+    int n = snprintf(buf, len, "%s:", names[k->type & 3]);
+    size_t o = n < 0 ? 0 : (size_t)n;
+    if (o >= len) return; /* snprintf already truncated and terminated */
+    for (unsigned i = 0; i < k->nparts; i++) {
         struct cert_key_part part = cert_key_part_at(k, i);
         const uint8_t *s = part.ptr;
-        if (i) buf[o++] = '/';
-        for (size_t j = 0; j < part.len && o + 5 < len; j++) {
-            if (s[j] >= 0x20 && s[j] < 0x7f && s[j] != '\\' && s[j] != '/')
+        if (i) {
+            if (o + 1 >= len) goto out;
+            buf[o++] = '/';
+        }
+        for (size_t j = 0; j < part.len; j++) {
+            bool plain = s[j] >= 0x20 && s[j] < 0x7f && s[j] != '\\' && s[j] != '/';
+            if (o + (plain ? 1 : 4) >= len) goto out;
+            if (plain)
                 buf[o++] = (char)s[j];
             else
                 o += (size_t)snprintf(buf + o, len - o, "\\x%02x", s[j]);
         }
     }
-    if (o >= len) o = len - 1;
+out:
     buf[o] = '\0';
 }

@@ -80,6 +80,9 @@ struct coll {
     const gc_view *eff; /* prim, or estab if prim cannot have been established */
     uint64_t stop_abs; /* NEVER if it was not supporting a view */
     uint64_t dv_epoch, delivered;
+    uint8_t nheard;
+    tr_uuid heard[GC_MAX_MEMBERS];
+    uint64_t heard_abs[GC_MAX_MEMBERS];
     uint64_t log_end, first;
     uint32_t nentries, ndedup;
     struct entry *entries;
@@ -689,6 +692,12 @@ static void fill_state(gc_core *c, gc_msg *m, uint64_t epoch, gc_entry_ref *refs
     m->u.state.stop_elapsed = c->stop_time ? now(c) - c->stop_time : NEVER;
     m->u.state.log_end = log_end(c);
     m->u.state.first = c->log_first;
+    for (int i = 0; i < MAX_PEERS && m->u.state.nheard < GC_MAX_MEMBERS; i++) {
+        const struct peer *p = &c->peers[i];
+        if (!p->used || !p->last_heard) continue;
+        m->u.state.heard[m->u.state.nheard] = p->uuid;
+        m->u.state.heard_ago[m->u.state.nheard++] = now(c) - p->last_heard;
+    }
     m->u.state.dv_epoch = c->have_dv && c->dv.primary && !c->nonprim_since ? c->dv.id.epoch : 0;
     m->u.state.delivered = c->delivered;
     m->u.state.ndedup = c->ndedup;
@@ -723,6 +732,11 @@ static int coll_add(gc_core *c, const tr_uuid *uuid, const gc_msg *m, uint64_t t
     s->log_end = m->u.state.log_end;
     s->first = m->u.state.first;
     s->dv_epoch = m->u.state.dv_epoch;
+    s->nheard = m->u.state.nheard;
+    for (int i = 0; i < s->nheard; i++) {
+        s->heard[i] = m->u.state.heard[i];
+        s->heard_abs[i] = m->u.state.heard_ago[i] > t ? 0 : t - m->u.state.heard_ago[i];
+    }
     s->delivered = m->u.state.delivered;
     s->entries = calloc(m->u.state.nentries ? m->u.state.nentries : 1, sizeof *s->entries);
     s->dedup = calloc(m->u.state.ndedup ? m->u.state.ndedup : 1, sizeof *s->dedup);
@@ -903,7 +917,7 @@ static bool possibly_established(gc_core *c, const gc_view *X, const struct coll
             acked += X->m[i].weight;
     }
     if (2 * acked <= gc_view_weight(X)) return false;
-    if ((src->flags & GC_STATE_PFORCED) || src->njoint == 0) return true;
+    if (!src || (src->flags & GC_STATE_PFORCED) || src->njoint == 0) return true;
     return joint_eval(c, src->joint, src->njoint, may_have_acked, X);
 }
 
@@ -928,8 +942,8 @@ static const gc_view *choose_prim(gc_core *c, const struct coll **pending_src)
         for (int i = 0; i < c->g.ncoll && !ok; i++) {
             struct coll *s = &c->g.coll[i];
             if (!s->eff || gc_view_id_cmp(&s->eff->id, &P->id)) continue;
-            if (s->eff != &s->prim || !(s->flags & GC_STATE_PENDING)) ok = true; /* seen established */
-            else src = s;
+            if (s->eff == &s->prim && !(s->flags & GC_STATE_PENDING)) ok = true; /* seen established */
+            else if (s->eff == &s->prim) src = s;
         }
         if (ok) return P;
         if (possibly_established(c, P, src)) {
@@ -940,7 +954,7 @@ static const gc_view *choose_prim(gc_core *c, const struct coll **pending_src)
         for (int i = 0; i < c->g.ncoll; i++) {
             struct coll *s = &c->g.coll[i];
             if (s->eff && !gc_view_id_cmp(&s->eff->id, &dead))
-                s->eff = (s->flags & GC_STATE_HAS_ESTAB) ? &s->estab : NULL;
+                s->eff = (s->eff == &s->prim && (s->flags & GC_STATE_HAS_ESTAB)) ? &s->estab : NULL;
         }
     }
     return NULL;
@@ -993,7 +1007,9 @@ static void gather_check(gc_core *c, bool timeout)
             for (uint32_t i = 0; i < P->n; i++) {
                 struct coll *s = coll_find(c, &P->m[i].uuid);
                 if (!s) every = false;
-                else if ((s->flags & GC_STATE_RECOVERED) || s->inc != P->m[i].incarnation) some_recovered = true;
+                else if ((s->flags & GC_STATE_RECOVERED) || s->inc != P->m[i].incarnation || !s->eff ||
+                         gc_view_id_cmp(&s->eff->id, &P->id))
+                    some_recovered = true; /* restarted, or its log was replaced by a view that never formed */
             }
             primary = forced = newhist = every && some_recovered;
         }
@@ -1005,10 +1021,20 @@ static void gather_check(gc_core *c, bool timeout)
         bool missing = false;
         for (uint32_t i = 0; i < P->n; i++)
             if (!coll_find(c, &P->m[i].uuid)) missing = true;
+        /* a missing member can hold a lease only while reporters still echo it: they stop when they
+         * stop supporting the view, or when they stop hearing it */
         if (missing)
-            for (int i = 0; i < c->g.ncoll; i++)
-                if (c->g.coll[i].stop_abs != NEVER && c->g.coll[i].stop_abs + c->t_lease + 2 * c->t_tick > wait_until)
-                    wait_until = c->g.coll[i].stop_abs + c->t_lease + 2 * c->t_tick;
+            for (uint32_t k = 0; k < P->n; k++) {
+                if (coll_find(c, &P->m[k].uuid)) continue;
+                for (int i = 0; i < c->g.ncoll; i++) {
+                    struct coll *s = &c->g.coll[i];
+                    if (s->stop_abs == NEVER) continue;
+                    uint64_t last = s->stop_abs;
+                    for (int h = 0; h < s->nheard; h++)
+                        if (!tr_uuid_compare(&s->heard[h], &P->m[k].uuid) && s->heard_abs[h] < last) last = s->heard_abs[h];
+                    if (last + c->t_lease + 2 * c->t_tick > wait_until) wait_until = last + c->t_lease + 2 * c->t_tick;
+                }
+            }
     }
     if (primary) {
         if (t < wait_until) return;
@@ -1161,9 +1187,15 @@ static void gather_check(gc_core *c, bool timeout)
     m.u.start.ngroups = ng;
     m.u.start.groups = groups;
     char b[40];
-    if (P)
-        tr_debug("gcomm %s: last primary view %" PRIu64 " (%u members), %d live holders, %d reporters", c->cfg.name,
-                 P->id.epoch, P->n, nlive, c->g.ncoll);
+    {
+        if (P) tr_debug("gcomm %s: last primary view %" PRIu64 " (%u members)%s, %d live holders, %d reporters", c->cfg.name,
+                 P->id.epoch, P->n, psrc ? " maybe established" : "", nlive, c->g.ncoll);
+        else tr_debug("gcomm %s: no last primary view among %d reporters", c->cfg.name, c->g.ncoll);
+        for (int i = 0; i < c->g.ncoll; i++)
+            tr_debug("gcomm %s:   reporter %s flags %u prim %" PRIu64 " eff %" PRIu64 " in P %d", c->cfg.name,
+                     U(&c->g.coll[i].uuid, b), c->g.coll[i].flags, c->g.coll[i].prim.id.epoch,
+                     c->g.coll[i].eff ? c->g.coll[i].eff->id.epoch : 0, P ? gc_view_find(P, &c->g.coll[i].uuid) : -2);
+    }
     tr_debug("gcomm %s: installing epoch %" PRIu64 " leader %s %s n=%u close=%" PRIu64, c->cfg.name,
              v->id.epoch, U(&v->id.leader, b), primary ? "primary" : "non-primary", v->n, m.u.start.close);
     /* send START to every reporter except us (leavers learn they are out) */
@@ -1261,38 +1293,41 @@ static void apply_start(gc_core *c, const gc_msg *m)
         c->next_hb = 0;
         return;
     }
-    bool self_adopted = !tr_uuid_compare(&v->id.leader, &c->me) && c->has_prim && !c->recovered &&
-                        !c->nonprim_since &&
-                        c->last_prim.id.epoch == m->u.start.adopt_epoch && log_end(c) == c->close &&
-                        m->u.start.adopt_epoch != 0;
-    bool cont = c->has_prim && !c->recovered && m->u.start.adopt_epoch != 0 && !c->nonprim_since &&
-                (c->last_prim.id.epoch == m->u.start.adopt_epoch ||
-                 (c->prim_pending && c->has_estab && c->last_estab.id.epoch == m->u.start.adopt_epoch)) &&
-                !tr_uuid_compare(&c->last_prim.history, &v->history) &&
-                c->delivered <= c->close && log_end(c) + 1 >= m->u.start.first &&
-                c->log_first <= c->delivered + 1;
-    if (self_adopted) {
-        /* our own log is the adopted one */
-    } else if (cont) {
+    /* data continuity: our log is a prefix-compatible copy of the adopted one, so we keep it (and
+     * stay a holder of the group's log); delivery continuity additionally needs that we have not
+     * reported a non-primary view since, else the old view's tail is skipped (virtual synchrony). */
+    uint64_t ae = m->u.start.adopt_epoch;
+    bool via_prim = c->has_prim && c->last_prim.id.epoch == ae;
+    bool via_estab = !via_prim && c->has_prim && c->prim_pending && c->has_estab && c->last_estab.id.epoch == ae;
+    bool data_cont = ae != 0 && !c->recovered && (via_prim || via_estab) &&
+                     !tr_uuid_compare(&c->last_prim.history, &v->history) && log_end(c) + 1 >= m->u.start.first;
+    bool self_adopted = data_cont && !tr_uuid_compare(&v->id.leader, &c->me) && log_end(c) == c->close;
+    if (data_cont && !self_adopted) {
         log_truncate_back(c, m->u.start.first - 1);
         for (uint32_t i = 0; i < m->u.start.nentries; i++) {
             if (m->u.start.first + i <= log_end(c)) continue; /* trimmed here: delivered and identical */
-            if (log_append(c, &m->u.start.entries[i])) { cont = false; break; }
+            if (log_append(c, &m->u.start.entries[i])) { data_cont = false; break; }
         }
     }
-    if (!cont && !self_adopted) {
+    bool cont = data_cont && !c->nonprim_since && c->delivered <= c->close;
+    if (!data_cont) {
         log_reset(c, c->close + 1);
         c->delivered = c->close;
-        pend_drop_all(c);
+    } else if (!cont) {
+        if (c->delivered < c->close) c->delivered = c->close;
     }
-    if (!cont && !self_adopted && !tr_uuid_compare(&v->id.leader, &c->me)) {
-        /* leader without continuity: nothing more to do, log starts after close */
-    }
-    c->continuing = cont || self_adopted;
+    if (!cont) pend_drop_all(c);
+    c->continuing = cont;
     c->recovered = false;
     c->ndedup = 0;
     for (uint32_t i = 0; i < m->u.start.ndedup && i < MAX_DEDUP; i++) c->dedup[c->ndedup++] = m->u.start.dedup[i];
     c->next_seqno = c->close + 1;
+    if (data_cont && via_prim) {
+        c->last_estab = c->last_prim; /* the view our log continues (used if this one never establishes) */
+        c->has_estab = true;
+    } else if (!data_cont) {
+        c->has_estab = false;
+    }
     c->last_prim = *v; /* pending: reported as our last primary so a later change respects it */
     c->has_prim = true;
     c->prim_pending = true;
@@ -1697,27 +1732,27 @@ static bool leader_wants_change(gc_core *c, const tr_uuid *D, int nd, uint64_t t
 {
     for (int i = 0; i < nd; i++) {
         int k = gc_view_find(&c->cur, &D[i]);
-        if (k < 0) return true; /* someone new */
+        if (k < 0) { char bb[40]; tr_debug("gcomm %s: leader wants a new view: new %s", c->cfg.name, U(&D[i], bb)); return true; } /* someone new */
         struct peer *p = peer_find(c, &D[i]);
-        if (p && p->inc != c->cur.m[k].incarnation) return true; /* restarted member */
-        if (p && p->have_hb && p->hb_weight != c->cur.m[k].weight) return true;
+        if (p && p->inc != c->cur.m[k].incarnation) { tr_debug("gcomm %s: leader wants a new view (2)", c->cfg.name); return true; } /* restarted member */
+        if (p && p->have_hb && p->hb_weight != c->cur.m[k].weight) { tr_debug("gcomm %s: leader wants a new view (3)", c->cfg.name); return true; }
         if (p && p->have_hb && (p->hb_state != GC_ST_NORMAL || p->hb_epoch != c->cur.id.epoch)) {
             if (!p->bad_since) p->bad_since = t;
-            if (t - p->bad_since >= c->t_fresh) return true;
+            if (t - p->bad_since >= c->t_fresh) { tr_debug("gcomm %s: leader wants a new view (4)", c->cfg.name); return true; }
         } else if (p) {
             p->bad_since = 0;
         }
     }
-    if (c->cur.m[my_index(c, &c->cur)].weight != c->cfg.weight) return true;
+    if (c->cur.m[my_index(c, &c->cur)].weight != c->cfg.weight) { tr_debug("gcomm %s: leader wants a new view (5)", c->cfg.name); return true; }
     for (uint32_t i = 0; i < c->cur.n; i++) {
         const gc_member *m = &c->cur.m[i];
         if (!tr_uuid_compare(&m->uuid, &c->me)) continue;
         struct peer *p = peer_find(c, &m->uuid);
-        if (p && p->leaving) return true;
+        if (p && p->leaving) { tr_debug("gcomm %s: leader wants a new view (6)", c->cfg.name); return true; }
         if (in_set(D, nd, &m->uuid)) { if (p) p->out_since = 0; continue; }
-        if (!p) return true;
+        if (!p) { tr_debug("gcomm %s: leader wants a new view (7)", c->cfg.name); return true; }
         if (!p->out_since) p->out_since = t;
-        if (t - p->out_since + c->t_fresh >= c->cfg.suspect_ns) return true;
+        if (t - p->out_since + c->t_fresh >= c->cfg.suspect_ns) { tr_debug("gcomm %s: leader wants a new view (8)", c->cfg.name); return true; }
     }
     return false;
 }

@@ -138,6 +138,11 @@ void gc_msg_encode(gc_wbuf *w, const gc_msg *m)
         }
         if (m->u.state.flags & GC_STATE_HAS_ESTAB) gc_view_encode(w, &m->u.state.estab);
         gc_w_u64(w, m->u.state.stop_elapsed);
+        gc_w_u8(w, m->u.state.nheard);
+        for (int i = 0; i < m->u.state.nheard; i++) {
+            gc_w_uuid(w, &m->u.state.heard[i]);
+            gc_w_u64(w, m->u.state.heard_ago[i]);
+        }
         gc_w_u64(w, m->u.state.dv_epoch);
         gc_w_u64(w, m->u.state.delivered);
         gc_w_u64(w, m->u.state.log_end);
@@ -261,6 +266,12 @@ int gc_msg_decode(const uint8_t *buf, size_t len, gc_msg *m)
         }
         if (!r->err && (m->u.state.flags & GC_STATE_HAS_ESTAB)) gc_view_decode(r, &m->u.state.estab);
         m->u.state.stop_elapsed = gc_r_u64(r);
+        m->u.state.nheard = gc_r_u8(r);
+        if (m->u.state.nheard > GC_MAX_MEMBERS) r->err = true;
+        for (int i = 0; i < m->u.state.nheard && !r->err; i++) {
+            gc_r_uuid(r, &m->u.state.heard[i]);
+            m->u.state.heard_ago[i] = gc_r_u64(r);
+        }
         m->u.state.dv_epoch = gc_r_u64(r);
         m->u.state.delivered = gc_r_u64(r);
         m->u.state.log_end = gc_r_u64(r);

@@ -124,6 +124,9 @@ typedef struct gc_msg {
             gc_joint joint[GC_MAX_JOINT];
             gc_view estab;
             uint64_t stop_elapsed;
+            uint8_t nheard; /* how long ago we last heard each peer (bounds their leases) */
+            tr_uuid heard[GC_MAX_MEMBERS];
+            uint64_t heard_ago[GC_MAX_MEMBERS];
             uint64_t dv_epoch;  /* primary view we are still delivering in (0: none) */
             uint64_t delivered; /* last seqno we delivered */
             uint64_t log_end;

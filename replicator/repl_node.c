@@ -289,6 +289,7 @@ int repl_node_connect(struct repl_node *n, const char *cluster_name, const char 
     n->last_barrier = n->last_seqno;
     n->closing = false;
     n->final_done = false;
+    n->group_closed = false;
     n->connected = true;
     pthread_mutex_unlock(&n->mu);
 

@@ -80,6 +80,7 @@ struct repl_node {
     bool connected;   /* between connect() and the final view */
     bool closing;     /* disconnect() called */
     bool final_done;  /* final view delivered: recv() returns */
+    bool group_closed; /* the group delivers nothing more: waiters for ordering give up */
     int pause_count;
     int64_t paused_seqno;
 

@@ -162,7 +162,8 @@ int repl_node_recv(struct repl_node *n, void *recv_ctx)
 {
     for (;;) {
         pthread_mutex_lock(&n->mu);
-        while (!n->final_done && (!n->q_head || n->pause_count > 0)) {
+        /* pause holds the stream, except that a disconnect must still reach the final view */
+        while (!n->final_done && (!n->q_head || (n->pause_count > 0 && !n->closing))) {
             if (!n->connected && !n->q_head) break;
             pthread_cond_wait(&n->cond, &n->mu);
         }
@@ -218,6 +219,7 @@ int repl_node_recv(struct repl_node *n, void *recv_ctx)
             break;
         }
         case REPL_GEV_CLOSED:
+            n->group_closed = true; /* before the wake-up below, or waiters sleep again */
             n->primary = false;
             n->state = REPL_ST_CLOSED;
             n->memb_num = 0;

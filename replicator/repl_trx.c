@@ -181,22 +181,25 @@ static int replicate(struct repl_node *n, struct repl_trx *t)
         .keys_len = (uint32_t)t->keys.len,
         .data_len = t->data.len,
     };
-    uint8_t hb[CERT_WS_HDR_LEN];
-    cert_ws_hdr_encode(&hdr, hb);
-    struct repl_buf bufs[3] = {{hb, sizeof hb}, {t->keys.ptr, t->keys.len}, {t->data.ptr, t->data.len}};
+    struct cert_ws_enc enc;
+    struct cert_ws_enc_opts eo = {.max_size = atomic_load(&n->max_ws_size)};
+    int erc = cert_ws_encode(&enc, &hdr, t->keys.ptr, t->keys.len, t->data.ptr, t->data.len, &eo);
+    if (erc) tr_error("trx %llu: %s", (unsigned long long)t->trx_id, cert_ws_strerror(erc));
+    struct repl_buf bufs[3] = {{enc.hdr, sizeof enc.hdr}, {enc.keys, enc.keys_len}, {enc.data, enc.data_len}};
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    int rc = n->group->ops->broadcast(n->group, bufs, 3);
+    int rc = erc ? -EINVAL : n->group->ops->broadcast(n->group, bufs, 3);
+    cert_ws_enc_free(&enc); /* the group copied it */
 
     pthread_mutex_lock(&n->mu);
     if (rc == 0) {
         atomic_fetch_add(&n->st_replicated, 1);
-        atomic_fetch_add(&n->st_replicated_bytes, (int64_t)(sizeof hb + t->keys.len + t->data.len));
+        atomic_fetch_add(&n->st_replicated_bytes, (int64_t)(sizeof enc.hdr + t->keys.len + t->data.len));
         atomic_fetch_add(&n->st_repl_keys, t->nkeys);
         atomic_fetch_add(&n->st_repl_keys_bytes, (int64_t)t->keys.len);
         atomic_fetch_add(&n->st_repl_data_bytes, (int64_t)t->data.len);
-        atomic_fetch_add(&n->st_repl_other_bytes, (int64_t)sizeof hb);
-        while (!t->ordered && !n->final_done) pthread_cond_wait(&t->cond, &n->mu);
+        atomic_fetch_add(&n->st_repl_other_bytes, (int64_t)sizeof enc.hdr);
+        while (!t->ordered && !n->group_closed) pthread_cond_wait(&t->cond, &n->mu);
         if (t->ordered) {
             clock_gettime(CLOCK_MONOTONIC, &t1);
             double d = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;

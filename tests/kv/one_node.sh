@@ -8,6 +8,11 @@ PROVIDER=$2
 OPS=${3:-3000}
 TOI=5
 
+# Under a TSan build, reports from inside Galera's uninstrumented library are not ours.
+case $(basename "$PROVIDER") in
+libgalera*) export TSAN_OPTIONS="${TSAN_OPTIONS:-} suppressions=$(dirname "$0")/galera.tsan.supp" ;;
+esac
+
 DIR=$(mktemp -d "${TMPDIR:-/tmp}/kv-one-node.XXXXXX")
 trap 'rm -rf "$DIR"' EXIT
 

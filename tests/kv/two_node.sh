@@ -10,6 +10,11 @@ PROVIDER=$2
 OPS=${3:-2000}
 SST=${4:-kv}
 
+# Under a TSan build, reports from inside Galera's uninstrumented library are not ours.
+case $(basename "$PROVIDER") in
+libgalera*) export TSAN_OPTIONS="${TSAN_OPTIONS:-} suppressions=$(dirname "$0")/galera.tsan.supp" ;;
+esac
+
 DIR=$(mktemp -d "${TMPDIR:-/tmp}/kv-two-node.XXXXXX")
 PIDS=()
 cleanup() {
@@ -30,7 +35,7 @@ PA=$(free_port)
 PB=$(free_port)
 opts() { echo "base_port=$1;gmcast.listen_addr=tcp://127.0.0.1:$1;ist.recv_addr=127.0.0.1:$(($1 + 1));gcache.size=16M;pc.wait_prim_timeout=PT10S"; }
 common=(--provider "$PROVIDER" --ops "$OPS" --threads 2 --keys 200 --value-size 32 --appliers 2
-        --members 2 --toi 3 --checksum --sync-timeout 60 --sst-method "$SST" --quiet)
+        --members 2 --toi 3 --bf-abort --checksum --sync-timeout 60 --sst-method "$SST" --quiet)
 
 timeout 300 "$KV" "${common[@]}" --name A --cluster-address gcomm:// --data-dir "$DIR/A" \
     --address "127.0.0.1:$PA" --options "$(opts "$PA")" >"$DIR/A.out" 2>"$DIR/A.err" &
@@ -49,11 +54,14 @@ cat "$DIR/A.out" "$DIR/B.out"
 for n in A B; do
     [ "$(field errors "$DIR/$n.out")" = 0 ] || fail "$n: errors"
     [ "$(field ops "$DIR/$n.out")" = "$OPS" ] || fail "$n: committed ops != $OPS"
-    [ "$(field cluster_size "$DIR/$n.out")" = 2 ] || fail "$n: never saw a 2-member view"
-    [ "$(field applied "$DIR/$n.out")" -ge "$OPS" ] || fail "$n: applied fewer remote write-sets than the peer committed"
+    [ "$(field max_cluster_size "$DIR/$n.out")" = 2 ] || fail "$n: never saw a 2-member view"
+    # the peer's first commits may reach the joiner inside the state transfer, not apply_cb
+    [ "$(field applied "$DIR/$n.out")" -gt 0 ] || fail "$n: applied no remote write-set"
 done
-ca=$(field checksum "$DIR/A.out"); cb=$(field checksum "$DIR/B.out")
-la=$(field last_committed "$DIR/A.out"); lb=$(field last_committed "$DIR/B.out")
+# The barrier checksum is taken inside the TOI that completes the barrier: the same seqno on
+# both nodes, whatever either does afterwards (e.g. see the other leave).
+ca=$(field barrier_checksum "$DIR/A.out"); cb=$(field barrier_checksum "$DIR/B.out")
+la=$(field barrier_seqno "$DIR/A.out"); lb=$(field barrier_seqno "$DIR/B.out")
 [ -n "$ca" ] && [ "$ca" = "$cb" ] || fail "checksums differ: A=$ca B=$cb"
-[ "$la" = "$lb" ] || fail "last_committed differs: A=$la B=$lb"
+[ -n "$la" ] && [ "$la" = "$lb" ] || fail "barrier seqno differs: A=$la B=$lb"
 echo "PASS: checksum $ca last_committed $la conflicts A=$(field conflicts "$DIR/A.out") B=$(field conflicts "$DIR/B.out")"

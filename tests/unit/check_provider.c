@@ -419,6 +419,40 @@ START_TEST(bf_abort_and_replay)
 }
 END_TEST
 
+static void *certify_one(void *arg)
+{
+    struct victim *v = arg;
+    add_row(v->w, &v->ws, "p");
+    v->rc = v->w->certify(v->w, 4, &v->ws, WSREP_FLAG_TRX_START | WSREP_FLAG_TRX_END, &v->meta);
+    if (v->meta.gtid.seqno >= 0) { /* ordered: pass commit order as the host must */
+        v->w->commit_order_enter(v->w, &v->ws, &v->meta);
+        v->w->commit_order_leave(v->w, &v->ws, &v->meta, NULL);
+    }
+    v->w->release(v->w, &v->ws);
+    return NULL;
+}
+
+/* A commit waiting behind pause() must not hang a disconnect: the stream drains to the end. */
+START_TEST(disconnect_while_paused)
+{
+    struct host *h = host_new();
+    wsrep_t *w = load(h);
+    start(h);
+    wsrep_seqno_t paused = w->pause(w);
+    struct victim v = {.w = w, .ws = {700, NULL}};
+    pthread_t t;
+    pthread_create(&t, NULL, certify_one, &v);
+    usleep(200000);
+    ck_assert_int_eq(last_committed(w), paused); /* held by the pause */
+    stop(h);
+    pthread_join(t, NULL);
+    ck_assert(v.rc == WSREP_OK || v.rc == WSREP_CONN_FAIL);
+    unload(h);
+    host_rmdir(h);
+    free(h);
+}
+END_TEST
+
 static void write_file(const char *dir, const char *name, const char *text)
 {
     char path[300];
@@ -483,6 +517,7 @@ int main(void)
     tcase_add_test(tc, one_node_lifecycle);
     tcase_add_test(tc, bf_abort_and_replay);
     tcase_add_test(tc, saved_state_guards_startup);
+    tcase_add_test(tc, disconnect_while_paused);
     if (access(GALERA_PATH, R_OK) == 0)
         tcase_add_test(tc, galera_fills_our_layout);
     else

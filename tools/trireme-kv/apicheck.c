@@ -76,6 +76,23 @@ int kv_print_stats(struct kv_node *n)
     return c < 0 ? -1 : 0;
 }
 
+/* Before connect(): MariaDB's SHOW STATUS may read provider stats at any time after init. */
+int kv_api_precheck(struct kv_node *n)
+{
+    wsrep_t *w = n->w;
+    char buf[64];
+    struct wsrep_stats_var *v = w->stats_get(w);
+    if (!v) {
+        report(n, "stats_get_before_connect", "NULL", false);
+        return -1;
+    }
+    int c = walk_stats(n, v, false);
+    snprintf(buf, sizeof buf, "%d vars", c);
+    report(n, "stats_get_before_connect", buf, c >= 0);
+    w->stats_free(w, v);
+    return 0;
+}
+
 int kv_api_check(struct kv_node *n)
 {
     wsrep_t *w = n->w;
@@ -93,6 +110,10 @@ int kv_api_check(struct kv_node *n)
         free(opts); /* malloc'ed by the provider, freed by the host (wsrep-lib does) */
     }
 
+    /* SET GLOBAL wsrep_provider_options: an option every MTR suite sets (value = default) */
+    report_rc(n, "options_set(repl.causal_read_timeout=PT30S)",
+              w->options_set(w, "repl.causal_read_timeout=PT30S"));
+
     wsrep_cap_t caps = w->capabilities(w);
     print_caps(caps, buf, sizeof buf);
     report(n, "capabilities", buf, caps != 0);
@@ -105,6 +126,10 @@ int kv_api_check(struct kv_node *n)
     } else {
         report_rc(n, "last_committed_id", rc);
     }
+
+    /* wsrep-lib's wait_for_gtid(): sync_wait(&upto, timeout, NULL) on a position we have */
+    if (rc == WSREP_OK)
+        report_rc(n, "sync_wait(&last_committed, 5, NULL)", w->sync_wait(w, &g, 5, NULL));
 
     /* MariaDB's FLUSH TABLES WITH READ LOCK: pause returns the paused position */
     wsrep_seqno_t ps = w->pause(w);

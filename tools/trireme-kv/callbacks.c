@@ -185,27 +185,9 @@ static wsrep_cb_status_t sst_request_cb(void *app_ctx, void **req, size_t *len)
     return WSREP_CB_SUCCESS;
 }
 
-struct donation {
-    struct kv_node *n;
-    wsrep_gtid_t gtid;
-};
-
-static void *donor_thread(void *arg)
-{
-    struct donation *d = arg;
-    char g[WSREP_GTID_STR_LEN + 1];
-    kv_gtid_print(&d->gtid, g, sizeof g);
-    wsrep_status_t rc = d->n->w->sst_sent(d->n->w, &d->gtid, 0);
-    kv_say(d->n, "sst_sent(%s, 0) -> %s", g, kv_status_str(rc));
-    if (rc != WSREP_OK)
-        atomic_fetch_add(&d->n->errors, 1);
-    free(d);
-    return NULL;
-}
-
-/* Donor side. A "kv-sst" request gets the table (sst.c); anything else is answered as a
- * "trivial" transfer: no data, only sst_sent() with our position. Like MariaDB, the reply
- * comes from another thread after this callback has returned. */
+/* Donor side: sst.c ships the table for a "kv-sst" request and answers anything else as a
+ * "trivial" transfer (only sst_sent() with our position). Like MariaDB, the reply comes from
+ * another thread after this callback has returned. */
 static wsrep_cb_status_t sst_donate_cb(void *app_ctx, void *recv_ctx, const wsrep_buf_t *msg,
                                        const wsrep_gtid_t *state_id, const wsrep_buf_t *state,
                                        wsrep_bool_t bypass)
@@ -215,25 +197,7 @@ static wsrep_cb_status_t sst_donate_cb(void *app_ctx, void *recv_ctx, const wsre
     kv_gtid_print(state_id, g, sizeof g);
     kv_say(n, "sst_donate: request '%.*s' state %s bypass %d", msg ? (int)msg->len : 0,
            msg && msg->ptr ? (const char *)msg->ptr : "", g, (int)bypass);
-    int k = kv_sst_donate(n, msg, state_id, bypass);
-    if (k != 0)
-        return k > 0 ? WSREP_CB_SUCCESS : WSREP_CB_FAILURE;
-    struct donation *d = malloc(sizeof *d);
-    if (!d)
-        return WSREP_CB_FAILURE;
-    d->n = n;
-    d->gtid = *state_id;
-    pthread_mutex_lock(&n->mu);
-    int ok = n->ndonors < (int)(sizeof n->donors / sizeof n->donors[0]) &&
-             pthread_create(&n->donors[n->ndonors], NULL, donor_thread, d) == 0;
-    if (ok)
-        n->ndonors++;
-    pthread_mutex_unlock(&n->mu);
-    if (!ok) {
-        free(d);
-        return WSREP_CB_FAILURE;
-    }
-    return WSREP_CB_SUCCESS;
+    return kv_sst_donate(n, msg, state_id, bypass) == 0 ? WSREP_CB_SUCCESS : WSREP_CB_FAILURE;
 }
 
 static wsrep_cb_status_t synced_cb(void *app_ctx)
@@ -265,7 +229,11 @@ static wsrep_cb_status_t apply_cb(void *recv_ctx, const wsrep_ws_handle_t *ws, u
         return WSREP_CB_FAILURE;
     }
     kv_note_seqno(n, meta->gtid.seqno);
-    if (!(flags & WSREP_FLAG_TRX_END) || (flags & WSREP_FLAG_ROLLBACK)) {
+    /* Galera 4 also delivers write-sets that failed certification, flagged ROLLBACK: like
+     * wsrep-lib's log_dummy_write_set, keep the sequence gap-free without changing the table */
+    bool dummy = (flags & WSREP_FLAG_ROLLBACK) && (flags & WSREP_FLAG_TRX_START) &&
+                 (flags & WSREP_FLAG_TRX_END) && !(flags & WSREP_FLAG_ISOLATION);
+    if (!dummy && (!(flags & WSREP_FLAG_TRX_END) || (flags & WSREP_FLAG_ROLLBACK))) {
         /* we never stream fragments or send rollbacks: nothing else should arrive */
         kv_err(n, "apply_cb: unexpected flags 0x%x at seqno %lld", flags,
                (long long)meta->gtid.seqno);
@@ -273,6 +241,18 @@ static wsrep_cb_status_t apply_cb(void *recv_ctx, const wsrep_ws_handle_t *ws, u
         return WSREP_CB_FAILURE;
     }
 
+    /* MariaDB's applier meets the local row locks before commit order: BF-abort holders */
+    if (!dummy && c->magic == KV_CTX_APPLIER)
+        kv_bf_check(n, data, meta->gtid.seqno);
+
+    if (c->magic == KV_CTX_REPLAY) {
+        if (!c->replay_ws) {
+            kv_err(n, "apply_cb: replay context used outside replay_trx()");
+            atomic_fetch_add(&n->errors, 1);
+            return WSREP_CB_FAILURE;
+        }
+        ws = c->replay_ws;
+    }
     wsrep_status_t rc = w->commit_order_enter(w, ws, meta);
     if (rc != WSREP_OK) {
         kv_err(n, "apply_cb: commit_order_enter(seqno %lld) -> %s", (long long)meta->gtid.seqno,
@@ -280,7 +260,9 @@ static wsrep_cb_status_t apply_cb(void *recv_ctx, const wsrep_ws_handle_t *ws, u
         atomic_fetch_add(&n->errors, 1);
         return WSREP_CB_FAILURE;
     }
-    long nops = kv_codec_apply(n->table, data ? data->ptr : NULL, data ? data->len : 0);
+    long nops = dummy ? 0 : kv_codec_apply(n->table, data ? data->ptr : NULL, data ? data->len : 0);
+    if (nops >= 0 && (flags & WSREP_FLAG_ISOLATION))
+        kv_barrier_note(n, meta->gtid.seqno); /* still inside commit order */
     wsrep_buf_t err = {NULL, 0};
     char msg[96];
     if (nops < 0) {
@@ -301,8 +283,10 @@ static wsrep_cb_status_t apply_cb(void *recv_ctx, const wsrep_ws_handle_t *ws, u
     }
     if (nops < 0)
         return WSREP_CB_FAILURE;
-    if (c->magic == KV_CTX_REPLAY)
-        atomic_fetch_add(&n->replays, 1);
+    if (dummy)
+        atomic_fetch_add(&n->applied_dummy, 1);
+    else if (c->magic == KV_CTX_REPLAY)
+        ; /* counted by the client once replay_trx() returns */
     else if (flags & WSREP_FLAG_ISOLATION)
         atomic_fetch_add(&n->applied_toi, 1);
     else

@@ -39,6 +39,7 @@ struct kv_config {
     const char *sst_request; /* NULL: "trivial" */
     bool sst_kv;             /* --sst-method kv: real table transfer over loopback */
     int members;             /* wait for this many in the primary view; barrier at the end */
+    bool bf_abort;           /* appliers BF-abort local holders of the rows they apply */
 };
 
 /* ---- the in-memory table (table.c) ---- */
@@ -80,6 +81,10 @@ struct kv_ctx {
     uint32_t magic;
     int index;
     struct kv_node *node;
+    /* KV_CTX_REPLAY only: the replaying transaction's own handle. As in wsrep-lib
+     * (prepare_for_ordering() keeps ws_handle_ while replaying), commit order during a replay
+     * is entered with it, not with the handle apply_cb receives. */
+    const wsrep_ws_handle_t *replay_ws;
 };
 
 struct kv_applier {
@@ -127,10 +132,17 @@ struct kv_node {
     atomic_llong max_seqno;  /* highest seqno seen anywhere (certify, apply, TOI, view) */
     atomic_long applied;     /* remote write-sets applied */
     atomic_long applied_toi; /* remote TOI actions applied */
+    atomic_long applied_dummy; /* remote cert-failed write-sets (ROLLBACK) passed in order */
     atomic_long replays;
     atomic_long conflicts;
     atomic_long errors;
     atomic_long api_failures;
+    atomic_long bf_aborts;    /* abort_certification() -> OK */
+    atomic_long bf_declined;  /* abort_certification() -> NOT_ALLOWED / TRX_MISSING */
+    struct kv_inflight *inflight; /* one slot per client thread (bfabort.c) */
+    int ninflight;
+    atomic_ullong barrier_sum;  /* checksum at the seqno where the end barrier completed */
+    atomic_llong barrier_seqno;
 };
 
 /* ---- loader.c ---- */
@@ -178,8 +190,19 @@ double kv_now_ms(void);
 /* ---- toi.c ---- */
 int kv_toi_run(struct kv_node *n, int count);
 int kv_barrier(struct kv_node *n, int members);
+void kv_barrier_note(struct kv_node *n, wsrep_seqno_t seqno);
 extern const char KV_TOI_KEY[];
 extern const char KV_DONE_KEY[];
+
+/* ---- bfabort.c ---- */
+struct kv_inflight;
+int kv_inflight_init(struct kv_node *n, int slots);
+void kv_inflight_free(struct kv_node *n);
+void kv_inflight_set(struct kv_node *n, int slot, const char *key, size_t klen,
+                     wsrep_trx_id_t trx);
+void kv_inflight_clear(struct kv_node *n, int slot);
+bool kv_inflight_aborted(struct kv_node *n, int slot);
+void kv_bf_check(struct kv_node *n, const wsrep_buf_t *data, wsrep_seqno_t bf_seqno);
 
 /* ---- sst.c ---- */
 int kv_sst_prepare(struct kv_node *n, char **req, size_t *len);
@@ -188,6 +211,7 @@ int kv_sst_donate(struct kv_node *n, const wsrep_buf_t *msg, const wsrep_gtid_t 
 
 /* ---- apicheck.c ---- */
 int kv_api_check(struct kv_node *n);
+int kv_api_precheck(struct kv_node *n);
 int kv_print_stats(struct kv_node *n);
 
 /* key parts appended for every row: {"kv", table, key} */

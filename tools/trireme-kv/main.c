@@ -35,6 +35,9 @@ static void usage(FILE *f)
             "  --seed N                 workload RNG seed (default derived from --name)\n"
             "  --members N              wait for N members before the workload; end with a\n"
             "                           TOI barrier across N nodes (multi-process runs)\n"
+            "  --bf-abort               appliers abort_certification() local transactions\n"
+            "                           writing the same row (MariaDB's BF abort), so\n"
+            "                           conflicts also go through replay_trx()\n"
             "  --sst-method skip|kv     skip: request \"trivial\" (default, like MariaDB's\n"
             "                           wsrep_sst_method=skip); kv: ship the table over loopback\n"
             "  --sst-request STR        joiner's state-transfer request (default \"trivial\")\n"
@@ -45,7 +48,7 @@ static int parse(int argc, char **argv, struct kv_config *c)
 {
     enum { O_PROVIDER = 256, O_OPTIONS, O_ADDR, O_CNAME, O_NAME, O_DDIR, O_NADDR, O_BOOT, O_OPS,
            O_KEYS, O_THREADS, O_VSIZE, O_APPL, O_TOI, O_CSUM, O_HOLD, O_STATS, O_SW, O_QUIET,
-           O_API, O_KTYPE, O_STO, O_SEED, O_SST, O_MEMB, O_SSTM, O_HELP };
+           O_API, O_KTYPE, O_STO, O_SEED, O_SST, O_MEMB, O_SSTM, O_BF, O_HELP };
     static const struct option lo[] = {
         {"provider", 1, 0, O_PROVIDER}, {"options", 1, 0, O_OPTIONS},
         {"cluster-address", 1, 0, O_ADDR}, {"cluster-name", 1, 0, O_CNAME},
@@ -57,6 +60,7 @@ static int parse(int argc, char **argv, struct kv_config *c)
         {"quiet", 0, 0, O_QUIET}, {"api-check", 0, 0, O_API}, {"key-type", 1, 0, O_KTYPE},
         {"sync-timeout", 1, 0, O_STO}, {"seed", 1, 0, O_SEED}, {"sst-request", 1, 0, O_SST},
         {"members", 1, 0, O_MEMB}, {"sst-method", 1, 0, O_SSTM},
+        {"bf-abort", 0, 0, O_BF},
         {"help", 0, 0, O_HELP},
         {0, 0, 0, 0}};
     static char ddir[512];
@@ -91,9 +95,13 @@ static int parse(int argc, char **argv, struct kv_config *c)
         case O_API: c->api_check = true; break;
         case O_STO: c->sync_timeout = atoi(optarg); break;
         case O_SSTM:
-            if (!strcmp(optarg, "kv")) c->sst_kv = true;
-            else if (strcmp(optarg, "skip")) { fprintf(stderr, "bad --sst-method %s\n", optarg); return -1; }
+            c->sst_kv = !strcmp(optarg, "kv");
+            if (!c->sst_kv && strcmp(optarg, "skip")) {
+                fprintf(stderr, "bad --sst-method %s\n", optarg);
+                return -1;
+            }
             break;
+        case O_BF: c->bf_abort = true; break;
         case O_MEMB: c->members = atoi(optarg); break;
         case O_SST: c->sst_request = optarg; break;
         case O_SEED: c->seed = strtoull(optarg, NULL, 0); seeded = true; break;
@@ -153,7 +161,7 @@ int main(int argc, char **argv)
     pthread_mutex_init(&n->mu, NULL);
     pthread_cond_init(&n->cond, NULL);
     n->table = kv_table_new((size_t)n->cfg.keys);
-    if (!n->table)
+    if (!n->table || kv_inflight_init(n, n->cfg.threads) != 0)
         return 2;
 
     bool completed = false;
@@ -193,13 +201,15 @@ int main(int argc, char **argv)
 
 out:
     kv_node_stop(n);
-    int nviews, nprim = 0, last_size = 0, last_idx = -1;
+    int nviews, nprim = 0, last_size = 0, last_idx = -1, max_size = 0;
     pthread_mutex_lock(&n->mu);
     nviews = n->nviews;
     for (int i = 0; i < nviews && i < KV_MAX_VIEWS; i++) {
         if (n->views[i].status == WSREP_VIEW_PRIMARY) {
             nprim++;
             last_size = n->views[i].memb_num;
+            if (last_size > max_size)
+                max_size = last_size;
             last_idx = n->views[i].my_idx;
         }
     }
@@ -209,17 +219,20 @@ out:
     long apif = atomic_load(&n->api_failures);
     double ops_s = res.secs > 0 ? (double)res.ops / res.secs : 0.0;
     printf("ops=%ld secs=%.2f ops_per_s=%.0f p50_ms=%.3f p99_ms=%.3f conflicts=%ld replays=%ld "
-           "errors=%ld applied=%ld applied_toi=%ld views=%d primary_views=%d cluster_size=%d "
-           "my_idx=%d synced=%d api_failures=%ld completed=%d\n",
+           "bf_aborts=%ld bf_declined=%ld errors=%ld applied=%ld applied_toi=%ld applied_rollback=%ld views=%d "
+           "primary_views=%d cluster_size=%d max_cluster_size=%d my_idx=%d synced=%d "
+           "api_failures=%ld completed=%d\n",
            res.ops, res.secs, ops_s, res.p50_ms, res.p99_ms, atomic_load(&n->conflicts),
-           atomic_load(&n->replays), errors, atomic_load(&n->applied),
-           atomic_load(&n->applied_toi), nviews, nprim, last_size, last_idx, synced, apif,
-           (int)completed);
+           atomic_load(&n->replays), atomic_load(&n->bf_aborts), atomic_load(&n->bf_declined),
+           errors, atomic_load(&n->applied),
+           atomic_load(&n->applied_toi), atomic_load(&n->applied_dummy), nviews, nprim,
+           last_size, max_size, last_idx, synced, apif, (int)completed);
     if (n->wedged) {
         fflush(NULL);
         _exit(1); /* provider threads still run: no free(), no dlclose() */
     }
     kv_table_free(n->table);
+    kv_inflight_free(n);
     pthread_cond_destroy(&n->cond);
     pthread_mutex_destroy(&n->mu);
     return completed && errors == 0 && apif == 0 ? 0 : 1;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "kv.h"
 
@@ -42,6 +43,8 @@ static void save_position(struct kv_node *n, const wsrep_gtid_t *g)
     kv_say(n, "saved position %s", s);
 }
 
+static void deadline(struct timespec *ts, int secs);
+
 static void *applier_main(void *arg)
 {
     struct kv_applier *a = arg;
@@ -56,9 +59,24 @@ static void *applier_main(void *arg)
         kv_err(n, "applier %d: recv() returned %s before disconnect()", a->ctx.index,
                kv_status_str(a->rc));
         atomic_fetch_add(&n->errors, 1);
+        /* the provider has closed under us; client threads may now sit in it forever, so
+         * give the run the sync timeout to reach disconnect() and otherwise end it here */
+        struct timespec ts;
+        deadline(&ts, n->cfg.sync_timeout);
+        int rc = 0;
         pthread_mutex_lock(&n->mu);
         pthread_cond_broadcast(&n->cond);
+        while (!n->disconnecting && rc == 0)
+            rc = pthread_cond_timedwait(&n->cond, &n->mu, &ts);
+        bool stuck = !n->disconnecting;
         pthread_mutex_unlock(&n->mu);
+        if (stuck) {
+            kv_err(n, "FATAL: run stuck %d s after the provider closed; exiting",
+                   n->cfg.sync_timeout);
+            printf("errors=%ld completed=0 provider_closed=1\n", atomic_load(&n->errors));
+            fflush(NULL);
+            _exit(1);
+        }
     } else {
         kv_say(n, "applier %d exiting: recv() -> %s", a->ctx.index, kv_status_str(a->rc));
     }
@@ -103,6 +121,8 @@ int kv_node_start(struct kv_node *n)
         return -1;
     }
 
+    if (c->api_check)
+        kv_api_precheck(n);
     rc = w->connect(w, c->cluster_name, c->cluster_address, "", c->bootstrap);
     if (rc != WSREP_OK) {
         kv_err(n, "connect(%s, %s, \"\", bootstrap=%d) -> %s", c->cluster_name,
@@ -115,7 +135,7 @@ int kv_node_start(struct kv_node *n)
         return -1;
     for (int i = 0; i < c->appliers; i++) {
         struct kv_applier *ap = &n->appliers[i];
-        ap->ctx = (struct kv_ctx){KV_CTX_APPLIER, i, n};
+        ap->ctx = (struct kv_ctx){KV_CTX_APPLIER, i, n, NULL};
     }
     /* publish the count before any recv() can deliver a view that checks it */
     n->nappliers = c->appliers;

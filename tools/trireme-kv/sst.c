@@ -1,5 +1,5 @@
-/* tools/trireme-kv/sst.c: the optional "kv" state transfer (--sst-method kv): the joiner listens
- * on loopback and names its address in the SST request; the donor streams a table snapshot. */
+/* tools/trireme-kv/sst.c: state transfers: "trivial" donations (position only) and the "kv"
+ * method (--sst-method kv): the joiner listens on loopback, the donor streams a table snapshot. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -170,6 +170,20 @@ fail:
 
 /* ---- donor ---- */
 
+/* "trivial": nothing to ship (a real table transfer needs --sst-method kv on the joiner) */
+static void *trivial_main(void *arg)
+{
+    struct sst_job *j = arg;
+    char g[WSREP_GTID_STR_LEN + 1];
+    kv_gtid_print(&j->gtid, g, sizeof g);
+    wsrep_status_t rc = j->n->w->sst_sent(j->n->w, &j->gtid, 0);
+    kv_say(j->n, "sst: trivial donation -> sst_sent(%s, 0) = %s", g, kv_status_str(rc));
+    if (rc != WSREP_OK)
+        atomic_fetch_add(&j->n->errors, 1);
+    free(j);
+    return NULL;
+}
+
 static void *donor_main(void *arg)
 {
     struct sst_job *j = arg;
@@ -179,7 +193,8 @@ static void *donor_main(void *arg)
     unsigned port = 0;
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in sa = {.sin_family = AF_INET};
-    if (sscanf(j->addr, "%63[^:]:%u", host, &port) != 2 || inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+    if (sscanf(j->addr, "%63[^:]:%u", host, &port) != 2 ||
+        inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
         kv_err(n, "sst: bad joiner address '%s'", j->addr);
         goto done;
     }
@@ -221,26 +236,33 @@ done:
     return NULL;
 }
 
-/* Returns 1 if the request was ours and a donor thread now serves it, 0 if it is not a kv
- * request, -1 on failure. Called inside sst_donate_cb, where the provider holds the state
- * still at state_id, so that is where the snapshot is taken. */
+/* Called inside sst_donate_cb, where the provider holds the state still at state_id, so that
+ * is where the snapshot is taken; a thread then sends it and calls sst_sent(). A request that
+ * is not "kv-sst ..." is answered as a trivial transfer: sst_sent() with our position only.
+ * Returns 0 once a thread serves the donation, -1 on failure. */
 int kv_sst_donate(struct kv_node *n, const wsrep_buf_t *msg, const wsrep_gtid_t *state_id,
                   bool bypass)
 {
     const char *req = msg ? msg->ptr : NULL;
     size_t plen = sizeof PREFIX - 1;
-    if (!req || msg->len <= plen || memcmp(req, PREFIX, plen) != 0)
-        return 0;
+    bool kv = req && msg->len > plen && memcmp(req, PREFIX, plen) == 0;
     struct sst_job *j = calloc(1, sizeof *j);
     if (!j)
         return -1;
+    j->n = n;
+    j->gtid = *state_id;
+    j->bypass = bypass;
+    if (!kv) {
+        if (spawn(n, trivial_main, j) != 0) {
+            free(j);
+            return -1;
+        }
+        return 0;
+    }
     size_t al = strnlen(req + plen, msg->len - plen);
     if (al >= sizeof j->addr)
         al = sizeof j->addr - 1;
     memcpy(j->addr, req + plen, al);
-    j->n = n;
-    j->gtid = *state_id;
-    j->bypass = bypass;
     pthread_mutex_lock(&n->mu);
     j->members = n->view_size;
     j->view = n->nviews > 0 && n->nviews <= KV_MAX_VIEWS ? n->views[n->nviews - 1].view : -1;
@@ -257,5 +279,5 @@ int kv_sst_donate(struct kv_node *n, const wsrep_buf_t *msg, const wsrep_gtid_t 
         free(j);
         return -1;
     }
-    return 1;
+    return 0;
 }

@@ -1,5 +1,6 @@
 /* tools/trireme-kv/toi.c: total-order-isolation actions (MariaDB's DDL path): to_execute_start,
  * run the action locally while isolated, to_execute_end; checks each gets a larger seqno. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -57,6 +58,7 @@ static wsrep_seqno_t toi_incr(struct kv_node *n, const char *key, int i)
         kv_note_seqno(n, seqno);
         if (kv_codec_apply(n->table, payload, plen) < 0)
             abort();
+        kv_barrier_note(n, seqno);
         rc = w->to_execute_end(w, TOI_CONN, &no_error);
         if (rc != WSREP_OK) {
             kv_err(n, "toi %d: to_execute_end(conn %llu, empty error) -> %s", i,
@@ -100,6 +102,25 @@ int kv_toi_run(struct kv_node *n, int count)
     return done;
 }
 
+/* Called inside the TOI critical section of every TOI action (local or applied): when the
+ * barrier counter has just reached --members, the table is exactly the state at that seqno on
+ * every node, so that is where the comparable checksum is taken. */
+void kv_barrier_note(struct kv_node *n, wsrep_seqno_t seqno)
+{
+    if (n->cfg.members < 2 || atomic_load(&n->barrier_seqno) > 0)
+        return;
+    unsigned char v[8] = {0};
+    uint64_t c = 0;
+    if (kv_table_get(n->table, KV_DONE_KEY, strlen(KV_DONE_KEY), v, 8) == 8)
+        for (int i = 7; i >= 0; i--)
+            c = (c << 8) | v[i];
+    if (c != (uint64_t)n->cfg.members)
+        return;
+    size_t rows;
+    atomic_store(&n->barrier_sum, kv_table_checksum(n->table, &rows));
+    atomic_store(&n->barrier_seqno, seqno);
+}
+
 /* End-of-run barrier through the provider itself: each node adds one to a counter row by TOI
  * and waits until it has seen `members` increments; everything before them is then here. */
 int kv_barrier(struct kv_node *n, int members)
@@ -114,8 +135,11 @@ int kv_barrier(struct kv_node *n, int members)
         if (kv_table_get(n->table, KV_DONE_KEY, strlen(KV_DONE_KEY), v, 8) == 8)
             for (int i = 7; i >= 0; i--)
                 c = (c << 8) | v[i];
-        if (c >= (uint64_t)members) {
+        if (c >= (uint64_t)members && atomic_load(&n->barrier_seqno) > 0) {
             kv_say(n, "barrier: %llu of %d nodes done", (unsigned long long)c, members);
+            printf("barrier_checksum=%016llx barrier_seqno=%lld\n",
+                   (unsigned long long)atomic_load(&n->barrier_sum),
+                   (long long)atomic_load(&n->barrier_seqno));
             return 0;
         }
         if (kv_now_ms() > until) {

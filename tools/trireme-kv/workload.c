@@ -77,7 +77,9 @@ static int release_order(struct client *c, wsrep_ws_handle_t *ws, wsrep_trx_meta
 static enum outcome replay(struct client *c, wsrep_ws_handle_t *ws, wsrep_trx_meta_t *m)
 {
     wsrep_t *w = c->n->w;
+    c->ctx.replay_ws = ws;
     wsrep_status_t rc = w->replay_trx(w, ws, &c->ctx);
+    c->ctx.replay_ws = NULL;
     enum outcome o = COMMITTED;
     if (rc == WSREP_OK) {
         atomic_fetch_add(&c->n->replays, 1);
@@ -102,6 +104,7 @@ static enum outcome attempt(struct client *c, const char *key, size_t klen, cons
     struct kv_node *n = c->n;
     wsrep_t *w = n->w;
     wsrep_ws_handle_t ws = {atomic_fetch_add(&next_trx_id, 1), NULL};
+    kv_inflight_set(n, c->ctx.index, key, klen, ws.trx_id); /* "row lock" for BF aborts */
     wsrep_trx_meta_t m;
     memset(&m, 0, sizeof m);
     m.gtid.seqno = WSREP_SEQNO_UNDEFINED;
@@ -146,6 +149,22 @@ static enum outcome attempt(struct client *c, const char *key, size_t klen, cons
         return RETRY;
     case WSREP_BF_ABORT:
         return replay(c, &ws, &m);
+    case WSREP_CONN_FAIL:
+        /* wsrep-lib: a BF-aborted trx whose replication was interrupted gets a deadlock
+         * error (retry); for anyone else CONN_FAIL is an error */
+        if (kv_inflight_aborted(n, c->ctx.index)) {
+            atomic_fetch_add(&n->conflicts, 1);
+            if (m.gtid.seqno > 0 && release_order(c, &ws, &m) != 0)
+                goto release_failed;
+            rc = w->release(w, &ws);
+            if (rc != WSREP_OK) {
+                fail(c, "release(BF-aborted)", trx, rc, &m);
+                return FAILED;
+            }
+            return RETRY;
+        }
+        fail(c, "certify", trx, rc, &m);
+        goto release_failed;
     default:
         fail(c, "certify", trx, rc, &m);
         goto release_failed;
@@ -230,6 +249,7 @@ static void *client_main(void *arg)
                 abort();
             double ms = 0;
             o = attempt(c, key, (size_t)klen, payload, plen, &ms);
+            kv_inflight_clear(n, c->ctx.index);
             free(payload);
             if (o == COMMITTED)
                 kv_lat_add(&c->lat, ms);
@@ -259,7 +279,7 @@ int kv_workload_run(struct kv_node *n, struct kv_result *res)
     int started = 0;
     for (int i = 0; i < t; i++) {
         struct client *c = &cs[i];
-        c->ctx = (struct kv_ctx){KV_CTX_REPLAY, i, n};
+        c->ctx = (struct kv_ctx){KV_CTX_REPLAY, i, n, NULL};
         c->n = n;
         c->conn = (wsrep_conn_id_t)(i + 1);
         c->ops = n->cfg.ops / t + (i < n->cfg.ops % t ? 1 : 0);

@@ -1,0 +1,402 @@
+/* certification/cert_index: certification of ordered write-sets against the keys of earlier ones.
+ * Keys live in a hash table; a seqno-ordered FIFO of (write-set, entries) makes purging O(1) each. */
+#include "certification/cert_index.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "certification/cert_keytab.h"
+
+/* What a key of the new write-set does against an entry found in the index, by
+ * [found type][new type]: nothing, a dependency, or a conflict (which, when it does not count,
+ * is still a dependency). Galera's table; docs/design/writeset.md explains each cell. */
+enum { N = 0, D = 1, C = 2 };
+static const unsigned char rule[CERT_KEY_NTYPES][CERT_KEY_NTYPES] = {
+    /* new:            SH RE UP EX */
+    [CERT_KEY_SHARED] = {N, N, D, D},
+    [CERT_KEY_REFERENCE] = {N, N, D, C},
+    [CERT_KEY_UPDATE] = {D, D, C, C},
+    [CERT_KEY_EXCLUSIVE] = {C, C, C, C},
+};
+
+#define NO_SRC UINT32_MAX
+
+struct src { /* a source node, interned while write-sets from it are in the index */
+    tr_uuid id;
+    uint32_t refs; /* records in the window; 0: slot free */
+};
+
+struct rec { /* one certified write-set still in the index */
+    int64_t seqno;
+    uint32_t src;
+    uint32_t nent; /* its entries in the entry FIFO, in order */
+};
+
+struct scratch { /* one key of the write-set being certified */
+    struct cert_entry *e; /* found in the index, or NULL */
+    struct cert_entry *fresh;
+    uint64_t hash;
+    const uint8_t *id;
+    uint32_t id_len;
+    uint8_t type;
+};
+
+struct cert_index {
+    struct cert_keytab tab;
+    cert_hash_fn hash;
+
+    struct rec *recs; /* ring */
+    size_t rec_cap, rec_head, rec_len;
+    struct cert_entry **ents; /* ring */
+    size_t ent_cap, ent_head, ent_len;
+
+    struct src *srcs;
+    uint32_t nsrcs, srcs_cap;
+
+    struct scratch *scr;
+    size_t scr_cap;
+
+    int64_t last_seqno;  /* last certified or barrier seqno */
+    int64_t barrier;     /* last PA-unsafe, TOI or barrier seqno: everyone depends on it */
+    int64_t purged_upto; /* entries at or below are gone; older last_seen cannot certify */
+
+    struct cert_stats st;
+    struct cert_conflict_info last_conflict;
+};
+
+/* wyhash-style 64-bit hash: multiply-fold on 8-byte words. Only narrows searches, so its
+ * quality affects speed, never verdicts. */
+static inline uint64_t fold(uint64_t a, uint64_t b)
+{
+    __uint128_t r = (__uint128_t)a * b;
+    return (uint64_t)r ^ (uint64_t)(r >> 64);
+}
+
+uint64_t cert_key_hash(const uint8_t *id, size_t len)
+{
+    const uint64_t k0 = 0xa0761d6478bd642full, k1 = 0xe7037ed1a0b428dbull,
+                   k2 = 0x8ebc6af09c88c6e3ull;
+    uint64_t h = k0 ^ (len * k1);
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, id + i, 8);
+        h = fold(w ^ k1, h ^ k2);
+    }
+    uint64_t t = 0;
+    if (i < len) memcpy(&t, id + i, len - i);
+    h = fold(t ^ k2 ^ (uint64_t)len, h ^ k0);
+    return fold(h ^ k1, k2);
+}
+
+struct cert_index *cert_index_new(int64_t position)
+{
+    struct cert_index *idx = calloc(1, sizeof *idx);
+    if (!idx) return NULL;
+    if (cert_keytab_init(&idx->tab)) {
+        free(idx);
+        return NULL;
+    }
+    idx->hash = cert_key_hash;
+    if (position < -1) position = -1;
+    idx->last_seqno = idx->barrier = idx->purged_upto = position;
+    return idx;
+}
+
+void cert_index_free(struct cert_index *idx)
+{
+    if (!idx) return;
+    cert_keytab_free(&idx->tab);
+    free(idx->recs);
+    free(idx->ents);
+    free(idx->srcs);
+    free(idx->scr);
+    free(idx);
+}
+
+int cert_index_set_hash(struct cert_index *idx, cert_hash_fn fn)
+{
+    if (idx->tab.count) return -1;
+    idx->hash = fn ? fn : cert_key_hash;
+    return 0;
+}
+
+/* Ring growth keeps the order: head..end, then 0..head. */
+static int grow_ring(void *bufp, size_t esz, size_t *cap, size_t *head, size_t len, size_t need)
+{
+    if (need <= *cap) return 0;
+    void *o;
+    memcpy(&o, bufp, sizeof o); /* bufp points at the caller's typed pointer */
+    size_t ncap = *cap ? *cap : 64;
+    while (ncap < need) {
+        if (ncap > SIZE_MAX / 2 / esz) return -1;
+        ncap *= 2;
+    }
+    unsigned char *n = malloc(ncap * esz);
+    if (!n) return -1;
+    size_t first = len < *cap - *head ? len : *cap - *head;
+    if (first) memcpy(n, (unsigned char *)o + *head * esz, first * esz);
+    if (len > first) memcpy(n + first * esz, o, (len - first) * esz);
+    free(o);
+    memcpy(bufp, &n, sizeof n);
+    *cap = ncap;
+    *head = 0;
+    return 0;
+}
+
+static uint32_t src_find(const struct cert_index *idx, const tr_uuid *id)
+{
+    for (uint32_t i = 0; i < idx->nsrcs; i++)
+        if (idx->srcs[i].refs && memcmp(idx->srcs[i].id.data, id->data, 16) == 0) return i;
+    return NO_SRC;
+}
+
+/* A slot for a new source, growing the array if needed: index or NO_SRC. */
+static uint32_t src_slot(struct cert_index *idx)
+{
+    for (uint32_t i = 0; i < idx->nsrcs; i++)
+        if (!idx->srcs[i].refs) return i;
+    if (idx->nsrcs == idx->srcs_cap) {
+        uint32_t ncap = idx->srcs_cap ? idx->srcs_cap * 2 : 8;
+        struct src *n = realloc(idx->srcs, ncap * sizeof *n);
+        if (!n) return NO_SRC;
+        idx->srcs = n;
+        idx->srcs_cap = ncap;
+    }
+    idx->srcs[idx->nsrcs].refs = 0;
+    return idx->nsrcs++;
+}
+
+static int scratch_reserve(struct cert_index *idx, size_t n)
+{
+    if (n <= idx->scr_cap) return 0;
+    size_t cap = idx->scr_cap ? idx->scr_cap : 16;
+    while (cap < n) {
+        if (cap > SIZE_MAX / 2 / sizeof(struct scratch)) return -1;
+        cap *= 2;
+    }
+    struct scratch *s = realloc(idx->scr, cap * sizeof *s);
+    if (!s) return -1;
+    idx->scr = s;
+    idx->scr_cap = cap;
+    return 0;
+}
+
+static bool touched_by(const struct cert_entry *e, int64_t seqno)
+{
+    for (int t = 0; t < CERT_KEY_NTYPES; t++)
+        if (e->seqno[t] == seqno) return true;
+    return false;
+}
+
+/* Pass 1: look every key up and test it. Returns CERT_OK/CERT_CONFLICT/CERT_EINVAL; fills
+ * idx->scr[0..nkeys) and raises *depends. Reads the index only. */
+static int test_keys(struct cert_index *idx, const struct cert_ws_view *ws, bool toi, uint32_t src,
+                     int64_t *depends)
+{
+    struct cert_key_iter it;
+    struct cert_key k;
+    int rc;
+    uint32_t i = 0;
+    int64_t last_seen = ws->hdr.last_seen;
+    cert_key_iter_init(&it, ws->keys, ws->keys_len, ws->hdr.nkeys);
+    while ((rc = cert_key_next(&it, &k)) == 1) {
+        struct scratch *s = &idx->scr[i];
+        s->hash = idx->hash(k.id, k.id_len);
+        s->id = k.id;
+        s->id_len = (uint32_t)k.id_len;
+        s->type = (uint8_t)k.type;
+        s->fresh = NULL;
+        s->e = cert_keytab_find(&idx->tab, s->hash, k.id, k.id_len);
+        const struct cert_entry *e = s->e;
+        for (int f = 0; e && f < CERT_KEY_NTYPES; f++) {
+            int64_t ref = e->seqno[f];
+            unsigned r = rule[f][k.type];
+            if (ref < 0 || r == N) continue;
+            /* Inside the window and either TOI or another node's: the originator could not
+             * have seen it, so both cannot commit. TOI itself never fails (it runs alone). */
+            if (r == C && !toi && ref > last_seen && ((e->toi >> f & 1) || e->src[f] != src)) {
+                idx->last_conflict = (struct cert_conflict_info){i, k.type, f, ref, e->toi >> f & 1};
+                return CERT_CONFLICT;
+            }
+            if (ref > *depends) *depends = ref;
+        }
+        i++;
+    }
+    return rc == 0 ? CERT_OK : CERT_EINVAL;
+}
+
+/* Everything that can fail, before anything changes. */
+static int reserve(struct cert_index *idx, uint32_t nkeys, uint32_t *src, const tr_uuid *id)
+{
+    size_t nnew = 0;
+    for (uint32_t i = 0; i < nkeys; i++) nnew += !idx->scr[i].e;
+    if (cert_keytab_reserve(&idx->tab, nnew) ||
+        grow_ring(&idx->ents, sizeof *idx->ents, &idx->ent_cap, &idx->ent_head,
+                  idx->ent_len, idx->ent_len + nkeys) ||
+        grow_ring(&idx->recs, sizeof *idx->recs, &idx->rec_cap, &idx->rec_head,
+                  idx->rec_len, idx->rec_len + 1))
+        return -1;
+    if (*src == NO_SRC) {
+        uint32_t s = src_slot(idx);
+        if (s == NO_SRC) return -1;
+        idx->srcs[s].id = *id; /* refs stays 0 until the record is pushed */
+        *src = s;
+    }
+    for (uint32_t i = 0; i < nkeys; i++) {
+        struct scratch *s = &idx->scr[i];
+        if (s->e) continue;
+        s->fresh = malloc(sizeof *s->fresh + s->id_len);
+        if (!s->fresh) {
+            for (uint32_t j = 0; j < i; j++) {
+                free(idx->scr[j].fresh);
+                idx->scr[j].fresh = NULL;
+            }
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Pass 2: reference every key at seqno. Cannot fail. */
+static void insert_keys(struct cert_index *idx, uint32_t nkeys, int64_t seqno, uint32_t src,
+                        bool toi)
+{
+    uint32_t nent = 0;
+    for (uint32_t i = 0; i < nkeys; i++) {
+        struct scratch *s = &idx->scr[i];
+        struct cert_entry *e = s->e;
+        if (!e) {
+            /* An earlier key of this same write-set may have created it. */
+            e = cert_keytab_find(&idx->tab, s->hash, s->id, s->id_len);
+            if (e) {
+                free(s->fresh);
+            } else {
+                e = s->fresh;
+                e->hash = s->hash;
+                for (int t = 0; t < CERT_KEY_NTYPES; t++) e->seqno[t] = -1;
+                memset(e->src, 0, sizeof e->src);
+                e->toi = 0;
+                e->id_len = s->id_len;
+                memcpy(e->id, s->id, s->id_len);
+                cert_keytab_insert(&idx->tab, e);
+            }
+            s->fresh = NULL;
+        }
+        if (!touched_by(e, seqno)) { /* once per write-set, so purge visits it once */
+            idx->ents[(idx->ent_head + idx->ent_len++) & (idx->ent_cap - 1)] = e;
+            nent++;
+        }
+        e->seqno[s->type] = seqno;
+        e->src[s->type] = src;
+        e->toi = (uint8_t)((e->toi & ~(1u << s->type)) | (toi ? 1u << s->type : 0));
+    }
+    idx->recs[(idx->rec_head + idx->rec_len++) & (idx->rec_cap - 1)] = (struct rec){seqno, src, nent};
+    idx->srcs[src].refs++;
+}
+
+int cert_certify(struct cert_index *idx, const struct cert_ws_view *ws, int64_t seqno,
+                 int64_t *depends_seqno)
+{
+    *depends_seqno = TR_SEQNO_UNDEFINED;
+    if (seqno <= idx->last_seqno) return CERT_EINVAL;
+    bool toi = ws->hdr.flags & CERT_F_ISOLATION;
+    bool unsafe = ws->hdr.flags & CERT_F_PA_UNSAFE;
+    uint32_t nkeys = ws->hdr.nkeys;
+    int64_t last_seen = ws->hdr.last_seen;
+    if (scratch_reserve(idx, nkeys)) return CERT_ENOMEM;
+
+    /* Keys at or below purged_upto are gone: a write-set that could conflict with them cannot
+     * be judged, so it fails (as in Galera). A last_seen at or past its own seqno is a lie. */
+    if (!toi && (last_seen < idx->purged_upto || last_seen >= seqno)) {
+        if (cert_keys_validate(ws->keys, ws->keys_len, nkeys)) return CERT_EINVAL;
+        idx->st.too_old++;
+        idx->last_seqno = seqno;
+        return CERT_CONFLICT;
+    }
+
+    uint32_t src = src_find(idx, &ws->hdr.source);
+    int64_t depends = idx->barrier;
+    int rc = test_keys(idx, ws, toi, src, &depends);
+    if (rc == CERT_EINVAL) return rc;
+    if (rc == CERT_CONFLICT) {
+        idx->st.conflicts++;
+        idx->last_seqno = seqno;
+        return CERT_CONFLICT;
+    }
+    if (reserve(idx, nkeys, &src, &ws->hdr.source)) return CERT_ENOMEM;
+    insert_keys(idx, nkeys, seqno, src, toi);
+
+    if (toi || unsafe) { /* serialised: after everything before, before everything after */
+        depends = seqno - 1;
+        idx->barrier = seqno;
+    }
+    idx->last_seqno = seqno;
+    idx->st.certified++;
+    idx->st.deps_dist_sum += seqno - depends;
+    if (last_seen >= 0) idx->st.interval_sum += seqno - last_seen - 1;
+    *depends_seqno = depends;
+    return CERT_OK;
+}
+
+void cert_barrier(struct cert_index *idx, int64_t seqno)
+{
+    if (seqno <= idx->last_seqno) return;
+    idx->last_seqno = seqno;
+    idx->barrier = seqno;
+}
+
+void cert_purge(struct cert_index *idx, int64_t safe_seqno)
+{
+    while (idx->rec_len && idx->recs[idx->rec_head].seqno <= safe_seqno) {
+        struct rec r = idx->recs[idx->rec_head];
+        idx->rec_head = (idx->rec_head + 1) & (idx->rec_cap - 1);
+        idx->rec_len--;
+        for (uint32_t i = 0; i < r.nent; i++) {
+            struct cert_entry *e = idx->ents[idx->ent_head];
+            idx->ent_head = (idx->ent_head + 1) & (idx->ent_cap - 1);
+            idx->ent_len--;
+            bool live = false;
+            for (int t = 0; t < CERT_KEY_NTYPES; t++) {
+                if (e->seqno[t] == r.seqno) e->seqno[t] = -1; /* still ours: nobody newer */
+                live |= e->seqno[t] >= 0;
+            }
+            if (!live) {
+                cert_keytab_remove(&idx->tab, e);
+                free(e);
+            }
+        }
+        idx->srcs[r.src].refs--;
+    }
+    if (safe_seqno > idx->purged_upto) idx->purged_upto = safe_seqno;
+}
+
+size_t cert_index_size(const struct cert_index *idx)
+{
+    return idx->tab.count;
+}
+
+void cert_index_stats(const struct cert_index *idx, struct cert_stats *st)
+{
+    *st = idx->st;
+    st->index_size = idx->tab.count;
+    st->window = idx->rec_len;
+    st->purged_upto = idx->purged_upto;
+    st->last_seqno = idx->last_seqno;
+}
+
+double cert_stats_deps_distance(const struct cert_stats *st)
+{
+    return st->certified ? (double)st->deps_dist_sum / (double)st->certified : 0.0;
+}
+
+double cert_stats_interval(const struct cert_stats *st)
+{
+    return st->certified ? (double)st->interval_sum / (double)st->certified : 0.0;
+}
+
+void cert_last_conflict(const struct cert_index *idx, struct cert_conflict_info *out)
+{
+    *out = idx->last_conflict;
+}

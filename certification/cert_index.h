@@ -1,0 +1,79 @@
+/* certification/cert_index: the certification index and the certification test.
+ * Deterministic: the verdict and depends_seqno depend only on the sequence of calls below. */
+#ifndef CERT_INDEX_H
+#define CERT_INDEX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "certification/cert_ws.h"
+
+/* Write-set flags the index reads: the same bits as WSREP_FLAG_ISOLATION / _PA_UNSAFE. */
+#define CERT_F_ISOLATION (1u << 2)
+#define CERT_F_PA_UNSAFE (1u << 3)
+
+enum cert_result {
+    CERT_OK = 0,
+    CERT_CONFLICT = 1,
+    CERT_EINVAL = -1, /* seqno not after the previous one, or a malformed key set */
+    CERT_ENOMEM = -2, /* the index is unchanged; the node cannot stay consistent */
+};
+
+struct cert_index;
+
+/* position: the seqno the index starts after (everything up to it is committed, e.g. the
+ * state received by state transfer); -1 for a new history. */
+struct cert_index *cert_index_new(int64_t position);
+void cert_index_free(struct cert_index *idx);
+
+/* Certifies the write-set ws at global seqno (greater than any seqno given before).
+ * CERT_OK: *depends_seqno is the last seqno it must wait for before applying, and its keys
+ * are in the index. CERT_CONFLICT: *depends_seqno is -1, the index is unchanged.
+ * Only ws->hdr.{flags, source, last_seen, nkeys} and ws->keys/keys_len are read. */
+int cert_certify(struct cert_index *idx, const struct cert_ws_view *ws, int64_t seqno,
+                 int64_t *depends_seqno);
+
+/* A non-write-set ordered action (e.g. a view) at seqno: later write-sets depend on it. */
+void cert_barrier(struct cert_index *idx, int64_t seqno);
+
+/* Forgets every write-set with seqno <= safe_seqno, the cluster-wide committed minimum.
+ * Must be called at the same point of the ordered stream on every node. Write-sets whose
+ * last_seen is below the purged seqno fail certification from then on. */
+void cert_purge(struct cert_index *idx, int64_t safe_seqno);
+
+/* Distinct keys in the index. */
+size_t cert_index_size(const struct cert_index *idx);
+
+struct cert_stats {
+    uint64_t certified;      /* passed */
+    uint64_t conflicts;      /* failed on a key */
+    uint64_t too_old;        /* failed: last_seen below the purged seqno */
+    int64_t deps_dist_sum;   /* sum of seqno - depends_seqno over passed write-sets */
+    int64_t interval_sum;    /* sum of seqno - last_seen - 1 over passed write-sets */
+    size_t index_size;       /* distinct keys */
+    size_t window;           /* write-sets still in the index */
+    int64_t purged_upto;     /* write-sets at or below this seqno are forgotten */
+    int64_t last_seqno;      /* last seqno certified or barrier */
+};
+void cert_index_stats(const struct cert_index *idx, struct cert_stats *st);
+/* Galera's wsrep_cert_deps_distance and wsrep_cert_interval: averages, 0 when nothing passed. */
+double cert_stats_deps_distance(const struct cert_stats *st);
+double cert_stats_interval(const struct cert_stats *st);
+
+/* The most recent conflict, for cert.log_conflicts: which key (index in the write-set),
+ * its type, the type and seqno of the entry it hit. */
+struct cert_conflict_info {
+    uint32_t key_index;
+    int key_type;
+    int found_type;
+    int64_t found_seqno;
+    int found_toi;
+};
+void cert_last_conflict(const struct cert_index *idx, struct cert_conflict_info *out);
+
+/* Test hook: replaces the key hash (only on an empty index) so tests can force collisions. */
+typedef uint64_t (*cert_hash_fn)(const uint8_t *id, size_t len);
+int cert_index_set_hash(struct cert_index *idx, cert_hash_fn fn);
+uint64_t cert_key_hash(const uint8_t *id, size_t len);
+
+#endif

@@ -1,0 +1,62 @@
+/* gcomm/gc_node: the handle the replicator uses: a gcomm node running over TCP on its own
+ * epoll thread, yielding views and messages in one ordered stream. All calls are thread-safe. */
+#ifndef GC_NODE_H
+#define GC_NODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/tr_uuid.h"
+#include "gcomm/gc_config.h"
+#include "gcomm/gc_core.h"
+#include "gcomm/gc_view.h"
+
+typedef struct gc_node gc_node;
+
+enum gc_event_kind { GC_EV_VIEW = 1, GC_EV_MSG };
+
+/* One item of the ordered stream; free with gc_event_free. */
+struct gc_event {
+    enum gc_event_kind kind;
+    /* GC_EV_VIEW: epoch 0 = local view (cut off: only us; after leaving: no members) */
+    gc_view view;
+    int my_index;
+    bool continuous; /* primary view reached from the previous primary one without missing messages */
+    /* GC_EV_MSG: delivered only in a primary view */
+    tr_uuid sender;
+    int64_t seqno;   /* global, consecutive within history */
+    tr_uuid history; /* changes only when the group re-forms after losing every copy of its log */
+    uint8_t *data;
+    size_t len;
+};
+
+/* Copies cfg; reads <data_dir>/gvwstate.dat if present. NULL on bad configuration. */
+gc_node *gc_node_create(const struct gc_config *cfg);
+/* Binds the listen address and starts the I/O thread. With cfg->wait_prim, waits until the
+ * node is in a primary view or wait_prim_timeout passes (-ETIMEDOUT, node stopped). */
+int gc_node_start(gc_node *n);
+/* Orders buf for delivery to every member (copied). 0, -ENOTCONN outside a primary view,
+ * -EMSGSIZE above 2 GiB, -ESHUTDOWN after leave/stop. Held back while flow control is on. */
+int gc_node_broadcast(gc_node *n, const void *buf, size_t len);
+/* Next event of the ordered stream; waits up to timeout_ns (<0: forever). 0 and *ev set,
+ * -ETIMEDOUT, or -ESHUTDOWN once the node stopped and the stream is drained. */
+int gc_node_recv(gc_node *n, struct gc_event **ev, int64_t timeout_ns);
+void gc_event_free(struct gc_event *ev);
+/* Flow control on behalf of replication: stop/resume sending group-wide. */
+void gc_node_fc(gc_node *n, bool stop);
+/* Announces a graceful leave and waits (up to 5 s) until the group has installed a view without us. */
+int gc_node_leave(gc_node *n);
+/* Run-time settings: pc.weight, pc.bootstrap, gmcast.isolate. */
+void gc_node_set_weight(gc_node *n, uint8_t weight);
+void gc_node_bootstrap(gc_node *n);
+void gc_node_set_isolate(gc_node *n, bool on);
+bool gc_node_is_primary(gc_node *n);
+void gc_node_stats(gc_node *n, struct gc_stats *st);
+const char *gc_node_listen_addr(gc_node *n); /* actual host:port after start (port 0 resolved) */
+tr_uuid gc_node_uuid(gc_node *n);
+/* Stops the thread and closes every socket (no leave message: peers see a crash). */
+void gc_node_stop(gc_node *n);
+void gc_node_destroy(gc_node *n);
+
+#endif

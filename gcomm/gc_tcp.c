@@ -1,0 +1,638 @@
+/* gcomm/gc_tcp: the TCP driver of the gcomm core and the gc_node handle built on it: one epoll
+ * thread, length-prefixed CRC32C frames, non-blocking connects, gvwstate.dat persistence. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/tr_log.h"
+#include "gcomm/gc_frame.h"
+#include "gcomm/gc_node.h"
+
+#define MAX_CONNS 256
+#define READ_CHUNK (256 * 1024)
+
+struct conn {
+    bool used, connecting, outbound;
+    int fd, id;
+    char addr[GC_ADDR_MAX];
+    uint8_t *in;
+    size_t inlen, incap;
+    uint8_t *out;
+    size_t outoff, outlen, outcap;
+};
+
+struct evnode {
+    struct gc_event *ev;
+    struct evnode *next;
+};
+
+struct gc_node {
+    struct gc_config cfg;
+    gc_core *core;
+    pthread_mutex_t mu; /* the core, the connections */
+    pthread_t thr;
+    bool running, stopping, started;
+    int ep, lfd, wake;
+    struct conn conns[MAX_CONNS];
+    int next_id;
+    uint64_t rng;
+    uint64_t next_tick;
+    char listen_actual[GC_ADDR_MAX];
+    char gvw_path[GC_PATH_MAX + 32];
+    /* the ordered stream */
+    pthread_mutex_t qmu;
+    pthread_cond_t qcv;
+    struct evnode *qhead, *qtail;
+    bool qclosed;
+    bool primary_seen;
+};
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static struct conn *conn_by_id(gc_node *n, int id)
+{
+    for (int i = 0; i < MAX_CONNS; i++)
+        if (n->conns[i].used && n->conns[i].id == id) return &n->conns[i];
+    return NULL;
+}
+
+static void conn_free(gc_node *n, struct conn *c)
+{
+    if (c->fd >= 0) {
+        epoll_ctl(n->ep, EPOLL_CTL_DEL, c->fd, NULL);
+        close(c->fd);
+    }
+    free(c->in);
+    free(c->out);
+    memset(c, 0, sizeof *c);
+    c->fd = -1;
+}
+
+static void conn_watch(gc_node *n, struct conn *c)
+{
+    struct epoll_event e = {.events = EPOLLIN | ((c->connecting || c->outlen > c->outoff) ? EPOLLOUT : 0),
+                            .data.u64 = (uint64_t)(c - n->conns)};
+    epoll_ctl(n->ep, EPOLL_CTL_MOD, c->fd, &e);
+}
+
+/* Writes what it can; returns -1 if the connection failed. */
+static int conn_flush(gc_node *n, struct conn *c)
+{
+    while (c->outoff < c->outlen) {
+        ssize_t w = send(c->fd, c->out + c->outoff, c->outlen - c->outoff, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        c->outoff += (size_t)w;
+    }
+    if (c->outoff == c->outlen) c->outoff = c->outlen = 0;
+    conn_watch(n, c);
+    return 0;
+}
+
+/* ---------- gc_env ---------- */
+
+static uint64_t env_now(void *ctx) { (void)ctx; return mono_ns(); }
+
+static uint64_t env_random(void *ctx)
+{
+    gc_node *n = ctx;
+    uint64_t x = n->rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return n->rng = x;
+}
+
+static void env_send(void *ctx, int link, const uint8_t *buf, size_t len)
+{
+    gc_node *n = ctx;
+    struct conn *c = conn_by_id(n, link);
+    if (!c || c->connecting) return;
+    size_t need = c->outlen + GC_FRAME_HDR + len;
+    if (c->outoff > 0 && c->outoff == c->outlen) c->outoff = c->outlen = 0;
+    if (need > c->outcap) {
+        if (c->outoff) { /* compact before growing */
+            memmove(c->out, c->out + c->outoff, c->outlen - c->outoff);
+            c->outlen -= c->outoff;
+            c->outoff = 0;
+            need = c->outlen + GC_FRAME_HDR + len;
+        }
+        size_t cap = c->outcap ? c->outcap : 65536;
+        while (cap < need) cap *= 2;
+        uint8_t *p = realloc(c->out, cap);
+        if (!p) {
+            tr_error("gcomm tcp: out of memory queueing %zu bytes to %s", len, c->addr);
+            return;
+        }
+        c->out = p;
+        c->outcap = cap;
+    }
+    gc_frame_header(c->out + c->outlen, buf, len);
+    memcpy(c->out + c->outlen + GC_FRAME_HDR, buf, len);
+    bool was_idle = c->outlen == c->outoff;
+    c->outlen += GC_FRAME_HDR + len;
+    /* write-through when idle keeps latency at one syscall; large backlogs wait for EPOLLOUT */
+    if (was_idle && c->outlen - c->outoff < 4 * 1024 * 1024) {
+        if (conn_flush(n, c) < 0) c->outoff = c->outlen = 0; /* the read side reports the failure */
+    } else {
+        conn_watch(n, c);
+    }
+}
+
+static int env_connect(void *ctx, const char *addr)
+{
+    gc_node *n = ctx;
+    char host[GC_ADDR_MAX], port[8];
+    uint16_t p;
+    if (gc_addr_split(addr, host, sizeof host, &p)) return -1;
+    snprintf(port, sizeof port, "%u", p);
+    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *res = NULL;
+    if (getaddrinfo(host, port, &hints, &res) || !res) return -1;
+    struct conn *c = NULL;
+    for (int i = 0; i < MAX_CONNS; i++)
+        if (!n->conns[i].used) { c = &n->conns[i]; break; }
+    if (!c) { freeaddrinfo(res); return -1; }
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) { freeaddrinfo(res); return -1; }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    int rc = connect(fd, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+    if (rc < 0 && errno != EINPROGRESS) { close(fd); return -1; }
+    memset(c, 0, sizeof *c);
+    c->used = true;
+    c->connecting = true;
+    c->outbound = true;
+    c->fd = fd;
+    c->id = ++n->next_id;
+    snprintf(c->addr, sizeof c->addr, "%s", addr);
+    struct epoll_event e = {.events = EPOLLOUT | EPOLLIN, .data.u64 = (uint64_t)(c - n->conns)};
+    epoll_ctl(n->ep, EPOLL_CTL_ADD, fd, &e);
+    return c->id;
+}
+
+static void env_close(void *ctx, int link)
+{
+    gc_node *n = ctx;
+    struct conn *c = conn_by_id(n, link);
+    if (!c) return;
+    if (c->outlen > c->outoff) conn_flush(n, c); /* best effort: LEAVE and the like */
+    conn_free(n, c);
+}
+
+static void push_event(gc_node *n, struct gc_event *ev)
+{
+    struct evnode *e = malloc(sizeof *e);
+    if (!e) { gc_event_free(ev); return; }
+    e->ev = ev;
+    e->next = NULL;
+    pthread_mutex_lock(&n->qmu);
+    if (n->qtail) n->qtail->next = e;
+    else n->qhead = e;
+    n->qtail = e;
+    pthread_cond_broadcast(&n->qcv);
+    pthread_mutex_unlock(&n->qmu);
+}
+
+static void env_deliver(void *ctx, const struct gc_delivery *d)
+{
+    gc_node *n = ctx;
+    struct gc_event *ev = calloc(1, sizeof *ev);
+    if (!ev) { tr_error("gcomm: out of memory delivering"); return; }
+    if (d->kind == GC_DELIVER_VIEW) {
+        ev->kind = GC_EV_VIEW;
+        ev->view = *d->view;
+        ev->my_index = d->my_index;
+        ev->continuous = d->continuous;
+        if (d->view->primary) n->primary_seen = true;
+    } else {
+        ev->kind = GC_EV_MSG;
+        ev->sender = d->sender;
+        ev->seqno = d->seqno;
+        ev->history = d->history;
+        ev->len = d->len;
+        ev->data = malloc(d->len ? d->len : 1);
+        if (!ev->data) { free(ev); tr_error("gcomm: out of memory delivering %zu bytes", d->len); return; }
+        memcpy(ev->data, d->data, d->len);
+    }
+    push_event(n, ev);
+}
+
+static void env_persist(void *ctx, const uint8_t *buf, size_t len)
+{
+    gc_node *n = ctx;
+    if (!n->gvw_path[0]) return;
+    if (!len) { unlink(n->gvw_path); return; }
+    char tmp[sizeof n->gvw_path + 8];
+    snprintf(tmp, sizeof tmp, "%s.tmp", n->gvw_path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) { tr_warn("gcomm: cannot write %s: %s", tmp, strerror(errno)); return; }
+    ssize_t w = write(fd, buf, len);
+    if (w != (ssize_t)len || fsync(fd)) tr_warn("gcomm: cannot write %s: %s", tmp, strerror(errno));
+    close(fd);
+    if (rename(tmp, n->gvw_path)) tr_warn("gcomm: cannot rename %s: %s", tmp, strerror(errno));
+}
+
+/* ---------- the I/O thread ---------- */
+
+static void drop_conn(gc_node *n, struct conn *c, const char *why)
+{
+    int id = c->id;
+    bool was_connecting = c->connecting;
+    if (why) tr_debug("gcomm tcp: %s (%s): %s", c->addr[0] ? c->addr : "inbound", was_connecting ? "connect" : "link", why);
+    conn_free(n, c);
+    gc_core_conn_down(n->core, id);
+}
+
+static void on_readable(gc_node *n, struct conn *c)
+{
+    size_t maxp = n->cfg.max_packet_size + GC_FRAME_SLACK;
+    for (;;) {
+        if (c->incap - c->inlen < READ_CHUNK) {
+            size_t cap = c->incap ? c->incap : READ_CHUNK * 2;
+            while (cap - c->inlen < READ_CHUNK) cap *= 2;
+            uint8_t *p = realloc(c->in, cap);
+            if (!p) { drop_conn(n, c, "out of memory"); return; }
+            c->in = p;
+            c->incap = cap;
+        }
+        ssize_t r = recv(c->fd, c->in + c->inlen, c->incap - c->inlen, 0);
+        if (r == 0) { drop_conn(n, c, "closed by peer"); return; }
+        if (r < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+            if (errno == EINTR) continue;
+            drop_conn(n, c, strerror(errno));
+            return;
+        }
+        c->inlen += (size_t)r;
+        size_t off = 0;
+        int id = c->id;
+        while (off < c->inlen) {
+            const uint8_t *payload;
+            size_t plen, used;
+            enum gc_frame_rc rc = gc_frame_parse(c->in + off, c->inlen - off, maxp, &payload, &plen, &used);
+            if (rc == GC_FRAME_MORE) break;
+            if (rc != GC_FRAME_OK) {
+                tr_warn("gcomm tcp: %s frame from %s: disconnecting", rc == GC_FRAME_TOO_BIG ? "oversized" : "corrupt",
+                        c->addr[0] ? c->addr : "inbound peer");
+                drop_conn(n, c, NULL);
+                return;
+            }
+            gc_core_recv(n->core, id, payload, plen);
+            if (!c->used || c->id != id) return; /* the core closed it */
+            off += used;
+        }
+        if (off) {
+            memmove(c->in, c->in + off, c->inlen - off);
+            c->inlen -= off;
+        }
+        if ((size_t)r < READ_CHUNK) break;
+    }
+}
+
+static void on_event(gc_node *n, struct conn *c, uint32_t evs)
+{
+    if (c->connecting) {
+        int err = 0;
+        socklen_t el = sizeof err;
+        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+        if (err || (evs & (EPOLLERR | EPOLLHUP))) { drop_conn(n, c, err ? strerror(err) : "hangup"); return; }
+        if (!(evs & EPOLLOUT)) return;
+        c->connecting = false;
+        conn_watch(n, c);
+        gc_core_conn_up(n->core, c->id, c->addr);
+        return;
+    }
+    int id = c->id;
+    if (evs & (EPOLLIN | EPOLLHUP | EPOLLERR)) on_readable(n, c);
+    if (!c->used || c->id != id) return;
+    if (evs & EPOLLOUT)
+        if (conn_flush(n, c) < 0) drop_conn(n, c, "write failed");
+}
+
+static void on_accept(gc_node *n)
+{
+    for (;;) {
+        int fd = accept4(n->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) return;
+        struct conn *c = NULL;
+        for (int i = 0; i < MAX_CONNS; i++)
+            if (!n->conns[i].used) { c = &n->conns[i]; break; }
+        if (!c) { close(fd); continue; }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        memset(c, 0, sizeof *c);
+        c->used = true;
+        c->fd = fd;
+        c->id = ++n->next_id;
+        struct epoll_event e = {.events = EPOLLIN, .data.u64 = (uint64_t)(c - n->conns)};
+        epoll_ctl(n->ep, EPOLL_CTL_ADD, fd, &e);
+        gc_core_conn_up(n->core, c->id, NULL);
+    }
+}
+
+#define TAG_LISTEN (1ull << 40)
+#define TAG_WAKE (1ull << 41)
+
+static void *io_main(void *arg)
+{
+    gc_node *n = arg;
+    struct epoll_event evs[64];
+    while (!n->stopping) {
+        uint64_t t = mono_ns();
+        int timeout = t >= n->next_tick ? 0 : (int)((n->next_tick - t) / 1000000) + 1;
+        int k = epoll_wait(n->ep, evs, 64, timeout);
+        pthread_mutex_lock(&n->mu);
+        for (int i = 0; i < k; i++) {
+            uint64_t tag = evs[i].data.u64;
+            if (tag == TAG_LISTEN) on_accept(n);
+            else if (tag == TAG_WAKE) {
+                uint64_t v;
+                if (read(n->wake, &v, sizeof v) < 0) { /* nothing to drain */ }
+            } else if (tag < MAX_CONNS && n->conns[tag].used) {
+                on_event(n, &n->conns[tag], evs[i].events);
+            }
+        }
+        gc_core_flush(n->core);
+        t = mono_ns();
+        if (t >= n->next_tick) {
+            gc_core_tick(n->core);
+            n->next_tick = t + gc_core_tick_interval(n->core);
+        }
+        bool left = gc_core_has_left(n->core);
+        pthread_mutex_unlock(&n->mu);
+        if (left) break;
+    }
+    pthread_mutex_lock(&n->qmu);
+    n->qclosed = true;
+    pthread_cond_broadcast(&n->qcv);
+    pthread_mutex_unlock(&n->qmu);
+    return NULL;
+}
+
+/* ---------- API ---------- */
+
+gc_node *gc_node_create(const struct gc_config *cfg)
+{
+    gc_node *n = calloc(1, sizeof *n);
+    if (!n) return NULL;
+    n->cfg = *cfg;
+    n->ep = n->lfd = n->wake = -1;
+    for (int i = 0; i < MAX_CONNS; i++) n->conns[i].fd = -1;
+    if (getrandom(&n->rng, sizeof n->rng, 0) != sizeof n->rng || !n->rng) n->rng = mono_ns() | 1;
+    pthread_mutex_init(&n->mu, NULL);
+    pthread_mutex_init(&n->qmu, NULL);
+    pthread_cond_init(&n->qcv, NULL);
+    uint8_t *gvw = NULL;
+    size_t gvwlen = 0;
+    if (cfg->data_dir[0]) {
+        snprintf(n->gvw_path, sizeof n->gvw_path, "%s/gvwstate.dat", cfg->data_dir);
+        FILE *f = fopen(n->gvw_path, "rb");
+        if (f) {
+            gvw = malloc(65536);
+            if (gvw) gvwlen = fread(gvw, 1, 65536, f);
+            fclose(f);
+        }
+    }
+    struct gc_env env = {.ctx = n, .now = env_now, .random = env_random, .send = env_send, .connect = env_connect,
+                         .close = env_close, .deliver = env_deliver, .persist = env_persist};
+    n->core = gc_core_new(&n->cfg, &env, gvw, gvwlen);
+    free(gvw);
+    if (!n->core) { free(n); return NULL; }
+    return n;
+}
+
+int gc_node_start(gc_node *n)
+{
+    char host[GC_ADDR_MAX];
+    uint16_t port;
+    if (gc_addr_split(n->cfg.listen_addr, host, sizeof host, &port)) return -EINVAL;
+    n->ep = epoll_create1(EPOLL_CLOEXEC);
+    n->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    n->lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (n->ep < 0 || n->wake < 0 || n->lfd < 0) return -errno;
+    int one = 1;
+    setsockopt(n->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res = NULL;
+    if (getaddrinfo(host, NULL, &hints, &res) || !res) return -EINVAL;
+    sa.sin_addr = ((struct sockaddr_in *)res->ai_addr)->sin_addr;
+    freeaddrinfo(res);
+    if (bind(n->lfd, (struct sockaddr *)&sa, sizeof sa) || listen(n->lfd, 128)) {
+        int e = errno;
+        tr_error("gcomm: cannot listen on %s: %s", n->cfg.listen_addr, strerror(e));
+        return -e;
+    }
+    socklen_t sl = sizeof sa;
+    getsockname(n->lfd, (struct sockaddr *)&sa, &sl);
+    snprintf(n->listen_actual, sizeof n->listen_actual, "%.100s:%u",
+             strcmp(host, "0.0.0.0") ? host : n->cfg.base_host, ntohs(sa.sin_port));
+    struct epoll_event e = {.events = EPOLLIN, .data.u64 = TAG_LISTEN};
+    epoll_ctl(n->ep, EPOLL_CTL_ADD, n->lfd, &e);
+    struct epoll_event w = {.events = EPOLLIN, .data.u64 = TAG_WAKE};
+    epoll_ctl(n->ep, EPOLL_CTL_ADD, n->wake, &w);
+    pthread_mutex_lock(&n->mu);
+    gc_core_start(n->core);
+    n->next_tick = mono_ns() + gc_core_tick_interval(n->core);
+    pthread_mutex_unlock(&n->mu);
+    n->running = true;
+    n->started = true;
+    if (pthread_create(&n->thr, NULL, io_main, n)) { n->running = false; return -EAGAIN; }
+    if (n->cfg.wait_prim) {
+        uint64_t deadline = mono_ns() + n->cfg.wait_prim_timeout_ns;
+        while (!gc_node_is_primary(n)) {
+            if (mono_ns() >= deadline) {
+                tr_error("gcomm: no primary component within pc.wait_prim_timeout");
+                gc_node_stop(n);
+                return -ETIMEDOUT;
+            }
+            struct timespec ts = {0, 10000000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    return 0;
+}
+
+static void wake(gc_node *n)
+{
+    uint64_t one = 1;
+    if (n->wake >= 0 && write(n->wake, &one, sizeof one) < 0) { /* counter full: already awake */ }
+}
+
+int gc_node_broadcast(gc_node *n, const void *buf, size_t len)
+{
+    pthread_mutex_lock(&n->mu);
+    int rc = n->stopping ? -ESHUTDOWN : gc_core_broadcast(n->core, buf, len);
+    pthread_mutex_unlock(&n->mu);
+    wake(n);
+    return rc;
+}
+
+int gc_node_recv(gc_node *n, struct gc_event **ev, int64_t timeout_ns)
+{
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    if (timeout_ns >= 0) {
+        uint64_t ns = (uint64_t)dl.tv_nsec + (uint64_t)timeout_ns;
+        dl.tv_sec += (time_t)(ns / 1000000000ull);
+        dl.tv_nsec = (long)(ns % 1000000000ull);
+    }
+    pthread_mutex_lock(&n->qmu);
+    while (!n->qhead) {
+        if (n->qclosed) { pthread_mutex_unlock(&n->qmu); return -ESHUTDOWN; }
+        int rc = timeout_ns < 0 ? pthread_cond_wait(&n->qcv, &n->qmu) : pthread_cond_timedwait(&n->qcv, &n->qmu, &dl);
+        if (rc == ETIMEDOUT && !n->qhead) { pthread_mutex_unlock(&n->qmu); return -ETIMEDOUT; }
+    }
+    struct evnode *e = n->qhead;
+    n->qhead = e->next;
+    if (!n->qhead) n->qtail = NULL;
+    pthread_mutex_unlock(&n->qmu);
+    *ev = e->ev;
+    free(e);
+    return 0;
+}
+
+void gc_event_free(struct gc_event *ev)
+{
+    if (!ev) return;
+    free(ev->data);
+    free(ev);
+}
+
+void gc_node_fc(gc_node *n, bool stop)
+{
+    pthread_mutex_lock(&n->mu);
+    gc_core_fc(n->core, stop);
+    pthread_mutex_unlock(&n->mu);
+    wake(n);
+}
+
+int gc_node_leave(gc_node *n)
+{
+    pthread_mutex_lock(&n->mu);
+    gc_core_leave(n->core);
+    pthread_mutex_unlock(&n->mu);
+    wake(n);
+    uint64_t deadline = mono_ns() + 5000000000ull;
+    for (;;) {
+        pthread_mutex_lock(&n->mu);
+        bool left = gc_core_has_left(n->core);
+        pthread_mutex_unlock(&n->mu);
+        if (left) return 0;
+        if (mono_ns() > deadline) return -ETIMEDOUT;
+        struct timespec ts = {0, 5000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+void gc_node_set_weight(gc_node *n, uint8_t w)
+{
+    pthread_mutex_lock(&n->mu);
+    gc_core_set_weight(n->core, w);
+    pthread_mutex_unlock(&n->mu);
+}
+
+void gc_node_bootstrap(gc_node *n)
+{
+    pthread_mutex_lock(&n->mu);
+    gc_core_bootstrap(n->core);
+    pthread_mutex_unlock(&n->mu);
+    wake(n);
+}
+
+void gc_node_set_isolate(gc_node *n, bool on)
+{
+    pthread_mutex_lock(&n->mu);
+    gc_core_set_isolate(n->core, on);
+    pthread_mutex_unlock(&n->mu);
+    wake(n);
+}
+
+bool gc_node_is_primary(gc_node *n)
+{
+    pthread_mutex_lock(&n->mu);
+    bool p = gc_core_is_primary(n->core);
+    pthread_mutex_unlock(&n->mu);
+    return p;
+}
+
+void gc_node_stats(gc_node *n, struct gc_stats *st)
+{
+    pthread_mutex_lock(&n->mu);
+    gc_core_stats(n->core, st);
+    pthread_mutex_unlock(&n->mu);
+}
+
+const char *gc_node_listen_addr(gc_node *n) { return n->listen_actual; }
+
+tr_uuid gc_node_uuid(gc_node *n)
+{
+    pthread_mutex_lock(&n->mu);
+    tr_uuid u = *gc_core_uuid(n->core);
+    pthread_mutex_unlock(&n->mu);
+    return u;
+}
+
+void gc_node_stop(gc_node *n)
+{
+    if (!n->started) return;
+    pthread_mutex_lock(&n->mu);
+    n->stopping = true;
+    pthread_mutex_unlock(&n->mu);
+    wake(n);
+    if (n->running) {
+        pthread_join(n->thr, NULL);
+        n->running = false;
+    }
+    pthread_mutex_lock(&n->mu);
+    for (int i = 0; i < MAX_CONNS; i++)
+        if (n->conns[i].used) conn_free(n, &n->conns[i]);
+    pthread_mutex_unlock(&n->mu);
+    pthread_mutex_lock(&n->qmu);
+    n->qclosed = true;
+    pthread_cond_broadcast(&n->qcv);
+    pthread_mutex_unlock(&n->qmu);
+    n->started = false;
+}
+
+void gc_node_destroy(gc_node *n)
+{
+    if (!n) return;
+    gc_node_stop(n);
+    if (n->lfd >= 0) close(n->lfd);
+    if (n->wake >= 0) close(n->wake);
+    if (n->ep >= 0) close(n->ep);
+    struct gc_event *ev;
+    while (n->qhead) {
+        struct evnode *e = n->qhead;
+        n->qhead = e->next;
+        ev = e->ev;
+        gc_event_free(ev);
+        free(e);
+    }
+    gc_core_free(n->core);
+    pthread_mutex_destroy(&n->mu);
+    pthread_mutex_destroy(&n->qmu);
+    pthread_cond_destroy(&n->qcv);
+    free(n);
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# tests/scripts/bench.sh: the benchmarks behind docs/benchmarks.md, each provider right after the
+# other so that only ratios from one sitting are compared. Long; not part of make test.
+set -u
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+TRIREME=$ROOT/build/lib/libtrireme.so
+GALERA=${GALERA:-/usr/lib/galera/libgalera_smm.so}
+ROUNDS=${BENCH_ROUNDS:-2}
+SECONDS_RUN=${BENCH_SECONDS:-30}
+CB=${CLUSTER_BENCH:-$ROOT/../shared/bin/cluster-bench}
+
+# mariadbd runs as the mysql user: give it a copy it can read.
+lib=$(mktemp -d /tmp/trireme-bench.XXXXXX)
+chmod 755 "$lib"
+cp "$TRIREME" "$lib/libtrireme.so"
+trap 'rm -rf "$lib"' EXIT
+
+echo "== trireme-kv, one node ($ROUNDS rounds)"
+bash "$ROOT/tests/kv/bench.sh" "$ROOT/build/bin/trireme-kv" "$ROUNDS" "$lib/libtrireme.so" "$GALERA"
+
+if [ -x "$CB" ]; then
+  for test in oltp_write_only oltp_update_index; do
+    echo "== sysbench $test, one node, ${SECONDS_RUN}s, 4 threads, 4 tables x 10k rows ($ROUNDS rounds)"
+    for r in $(seq 1 "$ROUNDS"); do
+      for p in none "$GALERA" "$lib/libtrireme.so"; do
+        out=$("$CB" --provider "$p" --nodes 1 --write-to one --test "$test" --threads 4 \
+              --time "$SECONDS_RUN" --tables 4 --table-size 10000 2>&1 | tail -1)
+        echo "round=$r provider=$(basename "$p") $out"
+      done
+    done
+  done
+else
+  echo "cluster-bench not found at $CB: sysbench rows skipped"
+fi

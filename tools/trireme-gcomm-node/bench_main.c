@@ -1,0 +1,2 @@
+/* tools/trireme-gcomm-node/bench_main: placeholder replaced below. */
+int main(void) { return 0; }
