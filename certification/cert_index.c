@@ -218,7 +218,9 @@ static int test_keys(struct cert_index *idx, const struct cert_ws_view *ws, bool
              * have seen it, so both cannot commit. TOI itself never fails (it runs alone). */
             if (r == C && !toi && ref > last_seen && ((e->toi >> f & 1) || e->src[f] != src)) {
                 idx->last_conflict = (struct cert_conflict_info){i, k.type, f, ref, e->toi >> f & 1};
-                return CERT_CONFLICT;
+                /* A malformed key set is refused as such, wherever the damage lies. */
+                while ((rc = cert_key_next(&it, &k)) == 1) {}
+                return rc == 0 ? CERT_CONFLICT : CERT_EINVAL;
             }
             if (ref > *depends) *depends = ref;
         }

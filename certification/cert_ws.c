@@ -121,8 +121,8 @@ int cert_ws_hdr_decode(const uint8_t *buf, size_t len, struct cert_ws_hdr *h)
                      : (h->depends < -1 || h->depends >= h->seqno))
         return CERT_WS_EFORMAT;
     if (!(h->dflags & CERT_WS_D_ZSTD) && h->data_raw_len != h->data_len) return CERT_WS_EFORMAT;
-    if (h->data_raw_len > (uint64_t)CERT_WS_MAX_SIZE) return CERT_WS_ETOOBIG;
     if (h->nkeys > h->keys_len / MIN_KEY_LEN) return CERT_WS_EFORMAT;
+    if (h->data_raw_len > (uint64_t)CERT_WS_MAX_SIZE) return CERT_WS_ETOOBIG;
     size_t body = len - CERT_WS_HDR_LEN;
     if (h->keys_len > body || h->data_len != body - h->keys_len) return CERT_WS_ESIZE;
     return CERT_WS_OK;

@@ -115,6 +115,8 @@ int repl_node_new(const struct repl_init_args *a, struct repl_node **out)
         return REPL_FATAL;
     }
     n->host = a->host;
+    n->group_factory = a->group_factory;
+    n->group_ctx = a->group_ctx;
     copy_str(n->name, sizeof n->name, a->node_name);
     copy_str(n->address, sizeof n->address, a->node_address);
     copy_str(n->incoming, sizeof n->incoming, a->node_incoming);
@@ -201,6 +203,7 @@ void repl_node_free(struct repl_node *n)
         free(l->name);
         free(l);
     }
+    repl_stream_free(n);
     repl_monitor_destroy(n->apply_mon);
     repl_monitor_destroy(n->commit_mon);
     free(n->apply_mon);
@@ -274,19 +277,12 @@ int repl_node_connect(struct repl_node *n, const char *cluster_name, const char 
         return REPL_NODE_FAIL;
     }
     if (bootstrap) {
-        if (!n->have_state) {
-            /* A new history: nothing to continue from. */
-            tr_uuid_generate(&n->group_uuid);
-            n->last_seqno = 0;
-            repl_monitor_reset(n->apply_mon, 0);
-            repl_monitor_reset(n->commit_mon, 0);
-        }
+        /* The state exchange of the first view continues our history, or starts a new one. */
         char u[TR_UUID_STR_LEN + 1];
         tr_uuid_print(&n->group_uuid, u);
-        tr_info("Bootstrapping a new cluster '%s' at %s:%lld", cluster_name ? cluster_name : "",
-                u, (long long)n->last_seqno);
+        tr_info("Bootstrapping cluster '%s' from %s:%lld", cluster_name ? cluster_name : "", u,
+                (long long)n->last_seqno);
     }
-    n->last_barrier = n->last_seqno;
     n->closing = false;
     n->final_done = false;
     n->group_closed = false;
@@ -298,7 +294,7 @@ int repl_node_connect(struct repl_node *n, const char *cluster_name, const char 
 
     if (!n->group) {
         struct repl_group_args ga = {n->self, n->name, n->incoming, repl_stream_sink, n};
-        n->group = repl_group_loop_new(&ga);
+        n->group = n->group_factory ? n->group_factory(&ga, n->group_ctx) : repl_group_loop_new(&ga);
         if (!n->group) return REPL_FATAL;
     }
     char err[512] = "";

@@ -28,6 +28,9 @@ struct repl_host {
     int (*synced)(void *app_ctx);
 };
 
+struct repl_group;
+struct repl_group_args;
+
 struct repl_init_args {
     const char *node_name;
     const char *node_address;
@@ -37,6 +40,9 @@ struct repl_init_args {
     int proto_ver;
     const tr_gtid *state_id; /* the host's own idea of its position, may be NULL */
     struct repl_host host;
+    /* Which group to join; NULL: the built-in one. Tests put several nodes on one bus. */
+    struct repl_group *(*group_factory)(const struct repl_group_args *args, void *ctx);
+    void *group_ctx;
 };
 
 /* Statistics row: same layout as struct wsrep_stats_var. */

@@ -8,9 +8,11 @@
 #include <stdatomic.h>
 
 #include "common/tr_buf.h"
+#include "certification/cert_index.h"
 #include "common/tr_cfg.h"
 #include "replicator/repl_group.h"
 #include "replicator/repl_monitor.h"
+#include "replicator/repl_msg.h"
 #include "replicator/repl_node.h"
 
 #define REPL_HASH 1024
@@ -25,7 +27,8 @@ enum repl_trx_state {
     TRX_COMMITTED,
 };
 
-enum repl_handle_kind { REPL_H_TRX = 0x7472, REPL_H_TOI = 0x746f };
+/* REPL_H_JOB: another node's write-set being applied here. */
+enum repl_handle_kind { REPL_H_TRX = 0x7472, REPL_H_TOI = 0x746f, REPL_H_JOB = 0x6a62 };
 
 struct repl_trx {
     int kind; /* REPL_H_TRX or REPL_H_TOI: ws_handle.opaque points at this */
@@ -47,6 +50,7 @@ struct repl_trx {
     uint32_t nkeys;
     struct tr_buf keys;
     struct tr_buf data;
+    struct cert_ws_view view; /* REPL_H_JOB: the received write-set (owns decompressed data) */
     pthread_cond_t cond; /* signalled when ordered; waits on node->mu */
     struct repl_trx *next_trx, *next_local;
 };
@@ -70,6 +74,8 @@ struct repl_node {
     tr_uuid self;
 
     struct repl_group *group;
+    struct repl_group *(*group_factory)(const struct repl_group_args *args, void *ctx);
+    void *group_ctx;
 
     pthread_mutex_t mu; /* everything below unless marked otherwise */
     pthread_cond_t cond; /* queue, pause and state changes */
@@ -83,6 +89,22 @@ struct repl_node {
     bool group_closed; /* the group delivers nothing more: waiters for ordering give up */
     int pause_count;
     int64_t paused_seqno;
+
+    /* state exchange of the current primary view (docs/design/replication.md §2) */
+    struct {
+        bool active;
+        int64_t conf_id;
+        int memb_num, my_idx, got_num;
+        struct repl_member *members;
+        struct repl_msg_state *states;
+        bool *got;
+    } exch;
+    bool exch_done_prim; /* in a primary view whose exchange completed */
+    struct cert_index *cert;
+    int64_t *member_last;    /* LAST reports by member index of the current view */
+    tr_uuid *view_members;   /* members of the current primary view, in view order */
+    int64_t safe_seqno;      /* purge point: min of member_last */
+    _Atomic int64_t commits_since_last;
 
     /* ordering state, advanced only while popping events (under mu) */
     tr_uuid group_uuid;
@@ -117,8 +139,7 @@ struct repl_node {
     /* counters (atomic: bumped outside mu) */
     _Atomic int64_t st_replicated, st_replicated_bytes, st_repl_keys, st_repl_keys_bytes,
         st_repl_data_bytes, st_repl_other_bytes, st_received, st_received_bytes, st_local_commits,
-        st_local_cert_failures, st_local_replays, st_local_bf_aborts, st_causal_reads,
-        st_deps_distance_sum, st_deps_n, st_cert_interval_sum;
+        st_local_cert_failures, st_local_replays, st_local_bf_aborts, st_causal_reads;
     int64_t st_send_q_max; /* one-node group never queues sends */
     /* broadcast-to-ordered latency in seconds (evs_repl_latency), under mu */
     double lat_min, lat_max, lat_sum, lat_sumsq;
@@ -136,6 +157,8 @@ void repl_trx_abort_all_locked(struct repl_node *n);
 
 /* repl_stream.c */
 void repl_stream_sink(void *ctx, struct repl_gev *ev);
+void repl_stream_applied(struct repl_node *n); /* a seqno left the apply monitor */
+void repl_stream_free(struct repl_node *n);
 
 /* repl_node.c */
 void repl_node_save_state(struct repl_node *n, bool running);
@@ -144,7 +167,7 @@ const char *repl_state_comment(enum repl_state s);
 /* Joined, Synced and Donor/Desynced nodes of a primary component take writes. */
 static inline bool repl_writable_locked(const struct repl_node *n)
 {
-    return n->primary && !n->closing &&
+    return n->primary && n->exch_done_prim && !n->closing &&
            (n->state == REPL_ST_JOINED || n->state == REPL_ST_SYNCED || n->state == REPL_ST_DONOR);
 }
 

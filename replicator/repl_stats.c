@@ -38,11 +38,6 @@ static void add_s(struct builder *b, const char *name, const char *v)
     b->n++;
 }
 
-static double ratio(int64_t sum, int64_t n)
-{
-    return n > 0 ? (double)sum / (double)n : 0.0;
-}
-
 struct repl_stat *repl_node_stats(struct repl_node *n)
 {
     struct builder *b = calloc(1, sizeof *b);
@@ -72,13 +67,14 @@ struct repl_stat *repl_node_stats(struct repl_node *n)
     snprintf(latency, sizeof latency, "%g/%g/%g/%g/%lld", n->lat_min, lat_avg, n->lat_max,
              lat_var > 0 ? sqrt(lat_var) : 0.0, (long long)n->lat_n);
     int proto_app = n->proto_ver;
+    struct cert_stats cs = {0};
+    if (n->cert) cert_index_stats(n->cert, &cs);
     int segment = n->gmcast_segment;
     pthread_mutex_unlock(&n->mu);
 
     struct repl_monitor_stats am, cm;
     repl_monitor_stats(n->apply_mon, &am);
     repl_monitor_stats(n->commit_mon, &cm);
-    int64_t deps_n = atomic_load(&n->st_deps_n);
 
     add_s(b, "local_state_uuid", NULL); /* filled below once the block exists */
     add_i(b, "protocol_version", REPL_PROTOCOL_VERSION);
@@ -112,7 +108,7 @@ struct repl_stat *repl_node_stats(struct repl_node *n)
     add_i(b, "flow_control_recv", 0);
     add_s(b, "flow_control_active", "false");
     add_s(b, "flow_control_requested", "false");
-    add_d(b, "cert_deps_distance", ratio(atomic_load(&n->st_deps_distance_sum), deps_n));
+    add_d(b, "cert_deps_distance", cert_stats_deps_distance(&cs));
     add_d(b, "apply_oooe", am.entered ? (double)am.oooe / (double)am.entered : 0.0);
     add_d(b, "apply_oool", am.entered ? (double)am.oool / (double)am.entered : 0.0);
     add_d(b, "apply_window", am.window);
@@ -122,9 +118,9 @@ struct repl_stat *repl_node_stats(struct repl_node *n)
     add_d(b, "commit_window", cm.window);
     add_i(b, "local_state", state == REPL_ST_DESTROYED ? 0 : (int64_t)state);
     add_s(b, "local_state_comment", repl_state_comment(state));
-    add_i(b, "cert_index_size", 0);
+    add_i(b, "cert_index_size", (int64_t)cs.index_size);
     add_i(b, "causal_reads", atomic_load(&n->st_causal_reads));
-    add_d(b, "cert_interval", ratio(atomic_load(&n->st_cert_interval_sum), deps_n));
+    add_d(b, "cert_interval", cert_stats_interval(&cs));
     add_i(b, "open_transactions", open_trx);
     add_i(b, "open_connections", open_conn);
     add_s(b, "incoming_addresses", NULL);
@@ -178,9 +174,6 @@ void repl_node_stats_reset(struct repl_node *n)
     pthread_mutex_unlock(&n->mu);
     repl_monitor_stats_reset(n->apply_mon);
     repl_monitor_stats_reset(n->commit_mon);
-    atomic_store(&n->st_deps_distance_sum, 0);
-    atomic_store(&n->st_deps_n, 0);
-    atomic_store(&n->st_cert_interval_sum, 0);
     pthread_mutex_lock(&n->mu);
     n->lat_min = n->lat_max = n->lat_sum = n->lat_sumsq = 0;
     n->lat_n = 0;

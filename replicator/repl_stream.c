@@ -3,9 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "certification/cert_ws.h"
 #include "common/tr_log.h"
 #include "replicator/repl_node_impl.h"
+
+#define LAST_EVERY 64 /* commits between LAST reports: bounds the certification index */
 
 static void sample_queue_locked(struct repl_node *n)
 {
@@ -35,26 +36,49 @@ void repl_stream_sink(void *ctx, struct repl_gev *ev)
     pthread_mutex_unlock(&n->mu);
 }
 
-static void fill_view(struct repl_node *n, const struct repl_gview *gv, struct repl_view *v,
-                      int64_t seqno)
+static void exch_clear_locked(struct repl_node *n)
 {
-    v->state_id.uuid = n->group_uuid;
-    v->state_id.seqno = seqno;
-    v->view = gv->primary ? gv->conf_id : -1;
-    v->status = gv->primary ? REPL_VIEW_PRIMARY : REPL_VIEW_NON_PRIMARY;
-    v->capabilities = repl_node_capabilities(n);
-    v->my_idx = gv->my_idx;
-    v->memb_num = gv->memb_num;
-    v->proto_ver = n->proto_ver;
-    if (gv->memb_num > 0) memcpy(v->members, gv->members, sizeof *gv->members * gv->memb_num);
+    free(n->exch.members);
+    free(n->exch.states);
+    free(n->exch.got);
+    memset(&n->exch, 0, sizeof n->exch);
 }
 
-static void note_members_locked(struct repl_node *n, const struct repl_gview *gv)
+void repl_stream_free(struct repl_node *n)
+{
+    exch_clear_locked(n);
+    free(n->member_last);
+    n->member_last = NULL;
+    free(n->view_members);
+    n->view_members = NULL;
+    if (n->cert) cert_index_free(n->cert);
+    n->cert = NULL;
+}
+
+static void broadcast_buf(struct repl_node *n, struct tr_buf *b)
+{
+    struct repl_buf one = {b->ptr, b->len};
+    int rc = n->group ? n->group->ops->broadcast(n->group, &one, 1) : -1;
+    if (rc) tr_debug("control message not sent (%d): a new view will follow", rc);
+    tr_buf_free(b);
+}
+
+/* Every LAST_EVERY commits, tell the group how far this node has committed. */
+void repl_stream_applied(struct repl_node *n)
+{
+    if (atomic_fetch_add(&n->commits_since_last, 1) + 1 < LAST_EVERY) return;
+    atomic_store(&n->commits_since_last, 0);
+    struct repl_msg_last m = {n->self, repl_monitor_last_left(n->apply_mon)};
+    struct tr_buf b = {0};
+    if (repl_msg_last_encode(&m, &b) == 0) broadcast_buf(n, &b);
+}
+
+static void note_members_locked(struct repl_node *n, const struct repl_member *members, int num)
 {
     size_t off = 0;
     n->incoming_addresses[0] = '\0';
-    for (int i = 0; i < gv->memb_num; i++) {
-        const char *in = gv->members[i].incoming;
+    for (int i = 0; i < num; i++) {
+        const char *in = members[i].incoming;
         size_t len = strnlen(in, REPL_INCOMING_LEN);
         if (off + len + 2 >= sizeof n->incoming_addresses) break;
         if (i) n->incoming_addresses[off++] = ',';
@@ -62,38 +86,47 @@ static void note_members_locked(struct repl_node *n, const struct repl_gview *gv
         off += len;
         n->incoming_addresses[off] = '\0';
     }
-    n->memb_num = gv->memb_num;
+    n->memb_num = num;
 }
 
-/* A primary view is an ordered action of its own: all before it commit first. */
-static int deliver_view(struct repl_node *n, void *recv_ctx, struct repl_gev *ev, int64_t seqno,
-                        bool first)
+static struct repl_view *make_view(struct repl_node *n, const struct repl_member *members, int num,
+                                   int my_idx, bool primary, int64_t conf_id, int64_t seqno)
 {
-    struct repl_view *v = calloc(1, repl_view_size(ev->view.memb_num));
-    if (!v) return REPL_FATAL;
-    if (ev->view.primary) {
-        repl_monitor_enter(n->apply_mon, seqno, seqno - 1);
-        repl_monitor_enter(n->commit_mon, seqno, seqno - 1);
-    }
-    fill_view(n, &ev->view, v, ev->view.primary ? seqno : n->last_seqno);
+    struct repl_view *v = calloc(1, repl_view_size(num));
+    if (!v) return NULL;
+    v->state_id.uuid = n->group_uuid;
+    v->state_id.seqno = seqno;
+    v->view = primary ? conf_id : -1;
+    v->status = primary ? REPL_VIEW_PRIMARY : REPL_VIEW_NON_PRIMARY;
+    v->capabilities = repl_node_capabilities(n);
+    v->my_idx = my_idx;
+    v->memb_num = num;
+    v->proto_ver = n->proto_ver;
+    if (num > 0) memcpy(v->members, members, sizeof *members * (size_t)num);
+    return v;
+}
+
+/* A primary view (configuration change) is an ordered action: everything before it commits
+ * first, then the host hears of it, then the node reports Synced if it has the group's state. */
+static int deliver_cc(struct repl_node *n, void *recv_ctx, struct repl_view *v, bool first,
+                      bool joined)
+{
+    int64_t seqno = v->state_id.seqno;
+    repl_monitor_enter(n->apply_mon, seqno, seqno - 1);
+    repl_monitor_enter(n->commit_mon, seqno, seqno - 1);
     int rc = 0;
     if (first && n->host.connected) rc = n->host.connected(n->host.app_ctx, v);
     if (!rc && n->host.view) rc = n->host.view(n->host.app_ctx, recv_ctx, v);
-    if (ev->view.primary) {
-        repl_monitor_leave(n->commit_mon, seqno);
-        repl_monitor_leave(n->apply_mon, seqno);
-    }
-    free(v);
+    repl_monitor_leave(n->commit_mon, seqno);
+    repl_monitor_leave(n->apply_mon, seqno);
     if (rc) {
-        tr_error("view callback failed (%d) for view %lld", rc, (long long)ev->view.conf_id);
+        tr_error("view callback failed (%d) for view %lld", rc, (long long)v->view);
         return REPL_FATAL;
     }
-    if (!ev->view.primary) return REPL_OK;
-
-    /* safe_to_bootstrap: only the sole member of a primary component may bootstrap later. */
     pthread_mutex_lock(&n->mu);
-    n->safe_to_bootstrap = ev->view.memb_num == 1;
-    bool sync = n->state == REPL_ST_JOINED && n->desync_count == 0;
+    /* safe_to_bootstrap: only the sole member of a primary component may bootstrap later. */
+    n->safe_to_bootstrap = v->memb_num == 1;
+    bool sync = joined && n->state == REPL_ST_JOINED && n->desync_count == 0;
     if (sync) n->state = REPL_ST_SYNCED;
     pthread_mutex_unlock(&n->mu);
     repl_node_save_state(n, true);
@@ -109,53 +142,285 @@ static int deliver_view(struct repl_node *n, void *recv_ctx, struct repl_gev *ev
 
 static int deliver_final(struct repl_node *n, void *recv_ctx)
 {
-    struct repl_view *v = calloc(1, repl_view_size(0));
+    struct repl_view *v = make_view(n, NULL, 0, -1, false, -1, 0);
     if (!v) return REPL_FATAL;
-    v->state_id.uuid = n->group_uuid;
     v->state_id.seqno = repl_monitor_last_left(n->apply_mon);
-    v->view = -1;
-    v->status = REPL_VIEW_NON_PRIMARY;
-    v->my_idx = -1;
-    v->memb_num = 0;
-    v->proto_ver = n->proto_ver;
-    int rc = n->host.view ? n->host.view(n->host.app_ctx, recv_ctx, v) : 0;
     int64_t at = v->state_id.seqno;
+    int rc = n->host.view ? n->host.view(n->host.app_ctx, recv_ctx, v) : 0;
     free(v);
     repl_node_save_state(n, false);
     tr_info("Closed connection to the cluster at %lld", (long long)at);
     return rc ? REPL_FATAL : REPL_OK;
 }
 
-/* Assigns the global seqno and verdict of a delivered write-set (under mu). Returns true when
- * this node originated it (a waiting client takes it from here). */
-static bool order_msg_locked(struct repl_node *n, struct repl_gev *ev, int64_t *seqno_out)
+/* ---- state exchange ---- */
+
+/* A new primary view from the group: remember it, say what we hold (under mu). Returns the
+ * STATE message to broadcast once mu is released. */
+static void begin_exchange_locked(struct repl_node *n, const struct repl_gview *gv,
+                                  struct tr_buf *out)
 {
-    struct cert_ws_hdr h;
-    if (cert_ws_hdr_decode(ev->buf, ev->len, &h)) {
-        /* Not ours to interpret: a corrupt or foreign message takes no seqno. */
-        tr_warn("dropping undecodable message of %zu bytes", ev->len);
-        *seqno_out = TR_SEQNO_UNDEFINED;
-        return false;
+    exch_clear_locked(n);
+    n->exch.members = calloc((size_t)gv->memb_num, sizeof *n->exch.members);
+    n->exch.states = calloc((size_t)gv->memb_num, sizeof *n->exch.states);
+    n->exch.got = calloc((size_t)gv->memb_num, sizeof *n->exch.got);
+    if (!n->exch.members || !n->exch.states || !n->exch.got) {
+        exch_clear_locked(n);
+        tr_error("out of memory for the state exchange of view %lld", (long long)gv->conf_id);
+        return;
+    }
+    memcpy(n->exch.members, gv->members, sizeof *gv->members * (size_t)gv->memb_num);
+    n->exch.memb_num = gv->memb_num;
+    n->exch.my_idx = gv->my_idx;
+    n->exch.conf_id = gv->conf_id;
+    n->exch.active = true;
+
+    struct repl_msg_state m = {
+        .conf_id = gv->conf_id,
+        .node = n->self,
+        .group = n->group_uuid,
+        .seqno = tr_uuid_is_nil(&n->group_uuid) ? TR_SEQNO_UNDEFINED : n->last_seqno,
+        .prim = n->exch_done_prim,
+        .state = (uint8_t)n->state,
+        .proto_app = (uint16_t)n->proto_ver,
+    };
+    tr_uuid_generate(&m.proposal);
+    memcpy(m.name, n->name, sizeof m.name);
+    memcpy(m.incoming, n->incoming, sizeof m.incoming);
+    if (repl_msg_state_encode(&m, out)) tr_buf_free(out);
+}
+
+struct exch_result {
+    tr_uuid group;
+    int64_t seqno;   /* the group's last seqno: the view takes seqno + 1 */
+    bool joined;     /* this node holds that state */
+    bool new_history;
+};
+
+/* Deterministic: the same STATE messages give the same result on every member. */
+static void exch_decide(const struct repl_node *n, struct exch_result *r)
+{
+    const struct repl_msg_state *s = n->exch.states;
+    int num = n->exch.memb_num, rep = -1;
+    for (int i = 0; i < num && rep < 0; i++)
+        if (s[i].prim && !tr_uuid_is_nil(&s[i].group)) rep = i;
+    if (rep < 0) /* nobody continues a primary component: the most advanced history */
+        for (int i = 0; i < num; i++) {
+            if (tr_uuid_is_nil(&s[i].group) || s[i].seqno < 0) continue;
+            if (rep < 0 || s[i].seqno > s[rep].seqno ||
+                (s[i].seqno == s[rep].seqno && tr_uuid_compare(&s[i].node, &s[rep].node) < 0))
+                rep = i;
+        }
+    memset(r, 0, sizeof *r);
+    if (rep < 0) { /* no history anywhere: a new one, named by the first member */
+        r->group = s[0].proposal;
+        r->seqno = 0;
+        r->new_history = true;
+        r->joined = true;
+        return;
+    }
+    r->group = s[rep].group;
+    r->seqno = s[rep].seqno;
+    const struct repl_msg_state *me = &s[n->exch.my_idx];
+    r->joined = tr_uuid_compare(&me->group, &r->group) == 0 && me->seqno == r->seqno;
+}
+
+/* A STATE message (under mu). When the last one arrives, the view becomes an ordered action;
+ * returns it for delivery outside mu. */
+static struct repl_view *on_state_locked(struct repl_node *n, const tr_uuid *sender,
+                                         const uint8_t *buf, size_t len, bool *first,
+                                         bool *joined)
+{
+    struct repl_msg_state m;
+    if (repl_msg_state_decode(buf, len, &m)) {
+        tr_warn("dropping malformed STATE message (%zu bytes)", len);
+        return NULL;
+    }
+    if (!n->exch.active || m.conf_id != n->exch.conf_id) return NULL; /* an older view's */
+    int idx = -1;
+    for (int i = 0; i < n->exch.memb_num; i++)
+        if (tr_uuid_compare(&n->exch.members[i].id, &m.node) == 0) idx = i;
+    if (idx < 0 || tr_uuid_compare(sender, &m.node) != 0) {
+        tr_warn("dropping STATE message from a non-member");
+        return NULL;
+    }
+    if (!n->exch.got[idx]) n->exch.got_num++;
+    n->exch.got[idx] = true;
+    n->exch.states[idx] = m;
+    if (n->exch.got_num < n->exch.memb_num) return NULL;
+
+    struct exch_result r;
+    exch_decide(n, &r);
+    char u[TR_UUID_STR_LEN + 1];
+    tr_uuid_print(&r.group, u);
+    tr_info("Quorum results: view %lld, %d members, group %s:%lld, this node %s",
+            (long long)n->exch.conf_id, n->exch.memb_num, u, (long long)r.seqno,
+            r.joined ? "holds that state" : "needs a state transfer");
+    bool continuous = n->exch_done_prim && r.joined && n->cert;
+    n->group_uuid = r.group;
+    n->last_seqno = r.seqno + 1; /* the view's own seqno */
+    n->last_barrier = n->last_seqno;
+    if (r.new_history) {
+        repl_monitor_reset(n->apply_mon, 0);
+        repl_monitor_reset(n->commit_mon, 0);
+    }
+    if (!continuous && r.joined) {
+        if (n->cert) cert_index_free(n->cert);
+        n->cert = cert_index_new(r.seqno);
+        if (!n->cert) tr_error("out of memory for the certification index");
+    }
+    if (n->cert) cert_barrier(n->cert, n->last_seqno);
+    free(n->member_last);
+    free(n->view_members);
+    n->member_last = calloc((size_t)n->exch.memb_num, sizeof *n->member_last);
+    n->view_members = calloc((size_t)n->exch.memb_num, sizeof *n->view_members);
+    for (int i = 0; n->member_last && n->view_members && i < n->exch.memb_num; i++) {
+        n->member_last[i] = TR_SEQNO_UNDEFINED;
+        n->view_members[i] = n->exch.members[i].id;
+    }
+    n->safe_seqno = TR_SEQNO_UNDEFINED;
+    n->primary = true;
+    n->conf_id = n->exch.conf_id;
+    note_members_locked(n, n->exch.members, n->exch.memb_num);
+    if (r.joined) {
+        n->exch_done_prim = true;
+        if (n->state < REPL_ST_JOINED) n->state = REPL_ST_JOINED;
+    } else {
+        /* State transfer (SST/IST) is not built yet: the node stays a joiner, applies nothing
+         * and takes no writes, rather than diverge. */
+        n->exch_done_prim = false;
+        n->state = REPL_ST_JOINING;
+        tr_error("this node's state (%s) differs from the group's and state transfer is not "
+                 "implemented yet: it stays Joining",
+                 tr_uuid_is_nil(&n->exch.states[n->exch.my_idx].group) ? "empty" : "another");
+    }
+    *first = !n->first_primary_seen;
+    n->first_primary_seen = true;
+    *joined = r.joined;
+    struct repl_view *v = make_view(n, n->exch.members, n->exch.memb_num, n->exch.my_idx, true,
+                                    n->exch.conf_id, n->last_seqno);
+    exch_clear_locked(n);
+    return v;
+}
+
+static void on_last_locked(struct repl_node *n, const uint8_t *buf, size_t len)
+{
+    struct repl_msg_last m;
+    if (repl_msg_last_decode(buf, len, &m) || !n->primary || !n->member_last || !n->view_members ||
+        !n->cert)
+        return;
+    int64_t min = INT64_MAX;
+    bool all = true;
+    for (int i = 0; i < n->memb_num; i++) {
+        if (tr_uuid_compare(&n->view_members[i], &m.node) == 0 && m.seqno > n->member_last[i])
+            n->member_last[i] = m.seqno;
+        if (n->member_last[i] < 0) all = false;
+        if (n->member_last[i] < min) min = n->member_last[i];
+    }
+    /* Every member has committed up to min: nothing at or below it can conflict again. Every
+     * member sees the same LAST messages in the same place, so all purge alike. */
+    if (all && min > n->safe_seqno) {
+        n->safe_seqno = min;
+        cert_purge(n->cert, min);
+    }
+}
+
+/* ---- write-sets ---- */
+
+/* Assigns the seqno and verdict of a delivered write-set (under mu). Returns a job to apply
+ * when another node's write-set passed; *cancel_seqno is set when the seqno needs no work here. */
+static struct repl_trx *order_ws_locked(struct repl_node *n, struct repl_gev *ev,
+                                        int64_t *cancel_seqno)
+{
+    *cancel_seqno = TR_SEQNO_UNDEFINED;
+    if (!n->primary || !n->exch_done_prim || !n->cert) {
+        tr_warn("dropping a write-set delivered %s",
+                n->state == REPL_ST_JOINING ? "to a joiner (no state transfer yet)"
+                                            : "outside a primary component");
+        return NULL;
+    }
+    struct cert_ws_view ws;
+    int drc = cert_ws_decode(ev->buf, ev->len, CERT_WS_MAX_SIZE, &ws);
+    if (drc) {
+        /* Every member got the same bytes and decides the same: it takes no seqno anywhere. */
+        tr_warn("dropping a write-set of %zu bytes: %s", ev->len, cert_ws_strerror(drc));
+        return NULL;
     }
     int64_t seqno = ++n->last_seqno;
-    *seqno_out = seqno;
-    bool toi = h.flags & REPL_F_ISOLATION;
-    int64_t depends = n->last_barrier;
-    if (toi || (h.flags & REPL_F_PA_UNSAFE)) depends = seqno - 1;
-    if (toi) n->last_barrier = seqno;
-    if (h.last_seen >= 0 && h.last_seen < seqno)
-        atomic_fetch_add(&n->st_cert_interval_sum, seqno - h.last_seen - 1);
-    if (tr_uuid_compare(&h.source, &n->self) != 0) return false;
+    int64_t depends = TR_SEQNO_UNDEFINED;
+    int crc = cert_certify(n->cert, &ws, seqno, &depends);
+    if (crc < 0) tr_error("certification of seqno %lld failed internally (%d)", (long long)seqno, crc);
+    bool ok = crc == CERT_OK;
+    if (ws.hdr.flags & REPL_F_ISOLATION) n->last_barrier = seqno;
 
-    for (struct repl_trx *t = n->by_local[repl_hash(h.local_id)]; t; t = t->next_local) {
-        if (t->local_id != h.local_id) continue;
-        /* A one-node cluster has no other origin to conflict with: the verdict is only
-         * whether a brute-force abort got here first. */
-        repl_trx_order_locked(n, t, seqno, depends, !t->must_abort);
-        return true;
+    if (tr_uuid_compare(&ws.hdr.source, &n->self) == 0) {
+        cert_ws_view_release(&ws);
+        for (struct repl_trx *t = n->by_local[repl_hash(ws.hdr.local_id)]; t; t = t->next_local) {
+            if (t->local_id != ws.hdr.local_id) continue;
+            repl_trx_order_locked(n, t, seqno, ok ? depends : seqno - 1, ok);
+            return NULL;
+        }
+        tr_error("own write-set %llu delivered but not in flight", (unsigned long long)ws.hdr.local_id);
+        *cancel_seqno = seqno;
+        return NULL;
     }
-    tr_error("own write-set %llu delivered but not in flight", (unsigned long long)h.local_id);
-    return false;
+    if (!ok) {
+        cert_ws_view_release(&ws);
+        *cancel_seqno = seqno;
+        return NULL;
+    }
+    struct repl_trx *job = calloc(1, sizeof *job);
+    if (!job) {
+        cert_ws_view_release(&ws);
+        tr_error("out of memory for applying seqno %lld", (long long)seqno);
+        *cancel_seqno = seqno;
+        return NULL;
+    }
+    job->kind = REPL_H_JOB;
+    job->trx_id = ws.hdr.trx_id;
+    job->conn_id = ws.hdr.conn_id;
+    job->flags = ws.hdr.flags;
+    job->seqno = seqno;
+    job->depends_on = depends;
+    job->ordered = job->cert_ok = true;
+    job->view = ws;
+    return job;
+}
+
+/* Applies another node's write-set on this applier thread (mu not held). */
+static int apply_job(struct repl_node *n, void *recv_ctx, struct repl_trx *job, bool *exit_loop)
+{
+    int rc = REPL_OK;
+    if (repl_monitor_enter(n->apply_mon, job->seqno, job->depends_on) == 0) {
+        job->apply_entered = true;
+        struct repl_meta meta = {.gtid = {n->group_uuid, job->seqno}, .depends_on = job->depends_on};
+        meta.stid.node = job->view.hdr.source;
+        meta.stid.trx = job->trx_id;
+        meta.stid.conn = job->conn_id;
+        struct repl_buf data = {job->view.data, job->view.data_len};
+        if (n->host.apply(n->host.app_ctx, recv_ctx, job->trx_id, job, job->flags, &data, &meta,
+                          exit_loop)) {
+            /* With peers this becomes an inconsistency vote (replication.md §7). */
+            tr_error("applying seqno %lld failed on this node", (long long)job->seqno);
+        }
+    } else {
+        rc = REPL_NODE_FAIL; /* closing */
+    }
+    /* whatever the host did, the seqno passes both monitors exactly once */
+    if (!job->commit_done) {
+        if (job->commit_entered)
+            repl_monitor_leave(n->commit_mon, job->seqno);
+        else
+            repl_monitor_cancel(n->commit_mon, job->seqno);
+    }
+    if (job->apply_entered)
+        repl_monitor_leave(n->apply_mon, job->seqno);
+    else
+        repl_monitor_cancel(n->apply_mon, job->seqno);
+    repl_stream_applied(n);
+    cert_ws_view_release(&job->view);
+    free(job);
+    return rc;
 }
 
 int repl_node_recv(struct repl_node *n, void *recv_ctx)
@@ -177,36 +442,53 @@ int repl_node_recv(struct repl_node *n, void *recv_ctx)
         n->q_len--;
         sample_queue_locked(n);
 
-        int64_t seqno = TR_SEQNO_UNDEFINED;
-        bool first = false;
         int rc = REPL_OK;
+        bool exit_loop = false;
         switch (ev->type) {
-        case REPL_GEV_MSG: {
-            bool own = order_msg_locked(n, ev, &seqno);
-            pthread_mutex_unlock(&n->mu);
-            if (!own && seqno >= 0) {
-                /* Applying other nodes' write-sets arrives with multi-node replication; until
-                 * then the seqno must still pass both monitors or everything after it stalls. */
-                repl_monitor_cancel(n->apply_mon, seqno);
-                repl_monitor_cancel(n->commit_mon, seqno);
+        case REPL_GEV_MSG:
+            if (repl_msg_is_control(ev->buf, ev->len)) {
+                struct repl_view *v = NULL;
+                bool first = false, joined = false;
+                if (repl_msg_type(ev->buf) == REPL_MSG_STATE)
+                    v = on_state_locked(n, &ev->sender, ev->buf, ev->len, &first, &joined);
+                else if (repl_msg_type(ev->buf) == REPL_MSG_LAST)
+                    on_last_locked(n, ev->buf, ev->len);
+                pthread_mutex_unlock(&n->mu);
+                if (v) {
+                    rc = deliver_cc(n, recv_ctx, v, first, joined);
+                    free(v);
+                }
+            } else {
+                int64_t cancel;
+                struct repl_trx *job = order_ws_locked(n, ev, &cancel);
+                pthread_mutex_unlock(&n->mu);
+                if (cancel >= 0) {
+                    repl_monitor_cancel(n->apply_mon, cancel);
+                    repl_monitor_cancel(n->commit_mon, cancel);
+                }
+                if (job) rc = apply_job(n, recv_ctx, job, &exit_loop);
             }
             break;
-        }
         case REPL_GEV_VIEW:
             if (ev->view.primary) {
-                seqno = ++n->last_seqno;
-                n->last_barrier = seqno;
-                first = !n->first_primary_seen;
-                n->first_primary_seen = true;
-                if (n->state < REPL_ST_JOINED) n->state = REPL_ST_JOINED;
-            } else if (n->state != REPL_ST_CLOSED) {
+                struct tr_buf st = {0};
+                n->primary = false; /* until the exchange completes */
+                begin_exchange_locked(n, &ev->view, &st);
+                pthread_mutex_unlock(&n->mu);
+                if (st.len) broadcast_buf(n, &st);
+            } else {
+                exch_clear_locked(n);
+                n->primary = false;
+                n->exch_done_prim = false;
                 n->state = REPL_ST_CLOSED;
+                n->conf_id = ev->view.conf_id;
+                note_members_locked(n, ev->view.members, ev->view.memb_num);
+                struct repl_view *v = make_view(n, ev->view.members, ev->view.memb_num,
+                                                ev->view.my_idx, false, -1, n->last_seqno);
+                pthread_mutex_unlock(&n->mu);
+                if (v && n->host.view && n->host.view(n->host.app_ctx, recv_ctx, v)) rc = REPL_FATAL;
+                free(v);
             }
-            n->primary = ev->view.primary;
-            n->conf_id = ev->view.conf_id;
-            note_members_locked(n, &ev->view);
-            pthread_mutex_unlock(&n->mu);
-            rc = deliver_view(n, recv_ctx, ev, seqno, first);
             break;
         case REPL_GEV_SYNC: {
             bool sync = n->state == REPL_ST_JOINED && n->desync_count == 0 && n->primary;
@@ -221,6 +503,8 @@ int repl_node_recv(struct repl_node *n, void *recv_ctx)
         case REPL_GEV_CLOSED:
             n->group_closed = true; /* before the wake-up below, or waiters sleep again */
             n->primary = false;
+            n->exch_done_prim = false;
+            exch_clear_locked(n);
             n->state = REPL_ST_CLOSED;
             n->memb_num = 0;
             repl_trx_abort_all_locked(n);
@@ -237,5 +521,6 @@ int repl_node_recv(struct repl_node *n, void *recv_ctx)
         }
         repl_gev_free(ev);
         if (rc != REPL_OK) return rc;
+        if (exit_loop) return REPL_OK;
     }
 }

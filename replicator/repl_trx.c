@@ -89,8 +89,6 @@ void repl_trx_order_locked(struct repl_node *n, struct repl_trx *t, int64_t seqn
     t->depends_on = depends_on;
     t->cert_ok = cert_ok;
     t->ordered = true;
-    atomic_fetch_add(&n->st_deps_distance_sum, seqno - depends_on);
-    atomic_fetch_add(&n->st_deps_n, 1);
     pthread_cond_broadcast(&t->cond);
 }
 
@@ -265,8 +263,15 @@ int repl_node_certify(struct repl_node *n, uint64_t conn_id, uint64_t trx_id, vo
     if (!t->cert_ok) {
         t->state = TRX_CERT_FAILED;
         pthread_mutex_unlock(&n->mu);
-        if (!t->must_abort) atomic_fetch_add(&n->st_local_cert_failures, 1);
+        atomic_fetch_add(&n->st_local_cert_failures, 1);
         return REPL_TRX_FAIL;
+    }
+    if (t->must_abort) {
+        /* Aborted after it left this node: every other node applies it, so it must commit
+         * here too, by replay. */
+        t->state = TRX_MUST_REPLAY;
+        pthread_mutex_unlock(&n->mu);
+        return REPL_BF_ABORT;
     }
     t->state = TRX_CERTIFIED;
     pthread_mutex_unlock(&n->mu);
@@ -285,7 +290,8 @@ int repl_node_certify(struct repl_node *n, uint64_t conn_id, uint64_t trx_id, vo
 static struct repl_trx *handle_trx(void *opaque)
 {
     struct repl_trx *t = opaque;
-    return t && (t->kind == REPL_H_TRX || t->kind == REPL_H_TOI) ? t : NULL;
+    return t && (t->kind == REPL_H_TRX || t->kind == REPL_H_TOI || t->kind == REPL_H_JOB) ? t
+                                                                                        : NULL;
 }
 
 int repl_node_commit_order_enter(struct repl_node *n, uint64_t trx_id, void *opaque,
@@ -358,6 +364,7 @@ static void finish_ordered(struct repl_node *n, struct repl_trx *t)
         else
             repl_monitor_cancel(n->apply_mon, t->seqno);
         t->apply_done = true;
+        repl_stream_applied(n);
     }
 }
 
@@ -422,7 +429,8 @@ int repl_node_abort_certification(struct repl_node *n, int64_t bf_seqno, uint64_
     if (!t) {
         /* unknown to us: nothing replicated, the host aborts it on its own */
     } else if (!t->ordered) {
-        t->must_abort = true; /* certify fails it, before or after ordering */
+        /* not yet broadcast: certify fails it; broadcast already: it replays if it passes */
+        t->must_abort = true;
     } else if (bf_seqno < 0 || t->seqno < bf_seqno || t->commit_entered ||
                t->state == TRX_COMMITTED || t->state == TRX_MUST_REPLAY) {
         rc = REPL_NOT_ALLOWED; /* ahead of the aborter in total order, or already past it */

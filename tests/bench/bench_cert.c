@@ -26,15 +26,15 @@ static double now(void)
 }
 
 /* Keys as MariaDB sends them: db, table, primary key bytes; mostly UPDATE/EXCLUSIVE rows,
- * plus one SHARED table-level key per write-set. */
+ * plus one SHARED table-level key per write-set when it has more than one key. */
 static void make_pool(struct tr_buf *pool, int nkeys, uint64_t rows, uint64_t *s)
 {
     for (int i = 0; i < POOL; i++) {
         struct tr_buf *b = &pool[i];
         b->len = 0;
         struct cert_key_part t[2] = {{"sbtest", 6}, {"sbtest1", 7}};
-        cert_ws_key_append(b, CERT_KEY_SHARED, t, 2);
-        for (int k = 1; k < nkeys; k++) {
+        if (nkeys > 1) cert_ws_key_append(b, CERT_KEY_SHARED, t, 2);
+        for (int k = nkeys > 1; k < nkeys; k++) {
             uint64_t row = rng(s) % rows;
             uint8_t pk[8];
             for (int j = 0; j < 8; j++) pk[j] = (uint8_t)(row >> (56 - 8 * j));

@@ -138,7 +138,14 @@ delivering "$(all)" || fail "no delivery after full restart"
 log "recovered"
 
 for i in $(seq 0 $((N - 1))); do kill -TERM "${PIDS[$i]}"; done
-for i in $(seq 0 $((N - 1))); do wait "${PIDS[$i]}" 2>/dev/null; PIDS[$i]=""; done
+for i in $(seq 0 $((N - 1))); do
+    wait "${PIDS[$i]}"
+    rc=$?
+    PIDS[$i]=""
+    [ "$rc" = 0 ] || fail "node $i exited with status $rc after SIGTERM (sanitizer report in $WORK/$i.err?)"
+done
+grep -l "ERROR: .*Sanitizer\|WARNING: ThreadSanitizer" "$WORK"/*.err && fail "sanitizer report"
+
 
 # every (history, seqno) is the same message everywhere, and no node delivers one twice
 cat "$WORK"/[0-9]*.out | awk '$1=="MSG"{k=$2" "$3; if ((k in m) && m[k]!=$5) {print "order mismatch at", k; bad=1} m[k]=$5}

@@ -269,6 +269,16 @@ START_TEST(seqnos_must_grow)
     w.v.hdr.nkeys = 2;
     ck_assert_int_eq(certify(idx, &w, 10, &dep), CERT_EINVAL);
     ck_assert_int_eq(dep, -1);
+    /* damage after a conflicting key is still found */
+    ck_assert_int_eq(one(idx, NODE_B, CERT_KEY_EXCLUSIVE, "x", 10, 9, 0, &dep), CERT_OK);
+    ws_init(&w, NODE_A, 9, 0);
+    ws_key(&w, CERT_KEY_EXCLUSIVE, "t", "x");
+    ws_key(&w, CERT_KEY_SHARED, "t", "y");
+    w.v.keys_len--;
+    ck_assert_int_eq(certify(idx, &w, 11, &dep), CERT_EINVAL);
+    ws_init(&w, NODE_A, 9, 0);
+    ws_key(&w, CERT_KEY_EXCLUSIVE, "t", "x");
+    ck_assert_int_eq(certify(idx, &w, 11, &dep), CERT_CONFLICT);
     cert_index_free(idx);
 }
 END_TEST

@@ -79,25 +79,27 @@ static void bf_one(void *arg, const struct kv_op *op)
     struct kv_node *n = a->n;
     for (int i = 0; i < n->ninflight; i++) {
         struct kv_inflight *f = &n->inflight[i];
+        /* Held across abort_certification(), like wsrep-lib holds the victim's client lock:
+         * the victim clears its slot before release()/replay_trx(), so it cannot vanish
+         * inside the provider while we abort it. The victim never waits for this lock while
+         * inside a provider call. */
         pthread_mutex_lock(&f->mu);
-        bool hit = f->active && f->klen == op->klen && memcmp(f->key, op->key, op->klen) == 0;
-        wsrep_trx_id_t victim = f->trx;
-        pthread_mutex_unlock(&f->mu);
-        if (!hit)
+        if (!(f->active && f->klen == op->klen && memcmp(f->key, op->key, op->klen) == 0)) {
+            pthread_mutex_unlock(&f->mu);
             continue;
-        /* called without our lock held: the provider may wait for the victim to move */
+        }
+        wsrep_trx_id_t victim = f->trx;
         wsrep_seqno_t victim_seqno = WSREP_SEQNO_UNDEFINED;
         wsrep_status_t rc = n->w->abort_certification(n->w, a->bf_seqno, victim, &victim_seqno);
+        if (rc == WSREP_OK)
+            f->aborted = true;
+        pthread_mutex_unlock(&f->mu);
         switch (rc) {
         case WSREP_OK:
             atomic_fetch_add(&n->bf_aborts, 1);
-            pthread_mutex_lock(&f->mu);
-            if (f->active && f->trx == victim)
-                f->aborted = true;
-            pthread_mutex_unlock(&f->mu);
             break;
-        case WSREP_NOT_ALLOWED:   /* victim ordered before us: it commits first */
-        case WSREP_TRX_MISSING:   /* already gone */
+        case WSREP_NOT_ALLOWED: /* victim ordered before us: it commits first */
+        case WSREP_TRX_MISSING: /* already gone */
             atomic_fetch_add(&n->bf_declined, 1);
             break;
         default:

@@ -55,6 +55,13 @@ static void fail(struct client *c, const char *call, long long trx, wsrep_status
 
 enum outcome { COMMITTED, RETRY, FAILED };
 
+/* Leave the BF-abortable window before the handle can be freed by the provider. */
+static wsrep_status_t rel(struct client *c, wsrep_ws_handle_t *ws)
+{
+    kv_inflight_clear(c->n, c->ctx.index);
+    return c->n->w->release(c->n->w, ws);
+}
+
 /* Enter and leave commit order for a seqno we hold but will not use (wsrep-lib does the same
  * for ordered-but-failed transactions so the sequence has no holes). */
 static int release_order(struct client *c, wsrep_ws_handle_t *ws, wsrep_trx_meta_t *m)
@@ -78,6 +85,7 @@ static enum outcome replay(struct client *c, wsrep_ws_handle_t *ws, wsrep_trx_me
 {
     wsrep_t *w = c->n->w;
     c->ctx.replay_ws = ws;
+    kv_inflight_clear(c->n, c->ctx.index); /* a replaying trx is not BF-abortable */
     wsrep_status_t rc = w->replay_trx(w, ws, &c->ctx);
     c->ctx.replay_ws = NULL;
     enum outcome o = COMMITTED;
@@ -90,7 +98,7 @@ static enum outcome replay(struct client *c, wsrep_ws_handle_t *ws, wsrep_trx_me
         fail(c, "replay_trx", (long long)ws->trx_id, rc, m);
         o = FAILED;
     }
-    rc = w->release(w, ws);
+    rc = rel(c, ws);
     if (rc != WSREP_OK) {
         fail(c, "release(after replay)", (long long)ws->trx_id, rc, m);
         o = FAILED;
@@ -141,7 +149,7 @@ static enum outcome attempt(struct client *c, const char *key, size_t klen, cons
         atomic_fetch_add(&n->conflicts, 1);
         if (m.gtid.seqno > 0 && release_order(c, &ws, &m) != 0)
             goto release_failed;
-        rc = w->release(w, &ws);
+        rc = rel(c, &ws);
         if (rc != WSREP_OK) {
             fail(c, "release(cert failed)", trx, rc, &m);
             return FAILED;
@@ -156,7 +164,7 @@ static enum outcome attempt(struct client *c, const char *key, size_t klen, cons
             atomic_fetch_add(&n->conflicts, 1);
             if (m.gtid.seqno > 0 && release_order(c, &ws, &m) != 0)
                 goto release_failed;
-            rc = w->release(w, &ws);
+            rc = rel(c, &ws);
             if (rc != WSREP_OK) {
                 fail(c, "release(BF-aborted)", trx, rc, &m);
                 return FAILED;
@@ -184,7 +192,7 @@ static enum outcome attempt(struct client *c, const char *key, size_t klen, cons
         fail(c, "commit_order_leave", trx, rc, &m);
         goto release_failed;
     }
-    rc = w->release(w, &ws);
+    rc = rel(c, &ws);
     if (rc != WSREP_OK) {
         fail(c, "release", trx, rc, &m);
         return FAILED;
@@ -193,7 +201,7 @@ static enum outcome attempt(struct client *c, const char *key, size_t klen, cons
     return COMMITTED;
 
 release_failed:
-    rc = w->release(w, &ws);
+    rc = rel(c, &ws);
     if (rc != WSREP_OK)
         fail(c, "release(after error)", trx, rc, &m);
     return FAILED;

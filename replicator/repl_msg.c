@@ -1,0 +1,99 @@
+/* replicator/repl_msg: encoding and decoding of control messages.
+ * Every length is checked before it is used: these bytes come from the network. */
+#include "replicator/repl_msg.h"
+
+#include <string.h>
+
+#define HDR 8 /* magic, type, version, reserved */
+
+bool repl_msg_is_control(const uint8_t *buf, size_t len)
+{
+    return len >= HDR && tr_get_u32(buf) == REPL_MSG_MAGIC;
+}
+
+static int put_str(struct tr_buf *b, const char *s, size_t cap)
+{
+    size_t len = strnlen(s, cap);
+    uint8_t l[2];
+    tr_put_u16(l, (uint16_t)len);
+    return tr_buf_append(b, l, 2) || tr_buf_append(b, s, len);
+}
+
+int repl_msg_state_encode(const struct repl_msg_state *m, struct tr_buf *out)
+{
+    uint8_t h[HDR + 8 + 16 + 16 + 8 + 1 + 1 + 2 + 16];
+    uint8_t *p = h;
+    tr_put_u32(p, REPL_MSG_MAGIC);
+    p[4] = REPL_MSG_STATE;
+    p[5] = REPL_MSG_VERSION;
+    tr_put_u16(p + 6, 0);
+    p += HDR;
+    tr_put_u64(p, (uint64_t)m->conf_id), p += 8;
+    memcpy(p, m->node.data, 16), p += 16;
+    memcpy(p, m->group.data, 16), p += 16;
+    tr_put_u64(p, (uint64_t)m->seqno), p += 8;
+    *p++ = m->prim ? 1 : 0;
+    *p++ = m->state;
+    tr_put_u16(p, m->proto_app), p += 2;
+    memcpy(p, m->proposal.data, 16), p += 16;
+    if (tr_buf_append(out, h, sizeof h)) return -1;
+    if (put_str(out, m->name, sizeof m->name)) return -1;
+    if (put_str(out, m->incoming, sizeof m->incoming)) return -1;
+    return 0;
+}
+
+static int get_str(const uint8_t **p, const uint8_t *end, char *dst, size_t cap)
+{
+    if (end - *p < 2) return -1;
+    size_t len = tr_get_u16(*p);
+    *p += 2;
+    if ((size_t)(end - *p) < len || len >= cap || memchr(*p, 0, len)) return -1;
+    memcpy(dst, *p, len);
+    dst[len] = '\0';
+    *p += len;
+    return 0;
+}
+
+int repl_msg_state_decode(const uint8_t *buf, size_t len, struct repl_msg_state *m)
+{
+    const size_t fixed = HDR + 8 + 16 + 16 + 8 + 1 + 1 + 2 + 16;
+    if (len < fixed || !repl_msg_is_control(buf, len)) return -1;
+    if (buf[4] != REPL_MSG_STATE || buf[5] != REPL_MSG_VERSION || tr_get_u16(buf + 6)) return -1;
+    memset(m, 0, sizeof *m);
+    const uint8_t *p = buf + HDR, *end = buf + len;
+    m->conf_id = (int64_t)tr_get_u64(p), p += 8;
+    memcpy(m->node.data, p, 16), p += 16;
+    memcpy(m->group.data, p, 16), p += 16;
+    m->seqno = (int64_t)tr_get_u64(p), p += 8;
+    if (*p > 1) return -1;
+    m->prim = *p++ == 1;
+    m->state = *p++;
+    if (m->state > REPL_ST_SYNCED) return -1;
+    m->proto_app = tr_get_u16(p), p += 2;
+    memcpy(m->proposal.data, p, 16), p += 16;
+    if (m->seqno < -1) return -1;
+    if (get_str(&p, end, m->name, sizeof m->name)) return -1;
+    if (get_str(&p, end, m->incoming, sizeof m->incoming)) return -1;
+    return p == end ? 0 : -1;
+}
+
+int repl_msg_last_encode(const struct repl_msg_last *m, struct tr_buf *out)
+{
+    uint8_t h[HDR + 16 + 8];
+    tr_put_u32(h, REPL_MSG_MAGIC);
+    h[4] = REPL_MSG_LAST;
+    h[5] = REPL_MSG_VERSION;
+    tr_put_u16(h + 6, 0);
+    memcpy(h + HDR, m->node.data, 16);
+    tr_put_u64(h + HDR + 16, (uint64_t)m->seqno);
+    return tr_buf_append(out, h, sizeof h);
+}
+
+int repl_msg_last_decode(const uint8_t *buf, size_t len, struct repl_msg_last *m)
+{
+    if (len != HDR + 16 + 8 || !repl_msg_is_control(buf, len)) return -1;
+    if (buf[4] != REPL_MSG_LAST || buf[5] != REPL_MSG_VERSION || tr_get_u16(buf + 6)) return -1;
+    memcpy(m->node.data, buf + HDR, 16);
+    m->seqno = (int64_t)tr_get_u64(buf + HDR + 16);
+    return m->seqno < -1 ? -1 : 0;
+}

@@ -1,0 +1,52 @@
+/* replicator/repl_msg: the replicator's control messages in the ordered stream (not write-sets).
+ * Little-endian, bounds-checked; docs/design/replication.md §1 lists the types. */
+#ifndef REPL_MSG_H
+#define REPL_MSG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/tr_buf.h"
+#include "replicator/repl_types.h"
+
+#define REPL_MSG_MAGIC 0x4d435254u /* "TRCM"; write-sets start with "TRWS" */
+#define REPL_MSG_VERSION 1
+
+enum repl_msg_type { REPL_MSG_STATE = 1, REPL_MSG_LAST = 2 };
+
+/* What a member tells the others after a primary view (the state exchange). */
+struct repl_msg_state {
+    int64_t conf_id;     /* the view this answers */
+    tr_uuid node;
+    tr_uuid group;       /* history it holds; nil for none */
+    int64_t seqno;       /* last seqno of that history it has ordered */
+    bool prim;           /* it was in the previous primary component, exchange complete */
+    uint8_t state;       /* enum repl_state */
+    uint16_t proto_app;  /* application protocol it speaks */
+    tr_uuid proposal;    /* history uuid to use if nobody has one (bootstrap) */
+    char name[REPL_NAME_LEN];
+    char incoming[REPL_INCOMING_LEN];
+};
+
+/* A member's last committed seqno: the minimum over members bounds certification purge. */
+struct repl_msg_last {
+    tr_uuid node;
+    int64_t seqno;
+};
+
+/* true when buf starts like a control message (write-sets do not). */
+bool repl_msg_is_control(const uint8_t *buf, size_t len);
+/* The type byte of a control message (len already checked by repl_msg_is_control). */
+static inline int repl_msg_type(const uint8_t *buf)
+{
+    return buf[4];
+}
+int repl_msg_last_encode(const struct repl_msg_last *m, struct tr_buf *out);
+int repl_msg_last_decode(const uint8_t *buf, size_t len, struct repl_msg_last *m);
+
+int repl_msg_state_encode(const struct repl_msg_state *m, struct tr_buf *out);
+/* 0, or -1 when buf is not a well-formed STATE message of this version. */
+int repl_msg_state_decode(const uint8_t *buf, size_t len, struct repl_msg_state *m);
+
+#endif

@@ -1,0 +1,430 @@
+/* tests/unit/check_cluster: several nodes in one process on an in-memory totally ordered bus.
+ * Replication, certification conflicts across nodes, TOI and membership changes, node by node. */
+#include <check.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "replicator/repl_group.h"
+#include "replicator/repl_node.h"
+
+/* ---- the bus: one mutex makes the order of broadcast calls the total order ---- */
+
+#define MAXN 5
+
+struct bus {
+    pthread_mutex_t mu;
+    struct repl_group_args m[MAXN];
+    bool connected[MAXN];
+    int n;
+    int64_t conf_id;
+    bool hold; /* while set, connects wait for bus_form() to deliver one view to all */
+};
+
+struct bus_group {
+    struct repl_group base;
+    struct bus *bus;
+    int idx;
+};
+
+static void deliver_view_locked(struct bus *b)
+{
+    int num = 0;
+    struct repl_member mem[MAXN];
+    int idx_of[MAXN];
+    for (int i = 0; i < b->n; i++) {
+        if (!b->connected[i]) continue;
+        memset(&mem[num], 0, sizeof mem[num]);
+        mem[num].id = b->m[i].self;
+        snprintf(mem[num].name, sizeof mem[num].name, "%s", b->m[i].name);
+        idx_of[i] = num++;
+    }
+    b->conf_id++;
+    for (int i = 0; i < b->n; i++) {
+        if (!b->connected[i]) continue;
+        struct repl_gev *ev = calloc(1, sizeof *ev);
+        ev->type = REPL_GEV_VIEW;
+        ev->view.primary = true;
+        ev->view.conf_id = b->conf_id;
+        ev->view.my_idx = idx_of[i];
+        ev->view.memb_num = num;
+        ev->view.members = malloc(sizeof mem[0] * (size_t)num);
+        memcpy(ev->view.members, mem, sizeof mem[0] * (size_t)num);
+        b->m[i].sink(b->m[i].sink_ctx, ev);
+    }
+}
+
+static int bus_connect(struct repl_group *g, const char *name, const char *url, bool boot,
+                       char *err, size_t errlen)
+{
+    (void)name, (void)url, (void)boot, (void)err, (void)errlen;
+    struct bus_group *bg = (struct bus_group *)g;
+    pthread_mutex_lock(&bg->bus->mu);
+    bg->bus->connected[bg->idx] = true;
+    if (!bg->bus->hold) deliver_view_locked(bg->bus);
+    pthread_mutex_unlock(&bg->bus->mu);
+    return 0;
+}
+
+static int bus_broadcast(struct repl_group *g, const struct repl_buf *bufs, size_t n)
+{
+    struct bus_group *bg = (struct bus_group *)g;
+    struct bus *b = bg->bus;
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) len += bufs[i].len;
+    pthread_mutex_lock(&b->mu);
+    if (!b->connected[bg->idx]) {
+        pthread_mutex_unlock(&b->mu);
+        return -ENOTCONN;
+    }
+    for (int i = 0; i < b->n; i++) {
+        if (!b->connected[i]) continue;
+        struct repl_gev *ev = calloc(1, sizeof *ev);
+        ev->type = REPL_GEV_MSG;
+        ev->sender = b->m[bg->idx].self;
+        ev->buf = malloc(len ? len : 1);
+        ev->len = len;
+        size_t off = 0;
+        for (size_t k = 0; k < n; k++) {
+            memcpy((char *)ev->buf + off, bufs[k].ptr, bufs[k].len);
+            off += bufs[k].len;
+        }
+        b->m[i].sink(b->m[i].sink_ctx, ev);
+    }
+    pthread_mutex_unlock(&b->mu);
+    return 0;
+}
+
+static void bus_leave(struct repl_group *g)
+{
+    struct bus_group *bg = (struct bus_group *)g;
+    struct bus *b = bg->bus;
+    pthread_mutex_lock(&b->mu);
+    b->connected[bg->idx] = false;
+    struct repl_gev *ev = calloc(1, sizeof *ev);
+    ev->type = REPL_GEV_CLOSED;
+    b->m[bg->idx].sink(b->m[bg->idx].sink_ctx, ev);
+    deliver_view_locked(b);
+    pthread_mutex_unlock(&b->mu);
+}
+
+static void bus_destroy(struct repl_group *g)
+{
+    free(g);
+}
+
+static const struct repl_group_ops bus_ops = {bus_connect, bus_broadcast, bus_leave, bus_destroy};
+
+static struct repl_group *bus_factory(const struct repl_group_args *args, void *ctx)
+{
+    struct bus *b = ctx;
+    struct bus_group *g = calloc(1, sizeof *g);
+    g->base.ops = &bus_ops;
+    g->bus = b;
+    pthread_mutex_lock(&b->mu);
+    g->idx = b->n++;
+    b->m[g->idx] = *args;
+    pthread_mutex_unlock(&b->mu);
+    return &g->base;
+}
+
+static void bus_form(struct bus *b)
+{
+    pthread_mutex_lock(&b->mu);
+    b->hold = false;
+    deliver_view_locked(b);
+    pthread_mutex_unlock(&b->mu);
+}
+
+/* ---- a host per node: a table of 26 integers, keys 'A'..'Z' ---- */
+
+struct host {
+    struct repl_node *node;
+    char dir[64];
+    int table[26];
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    bool gate_closed; /* appliers wait in apply_cb while set */
+    int views, synced, applied, toi_applied, last_view_members;
+    pthread_t appliers[2];
+};
+
+static int h_connected(void *app, const struct repl_view *v)
+{
+    (void)app;
+    ck_assert_int_ge(v->my_idx, 0);
+    return 0;
+}
+
+static int h_view(void *app, void *recv_ctx, const struct repl_view *v)
+{
+    (void)recv_ctx;
+    struct host *h = app;
+    pthread_mutex_lock(&h->mu);
+    h->views++;
+    h->last_view_members = v->memb_num;
+    pthread_cond_broadcast(&h->cond);
+    pthread_mutex_unlock(&h->mu);
+    return 0;
+}
+
+static int h_synced(void *app)
+{
+    struct host *h = app;
+    pthread_mutex_lock(&h->mu);
+    h->synced++;
+    pthread_cond_broadcast(&h->cond);
+    pthread_mutex_unlock(&h->mu);
+    return 0;
+}
+
+/* Applies "K=v" the way wsrep-lib's high-priority path commits: inside commit order. */
+static int h_apply(void *app, void *recv_ctx, uint64_t trx_id, void *opaque, uint32_t flags,
+                   const struct repl_buf *data, const struct repl_meta *meta, bool *exit_loop)
+{
+    (void)recv_ctx;
+    struct host *h = app;
+    *exit_loop = false;
+    pthread_mutex_lock(&h->mu);
+    while (h->gate_closed) pthread_cond_wait(&h->cond, &h->mu);
+    pthread_mutex_unlock(&h->mu);
+    if (repl_node_commit_order_enter(h->node, trx_id, opaque, meta) != REPL_OK) return -1;
+    const char *d = data->ptr;
+    pthread_mutex_lock(&h->mu);
+    if (flags & REPL_F_ISOLATION) {
+        h->toi_applied++;
+    } else if (data->len >= 3 && d[0] >= 'A' && d[0] <= 'Z' && d[1] == '=') {
+        h->table[d[0] - 'A'] = atoi(d + 2);
+        h->applied++;
+    }
+    pthread_mutex_unlock(&h->mu);
+    return repl_node_commit_order_leave(h->node, trx_id, opaque, meta, NULL) == REPL_OK ? 0 : -1;
+}
+
+static void *applier(void *arg)
+{
+    struct host *h = arg;
+    repl_node_recv(h->node, NULL);
+    return NULL;
+}
+
+static void host_init(struct host *h, struct bus *b, const char *name)
+{
+    memset(h, 0, sizeof *h);
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_cond_init(&h->cond, NULL);
+    snprintf(h->dir, sizeof h->dir, "/tmp/check_cluster.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(h->dir));
+    struct repl_init_args a = {
+        .node_name = name,
+        .node_incoming = name,
+        .data_dir = h->dir,
+        .options = "repl.causal_read_timeout=PT10S",
+        .proto_ver = 4,
+        .host = {h, h_connected, h_view, h_apply, h_synced},
+        .group_factory = bus_factory,
+        .group_ctx = b,
+    };
+    ck_assert_int_eq(repl_node_new(&a, &h->node), REPL_OK);
+}
+
+static void host_start(struct host *h, bool bootstrap)
+{
+    ck_assert_int_eq(repl_node_connect(h->node, "test", bootstrap ? "gcomm://" : "gcomm://peer",
+                                       "", bootstrap),
+                     REPL_OK);
+    for (int i = 0; i < 2; i++) pthread_create(&h->appliers[i], NULL, applier, h);
+}
+
+static void host_stop(struct host *h)
+{
+    repl_node_disconnect(h->node);
+    for (int i = 0; i < 2; i++) pthread_join(h->appliers[i], NULL);
+    repl_node_free(h->node);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", h->dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static void wait_synced(struct host *h, int n)
+{
+    pthread_mutex_lock(&h->mu);
+    for (int i = 0; i < 500 && h->synced < n; i++) {
+        pthread_mutex_unlock(&h->mu);
+        usleep(10000);
+        pthread_mutex_lock(&h->mu);
+    }
+    int s = h->synced;
+    pthread_mutex_unlock(&h->mu);
+    ck_assert_int_ge(s, n);
+}
+
+static int64_t committed(struct host *h, tr_uuid *uuid)
+{
+    tr_gtid g;
+    ck_assert_int_eq(repl_node_last_committed(h->node, &g), REPL_OK);
+    if (uuid) *uuid = g.uuid;
+    return g.seqno;
+}
+
+static void wait_committed(struct host *h, int64_t seqno)
+{
+    for (int i = 0; i < 500 && committed(h, NULL) < seqno; i++) usleep(10000);
+    ck_assert_int_ge(committed(h, NULL), seqno);
+}
+
+static int64_t stat_int(struct host *h, const char *name)
+{
+    struct repl_stat *s = repl_node_stats(h->node);
+    int64_t v = -1;
+    for (struct repl_stat *r = s; r && r->name; r++)
+        if (strcmp(r->name, name) == 0 && r->type == REPL_STAT_INT64) v = r->v.i;
+    repl_node_stats_free(s);
+    return v;
+}
+
+/* A local transaction writing key=value; returns certify's result (commit order passed). */
+static int write_key(struct host *h, uint64_t trx, char key, int value, int64_t *seqno)
+{
+    void *opaque = NULL;
+    char row[2] = {key, 0};
+    struct repl_buf parts[3] = {{"db", 2}, {"t", 1}, {row, 1}};
+    struct repl_key k = {parts, 3};
+    ck_assert_int_eq(repl_node_append_key(h->node, trx, &opaque, &k, 1, REPL_KEY_EXCLUSIVE),
+                     REPL_OK);
+    char d[16];
+    snprintf(d, sizeof d, "%c=%d", key, value);
+    struct repl_buf data = {d, strlen(d)};
+    ck_assert_int_eq(repl_node_append_data(h->node, trx, &opaque, &data, 1, 0), REPL_OK);
+    struct repl_meta meta;
+    int rc = repl_node_certify(h->node, 1, trx, &opaque, REPL_F_TRX_START | REPL_F_TRX_END, &meta);
+    *seqno = meta.gtid.seqno;
+    if (meta.gtid.seqno >= 0) {
+        ck_assert_int_eq(repl_node_commit_order_enter(h->node, trx, opaque, &meta), REPL_OK);
+        if (rc == REPL_OK) {
+            pthread_mutex_lock(&h->mu);
+            h->table[key - 'A'] = value;
+            pthread_mutex_unlock(&h->mu);
+        }
+        ck_assert_int_eq(repl_node_commit_order_leave(h->node, trx, opaque, &meta, NULL), REPL_OK);
+    }
+    ck_assert_int_eq(repl_node_release(h->node, trx, &opaque), REPL_OK);
+    return rc;
+}
+
+struct loser_arg {
+    struct host *h;
+    int rc;
+    int64_t seqno;
+};
+
+static void *loser_main(void *arg)
+{
+    struct loser_arg *a = arg;
+    a->rc = write_key(a->h, 20, 'B', 2, &a->seqno);
+    return NULL;
+}
+
+static void gate(struct host *h, bool closed)
+{
+    pthread_mutex_lock(&h->mu);
+    h->gate_closed = closed;
+    pthread_cond_broadcast(&h->cond);
+    pthread_mutex_unlock(&h->mu);
+}
+
+START_TEST(three_nodes)
+{
+    static struct bus b = {.mu = PTHREAD_MUTEX_INITIALIZER, .hold = true};
+    static struct host h[3];
+    const char *names[3] = {"n1", "n2", "n3"};
+    for (int i = 0; i < 3; i++) host_init(&h[i], &b, names[i]);
+    for (int i = 0; i < 3; i++) host_start(&h[i], i == 0);
+    bus_form(&b); /* one view with all three: no node holds a history, a new one starts */
+    for (int i = 0; i < 3; i++) wait_synced(&h[i], 1);
+    tr_uuid u0, u;
+    int64_t cc = committed(&h[0], &u0);
+    for (int i = 1; i < 3; i++) {
+        ck_assert_int_eq(committed(&h[i], &u), cc); /* the view took the same seqno */
+        ck_assert_int_eq(tr_uuid_compare(&u, &u0), 0);
+    }
+
+    /* a write on n1 reaches n2 and n3 at the same seqno */
+    int64_t s;
+    ck_assert_int_eq(write_key(&h[0], 10, 'A', 1, &s), REPL_OK);
+    ck_assert_int_eq(s, cc + 1);
+    for (int i = 0; i < 3; i++) {
+        wait_committed(&h[i], s);
+        ck_assert_int_eq(h[i].table[0], 1);
+    }
+
+    /* n2 has not applied n1's newer write of B when it writes B itself: the later one in total
+     * order loses certification everywhere (deadlock error for its client), and every node
+     * keeps n1's value */
+    gate(&h[1], true);
+    int64_t s1;
+    ck_assert_int_eq(write_key(&h[0], 11, 'B', 1, &s1), REPL_OK);
+    wait_committed(&h[2], s1);
+    struct loser_arg lo = {&h[1], -1, -1};
+    pthread_t t;
+    /* its failed write still passes commit order, after n1's: run it aside, then open the gate */
+    pthread_create(&t, NULL, loser_main, &lo);
+    for (int i = 0; i < 500 && stat_int(&h[1], "local_cert_failures") < 1; i++) usleep(10000);
+    ck_assert_int_eq(stat_int(&h[1], "local_cert_failures"), 1);
+    gate(&h[1], false);
+    pthread_join(t, NULL);
+    ck_assert_int_eq(lo.rc, REPL_TRX_FAIL);
+    ck_assert_int_eq(lo.seqno, s1 + 1); /* ordered, then failed: the same on every node */
+    for (int i = 0; i < 3; i++) {
+        wait_committed(&h[i], lo.seqno);
+        ck_assert_int_eq(h[i].table[1], 1);
+    }
+    ck_assert_int_eq(stat_int(&h[0], "local_cert_failures"), 0);
+
+    /* TOI from n3 runs on n1 and n2 through apply_cb, isolated */
+    struct repl_buf part = {"db", 2};
+    struct repl_key k = {&part, 1};
+    struct repl_buf q = {"DDL", 3};
+    struct repl_meta meta;
+    ck_assert_int_eq(repl_node_to_execute_start(h[2].node, 5, &k, 1, &q, 1,
+                                                REPL_F_TRX_START | REPL_F_TRX_END, &meta),
+                     REPL_OK);
+    ck_assert_int_eq(repl_node_to_execute_end(h[2].node, 5, NULL), REPL_OK);
+    for (int i = 0; i < 2; i++) {
+        wait_committed(&h[i], meta.gtid.seqno);
+        ck_assert_int_eq(h[i].toi_applied, 1);
+    }
+    ck_assert_int_gt(stat_int(&h[0], "cert_index_size"), 0);
+
+    /* n3 leaves: the others move to a view of two, which takes the next seqno, and go on */
+    int views = h[0].views;
+    host_stop(&h[2]);
+    for (int i = 0; i < 500 && h[0].views == views; i++) usleep(10000);
+    ck_assert_int_eq(h[0].last_view_members, 2);
+    wait_committed(&h[1], meta.gtid.seqno + 1);
+    ck_assert_int_eq(write_key(&h[1], 12, 'C', 3, &s), REPL_OK);
+    ck_assert_int_eq(s, meta.gtid.seqno + 2);
+    wait_committed(&h[0], s);
+    ck_assert_int_eq(h[0].table[2], 3);
+    host_stop(&h[1]);
+    host_stop(&h[0]);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("cluster");
+    TCase *tc = tcase_create("bus");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, three_nodes);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
