@@ -25,6 +25,7 @@
 
 struct conn {
     bool used, connecting, outbound;
+    bool want_out; /* EPOLLOUT currently registered */
     int fd, id;
     char addr[GC_ADDR_MAX];
     uint8_t *in;
@@ -87,6 +88,9 @@ static void conn_free(gc_node *n, struct conn *c)
 
 static void conn_watch(gc_node *n, struct conn *c)
 {
+    bool want = c->connecting || c->outlen > c->outoff;
+    if (want == c->want_out) return; /* epoll_ctl is a syscall: only on change */
+    c->want_out = want;
     struct epoll_event e = {.events = EPOLLIN | ((c->connecting || c->outlen > c->outoff) ? EPOLLOUT : 0),
                             .data.u64 = (uint64_t)(c - n->conns)};
     epoll_ctl(n->ep, EPOLL_CTL_MOD, c->fd, &e);
@@ -186,6 +190,7 @@ static int env_connect(void *ctx, const char *addr)
     c->fd = fd;
     c->id = ++n->next_id;
     snprintf(c->addr, sizeof c->addr, "%s", addr);
+    c->want_out = true;
     struct epoll_event e = {.events = EPOLLOUT | EPOLLIN, .data.u64 = (uint64_t)(c - n->conns)};
     epoll_ctl(n->ep, EPOLL_CTL_ADD, fd, &e);
     return c->id;
@@ -319,6 +324,7 @@ static void on_event(gc_node *n, struct conn *c, uint32_t evs)
         if (err || (evs & (EPOLLERR | EPOLLHUP))) { drop_conn(n, c, err ? strerror(err) : "hangup"); return; }
         if (!(evs & EPOLLOUT)) return;
         c->connecting = false;
+        c->want_out = true;
         conn_watch(n, c);
         gc_core_conn_up(n->core, c->id, c->addr);
         return;

@@ -9,7 +9,8 @@
 #include "certification/cert_ws.h"
 
 /* Random bytes almost never pass a checksum; this lets the fuzzer reach what lies behind it.
- * First input byte: bit 0 reseal the header checksum, bit 1 recompute the payload checksum. */
+ * First input byte: bit 0 reseal the header checksum, bit 1 recompute the payload checksum,
+ * bit 4 build a compressed write-set from the input, bit 5 then damage one byte of it. */
 static void reseal(uint8_t *b, size_t len, unsigned mode)
 {
     if (len < CERT_WS_HDR_LEN) return;
@@ -30,10 +31,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1) return 0;
     unsigned mode = data[0];
     data++, size--;
-    /* an exact-size heap copy so ASan sees any overread */
-    uint8_t *buf = malloc(size ? size : 1);
-    if (!buf) return 0;
-    memcpy(buf, data, size);
+    uint8_t *buf;
+    if (mode & 0x10) {
+        /* Structure-aware: a genuine compressed write-set of these bytes, then one byte
+         * damaged (where the last input byte says), so zstd's error paths are reached. */
+        struct cert_ws_hdr h0 = {.seqno = -1, .depends = -1};
+        struct cert_ws_enc e;
+        struct cert_ws_enc_opts o = {.compress_min = 1};
+        size_t off = size ? (size_t)data[size - 1] * 7 : 0; /* where to damage */
+        if (cert_ws_encode(&e, &h0, NULL, 0, data, size, &o) != 0) {
+            cert_ws_enc_free(&e);
+            return 0;
+        }
+        size = CERT_WS_HDR_LEN + e.data_len;
+        buf = malloc(size);
+        memcpy(buf, e.hdr, CERT_WS_HDR_LEN);
+        if (e.data_len) memcpy(buf + CERT_WS_HDR_LEN, e.data, e.data_len);
+        if ((mode & 0x20) && e.data_len) buf[CERT_WS_HDR_LEN + off % e.data_len] ^= 0x5a;
+        cert_ws_enc_free(&e);
+    } else {
+        /* an exact-size heap copy so ASan sees any overread */
+        buf = malloc(size ? size : 1);
+        if (!buf) return 0;
+        memcpy(buf, data, size);
+    }
     reseal(buf, size, mode);
 
     struct cert_ws_hdr h;

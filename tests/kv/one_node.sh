@@ -10,7 +10,10 @@ TOI=5
 
 # Under a TSan build, reports from inside Galera's uninstrumented library are not ours.
 case $(basename "$PROVIDER") in
-libgalera*) export TSAN_OPTIONS="${TSAN_OPTIONS:-} suppressions=$(dirname "$0")/galera.tsan.supp" ;;
+libgalera*)
+    SUPP=$(dirname "$0")/galera.tsan.supp
+    export TSAN_OPTIONS="${TSAN_OPTIONS:-} suppressions=$SUPP"
+    ;;
 esac
 
 DIR=$(mktemp -d "${TMPDIR:-/tmp}/kv-one-node.XXXXXX")
@@ -37,7 +40,7 @@ run() { # run NAME OPS EXTRA...: one node bootstrapping a single-member cluster 
         --ops "$ops" --threads 2 --keys 1000 --value-size 64 --sync-timeout 60 --quiet "$@" \
         >"$DIR/$name.out" 2>"$DIR/$name.err"
     local rc=$?
-    cat "$DIR/$name.out" | grep -v '^options=' | grep -v '^api\.'
+    grep -v -e '^options=' -e '^api\.' "$DIR/$name.out"
     grep -E 'FAIL|ERROR|FATAL' "$DIR/$name.err" | head -20
     [ $rc -eq 0 ] || { tail -40 "$DIR/$name.err"; fail "$name: exit code $rc"; }
     grep -q "^ops=" "$DIR/$name.out" || fail "$name: no result line"

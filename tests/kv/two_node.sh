@@ -15,7 +15,10 @@ KEYTYPE=${5:-exclusive}
 
 # Under a TSan build, reports from inside Galera's uninstrumented library are not ours.
 case $(basename "$PROVIDER") in
-libgalera*) export TSAN_OPTIONS="${TSAN_OPTIONS:-} suppressions=$(dirname "$0")/galera.tsan.supp" ;;
+libgalera*)
+    SUPP=$(dirname "$0")/galera.tsan.supp
+    export TSAN_OPTIONS="${TSAN_OPTIONS:-} suppressions=$SUPP"
+    ;;
 esac
 
 DIR=$(mktemp -d "${TMPDIR:-/tmp}/kv-two-node.XXXXXX")
@@ -65,8 +68,8 @@ done
 # both nodes, whatever either does afterwards (e.g. see the other leave).
 ca=$(field barrier_checksum "$DIR/A.out"); cb=$(field barrier_checksum "$DIR/B.out")
 la=$(field barrier_seqno "$DIR/A.out"); lb=$(field barrier_seqno "$DIR/B.out")
-[ -n "$ca" ] && [ "$ca" = "$cb" ] || fail "checksums differ: A=$ca B=$cb"
-[ -n "$la" ] && [ "$la" = "$lb" ] || fail "barrier seqno differs: A=$la B=$lb"
+if [ -z "$ca" ] || [ "$ca" != "$cb" ]; then fail "checksums differ: A=$ca B=$cb"; fi
+if [ -z "$la" ] || [ "$la" != "$lb" ]; then fail "barrier seqno differs: A=$la B=$lb"; fi
 if [ "$KEYTYPE" = shared ]; then
     r=$(( $(field replays "$DIR/A.out") + $(field replays "$DIR/B.out") ))
     [ "$r" -gt 0 ] || fail "shared keys with BF aborts but no replay_trx() happened"

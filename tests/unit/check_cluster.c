@@ -197,8 +197,10 @@ static int h_apply(void *app, void *recv_ctx, uint64_t trx_id, void *opaque, uin
     pthread_mutex_lock(&h->mu);
     if (flags & REPL_F_ISOLATION) {
         h->toi_applied++;
-    } else if (data->len >= 3 && d[0] >= 'A' && d[0] <= 'Z' && d[1] == '=') {
-        h->table[d[0] - 'A'] = atoi(d + 2);
+    } else if (data->len >= 3 && data->len < 16 && d[0] >= 'A' && d[0] <= 'Z' && d[1] == '=') {
+        char v[16] = {0}; /* the data is not NUL-terminated */
+        memcpy(v, d + 2, data->len - 2);
+        h->table[d[0] - 'A'] = atoi(v);
         h->applied++;
     }
     pthread_mutex_unlock(&h->mu);
@@ -329,6 +331,15 @@ static void *loser_main(void *arg)
     return NULL;
 }
 
+/* Host fields are written by applier threads: read them under the host's lock. */
+static int hget(struct host *h, const int *field)
+{
+    pthread_mutex_lock(&h->mu);
+    int v = *field;
+    pthread_mutex_unlock(&h->mu);
+    return v;
+}
+
 static void gate(struct host *h, bool closed)
 {
     pthread_mutex_lock(&h->mu);
@@ -359,7 +370,7 @@ START_TEST(three_nodes)
     ck_assert_int_eq(s, cc + 1);
     for (int i = 0; i < 3; i++) {
         wait_committed(&h[i], s);
-        ck_assert_int_eq(h[i].table[0], 1);
+        ck_assert_int_eq(hget(&h[i], &h[i].table[0]), 1);
     }
 
     /* n2 has not applied n1's newer write of B when it writes B itself: the later one in total
@@ -381,7 +392,7 @@ START_TEST(three_nodes)
     ck_assert_int_eq(lo.seqno, s1 + 1); /* ordered, then failed: the same on every node */
     for (int i = 0; i < 3; i++) {
         wait_committed(&h[i], lo.seqno);
-        ck_assert_int_eq(h[i].table[1], 1);
+        ck_assert_int_eq(hget(&h[i], &h[i].table[1]), 1);
     }
     ck_assert_int_eq(stat_int(&h[0], "local_cert_failures"), 0);
 
@@ -396,20 +407,20 @@ START_TEST(three_nodes)
     ck_assert_int_eq(repl_node_to_execute_end(h[2].node, 5, NULL), REPL_OK);
     for (int i = 0; i < 2; i++) {
         wait_committed(&h[i], meta.gtid.seqno);
-        ck_assert_int_eq(h[i].toi_applied, 1);
+        ck_assert_int_eq(hget(&h[i], &h[i].toi_applied), 1);
     }
     ck_assert_int_gt(stat_int(&h[0], "cert_index_size"), 0);
 
     /* n3 leaves: the others move to a view of two, which takes the next seqno, and go on */
-    int views = h[0].views;
+    int views = hget(&h[0], &h[0].views);
     host_stop(&h[2]);
-    for (int i = 0; i < 500 && h[0].views == views; i++) usleep(10000);
-    ck_assert_int_eq(h[0].last_view_members, 2);
+    for (int i = 0; i < 500 && hget(&h[0], &h[0].views) == views; i++) usleep(10000);
+    ck_assert_int_eq(hget(&h[0], &h[0].last_view_members), 2);
     wait_committed(&h[1], meta.gtid.seqno + 1);
     ck_assert_int_eq(write_key(&h[1], 12, 'C', 3, &s), REPL_OK);
     ck_assert_int_eq(s, meta.gtid.seqno + 2);
     wait_committed(&h[0], s);
-    ck_assert_int_eq(h[0].table[2], 3);
+    ck_assert_int_eq(hget(&h[0], &h[0].table[2]), 3);
     host_stop(&h[1]);
     host_stop(&h[0]);
 }

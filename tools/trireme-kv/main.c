@@ -24,6 +24,7 @@ static void usage(FILE *f)
             "  --address HOST[:PORT]    node_address/incoming (default 127.0.0.1)\n"
             "  --bootstrap              connect with bootstrap=true (implied by gcomm://)\n"
             "  --ops N --keys K --threads T --value-size B --appliers N\n"
+            "                           (defaults 1000, 1000, 1, 16, 1)\n"
             "  --key-type exclusive|update|shared|reference   (default exclusive)\n"
             "  --toi N                  N total-order-isolation actions after the workload\n"
             "  --checksum               catch up, then print checksum= and last_committed=\n"
@@ -219,9 +220,9 @@ out:
     long apif = atomic_load(&n->api_failures);
     double ops_s = res.secs > 0 ? (double)res.ops / res.secs : 0.0;
     printf("ops=%ld secs=%.2f ops_per_s=%.0f p50_ms=%.3f p99_ms=%.3f conflicts=%ld replays=%ld "
-           "bf_aborts=%ld bf_declined=%ld errors=%ld applied=%ld applied_toi=%ld applied_rollback=%ld views=%d "
-           "primary_views=%d cluster_size=%d max_cluster_size=%d my_idx=%d synced=%d "
-           "api_failures=%ld completed=%d\n",
+           "bf_aborts=%ld bf_declined=%ld errors=%ld applied=%ld applied_toi=%ld "
+           "applied_rollback=%ld views=%d primary_views=%d cluster_size=%d max_cluster_size=%d "
+           "my_idx=%d synced=%d api_failures=%ld completed=%d\n",
            res.ops, res.secs, ops_s, res.p50_ms, res.p99_ms, atomic_load(&n->conflicts),
            atomic_load(&n->replays), atomic_load(&n->bf_aborts), atomic_load(&n->bf_declined),
            errors, atomic_load(&n->applied),

@@ -146,7 +146,11 @@ static enum outcome attempt(struct client *c, const char *key, size_t klen, cons
         }
         break;
     case WSREP_TRX_FAIL:
-        atomic_fetch_add(&n->conflicts, 1);
+        if (atomic_fetch_add(&n->conflicts, 1) < 5)
+            kv_say(n, "conn %llu trx %lld key %.*s: certify -> TRX_FAIL, meta.gtid.seqno %lld "
+                      "depends_on %lld (conflict, will retry)",
+                   (unsigned long long)c->conn, trx, (int)klen, key, (long long)m.gtid.seqno,
+                   (long long)m.depends_on);
         if (m.gtid.seqno > 0 && release_order(c, &ws, &m) != 0)
             goto release_failed;
         rc = rel(c, &ws);
