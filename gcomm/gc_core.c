@@ -300,10 +300,17 @@ static bool encode(gc_core *c, const gc_msg *m)
     return !c->wb.oom;
 }
 
+/* A multi-gigabyte message must not stay cached in the encode buffer. */
+static void shrink_wb(gc_core *c)
+{
+    if (c->wb.cap > (64u << 20)) gc_w_free(&c->wb);
+}
+
 static void send_to_peer(gc_core *c, struct peer *p, const gc_msg *m)
 {
     if (p->link < 0 || !encode(c, m)) return;
     raw_send(c, &c->links[p->link], c->wb.p, c->wb.len);
+    shrink_wb(c);
 }
 
 /* Encodes once, sends to every member of the current view except us. */
@@ -315,6 +322,7 @@ static void send_to_members(gc_core *c, const gc_msg *m)
         if (p && p->link >= 0 && p->inc == c->cur.m[i].incarnation)
             raw_send(c, &c->links[p->link], c->wb.p, c->wb.len);
     }
+    shrink_wb(c);
 }
 
 static void close_link(gc_core *c, struct link *l, bool tell_driver)

@@ -490,7 +490,7 @@ int gc_node_broadcast(gc_node *n, const void *buf, size_t len)
     pthread_mutex_lock(&n->mu);
     int rc = n->stopping ? -ESHUTDOWN : gc_core_broadcast(n->core, buf, len);
     pthread_mutex_unlock(&n->mu);
-    wake(n);
+    /* no wake-up: the send was written through, or EPOLLOUT is armed for the rest */
     return rc;
 }
 

@@ -97,3 +97,24 @@ int repl_msg_last_decode(const uint8_t *buf, size_t len, struct repl_msg_last *m
     m->seqno = (int64_t)tr_get_u64(buf + HDR + 16);
     return m->seqno < -1 ? -1 : 0;
 }
+
+int repl_msg_causal_encode(const struct repl_msg_causal *m, struct tr_buf *out)
+{
+    uint8_t h[HDR + 16 + 8];
+    tr_put_u32(h, REPL_MSG_MAGIC);
+    h[4] = REPL_MSG_CAUSAL;
+    h[5] = REPL_MSG_VERSION;
+    tr_put_u16(h + 6, 0);
+    memcpy(h + HDR, m->node.data, 16);
+    tr_put_u64(h + HDR + 16, m->id);
+    return tr_buf_append(out, h, sizeof h);
+}
+
+int repl_msg_causal_decode(const uint8_t *buf, size_t len, struct repl_msg_causal *m)
+{
+    if (len != HDR + 16 + 8 || !repl_msg_is_control(buf, len)) return -1;
+    if (buf[4] != REPL_MSG_CAUSAL || buf[5] != REPL_MSG_VERSION || tr_get_u16(buf + 6)) return -1;
+    memcpy(m->node.data, buf + HDR, 16);
+    m->id = tr_get_u64(buf + HDR + 16);
+    return 0;
+}

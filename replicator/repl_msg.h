@@ -13,7 +13,7 @@
 #define REPL_MSG_MAGIC 0x4d435254u /* "TRCM"; write-sets start with "TRWS" */
 #define REPL_MSG_VERSION 1
 
-enum repl_msg_type { REPL_MSG_STATE = 1, REPL_MSG_LAST = 2 };
+enum repl_msg_type { REPL_MSG_STATE = 1, REPL_MSG_LAST = 2, REPL_MSG_CAUSAL = 3 };
 
 /* What a member tells the others after a primary view (the state exchange). */
 struct repl_msg_state {
@@ -35,6 +35,12 @@ struct repl_msg_last {
     int64_t seqno;
 };
 
+/* A causal-read marker: everything ordered before it is what the reader must see. */
+struct repl_msg_causal {
+    tr_uuid node;
+    uint64_t id;
+};
+
 /* true when buf starts like a control message (write-sets do not). */
 bool repl_msg_is_control(const uint8_t *buf, size_t len);
 /* The type byte of a control message (len already checked by repl_msg_is_control). */
@@ -44,6 +50,8 @@ static inline int repl_msg_type(const uint8_t *buf)
 }
 int repl_msg_last_encode(const struct repl_msg_last *m, struct tr_buf *out);
 int repl_msg_last_decode(const uint8_t *buf, size_t len, struct repl_msg_last *m);
+int repl_msg_causal_encode(const struct repl_msg_causal *m, struct tr_buf *out);
+int repl_msg_causal_decode(const uint8_t *buf, size_t len, struct repl_msg_causal *m);
 
 int repl_msg_state_encode(const struct repl_msg_state *m, struct tr_buf *out);
 /* 0, or -1 when buf is not a well-formed STATE message of this version. */

@@ -62,6 +62,15 @@ struct repl_lock_ent { /* one holder of a named lock */
     struct repl_lock_ent *next;
 };
 
+/* A sync_wait() waiting for its CAUSAL marker to come back through the total order. */
+struct repl_causal_wait {
+    uint64_t id;
+    bool done;
+    int64_t seqno; /* last seqno ordered before the marker */
+    pthread_cond_t cond;
+    struct repl_causal_wait *next;
+};
+
 struct repl_node {
     struct repl_host host;
     tr_cfg *cfg;
@@ -100,6 +109,8 @@ struct repl_node {
         bool *got;
     } exch;
     bool exch_done_prim; /* in a primary view whose exchange completed */
+    struct repl_causal_wait *causal_waits;
+    uint64_t next_causal_id;
     struct cert_index *cert;
     int64_t *member_last;    /* LAST reports by member index of the current view */
     tr_uuid *view_members;   /* members of the current primary view, in view order */

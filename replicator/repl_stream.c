@@ -325,6 +325,19 @@ static void on_last_locked(struct repl_node *n, const uint8_t *buf, size_t len)
     }
 }
 
+/* Our own CAUSAL marker came back: what was ordered before it is what the reader must see. */
+static void on_causal_locked(struct repl_node *n, const uint8_t *buf, size_t len)
+{
+    struct repl_msg_causal m;
+    if (repl_msg_causal_decode(buf, len, &m) || tr_uuid_compare(&m.node, &n->self) != 0) return;
+    for (struct repl_causal_wait *w = n->causal_waits; w; w = w->next)
+        if (w->id == m.id) {
+            w->done = true;
+            w->seqno = n->last_seqno;
+            pthread_cond_broadcast(&w->cond);
+        }
+}
+
 /* ---- write-sets ---- */
 
 /* Assigns the seqno and verdict of a delivered write-set (under mu). Returns a job to apply
@@ -453,6 +466,8 @@ int repl_node_recv(struct repl_node *n, void *recv_ctx)
                     v = on_state_locked(n, &ev->sender, ev->buf, ev->len, &first, &joined);
                 else if (repl_msg_type(ev->buf) == REPL_MSG_LAST)
                     on_last_locked(n, ev->buf, ev->len);
+                else if (repl_msg_type(ev->buf) == REPL_MSG_CAUSAL)
+                    on_causal_locked(n, ev->buf, ev->len);
                 pthread_mutex_unlock(&n->mu);
                 if (v) {
                     rc = deliver_cc(n, recv_ctx, v, first, joined);
@@ -502,6 +517,8 @@ int repl_node_recv(struct repl_node *n, void *recv_ctx)
         }
         case REPL_GEV_CLOSED:
             n->group_closed = true; /* before the wake-up below, or waiters sleep again */
+            for (struct repl_causal_wait *w = n->causal_waits; w; w = w->next)
+                pthread_cond_broadcast(&w->cond);
             n->primary = false;
             n->exch_done_prim = false;
             exch_clear_locked(n);

@@ -1,6 +1,7 @@
 /* replicator/repl_sync: waiting for positions (causal reads), pause/resume, desync/resync, SST ends.
  * "Committed" here is the apply monitor's last_left: every seqno up to it is fully committed. */
 #include <errno.h>
+#include <time.h>
 #include <stdlib.h>
 
 #include "common/tr_log.h"
@@ -15,6 +16,65 @@ int repl_node_last_committed(struct repl_node *n, tr_gtid *out)
     return REPL_OK;
 }
 
+/* Deadline helper: CLOCK_REALTIME for pthread_cond_timedwait with default attributes. */
+static struct timespec deadline_in(int64_t ns)
+{
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += ns / 1000000000;
+    dl.tv_nsec += ns % 1000000000;
+    if (dl.tv_nsec >= 1000000000) {
+        dl.tv_sec++;
+        dl.tv_nsec -= 1000000000;
+    }
+    return dl;
+}
+
+/* The causal point: with peers, a CAUSAL marker sent through the total order comes back after
+ * everything any node committed before this call; alone, what we have ordered already is it. */
+static int causal_point(struct repl_node *n, int64_t timeout_ns, int64_t *target)
+{
+    pthread_mutex_lock(&n->mu);
+    if (!n->primary || !n->exch_done_prim) {
+        pthread_mutex_unlock(&n->mu);
+        return REPL_TRX_FAIL;
+    }
+    if (n->memb_num <= 1) {
+        *target = n->last_seqno;
+        pthread_mutex_unlock(&n->mu);
+        return REPL_OK;
+    }
+    struct repl_causal_wait w = {.id = ++n->next_causal_id};
+    pthread_cond_init(&w.cond, NULL);
+    w.next = n->causal_waits;
+    n->causal_waits = &w;
+    pthread_mutex_unlock(&n->mu);
+
+    struct repl_msg_causal m = {n->self, w.id};
+    struct tr_buf b = {0};
+    int rc = repl_msg_causal_encode(&m, &b) ? -1 : 0;
+    if (!rc) {
+        struct repl_buf one = {b.ptr, b.len};
+        rc = n->group->ops->broadcast(n->group, &one, 1);
+    }
+    tr_buf_free(&b);
+
+    struct timespec dl = deadline_in(timeout_ns);
+    pthread_mutex_lock(&n->mu);
+    while (!rc && !w.done && !n->group_closed)
+        if (pthread_cond_timedwait(&w.cond, &n->mu, &dl) == ETIMEDOUT) break;
+    for (struct repl_causal_wait **pp = &n->causal_waits; *pp; pp = &(*pp)->next)
+        if (*pp == &w) {
+            *pp = w.next;
+            break;
+        }
+    pthread_mutex_unlock(&n->mu);
+    pthread_cond_destroy(&w.cond);
+    if (!w.done) return REPL_TRX_FAIL;
+    *target = w.seqno;
+    return REPL_OK;
+}
+
 int repl_node_sync_wait(struct repl_node *n, const tr_gtid *upto, int timeout_s, tr_gtid *out)
 {
     int64_t timeout_ns = timeout_s >= 0 ? (int64_t)timeout_s * 1000000000LL
@@ -22,16 +82,13 @@ int repl_node_sync_wait(struct repl_node *n, const tr_gtid *upto, int timeout_s,
     int64_t target;
     pthread_mutex_lock(&n->mu);
     tr_uuid uuid = n->group_uuid;
-    bool primary = n->primary;
-    /* A one-node group has seen everything once it has ordered it; with peers, the causal
-     * point must come from the group itself. */
-    target = n->last_seqno;
     pthread_mutex_unlock(&n->mu);
     if (upto) {
         if (tr_uuid_compare(&upto->uuid, &uuid) != 0) return REPL_TRX_MISSING;
         target = upto->seqno;
     } else {
-        if (!primary) return REPL_TRX_FAIL;
+        int rc = causal_point(n, timeout_ns, &target);
+        if (rc != REPL_OK) return rc;
         atomic_fetch_add(&n->st_causal_reads, 1);
     }
     if (repl_monitor_wait(n->apply_mon, target, timeout_ns)) return REPL_TRX_FAIL;

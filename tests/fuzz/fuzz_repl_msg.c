@@ -18,6 +18,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         tr_buf_free(&out);
     }
+    struct repl_msg_last l;
+    if (repl_msg_last_decode(buf, size, &l) == 0) {
+        struct tr_buf out = {0};
+        if (repl_msg_last_encode(&l, &out) || out.len != size || memcmp(out.ptr, buf, size)) abort();
+        tr_buf_free(&out);
+    }
+    struct repl_msg_causal c;
+    if (repl_msg_causal_decode(buf, size, &c) == 0) {
+        struct tr_buf out = {0};
+        if (repl_msg_causal_encode(&c, &out) || out.len != size || memcmp(out.ptr, buf, size))
+            abort();
+        tr_buf_free(&out);
+    }
     free(buf);
     return 0;
 }

@@ -340,6 +340,19 @@ static int hget(struct host *h, const int *field)
     return v;
 }
 
+struct sync_arg {
+    struct host *h;
+    int rc;
+    tr_gtid seen;
+};
+
+static void *sync_main(void *arg)
+{
+    struct sync_arg *a = arg;
+    a->rc = repl_node_sync_wait(a->h->node, NULL, 10, &a->seen);
+    return NULL;
+}
+
 static void gate(struct host *h, bool closed)
 {
     pthread_mutex_lock(&h->mu);
@@ -395,6 +408,21 @@ START_TEST(three_nodes)
         ck_assert_int_eq(hget(&h[i], &h[i].table[1]), 1);
     }
     ck_assert_int_eq(stat_int(&h[0], "local_cert_failures"), 0);
+
+    /* a causal read on n2 sees n1's write even though n2 applies it late: it waits for it */
+    gate(&h[1], true);
+    int64_t s3;
+    ck_assert_int_eq(write_key(&h[0], 13, 'D', 4, &s3), REPL_OK);
+    ck_assert_int_lt(committed(&h[1], NULL), s3);
+    struct sync_arg sa = {&h[1], -1, {{{0}}, -1}};
+    pthread_create(&t, NULL, sync_main, &sa);
+    usleep(100000);
+    ck_assert_int_eq(hget(&h[1], &h[1].table[3]), 0); /* not applied yet ... */
+    gate(&h[1], false);
+    pthread_join(t, NULL);
+    ck_assert_int_eq(sa.rc, REPL_OK);
+    ck_assert_int_ge(sa.seen.seqno, s3); /* ... and the read waited until it was */
+    ck_assert_int_eq(hget(&h[1], &h[1].table[3]), 4);
 
     /* TOI from n3 runs on n1 and n2 through apply_cb, isolated */
     struct repl_buf part = {"db", 2};
