@@ -1735,32 +1735,35 @@ static void dial(gc_core *c, uint64_t t)
 
 static bool is_leader(const gc_core *c) { return !tr_uuid_compare(&c->cur.id.leader, &c->me); }
 
-/* Does the leader need a new view? */
-static bool leader_wants_change(gc_core *c, const tr_uuid *D, int nd, uint64_t t)
+/* Does the leader need a new view? *why names the reason for the debug log. */
+static bool leader_wants_change(gc_core *c, const tr_uuid *D, int nd, uint64_t t, const char **why)
 {
     for (int i = 0; i < nd; i++) {
         int k = gc_view_find(&c->cur, &D[i]);
-        if (k < 0) { char bb[40]; tr_debug("gcomm %s: leader wants a new view: new %s", c->cfg.name, U(&D[i], bb)); return true; } /* someone new */
+        if (k < 0) { *why = "a new node is reachable"; return true; }
         struct peer *p = peer_find(c, &D[i]);
-        if (p && p->inc != c->cur.m[k].incarnation) { tr_debug("gcomm %s: leader wants a new view (2)", c->cfg.name); return true; } /* restarted member */
-        if (p && p->have_hb && p->hb_weight != c->cur.m[k].weight) { tr_debug("gcomm %s: leader wants a new view (3)", c->cfg.name); return true; }
+        if (p && p->inc != c->cur.m[k].incarnation) { *why = "a member restarted"; return true; }
+        if (p && p->have_hb && p->hb_weight != c->cur.m[k].weight) { *why = "a member changed its weight"; return true; }
         if (p && p->have_hb && (p->hb_state != GC_ST_NORMAL || p->hb_epoch != c->cur.id.epoch)) {
             if (!p->bad_since) p->bad_since = t;
-            if (t - p->bad_since >= c->t_fresh) { tr_debug("gcomm %s: leader wants a new view (4)", c->cfg.name); return true; }
+            if (t - p->bad_since >= c->t_fresh) { *why = "a member left the view"; return true; }
         } else if (p) {
             p->bad_since = 0;
         }
     }
-    if (c->cur.m[my_index(c, &c->cur)].weight != c->cfg.weight) { tr_debug("gcomm %s: leader wants a new view (5)", c->cfg.name); return true; }
+    if (c->cur.m[my_index(c, &c->cur)].weight != c->cfg.weight) { *why = "our weight changed"; return true; }
     for (uint32_t i = 0; i < c->cur.n; i++) {
         const gc_member *m = &c->cur.m[i];
         if (!tr_uuid_compare(&m->uuid, &c->me)) continue;
         struct peer *p = peer_find(c, &m->uuid);
-        if (p && p->leaving) { tr_debug("gcomm %s: leader wants a new view (6)", c->cfg.name); return true; }
-        if (in_set(D, nd, &m->uuid)) { if (p) p->out_since = 0; continue; }
-        if (!p) { tr_debug("gcomm %s: leader wants a new view (7)", c->cfg.name); return true; }
+        if (p && p->leaving) { *why = "a member is leaving"; return true; }
+        if (in_set(D, nd, &m->uuid)) {
+            if (p) p->out_since = 0;
+            continue;
+        }
+        if (!p) { *why = "a member is unknown"; return true; }
         if (!p->out_since) p->out_since = t;
-        if (t - p->out_since + c->t_fresh >= c->cfg.suspect_ns) { tr_debug("gcomm %s: leader wants a new view (8)", c->cfg.name); return true; }
+        if (t - p->out_since + c->t_fresh >= c->cfg.suspect_ns) { *why = "a member is suspected"; return true; }
     }
     return false;
 }
@@ -1808,7 +1811,9 @@ static void evaluate(gc_core *c, uint64_t t)
     bool want = false;
     if (c->state == GC_ST_NORMAL) {
         if (is_leader(c)) {
-            want = leader_wants_change(c, D, nd, t);
+            const char *why = "";
+            want = leader_wants_change(c, D, nd, t, &why);
+            if (want) tr_debug("gcomm %s: new view wanted: %s", c->cfg.name, why);
         } else {
             struct peer *lp = peer_find(c, &c->cur.id.leader);
             int li = gc_view_find(&c->cur, &c->cur.id.leader);

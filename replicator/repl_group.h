@@ -38,6 +38,7 @@ typedef void (*repl_gev_sink)(void *ctx, struct repl_gev *ev);
 
 struct repl_group {
     const struct repl_group_ops *ops;
+    tr_uuid self; /* this member's uuid in the group (the group may keep its own across restarts) */
 };
 
 struct repl_group_ops {
@@ -61,6 +62,12 @@ struct repl_group_args {
 
 /* The single-member group: a primary component of this node alone (gcomm:// bootstrap). */
 struct repl_group *repl_group_loop_new(const struct repl_group_args *args);
+
+/* gcomm over TCP. opts: the node's option store (gmcast.*, evs.*, pc.*, base_*); data_dir holds
+ * gvwstate.dat. The member uuid is gcomm's own (kept in gvwstate.dat). */
+struct tr_cfg;
+struct repl_group *repl_group_gcomm_new(const struct repl_group_args *args,
+                                        const struct tr_cfg *opts, const char *data_dir);
 
 void repl_gev_free(struct repl_gev *ev);
 

@@ -125,6 +125,7 @@ struct repl_group *repl_group_loop_new(const struct repl_group_args *args)
     struct loop_group *g = calloc(1, sizeof *g);
     if (!g) return NULL;
     g->base.ops = &loop_ops;
+    g->base.self = args->self;
     g->args = *args;
     snprintf(g->name, sizeof g->name, "%s", args->name ? args->name : "");
     snprintf(g->incoming, sizeof g->incoming, "%s", args->incoming ? args->incoming : "");

@@ -99,6 +99,13 @@ static int node_address_defaults(struct repl_node *n, char *err, size_t errlen)
     return 0;
 }
 
+struct repl_group *repl_node_gcomm_factory(const struct repl_group_args *args, void *ctx)
+{
+    (void)ctx;
+    struct repl_node *n = args->sink_ctx;
+    return repl_group_gcomm_new(args, n->cfg, n->data_dir);
+}
+
 int repl_node_new(const struct repl_init_args *a, struct repl_node **out)
 {
     *out = NULL;
@@ -296,6 +303,7 @@ int repl_node_connect(struct repl_node *n, const char *cluster_name, const char 
         struct repl_group_args ga = {n->self, n->name, n->incoming, repl_stream_sink, n};
         n->group = n->group_factory ? n->group_factory(&ga, n->group_ctx) : repl_group_loop_new(&ga);
         if (!n->group) return REPL_FATAL;
+        if (!tr_uuid_is_nil(&n->group->self)) n->self = n->group->self;
     }
     char err[512] = "";
     if (n->group->ops->connect(n->group, cluster_name ? cluster_name : "", url, bootstrap, err,

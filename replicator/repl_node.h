@@ -26,6 +26,9 @@ struct repl_host {
     int (*apply)(void *app_ctx, void *recv_ctx, uint64_t trx_id, void *opaque, uint32_t flags,
                  const struct repl_buf *data, const struct repl_meta *meta, bool *exit_loop);
     int (*synced)(void *app_ctx);
+    /* A joiner asks the host how to receive state: *req is malloc'ed by the host ("trivial":
+     * the host already has the group's state, e.g. MariaDB's wsrep_sst_method=skip). */
+    int (*sst_request)(void *app_ctx, void **req, size_t *len);
 };
 
 struct repl_group;
@@ -58,6 +61,8 @@ struct repl_stat {
 };
 
 int repl_node_new(const struct repl_init_args *args, struct repl_node **out);
+/* group_factory for repl_init_args: gcomm over TCP with the node's own options. */
+struct repl_group *repl_node_gcomm_factory(const struct repl_group_args *args, void *ctx);
 /* Idempotent teardown; disconnects first if still connected. */
 void repl_node_free(struct repl_node *n);
 

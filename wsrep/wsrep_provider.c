@@ -81,6 +81,15 @@ static int cb_synced(void *app_ctx)
     return p->args.synced_cb(p->args.app_ctx) != WSREP_CB_SUCCESS;
 }
 
+static int cb_sst_request(void *app_ctx, void **req, size_t *len)
+{
+    struct provider_ctx *p = app_ctx;
+    *req = NULL;
+    *len = 0;
+    if (!p->args.sst_request_cb) return -1;
+    return p->args.sst_request_cb(p->args.app_ctx, req, len) != WSREP_CB_SUCCESS;
+}
+
 /* ---- the 45 slots ---- */
 
 static wsrep_status_t p_init(wsrep_t *w, const struct wsrep_init_args *args)
@@ -103,7 +112,7 @@ static wsrep_status_t p_init(wsrep_t *w, const struct wsrep_init_args *args)
         .options = args->options,
         .proto_ver = args->proto_ver,
         .state_id = (const tr_gtid *)args->state_id,
-        .host = {p, cb_connected, cb_view, cb_apply, cb_synced},
+        .host = {p, cb_connected, cb_view, cb_apply, cb_synced, cb_sst_request},
     };
     int rc = repl_node_new(&ra, &p->node);
     if (rc != REPL_OK) {

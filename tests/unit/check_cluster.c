@@ -124,6 +124,7 @@ static struct repl_group *bus_factory(const struct repl_group_args *args, void *
     struct bus *b = ctx;
     struct bus_group *g = calloc(1, sizeof *g);
     g->base.ops = &bus_ops;
+    g->base.self = args->self;
     g->bus = b;
     pthread_mutex_lock(&b->mu);
     g->idx = b->n++;
@@ -149,6 +150,7 @@ struct host {
     pthread_mutex_t mu;
     pthread_cond_t cond;
     bool gate_closed; /* appliers wait in apply_cb while set */
+    const char *sst_method; /* what sst_request answers: "trivial" or e.g. "rsync" */
     int views, synced, applied, toi_applied, last_view_members;
     pthread_t appliers[2];
 };
@@ -207,6 +209,15 @@ static int h_apply(void *app, void *recv_ctx, uint64_t trx_id, void *opaque, uin
     return repl_node_commit_order_leave(h->node, trx_id, opaque, meta, NULL) == REPL_OK ? 0 : -1;
 }
 
+static int h_sst_request(void *app, void **req, size_t *len)
+{
+    struct host *h = app;
+    const char *r = h->sst_method;
+    *req = strdup(r);
+    *len = strlen(r) + 1;
+    return 0;
+}
+
 static void *applier(void *arg)
 {
     struct host *h = arg;
@@ -214,7 +225,9 @@ static void *applier(void *arg)
     return NULL;
 }
 
-static void host_init(struct host *h, struct bus *b, const char *name)
+static void host_init_with(struct host *h, const char *name, const char *options,
+                           struct repl_group *(*factory)(const struct repl_group_args *, void *),
+                           void *ctx)
 {
     memset(h, 0, sizeof *h);
     pthread_mutex_init(&h->mu, NULL);
@@ -225,13 +238,25 @@ static void host_init(struct host *h, struct bus *b, const char *name)
         .node_name = name,
         .node_incoming = name,
         .data_dir = h->dir,
-        .options = "repl.causal_read_timeout=PT10S",
+        .options = options,
         .proto_ver = 4,
-        .host = {h, h_connected, h_view, h_apply, h_synced},
-        .group_factory = bus_factory,
-        .group_ctx = b,
+        .host = {h, h_connected, h_view, h_apply, h_synced, h_sst_request},
+        .group_factory = factory,
+        .group_ctx = ctx,
     };
+    h->sst_method = "trivial";
     ck_assert_int_eq(repl_node_new(&a, &h->node), REPL_OK);
+}
+
+static void host_init(struct host *h, struct bus *b, const char *name)
+{
+    host_init_with(h, name, "repl.causal_read_timeout=PT10S", bus_factory, b);
+}
+
+static void host_start_url(struct host *h, const char *url, bool bootstrap)
+{
+    ck_assert_int_eq(repl_node_connect(h->node, "test", url, "", bootstrap), REPL_OK);
+    for (int i = 0; i < 2; i++) pthread_create(&h->appliers[i], NULL, applier, h);
 }
 
 static void host_start(struct host *h, bool bootstrap)
@@ -454,12 +479,94 @@ START_TEST(three_nodes)
 }
 END_TEST
 
+/* Joining a running cluster: n2 with a trivial state transfer catches the stream from its
+ * join on; n3 asks for rsync, which does not exist yet, and stays Joining without applying. */
+static void join_flow(struct host *h, void (*start_joiner)(struct host *, int))
+{
+    int64_t s;
+    wait_synced(&h[0], 1);
+    ck_assert_int_eq(write_key(&h[0], 30, 'A', 1, &s), REPL_OK);
+    start_joiner(&h[1], 1);
+    wait_synced(&h[1], 1);
+    tr_uuid u0, u1;
+    int64_t c0 = committed(&h[0], &u0);
+    ck_assert_int_eq(committed(&h[1], &u1), c0); /* joined at the same position */
+    ck_assert_int_eq(tr_uuid_compare(&u0, &u1), 0);
+    ck_assert_int_eq(write_key(&h[0], 31, 'B', 2, &s), REPL_OK);
+    wait_committed(&h[1], s);
+    ck_assert_int_eq(hget(&h[1], &h[1].table[1]), 2);
+    ck_assert_int_eq(write_key(&h[1], 32, 'C', 3, &s), REPL_OK);
+    wait_committed(&h[0], s);
+    ck_assert_int_eq(hget(&h[0], &h[0].table[2]), 3);
+
+    h[2].sst_method = "rsync";
+    start_joiner(&h[2], 2);
+    for (int i = 0; i < 300 && stat_int(&h[2], "local_state") != 1; i++) usleep(10000);
+    ck_assert_int_eq(stat_int(&h[2], "local_state"), 1); /* Joining */
+    ck_assert_int_eq(write_key(&h[0], 33, 'D', 4, &s), REPL_OK);
+    wait_committed(&h[1], s);
+    usleep(100000);
+    ck_assert_int_eq(hget(&h[2], &h[2].applied), 0);
+    ck_assert_int_eq(hget(&h[2], &h[2].synced), 0);
+    for (int i = 2; i >= 0; i--) host_stop(&h[i]);
+}
+
+static void bus_joiner(struct host *h, int i)
+{
+    (void)i;
+    host_start(h, false);
+}
+
+START_TEST(join_running_cluster)
+{
+    static struct bus b = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    static struct host h[3];
+    const char *names[3] = {"j1", "j2", "j3"};
+    for (int i = 0; i < 3; i++) host_init(&h[i], &b, names[i]);
+    host_start(&h[0], true);
+    join_flow(h, bus_joiner);
+}
+END_TEST
+
+/* The same over gcomm: three nodes in this process on loopback TCP. */
+static int tcp_port[3];
+
+static void tcp_joiner(struct host *h, int i)
+{
+    char url[64];
+    snprintf(url, sizeof url, "gcomm://127.0.0.1:%d", tcp_port[0]);
+    (void)i;
+    host_start_url(h, url, false);
+}
+
+START_TEST(join_running_cluster_gcomm)
+{
+    static struct host h[3];
+    const char *names[3] = {"g1", "g2", "g3"};
+    int base = 20000 + (int)(getpid() % 20000);
+    for (int i = 0; i < 3; i++) {
+        tcp_port[i] = base + 10 * i;
+        char opts[256];
+        snprintf(opts, sizeof opts,
+                 "base_port=%d; gmcast.listen_addr=tcp://127.0.0.1:%d; base_host=127.0.0.1; "
+                 "evs.suspect_timeout=PT1S; evs.inactive_timeout=PT2S; pc.wait_prim_timeout=PT10S",
+                 tcp_port[i], tcp_port[i]);
+        host_init_with(&h[i], names[i], opts, repl_node_gcomm_factory, NULL);
+    }
+    host_start_url(&h[0], "gcomm://", true);
+    join_flow(h, tcp_joiner);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cluster");
     TCase *tc = tcase_create("bus");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, three_nodes);
+    tcase_add_test(tc, join_running_cluster);
+    if (getenv("TRIREME_TEST_GCOMM")) /* until gcomm's single-node view is stable */
+        tcase_add_test(tc, join_running_cluster_gcomm);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -1,0 +1,218 @@
+/* replicator/repl_group_gcomm: the replicator's group over gcomm (TCP, views, total order).
+ * A pump thread turns gcomm's ordered stream into repl_gev events for the node's queue. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/tr_cfg.h"
+#include "common/tr_log.h"
+#include "gcomm/gc_node.h"
+#include "replicator/repl_group.h"
+#include "replicator/repl_options.h"
+
+struct gcomm_group {
+    struct repl_group base;
+    struct repl_group_args args;
+    struct gc_config cfg;
+    gc_node *gn;
+    pthread_t pump;
+    bool pump_started;
+};
+
+/* gcomm's view, as the node's stream wants it. */
+static struct repl_gev *view_event(const struct gc_event *e)
+{
+    struct repl_gev *ev = calloc(1, sizeof *ev);
+    uint32_t n = e->view.n;
+    struct repl_member *m = calloc(n ? n : 1, sizeof *m);
+    if (!ev || !m) {
+        free(ev);
+        free(m);
+        return NULL;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        m[i].id = e->view.m[i].uuid;
+        snprintf(m[i].name, sizeof m[i].name, "%s", e->view.m[i].name);
+        snprintf(m[i].incoming, sizeof m[i].incoming, "%s", e->view.m[i].incoming);
+    }
+    ev->type = REPL_GEV_VIEW;
+    ev->view.primary = e->view.primary;
+    ev->view.conf_id = (int64_t)e->view.id.epoch;
+    ev->view.my_idx = e->my_index;
+    ev->view.memb_num = (int)n;
+    ev->view.members = m;
+    return ev;
+}
+
+static void *pump_main(void *arg)
+{
+    struct gcomm_group *g = arg;
+    for (;;) {
+        struct gc_event *e = NULL;
+        int rc = gc_node_recv(g->gn, &e, -1);
+        if (rc == -ESHUTDOWN) break;
+        if (rc != 0 || !e) continue;
+        struct repl_gev *ev = NULL;
+        if (e->kind == GC_EV_VIEW) {
+            /* After our own leave gcomm reports a view without us: the end of the stream. */
+            if (e->my_index >= 0) ev = view_event(e);
+        } else if ((ev = calloc(1, sizeof *ev))) {
+            ev->type = REPL_GEV_MSG;
+            ev->sender = e->sender;
+            ev->buf = e->data; /* take the bytes over: no copy */
+            ev->len = e->len;
+            e->data = NULL;
+            e->len = 0;
+        }
+        gc_event_free(e);
+        if (ev) g->args.sink(g->args.sink_ctx, ev);
+    }
+    struct repl_gev *closed = calloc(1, sizeof *closed);
+    if (closed) {
+        closed->type = REPL_GEV_CLOSED;
+        g->args.sink(g->args.sink_ctx, closed);
+    }
+    return NULL;
+}
+
+/* Copies src into dst; -1 (and nothing copied) when it does not fit. */
+static int copy_fit(char *dst, size_t cap, const char *src)
+{
+    size_t len = strlen(src);
+    if (len >= cap) return -1;
+    memcpy(dst, src, len + 1);
+    return 0;
+}
+
+static int fill_config(struct gcomm_group *g, const struct tr_cfg *opts, const char *data_dir,
+                       char *err, size_t errlen)
+{
+    struct gc_config *c = &g->cfg;
+    gc_config_defaults(c);
+    struct repl_options o;
+    if (repl_options_read(opts, &o)) {
+        snprintf(err, errlen, "options store incomplete");
+        return -1;
+    }
+    snprintf(c->name, sizeof c->name, "%s", g->args.name ? g->args.name : "");
+    snprintf(c->incoming, sizeof c->incoming, "%s", g->args.incoming ? g->args.incoming : "");
+    if (copy_fit(c->listen_addr, sizeof c->listen_addr, o.listen_addr) ||
+        copy_fit(c->base_host, sizeof c->base_host, o.base_host)) {
+        snprintf(err, errlen, "gmcast.listen_addr or base_host too long");
+        return -1;
+    }
+    c->base_port = (uint16_t)o.base_port;
+    snprintf(c->data_dir, sizeof c->data_dir, "%s", data_dir ? data_dir : "");
+    c->keepalive_ns = (uint64_t)o.evs_keepalive_period_ns;
+    c->suspect_ns = (uint64_t)o.evs_suspect_timeout_ns;
+    c->inactive_ns = (uint64_t)o.evs_inactive_timeout_ns;
+    c->install_ns = (uint64_t)o.evs_install_timeout_ns;
+    c->weight = (uint8_t)o.pc_weight;
+    c->ignore_sb = o.pc_ignore_sb;
+    c->ignore_quorum = o.pc_ignore_quorum;
+    c->recovery = o.pc_recovery;
+    c->wait_prim = o.pc_wait_prim;
+    c->wait_prim_timeout_ns = (uint64_t)o.pc_wait_prim_timeout_ns;
+    c->max_packet_size = (uint32_t)o.gcs_max_packet_size;
+    c->isolate = o.gmcast_isolate != 0;
+    return 0;
+}
+
+static int gg_connect(struct repl_group *gb, const char *cluster_name, const char *url,
+                      bool bootstrap, char *err, size_t errlen)
+{
+    struct gcomm_group *g = (struct gcomm_group *)gb;
+    snprintf(g->cfg.group, sizeof g->cfg.group, "%s", cluster_name);
+    if (gc_config_set_url(&g->cfg, url)) {
+        snprintf(err, errlen, "cannot parse cluster address '%s'", url);
+        return -1;
+    }
+    g->cfg.bootstrap = bootstrap || g->cfg.nseeds == 0;
+    g->gn = gc_node_create(&g->cfg);
+    if (!g->gn) {
+        snprintf(err, errlen, "bad group configuration (see the lines above)");
+        return -1;
+    }
+    g->base.self = gc_node_uuid(g->gn);
+    int rc = gc_node_start(g->gn);
+    if (rc) {
+        snprintf(err, errlen, "%s", rc == -ETIMEDOUT
+                                        ? "no primary component within pc.wait_prim_timeout"
+                                        : "could not start the group layer (listen address?)");
+        gc_node_destroy(g->gn);
+        g->gn = NULL;
+        return -1;
+    }
+    if (pthread_create(&g->pump, NULL, pump_main, g)) {
+        snprintf(err, errlen, "cannot start the group receive thread");
+        gc_node_stop(g->gn);
+        gc_node_destroy(g->gn);
+        g->gn = NULL;
+        return -1;
+    }
+    g->pump_started = true;
+    return 0;
+}
+
+static int gg_broadcast(struct repl_group *gb, const struct repl_buf *bufs, size_t n)
+{
+    struct gcomm_group *g = (struct gcomm_group *)gb;
+    if (!g->gn) return -ENOTCONN;
+    if (n == 1) return gc_node_broadcast(g->gn, bufs[0].ptr, bufs[0].len);
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) len += bufs[i].len;
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf) return -ENOMEM;
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(buf + off, bufs[i].ptr, bufs[i].len);
+        off += bufs[i].len;
+    }
+    int rc = gc_node_broadcast(g->gn, buf, len);
+    free(buf);
+    return rc;
+}
+
+static void gg_leave(struct repl_group *gb)
+{
+    struct gcomm_group *g = (struct gcomm_group *)gb;
+    if (!g->gn) {
+        struct repl_gev *closed = calloc(1, sizeof *closed);
+        if (closed) {
+            closed->type = REPL_GEV_CLOSED;
+            g->args.sink(g->args.sink_ctx, closed);
+        }
+        return;
+    }
+    if (gc_node_leave(g->gn)) tr_warn("the group did not confirm our leave; closing anyway");
+    gc_node_stop(g->gn); /* the pump drains the stream and reports CLOSED */
+}
+
+static void gg_destroy(struct repl_group *gb)
+{
+    struct gcomm_group *g = (struct gcomm_group *)gb;
+    if (g->gn) gc_node_stop(g->gn);
+    if (g->pump_started) pthread_join(g->pump, NULL);
+    if (g->gn) gc_node_destroy(g->gn);
+    free(g);
+}
+
+static const struct repl_group_ops gcomm_ops = {gg_connect, gg_broadcast, gg_leave, gg_destroy};
+
+struct repl_group *repl_group_gcomm_new(const struct repl_group_args *args,
+                                        const struct tr_cfg *opts, const char *data_dir)
+{
+    struct gcomm_group *g = calloc(1, sizeof *g);
+    if (!g) return NULL;
+    g->base.ops = &gcomm_ops;
+    g->args = *args;
+    char err[256];
+    if (fill_config(g, opts, data_dir, err, sizeof err)) {
+        tr_error("group configuration: %s", err);
+        free(g);
+        return NULL;
+    }
+    return &g->base;
+}
