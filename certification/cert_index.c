@@ -31,6 +31,7 @@ struct rec { /* one certified write-set still in the index */
     int64_t seqno;
     uint32_t src;
     uint32_t nent; /* its entries in the entry FIFO, in order */
+    bool toi;
 };
 
 struct scratch { /* one key of the write-set being certified */
@@ -59,7 +60,12 @@ struct cert_index {
 
     int64_t last_seqno;  /* last certified or barrier seqno */
     int64_t barrier;     /* last PA-unsafe, TOI or barrier seqno: everyone depends on it */
-    int64_t purged_upto; /* entries at or below are gone; older last_seen cannot certify */
+    int64_t purged_upto; /* entries at or below are gone */
+    /* What purging took away that could still matter: the newest purged write-set (and its
+     * source), the newest purged one from any other source, the newest purged TOI. A write-set
+     * whose last_seen is below one it could conflict with cannot be judged any more. */
+    int64_t gone_seqno, gone_other, gone_toi;
+    tr_uuid gone_src;
 
     struct cert_stats st;
     struct cert_conflict_info last_conflict;
@@ -101,6 +107,8 @@ struct cert_index *cert_index_new(int64_t position)
     idx->hash = cert_key_hash;
     if (position < -1) position = -1;
     idx->last_seqno = idx->barrier = idx->purged_upto = position;
+    /* Before the starting position nothing is known: as if every source had written there. */
+    idx->gone_seqno = idx->gone_other = idx->gone_toi = position;
     return idx;
 }
 
@@ -294,7 +302,8 @@ static void insert_keys(struct cert_index *idx, uint32_t nkeys, int64_t seqno, u
         e->src[s->type] = src;
         e->toi = (uint8_t)((e->toi & ~(1u << s->type)) | (toi ? 1u << s->type : 0));
     }
-    idx->recs[(idx->rec_head + idx->rec_len++) & (idx->rec_cap - 1)] = (struct rec){seqno, src, nent};
+    idx->recs[(idx->rec_head + idx->rec_len++) & (idx->rec_cap - 1)] =
+        (struct rec){seqno, src, nent, toi};
     idx->srcs[src].refs++;
 }
 
@@ -309,9 +318,13 @@ int cert_certify(struct cert_index *idx, const struct cert_ws_view *ws, int64_t 
     int64_t last_seen = ws->hdr.last_seen;
     if (scratch_reserve(idx, nkeys)) return CERT_ENOMEM;
 
-    /* Keys at or below purged_upto are gone: a write-set that could conflict with them cannot
-     * be judged, so it fails (as in Galera). A last_seen at or past its own seqno is a lie. */
-    if (!toi && (last_seen < idx->purged_upto || last_seen >= seqno)) {
+    /* A write-set that could have conflicted with a purged one cannot be judged: it fails.
+     * Only another source's or a TOI write-set could conflict, so a node's own purged work
+     * never fails it. A last_seen at or past its own seqno is a lie. */
+    int64_t gone = memcmp(idx->gone_src.data, ws->hdr.source.data, 16) ? idx->gone_seqno
+                                                                       : idx->gone_other;
+    if (idx->gone_toi > gone) gone = idx->gone_toi;
+    if (!toi && (last_seen < gone || last_seen >= seqno)) {
         if (cert_keys_validate(ws->keys, ws->keys_len, nkeys)) return CERT_EINVAL;
         idx->st.too_old++;
         idx->last_seqno = seqno;
@@ -369,6 +382,12 @@ void cert_purge(struct cert_index *idx, int64_t safe_seqno)
                 free(e);
             }
         }
+        if (memcmp(idx->gone_src.data, idx->srcs[r.src].id.data, 16) != 0) {
+            idx->gone_other = idx->gone_seqno;
+            idx->gone_src = idx->srcs[r.src].id;
+        }
+        idx->gone_seqno = r.seqno;
+        if (r.toi) idx->gone_toi = r.seqno;
         idx->srcs[r.src].refs--;
     }
     if (safe_seqno > idx->purged_upto) idx->purged_upto = safe_seqno;

@@ -36,9 +36,11 @@ int cert_certify(struct cert_index *idx, const struct cert_ws_view *ws, int64_t 
 /* A non-write-set ordered action (e.g. a view) at seqno: later write-sets depend on it. */
 void cert_barrier(struct cert_index *idx, int64_t seqno);
 
-/* Forgets every write-set with seqno <= safe_seqno, the cluster-wide committed minimum.
- * Must be called at the same point of the ordered stream on every node. Write-sets whose
- * last_seen is below the purged seqno fail certification from then on. */
+/* Forgets every write-set with seqno <= safe_seqno: a cluster-wide minimum that no write-set
+ * still to be certified has a lower last_seen than (docs/design/writeset.md, "Purge").
+ * Must be called at the same point of the ordered stream on every node. A later write-set
+ * whose last_seen is below a purged write-set it could have conflicted with (another source's,
+ * or TOI) fails certification (counted in too_old). */
 void cert_purge(struct cert_index *idx, int64_t safe_seqno);
 
 /* Distinct keys in the index. */
@@ -47,7 +49,7 @@ size_t cert_index_size(const struct cert_index *idx);
 struct cert_stats {
     uint64_t certified;      /* passed */
     uint64_t conflicts;      /* failed on a key */
-    uint64_t too_old;        /* failed: last_seen below the purged seqno */
+    uint64_t too_old;        /* failed: could conflict with a purged write-set */
     int64_t deps_dist_sum;   /* sum of seqno - depends_seqno over passed write-sets */
     int64_t interval_sum;    /* sum of seqno - last_seen - 1 over passed write-sets */
     size_t index_size;       /* distinct keys */

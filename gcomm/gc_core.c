@@ -25,6 +25,7 @@
 struct link {
     bool used, outbound;
     int id;
+    uint64_t opened; /* a link without HELLO after 2 keepalive periods is dropped */
     int addr;  /* address slot we dialled, or -1 */
     int peer;  /* -1 until HELLO */
     gc_reasm reasm;
@@ -1656,6 +1657,7 @@ void gc_core_conn_up(gc_core *c, int link, const char *addr)
         l->addr = -1;
         l->peer = -1;
     }
+    l->opened = now(c);
     if (c->isolate || c->left) { close_link(c, l, true); return; }
     send_hello(c, l);
 }
@@ -1726,6 +1728,7 @@ static void dial(gc_core *c, uint64_t t)
         memset(l, 0, sizeof *l);
         l->used = true;
         l->outbound = true;
+        l->opened = t;
         l->id = id;
         l->addr = i;
         l->peer = -1;
@@ -1852,6 +1855,14 @@ void gc_core_tick(gc_core *c)
     if (t >= c->next_hb) {
         send_heartbeats(c, t);
         c->next_hb = t + c->t_hb;
+    }
+    for (int i = 0; i < MAX_LINKS; i++) {
+        struct link *l = &c->links[i];
+        if (l->used && l->peer < 0 && t - l->opened > 2 * c->cfg.keepalive_ns) {
+            tr_warn("gcomm %s: no HELLO on link %d within %.1f s: disconnecting", c->cfg.name, l->id,
+                    2.0 * (double)c->cfg.keepalive_ns / 1e9);
+            close_link(c, l, true);
+        }
     }
     dial(c, t);
     evaluate(c, t);

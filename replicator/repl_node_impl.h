@@ -47,6 +47,7 @@ struct repl_trx {
     uint32_t flags;
     int64_t seqno;
     int64_t depends_on;
+    int64_t last_seen; /* committed position when it was broadcast (certification window) */
     uint32_t nkeys;
     struct tr_buf keys;
     struct tr_buf data;

@@ -80,7 +80,7 @@ struct repl_stat *repl_node_stats(struct repl_node *n)
     add_i(b, "protocol_version", REPL_PROTOCOL_VERSION);
     add_i(b, "protocol_application", proto_app);
     add_i(b, "protocol_replicator", REPL_PROTOCOL_VERSION);
-    add_i(b, "protocol_gcs", REPL_PROTOCOL_VERSION);
+    add_i(b, "protocol_GCS", REPL_PROTOCOL_VERSION);
     add_i(b, "last_committed", repl_monitor_last_left(n->apply_mon));
     add_i(b, "replicated", atomic_load(&n->st_replicated));
     add_i(b, "replicated_bytes", atomic_load(&n->st_replicated_bytes));

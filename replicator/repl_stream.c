@@ -19,7 +19,10 @@ static void sample_queue_locked(struct repl_node *n)
 void repl_stream_sink(void *ctx, struct repl_gev *ev)
 {
     struct repl_node *n = ctx;
-    if (ev->type == REPL_GEV_MSG || ev->type == REPL_GEV_VIEW) {
+    /* Galera's received: actions from other nodes (and views), not our own write-sets */
+    if ((ev->type == REPL_GEV_MSG && tr_uuid_compare(&ev->sender, &n->self) != 0 &&
+         !repl_msg_is_control(ev->buf, ev->len)) ||
+        ev->type == REPL_GEV_VIEW) {
         atomic_fetch_add(&n->st_received, 1);
         atomic_fetch_add(&n->st_received_bytes, (int64_t)ev->len);
     }
@@ -68,7 +71,15 @@ void repl_stream_applied(struct repl_node *n)
 {
     if (atomic_fetch_add(&n->commits_since_last, 1) + 1 < LAST_EVERY) return;
     atomic_store(&n->commits_since_last, 0);
-    struct repl_msg_last m = {n->self, repl_monitor_last_left(n->apply_mon)};
+    /* A safe point must bound every later write-set of ours: what we committed, and the
+     * last_seen of those already broadcast (or about to be) but not ordered yet. */
+    pthread_mutex_lock(&n->mu);
+    int64_t safe = repl_monitor_last_left(n->apply_mon);
+    for (int i = 0; i < REPL_HASH; i++)
+        for (struct repl_trx *t = n->by_local[i]; t; t = t->next_local)
+            if (t->in_flight && t->last_seen < safe) safe = t->last_seen;
+    pthread_mutex_unlock(&n->mu);
+    struct repl_msg_last m = {n->self, safe};
     struct tr_buf b = {0};
     if (repl_msg_last_encode(&m, &b) == 0) broadcast_buf(n, &b);
 }

@@ -162,6 +162,9 @@ static int replicate(struct repl_node *n, struct repl_trx *t)
     }
     t->state = TRX_REPLICATING;
     t->local_id = ++n->next_local_id;
+    /* Read under mu together with joining by_local: the LAST report takes the minimum over
+     * in-flight write-sets, so it never claims a point above one that is still to be ordered. */
+    t->last_seen = repl_monitor_last_left(n->apply_mon);
     size_t h = repl_hash(t->local_id);
     t->next_local = n->by_local[h];
     n->by_local[h] = t;
@@ -174,7 +177,7 @@ static int replicate(struct repl_node *n, struct repl_trx *t)
         .local_id = t->local_id,
         .conn_id = t->conn_id,
         .trx_id = t->trx_id,
-        .last_seen = repl_monitor_last_left(n->apply_mon),
+        .last_seen = t->last_seen,
         .nkeys = t->nkeys,
         .keys_len = (uint32_t)t->keys.len,
         .data_len = t->data.len,
