@@ -18,6 +18,18 @@ static void slots_clear(struct repl_monitor *m)
     }
 }
 
+/* Waiters for "last_left >= W" sleep on the slot of W: a leave wakes exactly them. */
+static void wake_slot(struct repl_monitor *m, int64_t w)
+{
+    struct repl_monitor_slot *s = &m->slots[w & (REPL_MONITOR_WINDOW - 1)];
+    if (s->waiters) pthread_cond_broadcast(&s->cond);
+}
+
+static void wake_general(struct repl_monitor *m)
+{
+    if (m->cond_waiters) pthread_cond_broadcast(&m->cond);
+}
+
 void repl_monitor_init(struct repl_monitor *m, int64_t last_left)
 {
     pthread_mutex_init(&m->mu, NULL);
@@ -25,6 +37,10 @@ void repl_monitor_init(struct repl_monitor *m, int64_t last_left)
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&m->cond, &ca);
+    for (int i = 0; i < REPL_MONITOR_WINDOW; i++) {
+        pthread_cond_init(&m->slots[i].cond, NULL);
+        m->slots[i].waiters = 0;
+    }
     pthread_condattr_destroy(&ca);
     m->closed = false;
     repl_monitor_reset(m, last_left);
@@ -39,6 +55,8 @@ void repl_monitor_reset(struct repl_monitor *m, int64_t last_left)
     m->window_sum = 0;
     slots_clear(m);
     pthread_cond_broadcast(&m->cond);
+    for (int i = 0; i < REPL_MONITOR_WINDOW; i++)
+        if (m->slots[i].waiters) pthread_cond_broadcast(&m->slots[i].cond);
     pthread_mutex_unlock(&m->mu);
 }
 
@@ -46,13 +64,17 @@ void repl_monitor_destroy(struct repl_monitor *m)
 {
     pthread_mutex_destroy(&m->mu);
     pthread_cond_destroy(&m->cond);
+    for (int i = 0; i < REPL_MONITOR_WINDOW; i++) pthread_cond_destroy(&m->slots[i].cond);
 }
 
 /* Takes the slot of seqno, waiting while the window is full. Called locked. */
 static struct repl_monitor_slot *claim(struct repl_monitor *m, int64_t seqno)
 {
-    while (seqno - m->last_left > REPL_MONITOR_WINDOW && !m->closed)
+    while (seqno - m->last_left > REPL_MONITOR_WINDOW && !m->closed) {
+        m->cond_waiters++;
         pthread_cond_wait(&m->cond, &m->mu);
+        m->cond_waiters--;
+    }
     struct repl_monitor_slot *s = &m->slots[seqno & MASK];
     if (s->seqno != seqno) {
         s->seqno = seqno;
@@ -64,6 +86,7 @@ static struct repl_monitor_slot *claim(struct repl_monitor *m, int64_t seqno)
 
 static void advance(struct repl_monitor *m)
 {
+    int64_t from = m->last_left;
     for (;;) {
         struct repl_monitor_slot *s = &m->slots[(m->last_left + 1) & MASK];
         if (s->seqno != m->last_left + 1 || s->state != SLOT_FINISHED) break;
@@ -73,7 +96,8 @@ static void advance(struct repl_monitor *m)
         m->last_left++;
     }
     if (m->last_entered < m->last_left) m->last_entered = m->last_left;
-    pthread_cond_broadcast(&m->cond);
+    for (int64_t w = from + 1; w <= m->last_left; w++) wake_slot(m, w);
+    if (m->last_left > from) wake_general(m);
 }
 
 int repl_monitor_enter(struct repl_monitor *m, int64_t seqno, int64_t wait_for)
@@ -85,10 +109,14 @@ int repl_monitor_enter(struct repl_monitor *m, int64_t seqno, int64_t wait_for)
         return -1;
     }
     s->state = SLOT_WAITING;
+    s->wait_for = wait_for;
     bool waited = false;
+    struct repl_monitor_slot *ws = &m->slots[wait_for & MASK];
     while (m->last_left < wait_for && !s->interrupted && !m->closed) {
         waited = true;
-        pthread_cond_wait(&m->cond, &m->mu);
+        ws->waiters++;
+        pthread_cond_wait(&ws->cond, &m->mu);
+        ws->waiters--;
     }
     if (s->interrupted || m->closed) {
         s->state = SLOT_IDLE;
@@ -137,7 +165,7 @@ bool repl_monitor_interrupt(struct repl_monitor *m, int64_t seqno)
         if (s->state != SLOT_ENTERED && s->state != SLOT_FINISHED) {
             s->interrupted = true;
             done = true;
-            pthread_cond_broadcast(&m->cond);
+            if (s->state == SLOT_WAITING) wake_slot(m, s->wait_for);
         }
     }
     pthread_mutex_unlock(&m->mu);
@@ -167,11 +195,11 @@ int repl_monitor_wait(struct repl_monitor *m, int64_t upto, int64_t timeout_ns)
     int rc = 0;
     pthread_mutex_lock(&m->mu);
     while (m->last_left < upto && !m->closed) {
-        if (timeout_ns < 0) {
-            pthread_cond_wait(&m->cond, &m->mu);
-        } else if (pthread_cond_timedwait(&m->cond, &m->mu, &dl) == ETIMEDOUT) {
-            break;
-        }
+        m->cond_waiters++;
+        int w = timeout_ns < 0 ? pthread_cond_wait(&m->cond, &m->mu)
+                               : pthread_cond_timedwait(&m->cond, &m->mu, &dl);
+        m->cond_waiters--;
+        if (w == ETIMEDOUT) break;
     }
     if (m->last_left < upto) rc = -1;
     pthread_mutex_unlock(&m->mu);
@@ -191,6 +219,8 @@ void repl_monitor_close(struct repl_monitor *m)
     pthread_mutex_lock(&m->mu);
     m->closed = true;
     pthread_cond_broadcast(&m->cond);
+    for (int i = 0; i < REPL_MONITOR_WINDOW; i++)
+        if (m->slots[i].waiters) pthread_cond_broadcast(&m->slots[i].cond);
     pthread_mutex_unlock(&m->mu);
 }
 

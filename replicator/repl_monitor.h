@@ -10,14 +10,18 @@
 #define REPL_MONITOR_WINDOW 16384 /* seqnos in flight at most; power of two */
 
 struct repl_monitor_slot {
-    int64_t seqno;   /* which seqno currently owns the slot, -1 if none */
-    uint8_t state;   /* see repl_monitor.c */
+    int64_t seqno;    /* which seqno currently owns the slot, -1 if none */
+    int64_t wait_for; /* what that seqno's waiter waits for */
+    uint8_t state;    /* see repl_monitor.c */
     bool interrupted;
+    int waiters;      /* threads sleeping on cond */
+    pthread_cond_t cond; /* signalled when last_left reaches the seqno that maps here */
 };
 
 struct repl_monitor {
     pthread_mutex_t mu;
-    pthread_cond_t cond; /* one condition: waiters are few (client and applier threads) */
+    pthread_cond_t cond; /* window and repl_monitor_wait() waiters */
+    int cond_waiters;
     int64_t last_left;     /* every seqno <= last_left has left */
     int64_t last_entered;  /* highest seqno that entered */
     uint64_t entered;      /* counters for apply_window / oooe statistics */

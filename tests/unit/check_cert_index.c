@@ -360,11 +360,25 @@ START_TEST(purge_and_horizon)
     cert_index_stats(idx, &st);
     ck_assert_uint_eq(st.window, 2);
     ck_assert_int_eq(st.purged_upto, 8);
-    /* last_seen below the purged seqno: cannot be judged, fails */
+    /* last_seen below a purged write-set of another node: cannot be judged, fails */
     ck_assert_int_eq(one(idx, NODE_B, CERT_KEY_SHARED, "zz", 11, 7, 0, &dep), CERT_CONFLICT);
     cert_index_stats(idx, &st);
     ck_assert_uint_eq(st.too_old, 1);
     ck_assert_int_eq(one(idx, NODE_B, CERT_KEY_SHARED, "zz", 12, 8, 0, &dep), CERT_OK);
+    /* the node's own purged write-sets could never conflict with it: no reason to fail */
+    ck_assert_int_eq(one(idx, NODE_A, CERT_KEY_SHARED, "zy", 13, 2, 0, &dep), CERT_OK);
+    /* once B's 12 is purged, A below it fails, B does not */
+    cert_purge(idx, 12);
+    ck_assert_int_eq(one(idx, NODE_A, CERT_KEY_SHARED, "zx", 14, 11, 0, &dep), CERT_CONFLICT);
+    ck_assert_int_eq(one(idx, NODE_B, CERT_KEY_SHARED, "zx", 15, 11, 0, &dep), CERT_OK);
+    /* a purged TOI fails everyone who had not seen it, its own node too */
+    ck_assert_int_eq(one(idx, NODE_B, CERT_KEY_EXCLUSIVE, "t", 16, 15, CERT_F_ISOLATION, &dep),
+                     CERT_OK);
+    cert_purge(idx, 16);
+    ck_assert_int_eq(one(idx, NODE_B, CERT_KEY_SHARED, "zw", 17, 15, 0, &dep), CERT_CONFLICT);
+    ck_assert_int_eq(one(idx, NODE_B, CERT_KEY_SHARED, "zw", 18, 16, 0, &dep), CERT_OK);
+    cert_index_stats(idx, &st);
+    ck_assert_uint_eq(st.too_old, 3);
     cert_purge(idx, 100);
     ck_assert_uint_eq(cert_index_size(idx), 0);
     cert_index_stats(idx, &st);
@@ -373,6 +387,13 @@ START_TEST(purge_and_horizon)
     cert_purge(idx, 3);
     cert_index_stats(idx, &st);
     ck_assert_int_eq(st.purged_upto, 100);
+    cert_index_free(idx);
+
+    /* an index that starts after a state transfer knows nothing before its position */
+    idx = cert_index_new(50);
+    ck_assert_int_eq(one(idx, NODE_A, CERT_KEY_SHARED, "a", 51, 49, 0, &dep), CERT_CONFLICT);
+    ck_assert_int_eq(one(idx, NODE_A, CERT_KEY_SHARED, "a", 52, 50, 0, &dep), CERT_OK);
+    ck_assert_int_eq(dep, 50);
     cert_index_free(idx);
 }
 END_TEST
@@ -459,7 +480,20 @@ struct model {
         int toi;
     } ref[MK][4];
     int64_t barrier, purged, last;
+    struct {
+        int64_t seqno;
+        int src, toi;
+    } *recs; /* every passed write-set, in order */
+    size_t nrecs;
 };
+
+/* Could a purged write-set have conflicted with one from src that last saw last_seen? */
+static int model_too_old(const struct model *m, int src, int64_t last_seen)
+{
+    for (size_t i = m->nrecs; i-- > 0 && m->recs[i].seqno > last_seen;)
+        if (m->recs[i].seqno <= m->purged && (m->recs[i].toi || m->recs[i].src != src)) return 1;
+    return 0;
+}
 
 static int model_certify(struct model *m, const int *kk, const int *kt, int nk, int src,
                          int64_t last_seen, uint32_t flags, int64_t seqno, int64_t *dep)
@@ -467,7 +501,7 @@ static int model_certify(struct model *m, const int *kk, const int *kt, int nk, 
     int toi = !!(flags & CERT_F_ISOLATION);
     *dep = -1;
     m->last = seqno;
-    if (!toi && (last_seen < m->purged || last_seen >= seqno)) return CERT_CONFLICT;
+    if (!toi && (model_too_old(m, src, last_seen) || last_seen >= seqno)) return CERT_CONFLICT;
     int64_t d = m->barrier;
     for (int i = 0; i < nk; i++)
         for (int f = 0; f < 4; f++) {
@@ -488,6 +522,9 @@ static int model_certify(struct model *m, const int *kk, const int *kt, int nk, 
         d = seqno - 1;
         m->barrier = seqno;
     }
+    m->recs[m->nrecs].seqno = seqno;
+    m->recs[m->nrecs].src = src;
+    m->recs[m->nrecs++].toi = toi;
     *dep = d;
     return CERT_OK;
 }
@@ -522,6 +559,7 @@ static void differential(int collide)
     memset(&m, 0, sizeof m);
     for (int k = 0; k < MK; k++)
         for (int t = 0; t < 4; t++) m.ref[k][t].seqno = -1;
+    m.recs = malloc(sizeof *m.recs * 200000);
     uint64_t s = 12345 + (uint64_t)collide;
     int64_t committed = 0;
     int conflicts = 0;
@@ -563,6 +601,10 @@ static void differential(int collide)
         }
     }
     ck_assert_int_gt(conflicts, 1000); /* the run exercised both outcomes */
+    struct cert_stats st;
+    cert_index_stats(idx, &st);
+    ck_assert_uint_gt(st.too_old, 100); /* and the purge horizon */
+    free(m.recs);
     cert_index_free(idx);
     cert_index_free(twin);
 }
