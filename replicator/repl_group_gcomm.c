@@ -34,8 +34,10 @@ static struct repl_gev *view_event(const struct gc_event *e)
     }
     for (uint32_t i = 0; i < n; i++) {
         m[i].id = e->view.m[i].uuid;
-        snprintf(m[i].name, sizeof m[i].name, "%s", e->view.m[i].name);
-        snprintf(m[i].incoming, sizeof m[i].incoming, "%s", e->view.m[i].incoming);
+        /* wsrep's member name is 32 bytes, not NUL-terminated when full (the host uses strnlen) */
+        memcpy(m[i].name, e->view.m[i].name, strnlen(e->view.m[i].name, sizeof m[i].name));
+        memcpy(m[i].incoming, e->view.m[i].incoming,
+               strnlen(e->view.m[i].incoming, sizeof m[i].incoming - 1));
     }
     ev->type = REPL_GEV_VIEW;
     ev->view.primary = e->view.primary;
