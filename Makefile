@@ -19,10 +19,12 @@ build/CMakeCache.txt:
 build: deps build/CMakeCache.txt
 	$(CMAKE) --build build -j$(JOBS)
 
-# Everything CI runs: the normal build's full suite, then unit tests under ASan+UBSan and TSan.
+# Everything CI runs: the normal build's full suite, unit tests under ASan+UBSan and TSan, and
+# every fuzzer for a short while (make fuzz for longer runs).
 test: build
 	cd build && $(CTEST) --output-on-failure -j1 --timeout 1200
 	$(MAKE) test-asan test-tsan
+	$(MAKE) fuzz FUZZ_SECONDS=$${CI_FUZZ_SECONDS:-15}
 
 test-fast: build
 	cd build && $(CTEST) --output-on-failure -L unit

@@ -466,6 +466,8 @@ static void trim_log(gc_core *c)
 }
 
 static void send_pending(gc_core *c);
+static void recompute_lease(gc_core *c);
+static void send_heartbeats(gc_core *c, uint64_t t);
 
 /* Each set of a joint list (previous primary views) must hold a quorum of nodes for which
  * present(uuid) is true; an empty list is satisfied. */
@@ -536,6 +538,7 @@ static void advance(gc_core *c)
         if (c->commit < c->close || !joint_ok(c)) return;
         c->established = true;
         c->lease_grace = now(c) + c->t_lease;
+        recompute_lease(c); /* a member holding the majority weight alone needs no echoes */
         if (c->continuing)
             for (uint64_t s = c->delivered + 1; s <= c->close; s++) deliver_entry(c, s);
         c->delivered = c->close;
@@ -1345,7 +1348,8 @@ static void apply_start(gc_core *c, const gc_msg *m)
     memcpy(c->prim_joint, c->joint, sizeof c->joint);
     c->acked_sent_epoch = 0;
     send_ack(c);
-    c->next_hb = 0; /* heartbeat at once: leases need echoes in the new epoch */
+    send_heartbeats(c, now(c)); /* at once: leases need echoes in the new epoch */
+    c->next_hb = now(c) + c->t_hb;
     advance(c);
 }
 

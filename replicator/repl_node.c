@@ -305,6 +305,7 @@ int repl_node_connect(struct repl_node *n, const char *cluster_name, const char 
     n->closing = false;
     n->final_done = false;
     n->group_closed = false;
+    n->must_leave = false;
     n->connected = true;
     pthread_mutex_unlock(&n->mu);
 

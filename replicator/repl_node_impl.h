@@ -97,6 +97,7 @@ struct repl_node {
     bool closing;     /* disconnect() called */
     bool final_done;  /* final view delivered: recv() returns */
     bool group_closed; /* the group delivers nothing more: waiters for ordering give up */
+    bool must_leave;   /* certification broke here: leave instead of diverging */
     int pause_count;
     int64_t paused_seqno;
 

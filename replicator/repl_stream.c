@@ -414,7 +414,13 @@ static struct repl_trx *order_ws_locked(struct repl_node *n, struct repl_gev *ev
     int64_t seqno = ++n->last_seqno;
     int64_t depends = TR_SEQNO_UNDEFINED;
     int crc = cert_certify(n->cert, &ws, seqno, &depends);
-    if (crc < 0) tr_error("certification of seqno %lld failed internally (%d)", (long long)seqno, crc);
+    if (crc < 0) {
+        /* Out of memory or a broken invariant: this node can no longer certify as the others
+         * do. It leaves the group rather than diverge (the host sees a final view). */
+        tr_error("certification of seqno %lld failed internally (%d): leaving the cluster",
+                 (long long)seqno, crc);
+        n->must_leave = true;
+    }
     bool ok = crc == CERT_OK;
     if (ws.hdr.flags & REPL_F_ISOLATION) n->last_barrier = seqno;
 
@@ -450,6 +456,15 @@ static struct repl_trx *order_ws_locked(struct repl_node *n, struct repl_gev *ev
     job->ordered = job->cert_ok = true;
     job->view = ws;
     return job;
+}
+
+static void leave_if_inconsistent(struct repl_node *n)
+{
+    pthread_mutex_lock(&n->mu);
+    bool leave = n->must_leave && !n->closing;
+    if (leave) n->closing = true;
+    pthread_mutex_unlock(&n->mu);
+    if (leave) n->group->ops->leave(n->group);
 }
 
 /* Applies another node's write-set on this applier thread (mu not held). */
@@ -534,6 +549,7 @@ int repl_node_recv(struct repl_node *n, void *recv_ctx)
                     repl_monitor_cancel(n->commit_mon, cancel);
                 }
                 if (job) rc = apply_job(n, recv_ctx, job, &exit_loop);
+                leave_if_inconsistent(n);
             }
             break;
         case REPL_GEV_VIEW:

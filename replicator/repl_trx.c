@@ -222,7 +222,8 @@ static int replicate(struct repl_node *n, struct repl_trx *t)
     }
     bool ordered = t->ordered;
     pthread_mutex_unlock(&n->mu);
-    if (rc != 0) tr_warn("broadcast failed: %s", strerror(-rc));
+    if (erc == CERT_WS_ETOOBIG) return REPL_SIZE_EXCEEDED; /* the transaction fails, not the node */
+    if (rc != 0 && !erc) tr_warn("broadcast failed: %s", strerror(-rc));
     return ordered ? REPL_OK : REPL_CONN_FAIL;
 }
 

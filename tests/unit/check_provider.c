@@ -317,6 +317,22 @@ START_TEST(one_node_lifecycle)
     ck_assert_int_ne(w->options_set(w, "gcache.size=1G"), WSREP_OK);
     ck_assert_int_eq(w->options_set(w, "a=1"), WSREP_NODE_FAIL); /* as Galera: "returned 7" */
 
+    /* repl.max_ws_size: a larger transaction fails with SIZE_EXCEEDED, the node goes on */
+    ck_assert_int_eq(w->options_set(w, "repl.max_ws_size=1024"), WSREP_OK);
+    {
+        static char big[2048];
+        wsrep_ws_handle_t ws = {300, NULL};
+        wsrep_buf_t parts[1] = {{"k", 1}};
+        wsrep_key_t key = {parts, 1};
+        ck_assert_int_eq(w->append_key(w, &ws, &key, 1, WSREP_KEY_EXCLUSIVE, true), WSREP_OK);
+        wsrep_buf_t d = {big, sizeof big};
+        ck_assert_int_eq(w->append_data(w, &ws, &d, 1, WSREP_DATA_ORDERED, true),
+                         WSREP_SIZE_EXCEEDED);
+        ck_assert_int_eq(w->release(w, &ws), WSREP_OK);
+    }
+    ck_assert_int_eq(w->options_set(w, "repl.max_ws_size=2147483647"), WSREP_OK);
+    ck_assert_int_eq(commit_one(w, 301), v + 8);
+
     /* named locks */
     ck_assert_int_eq(w->lock(w, "L", false, 1, 0), WSREP_OK);
     ck_assert_int_eq((int)w->lock(w, "L", false, 2, 0), -16 /* -EBUSY */);
@@ -336,7 +352,7 @@ START_TEST(one_node_lifecycle)
     fclose(f);
     text[n] = 0;
     char want[64];
-    snprintf(want, sizeof want, "seqno:   %lld", (long long)(v + 7));
+    snprintf(want, sizeof want, "seqno:   %lld", (long long)(v + 8));
     ck_assert_msg(strstr(text, want), "grastate: %s", text);
     ck_assert_ptr_nonnull(strstr(text, "safe_to_bootstrap: 1"));
     unload(h);
@@ -348,8 +364,8 @@ START_TEST(one_node_lifecycle)
     H = h = h2;
     w = load(h);
     start(h);
-    ck_assert_int_eq(atomic_load(&h->last_view_seqno), v + 8);
-    ck_assert_int_eq(commit_one(w, 200), v + 9);
+    ck_assert_int_eq(atomic_load(&h->last_view_seqno), v + 9);
+    ck_assert_int_eq(commit_one(w, 200), v + 10);
     stop(h);
     unload(h);
     host_rmdir(h);
