@@ -84,6 +84,8 @@ struct coll {
     uint8_t nheard;
     tr_uuid heard[GC_MAX_MEMBERS];
     uint64_t heard_abs[GC_MAX_MEMBERS];
+    uint8_t nacked;
+    uint64_t acked[GC_ACKED_MAX];
     uint64_t log_end, first;
     uint32_t nentries, ndedup;
     struct entry *entries;
@@ -122,6 +124,8 @@ struct gc_core {
     gc_joint prim_joint[GC_MAX_JOINT];
     gc_view last_estab; /* last primary view we saw established */
     bool has_estab;
+    uint8_t nacked; /* epochs of primary views whose START we applied (and so may have acked) */
+    uint64_t acked[GC_ACKED_MAX];
     bool nonprim_since; /* a non-primary view was delivered after the last primary one */
 
     struct entry *log; /* ring indexed by seqno - log_first */
@@ -704,6 +708,8 @@ static void fill_state(gc_core *c, gc_msg *m, uint64_t epoch, gc_entry_ref *refs
     m->u.state.stop_elapsed = c->stop_time ? now(c) - c->stop_time : NEVER;
     m->u.state.log_end = log_end(c);
     m->u.state.first = c->log_first;
+    m->u.state.nacked = c->nacked;
+    memcpy(m->u.state.acked, c->acked, sizeof c->acked);
     for (int i = 0; i < MAX_PEERS && m->u.state.nheard < GC_MAX_MEMBERS; i++) {
         const struct peer *p = &c->peers[i];
         if (!p->used || !p->last_heard) continue;
@@ -744,6 +750,8 @@ static int coll_add(gc_core *c, const tr_uuid *uuid, const gc_msg *m, uint64_t t
     s->log_end = m->u.state.log_end;
     s->first = m->u.state.first;
     s->dv_epoch = m->u.state.dv_epoch;
+    s->nacked = m->u.state.nacked;
+    memcpy(s->acked, m->u.state.acked, sizeof s->acked);
     s->nheard = m->u.state.nheard;
     for (int i = 0; i < s->nheard; i++) {
         s->heard[i] = m->u.state.heard[i];
@@ -903,12 +911,23 @@ static struct coll *coll_find(gc_core *c, const tr_uuid *u)
 
 static struct coll *coll_find(gc_core *c, const tr_uuid *u);
 
+/* Did reporter s acknowledge view X? Exact while X is within its record of acked epochs. */
+static bool reporter_acked(const struct coll *s, const gc_view *X)
+{
+    if (!(s->flags & GC_STATE_HAS_PRIM) || gc_view_id_cmp(&s->prim.id, &X->id) < 0) return false;
+    if (s->flags & GC_STATE_RECOVERED) return true; /* only its gvwstate survived: assume it did */
+    if (s->nacked == GC_ACKED_MAX && X->id.epoch < s->acked[0]) return true; /* older than the record */
+    for (int i = 0; i < s->nacked; i++)
+        if (s->acked[i] == X->id.epoch) return true;
+    return false;
+}
+
 static bool may_have_acked(gc_core *c, const tr_uuid *u, const void *arg)
 {
     const gc_view *X = arg;
     if (gc_view_find(X, u) < 0) return false;
     struct coll *s = coll_find(c, u);
-    return !s || ((s->flags & GC_STATE_HAS_PRIM) && gc_view_id_cmp(&s->prim.id, &X->id) >= 0);
+    return !s || reporter_acked(s, X);
 }
 
 static bool live_reporter(gc_core *c, const tr_uuid *u, const void *arg)
@@ -925,8 +944,7 @@ static bool possibly_established(gc_core *c, const gc_view *X, const struct coll
     uint64_t acked = 0;
     for (uint32_t i = 0; i < X->n; i++) {
         struct coll *s = coll_find(c, &X->m[i].uuid);
-        if (!s || ((s->flags & GC_STATE_HAS_PRIM) && gc_view_id_cmp(&s->prim.id, &X->id) >= 0))
-            acked += X->m[i].weight;
+        if (!s || reporter_acked(s, X)) acked += X->m[i].weight;
     }
     if (2 * acked <= gc_view_weight(X)) return false;
     if (!src || (src->flags & GC_STATE_PFORCED) || src->njoint == 0) return true;
@@ -1102,6 +1120,8 @@ static void gather_check(gc_core *c, bool timeout)
             m.u.start.close = adopt->log_end;
             m.u.start.first = adopt->first;
             m.u.start.adopt_epoch = P->id.epoch;
+            if (adopt->eff == &adopt->prim && (adopt->flags & GC_STATE_PENDING) && (adopt->flags & GC_STATE_HAS_ESTAB))
+                m.u.start.adopt_prev_epoch = adopt->estab.id.epoch;
             m.u.start.nentries = adopt->nentries;
             refs = calloc(adopt->nentries ? adopt->nentries : 1, sizeof *refs);
             if (!refs) return;
@@ -1168,7 +1188,9 @@ static void gather_check(gc_core *c, bool timeout)
     for (int i = 0; i < c->g.ncoll; i++) {
         struct coll *s = &c->g.coll[i];
         if (!s->dv_epoch || (s->flags & GC_STATE_LEAVING)) continue;
-        if (primary && !newhist && adopt && P && s->dv_epoch == P->id.epoch) continue; /* closed by `close` */
+        if (primary && !newhist && adopt && P &&
+            (s->dv_epoch == P->id.epoch || (m.u.start.adopt_prev_epoch && s->dv_epoch == m.u.start.adopt_prev_epoch)))
+            continue; /* these continue through `close` */
         uint32_t k;
         for (k = 0; k < ng; k++)
             if (groups[k].epoch == s->dv_epoch) break;
@@ -1311,6 +1333,11 @@ static void apply_start(gc_core *c, const gc_msg *m)
     uint64_t ae = m->u.start.adopt_epoch;
     bool via_prim = c->has_prim && c->last_prim.id.epoch == ae;
     bool via_estab = !via_prim && c->has_prim && c->prim_pending && c->has_estab && c->last_estab.id.epoch == ae;
+    /* the adopted log continues the view our log continues (its holder moved on to a view that never formed) */
+    uint64_t ape = m->u.start.adopt_prev_epoch;
+    if (!via_prim && !via_estab && ape && c->has_prim &&
+        (c->last_prim.id.epoch == ape || (c->prim_pending && c->has_estab && c->last_estab.id.epoch == ape)))
+        via_estab = true;
     bool data_cont = ae != 0 && !c->recovered && (via_prim || via_estab) &&
                      !tr_uuid_compare(&c->last_prim.history, &v->history) && log_end(c) + 1 >= m->u.start.first;
     bool self_adopted = data_cont && !tr_uuid_compare(&v->id.leader, &c->me) && log_end(c) == c->close;
@@ -1321,7 +1348,10 @@ static void apply_start(gc_core *c, const gc_msg *m)
             if (log_append(c, &m->u.start.entries[i])) { data_cont = false; break; }
         }
     }
-    bool cont = data_cont && !c->nonprim_since && c->delivered <= c->close;
+    /* delivery continues only from the view whose log is adopted (or the one it continued): members
+     * still delivering in another view close it with their group and skip (virtual synchrony) */
+    bool from_adopted = c->have_dv && c->dv.primary && (c->dv.id.epoch == ae || (ape && c->dv.id.epoch == ape));
+    bool cont = data_cont && from_adopted && !c->nonprim_since && c->delivered <= c->close;
     if (!data_cont) {
         log_reset(c, c->close + 1);
         c->delivered = c->close;
@@ -1344,6 +1374,11 @@ static void apply_start(gc_core *c, const gc_msg *m)
     c->has_prim = true;
     c->prim_pending = true;
     c->prim_forced = c->forced;
+    if (c->nacked == GC_ACKED_MAX) {
+        memmove(c->acked, c->acked + 1, (GC_ACKED_MAX - 1) * sizeof c->acked[0]);
+        c->nacked--;
+    }
+    c->acked[c->nacked++] = v->id.epoch;
     c->prim_njoint = c->njoint;
     memcpy(c->prim_joint, c->joint, sizeof c->joint);
     c->acked_sent_epoch = 0;

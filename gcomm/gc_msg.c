@@ -138,6 +138,8 @@ void gc_msg_encode(gc_wbuf *w, const gc_msg *m)
         }
         if (m->u.state.flags & GC_STATE_HAS_ESTAB) gc_view_encode(w, &m->u.state.estab);
         gc_w_u64(w, m->u.state.stop_elapsed);
+        gc_w_u8(w, m->u.state.nacked);
+        for (int i = 0; i < m->u.state.nacked; i++) gc_w_u64(w, m->u.state.acked[i]);
         gc_w_u8(w, m->u.state.nheard);
         for (int i = 0; i < m->u.state.nheard; i++) {
             gc_w_uuid(w, &m->u.state.heard[i]);
@@ -155,6 +157,7 @@ void gc_msg_encode(gc_wbuf *w, const gc_msg *m)
         gc_view_encode(w, &m->u.start.view);
         gc_w_u64(w, m->u.start.close);
         gc_w_u64(w, m->u.start.adopt_epoch);
+        gc_w_u64(w, m->u.start.adopt_prev_epoch);
         gc_w_u8(w, m->u.start.flags);
         gc_w_u8(w, (uint8_t)m->u.start.njoint);
         for (uint32_t i = 0; i < m->u.start.njoint; i++) {
@@ -266,6 +269,9 @@ int gc_msg_decode(const uint8_t *buf, size_t len, gc_msg *m)
         }
         if (!r->err && (m->u.state.flags & GC_STATE_HAS_ESTAB)) gc_view_decode(r, &m->u.state.estab);
         m->u.state.stop_elapsed = gc_r_u64(r);
+        m->u.state.nacked = gc_r_u8(r);
+        if (m->u.state.nacked > GC_ACKED_MAX) r->err = true;
+        for (int i = 0; i < m->u.state.nacked && !r->err; i++) m->u.state.acked[i] = gc_r_u64(r);
         m->u.state.nheard = gc_r_u8(r);
         if (m->u.state.nheard > GC_MAX_MEMBERS) r->err = true;
         for (int i = 0; i < m->u.state.nheard && !r->err; i++) {
@@ -287,6 +293,7 @@ int gc_msg_decode(const uint8_t *buf, size_t len, gc_msg *m)
         gc_view_decode(r, &m->u.start.view);
         m->u.start.close = gc_r_u64(r);
         m->u.start.adopt_epoch = gc_r_u64(r);
+        m->u.start.adopt_prev_epoch = gc_r_u64(r);
         m->u.start.flags = gc_r_u8(r);
         m->u.start.njoint = gc_r_u8(r);
         if (m->u.start.njoint > GC_MAX_JOINT) r->err = true;

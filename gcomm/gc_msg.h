@@ -14,6 +14,7 @@
 #define GC_PROTO_VERSION 1
 #define GC_GROUP_MAX 64
 #define GC_MAX_ADDRS 64
+#define GC_ACKED_MAX 16
 #define GC_MAX_JOINT (2 * GC_MAX_MEMBERS) /* up to two previous views must agree */
 
 enum gc_msg_type {
@@ -124,6 +125,8 @@ typedef struct gc_msg {
             gc_joint joint[GC_MAX_JOINT];
             gc_view estab;
             uint64_t stop_elapsed;
+            uint8_t nacked; /* epochs of the primary views we acknowledged (applied START), newest last */
+            uint64_t acked[GC_ACKED_MAX];
             uint8_t nheard; /* how long ago we last heard each peer (bounds their leases) */
             tr_uuid heard[GC_MAX_MEMBERS];
             uint64_t heard_ago[GC_MAX_MEMBERS];
@@ -140,6 +143,7 @@ typedef struct gc_msg {
             uint64_t epoch;
             gc_view view;
             uint64_t close, adopt_epoch;
+            uint64_t adopt_prev_epoch; /* the view the adopted log itself continues (0: none) */
             uint8_t flags;
             uint32_t njoint;
             gc_joint joint[GC_MAX_JOINT];

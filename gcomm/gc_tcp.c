@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +45,8 @@ struct gc_node {
     gc_core *core;
     pthread_mutex_t mu; /* the core, the connections */
     pthread_t thr;
-    bool running, stopping, started;
+    bool running, started;
+    atomic_bool stopping; /* read by the I/O thread without the lock */
     int ep, lfd, wake;
     struct conn conns[MAX_CONNS];
     int next_id;
@@ -364,7 +366,7 @@ static void *io_main(void *arg)
 {
     gc_node *n = arg;
     struct epoll_event evs[64];
-    while (!n->stopping) {
+    while (!atomic_load(&n->stopping)) {
         uint64_t t = mono_ns();
         int timeout = t >= n->next_tick ? 0 : (int)((n->next_tick - t) / 1000000) + 1;
         int k = epoll_wait(n->ep, evs, 64, timeout);
@@ -488,7 +490,7 @@ static void wake(gc_node *n)
 int gc_node_broadcast(gc_node *n, const void *buf, size_t len)
 {
     pthread_mutex_lock(&n->mu);
-    int rc = n->stopping ? -ESHUTDOWN : gc_core_broadcast(n->core, buf, len);
+    int rc = atomic_load(&n->stopping) ? -ESHUTDOWN : gc_core_broadcast(n->core, buf, len);
     pthread_mutex_unlock(&n->mu);
     /* no wake-up: the send was written through, or EPOLLOUT is armed for the rest */
     return rc;
@@ -602,9 +604,7 @@ tr_uuid gc_node_uuid(gc_node *n)
 void gc_node_stop(gc_node *n)
 {
     if (!n->started) return;
-    pthread_mutex_lock(&n->mu);
-    n->stopping = true;
-    pthread_mutex_unlock(&n->mu);
+    atomic_store(&n->stopping, true);
     wake(n);
     if (n->running) {
         pthread_join(n->thr, NULL);

@@ -41,12 +41,30 @@ struct repl_group {
     tr_uuid self; /* this member's uuid in the group (the group may keep its own across restarts) */
 };
 
+/* Flow control as this member sees it (replication.md §5). */
+struct repl_fc_stats {
+    bool active;       /* this member's write-set broadcasts are held now */
+    int64_t paused_ns; /* total time they were held, since the group was created */
+    int64_t recv;      /* stop/resume requests the group received (0 where it cannot tell) */
+};
+
 struct repl_group_ops {
     /* Joins (or, with bootstrap, forms) the group named by url. 0 or -1 with err set. */
     int (*connect)(struct repl_group *g, const char *cluster_name, const char *url, bool bootstrap,
                    char *err, size_t errlen);
-    /* Broadcasts the concatenation of bufs; 0, or -ENOTCONN when not in a primary component. */
+    /* Broadcasts the concatenation of bufs; 0, or -ENOTCONN when not in a primary component.
+     * Control messages (STATE, LAST, CAUSAL): never wait for flow control, or the state
+     * exchange and the queue drain that would lift it could deadlock. */
     int (*broadcast)(struct repl_group *g, const struct repl_buf *bufs, size_t n);
+    /* The same for a write-set (WS, TOI): waits first while a stop from any member is in force.
+     * A group that cannot tell the two apart may hold both, provided it never blocks the
+     * caller (gcomm queues them). */
+    int (*broadcast_ws)(struct repl_group *g, const struct repl_buf *bufs, size_t n);
+    /* Flow control: stop asks every member to hold write-sets until this member resumes; the
+     * stops of a member that leaves are lifted. Idempotent, never blocks, callable from any
+     * thread and from inside the sink (where the group may hold its own lock). */
+    void (*flow_control)(struct repl_group *g, bool stop);
+    void (*fc_stats)(struct repl_group *g, struct repl_fc_stats *st);
     /* Graceful leave: the sink then receives REPL_GEV_CLOSED. */
     void (*leave)(struct repl_group *g);
     void (*destroy)(struct repl_group *g);

@@ -177,6 +177,24 @@ static int gg_broadcast(struct repl_group *gb, const struct repl_buf *bufs, size
     return rc;
 }
 
+static void gg_flow_control(struct repl_group *gb, bool stop)
+{
+    struct gcomm_group *g = (struct gcomm_group *)gb;
+    if (g->gn) gc_node_fc(g->gn, stop); /* thread-safe, never waits on the pump: sink-safe */
+}
+
+static void gg_fc_stats(struct repl_group *gb, struct repl_fc_stats *st)
+{
+    struct gcomm_group *g = (struct gcomm_group *)gb;
+    *st = (struct repl_fc_stats){0};
+    if (!g->gn) return;
+    struct gc_stats gs;
+    gc_node_stats(g->gn, &gs);
+    st->active = gs.fc_paused;
+    /* gc_node reports neither how long sending was held nor the stop/resume messages it got
+     * from peers: paused_ns and recv stay 0 here rather than guessed. */
+}
+
 static void gg_leave(struct repl_group *gb)
 {
     struct gcomm_group *g = (struct gcomm_group *)gb;
@@ -201,7 +219,17 @@ static void gg_destroy(struct repl_group *gb)
     free(g);
 }
 
-static const struct repl_group_ops gcomm_ops = {gg_connect, gg_broadcast, gg_leave, gg_destroy};
+/* gcomm holds every broadcast, control messages too, while any member's stop is in force; it
+ * queues them without blocking the caller, so the drain that lifts the stop never waits. */
+static const struct repl_group_ops gcomm_ops = {
+    .connect = gg_connect,
+    .broadcast = gg_broadcast,
+    .broadcast_ws = gg_broadcast,
+    .flow_control = gg_flow_control,
+    .fc_stats = gg_fc_stats,
+    .leave = gg_leave,
+    .destroy = gg_destroy,
+};
 
 struct repl_group *repl_group_gcomm_new(const struct repl_group_args *args,
                                         const struct tr_cfg *opts, const char *data_dir)

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "replicator/repl_group.h"
 
@@ -16,7 +17,33 @@ struct loop_group {
     char incoming[REPL_INCOMING_LEN];
     bool primary;
     int64_t conf_id;
+    /* Flow control: its own lock, because the sink asks for it while mu is held. Order: mu
+     * before fc_mu; a write-set waits on fc_cond before it takes mu. */
+    pthread_mutex_t fc_mu;
+    pthread_cond_t fc_cond;
+    bool fc_stop;
+    int64_t fc_since_ns, fc_paused_ns, fc_recv;
 };
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Under fc_mu. */
+static void fc_set_locked(struct loop_group *g, bool stop)
+{
+    if (g->fc_stop == stop) return;
+    g->fc_stop = stop;
+    if (stop) {
+        g->fc_since_ns = now_ns();
+    } else {
+        g->fc_paused_ns += now_ns() - g->fc_since_ns;
+        pthread_cond_broadcast(&g->fc_cond);
+    }
+}
 
 void repl_gev_free(struct repl_gev *ev)
 {
@@ -97,12 +124,44 @@ static int loop_broadcast(struct repl_group *gb, const struct repl_buf *bufs, si
     return 0;
 }
 
+/* A group of one: the member that asks is the one whose write-sets wait. */
+static int loop_broadcast_ws(struct repl_group *gb, const struct repl_buf *bufs, size_t n)
+{
+    struct loop_group *g = (struct loop_group *)gb;
+    pthread_mutex_lock(&g->fc_mu);
+    while (g->fc_stop) pthread_cond_wait(&g->fc_cond, &g->fc_mu);
+    pthread_mutex_unlock(&g->fc_mu);
+    return loop_broadcast(gb, bufs, n);
+}
+
+static void loop_flow_control(struct repl_group *gb, bool stop)
+{
+    struct loop_group *g = (struct loop_group *)gb;
+    pthread_mutex_lock(&g->fc_mu);
+    g->fc_recv++;
+    fc_set_locked(g, stop);
+    pthread_mutex_unlock(&g->fc_mu);
+}
+
+static void loop_fc_stats(struct repl_group *gb, struct repl_fc_stats *st)
+{
+    struct loop_group *g = (struct loop_group *)gb;
+    pthread_mutex_lock(&g->fc_mu);
+    st->active = g->fc_stop;
+    st->paused_ns = g->fc_paused_ns + (g->fc_stop ? now_ns() - g->fc_since_ns : 0);
+    st->recv = g->fc_recv;
+    pthread_mutex_unlock(&g->fc_mu);
+}
+
 static void loop_leave(struct repl_group *gb)
 {
     struct loop_group *g = (struct loop_group *)gb;
     struct repl_gev *ev = calloc(1, sizeof *ev);
     pthread_mutex_lock(&g->mu);
     g->primary = false;
+    pthread_mutex_lock(&g->fc_mu); /* a member that leaves lifts its stop: writers fail fast */
+    fc_set_locked(g, false);
+    pthread_mutex_unlock(&g->fc_mu);
     if (ev) {
         ev->type = REPL_GEV_CLOSED;
         g->args.sink(g->args.sink_ctx, ev);
@@ -114,11 +173,20 @@ static void loop_destroy(struct repl_group *gb)
 {
     struct loop_group *g = (struct loop_group *)gb;
     pthread_mutex_destroy(&g->mu);
+    pthread_mutex_destroy(&g->fc_mu);
+    pthread_cond_destroy(&g->fc_cond);
     free(g);
 }
 
-static const struct repl_group_ops loop_ops = {loop_connect, loop_broadcast, loop_leave,
-                                               loop_destroy};
+static const struct repl_group_ops loop_ops = {
+    .connect = loop_connect,
+    .broadcast = loop_broadcast,
+    .broadcast_ws = loop_broadcast_ws,
+    .flow_control = loop_flow_control,
+    .fc_stats = loop_fc_stats,
+    .leave = loop_leave,
+    .destroy = loop_destroy,
+};
 
 struct repl_group *repl_group_loop_new(const struct repl_group_args *args)
 {
@@ -130,5 +198,7 @@ struct repl_group *repl_group_loop_new(const struct repl_group_args *args)
     snprintf(g->name, sizeof g->name, "%s", args->name ? args->name : "");
     snprintf(g->incoming, sizeof g->incoming, "%s", args->incoming ? args->incoming : "");
     pthread_mutex_init(&g->mu, NULL);
+    pthread_mutex_init(&g->fc_mu, NULL);
+    pthread_cond_init(&g->fc_cond, NULL);
     return &g->base;
 }

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/tr_log.h"
 #include "replicator/repl_grastate.h"
@@ -40,6 +41,17 @@ static void load_settings(struct repl_node *n)
     snprintf(v, sizeof v, "%lld", (long long)o.repl_max_ws_size);
     tr_cfg_set_internal(n->cfg, "repl.max_ws_size", v, err, sizeof err);
     n->gmcast_segment = o.gmcast_segment;
+    atomic_store(&n->fc_limit, o.gcs_fc_limit);
+    atomic_store(&n->fc_factor, o.gcs_fc_factor);
+    atomic_store(&n->fc_single_primary, o.gcs_fc_single_primary);
+    pthread_mutex_lock(&n->mu);
+    if (!n->fc_reset_ns) { /* flow_control_paused counts from the start until a stats_reset */
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        n->fc_reset_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    }
+    pthread_mutex_unlock(&n->mu);
+    repl_stream_fc_check(n); /* new limits apply now, not only at the next queue change */
 }
 
 /* Where our history continues from: grastate.dat, or the host's recovered position when the

@@ -145,14 +145,23 @@ struct repl_node {
     pthread_cond_t lock_cond;
     struct repl_lock_ent *locks;
 
+    /* flow control (replication.md §5), under mu: what this node wants and what the group
+     * was last told; one thread at a time (fc_busy) tells it, outside mu */
+    bool fc_requested, fc_told, fc_busy;
+    int64_t fc_reset_ns, fc_reset_paused_ns; /* at the last stats_reset: for flow_control_paused */
+
     /* settings read on hot paths; updated by options_set */
     _Atomic int64_t causal_read_timeout_ns;
     _Atomic int64_t max_ws_size;
+    _Atomic int64_t fc_limit;     /* gcs.fc_limit */
+    _Atomic double fc_factor;     /* gcs.fc_factor */
+    _Atomic bool fc_single_primary; /* gcs.fc_single_primary: the limit does not grow with members */
 
     /* counters (atomic: bumped outside mu) */
     _Atomic int64_t st_replicated, st_replicated_bytes, st_repl_keys, st_repl_keys_bytes,
         st_repl_data_bytes, st_repl_other_bytes, st_received, st_received_bytes, st_local_commits,
-        st_local_cert_failures, st_local_replays, st_local_bf_aborts, st_causal_reads;
+        st_local_cert_failures, st_local_replays, st_local_bf_aborts, st_causal_reads,
+        st_fc_sent;
     int64_t st_send_q_max; /* one-node group never queues sends */
     /* broadcast-to-ordered latency in seconds (evs_repl_latency), under mu */
     double lat_min, lat_max, lat_sum, lat_sumsq;
@@ -172,6 +181,9 @@ void repl_trx_abort_all_locked(struct repl_node *n);
 void repl_stream_sink(void *ctx, struct repl_gev *ev);
 void repl_stream_applied(struct repl_node *n); /* a seqno left the apply monitor */
 void repl_stream_free(struct repl_node *n);
+/* Re-evaluates flow control (new limits; a desync should call it too) and tells the group.
+ * mu not held. */
+void repl_stream_fc_check(struct repl_node *n);
 
 /* repl_node.c */
 void repl_node_save_state(struct repl_node *n, bool running);

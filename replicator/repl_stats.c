@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "replicator/repl_node_impl.h"
 
@@ -38,6 +39,20 @@ static void add_s(struct builder *b, const char *name, const char *v)
     b->n++;
 }
 
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The group keeps the pause clock: it is the one that holds write-sets. Called outside mu. */
+static void fc_stats(struct repl_node *n, struct repl_fc_stats *st)
+{
+    *st = (struct repl_fc_stats){0};
+    if (n->group && n->group->ops->fc_stats) n->group->ops->fc_stats(n->group, st);
+}
+
 struct repl_stat *repl_node_stats(struct repl_node *n)
 {
     struct builder *b = calloc(1, sizeof *b);
@@ -45,6 +60,9 @@ struct repl_stat *repl_node_stats(struct repl_node *n)
     /* Strings that live in the snapshot block, after the rows. */
     char uuid[TR_UUID_STR_LEN + 1], gcomm_uuid[TR_UUID_STR_LEN + 1];
     char incoming[sizeof n->incoming_addresses];
+    struct repl_fc_stats fc;
+    fc_stats(n, &fc);
+    int64_t now = now_ns();
 
     pthread_mutex_lock(&n->mu);
     tr_uuid_print(&n->group_uuid, uuid);
@@ -70,6 +88,8 @@ struct repl_stat *repl_node_stats(struct repl_node *n)
     struct cert_stats cs = {0};
     if (n->cert) cert_index_stats(n->cert, &cs);
     int segment = n->gmcast_segment;
+    bool fc_requested = n->fc_requested;
+    int64_t fc_window = now - n->fc_reset_ns, fc_paused = fc.paused_ns - n->fc_reset_paused_ns;
     pthread_mutex_unlock(&n->mu);
 
     struct repl_monitor_stats am, cm;
@@ -102,12 +122,13 @@ struct repl_stat *repl_node_stats(struct repl_node *n)
     add_i(b, "local_recv_queue_max", recv_q_max);
     add_i(b, "local_recv_queue_min", recv_q_min);
     add_d(b, "local_recv_queue_avg", recv_q_avg);
-    add_i(b, "flow_control_paused_ns", 0);
-    add_d(b, "flow_control_paused", 0.0);
-    add_i(b, "flow_control_sent", 0);
-    add_i(b, "flow_control_recv", 0);
-    add_s(b, "flow_control_active", "false");
-    add_s(b, "flow_control_requested", "false");
+    add_i(b, "flow_control_paused_ns", fc.paused_ns);
+    add_d(b, "flow_control_paused",
+          fc_window > 0 && fc_paused > 0 ? (double)fc_paused / (double)fc_window : 0.0);
+    add_i(b, "flow_control_sent", atomic_load(&n->st_fc_sent));
+    add_i(b, "flow_control_recv", fc.recv);
+    add_s(b, "flow_control_active", fc.active ? "true" : "false");
+    add_s(b, "flow_control_requested", fc_requested ? "true" : "false");
     add_d(b, "cert_deps_distance", cert_stats_deps_distance(&cs));
     add_d(b, "apply_oooe", am.entered ? (double)am.oooe / (double)am.entered : 0.0);
     add_d(b, "apply_oool", am.entered ? (double)am.oool / (double)am.entered : 0.0);
@@ -174,8 +195,12 @@ void repl_node_stats_reset(struct repl_node *n)
     pthread_mutex_unlock(&n->mu);
     repl_monitor_stats_reset(n->apply_mon);
     repl_monitor_stats_reset(n->commit_mon);
+    struct repl_fc_stats fc;
+    fc_stats(n, &fc);
     pthread_mutex_lock(&n->mu);
     n->lat_min = n->lat_max = n->lat_sum = n->lat_sumsq = 0;
     n->lat_n = 0;
+    n->fc_reset_ns = now_ns(); /* flow_control_paused counts from here */
+    n->fc_reset_paused_ns = fc.paused_ns;
     pthread_mutex_unlock(&n->mu);
 }

@@ -1,5 +1,6 @@
 /* replicator/repl_stream: the ordered stream: group events queued, then taken by recv() threads.
  * Taking an event assigns its global seqno and certification verdict, so both follow total order. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +15,60 @@ static void sample_queue_locked(struct repl_node *n)
     n->q_samples++;
     if (n->q_len > n->q_len_max) n->q_len_max = n->q_len;
     if (n->q_len < n->q_len_min) n->q_len_min = n->q_len;
+}
+
+/* ---- flow control (replication.md §5) ---- */
+
+/* Galera's limits: stop above fc_limit × √members (× 1 with fc_single_primary), resume at or
+ * below that × fc_factor. A desynced node never holds the group. Notes the wish under mu;
+ * true when it changed and the group must be told (fc_tell, outside mu). */
+static bool fc_eval_locked(struct repl_node *n)
+{
+    double k = atomic_load(&n->fc_single_primary) || n->memb_num < 2 ? 1.0
+                                                                      : sqrt((double)n->memb_num);
+    int64_t upper = (int64_t)((double)atomic_load(&n->fc_limit) * k + 0.5);
+    int64_t lower = (int64_t)((double)upper * atomic_load(&n->fc_factor) + 0.5);
+    bool want = n->fc_requested;
+    if (n->desync_count > 0 || n->state == REPL_ST_DONOR || !n->connected)
+        want = false;
+    else if (n->q_len > upper)
+        want = true;
+    else if (n->q_len <= lower)
+        want = false;
+    if (want == n->fc_requested) return false;
+    n->fc_requested = want;
+    return true;
+}
+
+/* Brings the group up to the node's wish. One thread at a time calls the op (fc_busy), so a
+ * stop and a resume decided on two threads reach the group in the order they were decided:
+ * the busy one re-reads the wish after each call. Never called with mu held. */
+static void fc_tell(struct repl_node *n)
+{
+    pthread_mutex_lock(&n->mu);
+    if (n->fc_busy || !n->group) {
+        pthread_mutex_unlock(&n->mu);
+        return;
+    }
+    n->fc_busy = true;
+    while (n->fc_requested != n->fc_told) {
+        bool want = n->fc_requested;
+        pthread_mutex_unlock(&n->mu);
+        n->group->ops->flow_control(n->group, want);
+        atomic_fetch_add(&n->st_fc_sent, 1);
+        pthread_mutex_lock(&n->mu);
+        n->fc_told = want;
+    }
+    n->fc_busy = false;
+    pthread_mutex_unlock(&n->mu);
+}
+
+void repl_stream_fc_check(struct repl_node *n)
+{
+    pthread_mutex_lock(&n->mu);
+    bool tell = fc_eval_locked(n);
+    pthread_mutex_unlock(&n->mu);
+    if (tell) fc_tell(n);
 }
 
 void repl_stream_sink(void *ctx, struct repl_gev *ev)
@@ -35,8 +90,10 @@ void repl_stream_sink(void *ctx, struct repl_gev *ev)
     n->q_tail = ev;
     n->q_len++;
     sample_queue_locked(n);
+    bool tell = fc_eval_locked(n);
     pthread_cond_broadcast(&n->cond);
     pthread_mutex_unlock(&n->mu);
+    if (tell) fc_tell(n); /* inside the group's delivery: the op is sink-safe */
 }
 
 static void exch_clear_locked(struct repl_node *n)
@@ -521,6 +578,8 @@ int repl_node_recv(struct repl_node *n, void *recv_ctx)
         if (!n->q_head) n->q_tail = NULL;
         n->q_len--;
         sample_queue_locked(n);
+        /* told before the event's own work (an apply may take long), but after mu is released */
+        bool fc = fc_eval_locked(n);
 
         int rc = REPL_OK;
         bool exit_loop = false;
@@ -536,6 +595,8 @@ int repl_node_recv(struct repl_node *n, void *recv_ctx)
                 else if (repl_msg_type(ev->buf) == REPL_MSG_CAUSAL)
                     on_causal_locked(n, ev->buf, ev->len);
                 pthread_mutex_unlock(&n->mu);
+                if (fc) fc_tell(n);
+                fc = false;
                 if (v) {
                     rc = deliver_cc(n, recv_ctx, v, first, joined);
                     free(v);
@@ -544,6 +605,8 @@ int repl_node_recv(struct repl_node *n, void *recv_ctx)
                 int64_t cancel;
                 struct repl_trx *job = order_ws_locked(n, ev, &cancel);
                 pthread_mutex_unlock(&n->mu);
+                if (fc) fc_tell(n);
+                fc = false;
                 if (cancel >= 0) {
                     repl_monitor_cancel(n->apply_mon, cancel);
                     repl_monitor_cancel(n->commit_mon, cancel);
@@ -593,6 +656,7 @@ int repl_node_recv(struct repl_node *n, void *recv_ctx)
             n->state = REPL_ST_CLOSED;
             n->memb_num = 0;
             repl_trx_abort_all_locked(n);
+            n->fc_requested = n->fc_told = false; /* the group lifts a leaving member's stops */
             pthread_mutex_unlock(&n->mu);
             rc = deliver_final(n, recv_ctx);
             pthread_mutex_lock(&n->mu);
@@ -604,6 +668,7 @@ int repl_node_recv(struct repl_node *n, void *recv_ctx)
             repl_gev_free(ev);
             return rc;
         }
+        if (fc) fc_tell(n);
         repl_gev_free(ev);
         if (rc != REPL_OK) return rc;
         if (exit_loop) return REPL_OK;

@@ -141,6 +141,7 @@ int repl_node_desync(struct repl_node *n)
         tr_info("Shifting SYNCED -> DONOR/DESYNCED");
     }
     pthread_mutex_unlock(&n->mu);
+    repl_stream_fc_check(n); /* a desynced node lifts any stop it asked for, now */
     return REPL_OK;
 }
 

@@ -188,8 +188,9 @@ static int replicate(struct repl_node *n, struct repl_trx *t)
     if (erc) tr_error("trx %llu: %s", (unsigned long long)t->trx_id, cert_ws_strerror(erc));
     struct repl_buf bufs[3] = {{enc.hdr, sizeof enc.hdr}, {enc.keys, enc.keys_len}, {enc.data, enc.data_len}};
     struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    int rc = erc ? -EINVAL : n->group->ops->broadcast(n->group, bufs, 3);
+    clock_gettime(CLOCK_MONOTONIC, &t0); /* the latency includes any flow control wait */
+    /* a write-set: waits here while flow control holds the group (replication.md §5) */
+    int rc = erc ? -EINVAL : n->group->ops->broadcast_ws(n->group, bufs, 3);
     cert_ws_enc_free(&enc); /* the group copied it */
 
     pthread_mutex_lock(&n->mu);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "replicator/repl_group.h"
@@ -23,7 +24,18 @@ struct bus {
     int n;
     int64_t conf_id;
     bool hold; /* while set, connects wait for bus_form() to deliver one view to all */
+    /* Flow control has its own lock: members ask for it from their sink, under mu. Order: mu
+     * before fc_mu; a write-set waits on fc_cond before it takes mu. */
+    pthread_mutex_t fc_mu;
+    pthread_cond_t fc_cond;
+    bool fc_stop[MAXN]; /* stops in force, by member */
+    bool fc_gone[MAXN]; /* left: its own waiting writers give up */
+    int64_t fc_since_ns, fc_paused_ns, fc_recv;
 };
+
+#define BUS_INIT                                                                                 \
+    .mu = PTHREAD_MUTEX_INITIALIZER, .fc_mu = PTHREAD_MUTEX_INITIALIZER,                         \
+    .fc_cond = PTHREAD_COND_INITIALIZER
 
 struct bus_group {
     struct repl_group base;
@@ -65,6 +77,9 @@ static int bus_connect(struct repl_group *g, const char *name, const char *url, 
     struct bus_group *bg = (struct bus_group *)g;
     pthread_mutex_lock(&bg->bus->mu);
     bg->bus->connected[bg->idx] = true;
+    pthread_mutex_lock(&bg->bus->fc_mu);
+    bg->bus->fc_gone[bg->idx] = false;
+    pthread_mutex_unlock(&bg->bus->fc_mu);
     if (!bg->bus->hold) deliver_view_locked(bg->bus);
     pthread_mutex_unlock(&bg->bus->mu);
     return 0;
@@ -99,12 +114,75 @@ static int bus_broadcast(struct repl_group *g, const struct repl_buf *bufs, size
     return 0;
 }
 
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static bool bus_fc_held_locked(const struct bus *b)
+{
+    for (int i = 0; i < MAXN; i++)
+        if (b->fc_stop[i]) return true;
+    return false;
+}
+
+/* Under fc_mu: member idx's stop is (no longer) in force; the pause clock runs while any is. */
+static void bus_fc_set_locked(struct bus *b, int idx, bool stop)
+{
+    bool was = bus_fc_held_locked(b);
+    b->fc_stop[idx] = stop;
+    bool now = bus_fc_held_locked(b);
+    if (!was && now) b->fc_since_ns = mono_ns();
+    if (was && !now) {
+        b->fc_paused_ns += mono_ns() - b->fc_since_ns;
+        pthread_cond_broadcast(&b->fc_cond);
+    }
+}
+
+/* Write-sets wait while any member's stop is in force (or until their own member leaves). */
+static int bus_broadcast_ws(struct repl_group *g, const struct repl_buf *bufs, size_t n)
+{
+    struct bus_group *bg = (struct bus_group *)g;
+    struct bus *b = bg->bus;
+    pthread_mutex_lock(&b->fc_mu);
+    while (bus_fc_held_locked(b) && !b->fc_gone[bg->idx]) pthread_cond_wait(&b->fc_cond, &b->fc_mu);
+    pthread_mutex_unlock(&b->fc_mu);
+    return bus_broadcast(g, bufs, n);
+}
+
+static void bus_flow_control(struct repl_group *g, bool stop)
+{
+    struct bus_group *bg = (struct bus_group *)g;
+    struct bus *b = bg->bus;
+    pthread_mutex_lock(&b->fc_mu);
+    b->fc_recv++; /* one bus: every member receives every request */
+    bus_fc_set_locked(b, bg->idx, stop);
+    pthread_mutex_unlock(&b->fc_mu);
+}
+
+static void bus_fc_stats(struct repl_group *g, struct repl_fc_stats *st)
+{
+    struct bus *b = ((struct bus_group *)g)->bus;
+    pthread_mutex_lock(&b->fc_mu);
+    st->active = bus_fc_held_locked(b);
+    st->paused_ns = b->fc_paused_ns + (st->active ? mono_ns() - b->fc_since_ns : 0);
+    st->recv = b->fc_recv;
+    pthread_mutex_unlock(&b->fc_mu);
+}
+
 static void bus_leave(struct repl_group *g)
 {
     struct bus_group *bg = (struct bus_group *)g;
     struct bus *b = bg->bus;
     pthread_mutex_lock(&b->mu);
     b->connected[bg->idx] = false;
+    pthread_mutex_lock(&b->fc_mu); /* a member that leaves lifts its stops */
+    bus_fc_set_locked(b, bg->idx, false);
+    b->fc_gone[bg->idx] = true;
+    pthread_cond_broadcast(&b->fc_cond);
+    pthread_mutex_unlock(&b->fc_mu);
     struct repl_gev *ev = calloc(1, sizeof *ev);
     ev->type = REPL_GEV_CLOSED;
     b->m[bg->idx].sink(b->m[bg->idx].sink_ctx, ev);
@@ -117,7 +195,15 @@ static void bus_destroy(struct repl_group *g)
     free(g);
 }
 
-static const struct repl_group_ops bus_ops = {bus_connect, bus_broadcast, bus_leave, bus_destroy};
+static const struct repl_group_ops bus_ops = {
+    .connect = bus_connect,
+    .broadcast = bus_broadcast,
+    .broadcast_ws = bus_broadcast_ws,
+    .flow_control = bus_flow_control,
+    .fc_stats = bus_fc_stats,
+    .leave = bus_leave,
+    .destroy = bus_destroy,
+};
 
 static struct repl_group *bus_factory(const struct repl_group_args *args, void *ctx)
 {
@@ -388,7 +474,7 @@ static void gate(struct host *h, bool closed)
 
 START_TEST(three_nodes)
 {
-    static struct bus b = {.mu = PTHREAD_MUTEX_INITIALIZER, .hold = true};
+    static struct bus b = {BUS_INIT, .hold = true};
     static struct host h[3];
     const char *names[3] = {"n1", "n2", "n3"};
     for (int i = 0; i < 3; i++) host_init(&h[i], &b, names[i]);
@@ -502,7 +588,7 @@ static void *writer_main(void *arg)
  * above a write-set still in flight, so none is refused as too old. */
 START_TEST(purge_never_fails_in_flight)
 {
-    static struct bus b = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    static struct bus b = {BUS_INIT};
     static struct host h[1];
     host_init(&h[0], &b, "p1");
     host_start(&h[0], true);
@@ -562,7 +648,7 @@ static void bus_joiner(struct host *h, int i)
 
 START_TEST(join_running_cluster)
 {
-    static struct bus b = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    static struct bus b = {BUS_INIT};
     static struct host h[3];
     const char *names[3] = {"j1", "j2", "j3"};
     for (int i = 0; i < 3; i++) host_init(&h[i], &b, names[i]);
@@ -601,6 +687,135 @@ START_TEST(join_running_cluster_gcomm)
 }
 END_TEST
 
+
+/* ---- flow control (replication.md §5) ---- */
+
+static bool stat_true(struct host *h, const char *name)
+{
+    struct repl_stat *s = repl_node_stats(h->node);
+    bool v = false;
+    for (struct repl_stat *r = s; r && r->name; r++)
+        if (strcmp(r->name, name) == 0 && r->type == REPL_STAT_STRING) v = strcmp(r->v.s, "true") == 0;
+    repl_node_stats_free(s);
+    return v;
+}
+
+#define FC_WRITES 30
+
+struct fc_writer {
+    struct host *h;
+    _Atomic int done; /* writes that came back ordered */
+    int fails;
+};
+
+/* One client writing key A again and again: each write waits for the previous one. */
+static void *fc_writer_main(void *arg)
+{
+    struct fc_writer *w = arg;
+    for (int i = 1; i <= FC_WRITES; i++) {
+        int64_t s;
+        if (write_key(w->h, (uint64_t)(5000 + i), 'A', i, &s) != REPL_OK) w->fails++;
+        atomic_fetch_add(&w->done, 1);
+    }
+    return NULL;
+}
+
+/* Progress of w over 300 ms: 0 when it is held. */
+static int fc_progress(struct fc_writer *w)
+{
+    int before = atomic_load(&w->done);
+    usleep(300000);
+    return atomic_load(&w->done) - before;
+}
+
+static void fc_pair(struct bus *b, struct host *h, const char *n1, const char *n2)
+{
+    const char *opts = "repl.causal_read_timeout=PT10S; gcs.fc_limit=4";
+    host_init_with(&h[0], n1, opts, bus_factory, b);
+    host_init_with(&h[1], n2, opts, bus_factory, b);
+    host_start(&h[0], true);
+    host_start(&h[1], false);
+    bus_form(b);
+    wait_synced(&h[0], 1);
+    wait_synced(&h[1], 1);
+}
+
+static void fc_converge(struct host *h)
+{
+    int64_t c = committed(&h[0], NULL);
+    wait_committed(&h[1], c);
+    ck_assert_int_eq(committed(&h[1], NULL), c);
+    ck_assert_int_eq(hget(&h[1], &h[1].table[0]), FC_WRITES);
+    ck_assert_int_eq(hget(&h[0], &h[0].table[0]), FC_WRITES);
+}
+
+/* A node whose appliers fall behind (gated) stops the writer on the other node once its queue
+ * passes fc_limit × √2 (6 events here), and lets it go on when the queue drains. */
+START_TEST(flow_control_holds_writers)
+{
+    static struct bus b = {BUS_INIT, .hold = true};
+    static struct host h[2];
+    fc_pair(&b, h, "f1", "f2");
+    gate(&h[1], true);
+    struct fc_writer w = {&h[0], 0, 0};
+    pthread_t t;
+    pthread_create(&t, NULL, fc_writer_main, &w);
+    for (int i = 0; i < 500 && !stat_true(&h[1], "flow_control_requested"); i++) usleep(10000);
+    ck_assert(stat_true(&h[1], "flow_control_requested"));
+    for (int i = 0; i < 500 && !stat_true(&h[0], "flow_control_active"); i++) usleep(10000);
+    ck_assert(stat_true(&h[0], "flow_control_active")); /* the writer's sending is held ... */
+    fc_progress(&w); /* a write already past the hold when the stop came may still finish */
+    ck_assert_int_eq(fc_progress(&w), 0); /* ... and it stays blocked */
+    int done = atomic_load(&w.done);
+    ck_assert_int_lt(done, FC_WRITES);
+    ck_assert(stat_true(&h[0], "flow_control_active"));
+    ck_assert(!stat_true(&h[0], "flow_control_requested"));
+    ck_assert_int_ge(stat_int(&h[1], "flow_control_sent"), 1);
+    ck_assert_int_eq(stat_int(&h[0], "flow_control_sent"), 0);
+    ck_assert_int_ge(stat_int(&h[0], "flow_control_recv"), 1);
+    ck_assert_int_le(stat_int(&h[1], "local_recv_queue"), 8); /* the limit bounds the queue */
+
+    gate(&h[1], false);
+    pthread_join(t, NULL);
+    ck_assert_int_eq(w.fails, 0);
+    fc_converge(h);
+    ck_assert(!stat_true(&h[1], "flow_control_requested"));
+    ck_assert(!stat_true(&h[0], "flow_control_active"));
+    ck_assert_int_ge(stat_int(&h[1], "flow_control_sent"), 2); /* stop, then resume */
+    ck_assert_int_gt(stat_int(&h[0], "flow_control_paused_ns"), 0);
+    host_stop(&h[1]);
+    host_stop(&h[0]);
+}
+END_TEST
+
+/* A desynced node (Donor/Desynced) falls behind without stopping anyone; one that stops the
+ * group and then desyncs lifts its stop. */
+START_TEST(flow_control_desynced_never_stops)
+{
+    static struct bus b = {BUS_INIT, .hold = true};
+    static struct host h[2];
+    fc_pair(&b, h, "d1", "d2");
+    ck_assert_int_eq(repl_node_desync(h[1].node), REPL_OK);
+    gate(&h[1], true);
+    struct fc_writer w = {&h[0], 0, 0};
+    pthread_t t;
+    pthread_create(&t, NULL, fc_writer_main, &w);
+    for (int i = 0; i < 500 && atomic_load(&w.done) < FC_WRITES; i++) usleep(10000);
+    int done = atomic_load(&w.done);
+    ck_assert_int_eq(done, FC_WRITES); /* never held */
+    pthread_join(t, NULL);
+    ck_assert_int_gt(stat_int(&h[1], "local_recv_queue"), 8); /* far past the limit */
+    ck_assert_int_eq(stat_int(&h[1], "flow_control_sent"), 0);
+    ck_assert(!stat_true(&h[1], "flow_control_requested"));
+    ck_assert(!stat_true(&h[0], "flow_control_active"));
+    gate(&h[1], false);
+    ck_assert_int_eq(repl_node_resync(h[1].node), REPL_OK);
+    fc_converge(h);
+    host_stop(&h[1]);
+    host_stop(&h[0]);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cluster");
@@ -609,6 +824,8 @@ int main(void)
     tcase_add_test(tc, three_nodes);
     tcase_add_test(tc, join_running_cluster);
     tcase_add_test(tc, purge_never_fails_in_flight);
+    tcase_add_test(tc, flow_control_holds_writers);
+    tcase_add_test(tc, flow_control_desynced_never_stops);
     if (getenv("TRIREME_TEST_GCOMM")) /* until gcomm's single-node view is stable */
         tcase_add_test(tc, join_running_cluster_gcomm);
     suite_add_tcase(s, tc);
