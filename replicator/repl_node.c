@@ -328,7 +328,6 @@ int repl_node_connect(struct repl_node *n, const char *cluster_name, const char 
         struct repl_group_args ga = {n->self, n->name, n->incoming, repl_stream_sink, n};
         n->group = n->group_factory ? n->group_factory(&ga, n->group_ctx) : repl_group_loop_new(&ga);
         if (!n->group) return REPL_FATAL;
-        if (!tr_uuid_is_nil(&n->group->self)) n->self = n->group->self;
     }
     char err[512] = "";
     if (n->group->ops->connect(n->group, cluster_name ? cluster_name : "", url, bootstrap, err,
@@ -339,6 +338,11 @@ int repl_node_connect(struct repl_node *n, const char *cluster_name, const char 
         pthread_mutex_unlock(&n->mu);
         return REPL_NODE_FAIL;
     }
+    /* The group may name us itself (gcomm keeps its uuid in gvwstate.dat); appliers start after
+     * connect returns, so every STATE and write-set carries the group's name for us. */
+    pthread_mutex_lock(&n->mu);
+    if (!tr_uuid_is_nil(&n->group->self)) n->self = n->group->self;
+    pthread_mutex_unlock(&n->mu);
     return REPL_OK;
 }
 

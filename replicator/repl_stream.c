@@ -74,6 +74,7 @@ void repl_stream_fc_check(struct repl_node *n)
 void repl_stream_sink(void *ctx, struct repl_gev *ev)
 {
     struct repl_node *n = ctx;
+    pthread_mutex_lock(&n->mu);
     /* Galera's received: actions from other nodes (and views), not our own write-sets */
     if ((ev->type == REPL_GEV_MSG && tr_uuid_compare(&ev->sender, &n->self) != 0 &&
          !repl_msg_is_control(ev->buf, ev->len)) ||
@@ -81,7 +82,6 @@ void repl_stream_sink(void *ctx, struct repl_gev *ev)
         atomic_fetch_add(&n->st_received, 1);
         atomic_fetch_add(&n->st_received_bytes, (int64_t)ev->len);
     }
-    pthread_mutex_lock(&n->mu);
     ev->next = NULL;
     if (n->q_tail)
         n->q_tail->next = ev;

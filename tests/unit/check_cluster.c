@@ -826,8 +826,7 @@ int main(void)
     tcase_add_test(tc, purge_never_fails_in_flight);
     tcase_add_test(tc, flow_control_holds_writers);
     tcase_add_test(tc, flow_control_desynced_never_stops);
-    if (getenv("TRIREME_TEST_GCOMM")) /* until gcomm's single-node view is stable */
-        tcase_add_test(tc, join_running_cluster_gcomm);
+    tcase_add_test(tc, join_running_cluster_gcomm);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
