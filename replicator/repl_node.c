@@ -326,7 +326,8 @@ int repl_node_connect(struct repl_node *n, const char *cluster_name, const char 
 
     if (!n->group) {
         struct repl_group_args ga = {n->self, n->name, n->incoming, repl_stream_sink, n};
-        n->group = n->group_factory ? n->group_factory(&ga, n->group_ctx) : repl_group_loop_new(&ga);
+        n->group = n->group_factory ? n->group_factory(&ga, n->group_ctx)
+                                    : repl_group_gcomm_new(&ga, n->cfg, n->data_dir);
         if (!n->group) return REPL_FATAL;
     }
     char err[512] = "";

@@ -169,7 +169,12 @@ static void host_rmdir(struct host *h)
 
 static void start(struct host *h)
 {
-    ck_assert_int_eq(init(h, "base_port=0; repl.causal_read_timeout=PT5S"), WSREP_OK);
+    /* loopback only, a port of this test process's own (Check forks one process per test) */
+    char opts[160];
+    snprintf(opts, sizeof opts,
+             "gmcast.listen_addr=tcp://127.0.0.1:%d; repl.causal_read_timeout=PT5S",
+             30000 + (int)(getpid() % 20000));
+    ck_assert_int_eq(init(h, opts), WSREP_OK);
     ck_assert_int_eq(h->w->connect(h->w, "test", "gcomm://", "", false), WSREP_OK);
     for (int i = 0; i < 2; i++) pthread_create(&h->appliers[i], NULL, applier, &h->recv_ctx[i]);
     wait_for(&h->synced_calls, 1);
