@@ -36,6 +36,8 @@ struct repl_gev {
  * takes ownership of the event. */
 typedef void (*repl_gev_sink)(void *ctx, struct repl_gev *ev);
 
+struct tr_cfg;
+
 struct repl_group {
     const struct repl_group_ops *ops;
     tr_uuid self; /* this member's uuid in the group (the group may keep its own across restarts) */
@@ -68,6 +70,9 @@ struct repl_group_ops {
     /* Graceful leave: the sink then receives REPL_GEV_CLOSED. */
     void (*leave)(struct repl_group *g);
     void (*destroy)(struct repl_group *g);
+    /* A run-time setting of the group (pc.weight, pc.bootstrap, gmcast.isolate) changed in
+     * opts; may be NULL for groups without such settings. */
+    void (*setting)(struct repl_group *g, const struct tr_cfg *opts, const char *key);
 };
 
 struct repl_group_args {

@@ -219,6 +219,22 @@ static void gg_destroy(struct repl_group *gb)
     free(g);
 }
 
+static void gg_setting(struct repl_group *gb, const struct tr_cfg *opts, const char *key)
+{
+    struct gcomm_group *g = (struct gcomm_group *)gb;
+    if (!g->gn) return; /* not connected: the value is read at connect */
+    if (strcmp(key, "pc.weight") == 0) {
+        int64_t w;
+        if (tr_cfg_get_int(opts, key, &w) == 0) gc_node_set_weight(g->gn, (uint8_t)w);
+    } else if (strcmp(key, "pc.bootstrap") == 0) {
+        bool b;
+        if (tr_cfg_get_bool(opts, key, &b) == 0 && b) gc_node_bootstrap(g->gn);
+    } else if (strcmp(key, "gmcast.isolate") == 0) {
+        int64_t v;
+        if (tr_cfg_get_int(opts, key, &v) == 0) gc_node_set_isolate(g->gn, v != 0);
+    }
+}
+
 /* gcomm holds every broadcast, control messages too, while any member's stop is in force; it
  * queues them without blocking the caller, so the drain that lifts the stop never waits. */
 static const struct repl_group_ops gcomm_ops = {
@@ -229,6 +245,7 @@ static const struct repl_group_ops gcomm_ops = {
     .fc_stats = gg_fc_stats,
     .leave = gg_leave,
     .destroy = gg_destroy,
+    .setting = gg_setting,
 };
 
 struct repl_group *repl_group_gcomm_new(const struct repl_group_args *args,

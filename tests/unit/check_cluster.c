@@ -816,6 +816,55 @@ START_TEST(flow_control_desynced_never_stops)
 }
 END_TEST
 
+static int64_t wait_stat(struct host *h, const char *name, int64_t want, int tries)
+{
+    int64_t v = stat_int(h, name);
+    for (int i = 0; i < tries && v != want; i++) {
+        usleep(20000);
+        v = stat_int(h, name);
+    }
+    return v;
+}
+
+/* An even split (gmcast.isolate on one of two nodes): neither half is primary, writes are
+ * refused on both; healed, the two form a primary component again and writes go through. */
+START_TEST(even_split_gcomm)
+{
+    static struct host h[2];
+    const char *names[2] = {"s1", "s2"};
+    int base = 21000 + (int)(getpid() % 19000);
+    for (int i = 0; i < 2; i++) {
+        tcp_port[i] = base + 10 * i;
+        char opts[256];
+        snprintf(opts, sizeof opts,
+                 "base_port=%d; gmcast.listen_addr=tcp://127.0.0.1:%d; base_host=127.0.0.1; "
+                 "evs.suspect_timeout=PT1S; evs.inactive_timeout=PT2S; pc.wait_prim_timeout=PT10S",
+                 tcp_port[i], tcp_port[i]);
+        host_init_with(&h[i], names[i], opts, repl_node_gcomm_factory, NULL);
+    }
+    host_start_url(&h[0], "gcomm://", true);
+    wait_synced(&h[0], 1);
+    tcp_joiner(&h[1], 1);
+    wait_synced(&h[1], 1);
+    ck_assert_int_eq(wait_stat(&h[0], "cluster_weight", 2, 250), 2);
+
+    ck_assert_int_eq(repl_node_options_set(h[1].node, "gmcast.isolate=1"), REPL_OK);
+    for (int i = 0; i < 2; i++) /* local_state 0: Initialized, i.e. not in a primary component */
+        ck_assert_int_eq(wait_stat(&h[i], "local_state", 0, 500), 0);
+    int64_t s;
+    ck_assert_int_eq(write_key(&h[0], 40, 'A', 1, &s), REPL_CONN_FAIL);
+    ck_assert_int_eq(write_key(&h[1], 41, 'A', 2, &s), REPL_CONN_FAIL);
+
+    ck_assert_int_eq(repl_node_options_set(h[1].node, "gmcast.isolate=0"), REPL_OK);
+    for (int i = 0; i < 2; i++) ck_assert_int_eq(wait_stat(&h[i], "local_state", 4, 750), 4);
+    ck_assert_int_eq(write_key(&h[0], 42, 'A', 3, &s), REPL_OK);
+    wait_committed(&h[1], s);
+    ck_assert_int_eq(hget(&h[1], &h[1].table[0]), 3);
+    host_stop(&h[1]);
+    host_stop(&h[0]);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cluster");
@@ -827,6 +876,7 @@ int main(void)
     tcase_add_test(tc, flow_control_holds_writers);
     tcase_add_test(tc, flow_control_desynced_never_stops);
     tcase_add_test(tc, join_running_cluster_gcomm);
+    tcase_add_test(tc, even_split_gcomm);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
