@@ -83,9 +83,6 @@ struct repl_group_args {
     void *sink_ctx;
 };
 
-/* The single-member group: a primary component of this node alone (gcomm:// bootstrap). */
-struct repl_group *repl_group_loop_new(const struct repl_group_args *args);
-
 /* gcomm over TCP. opts: the node's option store (gmcast.*, evs.*, pc.*, base_*); data_dir holds
  * gvwstate.dat. The member uuid is gcomm's own (kept in gvwstate.dat). */
 struct tr_cfg;

@@ -113,7 +113,7 @@ struct repl_stat *repl_node_stats(struct repl_node *n)
     add_i(b, "local_commits", atomic_load(&n->st_local_commits));
     add_i(b, "local_cert_failures", atomic_load(&n->st_local_cert_failures));
     add_i(b, "local_replays", atomic_load(&n->st_local_replays));
-    /* the group of one hands each message over synchronously: no send queue forms */
+    /* the send queue lives in gcomm (gc_stats.pending) and is not reported here yet */
     add_i(b, "local_send_queue", 0);
     add_i(b, "local_send_queue_max", n->st_send_q_max);
     add_i(b, "local_send_queue_min", 0);

@@ -9,6 +9,14 @@
 
 #define LAST_EVERY 64 /* commits between LAST reports: bounds the certification index */
 
+void repl_gev_free(struct repl_gev *ev)
+{
+    if (!ev) return;
+    free(ev->buf);
+    free(ev->view.members);
+    free(ev);
+}
+
 static void sample_queue_locked(struct repl_node *n)
 {
     n->q_len_sum += (double)n->q_len;
