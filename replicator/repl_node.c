@@ -122,6 +122,19 @@ struct repl_group *repl_node_gcomm_factory(const struct repl_group_args *args, v
     return repl_group_gcomm_new(args, n->cfg, n->data_dir);
 }
 
+/* What repl_node_new sets up before anything can fail; monitors are destroyed by the caller. */
+static void release_core(struct repl_node *n)
+{
+    tr_cfg_free(n->cfg);
+    free(n->apply_mon);
+    free(n->commit_mon);
+    pthread_mutex_destroy(&n->mu);
+    pthread_cond_destroy(&n->cond);
+    pthread_mutex_destroy(&n->lock_mu);
+    pthread_cond_destroy(&n->lock_cond);
+    free(n);
+}
+
 int repl_node_new(const struct repl_init_args *a, struct repl_node **out)
 {
     *out = NULL;
@@ -179,14 +192,7 @@ int repl_node_new(const struct repl_init_args *a, struct repl_node **out)
     *out = n;
     return REPL_OK;
 fail:
-    tr_cfg_free(n->cfg);
-    free(n->apply_mon);
-    free(n->commit_mon);
-    pthread_mutex_destroy(&n->mu);
-    pthread_cond_destroy(&n->cond);
-    pthread_mutex_destroy(&n->lock_mu);
-    pthread_cond_destroy(&n->lock_cond);
-    free(n);
+    release_core(n);
     return REPL_NODE_FAIL;
 }
 
@@ -231,20 +237,14 @@ void repl_node_free(struct repl_node *n)
     repl_stream_free(n);
     repl_monitor_destroy(n->apply_mon);
     repl_monitor_destroy(n->commit_mon);
-    free(n->apply_mon);
-    free(n->commit_mon);
-    tr_cfg_free(n->cfg);
-    pthread_mutex_destroy(&n->mu);
-    pthread_cond_destroy(&n->cond);
-    pthread_mutex_destroy(&n->lock_mu);
-    pthread_cond_destroy(&n->lock_cond);
-    free(n);
+    release_core(n);
 }
 
 int repl_node_options_set(struct repl_node *n, const char *conf)
 {
+    if (!conf) conf = "";
     char err[512] = "";
-    if (tr_cfg_parse(n->cfg, conf ? conf : "", TR_CFG_AT_RUNTIME, err, sizeof err)) {
+    if (tr_cfg_parse(n->cfg, conf, TR_CFG_AT_RUNTIME, err, sizeof err)) {
         /* Galera's words and status: MariaDB's tests suppress exactly
          * "WSREP: Unknown parameter '<key>'" and "WSREP: Set options returned 7". */
         static const char unknown[] = "Unrecognized parameter ";

@@ -660,6 +660,20 @@ END_TEST
 /* The same over gcomm: three nodes in this process on loopback TCP. */
 static int tcp_port[3];
 
+/* n gcomm nodes on loopback ports base, base+10, ...; short timeouts so tests stay fast. */
+static void init_tcp_hosts(struct host *h, const char **names, int n, int base)
+{
+    for (int i = 0; i < n; i++) {
+        tcp_port[i] = base + 10 * i;
+        char opts[256];
+        snprintf(opts, sizeof opts,
+                 "base_port=%d; gmcast.listen_addr=tcp://127.0.0.1:%d; base_host=127.0.0.1; "
+                 "evs.suspect_timeout=PT1S; evs.inactive_timeout=PT2S; pc.wait_prim_timeout=PT10S",
+                 tcp_port[i], tcp_port[i]);
+        host_init_with(&h[i], names[i], opts, repl_node_gcomm_factory, NULL);
+    }
+}
+
 static void tcp_joiner(struct host *h, int i)
 {
     char url[64];
@@ -672,16 +686,7 @@ START_TEST(join_running_cluster_gcomm)
 {
     static struct host h[3];
     const char *names[3] = {"g1", "g2", "g3"};
-    int base = 20000 + (int)(getpid() % 20000);
-    for (int i = 0; i < 3; i++) {
-        tcp_port[i] = base + 10 * i;
-        char opts[256];
-        snprintf(opts, sizeof opts,
-                 "base_port=%d; gmcast.listen_addr=tcp://127.0.0.1:%d; base_host=127.0.0.1; "
-                 "evs.suspect_timeout=PT1S; evs.inactive_timeout=PT2S; pc.wait_prim_timeout=PT10S",
-                 tcp_port[i], tcp_port[i]);
-        host_init_with(&h[i], names[i], opts, repl_node_gcomm_factory, NULL);
-    }
+    init_tcp_hosts(h, names, 3, 20000 + (int)(getpid() % 20000));
     host_start_url(&h[0], "gcomm://", true);
     join_flow(h, tcp_joiner);
 }
@@ -832,16 +837,7 @@ START_TEST(even_split_gcomm)
 {
     static struct host h[2];
     const char *names[2] = {"s1", "s2"};
-    int base = 21000 + (int)(getpid() % 19000);
-    for (int i = 0; i < 2; i++) {
-        tcp_port[i] = base + 10 * i;
-        char opts[256];
-        snprintf(opts, sizeof opts,
-                 "base_port=%d; gmcast.listen_addr=tcp://127.0.0.1:%d; base_host=127.0.0.1; "
-                 "evs.suspect_timeout=PT1S; evs.inactive_timeout=PT2S; pc.wait_prim_timeout=PT10S",
-                 tcp_port[i], tcp_port[i]);
-        host_init_with(&h[i], names[i], opts, repl_node_gcomm_factory, NULL);
-    }
+    init_tcp_hosts(h, names, 2, 21000 + (int)(getpid() % 19000));
     host_start_url(&h[0], "gcomm://", true);
     wait_synced(&h[0], 1);
     tcp_joiner(&h[1], 1);
