@@ -64,6 +64,16 @@ static void unlink_trx_locked(struct repl_node *n, struct repl_trx *t)
     }
 }
 
+static void unlink_in_flight_locked(struct repl_node *n, struct repl_trx *t)
+{
+    for (struct repl_trx **pp = &n->by_local[repl_hash(t->local_id)]; *pp; pp = &(*pp)->next_local)
+        if (*pp == t) {
+            *pp = t->next_local;
+            break;
+        }
+    t->in_flight = false;
+}
+
 /* The handle's opaque is our trx once the first append created it. */
 static struct repl_trx *trx_get(struct repl_node *n, uint64_t trx_id, void **opaque, bool create)
 {
@@ -201,7 +211,15 @@ static int replicate(struct repl_node *n, struct repl_trx *t)
         atomic_fetch_add(&n->st_repl_keys_bytes, (int64_t)t->keys.len);
         atomic_fetch_add(&n->st_repl_data_bytes, (int64_t)t->data.len);
         atomic_fetch_add(&n->st_repl_other_bytes, (int64_t)sizeof enc.hdr);
-        while (!t->ordered && !n->group_closed) pthread_cond_wait(&t->cond, &n->mu);
+        /* A BF abort while we wait must not wait for the order: the aborter may be the applier
+         * the order waits for, blocked on our locks. The host rolls back, and replay_trx waits
+         * for the order instead (the write-set stays in flight until it is ordered). */
+        while (!t->ordered && !n->group_closed && !t->must_abort)
+            pthread_cond_wait(&t->cond, &n->mu);
+        if (!t->ordered && t->must_abort && !n->group_closed) {
+            pthread_mutex_unlock(&n->mu);
+            return REPL_BF_ABORT;
+        }
         if (t->ordered) {
             clock_gettime(CLOCK_MONOTONIC, &t1);
             double d = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
@@ -259,6 +277,12 @@ int repl_node_certify(struct repl_node *n, uint64_t conn_id, uint64_t trx_id, vo
     if (aborted) return REPL_TRX_FAIL;
 
     int rc = replicate(n, t);
+    if (rc == REPL_BF_ABORT) { /* broadcast, not yet ordered: replay_trx finishes it */
+        pthread_mutex_lock(&n->mu);
+        t->state = TRX_MUST_REPLAY;
+        pthread_mutex_unlock(&n->mu);
+        return REPL_BF_ABORT;
+    }
     if (rc != REPL_OK) {
         t->state = TRX_EXECUTING;
         return rc;
@@ -392,6 +416,17 @@ int repl_node_replay(struct repl_node *n, uint64_t trx_id, void *opaque, void *t
     struct repl_trx *t = handle_trx(opaque);
     pthread_mutex_lock(&n->mu);
     if (!t || t->kind != REPL_H_TRX) t = repl_trx_find_locked(n, trx_id);
+    /* aborted while its write-set was in flight: its order and verdict come now */
+    while (t && t->state == TRX_MUST_REPLAY && !t->ordered && !n->group_closed)
+        pthread_cond_wait(&t->cond, &n->mu);
+    if (t && t->ordered && t->in_flight) unlink_in_flight_locked(n, t);
+    if (t && t->ordered && !t->cert_ok && t->state == TRX_MUST_REPLAY) {
+        /* it lost certification: every node skips it, so it simply rolls back here */
+        t->state = TRX_CERT_FAILED;
+        pthread_mutex_unlock(&n->mu);
+        atomic_fetch_add(&n->st_local_cert_failures, 1);
+        return REPL_TRX_FAIL;
+    }
     bool ok = t && t->ordered && t->cert_ok && t->state == TRX_MUST_REPLAY;
     if (ok) t->replaying = true;
     pthread_mutex_unlock(&n->mu);
@@ -434,8 +469,10 @@ int repl_node_abort_certification(struct repl_node *n, int64_t bf_seqno, uint64_
     if (!t) {
         /* unknown to us: nothing replicated, the host aborts it on its own */
     } else if (!t->ordered) {
-        /* not yet broadcast: certify fails it; broadcast already: it replays if it passes */
+        /* not yet broadcast: certify fails it; waiting for its order: certify returns
+         * BF_ABORT at once and replay_trx completes it in order (or fails it) */
         t->must_abort = true;
+        pthread_cond_broadcast(&t->cond);
     } else if (bf_seqno < 0 || t->seqno < bf_seqno || t->commit_entered ||
                t->state == TRX_COMMITTED || t->state == TRX_MUST_REPLAY) {
         rc = REPL_NOT_ALLOWED; /* ahead of the aborter in total order, or already past it */

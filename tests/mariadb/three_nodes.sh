@@ -52,9 +52,32 @@ wait_for() {
 sw() { mdb_sql "$1" "SET SESSION wsrep_sync_wait=15; $2"; }
 lc() { mdb_status "$1" wsrep_last_committed; }
 all_lc() { local n; for n in $NODES; do printf '%s ' "$(lc "$n")"; done; }
+same() { # WORDS...: at least one, all equal, all non-negative integers
+  local w
+  [ $# -gt 0 ] || return 1
+  for w in "$@"; do [[ "$w" =~ ^[0-9]+$ ]] && [ "$w" = "$1" ] || return 1; done
+}
 lc_equal() { # every node's wsrep_last_committed is the same number
-  local v; v=$(all_lc)
-  [[ "$v" =~ ^([0-9]+)\ (\1\ )+$ ]]
+  # shellcheck disable=SC2046
+  same $(all_lc)
+}
+# stuck_report: what every node is waiting on (a hung load), for the failure message.
+stuck_report() {
+  local n
+  for n in $NODES; do
+    echo "--- $n: wsrep_last_committed=$(lc "$n") recv_queue=$(mdb_status "$n" wsrep_local_recv_queue)" \
+      "send_queue=$(mdb_status "$n" wsrep_local_send_queue) fc_sent=$(mdb_status "$n" wsrep_flow_control_sent)" \
+      "fc_recv=$(mdb_status "$n" wsrep_flow_control_recv)"
+    MDB_SQL_TIMEOUT=10 mdb_sql "$n" "SELECT ID, USER, COMMAND, TIME, STATE, LEFT(INFO, 70)
+        FROM information_schema.PROCESSLIST
+        WHERE (COMMAND <> 'Sleep' OR USER = 'system user') AND ID <> CONNECTION_ID();
+      SELECT 'lock wait: thread', r.trx_mysql_thread_id, LEFT(r.trx_query, 50), 'blocked by thread',
+          b.trx_mysql_thread_id, b.trx_state, LEFT(b.trx_query, 50)
+        FROM information_schema.INNODB_LOCK_WAITS w
+        JOIN information_schema.INNODB_TRX r ON r.trx_id = w.requesting_trx_id
+        JOIN information_schema.INNODB_TRX b ON b.trx_id = w.blocking_trx_id" 2>&1
+    grep -a 'BF lock wait long' "$(mdb_dir "$n")/error.log" | tail -n 2
+  done
 }
 status_is() { # NODE VAR VALUE...: the status variable is VALUE on every NODE given
   local var=$1 want=$2 n; shift 2
@@ -209,12 +232,14 @@ for m in $NODES; do
 done
 
 # ---- 5. sysbench on all three nodes at once ---------------------------------------------------------
+# SB_SECONDS=0 skips it (to exercise the other checks alone).
+if [ "$SB_SECONDS" -gt 0 ]; then
 echo "--- 5. sysbench oltp_write_only on all three nodes, ${SB_SECONDS}s"
 # 1213 is ignored (sysbench retries): a certification failure or a BF abort is how a multi-master
 # write conflict surfaces. Anything else makes sysbench exit non-zero.
 sb() { # NODE ARGS...
   local n=$1; shift
-  timeout -k 5 $((SB_SECONDS + 120)) sysbench oltp_write_only --db-driver=mysql \
+  timeout -k 5 $((SB_SECONDS + 60)) sysbench oltp_write_only --db-driver=mysql \
     --mysql-socket="$(mdb_dir "$n")/mysqld.sock" --mysql-user=root --mysql-db=sbtest --tables=4 \
     --table-size=1000 --rand-type=uniform --mysql-ignore-errors=1213 "$@"
 }
@@ -239,6 +264,8 @@ for n in $NODES; do
   MDB_CHILD_PIDS="$MDB_CHILD_PIDS $!"
 done
 total=0
+sb_failed=0
+# shellcheck disable=SC2086
 set -- $sbpids
 for n in $NODES; do
   pid=$1; shift
@@ -253,11 +280,16 @@ for n in $NODES; do
     pass "sysbench on $n: $trx transactions ($tps/s), $dl 1213s retried, no other error"
     total=$((total + trx))
   else
+    sb_failed=1
     fail "sysbench on $n: exit $rc, transactions=${trx:-?}: $(grep -m3 -i 'error\|fatal' "$log" | tr '\n' ' ')"
   fi
 done
 echo "wsrep_local_bf_aborts before: $bf_before, after: $(per_node wsrep_local_bf_aborts)"
 echo "wsrep_local_cert_failures before: $cf_before, after: $(per_node wsrep_local_cert_failures)"
+if [ "$sb_failed" = 1 ] && ! lc_equal; then
+  stuck_report
+  abort "the cluster is stuck after the load (wsrep_last_committed $(all_lc)): see above"
+fi
 if wait_for 60 lc_equal; then
   pass "after the load, wsrep_last_committed equal on all three ($(all_lc)); n1 grew by $(( $(lc n1) - lc_before )), $total sysbench commits"
 else
@@ -265,7 +297,8 @@ else
 fi
 for t in $TABLES; do
   sums=$(for n in $NODES; do sw "$n" "CHECKSUM TABLE $t" 2>&1 | cut -f2 | tr '\n' ' '; done)
-  if [[ "$sums" =~ ^([0-9]+)\ (\1\ )+$ ]]; then
+  # shellcheck disable=SC2086
+  if same $sums; then
     pass "CHECKSUM TABLE $t identical on all three (${sums% })"
   else
     fail "CHECKSUM TABLE $t differs: n1 n2 n3 = $sums"
@@ -273,6 +306,7 @@ for t in $TABLES; do
 done
 expect "all still Synced after the load" "$(per_node wsrep_local_state_comment)" \
   "n1=Synced n2=Synced n3=Synced"
+fi
 
 # ---- 6. node 3 leaves gracefully ----------------------------------------------------------------------
 echo "--- 6. n3 shuts down"

@@ -608,6 +608,64 @@ START_TEST(purge_never_fails_in_flight)
 }
 END_TEST
 
+struct inflight_arg {
+    struct host *h;
+    void *opaque;
+    int rc;
+};
+
+static void *inflight_certify(void *arg)
+{
+    struct inflight_arg *a = arg;
+    char row[2] = {'Q', 0};
+    struct repl_buf parts[3] = {{"db", 2}, {"t", 1}, {row, 1}};
+    struct repl_key k = {parts, 3};
+    repl_node_append_key(a->h->node, 77, &a->opaque, &k, 1, REPL_KEY_EXCLUSIVE);
+    struct repl_buf data = {"Q=9", 3};
+    repl_node_append_data(a->h->node, 77, &a->opaque, &data, 1, 0);
+    struct repl_meta meta;
+    a->rc = repl_node_certify(a->h->node, 1, 77, &a->opaque, REPL_F_TRX_START | REPL_F_TRX_END,
+                              &meta);
+    return NULL;
+}
+
+/* Every applier of n2 is busy (blocked, as if on a row lock of n2's local transaction) while
+ * that transaction's write-set waits behind them to be ordered. A BF abort must free it at once
+ * (certify -> BF_ABORT) instead of leaving it waiting for an order that needs those appliers;
+ * replay then waits for the order and commits it. */
+START_TEST(bf_abort_in_flight)
+{
+    static struct bus b = {.mu = PTHREAD_MUTEX_INITIALIZER, .hold = true};
+    static struct host h[2];
+    const char *names[2] = {"v1", "v2"};
+    for (int i = 0; i < 2; i++) host_init(&h[i], &b, names[i]);
+    for (int i = 0; i < 2; i++) host_start(&h[i], i == 0);
+    bus_form(&b);
+    for (int i = 0; i < 2; i++) wait_synced(&h[i], 1);
+    gate(&h[1], true);
+    int64_t s1, s2;
+    ck_assert_int_eq(write_key(&h[0], 70, 'A', 1, &s1), REPL_OK); /* both n2 appliers block */
+    ck_assert_int_eq(write_key(&h[0], 71, 'B', 1, &s2), REPL_OK);
+    struct inflight_arg a = {&h[1], NULL, -1};
+    pthread_t t;
+    pthread_create(&t, NULL, inflight_certify, &a);
+    usleep(200000); /* it is broadcast and waits behind s1 and s2 */
+    int64_t vs = -2;
+    ck_assert_int_eq(repl_node_abort_certification(h[1].node, s1, 77, &vs), REPL_OK);
+    pthread_join(t, NULL); /* returns although its write-set is not ordered yet */
+    ck_assert_int_eq(a.rc, REPL_BF_ABORT);
+    gate(&h[1], false);
+    ck_assert_int_eq(repl_node_replay(h[1].node, 77, a.opaque, NULL), REPL_OK);
+    ck_assert_int_eq(repl_node_release(h[1].node, 77, &a.opaque), REPL_OK);
+    ck_assert_int_eq(stat_int(&h[1], "local_replays"), 1);
+    wait_committed(&h[0], s2 + 1);
+    ck_assert_int_eq(hget(&h[0], &h[0].table['Q' - 'A']), 9); /* applied everywhere */
+    ck_assert_int_eq(hget(&h[1], &h[1].table['Q' - 'A']), 9); /* by the replay here */
+    host_stop(&h[1]);
+    host_stop(&h[0]);
+}
+END_TEST
+
 /* Joining a running cluster: n2 with a trivial state transfer catches the stream from its
  * join on; n3 asks for rsync, which does not exist yet, and stays Joining without applying. */
 static void join_flow(struct host *h, void (*start_joiner)(struct host *, int))
@@ -869,6 +927,7 @@ int main(void)
     tcase_add_test(tc, three_nodes);
     tcase_add_test(tc, join_running_cluster);
     tcase_add_test(tc, purge_never_fails_in_flight);
+    tcase_add_test(tc, bf_abort_in_flight);
     tcase_add_test(tc, flow_control_holds_writers);
     tcase_add_test(tc, flow_control_desynced_never_stops);
     tcase_add_test(tc, join_running_cluster_gcomm);
