@@ -12,27 +12,8 @@ SB_SECONDS=${SB_SECONDS:-20}
 # (600 s), so its EXIT trap still gets to stop the server it started.
 DEADLINE=${DEADLINE:-400}
 export MDB_SQL_TIMEOUT=${MDB_SQL_TIMEOUT:-30}
-PASSED=0
-FAILED=0
-pass() { PASSED=$((PASSED + 1)); echo "PASS: $*"; }
-fail() { FAILED=$((FAILED + 1)); echo "FAIL: $*"; }
-expect() { # DESC ACTUAL WANTED
-  in_time
-  if [ "$2" = "$3" ]; then pass "$1 ($2)"; else fail "$1: got '$2', want '$3'"; fi
-}
-finish() { # log tails first, so the summary stays the last line
-  if [ "$FAILED" -gt 0 ] && [ -n "$MDB_ROOT" ]; then
-    for n in $(mdb_nodes); do mdb_log_tail "$n" 40 2>&1; done
-    MDB_TAILS_SHOWN=1 # read by mdb_cleanup
-  fi
-  echo "$PASSED passed, $FAILED failed"
-  [ "$FAILED" -eq 0 ] # the EXIT trap stops the servers and removes the temp dir
-  exit
-}
-abort() { fail "$*"; finish; }
-in_time() {
-  [ "$SECONDS" -lt "$DEADLINE" ] || abort "out of time: more than $DEADLINE s (a hung server?)"
-}
+# shellcheck source-path=SCRIPTDIR source=../scripts/lib-check.sh
+source "$HERE/../scripts/lib-check.sh"
 
 lc() { mdb_status n1 wsrep_last_committed; }
 
