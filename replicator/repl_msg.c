@@ -6,6 +6,21 @@
 
 #define HDR 8 /* magic, type, version, reserved */
 
+static void put_hdr(uint8_t *p, int type)
+{
+    tr_put_u32(p, REPL_MSG_MAGIC);
+    p[4] = (uint8_t)type;
+    p[5] = REPL_MSG_VERSION;
+    tr_put_u16(p + 6, 0);
+}
+
+/* Magic, this type, this version, zero reserved: anything else is not ours to read. */
+static bool hdr_ok(const uint8_t *buf, size_t len, int type)
+{
+    return repl_msg_is_control(buf, len) && buf[4] == type && buf[5] == REPL_MSG_VERSION &&
+           tr_get_u16(buf + 6) == 0;
+}
+
 bool repl_msg_is_control(const uint8_t *buf, size_t len)
 {
     return len >= HDR && tr_get_u32(buf) == REPL_MSG_MAGIC;
@@ -23,10 +38,7 @@ int repl_msg_state_encode(const struct repl_msg_state *m, struct tr_buf *out)
 {
     uint8_t h[HDR + 8 + 16 + 16 + 8 + 1 + 1 + 2 + 16];
     uint8_t *p = h;
-    tr_put_u32(p, REPL_MSG_MAGIC);
-    p[4] = REPL_MSG_STATE;
-    p[5] = REPL_MSG_VERSION;
-    tr_put_u16(p + 6, 0);
+    put_hdr(p, REPL_MSG_STATE);
     p += HDR;
     tr_put_u64(p, (uint64_t)m->conf_id), p += 8;
     memcpy(p, m->node.data, 16), p += 16;
@@ -57,8 +69,7 @@ static int get_str(const uint8_t **p, const uint8_t *end, char *dst, size_t cap)
 int repl_msg_state_decode(const uint8_t *buf, size_t len, struct repl_msg_state *m)
 {
     const size_t fixed = HDR + 8 + 16 + 16 + 8 + 1 + 1 + 2 + 16;
-    if (len < fixed || !repl_msg_is_control(buf, len)) return -1;
-    if (buf[4] != REPL_MSG_STATE || buf[5] != REPL_MSG_VERSION || tr_get_u16(buf + 6)) return -1;
+    if (len < fixed || !hdr_ok(buf, len, REPL_MSG_STATE)) return -1;
     memset(m, 0, sizeof *m);
     const uint8_t *p = buf + HDR, *end = buf + len;
     m->conf_id = (int64_t)tr_get_u64(p), p += 8;
@@ -80,10 +91,7 @@ int repl_msg_state_decode(const uint8_t *buf, size_t len, struct repl_msg_state 
 int repl_msg_last_encode(const struct repl_msg_last *m, struct tr_buf *out)
 {
     uint8_t h[HDR + 16 + 8];
-    tr_put_u32(h, REPL_MSG_MAGIC);
-    h[4] = REPL_MSG_LAST;
-    h[5] = REPL_MSG_VERSION;
-    tr_put_u16(h + 6, 0);
+    put_hdr(h, REPL_MSG_LAST);
     memcpy(h + HDR, m->node.data, 16);
     tr_put_u64(h + HDR + 16, (uint64_t)m->seqno);
     return tr_buf_append(out, h, sizeof h);
@@ -91,8 +99,7 @@ int repl_msg_last_encode(const struct repl_msg_last *m, struct tr_buf *out)
 
 int repl_msg_last_decode(const uint8_t *buf, size_t len, struct repl_msg_last *m)
 {
-    if (len != HDR + 16 + 8 || !repl_msg_is_control(buf, len)) return -1;
-    if (buf[4] != REPL_MSG_LAST || buf[5] != REPL_MSG_VERSION || tr_get_u16(buf + 6)) return -1;
+    if (len != HDR + 16 + 8 || !hdr_ok(buf, len, REPL_MSG_LAST)) return -1;
     memcpy(m->node.data, buf + HDR, 16);
     m->seqno = (int64_t)tr_get_u64(buf + HDR + 16);
     return m->seqno < -1 ? -1 : 0;
@@ -101,10 +108,7 @@ int repl_msg_last_decode(const uint8_t *buf, size_t len, struct repl_msg_last *m
 int repl_msg_causal_encode(const struct repl_msg_causal *m, struct tr_buf *out)
 {
     uint8_t h[HDR + 16 + 8];
-    tr_put_u32(h, REPL_MSG_MAGIC);
-    h[4] = REPL_MSG_CAUSAL;
-    h[5] = REPL_MSG_VERSION;
-    tr_put_u16(h + 6, 0);
+    put_hdr(h, REPL_MSG_CAUSAL);
     memcpy(h + HDR, m->node.data, 16);
     tr_put_u64(h + HDR + 16, m->id);
     return tr_buf_append(out, h, sizeof h);
@@ -112,8 +116,7 @@ int repl_msg_causal_encode(const struct repl_msg_causal *m, struct tr_buf *out)
 
 int repl_msg_causal_decode(const uint8_t *buf, size_t len, struct repl_msg_causal *m)
 {
-    if (len != HDR + 16 + 8 || !repl_msg_is_control(buf, len)) return -1;
-    if (buf[4] != REPL_MSG_CAUSAL || buf[5] != REPL_MSG_VERSION || tr_get_u16(buf + 6)) return -1;
+    if (len != HDR + 16 + 8 || !hdr_ok(buf, len, REPL_MSG_CAUSAL)) return -1;
     memcpy(m->node.data, buf + HDR, 16);
     m->id = tr_get_u64(buf + HDR + 16);
     return 0;
