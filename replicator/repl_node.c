@@ -75,7 +75,6 @@ static int load_position(struct repl_node *n)
     n->safe_to_bootstrap = gs.safe_to_bootstrap;
     n->group_uuid = pos.uuid;
     n->last_seqno = pos.seqno;
-    n->have_state = !tr_uuid_is_nil(&pos.uuid) && pos.seqno >= 0;
     char u[TR_UUID_STR_LEN + 1];
     tr_uuid_print(&gs.uuid, u);
     tr_info("%s saved state: %s:%lld, safe_to_bootstrap: %d", rc == 1 ? "No" : "Found", u,
@@ -166,7 +165,6 @@ int repl_node_new(const struct repl_init_args *a, struct repl_node **out)
     pthread_mutex_init(&n->lock_mu, NULL);
     pthread_cond_init(&n->lock_cond, NULL);
     n->state = REPL_ST_CLOSED;
-    n->paused_seqno = TR_SEQNO_UNDEFINED;
     n->q_len_min = 0;
 
     char err[512] = "";

@@ -99,7 +99,6 @@ struct repl_node {
     bool group_closed; /* the group delivers nothing more: waiters for ordering give up */
     bool must_leave;   /* certification broke here: leave instead of diverging */
     int pause_count;
-    int64_t paused_seqno;
 
     /* state exchange of the current primary view (docs/design/replication.md §2) */
     struct {
@@ -122,7 +121,6 @@ struct repl_node {
     /* ordering state, advanced only while popping events (under mu) */
     tr_uuid group_uuid;
     int64_t last_seqno;
-    int64_t last_barrier; /* last seqno that everything after it depends on (TOI, view) */
     bool primary;
     bool first_primary_seen;
     int64_t conf_id;
@@ -131,7 +129,6 @@ struct repl_node {
     enum repl_state state;
     int desync_count;
     bool safe_to_bootstrap;
-    bool have_state; /* grastate/init gave us a position to continue from */
 
     struct repl_trx *by_trx[REPL_HASH];
     struct repl_trx *by_local[REPL_HASH];
@@ -162,7 +159,6 @@ struct repl_node {
         st_repl_data_bytes, st_repl_other_bytes, st_received, st_received_bytes, st_local_commits,
         st_local_cert_failures, st_local_replays, st_local_bf_aborts, st_causal_reads,
         st_fc_sent;
-    int64_t st_send_q_max; /* one-node group never queues sends */
     /* broadcast-to-ordered latency in seconds (evs_repl_latency), under mu */
     double lat_min, lat_max, lat_sum, lat_sumsq;
     int64_t lat_n;

@@ -115,7 +115,7 @@ struct repl_stat *repl_node_stats(struct repl_node *n)
     add_i(b, "local_replays", atomic_load(&n->st_local_replays));
     /* the send queue lives in gcomm (gc_stats.pending) and is not reported here yet */
     add_i(b, "local_send_queue", 0);
-    add_i(b, "local_send_queue_max", n->st_send_q_max);
+    add_i(b, "local_send_queue_max", 0);
     add_i(b, "local_send_queue_min", 0);
     add_d(b, "local_send_queue_avg", 0.0);
     add_i(b, "local_recv_queue", recv_q);

@@ -372,7 +372,6 @@ static struct repl_view *on_state_locked(struct repl_node *n, const tr_uuid *sen
     bool continuous = n->exch_done_prim && r.joined && n->cert;
     n->group_uuid = r.group;
     n->last_seqno = r.seqno + 1; /* the view's own seqno */
-    n->last_barrier = n->last_seqno;
     if (r.new_history) {
         repl_monitor_reset(n->apply_mon, 0);
         repl_monitor_reset(n->commit_mon, 0);
@@ -487,7 +486,6 @@ static struct repl_trx *order_ws_locked(struct repl_node *n, struct repl_gev *ev
         n->must_leave = true;
     }
     bool ok = crc == CERT_OK;
-    if (ws.hdr.flags & REPL_F_ISOLATION) n->last_barrier = seqno;
 
     if (tr_uuid_compare(&ws.hdr.source, &n->self) == 0) {
         cert_ws_view_release(&ws);

@@ -106,9 +106,6 @@ int64_t repl_node_pause(struct repl_node *n)
     int64_t upto = n->last_seqno; /* nothing beyond this is taken from the stream now */
     pthread_mutex_unlock(&n->mu);
     repl_monitor_wait(n->apply_mon, upto, -1);
-    pthread_mutex_lock(&n->mu);
-    n->paused_seqno = upto;
-    pthread_mutex_unlock(&n->mu);
     repl_node_save_state(n, true);
     tr_info("Provider paused at %lld", (long long)upto);
     return upto;
@@ -122,7 +119,7 @@ int repl_node_resume(struct repl_node *n)
         tr_warn("resume without pause");
         return REPL_NODE_FAIL;
     }
-    if (--n->pause_count == 0) n->paused_seqno = TR_SEQNO_UNDEFINED;
+    n->pause_count--;
     pthread_cond_broadcast(&n->cond);
     pthread_mutex_unlock(&n->mu);
     tr_info("Provider resumed");
