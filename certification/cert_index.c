@@ -393,6 +393,15 @@ void cert_purge(struct cert_index *idx, int64_t safe_seqno)
     if (safe_seqno > idx->purged_upto) idx->purged_upto = safe_seqno;
 }
 
+void cert_index_reset(struct cert_index *idx, int64_t position)
+{
+    if (idx->rec_len) cert_purge(idx, idx->recs[(idx->rec_head + idx->rec_len - 1) & (idx->rec_cap - 1)].seqno);
+    if (position < -1) position = -1;
+    idx->last_seqno = idx->barrier = idx->purged_upto = position;
+    idx->gone_seqno = idx->gone_other = idx->gone_toi = position;
+    memset(&idx->gone_src, 0, sizeof idx->gone_src);
+}
+
 size_t cert_index_size(const struct cert_index *idx)
 {
     return idx->tab.count;

@@ -43,6 +43,11 @@ void cert_barrier(struct cert_index *idx, int64_t seqno);
  * or TOI) fails certification (counted in too_old). */
 void cert_purge(struct cert_index *idx, int64_t safe_seqno);
 
+/* Starts over after position, exactly as cert_index_new(position) would (statistics kept):
+ * when a member joins by state transfer, every member's index and the joiner's fresh one
+ * must be identical from that point of the ordered stream on. */
+void cert_index_reset(struct cert_index *idx, int64_t position);
+
 /* Distinct keys in the index. */
 size_t cert_index_size(const struct cert_index *idx);
 

@@ -121,3 +121,56 @@ int repl_msg_causal_decode(const uint8_t *buf, size_t len, struct repl_msg_causa
     m->id = tr_get_u64(buf + HDR + 16);
     return 0;
 }
+
+int repl_msg_str_encode(const struct repl_msg_str *m, struct tr_buf *out)
+{
+    if (m->req_len > REPL_STR_REQ_MAX) return -1;
+    uint8_t h[HDR + 16 + 16 + 8 + 4];
+    uint8_t *p = h;
+    put_hdr(p, REPL_MSG_STR);
+    p += HDR;
+    memcpy(p, m->node.data, 16), p += 16;
+    memcpy(p, m->position.uuid.data, 16), p += 16;
+    tr_put_u64(p, (uint64_t)m->position.seqno), p += 8;
+    tr_put_u32(p, m->req_len);
+    if (tr_buf_append(out, h, sizeof h) || tr_buf_append(out, m->req, m->req_len)) return -1;
+    return put_str(out, m->donors, sizeof m->donors);
+}
+
+int repl_msg_str_decode(const uint8_t *buf, size_t len, struct repl_msg_str *m)
+{
+    const size_t fixed = HDR + 16 + 16 + 8 + 4;
+    if (len < fixed || !hdr_ok(buf, len, REPL_MSG_STR)) return -1;
+    memset(m, 0, sizeof *m);
+    const uint8_t *p = buf + HDR, *end = buf + len;
+    memcpy(m->node.data, p, 16), p += 16;
+    memcpy(m->position.uuid.data, p, 16), p += 16;
+    m->position.seqno = (int64_t)tr_get_u64(p), p += 8;
+    m->req_len = tr_get_u32(p), p += 4;
+    if (m->position.seqno < -1 || m->req_len > REPL_STR_REQ_MAX ||
+        (size_t)(end - p) < m->req_len)
+        return -1;
+    m->req = p;
+    p += m->req_len;
+    if (get_str(&p, end, m->donors, sizeof m->donors)) return -1;
+    return p == end ? 0 : -1;
+}
+
+int repl_msg_join_encode(int type, const struct repl_msg_join *m, struct tr_buf *out)
+{
+    uint8_t h[HDR + 16 + 8 + 4];
+    put_hdr(h, type);
+    memcpy(h + HDR, m->node.data, 16);
+    tr_put_u64(h + HDR + 16, (uint64_t)m->seqno);
+    tr_put_u32(h + HDR + 24, (uint32_t)m->status);
+    return tr_buf_append(out, h, sizeof h);
+}
+
+int repl_msg_join_decode(int type, const uint8_t *buf, size_t len, struct repl_msg_join *m)
+{
+    if (len != HDR + 16 + 8 + 4 || !hdr_ok(buf, len, type)) return -1;
+    memcpy(m->node.data, buf + HDR, 16);
+    m->seqno = (int64_t)tr_get_u64(buf + HDR + 16);
+    m->status = (int32_t)tr_get_u32(buf + HDR + 24);
+    return m->seqno < -1 || m->status > 0 ? -1 : 0;
+}

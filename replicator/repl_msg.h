@@ -13,7 +13,17 @@
 #define REPL_MSG_MAGIC 0x4d435254u /* "TRCM"; write-sets start with "TRWS" */
 #define REPL_MSG_VERSION 1
 
-enum repl_msg_type { REPL_MSG_STATE = 1, REPL_MSG_LAST = 2, REPL_MSG_CAUSAL = 3 };
+enum repl_msg_type {
+    REPL_MSG_STATE = 1,
+    REPL_MSG_LAST = 2,
+    REPL_MSG_CAUSAL = 3,
+    REPL_MSG_STR = 4,  /* a joiner's state transfer request */
+    REPL_MSG_JOIN = 5, /* a joiner received its state, or a donor finished sending it */
+    REPL_MSG_SYNC = 6, /* a member caught up with the group */
+};
+
+#define REPL_STR_REQ_MAX (64u * 1024u) /* the host's SST request: an address and a method */
+#define REPL_STR_DONOR_MAX 256u        /* wsrep_sst_donor */
 
 /* What a member tells the others after a primary view (the state exchange). */
 struct repl_msg_state {
@@ -42,6 +52,24 @@ struct repl_msg_causal {
 };
 
 /* true when buf starts like a control message (write-sets do not). */
+/* A joiner asks for the group's state: req is the host's sst_request (opaque to us, passed to
+ * the donor's sst_donate), donors the host's wsrep_sst_donor list, position what it holds. */
+struct repl_msg_str {
+    tr_uuid node;
+    tr_gtid position;
+    char donors[REPL_STR_DONOR_MAX];
+    const uint8_t *req; /* decode: points into the message */
+    uint32_t req_len;
+};
+
+/* JOIN: node reached seqno (status 0), or its transfer failed (status -errno).
+ * SYNC: node caught up (seqno: where, status 0). */
+struct repl_msg_join {
+    tr_uuid node;
+    int64_t seqno;
+    int32_t status;
+};
+
 bool repl_msg_is_control(const uint8_t *buf, size_t len);
 /* The type byte of a control message (len already checked by repl_msg_is_control). */
 static inline int repl_msg_type(const uint8_t *buf)
@@ -52,6 +80,12 @@ int repl_msg_last_encode(const struct repl_msg_last *m, struct tr_buf *out);
 int repl_msg_last_decode(const uint8_t *buf, size_t len, struct repl_msg_last *m);
 int repl_msg_causal_encode(const struct repl_msg_causal *m, struct tr_buf *out);
 int repl_msg_causal_decode(const uint8_t *buf, size_t len, struct repl_msg_causal *m);
+
+int repl_msg_str_encode(const struct repl_msg_str *m, struct tr_buf *out);
+int repl_msg_str_decode(const uint8_t *buf, size_t len, struct repl_msg_str *m);
+/* type: REPL_MSG_JOIN or REPL_MSG_SYNC */
+int repl_msg_join_encode(int type, const struct repl_msg_join *m, struct tr_buf *out);
+int repl_msg_join_decode(int type, const uint8_t *buf, size_t len, struct repl_msg_join *m);
 
 int repl_msg_state_encode(const struct repl_msg_state *m, struct tr_buf *out);
 /* 0, or -1 when buf is not a well-formed STATE message of this version. */

@@ -289,7 +289,6 @@ static bool url_is_bootstrap(const char *url)
 int repl_node_connect(struct repl_node *n, const char *cluster_name, const char *url,
                       const char *donor, bool bootstrap)
 {
-    (void)donor;
     if (!url || strncmp(url, "gcomm://", 8) != 0) {
         tr_error("Unsupported cluster address '%s': trireme speaks gcomm://host:port,...",
                  url ? url : "(null)");
@@ -322,6 +321,7 @@ int repl_node_connect(struct repl_node *n, const char *cluster_name, const char 
     n->group_closed = false;
     n->must_leave = false;
     n->connected = true;
+    snprintf(n->sst_donors, sizeof n->sst_donors, "%s", donor ? donor : "");
     pthread_mutex_unlock(&n->mu);
 
     /* While running, the saved seqno is "unknown": a crash must not look like a clean stop. */

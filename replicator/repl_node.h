@@ -29,6 +29,10 @@ struct repl_host {
     /* A joiner asks the host how to receive state: *req is malloc'ed by the host ("trivial":
      * the host already has the group's state, e.g. MariaDB's wsrep_sst_method=skip). */
     int (*sst_request)(void *app_ctx, void **req, size_t *len);
+    /* A donor: send the state at state_id to the joiner that asked with req; the host answers
+     * later with repl_node_sst_sent. Called from an applier thread (recv_ctx). */
+    int (*sst_donate)(void *app_ctx, void *recv_ctx, const void *req, size_t req_len,
+                      const tr_gtid *state_id, bool bypass);
 };
 
 struct repl_group;

@@ -72,6 +72,20 @@ struct repl_causal_wait {
     struct repl_causal_wait *next;
 };
 
+/* An ordered action a joiner keeps until its state arrives (replication.md §6): a job to
+ * apply, a view to deliver, or (neither) a seqno that needs no work. */
+struct repl_held {
+    int64_t seqno;
+    struct repl_trx *job;
+    struct repl_view *view;
+    struct repl_held *next;
+};
+
+/* PREPARE: the exchange made us a joiner, the host is asked how it receives state;
+ * WAIT: STR sent, actions are ordered, certified and held until sst_received;
+ * APPLY: state received at sst.seqno: held actions above it are applied, then SYNC. */
+enum repl_sst_phase { REPL_SST_NONE = 0, REPL_SST_PREPARE, REPL_SST_WAIT, REPL_SST_APPLY };
+
 struct repl_node {
     struct repl_host host;
     tr_cfg *cfg;
@@ -110,6 +124,23 @@ struct repl_node {
         bool *got;
     } exch;
     bool exch_done_prim; /* in a primary view whose exchange completed */
+    /* state transfer (repl_sst.c), under mu */
+    struct {
+        enum repl_sst_phase phase;
+        void *req; /* the host's request, kept for retries */
+        size_t req_len;
+        tr_uuid donor;   /* joiner: the member serving us */
+        bool have_donor;
+        int64_t seqno;   /* APPLY: the received state; held actions up to it are in it */
+        struct repl_held *head, *tail;
+        int64_t held_len;
+        bool donating;   /* this node serves a joiner now */
+    } sst;
+    char sst_donors[REPL_STR_DONOR_MAX]; /* wsrep_sst_donor, from connect() */
+    int64_t cert_floor; /* where this node's certification index starts (its join point) */
+    bool ordering; /* the exchange of this primary view completed: actions take seqnos */
+    struct repl_member *memb_info; /* members of the current primary view, in view order */
+    uint8_t *memb_state;           /* their states as the group knows them (enum repl_state) */
     struct repl_causal_wait *causal_waits;
     uint64_t next_causal_id;
     struct cert_index *cert;
@@ -180,6 +211,35 @@ void repl_stream_free(struct repl_node *n);
 /* Re-evaluates flow control (new limits; a desync should call it too) and tells the group.
  * mu not held. */
 void repl_stream_fc_check(struct repl_node *n);
+
+/* repl_stream.c: the pieces the state transfer reuses */
+void repl_stream_broadcast(struct repl_node *n, struct tr_buf *b); /* frees b */
+void repl_stream_hold_locked(struct repl_node *n, int64_t seqno, struct repl_trx *job,
+                             struct repl_view *view);
+void repl_stream_free_held_locked(struct repl_node *n);
+
+/* repl_sst.c (replication.md §6). The _locked ones run in total order under mu and fill
+ * *act with what must happen once mu is released (repl_sst_act). */
+struct repl_sst_act {
+    int kind; /* 0 nothing, 1 donate, 2 retry the request, 3 leave the group */
+    void *req;
+    size_t req_len;
+    tr_gtid state;
+};
+/* A joiner's first primary view: asks the host and sends STR, or joins at once ("trivial").
+ * true when the view is to be delivered now (trivial). mu not held. */
+bool repl_sst_start(struct repl_node *n, struct repl_view *v, bool first, int *rc);
+void repl_sst_on_str_locked(struct repl_node *n, const tr_uuid *sender, const uint8_t *buf,
+                            size_t len, struct repl_sst_act *act);
+/* JOIN/SYNC: *synced when this node just reached SYNCED (call synced_cb outside mu). */
+void repl_sst_on_join_locked(struct repl_node *n, int type, const tr_uuid *sender,
+                             const uint8_t *buf, size_t len, bool *synced,
+                             struct repl_sst_act *act);
+int repl_sst_act(struct repl_node *n, void *recv_ctx, struct repl_sst_act *act);
+/* A joiner caught up after its transfer: tell the group (mu not held). */
+void repl_sst_caught_up(struct repl_node *n, int64_t seqno);
+void repl_sst_clear_locked(struct repl_node *n);
+int repl_sst_member_state(const struct repl_msg_state *s, bool holds);
 
 /* repl_node.c */
 void repl_node_save_state(struct repl_node *n, bool running);

@@ -37,11 +37,14 @@ static bool fc_eval_locked(struct repl_node *n)
     int64_t upper = (int64_t)((double)atomic_load(&n->fc_limit) * k + 0.5);
     int64_t lower = (int64_t)((double)upper * atomic_load(&n->fc_factor) + 0.5);
     bool want = n->fc_requested;
-    if (n->desync_count > 0 || n->state == REPL_ST_DONOR || !n->connected)
+    int64_t len = n->q_len + n->sst.held_len;
+    /* a joiner waiting for its state holds what arrives meanwhile, as Galera's does */
+    if (n->desync_count > 0 || n->state == REPL_ST_DONOR || !n->connected ||
+        n->sst.phase == REPL_SST_PREPARE || n->sst.phase == REPL_SST_WAIT)
         want = false;
-    else if (n->q_len > upper)
+    else if (len > upper)
         want = true;
-    else if (n->q_len <= lower)
+    else if (len <= lower)
         want = false;
     if (want == n->fc_requested) return false;
     n->fc_requested = want;
@@ -112,9 +115,83 @@ static void exch_clear_locked(struct repl_node *n)
     memset(&n->exch, 0, sizeof n->exch);
 }
 
+/* ---- actions a joiner holds until its state arrives (replication.md §6) ---- */
+
+static void held_free(struct repl_held *h)
+{
+    if (h->job) {
+        cert_ws_view_release(&h->job->view);
+        free(h->job);
+    }
+    free(h->view);
+    free(h);
+}
+
+void repl_stream_free_held_locked(struct repl_node *n)
+{
+    while (n->sst.head) {
+        struct repl_held *h = n->sst.head;
+        n->sst.head = h->next;
+        held_free(h);
+    }
+    n->sst.tail = NULL;
+    n->sst.held_len = 0;
+}
+
+void repl_stream_hold_locked(struct repl_node *n, int64_t seqno, struct repl_trx *job,
+                             struct repl_view *view)
+{
+    struct repl_held *h = calloc(1, sizeof *h);
+    if (!h) {
+        /* Losing an ordered action would make this node diverge: it leaves instead. */
+        tr_error("out of memory holding seqno %lld for the state transfer: leaving the cluster",
+                 (long long)seqno);
+        n->must_leave = true;
+        if (job) {
+            cert_ws_view_release(&job->view);
+            free(job);
+        }
+        free(view);
+        return;
+    }
+    h->seqno = seqno;
+    h->job = job;
+    h->view = view;
+    if (n->sst.tail)
+        n->sst.tail->next = h;
+    else
+        n->sst.head = h;
+    n->sst.tail = h;
+    n->sst.held_len++;
+}
+
+/* New actions go behind the held ones until those are done. */
+static bool holding_locked(const struct repl_node *n)
+{
+    return n->sst.phase == REPL_SST_PREPARE || n->sst.phase == REPL_SST_WAIT ||
+           (n->sst.phase == REPL_SST_APPLY && n->sst.head);
+}
+
+/* An action the received state already contains. */
+static bool in_snapshot_locked(const struct repl_node *n, int64_t seqno)
+{
+    return n->sst.phase == REPL_SST_APPLY && seqno <= n->sst.seqno;
+}
+
+/* Something for an applier to do in the APPLY phase: a held action, or the catch-up to end. */
+static bool sst_ready_locked(const struct repl_node *n)
+{
+    return n->sst.phase == REPL_SST_APPLY && (n->sst.head || n->last_seqno >= n->sst.seqno);
+}
+
 void repl_stream_free(struct repl_node *n)
 {
     exch_clear_locked(n);
+    repl_sst_clear_locked(n);
+    free(n->memb_info);
+    n->memb_info = NULL;
+    free(n->memb_state);
+    n->memb_state = NULL;
     free(n->member_last);
     n->member_last = NULL;
     free(n->view_members);
@@ -123,7 +200,7 @@ void repl_stream_free(struct repl_node *n)
     n->cert = NULL;
 }
 
-static void broadcast_buf(struct repl_node *n, struct tr_buf *b)
+void repl_stream_broadcast(struct repl_node *n, struct tr_buf *b)
 {
     struct repl_buf one = {b->ptr, b->len};
     int rc = n->group ? n->group->ops->broadcast(n->group, &one, 1) : -1;
@@ -146,7 +223,7 @@ void repl_stream_applied(struct repl_node *n)
     pthread_mutex_unlock(&n->mu);
     struct repl_msg_last m = {n->self, safe};
     struct tr_buf b = {0};
-    if (repl_msg_last_encode(&m, &b) == 0) broadcast_buf(n, &b);
+    if (repl_msg_last_encode(&m, &b) == 0) repl_stream_broadcast(n, &b);
 }
 
 static void note_members_locked(struct repl_node *n, const struct repl_member *members, int num)
@@ -183,45 +260,15 @@ static struct repl_view *make_view(struct repl_node *n, const struct repl_member
 }
 
 /* A primary view (configuration change) is an ordered action: everything before it commits
- * first, then the host hears of it, then the node reports Synced if it has the group's state. */
-/* A joiner: the host says how it receives the group's state. Only "trivial" (the host has it
- * already) exists so far; full SST and IST are the state-transfer work still to come. */
-static bool join_by_transfer(struct repl_node *n, struct repl_view *v, bool first)
-{
-    int64_t seqno = v->state_id.seqno;
-    if (first && n->host.connected && n->host.connected(n->host.app_ctx, v)) return false;
-    void *req = NULL;
-    size_t len = 0;
-    if (!n->host.sst_request || n->host.sst_request(n->host.app_ctx, &req, &len)) {
-        tr_error("State Transfer request failed: the host gave no request");
-        free(req);
-        return false;
-    }
-    bool trivial = len >= 7 && memcmp(req, "trivial", 7) == 0;
-    if (!trivial)
-        tr_error("State transfer by '%.*s' is not implemented yet: this node stays Joining",
-                 (int)strnlen(req ? req : "", len), req ? (const char *)req : "");
-    free(req);
-    if (!trivial) return false;
-    tr_info("State transfer: trivial (the host holds the group state) at %lld", (long long)seqno - 1);
-    pthread_mutex_lock(&n->mu);
-    repl_monitor_reset(n->apply_mon, seqno - 1);
-    repl_monitor_reset(n->commit_mon, seqno - 1);
-    if (n->cert) cert_index_free(n->cert);
-    n->cert = cert_index_new(seqno - 1);
-    if (n->cert) cert_barrier(n->cert, seqno);
-    n->exch_done_prim = n->cert != NULL;
-    n->state = REPL_ST_JOINED;
-    pthread_mutex_unlock(&n->mu);
-    return n->cert != NULL;
-}
-
+ * first, then the host hears of it, then the node reports Synced if it has the group's state.
+ * A joiner's first view goes to the state transfer instead (the host's state will hold it). */
 static int deliver_cc(struct repl_node *n, void *recv_ctx, struct repl_view *v, bool first,
                       bool joined)
 {
     int64_t seqno = v->state_id.seqno;
     if (!joined) {
-        if (!join_by_transfer(n, v, first)) return REPL_OK; /* stays Joining, applies nothing */
+        int rc = REPL_OK;
+        if (!repl_sst_start(n, v, first, &rc)) return rc; /* the state arrives by transfer */
         first = false; /* connected_cb went out already */
         joined = true;
     }
@@ -239,7 +286,8 @@ static int deliver_cc(struct repl_node *n, void *recv_ctx, struct repl_view *v, 
     pthread_mutex_lock(&n->mu);
     /* safe_to_bootstrap: only the sole member of a primary component may bootstrap later. */
     n->safe_to_bootstrap = v->memb_num == 1;
-    bool sync = joined && n->state == REPL_ST_JOINED && n->desync_count == 0;
+    bool sync = joined && n->state == REPL_ST_JOINED && n->desync_count == 0 &&
+                n->sst.phase == REPL_SST_NONE;
     if (sync) n->state = REPL_ST_SYNCED;
     pthread_mutex_unlock(&n->mu);
     repl_node_save_state(n, true);
@@ -307,24 +355,38 @@ struct exch_result {
     tr_uuid group;
     int64_t seqno;   /* the group's last seqno: the view takes seqno + 1 */
     bool joined;     /* this node holds that state */
+    bool receiving;  /* this node is receiving it by a transfer begun in an earlier view */
     bool new_history;
+    bool no_state;   /* histories exist, but no member holds one completely */
 };
+
+static bool holds_history(const struct repl_msg_state *s)
+{
+    return !tr_uuid_is_nil(&s->group) && s->seqno >= 0 && s->state != REPL_ST_JOINING;
+}
 
 /* Deterministic: the same STATE messages give the same result on every member. */
 static void exch_decide(const struct repl_node *n, struct exch_result *r)
 {
     const struct repl_msg_state *s = n->exch.states;
     int num = n->exch.memb_num, rep = -1;
+    /* A member in the middle of a transfer orders the stream but does not hold the state. */
     for (int i = 0; i < num && rep < 0; i++)
-        if (s[i].prim && !tr_uuid_is_nil(&s[i].group)) rep = i;
+        if (s[i].prim && holds_history(&s[i])) rep = i;
     if (rep < 0) /* nobody continues a primary component: the most advanced history */
         for (int i = 0; i < num; i++) {
-            if (tr_uuid_is_nil(&s[i].group) || s[i].seqno < 0) continue;
+            if (!holds_history(&s[i])) continue;
             if (rep < 0 || s[i].seqno > s[rep].seqno ||
                 (s[i].seqno == s[rep].seqno && tr_uuid_compare(&s[i].node, &s[rep].node) < 0))
                 rep = i;
         }
     memset(r, 0, sizeof *r);
+    bool any = false;
+    for (int i = 0; i < num; i++) any |= !tr_uuid_is_nil(&s[i].group) && s[i].seqno >= 0;
+    if (rep < 0 && any) { /* only joiners: Galera's "no node has complete state" */
+        r->no_state = true;
+        return;
+    }
     if (rep < 0) { /* no history anywhere: a new one, named by the first member */
         r->group = s[0].proposal;
         r->seqno = 0;
@@ -335,14 +397,16 @@ static void exch_decide(const struct repl_node *n, struct exch_result *r)
     r->group = s[rep].group;
     r->seqno = s[rep].seqno;
     const struct repl_msg_state *me = &s[n->exch.my_idx];
-    r->joined = tr_uuid_compare(&me->group, &r->group) == 0 && me->seqno == r->seqno;
+    bool same = tr_uuid_compare(&me->group, &r->group) == 0 && me->seqno == r->seqno;
+    r->joined = same && me->state != REPL_ST_JOINING;
+    r->receiving = same && me->state == REPL_ST_JOINING && n->sst.phase != REPL_SST_NONE;
 }
 
 /* A STATE message (under mu). When the last one arrives, the view becomes an ordered action;
  * returns it for delivery outside mu. */
 static struct repl_view *on_state_locked(struct repl_node *n, const tr_uuid *sender,
                                          const uint8_t *buf, size_t len, bool *first,
-                                         bool *joined)
+                                         bool *joined, bool *hold)
 {
     struct repl_msg_state m;
     if (repl_msg_state_decode(buf, len, &m)) {
@@ -364,12 +428,27 @@ static struct repl_view *on_state_locked(struct repl_node *n, const tr_uuid *sen
 
     struct exch_result r;
     exch_decide(n, &r);
+    if (r.no_state) {
+        tr_error("Quorum results: view %lld, %d members, but no member holds the complete "
+                 "group state (all are joiners): not primary until one that does returns",
+                 (long long)n->exch.conf_id, n->exch.memb_num);
+        exch_clear_locked(n);
+        return NULL;
+    }
     char u[TR_UUID_STR_LEN + 1];
     tr_uuid_print(&r.group, u);
     tr_info("Quorum results: view %lld, %d members, group %s:%lld, this node %s",
             (long long)n->exch.conf_id, n->exch.memb_num, u, (long long)r.seqno,
-            r.joined ? "holds that state" : "needs a state transfer");
-    bool continuous = n->exch_done_prim && r.joined && n->cert;
+            r.joined      ? "holds that state"
+            : r.receiving ? "is receiving it"
+                          : "needs a state transfer");
+    if (!r.joined && !r.receiving && n->sst.phase != REPL_SST_NONE) {
+        /* a transfer was under way, but the stream it was holding has a gap now */
+        tr_error("State transfer interrupted: the group moved on without this node");
+        repl_sst_clear_locked(n);
+        n->must_leave = true;
+    }
+    bool continuous = (n->exch_done_prim && r.joined && n->cert) || (r.receiving && n->cert);
     n->group_uuid = r.group;
     n->last_seqno = r.seqno + 1; /* the view's own seqno */
     if (r.new_history) {
@@ -381,15 +460,18 @@ static struct repl_view *on_state_locked(struct repl_node *n, const tr_uuid *sen
         if (tr_uuid_compare(&n->exch.states[i].group, &r.group) != 0 ||
             n->exch.states[i].seqno != r.seqno)
             transfer = true;
-    if (!continuous && r.joined) {
+    if (!continuous) {
         if (n->cert) cert_index_free(n->cert);
         n->cert = cert_index_new(r.seqno);
+        n->cert_floor = r.seqno;
         if (!n->cert) tr_error("out of memory for the certification index");
+    } else if (transfer && n->cert) {
+        /* A joiner's index starts at the group position; so that every member certifies
+         * alike, all start over there. Transactions that began before the join then fail
+         * certification everywhere (ER_LOCK_DEADLOCK), never on some nodes only. */
+        cert_index_reset(n->cert, r.seqno);
+        n->cert_floor = r.seqno;
     }
-    /* A joiner's index starts at the group position; so that every member certifies alike,
-     * all forget what lies below it. Transactions that began before the join then fail
-     * certification everywhere (ER_LOCK_DEADLOCK), never on some nodes only. */
-    if (transfer && n->cert) cert_purge(n->cert, r.seqno);
     if (n->cert) cert_barrier(n->cert, n->last_seqno);
     free(n->member_last);
     free(n->view_members);
@@ -399,8 +481,20 @@ static struct repl_view *on_state_locked(struct repl_node *n, const tr_uuid *sen
         n->member_last[i] = TR_SEQNO_UNDEFINED;
         n->view_members[i] = n->exch.members[i].id;
     }
+    free(n->memb_info);
+    free(n->memb_state);
+    n->memb_info = calloc((size_t)n->exch.memb_num, sizeof *n->memb_info);
+    n->memb_state = calloc((size_t)n->exch.memb_num, sizeof *n->memb_state);
+    for (int i = 0; n->memb_info && n->memb_state && i < n->exch.memb_num; i++) {
+        const struct repl_msg_state *st = &n->exch.states[i];
+        bool holds = holds_history(st) && tr_uuid_compare(&st->group, &r.group) == 0 &&
+                     st->seqno == r.seqno;
+        n->memb_info[i] = n->exch.members[i];
+        n->memb_state[i] = (uint8_t)repl_sst_member_state(st, holds || r.new_history);
+    }
     n->safe_seqno = TR_SEQNO_UNDEFINED;
     n->primary = true;
+    n->ordering = n->cert != NULL;
     n->conf_id = n->exch.conf_id;
     note_members_locked(n, n->exch.members, n->exch.memb_num);
     if (r.joined) {
@@ -409,10 +503,13 @@ static struct repl_view *on_state_locked(struct repl_node *n, const tr_uuid *sen
     } else {
         n->exch_done_prim = false;
         n->state = REPL_ST_JOINING;
+        /* from here on, what is ordered waits for the state (repl_sst_start) */
+        if (!r.receiving && !n->must_leave) n->sst.phase = REPL_SST_PREPARE;
     }
     *first = !n->first_primary_seen;
     n->first_primary_seen = true;
-    *joined = r.joined;
+    *joined = r.joined || r.receiving;
+    *hold = r.receiving || (r.joined && holding_locked(n));
     struct repl_view *v = make_view(n, n->exch.members, n->exch.memb_num, n->exch.my_idx, true,
                                     n->exch.conf_id, n->last_seqno);
     exch_clear_locked(n);
@@ -462,7 +559,7 @@ static struct repl_trx *order_ws_locked(struct repl_node *n, struct repl_gev *ev
                                         int64_t *cancel_seqno)
 {
     *cancel_seqno = TR_SEQNO_UNDEFINED;
-    if (!n->primary || !n->exch_done_prim || !n->cert) {
+    if (!n->primary || !n->ordering || !n->cert) {
         tr_warn("dropping a write-set delivered %s",
                 n->state == REPL_ST_JOINING ? "to a joiner (no state transfer yet)"
                                             : "outside a primary component");
@@ -566,18 +663,66 @@ static int apply_job(struct repl_node *n, void *recv_ctx, struct repl_trx *job, 
     return rc;
 }
 
+/* The APPLY phase: one held action (in order), or the end of the catch-up. mu held on entry,
+ * released on return. */
+static int apply_held(struct repl_node *n, void *recv_ctx, bool *exit_loop)
+{
+    struct repl_held *h = n->sst.head;
+    if (!h) {
+        int64_t at = n->last_seqno;
+        n->sst.phase = REPL_SST_NONE;
+        free(n->sst.req);
+        n->sst.req = NULL;
+        pthread_mutex_unlock(&n->mu);
+        repl_sst_caught_up(n, at);
+        return REPL_OK;
+    }
+    n->sst.head = h->next;
+    if (!n->sst.head) n->sst.tail = NULL;
+    n->sst.held_len--;
+    bool skip = in_snapshot_locked(n, h->seqno);
+    bool fc = fc_eval_locked(n);
+    pthread_mutex_unlock(&n->mu);
+    if (fc) fc_tell(n);
+    int rc = REPL_OK;
+    if (skip) {
+        held_free(h);
+        return rc;
+    }
+    if (h->job) {
+        rc = apply_job(n, recv_ctx, h->job, exit_loop);
+        h->job = NULL; /* apply_job frees it */
+    } else if (h->view) {
+        rc = deliver_cc(n, recv_ctx, h->view, false, true);
+    } else {
+        repl_monitor_cancel(n->apply_mon, h->seqno);
+        repl_monitor_cancel(n->commit_mon, h->seqno);
+    }
+    held_free(h);
+    leave_if_inconsistent(n);
+    return rc;
+}
+
 int repl_node_recv(struct repl_node *n, void *recv_ctx)
 {
     for (;;) {
         pthread_mutex_lock(&n->mu);
         /* pause holds the stream, except that a disconnect must still reach the final view */
-        while (!n->final_done && (!n->q_head || (n->pause_count > 0 && !n->closing))) {
+        while (!n->final_done &&
+               ((!n->q_head && !sst_ready_locked(n)) || (n->pause_count > 0 && !n->closing))) {
             if (!n->connected && !n->q_head) break;
             pthread_cond_wait(&n->cond, &n->mu);
         }
         if (n->final_done || (!n->connected && !n->q_head)) {
             pthread_mutex_unlock(&n->mu);
             return REPL_OK;
+        }
+        if (sst_ready_locked(n)) {
+            bool exit_held = false;
+            int hrc = apply_held(n, recv_ctx, &exit_held);
+            if (hrc != REPL_OK) return hrc;
+            if (exit_held) return REPL_OK;
+            continue;
         }
         struct repl_gev *ev = n->q_head;
         n->q_head = ev->next;
@@ -593,13 +738,24 @@ int repl_node_recv(struct repl_node *n, void *recv_ctx)
         case REPL_GEV_MSG:
             if (repl_msg_is_control(ev->buf, ev->len)) {
                 struct repl_view *v = NULL;
-                bool first = false, joined = false;
-                if (repl_msg_type(ev->buf) == REPL_MSG_STATE)
-                    v = on_state_locked(n, &ev->sender, ev->buf, ev->len, &first, &joined);
-                else if (repl_msg_type(ev->buf) == REPL_MSG_LAST)
+                bool first = false, joined = false, hold = false, synced = false;
+                struct repl_sst_act act = {0};
+                int type = repl_msg_type(ev->buf);
+                if (type == REPL_MSG_STATE) {
+                    v = on_state_locked(n, &ev->sender, ev->buf, ev->len, &first, &joined, &hold);
+                    if (v && hold) {
+                        repl_stream_hold_locked(n, v->state_id.seqno, NULL, v);
+                        v = NULL;
+                    }
+                } else if (type == REPL_MSG_LAST) {
                     on_last_locked(n, ev->buf, ev->len);
-                else if (repl_msg_type(ev->buf) == REPL_MSG_CAUSAL)
+                } else if (type == REPL_MSG_CAUSAL) {
                     on_causal_locked(n, ev->buf, ev->len);
+                } else if (type == REPL_MSG_STR) {
+                    repl_sst_on_str_locked(n, &ev->sender, ev->buf, ev->len, &act);
+                } else if (type == REPL_MSG_JOIN || type == REPL_MSG_SYNC) {
+                    repl_sst_on_join_locked(n, type, &ev->sender, ev->buf, ev->len, &synced, &act);
+                }
                 pthread_mutex_unlock(&n->mu);
                 if (fc) fc_tell(n);
                 fc = false;
@@ -607,9 +763,27 @@ int repl_node_recv(struct repl_node *n, void *recv_ctx)
                     rc = deliver_cc(n, recv_ctx, v, first, joined);
                     free(v);
                 }
+                if (act.kind) rc = repl_sst_act(n, recv_ctx, &act);
+                if (synced) {
+                    tr_info("Shifting JOINED -> SYNCED (TO: %lld)", (long long)n->last_seqno);
+                    repl_node_save_state(n, true);
+                    if (n->host.synced && n->host.synced(n->host.app_ctx)) rc = REPL_FATAL;
+                }
+                leave_if_inconsistent(n);
             } else {
                 int64_t cancel;
                 struct repl_trx *job = order_ws_locked(n, ev, &cancel);
+                int64_t at = job ? job->seqno : cancel;
+                if (at >= 0 && in_snapshot_locked(n, at)) { /* the received state has it */
+                    if (job) cert_ws_view_release(&job->view);
+                    free(job);
+                    job = NULL;
+                    cancel = TR_SEQNO_UNDEFINED;
+                } else if (at >= 0 && holding_locked(n)) {
+                    repl_stream_hold_locked(n, at, job, NULL);
+                    job = NULL;
+                    cancel = TR_SEQNO_UNDEFINED;
+                }
                 pthread_mutex_unlock(&n->mu);
                 if (fc) fc_tell(n);
                 fc = false;
@@ -625,14 +799,19 @@ int repl_node_recv(struct repl_node *n, void *recv_ctx)
             if (ev->view.primary) {
                 struct tr_buf st = {0};
                 n->primary = false; /* until the exchange completes */
+                n->ordering = false;
                 begin_exchange_locked(n, &ev->view, &st);
                 pthread_mutex_unlock(&n->mu);
-                if (st.len) broadcast_buf(n, &st);
+                if (st.len) repl_stream_broadcast(n, &st);
             } else {
                 exch_clear_locked(n);
                 n->primary = false;
+                n->ordering = false;
                 n->exch_done_prim = false;
-                n->state = REPL_ST_CLOSED;
+                /* a transfer under way goes on if the group comes back without a gap */
+                n->state = n->sst.phase == REPL_SST_PREPARE || n->sst.phase == REPL_SST_WAIT
+                               ? REPL_ST_JOINING
+                               : REPL_ST_CLOSED;
                 n->conf_id = ev->view.conf_id;
                 note_members_locked(n, ev->view.members, ev->view.memb_num);
                 struct repl_view *v = make_view(n, ev->view.members, ev->view.memb_num,
@@ -657,8 +836,10 @@ int repl_node_recv(struct repl_node *n, void *recv_ctx)
             for (struct repl_causal_wait *w = n->causal_waits; w; w = w->next)
                 pthread_cond_broadcast(&w->cond);
             n->primary = false;
+            n->ordering = false;
             n->exch_done_prim = false;
             exch_clear_locked(n);
+            repl_sst_clear_locked(n);
             n->state = REPL_ST_CLOSED;
             n->memb_num = 0;
             repl_trx_abort_all_locked(n);

@@ -1,4 +1,4 @@
-/* replicator/repl_sync: waiting for positions (causal reads), pause/resume, desync/resync, SST ends.
+/* replicator/repl_sync: waiting for positions (causal reads), pause/resume, desync/resync.
  * "Committed" here is the apply monitor's last_left: every seqno up to it is fully committed. */
 #include <errno.h>
 #include <time.h>
@@ -149,7 +149,7 @@ int repl_node_resync(struct repl_node *n)
         pthread_mutex_unlock(&n->mu);
         return REPL_OK;
     }
-    bool rejoin = --n->desync_count == 0 && n->state == REPL_ST_DONOR;
+    bool rejoin = --n->desync_count == 0 && n->state == REPL_ST_DONOR && !n->sst.donating;
     if (rejoin) {
         n->state = REPL_ST_JOINED;
         tr_info("Shifting DONOR/DESYNCED -> JOINED");
@@ -163,21 +163,4 @@ int repl_node_resync(struct repl_node *n)
         repl_stream_sink(n, ev);
     }
     return REPL_OK;
-}
-
-int repl_node_sst_sent(struct repl_node *n, const tr_gtid *state_id, int rcode)
-{
-    (void)n;
-    (void)state_id;
-    /* Only a donor chosen by the group gets here; one-node clusters never donate. */
-    tr_warn("sst_sent(%d) without a state transfer in progress", rcode);
-    return REPL_NOT_ALLOWED;
-}
-
-int repl_node_sst_received(struct repl_node *n, const tr_gtid *state_id, int rcode)
-{
-    (void)n;
-    (void)state_id;
-    tr_warn("sst_received(%d) without a state transfer in progress", rcode);
-    return REPL_NOT_ALLOWED;
 }

@@ -90,6 +90,16 @@ static int cb_sst_request(void *app_ctx, void **req, size_t *len)
     return p->args.sst_request_cb(p->args.app_ctx, req, len) != WSREP_CB_SUCCESS;
 }
 
+static int cb_sst_donate(void *app_ctx, void *recv_ctx, const void *req, size_t req_len,
+                         const tr_gtid *state_id, bool bypass)
+{
+    struct provider_ctx *p = app_ctx;
+    if (!p->args.sst_donate_cb) return -1;
+    wsrep_buf_t msg = {req, req_len};
+    return p->args.sst_donate_cb(p->args.app_ctx, recv_ctx, &msg, (const wsrep_gtid_t *)state_id,
+                                 NULL, bypass) != WSREP_CB_SUCCESS;
+}
+
 /* ---- the 45 slots ---- */
 
 static wsrep_status_t p_init(wsrep_t *w, const struct wsrep_init_args *args)
@@ -112,7 +122,7 @@ static wsrep_status_t p_init(wsrep_t *w, const struct wsrep_init_args *args)
         .options = args->options,
         .proto_ver = args->proto_ver,
         .state_id = (const tr_gtid *)args->state_id,
-        .host = {p, cb_connected, cb_view, cb_apply, cb_synced, cb_sst_request},
+        .host = {p, cb_connected, cb_view, cb_apply, cb_synced, cb_sst_request, cb_sst_donate},
     };
     int rc = repl_node_new(&ra, &p->node);
     if (rc != REPL_OK) {

@@ -31,6 +31,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         tr_buf_free(&out);
     }
+    struct repl_msg_str r;
+    if (repl_msg_str_decode(buf, size, &r) == 0) {
+        struct tr_buf out = {0};
+        if (repl_msg_str_encode(&r, &out) || out.len != size || memcmp(out.ptr, buf, size))
+            abort();
+        tr_buf_free(&out);
+    }
+    for (int type = REPL_MSG_JOIN; type <= REPL_MSG_SYNC; type++) {
+        struct repl_msg_join j;
+        if (repl_msg_join_decode(type, buf, size, &j) == 0) {
+            struct tr_buf out = {0};
+            if (repl_msg_join_encode(type, &j, &out) || out.len != size ||
+                memcmp(out.ptr, buf, size))
+                abort();
+            tr_buf_free(&out);
+        }
+    }
     free(buf);
     return 0;
 }

@@ -237,7 +237,8 @@ struct host {
     pthread_cond_t cond;
     bool gate_closed; /* appliers wait in apply_cb while set */
     const char *sst_method; /* what sst_request answers: "trivial" or e.g. "rsync" */
-    int views, synced, applied, toi_applied, last_view_members;
+    const char *donor;      /* wsrep_sst_donor */
+    int views, synced, applied, toi_applied, last_view_members, donations;
     pthread_t appliers[2];
 };
 
@@ -295,12 +296,59 @@ static int h_apply(void *app, void *recv_ctx, uint64_t trx_id, void *opaque, uin
     return repl_node_commit_order_leave(h->node, trx_id, opaque, meta, NULL) == REPL_OK ? 0 : -1;
 }
 
+/* "copy": the donor copies its table into this host (named by address in the request), as
+ * an SST script would, a little later and from another thread. */
 static int h_sst_request(void *app, void **req, size_t *len)
 {
     struct host *h = app;
-    const char *r = h->sst_method;
+    char r[64];
+    if (strcmp(h->sst_method, "copy") == 0)
+        snprintf(r, sizeof r, "copy %p", (void *)h);
+    else
+        snprintf(r, sizeof r, "%s", h->sst_method);
     *req = strdup(r);
     *len = strlen(r) + 1;
+    return 0;
+}
+
+struct sst_copy {
+    struct host *donor, *joiner;
+    tr_gtid state;
+    int table[26];
+};
+
+static void *sst_copy_run(void *arg)
+{
+    struct sst_copy *c = arg;
+    usleep(200000); /* the cluster goes on meanwhile: the joiner must hold what it orders */
+    pthread_mutex_lock(&c->joiner->mu);
+    memcpy(c->joiner->table, c->table, sizeof c->table);
+    pthread_mutex_unlock(&c->joiner->mu);
+    ck_assert_int_eq(repl_node_sst_sent(c->donor->node, &c->state, 0), REPL_OK);
+    ck_assert_int_eq(repl_node_sst_received(c->joiner->node, &c->state, 0), REPL_OK);
+    free(c);
+    return NULL;
+}
+
+static int h_sst_donate(void *app, void *recv_ctx, const void *req, size_t req_len,
+                        const tr_gtid *state, bool bypass)
+{
+    (void)recv_ctx, (void)bypass;
+    struct host *h = app;
+    void *joiner = NULL;
+    if (req_len < 6 || memcmp(req, "copy ", 5) != 0 || sscanf((const char *)req + 5, "%p", &joiner) != 1)
+        return -1;
+    struct sst_copy *c = calloc(1, sizeof *c);
+    c->donor = h;
+    c->joiner = joiner;
+    c->state = *state;
+    pthread_mutex_lock(&h->mu);
+    memcpy(c->table, h->table, sizeof c->table); /* nothing commits during the callback */
+    h->donations++;
+    pthread_mutex_unlock(&h->mu);
+    pthread_t t;
+    pthread_create(&t, NULL, sst_copy_run, c);
+    pthread_detach(t);
     return 0;
 }
 
@@ -326,11 +374,12 @@ static void host_init_with(struct host *h, const char *name, const char *options
         .data_dir = h->dir,
         .options = options,
         .proto_ver = 4,
-        .host = {h, h_connected, h_view, h_apply, h_synced, h_sst_request},
+        .host = {h, h_connected, h_view, h_apply, h_synced, h_sst_request, h_sst_donate},
         .group_factory = factory,
         .group_ctx = ctx,
     };
     h->sst_method = "trivial";
+    h->donor = "";
     ck_assert_int_eq(repl_node_new(&a, &h->node), REPL_OK);
 }
 
@@ -341,14 +390,14 @@ static void host_init(struct host *h, struct bus *b, const char *name)
 
 static void host_start_url(struct host *h, const char *url, bool bootstrap)
 {
-    ck_assert_int_eq(repl_node_connect(h->node, "test", url, "", bootstrap), REPL_OK);
+    ck_assert_int_eq(repl_node_connect(h->node, "test", url, h->donor, bootstrap), REPL_OK);
     for (int i = 0; i < 2; i++) pthread_create(&h->appliers[i], NULL, applier, h);
 }
 
 static void host_start(struct host *h, bool bootstrap)
 {
     ck_assert_int_eq(repl_node_connect(h->node, "test", bootstrap ? "gcomm://" : "gcomm://peer",
-                                       "", bootstrap),
+                                       h->donor, bootstrap),
                      REPL_OK);
     for (int i = 0; i < 2; i++) pthread_create(&h->appliers[i], NULL, applier, h);
 }
@@ -667,7 +716,8 @@ START_TEST(bf_abort_in_flight)
 END_TEST
 
 /* Joining a running cluster: n2 with a trivial state transfer catches the stream from its
- * join on; n3 asks for rsync, which does not exist yet, and stays Joining without applying. */
+ * join on; n3 receives the state from a donor while the cluster keeps writing, then applies
+ * what was ordered meanwhile and reports Synced with the same table as everyone. */
 static void join_flow(struct host *h, void (*start_joiner)(struct host *, int))
 {
     int64_t s;
@@ -686,15 +736,30 @@ static void join_flow(struct host *h, void (*start_joiner)(struct host *, int))
     wait_committed(&h[0], s);
     ck_assert_int_eq(hget(&h[0], &h[0].table[2]), 3);
 
-    h[2].sst_method = "rsync";
+    h[2].sst_method = "copy";
+    h[2].donor = "nobody,j1,g1"; /* wsrep_sst_donor: the first synced one named */
     start_joiner(&h[2], 2);
     for (int i = 0; i < 300 && stat_int(&h[2], "local_state") != 1; i++) usleep(10000);
     ck_assert_int_eq(stat_int(&h[2], "local_state"), 1); /* Joining */
+    /* written while the state is in transit: ordered after the request, held by the joiner */
     ck_assert_int_eq(write_key(&h[0], 33, 'D', 4, &s), REPL_OK);
+    ck_assert_int_eq(write_key(&h[1], 34, 'E', 5, &s), REPL_OK);
+    wait_synced(&h[2], 1);
+    wait_committed(&h[2], s);
+    ck_assert_int_eq(hget(&h[0], &h[0].donations), 1);
+    ck_assert_int_eq(hget(&h[1], &h[1].donations), 0);
+    ck_assert_int_eq(stat_int(&h[2], "local_state"), 4); /* Synced */
+    ck_assert_int_eq(write_key(&h[2], 35, 'F', 6, &s), REPL_OK);
+    wait_committed(&h[0], s);
     wait_committed(&h[1], s);
-    usleep(100000);
-    ck_assert_int_eq(hget(&h[2], &h[2].applied), 0);
-    ck_assert_int_eq(hget(&h[2], &h[2].synced), 0);
+    for (int i = 0; i < 3; i++) ck_assert_int_eq(committed(&h[i], NULL), s);
+    /* h[1] joined by "trivial" and so never had 'A'; h[2] named h[0] as its donor */
+    pthread_mutex_lock(&h[2].mu);
+    ck_assert_int_eq(memcmp(h[2].table, h[0].table, sizeof h[0].table), 0);
+    pthread_mutex_unlock(&h[2].mu);
+    ck_assert_int_eq(hget(&h[2], &h[2].table['D' - 'A']), 4);
+    ck_assert_int_eq(hget(&h[2], &h[2].table['E' - 'A']), 5);
+    ck_assert_int_eq(hget(&h[2], &h[2].table['A' - 'A']), 1); /* from the snapshot */
     for (int i = 2; i >= 0; i--) host_stop(&h[i]);
 }
 
