@@ -157,6 +157,7 @@ struct gc_core {
     uint64_t leave_time;
 
     uint64_t next_hb, next_tick_dial;
+    bool gossip; /* learned an address since our last HELLOs: repeat them on every link */
     uint64_t acked_sent, acked_sent_epoch;
     struct gc_stats st;
     gc_wbuf wb, fb;
@@ -357,6 +358,7 @@ static int addr_add(gc_core *c, const char *a)
             c->addrs[i].used = true;
             snprintf(c->addrs[i].a, sizeof c->addrs[i].a, "%s", a);
             c->addrs[i].link = -1;
+            c->gossip = true;
             return i;
         }
     return -1;
@@ -1440,6 +1442,7 @@ static void on_hello(gc_core *c, struct link *l, const gc_msg *m)
     }
     int pi = (int)(p - c->peers);
     int li = (int)(l - c->links);
+    bool repeat = p->link == li && l->peer == pi;
     if (p->link >= 0 && p->link != li) {
         struct link *o = &c->links[p->link];
         bool o_by_low = o->outbound == (tr_uuid_compare(&c->me, &p->uuid) < 0);
@@ -1461,6 +1464,7 @@ static void on_hello(gc_core *c, struct link *l, const gc_msg *m)
     if (l->addr >= 0) c->addrs[l->addr].backoff = 0;
     addr_add(c, h->listen);
     for (int i = 0; i < h->naddrs; i++) addr_add(c, h->addrs[i]);
+    if (repeat) return;
     /* a reconnected link: the leader re-sends what the member may have missed, the member re-sends DATA */
     if (c->state == GC_ST_NORMAL && c->cur.primary) {
         int k = gc_view_find(&c->cur, &p->uuid);
@@ -1562,11 +1566,12 @@ static void on_message(gc_core *c, struct link *l, const uint8_t *buf, size_t le
         return;
     }
     if (m.type == GC_MSG_HELLO) {
-        if (l->peer >= 0) {
-            tr_warn("gcomm %s: second HELLO on link %d: disconnecting", c->cfg.name, l->id);
+        if (l->peer >= 0 && (tr_uuid_compare(&m.u.hello.uuid, &c->peers[l->peer].uuid) ||
+                             m.u.hello.inc != c->peers[l->peer].inc)) {
+            tr_warn("gcomm %s: HELLO from another node on link %d: disconnecting", c->cfg.name, l->id);
             close_link(c, l, true);
         } else {
-            on_hello(c, l, &m);
+            on_hello(c, l, &m); /* a repeated HELLO on a link only gossips addresses */
         }
         return;
     }
@@ -1902,6 +1907,11 @@ void gc_core_tick(gc_core *c)
                     2.0 * (double)c->cfg.keepalive_ns / 1e9);
             close_link(c, l, true);
         }
+    }
+    if (c->gossip) { /* a HELLO carries only the addresses known when the link came up */
+        c->gossip = false;
+        for (int i = 0; i < MAX_LINKS; i++)
+            if (c->links[i].used && c->links[i].peer >= 0) send_hello(c, &c->links[i]);
     }
     dial(c, t);
     evaluate(c, t);

@@ -268,6 +268,8 @@ void sim_node_start(struct sim *s, int i)
     /* node 0 bootstraps the group the first time; everybody else (and node 0 later) joins */
     if (i == 0 && nd->restarts == 0) {
         cfg.nseeds = 0;
+    } else if (s->seed % 4 == 1) { /* one seed only: the rest of the mesh comes from gossip */
+        snprintf(cfg.seeds[cfg.nseeds++], GC_ADDR_MAX, "%s", s->nodes[i == 0 ? 1 : 0].addr);
     } else {
         for (int k = 0; k < s->n; k++)
             if (k != i) snprintf(cfg.seeds[cfg.nseeds++], GC_ADDR_MAX, "%s", s->nodes[k].addr);

@@ -7,6 +7,7 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@
 static gc_node *nodes[NODES];
 static tr_uuid uuids[NODES];
 static atomic_int stop_drain;
+static atomic_int direct[NODES], parked[NODES]; /* direct: the latency thread reads that node's stream */
 static atomic_uint_fast64_t own_delivered[NODES]; /* own messages delivered back to each sender */
 static atomic_uint_fast64_t bytes_at0, msgs_at0;
 static int64_t first_seqno[NODES];
@@ -43,6 +45,12 @@ static void *drain(void *arg)
 {
     int i = (int)(intptr_t)arg;
     while (!atomic_load(&stop_drain)) {
+        if (atomic_load(&direct[i])) {
+            atomic_store(&parked[i], 1);
+            usleep(1000);
+            continue;
+        }
+        atomic_store(&parked[i], 0);
         struct gc_event *ev;
         if (gc_node_recv(nodes[i], &ev, 50000000) != 0) continue;
         if (ev->kind == GC_EV_MSG) {
@@ -64,22 +72,37 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* One message at a time from node `from`, waiting for its own delivery. */
-static void latency(int from, size_t size, int count, double *p50, double *p99)
+/* One message at a time from node `from`, timed until the sending thread reads it back from its
+ * node's ordered stream (as the replicator's receive thread would). A message dropped by a view
+ * change is counted as lost after 2 s. */
+static void latency(int from, size_t size, int count, double *p50, double *p99, int *lost)
 {
     uint8_t *buf = calloc(1, size);
     uint64_t *lat = calloc((size_t)count, sizeof *lat);
-    for (int k = 0; k < count; k++) {
-        uint64_t before = atomic_load(&own_delivered[from]);
+    atomic_store(&direct[from], 1);
+    while (!atomic_load(&parked[from])) usleep(100);
+    int k = 0;
+    *lost = 0;
+    while (k < count && *lost < 10) {
         uint64_t t0 = now_ns();
         while (gc_node_broadcast(nodes[from], buf, size) != 0) usleep(1000);
-        while (atomic_load(&own_delivered[from]) == before) sched_yield(); /* 2 cores: do not starve the I/O threads */
-        lat[k] = now_ns() - t0;
+        bool got = false;
+        while (!got) {
+            struct gc_event *ev;
+            int rc = gc_node_recv(nodes[from], &ev, 2000000000);
+            if (rc) break;
+            got = ev->kind == GC_EV_MSG && !tr_uuid_compare(&ev->sender, &uuids[from]);
+            gc_event_free(ev);
+        }
+        if (!got) { ++*lost; continue; }
+        lat[k++] = now_ns() - t0;
         if (k % 16 == 0) usleep(200); /* light load: let the links go idle now and then */
     }
-    qsort(lat, (size_t)count, sizeof *lat, cmp_u64);
-    *p50 = (double)lat[count / 2] / 1000.0;
-    *p99 = (double)lat[count * 99 / 100] / 1000.0;
+    atomic_store(&direct[from], 0);
+    if (!k) k = 1;
+    qsort(lat, (size_t)k, sizeof *lat, cmp_u64);
+    *p50 = (double)lat[k / 2] / 1000.0;
+    *p99 = (double)lat[k * 99 / 100] / 1000.0;
     free(lat);
     free(buf);
 }
@@ -166,7 +189,7 @@ static double tcp_rtt_us(size_t size, int count)
 int main(int argc, char **argv)
 {
     int base = argc > 1 ? atoi(argv[1]) : 25800;
-    double secs = argc > 2 ? atof(argv[2]) : 5.0;
+    double secs = argc > 2 ? atof(argv[2]) : 5.0; /* 0: latency only */
     tr_log_set_sink(quiet);
     for (int i = 0; i < NODES; i++) {
         struct gc_config cfg;
@@ -204,14 +227,19 @@ int main(int argc, char **argv)
     printf("trireme gcomm benchmark: %d nodes, one process, loopback TCP, default options\n", NODES);
     printf("loopback TCP round trip (1 KB each way, p50): %.1f us\n", tcp_rtt_us(1024, 5000));
     size_t sizes[] = {100, 1024, 65536};
+    size_t only = argc > 3 ? (size_t)atol(argv[3]) : 0; /* for profiling: one size only */
     for (int s = 0; s < 3; s++) {
+        if (only && sizes[s] != only) continue;
         double p50m, p99m, p50l, p99l, mbps, mps;
-        latency(member, sizes[s], 2000, &p50m, &p99m);
-        latency(leader, sizes[s], 2000, &p50l, &p99l);
-        throughput(sizes[s], secs, &mbps, &mps);
+        int lostm, lostl;
+        latency(member, sizes[s], 2000, &p50m, &p99m, &lostm);
+        latency(leader, sizes[s], 2000, &p50l, &p99l, &lostl);
+        mbps = mps = 0;
+        if (secs > 0) throughput(sizes[s], secs, &mbps, &mps);
         printf("%6zu B: latency from a member p50 %.1f us p99 %.1f us; from the leader p50 %.1f us p99 %.1f us; "
                "throughput (3 senders) %.1f MB/s, %.0f msg/s\n",
                sizes[s], p50m, p99m, p50l, p99l, mbps, mps);
+        if (lostm || lostl) printf("        %d messages lost to view changes during the latency runs\n", lostm + lostl);
         fflush(stdout);
     }
     atomic_store(&stop_drain, 1);
