@@ -174,3 +174,22 @@ int repl_msg_join_decode(int type, const uint8_t *buf, size_t len, struct repl_m
     m->status = (int32_t)tr_get_u32(buf + HDR + 24);
     return m->seqno < -1 || m->status > 0 ? -1 : 0;
 }
+
+int repl_msg_vote_encode(const struct repl_msg_vote *m, struct tr_buf *out)
+{
+    uint8_t h[HDR + 16 + 8 + 8];
+    put_hdr(h, REPL_MSG_VOTE);
+    memcpy(h + HDR, m->node.data, 16);
+    tr_put_u64(h + HDR + 16, (uint64_t)m->seqno);
+    tr_put_u64(h + HDR + 24, m->code);
+    return tr_buf_append(out, h, sizeof h);
+}
+
+int repl_msg_vote_decode(const uint8_t *buf, size_t len, struct repl_msg_vote *m)
+{
+    if (len != HDR + 16 + 8 + 8 || !hdr_ok(buf, len, REPL_MSG_VOTE)) return -1;
+    memcpy(m->node.data, buf + HDR, 16);
+    m->seqno = (int64_t)tr_get_u64(buf + HDR + 16);
+    m->code = tr_get_u64(buf + HDR + 24);
+    return m->seqno < 1 ? -1 : 0;
+}

@@ -20,6 +20,7 @@ enum repl_msg_type {
     REPL_MSG_STR = 4,  /* a joiner's state transfer request */
     REPL_MSG_JOIN = 5, /* a joiner received its state, or a donor finished sending it */
     REPL_MSG_SYNC = 6, /* a member caught up with the group */
+    REPL_MSG_VOTE = 7, /* a member's result for a seqno that failed somewhere */
 };
 
 #define REPL_STR_REQ_MAX (64u * 1024u) /* the host's SST request: an address and a method */
@@ -70,6 +71,13 @@ struct repl_msg_join {
     int32_t status;
 };
 
+/* code: 0 applied, otherwise a hash of the host's error */
+struct repl_msg_vote {
+    tr_uuid node;
+    int64_t seqno;
+    uint64_t code;
+};
+
 bool repl_msg_is_control(const uint8_t *buf, size_t len);
 /* The type byte of a control message (len already checked by repl_msg_is_control). */
 static inline int repl_msg_type(const uint8_t *buf)
@@ -86,6 +94,9 @@ int repl_msg_str_decode(const uint8_t *buf, size_t len, struct repl_msg_str *m);
 /* type: REPL_MSG_JOIN or REPL_MSG_SYNC */
 int repl_msg_join_encode(int type, const struct repl_msg_join *m, struct tr_buf *out);
 int repl_msg_join_decode(int type, const uint8_t *buf, size_t len, struct repl_msg_join *m);
+
+int repl_msg_vote_encode(const struct repl_msg_vote *m, struct tr_buf *out);
+int repl_msg_vote_decode(const uint8_t *buf, size_t len, struct repl_msg_vote *m);
 
 int repl_msg_state_encode(const struct repl_msg_state *m, struct tr_buf *out);
 /* 0, or -1 when buf is not a well-formed STATE message of this version. */

@@ -84,11 +84,16 @@ static int load_position(struct repl_node *n)
 
 void repl_node_save_state(struct repl_node *n, bool running)
 {
+    /* one writer at a time: appliers on several threads may save at once */
+    pthread_mutex_lock(&n->save_mu);
+    pthread_mutex_lock(&n->mu);
     struct repl_grastate gs = {n->group_uuid, TR_SEQNO_UNDEFINED, n->safe_to_bootstrap};
+    pthread_mutex_unlock(&n->mu);
     if (!running) gs.seqno = repl_monitor_last_left(n->apply_mon);
     if (tr_uuid_is_nil(&gs.uuid)) gs.seqno = TR_SEQNO_UNDEFINED;
     char err[512];
     if (repl_grastate_write(n->data_dir, &gs, err, sizeof err)) tr_error("%s", err);
+    pthread_mutex_unlock(&n->save_mu);
 }
 
 /* Galera's order: wsrep_node_address gives base_host (and base_port when it has a port), then
@@ -130,6 +135,7 @@ static void release_core(struct repl_node *n)
     pthread_mutex_destroy(&n->mu);
     pthread_cond_destroy(&n->cond);
     pthread_mutex_destroy(&n->lock_mu);
+    pthread_mutex_destroy(&n->save_mu);
     pthread_cond_destroy(&n->lock_cond);
     free(n);
 }
@@ -163,6 +169,7 @@ int repl_node_new(const struct repl_init_args *a, struct repl_node **out)
     pthread_mutex_init(&n->mu, NULL);
     pthread_cond_init(&n->cond, NULL);
     pthread_mutex_init(&n->lock_mu, NULL);
+    pthread_mutex_init(&n->save_mu, NULL);
     pthread_cond_init(&n->lock_cond, NULL);
     n->state = REPL_ST_CLOSED;
     n->q_len_min = 0;

@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
 
 #include "common/tr_buf.h"
 #include "certification/cert_index.h"
@@ -44,6 +45,7 @@ struct repl_trx {
     bool apply_entered, apply_done;
     bool commit_entered, commit_done;
     bool replaying;
+    bool lost; /* its write-set was dropped by every member (delivered outside a primary) */
     uint32_t flags;
     int64_t seqno;
     int64_t depends_on;
@@ -122,6 +124,7 @@ struct repl_node {
         struct repl_member *members;
         struct repl_msg_state *states;
         bool *got;
+        struct repl_gev *defer_head, *defer_tail; /* other messages that came meanwhile */
     } exch;
     bool exch_done_prim; /* in a primary view whose exchange completed */
     /* state transfer (repl_sst.c), under mu */
@@ -135,14 +138,21 @@ struct repl_node {
         struct repl_held *head, *tail;
         int64_t held_len;
         bool donating;   /* this node serves a joiner now */
+        bool resend;     /* WAIT: the request went with a view that ended: send it again */
     } sst;
     char sst_donors[REPL_STR_DONOR_MAX]; /* wsrep_sst_donor, from connect() */
     int64_t cert_floor; /* where this node's certification index starts (its join point) */
+    uint64_t view_epoch; /* bumped at every view and completed exchange (writers wait on it) */
     bool ordering; /* the exchange of this primary view completed: actions take seqnos */
     struct repl_member *memb_info; /* members of the current primary view, in view order */
     uint8_t *memb_state;           /* their states as the group knows them (enum repl_state) */
     struct repl_causal_wait *causal_waits;
     uint64_t next_causal_id;
+    struct repl_fail *fails;  /* seqnos that failed to apply here (repl_vote.c) */
+    struct repl_vote *votes;  /* votes in progress */
+#define REPL_VOTE_SENT 64
+    int64_t vote_sent[REPL_VOTE_SENT]; /* the last seqnos this node voted on */
+    unsigned vote_sent_next;
     struct cert_index *cert;
     int64_t *member_last;    /* LAST reports by member index of the current view */
     tr_uuid *view_members;   /* members of the current primary view, in view order */
@@ -169,6 +179,7 @@ struct repl_node {
     struct repl_monitor *apply_mon; /* last_left = fully committed */
     struct repl_monitor *commit_mon;
 
+    pthread_mutex_t save_mu; /* grastate.dat writes */
     pthread_mutex_t lock_mu;
     pthread_cond_t lock_cond;
     struct repl_lock_ent *locks;
@@ -236,10 +247,25 @@ void repl_sst_on_join_locked(struct repl_node *n, int type, const tr_uuid *sende
                              const uint8_t *buf, size_t len, bool *synced,
                              struct repl_sst_act *act);
 int repl_sst_act(struct repl_node *n, void *recv_ctx, struct repl_sst_act *act);
+/* Sends the request again if the view it went with ended first (mu not held). */
+void repl_sst_resend(struct repl_node *n);
 /* A joiner caught up after its transfer: tell the group (mu not held). */
 void repl_sst_caught_up(struct repl_node *n, int64_t seqno);
 void repl_sst_clear_locked(struct repl_node *n);
 int repl_sst_member_state(const struct repl_msg_state *s, bool holds);
+
+/* repl_vote.c (replication.md §7) */
+struct repl_fail;
+struct repl_vote;
+/* seqno failed here with the host's error text: ask the other members (mu not held). */
+void repl_vote_failed(struct repl_node *n, int64_t seqno, const void *err, size_t len);
+/* A VOTE in total order; returns a seqno this node must answer for with repl_vote_answer
+ * outside mu (or -1). Sets must_leave when this node ends up in the minority. */
+int64_t repl_vote_on_msg_locked(struct repl_node *n, const tr_uuid *sender, const uint8_t *buf,
+                                size_t len);
+void repl_vote_answer(struct repl_node *n, int64_t seqno); /* waits until seqno is applied */
+void repl_vote_view_locked(struct repl_node *n);           /* a new primary view's members */
+void repl_vote_clear_locked(struct repl_node *n);
 
 /* repl_node.c */
 void repl_node_save_state(struct repl_node *n, bool running);
@@ -250,6 +276,27 @@ static inline bool repl_writable_locked(const struct repl_node *n)
 {
     return n->primary && n->exch_done_prim && !n->closing &&
            (n->state == REPL_ST_JOINED || n->state == REPL_ST_SYNCED || n->state == REPL_ST_DONOR);
+}
+
+/* Deadline for pthread_cond_timedwait with default attributes (CLOCK_REALTIME). */
+static inline struct timespec repl_deadline_in(int64_t ns)
+{
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += ns / 1000000000;
+    dl.tv_nsec += ns % 1000000000;
+    if (dl.tv_nsec >= 1000000000) {
+        dl.tv_sec++;
+        dl.tv_nsec -= 1000000000;
+    }
+    return dl;
+}
+
+/* A primary component is being re-formed around this node (a view change after a primary
+ * one): writers wait for it rather than fail. */
+static inline bool repl_in_transition_locked(const struct repl_node *n)
+{
+    return n->connected && !n->closing && !n->group_closed && n->exch_done_prim && !n->primary;
 }
 
 static inline size_t repl_hash(uint64_t v)

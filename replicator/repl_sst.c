@@ -256,6 +256,16 @@ int repl_sst_act(struct repl_node *n, void *recv_ctx, struct repl_sst_act *act)
     return rc;
 }
 
+void repl_sst_resend(struct repl_node *n)
+{
+    struct tr_buf b = {0};
+    pthread_mutex_lock(&n->mu);
+    if (n->sst.resend && n->sst.phase == REPL_SST_WAIT && !n->closing) send_str_locked(n, &b);
+    n->sst.resend = false;
+    pthread_mutex_unlock(&n->mu);
+    if (b.len) repl_stream_broadcast(n, &b);
+}
+
 static void send_join(struct repl_node *n, int type, int64_t seqno, int status)
 {
     struct repl_msg_join m = {n->self, seqno, status};

@@ -82,6 +82,16 @@ void repl_stream_fc_check(struct repl_node *n)
     if (tell) fc_tell(n);
 }
 
+static void gev_append(struct repl_gev **head, struct repl_gev **tail, struct repl_gev *ev)
+{
+    ev->next = NULL;
+    if (*tail)
+        (*tail)->next = ev;
+    else
+        *head = ev;
+    *tail = ev;
+}
+
 void repl_stream_sink(void *ctx, struct repl_gev *ev)
 {
     struct repl_node *n = ctx;
@@ -93,12 +103,7 @@ void repl_stream_sink(void *ctx, struct repl_gev *ev)
         atomic_fetch_add(&n->st_received, 1);
         atomic_fetch_add(&n->st_received_bytes, (int64_t)ev->len);
     }
-    ev->next = NULL;
-    if (n->q_tail)
-        n->q_tail->next = ev;
-    else
-        n->q_head = ev;
-    n->q_tail = ev;
+    gev_append(&n->q_head, &n->q_tail, ev);
     n->q_len++;
     sample_queue_locked(n);
     bool tell = fc_eval_locked(n);
@@ -107,8 +112,45 @@ void repl_stream_sink(void *ctx, struct repl_gev *ev)
     if (tell) fc_tell(n); /* inside the group's delivery: the op is sink-safe */
 }
 
+/* A write-set every member drops (delivered outside a primary component): if it is ours, its
+ * client gets a connection error instead of waiting for an order that never comes. */
+static void lose_ws_locked(struct repl_node *n, const struct repl_gev *ev)
+{
+    struct cert_ws_view lost;
+    if (repl_msg_is_control(ev->buf, ev->len) ||
+        cert_ws_decode(ev->buf, ev->len, CERT_WS_MAX_SIZE, &lost) != 0)
+        return;
+    if (tr_uuid_compare(&lost.hdr.source, &n->self) == 0)
+        for (struct repl_trx *t = n->by_local[repl_hash(lost.hdr.local_id)]; t; t = t->next_local)
+            if (t->local_id == lost.hdr.local_id && !t->ordered) {
+                t->lost = true;
+                pthread_cond_broadcast(&t->cond);
+            }
+    cert_ws_view_release(&lost);
+}
+
+/* The exchange completed: what came meanwhile is taken next, in its order. */
+static void exch_requeue_deferred_locked(struct repl_node *n)
+{
+    if (!n->exch.defer_head) return;
+    int64_t k = 0;
+    for (struct repl_gev *e = n->exch.defer_head; e; e = e->next) k++;
+    n->exch.defer_tail->next = n->q_head;
+    if (!n->q_head) n->q_tail = n->exch.defer_tail;
+    n->q_head = n->exch.defer_head;
+    n->q_len += k;
+    n->exch.defer_head = n->exch.defer_tail = NULL;
+}
+
 static void exch_clear_locked(struct repl_node *n)
 {
+    /* still deferred: the view ended before its exchange did, so nobody takes these */
+    while (n->exch.defer_head) {
+        struct repl_gev *e = n->exch.defer_head;
+        n->exch.defer_head = e->next;
+        lose_ws_locked(n, e);
+        repl_gev_free(e);
+    }
     free(n->exch.members);
     free(n->exch.states);
     free(n->exch.got);
@@ -188,6 +230,7 @@ void repl_stream_free(struct repl_node *n)
 {
     exch_clear_locked(n);
     repl_sst_clear_locked(n);
+    repl_vote_clear_locked(n);
     free(n->memb_info);
     n->memb_info = NULL;
     free(n->memb_state);
@@ -428,6 +471,8 @@ static struct repl_view *on_state_locked(struct repl_node *n, const tr_uuid *sen
 
     struct exch_result r;
     exch_decide(n, &r);
+    n->view_epoch++;
+    pthread_cond_broadcast(&n->cond);
     if (r.no_state) {
         tr_error("Quorum results: view %lld, %d members, but no member holds the complete "
                  "group state (all are joiners): not primary until one that does returns",
@@ -495,6 +540,11 @@ static struct repl_view *on_state_locked(struct repl_node *n, const tr_uuid *sen
     n->safe_seqno = TR_SEQNO_UNDEFINED;
     n->primary = true;
     n->ordering = n->cert != NULL;
+    /* only the sole member of a primary component may bootstrap later (a joiner's first view
+     * never reaches deliver_cc, so it is noted here) */
+    n->safe_to_bootstrap = n->exch.memb_num == 1;
+    n->memb_num = n->exch.memb_num;
+    repl_vote_view_locked(n);
     n->conf_id = n->exch.conf_id;
     note_members_locked(n, n->exch.members, n->exch.memb_num);
     if (r.joined) {
@@ -512,7 +562,10 @@ static struct repl_view *on_state_locked(struct repl_node *n, const tr_uuid *sen
     *hold = r.receiving || (r.joined && holding_locked(n));
     struct repl_view *v = make_view(n, n->exch.members, n->exch.memb_num, n->exch.my_idx, true,
                                     n->exch.conf_id, n->last_seqno);
+    exch_requeue_deferred_locked(n);
     exch_clear_locked(n);
+    /* a request lost with the view it was sent in is sent again */
+    if (r.receiving && n->sst.phase == REPL_SST_WAIT && !n->sst.have_donor) n->sst.resend = true;
     return v;
 }
 
@@ -563,6 +616,7 @@ static struct repl_trx *order_ws_locked(struct repl_node *n, struct repl_gev *ev
         tr_warn("dropping a write-set delivered %s",
                 n->state == REPL_ST_JOINING ? "to a joiner (no state transfer yet)"
                                             : "outside a primary component");
+        lose_ws_locked(n, ev);
         return NULL;
     }
     struct cert_ws_view ws;
@@ -640,8 +694,10 @@ static int apply_job(struct repl_node *n, void *recv_ctx, struct repl_trx *job, 
         struct repl_buf data = {job->view.data, job->view.data_len};
         if (n->host.apply(n->host.app_ctx, recv_ctx, job->trx_id, job, job->flags, &data, &meta,
                           exit_loop)) {
-            /* With peers this becomes an inconsistency vote (replication.md §7). */
+            /* commit_order_leave with an error has asked the cluster already */
             tr_error("applying seqno %lld failed on this node", (long long)job->seqno);
+            static const char msg[] = "apply callback failed";
+            repl_vote_failed(n, job->seqno, msg, sizeof msg - 1);
         }
     } else {
         rc = REPL_NODE_FAIL; /* closing */
@@ -736,9 +792,20 @@ int repl_node_recv(struct repl_node *n, void *recv_ctx)
         bool exit_loop = false;
         switch (ev->type) {
         case REPL_GEV_MSG:
+            if (n->exch.active && !(repl_msg_is_control(ev->buf, ev->len) &&
+                                    repl_msg_type(ev->buf) == REPL_MSG_STATE)) {
+                /* Delivered between a primary view and the end of its exchange (gcomm resends
+                 * what was pending at the view change): taken right after the exchange, at the
+                 * same place on every member. */
+                gev_append(&n->exch.defer_head, &n->exch.defer_tail, ev);
+                pthread_mutex_unlock(&n->mu);
+                if (fc) fc_tell(n);
+                continue;
+            }
             if (repl_msg_is_control(ev->buf, ev->len)) {
                 struct repl_view *v = NULL;
                 bool first = false, joined = false, hold = false, synced = false;
+                int64_t answer = TR_SEQNO_UNDEFINED;
                 struct repl_sst_act act = {0};
                 int type = repl_msg_type(ev->buf);
                 if (type == REPL_MSG_STATE) {
@@ -755,6 +822,8 @@ int repl_node_recv(struct repl_node *n, void *recv_ctx)
                     repl_sst_on_str_locked(n, &ev->sender, ev->buf, ev->len, &act);
                 } else if (type == REPL_MSG_JOIN || type == REPL_MSG_SYNC) {
                     repl_sst_on_join_locked(n, type, &ev->sender, ev->buf, ev->len, &synced, &act);
+                } else if (type == REPL_MSG_VOTE) {
+                    answer = repl_vote_on_msg_locked(n, &ev->sender, ev->buf, ev->len);
                 }
                 pthread_mutex_unlock(&n->mu);
                 if (fc) fc_tell(n);
@@ -764,6 +833,8 @@ int repl_node_recv(struct repl_node *n, void *recv_ctx)
                     free(v);
                 }
                 if (act.kind) rc = repl_sst_act(n, recv_ctx, &act);
+                if (type == REPL_MSG_STATE) repl_sst_resend(n);
+                if (answer >= 0) repl_vote_answer(n, answer);
                 if (synced) {
                     tr_info("Shifting JOINED -> SYNCED (TO: %lld)", (long long)n->last_seqno);
                     repl_node_save_state(n, true);
@@ -796,6 +867,8 @@ int repl_node_recv(struct repl_node *n, void *recv_ctx)
             }
             break;
         case REPL_GEV_VIEW:
+            n->view_epoch++; /* writers waiting for the group to re-form look again */
+            pthread_cond_broadcast(&n->cond);
             if (ev->view.primary) {
                 struct tr_buf st = {0};
                 n->primary = false; /* until the exchange completes */
@@ -840,6 +913,7 @@ int repl_node_recv(struct repl_node *n, void *recv_ctx)
             n->exch_done_prim = false;
             exch_clear_locked(n);
             repl_sst_clear_locked(n);
+            repl_vote_clear_locked(n);
             n->state = REPL_ST_CLOSED;
             n->memb_num = 0;
             repl_trx_abort_all_locked(n);

@@ -16,19 +16,6 @@ int repl_node_last_committed(struct repl_node *n, tr_gtid *out)
     return REPL_OK;
 }
 
-/* Deadline helper: CLOCK_REALTIME for pthread_cond_timedwait with default attributes. */
-static struct timespec deadline_in(int64_t ns)
-{
-    struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
-    dl.tv_sec += ns / 1000000000;
-    dl.tv_nsec += ns % 1000000000;
-    if (dl.tv_nsec >= 1000000000) {
-        dl.tv_sec++;
-        dl.tv_nsec -= 1000000000;
-    }
-    return dl;
-}
 
 /* The causal point: with peers, a CAUSAL marker sent through the total order comes back after
  * everything any node committed before this call; alone, what we have ordered already is it. */
@@ -59,7 +46,7 @@ static int causal_point(struct repl_node *n, int64_t timeout_ns, int64_t *target
     }
     tr_buf_free(&b);
 
-    struct timespec dl = deadline_in(timeout_ns);
+    struct timespec dl = repl_deadline_in(timeout_ns);
     pthread_mutex_lock(&n->mu);
     while (!rc && !w.done && !n->group_closed)
         if (pthread_cond_timedwait(&w.cond, &n->mu, &dl) == ETIMEDOUT) break;

@@ -163,10 +163,25 @@ int repl_node_append_data(struct repl_node *n, uint64_t trx_id, void **opaque,
 }
 
 /* Broadcasts t and waits for its place in the total order. Called with mu unlocked. */
+/* Waits (mu held) while a view change re-forms the primary component, at most TRANSITION_NS:
+ * a commit that arrives then is delayed, not failed (Galera's writers wait the same way). */
+#define TRANSITION_NS (30LL * 1000000000LL)
+static bool wait_writable_locked(struct repl_node *n, uint64_t epoch)
+{
+    struct timespec dl = repl_deadline_in(TRANSITION_NS);
+    for (;;) {
+        if (!n->connected || n->closing || n->group_closed) return false;
+        bool same_view = epoch != UINT64_MAX && n->view_epoch == epoch;
+        if (!same_view && repl_writable_locked(n)) return true;
+        if (!same_view && !repl_in_transition_locked(n)) return false; /* not primary */
+        if (pthread_cond_timedwait(&n->cond, &n->mu, &dl) == ETIMEDOUT) return false;
+    }
+}
+
 static int replicate(struct repl_node *n, struct repl_trx *t)
 {
     pthread_mutex_lock(&n->mu);
-    if (!repl_writable_locked(n)) {
+    if (!wait_writable_locked(n, UINT64_MAX)) {
         pthread_mutex_unlock(&n->mu);
         return REPL_CONN_FAIL;
     }
@@ -200,7 +215,19 @@ static int replicate(struct repl_node *n, struct repl_trx *t)
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0); /* the latency includes any flow control wait */
     /* a write-set: waits here while flow control holds the group (replication.md §5) */
-    int rc = erc ? -EINVAL : n->group->ops->broadcast_ws(n->group, bufs, 3);
+    int rc = -EINVAL;
+    for (int attempt = 0; !erc && attempt < 8; attempt++) {
+        pthread_mutex_lock(&n->mu);
+        uint64_t epoch = n->view_epoch;
+        pthread_mutex_unlock(&n->mu);
+        rc = n->group->ops->broadcast_ws(n->group, bufs, 3);
+        if (rc != -ENOTCONN) break;
+        /* the group is between views: wait for the next one, then try again */
+        pthread_mutex_lock(&n->mu);
+        bool again = wait_writable_locked(n, epoch) && !t->must_abort;
+        pthread_mutex_unlock(&n->mu);
+        if (!again) break;
+    }
     cert_ws_enc_free(&enc); /* the group copied it */
 
     pthread_mutex_lock(&n->mu);
@@ -214,9 +241,9 @@ static int replicate(struct repl_node *n, struct repl_trx *t)
         /* A BF abort while we wait must not wait for the order: the aborter may be the applier
          * the order waits for, blocked on our locks. The host rolls back, and replay_trx waits
          * for the order instead (the write-set stays in flight until it is ordered). */
-        while (!t->ordered && !n->group_closed && !t->must_abort)
+        while (!t->ordered && !n->group_closed && !t->must_abort && !t->lost)
             pthread_cond_wait(&t->cond, &n->mu);
-        if (!t->ordered && t->must_abort && !n->group_closed) {
+        if (!t->ordered && t->must_abort && !n->group_closed && !t->lost) {
             pthread_mutex_unlock(&n->mu);
             return REPL_BF_ABORT;
         }
@@ -360,11 +387,10 @@ int repl_node_commit_order_leave(struct repl_node *n, uint64_t trx_id, void *opa
     struct repl_trx *t = handle_trx(opaque);
     repl_monitor_leave(n->commit_mon, seqno);
     if (error && error->len > 0) {
-        /* With more members this becomes an inconsistency vote; alone, there is no one to
-         * ask, so the error is recorded and the order goes on. */
         tr_error("transaction %llu at seqno %lld failed to commit: %.*s",
                  (unsigned long long)trx_id, (long long)seqno,
                  (int)(error->len > 512 ? 512 : error->len), (const char *)error->ptr);
+        repl_vote_failed(n, seqno, error->ptr, error->len); /* replication.md §7 */
     }
     if (t) {
         t->commit_done = true;
@@ -575,9 +601,11 @@ int repl_node_to_execute_end(struct repl_node *n, uint64_t conn_id, const struct
     if (t) unlink_trx_locked(n, t);
     pthread_mutex_unlock(&n->mu);
     if (!t) return REPL_TRX_MISSING;
-    if (error && error->len)
+    if (error && error->len) {
         tr_error("TOI at seqno %lld failed on this node: %.*s", (long long)t->seqno,
                  (int)(error->len > 512 ? 512 : error->len), (const char *)error->ptr);
+        if (t->seqno > 0) repl_vote_failed(n, t->seqno, error->ptr, error->len);
+    }
     finish_ordered(n, t);
     trx_free(t);
     return REPL_OK;

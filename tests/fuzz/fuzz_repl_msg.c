@@ -48,6 +48,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             tr_buf_free(&out);
         }
     }
+    struct repl_msg_vote v;
+    if (repl_msg_vote_decode(buf, size, &v) == 0) {
+        struct tr_buf out = {0};
+        if (repl_msg_vote_encode(&v, &out) || out.len != size || memcmp(out.ptr, buf, size))
+            abort();
+        tr_buf_free(&out);
+    }
     free(buf);
     return 0;
 }

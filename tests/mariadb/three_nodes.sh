@@ -2,9 +2,9 @@
 # tests/mariadb/three_nodes.sh: a 3-node MariaDB 10.11 cluster on trireme over loopback, end to end.
 # Usage: three_nodes.sh PROVIDER_SO. Prints each check as it runs; the last line is "N passed, M failed".
 #
-# Node 1 bootstraps (gcomm://), nodes 2 and 3 join it with wsrep_sst_method=skip: there is no state
-# transfer yet, so every node joins before any user data exists (fresh datadirs match) and adopts
-# the group's position. Trireme only: a Galera joiner asking for a trivial transfer hangs.
+# Node 1 bootstraps (gcomm://) and gets some data; nodes 2 and 3 join it by state transfer with
+# MariaDB's own wsrep_sst_rsync. Under load, node 3 is killed with SIGKILL, the other two keep
+# committing, and node 3 comes back by a full state transfer.
 set -u
 PROVIDER=${1:?usage: three_nodes.sh PROVIDER_SO}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -68,6 +68,18 @@ formed() { # all three Synced in a primary component of 3
   status_is wsrep_cluster_size 3 $NODES && status_is wsrep_local_state_comment Synced $NODES &&
     status_is wsrep_cluster_status Primary $NODES
 }
+checksums_match() { # PREFIX TABLE...: CHECKSUM TABLE equal on every node of $NODES
+  local prefix=$1 t sums; shift
+  for t in "$@"; do
+    sums=$(for n in $NODES; do sw "$n" "CHECKSUM TABLE $t" 2>&1 | cut -f2 | tr '\n' ' '; done)
+    # shellcheck disable=SC2086
+    if same $sums; then
+      pass "${prefix}CHECKSUM TABLE $t identical on all three (${sums% })"
+    else
+      fail "${prefix}CHECKSUM TABLE $t differs: n1 n2 n3 = $sums"
+    fi
+  done
+}
 per_node() { # VAR: "n1=v1 n2=v2 n3=v3"
   local n out=""
   for n in $NODES; do out="$out $n=$(mdb_status "$n" "$1")"; done
@@ -80,8 +92,7 @@ command -v sysbench >/dev/null || abort "sysbench is not installed"
 mdb_init || abort "test environment (mariadb client, mariadb-install-db)"
 
 # ---- form the cluster -------------------------------------------------------------------------
-export MDB_EXTRA_CNF="wsrep_sst_method=skip
-wsrep_slave_threads=4"
+export MDB_EXTRA_CNF="wsrep_slave_threads=4"
 mdb_node_create n1 "$PROVIDER" gcomm:// || abort "create n1's datadir and system tables"
 JOIN=gcomm://127.0.0.1:$(mdb_get n1 gcomm_port)
 for n in n2 n3; do
@@ -95,6 +106,15 @@ for n in $NODES; do
   mdb_start "$n"
   mdb_wait_ready "$n" 90 || abort "$n: wsrep_ready=ON within 90 s"
   pass "$n: wsrep_ready=ON after $((SECONDS - t0)) s (cluster size $(mdb_status "$n" wsrep_cluster_size))"
+  if [ "$n" = n1 ]; then # data the joiners can only have by state transfer
+    mdb_sql n1 "CREATE DATABASE pre; CREATE TABLE pre.t (id INT PRIMARY KEY, v VARCHAR(16)) ENGINE=InnoDB;
+      INSERT INTO pre.t SELECT seq, CONCAT('row', seq) FROM pre.seq_1_to_500" || abort "n1: data before the joins"
+  else
+    grep -q 'State transfer received' "$(mdb_dir "$n")/error.log" &&
+      pass "$n: joined by state transfer ($(grep -o "wsrep_sst_[a-z]* --role 'joiner'" "$(mdb_dir "$n")/error.log" | head -n 1))" ||
+      fail "$n: no state transfer in its error log"
+    expect "$n has n1's data from before it joined" "$(mdb_sql "$n" "SELECT COUNT(*), SUM(LENGTH(v)) FROM pre.t" 2>&1 | tr '\t' ' ')" "500 2892"
+  fi
 done
 
 # ---- 1. one primary component of three, same position ------------------------------------------
@@ -276,17 +296,89 @@ if wait_for 60 lc_equal; then
 else
   fail "wsrep_last_committed not equal within 60 s after the load: $(all_lc)"
 fi
-for t in $TABLES; do
-  sums=$(for n in $NODES; do sw "$n" "CHECKSUM TABLE $t" 2>&1 | cut -f2 | tr '\n' ' '; done)
-  # shellcheck disable=SC2086
-  if same $sums; then
-    pass "CHECKSUM TABLE $t identical on all three (${sums% })"
-  else
-    fail "CHECKSUM TABLE $t differs: n1 n2 n3 = $sums"
-  fi
-done
+checksums_match "" $TABLES
 expect "all still Synced after the load" "$(per_node wsrep_local_state_comment)" \
   "n1=Synced n2=Synced n3=Synced"
+fi
+
+# ---- 5b. kill -9 of n3 under load; it comes back by state transfer -------------------------------
+if [ "$SB_SECONDS" -gt 0 ]; then
+KILL_SECONDS=${KILL_SECONDS:-20}
+echo "--- 5b. SIGKILL n3 while n1 and n2 write (${KILL_SECONDS}s of sysbench); n3 rejoins by SST"
+sbpids=""
+for n in n1 n2; do
+  sb "$n" --threads=2 --time="$KILL_SECONDS" --report-interval=1 run >"$MDB_ROOT/sb-kill-$n.log" 2>&1 &
+  sbpids="$sbpids $!"
+  MDB_CHILD_PIDS="$MDB_CHILD_PIDS $!"
+done
+sleep 5
+lc_kill=$(lc n1)
+mdb_kill n3
+t_kill=$SECONDS
+NODES="n1 n2"
+if wait_for 30 status_is wsrep_cluster_size 2 n1 n2; then
+  pass "n1 and n2 form a primary component of 2 after $((SECONDS - t_kill)) s"
+else
+  fail "wsrep_cluster_size not 2 within 30 s of the kill: $(per_node wsrep_cluster_size)"
+fi
+sleep 2
+lc_after=$(lc n1)
+if [[ "$lc_after" =~ ^[0-9]+$ ]] && [ "$lc_after" -gt "${lc_kill:-0}" ]; then
+  pass "commits go on after the kill (n1 at $lc_kill when n3 died, $lc_after now)"
+else
+  fail "no commits after the kill: n1 at ${lc_kill:-?}, then ${lc_after:-?}"
+fi
+sb_failed=0
+# shellcheck disable=SC2086
+set -- $sbpids
+for n in n1 n2; do
+  pid=$1; shift
+  wait "$pid"
+  rc=$?
+  MDB_CHILD_PIDS=${MDB_CHILD_PIDS/ $pid/}
+  log="$MDB_ROOT/sb-kill-$n.log"
+  # the per-second throughput around the kill: a zero is a second without any commit
+  per_s=$(awk '/^\[ *[0-9]+s \]/ { for (i = 1; i <= NF; i++) if ($i == "tps:") printf "%d ", $(i + 1) }' "$log")
+  zeros=$(echo "$per_s" | tr ' ' '\n' | grep -c '^0$')
+  echo "sysbench on $n, transactions per second: $per_s"
+  if [ "$rc" -eq 0 ]; then
+    pass "sysbench on $n through the kill: exit 0, no error other than 1213; seconds without a commit: $zeros"
+  else
+    sb_failed=1
+    fail "sysbench on $n through the kill: exit $rc: $(grep -m3 -i 'error\|fatal' "$log" | tr '\n' ' ')"
+  fi
+done
+expect "n1 and n2 stay Primary and Synced" "$(per_node wsrep_cluster_status) $(per_node wsrep_local_state_comment)" \
+  "n1=Primary n2=Primary n1=Synced n2=Synced"
+echo "n3 grastate.dat after the kill: seqno $(mdb_grastate n3 seqno), safe_to_bootstrap $(mdb_grastate n3 safe_to_bootstrap)"
+t0=$SECONDS
+sst_before=$(grep -c 'State transfer received' "$(mdb_dir n3)/error.log")
+mdb_start n3
+if mdb_wait_ready n3 120; then
+  pass "n3: back after SIGKILL, wsrep_ready=ON after $((SECONDS - t0)) s"
+else
+  abort "n3: wsrep_ready=ON within 120 s of its restart"
+fi
+NODES="n1 n2 n3"
+sst_after=$(grep -c 'State transfer received' "$(mdb_dir n3)/error.log")
+if [ "$sst_after" -gt "$sst_before" ]; then pass "n3 rejoined by state transfer"; else fail "n3 rejoined without a state transfer"; fi
+if wait_for 60 formed; then
+  pass "all three Synced, Primary, wsrep_cluster_size=3 again"
+else
+  fail "cluster not re-formed within 60 s: size $(per_node wsrep_cluster_size); $(per_node wsrep_local_state_comment)"
+fi
+if wait_for 60 lc_equal; then
+  pass "wsrep_last_committed equal on all three ($(all_lc))"
+else
+  fail "wsrep_last_committed not equal within 60 s: $(all_lc)"
+fi
+# shellcheck disable=SC2086
+checksums_match "after the rejoin, " $TABLES pre.t
+if out=$(mdb_sql n3 "INSERT INTO t3.t VALUES (300, 'n3', 300)" 2>&1); then
+  expect "a write on the rejoined n3 reaches n1" "$(sw n1 "SELECT CONCAT(node, ':', v) FROM t3.t WHERE id = 300" 2>&1)" "n3:300"
+else
+  fail "n3: INSERT after the rejoin: $out"
+fi
 fi
 
 # ---- 6. node 3 leaves gracefully ----------------------------------------------------------------------

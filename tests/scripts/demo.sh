@@ -20,12 +20,6 @@ source "$HERE/lib-mariadb.sh"
 
 DEMO_NODES=${DEMO_NODES:-3}
 DEMO_PROVIDER=${DEMO_PROVIDER:-$ROOT/build/lib/libtrireme.so}
-# trireme has no state transfer yet: its joiners take the group's (still empty) state as it is,
-# which is what MariaDB's wsrep_sst_method=skip asks for. Galera's joiners use rsync.
-case "$(basename "$DEMO_PROVIDER")" in
-  libtrireme*) export MDB_EXTRA_CNF="${MDB_EXTRA_CNF:+$MDB_EXTRA_CNF
-}wsrep_sst_method=skip" ;;
-esac
 DEMO_DIR=${DEMO_DIR:-/tmp/trireme-demo}
 DEMO_SECONDS=${DEMO_SECONDS:-10}
 MYSQL_PORT0=13305 GCOMM_PORT0=14566 IST_PORT0=14666 SST_PORT0=14766

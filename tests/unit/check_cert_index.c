@@ -398,6 +398,38 @@ START_TEST(purge_and_horizon)
 }
 END_TEST
 
+/* After a join every member resets its index to the join point: it must then judge exactly as
+ * the joiner's fresh index does, whatever history it had before. */
+START_TEST(reset_equals_fresh)
+{
+    struct cert_index *old = cert_index_new(0);
+    int64_t dep, dep2;
+    for (int i = 1; i <= 20; i++) {
+        char row[8];
+        snprintf(row, sizeof row, "r%d", i % 5);
+        one(old, i % 2 ? NODE_A : NODE_B, CERT_KEY_EXCLUSIVE, row, i, i - 3, i == 7 ? CERT_F_ISOLATION : 0, &dep);
+    }
+    cert_purge(old, 9); /* an arbitrary purge history */
+    cert_index_reset(old, 30);
+    ck_assert_uint_eq(cert_index_size(old), 0);
+    struct cert_index *fresh = cert_index_new(30);
+    for (int i = 31; i <= 60; i++) {
+        char row[8];
+        snprintf(row, sizeof row, "r%d", i % 3);
+        int node = i % 3 ? NODE_A : NODE_B;
+        int64_t ls = i - 1 - (i % 7) * 3; /* some below the join point, some above */
+        int t = i % 4;
+        uint32_t f = i % 11 == 0 ? CERT_F_ISOLATION : 0;
+        int a = one(old, node, t, row, i, ls, f, &dep);
+        int b = one(fresh, node, t, row, i, ls, f, &dep2);
+        ck_assert_msg(a == b && dep == dep2, "seqno %d: reset %d/%lld, fresh %d/%lld", i, a,
+                      (long long)dep, b, (long long)dep2);
+    }
+    cert_index_free(old);
+    cert_index_free(fresh);
+}
+END_TEST
+
 START_TEST(stats)
 {
     struct cert_index *idx = cert_index_new(0);
@@ -638,6 +670,7 @@ static Suite *suite(void)
     tcase_add_test(tc, hash_collisions_are_harmless);
     tcase_add_test(tc, purge_and_horizon);
     tcase_add_test(tc, stats);
+    tcase_add_test(tc, reset_equals_fresh);
     suite_add_tcase(s, tc);
     TCase *lr = tcase_create("long");
     tcase_set_timeout(lr, 600);

@@ -238,6 +238,7 @@ struct host {
     bool gate_closed; /* appliers wait in apply_cb while set */
     const char *sst_method; /* what sst_request answers: "trivial" or e.g. "rsync" */
     const char *donor;      /* wsrep_sst_donor */
+    char fail_key;          /* applying a write of this key fails here (an inconsistency) */
     int views, synced, applied, toi_applied, last_view_members, donations;
     pthread_t appliers[2];
 };
@@ -283,6 +284,11 @@ static int h_apply(void *app, void *recv_ctx, uint64_t trx_id, void *opaque, uin
     pthread_mutex_unlock(&h->mu);
     if (repl_node_commit_order_enter(h->node, trx_id, opaque, meta) != REPL_OK) return -1;
     const char *d = data->ptr;
+    if (h->fail_key && data->len >= 1 && d[0] == h->fail_key) { /* as wsrep-lib reports it */
+        static const char err[] = "Duplicate entry for key 'PRIMARY', Error_code: 1062;";
+        struct repl_buf e = {err, sizeof err - 1};
+        return repl_node_commit_order_leave(h->node, trx_id, opaque, meta, &e) == REPL_OK ? 0 : -1;
+    }
     pthread_mutex_lock(&h->mu);
     if (flags & REPL_F_ISOLATION) {
         h->toi_applied++;
@@ -769,6 +775,46 @@ static void bus_joiner(struct host *h, int i)
     host_start(h, false);
 }
 
+/* One node fails to apply what the other two applied: it votes alone and leaves; the two go on.
+ * Then both survivors fail the same way on a key: they agree, and nobody leaves. */
+START_TEST(inconsistency_vote)
+{
+    static struct bus b = {BUS_INIT, .hold = true};
+    static struct host h[3];
+    const char *names[3] = {"v1", "v2", "v3"};
+    for (int i = 0; i < 3; i++) host_init(&h[i], &b, names[i]);
+    for (int i = 0; i < 3; i++) host_start(&h[i], i == 0);
+    bus_form(&b);
+    for (int i = 0; i < 3; i++) wait_synced(&h[i], 1);
+    h[2].fail_key = 'V';
+    int64_t s;
+    ck_assert_int_eq(write_key(&h[0], 40, 'V', 1, &s), REPL_OK);
+    for (int i = 0; i < 300 && hget(&h[2], &h[2].last_view_members) != 0; i++) usleep(10000);
+    ck_assert_int_eq(hget(&h[2], &h[2].last_view_members), 0); /* its final view: it left */
+    for (int i = 0; i < 300 && hget(&h[0], &h[0].last_view_members) != 2; i++) usleep(10000);
+    ck_assert_int_eq(hget(&h[0], &h[0].last_view_members), 2);
+    ck_assert_int_eq(write_key(&h[1], 41, 'W', 2, &s), REPL_OK);
+    wait_committed(&h[0], s);
+    ck_assert_int_eq(hget(&h[0], &h[0].table['W' - 'A']), 2);
+
+    /* a third node writes 'U'; both others fail on it with the same error: the majority */
+    h[0].fail_key = h[1].fail_key = 'U';
+    host_stop(&h[2]);
+    host_init(&h[2], &b, "v3b");
+    host_start(&h[2], false);
+    wait_synced(&h[2], 1);
+    int views0 = hget(&h[0], &h[0].views);
+    ck_assert_int_eq(write_key(&h[2], 42, 'U', 3, &s), REPL_OK);
+    for (int i = 0; i < 300 && hget(&h[2], &h[2].last_view_members) != 0; i++) usleep(10000);
+    ck_assert_int_eq(hget(&h[2], &h[2].last_view_members), 0); /* the writer is the minority */
+    ck_assert_int_eq(write_key(&h[0], 43, 'X', 4, &s), REPL_OK);
+    wait_committed(&h[1], s);
+    ck_assert_int_ge(hget(&h[0], &h[0].views), views0 + 1);
+    ck_assert_int_eq(hget(&h[0], &h[0].last_view_members), 2); /* the two stay together */
+    for (int i = 2; i >= 0; i--) host_stop(&h[i]);
+}
+END_TEST
+
 START_TEST(join_running_cluster)
 {
     static struct bus b = {BUS_INIT};
@@ -991,6 +1037,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, three_nodes);
     tcase_add_test(tc, join_running_cluster);
+    tcase_add_test(tc, inconsistency_vote);
     tcase_add_test(tc, purge_never_fails_in_flight);
     tcase_add_test(tc, bf_abort_in_flight);
     tcase_add_test(tc, flow_control_holds_writers);
