@@ -69,6 +69,7 @@ struct repl_lock_ent { /* one holder of a named lock */
 struct repl_causal_wait {
     uint64_t id;
     bool done;
+    bool lost; /* its marker was dropped with a view that ended: send another */
     int64_t seqno; /* last seqno ordered before the marker */
     pthread_cond_t cond;
     struct repl_causal_wait *next;
@@ -80,6 +81,7 @@ struct repl_held {
     int64_t seqno;
     struct repl_trx *job;
     struct repl_view *view;
+    void *buf; /* the delivered bytes the job's view points into */
     struct repl_held *next;
 };
 
@@ -223,10 +225,17 @@ void repl_stream_free(struct repl_node *n);
  * mu not held. */
 void repl_stream_fc_check(struct repl_node *n);
 
+/* repl_trx.c: waits (mu held) while a view change re-forms the primary component, at most
+ * 30 s: a commit or causal read that arrives then is delayed, not failed (Galera's writers wait
+ * the same way). epoch: UINT64_MAX, or the view_epoch a broadcast failed in (-ENOTCONN: wait
+ * for the next view). true when writable now. */
+bool repl_wait_writable_locked(struct repl_node *n, uint64_t epoch);
+
 /* repl_stream.c: the pieces the state transfer reuses */
 void repl_stream_broadcast(struct repl_node *n, struct tr_buf *b); /* frees b */
+/* buf: bytes the job's view points into, owned by the held item from now on */
 void repl_stream_hold_locked(struct repl_node *n, int64_t seqno, struct repl_trx *job,
-                             struct repl_view *view);
+                             struct repl_view *view, void *buf);
 void repl_stream_free_held_locked(struct repl_node *n);
 
 /* repl_sst.c (replication.md §6). The _locked ones run in total order under mu and fill

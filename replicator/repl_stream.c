@@ -117,9 +117,19 @@ void repl_stream_sink(void *ctx, struct repl_gev *ev)
 static void lose_ws_locked(struct repl_node *n, const struct repl_gev *ev)
 {
     struct cert_ws_view lost;
-    if (repl_msg_is_control(ev->buf, ev->len) ||
-        cert_ws_decode(ev->buf, ev->len, CERT_WS_MAX_SIZE, &lost) != 0)
+    if (repl_msg_is_control(ev->buf, ev->len)) {
+        struct repl_msg_causal c; /* a causal read's marker: its reader sends another */
+        if (repl_msg_type(ev->buf) == REPL_MSG_CAUSAL &&
+            repl_msg_causal_decode(ev->buf, ev->len, &c) == 0 &&
+            tr_uuid_compare(&c.node, &n->self) == 0)
+            for (struct repl_causal_wait *w = n->causal_waits; w; w = w->next)
+                if (w->id == c.id) {
+                    w->lost = true;
+                    pthread_cond_broadcast(&w->cond);
+                }
         return;
+    }
+    if (cert_ws_decode(ev->buf, ev->len, CERT_WS_MAX_SIZE, &lost) != 0) return;
     if (tr_uuid_compare(&lost.hdr.source, &n->self) == 0)
         for (struct repl_trx *t = n->by_local[repl_hash(lost.hdr.local_id)]; t; t = t->next_local)
             if (t->local_id == lost.hdr.local_id && !t->ordered) {
@@ -166,6 +176,7 @@ static void held_free(struct repl_held *h)
         free(h->job);
     }
     free(h->view);
+    free(h->buf);
     free(h);
 }
 
@@ -181,7 +192,7 @@ void repl_stream_free_held_locked(struct repl_node *n)
 }
 
 void repl_stream_hold_locked(struct repl_node *n, int64_t seqno, struct repl_trx *job,
-                             struct repl_view *view)
+                             struct repl_view *view, void *buf)
 {
     struct repl_held *h = calloc(1, sizeof *h);
     if (!h) {
@@ -194,11 +205,13 @@ void repl_stream_hold_locked(struct repl_node *n, int64_t seqno, struct repl_trx
             free(job);
         }
         free(view);
+        free(buf);
         return;
     }
     h->seqno = seqno;
     h->job = job;
     h->view = view;
+    h->buf = buf;
     if (n->sst.tail)
         n->sst.tail->next = h;
     else
@@ -811,7 +824,7 @@ int repl_node_recv(struct repl_node *n, void *recv_ctx)
                 if (type == REPL_MSG_STATE) {
                     v = on_state_locked(n, &ev->sender, ev->buf, ev->len, &first, &joined, &hold);
                     if (v && hold) {
-                        repl_stream_hold_locked(n, v->state_id.seqno, NULL, v);
+                        repl_stream_hold_locked(n, v->state_id.seqno, NULL, v, NULL);
                         v = NULL;
                     }
                 } else if (type == REPL_MSG_LAST) {
@@ -851,7 +864,9 @@ int repl_node_recv(struct repl_node *n, void *recv_ctx)
                     job = NULL;
                     cancel = TR_SEQNO_UNDEFINED;
                 } else if (at >= 0 && holding_locked(n)) {
-                    repl_stream_hold_locked(n, at, job, NULL);
+                    /* the job's view points into the event's bytes: the held item keeps them */
+                    repl_stream_hold_locked(n, at, job, NULL, job ? ev->buf : NULL);
+                    if (job) ev->buf = NULL;
                     job = NULL;
                     cancel = TR_SEQNO_UNDEFINED;
                 }

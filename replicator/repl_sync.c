@@ -21,45 +21,59 @@ int repl_node_last_committed(struct repl_node *n, tr_gtid *out)
  * everything any node committed before this call; alone, what we have ordered already is it. */
 static int causal_point(struct repl_node *n, int64_t timeout_ns, int64_t *target)
 {
-    pthread_mutex_lock(&n->mu);
-    if (!n->primary || !n->exch_done_prim) {
-        pthread_mutex_unlock(&n->mu);
-        return REPL_TRX_FAIL;
-    }
-    if (n->memb_num <= 1) {
-        *target = n->last_seqno;
-        pthread_mutex_unlock(&n->mu);
-        return REPL_OK;
-    }
-    struct repl_causal_wait w = {.id = ++n->next_causal_id};
+    struct repl_causal_wait w = {0};
     pthread_cond_init(&w.cond, NULL);
-    w.next = n->causal_waits;
-    n->causal_waits = &w;
-    pthread_mutex_unlock(&n->mu);
-
-    struct repl_msg_causal m = {n->self, w.id};
-    struct tr_buf b = {0};
-    int rc = repl_msg_causal_encode(&m, &b) ? -1 : 0;
-    if (!rc) {
-        struct repl_buf one = {b.ptr, b.len};
-        rc = n->group->ops->broadcast(n->group, &one, 1);
-    }
-    tr_buf_free(&b);
-
     struct timespec dl = repl_deadline_in(timeout_ns);
+    int rc = REPL_TRX_FAIL;
     pthread_mutex_lock(&n->mu);
-    while (!rc && !w.done && !n->group_closed)
-        if (pthread_cond_timedwait(&w.cond, &n->mu, &dl) == ETIMEDOUT) break;
-    for (struct repl_causal_wait **pp = &n->causal_waits; *pp; pp = &(*pp)->next)
-        if (*pp == &w) {
-            *pp = w.next;
+    uint64_t epoch = UINT64_MAX;
+    /* a view change in between loses the marker or refuses it: wait for the next view, again */
+    for (int attempt = 0; attempt < 8; attempt++) {
+        if (!repl_wait_writable_locked(n, epoch)) break;
+        if (n->memb_num <= 1) {
+            *target = n->last_seqno;
+            rc = REPL_OK;
             break;
         }
+        w.id = ++n->next_causal_id;
+        w.done = w.lost = false;
+        w.next = n->causal_waits;
+        n->causal_waits = &w;
+        epoch = n->view_epoch;
+        pthread_mutex_unlock(&n->mu);
+
+        struct repl_msg_causal m = {n->self, w.id};
+        struct tr_buf b = {0};
+        int brc = repl_msg_causal_encode(&m, &b) ? -1 : 0;
+        if (!brc) {
+            struct repl_buf one = {b.ptr, b.len};
+            brc = n->group->ops->broadcast(n->group, &one, 1);
+        }
+        tr_buf_free(&b);
+
+        pthread_mutex_lock(&n->mu);
+        bool timeout = false;
+        while (!brc && !w.done && !w.lost && !n->group_closed)
+            if (pthread_cond_timedwait(&w.cond, &n->mu, &dl) == ETIMEDOUT) {
+                timeout = true;
+                break;
+            }
+        for (struct repl_causal_wait **pp = &n->causal_waits; *pp; pp = &(*pp)->next)
+            if (*pp == &w) {
+                *pp = w.next;
+                break;
+            }
+        if (w.done) {
+            *target = w.seqno;
+            rc = REPL_OK;
+            break;
+        }
+        if (timeout || n->group_closed || (brc && brc != -ENOTCONN)) break;
+        if (!brc) epoch = UINT64_MAX; /* lost with its view: the next one is already here */
+    }
     pthread_mutex_unlock(&n->mu);
     pthread_cond_destroy(&w.cond);
-    if (!w.done) return REPL_TRX_FAIL;
-    *target = w.seqno;
-    return REPL_OK;
+    return rc;
 }
 
 int repl_node_sync_wait(struct repl_node *n, const tr_gtid *upto, int timeout_s, tr_gtid *out)

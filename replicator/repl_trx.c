@@ -163,10 +163,8 @@ int repl_node_append_data(struct repl_node *n, uint64_t trx_id, void **opaque,
 }
 
 /* Broadcasts t and waits for its place in the total order. Called with mu unlocked. */
-/* Waits (mu held) while a view change re-forms the primary component, at most TRANSITION_NS:
- * a commit that arrives then is delayed, not failed (Galera's writers wait the same way). */
 #define TRANSITION_NS (30LL * 1000000000LL)
-static bool wait_writable_locked(struct repl_node *n, uint64_t epoch)
+bool repl_wait_writable_locked(struct repl_node *n, uint64_t epoch)
 {
     struct timespec dl = repl_deadline_in(TRANSITION_NS);
     for (;;) {
@@ -181,7 +179,7 @@ static bool wait_writable_locked(struct repl_node *n, uint64_t epoch)
 static int replicate(struct repl_node *n, struct repl_trx *t)
 {
     pthread_mutex_lock(&n->mu);
-    if (!wait_writable_locked(n, UINT64_MAX)) {
+    if (!repl_wait_writable_locked(n, UINT64_MAX)) {
         pthread_mutex_unlock(&n->mu);
         return REPL_CONN_FAIL;
     }
@@ -224,7 +222,7 @@ static int replicate(struct repl_node *n, struct repl_trx *t)
         if (rc != -ENOTCONN) break;
         /* the group is between views: wait for the next one, then try again */
         pthread_mutex_lock(&n->mu);
-        bool again = wait_writable_locked(n, epoch) && !t->must_abort;
+        bool again = repl_wait_writable_locked(n, epoch) && !t->must_abort;
         pthread_mutex_unlock(&n->mu);
         if (!again) break;
     }
