@@ -626,7 +626,7 @@ static struct repl_trx *order_ws_locked(struct repl_node *n, struct repl_gev *ev
 {
     *cancel_seqno = TR_SEQNO_UNDEFINED;
     if (!n->primary || !n->ordering || !n->cert) {
-        tr_warn("dropping a write-set delivered %s",
+        tr_info("dropping a write-set delivered %s",
                 n->state == REPL_ST_JOINING ? "to a joiner (no state transfer yet)"
                                             : "outside a primary component");
         lose_ws_locked(n, ev);
@@ -708,7 +708,7 @@ static int apply_job(struct repl_node *n, void *recv_ctx, struct repl_trx *job, 
         if (n->host.apply(n->host.app_ctx, recv_ctx, job->trx_id, job, job->flags, &data, &meta,
                           exit_loop)) {
             /* commit_order_leave with an error has asked the cluster already */
-            tr_error("applying seqno %lld failed on this node", (long long)job->seqno);
+            tr_info("applying seqno %lld failed on this node", (long long)job->seqno);
             static const char msg[] = "apply callback failed";
             repl_vote_failed(n, job->seqno, msg, sizeof msg - 1);
         }
@@ -772,13 +772,23 @@ static int apply_held(struct repl_node *n, void *recv_ctx, bool *exit_loop)
     return rc;
 }
 
+/* CAUSAL and LAST apply nothing: they may be taken while the node is paused. */
+static bool passes_pause(const struct repl_gev *ev)
+{
+    return ev->type == REPL_GEV_MSG && repl_msg_is_control(ev->buf, ev->len) &&
+           (repl_msg_type(ev->buf) == REPL_MSG_CAUSAL || repl_msg_type(ev->buf) == REPL_MSG_LAST);
+}
+
 int repl_node_recv(struct repl_node *n, void *recv_ctx)
 {
     for (;;) {
         pthread_mutex_lock(&n->mu);
-        /* pause holds the stream, except that a disconnect must still reach the final view */
+        /* pause holds the stream, except that a disconnect must still reach the final view
+         * and markers that only read positions pass (a causal read on a paused node whose
+         * position is current must not time out, as on Galera) */
         while (!n->final_done &&
-               ((!n->q_head && !sst_ready_locked(n)) || (n->pause_count > 0 && !n->closing))) {
+               ((!n->q_head && !sst_ready_locked(n)) ||
+                (n->pause_count > 0 && !n->closing && !(n->q_head && passes_pause(n->q_head))))) {
             if (!n->connected && !n->q_head) break;
             pthread_cond_wait(&n->cond, &n->mu);
         }
@@ -786,7 +796,7 @@ int repl_node_recv(struct repl_node *n, void *recv_ctx)
             pthread_mutex_unlock(&n->mu);
             return REPL_OK;
         }
-        if (sst_ready_locked(n)) {
+        if (!(n->pause_count > 0 && !n->closing) && sst_ready_locked(n)) {
             bool exit_held = false;
             int hrc = apply_held(n, recv_ctx, &exit_held);
             if (hrc != REPL_OK) return hrc;

@@ -155,8 +155,12 @@ int repl_node_append_data(struct repl_node *n, uint64_t trx_id, void **opaque,
     if (type != 0) return REPL_OK; /* unordered and annotation data are not replicated */
     if (append_bufs(&t->data, data, count)) return REPL_FATAL;
     if (too_big(n, t)) {
-        tr_warn("transaction %llu exceeds repl.max_ws_size (%lld bytes)",
-                (unsigned long long)trx_id, (long long)atomic_load(&n->max_ws_size));
+        /* Galera's wording: MariaDB's tests and log monitors match it */
+        int64_t max = atomic_load(&n->max_ws_size);
+        tr_warn("Maximum writeset size exceeded by %lld bytes: transaction %llu is over "
+                "repl.max_ws_size (%lld bytes)",
+                (long long)((int64_t)(t->keys.len + t->data.len + CERT_WS_HDR_LEN) - max),
+                (unsigned long long)trx_id, (long long)max);
         return REPL_SIZE_EXCEEDED;
     }
     return REPL_OK;
@@ -267,7 +271,7 @@ static int replicate(struct repl_node *n, struct repl_trx *t)
     bool ordered = t->ordered;
     pthread_mutex_unlock(&n->mu);
     if (erc == CERT_WS_ETOOBIG) return REPL_SIZE_EXCEEDED; /* the transaction fails, not the node */
-    if (rc != 0 && !erc) tr_warn("broadcast failed: %s", strerror(-rc));
+    if (rc != 0 && !erc) tr_info("broadcast failed: %s", strerror(-rc));
     return ordered ? REPL_OK : REPL_CONN_FAIL;
 }
 
@@ -385,7 +389,7 @@ int repl_node_commit_order_leave(struct repl_node *n, uint64_t trx_id, void *opa
     struct repl_trx *t = handle_trx(opaque);
     repl_monitor_leave(n->commit_mon, seqno);
     if (error && error->len > 0) {
-        tr_error("transaction %llu at seqno %lld failed to commit: %.*s",
+        tr_info("transaction %llu at seqno %lld failed to commit: %.*s",
                  (unsigned long long)trx_id, (long long)seqno,
                  (int)(error->len > 512 ? 512 : error->len), (const char *)error->ptr);
         repl_vote_failed(n, seqno, error->ptr, error->len); /* replication.md §7 */
@@ -600,7 +604,7 @@ int repl_node_to_execute_end(struct repl_node *n, uint64_t conn_id, const struct
     pthread_mutex_unlock(&n->mu);
     if (!t) return REPL_TRX_MISSING;
     if (error && error->len) {
-        tr_error("TOI at seqno %lld failed on this node: %.*s", (long long)t->seqno,
+        tr_info("TOI at seqno %lld failed on this node: %.*s", (long long)t->seqno,
                  (int)(error->len > 512 ? 512 : error->len), (const char *)error->ptr);
         if (t->seqno > 0) repl_vote_failed(n, t->seqno, error->ptr, error->len);
     }

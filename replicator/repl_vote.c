@@ -98,13 +98,15 @@ void repl_vote_failed(struct repl_node *n, int64_t seqno, const void *err, size_
     }
     pthread_mutex_unlock(&n->mu);
     if (!f) return;
-    tr_warn("seqno %lld failed to apply here: asking the cluster (vote %016llx)", (long long)seqno,
+    /* a note: when every member fails alike nothing is wrong (MariaDB's tests expect silence) */
+    tr_info("seqno %lld failed to apply here: asking the cluster (vote %016llx)", (long long)seqno,
             (unsigned long long)code);
     send_vote(n, seqno, code);
 }
 
-/* Galera's rule, deterministic on every member: the result most members reported wins; a tie
- * goes to the result of the lowest member uuid among the tied ones. */
+/* Deterministic on every member: the result most members reported wins; a tie goes to success
+ * when success is among the tied results (a single failing member can never take the others
+ * down with it), otherwise to the result of the lowest member uuid among the tied ones. */
 static uint64_t winner(const struct repl_vote *v)
 {
     uint64_t best = 0;
@@ -117,7 +119,10 @@ static uint64_t winner(const struct repl_vote *v)
             c++;
             if (tr_uuid_compare(&v->who[j], &v->who[low]) < 0) low = j;
         }
-        if (c > best_n || (c == best_n && tr_uuid_compare(&v->who[low], &v->who[best_i]) < 0)) {
+        bool better = c > best_n;
+        if (c == best_n && best != 0)
+            better = v->code[i] == 0 || tr_uuid_compare(&v->who[low], &v->who[best_i]) < 0;
+        if (better) {
             best = v->code[i];
             best_n = c;
             best_i = low;
@@ -138,10 +143,13 @@ static void tally_locked(struct repl_node *n, struct repl_vote **pv)
         if (tr_uuid_compare(&v->who[i], &n->self) == 0) mine = i;
     }
     if (mine >= 0 && v->got[mine] && v->code[mine] != w) {
-        tr_error("Inconsistency detected: seqno %lld %s here but %s on %d of %d members. This "
-                 "node leaves the cluster rather than diverge; restart it to rejoin by state "
-                 "transfer.",
-                 (long long)v->seqno, v->code[mine] ? "failed" : "succeeded",
+        char u[TR_UUID_STR_LEN + 1];
+        tr_uuid_print(&n->group_uuid, u);
+        /* Galera's words first: monitoring and MariaDB's tests look for them */
+        tr_error("Inconsistency detected: Inconsistent by consensus on %s:%lld: it %s here but "
+                 "%s on %d of %d members. This node leaves the cluster rather than diverge; "
+                 "restart it to rejoin by state transfer.",
+                 u, (long long)v->seqno, v->code[mine] ? "failed" : "succeeded",
                  w ? "failed the same way" : "succeeded", agree, v->num);
         n->must_leave = true;
     } else {

@@ -42,6 +42,9 @@ field() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" "$2" | tail -1; }
 opts() { echo "base_port=$1;gmcast.listen_addr=tcp://127.0.0.1:$1;ist.recv_addr=127.0.0.1:$(($1 + 1));gcache.size=16M;pc.wait_prim_timeout=PT10S"; }
 common=(--provider "$PROVIDER" --ops "$OPS" --threads 2 --keys 200 --value-size 32 --appliers 2
         --members "$NODES" --toi 3 --bf-abort --key-type "$KEYTYPE" --checksum --sync-timeout 60 --sst-method "$SST" --quiet)
+# KV_EXTRA: more trireme-kv flags (later ones win), e.g. a benchmark's larger key space
+# shellcheck disable=SC2206
+common+=(${KV_EXTRA:-})
 
 NAMES=""
 P0=""

@@ -30,6 +30,29 @@ if [ -x "$CB" ]; then
       done
     done
   done
+  # Three nodes: Galera 4 and trireme, writing to one node and to all; joiners by rsync SST.
+  for test in oltp_write_only oltp_update_index; do
+    for to in one all; do
+      echo "== sysbench $test, 3 nodes, write to $to, ${SECONDS_RUN}s, 4 threads, 4 tables x 10k rows ($ROUNDS rounds)"
+      for r in $(seq 1 "$ROUNDS"); do
+        for p in "$GALERA" "$lib/libtrireme.so"; do
+          out=$("$CB" --provider "$p" --nodes 3 --write-to "$to" --test "$test" --threads 4 \
+                --time "$SECONDS_RUN" --tables 4 --table-size 10000 --join rsync --slave-threads 4 2>&1 | tail -1)
+          echo "round=$r provider=$(basename "$p") $out"
+        done
+      done
+    done
+  done
 else
   echo "cluster-bench not found at $CB: sysbench rows skipped"
 fi
+
+echo "== trireme-kv, three processes on one machine ($ROUNDS rounds)"
+for r in $(seq 1 "$ROUNDS"); do
+  for p in "$GALERA" "$lib/libtrireme.so"; do
+    echo "round=$r provider=$(basename "$p")"
+    KV_EXTRA="--keys 100000 --value-size 100 --threads 4 --toi 0" \
+      bash "$ROOT/tests/kv/cluster.sh" "$ROOT/build/bin/trireme-kv" "$p" "${KV_CLUSTER_OPS:-20000}" kv exclusive 3 |
+      grep '^ops=' | sed 's/^/  /'
+  done
+done
