@@ -2052,6 +2052,12 @@ bool gc_core_has_left(const gc_core *c) { return c->left; }
 
 void gc_core_set_weight(gc_core *c, uint8_t w) { c->cfg.weight = w; }
 
+void gc_core_set_ignore(gc_core *c, bool ignore_sb, bool ignore_quorum)
+{
+    c->cfg.ignore_sb = ignore_sb;
+    c->cfg.ignore_quorum = ignore_quorum;
+}
+
 void gc_core_bootstrap(gc_core *c) { c->bootstrap_req = true; }
 
 void gc_core_set_isolate(gc_core *c, bool on)

@@ -47,8 +47,9 @@ void gc_event_free(struct gc_event *ev);
 void gc_node_fc(gc_node *n, bool stop);
 /* Announces a graceful leave and waits (up to 5 s) until the group has installed a view without us. */
 int gc_node_leave(gc_node *n);
-/* Run-time settings: pc.weight, pc.bootstrap, gmcast.isolate. */
+/* Run-time settings: pc.weight, pc.ignore_sb, pc.ignore_quorum, pc.bootstrap, gmcast.isolate. */
 void gc_node_set_weight(gc_node *n, uint8_t weight);
+void gc_node_set_ignore(gc_node *n, bool ignore_sb, bool ignore_quorum);
 void gc_node_bootstrap(gc_node *n);
 void gc_node_set_isolate(gc_node *n, bool on);
 bool gc_node_is_primary(gc_node *n);

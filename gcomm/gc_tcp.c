@@ -560,6 +560,13 @@ void gc_node_set_weight(gc_node *n, uint8_t w)
     pthread_mutex_unlock(&n->mu);
 }
 
+void gc_node_set_ignore(gc_node *n, bool ignore_sb, bool ignore_quorum)
+{
+    pthread_mutex_lock(&n->mu);
+    gc_core_set_ignore(n->core, ignore_sb, ignore_quorum);
+    pthread_mutex_unlock(&n->mu);
+}
+
 void gc_node_bootstrap(gc_node *n)
 {
     pthread_mutex_lock(&n->mu);

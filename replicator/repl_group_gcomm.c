@@ -226,6 +226,11 @@ static void gg_setting(struct repl_group *gb, const struct tr_cfg *opts, const c
     if (strcmp(key, "pc.weight") == 0) {
         int64_t w;
         if (tr_cfg_get_int(opts, key, &w) == 0) gc_node_set_weight(g->gn, (uint8_t)w);
+    } else if (strcmp(key, "pc.ignore_sb") == 0 || strcmp(key, "pc.ignore_quorum") == 0) {
+        bool sb = false, q = false;
+        tr_cfg_get_bool(opts, "pc.ignore_sb", &sb);
+        tr_cfg_get_bool(opts, "pc.ignore_quorum", &q);
+        gc_node_set_ignore(g->gn, sb, q);
     } else if (strcmp(key, "pc.bootstrap") == 0) {
         bool b;
         if (tr_cfg_get_bool(opts, key, &b) == 0 && b) gc_node_bootstrap(g->gn);

@@ -1025,6 +1025,14 @@ START_TEST(even_split_gcomm)
     ck_assert_int_eq(write_key(&h[0], 42, 'A', 3, &s), REPL_OK);
     wait_committed(&h[1], s);
     ck_assert_int_eq(hget(&h[1], &h[1].table[0]), 3);
+
+    /* pc.ignore_sb set at run time: the half that has it stays primary and takes writes */
+    ck_assert_int_eq(repl_node_options_set(h[0].node, "pc.ignore_sb=true"), REPL_OK);
+    ck_assert_int_eq(repl_node_options_set(h[1].node, "gmcast.isolate=1"), REPL_OK);
+    ck_assert_int_eq(wait_stat(&h[1], "local_state", 0, 500), 0);
+    ck_assert_int_eq(wait_stat(&h[0], "cluster_weight", 1, 500), 1);
+    ck_assert_int_eq(wait_stat(&h[0], "local_state", 4, 500), 4);
+    ck_assert_int_eq(write_key(&h[0], 43, 'B', 4, &s), REPL_OK);
     host_stop(&h[1]);
     host_stop(&h[0]);
 }
