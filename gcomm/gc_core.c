@@ -21,6 +21,10 @@
 #define NEVER UINT64_MAX
 #define BACKOFF_MIN 100000000ull   /* 100 ms */
 #define BACKOFF_MAX 3200000000ull  /* 3.2 s */
+#define POOL_MIN_SHIFT 12           /* pooled buffers: 4 KiB .. 4 MiB, powers of two */
+#define POOL_CLASSES 11
+#define POOL_PER_CLASS 128
+#define POOL_MAX_BYTES (32u << 20)
 
 struct link {
     bool used, outbound;
@@ -158,9 +162,16 @@ struct gc_core {
 
     uint64_t next_hb, next_tick_dial;
     bool gossip; /* learned an address since our last HELLOs: repeat them on every link */
-    uint64_t acked_sent, acked_sent_epoch;
+    uint64_t acked_sent, acked_lazy, acked_sent_epoch; /* ACK sent to members that need it / to all */
     struct gc_stats st;
     gc_wbuf wb, fb;
+    /* payload buffers of log entries and pending messages, kept for reuse: allocating and
+     * freeing 64 KB buffers made the allocator hand pages back and fault them in again */
+    struct {
+        uint8_t *b[POOL_PER_CLASS];
+        int n;
+    } pool[POOL_CLASSES];
+    size_t pool_bytes;
 };
 
 static const char *U(const tr_uuid *u, char *buf)
@@ -171,6 +182,42 @@ static const char *U(const tr_uuid *u, char *buf)
 }
 
 static uint64_t now(const gc_core *c) { return c->env.now(c->env.ctx); }
+
+/* ---------- payload buffers ---------- */
+
+static int pool_class(size_t len)
+{
+    if (len < (1u << POOL_MIN_SHIFT)) return -1;
+    int k = 0;
+    while (k < POOL_CLASSES && ((size_t)1 << (POOL_MIN_SHIFT + k)) < len) k++;
+    return k < POOL_CLASSES ? k : -1;
+}
+
+/* A buffer of at least len bytes; give it back with buf_put(c, p, len) and the same len. */
+static uint8_t *buf_get(gc_core *c, size_t len)
+{
+    int k = pool_class(len);
+    if (k < 0) return malloc(len ? len : 1);
+    if (c->pool[k].n) {
+        c->pool_bytes -= (size_t)1 << (POOL_MIN_SHIFT + k);
+        return c->pool[k].b[--c->pool[k].n];
+    }
+    return malloc((size_t)1 << (POOL_MIN_SHIFT + k));
+}
+
+static uint8_t *reasm_alloc(void *ctx, size_t len) { return buf_get(ctx, len); }
+
+static void buf_put(gc_core *c, uint8_t *p, size_t len)
+{
+    int k = pool_class(len);
+    size_t sz = k < 0 ? 0 : (size_t)1 << (POOL_MIN_SHIFT + k);
+    if (!p || k < 0 || c->pool[k].n == POOL_PER_CLASS || c->pool_bytes + sz > POOL_MAX_BYTES) {
+        free(p);
+        return;
+    }
+    c->pool[k].b[c->pool[k].n++] = p;
+    c->pool_bytes += sz;
+}
 
 /* ---------- log ---------- */
 
@@ -199,7 +246,7 @@ static int log_append(gc_core *c, const gc_entry_ref *e)
     d->inc = e->sender_inc;
     d->seq = e->sender_seq;
     d->len = e->len;
-    d->data = malloc(e->len ? e->len : 1);
+    d->data = buf_get(c, e->len);
     if (!d->data) return -1;
     if (e->len) memcpy(d->data, e->data, e->len);
     c->log_n++;
@@ -209,7 +256,7 @@ static int log_append(gc_core *c, const gc_entry_ref *e)
 static void log_trim_front(gc_core *c, uint64_t upto)
 {
     while (c->log_n && c->log_first <= upto) {
-        free(c->log[c->log_head].data);
+        buf_put(c, c->log[c->log_head].data, c->log[c->log_head].len);
         c->log_head = (c->log_head + 1) % c->log_cap;
         c->log_n--;
         c->log_first++;
@@ -219,7 +266,8 @@ static void log_trim_front(gc_core *c, uint64_t upto)
 static void log_truncate_back(gc_core *c, uint64_t keep_upto)
 {
     while (c->log_n && log_end(c) > keep_upto) {
-        free(c->log[(c->log_head + c->log_n - 1) % c->log_cap].data);
+        struct entry *e = &c->log[(c->log_head + c->log_n - 1) % c->log_cap];
+        buf_put(c, e->data, e->len);
         c->log_n--;
     }
 }
@@ -405,7 +453,7 @@ static void deliver_local_nonprim(gc_core *c)
 
 static void pend_drop_all(gc_core *c)
 {
-    for (size_t i = 0; i < c->pend_n; i++) free(c->pend[i].data);
+    for (size_t i = 0; i < c->pend_n; i++) buf_put(c, c->pend[i].data, c->pend[i].len);
     c->pend_n = c->pend_sent = 0;
 }
 
@@ -442,7 +490,7 @@ static void deliver_entry(gc_core *c, uint64_t seqno)
                                                 ? (c->st.repl_latency_avg_ns * 7 + lat) / 8 : lat;
                 if (lat > c->st.repl_latency_max_ns) c->st.repl_latency_max_ns = lat;
             }
-            free(c->pend[0].data);
+            buf_put(c, c->pend[0].data, c->pend[0].len);
             memmove(c->pend, c->pend + 1, (c->pend_n - 1) * sizeof *c->pend);
             c->pend_n--;
             if (c->pend_sent) c->pend_sent--;
@@ -1252,18 +1300,49 @@ static void gather_check(gc_core *c, bool timeout)
 
 /* ---------- view change: every member ---------- */
 
-static void send_ack(gc_core *c)
+/* Does member i need our ACK to move its commit point? A member counts its own log and the
+ * leader's (the leader holds all it sent): if those two already hold a quorum of the view, our
+ * ACK only lets it trim its log, and it can wait. The leader's ACK never moves anybody's commit. */
+static bool ack_urgent(const gc_core *c, uint32_t i)
+{
+    if (!c->established) return true; /* establishing a view needs everybody's acks */
+    if (!tr_uuid_compare(&c->cur.id.leader, &c->me)) return false;
+    uint64_t w = c->cur.m[i].weight;
+    if (tr_uuid_compare(&c->cur.m[i].uuid, &c->cur.id.leader)) {
+        int li = gc_view_find(&c->cur, &c->cur.id.leader);
+        if (li >= 0) w += c->cur.m[li].weight;
+    }
+    return 2 * w <= gc_view_weight(&c->cur);
+}
+
+#define ACK_LAZY_MAX 64 /* entries a trim-only ACK may lag behind (also sent every tick) */
+
+/* Sends our ACK at once to the members whose commit waits for it, and to the others when it
+ * has moved ACK_LAZY_MAX entries or `all` (ticks, reconnects, new views). */
+static void send_ack(gc_core *c, bool all)
 {
     if (c->state != GC_ST_NORMAL || !c->cur.primary) return;
     uint64_t e = log_end(c);
-    if (c->acked_sent_epoch == c->cur.id.epoch && c->acked_sent == e) return;
-    c->acked_sent = e;
-    c->acked_sent_epoch = c->cur.id.epoch;
+    bool fresh = c->acked_sent_epoch != c->cur.id.epoch;
+    if (fresh) c->acked_sent = c->acked_lazy = 0;
+    bool urgent = fresh || c->acked_sent != e;
+    bool lazy = fresh || (e > c->acked_lazy && (all || e - c->acked_lazy >= ACK_LAZY_MAX));
+    if (!urgent && !lazy) return;
     gc_msg m;
     m.type = GC_MSG_ACK;
     m.u.ack.epoch = c->cur.id.epoch;
     m.u.ack.seqno = e;
-    send_to_members(c, &m);
+    if (!encode(c, &m)) return;
+    for (uint32_t i = 0; i < c->cur.n; i++) {
+        if (!tr_uuid_compare(&c->cur.m[i].uuid, &c->me)) continue;
+        if (!(ack_urgent(c, i) ? urgent : lazy)) continue;
+        struct peer *p = peer_find(c, &c->cur.m[i].uuid);
+        if (p && p->link >= 0 && p->inc == c->cur.m[i].incarnation)
+            raw_send(c, &c->links[p->link], c->wb.p, c->wb.len);
+    }
+    c->acked_sent = e;
+    if (lazy) c->acked_lazy = e;
+    c->acked_sent_epoch = c->cur.id.epoch;
 }
 
 static void finish_leave(gc_core *c)
@@ -1384,7 +1463,7 @@ static void apply_start(gc_core *c, const gc_msg *m)
     c->prim_njoint = c->njoint;
     memcpy(c->prim_joint, c->joint, sizeof c->joint);
     c->acked_sent_epoch = 0;
-    send_ack(c);
+    send_ack(c, true);
     send_heartbeats(c, now(c)); /* at once: leases need echoes in the new epoch */
     c->next_hb = now(c) + c->t_hb;
     advance(c);
@@ -1486,7 +1565,7 @@ static void on_hello(gc_core *c, struct link *l, const gc_msg *m)
                 send_pending(c);
             }
             c->acked_sent_epoch = 0;
-            send_ack(c);
+            send_ack(c, true);
         }
     }
 }
@@ -1552,6 +1631,8 @@ static void on_message(gc_core *c, struct link *l, const uint8_t *buf, size_t le
     if (m.type == GC_MSG_FRAG) {
         uint8_t *whole;
         size_t wlen;
+        l->reasm.alloc = reasm_alloc;
+        l->reasm.actx = c;
         int rc = depth ? -1 : gc_reasm_feed(&l->reasm, m.u.frag.total, m.u.frag.offset, m.u.frag.data,
                                             m.u.frag.len, &whole, &wlen);
         if (rc < 0) {
@@ -1560,7 +1641,7 @@ static void on_message(gc_core *c, struct link *l, const uint8_t *buf, size_t le
         } else if (rc == 1) {
             int id = l->id;
             on_message(c, l, whole, wlen, 1);
-            free(whole);
+            buf_put(c, whole, wlen);
             (void)id;
         }
         return;
@@ -1719,7 +1800,7 @@ void gc_core_recv(gc_core *c, int link, const uint8_t *buf, size_t len)
     on_message(c, l, buf, len, 0);
 }
 
-void gc_core_flush(gc_core *c) { send_ack(c); }
+void gc_core_flush(gc_core *c) { send_ack(c, false); }
 
 /* ---------- timers ---------- */
 
@@ -1915,7 +1996,7 @@ void gc_core_tick(gc_core *c)
     }
     dial(c, t);
     evaluate(c, t);
-    send_ack(c);
+    send_ack(c, true);
 }
 
 uint64_t gc_core_tick_interval(const gc_core *c) { return c->t_tick; }
@@ -1987,6 +2068,8 @@ void gc_core_free(gc_core *c)
     for (int i = 0; i < MAX_LINKS; i++) gc_reasm_reset(&c->links[i].reasm);
     gc_w_free(&c->wb);
     gc_w_free(&c->fb);
+    for (int k = 0; k < POOL_CLASSES; k++)
+        while (c->pool[k].n) free(c->pool[k].b[--c->pool[k].n]);
     free(c);
 }
 
@@ -2016,7 +2099,7 @@ int gc_core_broadcast(gc_core *c, const void *buf, size_t len)
         c->pend_cap = ncap;
     }
     struct pend *p = &c->pend[c->pend_n];
-    p->data = malloc(len ? len : 1);
+    p->data = buf_get(c, len);
     if (!p->data) return -ENOMEM;
     if (len) memcpy(p->data, buf, len);
     p->len = len;

@@ -40,7 +40,8 @@ enum gc_frame_rc gc_frame_parse(const uint8_t *buf, size_t avail, size_t max_pay
 void gc_reasm_reset(gc_reasm *r)
 {
     free(r->buf);
-    memset(r, 0, sizeof *r);
+    r->buf = NULL;
+    r->total = r->got = 0;
 }
 
 int gc_reasm_feed(gc_reasm *r, uint64_t total, uint64_t offset, const uint8_t *data, size_t len,
@@ -50,7 +51,7 @@ int gc_reasm_feed(gc_reasm *r, uint64_t total, uint64_t offset, const uint8_t *d
         goto bad;
     if (offset == 0) {
         if (r->buf) goto bad; /* a new message before the previous one finished */
-        r->buf = malloc(total);
+        r->buf = r->alloc ? r->alloc(r->actx, (size_t)total) : malloc(total);
         if (!r->buf) goto bad;
         r->total = total;
         r->got = 0;

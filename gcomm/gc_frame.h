@@ -22,9 +22,13 @@ enum gc_frame_rc gc_frame_parse(const uint8_t *buf, size_t avail, size_t max_pay
 typedef struct gc_reasm {
     uint8_t *buf;
     uint64_t total, got;
+    /* optional: where whole-message buffers come from (NULL: malloc); the result must be
+     * releasable with free(). Kept across gc_reasm_reset. */
+    uint8_t *(*alloc)(void *ctx, size_t len);
+    void *actx;
 } gc_reasm;
 
-/* Feeds one piece. Returns 1 when complete (*out owns a malloc'd buffer of *outlen bytes),
+/* Feeds one piece. Returns 1 when complete (*out owns a buffer of *outlen bytes from alloc),
  * 0 when more is needed, -1 on a protocol violation (state is reset). */
 int gc_reasm_feed(gc_reasm *r, uint64_t total, uint64_t offset, const uint8_t *data, size_t len,
                   uint8_t **out, size_t *outlen);

@@ -51,7 +51,7 @@ struct gc_node {
     struct conn conns[MAX_CONNS];
     int next_id;
     uint64_t rng;
-    uint64_t next_tick;
+    atomic_uint_fast64_t next_tick;
     char listen_actual[GC_ADDR_MAX];
     char gvw_path[GC_PATH_MAX + 32];
     /* the ordered stream */
@@ -59,8 +59,31 @@ struct gc_node {
     pthread_cond_t qcv;
     struct evnode *qhead, *qtail;
     bool qclosed;
+    int qwaiters; /* consumers asleep on qcv */
     bool primary_seen;
+    /* Who polls the sockets: the I/O thread, or a thread waiting in gc_node_recv. A waiting
+     * consumer that polls itself is woken by the socket, not by the I/O thread: one wake-up less
+     * per delivery. The I/O thread takes the role back once the consumer has been away for
+     * POLL_GRACE (so heartbeats and acks go on while the application is busy). */
+    pthread_mutex_t pmu;
+    pthread_cond_t pcv;
+    bool io_polling;      /* the I/O thread is in a poll round */
+    bool consumer_polls;  /* the role belongs to the consumers */
+    bool consumer_inside; /* a consumer is polling right now */
+    bool consumer_wants;  /* a consumer waits for the I/O thread to hand the role over */
+    uint64_t consumer_away; /* when the polling consumer last returned */
+    atomic_bool io_exit;  /* the core has left: nobody polls any more */
+    atomic_bool live;     /* between start and stop */
+    uint64_t consumer_backoff; /* under load the I/O thread polls (pipelining) until then */
+    uint32_t round_frames;     /* frames handled in the current poll round (under mu) */
+    size_t round_bytes;
 };
+
+#define POLL_GRACE_NS 2000000ull
+/* A poll round with this much input means load: consumption and I/O then run in two threads. */
+#define HEAVY_FRAMES 16
+#define HEAVY_BYTES (64u * 1024)
+#define HEAVY_BACKOFF_NS 200000000ull
 
 static uint64_t mono_ns(void)
 {
@@ -217,7 +240,7 @@ static void push_event(gc_node *n, struct gc_event *ev)
     if (n->qtail) n->qtail->next = e;
     else n->qhead = e;
     n->qtail = e;
-    pthread_cond_broadcast(&n->qcv);
+    if (n->qwaiters) pthread_cond_signal(&n->qcv);
     pthread_mutex_unlock(&n->qmu);
 }
 
@@ -306,6 +329,8 @@ static void on_readable(gc_node *n, struct conn *c)
                 return;
             }
             gc_core_recv(n->core, id, payload, plen);
+            n->round_frames++;
+            n->round_bytes += plen;
             if (!c->used || c->id != id) return; /* the core closed it */
             off += used;
         }
@@ -362,39 +387,88 @@ static void on_accept(gc_node *n)
 #define TAG_LISTEN (1ull << 40)
 #define TAG_WAKE (1ull << 41)
 
-static void *io_main(void *arg)
+static void close_queue(gc_node *n)
 {
-    gc_node *n = arg;
-    struct epoll_event evs[64];
-    while (!atomic_load(&n->stopping)) {
-        uint64_t t = mono_ns();
-        int timeout = t >= n->next_tick ? 0 : (int)((n->next_tick - t) / 1000000) + 1;
-        int k = epoll_wait(n->ep, evs, 64, timeout);
-        pthread_mutex_lock(&n->mu);
-        for (int i = 0; i < k; i++) {
-            uint64_t tag = evs[i].data.u64;
-            if (tag == TAG_LISTEN) on_accept(n);
-            else if (tag == TAG_WAKE) {
-                uint64_t v;
-                if (read(n->wake, &v, sizeof v) < 0) { /* nothing to drain */ }
-            } else if (tag < MAX_CONNS && n->conns[tag].used) {
-                on_event(n, &n->conns[tag], evs[i].events);
-            }
-        }
-        gc_core_flush(n->core);
-        t = mono_ns();
-        if (t >= n->next_tick) {
-            gc_core_tick(n->core);
-            n->next_tick = t + gc_core_tick_interval(n->core);
-        }
-        bool left = gc_core_has_left(n->core);
-        pthread_mutex_unlock(&n->mu);
-        if (left) break;
-    }
     pthread_mutex_lock(&n->qmu);
     n->qclosed = true;
     pthread_cond_broadcast(&n->qcv);
     pthread_mutex_unlock(&n->qmu);
+}
+
+/* One round: wait for sockets (at most until the next tick and max_ms), handle what is ready,
+ * send coalesced acks, run the tick when due. Only the holder of the poll role calls it. */
+static bool poll_round(gc_node *n, int64_t max_ms)
+{
+    struct epoll_event evs[64];
+    uint64_t t = mono_ns(), nt = atomic_load(&n->next_tick);
+    int64_t timeout = t >= nt ? 0 : (int64_t)((nt - t) / 1000000) + 1;
+    if (max_ms >= 0 && timeout > max_ms) timeout = max_ms;
+    int k = epoll_wait(n->ep, evs, 64, (int)timeout);
+    pthread_mutex_lock(&n->mu);
+    n->round_frames = 0;
+    n->round_bytes = 0;
+    for (int i = 0; i < k; i++) {
+        uint64_t tag = evs[i].data.u64;
+        if (tag == TAG_LISTEN) on_accept(n);
+        else if (tag == TAG_WAKE) {
+            uint64_t v;
+            if (read(n->wake, &v, sizeof v) < 0) { /* nothing to drain */ }
+        } else if (tag < MAX_CONNS && n->conns[tag].used) {
+            on_event(n, &n->conns[tag], evs[i].events);
+        }
+    }
+    gc_core_flush(n->core);
+    t = mono_ns();
+    if (t >= atomic_load(&n->next_tick)) {
+        gc_core_tick(n->core);
+        atomic_store(&n->next_tick, t + gc_core_tick_interval(n->core));
+    }
+    bool left = gc_core_has_left(n->core);
+    bool heavy = n->round_frames >= HEAVY_FRAMES || n->round_bytes >= HEAVY_BYTES;
+    pthread_mutex_unlock(&n->mu);
+    if (left && !atomic_exchange(&n->io_exit, true)) {
+        close_queue(n);
+        pthread_mutex_lock(&n->pmu);
+        pthread_cond_broadcast(&n->pcv);
+        pthread_mutex_unlock(&n->pmu);
+    }
+    return heavy;
+}
+
+static bool io_done(gc_node *n)
+{
+    return !atomic_load(&n->live) || atomic_load(&n->stopping) || atomic_load(&n->io_exit);
+}
+
+static void *io_main(void *arg)
+{
+    gc_node *n = arg;
+    for (;;) {
+        pthread_mutex_lock(&n->pmu);
+        while (!io_done(n) && (n->consumer_polls || n->consumer_wants)) {
+            if (!n->consumer_inside && !n->consumer_wants && mono_ns() - n->consumer_away >= POLL_GRACE_NS) {
+                n->consumer_polls = false; /* the consumer is busy elsewhere: poll for it */
+                break;
+            }
+            struct timespec dl;
+            clock_gettime(CLOCK_REALTIME, &dl);
+            dl.tv_nsec += (long)POLL_GRACE_NS;
+            if (dl.tv_nsec >= 1000000000L) { dl.tv_sec++; dl.tv_nsec -= 1000000000L; }
+            pthread_cond_timedwait(&n->pcv, &n->pmu, &dl);
+        }
+        if (io_done(n)) { pthread_mutex_unlock(&n->pmu); break; }
+        n->io_polling = true;
+        pthread_mutex_unlock(&n->pmu);
+        (void)poll_round(n, -1);
+        pthread_mutex_lock(&n->pmu);
+        n->io_polling = false;
+        if (n->consumer_wants) pthread_cond_broadcast(&n->pcv);
+        pthread_mutex_unlock(&n->pmu);
+    }
+    close_queue(n);
+    pthread_mutex_lock(&n->pmu);
+    pthread_cond_broadcast(&n->pcv); /* a consumer waiting for the role */
+    pthread_mutex_unlock(&n->pmu);
     return NULL;
 }
 
@@ -411,6 +485,8 @@ gc_node *gc_node_create(const struct gc_config *cfg)
     pthread_mutex_init(&n->mu, NULL);
     pthread_mutex_init(&n->qmu, NULL);
     pthread_cond_init(&n->qcv, NULL);
+    pthread_mutex_init(&n->pmu, NULL);
+    pthread_cond_init(&n->pcv, NULL);
     uint8_t *gvw = NULL;
     size_t gvwlen = 0;
     if (cfg->data_dir[0]) {
@@ -461,11 +537,16 @@ int gc_node_start(gc_node *n)
     epoll_ctl(n->ep, EPOLL_CTL_ADD, n->wake, &w);
     pthread_mutex_lock(&n->mu);
     gc_core_start(n->core);
-    n->next_tick = mono_ns() + gc_core_tick_interval(n->core);
+    atomic_store(&n->next_tick, mono_ns() + gc_core_tick_interval(n->core));
     pthread_mutex_unlock(&n->mu);
     n->running = true;
     n->started = true;
-    if (pthread_create(&n->thr, NULL, io_main, n)) { n->running = false; return -EAGAIN; }
+    atomic_store(&n->live, true);
+    if (pthread_create(&n->thr, NULL, io_main, n)) {
+        n->running = false;
+        atomic_store(&n->live, false);
+        return -EAGAIN;
+    }
     if (n->cfg.wait_prim) {
         uint64_t deadline = mono_ns() + n->cfg.wait_prim_timeout_ns;
         while (!gc_node_is_primary(n)) {
@@ -496,28 +577,96 @@ int gc_node_broadcast(gc_node *n, const void *buf, size_t len)
     return rc;
 }
 
-int gc_node_recv(gc_node *n, struct gc_event **ev, int64_t timeout_ns)
+static struct gc_event *queue_pop(gc_node *n)
 {
-    struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
-    if (timeout_ns >= 0) {
-        uint64_t ns = (uint64_t)dl.tv_nsec + (uint64_t)timeout_ns;
-        dl.tv_sec += (time_t)(ns / 1000000000ull);
-        dl.tv_nsec = (long)(ns % 1000000000ull);
-    }
-    pthread_mutex_lock(&n->qmu);
-    while (!n->qhead) {
-        if (n->qclosed) { pthread_mutex_unlock(&n->qmu); return -ESHUTDOWN; }
-        int rc = timeout_ns < 0 ? pthread_cond_wait(&n->qcv, &n->qmu) : pthread_cond_timedwait(&n->qcv, &n->qmu, &dl);
-        if (rc == ETIMEDOUT && !n->qhead) { pthread_mutex_unlock(&n->qmu); return -ETIMEDOUT; }
-    }
     struct evnode *e = n->qhead;
+    if (!e) return NULL;
     n->qhead = e->next;
     if (!n->qhead) n->qtail = NULL;
-    pthread_mutex_unlock(&n->qmu);
-    *ev = e->ev;
+    struct gc_event *ev = e->ev;
     free(e);
-    return 0;
+    return ev;
+}
+
+/* Takes the poll role for the calling consumer; false if another consumer polls or nobody may. */
+static bool poll_acquire(gc_node *n)
+{
+    pthread_mutex_lock(&n->pmu);
+    bool ok = false;
+    if (io_done(n) || n->consumer_inside || n->consumer_wants || mono_ns() < n->consumer_backoff) goto out;
+    if (!n->consumer_polls) {
+        n->consumer_wants = true;
+        if (n->io_polling) wake(n);
+        while (n->io_polling && !io_done(n)) pthread_cond_wait(&n->pcv, &n->pmu);
+        n->consumer_wants = false;
+        if (io_done(n)) goto out;
+        n->consumer_polls = true;
+    }
+    n->consumer_inside = ok = true;
+out:
+    pthread_mutex_unlock(&n->pmu);
+    return ok;
+}
+
+/* heavy: hand the role back to the I/O thread for HEAVY_BACKOFF_NS. */
+static void poll_release(gc_node *n, bool heavy)
+{
+    pthread_mutex_lock(&n->pmu);
+    n->consumer_inside = false;
+    n->consumer_away = mono_ns();
+    if (heavy) {
+        n->consumer_polls = false;
+        n->consumer_backoff = n->consumer_away + HEAVY_BACKOFF_NS;
+        pthread_cond_broadcast(&n->pcv);
+    }
+    pthread_mutex_unlock(&n->pmu);
+}
+
+int gc_node_recv(gc_node *n, struct gc_event **ev, int64_t timeout_ns)
+{
+    uint64_t start = mono_ns(), deadline = timeout_ns < 0 ? UINT64_MAX : start + (uint64_t)timeout_ns;
+    *ev = NULL;
+    for (;;) {
+        pthread_mutex_lock(&n->qmu);
+        *ev = queue_pop(n);
+        bool closed = n->qclosed;
+        pthread_mutex_unlock(&n->qmu);
+        if (*ev) return 0;
+        if (closed) return -ESHUTDOWN;
+        uint64_t t = mono_ns();
+        if (t >= deadline) return -ETIMEDOUT;
+        if (poll_acquire(n)) {
+            /* poll until an event is queued (by this thread's own rounds) or the time is up */
+            bool heavy = false;
+            for (;;) {
+                uint64_t left = deadline - t;
+                heavy = poll_round(n, deadline == UINT64_MAX ? -1 : (int64_t)(left / 1000000) + (left % 1000000 != 0));
+                pthread_mutex_lock(&n->qmu);
+                *ev = queue_pop(n);
+                closed = n->qclosed;
+                pthread_mutex_unlock(&n->qmu);
+                t = mono_ns();
+                if (*ev || closed || t >= deadline || io_done(n) || heavy) break;
+            }
+            poll_release(n, heavy);
+            if (*ev) return 0;
+            continue;
+        }
+        /* another thread polls: sleep on the queue (bounded, to re-check the poll role) */
+        uint64_t until = t + POLL_GRACE_NS < deadline ? t + POLL_GRACE_NS : deadline;
+        struct timespec dl;
+        clock_gettime(CLOCK_REALTIME, &dl);
+        uint64_t ns = (uint64_t)dl.tv_nsec + (until - t);
+        dl.tv_sec += (time_t)(ns / 1000000000ull);
+        dl.tv_nsec = (long)(ns % 1000000000ull);
+        pthread_mutex_lock(&n->qmu);
+        if (!n->qhead && !n->qclosed) {
+            n->qwaiters++;
+            pthread_cond_timedwait(&n->qcv, &n->qmu, &dl);
+            n->qwaiters--;
+        }
+        pthread_mutex_unlock(&n->qmu);
+    }
 }
 
 void gc_event_free(struct gc_event *ev)
@@ -613,6 +762,9 @@ void gc_node_stop(gc_node *n)
     if (!n->started) return;
     atomic_store(&n->stopping, true);
     wake(n);
+    pthread_mutex_lock(&n->pmu);
+    pthread_cond_broadcast(&n->pcv);
+    pthread_mutex_unlock(&n->pmu);
     if (n->running) {
         pthread_join(n->thr, NULL);
         n->running = false;
@@ -647,5 +799,7 @@ void gc_node_destroy(gc_node *n)
     pthread_mutex_destroy(&n->mu);
     pthread_mutex_destroy(&n->qmu);
     pthread_cond_destroy(&n->qcv);
+    pthread_mutex_destroy(&n->pmu);
+    pthread_cond_destroy(&n->pcv);
     free(n);
 }

@@ -242,6 +242,12 @@ int main(int argc, char **argv)
         if (lostm || lostl) printf("        %d messages lost to view changes during the latency runs\n", lostm + lostl);
         fflush(stdout);
     }
+    for (int i = 0; i < NODES; i++) {
+        struct gc_stats st;
+        gc_node_stats(nodes[i], &st);
+        printf("node %d: %" PRIu64 " views delivered, %" PRIu64 " view changes started\n", i, st.views,
+               st.view_changes_started);
+    }
     atomic_store(&stop_drain, 1);
     for (int i = 0; i < NODES; i++) pthread_join(dr[i], NULL);
     for (int i = 0; i < NODES; i++) gc_node_destroy(nodes[i]);
