@@ -14,6 +14,7 @@
 #include <sys/eventfd.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -157,14 +158,28 @@ static void env_send(void *ctx, int link, const uint8_t *buf, size_t len)
     gc_node *n = ctx;
     struct conn *c = conn_by_id(n, link);
     if (!c || c->connecting) return;
-    size_t need = c->outlen + GC_FRAME_HDR + len;
-    if (c->outoff > 0 && c->outoff == c->outlen) c->outoff = c->outlen = 0;
+    uint8_t hdr[GC_FRAME_HDR];
+    gc_frame_header(hdr, buf, len);
+    size_t skip = 0; /* bytes of header + payload already written */
+    if (c->outlen == c->outoff) {
+        /* idle link: write straight from the caller's buffer, queue only what does not fit */
+        struct iovec iov[2] = {{hdr, GC_FRAME_HDR}, {(void *)buf, len}};
+        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
+        ssize_t w;
+        do w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+        while (w < 0 && errno == EINTR);
+        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return; /* the read side reports the failure */
+        if (w > 0) skip = (size_t)w;
+        if (skip == GC_FRAME_HDR + len) return;
+        c->outoff = c->outlen = 0;
+    }
+    size_t need = c->outlen + GC_FRAME_HDR + len - skip;
     if (need > c->outcap) {
         if (c->outoff) { /* compact before growing */
             memmove(c->out, c->out + c->outoff, c->outlen - c->outoff);
             c->outlen -= c->outoff;
             c->outoff = 0;
-            need = c->outlen + GC_FRAME_HDR + len;
+            need = c->outlen + GC_FRAME_HDR + len - skip;
         }
         size_t cap = c->outcap ? c->outcap : 65536;
         while (cap < need) cap *= 2;
@@ -176,16 +191,16 @@ static void env_send(void *ctx, int link, const uint8_t *buf, size_t len)
         c->out = p;
         c->outcap = cap;
     }
-    gc_frame_header(c->out + c->outlen, buf, len);
-    memcpy(c->out + c->outlen + GC_FRAME_HDR, buf, len);
-    bool was_idle = c->outlen == c->outoff;
-    c->outlen += GC_FRAME_HDR + len;
-    /* write-through when idle keeps latency at one syscall; large backlogs wait for EPOLLOUT */
-    if (was_idle && c->outlen - c->outoff < 4 * 1024 * 1024) {
-        if (conn_flush(n, c) < 0) c->outoff = c->outlen = 0; /* the read side reports the failure */
+    if (skip < GC_FRAME_HDR) {
+        memcpy(c->out + c->outlen, hdr + skip, GC_FRAME_HDR - skip);
+        c->outlen += GC_FRAME_HDR - skip;
+        skip = 0;
     } else {
-        conn_watch(n, c);
+        skip -= GC_FRAME_HDR;
     }
+    memcpy(c->out + c->outlen, buf + skip, len - skip);
+    c->outlen += len - skip;
+    conn_watch(n, c); /* the rest goes out on EPOLLOUT */
 }
 
 static int env_connect(void *ctx, const char *addr)
