@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -186,6 +187,84 @@ static double tcp_rtt_us(size_t size, int count)
     return r;
 }
 
+/* The same round trip between two threads that each sleep in epoll_wait until their socket is
+ * readable, as two nodes' I/O threads do: the floor plus two wake-ups. */
+struct echo_arg {
+    int fd, count;
+    size_t size;
+};
+
+static int epoll_for(int fd)
+{
+    int ep = epoll_create1(0);
+    struct epoll_event e = {.events = EPOLLIN};
+    epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e);
+    return ep;
+}
+
+static void wait_read(int ep, int fd, uint8_t *buf, size_t size)
+{
+    struct epoll_event e;
+    size_t got = 0;
+    while (got < size) {
+        epoll_wait(ep, &e, 1, 1000);
+        ssize_t r = recv(fd, buf + got, size - got, MSG_DONTWAIT);
+        if (r > 0) got += (size_t)r;
+        else if (r == 0) break;
+    }
+}
+
+static void *echo_main(void *a)
+{
+    struct echo_arg *e = a;
+    uint8_t *buf = calloc(1, e->size);
+    int ep = epoll_for(e->fd);
+    for (int k = 0; k < e->count; k++) {
+        wait_read(ep, e->fd, buf, e->size);
+        if (write(e->fd, buf, e->size) != (ssize_t)e->size) break;
+    }
+    close(ep);
+    free(buf);
+    return NULL;
+}
+
+static double thread_rtt_us(size_t size, int count)
+{
+    int ls = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof sa;
+    bind(ls, (struct sockaddr *)&sa, sizeof sa);
+    listen(ls, 1);
+    getsockname(ls, (struct sockaddr *)&sa, &sl);
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    if (connect(c, (struct sockaddr *)&sa, sizeof sa)) return -1;
+    int s = accept(ls, NULL, NULL);
+    setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    struct echo_arg ea = {s, count, size};
+    pthread_t th;
+    pthread_create(&th, NULL, echo_main, &ea);
+    uint8_t *buf = calloc(1, size);
+    uint64_t *lat = calloc((size_t)count, sizeof *lat);
+    int ep = epoll_for(c);
+    for (int k = 0; k < count; k++) {
+        uint64_t t0 = now_ns();
+        if (write(c, buf, size) != (ssize_t)size) break;
+        wait_read(ep, c, buf, size);
+        lat[k] = now_ns() - t0;
+    }
+    pthread_join(th, NULL);
+    close(ep);
+    qsort(lat, (size_t)count, sizeof *lat, cmp_u64);
+    double r = (double)lat[count / 2] / 1000.0;
+    close(c);
+    close(s);
+    close(ls);
+    free(buf);
+    free(lat);
+    return r;
+}
+
 int main(int argc, char **argv)
 {
     int base = argc > 1 ? atoi(argv[1]) : 25800;
@@ -226,6 +305,7 @@ int main(int argc, char **argv)
     int member = (leader + 1) % NODES;
     printf("trireme gcomm benchmark: %d nodes, one process, loopback TCP, default options\n", NODES);
     printf("loopback TCP round trip (1 KB each way, p50): %.1f us\n", tcp_rtt_us(1024, 5000));
+    printf("the same between two threads sleeping in epoll_wait (p50): %.1f us\n", thread_rtt_us(1024, 5000));
     size_t sizes[] = {100, 1024, 65536};
     size_t only = argc > 3 ? (size_t)atol(argv[3]) : 0; /* for profiling: one size only */
     for (int s = 0; s < 3; s++) {
