@@ -134,7 +134,10 @@ int repl_msg_str_encode(const struct repl_msg_str *m, struct tr_buf *out)
     tr_put_u64(p, (uint64_t)m->position.seqno), p += 8;
     tr_put_u32(p, m->req_len);
     if (tr_buf_append(out, h, sizeof h) || tr_buf_append(out, m->req, m->req_len)) return -1;
-    return put_str(out, m->donors, sizeof m->donors);
+    uint8_t u[8];
+    tr_put_u64(u, (uint64_t)m->ist_upto);
+    return put_str(out, m->donors, sizeof m->donors) ||
+           put_str(out, m->ist_addr, sizeof m->ist_addr) || tr_buf_append(out, u, 8);
 }
 
 int repl_msg_str_decode(const uint8_t *buf, size_t len, struct repl_msg_str *m)
@@ -153,7 +156,9 @@ int repl_msg_str_decode(const uint8_t *buf, size_t len, struct repl_msg_str *m)
     m->req = p;
     p += m->req_len;
     if (get_str(&p, end, m->donors, sizeof m->donors)) return -1;
-    return p == end ? 0 : -1;
+    if (get_str(&p, end, m->ist_addr, sizeof m->ist_addr) || end - p != 8) return -1;
+    m->ist_upto = (int64_t)tr_get_u64(p);
+    return m->ist_upto < -1 ? -1 : 0;
 }
 
 int repl_msg_join_encode(int type, const struct repl_msg_join *m, struct tr_buf *out)

@@ -60,7 +60,9 @@ struct repl_msg_str {
     tr_gtid position;
     char donors[REPL_STR_DONOR_MAX];
     const uint8_t *req; /* decode: points into the message */
-    uint32_t req_len;
+    uint32_t req_len;   /* 0: no snapshot possible, incremental transfer (IST) only */
+    char ist_addr[REPL_INCOMING_LEN]; /* where the joiner receives IST; "" for none */
+    int64_t ist_upto;   /* IST: the seqno of the view the joiner entered with */
 };
 
 /* JOIN: node reached seqno (status 0), or its transfer failed (status -errno).

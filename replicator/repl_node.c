@@ -8,6 +8,7 @@
 
 #include "common/tr_log.h"
 #include "replicator/repl_grastate.h"
+#include "replicator/repl_gcache.h"
 #include "replicator/repl_node_impl.h"
 #include "replicator/repl_options.h"
 
@@ -130,6 +131,7 @@ struct repl_group *repl_node_gcomm_factory(const struct repl_group_args *args, v
 static void release_core(struct repl_node *n)
 {
     tr_cfg_free(n->cfg);
+    repl_gcache_free(n->gcache);
     free(n->apply_mon);
     free(n->commit_mon);
     pthread_mutex_destroy(&n->mu);
@@ -191,7 +193,11 @@ int repl_node_new(const struct repl_init_args *a, struct repl_node **out)
         free(unimpl);
     }
     load_settings(n);
-    if (load_position(n)) goto fail;
+    int64_t gsize = 128 << 20;
+    tr_cfg_get_size(n->cfg, "gcache.size", &gsize);
+    n->gcache = repl_gcache_new(gsize);
+    n->sst.ist_fd = -1;
+    if (!n->gcache || load_position(n)) goto fail;
     repl_monitor_init(n->apply_mon, n->last_seqno);
     repl_monitor_init(n->commit_mon, n->last_seqno);
     *out = n;

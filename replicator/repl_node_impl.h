@@ -141,7 +141,17 @@ struct repl_node {
         int64_t held_len;
         bool donating;   /* this node serves a joiner now */
         bool resend;     /* WAIT: the request went with a view that ended: send it again */
+        /* IST (repl_ist.c): a running member that missed actions while partitioned */
+        tr_uuid own_uuid; /* the history this node held when it became a joiner */
+        int64_t own_seqno;
+        int ist_fd;       /* listening, until the receiver thread takes it */
+        int ist_running;  /* receiver threads not finished yet */
+        bool ist_failed;
+        int64_t ist_from, ist_to;  /* the seqnos to receive */
+        struct repl_view *join_view; /* delivered after them */
+        char ist_addr[REPL_INCOMING_LEN];
     } sst;
+    struct repl_gcache *gcache; /* the last ordered actions (IST source), under mu */
     char sst_donors[REPL_STR_DONOR_MAX]; /* wsrep_sst_donor, from connect() */
     int64_t cert_floor; /* where this node's certification index starts (its join point) */
     uint64_t view_epoch; /* bumped at every view and completed exchange (writers wait on it) */
@@ -241,7 +251,7 @@ void repl_stream_free_held_locked(struct repl_node *n);
 /* repl_sst.c (replication.md §6). The _locked ones run in total order under mu and fill
  * *act with what must happen once mu is released (repl_sst_act). */
 struct repl_sst_act {
-    int kind; /* 0 nothing, 1 donate, 2 retry the request, 3 leave the group */
+    int kind; /* 0 nothing, 1 donate, 2 retry the request, 3 leave the group, 4 refuse an IST */
     void *req;
     size_t req_len;
     tr_gtid state;
@@ -256,6 +266,19 @@ void repl_sst_on_join_locked(struct repl_node *n, int type, const tr_uuid *sende
                              const uint8_t *buf, size_t len, bool *synced,
                              struct repl_sst_act *act);
 int repl_sst_act(struct repl_node *n, void *recv_ctx, struct repl_sst_act *act);
+/* repl_ist.c */
+struct ist_rec;
+int repl_ist_listen(struct repl_node *n, char *advertise, size_t len); /* a socket, or -1 */
+int repl_ist_start_receiver(struct repl_node *n);
+/* Donor: stream [first, last] from the store to addr on a thread; -ENODATA when not held. */
+int repl_ist_serve_locked(struct repl_node *n, const char *addr, int64_t first, int64_t last);
+void repl_ist_hold_front_locked(struct repl_node *n, struct ist_rec *recs, struct repl_view *view,
+                                int64_t view_seqno);
+void repl_ist_free_recs(struct ist_rec *r);
+/* repl_sst.c: the receiver got everything (mu not held) / a sender finished (rc 0 or -errno) */
+void repl_sst_ist_done(struct repl_node *n, struct ist_rec *recs);
+void repl_sst_ist_sent(struct repl_node *n, int rc);
+
 /* Sends the request again if the view it went with ended first (mu not held). */
 void repl_sst_resend(struct repl_node *n);
 /* A joiner caught up after its transfer: tell the group (mu not held). */

@@ -65,7 +65,7 @@ static const struct repl_option_info table[] = {
     K("gcache.name", TR_CFG_STRING, "galera.cache", 0, NO),
     K("gcache.page_size", TR_CFG_SIZE, "128M", D, NO),
     K("gcache.recover", TR_CFG_BOOL, "yes", 0, NO),
-    K("gcache.size", TR_CFG_SIZE, "128M", 0, NO),
+    K("gcache.size", TR_CFG_SIZE, "128M", 0, YES),
 
     K("gcomm.thread_prio", TR_CFG_STRING, NULL, 0, NO),
 

@@ -7,9 +7,14 @@
 #include <time.h>
 
 #include "common/tr_log.h"
+#include <unistd.h>
+
+#include "replicator/repl_gcache.h"
 #include "replicator/repl_node_impl.h"
 
 #define STR_RETRY_NS 1000000000LL /* a request without a donor is sent again after this */
+
+static void send_join(struct repl_node *n, int type, int64_t seqno, int status);
 
 static bool is_trivial(const void *req, size_t len)
 {
@@ -39,6 +44,11 @@ static void send_str_locked(struct repl_node *n, struct tr_buf *out)
     struct repl_msg_str m = {.node = n->self, .req = n->sst.req, .req_len = (uint32_t)n->sst.req_len};
     m.position.uuid = n->group_uuid;
     m.position.seqno = repl_monitor_last_left(n->apply_mon);
+    if (!n->sst.req_len) { /* IST only: what this node holds, and the gap to its join */
+        m.position.seqno = n->sst.own_seqno;
+        m.ist_upto = n->sst.ist_to + 1;
+        memcpy(m.ist_addr, n->sst.ist_addr, sizeof m.ist_addr);
+    }
     memcpy(m.donors, n->sst_donors, sizeof m.donors);
     if (repl_msg_str_encode(&m, out)) tr_buf_free(out);
 }
@@ -46,6 +56,10 @@ static void send_str_locked(struct repl_node *n, struct tr_buf *out)
 void repl_sst_clear_locked(struct repl_node *n)
 {
     repl_stream_free_held_locked(n);
+    free(n->sst.join_view);
+    n->sst.join_view = NULL;
+    if (n->sst.ist_fd >= 0) close(n->sst.ist_fd); /* not taken by a receiver yet */
+    n->sst.ist_fd = -1;
     free(n->sst.req);
     n->sst.req = NULL;
     n->sst.req_len = 0;
@@ -63,6 +77,94 @@ static void fail_locked(struct repl_node *n, const char *why)
     n->must_leave = true;
 }
 
+/* IST for a member that holds an earlier state of the group's history. false: the view is not
+ * delivered now (it follows the received actions). */
+static bool start_ist(struct repl_node *n, struct repl_view *v)
+{
+    int64_t join = v->state_id.seqno;
+    struct repl_view *copy = malloc(repl_view_size(v->memb_num));
+    if (copy) memcpy(copy, v, repl_view_size(v->memb_num));
+    pthread_mutex_lock(&n->mu);
+    if (n->sst.phase != REPL_SST_PREPARE) {
+        pthread_mutex_unlock(&n->mu);
+        free(copy);
+        return false;
+    }
+    if (tr_uuid_compare(&n->sst.own_uuid, &n->group_uuid) != 0 || n->sst.own_seqno < 0 ||
+        n->sst.own_seqno >= join || !copy) {
+        fail_locked(n, "the host can take no snapshot now (a running server cannot take an rsync "
+                       "or mariabackup SST) and this node holds no earlier state of the group's "
+                       "history for IST");
+        pthread_mutex_unlock(&n->mu);
+        free(copy);
+        return false;
+    }
+    n->sst.join_view = copy;
+    n->sst.ist_from = n->sst.own_seqno + 1;
+    n->sst.ist_to = join - 1;
+    n->sst.req = NULL;
+    n->sst.req_len = 0;
+    n->sst.phase = REPL_SST_WAIT;
+    if (n->sst.ist_from > n->sst.ist_to) { /* nothing missed but the view itself */
+        pthread_mutex_unlock(&n->mu);
+        repl_sst_ist_done(n, NULL);
+        return false;
+    }
+    n->sst.ist_fd = repl_ist_listen(n, n->sst.ist_addr, sizeof n->sst.ist_addr);
+    if (n->sst.ist_fd < 0 || repl_ist_start_receiver(n)) {
+        fail_locked(n, "cannot receive IST (ist.recv_addr)");
+        pthread_mutex_unlock(&n->mu);
+        return false;
+    }
+    struct tr_buf b = {0};
+    send_str_locked(n, &b);
+    pthread_mutex_unlock(&n->mu);
+    tr_info("Requesting IST of %lld..%lld at %s", (long long)n->sst.ist_from,
+            (long long)n->sst.ist_to, n->sst.ist_addr);
+    if (b.len) repl_stream_broadcast(n, &b);
+    return false;
+}
+
+void repl_sst_ist_done(struct repl_node *n, struct ist_rec *recs)
+{
+    pthread_mutex_lock(&n->mu);
+    int64_t p = n->sst.ist_from - 1;
+    bool live = n->sst.phase == REPL_SST_WAIT && !n->closing;
+    pthread_mutex_unlock(&n->mu);
+    if (!live) {
+        repl_ist_free_recs(recs);
+        return;
+    }
+    /* what this node ordered before it was cut off commits first: then the order restarts */
+    repl_monitor_wait(n->apply_mon, p, -1);
+    pthread_mutex_lock(&n->mu);
+    if (n->sst.phase != REPL_SST_WAIT) {
+        pthread_mutex_unlock(&n->mu);
+        repl_ist_free_recs(recs);
+        return;
+    }
+    int64_t join = n->sst.ist_to + 1;
+    repl_ist_hold_front_locked(n, recs, n->sst.join_view, join);
+    n->sst.join_view = NULL;
+    repl_monitor_reset(n->apply_mon, p);
+    repl_monitor_reset(n->commit_mon, p);
+    n->sst.phase = REPL_SST_APPLY;
+    n->sst.seqno = p;
+    n->exch_done_prim = true;
+    n->state = REPL_ST_JOINED;
+    pthread_cond_broadcast(&n->cond);
+    pthread_mutex_unlock(&n->mu);
+    tr_info("IST complete: applying %lld..%lld, then what was ordered since. Shifting JOINER -> "
+            "JOINED", (long long)p + 1, (long long)join);
+    repl_node_save_state(n, true);
+    send_join(n, REPL_MSG_JOIN, join, 0);
+}
+
+void repl_sst_ist_sent(struct repl_node *n, int rc)
+{
+    if (rc < 0) send_join(n, REPL_MSG_JOIN, repl_monitor_last_left(n->apply_mon), rc);
+}
+
 bool repl_sst_start(struct repl_node *n, struct repl_view *v, bool first, int *rc)
 {
     int64_t seqno = v->state_id.seqno;
@@ -77,14 +179,18 @@ bool repl_sst_start(struct repl_node *n, struct repl_view *v, bool first, int *r
             (long long)seqno, (long long)repl_monitor_last_left(n->apply_mon));
     void *req = NULL;
     size_t len = 0;
-    if (!n->host.sst_request || n->host.sst_request(n->host.app_ctx, &req, &len) || !req ||
-        len == 0) {
+    if (!n->host.sst_request || n->host.sst_request(n->host.app_ctx, &req, &len)) {
         free(req);
         pthread_mutex_lock(&n->mu);
-        fail_locked(n, "the host gave no state transfer request (is wsrep_sst_method usable "
-                       "on this node?)");
+        fail_locked(n, "the host's state transfer request failed");
         pthread_mutex_unlock(&n->mu);
         return false;
+    }
+    if (!req || len == 0 || (len == 1 && ((const char *)req)[0] == '\0')) {
+        /* no snapshot possible (a running MariaDB cannot take rsync or mariabackup): what
+         * this node missed can still come incrementally from a donor's write-set store */
+        free(req);
+        return start_ist(n, v);
     }
     pthread_mutex_lock(&n->mu);
     if (n->sst.phase != REPL_SST_PREPARE) { /* the view changed meanwhile and ended it */
@@ -161,15 +267,30 @@ void repl_sst_on_str_locked(struct repl_node *n, const tr_uuid *sender, const ui
         if (me && n->sst.phase == REPL_SST_WAIT) act->kind = 2;
         return;
     }
-    tr_info("Member %d (%s) requested state transfer from '%s'. Selected %d (%s) as donor.",
-            joiner, n->memb_info[joiner].name, *m.donors ? m.donors : "*any*", donor,
-            n->memb_info[donor].name);
-    n->memb_state[donor] = REPL_ST_DONOR;
+    tr_info("Member %d (%s) requested state transfer%s from '%s'. Selected %d (%s) as donor.",
+            joiner, n->memb_info[joiner].name, m.req_len ? "" : " (IST)",
+            *m.donors ? m.donors : "*any*", donor, n->memb_info[donor].name);
     if (me) {
         n->sst.donor = n->memb_info[donor].id;
         n->sst.have_donor = true;
     }
-    if (tr_uuid_compare(&n->memb_info[donor].id, &n->self) != 0) return;
+    bool serve = tr_uuid_compare(&n->memb_info[donor].id, &n->self) == 0;
+    if (!m.req_len) { /* IST only: the donor stays synced, a thread streams the store */
+        if (!serve) return;
+        int rc = tr_uuid_compare(&m.position.uuid, &n->group_uuid) != 0
+                     ? -ENODATA
+                     : repl_ist_serve_locked(n, m.ist_addr, m.position.seqno + 1, m.ist_upto - 1);
+        if (rc < 0) {
+            tr_warn("Cannot serve IST of %lld..%lld: the write-set store holds %lld.. (%s)",
+                    (long long)m.position.seqno + 1, (long long)m.ist_upto - 1,
+                    (long long)repl_gcache_first(n->gcache), strerror(-rc));
+            act->kind = 4;
+            act->state.seqno = rc;
+        }
+        return;
+    }
+    n->memb_state[donor] = REPL_ST_DONOR;
+    if (!serve) return;
     act->req = malloc(m.req_len ? m.req_len : 1);
     if (!act->req) {
         tr_error("out of memory for a state transfer request");
@@ -211,7 +332,7 @@ void repl_sst_on_join_locked(struct repl_node *n, int type, const tr_uuid *sende
         }
         return;
     }
-    n->memb_state[idx] = REPL_ST_JOINED;
+    if (m.status >= 0 || n->memb_state[idx] == REPL_ST_DONOR) n->memb_state[idx] = REPL_ST_JOINED;
     if (m.status < 0)
         tr_warn("Member %d (%s) reports a failed state transfer (%d)", idx,
                 n->memb_info[idx].name, (int)m.status);
@@ -241,6 +362,8 @@ int repl_sst_act(struct repl_node *n, void *recv_ctx, struct repl_sst_act *act)
             tr_error("The host could not start the state transfer (%d)", err);
             repl_node_sst_sent(n, &act->state, -ECANCELED);
         }
+    } else if (act->kind == 4) { /* an IST this node was chosen for and cannot serve */
+        send_join(n, REPL_MSG_JOIN, repl_monitor_last_left(n->apply_mon), (int)act->state.seqno);
     } else if (act->kind == 2) {
         struct timespec ts = {STR_RETRY_NS / 1000000000LL, STR_RETRY_NS % 1000000000LL};
         tr_info("State transfer request failed: no donor available. Retrying in 1 s");

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/tr_log.h"
+#include "replicator/repl_gcache.h"
 #include "replicator/repl_node_impl.h"
 
 #define LAST_EVERY 64 /* commits between LAST reports: bounds the certification index */
@@ -241,6 +242,12 @@ static bool sst_ready_locked(const struct repl_node *n)
 
 void repl_stream_free(struct repl_node *n)
 {
+    pthread_mutex_lock(&n->mu);
+    n->sst.phase = REPL_SST_NONE; /* an IST receiver gives up within its poll period */
+    while (n->sst.ist_running > 0) pthread_cond_wait(&n->cond, &n->mu);
+    pthread_mutex_unlock(&n->mu);
+    repl_gcache_free(n->gcache);
+    n->gcache = NULL;
     exch_clear_locked(n);
     repl_sst_clear_locked(n);
     repl_vote_clear_locked(n);
@@ -507,6 +514,10 @@ static struct repl_view *on_state_locked(struct repl_node *n, const tr_uuid *sen
         n->must_leave = true;
     }
     bool continuous = (n->exch_done_prim && r.joined && n->cert) || (r.receiving && n->cert);
+    if (!r.joined && !r.receiving) { /* what it holds: an IST may complete it (repl_ist.c) */
+        n->sst.own_uuid = n->exch.states[n->exch.my_idx].group;
+        n->sst.own_seqno = n->exch.states[n->exch.my_idx].seqno;
+    }
     n->group_uuid = r.group;
     n->last_seqno = r.seqno + 1; /* the view's own seqno */
     if (r.new_history) {
@@ -558,6 +569,7 @@ static struct repl_view *on_state_locked(struct repl_node *n, const tr_uuid *sen
     n->safe_to_bootstrap = n->exch.memb_num == 1;
     n->memb_num = n->exch.memb_num;
     repl_vote_view_locked(n);
+    repl_gcache_put(n->gcache, n->last_seqno, REPL_GC_SKIP, NULL, 0); /* the view's seqno */
     n->conf_id = n->exch.conf_id;
     note_members_locked(n, n->exch.members, n->exch.memb_num);
     if (r.joined) {
@@ -650,6 +662,10 @@ static struct repl_trx *order_ws_locked(struct repl_node *n, struct repl_gev *ev
         n->must_leave = true;
     }
     bool ok = crc == CERT_OK;
+    /* the store a donor serves IST from: what every member applied at this seqno */
+    if (repl_gcache_put(n->gcache, seqno, ok ? REPL_GC_WS : REPL_GC_SKIP, ok ? ev->buf : NULL,
+                        ok ? ev->len : 0))
+        tr_debug("write-set store: no room for seqno %lld", (long long)seqno);
 
     if (tr_uuid_compare(&ws.hdr.source, &n->self) == 0) {
         cert_ws_view_release(&ws);
