@@ -420,6 +420,10 @@ static bool poll_round(gc_node *n, int64_t max_ms)
     if (max_ms >= 0 && timeout > max_ms) timeout = max_ms;
     int k = epoll_wait(n->ep, evs, 64, (int)timeout);
     pthread_mutex_lock(&n->mu);
+    if (atomic_load(&n->stopping)) { /* gc_node_stop closes the sockets under mu: touch nothing */
+        pthread_mutex_unlock(&n->mu);
+        return false;
+    }
     n->round_frames = 0;
     n->round_bytes = 0;
     for (int i = 0; i < k; i++) {
