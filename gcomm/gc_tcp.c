@@ -48,6 +48,7 @@ struct gc_node {
     pthread_t thr;
     bool running, started;
     atomic_bool stopping; /* read by the I/O thread without the lock */
+    bool broadcasting, pushed_here; /* under mu: a delivery made inside gc_node_broadcast */
     int ep, lfd, wake;
     struct conn conns[MAX_CONNS];
     int next_id;
@@ -247,6 +248,7 @@ static void env_close(void *ctx, int link)
 
 static void push_event(gc_node *n, struct gc_event *ev)
 {
+    if (n->broadcasting) n->pushed_here = true; /* under mu: see gc_node_broadcast */
     struct evnode *e = malloc(sizeof *e);
     if (!e) { gc_event_free(ev); return; }
     e->ev = ev;
@@ -590,9 +592,16 @@ static void wake(gc_node *n)
 int gc_node_broadcast(gc_node *n, const void *buf, size_t len)
 {
     pthread_mutex_lock(&n->mu);
+    n->pushed_here = false;
+    n->broadcasting = true;
     int rc = atomic_load(&n->stopping) ? -ESHUTDOWN : gc_core_broadcast(n->core, buf, len);
+    n->broadcasting = false;
+    bool delivered = n->pushed_here;
     pthread_mutex_unlock(&n->mu);
-    /* no wake-up: the send was written through, or EPOLLOUT is armed for the rest */
+    /* Sends were written through, or EPOLLOUT is armed for the rest; but a delivery made on
+     * this thread (a group of one orders and delivers at once) must wake a consumer that
+     * sleeps in epoll_wait, or it would wait for the next tick. */
+    if (delivered) wake(n);
     return rc;
 }
 
