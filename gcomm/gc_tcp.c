@@ -313,7 +313,9 @@ static void drop_conn(gc_node *n, struct conn *c, const char *why)
 
 static void on_readable(gc_node *n, struct conn *c)
 {
-    size_t maxp = n->cfg.max_packet_size + GC_FRAME_SLACK;
+    /* gcs.max_packet_size cuts user messages; control frames (HELLO with its gossip, view
+     * changes) may be larger than a tiny setting (MariaDB's tests use 64), never than this */
+    size_t maxp = (n->cfg.max_packet_size < 65536 ? 65536 : n->cfg.max_packet_size) + GC_FRAME_SLACK;
     for (;;) {
         if (c->incap - c->inlen < READ_CHUNK) {
             size_t cap = c->incap ? c->incap : READ_CHUNK * 2;

@@ -828,6 +828,7 @@ END_TEST
 
 /* The same over gcomm: three nodes in this process on loopback TCP. */
 static int tcp_port[3];
+static const char *tcp_extra = ""; /* more options for init_tcp_hosts */
 
 /* n gcomm nodes on loopback ports base, base+10, ...; short timeouts so tests stay fast. */
 static void init_tcp_hosts(struct host *h, const char **names, int n, int base)
@@ -837,8 +838,8 @@ static void init_tcp_hosts(struct host *h, const char **names, int n, int base)
         char opts[256];
         snprintf(opts, sizeof opts,
                  "base_port=%d; gmcast.listen_addr=tcp://127.0.0.1:%d; base_host=127.0.0.1; "
-                 "evs.suspect_timeout=PT1S; evs.inactive_timeout=PT2S; pc.wait_prim_timeout=PT10S",
-                 tcp_port[i], tcp_port[i]);
+                 "evs.suspect_timeout=PT1S; evs.inactive_timeout=PT2S; pc.wait_prim_timeout=PT10S%s",
+                 tcp_port[i], tcp_port[i], tcp_extra);
         host_init_with(&h[i], names[i], opts, repl_node_gcomm_factory, NULL);
     }
 }
@@ -1051,6 +1052,28 @@ START_TEST(even_split_gcomm)
 }
 END_TEST
 
+/* gcs.max_packet_size as small as MariaDB's tests set it (64): links still come up (control
+ * frames are larger than that) and write-sets are cut into fragments and put together again. */
+START_TEST(tiny_packets_gcomm)
+{
+    static struct host h[2];
+    const char *names[2] = {"p1", "p2"};
+    tcp_extra = "; gcs.max_packet_size=64";
+    init_tcp_hosts(h, names, 2, 21000 + (int)((getpid() + 7919) % 19000));
+    tcp_extra = "";
+    host_start_url(&h[0], "gcomm://", true);
+    wait_synced(&h[0], 1);
+    tcp_joiner(&h[1], 1);
+    wait_synced(&h[1], 1);
+    int64_t s;
+    ck_assert_int_eq(write_key(&h[0], 50, 'T', 123456789, &s), REPL_OK);
+    wait_committed(&h[1], s);
+    ck_assert_int_eq(hget(&h[1], &h[1].table['T' - 'A']), 123456789);
+    host_stop(&h[1]);
+    host_stop(&h[0]);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cluster");
@@ -1065,6 +1088,7 @@ int main(void)
     tcase_add_test(tc, flow_control_desynced_never_stops);
     tcase_add_test(tc, join_running_cluster_gcomm);
     tcase_add_test(tc, even_split_gcomm);
+    tcase_add_test(tc, tiny_packets_gcomm);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
