@@ -91,7 +91,7 @@ static void fail_ist(struct repl_node *n, const char *why)
 {
     pthread_mutex_lock(&n->mu);
     if (n->sst.phase == REPL_SST_WAIT) {
-        tr_error("State transfer failed: IST: %s. This node leaves the cluster; restart it to "
+        tr_error("Will never receive state. Need to abort: IST: %s. This node leaves the cluster; restart it to "
                  "rejoin by SST.", why);
         repl_sst_clear_locked(n);
         n->must_leave = true;

@@ -71,7 +71,9 @@ void repl_sst_clear_locked(struct repl_node *n)
 /* The transfer cannot complete: leave the group rather than run without the group's state. */
 static void fail_locked(struct repl_node *n, const char *why)
 {
-    tr_error("State transfer failed: %s. This node leaves the cluster; restart it to try again.",
+    /* Galera's words first ("Will never receive state"): MariaDB's tests and monitors know them */
+    tr_error("Will never receive state. Need to abort: %s. This node leaves the cluster; "
+             "restart it to try again.",
              why);
     repl_sst_clear_locked(n);
     n->must_leave = true;
@@ -334,7 +336,7 @@ void repl_sst_on_join_locked(struct repl_node *n, int type, const tr_uuid *sende
     }
     if (m.status >= 0 || n->memb_state[idx] == REPL_ST_DONOR) n->memb_state[idx] = REPL_ST_JOINED;
     if (m.status < 0)
-        tr_warn("Member %d (%s) reports a failed state transfer (%d)", idx,
+        tr_info("Member %d (%s) reports a failed state transfer (%d)", idx,
                 n->memb_info[idx].name, (int)m.status);
     /* our donor gave up: nothing will arrive */
     if (!me && m.status < 0 && n->sst.phase == REPL_SST_WAIT && n->sst.have_donor &&
@@ -359,7 +361,7 @@ int repl_sst_act(struct repl_node *n, void *recv_ctx, struct repl_sst_act *act)
         pthread_cond_broadcast(&n->cond);
         pthread_mutex_unlock(&n->mu);
         if (err) {
-            tr_error("The host could not start the state transfer (%d)", err);
+            tr_error("State transfer to the joiner failed: the host could not start it (%d)", err);
             repl_node_sst_sent(n, &act->state, -ECANCELED);
         }
     } else if (act->kind == 4) { /* an IST this node was chosen for and cannot serve */
