@@ -517,6 +517,8 @@ static struct repl_view *on_state_locked(struct repl_node *n, const tr_uuid *sen
     if (!r.joined && !r.receiving) { /* what it holds: an IST may complete it (repl_ist.c) */
         n->sst.own_uuid = n->exch.states[n->exch.my_idx].group;
         n->sst.own_seqno = n->exch.states[n->exch.my_idx].seqno;
+        /* a joiner starts over: a desync from before ends here, as on Galera (GAL-401) */
+        n->desync_count = 0;
     }
     n->group_uuid = r.group;
     n->last_seqno = r.seqno + 1; /* the view's own seqno */
