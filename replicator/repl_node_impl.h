@@ -31,6 +31,12 @@ enum repl_trx_state {
 /* REPL_H_JOB: another node's write-set being applied here. */
 enum repl_handle_kind { REPL_H_TRX = 0x7472, REPL_H_TOI = 0x746f, REPL_H_JOB = 0x6a62 };
 
+/* A prefix key already in the key set: where its encoded bytes are (repl_trx.c). */
+struct repl_prefix {
+    size_t off, len;
+};
+#define REPL_TRX_PREFIXES 32
+
 struct repl_trx {
     int kind; /* REPL_H_TRX or REPL_H_TOI: ws_handle.opaque points at this */
     uint64_t trx_id;
@@ -52,6 +58,8 @@ struct repl_trx {
     int64_t last_seen; /* committed position when it was broadcast (certification window) */
     uint32_t nkeys;
     struct tr_buf keys;
+    struct repl_prefix prefix[REPL_TRX_PREFIXES];
+    int nprefix;
     struct tr_buf data;
     struct cert_ws_view view; /* REPL_H_JOB: the received write-set (owns decompressed data) */
     pthread_cond_t cond; /* signalled when ordered; waits on node->mu */

@@ -109,9 +109,43 @@ void repl_trx_abort_all_locked(struct repl_node *n)
             pthread_cond_broadcast(&t->cond);
 }
 
+/* Galera's key hierarchy: a key of n parts (db, table, row) also holds its shorter prefixes
+ * (db; db, table) as SHARED "branch" keys, so that a TOI on a table or a schema (EXCLUSIVE on
+ * the prefix) conflicts with every write inside it, while writes inside never conflict with
+ * each other through them. Each distinct prefix goes into the key set once per transaction. */
+static int append_prefixes(struct repl_trx *t, const struct repl_key *k)
+{
+    for (size_t np = 1; np < k->nparts; np++) {
+        struct tr_buf one = {0};
+        if (cert_ws_key_append(&one, REPL_KEY_SHARED, (const struct cert_key_part *)k->parts, np)) {
+            tr_buf_free(&one);
+            return -1;
+        }
+        bool seen = false;
+        for (int i = 0; i < t->nprefix && !seen; i++)
+            seen = t->prefix[i].len == one.len &&
+                   memcmp(t->keys.ptr + t->prefix[i].off, one.ptr, one.len) == 0;
+        if (!seen) {
+            if (t->nprefix < REPL_TRX_PREFIXES)
+                t->prefix[t->nprefix++] = (struct repl_prefix){t->keys.len, one.len};
+            if (tr_buf_append(&t->keys, one.ptr, one.len)) {
+                tr_buf_free(&one);
+                return -1;
+            }
+            t->nkeys++;
+        }
+        tr_buf_free(&one);
+    }
+    return 0;
+}
+
 static int append_keys(struct repl_trx *t, const struct repl_key *keys, size_t count, int type)
 {
     for (size_t i = 0; i < count; i++) {
+        if (append_prefixes(t, &keys[i])) {
+            tr_error("prefixes of key %zu of trx %llu rejected", i, (unsigned long long)t->trx_id);
+            return -1;
+        }
         if (cert_ws_key_append(&t->keys, type, (const struct cert_key_part *)keys[i].parts,
                                keys[i].nparts)) {
             tr_error("key %zu of trx %llu rejected: more than %d parts, a part over %d bytes, "

@@ -605,6 +605,27 @@ START_TEST(three_nodes)
     }
     ck_assert_int_gt(stat_int(&h[0], "cert_index_size"), 0);
 
+    /* Galera's key hierarchy: a row write on n2 that did not see a TOI on its schema (ordered
+     * on n2, not applied yet) fails certification through its "db" prefix key */
+    gate(&h[1], true);
+    struct repl_meta meta2;
+    ck_assert_int_eq(repl_node_to_execute_start(h[2].node, 6, &k, 1, &q, 1,
+                                                REPL_F_TRX_START | REPL_F_TRX_END, &meta2),
+                     REPL_OK);
+    ck_assert_int_eq(repl_node_to_execute_end(h[2].node, 6, NULL), REPL_OK);
+    for (int i = 0; i < 500 && stat_int(&h[1], "local_recv_queue") != 0; i++) usleep(10000);
+    usleep(50000);
+    struct loser_arg lo2 = {&h[1], -1, -1};
+    pthread_t t2;
+    pthread_create(&t2, NULL, loser_main, &lo2);
+    for (int i = 0; i < 500 && stat_int(&h[1], "local_cert_failures") < 2; i++) usleep(10000);
+    gate(&h[1], false);
+    pthread_join(t2, NULL);
+    ck_assert_int_eq(lo2.rc, REPL_TRX_FAIL);
+    ck_assert_int_eq(lo2.seqno, meta2.gtid.seqno + 1);
+    wait_committed(&h[0], lo2.seqno);
+    meta.gtid.seqno = lo2.seqno; /* the last ordered action before the view below */
+
     /* n3 leaves: the others move to a view of two, which takes the next seqno, and go on */
     int views = hget(&h[0], &h[0].views);
     host_stop(&h[2]);

@@ -412,8 +412,10 @@ START_TEST(bf_abort_and_replay)
     ck_assert_int_eq(m.gtid.seqno, WSREP_SEQNO_UNDEFINED);
     ck_assert_int_eq(w->release(w, &e), WSREP_OK);
 
-    /* TOI holds the order; a later transaction waits behind it and is BF-aborted by it */
-    wsrep_buf_t part = {"db", 2};
+    /* TOI holds the order; a later transaction waits behind it and is BF-aborted by it (the
+     * TOI is on another schema: one on "db" would fail the row write's certification through
+     * its "db" prefix key, as Galera's branch keys do) */
+    wsrep_buf_t part = {"db2", 3};
     wsrep_key_t k = {&part, 1};
     wsrep_buf_t q = {"DDL", 3};
     wsrep_trx_meta_t toi;
