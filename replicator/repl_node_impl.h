@@ -234,6 +234,8 @@ struct repl_trx *repl_trx_find_locked(struct repl_node *n, uint64_t trx_id);
 void repl_trx_order_locked(struct repl_node *n, struct repl_trx *t, int64_t seqno,
                            int64_t depends_on, bool cert_ok);
 void repl_trx_abort_all_locked(struct repl_node *n);
+/* A non-primary view: write-sets broadcast but not ordered will never be ordered here. */
+void repl_trx_lose_in_flight_locked(struct repl_node *n);
 
 /* repl_stream.c */
 void repl_stream_sink(void *ctx, struct repl_gev *ev);

@@ -921,6 +921,7 @@ int repl_node_recv(struct repl_node *n, void *recv_ctx)
                 if (st.len) repl_stream_broadcast(n, &st);
             } else {
                 exch_clear_locked(n);
+                repl_trx_lose_in_flight_locked(n);
                 n->primary = false;
                 n->ordering = false;
                 n->exch_done_prim = false;

@@ -102,6 +102,19 @@ void repl_trx_order_locked(struct repl_node *n, struct repl_trx *t, int64_t seqn
     pthread_cond_broadcast(&t->cond);
 }
 
+void repl_trx_lose_in_flight_locked(struct repl_node *n)
+{
+    /* gcomm drops what this node still had pending when it reports a non-primary view, and
+     * never delivers it here afterwards: its clients get a connection error now, as Galera's do
+     * (if a majority ordered it meanwhile, this node learns it by state transfer) */
+    for (int i = 0; i < REPL_HASH; i++)
+        for (struct repl_trx *t = n->by_local[i]; t; t = t->next_local)
+            if (t->in_flight && !t->ordered) {
+                t->lost = true;
+                pthread_cond_broadcast(&t->cond);
+            }
+}
+
 void repl_trx_abort_all_locked(struct repl_node *n)
 {
     for (int i = 0; i < REPL_HASH; i++)

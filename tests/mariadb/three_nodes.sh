@@ -11,7 +11,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=../scripts/lib-mariadb.sh
 source "$HERE/../scripts/lib-mariadb.sh"
 
-SB_SECONDS=${SB_SECONDS:-30}
+SB_SECONDS=${SB_SECONDS:-60} # the issue asks for 60 s of sysbench on all three
 # Every wait is bounded; the whole test gives up at DEADLINE s, well inside ctest's TIMEOUT
 # (600 s), so its EXIT trap still gets to stop the servers it started.
 DEADLINE=${DEADLINE:-450}

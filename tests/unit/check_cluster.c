@@ -1036,6 +1036,10 @@ START_TEST(even_split_gcomm)
     ck_assert_int_eq(wait_stat(&h[0], "cluster_weight", 2, 250), 2);
 
     ck_assert_int_eq(repl_node_options_set(h[1].node, "gmcast.isolate=1"), REPL_OK);
+    /* a write racing the split either is refused or, broadcast but never ordered, fails when
+     * the non-primary view comes: it never waits for an order that cannot come */
+    int64_t s0;
+    ck_assert_int_eq(write_key(&h[1], 39, 'Z', 9, &s0), REPL_CONN_FAIL);
     for (int i = 0; i < 2; i++) /* local_state 0: Initialized, i.e. not in a primary component */
         ck_assert_int_eq(wait_stat(&h[i], "local_state", 0, 500), 0);
     int64_t s;
