@@ -120,9 +120,9 @@ static bool start_ist(struct repl_node *n, struct repl_view *v)
     }
     struct tr_buf b = {0};
     send_str_locked(n, &b);
-    pthread_mutex_unlock(&n->mu);
     tr_info("Requesting IST of %lld..%lld at %s", (long long)n->sst.ist_from,
             (long long)n->sst.ist_to, n->sst.ist_addr);
+    pthread_mutex_unlock(&n->mu);
     if (b.len) repl_stream_broadcast(n, &b);
     return false;
 }

@@ -877,7 +877,8 @@ int repl_node_recv(struct repl_node *n, void *recv_ctx)
                 if (type == REPL_MSG_STATE) repl_sst_resend(n);
                 if (answer >= 0) repl_vote_answer(n, answer);
                 if (synced) {
-                    tr_info("Shifting JOINED -> SYNCED (TO: %lld)", (long long)n->last_seqno);
+                    tr_info("Shifting JOINED -> SYNCED (TO: %lld)",
+                            (long long)repl_monitor_last_left(n->apply_mon));
                     repl_node_save_state(n, true);
                     if (n->host.synced && n->host.synced(n->host.app_ctx)) rc = REPL_FATAL;
                 }
