@@ -404,6 +404,31 @@ else
   fail "n2: UPDATE after n3 left: $out"
 fi
 
+# ---- 6b. an even split of the two (gmcast.isolate): no primary, writes refused, healed ----------------
+echo "--- 6b. even split of n1 and n2 by gmcast.isolate"
+mdb_sql n2 "SET GLOBAL wsrep_provider_options='gmcast.isolate=1'" || fail "n2: gmcast.isolate=1"
+if wait_for 30 status_is wsrep_cluster_status non-Primary n1 n2; then
+  pass "both halves non-Primary ($(per_node wsrep_cluster_status))"
+else
+  fail "not both non-Primary within 30 s: $(per_node wsrep_cluster_status)"
+fi
+for n in n1 n2; do
+  out=$(mdb_sql "$n" "INSERT INTO t3.t VALUES (400, '$n', 400)" 2>&1)
+  if echo "$out" | grep -q "ERROR 1047"; then pass "$n refuses a write with ER 1047"; else fail "$n during the split: '$out'"; fi
+done
+mdb_sql n2 "SET GLOBAL wsrep_provider_options='gmcast.isolate=0'" || fail "n2: gmcast.isolate=0"
+if wait_for 60 status_is wsrep_cluster_status Primary n1 n2 && wait_for 30 status_is wsrep_cluster_size 2 n1 n2 &&
+   wait_for 30 status_is wsrep_local_state_comment Synced n1 n2; then
+  pass "healed: Primary, size 2, Synced on both"
+else
+  fail "not healed within 60 s: $(per_node wsrep_cluster_status) $(per_node wsrep_cluster_size) $(per_node wsrep_local_state_comment)"
+fi
+if out=$(mdb_sql n2 "INSERT INTO t3.t VALUES (401, 'n2', 401)" 2>&1); then
+  expect "a write after the heal reaches n1" "$(sw n1 "SELECT CONCAT(node, ':', v) FROM t3.t WHERE id = 401" 2>&1)" "n2:401"
+else
+  fail "n2: INSERT after the heal: $out"
+fi
+
 # ---- 7. the end: stop n2, then n1 -----------------------------------------------------------------------
 echo "--- 7. stop all"
 wait_for 30 lc_equal || true
