@@ -198,6 +198,12 @@ int kv_node_catch_up(struct kv_node *n, wsrep_gtid_t *last)
     memset(&causal, 0, sizeof causal);
     causal.seqno = WSREP_SEQNO_UNDEFINED;
     wsrep_status_t rc = w->sync_wait(w, NULL, -1, &causal);
+    /* a view change at that moment (a member leaving) fails a causal read on both providers:
+     * a client tries again, for a bounded while */
+    for (int i = 0; i < 50 && (rc == WSREP_TRX_FAIL || rc == WSREP_CONN_FAIL); i++) {
+        usleep(100000);
+        rc = w->sync_wait(w, NULL, -1, &causal);
+    }
     if (rc != WSREP_OK) {
         kv_err(n, "sync_wait(NULL, -1, &gtid) -> %s", kv_status_str(rc));
         atomic_fetch_add(&n->errors, 1);
