@@ -95,7 +95,6 @@ static void fail_ist(struct repl_node *n, const char *why)
                  "rejoin by SST.", why);
         repl_sst_clear_locked(n);
         n->must_leave = true;
-        n->sst.ist_failed = true;
     }
     pthread_cond_broadcast(&n->cond);
     pthread_mutex_unlock(&n->mu);

@@ -154,7 +154,6 @@ struct repl_node {
         int64_t own_seqno;
         int ist_fd;       /* listening, until the receiver thread takes it */
         int ist_running;  /* receiver threads not finished yet */
-        bool ist_failed;
         int64_t ist_from, ist_to;  /* the seqnos to receive */
         struct repl_view *join_view; /* delivered after them */
         char ist_addr[REPL_INCOMING_LEN];
@@ -260,11 +259,18 @@ void repl_stream_free_held_locked(struct repl_node *n);
 
 /* repl_sst.c (replication.md §6). The _locked ones run in total order under mu and fill
  * *act with what must happen once mu is released (repl_sst_act). */
+enum repl_sst_act_kind {
+    REPL_SST_ACT_NONE = 0,
+    REPL_SST_ACT_DONATE,     /* this node serves an SST: req, state */
+    REPL_SST_ACT_RETRY,      /* this joiner found no donor: send STR again later */
+    REPL_SST_ACT_REFUSE_IST, /* this node was chosen for an IST it cannot serve: status */
+};
 struct repl_sst_act {
-    int kind; /* 0 nothing, 1 donate, 2 retry the request, 3 leave the group, 4 refuse an IST */
+    enum repl_sst_act_kind kind;
     void *req;
     size_t req_len;
     tr_gtid state;
+    int status; /* -errno */
 };
 /* A joiner's first primary view: asks the host and sends STR, or joins at once ("trivial").
  * true when the view is to be delivered now (trivial). mu not held. */
@@ -273,9 +279,8 @@ void repl_sst_on_str_locked(struct repl_node *n, const tr_uuid *sender, const ui
                             size_t len, struct repl_sst_act *act);
 /* JOIN/SYNC: *synced when this node just reached SYNCED (call synced_cb outside mu). */
 void repl_sst_on_join_locked(struct repl_node *n, int type, const tr_uuid *sender,
-                             const uint8_t *buf, size_t len, bool *synced,
-                             struct repl_sst_act *act);
-int repl_sst_act(struct repl_node *n, void *recv_ctx, struct repl_sst_act *act);
+                             const uint8_t *buf, size_t len, bool *synced);
+void repl_sst_act(struct repl_node *n, void *recv_ctx, struct repl_sst_act *act);
 /* repl_ist.c */
 struct ist_rec;
 int repl_ist_listen(struct repl_node *n, char *advertise, size_t len); /* a socket, or -1 */

@@ -5,16 +5,28 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#include "common/tr_log.h"
 #include <unistd.h>
 
+#include "common/tr_log.h"
 #include "replicator/repl_gcache.h"
 #include "replicator/repl_node_impl.h"
 
 #define STR_RETRY_NS 1000000000LL /* a request without a donor is sent again after this */
 
 static void send_join(struct repl_node *n, int type, int64_t seqno, int status);
+
+/* The joiner holds the group state at seqno: the order restarts after it, the held actions
+ * above it follow (mu held). */
+static void state_received_locked(struct repl_node *n, int64_t seqno)
+{
+    repl_monitor_reset(n->apply_mon, seqno);
+    repl_monitor_reset(n->commit_mon, seqno);
+    n->sst.phase = REPL_SST_APPLY;
+    n->sst.seqno = seqno;
+    n->exch_done_prim = true;
+    n->state = REPL_ST_JOINED;
+    pthread_cond_broadcast(&n->cond);
+}
 
 static bool is_trivial(const void *req, size_t len)
 {
@@ -148,13 +160,7 @@ void repl_sst_ist_done(struct repl_node *n, struct ist_rec *recs)
     int64_t join = n->sst.ist_to + 1;
     repl_ist_hold_front_locked(n, recs, n->sst.join_view, join);
     n->sst.join_view = NULL;
-    repl_monitor_reset(n->apply_mon, p);
-    repl_monitor_reset(n->commit_mon, p);
-    n->sst.phase = REPL_SST_APPLY;
-    n->sst.seqno = p;
-    n->exch_done_prim = true;
-    n->state = REPL_ST_JOINED;
-    pthread_cond_broadcast(&n->cond);
+    state_received_locked(n, p);
     pthread_mutex_unlock(&n->mu);
     tr_info("IST complete: applying %lld..%lld, then what was ordered since. Shifting JOINER -> "
             "JOINED", (long long)p + 1, (long long)join);
@@ -266,7 +272,7 @@ void repl_sst_on_str_locked(struct repl_node *n, const tr_uuid *sender, const ui
         tr_info("Member %d (%s) requested state transfer from '%s', but no synced member can "
                 "serve it now",
                 joiner, n->memb_info[joiner].name, *m.donors ? m.donors : "*any*");
-        if (me && n->sst.phase == REPL_SST_WAIT) act->kind = 2;
+        if (me && n->sst.phase == REPL_SST_WAIT) act->kind = REPL_SST_ACT_RETRY;
         return;
     }
     tr_info("Member %d (%s) requested state transfer%s from '%s'. Selected %d (%s) as donor.",
@@ -279,15 +285,18 @@ void repl_sst_on_str_locked(struct repl_node *n, const tr_uuid *sender, const ui
     bool serve = tr_uuid_compare(&n->memb_info[donor].id, &n->self) == 0;
     if (!m.req_len) { /* IST only: the donor stays synced, a thread streams the store */
         if (!serve) return;
-        int rc = tr_uuid_compare(&m.position.uuid, &n->group_uuid) != 0
-                     ? -ENODATA
-                     : repl_ist_serve_locked(n, m.ist_addr, m.position.seqno + 1, m.ist_upto - 1);
+        /* a range this node has not ordered, or of another history, is nothing to serve */
+        bool sane = tr_uuid_compare(&m.position.uuid, &n->group_uuid) == 0 &&
+                    m.position.seqno >= 0 && m.ist_upto > m.position.seqno &&
+                    m.ist_upto <= n->last_seqno + 1;
+        int rc = sane ? repl_ist_serve_locked(n, m.ist_addr, m.position.seqno + 1, m.ist_upto - 1)
+                      : -ENODATA;
         if (rc < 0) {
             tr_warn("Cannot serve IST of %lld..%lld: the write-set store holds %lld.. (%s)",
                     (long long)m.position.seqno + 1, (long long)m.ist_upto - 1,
                     (long long)repl_gcache_first(n->gcache), strerror(-rc));
-            act->kind = 4;
-            act->state.seqno = rc;
+            act->kind = REPL_SST_ACT_REFUSE_IST;
+            act->status = rc;
         }
         return;
     }
@@ -302,7 +311,7 @@ void repl_sst_on_str_locked(struct repl_node *n, const tr_uuid *sender, const ui
     act->req_len = m.req_len;
     act->state.uuid = n->group_uuid;
     act->state.seqno = n->last_seqno; /* everything ordered before the request */
-    act->kind = 1;
+    act->kind = REPL_SST_ACT_DONATE;
     if (n->state == REPL_ST_SYNCED) tr_info("Shifting SYNCED -> DONOR/DESYNCED");
     n->state = REPL_ST_DONOR;
     n->sst.donating = true;
@@ -312,12 +321,10 @@ void repl_sst_on_str_locked(struct repl_node *n, const tr_uuid *sender, const ui
 }
 
 void repl_sst_on_join_locked(struct repl_node *n, int type, const tr_uuid *sender,
-                             const uint8_t *buf, size_t len, bool *synced,
-                             struct repl_sst_act *act)
+                             const uint8_t *buf, size_t len, bool *synced)
 {
     struct repl_msg_join m;
     *synced = false;
-    memset(act, 0, sizeof *act);
     if (repl_msg_join_decode(type, buf, len, &m) || tr_uuid_compare(sender, &m.node) != 0) {
         tr_warn("dropping malformed %s message", type == REPL_MSG_JOIN ? "JOIN" : "SYNC");
         return;
@@ -341,15 +348,13 @@ void repl_sst_on_join_locked(struct repl_node *n, int type, const tr_uuid *sende
     /* our donor gave up: nothing will arrive */
     if (!me && m.status < 0 && n->sst.phase == REPL_SST_WAIT && n->sst.have_donor &&
         tr_uuid_compare(&n->sst.donor, &m.node) == 0) {
-        fail_locked(n, "the donor could not send the state");
-        act->kind = 3;
+        fail_locked(n, "the donor could not send the state"); /* the stream leaves */
     }
 }
 
-int repl_sst_act(struct repl_node *n, void *recv_ctx, struct repl_sst_act *act)
+void repl_sst_act(struct repl_node *n, void *recv_ctx, struct repl_sst_act *act)
 {
-    int rc = REPL_OK;
-    if (act->kind == 1) {
+    if (act->kind == REPL_SST_ACT_DONATE) {
         /* The host's snapshot must hold everything ordered before the request. */
         repl_monitor_wait(n->apply_mon, act->state.seqno, -1);
         tr_info("Donating state at %lld", (long long)act->state.seqno);
@@ -364,9 +369,9 @@ int repl_sst_act(struct repl_node *n, void *recv_ctx, struct repl_sst_act *act)
             tr_error("State transfer to the joiner failed: the host could not start it (%d)", err);
             repl_node_sst_sent(n, &act->state, -ECANCELED);
         }
-    } else if (act->kind == 4) { /* an IST this node was chosen for and cannot serve */
-        send_join(n, REPL_MSG_JOIN, repl_monitor_last_left(n->apply_mon), (int)act->state.seqno);
-    } else if (act->kind == 2) {
+    } else if (act->kind == REPL_SST_ACT_REFUSE_IST) {
+        send_join(n, REPL_MSG_JOIN, repl_monitor_last_left(n->apply_mon), act->status);
+    } else if (act->kind == REPL_SST_ACT_RETRY) {
         struct timespec ts = {STR_RETRY_NS / 1000000000LL, STR_RETRY_NS % 1000000000LL};
         tr_info("State transfer request failed: no donor available. Retrying in 1 s");
         nanosleep(&ts, NULL);
@@ -378,7 +383,6 @@ int repl_sst_act(struct repl_node *n, void *recv_ctx, struct repl_sst_act *act)
     }
     free(act->req);
     act->req = NULL;
-    return rc;
 }
 
 void repl_sst_resend(struct repl_node *n)
@@ -457,13 +461,7 @@ int repl_node_sst_received(struct repl_node *n, const tr_gtid *state_id, int rco
         if (leave) n->group->ops->leave(n->group);
         return rcode < 0 ? REPL_OK : REPL_NODE_FAIL;
     }
-    repl_monitor_reset(n->apply_mon, seqno);
-    repl_monitor_reset(n->commit_mon, seqno);
-    n->sst.phase = REPL_SST_APPLY;
-    n->sst.seqno = seqno;
-    n->exch_done_prim = true;
-    n->state = REPL_ST_JOINED;
-    pthread_cond_broadcast(&n->cond);
+    state_received_locked(n, seqno);
     pthread_mutex_unlock(&n->mu);
     tr_info("State transfer received: %s:%lld. Shifting JOINER -> JOINED", got, (long long)seqno);
     repl_node_save_state(n, true);

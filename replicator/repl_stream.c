@@ -569,11 +569,10 @@ static struct repl_view *on_state_locked(struct repl_node *n, const tr_uuid *sen
     /* only the sole member of a primary component may bootstrap later (a joiner's first view
      * never reaches deliver_cc, so it is noted here) */
     n->safe_to_bootstrap = n->exch.memb_num == 1;
-    n->memb_num = n->exch.memb_num;
-    repl_vote_view_locked(n);
     repl_gcache_put(n->gcache, n->last_seqno, REPL_GC_SKIP, NULL, 0); /* the view's seqno */
     n->conf_id = n->exch.conf_id;
     note_members_locked(n, n->exch.members, n->exch.memb_num);
+    repl_vote_view_locked(n); /* after memb_info and memb_num are this view's */
     if (r.joined) {
         n->exch_done_prim = true;
         if (n->state < REPL_ST_JOINED) n->state = REPL_ST_JOINED;
@@ -862,7 +861,7 @@ int repl_node_recv(struct repl_node *n, void *recv_ctx)
                 } else if (type == REPL_MSG_STR) {
                     repl_sst_on_str_locked(n, &ev->sender, ev->buf, ev->len, &act);
                 } else if (type == REPL_MSG_JOIN || type == REPL_MSG_SYNC) {
-                    repl_sst_on_join_locked(n, type, &ev->sender, ev->buf, ev->len, &synced, &act);
+                    repl_sst_on_join_locked(n, type, &ev->sender, ev->buf, ev->len, &synced);
                 } else if (type == REPL_MSG_VOTE) {
                     answer = repl_vote_on_msg_locked(n, &ev->sender, ev->buf, ev->len);
                 }
@@ -873,7 +872,7 @@ int repl_node_recv(struct repl_node *n, void *recv_ctx)
                     rc = deliver_cc(n, recv_ctx, v, first, joined);
                     free(v);
                 }
-                if (act.kind) rc = repl_sst_act(n, recv_ctx, &act);
+                if (act.kind != REPL_SST_ACT_NONE) repl_sst_act(n, recv_ctx, &act);
                 if (type == REPL_MSG_STATE) repl_sst_resend(n);
                 if (answer >= 0) repl_vote_answer(n, answer);
                 if (synced) {
