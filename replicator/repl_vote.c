@@ -40,9 +40,9 @@ static struct repl_fail *fail_find_locked(struct repl_node *n, int64_t seqno)
     return NULL;
 }
 
-/* Whether this node sent its VOTE for seqno, and noting it: each member votes once per seqno,
- * even when the vote was decided before its late answer is ready. */
-static bool sent_before_locked(struct repl_node *n, int64_t seqno)
+/* Notes that this node votes on seqno; true when it had already: each member votes once per
+ * seqno, even when the vote was decided before its late answer is ready. */
+static bool note_voted_locked(struct repl_node *n, int64_t seqno)
 {
     for (int i = 0; i < REPL_VOTE_SENT; i++)
         if (n->vote_sent[i] == seqno) return true;
@@ -88,7 +88,7 @@ void repl_vote_failed(struct repl_node *n, int64_t seqno, const void *err, size_
     pthread_mutex_lock(&n->mu);
     /* Alone there is no one to ask: the error is logged and the order goes on. */
     bool ask = n->memb_num > 1 && n->primary && !fail_find_locked(n, seqno) &&
-               !sent_before_locked(n, seqno);
+               !note_voted_locked(n, seqno);
     struct repl_fail *f = ask ? calloc(1, sizeof *f) : NULL;
     if (f) {
         f->seqno = seqno;
@@ -201,6 +201,13 @@ int64_t repl_vote_on_msg_locked(struct repl_node *n, const tr_uuid *sender, cons
         return TR_SEQNO_UNDEFINED;
     }
     if (!n->primary || !n->memb_info || !n->memb_state) return TR_SEQNO_UNDEFINED;
+    /* A VOTE follows its seqno in the total order: one for a seqno not ordered here is bogus,
+     * and answering it would wait forever for that seqno to be applied. */
+    if (m.seqno > n->last_seqno) {
+        tr_warn("dropping a VOTE for seqno %lld, not ordered here (last %lld)", (long long)m.seqno,
+                (long long)n->last_seqno);
+        return TR_SEQNO_UNDEFINED;
+    }
     struct repl_vote **pv = &n->votes;
     while (*pv && (*pv)->seqno != m.seqno) pv = &(*pv)->next;
     if (!*pv && !vote_begin_locked(n, m.seqno)) {
@@ -232,7 +239,7 @@ void repl_vote_answer(struct repl_node *n, int64_t seqno)
 {
     repl_monitor_wait(n->apply_mon, seqno, -1);
     pthread_mutex_lock(&n->mu);
-    bool sent = sent_before_locked(n, seqno); /* a failure announced by repl_vote_failed */
+    bool sent = note_voted_locked(n, seqno); /* a failure announced by repl_vote_failed */
     pthread_mutex_unlock(&n->mu);
     if (!sent) send_vote(n, seqno, 0);
 }
