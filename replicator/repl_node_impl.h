@@ -60,6 +60,7 @@ struct repl_trx {
     struct tr_buf keys;
     struct repl_prefix prefix[REPL_TRX_PREFIXES];
     int nprefix;
+    struct tr_buf prefix_buf; /* scratch: one prefix key being encoded */
     struct tr_buf data;
     struct cert_ws_view view; /* REPL_H_JOB: the received write-set (owns decompressed data) */
     pthread_cond_t cond; /* signalled when ordered; waits on node->mu */

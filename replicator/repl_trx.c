@@ -30,6 +30,7 @@ static void trx_free(struct repl_trx *t)
 {
     tr_buf_free(&t->keys);
     tr_buf_free(&t->data);
+    tr_buf_free(&t->prefix_buf);
     pthread_cond_destroy(&t->cond);
     free(t);
 }
@@ -125,29 +126,25 @@ void repl_trx_abort_all_locked(struct repl_node *n)
 /* Galera's key hierarchy: a key of n parts (db, table, row) also holds its shorter prefixes
  * (db; db, table) as SHARED "branch" keys, so that a TOI on a table or a schema (EXCLUSIVE on
  * the prefix) conflicts with every write inside it, while writes inside never conflict with
- * each other through them. Each distinct prefix goes into the key set once per transaction. */
+ * each other through them. The first REPL_TRX_PREFIXES distinct prefixes of a transaction go
+ * into its key set once; past that, repeats are harmless (the index takes a key once). The
+ * prefix is encoded into a per-transaction scratch buffer: no allocation per row. */
 static int append_prefixes(struct repl_trx *t, const struct repl_key *k)
 {
+    struct tr_buf *one = &t->prefix_buf;
     for (size_t np = 1; np < k->nparts; np++) {
-        struct tr_buf one = {0};
-        if (cert_ws_key_append(&one, REPL_KEY_SHARED, (const struct cert_key_part *)k->parts, np)) {
-            tr_buf_free(&one);
+        tr_buf_reset(one);
+        if (cert_ws_key_append(one, REPL_KEY_SHARED, (const struct cert_key_part *)k->parts, np))
             return -1;
-        }
         bool seen = false;
         for (int i = 0; i < t->nprefix && !seen; i++)
-            seen = t->prefix[i].len == one.len &&
-                   memcmp(t->keys.ptr + t->prefix[i].off, one.ptr, one.len) == 0;
-        if (!seen) {
-            if (t->nprefix < REPL_TRX_PREFIXES)
-                t->prefix[t->nprefix++] = (struct repl_prefix){t->keys.len, one.len};
-            if (tr_buf_append(&t->keys, one.ptr, one.len)) {
-                tr_buf_free(&one);
-                return -1;
-            }
-            t->nkeys++;
-        }
-        tr_buf_free(&one);
+            seen = t->prefix[i].len == one->len &&
+                   memcmp(t->keys.ptr + t->prefix[i].off, one->ptr, one->len) == 0;
+        if (seen) continue;
+        if (t->nprefix < REPL_TRX_PREFIXES)
+            t->prefix[t->nprefix++] = (struct repl_prefix){t->keys.len, one->len};
+        if (tr_buf_append(&t->keys, one->ptr, one->len)) return -1;
+        t->nkeys++;
     }
     return 0;
 }
