@@ -163,12 +163,7 @@ static void ist_recv_body(struct repl_node *n, int lfd)
     if (fd >= 0) close(fd);
     close(lfd);
     if (why) {
-        while (head) {
-            struct ist_rec *r = head;
-            head = r->next;
-            free(r->buf);
-            free(r);
-        }
+        repl_ist_free_recs(head);
         fail_ist(n, why);
         return;
     }
@@ -256,12 +251,7 @@ static void *ist_send_main(void *arg)
     else
         tr_info("IST sent to %s: %lld..%lld", j->addr, (long long)j->first, (long long)j->last);
     repl_sst_ist_sent(j->n, rc);
-    while (j->head) {
-        struct ist_rec *r = j->head;
-        j->head = r->next;
-        free(r->buf);
-        free(r);
-    }
+    repl_ist_free_recs(j->head);
     free(j);
     return NULL;
 }
@@ -285,12 +275,7 @@ int repl_ist_serve_locked(struct repl_node *n, const char *addr, int64_t first, 
         if (!r || repl_gcache_get(n->gcache, s, &kind, &buf, &len) ||
             (len && !(r->buf = malloc(len)))) {
             free(r);
-            for (struct ist_rec *x = j->head; x;) {
-                struct ist_rec *nx = x->next;
-                free(x->buf);
-                free(x);
-                x = nx;
-            }
+            repl_ist_free_recs(j->head);
             free(j);
             return -ENOMEM;
         }
@@ -303,8 +288,10 @@ int repl_ist_serve_locked(struct repl_node *n, const char *addr, int64_t first, 
     }
     pthread_t t;
     if (pthread_create(&t, NULL, ist_send_main, j)) {
-        ist_send_main(j); /* reports the failure to connect or send */
-        return 0;
+        /* no thread: refuse (the caller tells the joiner outside mu); no I/O under mu */
+        repl_ist_free_recs(j->head);
+        free(j);
+        return -EAGAIN;
     }
     pthread_detach(t);
     return 0;
