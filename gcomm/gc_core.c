@@ -1953,7 +1953,16 @@ static void evaluate(gc_core *c, uint64_t t)
                 lp->bad_since = 0;
             }
             if (!leader_ok) {
-                leave_normal(c, "leader unreachable");
+                const char *why = !lp                                   ? "leader unreachable: unknown"
+                                  : lp->link < 0                        ? "leader unreachable: no link"
+                                  : lp->leaving                         ? "leader unreachable: leaving"
+                                  : t - lp->last_heard >= c->t_fresh    ? "leader unreachable: silent"
+                                  : lp->inc != c->cur.m[li].incarnation ? "leader unreachable: restarted"
+                                                                        : "leader unreachable: in another view";
+                if (lp && lp->link >= 0)
+                    tr_debug("gcomm %s: leader last heard %.3f s ago", c->cfg.name,
+                             (double)(t - lp->last_heard) / 1e9);
+                leave_normal(c, why);
             } else if (!c->cur.primary && me_min) {
                 /* non-primary views: the lowest reachable node keeps membership current */
                 bool same = (uint32_t)nd == c->cur.n;

@@ -24,6 +24,7 @@
 
 #define MAX_CONNS 256
 #define READ_CHUNK (256 * 1024)
+#define READ_BUDGET 4 /* chunks read from one connection per poll round */
 
 struct conn {
     bool used, connecting, outbound;
@@ -316,7 +317,9 @@ static void on_readable(gc_node *n, struct conn *c)
     /* gcs.max_packet_size cuts user messages; control frames (HELLO with its gossip, view
      * changes) may be larger than a tiny setting (MariaDB's tests use 64), never than this */
     size_t maxp = (n->cfg.max_packet_size < 65536 ? 65536 : n->cfg.max_packet_size) + GC_FRAME_SLACK;
-    for (;;) {
+    /* Epoll is level-triggered: what is left is read in the next round. Without a budget a peer
+     * that keeps sending holds this thread here, and timers and the other links starve. */
+    for (int budget = READ_BUDGET; budget > 0; budget--) {
         if (c->incap - c->inlen < READ_CHUNK) {
             size_t cap = c->incap ? c->incap : READ_CHUNK * 2;
             while (cap - c->inlen < READ_CHUNK) cap *= 2;
