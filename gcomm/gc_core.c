@@ -368,10 +368,15 @@ static void send_to_peer(gc_core *c, struct peer *p, const gc_msg *m)
 }
 
 /* Encodes once, sends to every member of the current view except us. */
-static void send_to_members(gc_core *c, const gc_msg *m)
+/* first, if a member, gets it before the others: the sender of an ORDER waits for it, and on
+ * loopback each send pays for waking its receiver. */
+static void send_to_members(gc_core *c, const gc_msg *m, const tr_uuid *first)
 {
     if (!encode(c, m)) return;
-    for (uint32_t i = 0; i < c->cur.n; i++) {
+    int f = first ? gc_view_find(&c->cur, first) : -1;
+    for (int k = f >= 0 ? -1 : 0; k < (int)c->cur.n; k++) {
+        int i = k < 0 ? f : k;
+        if (k >= 0 && i == f) continue;
         struct peer *p = peer_find(c, &c->cur.m[i].uuid);
         if (p && p->link >= 0 && p->inc == c->cur.m[i].incarnation)
             raw_send(c, &c->links[p->link], c->wb.p, c->wb.len);
@@ -627,7 +632,7 @@ static void leader_order(gc_core *c, const tr_uuid *sender, uint64_t inc, uint64
     m.u.order.epoch = c->cur.id.epoch;
     m.u.order.seqno = log_end(c);
     m.u.order.e = e;
-    send_to_members(c, &m);
+    send_to_members(c, &m, sender);
 }
 
 static bool fc_blocked(gc_core *c)
