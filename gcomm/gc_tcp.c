@@ -80,10 +80,6 @@ struct gc_node {
     uint64_t consumer_backoff; /* under load the I/O thread polls (pipelining) until then */
     uint32_t round_frames;     /* frames handled in the current poll round (under mu) */
     size_t round_bytes;
-    bool round_pushed;         /* the current round queued an event (under mu) */
-    /* A consumer that polled an event in returns it before sending the round's acks: on loopback a
-     * send pays for waking its receiver. Whoever polls or receives next sends them. */
-    atomic_bool flush_owed;
 };
 
 #define POLL_GRACE_NS 2000000ull
@@ -254,7 +250,6 @@ static void env_close(void *ctx, int link)
 static void push_event(gc_node *n, struct gc_event *ev)
 {
     if (n->broadcasting) n->pushed_here = true; /* under mu: see gc_node_broadcast */
-    n->round_pushed = true;
     struct evnode *e = malloc(sizeof *e);
     if (!e) { gc_event_free(ev); return; }
     e->ev = ev;
@@ -422,20 +417,10 @@ static void close_queue(gc_node *n)
     pthread_mutex_unlock(&n->qmu);
 }
 
-static void pay_flush(gc_node *n)
-{
-    if (!atomic_load(&n->flush_owed)) return;
-    pthread_mutex_lock(&n->mu);
-    if (atomic_exchange(&n->flush_owed, false) && !atomic_load(&n->stopping)) gc_core_flush(n->core);
-    pthread_mutex_unlock(&n->mu);
-}
-
 /* One round: wait for sockets (at most until the next tick and max_ms), handle what is ready,
- * send coalesced acks (a consumer that got an event owes them instead), run the tick when due.
- * Only the holder of the poll role calls it. */
-static bool poll_round(gc_node *n, int64_t max_ms, bool consumer)
+ * send coalesced acks, run the tick when due. Only the holder of the poll role calls it. */
+static bool poll_round(gc_node *n, int64_t max_ms)
 {
-    pay_flush(n);
     struct epoll_event evs[64];
     uint64_t t = mono_ns(), nt = atomic_load(&n->next_tick);
     int64_t timeout = t >= nt ? 0 : (int64_t)((nt - t) / 1000000) + 1;
@@ -448,7 +433,6 @@ static bool poll_round(gc_node *n, int64_t max_ms, bool consumer)
     }
     n->round_frames = 0;
     n->round_bytes = 0;
-    n->round_pushed = false;
     for (int i = 0; i < k; i++) {
         uint64_t tag = evs[i].data.u64;
         if (tag == TAG_LISTEN) on_accept(n);
@@ -459,8 +443,7 @@ static bool poll_round(gc_node *n, int64_t max_ms, bool consumer)
             on_event(n, &n->conns[tag], evs[i].events);
         }
     }
-    if (consumer && n->round_pushed) atomic_store(&n->flush_owed, true);
-    else gc_core_flush(n->core);
+    gc_core_flush(n->core);
     t = mono_ns();
     if (t >= atomic_load(&n->next_tick)) {
         gc_core_tick(n->core);
@@ -502,7 +485,7 @@ static void *io_main(void *arg)
         if (io_done(n)) { pthread_mutex_unlock(&n->pmu); break; }
         n->io_polling = true;
         pthread_mutex_unlock(&n->pmu);
-        (void)poll_round(n, -1, false);
+        (void)poll_round(n, -1);
         pthread_mutex_lock(&n->pmu);
         n->io_polling = false;
         if (n->consumer_wants) pthread_cond_broadcast(&n->pcv);
@@ -674,7 +657,6 @@ static void poll_release(gc_node *n, bool heavy)
 
 int gc_node_recv(gc_node *n, struct gc_event **ev, int64_t timeout_ns)
 {
-    pay_flush(n);
     uint64_t start = mono_ns(), deadline = timeout_ns < 0 ? UINT64_MAX : start + (uint64_t)timeout_ns;
     *ev = NULL;
     for (;;) {
@@ -691,7 +673,7 @@ int gc_node_recv(gc_node *n, struct gc_event **ev, int64_t timeout_ns)
             bool heavy = false;
             for (;;) {
                 uint64_t left = deadline - t;
-                heavy = poll_round(n, deadline == UINT64_MAX ? -1 : (int64_t)(left / 1000000) + (left % 1000000 != 0), true);
+                heavy = poll_round(n, deadline == UINT64_MAX ? -1 : (int64_t)(left / 1000000) + (left % 1000000 != 0));
                 pthread_mutex_lock(&n->qmu);
                 *ev = queue_pop(n);
                 closed = n->qclosed;
