@@ -329,11 +329,14 @@ static void on_readable(gc_node *n, struct conn *c)
             c->incap = cap;
         }
         ssize_t r = recv(c->fd, c->in + c->inlen, c->incap - c->inlen, 0);
-        if (r == 0) { drop_conn(n, c, "closed by peer"); return; }
-        if (r < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-            if (errno == EINTR) continue;
-            drop_conn(n, c, strerror(errno));
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            const char *why = r == 0 ? "closed by peer" : strerror(errno);
+            if (c->inlen) /* a peer that died mid-send, or a bad one: say what was dropped */
+                tr_info("gcomm tcp: connection from %s ended inside a frame (%zu bytes of it received, %s): dropped",
+                        c->addr[0] ? c->addr : "inbound peer", c->inlen, why);
+            drop_conn(n, c, why);
             return;
         }
         c->inlen += (size_t)r;

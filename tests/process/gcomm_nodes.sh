@@ -113,9 +113,11 @@ kill -CONT "${PIDS[2]}"
 wait_views "$(all)" "$N" 20 || fail "node 2 did not rejoin after SIGCONT"
 log "node 2 rejoined"
 
-log "bad peers: garbage, oversized frame, wrong group"
+log "bad peers: garbage, oversized frame, truncated frame, unknown protocol version, wrong group"
 head -c 4096 /dev/urandom >/dev/tcp/127.0.0.1/"$BASE" 2>/dev/null
 printf '\xff\xff\xff\x7f\x00\x00\x00\x00' >/dev/tcp/127.0.0.1/"$BASE" 2>/dev/null
+"$BIN" --probe truncated --address "gcomm://127.0.0.1:$BASE" || fail "truncated-frame probe could not run"
+"$BIN" --probe version:99 --address "gcomm://127.0.0.1:$BASE" || fail "a peer speaking protocol 99 was not disconnected"
 "$BIN" --name intruder --group not-trireme --listen "tcp://127.0.0.1:$((BASE + N))" --address "gcomm://127.0.0.1:$BASE" \
     >"$WORK/intruder.out" 2>"$WORK/intruder.err" &
 PIDS[$N]=$!
@@ -125,6 +127,8 @@ wait "${PIDS[$N]}" 2>/dev/null
 PIDS[$N]=""
 grep -q "disconnecting" "$WORK/0.err" || fail "node 0 did not log the bad peers"
 grep -q "belongs to group" "$WORK/0.err" "$WORK/intruder.err" || fail "wrong group not reported"
+grep -q "speaks protocol 99" "$WORK/0.err" || fail "unknown protocol version not reported"
+grep -q "ended inside a frame" "$WORK/0.err" || fail "truncated frame not reported"
 grep -q "VIEW.*PRIM" "$WORK/intruder.out" && grep "VIEW" "$WORK/intruder.out" | grep -qv "PRIM 1 " && fail "intruder joined"
 wait_views "$(all)" "$N" 5 || fail "group disturbed by bad peers"
 delivering "$(all)" || fail "no delivery after bad peers"

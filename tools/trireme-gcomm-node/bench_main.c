@@ -195,9 +195,22 @@ static double tcp_rtt_us(size_t size, int count)
 /* The same round trip between two threads that each sleep in epoll_wait until their socket is
  * readable, as two nodes' I/O threads do: the floor plus two wake-ups. */
 struct echo_arg {
-    int fd, count;
+    int fd, count, cpu;
     size_t size;
 };
+
+/* cpu < 0: leave the thread where the scheduler puts it */
+static void pin(int cpu)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (cpu < 0) {
+        for (int i = 0; i < CPU_SETSIZE; i++) CPU_SET(i, &set);
+    } else {
+        CPU_SET(cpu, &set);
+    }
+    pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
 
 static int epoll_for(int fd)
 {
@@ -222,6 +235,7 @@ static void wait_read(int ep, int fd, uint8_t *buf, size_t size)
 static void *echo_main(void *a)
 {
     struct echo_arg *e = a;
+    pin(e->cpu);
     uint8_t *buf = calloc(1, e->size);
     int ep = epoll_for(e->fd);
     for (int k = 0; k < e->count; k++) {
@@ -233,7 +247,7 @@ static void *echo_main(void *a)
     return NULL;
 }
 
-static double thread_rtt_us(size_t size, int count)
+static double thread_rtt_us(size_t size, int count, int cpu_a, int cpu_b)
 {
     int ls = socket(AF_INET, SOCK_STREAM, 0), one = 1;
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -246,8 +260,9 @@ static double thread_rtt_us(size_t size, int count)
     int s = accept(ls, NULL, NULL);
     setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    struct echo_arg ea = {s, count, size};
+    struct echo_arg ea = {s, count, cpu_b, size};
     pthread_t th;
+    pin(cpu_a);
     pthread_create(&th, NULL, echo_main, &ea);
     uint8_t *buf = calloc(1, size);
     uint64_t *lat = calloc((size_t)count, sizeof *lat);
@@ -259,6 +274,7 @@ static double thread_rtt_us(size_t size, int count)
         lat[k] = now_ns() - t0;
     }
     pthread_join(th, NULL);
+    pin(-1);
     close(ep);
     qsort(lat, (size_t)count, sizeof *lat, cmp_u64);
     double r = (double)lat[count / 2] / 1000.0;
@@ -279,6 +295,15 @@ int main(int argc, char **argv)
         tr_log_set_debug(1);
     }
     tr_log_set_sink(quiet);
+    /* Floors, measured before the nodes start so that nothing else runs: the round trip in one
+     * thread (no wake-ups), and between two threads that sleep in epoll_wait, as one hop to a
+     * node and one back cost at the least: pinned to one CPU (a wake-up is a context switch)
+     * and to two (a wake-up is an interrupt to an idle CPU, much dearer on a VM). Unpinned
+     * runs land on either, so the bench prints all three. */
+    double rtt1 = tcp_rtt_us(1024, 5000);
+    double rtt_same = thread_rtt_us(1024, 5000, 0, 0);
+    double rtt_apart = sysconf(_SC_NPROCESSORS_ONLN) > 1 ? thread_rtt_us(1024, 5000, 0, 1) : rtt_same;
+    double rtt_free = thread_rtt_us(1024, 5000, -1, -1);
     for (int i = 0; i < NODES; i++) {
         struct gc_config cfg;
         gc_config_defaults(&cfg);
@@ -316,8 +341,9 @@ int main(int argc, char **argv)
         if (tr_uuid_compare(&uuids[i], &uuids[leader]) < 0) leader = i;
     int member = (leader + 1) % NODES;
     printf("trireme gcomm benchmark: %d nodes, one process, loopback TCP, default options\n", NODES);
-    printf("loopback TCP round trip (1 KB each way, p50): %.1f us\n", tcp_rtt_us(1024, 5000));
-    printf("the same between two threads sleeping in epoll_wait (p50): %.1f us\n", thread_rtt_us(1024, 5000));
+    printf("loopback TCP round trip (1 KB each way, p50): %.1f us\n", rtt1);
+    printf("the same between two threads sleeping in epoll_wait (p50): %.1f us on one CPU, %.1f us on two, "
+           "%.1f us unpinned\n", rtt_same, rtt_apart, rtt_free);
     size_t sizes[] = {100, 1024, 65536};
     size_t only = argc > 3 ? (size_t)atol(argv[3]) : 0; /* for profiling: one size only */
     for (int s = 0; s < 3; s++) {

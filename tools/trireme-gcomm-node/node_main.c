@@ -12,9 +12,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+
 #include "common/tr_crc32c.h"
 #include "common/tr_log.h"
+#include "gcomm/gc_frame.h"
+#include "gcomm/gc_msg.h"
 #include "gcomm/gc_node.h"
+#include "gcomm/gc_wire.h"
 #include "tools/trireme-gcomm-node/node_opts.h"
 
 static atomic_int stop_req;
@@ -42,12 +49,76 @@ static void *sender(void *arg)
     return NULL;
 }
 
+/* --probe: a bad peer for the process tests. Connects to addr, sends one frame and reports
+ * whether the node hung up within 3 s (exit 0) or not (exit 1). "version:N": a HELLO that is
+ * valid but for its protocol version; "truncated": a frame header promising more than follows. */
+static int probe(const char *addr, const char *what, const char *group)
+{
+    char host[GC_ADDR_MAX];
+    uint16_t port;
+    char ps[8];
+    if (gc_addr_split(addr, host, sizeof host, &port)) return 2;
+    snprintf(ps, sizeof ps, "%u", port);
+    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *res = NULL;
+    if (getaddrinfo(host, ps, &hints, &res) || !res) return 2;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int rc = fd < 0 ? -1 : connect(fd, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+    if (rc) { perror("probe: connect"); return 2; }
+    uint8_t hdr[GC_FRAME_HDR];
+    if (!strncmp(what, "version:", 8)) {
+        gc_msg m;
+        memset(&m, 0, sizeof m);
+        m.type = GC_MSG_HELLO;
+        m.u.hello.version = (uint16_t)atoi(what + 8);
+        snprintf(m.u.hello.group, sizeof m.u.hello.group, "%s", group);
+        m.u.hello.uuid.data[0] = 0xee;
+        m.u.hello.inc = 1;
+        snprintf(m.u.hello.name, sizeof m.u.hello.name, "probe");
+        gc_wbuf w;
+        gc_w_init(&w);
+        gc_msg_encode(&w, &m);
+        bool sent = !w.oom;
+        if (sent) gc_frame_header(hdr, w.p, w.len);
+        sent = sent && write(fd, hdr, sizeof hdr) == (ssize_t)sizeof hdr && write(fd, w.p, w.len) == (ssize_t)w.len;
+        gc_w_free(&w);
+        if (!sent) return 2;
+    } else if (!strcmp(what, "truncated")) {
+        uint8_t body[1000] = {0};
+        gc_frame_header(hdr, body, sizeof body);
+        if (write(fd, hdr, sizeof hdr) != (ssize_t)sizeof hdr || write(fd, body, 10) != 10) return 2;
+        shutdown(fd, SHUT_WR); /* the node must drop the half frame and say so */
+    } else {
+        return 2;
+    }
+    if (!strcmp(what, "truncated")) { /* read what the node sent (its HELLO), or closing resets */
+        struct pollfd pf = {.fd = fd, .events = POLLIN};
+        char b[4096];
+        while (poll(&pf, 1, 3000) > 0 && read(fd, b, sizeof b) > 0) {}
+        close(fd);
+        return 0;
+    }
+    struct pollfd pf = {.fd = fd, .events = POLLIN};
+    char b[4096];
+    for (int waited = 0; waited < 3000;) {
+        if (poll(&pf, 1, 100) > 0) {
+            ssize_t r = read(fd, b, sizeof b);
+            if (r <= 0) { printf("probe: disconnected\n"); close(fd); return 0; }
+        }
+        waited += 100;
+    }
+    printf("probe: still connected after 3 s\n");
+    close(fd);
+    return 1;
+}
+
 static void usage(void)
 {
     fprintf(stderr,
             "usage: trireme-gcomm-node --listen tcp://127.0.0.1:PORT --address gcomm://h:p,... [--name N]\n"
             "       [--group G] [--data-dir D] [--rate MSGS_PER_S] [--size BYTES] [--opt key=value]...\n"
             "       [--debug]\n"
+            "       trireme-gcomm-node --probe version:N|truncated --address gcomm://h:p [--group G]\n"
             "Prints 'VIEW epoch PRIM|NONPRIM members own_index continuous' and\n"
             "'MSG history seqno sender crc32c' lines. SIGTERM/SIGINT: graceful leave and exit.\n");
 }
@@ -61,7 +132,8 @@ int main(int argc, char **argv)
     static struct option lo[] = {{"listen", 1, 0, 'l'}, {"address", 1, 0, 'a'}, {"name", 1, 0, 'n'},
                                  {"group", 1, 0, 'g'},  {"data-dir", 1, 0, 'd'}, {"rate", 1, 0, 'r'},
                                  {"size", 1, 0, 's'},   {"opt", 1, 0, 'o'},      {"debug", 0, 0, 'D'},
-                                 {0, 0, 0, 0}};
+                                 {"probe", 1, 0, 'P'},  {0, 0, 0, 0}};
+    const char *probe_what = NULL;
     bool have_addr = false;
     int c;
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -80,10 +152,12 @@ int main(int argc, char **argv)
             if (node_opt_apply(&cfg, optarg)) { fprintf(stderr, "bad --opt %s\n", optarg); return 2; }
             break;
         case 'D': tr_log_set_debug(1); break;
+        case 'P': probe_what = optarg; break;
         default: usage(); return 2;
         }
     }
     if (!have_addr) { usage(); return 2; }
+    if (probe_what) return probe(cfg.seeds[0], probe_what, cfg.group);
     if (msg_size < 32) msg_size = 32;
     char host[GC_ADDR_MAX];
     uint16_t port;
