@@ -1,0 +1,388 @@
+/* gcomm/gc_change: view changes at every member: when to want a new view (desired membership,
+ * leader and member checks), promising to a gatherer, installing START, leaving. */
+#include "gcomm/gc_core_int.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/tr_log.h"
+
+/* ---------- state changes ---------- */
+
+void gc_stop_supporting(gc_core *c)
+{
+    if (c->state == GC_ST_NORMAL) c->stop_time = gc_now(c);
+}
+
+void gc_leave_normal(gc_core *c, const char *why)
+{
+    if (c->state != GC_ST_NORMAL) return;
+    tr_debug("gcomm %s: leaving view %" PRIu64 ": %s", c->cfg.name, c->cur.id.epoch, why);
+    gc_stop_supporting(c);
+    c->state = GC_ST_CHANGE;
+    c->promise_peer = -1;
+    c->promise_time = 0;
+}
+
+/* ---------- desired membership (who can hear whom) ---------- */
+
+static bool reports_suspect(const struct peer *p, const tr_uuid *u)
+{
+    for (int i = 0; i < p->nsusp; i++)
+        if (!tr_uuid_compare(&p->susp[i], u)) return true;
+    return false;
+}
+
+/* The largest set of mutually hearing nodes among us and our fresh peers (ties: the
+ * lexicographically smallest sorted uuid list). Returns its size; D is sorted. */
+int gc_desired(gc_core *c, tr_uuid *D)
+{
+    uint64_t t = gc_now(c);
+    tr_uuid cand[GC_MAX_MEMBERS];
+    struct peer *pp[GC_MAX_MEMBERS];
+    int n = 0;
+    cand[n] = c->me;
+    pp[n++] = NULL;
+    for (int i = 0; i < MAX_PEERS && n < GC_MAX_MEMBERS; i++) {
+        struct peer *p = &c->peers[i];
+        if (p->used && gc_peer_fresh(c, p, t)) { cand[n] = p->uuid; pp[n++] = p; }
+    }
+    /* sort candidates (with their peer pointers) by uuid */
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && tr_uuid_compare(&cand[j], &cand[j - 1]) < 0; j--) {
+            tr_uuid tu = cand[j]; cand[j] = cand[j - 1]; cand[j - 1] = tu;
+            struct peer *tp = pp[j]; pp[j] = pp[j - 1]; pp[j - 1] = tp;
+        }
+    uint32_t adj[GC_MAX_MEMBERS];
+    for (int i = 0; i < n; i++) {
+        adj[i] = 0;
+        for (int j = 0; j < n; j++) {
+            if (i == j) continue;
+            bool ij = pp[i] ? !reports_suspect(pp[i], &cand[j]) : true; /* we hear all fresh peers */
+            bool ji = pp[j] ? !reports_suspect(pp[j], &cand[i]) : true;
+            if (ij && ji) adj[i] |= 1u << j;
+        }
+    }
+    uint32_t best = 0;
+    int bestn = 0;
+    if (n <= 16) {
+        for (uint32_t s = 1; s < (1u << n); s++) {
+            int k = __builtin_popcount(s);
+            if (k < bestn) continue;
+            bool ok = true;
+            for (int i = 0; i < n && ok; i++)
+                if ((s >> i & 1) && (s & ~(1u << i) & ~adj[i])) ok = false;
+            if (!ok) continue;
+            /* tie-break: smaller sorted list = lower bits set first */
+            uint32_t d = s ^ best;
+            if (k > bestn || (s & d & (~d + 1))) {
+                best = s;
+                bestn = k;
+            }
+        }
+    } else { /* greedy beyond 16 candidates */
+        for (int i = 0; i < n; i++) {
+            bool ok = true;
+            for (int j = 0; j < n; j++)
+                if ((best >> j & 1) && !(adj[i] >> j & 1)) ok = false;
+            if (ok) { best |= 1u << i; bestn++; }
+        }
+    }
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (best >> i & 1) D[k++] = cand[i];
+    return k;
+}
+
+bool gc_in_set(const tr_uuid *set, int n, const tr_uuid *u)
+{
+    for (int i = 0; i < n; i++)
+        if (!tr_uuid_compare(&set[i], u)) return true;
+    return false;
+}
+
+/* ---------- view change: every member ---------- */
+
+void gc_finish_leave(gc_core *c)
+{
+    if (c->left) return;
+    c->state = GC_ST_LEFT;
+    c->left = true;
+    gc_view v;
+    memset(&v, 0, sizeof v);
+    gc_deliver_view(c, &v, false);
+    c->env.persist(c->env.ctx, NULL, 0);
+    for (int i = 0; i < MAX_LINKS; i++)
+        if (c->links[i].used) gc_close_link(c, &c->links[i], true);
+}
+
+/* If we still deliver in an older primary view that START closes, deliver up to its end. */
+static void close_old_view(gc_core *c, const gc_msg *m)
+{
+    if (!c->have_dv || !c->dv.primary || c->nonprim_since) return;
+    for (uint32_t k = 0; k < m->u.start.ngroups; k++) {
+        const gc_close_group *g = &m->u.start.groups[k];
+        if (g->epoch != c->dv.id.epoch || g->upto <= c->delivered) continue;
+        if (gc_log_end(c) + 1 < g->first) return; /* cannot happen: see docs/design/gcomm.md section 8 */
+        for (uint32_t i = 0; i < g->nentries; i++) {
+            if (g->first + i <= gc_log_end(c)) continue;
+            if (gc_log_append(c, &g->entries[i])) return;
+        }
+        while (c->delivered < g->upto && c->delivered < gc_log_end(c)) gc_deliver_entry(c, c->delivered + 1);
+        return;
+    }
+}
+
+void gc_apply_start(gc_core *c, const gc_msg *m)
+{
+    const gc_view *v = &m->u.start.view;
+    if (c->state == GC_ST_LEAVING) {
+        if (gc_my_index(c, v) < 0) gc_finish_leave(c);
+        return;
+    }
+    if (gc_my_index(c, v) < 0) return;
+    if (v->id.epoch > c->max_epoch) c->max_epoch = v->id.epoch;
+    close_old_view(c, m);
+    c->promised = v->id.epoch;
+    c->state = GC_ST_NORMAL;
+    c->cur = *v;
+    c->established = false;
+    c->cur_delivered = false;
+    c->stop_time = 0;
+    c->lease_expiry = 0;
+    c->commit = 0;
+    c->close = m->u.start.close;
+    c->forced = m->u.start.flags & GC_START_FORCED;
+    c->njoint = m->u.start.njoint;
+    memcpy(c->joint, m->u.start.joint, sizeof c->joint[0] * c->njoint);
+    for (int i = 0; i < MAX_PEERS; i++) {
+        c->peers[i].echo_ts = 0;
+        c->peers[i].out_since = c->peers[i].bad_since = 0;
+    }
+    if (!v->primary) {
+        gc_pend_drop_all(c);
+        c->cur_delivered = true;
+        gc_deliver_view(c, v, false);
+        c->next_hb = 0;
+        return;
+    }
+    /* data continuity: our log is a prefix-compatible copy of the adopted one, so we keep it (and
+     * stay a holder of the group's log); delivery continuity additionally needs that we have not
+     * reported a non-primary view since, else the old view's tail is skipped (virtual synchrony). */
+    uint64_t ae = m->u.start.adopt_epoch;
+    bool via_prim = c->has_prim && c->last_prim.id.epoch == ae;
+    bool via_estab = !via_prim && c->has_prim && c->prim_pending && c->has_estab && c->last_estab.id.epoch == ae;
+    /* the adopted log continues the view our log continues (its holder moved on to a view that never formed) */
+    uint64_t ape = m->u.start.adopt_prev_epoch;
+    if (!via_prim && !via_estab && ape && c->has_prim &&
+        (c->last_prim.id.epoch == ape || (c->prim_pending && c->has_estab && c->last_estab.id.epoch == ape)))
+        via_estab = true;
+    bool data_cont = ae != 0 && !c->recovered && (via_prim || via_estab) &&
+                     !tr_uuid_compare(&c->last_prim.history, &v->history) && gc_log_end(c) + 1 >= m->u.start.first;
+    bool self_adopted = data_cont && !tr_uuid_compare(&v->id.leader, &c->me) && gc_log_end(c) == c->close;
+    if (data_cont && !self_adopted) {
+        gc_log_truncate_back(c, m->u.start.first - 1);
+        for (uint32_t i = 0; i < m->u.start.nentries; i++) {
+            if (m->u.start.first + i <= gc_log_end(c)) continue; /* trimmed here: delivered and identical */
+            if (gc_log_append(c, &m->u.start.entries[i])) { data_cont = false; break; }
+        }
+    }
+    /* delivery continues only from the view whose log is adopted (or the one it continued): members
+     * still delivering in another view close it with their group and skip (virtual synchrony) */
+    bool from_adopted = c->have_dv && c->dv.primary && (c->dv.id.epoch == ae || (ape && c->dv.id.epoch == ape));
+    bool cont = data_cont && from_adopted && !c->nonprim_since && c->delivered <= c->close;
+    if (!data_cont) {
+        gc_log_reset(c, c->close + 1);
+        c->delivered = c->close;
+    } else if (!cont) {
+        if (c->delivered < c->close) c->delivered = c->close;
+    }
+    if (!cont) gc_pend_drop_all(c);
+    c->continuing = cont;
+    c->recovered = false;
+    c->ndedup = 0;
+    for (uint32_t i = 0; i < m->u.start.ndedup && i < MAX_DEDUP; i++) c->dedup[c->ndedup++] = m->u.start.dedup[i];
+    c->next_seqno = c->close + 1;
+    if (data_cont && via_prim) {
+        c->last_estab = c->last_prim; /* the view our log continues (used if this one never establishes) */
+        c->has_estab = true;
+    } else if (!data_cont) {
+        c->has_estab = false;
+    }
+    c->last_prim = *v; /* pending: reported as our last primary so a later change respects it */
+    c->has_prim = true;
+    c->prim_pending = true;
+    c->prim_forced = c->forced;
+    if (c->nacked == GC_ACKED_MAX) {
+        memmove(c->acked, c->acked + 1, (GC_ACKED_MAX - 1) * sizeof c->acked[0]);
+        c->nacked--;
+    }
+    c->acked[c->nacked++] = v->id.epoch;
+    c->prim_njoint = c->njoint;
+    memcpy(c->prim_joint, c->joint, sizeof c->joint);
+    c->acked_sent_epoch = 0;
+    gc_send_ack(c, true);
+    gc_send_heartbeats(c, gc_now(c)); /* at once: leases need echoes in the new epoch */
+    c->next_hb = gc_now(c) + c->t_hb;
+    gc_advance(c);
+}
+
+void gc_on_gather(gc_core *c, struct peer *p, const gc_msg *m)
+{
+    uint64_t e = m->u.gather.epoch;
+    if (e > c->max_epoch) c->max_epoch = e;
+    if (c->state == GC_ST_LEFT || e <= c->promised) return;
+    if (c->state == GC_ST_LEAVING) {
+        c->promised = e;
+    } else {
+        if (c->state == GC_ST_GATHER) gc_gather_clear(c);
+        gc_stop_supporting(c);
+        c->state = GC_ST_CHANGE;
+        c->promised = e;
+        c->promise_peer = (int)(p - c->peers);
+        c->promise_time = gc_now(c);
+    }
+    gc_entry_ref *refs = calloc(c->log_n ? c->log_n : 1, sizeof *refs);
+    if (!refs) return;
+    gc_msg sm;
+    gc_fill_state(c, &sm, e, refs);
+    gc_send_to_peer(c, p, &sm);
+    free(refs);
+}
+
+void gc_on_start(gc_core *c, struct peer *p, const gc_msg *m)
+{
+    if (m->u.start.epoch > c->max_epoch) c->max_epoch = m->u.start.epoch;
+    if (c->state == GC_ST_LEAVING) {
+        if (gc_my_index(c, &m->u.start.view) < 0) gc_finish_leave(c);
+        return;
+    }
+    if (c->state != GC_ST_CHANGE || m->u.start.epoch != c->promised || c->promise_peer != (int)(p - c->peers)) return;
+    int k = gc_my_index(c, &m->u.start.view);
+    if (k < 0 || m->u.start.view.m[k].incarnation != c->inc) return;
+    gc_apply_start(c, m);
+}
+
+/* ---------- deciding on a view change ---------- */
+
+static bool is_leader(const gc_core *c) { return !tr_uuid_compare(&c->cur.id.leader, &c->me); }
+
+/* Does the leader need a new view? *why names the reason for the debug log. */
+static bool leader_wants_change(gc_core *c, const tr_uuid *D, int nd, uint64_t t, const char **why)
+{
+    for (int i = 0; i < nd; i++) {
+        int k = gc_view_find(&c->cur, &D[i]);
+        if (k < 0) { *why = "a new node is reachable"; return true; }
+        struct peer *p = gc_peer_find(c, &D[i]);
+        if (p && p->inc != c->cur.m[k].incarnation) { *why = "a member restarted"; return true; }
+        if (p && p->have_hb && p->hb_weight != c->cur.m[k].weight) { *why = "a member changed its weight"; return true; }
+        if (p && p->have_hb && (p->hb_state != GC_ST_NORMAL || p->hb_epoch != c->cur.id.epoch)) {
+            if (!p->bad_since) p->bad_since = t;
+            if (t - p->bad_since >= c->t_fresh) { *why = "a member left the view"; return true; }
+        } else if (p) {
+            p->bad_since = 0;
+        }
+    }
+    if (c->cur.m[gc_my_index(c, &c->cur)].weight != c->cfg.weight) { *why = "our weight changed"; return true; }
+    for (uint32_t i = 0; i < c->cur.n; i++) {
+        const gc_member *m = &c->cur.m[i];
+        if (!tr_uuid_compare(&m->uuid, &c->me)) continue;
+        struct peer *p = gc_peer_find(c, &m->uuid);
+        if (p && p->leaving) { *why = "a member is leaving"; return true; }
+        if (gc_in_set(D, nd, &m->uuid)) {
+            if (p) p->out_since = 0;
+            continue;
+        }
+        if (!p) { *why = "a member is unknown"; return true; }
+        if (!p->out_since) p->out_since = t;
+        if (t - p->out_since + c->t_fresh >= c->cfg.suspect_ns) { *why = "a member is suspected"; return true; }
+    }
+    return false;
+}
+
+void gc_evaluate(gc_core *c, uint64_t t)
+{
+    if (c->state == GC_ST_LEFT) return;
+    if (c->state == GC_ST_LEAVING) {
+        if (t - c->leave_time >= c->t_change) gc_finish_leave(c);
+        return;
+    }
+    if (c->state == GC_ST_GATHER) {
+        gc_gather_check(c, t - c->g.start >= c->t_change / 2);
+        if (c->state == GC_ST_GATHER && t - c->g.start >= c->t_change) {
+            gc_gather_clear(c);
+            c->state = GC_ST_CHANGE;
+            c->promise_peer = -1;
+            c->next_gather_ok = t + c->env.random(c->env.ctx) % (c->t_change / 2 + 1);
+        }
+        return;
+    }
+    /* cut off: lease lost while NORMAL in a primary view */
+    if (c->state == GC_ST_NORMAL && c->cur.primary && c->established && t >= c->lease_expiry &&
+        t >= c->lease_grace) {
+        tr_info("gcomm %s: lost contact with the primary component", c->cfg.name);
+        gc_leave_normal(c, "lease expired");
+        gc_pend_drop_all(c);
+        gc_deliver_local_nonprim(c);
+    }
+    /* a change that takes too long: report non-primary */
+    if (c->state == GC_ST_CHANGE && c->have_dv && c->dv.primary && c->stop_time &&
+        t - c->stop_time >= c->cfg.keepalive_ns) {
+        gc_pend_drop_all(c);
+        gc_deliver_local_nonprim(c);
+    }
+    if (c->state == GC_ST_CHANGE && c->promise_peer >= 0) {
+        struct peer *g = &c->peers[c->promise_peer];
+        if (t - c->promise_time < c->t_change && gc_peer_fresh(c, g, t)) return;
+        c->promise_peer = -1;
+    }
+    tr_uuid D[GC_MAX_MEMBERS];
+    int nd = gc_desired(c, D);
+    bool me_in = gc_in_set(D, nd, &c->me);
+    bool me_min = me_in && !tr_uuid_compare(&D[0], &c->me);
+    bool want = false;
+    if (c->state == GC_ST_NORMAL) {
+        if (is_leader(c)) {
+            const char *why = "";
+            want = leader_wants_change(c, D, nd, t, &why);
+            if (want) tr_debug("gcomm %s: new view wanted: %s", c->cfg.name, why);
+        } else {
+            struct peer *lp = gc_peer_find(c, &c->cur.id.leader);
+            int li = gc_view_find(&c->cur, &c->cur.id.leader);
+            bool leader_ok = lp && gc_peer_fresh(c, lp, t) && lp->inc == c->cur.m[li].incarnation;
+            if (leader_ok && lp->have_hb && (lp->hb_state != GC_ST_NORMAL || lp->hb_epoch != c->cur.id.epoch)) {
+                if (!lp->bad_since) lp->bad_since = t;
+                if (t - lp->bad_since >= c->t_fresh) leader_ok = false;
+            } else if (lp) {
+                lp->bad_since = 0;
+            }
+            if (!leader_ok) {
+                const char *why = !lp                                   ? "leader unreachable: unknown"
+                                  : lp->link < 0                        ? "leader unreachable: no link"
+                                  : lp->leaving                         ? "leader unreachable: leaving"
+                                  : t - lp->last_heard >= c->t_fresh    ? "leader unreachable: silent"
+                                  : lp->inc != c->cur.m[li].incarnation ? "leader unreachable: restarted"
+                                                                        : "leader unreachable: in another view";
+                if (lp && lp->link >= 0)
+                    tr_debug("gcomm %s: leader last heard %.3f s ago", c->cfg.name,
+                             (double)(t - lp->last_heard) / 1e9);
+                gc_leave_normal(c, why);
+            } else if (!c->cur.primary && me_min) {
+                /* non-primary views: the lowest reachable node keeps membership current */
+                bool same = (uint32_t)nd == c->cur.n;
+                for (int i = 0; i < nd && same; i++) same = gc_view_find(&c->cur, &D[i]) >= 0;
+                want = !same;
+            }
+        }
+    }
+    if (c->state == GC_ST_CHANGE) want = true;
+    if (c->bootstrap_req) {
+        c->bootstrap_req = false;
+        gc_start_gather(c, D, nd, true);
+        return;
+    }
+    if (want && me_min && t >= c->next_gather_ok) gc_start_gather(c, D, nd, false);
+    else if (want && c->state == GC_ST_NORMAL && is_leader(c) && t >= c->next_gather_ok && me_in)
+        gc_start_gather(c, D, nd, false); /* the leader re-forms its view even if not lowest */
+}

@@ -1,0 +1,518 @@
+/* gcomm/gc_gather: the gatherer of a view change: collects every member's STATE, finds the last
+ * primary view that may exist, decides quorum and builds, sends and applies START. */
+#include "gcomm/gc_core_int.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/tr_log.h"
+
+/* ---------- collected states ---------- */
+
+static void free_coll(struct coll *s)
+{
+    for (uint32_t i = 0; i < s->nentries; i++) free(s->entries[i].data);
+    free(s->entries);
+    free(s->dedup);
+    memset(s, 0, sizeof *s);
+}
+
+void gc_gather_clear(gc_core *c)
+{
+    for (int i = 0; i < c->g.ncoll; i++) free_coll(&c->g.coll[i]);
+    c->g.ncoll = 0;
+    c->g.ntargets = 0;
+}
+
+/* Our own state as a STATE message body (entries point into our log). */
+void gc_fill_state(gc_core *c, gc_msg *m, uint64_t epoch, gc_entry_ref *refs)
+{
+    memset(m, 0, sizeof *m);
+    m->type = GC_MSG_STATE;
+    m->u.state.epoch = epoch;
+    m->u.state.inc = c->inc;
+    snprintf(m->u.state.name, sizeof m->u.state.name, "%s", c->cfg.name);
+    snprintf(m->u.state.incoming, sizeof m->u.state.incoming, "%s", c->cfg.incoming);
+    m->u.state.weight = c->cfg.weight;
+    m->u.state.flags = (uint8_t)((c->recovered ? GC_STATE_RECOVERED : 0) |
+                                 (c->state == GC_ST_LEAVING ? GC_STATE_LEAVING : 0) |
+                                 (c->has_prim ? GC_STATE_HAS_PRIM : 0) |
+                                 (c->has_prim && c->prim_pending ? GC_STATE_PENDING : 0) |
+                                 (c->has_prim && c->prim_pending && c->prim_forced ? GC_STATE_PFORCED : 0) |
+                                 (c->has_estab ? GC_STATE_HAS_ESTAB : 0));
+    if (c->has_prim) m->u.state.prim = c->last_prim;
+    if (c->has_estab) m->u.state.estab = c->last_estab;
+    m->u.state.njoint = c->prim_njoint;
+    memcpy(m->u.state.joint, c->prim_joint, sizeof c->prim_joint);
+    m->u.state.stop_elapsed = c->stop_time ? gc_now(c) - c->stop_time : NEVER;
+    m->u.state.log_end = gc_log_end(c);
+    m->u.state.first = c->log_first;
+    m->u.state.nacked = c->nacked;
+    memcpy(m->u.state.acked, c->acked, sizeof c->acked);
+    for (int i = 0; i < MAX_PEERS && m->u.state.nheard < GC_MAX_MEMBERS; i++) {
+        const struct peer *p = &c->peers[i];
+        if (!p->used || !p->last_heard) continue;
+        m->u.state.heard[m->u.state.nheard] = p->uuid;
+        m->u.state.heard_ago[m->u.state.nheard++] = gc_now(c) - p->last_heard;
+    }
+    m->u.state.dv_epoch = c->have_dv && c->dv.primary && !c->nonprim_since ? c->dv.id.epoch : 0;
+    m->u.state.delivered = c->delivered;
+    m->u.state.ndedup = c->ndedup;
+    m->u.state.dedup = c->dedup;
+    m->u.state.nentries = (uint32_t)c->log_n;
+    m->u.state.entries = refs;
+    for (size_t i = 0; i < c->log_n; i++) {
+        struct entry *e = gc_log_at(c, c->log_first + i);
+        refs[i] = (gc_entry_ref){e->sender, e->inc, e->seq, e->data, e->len};
+    }
+}
+
+static int coll_add(gc_core *c, const tr_uuid *uuid, const gc_msg *m, uint64_t t)
+{
+    if (c->g.ncoll >= GC_MAX_MEMBERS) return -1;
+    for (int i = 0; i < c->g.ncoll; i++)
+        if (!tr_uuid_compare(&c->g.coll[i].uuid, uuid)) return -1;
+    struct coll *s = &c->g.coll[c->g.ncoll];
+    memset(s, 0, sizeof *s);
+    s->uuid = *uuid;
+    s->inc = m->u.state.inc;
+    memcpy(s->name, m->u.state.name, sizeof s->name);
+    memcpy(s->incoming, m->u.state.incoming, sizeof s->incoming);
+    s->weight = m->u.state.weight;
+    s->flags = m->u.state.flags;
+    s->prim = m->u.state.prim;
+    s->estab = m->u.state.estab;
+    s->njoint = m->u.state.njoint;
+    memcpy(s->joint, m->u.state.joint, sizeof s->joint);
+    s->stop_abs = m->u.state.stop_elapsed == NEVER || m->u.state.stop_elapsed > t ? NEVER
+                                                                                 : t - m->u.state.stop_elapsed;
+    s->log_end = m->u.state.log_end;
+    s->first = m->u.state.first;
+    s->dv_epoch = m->u.state.dv_epoch;
+    s->nacked = m->u.state.nacked;
+    memcpy(s->acked, m->u.state.acked, sizeof s->acked);
+    s->nheard = m->u.state.nheard;
+    for (int i = 0; i < s->nheard; i++) {
+        s->heard[i] = m->u.state.heard[i];
+        s->heard_abs[i] = m->u.state.heard_ago[i] > t ? 0 : t - m->u.state.heard_ago[i];
+    }
+    s->delivered = m->u.state.delivered;
+    s->entries = calloc(m->u.state.nentries ? m->u.state.nentries : 1, sizeof *s->entries);
+    s->dedup = calloc(m->u.state.ndedup ? m->u.state.ndedup : 1, sizeof *s->dedup);
+    if (!s->entries || !s->dedup) { free_coll(s); return -1; }
+    for (uint32_t i = 0; i < m->u.state.nentries; i++) {
+        const gc_entry_ref *e = &m->u.state.entries[i];
+        struct entry *d = &s->entries[i];
+        d->sender = e->sender;
+        d->inc = e->sender_inc;
+        d->seq = e->sender_seq;
+        d->len = e->len;
+        d->data = malloc(e->len ? e->len : 1);
+        if (!d->data) { free_coll(s); return -1; }
+        if (e->len) memcpy(d->data, e->data, e->len);
+        s->nentries = i + 1;
+    }
+    memcpy(s->dedup, m->u.state.dedup, m->u.state.ndedup * sizeof *s->dedup);
+    s->ndedup = m->u.state.ndedup;
+    c->g.ncoll++;
+    return 0;
+}
+
+/* ---------- view change: gatherer ---------- */
+
+void gc_start_gather(gc_core *c, const tr_uuid *D, int nd, bool bootstrap)
+{
+    uint64_t t = gc_now(c);
+    gc_gather_clear(c);
+    gc_stop_supporting(c);
+    c->state = GC_ST_GATHER;
+    c->promised = c->max_epoch + 1;
+    c->max_epoch = c->promised;
+    c->g.epoch = c->promised;
+    c->g.start = t;
+    c->g.bootstrap = bootstrap;
+    c->st.view_changes_started++;
+    /* targets: the gc_desired set plus fresh peers that are leaving (their state counts as "left") */
+    for (int i = 0; i < nd; i++)
+        if (tr_uuid_compare(&D[i], &c->me) && c->g.ntargets < GC_MAX_MEMBERS) c->g.targets[c->g.ntargets++] = D[i];
+    for (int i = 0; i < MAX_PEERS; i++) {
+        struct peer *p = &c->peers[i];
+        if (p->used && p->leaving && p->link >= 0 && t - p->last_heard < c->t_fresh &&
+            c->g.ntargets < GC_MAX_MEMBERS && !gc_in_set(c->g.targets, c->g.ntargets, &p->uuid))
+            c->g.targets[c->g.ntargets++] = p->uuid;
+    }
+    char b[40];
+    tr_debug("gcomm %s: gathering epoch %" PRIu64 " as %s, %d targets%s", c->cfg.name, c->g.epoch,
+             gc_uuid_short(&c->me, b), c->g.ntargets, bootstrap ? " (bootstrap)" : "");
+    gc_entry_ref *refs = calloc(c->log_n ? c->log_n : 1, sizeof *refs);
+    gc_msg sm;
+    if (refs) {
+        gc_fill_state(c, &sm, c->g.epoch, refs);
+        coll_add(c, &c->me, &sm, t);
+        free(refs);
+    }
+    gc_msg gm;
+    gm.type = GC_MSG_GATHER;
+    gm.u.gather.epoch = c->g.epoch;
+    gm.u.gather.flags = bootstrap ? GC_GATHER_BOOTSTRAP : 0;
+    for (int i = 0; i < c->g.ntargets; i++) {
+        struct peer *p = gc_peer_find(c, &c->g.targets[i]);
+        if (p) gc_send_to_peer(c, p, &gm);
+    }
+}
+
+static struct coll *coll_find(gc_core *c, const tr_uuid *u)
+{
+    for (int i = 0; i < c->g.ncoll; i++)
+        if (!tr_uuid_compare(&c->g.coll[i].uuid, u)) return &c->g.coll[i];
+    return NULL;
+}
+
+static struct coll *coll_find(gc_core *c, const tr_uuid *u);
+
+/* Did reporter s acknowledge view X? Exact while X is within its record of acked epochs. */
+static bool reporter_acked(const struct coll *s, const gc_view *X)
+{
+    if (!(s->flags & GC_STATE_HAS_PRIM) || gc_view_id_cmp(&s->prim.id, &X->id) < 0) return false;
+    if (s->flags & GC_STATE_RECOVERED) return true; /* only its gvwstate survived: assume it did */
+    if (s->nacked == GC_ACKED_MAX && X->id.epoch < s->acked[0]) return true; /* older than the record */
+    for (int i = 0; i < s->nacked; i++)
+        if (s->acked[i] == X->id.epoch) return true;
+    return false;
+}
+
+static bool may_have_acked(gc_core *c, const tr_uuid *u, const void *arg)
+{
+    const gc_view *X = arg;
+    if (gc_view_find(X, u) < 0) return false;
+    struct coll *s = coll_find(c, u);
+    return !s || reporter_acked(s, X);
+}
+
+static bool live_reporter(gc_core *c, const tr_uuid *u, const void *arg)
+{
+    (void)arg;
+    struct coll *s = coll_find(c, u);
+    return s && s->eff && !(s->flags & (GC_STATE_RECOVERED | GC_STATE_LEAVING));
+}
+
+/* Could view X (pending at some reporters) have been established? Only members that report X
+ * or later, or that did not report at all, may have acknowledged it. */
+static bool possibly_established(gc_core *c, const gc_view *X, const struct coll *src)
+{
+    uint64_t acked = 0;
+    for (uint32_t i = 0; i < X->n; i++) {
+        struct coll *s = coll_find(c, &X->m[i].uuid);
+        if (!s || reporter_acked(s, X)) acked += X->m[i].weight;
+    }
+    if (2 * acked <= gc_view_weight(X)) return false;
+    if (!src || (src->flags & GC_STATE_PFORCED) || src->njoint == 0) return true;
+    return gc_joint_eval(c, src->joint, src->njoint, may_have_acked, X);
+}
+
+/* The latest primary view that may exist: reported established by someone, or possibly
+ * established. Sets every reporter's eff (the view its log continues). */
+static const gc_view *choose_prim(gc_core *c, const struct coll **pending_src)
+{
+    *pending_src = NULL;
+    for (int i = 0; i < c->g.ncoll; i++) {
+        struct coll *s = &c->g.coll[i];
+        s->eff = (s->flags & GC_STATE_HAS_PRIM) ? &s->prim : NULL;
+    }
+    for (int round = 0; round <= c->g.ncoll; round++) {
+        const gc_view *P = NULL;
+        for (int i = 0; i < c->g.ncoll; i++) {
+            struct coll *s = &c->g.coll[i];
+            if (s->eff && (!P || gc_view_id_cmp(&s->eff->id, &P->id) > 0)) P = s->eff;
+        }
+        if (!P) return NULL;
+        bool ok = false;
+        const struct coll *src = NULL;
+        for (int i = 0; i < c->g.ncoll && !ok; i++) {
+            struct coll *s = &c->g.coll[i];
+            if (!s->eff || gc_view_id_cmp(&s->eff->id, &P->id)) continue;
+            if (s->eff == &s->prim && !(s->flags & GC_STATE_PENDING)) ok = true; /* seen established */
+            else if (s->eff == &s->prim) src = s;
+        }
+        if (ok) return P;
+        if (possibly_established(c, P, src)) {
+            *pending_src = src;
+            return P;
+        }
+        gc_view_id dead = P->id;
+        for (int i = 0; i < c->g.ncoll; i++) {
+            struct coll *s = &c->g.coll[i];
+            if (s->eff && !gc_view_id_cmp(&s->eff->id, &dead))
+                s->eff = (s->eff == &s->prim && (s->flags & GC_STATE_HAS_ESTAB)) ? &s->estab : NULL;
+        }
+    }
+    return NULL;
+}
+
+/* Decides whether to install gc_now; if so builds START, sends it and applies it. */
+void gc_gather_check(gc_core *c, bool timeout)
+{
+    if (c->state != GC_ST_GATHER) return;
+    uint64_t t = gc_now(c);
+    bool all = true;
+    for (int i = 0; i < c->g.ntargets; i++)
+        if (!coll_find(c, &c->g.targets[i])) all = false;
+
+    const struct coll *psrc;
+    const gc_view *P = choose_prim(c, &psrc);
+    struct coll *adopt = NULL;
+    int nlive = 0;
+    for (int i = 0; i < c->g.ncoll; i++) {
+        struct coll *s = &c->g.coll[i];
+        if (!P || !s->eff || (s->flags & GC_STATE_RECOVERED) || gc_view_id_cmp(&s->eff->id, &P->id)) continue;
+        nlive++;
+        if (!adopt || s->log_end > adopt->log_end) adopt = s;
+    }
+    bool primary = false, forced = false, newhist = false;
+    if (c->cfg.ignore_quorum || c->g.bootstrap) {
+        primary = forced = true;
+        newhist = nlive == 0;
+    } else if (P) {
+        if (nlive > 0) {
+            uint64_t present = 0, left = 0;
+            for (uint32_t i = 0; i < P->n; i++) {
+                struct coll *s = coll_find(c, &P->m[i].uuid);
+                if (!s || (s->flags & GC_STATE_RECOVERED) || !s->eff || gc_view_id_cmp(&s->eff->id, &P->id) ||
+                    s->inc != P->m[i].incarnation)
+                    continue;
+                if (s->flags & GC_STATE_LEAVING) left += P->m[i].weight;
+                else present += P->m[i].weight;
+            }
+            enum gc_quorum q = gc_quorum_eval(present, left, gc_view_weight(P));
+            primary = q == GC_Q_YES || (q == GC_Q_SPLIT && c->cfg.ignore_sb);
+            if (primary && psrc && !(psrc->flags & GC_STATE_PFORCED) && psrc->njoint) {
+                /* P may never have been established: we must also hold quorums of its predecessors */
+                primary = gc_joint_eval(c, psrc->joint, psrc->njoint, live_reporter, NULL);
+            }
+        }
+        if (!primary && c->cfg.recovery) {
+            /* pc.recovery: every member of the last primary view is back, some lost their memory */
+            bool every = true, some_recovered = false;
+            for (uint32_t i = 0; i < P->n; i++) {
+                struct coll *s = coll_find(c, &P->m[i].uuid);
+                if (!s) every = false;
+                else if ((s->flags & GC_STATE_RECOVERED) || s->inc != P->m[i].incarnation || !s->eff ||
+                         gc_view_id_cmp(&s->eff->id, &P->id))
+                    some_recovered = true; /* restarted, or its log was replaced by a view that never formed */
+            }
+            primary = forced = newhist = every && some_recovered;
+        }
+    }
+    if (primary && !newhist && !adopt) primary = false; /* nothing to continue from */
+
+    uint64_t wait_until = 0;
+    if (primary && !forced && P) {
+        bool missing = false;
+        for (uint32_t i = 0; i < P->n; i++)
+            if (!coll_find(c, &P->m[i].uuid)) missing = true;
+        /* a missing member can hold a lease only while reporters still echo it: they stop when they
+         * stop supporting the view, or when they stop hearing it */
+        if (missing)
+            for (uint32_t k = 0; k < P->n; k++) {
+                if (coll_find(c, &P->m[k].uuid)) continue;
+                for (int i = 0; i < c->g.ncoll; i++) {
+                    struct coll *s = &c->g.coll[i];
+                    if (s->stop_abs == NEVER) continue;
+                    uint64_t last = s->stop_abs;
+                    for (int h = 0; h < s->nheard; h++)
+                        if (!tr_uuid_compare(&s->heard[h], &P->m[k].uuid) && s->heard_abs[h] < last) last = s->heard_abs[h];
+                    if (last + c->t_lease + 2 * c->t_tick > wait_until) wait_until = last + c->t_lease + 2 * c->t_tick;
+                }
+            }
+    }
+    if (primary) {
+        if (t < wait_until) return;
+        if (!all && !timeout && t < c->g.start + c->t_hb) return;
+    } else if (!all && !timeout) {
+        return;
+    }
+
+    /* Build the view. */
+    gc_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = GC_MSG_START;
+    m.u.start.epoch = c->g.epoch;
+    gc_view *v = &m.u.start.view;
+    v->id.epoch = c->g.epoch;
+    v->id.leader = c->me;
+    v->id.leader_inc = c->inc;
+    v->primary = primary;
+    for (int i = 0; i < c->g.ncoll && v->n < GC_MAX_MEMBERS; i++) {
+        struct coll *s = &c->g.coll[i];
+        if (s->flags & GC_STATE_LEAVING) continue;
+        gc_member *mm = &v->m[v->n++];
+        mm->uuid = s->uuid;
+        mm->incarnation = s->inc;
+        mm->weight = s->weight;
+        memcpy(mm->name, s->name, sizeof mm->name);
+        memcpy(mm->incoming, s->incoming, sizeof mm->incoming);
+    }
+    gc_view_sort(v);
+    v->id.leader = v->m[0].uuid; /* we are the lowest in our gc_desired set; bootstrap may differ */
+    if (tr_uuid_compare(&v->id.leader, &c->me)) {
+        /* a bootstrapping node that is not the lowest: keep ordering local to the gatherer */
+        v->id.leader = c->me;
+    }
+    gc_dedup *dd = NULL;
+    uint32_t ndd = 0;
+    gc_entry_ref *refs = NULL;
+    if (primary) {
+        m.u.start.flags = forced ? GC_START_FORCED : 0;
+        if (newhist || !adopt) {
+            tr_uuid h;
+            uint64_t r1 = c->env.random(c->env.ctx), r2 = c->env.random(c->env.ctx);
+            memcpy(h.data, &r1, 8);
+            memcpy(h.data + 8, &r2, 8);
+            h.data[6] = (uint8_t)((h.data[6] & 0x0f) | 0x40);
+            h.data[8] = (uint8_t)((h.data[8] & 0x3f) | 0x80);
+            v->history = h;
+            m.u.start.close = 0;
+            m.u.start.first = 1;
+            m.u.start.adopt_epoch = 0;
+        } else {
+            v->history = P->history;
+            m.u.start.close = adopt->log_end;
+            m.u.start.first = adopt->first;
+            m.u.start.adopt_epoch = P->id.epoch;
+            if (adopt->eff == &adopt->prim && (adopt->flags & GC_STATE_PENDING) && (adopt->flags & GC_STATE_HAS_ESTAB))
+                m.u.start.adopt_prev_epoch = adopt->estab.id.epoch;
+            m.u.start.nentries = adopt->nentries;
+            refs = calloc(adopt->nentries ? adopt->nentries : 1, sizeof *refs);
+            if (!refs) return;
+            for (uint32_t i = 0; i < adopt->nentries; i++) {
+                struct entry *e = &adopt->entries[i];
+                refs[i] = (gc_entry_ref){e->sender, e->inc, e->seq, e->data, e->len};
+            }
+            m.u.start.entries = refs;
+            if (adopt->nentries == 0) m.u.start.first = adopt->log_end + 1;
+            /* merged dedup table from every live holder */
+            dd = calloc(MAX_DEDUP, sizeof *dd);
+            if (!dd) { free(refs); return; }
+            for (int i = 0; i < c->g.ncoll; i++) {
+                struct coll *s = &c->g.coll[i];
+                if ((s->flags & GC_STATE_RECOVERED) || !s->eff || gc_view_id_cmp(&s->eff->id, &P->id))
+                    continue;
+                for (uint32_t k = 0; k < s->ndedup; k++) {
+                    uint32_t j;
+                    for (j = 0; j < ndd; j++)
+                        if (dd[j].inc == s->dedup[k].inc && !tr_uuid_compare(&dd[j].sender, &s->dedup[k].sender))
+                            break;
+                    if (j == ndd) {
+                        if (ndd == MAX_DEDUP) continue;
+                        dd[ndd++] = s->dedup[k];
+                    } else if (s->dedup[k].seq > dd[j].seq) {
+                        dd[j].seq = s->dedup[k].seq;
+                    }
+                }
+            }
+            for (uint32_t i = 0; i < adopt->nentries; i++) {
+                struct entry *e = &adopt->entries[i];
+                uint32_t j;
+                for (j = 0; j < ndd; j++)
+                    if (dd[j].inc == e->inc && !tr_uuid_compare(&dd[j].sender, &e->sender)) break;
+                if (j == ndd && ndd < MAX_DEDUP) dd[ndd++] = (gc_dedup){e->sender, e->inc, e->seq};
+                else if (j < ndd && e->seq > dd[j].seq) dd[j].seq = e->seq;
+            }
+            m.u.start.dedup = dd;
+            m.u.start.ndedup = ndd;
+        }
+        if (!forced && P) {
+            for (uint32_t i = 0; i < P->n; i++) {
+                struct coll *s = coll_find(c, &P->m[i].uuid);
+                gc_joint *j = &m.u.start.joint[m.u.start.njoint++];
+                j->uuid = P->m[i].uuid;
+                j->weight = P->m[i].weight;
+                j->left = s && (s->flags & GC_STATE_LEAVING) && s->inc == P->m[i].incarnation;
+            }
+            if (psrc && !(psrc->flags & GC_STATE_PFORCED))
+                for (uint32_t i = 0; i < psrc->njoint && m.u.start.njoint < GC_MAX_JOINT; i++)
+                    if (!(psrc->joint[i].left & 2)) { /* P's own predecessor becomes our second set */
+                        m.u.start.joint[m.u.start.njoint] = psrc->joint[i];
+                        m.u.start.joint[m.u.start.njoint++].left |= 2;
+                    }
+        }
+    } else {
+        m.u.start.first = 1;
+    }
+    /* members still delivering in an older primary view close it together (virtual synchrony) */
+    gc_close_group groups[GC_MAX_MEMBERS];
+    gc_entry_ref *grefs[GC_MAX_MEMBERS];
+    uint32_t ng = 0;
+    struct coll *gholder[GC_MAX_MEMBERS];
+    for (int i = 0; i < c->g.ncoll; i++) {
+        struct coll *s = &c->g.coll[i];
+        if (!s->dv_epoch || (s->flags & GC_STATE_LEAVING)) continue;
+        if (primary && !newhist && adopt && P &&
+            (s->dv_epoch == P->id.epoch || (m.u.start.adopt_prev_epoch && s->dv_epoch == m.u.start.adopt_prev_epoch)))
+            continue; /* these continue through `close` */
+        uint32_t k;
+        for (k = 0; k < ng; k++)
+            if (groups[k].epoch == s->dv_epoch) break;
+        if (k == ng) {
+            memset(&groups[ng], 0, sizeof groups[ng]);
+            groups[ng].epoch = s->dv_epoch;
+            gholder[ng++] = s;
+        }
+        if (s->delivered > groups[k].upto) { groups[k].upto = s->delivered; gholder[k] = s; }
+    }
+    for (uint32_t k = 0; k < ng; k++) {
+        struct coll *h = gholder[k];
+        grefs[k] = NULL;
+        groups[k].first = h->first;
+        if (h->nentries && groups[k].upto >= h->first) {
+            groups[k].nentries = (uint32_t)(groups[k].upto - h->first + 1);
+            grefs[k] = calloc(groups[k].nentries, sizeof *grefs[k]);
+            if (!grefs[k]) groups[k].nentries = 0;
+            for (uint32_t i = 0; i < groups[k].nentries; i++) {
+                struct entry *e = &h->entries[i];
+                grefs[k][i] = (gc_entry_ref){e->sender, e->inc, e->seq, e->data, e->len};
+            }
+            groups[k].entries = grefs[k];
+        } else {
+            groups[k].first = groups[k].upto + 1;
+        }
+    }
+    m.u.start.ngroups = ng;
+    m.u.start.groups = groups;
+    char b[40];
+    {
+        if (P) tr_debug("gcomm %s: last primary view %" PRIu64 " (%u members)%s, %d live holders, %d reporters", c->cfg.name,
+                 P->id.epoch, P->n, psrc ? " maybe established" : "", nlive, c->g.ncoll);
+        else tr_debug("gcomm %s: no last primary view among %d reporters", c->cfg.name, c->g.ncoll);
+        for (int i = 0; i < c->g.ncoll; i++)
+            tr_debug("gcomm %s:   reporter %s flags %u prim %" PRIu64 " eff %" PRIu64 " in P %d", c->cfg.name,
+                     gc_uuid_short(&c->g.coll[i].uuid, b), c->g.coll[i].flags, c->g.coll[i].prim.id.epoch,
+                     c->g.coll[i].eff ? c->g.coll[i].eff->id.epoch : 0, P ? gc_view_find(P, &c->g.coll[i].uuid) : -2);
+    }
+    tr_debug("gcomm %s: installing epoch %" PRIu64 " leader %s %s n=%u close=%" PRIu64, c->cfg.name,
+             v->id.epoch, gc_uuid_short(&v->id.leader, b), primary ? "primary" : "non-primary", v->n, m.u.start.close);
+    /* send START to every reporter except us (leavers learn they are out) */
+    for (int i = 0; i < c->g.ncoll; i++) {
+        struct coll *s = &c->g.coll[i];
+        if (!tr_uuid_compare(&s->uuid, &c->me)) continue;
+        struct peer *p = gc_peer_find(c, &s->uuid);
+        if (p) gc_send_to_peer(c, p, &m);
+    }
+    c->promise_peer = -1;
+    c->next_gather_ok = t + c->t_hb / 2 + c->env.random(c->env.ctx) % (c->t_hb / 2 + 1);
+    gc_apply_start(c, &m);
+    free(refs);
+    free(dd);
+    for (uint32_t k = 0; k < ng; k++) free(grefs[k]);
+    gc_gather_clear(c);
+}
+
+void gc_on_state_msg(gc_core *c, struct peer *p, const gc_msg *m)
+{
+    if (c->state != GC_ST_GATHER || m->u.state.epoch != c->g.epoch) return;
+    if (m->u.state.inc != p->inc) return;
+    coll_add(c, &p->uuid, m, gc_now(c));
+    gc_gather_check(c, false);
+}

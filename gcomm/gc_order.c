@@ -1,0 +1,310 @@
+/* gcomm/gc_order: total order within a view: the leader orders, members acknowledge, the commit
+ * point advances (establishing the view) and entries and views are delivered. */
+#include "gcomm/gc_core_int.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/tr_log.h"
+#include "gcomm/gc_gvwstate.h"
+
+/* ---------- views and delivery ---------- */
+
+int gc_my_index(const gc_core *c, const gc_view *v) { return gc_view_find(v, &c->me); }
+
+void gc_deliver_view(gc_core *c, const gc_view *v, bool continuous)
+{
+    struct gc_delivery d;
+    memset(&d, 0, sizeof d);
+    d.kind = GC_DELIVER_VIEW;
+    d.view = v;
+    d.my_index = gc_my_index(c, v);
+    d.continuous = continuous;
+    c->dv = *v;
+    c->have_dv = true;
+    c->nonprim_since = !v->primary;
+    c->st.views++;
+    char b1[40], b2[40];
+    tr_info("gcomm %s: view %" PRIu64 ".%s %s, %u members, own index %d", c->cfg.name, v->id.epoch,
+            gc_uuid_short(&v->id.leader, b1), v->primary ? "PRIMARY" : "NON-PRIMARY", v->n, d.my_index);
+    (void)b2;
+    c->env.deliver(c->env.ctx, &d);
+}
+
+/* A local (epoch 0) non-primary view holding only us: we are cut off. */
+void gc_deliver_local_nonprim(gc_core *c)
+{
+    gc_view v;
+    memset(&v, 0, sizeof v);
+    v.id.leader = c->me;
+    v.id.leader_inc = c->inc;
+    v.n = 1;
+    v.m[0].uuid = c->me;
+    v.m[0].incarnation = c->inc;
+    v.m[0].weight = c->cfg.weight;
+    snprintf(v.m[0].name, sizeof v.m[0].name, "%s", c->cfg.name);
+    snprintf(v.m[0].incoming, sizeof v.m[0].incoming, "%s", c->cfg.incoming);
+    gc_deliver_view(c, &v, false);
+}
+
+void gc_pend_drop_all(gc_core *c)
+{
+    for (size_t i = 0; i < c->pend_n; i++) gc_buf_put(c, c->pend[i].data, c->pend[i].len);
+    c->pend_n = c->pend_sent = 0;
+}
+
+static void persist_view(gc_core *c)
+{
+    gc_wbuf w;
+    gc_w_init(&w);
+    gc_gvwstate_encode(&w, &c->me, &c->cur);
+    if (!w.oom) c->env.persist(c->env.ctx, w.p, w.len);
+    gc_w_free(&w);
+}
+
+void gc_deliver_entry(gc_core *c, uint64_t seqno)
+{
+    struct entry *e = gc_log_at(c, seqno);
+    if (!e) return;
+    struct gc_delivery d;
+    memset(&d, 0, sizeof d);
+    d.kind = GC_DELIVER_MSG;
+    d.sender = e->sender;
+    d.seqno = (int64_t)seqno;
+    d.history = c->cur.history;
+    d.data = e->data;
+    d.len = e->len;
+    c->delivered = seqno;
+    c->st.msgs_delivered++;
+    c->st.bytes_delivered += e->len;
+    if (e->inc == c->inc && !tr_uuid_compare(&e->sender, &c->me)) {
+        while (c->pend_n && c->pend[0].seq <= e->seq) {
+            if (c->pend[0].seq == e->seq) {
+                uint64_t lat = gc_now(c) - c->pend[0].t0;
+                c->st.repl_latency_last_ns = lat;
+                c->st.repl_latency_avg_ns = c->st.repl_latency_avg_ns
+                                                ? (c->st.repl_latency_avg_ns * 7 + lat) / 8 : lat;
+                if (lat > c->st.repl_latency_max_ns) c->st.repl_latency_max_ns = lat;
+            }
+            gc_buf_put(c, c->pend[0].data, c->pend[0].len);
+            memmove(c->pend, c->pend + 1, (c->pend_n - 1) * sizeof *c->pend);
+            c->pend_n--;
+            if (c->pend_sent) c->pend_sent--;
+        }
+    }
+    c->env.deliver(c->env.ctx, &d);
+}
+
+static uint64_t member_ack(gc_core *c, uint32_t i)
+{
+    const gc_member *m = &c->cur.m[i];
+    if (!tr_uuid_compare(&m->uuid, &c->me)) return gc_log_end(c);
+    struct peer *p = gc_peer_find(c, &m->uuid);
+    if (!p || p->inc != m->incarnation || p->ack_epoch != c->cur.id.epoch) return 0;
+    return p->ack;
+}
+
+static void trim_log(gc_core *c)
+{
+    uint64_t all = gc_log_end(c);
+    for (uint32_t i = 0; i < c->cur.n; i++) {
+        uint64_t a = member_ack(c, i);
+        if (a < all) all = a;
+    }
+    if (all > c->delivered) all = c->delivered;
+    if (all >= c->log_first) gc_log_trim_front(c, all);
+}
+
+/* Each set of a joint list (previous primary views) must hold a quorum of nodes for which
+ * present(uuid) is true; an empty list is satisfied. */
+bool gc_joint_eval(gc_core *c, const gc_joint *j, uint32_t n, bool (*present)(gc_core *, const tr_uuid *, const void *),
+                   const void *arg)
+{
+    uint64_t pr[2] = {0, 0}, lf[2] = {0, 0}, tot[2] = {0, 0};
+    for (uint32_t i = 0; i < n; i++) {
+        int set = j[i].left >> 1 & 1;
+        tot[set] += j[i].weight;
+        if (j[i].left & 1) lf[set] += j[i].weight;
+        else if (present(c, &j[i].uuid, arg)) pr[set] += j[i].weight;
+    }
+    for (int set = 0; set < 2; set++) {
+        if (!tot[set] && !lf[set]) continue;
+        enum gc_quorum q = gc_quorum_eval(pr[set], lf[set], tot[set]);
+        if (!(q == GC_Q_YES || (q == GC_Q_SPLIT && c->cfg.ignore_sb))) return false;
+    }
+    return true;
+}
+
+static uint64_t member_ack(gc_core *c, uint32_t i);
+
+static bool acked_close(gc_core *c, const tr_uuid *u, const void *arg)
+{
+    (void)arg;
+    int k = gc_view_find(&c->cur, u);
+    return k >= 0 && member_ack(c, (uint32_t)k) >= c->close;
+}
+
+static bool joint_ok(gc_core *c)
+{
+    if (c->forced || c->njoint == 0) return true;
+    return gc_joint_eval(c, c->joint, c->njoint, acked_close, NULL);
+}
+
+/* Recomputes the commit point; establishes the view and delivers what became safe. */
+void gc_advance(gc_core *c)
+{
+    if (c->state != GC_ST_NORMAL || !c->cur.primary) return;
+    uint64_t acks[GC_MAX_MEMBERS];
+    uint8_t wts[GC_MAX_MEMBERS];
+    uint32_t n = c->cur.n;
+    for (uint32_t i = 0; i < n; i++) {
+        acks[i] = member_ack(c, i);
+        wts[i] = c->cur.m[i].weight;
+    }
+    if (!tr_uuid_compare(&c->cur.id.leader, &c->me)) {
+        /* our own gc_log_end is already counted */
+    } else {
+        /* the leader holds every entry it sent us */
+        int li = gc_view_find(&c->cur, &c->cur.id.leader);
+        if (li >= 0 && acks[li] < gc_log_end(c)) acks[li] = gc_log_end(c);
+    }
+    /* sort by ack descending */
+    for (uint32_t i = 1; i < n; i++)
+        for (uint32_t j = i; j > 0 && acks[j] > acks[j - 1]; j--) {
+            uint64_t t = acks[j]; acks[j] = acks[j - 1]; acks[j - 1] = t;
+            uint8_t w = wts[j]; wts[j] = wts[j - 1]; wts[j - 1] = w;
+        }
+    uint64_t total = gc_view_weight(&c->cur), acc = 0, commit = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        acc += wts[i];
+        if (2 * acc > total) { commit = acks[i]; break; }
+    }
+    if (commit > c->commit) c->commit = commit;
+    if (!c->established) {
+        if (c->commit < c->close || !joint_ok(c)) return;
+        c->established = true;
+        c->lease_grace = gc_now(c) + c->t_lease;
+        gc_recompute_lease(c); /* a member holding the majority weight alone needs no echoes */
+        if (c->continuing)
+            for (uint64_t s = c->delivered + 1; s <= c->close; s++) gc_deliver_entry(c, s);
+        c->delivered = c->close;
+        c->cur_delivered = true;
+        c->last_prim = c->cur;
+        c->has_prim = true;
+        c->prim_pending = false;
+        c->last_estab = c->cur;
+        c->has_estab = true;
+        gc_deliver_view(c, &c->cur, c->continuing);
+        persist_view(c);
+        c->pend_sent = 0;
+        gc_send_pending(c);
+    }
+    uint64_t upto = c->commit < gc_log_end(c) ? c->commit : gc_log_end(c);
+    while (c->delivered < upto && c->state == GC_ST_NORMAL) gc_deliver_entry(c, c->delivered + 1);
+    trim_log(c);
+}
+
+/* ---------- ordering ---------- */
+
+void gc_leader_order(gc_core *c, const tr_uuid *sender, uint64_t inc, uint64_t seq,
+                     const uint8_t *data, size_t len)
+{
+    gc_dedup *d = gc_dedup_find(c, sender, inc, false);
+    if (d && seq <= d->seq) return;
+    gc_entry_ref e = {.sender = *sender, .sender_inc = inc, .sender_seq = seq, .data = data, .len = len};
+    if (gc_log_append(c, &e)) { tr_error("gcomm: out of memory ordering a message"); return; }
+    gc_dedup_note(c, sender, inc, seq);
+    gc_msg m;
+    m.type = GC_MSG_ORDER;
+    m.u.order.epoch = c->cur.id.epoch;
+    m.u.order.seqno = gc_log_end(c);
+    m.u.order.e = e;
+    gc_send_to_members(c, &m, sender);
+}
+
+bool gc_fc_blocked(gc_core *c)
+{
+    if (c->fc_self) return true;
+    for (uint32_t i = 0; i < c->cur.n; i++) {
+        struct peer *p = gc_peer_find(c, &c->cur.m[i].uuid);
+        if (p && p->fc && p->inc == c->cur.m[i].incarnation) return true;
+    }
+    return false;
+}
+
+bool gc_can_send(gc_core *c)
+{
+    return c->state == GC_ST_NORMAL && c->cur.primary && c->established;
+}
+
+void gc_send_pending(gc_core *c)
+{
+    if (!gc_can_send(c) || gc_fc_blocked(c)) return;
+    bool leader = !tr_uuid_compare(&c->cur.id.leader, &c->me);
+    struct peer *lp = leader ? NULL : gc_peer_find(c, &c->cur.id.leader);
+    if (!leader && (!lp || lp->link < 0)) return;
+    while (c->pend_sent < c->pend_n) {
+        struct pend *p = &c->pend[c->pend_sent++];
+        if (leader) {
+            gc_leader_order(c, &c->me, c->inc, p->seq, p->data, p->len);
+        } else {
+            gc_msg m;
+            m.type = GC_MSG_DATA;
+            m.u.data.epoch = c->cur.id.epoch;
+            m.u.data.seq = p->seq;
+            m.u.data.data = p->data;
+            m.u.data.len = p->len;
+            gc_send_to_peer(c, lp, &m);
+        }
+        c->st.msgs_sent++;
+    }
+    if (leader) gc_advance(c);
+}
+
+/* ---------- acknowledgements ---------- */
+
+/* Does member i need our ACK to move its commit point? A member counts its own log and the
+ * leader's (the leader holds all it sent): if those two already hold a quorum of the view, our
+ * ACK only lets it trim its log, and it can wait. The leader's ACK never moves anybody's commit. */
+static bool ack_urgent(const gc_core *c, uint32_t i)
+{
+    if (!c->established) return true; /* establishing a view needs everybody's acks */
+    if (!tr_uuid_compare(&c->cur.id.leader, &c->me)) return false;
+    uint64_t w = c->cur.m[i].weight;
+    if (tr_uuid_compare(&c->cur.m[i].uuid, &c->cur.id.leader)) {
+        int li = gc_view_find(&c->cur, &c->cur.id.leader);
+        if (li >= 0) w += c->cur.m[li].weight;
+    }
+    return 2 * w <= gc_view_weight(&c->cur);
+}
+
+#define ACK_LAZY_MAX 64 /* entries a trim-only ACK may lag behind (also sent every tick) */
+
+/* Sends our ACK at once to the members whose commit waits for it, and to the others when it
+ * has moved ACK_LAZY_MAX entries or `all` (ticks, reconnects, new views). */
+void gc_send_ack(gc_core *c, bool all)
+{
+    if (c->state != GC_ST_NORMAL || !c->cur.primary) return;
+    uint64_t e = gc_log_end(c);
+    bool fresh = c->acked_sent_epoch != c->cur.id.epoch;
+    if (fresh) c->acked_sent = c->acked_lazy = 0;
+    bool urgent = fresh || c->acked_sent != e;
+    bool lazy = fresh || (e > c->acked_lazy && (all || e - c->acked_lazy >= ACK_LAZY_MAX));
+    if (!urgent && !lazy) return;
+    gc_msg m;
+    m.type = GC_MSG_ACK;
+    m.u.ack.epoch = c->cur.id.epoch;
+    m.u.ack.seqno = e;
+    if (!gc_encode(c, &m)) return;
+    for (uint32_t i = 0; i < c->cur.n; i++) {
+        if (!tr_uuid_compare(&c->cur.m[i].uuid, &c->me)) continue;
+        if (!(ack_urgent(c, i) ? urgent : lazy)) continue;
+        struct peer *p = gc_peer_find(c, &c->cur.m[i].uuid);
+        if (p && p->link >= 0 && p->inc == c->cur.m[i].incarnation)
+            gc_raw_send(c, &c->links[p->link], c->wb.p, c->wb.len);
+    }
+    c->acked_sent = e;
+    if (lazy) c->acked_lazy = e;
+    c->acked_sent_epoch = c->cur.id.epoch;
+}
