@@ -214,12 +214,13 @@ static bool possibly_established(gc_core *c, const gc_view *X, const struct coll
 
 /* The latest primary view that may exist: reported established by someone, or possibly
  * established. Sets every reporter's eff (the view its log continues). */
-static const gc_view *choose_prim(gc_core *c, const struct coll **pending_src)
+static const gc_view *choose_prim(gc_core *c, const struct coll **pending_src, bool live_only)
 {
     *pending_src = NULL;
     for (int i = 0; i < c->g.ncoll; i++) {
         struct coll *s = &c->g.coll[i];
-        s->eff = (s->flags & GC_STATE_HAS_PRIM) ? &s->prim : NULL;
+        bool skip = live_only && (s->flags & GC_STATE_RECOVERED);
+        s->eff = (s->flags & GC_STATE_HAS_PRIM) && !skip ? &s->prim : NULL;
     }
     for (int round = 0; round <= c->g.ncoll; round++) {
         const gc_view *P = NULL;
@@ -261,51 +262,69 @@ void gc_gather_check(gc_core *c, bool timeout)
         if (!coll_find(c, &c->g.targets[i])) all = false;
 
     const struct coll *psrc;
-    const gc_view *P = choose_prim(c, &psrc);
-    struct coll *adopt = NULL;
-    int nlive = 0;
-    for (int i = 0; i < c->g.ncoll; i++) {
-        struct coll *s = &c->g.coll[i];
-        if (!P || !s->eff || (s->flags & GC_STATE_RECOVERED) || gc_view_id_cmp(&s->eff->id, &P->id)) continue;
-        nlive++;
-        if (!adopt || s->log_end > adopt->log_end) adopt = s;
-    }
-    bool primary = false, forced = false, newhist = false;
-    if (c->cfg.ignore_quorum || c->g.bootstrap) {
-        primary = forced = true;
-        newhist = nlive == 0;
-    } else if (P) {
-        if (nlive > 0) {
-            uint64_t present = 0, left = 0;
-            for (uint32_t i = 0; i < P->n; i++) {
-                struct coll *s = coll_find(c, &P->m[i].uuid);
-                if (!s || (s->flags & GC_STATE_RECOVERED) || !s->eff || gc_view_id_cmp(&s->eff->id, &P->id) ||
-                    s->inc != P->m[i].incarnation)
-                    continue;
-                if (s->flags & GC_STATE_LEAVING) left += P->m[i].weight;
-                else present += P->m[i].weight;
+    const gc_view *P;
+    struct coll *adopt;
+    int nlive;
+    bool primary, forced, newhist;
+    /* Pass 1 may find the latest primary view only in the gvwstate.dat of restarted members
+     * (no live holder) and fail to recover it because some of its members are gone for good
+     * (a member that reconnected under a new uuid, say, and bootstrapped). Pass 2 then decides
+     * on the live members' views alone, which is safe: the recovered view was formed from a
+     * majority of every older view, and those members are restarted or absent now, never
+     * present with an older view, so an older view can reach quorum here only if it was forced
+     * (a bootstrap), the operator's decision, as Galera lets a primary component win. */
+    for (int pass = 0;; pass++) {
+        P = choose_prim(c, &psrc, pass == 1);
+        adopt = NULL;
+        nlive = 0;
+        for (int i = 0; i < c->g.ncoll; i++) {
+            struct coll *s = &c->g.coll[i];
+            if (!P || !s->eff || (s->flags & GC_STATE_RECOVERED) || gc_view_id_cmp(&s->eff->id, &P->id)) continue;
+            nlive++;
+            if (!adopt || s->log_end > adopt->log_end) adopt = s;
+        }
+        primary = forced = newhist = false;
+        if (c->cfg.ignore_quorum || c->g.bootstrap) {
+            primary = forced = true;
+            newhist = nlive == 0;
+        } else if (P) {
+            if (nlive > 0) {
+                uint64_t present = 0, left = 0;
+                for (uint32_t i = 0; i < P->n; i++) {
+                    struct coll *s = coll_find(c, &P->m[i].uuid);
+                    if (!s || (s->flags & GC_STATE_RECOVERED) || !s->eff || gc_view_id_cmp(&s->eff->id, &P->id) ||
+                        s->inc != P->m[i].incarnation)
+                        continue;
+                    if (s->flags & GC_STATE_LEAVING) left += P->m[i].weight;
+                    else present += P->m[i].weight;
+                }
+                enum gc_quorum q = gc_quorum_eval(present, left, gc_view_weight(P));
+                primary = q == GC_Q_YES || (q == GC_Q_SPLIT && c->cfg.ignore_sb);
+                if (primary && psrc && !(psrc->flags & GC_STATE_PFORCED) && psrc->njoint) {
+                    /* P may never have been established: we must also hold quorums of its predecessors */
+                    primary = gc_joint_eval(c, psrc->joint, psrc->njoint, live_reporter, NULL);
+                }
             }
-            enum gc_quorum q = gc_quorum_eval(present, left, gc_view_weight(P));
-            primary = q == GC_Q_YES || (q == GC_Q_SPLIT && c->cfg.ignore_sb);
-            if (primary && psrc && !(psrc->flags & GC_STATE_PFORCED) && psrc->njoint) {
-                /* P may never have been established: we must also hold quorums of its predecessors */
-                primary = gc_joint_eval(c, psrc->joint, psrc->njoint, live_reporter, NULL);
+            if (!primary && c->cfg.recovery) {
+                /* pc.recovery: every member of the last primary view is back, some lost their memory */
+                bool every = true, some_recovered = false;
+                for (uint32_t i = 0; i < P->n; i++) {
+                    struct coll *s = coll_find(c, &P->m[i].uuid);
+                    if (!s) every = false;
+                    else if ((s->flags & GC_STATE_RECOVERED) || s->inc != P->m[i].incarnation || !s->eff ||
+                             gc_view_id_cmp(&s->eff->id, &P->id))
+                        some_recovered = true; /* restarted, or its log was replaced by a view that never formed */
+                }
+                primary = forced = newhist = every && some_recovered;
             }
         }
-        if (!primary && c->cfg.recovery) {
-            /* pc.recovery: every member of the last primary view is back, some lost their memory */
-            bool every = true, some_recovered = false;
-            for (uint32_t i = 0; i < P->n; i++) {
-                struct coll *s = coll_find(c, &P->m[i].uuid);
-                if (!s) every = false;
-                else if ((s->flags & GC_STATE_RECOVERED) || s->inc != P->m[i].incarnation || !s->eff ||
-                         gc_view_id_cmp(&s->eff->id, &P->id))
-                    some_recovered = true; /* restarted, or its log was replaced by a view that never formed */
-            }
-            primary = forced = newhist = every && some_recovered;
-        }
+        if (primary && !newhist && !adopt) primary = false; /* nothing to continue from */
+        if (primary || pass == 1 || !P || nlive > 0 || c->cfg.ignore_quorum || c->g.bootstrap) break;
+        bool live_prim = false;
+        for (int i = 0; i < c->g.ncoll; i++)
+            if (!(c->g.coll[i].flags & GC_STATE_RECOVERED) && (c->g.coll[i].flags & GC_STATE_HAS_PRIM)) live_prim = true;
+        if (!live_prim) break;
     }
-    if (primary && !newhist && !adopt) primary = false; /* nothing to continue from */
 
     uint64_t wait_until = 0;
     if (primary && !forced && P) {

@@ -808,6 +808,14 @@ void gc_node_stop(gc_node *n)
     pthread_mutex_lock(&n->mu);
     for (int i = 0; i < MAX_CONNS; i++)
         if (n->conns[i].used) conn_free(n, &n->conns[i]);
+    /* A stopped node never listens again, and the host may connect anew on the same port at
+     * once (SET GLOBAL wsrep_cluster_address): a socket left listening would also accept
+     * peers that nobody then answers. */
+    if (n->lfd >= 0) {
+        epoll_ctl(n->ep, EPOLL_CTL_DEL, n->lfd, NULL);
+        close(n->lfd);
+        n->lfd = -1;
+    }
     pthread_mutex_unlock(&n->mu);
     pthread_mutex_lock(&n->qmu);
     n->qclosed = true;

@@ -19,6 +19,8 @@ struct gcomm_group {
     gc_node *gn;
     pthread_t pump;
     bool pump_started;
+    const struct tr_cfg *opts; /* the node's options, read again at every connect */
+    char data_dir[GC_PATH_MAX];
 };
 
 /* gcomm's view, as the node's stream wants it. */
@@ -126,6 +128,15 @@ static int gg_connect(struct repl_group *gb, const char *cluster_name, const cha
                       bool bootstrap, char *err, size_t errlen)
 {
     struct gcomm_group *g = (struct gcomm_group *)gb;
+    if (g->gn) { /* a reconnect: the last connection left (its pump has reported CLOSED) */
+        gc_node_stop(g->gn);
+        if (g->pump_started) pthread_join(g->pump, NULL);
+        g->pump_started = false;
+        gc_node_destroy(g->gn);
+        g->gn = NULL;
+    }
+    /* options set at run time since the last connect (pc.weight, pc.ignore_sb...) hold */
+    if (fill_config(g, g->opts, g->data_dir, err, errlen)) return -1;
     snprintf(g->cfg.group, sizeof g->cfg.group, "%s", cluster_name);
     if (gc_config_set_url(&g->cfg, url)) {
         snprintf(err, errlen, "cannot parse cluster address '%s'", url);
@@ -260,6 +271,8 @@ struct repl_group *repl_group_gcomm_new(const struct repl_group_args *args,
     if (!g) return NULL;
     g->base.ops = &gcomm_ops;
     g->args = *args;
+    g->opts = opts;
+    snprintf(g->data_dir, sizeof g->data_dir, "%s", data_dir ? data_dir : "");
     char err[256];
     if (fill_config(g, opts, data_dir, err, sizeof err)) {
         tr_error("group configuration: %s", err);

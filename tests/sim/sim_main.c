@@ -327,6 +327,45 @@ static int scenario_weight(void)
     return rc;
 }
 
+/* MariaDB's galera_pc_ignore_sb: of two nodes, one is killed (its gvwstate.dat keeps the view of
+ * both); the other reconnects under a new uuid with no memory and bootstraps. The killed one
+ * restarts and must join that primary component, not wait for a member that is gone for good. */
+static int scenario_rejoin_bootstrapped(void)
+{
+    struct sim s;
+    form(&s, 2, 17);
+    for (int k = 0; k < 3; k++) { /* view epochs above what a fresh bootstrap starts with */
+        int g[SIM_MAX_NODES] = {0, 1};
+        sim_partition(&s, g);
+        sim_run_until(&s, s.now + 8 * SIM_SEC);
+        sim_heal(&s);
+        sim_run_until(&s, s.now + 8 * SIM_SEC);
+    }
+    uint64_t epoch = s.nodes[1].view.id.epoch;
+    sim_crash(&s, 1);
+    sim_crash(&s, 0);
+    free(s.nodes[0].disk); /* a leave deletes gvwstate.dat; a new connection is a new uuid */
+    s.nodes[0].disk = NULL;
+    s.nodes[0].disklen = 0;
+    sim_run_until(&s, s.now + 500 * SIM_MS);
+    sim_node_start(&s, 0);
+    gc_core_bootstrap(s.nodes[0].core);
+    sim_run_until(&s, s.now + 2 * SIM_SEC);
+    bool alone = gc_core_is_primary(s.nodes[0].core);
+    uint64_t boot_epoch = s.nodes[0].view.id.epoch;
+    sim_node_start(&s, 1);
+    uint64_t t0 = s.now;
+    char why[160] = "";
+    while (!all_primary_together(&s, why, sizeof why) && s.now < t0 + 20 * SIM_SEC && !sim_failed(&s))
+        sim_run_until(&s, s.now + 10 * SIM_MS);
+    int rc = sim_failed(&s) || !alone || !all_primary_together(&s, why, sizeof why);
+    printf("scenario rejoin a bootstrapped node (2 nodes): bootstrapped primary=%d (epoch %" PRIu64 " against %" PRIu64
+           " remembered), restarted member in its primary view after %.0f ms%s %s%s\n", alone,
+           boot_epoch, epoch, (double)(s.now - t0) / 1e6, rc ? " FAIL" : " ok", rc ? why : "", s.fail);
+    sim_free(&s);
+    return rc;
+}
+
 /* Flow control: while one member asks to stop, nobody's broadcasts are ordered; then they are. */
 static int scenario_fc(void)
 {
@@ -410,6 +449,7 @@ int main(int argc, char **argv)
         fails += scenario_leave();
         fails += scenario_split_brain();
         fails += scenario_weight();
+        fails += scenario_rejoin_bootstrapped();
         fails += scenario_fc();
         fails += scenario_big(big ? big : 64);
     } else if (big) {
