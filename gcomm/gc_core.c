@@ -343,7 +343,18 @@ void gc_core_leave(gc_core *c)
 
 bool gc_core_has_left(const gc_core *c) { return c->left; }
 
-void gc_core_set_weight(gc_core *c, uint8_t w) { c->cfg.weight = w; }
+void gc_core_set_weight(gc_core *c, uint8_t w)
+{
+    c->cfg.weight = w;
+    if (c->started && !c->left) gc_send_heartbeats(c, gc_now(c)); /* the leader re-forms the view on it */
+}
+
+int gc_core_view_weight(const gc_core *c)
+{
+    if (c->state != GC_ST_NORMAL || !c->cur.primary || !c->established) return -1;
+    int i = gc_my_index(c, &c->cur);
+    return i < 0 ? -1 : c->cur.m[i].weight;
+}
 
 void gc_core_set_ignore(gc_core *c, bool ignore_sb, bool ignore_quorum)
 {

@@ -74,6 +74,8 @@ int gc_core_broadcast(gc_core *c, const void *buf, size_t len);
 void gc_core_leave(gc_core *c);
 bool gc_core_has_left(const gc_core *c);
 void gc_core_set_weight(gc_core *c, uint8_t weight);
+/* Our weight in the current established primary view; -1 when there is none. */
+int gc_core_view_weight(const gc_core *c);
 /* pc.ignore_sb, pc.ignore_quorum at run time: used from the next view decision on. */
 void gc_core_set_ignore(gc_core *c, bool ignore_sb, bool ignore_quorum);
 void gc_core_bootstrap(gc_core *c);
