@@ -360,6 +360,7 @@ void gc_core_set_ignore(gc_core *c, bool ignore_sb, bool ignore_quorum)
 {
     c->cfg.ignore_sb = ignore_sb;
     c->cfg.ignore_quorum = ignore_quorum;
+    if (c->state == GC_ST_NORMAL && c->cur.primary && c->established) gc_recompute_lease(c); /* half may do now */
 }
 
 void gc_core_bootstrap(gc_core *c) { c->bootstrap_req = true; }

@@ -20,7 +20,13 @@ void gc_recompute_lease(gc_core *c)
         ts[n] = p->echo_ts;
         w[n++] = m->weight;
     }
-    if (2 * acc > total) { c->lease_expiry = NEVER; return; }
+    /* pc.ignore_sb: half the weight is enough, as for the view itself (a two-node cluster
+     * whose peer dies keeps its primary component without a non-primary view in between);
+     * pc.ignore_quorum: any component is primary */
+    if (c->cfg.ignore_quorum || 2 * acc > total || (c->cfg.ignore_sb && 2 * acc == total)) {
+        c->lease_expiry = NEVER;
+        return;
+    }
     for (uint32_t i = 1; i < n; i++)
         for (uint32_t j = i; j > 0 && ts[j] > ts[j - 1]; j--) {
             uint64_t t = ts[j]; ts[j] = ts[j - 1]; ts[j - 1] = t;
@@ -29,7 +35,10 @@ void gc_recompute_lease(gc_core *c)
     c->lease_expiry = 0;
     for (uint32_t i = 0; i < n; i++) {
         acc += w[i];
-        if (2 * acc > total) { c->lease_expiry = ts[i] + c->t_lease; return; }
+        if (2 * acc > total || (c->cfg.ignore_sb && 2 * acc == total)) {
+            c->lease_expiry = ts[i] + c->t_lease;
+            return;
+        }
     }
 }
 

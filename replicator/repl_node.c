@@ -306,8 +306,11 @@ int repl_node_connect(struct repl_node *n, const char *cluster_name, const char 
     if (!url || strncmp(url, "gcomm://", 8) != 0) {
         /* Galera's words for it ("Backend not supported: foo"): MariaDB's tests expect them */
         const char *e = url ? strstr(url, "://") : NULL;
-        tr_error("Backend not supported: %.*s (cluster address '%s'; trireme speaks gcomm://host:port,...)",
-                 e ? (int)(e - url) : 0, e ? url : "", url ? url : "(null)");
+        if (!e)
+            tr_error("Invalid backend URI: '%s' (trireme speaks gcomm://host:port,...)", url ? url : "(null)");
+        else
+            tr_error("Backend not supported: %.*s (cluster address '%s'; trireme speaks gcomm://host:port,...)",
+                     (int)(e - url), url, url);
         return REPL_NODE_FAIL;
     }
     bootstrap = bootstrap || url_is_bootstrap(url);

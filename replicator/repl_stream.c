@@ -922,6 +922,12 @@ int repl_node_recv(struct repl_node *n, void *recv_ctx)
             } else {
                 exch_clear_locked(n);
                 repl_trx_lose_in_flight_locked(n);
+                /* the same for causal markers: their readers send new ones in the next primary
+                 * view instead of waiting out repl.causal_read_timeout */
+                for (struct repl_causal_wait *w = n->causal_waits; w; w = w->next) {
+                    w->lost = true;
+                    pthread_cond_broadcast(&w->cond);
+                }
                 n->primary = false;
                 n->ordering = false;
                 n->exch_done_prim = false;
