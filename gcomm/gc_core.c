@@ -37,10 +37,8 @@ static void on_message(gc_core *c, struct link *l, const uint8_t *buf, size_t le
             tr_warn("gcomm %s: bad fragment on link %d: disconnecting", c->cfg.name, l->id);
             gc_close_link(c, l, true);
         } else if (rc == 1) {
-            int id = l->id;
             on_message(c, l, whole, wlen, 1);
             gc_buf_put(c, whole, wlen);
-            (void)id;
         }
         return;
     }

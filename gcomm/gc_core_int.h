@@ -159,7 +159,7 @@ struct gc_core {
     bool bootstrap_req;
     uint64_t leave_time;
 
-    uint64_t next_hb, next_tick_dial;
+    uint64_t next_hb;
     bool gossip; /* learned an address since our last HELLOs: repeat them on every link */
     uint64_t acked_sent, acked_lazy, acked_sent_epoch; /* ACK sent to members that need it / to all */
     struct gc_stats st;

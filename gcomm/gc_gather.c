@@ -170,8 +170,6 @@ static struct coll *coll_find(gc_core *c, const tr_uuid *u)
     return NULL;
 }
 
-static struct coll *coll_find(gc_core *c, const tr_uuid *u);
-
 /* Did reporter s acknowledge view X? Exact while X is within its record of acked epochs. */
 static bool reporter_acked(const struct coll *s, const gc_view *X)
 {

@@ -272,3 +272,4 @@ void gc_on_hello(gc_core *c, struct link *l, const gc_msg *m)
         }
     }
 }
+#undef h

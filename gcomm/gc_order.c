@@ -25,10 +25,9 @@ void gc_deliver_view(gc_core *c, const gc_view *v, bool continuous)
     c->have_dv = true;
     c->nonprim_since = !v->primary;
     c->st.views++;
-    char b1[40], b2[40];
+    char b1[40];
     tr_info("gcomm %s: view %" PRIu64 ".%s %s, %u members, own index %d", c->cfg.name, v->id.epoch,
             gc_uuid_short(&v->id.leader, b1), v->primary ? "PRIMARY" : "NON-PRIMARY", v->n, d.my_index);
-    (void)b2;
     c->env.deliver(c->env.ctx, &d);
 }
 
@@ -135,8 +134,6 @@ bool gc_joint_eval(gc_core *c, const gc_joint *j, uint32_t n, bool (*present)(gc
     }
     return true;
 }
-
-static uint64_t member_ack(gc_core *c, uint32_t i);
 
 static bool acked_close(gc_core *c, const tr_uuid *u, const void *arg)
 {

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/tr_log.h"
@@ -22,6 +23,7 @@
 #define IST_HDR (4 + 4 + 16 + 8 + 8)
 #define IST_ACCEPT_MS 60000 /* the donor connects within this after the request */
 #define IST_IO_MS 30000
+#define IST_PROGRESS_S 5 /* seconds between progress lines while receiving */
 
 struct ist_rec {
     int64_t seqno;
@@ -135,7 +137,20 @@ static void ist_recv_body(struct repl_node *n, int lfd)
         pthread_mutex_unlock(&n->mu);
         if (!ok) why = "the donor sent another range or history";
     }
+    /* progress, as Galera's joiner reports it ("Receiving IST: ..."), at the start and then every
+     * few seconds: a long transfer shows it is moving */
+    struct timespec t_last;
+    clock_gettime(CLOCK_MONOTONIC, &t_last);
+    if (!why)
+        tr_info("Receiving IST: 0 of %lld actions (%lld..%lld)", (long long)(last - first + 1), (long long)first,
+                (long long)last);
     for (int64_t s = first; !why && s <= last; s++) {
+        struct timespec t_now;
+        clock_gettime(CLOCK_MONOTONIC, &t_now);
+        if (t_now.tv_sec - t_last.tv_sec >= IST_PROGRESS_S) {
+            t_last = t_now;
+            tr_info("Receiving IST: %lld of %lld actions", (long long)(s - first), (long long)(last - first + 1));
+        }
         uint8_t rh[5];
         if (io_all(fd, rh, sizeof rh, false)) {
             why = "stream cut short";
