@@ -208,6 +208,8 @@ void gc_on_hello(gc_core *c, struct link *l, const gc_msg *m)
             }
             if (!p) { gc_close_link(c, l, true); return; }
         }
+        /* a promise to the peer that had this slot does not pass to the next one */
+        if (c->promise_peer == (int)(p - c->peers)) c->promise_peer = -1;
         memset(p, 0, sizeof *p);
         p->used = true;
         p->uuid = h->uuid;
@@ -215,6 +217,7 @@ void gc_on_hello(gc_core *c, struct link *l, const gc_msg *m)
         p->link = -1;
     } else if (p->inc != h->inc) {
         tr_info("gcomm %s: peer %s restarted", c->cfg.name, gc_uuid_short(&h->uuid, b));
+        if (c->promise_peer == (int)(p - c->peers)) c->promise_peer = -1; /* promised to the old process */
         int old = p->link;
         memset(p, 0, sizeof *p);
         p->used = true;
