@@ -224,10 +224,15 @@ gc_core *gc_core_new(const struct gc_config *cfg, const struct gc_env *env, cons
     c->t_lease = c->cfg.keepalive_ns / 2;
     c->t_tick = c->cfg.keepalive_ns / 32;
     c->t_change = c->cfg.install_ns < 2 * c->cfg.keepalive_ns ? c->cfg.install_ns : 2 * c->cfg.keepalive_ns;
-    uint64_t r1 = env->random(env->ctx), r2 = env->random(env->ctx);
+    /* Time-ordered (as UUIDv7, from the driver's clock): members sort by when they started, as
+     * with Galera's time-based UUIDs, so the longest-running node leads and a view's member
+     * indexes (MariaDB's auto_increment_offset with wsrep_auto_increment_control) follow the
+     * start order. The rest is random. */
+    uint64_t ms = env->now(env->ctx) / 1000000, r1 = env->random(env->ctx), r2 = env->random(env->ctx);
     memcpy(c->me.data, &r1, 8);
     memcpy(c->me.data + 8, &r2, 8);
-    c->me.data[6] = (uint8_t)((c->me.data[6] & 0x0f) | 0x40);
+    for (int i = 0; i < 6; i++) c->me.data[i] = (uint8_t)(ms >> (40 - 8 * i));
+    c->me.data[6] = (uint8_t)((c->me.data[6] & 0x0f) | 0x70);
     c->me.data[8] = (uint8_t)((c->me.data[8] & 0x3f) | 0x80);
     c->inc = env->random(env->ctx) | 1;
     if (gvw && gvwlen) {
