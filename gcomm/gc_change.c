@@ -382,6 +382,14 @@ void gc_evaluate(gc_core *c, uint64_t t)
         gc_start_gather(c, D, nd, true);
         return;
     }
+    /* pc.announce_timeout: before its first view a node that names seeds looks for them (until
+     * one answers, or the timeout), so that what it restored from gvwstate.dat does not decide
+     * alone while a running group is one connection away */
+    if (want && !c->have_dv && c->cfg.nseeds > 0 && t - c->start_t < c->cfg.announce_ns) {
+        bool linked = false;
+        for (int i = 0; i < MAX_PEERS && !linked; i++) linked = c->peers[i].used && c->peers[i].link >= 0;
+        if (!linked) return;
+    }
     if (want && me_min && t >= c->next_gather_ok) gc_start_gather(c, D, nd, false);
     else if (want && c->state == GC_ST_NORMAL && is_leader(c) && t >= c->next_gather_ok && me_in)
         gc_start_gather(c, D, nd, false); /* the leader re-forms its view even if not lowest */

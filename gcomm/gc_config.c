@@ -19,6 +19,7 @@ void gc_config_defaults(struct gc_config *c)
     c->suspect_ns = 5 * SEC;
     c->inactive_ns = 15 * SEC;
     c->install_ns = 0; /* 0 = inactive/2 */
+    c->announce_ns = 3 * SEC;
     c->weight = 1;
     c->recovery = true;
     c->wait_prim = true;

@@ -27,6 +27,7 @@ struct gc_config {
     uint64_t suspect_ns;              /* evs.suspect_timeout PT5S */
     uint64_t inactive_ns;             /* evs.inactive_timeout PT15S */
     uint64_t install_ns;              /* evs.install_timeout, default inactive/2 */
+    uint64_t announce_ns;             /* pc.announce_timeout PT3S: looking for seeds before the first view */
     uint8_t weight;                   /* pc.weight */
     bool ignore_sb, ignore_quorum;    /* pc.ignore_sb, pc.ignore_quorum */
     bool bootstrap;                   /* pc.bootstrap at start (also implied by no seeds) */

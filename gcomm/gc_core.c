@@ -289,6 +289,7 @@ void gc_core_free(gc_core *c)
 void gc_core_start(gc_core *c)
 {
     c->started = true;
+    c->start_t = gc_now(c);
     for (int i = 0; i < c->cfg.nseeds; i++) gc_addr_add(c, c->cfg.seeds[i]);
     if (c->cfg.bootstrap || c->cfg.nseeds == 0) c->bootstrap_req = true;
     gc_wbuf w; /* keep our uuid across a crash even before the first primary view */

@@ -84,6 +84,7 @@ struct coll {
     const gc_view *eff; /* prim, or estab if prim cannot have been established */
     uint64_t stop_abs; /* NEVER if it was not supporting a view */
     uint64_t dv_epoch, delivered;
+    uint64_t live_until; /* its lease on its primary view, on our clock; 0: none */
     uint8_t nheard;
     tr_uuid heard[GC_MAX_MEMBERS];
     uint64_t heard_abs[GC_MAX_MEMBERS];
@@ -159,7 +160,7 @@ struct gc_core {
     bool bootstrap_req;
     uint64_t leave_time;
 
-    uint64_t next_hb;
+    uint64_t next_hb, start_t; /* start_t: gc_core_start, for pc.announce_timeout */
     bool gossip; /* learned an address since our last HELLOs: repeat them on every link */
     uint64_t acked_sent, acked_lazy, acked_sent_epoch; /* ACK sent to members that need it / to all */
     struct gc_stats st;

@@ -58,6 +58,11 @@ void gc_fill_state(gc_core *c, gc_msg *m, uint64_t epoch, gc_entry_ref *refs)
         m->u.state.heard_ago[m->u.state.nheard++] = gc_now(c) - p->last_heard;
     }
     m->u.state.dv_epoch = c->have_dv && c->dv.primary && !c->nonprim_since ? c->dv.id.epoch : 0;
+    /* still primary for a while: nobody can have formed a later primary view without us yet */
+    uint64_t now = gc_now(c);
+    if (!c->recovered && c->cur.primary && c->established && c->has_prim &&
+        !gc_view_id_cmp(&c->cur.id, &c->last_prim.id) && c->lease_expiry > now)
+        m->u.state.lease_left = c->lease_expiry == NEVER ? NEVER : c->lease_expiry - now;
     m->u.state.delivered = c->delivered;
     m->u.state.ndedup = c->ndedup;
     m->u.state.dedup = c->dedup;
@@ -91,6 +96,9 @@ static int coll_add(gc_core *c, const tr_uuid *uuid, const gc_msg *m, uint64_t t
     s->log_end = m->u.state.log_end;
     s->first = m->u.state.first;
     s->dv_epoch = m->u.state.dv_epoch;
+    s->live_until = !m->u.state.lease_left                ? 0
+                    : m->u.state.lease_left >= NEVER - t ? NEVER
+                                                          : t + m->u.state.lease_left;
     s->nacked = m->u.state.nacked;
     memcpy(s->acked, m->u.state.acked, sizeof s->acked);
     s->nheard = m->u.state.nheard;
@@ -271,6 +279,15 @@ void gc_gather_check(gc_core *c, bool timeout)
      * majority of every older view, and those members are restarted or absent now, never
      * present with an older view, so an older view can reach quorum here only if it was forced
      * (a bootstrap), the operator's decision, as Galera lets a primary component win. */
+    /* A member that is in a primary component right now (its lease on it still runs at this
+     * instant) outranks what restarted members remember, as Galera's primary nodes outrank
+     * restored state: no later primary view can have been formed, let alone persisted in a
+     * gvwstate.dat, while that lease runs. */
+    bool live_prim_now = false;
+    for (int i = 0; i < c->g.ncoll; i++) {
+        const struct coll *s = &c->g.coll[i];
+        if (!(s->flags & (GC_STATE_RECOVERED | GC_STATE_LEAVING)) && s->live_until > t) live_prim_now = true;
+    }
     for (int pass = 0;; pass++) {
         P = choose_prim(c, &psrc, pass == 1);
         adopt = NULL;
@@ -303,7 +320,7 @@ void gc_gather_check(gc_core *c, bool timeout)
                     primary = gc_joint_eval(c, psrc->joint, psrc->njoint, live_reporter, NULL);
                 }
             }
-            if (!primary && c->cfg.recovery) {
+            if (!primary && c->cfg.recovery && !(nlive == 0 && live_prim_now)) {
                 /* pc.recovery: every member of the last primary view is back, some lost their memory */
                 bool every = true, some_recovered = false;
                 for (uint32_t i = 0; i < P->n; i++) {

@@ -146,6 +146,7 @@ void gc_msg_encode(gc_wbuf *w, const gc_msg *m)
             gc_w_u64(w, m->u.state.heard_ago[i]);
         }
         gc_w_u64(w, m->u.state.dv_epoch);
+        gc_w_u64(w, m->u.state.lease_left);
         gc_w_u64(w, m->u.state.delivered);
         gc_w_u64(w, m->u.state.log_end);
         enc_dedup(w, m->u.state.ndedup, m->u.state.dedup);
@@ -279,6 +280,7 @@ int gc_msg_decode(const uint8_t *buf, size_t len, gc_msg *m)
             m->u.state.heard_ago[i] = gc_r_u64(r);
         }
         m->u.state.dv_epoch = gc_r_u64(r);
+        m->u.state.lease_left = gc_r_u64(r);
         m->u.state.delivered = gc_r_u64(r);
         m->u.state.log_end = gc_r_u64(r);
         if (!r->err) m->u.state.dedup = dec_dedup(r, &m->u.state.ndedup);

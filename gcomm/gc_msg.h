@@ -131,6 +131,7 @@ typedef struct gc_msg {
             tr_uuid heard[GC_MAX_MEMBERS];
             uint64_t heard_ago[GC_MAX_MEMBERS];
             uint64_t dv_epoch;  /* primary view we are still delivering in (0: none) */
+            uint64_t lease_left; /* what our lease on that view had left (ns, NEVER: no end); 0: none */
             uint64_t delivered; /* last seqno we delivered */
             uint64_t log_end;
             uint64_t first; /* seqno of entries[0] */

@@ -119,6 +119,7 @@ static int fill_config(struct gcomm_group *g, const struct tr_cfg *opts, const c
     c->recovery = o.pc_recovery;
     c->wait_prim = o.pc_wait_prim;
     c->wait_prim_timeout_ns = (uint64_t)o.pc_wait_prim_timeout_ns;
+    c->announce_ns = (uint64_t)o.pc_announce_timeout_ns;
     c->max_packet_size = (uint32_t)o.gcs_max_packet_size;
     c->isolate = o.gmcast_isolate != 0;
     return 0;

@@ -95,7 +95,7 @@ static const struct repl_option_info table[] = {
     K("ist.recv_bind", TR_CFG_ADDRESS, NULL, 0, YES),
 
     /* primary component */
-    K("pc.announce_timeout", TR_CFG_DURATION, "PT3S", 0, NO),
+    K("pc.announce_timeout", TR_CFG_DURATION, "PT3S", 0, YES),
     K("pc.bootstrap", TR_CFG_BOOL, NULL, D, YES),
     K("pc.checksum", TR_CFG_BOOL, "false", 0, NO),
     K("pc.ignore_quorum", TR_CFG_BOOL, "false", D, YES),
@@ -305,6 +305,7 @@ int repl_options_read(const tr_cfg *cfg, struct repl_options *o)
     o->pc_wait_prim = get_b(cfg, "pc.wait_prim", true);
     o->pc_recovery = get_b(cfg, "pc.recovery", true);
     o->pc_wait_prim_timeout_ns = get_ns(cfg, "pc.wait_prim_timeout", NS(30));
+    o->pc_announce_timeout_ns = get_ns(cfg, "pc.announce_timeout", NS(3));
     o->pc_weight = (int)get_i(cfg, "pc.weight", 1);
     o->gcs_fc_limit = get_i(cfg, "gcs.fc_limit", 16);
     if (tr_cfg_get_double(cfg, "gcs.fc_factor", &o->gcs_fc_factor) != 0) o->gcs_fc_factor = 1.0;

@@ -46,7 +46,7 @@ struct repl_options {
     int64_t evs_causal_keepalive_period_ns;
     int64_t evs_send_window, evs_user_send_window;
     bool pc_ignore_sb, pc_ignore_quorum, pc_wait_prim, pc_recovery;
-    int64_t pc_wait_prim_timeout_ns;
+    int64_t pc_wait_prim_timeout_ns, pc_announce_timeout_ns;
     int pc_weight;
     int64_t gcs_fc_limit;
     double gcs_fc_factor;

@@ -366,6 +366,47 @@ static int scenario_rejoin_bootstrapped(void)
     return rc;
 }
 
+/* MariaDB's MDEV-29142: one of two nodes bootstraps a group of its own (its gvwstate.dat then
+ * holds a one-member primary view); both are killed; the other one starts a new group with no
+ * memory. The first, restarting, must join that running primary component instead of recovering
+ * its own one-member view and taking the running one's history over. */
+static int scenario_restart_into_running(void)
+{
+    struct sim s;
+    form(&s, 2, 19);
+    int g[SIM_MAX_NODES] = {0, 1};
+    sim_partition(&s, g);
+    sim_run_until(&s, s.now + 8 * SIM_SEC);
+    gc_core_bootstrap(s.nodes[1].core); /* node 1's own primary component */
+    sim_run_until(&s, s.now + 2 * SIM_SEC);
+    bool own = gc_core_is_primary(s.nodes[1].core);
+    sim_crash(&s, 1);
+    sim_crash(&s, 0);
+    sim_heal(&s);
+    free(s.nodes[0].disk);
+    s.nodes[0].disk = NULL;
+    s.nodes[0].disklen = 0;
+    sim_run_until(&s, s.now + 500 * SIM_MS);
+    sim_node_start(&s, 0);
+    gc_core_bootstrap(s.nodes[0].core);
+    sim_run_until(&s, s.now + 2 * SIM_SEC);
+    tr_uuid hist = s.nodes[0].view.history;
+    bool running = gc_core_is_primary(s.nodes[0].core);
+    sim_node_start(&s, 1);
+    uint64_t t0 = s.now;
+    char why[160] = "";
+    while (!all_primary_together(&s, why, sizeof why) && s.now < t0 + 20 * SIM_SEC && !sim_failed(&s))
+        sim_run_until(&s, s.now + 10 * SIM_MS);
+    bool together = all_primary_together(&s, why, sizeof why);
+    bool kept = !tr_uuid_compare(&s.nodes[0].view.history, &hist);
+    int rc = sim_failed(&s) || !own || !running || !together || !kept;
+    printf("scenario restart into a running group (2 nodes): restarted member in its primary view after %.0f ms, "
+           "the running history kept=%d%s %s%s\n", (double)(s.now - t0) / 1e6, kept, rc ? " FAIL" : " ok",
+           rc ? why : "", s.fail);
+    sim_free(&s);
+    return rc;
+}
+
 /* Flow control: while one member asks to stop, nobody's broadcasts are ordered; then they are. */
 static int scenario_fc(void)
 {
@@ -450,6 +491,7 @@ int main(int argc, char **argv)
         fails += scenario_split_brain();
         fails += scenario_weight();
         fails += scenario_rejoin_bootstrapped();
+        fails += scenario_restart_into_running();
         fails += scenario_fc();
         fails += scenario_big(big ? big : 64);
     } else if (big) {
