@@ -327,6 +327,20 @@ static int scenario_weight(void)
     return rc;
 }
 
+/* Node 0 gone with both nodes down comes back with no memory (a leave deletes gvwstate.dat; a new
+ * connection is a new uuid) and bootstraps a group; returns whether it is primary alone. */
+static bool restart_node0_fresh_bootstrap(struct sim *s)
+{
+    free(s->nodes[0].disk);
+    s->nodes[0].disk = NULL;
+    s->nodes[0].disklen = 0;
+    sim_run_until(s, s->now + 500 * SIM_MS);
+    sim_node_start(s, 0);
+    gc_core_bootstrap(s->nodes[0].core);
+    sim_run_until(s, s->now + 2 * SIM_SEC);
+    return gc_core_is_primary(s->nodes[0].core);
+}
+
 /* MariaDB's galera_pc_ignore_sb: of two nodes, one is killed (its gvwstate.dat keeps the view of
  * both); the other reconnects under a new uuid with no memory and bootstraps. The killed one
  * restarts and must join that primary component, not wait for a member that is gone for good. */
@@ -344,14 +358,7 @@ static int scenario_rejoin_bootstrapped(void)
     uint64_t epoch = s.nodes[1].view.id.epoch;
     sim_crash(&s, 1);
     sim_crash(&s, 0);
-    free(s.nodes[0].disk); /* a leave deletes gvwstate.dat; a new connection is a new uuid */
-    s.nodes[0].disk = NULL;
-    s.nodes[0].disklen = 0;
-    sim_run_until(&s, s.now + 500 * SIM_MS);
-    sim_node_start(&s, 0);
-    gc_core_bootstrap(s.nodes[0].core);
-    sim_run_until(&s, s.now + 2 * SIM_SEC);
-    bool alone = gc_core_is_primary(s.nodes[0].core);
+    bool alone = restart_node0_fresh_bootstrap(&s);
     uint64_t boot_epoch = s.nodes[0].view.id.epoch;
     sim_node_start(&s, 1);
     uint64_t t0 = s.now;
@@ -383,15 +390,8 @@ static int scenario_restart_into_running(void)
     sim_crash(&s, 1);
     sim_crash(&s, 0);
     sim_heal(&s);
-    free(s.nodes[0].disk);
-    s.nodes[0].disk = NULL;
-    s.nodes[0].disklen = 0;
-    sim_run_until(&s, s.now + 500 * SIM_MS);
-    sim_node_start(&s, 0);
-    gc_core_bootstrap(s.nodes[0].core);
-    sim_run_until(&s, s.now + 2 * SIM_SEC);
+    bool running = restart_node0_fresh_bootstrap(&s);
     tr_uuid hist = s.nodes[0].view.history;
-    bool running = gc_core_is_primary(s.nodes[0].core);
     sim_node_start(&s, 1);
     uint64_t t0 = s.now;
     char why[160] = "";
