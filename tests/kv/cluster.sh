@@ -32,9 +32,21 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# A port pair (base, base + 1 for IST) below the ephemeral range (32768 up on Linux), so that no
+# outgoing connection takes either meanwhile, and apart from the pairs already handed out.
+USED_PORTS=" "
 free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null ||
-        echo $((20000 + RANDOM % 20000))
+    local p try
+    for try in $(seq 1 200); do
+        p=$((20000 + (RANDOM * 7 + $$ + try) % 12000))
+        case "$USED_PORTS" in *" $p "* | *" $((p + 1)) "* | *" $((p - 1)) "*) continue ;; esac
+        if ! (exec 3<>/dev/tcp/127.0.0.1/"$p") 2>/dev/null && ! (exec 3<>/dev/tcp/127.0.0.1/$((p + 1))) 2>/dev/null; then
+            USED_PORTS="$USED_PORTS$p $((p + 1)) "
+            FREE_PORT=$p
+            return
+        fi
+    done
+    FREE_PORT=0
 }
 fail() { echo "FAIL: $*"; for f in "$DIR"/*.err; do echo "--- $f"; grep -v 'P:INFO' "$f" | tail -25; done; exit 1; }
 field() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" "$2" | tail -1; }
@@ -51,7 +63,8 @@ P0=""
 for i in $(seq 1 "$NODES"); do
     n=$(printf "\\x$(printf %x $((64 + i)))") # A, B, C, ...
     NAMES="$NAMES $n"
-    port=$(free_port)
+    free_port # not in a subshell: it notes the pair it hands out
+    port=$FREE_PORT
     if [ -z "$P0" ]; then
         P0=$port
         url=gcomm://
