@@ -191,8 +191,8 @@ int main(int argc, char **argv)
                 char h[40], s[40];
                 tr_uuid_print(&ev->history, h);
                 tr_uuid_print(&ev->sender, s);
-                h[8] = s[8] = 0;
-                printf("MSG %s %" PRId64 " %s %08x\n", h, ev->seqno, s, tr_crc32c(0, ev->data, ev->len));
+                h[8] = 0; /* the sender by its last digits: node uuids begin with their start time */
+                printf("MSG %s %" PRId64 " %s %08x\n", h, ev->seqno, s + 28, tr_crc32c(0, ev->data, ev->len));
             }
             gc_event_free(ev);
         }
