@@ -6,6 +6,14 @@
 
 /* ---------- leases ---------- */
 
+/* Enough weight to be primary: more than half, or half with pc.ignore_sb as for the view itself
+ * (a two-node cluster whose peer dies keeps its primary component without a non-primary view in
+ * between). */
+static bool lease_quorum(const gc_core *c, uint64_t acc, uint64_t total)
+{
+    return 2 * acc > total || (c->cfg.ignore_sb && 2 * acc == total);
+}
+
 void gc_recompute_lease(gc_core *c)
 {
     uint64_t ts[GC_MAX_MEMBERS];
@@ -20,10 +28,7 @@ void gc_recompute_lease(gc_core *c)
         ts[n] = p->echo_ts;
         w[n++] = m->weight;
     }
-    /* pc.ignore_sb: half the weight is enough, as for the view itself (a two-node cluster
-     * whose peer dies keeps its primary component without a non-primary view in between);
-     * pc.ignore_quorum: any component is primary */
-    if (c->cfg.ignore_quorum || 2 * acc > total || (c->cfg.ignore_sb && 2 * acc == total)) {
+    if (c->cfg.ignore_quorum || lease_quorum(c, acc, total)) { /* pc.ignore_quorum: any component is primary */
         c->lease_expiry = NEVER;
         return;
     }
@@ -35,7 +40,7 @@ void gc_recompute_lease(gc_core *c)
     c->lease_expiry = 0;
     for (uint32_t i = 0; i < n; i++) {
         acc += w[i];
-        if (2 * acc > total || (c->cfg.ignore_sb && 2 * acc == total)) {
+        if (lease_quorum(c, acc, total)) {
             c->lease_expiry = ts[i] + c->t_lease;
             return;
         }
