@@ -36,7 +36,13 @@ static void on_message(gc_core *c, struct link *l, const uint8_t *buf, size_t le
         if (rc < 0) {
             tr_warn("gcomm %s: bad fragment on link %d: disconnecting", c->cfg.name, l->id);
             gc_close_link(c, l, true);
-        } else if (rc == 1) {
+            return;
+        }
+        /* A peer that is sending us a large message is alive: its heartbeats queue behind the
+         * fragments on the same stream (a START that carries a long log takes longer than t_fresh
+         * under load, and the promise to its gatherer must not run out meanwhile). */
+        if (l->peer >= 0) c->peers[l->peer].last_heard = gc_now(c);
+        if (rc == 1) {
             on_message(c, l, whole, wlen, 1);
             gc_buf_put(c, whole, wlen);
         }

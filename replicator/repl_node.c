@@ -42,6 +42,9 @@ static void load_settings(struct repl_node *n)
     snprintf(v, sizeof v, "%lld", (long long)o.repl_max_ws_size);
     tr_cfg_set_internal(n->cfg, "repl.max_ws_size", v, err, sizeof err);
     n->gmcast_segment = o.gmcast_segment;
+    bool dbg = false;
+    tr_cfg_get_bool(n->cfg, "debug", &dbg);
+    tr_log_set_debug(dbg); /* process-wide, like the log sink: the last node to set it wins */
     atomic_store(&n->fc_limit, o.gcs_fc_limit);
     atomic_store(&n->fc_factor, o.gcs_fc_factor);
     atomic_store(&n->fc_single_primary, o.gcs_fc_single_primary);

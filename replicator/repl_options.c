@@ -36,6 +36,9 @@ static const struct repl_option_info table[] = {
     K("cert.log_conflicts", TR_CFG_BOOL, "no", D, YES),
     K("cert.optimistic_pa", TR_CFG_BOOL, "yes", D, NO),
 
+    /* debug: log lines at debug level (gcomm's view-change reasons among them), as Galera's */
+    K("debug", TR_CFG_BOOL, "no", D, YES),
+
     /* EVS membership and ordering */
     KR("evs.auto_evict", TR_CFG_INT, "0", D, 0, INT32_MAX, NO),
     K("evs.causal_keepalive_period", TR_CFG_DURATION, NULL, D, NO),

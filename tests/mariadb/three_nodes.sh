@@ -92,7 +92,9 @@ command -v sysbench >/dev/null || abort "sysbench is not installed"
 mdb_init || abort "test environment (mariadb client, mariadb-install-db)"
 
 # ---- form the cluster -------------------------------------------------------------------------
-export MDB_EXTRA_CNF="wsrep_slave_threads=4"
+# the caller's lines (wsrep_debug=1, say) come after ours
+export MDB_EXTRA_CNF="wsrep_slave_threads=4${MDB_EXTRA_CNF:+
+$MDB_EXTRA_CNF}"
 mdb_node_create n1 "$PROVIDER" gcomm:// || abort "create n1's datadir and system tables"
 JOIN=gcomm://127.0.0.1:$(mdb_get n1 gcomm_port)
 for n in n2 n3; do

@@ -36,6 +36,7 @@ struct sim_node {
     bool skip_ok;          /* a non-continuous view was delivered since the last message */
     uint64_t vs_count, vs_hash; /* messages since the last view */
     uint64_t delivered_total;
+    uint64_t nonprim_views; /* non-primary views delivered */
     uint64_t last_deliver_time;
 };
 
@@ -78,6 +79,7 @@ struct sim {
     size_t heap_n, heap_cap;
     bool oneway[SIM_MAX_NODES][SIM_MAX_NODES]; /* frames i -> j blocked */
     uint64_t max_packet;
+    uint64_t bytes_per_sec; /* link bandwidth (frames queue behind each other); 0: unlimited */
     bool workload;
     uint64_t bcast_period;
     bool ever_crashed;

@@ -193,6 +193,7 @@ static void check_view(struct sim *s, struct sim_node *nd, const struct gc_deliv
         fprintf(stderr, "[%9.3f] n%d view %llu.%s %s n=%u cont=%d\n", (double)s->now / 1e9, nd->idx,
                 (unsigned long long)v->id.epoch, u, v->primary ? "PRIM" : "non-prim", v->n, d->continuous);
     }
+    if (!v->primary) nd->nonprim_views++;
     nd->view = *v;
     nd->have_view = true;
     nd->vs_count = 0;

@@ -86,6 +86,7 @@ static void schedule_frame(struct sim *s, struct frame *f)
     struct sim_link *l = &s->links[f->link];
     uint64_t t = s->now + link_delay(s);
     if (t < l->last_arrival[f->dir]) t = l->last_arrival[f->dir];
+    if (s->bytes_per_sec) t += (uint64_t)f->len * SIM_SEC / s->bytes_per_sec;
     l->last_arrival[f->dir] = t;
     push(s, (struct event){.t = t, .kind = EV_FRAME, .link = f->link, .f = f});
 }
