@@ -12,6 +12,46 @@
 
 /* ---------- incoming messages ---------- */
 
+static bool is_member(const gc_core *c, const struct peer *p)
+{
+    int k = c->state == GC_ST_NORMAL ? gc_view_find(&c->cur, &p->uuid) : -1;
+    return k >= 0 && c->cur.m[k].incarnation == p->inc;
+}
+
+/* The state a heartbeat reports, once every frame sent before it has been received. */
+static void apply_hb(gc_core *c, struct peer *p, const struct gc_hb *hb)
+{
+    p->have_hb = true;
+    p->hb_promised = hb->promised;
+    p->hb_epoch = hb->epoch;
+    p->hb_state = hb->state;
+    p->hb_weight = hb->weight;
+    p->fc = hb->fc;
+    p->nsusp = hb->nsusp;
+    memcpy(p->susp, hb->susp, sizeof p->susp[0] * p->nsusp);
+    if (hb->state == GC_ST_LEAVING || hb->state == GC_ST_LEFT) p->leaving = true;
+    if (hb->promised > c->max_epoch) c->max_epoch = hb->promised;
+    bool member = is_member(c, p);
+    if (hb->state == GC_ST_NORMAL && (hb->epoch > p->ack_epoch || (hb->epoch == p->ack_epoch && hb->ack > p->ack))) {
+        p->ack_epoch = hb->epoch;
+        p->ack = hb->ack;
+        if (member) gc_advance(c);
+    }
+    if (!p->fc && member) gc_send_pending(c);
+}
+
+/* Applies, oldest first, the held heartbeats whose preceding frames are all in. */
+static void release_held(gc_core *c, struct link *l)
+{
+    int id = l->id;
+    while (l->used && l->id == id && l->peer >= 0 && l->nheld && l->held[0].bulk <= l->bulk_recv) {
+        struct gc_hb hb = l->held[0];
+        memmove(&l->held[0], &l->held[1], (l->nheld - 1) * sizeof l->held[0]);
+        l->nheld--;
+        apply_hb(c, &c->peers[l->peer], &hb);
+    }
+}
+
 static bool from_leader(gc_core *c, const struct peer *p)
 {
     return !tr_uuid_compare(&p->uuid, &c->cur.id.leader);
@@ -67,33 +107,24 @@ static void on_message(gc_core *c, struct link *l, const uint8_t *buf, size_t le
     struct peer *p = &c->peers[l->peer];
     uint64_t t = gc_now(c);
     p->last_heard = t;
-    bool member = c->state == GC_ST_NORMAL && gc_view_find(&c->cur, &p->uuid) >= 0 &&
-                  c->cur.m[gc_view_find(&c->cur, &p->uuid)].incarnation == p->inc;
+    bool member = is_member(c, p);
     switch (m.type) {
     case GC_MSG_HB: {
-        p->have_hb = true;
-        p->hb_promised = m.u.hb.promised;
-        p->hb_epoch = m.u.hb.epoch;
-        p->hb_state = m.u.hb.state;
-        p->hb_weight = m.u.hb.weight;
-        p->fc = m.u.hb.fc;
-        p->nsusp = m.u.hb.nsusp;
-        memcpy(p->susp, m.u.hb.susp, sizeof p->susp[0] * p->nsusp);
-        if (m.u.hb.state == GC_ST_LEAVING || m.u.hb.state == GC_ST_LEFT) p->leaving = true;
-        if (m.u.hb.promised > c->max_epoch) c->max_epoch = m.u.hb.promised;
-        if (m.u.hb.state == GC_ST_NORMAL && (m.u.hb.epoch > p->ack_epoch ||
-                                             (m.u.hb.epoch == p->ack_epoch && m.u.hb.ack > p->ack))) {
-            p->ack_epoch = m.u.hb.epoch;
-            p->ack = m.u.hb.ack;
-            if (member) gc_advance(c);
+        /* the echo goes back at once (the lease is timed by it); the state waits for the frames
+         * the heartbeat overtook */
+        if (m.u.hb.bulk <= l->bulk_recv) {
+            release_held(c, l); /* older ones first */
+            if (!l->used || l->peer < 0 || &c->peers[l->peer] != p) break;
+            apply_hb(c, p, &m.u.hb);
+        } else {
+            l->held[l->nheld < LINK_HELD_HB ? l->nheld++ : LINK_HELD_HB - 1] = m.u.hb;
         }
         gc_msg e;
         e.type = GC_MSG_ECHO;
         e.u.echo.ts = m.u.hb.ts;
         e.u.echo.epoch = c->state == GC_ST_NORMAL ? c->cur.id.epoch : 0;
         e.u.echo.supporting = c->state == GC_ST_NORMAL;
-        gc_send_to_peer(c, p, &e);
-        if (!p->fc && member) gc_send_pending(c);
+        if (p->link >= 0 && gc_encode(c, &e)) gc_raw_send(c, &c->links[p->link], c->wb.p, c->wb.len, true);
         break;
     }
     case GC_MSG_ECHO:
@@ -180,7 +211,11 @@ void gc_core_recv(gc_core *c, int link, const uint8_t *buf, size_t len)
 {
     struct link *l = gc_link_slot(c, link);
     if (!l || c->left) return;
+    bool urgent = len && (buf[0] == GC_MSG_HB || buf[0] == GC_MSG_ECHO); /* as gc_raw_send sends them */
     on_message(c, l, buf, len, 0);
+    if (urgent || !l->used || l->id != link) return;
+    l->bulk_recv++;
+    release_held(c, l);
 }
 
 void gc_core_flush(gc_core *c) { gc_send_ack(c, false); }
@@ -344,7 +379,7 @@ void gc_core_leave(gc_core *c)
     if (gc_encode(c, &m))
         for (int i = 0; i < MAX_PEERS; i++)
             if (c->peers[i].used && c->peers[i].link >= 0) {
-                gc_raw_send(c, &c->links[c->peers[i].link], c->wb.p, c->wb.len);
+                gc_raw_send(c, &c->links[c->peers[i].link], c->wb.p, c->wb.len, false);
                 sent++;
             }
     gc_send_heartbeats(c, gc_now(c));
@@ -394,7 +429,7 @@ void gc_core_fc(gc_core *c, bool stop)
     m.u.fc.stop = stop;
     if (gc_encode(c, &m))
         for (int i = 0; i < MAX_PEERS; i++)
-            if (c->peers[i].used && c->peers[i].link >= 0) gc_raw_send(c, &c->links[c->peers[i].link], c->wb.p, c->wb.len);
+            if (c->peers[i].used && c->peers[i].link >= 0) gc_raw_send(c, &c->links[c->peers[i].link], c->wb.p, c->wb.len, false);
     if (!stop) gc_send_pending(c);
 }
 

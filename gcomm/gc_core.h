@@ -35,8 +35,12 @@ struct gc_env {
     void *ctx;
     uint64_t (*now)(void *ctx);    /* monotonic nanoseconds */
     uint64_t (*random)(void *ctx); /* uniform 64 bits */
-    /* Sends one core message (the driver frames it). Links are reliable FIFO until closed. */
-    void (*send)(void *ctx, int link, const uint8_t *buf, size_t len);
+    /* Sends one core message (the driver frames it). Links are reliable FIFO until closed,
+     * except that an urgent message (a heartbeat or an echo: small, never fragmented) may
+     * overtake non-urgent ones the driver still queues; never another urgent one. Leases need
+     * this: behind a message that takes seconds to cross a link, a heartbeat would come back
+     * too late to count. */
+    void (*send)(void *ctx, int link, const uint8_t *buf, size_t len, bool urgent);
     /* Starts dialling addr; returns a link id (conn_up or conn_down follows) or -1. */
     int (*connect)(void *ctx, const char *addr);
     void (*close)(void *ctx, int link); /* no conn_down follows */

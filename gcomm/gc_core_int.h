@@ -26,6 +26,8 @@
 #define POOL_PER_CLASS 128
 #define POOL_MAX_BYTES (32u << 20)
 
+#define LINK_HELD_HB 4
+
 struct link {
     bool used, outbound;
     int id;
@@ -33,6 +35,12 @@ struct link {
     int addr;  /* address slot we dialled, or -1 */
     int peer;  /* -1 until HELLO */
     gc_reasm reasm;
+    /* Non-urgent frames sent and received on this link. A heartbeat may overtake the frames
+     * sent before it (gc_env.send), so its state is held until they are all in (nheld is at
+     * most LINK_HELD_HB: beyond it the newest replaces the last, so the oldest still apply). */
+    uint64_t bulk_sent, bulk_recv;
+    uint32_t nheld;
+    struct gc_hb held[LINK_HELD_HB];
 };
 
 struct addr {
@@ -204,7 +212,7 @@ void gc_dedup_note(gc_core *c, const tr_uuid *u, uint64_t inc, uint64_t seq);
 struct peer *gc_peer_find(gc_core *c, const tr_uuid *u);
 struct link *gc_link_slot(gc_core *c, int id);
 bool gc_peer_fresh(const gc_core *c, const struct peer *p, uint64_t t);
-void gc_raw_send(gc_core *c, struct link *l, const uint8_t *buf, size_t len);
+void gc_raw_send(gc_core *c, struct link *l, const uint8_t *buf, size_t len, bool urgent);
 bool gc_encode(gc_core *c, const gc_msg *m);
 void gc_send_to_peer(gc_core *c, struct peer *p, const gc_msg *m);
 void gc_send_to_members(gc_core *c, const gc_msg *m, const tr_uuid *first);

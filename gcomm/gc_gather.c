@@ -258,6 +258,23 @@ static const gc_view *choose_prim(gc_core *c, const struct coll **pending_src, b
     return NULL;
 }
 
+/* Is a target's STATE possibly on its way? A message of its is half reassembled, or it has
+ * sent frames that have not arrived yet (a heartbeat that overtook them says so). Waiting then
+ * beats deciding without it: on a slow link a STATE that carries a log takes longer than t_hb,
+ * the view forms without that target, which answers the next GATHER behind a STATE nobody
+ * wants any more, and so on. */
+static bool state_in_transit(gc_core *c)
+{
+    for (int i = 0; i < c->g.ntargets; i++) {
+        if (coll_find(c, &c->g.targets[i])) continue;
+        struct peer *p = gc_peer_find(c, &c->g.targets[i]);
+        if (!p || p->link < 0) continue;
+        const struct link *l = &c->links[p->link];
+        if (l->reasm.got > 0 || l->nheld > 0) return true;
+    }
+    return false;
+}
+
 /* Decides whether to install gc_now; if so builds START, sends it and applies it. */
 void gc_gather_check(gc_core *c, bool timeout)
 {
@@ -363,7 +380,7 @@ void gc_gather_check(gc_core *c, bool timeout)
     }
     if (primary) {
         if (t < wait_until) return;
-        if (!all && !timeout && t < c->g.start + c->t_hb) return;
+        if (!all && !timeout && (t < c->g.start + c->t_hb || state_in_transit(c))) return;
     } else if (!all && !timeout) {
         return;
     }

@@ -71,9 +71,13 @@ void gc_send_heartbeats(gc_core *c, uint64_t t)
         if (p->used && !p->leaving && !gc_peer_fresh(c, p, t) && t - p->last_heard < c->cfg.inactive_ns)
             m.u.hb.susp[m.u.hb.nsusp++] = p->uuid;
     }
-    if (!gc_encode(c, &m)) return;
+    /* urgent, so it is encoded per link: each says how many frames it may overtake */
     for (int i = 0; i < MAX_PEERS; i++) {
         struct peer *p = &c->peers[i];
-        if (p->used && p->link >= 0) gc_raw_send(c, &c->links[p->link], c->wb.p, c->wb.len);
+        if (!p->used || p->link < 0) continue;
+        struct link *l = &c->links[p->link];
+        m.u.hb.bulk = l->bulk_sent;
+        if (!gc_encode(c, &m)) return;
+        gc_raw_send(c, l, c->wb.p, c->wb.len, true);
     }
 }

@@ -29,11 +29,14 @@ bool gc_peer_fresh(const gc_core *c, const struct peer *p, uint64_t t)
     return p->link >= 0 && t - p->last_heard < c->t_fresh && !p->leaving;
 }
 
-void gc_raw_send(gc_core *c, struct link *l, const uint8_t *buf, size_t len)
+/* urgent: see gc_env.send. A message that must be fragmented is never urgent (an urgent
+ * fragment could land between the fragments of another message). */
+void gc_raw_send(gc_core *c, struct link *l, const uint8_t *buf, size_t len, bool urgent)
 {
     size_t max = c->cfg.max_packet_size;
     if (len <= max) {
-        c->env.send(c->env.ctx, l->id, buf, len);
+        c->env.send(c->env.ctx, l->id, buf, len, urgent);
+        if (!urgent) l->bulk_sent++;
         return;
     }
     for (size_t off = 0; off < len; off += max) {
@@ -47,7 +50,8 @@ void gc_raw_send(gc_core *c, struct link *l, const uint8_t *buf, size_t len)
         gc_w_reset(&c->fb);
         gc_msg_encode(&c->fb, &f);
         if (c->fb.oom) return;
-        c->env.send(c->env.ctx, l->id, c->fb.p, c->fb.len);
+        c->env.send(c->env.ctx, l->id, c->fb.p, c->fb.len, false);
+        l->bulk_sent++;
     }
 }
 
@@ -68,7 +72,7 @@ static void shrink_wb(gc_core *c)
 void gc_send_to_peer(gc_core *c, struct peer *p, const gc_msg *m)
 {
     if (p->link < 0 || !gc_encode(c, m)) return;
-    gc_raw_send(c, &c->links[p->link], c->wb.p, c->wb.len);
+    gc_raw_send(c, &c->links[p->link], c->wb.p, c->wb.len, false);
     shrink_wb(c);
 }
 
@@ -84,7 +88,7 @@ void gc_send_to_members(gc_core *c, const gc_msg *m, const tr_uuid *first)
         if (k >= 0 && i == f) continue;
         struct peer *p = gc_peer_find(c, &c->cur.m[i].uuid);
         if (p && p->link >= 0 && p->inc == c->cur.m[i].incarnation)
-            gc_raw_send(c, &c->links[p->link], c->wb.p, c->wb.len);
+            gc_raw_send(c, &c->links[p->link], c->wb.p, c->wb.len, false);
     }
     shrink_wb(c);
 }
@@ -137,7 +141,7 @@ void gc_send_hello(gc_core *c, struct link *l)
     for (int i = 0; i < MAX_ADDRS && m->u.hello.naddrs < GC_MAX_ADDRS; i++)
         if (c->addrs[i].used && !c->addrs[i].self)
             memcpy(m->u.hello.addrs[m->u.hello.naddrs++], c->addrs[i].a, GC_ADDR_MAX);
-    if (gc_encode(c, m)) gc_raw_send(c, l, c->wb.p, c->wb.len);
+    if (gc_encode(c, m)) gc_raw_send(c, l, c->wb.p, c->wb.len, false);
     free(m);
 }
 

@@ -94,6 +94,7 @@ void gc_msg_encode(gc_wbuf *w, const gc_msg *m)
         gc_w_u8(w, m->u.hb.fc);
         gc_w_u8(w, m->u.hb.weight);
         gc_w_u64(w, m->u.hb.ack);
+        gc_w_u64(w, m->u.hb.bulk);
         gc_w_u8(w, m->u.hb.nsusp);
         for (int i = 0; i < m->u.hb.nsusp; i++) gc_w_uuid(w, &m->u.hb.susp[i]);
         break;
@@ -221,6 +222,7 @@ int gc_msg_decode(const uint8_t *buf, size_t len, gc_msg *m)
         m->u.hb.fc = gc_r_u8(r);
         m->u.hb.weight = gc_r_u8(r);
         m->u.hb.ack = gc_r_u64(r);
+        m->u.hb.bulk = gc_r_u64(r);
         m->u.hb.nsusp = gc_r_u8(r);
         if (m->u.hb.nsusp > GC_MAX_MEMBERS || m->u.hb.state > GC_ST_LEFT) r->err = true;
         for (int i = 0; i < m->u.hb.nsusp && !r->err; i++) gc_r_uuid(r, &m->u.hb.susp[i]);

@@ -11,7 +11,7 @@
 #include "gcomm/gc_view.h"
 #include "gcomm/gc_wire.h"
 
-#define GC_PROTO_VERSION 1
+#define GC_PROTO_VERSION 2
 #define GC_GROUP_MAX 64
 #define GC_MAX_ADDRS 64
 #define GC_ACKED_MAX 16
@@ -88,10 +88,13 @@ typedef struct gc_msg {
             uint8_t naddrs;
             char addrs[GC_MAX_ADDRS][GC_ADDR_MAX];
         } hello;
-        struct {
+        struct gc_hb {
             uint64_t ts, promised, epoch;
             uint8_t state, fc, weight;
             uint64_t ack;
+            /* non-urgent frames the sender had sent on this link before this HB: the HB may
+             * overtake them in the driver, and its state is applied only once they are in */
+            uint64_t bulk;
             uint8_t nsusp;
             tr_uuid susp[GC_MAX_MEMBERS];
         } hb;

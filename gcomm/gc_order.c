@@ -299,7 +299,7 @@ void gc_send_ack(gc_core *c, bool all)
         if (!(ack_urgent(c, i) ? urgent : lazy)) continue;
         struct peer *p = gc_peer_find(c, &c->cur.m[i].uuid);
         if (p && p->link >= 0 && p->inc == c->cur.m[i].incarnation)
-            gc_raw_send(c, &c->links[p->link], c->wb.p, c->wb.len);
+            gc_raw_send(c, &c->links[p->link], c->wb.p, c->wb.len, false);
     }
     c->acked_sent = e;
     if (lazy) c->acked_lazy = e;

@@ -33,8 +33,13 @@ struct conn {
     char addr[GC_ADDR_MAX];
     uint8_t *in;
     size_t inlen, incap;
+    /* Two send queues of whole frames. Urgent frames (heartbeats, echoes) go out ahead of
+     * the queued bulk ones, at a bulk frame boundary: frame_left is what remains of the bulk
+     * frame being written (0: at a boundary). Bulk waits while an urgent frame is half written. */
     uint8_t *out;
-    size_t outoff, outlen, outcap;
+    size_t outoff, outlen, outcap, frame_left;
+    uint8_t *uout;
+    size_t uoff, ulen, ucap;
 };
 
 struct evnode {
@@ -110,35 +115,99 @@ static void conn_free(gc_node *n, struct conn *c)
     }
     free(c->in);
     free(c->out);
+    free(c->uout);
     memset(c, 0, sizeof *c);
     c->fd = -1;
 }
 
+static bool conn_queued(const struct conn *c) { return c->outlen > c->outoff || c->ulen > c->uoff; }
+
 static void conn_watch(gc_node *n, struct conn *c)
 {
-    bool want = c->connecting || c->outlen > c->outoff;
+    bool want = c->connecting || conn_queued(c);
     if (want == c->want_out) return; /* epoll_ctl is a syscall: only on change */
     c->want_out = want;
-    struct epoll_event e = {.events = EPOLLIN | ((c->connecting || c->outlen > c->outoff) ? EPOLLOUT : 0),
-                            .data.u64 = (uint64_t)(c - n->conns)};
+    struct epoll_event e = {.events = EPOLLIN | (want ? EPOLLOUT : 0), .data.u64 = (uint64_t)(c - n->conns)};
     epoll_ctl(n->ep, EPOLL_CTL_MOD, c->fd, &e);
 }
 
-/* Writes what it can; returns -1 if the connection failed. */
+static uint32_t frame_len_at(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* w bytes of the bulk queue were written: move past them, keeping track of frame boundaries. */
+static void bulk_advance(struct conn *c, size_t w)
+{
+    while (w) {
+        if (!c->frame_left) c->frame_left = GC_FRAME_HDR + frame_len_at(c->out + c->outoff);
+        size_t take = w < c->frame_left ? w : c->frame_left;
+        c->frame_left -= take;
+        c->outoff += take;
+        w -= take;
+    }
+    if (c->outoff == c->outlen) c->outoff = c->outlen = 0;
+}
+
+/* Writes what it can, urgent frames first; returns -1 if the connection failed. */
 static int conn_flush(gc_node *n, struct conn *c)
 {
-    while (c->outoff < c->outlen) {
-        ssize_t w = send(c->fd, c->out + c->outoff, c->outlen - c->outoff, MSG_NOSIGNAL);
+    for (;;) {
+        bool urgent = c->ulen > c->uoff && !c->frame_left;
+        size_t len = urgent ? c->ulen - c->uoff : c->outlen - c->outoff;
+        if (!len) break;
+        if (!urgent && c->ulen > c->uoff && len > c->frame_left) len = c->frame_left; /* finish this frame only */
+        ssize_t w = send(c->fd, urgent ? c->uout + c->uoff : c->out + c->outoff, len, MSG_NOSIGNAL);
         if (w < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK) break;
             if (errno == EINTR) continue;
             return -1;
         }
-        c->outoff += (size_t)w;
+        if (urgent) {
+            c->uoff += (size_t)w;
+            if (c->uoff == c->ulen) c->uoff = c->ulen = 0;
+        } else {
+            bulk_advance(c, (size_t)w);
+        }
     }
-    if (c->outoff == c->outlen) c->outoff = c->outlen = 0;
     conn_watch(n, c);
     return 0;
+}
+
+/* Appends bytes to a queue, growing it (compacting first). */
+static bool queue_put(uint8_t **q, size_t *off, size_t *len, size_t *cap, const uint8_t *a, size_t alen,
+                      const uint8_t *b, size_t blen)
+{
+    size_t need = *len + alen + blen;
+    if (need > *cap && *off) {
+        memmove(*q, *q + *off, *len - *off);
+        *len -= *off;
+        *off = 0;
+        need = *len + alen + blen;
+    }
+    if (need > *cap) {
+        size_t cap2 = *cap ? *cap : 65536;
+        while (cap2 < need) cap2 *= 2;
+        uint8_t *p = realloc(*q, cap2);
+        if (!p) return false;
+        *q = p;
+        *cap = cap2;
+    }
+    if (alen) memcpy(*q + *len, a, alen);
+    if (blen) memcpy(*q + *len + alen, b, blen);
+    *len += alen + blen;
+    return true;
+}
+
+/* No Nagle delay; and at most NOTSENT_LOWAT bytes not yet sent held in the kernel, so that
+ * what we queue (where heartbeats and echoes overtake bulk frames) is not hidden behind
+ * megabytes in the socket buffer on a slow link. */
+#define NOTSENT_LOWAT (256 * 1024)
+static void sock_tune(int fd)
+{
+    int one = 1, lowat = NOTSENT_LOWAT;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof lowat);
 }
 
 /* ---------- gc_env ---------- */
@@ -155,7 +224,7 @@ static uint64_t env_random(void *ctx)
     return n->rng = x;
 }
 
-static void env_send(void *ctx, int link, const uint8_t *buf, size_t len)
+static void env_send(void *ctx, int link, const uint8_t *buf, size_t len, bool urgent)
 {
     gc_node *n = ctx;
     struct conn *c = conn_by_id(n, link);
@@ -163,8 +232,10 @@ static void env_send(void *ctx, int link, const uint8_t *buf, size_t len)
     uint8_t hdr[GC_FRAME_HDR];
     gc_frame_header(hdr, buf, len);
     size_t skip = 0; /* bytes of header + payload already written */
-    if (c->outlen == c->outoff) {
-        /* idle link: write straight from the caller's buffer, queue only what does not fit */
+    /* Write straight from the caller's buffer when nothing must go first: for bulk, nothing
+     * queued at all; for urgent, no urgent frame queued and no bulk frame half written. */
+    bool direct = urgent ? c->ulen == c->uoff && !c->frame_left : !conn_queued(c);
+    if (direct) {
         struct iovec iov[2] = {{hdr, GC_FRAME_HDR}, {(void *)buf, len}};
         struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
         ssize_t w;
@@ -173,35 +244,19 @@ static void env_send(void *ctx, int link, const uint8_t *buf, size_t len)
         if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return; /* the read side reports the failure */
         if (w > 0) skip = (size_t)w;
         if (skip == GC_FRAME_HDR + len) return;
-        c->outoff = c->outlen = 0;
     }
-    size_t need = c->outlen + GC_FRAME_HDR + len - skip;
-    if (need > c->outcap) {
-        if (c->outoff) { /* compact before growing */
-            memmove(c->out, c->out + c->outoff, c->outlen - c->outoff);
-            c->outlen -= c->outoff;
-            c->outoff = 0;
-            need = c->outlen + GC_FRAME_HDR + len - skip;
-        }
-        size_t cap = c->outcap ? c->outcap : 65536;
-        while (cap < need) cap *= 2;
-        uint8_t *p = realloc(c->out, cap);
-        if (!p) {
-            tr_error("gcomm tcp: out of memory queueing %zu bytes to %s", len, c->addr);
-            return;
-        }
-        c->out = p;
-        c->outcap = cap;
+    /* queue the rest; a half-written frame is first in its queue and must be finished first */
+    const uint8_t *h = hdr + (skip < GC_FRAME_HDR ? skip : GC_FRAME_HDR);
+    size_t hlen = skip < GC_FRAME_HDR ? GC_FRAME_HDR - skip : 0;
+    size_t pskip = skip > GC_FRAME_HDR ? skip - GC_FRAME_HDR : 0;
+    bool ok = urgent ? queue_put(&c->uout, &c->uoff, &c->ulen, &c->ucap, h, hlen, buf + pskip, len - pskip)
+                     : queue_put(&c->out, &c->outoff, &c->outlen, &c->outcap, h, hlen, buf + pskip, len - pskip);
+    if (!ok) { /* a frame missing from the stream would break FIFO: end the link instead */
+        tr_error("gcomm tcp: out of memory queueing %zu bytes to %s: closing the link", len, c->addr);
+        shutdown(c->fd, SHUT_RDWR); /* the read side drops it in the next round */
+        return;
     }
-    if (skip < GC_FRAME_HDR) {
-        memcpy(c->out + c->outlen, hdr + skip, GC_FRAME_HDR - skip);
-        c->outlen += GC_FRAME_HDR - skip;
-        skip = 0;
-    } else {
-        skip -= GC_FRAME_HDR;
-    }
-    memcpy(c->out + c->outlen, buf + skip, len - skip);
-    c->outlen += len - skip;
+    if (!urgent && skip) c->frame_left = GC_FRAME_HDR + len - skip;
     conn_watch(n, c); /* the rest goes out on EPOLLOUT */
 }
 
@@ -220,8 +275,7 @@ static int env_connect(void *ctx, const char *addr)
     if (!c) { freeaddrinfo(res); return -1; }
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) { freeaddrinfo(res); return -1; }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    sock_tune(fd);
     int rc = connect(fd, res->ai_addr, res->ai_addrlen);
     freeaddrinfo(res);
     if (rc < 0 && errno != EINPROGRESS) { close(fd); return -1; }
@@ -243,7 +297,7 @@ static void env_close(void *ctx, int link)
     gc_node *n = ctx;
     struct conn *c = conn_by_id(n, link);
     if (!c) return;
-    if (c->outlen > c->outoff) conn_flush(n, c); /* best effort: LEAVE and the like */
+    if (conn_queued(c)) conn_flush(n, c); /* best effort: LEAVE and the like */
     conn_free(n, c);
 }
 
@@ -397,8 +451,7 @@ static void on_accept(gc_node *n)
         for (int i = 0; i < MAX_CONNS; i++)
             if (!n->conns[i].used) { c = &n->conns[i]; break; }
         if (!c) { close(fd); continue; }
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        sock_tune(fd);
         memset(c, 0, sizeof *c);
         c->used = true;
         c->fd = fd;

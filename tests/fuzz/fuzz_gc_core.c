@@ -14,7 +14,7 @@ static uint64_t t_now = 1000000000;
 static uint64_t rng = 88172645463325252ull;
 static uint64_t f_now(void *c) { (void)c; return t_now; }
 static uint64_t f_rand(void *c) { (void)c; rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17; return rng; }
-static void f_send(void *c, int l, const uint8_t *b, size_t n) { (void)c; (void)l; (void)b; (void)n; }
+static void f_send(void *c, int l, const uint8_t *b, size_t n, bool u) { (void)c; (void)l; (void)b; (void)n; (void)u; }
 static int f_connect(void *c, const char *a) { (void)c; (void)a; return -1; }
 static void f_close(void *c, int l) { (void)c; (void)l; }
 static void f_deliver(void *c, const struct gc_delivery *d) { (void)c; (void)d; }

@@ -44,6 +44,7 @@ struct frame {
     struct frame *next;
     int link, dir; /* dir 0: a -> b, 1: b -> a */
     bool fin;      /* the sender closed the link */
+    bool urgent;   /* may overtake bulk frames not yet on the wire (gc_env.send) */
     size_t len;
     uint8_t data[];
 };
@@ -55,10 +56,13 @@ struct sim_link {
     bool dead;          /* closed by either side or broken */
     uint64_t last_arrival[2];
     struct frame *held_head[2], *held_tail[2]; /* frames waiting while blocked */
+    /* with a bandwidth: frames waiting for the wire at the sender, urgent ones first */
+    struct frame *txq_head[2], *txq_tail[2], *utx_head[2], *utx_tail[2];
+    bool tx_busy[2];
     uint64_t gen[2];    /* node incarnation (restart count) at each end */
 };
 
-enum ev_kind { EV_FRAME = 1, EV_CONNECT, EV_CONN_DOWN, EV_TICK, EV_FAULT, EV_BCAST };
+enum ev_kind { EV_FRAME = 1, EV_CONNECT, EV_CONN_DOWN, EV_TICK, EV_FAULT, EV_BCAST, EV_TX };
 
 struct event {
     uint64_t t, seq;

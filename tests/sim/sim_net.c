@@ -86,9 +86,45 @@ static void schedule_frame(struct sim *s, struct frame *f)
     struct sim_link *l = &s->links[f->link];
     uint64_t t = s->now + link_delay(s);
     if (t < l->last_arrival[f->dir]) t = l->last_arrival[f->dir];
-    if (s->bytes_per_sec) t += (uint64_t)f->len * SIM_SEC / s->bytes_per_sec;
     l->last_arrival[f->dir] = t;
     push(s, (struct event){.t = t, .kind = EV_FRAME, .link = f->link, .f = f});
+}
+
+static void enqueue(struct frame **head, struct frame **tail, struct frame *f)
+{
+    f->next = NULL;
+    if (*tail) (*tail)->next = f;
+    else *head = f;
+    *tail = f;
+}
+
+static struct frame *dequeue(struct frame **head, struct frame **tail)
+{
+    struct frame *f = *head;
+    if (f && !(*head = f->next)) *tail = NULL;
+    return f;
+}
+
+/* With a bandwidth, a link direction puts one frame at a time on the wire (len / bandwidth),
+ * urgent frames before the bulk ones still waiting, as the TCP driver's two queues do; a
+ * frame then travels with the link's delay. */
+static void start_tx(struct sim *s, int link, int dir)
+{
+    struct sim_link *l = &s->links[link];
+    struct frame *f = dequeue(&l->utx_head[dir], &l->utx_tail[dir]);
+    if (!f) f = dequeue(&l->txq_head[dir], &l->txq_tail[dir]);
+    l->tx_busy[dir] = f != NULL;
+    if (f) push(s, (struct event){.t = s->now + (uint64_t)f->len * SIM_SEC / s->bytes_per_sec, .kind = EV_TX,
+                                  .link = link, .f = f});
+}
+
+static void transmit(struct sim *s, struct frame *f)
+{
+    if (!s->bytes_per_sec) { schedule_frame(s, f); return; }
+    struct sim_link *l = &s->links[f->link];
+    if (f->urgent) enqueue(&l->utx_head[f->dir], &l->utx_tail[f->dir], f);
+    else enqueue(&l->txq_head[f->dir], &l->txq_tail[f->dir], f);
+    if (!l->tx_busy[f->dir]) start_tx(s, f->link, f->dir);
 }
 
 static void hold(struct sim_link *l, struct frame *f)
@@ -118,16 +154,24 @@ static void release_held(struct sim *s)
     }
 }
 
+static void free_list(struct frame **head, struct frame **tail)
+{
+    struct frame *f = *head;
+    while (f) {
+        struct frame *nx = f->next;
+        free(f);
+        f = nx;
+    }
+    *head = *tail = NULL;
+}
+
+/* Frames held or still waiting for the wire die with the link. */
 static void free_held(struct sim_link *l)
 {
     for (int dir = 0; dir < 2; dir++) {
-        struct frame *f = l->held_head[dir];
-        while (f) {
-            struct frame *nx = f->next;
-            free(f);
-            f = nx;
-        }
-        l->held_head[dir] = l->held_tail[dir] = NULL;
+        free_list(&l->held_head[dir], &l->held_tail[dir]);
+        free_list(&l->txq_head[dir], &l->txq_tail[dir]);
+        free_list(&l->utx_head[dir], &l->utx_tail[dir]);
     }
 }
 
@@ -138,7 +182,7 @@ static uint64_t env_random(void *ctx) { return xs(&((struct sim_node *)ctx)->rng
 
 static int side_of(const struct sim_link *l, int node) { return l->a == node ? 0 : 1; }
 
-static void env_send(void *ctx, int link, const uint8_t *buf, size_t len)
+static void env_send(void *ctx, int link, const uint8_t *buf, size_t len, bool urgent)
 {
     struct sim_node *nd = ctx;
     struct sim *s = nd->sim;
@@ -152,10 +196,11 @@ static void env_send(void *ctx, int link, const uint8_t *buf, size_t len)
     f->link = link;
     f->dir = side;
     f->fin = false;
+    f->urgent = urgent;
     f->len = len;
     memcpy(f->data, buf, len);
     s->msgs++;
-    schedule_frame(s, f);
+    transmit(s, f);
 }
 
 static int env_connect(void *ctx, const char *addr)
@@ -197,8 +242,9 @@ static void env_close(void *ctx, int link)
     f->link = link;
     f->dir = side;
     f->fin = true;
+    f->urgent = false;
     f->len = 0;
-    schedule_frame(s, f);
+    transmit(s, f);
 }
 
 static void env_deliver(void *ctx, const struct gc_delivery *d)
@@ -438,6 +484,12 @@ void sim_run_until(struct sim *s, uint64_t t_end)
         case EV_FRAME:
             do_frame(s, e.f);
             break;
+        case EV_TX: { /* e.f left the sender: on to the wire, and the next one */
+            int dir = e.f->dir;
+            schedule_frame(s, e.f);
+            start_tx(s, e.link, dir);
+            break;
+        }
         case EV_CONNECT:
             do_connect(s, e.link);
             break;

@@ -346,12 +346,15 @@ int main(int argc, char **argv)
            "%.1f us unpinned\n", rtt_same, rtt_apart, rtt_free);
     size_t sizes[] = {100, 1024, 65536};
     size_t only = argc > 3 ? (size_t)atol(argv[3]) : 0; /* for profiling: one size only */
+    /* BENCH_LAT_COUNT: fewer latency samples, for tests on slow (shaped) links */
+    int lat_count = getenv("BENCH_LAT_COUNT") ? atoi(getenv("BENCH_LAT_COUNT")) : 2000;
+    if (lat_count < 1) lat_count = 1;
     for (int s = 0; s < 3; s++) {
         if (only && sizes[s] != only) continue;
         double p50m, p99m, p50l, p99l, mbps, mps;
         int lostm, lostl;
-        latency(member, sizes[s], 2000, &p50m, &p99m, &lostm);
-        latency(leader, sizes[s], 2000, &p50l, &p99l, &lostl);
+        latency(member, sizes[s], lat_count, &p50m, &p99m, &lostm);
+        latency(leader, sizes[s], lat_count, &p50l, &p99l, &lostl);
         mbps = mps = 0;
         if (secs > 0) throughput(sizes[s], secs, &mbps, &mps);
         printf("%6zu B: latency from a member p50 %.1f us p99 %.1f us; from the leader p50 %.1f us p99 %.1f us; "
