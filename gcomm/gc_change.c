@@ -3,6 +3,7 @@
 #include "gcomm/gc_core_int.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -321,7 +322,16 @@ void gc_evaluate(gc_core *c, uint64_t t)
     /* cut off: lease lost while NORMAL in a primary view */
     if (c->state == GC_ST_NORMAL && c->cur.primary && c->established && t >= c->lease_expiry &&
         t >= c->lease_grace) {
-        tr_info("gcomm %s: lost contact with the primary component", c->cfg.name);
+        char why[256] = "";
+        size_t w = 0;
+        for (uint32_t i = 0; i < c->cur.n && w < sizeof why - 64; i++) {
+            struct peer *p = gc_peer_find(c, &c->cur.m[i].uuid);
+            if (!p) continue;
+            w += (size_t)snprintf(why + w, sizeof why - w, "%s%s: last echo for a heartbeat of %.0f ms ago, heard %.0f ms ago",
+                                  w ? "; " : "", p->name, p->echo_ts ? (double)(t - p->echo_ts) / 1e6 : -1.0,
+                                  (double)(t - p->last_heard) / 1e6);
+        }
+        tr_info("gcomm %s: lost contact with the primary component (%s)", c->cfg.name, why);
         gc_leave_normal(c, "lease expired");
         gc_pend_drop_all(c);
         gc_deliver_local_nonprim(c);

@@ -290,9 +290,10 @@ int main(int argc, char **argv)
 {
     int base = argc > 1 ? atoi(argv[1]) : 25800;
     double secs = argc > 2 ? atof(argv[2]) : 5.0; /* 0: latency only */
-    if (getenv("BENCH_DEBUG")) {
-        log_max = TR_LOG_DEBUG;
-        tr_log_set_debug(1);
+    if (getenv("BENCH_DEBUG")) { /* "info": views and lost leases only */
+        bool info = !strcmp(getenv("BENCH_DEBUG"), "info");
+        log_max = info ? TR_LOG_INFO : TR_LOG_DEBUG;
+        if (!info) tr_log_set_debug(1);
     }
     tr_log_set_sink(quiet);
     /* Floors, measured before the nodes start so that nothing else runs: the round trip in one
@@ -308,6 +309,8 @@ int main(int argc, char **argv)
         struct gc_config cfg;
         gc_config_defaults(&cfg);
         cfg.wait_prim = false;
+        /* BENCH_KEEPALIVE_MS: evs.keepalive_period (the lease is half of it), for shaped links */
+        if (getenv("BENCH_KEEPALIVE_MS")) cfg.keepalive_ns = (uint64_t)atoll(getenv("BENCH_KEEPALIVE_MS")) * 1000000ull;
         snprintf(cfg.group, sizeof cfg.group, "bench");
         snprintf(cfg.name, sizeof cfg.name, "b%d", i);
         snprintf(cfg.listen_addr, sizeof cfg.listen_addr, "tcp://127.0.0.1:%d", base + i);
