@@ -327,8 +327,9 @@ void gc_evaluate(gc_core *c, uint64_t t)
         for (uint32_t i = 0; i < c->cur.n && w < sizeof why - 64; i++) {
             struct peer *p = gc_peer_find(c, &c->cur.m[i].uuid);
             if (!p) continue;
-            w += (size_t)snprintf(why + w, sizeof why - w, "%s%s: last echo for a heartbeat of %.0f ms ago, heard %.0f ms ago",
-                                  w ? "; " : "", p->name, p->echo_ts ? (double)(t - p->echo_ts) / 1e6 : -1.0,
+            char echo[48] = "no echo";
+            if (p->echo_ts) snprintf(echo, sizeof echo, "last echo for a heartbeat of %.0f ms ago", (double)(t - p->echo_ts) / 1e6);
+            w += (size_t)snprintf(why + w, sizeof why - w, "%s%s: %s, heard %.0f ms ago", w ? "; " : "", p->name, echo,
                                   (double)(t - p->last_heard) / 1e6);
         }
         tr_info("gcomm %s: lost contact with the primary component (%s)", c->cfg.name, why);

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/tr_buf.h"
 #include "common/tr_log.h"
 #include "gcomm/gc_frame.h"
 #include "gcomm/gc_node.h"
@@ -131,16 +132,11 @@ static void conn_watch(gc_node *n, struct conn *c)
     epoll_ctl(n->ep, EPOLL_CTL_MOD, c->fd, &e);
 }
 
-static uint32_t frame_len_at(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 /* w bytes of the bulk queue were written: move past them, keeping track of frame boundaries. */
 static void bulk_advance(struct conn *c, size_t w)
 {
     while (w) {
-        if (!c->frame_left) c->frame_left = GC_FRAME_HDR + frame_len_at(c->out + c->outoff);
+        if (!c->frame_left) c->frame_left = GC_FRAME_HDR + tr_get_u32(c->out + c->outoff) /* the length */;
         size_t take = w < c->frame_left ? w : c->frame_left;
         c->frame_left -= take;
         c->outoff += take;

@@ -127,14 +127,6 @@ static void transmit(struct sim *s, struct frame *f)
     if (!l->tx_busy[f->dir]) start_tx(s, f->link, f->dir);
 }
 
-static void hold(struct sim_link *l, struct frame *f)
-{
-    f->next = NULL;
-    if (l->held_tail[f->dir]) l->held_tail[f->dir]->next = f;
-    else l->held_head[f->dir] = f;
-    l->held_tail[f->dir] = f;
-}
-
 static void release_held(struct sim *s)
 {
     for (int i = 0; i < s->nlinks; i++) {
@@ -439,7 +431,7 @@ static void do_frame(struct sim *s, struct frame *f)
     struct sim_node *nd = &s->nodes[to];
     if (!nd->alive || (uint64_t)nd->restarts != l->gen[to_side]) { free(f); return; }
     if (!can_talk(s, from, to) || nd->paused || l->held_head[f->dir]) {
-        hold(l, f);
+        enqueue(&l->held_head[f->dir], &l->held_tail[f->dir], f);
         return;
     }
     if (f->fin) {

@@ -310,7 +310,8 @@ int main(int argc, char **argv)
         gc_config_defaults(&cfg);
         cfg.wait_prim = false;
         /* BENCH_KEEPALIVE_MS: evs.keepalive_period (the lease is half of it), for shaped links */
-        if (getenv("BENCH_KEEPALIVE_MS")) cfg.keepalive_ns = (uint64_t)atoll(getenv("BENCH_KEEPALIVE_MS")) * 1000000ull;
+        long long ka_ms = getenv("BENCH_KEEPALIVE_MS") ? atoll(getenv("BENCH_KEEPALIVE_MS")) : 0;
+        if (ka_ms > 0) cfg.keepalive_ns = (uint64_t)ka_ms * 1000000ull;
         snprintf(cfg.group, sizeof cfg.group, "bench");
         snprintf(cfg.name, sizeof cfg.name, "b%d", i);
         snprintf(cfg.listen_addr, sizeof cfg.listen_addr, "tcp://127.0.0.1:%d", base + i);
