@@ -247,7 +247,8 @@ void gc_on_gather(gc_core *c, struct peer *p, const gc_msg *m)
     gc_entry_ref *refs = calloc(c->log_n ? c->log_n : 1, sizeof *refs);
     if (!refs) return;
     gc_msg sm;
-    gc_fill_state(c, &sm, e, refs);
+    gc_fill_state(c, &sm, e, refs, m);
+    c->st.state_entries_sent += sm.u.state.nentries;
     gc_send_to_peer(c, p, &sm);
     free(refs);
 }

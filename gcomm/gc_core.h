@@ -51,6 +51,7 @@ struct gc_env {
 
 struct gc_stats {
     uint64_t msgs_delivered, bytes_delivered, msgs_sent, views, view_changes_started;
+    uint64_t state_entries_sent, start_entries_sent; /* log entries this node sent in STATE / START */
     uint64_t repl_latency_last_ns, repl_latency_avg_ns, repl_latency_max_ns; /* own messages */
     uint64_t pending;   /* own messages not yet delivered */
     int64_t last_seqno; /* last delivered global seqno */

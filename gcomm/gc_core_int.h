@@ -244,7 +244,7 @@ void gc_send_heartbeats(gc_core *c, uint64_t t);
 
 /* gc_gather.c: collected states and the gatherer */
 void gc_gather_clear(gc_core *c);
-void gc_fill_state(gc_core *c, gc_msg *m, uint64_t epoch, gc_entry_ref *refs);
+void gc_fill_state(gc_core *c, gc_msg *m, uint64_t epoch, gc_entry_ref *refs, const gc_msg *gather);
 void gc_start_gather(gc_core *c, const tr_uuid *D, int nd, bool bootstrap);
 void gc_gather_check(gc_core *c, bool timeout);
 void gc_on_state_msg(gc_core *c, struct peer *p, const gc_msg *m);

@@ -26,8 +26,33 @@ void gc_gather_clear(gc_core *c)
     c->g.ntargets = 0;
 }
 
-/* Our own state as a STATE message body (entries point into our log). */
-void gc_fill_state(gc_core *c, gc_msg *m, uint64_t epoch, gc_entry_ref *refs)
+/* The longest run of our log, from where the GATHER's names begin (or our log does), that
+ * names the same entries as the gatherer's log: a sender's incarnation and seq name one message.
+ * *n = 0: none. */
+static void same_as_gatherer(gc_core *c, const gc_msg *g, uint64_t *from, uint64_t *n)
+{
+    *from = *n = 0;
+    if (!g || !g->u.gather.n || !c->log_n) return;
+    uint64_t gfirst = g->u.gather.first, gend = gfirst + g->u.gather.n - 1; /* decoded: no wrap */
+    uint64_t lo = gfirst > c->log_first ? gfirst : c->log_first, hi = gend < gc_log_end(c) ? gend : gc_log_end(c);
+    uint64_t k = lo;
+    for (; k <= hi; k++) {
+        const struct entry *e = gc_log_at(c, k);
+        uint8_t si;
+        uint64_t seq;
+        gc_name_get(g->u.gather.names + (size_t)(k - gfirst) * GC_NAME_BYTES, &si, &seq);
+        const struct gc_sender *sd = &g->u.gather.senders[si];
+        if (e->seq != seq || e->inc != sd->inc || tr_uuid_compare(&e->sender, &sd->uuid)) break;
+    }
+    if (k > lo) {
+        *from = lo;
+        *n = k - lo;
+    }
+}
+
+/* Our own state as a STATE message body (entries point into our log; refs holds log_n). For a
+ * GATHER that named its log, the entries it holds are left out. */
+void gc_fill_state(gc_core *c, gc_msg *m, uint64_t epoch, gc_entry_ref *refs, const gc_msg *gather)
 {
     memset(m, 0, sizeof *m);
     m->type = GC_MSG_STATE;
@@ -66,12 +91,21 @@ void gc_fill_state(gc_core *c, gc_msg *m, uint64_t epoch, gc_entry_ref *refs)
     m->u.state.delivered = c->delivered;
     m->u.state.ndedup = c->ndedup;
     m->u.state.dedup = c->dedup;
-    m->u.state.nentries = (uint32_t)c->log_n;
+    same_as_gatherer(c, gather, &m->u.state.same_from, &m->u.state.nsame);
     m->u.state.entries = refs;
     for (size_t i = 0; i < c->log_n; i++) {
-        struct entry *e = gc_log_at(c, c->log_first + i);
-        refs[i] = (gc_entry_ref){e->sender, e->inc, e->seq, e->data, e->len};
+        uint64_t k = c->log_first + i;
+        if (m->u.state.nsame && k >= m->u.state.same_from && k - m->u.state.same_from < m->u.state.nsame) continue;
+        struct entry *e = gc_log_at(c, k);
+        refs[m->u.state.nentries++] = (gc_entry_ref){e->sender, e->inc, e->seq, e->data, e->len};
     }
+}
+
+static struct coll *coll_find(gc_core *c, const tr_uuid *u)
+{
+    for (int i = 0; i < c->g.ncoll; i++)
+        if (!tr_uuid_compare(&c->g.coll[i].uuid, u)) return &c->g.coll[i];
+    return NULL;
 }
 
 static int coll_add(gc_core *c, const tr_uuid *uuid, const gc_msg *m, uint64_t t)
@@ -107,20 +141,36 @@ static int coll_add(gc_core *c, const tr_uuid *uuid, const gc_msg *m, uint64_t t
         s->heard_abs[i] = m->u.state.heard_ago[i] > t ? 0 : t - m->u.state.heard_ago[i];
     }
     s->delivered = m->u.state.delivered;
-    s->entries = calloc(m->u.state.nentries ? m->u.state.nentries : 1, sizeof *s->entries);
+    /* entries left out are the same as ours there (our own STATE, collected first) */
+    uint64_t from = m->u.state.same_from, nsame = m->u.state.nsame, count = m->u.state.nentries + nsame;
+    const struct coll *me = nsame ? coll_find(c, &c->me) : NULL;
+    if (nsame && (!me || !me->nentries || from < me->first || from + nsame - 1 > me->log_end)) {
+        char b[40];
+        tr_warn("gcomm %s: STATE from %s leaves out entries %" PRIu64 "..%" PRIu64 " that we do not hold: ignored",
+                c->cfg.name, gc_uuid_short(uuid, b), from, from + nsame - 1);
+        memset(s, 0, sizeof *s);
+        return -1;
+    }
+    s->entries = calloc(count ? count : 1, sizeof *s->entries);
     s->dedup = calloc(m->u.state.ndedup ? m->u.state.ndedup : 1, sizeof *s->dedup);
     if (!s->entries || !s->dedup) { free_coll(s); return -1; }
-    for (uint32_t i = 0; i < m->u.state.nentries; i++) {
-        const gc_entry_ref *e = &m->u.state.entries[i];
+    for (uint64_t i = 0, sent = 0; i < count; i++) {
+        uint64_t k = m->u.state.first + i;
         struct entry *d = &s->entries[i];
-        d->sender = e->sender;
-        d->inc = e->sender_inc;
-        d->seq = e->sender_seq;
-        d->len = e->len;
-        d->data = malloc(e->len ? e->len : 1);
+        const uint8_t *src;
+        if (nsame && k >= from && k - from < nsame) {
+            const struct entry *e = &me->entries[k - me->first];
+            *d = (struct entry){e->sender, e->inc, e->seq, NULL, e->len};
+            src = e->data;
+        } else {
+            const gc_entry_ref *e = &m->u.state.entries[sent++];
+            *d = (struct entry){e->sender, e->sender_inc, e->sender_seq, NULL, e->len};
+            src = e->data;
+        }
+        d->data = malloc(d->len ? d->len : 1);
         if (!d->data) { free_coll(s); return -1; }
-        if (e->len) memcpy(d->data, e->data, e->len);
-        s->nentries = i + 1;
+        if (d->len) memcpy(d->data, src, d->len);
+        s->nentries = (uint32_t)(i + 1);
     }
     memcpy(s->dedup, m->u.state.dedup, m->u.state.ndedup * sizeof *s->dedup);
     s->ndedup = m->u.state.ndedup;
@@ -129,6 +179,33 @@ static int coll_add(gc_core *c, const tr_uuid *uuid, const gc_msg *m, uint64_t t
 }
 
 /* ---------- view change: gatherer ---------- */
+
+/* Names our log in the GATHER (gm->u.gather), so that STATEs leave out what we hold; nothing
+ * with more distinct senders than a GATHER can name. Returns the names buffer to free. */
+static uint8_t *gather_names(gc_core *c, gc_msg *gm)
+{
+    if (!c->log_n || c->log_n > UINT32_MAX) return NULL;
+    uint8_t *b = malloc(c->log_n * GC_NAME_BYTES);
+    if (!b) return NULL;
+    int ns = 0, k = 0;
+    for (size_t i = 0; i < c->log_n; i++) {
+        const struct entry *e = gc_log_at(c, c->log_first + i);
+        if (k >= ns || gm->u.gather.senders[k].inc != e->inc || tr_uuid_compare(&gm->u.gather.senders[k].uuid, &e->sender))
+            for (k = 0; k < ns; k++)
+                if (gm->u.gather.senders[k].inc == e->inc && !tr_uuid_compare(&gm->u.gather.senders[k].uuid, &e->sender))
+                    break;
+        if (k == ns) {
+            if (ns == GC_GATHER_SENDERS) { free(b); return NULL; }
+            gm->u.gather.senders[ns++] = (struct gc_sender){e->sender, e->inc};
+        }
+        gc_name_put(b + i * GC_NAME_BYTES, (uint8_t)k, e->seq);
+    }
+    gm->u.gather.nsenders = (uint8_t)ns;
+    gm->u.gather.first = c->log_first;
+    gm->u.gather.n = (uint32_t)c->log_n;
+    gm->u.gather.names = b;
+    return b;
+}
 
 void gc_start_gather(gc_core *c, const tr_uuid *D, int nd, bool bootstrap)
 {
@@ -156,26 +233,24 @@ void gc_start_gather(gc_core *c, const tr_uuid *D, int nd, bool bootstrap)
              gc_uuid_short(&c->me, b), c->g.ntargets, bootstrap ? " (bootstrap)" : "");
     gc_entry_ref *refs = calloc(c->log_n ? c->log_n : 1, sizeof *refs);
     gc_msg sm;
+    bool have_self = false;
     if (refs) {
-        gc_fill_state(c, &sm, c->g.epoch, refs);
-        coll_add(c, &c->me, &sm, t);
+        gc_fill_state(c, &sm, c->g.epoch, refs, NULL);
+        have_self = coll_add(c, &c->me, &sm, t) == 0;
         free(refs);
     }
-    gc_msg gm;
-    gm.type = GC_MSG_GATHER;
-    gm.u.gather.epoch = c->g.epoch;
-    gm.u.gather.flags = bootstrap ? GC_GATHER_BOOTSTRAP : 0;
+    gc_msg *gm = calloc(1, sizeof *gm); /* large: the sender table */
+    if (!gm) return; /* the peers time out the promise they never gave */
+    gm->type = GC_MSG_GATHER;
+    gm->u.gather.epoch = c->g.epoch;
+    gm->u.gather.flags = bootstrap ? GC_GATHER_BOOTSTRAP : 0;
+    uint8_t *names = have_self ? gather_names(c, gm) : NULL;
     for (int i = 0; i < c->g.ntargets; i++) {
         struct peer *p = gc_peer_find(c, &c->g.targets[i]);
-        if (p) gc_send_to_peer(c, p, &gm);
+        if (p) gc_send_to_peer(c, p, gm);
     }
-}
-
-static struct coll *coll_find(gc_core *c, const tr_uuid *u)
-{
-    for (int i = 0; i < c->g.ncoll; i++)
-        if (!tr_uuid_compare(&c->g.coll[i].uuid, u)) return &c->g.coll[i];
-    return NULL;
+    free(names);
+    free(gm);
 }
 
 /* Did reporter s acknowledge view X? Exact while X is within its record of acked epochs. */
@@ -273,6 +348,27 @@ static bool state_in_transit(gc_core *c)
         if (l->reasm.got > 0 || l->nheld > 0) return true;
     }
     return false;
+}
+
+static bool same_entry(const struct entry *a, const struct entry *b)
+{
+    return a->inc == b->inc && a->seq == b->seq && !tr_uuid_compare(&a->sender, &b->sender);
+}
+
+/* The first seqno of the adopted log (entries first..adopt->log_end) that reporter s must be
+ * sent: s keeps its own log below it. A sender's incarnation and sequence number name one
+ * message, so equal names at a seqno are equal entries; entries s has trimmed since it reported
+ * are skipped by s anyway, and whatever it appended since is truncated by START
+ * (docs/design/gcomm.md section 8, step 8). */
+static uint64_t start_from(const struct coll *adopt, const struct coll *s, uint64_t first)
+{
+    uint64_t close = adopt->log_end;
+    uint64_t k = first > s->first ? first : s->first;
+    if (k > close + 1) return first;
+    uint64_t hi = s->nentries ? s->first + s->nentries - 1 : 0; /* decoded: equals its log_end */
+    if (hi > close) hi = close;
+    while (k <= hi && same_entry(&adopt->entries[k - adopt->first], &s->entries[k - s->first])) k++;
+    return k;
 }
 
 /* Decides whether to install gc_now; if so builds START, sends it and applies it. */
@@ -544,13 +640,25 @@ void gc_gather_check(gc_core *c, bool timeout)
     }
     tr_debug("gcomm %s: installing epoch %" PRIu64 " leader %s %s n=%u close=%" PRIu64, c->cfg.name,
              v->id.epoch, gc_uuid_short(&v->id.leader, b), primary ? "primary" : "non-primary", v->n, m.u.start.close);
-    /* send START to every reporter except us (leavers learn they are out) */
+    /* send START to every reporter except us (leavers learn they are out), each with only the
+     * adopted entries its log lacks or has differently */
+    uint64_t full_first = m.u.start.first;
+    uint32_t full_n = m.u.start.nentries;
     for (int i = 0; i < c->g.ncoll; i++) {
         struct coll *s = &c->g.coll[i];
         if (!tr_uuid_compare(&s->uuid, &c->me)) continue;
         struct peer *p = gc_peer_find(c, &s->uuid);
-        if (p) gc_send_to_peer(c, p, &m);
+        if (!p) continue;
+        uint64_t d = full_n ? start_from(adopt, s, full_first) : full_first;
+        m.u.start.first = d;
+        m.u.start.nentries = full_n - (uint32_t)(d - full_first);
+        m.u.start.entries = refs ? refs + (d - full_first) : NULL;
+        c->st.start_entries_sent += m.u.start.nentries;
+        gc_send_to_peer(c, p, &m);
     }
+    m.u.start.first = full_first;
+    m.u.start.nentries = full_n;
+    m.u.start.entries = refs;
     c->promise_peer = -1;
     c->next_gather_ok = t + c->t_hb / 2 + c->env.random(c->env.ctx) % (c->t_hb / 2 + 1);
     gc_apply_start(c, &m);

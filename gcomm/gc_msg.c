@@ -120,6 +120,14 @@ void gc_msg_encode(gc_wbuf *w, const gc_msg *m)
     case GC_MSG_GATHER:
         gc_w_u64(w, m->u.gather.epoch);
         gc_w_u8(w, m->u.gather.flags);
+        gc_w_u64(w, m->u.gather.first);
+        gc_w_u8(w, m->u.gather.nsenders);
+        for (int i = 0; i < m->u.gather.nsenders; i++) {
+            gc_w_uuid(w, &m->u.gather.senders[i].uuid);
+            gc_w_u64(w, m->u.gather.senders[i].inc);
+        }
+        gc_w_u32(w, m->u.gather.n);
+        gc_w_bytes(w, m->u.gather.names, (size_t)m->u.gather.n * GC_NAME_BYTES);
         break;
     case GC_MSG_STATE:
         gc_w_u64(w, m->u.state.epoch);
@@ -152,6 +160,8 @@ void gc_msg_encode(gc_wbuf *w, const gc_msg *m)
         gc_w_u64(w, m->u.state.log_end);
         enc_dedup(w, m->u.state.ndedup, m->u.state.dedup);
         gc_w_u64(w, m->u.state.first);
+        gc_w_u64(w, m->u.state.same_from);
+        gc_w_u64(w, m->u.state.nsame);
         enc_entries(w, m->u.state.nentries, m->u.state.entries);
         break;
     case GC_MSG_START:
@@ -249,6 +259,19 @@ int gc_msg_decode(const uint8_t *buf, size_t len, gc_msg *m)
     case GC_MSG_GATHER:
         m->u.gather.epoch = gc_r_u64(r);
         m->u.gather.flags = gc_r_u8(r);
+        m->u.gather.first = gc_r_u64(r);
+        m->u.gather.nsenders = gc_r_u8(r); /* at most GC_GATHER_SENDERS */
+        for (int i = 0; i < m->u.gather.nsenders && !r->err; i++) {
+            gc_r_uuid(r, &m->u.gather.senders[i].uuid);
+            m->u.gather.senders[i].inc = gc_r_u64(r);
+        }
+        m->u.gather.n = gc_r_u32(r);
+        if (!r->err && m->u.gather.n > gc_r_left(r) / GC_NAME_BYTES) r->err = true;
+        if (!r->err && m->u.gather.n && (m->u.gather.first == 0 || m->u.gather.first - 1 > UINT64_MAX - m->u.gather.n))
+            r->err = true; /* the last name's seqno must not wrap */
+        m->u.gather.names = r->err ? NULL : gc_r_bytes(r, (size_t)m->u.gather.n * GC_NAME_BYTES);
+        for (uint32_t i = 0; i < m->u.gather.n && !r->err; i++)
+            if (m->u.gather.names[(size_t)i * GC_NAME_BYTES] >= m->u.gather.nsenders) r->err = true;
         break;
     case GC_MSG_STATE:
         m->u.state.epoch = gc_r_u64(r);
@@ -287,10 +310,18 @@ int gc_msg_decode(const uint8_t *buf, size_t len, gc_msg *m)
         m->u.state.log_end = gc_r_u64(r);
         if (!r->err) m->u.state.dedup = dec_dedup(r, &m->u.state.ndedup);
         m->u.state.first = gc_r_u64(r);
+        m->u.state.same_from = gc_r_u64(r);
+        m->u.state.nsame = gc_r_u64(r);
         if (!r->err) m->u.state.entries = dec_entries(r, &m->u.state.nentries);
-        if (!r->err && m->u.state.nentries &&
-            m->u.state.first + m->u.state.nentries - 1 != m->u.state.log_end)
-            r->err = true;
+        if (!r->err) {
+            /* the entries sent and those left out make up first..log_end, without wrapping */
+            uint64_t first = m->u.state.first, nsame = m->u.state.nsame, count = nsame + m->u.state.nentries;
+            if (nsame > UINT32_MAX) r->err = true;
+            else if (count && (first == 0 || first - 1 > UINT64_MAX - count || first + count - 1 != m->u.state.log_end))
+                r->err = true;
+            else if (nsame && (m->u.state.same_from < first || m->u.state.same_from - first > count - nsame))
+                r->err = true;
+        }
         break;
     case GC_MSG_START:
         m->u.start.epoch = gc_r_u64(r);
@@ -351,6 +382,19 @@ int gc_msg_decode(const uint8_t *buf, size_t len, gc_msg *m)
         return -1;
     }
     return 0;
+}
+
+void gc_name_put(uint8_t *p, uint8_t sender, uint64_t seq)
+{
+    p[0] = sender;
+    for (int i = 0; i < 8; i++) p[1 + i] = (uint8_t)(seq >> (8 * i));
+}
+
+void gc_name_get(const uint8_t *p, uint8_t *sender, uint64_t *seq)
+{
+    *sender = p[0];
+    *seq = 0;
+    for (int i = 0; i < 8; i++) *seq |= (uint64_t)p[1 + i] << (8 * i);
 }
 
 void gc_msg_release(gc_msg *m)

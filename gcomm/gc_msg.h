@@ -11,11 +11,13 @@
 #include "gcomm/gc_view.h"
 #include "gcomm/gc_wire.h"
 
-#define GC_PROTO_VERSION 2
+#define GC_PROTO_VERSION 3
 #define GC_GROUP_MAX 64
 #define GC_MAX_ADDRS 64
 #define GC_ACKED_MAX 16
 #define GC_MAX_JOINT (2 * GC_MAX_MEMBERS) /* up to two previous views must agree */
+#define GC_GATHER_SENDERS 255 /* distinct senders a GATHER can name entries of */
+#define GC_NAME_BYTES 9       /* an entry's name in a GATHER: u8 sender index, u64 sender seq */
 
 enum gc_msg_type {
     GC_MSG_HELLO = 1,
@@ -117,6 +119,16 @@ typedef struct gc_msg {
         struct {
             uint64_t epoch;
             uint8_t flags;
+            /* The gatherer's log by entry names (sender, its incarnation, its seq), so that a
+             * STATE leaves out the entries the gatherer already holds. n = 0: no names. */
+            uint64_t first; /* seqno of the first name */
+            uint8_t nsenders;
+            struct gc_sender {
+                tr_uuid uuid;
+                uint64_t inc;
+            } senders[GC_GATHER_SENDERS];
+            uint32_t n;
+            const uint8_t *names; /* n names as on the wire (gc_name_get); every index < nsenders */
         } gather;
         struct {
             uint64_t epoch, inc;
@@ -137,10 +149,13 @@ typedef struct gc_msg {
             uint64_t lease_left; /* what our lease on that view had left (ns, NEVER: no end); 0: none */
             uint64_t delivered; /* last seqno we delivered */
             uint64_t log_end;
-            uint64_t first; /* seqno of entries[0] */
+            uint64_t first; /* seqno of the first entry of the log */
+            /* entries same_from .. same_from + nsame - 1 are left out: the gatherer's log holds
+             * the same entries there (its GATHER named them) */
+            uint64_t same_from, nsame;
             uint32_t ndedup;
             gc_dedup *dedup;
-            uint32_t nentries;
+            uint32_t nentries; /* the log from first to log_end, without the ones left out */
             gc_entry_ref *entries;
         } state;
         struct {
@@ -179,5 +194,9 @@ const char *gc_msg_type_name(uint8_t type);
 
 /* Encoders append to w (callers reset it). Only fixed-size fields are passed by value. */
 void gc_msg_encode(gc_wbuf *w, const gc_msg *m);
+
+/* An entry name of a GATHER, at p (GC_NAME_BYTES). */
+void gc_name_put(uint8_t *p, uint8_t sender, uint64_t seq);
+void gc_name_get(const uint8_t *p, uint8_t *sender, uint64_t *seq);
 
 #endif
