@@ -199,7 +199,13 @@ void gc_apply_start(gc_core *c, const gc_msg *m)
     } else if (!cont) {
         if (c->delivered < c->close) c->delivered = c->close;
     }
-    if (!cont) gc_pend_drop_all(c);
+    if (!cont) {
+        /* what we had pending is dropped: a member still in its primary view says so with a
+         * non-primary view first, as when it is cut off, so that the application fails those
+         * messages' senders (the replicator's in-flight commits) instead of waiting for ever */
+        if (c->have_dv && c->dv.primary && !c->nonprim_since) gc_deliver_local_nonprim(c);
+        gc_pend_drop_all(c);
+    }
     c->continuing = cont;
     c->recovered = false;
     c->ndedup = 0;

@@ -182,6 +182,13 @@ static void check_view(struct sim *s, struct sim_node *nd, const struct gc_deliv
             }
         }
     }
+    /* a member that does not continue its primary view has lost what it had pending: it must
+     * have said so with a non-primary view first (the replicator fails its in-flight writes
+     * there, and would wait for ever otherwise) */
+    if (v->primary && !d->continuous && nd->have_view && nd->view.primary)
+        return chk_fail(s, "n%d: primary view %llu does not continue primary view %llu, and no non-primary view "
+                           "came between", nd->idx, (unsigned long long)v->id.epoch,
+                        (unsigned long long)nd->view.id.epoch);
     if (v->primary && !d->continuous) nd->skip_ok = true;
     if (v->primary && d->continuous && nd->have_view && nd->view.primary &&
         tr_uuid_compare(&v->history, &nd->view.history))

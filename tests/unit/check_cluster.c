@@ -24,6 +24,14 @@ struct bus {
     int n;
     int64_t conf_id;
     bool hold; /* while set, connects wait for bus_form() to deliver one view to all */
+    bool delay; /* while set, broadcasts wait in a queue (bus_release_first, bus_drop_queued) */
+    struct qmsg {
+        struct qmsg *next;
+        int from;
+        void *buf;
+        size_t len;
+    } *q_head, **q_tail;
+    int queued;
     /* Flow control has its own lock: members ask for it from their sink, under mu. Order: mu
      * before fc_mu; a write-set waits on fc_cond before it takes mu. */
     pthread_mutex_t fc_mu;
@@ -85,33 +93,92 @@ static int bus_connect(struct repl_group *g, const char *name, const char *url, 
     return 0;
 }
 
+static void deliver_msg_locked(struct bus *b, int from, const void *buf, size_t len)
+{
+    for (int i = 0; i < b->n; i++) {
+        if (!b->connected[i]) continue;
+        struct repl_gev *ev = calloc(1, sizeof *ev);
+        ev->type = REPL_GEV_MSG;
+        ev->sender = b->m[from].self;
+        ev->buf = malloc(len ? len : 1);
+        ev->len = len;
+        if (len) memcpy(ev->buf, buf, len);
+        b->m[i].sink(b->m[i].sink_ctx, ev);
+    }
+}
+
 static int bus_broadcast(struct repl_group *g, const struct repl_buf *bufs, size_t n)
 {
     struct bus_group *bg = (struct bus_group *)g;
     struct bus *b = bg->bus;
     size_t len = 0;
     for (size_t i = 0; i < n; i++) len += bufs[i].len;
+    char *buf = malloc(len ? len : 1);
+    size_t off = 0;
+    for (size_t k = 0; k < n; k++) {
+        memcpy(buf + off, bufs[k].ptr, bufs[k].len);
+        off += bufs[k].len;
+    }
     pthread_mutex_lock(&b->mu);
     if (!b->connected[bg->idx]) {
         pthread_mutex_unlock(&b->mu);
+        free(buf);
         return -ENOTCONN;
     }
-    for (int i = 0; i < b->n; i++) {
-        if (!b->connected[i]) continue;
-        struct repl_gev *ev = calloc(1, sizeof *ev);
-        ev->type = REPL_GEV_MSG;
-        ev->sender = b->m[bg->idx].self;
-        ev->buf = malloc(len ? len : 1);
-        ev->len = len;
-        size_t off = 0;
-        for (size_t k = 0; k < n; k++) {
-            memcpy((char *)ev->buf + off, bufs[k].ptr, bufs[k].len);
-            off += bufs[k].len;
-        }
-        b->m[i].sink(b->m[i].sink_ctx, ev);
+    if (b->delay) {
+        struct qmsg *q = calloc(1, sizeof *q);
+        *q = (struct qmsg){NULL, bg->idx, buf, len};
+        if (!b->q_tail) b->q_tail = &b->q_head;
+        *b->q_tail = q;
+        b->q_tail = &q->next;
+        b->queued++;
+        pthread_mutex_unlock(&b->mu);
+        return 0;
+    }
+    deliver_msg_locked(b, bg->idx, buf, len);
+    pthread_mutex_unlock(&b->mu);
+    free(buf);
+    return 0;
+}
+
+/* The oldest delayed broadcast is delivered now. */
+static void bus_release_first(struct bus *b)
+{
+    pthread_mutex_lock(&b->mu);
+    struct qmsg *q = b->q_head;
+    if (q) {
+        b->q_head = q->next;
+        if (!b->q_head) b->q_tail = &b->q_head;
+        b->queued--;
+        deliver_msg_locked(b, q->from, q->buf, q->len);
+        free(q->buf);
+        free(q);
     }
     pthread_mutex_unlock(&b->mu);
-    return 0;
+}
+
+/* The delayed broadcasts are lost; the ones that follow go through at once. */
+static void bus_drop_queued(struct bus *b)
+{
+    pthread_mutex_lock(&b->mu);
+    while (b->q_head) {
+        struct qmsg *q = b->q_head;
+        b->q_head = q->next;
+        free(q->buf);
+        free(q);
+    }
+    b->q_tail = &b->q_head;
+    b->queued = 0;
+    b->delay = false;
+    pthread_mutex_unlock(&b->mu);
+}
+
+static int bus_queued(struct bus *b)
+{
+    pthread_mutex_lock(&b->mu);
+    int k = b->queued;
+    pthread_mutex_unlock(&b->mu);
+    return k;
 }
 
 static int64_t mono_ns(void)
@@ -742,6 +809,52 @@ START_TEST(bf_abort_in_flight)
 }
 END_TEST
 
+static int64_t wait_stat(struct host *h, const char *name, int64_t want, int tries);
+
+/* A causal read whose marker is lost with a view change (delivered while the next view's state
+ * exchange runs, and that view replaced before its exchange completes) sends another marker once
+ * the group is writable again: it completes then, instead of waiting out its timeout (10 s). */
+START_TEST(causal_marker_lost)
+{
+    static struct bus b = {BUS_INIT, .hold = true};
+    static struct host h[2];
+    const char *names[2] = {"c1", "c2"};
+    for (int i = 0; i < 2; i++) host_init(&h[i], &b, names[i]);
+    for (int i = 0; i < 2; i++) host_start(&h[i], i == 0);
+    bus_form(&b);
+    for (int i = 0; i < 2; i++) wait_synced(&h[i], 1);
+    int64_t s;
+    ck_assert_int_eq(write_key(&h[0], 90, 'A', 1, &s), REPL_OK);
+    wait_committed(&h[1], s);
+
+    pthread_mutex_lock(&b.mu);
+    b.delay = true;
+    pthread_mutex_unlock(&b.mu);
+    struct sync_arg sa = {&h[1], -1, {{{0}}, -1}};
+    pthread_t t;
+    int64_t t0 = mono_ns();
+    pthread_create(&t, NULL, sync_main, &sa);
+    for (int i = 0; i < 500 && bus_queued(&b) < 1; i++) usleep(10000);
+    ck_assert_int_eq(bus_queued(&b), 1); /* the marker */
+    bus_form(&b);                        /* a new view: both send their STATE, held too */
+    for (int i = 0; i < 500 && bus_queued(&b) < 3; i++) usleep(10000);
+    ck_assert_int_eq(bus_queued(&b), 3);
+    bus_release_first(&b); /* the marker arrives during the exchange: held back by it */
+    bus_drop_queued(&b);   /* the exchange never completes ... */
+    bus_form(&b);          /* ... the next view replaces it, and the held marker is lost */
+    pthread_join(t, NULL);
+    ck_assert_int_eq(sa.rc, REPL_OK);
+    ck_assert_msg(mono_ns() - t0 < 5000000000LL, "causal read took %.1f s", (double)(mono_ns() - t0) / 1e9);
+    ck_assert_int_ge(sa.seen.seqno, s);
+    ck_assert_int_eq(wait_stat(&h[1], "local_state", 4, 500), 4);
+    ck_assert_int_eq(write_key(&h[1], 91, 'B', 2, &s), REPL_OK);
+    wait_committed(&h[0], s);
+    ck_assert_int_eq(hget(&h[0], &h[0].table[1]), 2);
+    host_stop(&h[1]);
+    host_stop(&h[0]);
+}
+END_TEST
+
 /* Joining a running cluster: n2 with a trivial state transfer catches the stream from its
  * join on; n3 receives the state from a donor while the cluster keeps writing, then applies
  * what was ordered meanwhile and reports Synced with the same table as everyone. */
@@ -1116,6 +1229,7 @@ int main(void)
     tcase_add_test(tc, inconsistency_vote);
     tcase_add_test(tc, purge_never_fails_in_flight);
     tcase_add_test(tc, bf_abort_in_flight);
+    tcase_add_test(tc, causal_marker_lost);
     tcase_add_test(tc, flow_control_holds_writers);
     tcase_add_test(tc, flow_control_desynced_never_stops);
     tcase_add_test(tc, join_running_cluster_gcomm);
