@@ -145,6 +145,7 @@ static void on_message(gc_core *c, struct link *l, const uint8_t *buf, size_t le
             if (m.u.order.seqno == gc_log_end(c) + 1) {
                 if (gc_log_append(c, &m.u.order.e)) { tr_error("gcomm: out of memory"); break; }
                 gc_dedup_note(c, &m.u.order.e.sender, m.u.order.e.sender_inc, m.u.order.e.sender_seq);
+                gc_note_appended(c, &m.u.order.e.sender, m.u.order.e.sender_inc, m.u.order.seqno);
                 gc_advance(c);
             } else if (m.u.order.seqno > gc_log_end(c) + 1) {
                 gc_leave_normal(c, "gap in the leader's stream");

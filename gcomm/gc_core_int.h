@@ -172,6 +172,8 @@ struct gc_core {
     uint64_t next_hb, start_t; /* start_t: gc_core_start, for pc.announce_timeout */
     bool gossip; /* learned an address since our last HELLOs: repeat them on every link */
     uint64_t acked_sent, acked_lazy, acked_sent_epoch; /* ACK sent to members that need it / to all */
+    /* ACKs to the leader: the last one sent, and the last entry whose commit there waits for it */
+    uint64_t acked_leader, ack_need;
     struct gc_stats st;
     gc_wbuf wb, fb;
     /* payload buffers of log entries and pending messages, kept for reuse: allocating and
@@ -236,6 +238,7 @@ void gc_leader_order(gc_core *c, const tr_uuid *sender, uint64_t inc, uint64_t s
 bool gc_fc_blocked(gc_core *c);
 bool gc_can_send(gc_core *c);
 void gc_send_pending(gc_core *c);
+void gc_note_appended(gc_core *c, const tr_uuid *sender, uint64_t sender_inc, uint64_t seqno);
 void gc_send_ack(gc_core *c, bool all);
 
 /* gc_lease.c: leases and heartbeats */

@@ -278,17 +278,34 @@ static bool ack_urgent(const gc_core *c, uint32_t i)
 
 #define ACK_LAZY_MAX 64 /* entries a trim-only ACK may lag behind (also sent every tick) */
 
-/* Sends our ACK at once to the members whose commit waits for it, and to the others when it
- * has moved ACK_LAZY_MAX entries or `all` (ticks, reconnects, new views). */
+/* An entry at `seqno` came in the leader's stream: does the leader's commit of it wait for our
+ * ACK? Not if its sender is another member that, with the leader, holds more than half of the
+ * weight: the sender's own ACK tells the leader (with 3 equal members only the sender acks each
+ * member's message at once, not both members). */
+void gc_note_appended(gc_core *c, const tr_uuid *sender, uint64_t sender_inc, uint64_t seqno)
+{
+    int li = gc_view_find(&c->cur, &c->cur.id.leader), si = gc_view_find(&c->cur, sender);
+    bool own = sender_inc == c->inc && !tr_uuid_compare(sender, &c->me);
+    if (!own && li >= 0 && si >= 0 && si != li && c->cur.m[si].incarnation == sender_inc &&
+        2 * ((uint64_t)c->cur.m[li].weight + c->cur.m[si].weight) > gc_view_weight(&c->cur))
+        return;
+    c->ack_need = seqno;
+}
+
+/* Sends our ACK at once to the members whose commit waits for it (the leader: for the entries
+ * gc_note_appended says it waits for), and to the others when it has moved ACK_LAZY_MAX entries
+ * or `all` (ticks, reconnects, new views). */
 void gc_send_ack(gc_core *c, bool all)
 {
     if (c->state != GC_ST_NORMAL || !c->cur.primary) return;
     uint64_t e = gc_log_end(c);
     bool fresh = c->acked_sent_epoch != c->cur.id.epoch;
-    if (fresh) c->acked_sent = c->acked_lazy = 0;
+    if (fresh) c->acked_sent = c->acked_lazy = c->acked_leader = c->ack_need = 0;
     bool urgent = fresh || c->acked_sent != e;
     bool lazy = fresh || (e > c->acked_lazy && (all || e - c->acked_lazy >= ACK_LAZY_MAX));
-    if (!urgent && !lazy) return;
+    /* before the view is established everybody needs every ACK */
+    bool to_leader = fresh || (c->acked_leader != e && (!c->established || c->ack_need > c->acked_leader));
+    if (!urgent && !lazy && !to_leader) return;
     gc_msg m;
     m.type = GC_MSG_ACK;
     m.u.ack.epoch = c->cur.id.epoch;
@@ -296,10 +313,13 @@ void gc_send_ack(gc_core *c, bool all)
     if (!gc_encode(c, &m)) return;
     for (uint32_t i = 0; i < c->cur.n; i++) {
         if (!tr_uuid_compare(&c->cur.m[i].uuid, &c->me)) continue;
-        if (!(ack_urgent(c, i) ? urgent : lazy)) continue;
+        bool is_leader = !tr_uuid_compare(&c->cur.m[i].uuid, &c->cur.id.leader);
+        bool go = !ack_urgent(c, i) ? lazy : is_leader ? to_leader || lazy : urgent;
+        if (!go) continue;
         struct peer *p = gc_peer_find(c, &c->cur.m[i].uuid);
         if (p && p->link >= 0 && p->inc == c->cur.m[i].incarnation)
             gc_raw_send(c, &c->links[p->link], c->wb.p, c->wb.len, false);
+        if (is_leader) c->acked_leader = e;
     }
     c->acked_sent = e;
     if (lazy) c->acked_lazy = e;

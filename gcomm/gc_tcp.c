@@ -721,17 +721,19 @@ int gc_node_recv(gc_node *n, struct gc_event **ev, int64_t timeout_ns)
         uint64_t t = mono_ns();
         if (t >= deadline) return -ETIMEDOUT;
         if (poll_acquire(n)) {
-            /* poll until an event is queued (by this thread's own rounds) or the time is up */
+            /* poll until an event is queued or the time is up; the queue first, since the I/O
+             * thread may have queued one while handing the role over (epoll would not say so,
+             * and the wait could last until the next tick) */
             bool heavy = false;
             for (;;) {
-                uint64_t left = deadline - t;
-                heavy = poll_round(n, deadline == UINT64_MAX ? -1 : (int64_t)(left / 1000000) + (left % 1000000 != 0));
                 pthread_mutex_lock(&n->qmu);
                 *ev = queue_pop(n);
                 closed = n->qclosed;
                 pthread_mutex_unlock(&n->qmu);
-                t = mono_ns();
                 if (*ev || closed || t >= deadline || io_done(n) || heavy) break;
+                uint64_t left = deadline - t;
+                heavy = poll_round(n, deadline == UINT64_MAX ? -1 : (int64_t)(left / 1000000) + (left % 1000000 != 0));
+                t = mono_ns();
             }
             poll_release(n, heavy);
             if (*ev) return 0;

@@ -27,6 +27,7 @@ struct sim_node {
     size_t disklen;
     int group; /* partition group */
     uint64_t next_tick, next_bcast, sent_seq;
+    uint64_t acks_sent; /* ACK frames this node sent */
     bool left;
     /* checker state */
     gc_view view; /* last delivered view */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/tr_log.h"
+#include "gcomm/gc_msg.h"
 #include "tests/sim/sim.h"
 
 static uint64_t xs(uint64_t *r)
@@ -192,6 +193,7 @@ static void env_send(void *ctx, int link, const uint8_t *buf, size_t len, bool u
     f->len = len;
     memcpy(f->data, buf, len);
     s->msgs++;
+    if (len && buf[0] == GC_MSG_ACK) nd->acks_sent++;
     transmit(s, f);
 }
 

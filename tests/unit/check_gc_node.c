@@ -1,0 +1,171 @@
+/* tests/unit/check_gc_node: gcomm over its TCP driver (gcomm/gc_tcp.c), three nodes in this
+ * process on loopback: a member's message reaches the leader's stream on the member's ACK alone. */
+#include "gcomm/gc_node.h"
+
+#include <check.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/tr_log.h"
+
+#define NODES 3
+#define ROUNDS 15
+#define MS 1000000ll
+
+static gc_node *nodes[NODES];
+static tr_uuid uuids[NODES];
+static atomic_bool stop_drain;
+static atomic_llong got_at[NODES][ROUNDS]; /* when each node delivered message k (0: not yet) */
+
+static long long now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+}
+
+static void quiet(enum tr_log_level l, const char *m)
+{
+    if (l <= TR_LOG_WARN) fprintf(stderr, "%s\n", m);
+}
+
+/* Returns the message's round number, or -1 for views and foreign messages. */
+static int note(int node, struct gc_event *ev)
+{
+    int k = -1;
+    if (ev->kind == GC_EV_MSG && ev->len == sizeof k) {
+        memcpy(&k, ev->data, sizeof k);
+        if (k >= 0 && k < ROUNDS) atomic_store(&got_at[node][k], now_ns());
+        else k = -1;
+    }
+    gc_event_free(ev);
+    return k;
+}
+
+static void *drain(void *arg)
+{
+    int i = (int)(intptr_t)arg;
+    while (!atomic_load(&stop_drain)) {
+        struct gc_event *ev;
+        if (gc_node_recv(nodes[i], &ev, 20 * MS) == 0) note(i, ev);
+    }
+    return NULL;
+}
+
+static void start_nodes(int base)
+{
+    for (int i = 0; i < NODES; i++) {
+        struct gc_config cfg;
+        gc_config_defaults(&cfg);
+        /* a slow tick (keepalive/32 = 250 ms) sends the trim ACKs: the commits measured here
+         * must not need them */
+        cfg.keepalive_ns = 8000 * MS;
+        cfg.suspect_ns = 30000 * MS;
+        cfg.inactive_ns = 60000 * MS;
+        cfg.install_ns = 30000 * MS;
+        cfg.wait_prim = false;
+        snprintf(cfg.group, sizeof cfg.group, "ackt");
+        snprintf(cfg.name, sizeof cfg.name, "a%d", i);
+        snprintf(cfg.listen_addr, sizeof cfg.listen_addr, "tcp://127.0.0.1:%d", base + i);
+        snprintf(cfg.base_host, sizeof cfg.base_host, "127.0.0.1");
+        if (i > 0) {
+            cfg.nseeds = 1;
+            snprintf(cfg.seeds[0], GC_ADDR_MAX, "127.0.0.1:%d", base);
+        }
+        nodes[i] = gc_node_create(&cfg);
+        ck_assert_ptr_nonnull(nodes[i]);
+        ck_assert_int_eq(gc_node_start(nodes[i]), 0);
+        uuids[i] = gc_node_uuid(nodes[i]);
+    }
+    for (int k = 0; k < 3000; k++) {
+        struct gc_stats st;
+        gc_node_stats(nodes[0], &st);
+        if (st.members == NODES && gc_node_is_primary(nodes[0]) && gc_node_is_primary(nodes[1]) &&
+            gc_node_is_primary(nodes[2]))
+            return;
+        usleep(10000);
+    }
+    ck_abort_msg("no 3-member primary view within 30 s");
+}
+
+static int cmp_ll(const void *a, const void *b)
+{
+    long long x = *(const long long *)a, y = *(const long long *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* A member's message is committed at the leader by that member's ACK alone: the third member's
+ * ACK of it is a trim ACK, sent at ticks (keepalive/32, 250 ms here). The leader must deliver it
+ * well before a tick would, whether the member sends again at once, receives again, or does
+ * neither for a while (then its I/O thread polls). */
+START_TEST(member_message_reaches_leader)
+{
+    tr_log_set_sink(quiet);
+    start_nodes(22000 + (int)(getpid() % 9000));
+    int L = 0;
+    for (int i = 1; i < NODES; i++)
+        if (tr_uuid_compare(&uuids[i], &uuids[L]) < 0) L = i;
+    int M = (L + 1) % NODES;
+    pthread_t th[NODES];
+    for (int i = 0; i < NODES; i++)
+        if (i != M) pthread_create(&th[i], NULL, drain, (void *)(intptr_t)i);
+    long long own_at[ROUNDS];
+    for (int k = 0; k < ROUNDS; k++) {
+        ck_assert_int_eq(gc_node_broadcast(nodes[M], &k, sizeof k), 0);
+        int got = -1;
+        while (got != k) {
+            struct gc_event *ev;
+            int rc = gc_node_recv(nodes[M], &ev, 5000 * MS);
+            ck_assert_msg(rc == 0, "member: message %d not delivered back (%d)", k, rc);
+            got = note(M, ev);
+        }
+        own_at[k] = now_ns();
+        if (k % 3 == 0) usleep(100000); /* away: the I/O thread polls in its place */
+        if (k % 3 == 2) {               /* back to receiving: nothing comes */
+            struct gc_event *ev;
+            if (gc_node_recv(nodes[M], &ev, 100 * MS) == 0) note(M, ev);
+        }
+    }
+    usleep(600000);
+    atomic_store(&stop_drain, true);
+    for (int i = 0; i < NODES; i++)
+        if (i != M) pthread_join(th[i], NULL);
+    long long lag[ROUNDS];
+    for (int k = 0; k < ROUNDS; k++) {
+        for (int i = 0; i < NODES; i++) ck_assert_msg(atomic_load(&got_at[i][k]), "node %d lacks message %d", i, k);
+        lag[k] = atomic_load(&got_at[L][k]) - own_at[k];
+    }
+    qsort(lag, ROUNDS, sizeof lag[0], cmp_ll);
+    fprintf(stderr, "the leader delivered a member's message %.2f ms after the member (median of %d), %.2f at most\n",
+            (double)lag[ROUNDS / 2] / 1e6, ROUNDS, (double)lag[ROUNDS - 1] / 1e6);
+    ck_assert_msg(lag[ROUNDS / 2] < 50 * MS, "median lag %.1f ms: the leader waited for a trim ACK",
+                  (double)lag[ROUNDS / 2] / 1e6);
+    for (int i = 0; i < NODES; i++) gc_node_stop(nodes[i]);
+    for (int i = 0; i < NODES; i++) gc_node_destroy(nodes[i]);
+}
+END_TEST
+
+static Suite *gc_node_suite(void)
+{
+    Suite *s = suite_create("gc_node");
+    TCase *t = tcase_create("tcp");
+    tcase_set_timeout(t, 90);
+    tcase_add_test(t, member_message_reaches_leader);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(gc_node_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
