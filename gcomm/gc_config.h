@@ -35,6 +35,9 @@ struct gc_config {
     bool wait_prim;                   /* pc.wait_prim */
     uint64_t wait_prim_timeout_ns;    /* pc.wait_prim_timeout PT30S */
     uint32_t max_packet_size;         /* gcs.max_packet_size 64500 */
+    /* trireme.retain_limit 64M: a node sends no new message while its log holds this many
+     * bytes not yet acknowledged by every member (0: no limit); see gcomm.md section 5 */
+    uint64_t retain_limit;
     bool isolate;                     /* gmcast.isolate */
 };
 

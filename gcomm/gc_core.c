@@ -440,6 +440,7 @@ void gc_core_stats(const gc_core *c, struct gc_stats *s)
 {
     *s = c->st;
     s->pending = c->pend_n;
+    s->retained_bytes = c->log_bytes;
     s->last_seqno = c->established || c->delivered ? (int64_t)c->delivered : -1;
     s->epoch = c->state == GC_ST_NORMAL ? c->cur.id.epoch : 0;
     s->primary = gc_core_is_primary(c);
@@ -447,6 +448,6 @@ void gc_core_stats(const gc_core *c, struct gc_stats *s)
     s->members = c->state == GC_ST_NORMAL ? c->cur.n : 0;
     if (s->primary) {
         gc_core *m = (gc_core *)c;
-        s->fc_paused = gc_fc_blocked(m);
+        s->fc_paused = gc_fc_blocked(m) || (c->retain_wait && c->pend_sent < c->pend_n);
     }
 }

@@ -54,9 +54,11 @@ struct gc_stats {
     uint64_t state_entries_sent, start_entries_sent; /* log entries this node sent in STATE / START */
     uint64_t repl_latency_last_ns, repl_latency_avg_ns, repl_latency_max_ns; /* own messages */
     uint64_t pending;   /* own messages not yet delivered */
+    uint64_t retained_bytes; /* payload bytes in the log that some member has not acknowledged */
+    uint64_t retain_waits;   /* times sending stopped at the retain limit */
     int64_t last_seqno; /* last delivered global seqno */
     uint64_t epoch;
-    bool primary, fc_paused;
+    bool primary, fc_paused; /* fc_paused: flow control, or the retain limit, holds our messages */
     uint32_t members;
 };
 

@@ -144,6 +144,7 @@ struct gc_core {
     struct entry *log; /* ring indexed by seqno - log_first */
     size_t log_cap, log_head, log_n;
     uint64_t log_first, delivered, commit;
+    uint64_t log_bytes; /* payload bytes in the log: what the retain limit bounds */
 
     uint64_t promised, max_epoch, promise_time, stop_time, lease_expiry, lease_grace;
     int promise_peer;
@@ -164,8 +165,11 @@ struct gc_core {
 
     struct pend *pend;
     size_t pend_n, pend_cap, pend_sent; /* pend_sent: how many of pend[] went to the current leader */
+    uint64_t pend_sent_bytes;           /* their payload bytes */
     uint64_t next_sender_seq;
     bool fc_self;
+    bool retain_wait;        /* pending messages wait for the log to shrink below the retain limit */
+    bool sending, send_more; /* gc_send_pending runs / was asked again meanwhile */
     bool bootstrap_req;
     uint64_t leave_time;
 
@@ -229,6 +233,7 @@ int gc_my_index(const gc_core *c, const gc_view *v);
 void gc_deliver_view(gc_core *c, const gc_view *v, bool continuous);
 void gc_deliver_local_nonprim(gc_core *c);
 void gc_pend_drop_all(gc_core *c);
+void gc_pend_resend_all(gc_core *c);
 void gc_deliver_entry(gc_core *c, uint64_t seqno);
 bool gc_joint_eval(gc_core *c, const gc_joint *j, uint32_t n, bool (*present)(gc_core *, const tr_uuid *, const void *),
                    const void *arg);

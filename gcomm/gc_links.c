@@ -271,7 +271,7 @@ void gc_on_hello(gc_core *c, struct link *l, const gc_msg *m)
                     gc_send_to_peer(c, p, &om);
                 }
             } else if (!tr_uuid_compare(&c->cur.id.leader, &p->uuid)) {
-                c->pend_sent = 0;
+                gc_pend_resend_all(c);
                 gc_send_pending(c);
             }
             c->acked_sent_epoch = 0;

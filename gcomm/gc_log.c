@@ -70,6 +70,7 @@ int gc_log_append(gc_core *c, const gc_entry_ref *e)
     if (!d->data) return -1;
     if (e->len) memcpy(d->data, e->data, e->len);
     c->log_n++;
+    c->log_bytes += e->len;
     return 0;
 }
 
@@ -77,6 +78,7 @@ void gc_log_trim_front(gc_core *c, uint64_t upto)
 {
     while (c->log_n && c->log_first <= upto) {
         gc_buf_put(c, c->log[c->log_head].data, c->log[c->log_head].len);
+        c->log_bytes -= c->log[c->log_head].len;
         c->log_head = (c->log_head + 1) % c->log_cap;
         c->log_n--;
         c->log_first++;
@@ -88,6 +90,7 @@ void gc_log_truncate_back(gc_core *c, uint64_t keep_upto)
     while (c->log_n && gc_log_end(c) > keep_upto) {
         struct entry *e = &c->log[(c->log_head + c->log_n - 1) % c->log_cap];
         gc_buf_put(c, e->data, e->len);
+        c->log_bytes -= e->len;
         c->log_n--;
     }
 }

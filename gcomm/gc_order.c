@@ -51,6 +51,14 @@ void gc_pend_drop_all(gc_core *c)
 {
     for (size_t i = 0; i < c->pend_n; i++) gc_buf_put(c, c->pend[i].data, c->pend[i].len);
     c->pend_n = c->pend_sent = 0;
+    c->pend_sent_bytes = 0;
+}
+
+/* Everything pending goes to the leader again (a new view, a new link to the leader). */
+void gc_pend_resend_all(gc_core *c)
+{
+    c->pend_sent = 0;
+    c->pend_sent_bytes = 0;
 }
 
 static void persist_view(gc_core *c)
@@ -87,9 +95,12 @@ void gc_deliver_entry(gc_core *c, uint64_t seqno)
                 if (lat > c->st.repl_latency_max_ns) c->st.repl_latency_max_ns = lat;
             }
             gc_buf_put(c, c->pend[0].data, c->pend[0].len);
+            if (c->pend_sent) {
+                c->pend_sent--;
+                c->pend_sent_bytes -= c->pend[0].len;
+            }
             memmove(c->pend, c->pend + 1, (c->pend_n - 1) * sizeof *c->pend);
             c->pend_n--;
-            if (c->pend_sent) c->pend_sent--;
         }
     }
     c->env.deliver(c->env.ctx, &d);
@@ -148,6 +159,17 @@ static bool joint_ok(gc_core *c)
     return gc_joint_eval(c, c->joint, c->njoint, acked_close, NULL);
 }
 
+/* The retain limit (gcomm.md section 5, step 6): while our log, with what we sent and have not
+ * seen delivered, holds that many bytes, we send nothing new. A member that cannot keep up then
+ * slows the group down instead of making every log and the send queues towards it grow without
+ * bound. Checked before each message, whatever its size: one larger than the limit still goes
+ * once the rest is below it. Our own messages in flight count because a member's log grows only
+ * when their ORDERs come back: without them it would send its whole pending queue at once. */
+static bool retain_full(const gc_core *c)
+{
+    return c->cfg.retain_limit && c->log_bytes + c->pend_sent_bytes >= c->cfg.retain_limit;
+}
+
 /* Recomputes the commit point; establishes the view and delivers what became safe. */
 void gc_advance(gc_core *c)
 {
@@ -194,12 +216,13 @@ void gc_advance(gc_core *c)
         c->has_estab = true;
         gc_deliver_view(c, &c->cur, c->continuing);
         persist_view(c);
-        c->pend_sent = 0;
+        gc_pend_resend_all(c);
         gc_send_pending(c);
     }
     uint64_t upto = c->commit < gc_log_end(c) ? c->commit : gc_log_end(c);
     while (c->delivered < upto && c->state == GC_ST_NORMAL) gc_deliver_entry(c, c->delivered + 1);
     trim_log(c);
+    if (c->retain_wait && !retain_full(c)) gc_send_pending(c);
 }
 
 /* ---------- ordering ---------- */
@@ -235,14 +258,21 @@ bool gc_can_send(gc_core *c)
     return c->state == GC_ST_NORMAL && c->cur.primary && c->established;
 }
 
-void gc_send_pending(gc_core *c)
+static void send_pending_once(gc_core *c)
 {
     if (!gc_can_send(c) || gc_fc_blocked(c)) return;
     bool leader = !tr_uuid_compare(&c->cur.id.leader, &c->me);
     struct peer *lp = leader ? NULL : gc_peer_find(c, &c->cur.id.leader);
     if (!leader && (!lp || lp->link < 0)) return;
+    c->retain_wait = false;
     while (c->pend_sent < c->pend_n) {
+        if (retain_full(c)) {
+            if (!c->retain_wait) c->st.retain_waits++;
+            c->retain_wait = true;
+            break;
+        }
         struct pend *p = &c->pend[c->pend_sent++];
+        c->pend_sent_bytes += p->len;
         if (leader) {
             gc_leader_order(c, &c->me, c->inc, p->seq, p->data, p->len);
         } else {
@@ -257,6 +287,18 @@ void gc_send_pending(gc_core *c)
         c->st.msgs_sent++;
     }
     if (leader) gc_advance(c);
+}
+
+void gc_send_pending(gc_core *c)
+{
+    /* gc_advance calls back here when trimming opened the retain limit: loop, do not recurse */
+    if (c->sending) { c->send_more = true; return; }
+    c->sending = true;
+    do {
+        c->send_more = false;
+        send_pending_once(c);
+    } while (c->send_more);
+    c->sending = false;
 }
 
 /* ---------- acknowledgements ---------- */

@@ -26,6 +26,7 @@
 #define MAX_CONNS 256
 #define READ_CHUNK (256 * 1024)
 #define READ_BUDGET 4 /* chunks read from one connection per poll round */
+#define QUEUE_KEEP (4u << 20) /* a send queue buffer larger than this is freed once empty */
 
 struct conn {
     bool used, connecting, outbound;
@@ -142,7 +143,14 @@ static void bulk_advance(struct conn *c, size_t w)
         c->outoff += take;
         w -= take;
     }
-    if (c->outoff == c->outlen) c->outoff = c->outlen = 0;
+    if (c->outoff == c->outlen) {
+        c->outoff = c->outlen = 0;
+        if (c->outcap > QUEUE_KEEP) { /* a backlog drained: give its memory back */
+            free(c->out);
+            c->out = NULL;
+            c->outcap = 0;
+        }
+    }
 }
 
 /* Writes what it can, urgent frames first; returns -1 if the connection failed. */
@@ -170,12 +178,15 @@ static int conn_flush(gc_node *n, struct conn *c)
     return 0;
 }
 
-/* Appends bytes to a queue, growing it (compacting first). */
+/* Appends bytes to a queue, growing it or compacting it. It compacts only when the part already
+ * sent is at least as large as the part still queued, so each byte is moved at most once on
+ * average; compacting whenever the buffer was full moved the whole backlog each time a member
+ * behind by tens of MB caught up a little. */
 static bool queue_put(uint8_t **q, size_t *off, size_t *len, size_t *cap, const uint8_t *a, size_t alen,
                       const uint8_t *b, size_t blen)
 {
     size_t need = *len + alen + blen;
-    if (need > *cap && *off) {
+    if (need > *cap && *off && *off >= *len - *off) {
         memmove(*q, *q + *off, *len - *off);
         *len -= *off;
         *off = 0;

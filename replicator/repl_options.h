@@ -52,6 +52,7 @@ struct repl_options {
     double gcs_fc_factor;
     bool gcs_fc_single_primary; /* or the deprecated gcs.fc_master_slave */
     int64_t gcs_max_packet_size;
+    int64_t retain_limit; /* trireme.retain_limit */
     int64_t repl_causal_read_timeout_ns;
     int repl_commit_order;
     int64_t repl_max_ws_size; /* clamped to 2147483647 like Galera's write-set limit */

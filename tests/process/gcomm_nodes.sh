@@ -10,28 +10,17 @@ FAILED=0
 declare -a PIDS
 OPTS=(--opt evs.suspect_timeout=PT3S --opt evs.inactive_timeout=PT6S --rate 50 --size 300)
 
+. "$(dirname "$0")/proc_lib.sh"
+
 cleanup() {
-    for p in "${PIDS[@]}"; do
-        [ -n "$p" ] || continue
-        kill -CONT "$p" 2>/dev/null
-        kill -9 "$p" 2>/dev/null
-    done
-    wait 2>/dev/null
+    stop_pids
     if [ "$FAILED" = 0 ]; then rm -rf "$WORK"; else echo "logs kept in $WORK"; fi
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; FAILED=1; for i in $(seq 0 $((N - 1))); do echo "--- node $i"; grep VIEW "$WORK/$i.out" | tail -3; tail -3 "$WORK/$i.err"; done; exit 1; }
 log() { echo "[$(date +%T)] $*"; }
 
-port_free() { ! (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null; }
-BASE=0
-for try in $(seq 1 50); do
-    cand=$((20000 + (RANDOM * 7 + $$) % 30000))
-    ok=1
-    for i in $(seq 0 $((N + 1))); do port_free $((cand + i)) || ok=0; done
-    if [ $ok = 1 ]; then BASE=$cand; break; fi
-done
-[ "$BASE" != 0 ] || fail "no free port range"
+BASE=$(free_ports $((N + 2))) || fail "no free port range"
 
 others() { # seed list: every node but $1
     local s="" i

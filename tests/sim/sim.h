@@ -28,6 +28,7 @@ struct sim_node {
     int group; /* partition group */
     uint64_t next_tick, next_bcast, sent_seq;
     uint64_t acks_sent; /* ACK frames this node sent */
+    uint64_t max_txq;   /* most bytes ever waiting for the wire on one of its links */
     bool left;
     /* checker state */
     gc_view view; /* last delivered view */
@@ -60,6 +61,7 @@ struct sim_link {
     /* with a bandwidth: frames waiting for the wire at the sender, urgent ones first */
     struct frame *txq_head[2], *txq_tail[2], *utx_head[2], *utx_tail[2];
     bool tx_busy[2];
+    uint64_t txq_bytes[2]; /* bytes in txq/utx */
     uint64_t gen[2];    /* node incarnation (restart count) at each end */
 };
 
@@ -85,6 +87,8 @@ struct sim {
     bool oneway[SIM_MAX_NODES][SIM_MAX_NODES]; /* frames i -> j blocked */
     uint64_t max_packet;
     uint64_t bytes_per_sec; /* link bandwidth (frames queue behind each other); 0: unlimited */
+    uint64_t node_bps[SIM_MAX_NODES]; /* bandwidth of every link of one node (the lower one applies) */
+    uint64_t retain_limit; /* gcomm's retain limit for nodes started from now: 0 default, UINT64_MAX none */
     bool workload;
     uint64_t bcast_period;
     bool ever_crashed;

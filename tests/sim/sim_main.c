@@ -49,6 +49,9 @@ static int run_seed(uint64_t seed, bool verbose, bool quiet)
     /* every fourth seed (from 3) on 1 MiB/s links: view-change messages then queue, and
      * heartbeats overtake them (gc_env.send) */
     if (seed % 4 == 3) s.bytes_per_sec = 1u << 20;
+    /* every eighth seed (from 6) with an 8 KiB retain limit: sending then waits for trimming
+     * whenever a member is behind or gone, through every kind of fault */
+    if (seed % 8 == 6) s.retain_limit = 8u << 10;
     for (int i = 0; i < n; i++) {
         sim_run_until(&s, s.now + sim_rand(&s) % (300 * SIM_MS));
         sim_node_start(&s, i);
@@ -161,8 +164,14 @@ static int run_seed(uint64_t seed, bool verbose, bool quiet)
                 seed, n, s.fail, seed);
         rc = 1;
     } else if (!quiet) {
-        printf("seed %" PRIu64 ": ok, %d nodes, %" PRIu64 " events, %" PRIu64 " frames, last seqno %lld\n", seed, n,
-               s.events, s.msgs, (long long)s.nodes[0].last_seqno);
+        uint64_t waits = 0;
+        for (int i = 0; i < n; i++) {
+            struct gc_stats st;
+            gc_core_stats(s.nodes[i].core, &st);
+            waits += st.retain_waits;
+        }
+        printf("seed %" PRIu64 ": ok, %d nodes, %" PRIu64 " events, %" PRIu64 " frames, last seqno %lld, "
+               "waits at the retain limit %" PRIu64 "\n", seed, n, s.events, s.msgs, (long long)s.nodes[0].last_seqno, waits);
     }
     sim_free(&s);
     return rc;
@@ -563,9 +572,62 @@ static int scenario_big_slow_link(void)
     return rc;
 }
 
+/* One member's links are slow (512 KiB/s) while the other two broadcast 4 KB messages at
+ * 4 MB/s each. Its acks lag, so no log can be trimmed: without the retain limit every log and
+ * the queues towards it grow with everything sent (limit = UINT64_MAX shows it, about 20 MB in
+ * 3 s); with a 1 MiB limit they stay near it, the group runs at the slow member's pace, and it
+ * is not evicted (heartbeats overtake the queue). */
+static int scenario_slow_member(uint64_t limit)
+{
+    struct sim s;
+    sim_init(&s, 29, 3, 64500);
+    s.retain_limit = limit;
+    for (int i = 0; i < 3; i++) {
+        sim_node_start(&s, i);
+        sim_run_until(&s, s.now + 50 * SIM_MS);
+    }
+    sim_run_until(&s, s.now + 3 * SIM_SEC);
+    int L = leader_of(&s), slow = (L + 2) % 3;
+    s.node_bps[slow] = 512u << 10;
+    uint64_t e0 = s.nodes[slow].view.id.epoch, d0[3], max_ret = 0, sent = 0;
+    for (int i = 0; i < 3; i++) d0[i] = s.nodes[i].delivered_total;
+    uint8_t buf[4096] = {0};
+    for (int ms = 0; ms < 3000 && !sim_failed(&s); ms++) {
+        for (int i = 0; i < 3; i++) {
+            struct gc_stats st;
+            gc_core_stats(s.nodes[i].core, &st);
+            if (st.retained_bytes > max_ret) max_ret = st.retained_bytes;
+            if (i == slow || st.pending >= 8) continue; /* an application's window */
+            memcpy(buf, &sent, sizeof sent);
+            if (gc_core_broadcast(s.nodes[i].core, buf, sizeof buf) == 0) sent++;
+        }
+        sim_run_until(&s, s.now + SIM_MS);
+    }
+    uint64_t got[3], max_q = 0;
+    for (int i = 0; i < 3; i++) {
+        got[i] = s.nodes[i].delivered_total - d0[i];
+        if (s.nodes[i].max_txq > max_q) max_q = s.nodes[i].max_txq;
+    }
+    bool same_view = s.nodes[0].view.id.epoch == e0 && s.nodes[1].view.id.epoch == e0 && s.nodes[2].view.id.epoch == e0;
+    /* the limit is checked before each message: up to 8 pending per sender may pass it */
+    uint64_t bound = (limit == UINT64_MAX ? 1u << 20 : limit) + 2 * 8 * sizeof buf + (256u << 10);
+    int rc = sim_failed(&s) || !same_view || max_ret > bound || max_q > bound + (64u << 10) || got[slow] < 200 ||
+             got[L] > got[slow] + bound / sizeof buf;
+    char lim[32] = "none";
+    if (limit != UINT64_MAX) snprintf(lim, sizeof lim, "%.1f MiB", (double)limit / (1 << 20));
+    printf("scenario slow member (3 nodes, one on 512 KiB/s links, retain limit %s): most retained %.2f MiB, "
+           "most queued on a link %.2f MiB (expect at most %.2f), delivered at the leader %llu and at the slow "
+           "member %llu (expect at least 200), same view %s%s%s\n",
+           lim, (double)max_ret / (1 << 20), (double)max_q / (1 << 20),
+           (double)bound / (1 << 20), (unsigned long long)got[L], (unsigned long long)got[slow],
+           same_view ? "yes" : "no", rc ? " FAIL " : " ok", s.fail);
+    sim_free(&s);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
-    uint64_t seeds = 0, start = 1, one = 0, big = 0;
+    uint64_t seeds = 0, start = 1, one = 0, big = 0, retain = 0;
     bool have_one = false, verbose = false, trace = false, quiet = false, scen = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--seeds") && i + 1 < argc) seeds = strtoull(argv[++i], NULL, 10);
@@ -576,9 +638,12 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--quiet")) quiet = true;
         else if (!strcmp(argv[i], "--scenarios")) scen = true;
         else if (!strcmp(argv[i], "--big-mib") && i + 1 < argc) big = strtoull(argv[++i], NULL, 10);
-        else {
+        else if (!strcmp(argv[i], "--slow-member") && i + 1 < argc) { /* retain limit in bytes, 0: none */
+            retain = strtoull(argv[++i], NULL, 10);
+            if (!retain) retain = UINT64_MAX;
+        } else {
             fprintf(stderr, "usage: trireme-sim [--seeds N [--start S]] [--seed S [--verbose]] [--scenarios] "
-                            "[--big-mib M] [--quiet]\n");
+                            "[--big-mib M] [--slow-member LIMIT] [--quiet]\n");
             return 2;
         }
     }
@@ -607,9 +672,11 @@ int main(int argc, char **argv)
         fails += scenario_big(big ? big : 64);
         fails += scenario_slow_change();
         fails += scenario_big_slow_link();
+        fails += scenario_slow_member(1u << 20);
     } else if (big) {
         fails += scenario_big(big);
     }
+    if (retain) fails += scenario_slow_member(retain);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     if (seeds) printf("%" PRIu64 " seeds from %" PRIu64 ": %d failed, %.1f s wall\n", seeds, start, fails, secs);

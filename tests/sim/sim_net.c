@@ -106,6 +106,16 @@ static struct frame *dequeue(struct frame **head, struct frame **tail)
     return f;
 }
 
+/* A link's bandwidth: the global one, or a slower one of either end's. 0: unlimited. */
+static uint64_t link_bps(const struct sim *s, const struct sim_link *l)
+{
+    uint64_t r = s->bytes_per_sec;
+    int ends[2] = {l->a, l->b};
+    for (int k = 0; k < 2; k++)
+        if (ends[k] >= 0 && s->node_bps[ends[k]] && (!r || s->node_bps[ends[k]] < r)) r = s->node_bps[ends[k]];
+    return r;
+}
+
 /* With a bandwidth, a link direction puts one frame at a time on the wire (len / bandwidth),
  * urgent frames before the bulk ones still waiting, as the TCP driver's two queues do; a
  * frame then travels with the link's delay. */
@@ -115,14 +125,18 @@ static void start_tx(struct sim *s, int link, int dir)
     struct frame *f = dequeue(&l->utx_head[dir], &l->utx_tail[dir]);
     if (!f) f = dequeue(&l->txq_head[dir], &l->txq_tail[dir]);
     l->tx_busy[dir] = f != NULL;
-    if (f) push(s, (struct event){.t = s->now + (uint64_t)f->len * SIM_SEC / s->bytes_per_sec, .kind = EV_TX,
+    if (f) l->txq_bytes[dir] -= f->len;
+    if (f) push(s, (struct event){.t = s->now + (uint64_t)f->len * SIM_SEC / link_bps(s, l), .kind = EV_TX,
                                   .link = link, .f = f});
 }
 
 static void transmit(struct sim *s, struct frame *f)
 {
-    if (!s->bytes_per_sec) { schedule_frame(s, f); return; }
     struct sim_link *l = &s->links[f->link];
+    if (!link_bps(s, l)) { schedule_frame(s, f); return; }
+    l->txq_bytes[f->dir] += f->len;
+    struct sim_node *from = &s->nodes[f->dir ? l->b : l->a];
+    if (l->txq_bytes[f->dir] > from->max_txq) from->max_txq = l->txq_bytes[f->dir];
     if (f->urgent) enqueue(&l->utx_head[f->dir], &l->utx_tail[f->dir], f);
     else enqueue(&l->txq_head[f->dir], &l->txq_tail[f->dir], f);
     if (!l->tx_busy[f->dir]) start_tx(s, f->link, f->dir);
@@ -165,6 +179,7 @@ static void free_held(struct sim_link *l)
         free_list(&l->held_head[dir], &l->held_tail[dir]);
         free_list(&l->txq_head[dir], &l->txq_tail[dir]);
         free_list(&l->utx_head[dir], &l->utx_tail[dir]);
+        l->txq_bytes[dir] = 0;
     }
 }
 
@@ -306,6 +321,7 @@ void sim_node_start(struct sim *s, int i)
     snprintf(cfg.advertise_addr, sizeof cfg.advertise_addr, "%s", nd->addr);
     snprintf(cfg.incoming, sizeof cfg.incoming, "10.0.0.%d:3306", i + 1);
     cfg.max_packet_size = (uint32_t)s->max_packet;
+    if (s->retain_limit) cfg.retain_limit = s->retain_limit == UINT64_MAX ? 0 : s->retain_limit;
     /* node 0 bootstraps the group the first time; everybody else (and node 0 later) joins */
     if (i == 0 && nd->restarts == 0) {
         cfg.nseeds = 0;

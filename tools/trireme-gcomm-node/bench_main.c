@@ -312,6 +312,8 @@ int main(int argc, char **argv)
         /* BENCH_KEEPALIVE_MS: evs.keepalive_period (the lease is half of it), for shaped links */
         long long ka_ms = getenv("BENCH_KEEPALIVE_MS") ? atoll(getenv("BENCH_KEEPALIVE_MS")) : 0;
         if (ka_ms > 0) cfg.keepalive_ns = (uint64_t)ka_ms * 1000000ull;
+        /* BENCH_RETAIN_LIMIT: trireme.retain_limit in bytes (0: none) */
+        if (getenv("BENCH_RETAIN_LIMIT")) cfg.retain_limit = strtoull(getenv("BENCH_RETAIN_LIMIT"), NULL, 10);
         snprintf(cfg.group, sizeof cfg.group, "bench");
         snprintf(cfg.name, sizeof cfg.name, "b%d", i);
         snprintf(cfg.listen_addr, sizeof cfg.listen_addr, "tcp://127.0.0.1:%d", base + i);

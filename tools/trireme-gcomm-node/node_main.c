@@ -41,6 +41,9 @@ static void *sender(void *arg)
     while (!atomic_load(&stop_req)) {
         struct timespec ts = {0, (long)(1e9 / rate)};
         nanosleep(&ts, NULL);
+        struct gc_stats st;
+        gc_node_stats(node, &st);
+        if (st.pending >= 64) continue; /* as an application with 64 clients waiting: no backlog */
         snprintf((char *)buf, msg_size + 16, "%d:%" PRIu64 ":", (int)pid, ++k);
         for (size_t i = strlen((char *)buf); i < msg_size; i++) buf[i] = (uint8_t)('a' + (i + k) % 26);
         gc_node_broadcast(node, buf, msg_size);

@@ -65,6 +65,13 @@ int node_opt_apply(struct gc_config *c, const char *kv)
         c->max_packet_size = (uint32_t)w;
         return 0;
     }
+    if (!strcmp(key, "trireme.retain_limit")) { /* bytes, with an optional K, M or G */
+        unsigned long long b = strtoull(v, &end, 10);
+        int shift = *end == 'K' ? 10 : *end == 'M' ? 20 : *end == 'G' ? 30 : 0;
+        if (end == v || *v == '-' || (shift && end[1]) || (!shift && *end) || b > (1ull << 40)) return -1;
+        c->retain_limit = (uint64_t)b << shift;
+        return 0;
+    }
     if (!strcmp(key, "gmcast.listen_addr")) {
         snprintf(c->listen_addr, sizeof c->listen_addr, "%s", v);
         return 0;
