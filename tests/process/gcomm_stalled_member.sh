@@ -3,7 +3,7 @@
 # messages as fast as a window of 64 lets them; the third is stopped (SIGSTOP) for 4 s, less than
 # evs.suspect_timeout, so it stays in the view and nobody can trim. With trireme.retain_limit=32M
 # the senders' memory must stay bounded (peak RSS under 400 MB; without the limit the leader
-# reached 1.3-1.9 GB and the survivors went non-primary when it came back, 3 runs of 3), and after
+# reached 1.3-1.9 GB and the survivors went non-primary when it came back in 6 runs of 7), and after
 # SIGCONT the three must be one primary view again and deliver. Ends only the processes it started.
 # Usage: gcomm_stalled_member.sh path/to/trireme-gcomm-node [LIMIT]
 set -u
