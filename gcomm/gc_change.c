@@ -309,6 +309,20 @@ static bool leader_wants_change(gc_core *c, const tr_uuid *D, int nd, uint64_t t
     return false;
 }
 
+/* Do we hear the leader of our last primary view still running it (NORMAL in it)? Then it takes
+ * us back in itself (its "a member left the view" or "a new node is reachable"), and we do not
+ * gather: our GATHER would take its members out of a primary view they hold, and a node that
+ * fell behind (stopped, or on a slow link) may get their STATEs only after its gather gave up,
+ * so they lose their view for nothing (the simulator's "stalled slow member"). */
+static bool hears_running_leader(gc_core *c, uint64_t t)
+{
+    if (!c->has_prim || (c->state == GC_ST_NORMAL && c->cur.primary)) return false;
+    if (!tr_uuid_compare(&c->last_prim.id.leader, &c->me)) return false;
+    struct peer *lp = gc_peer_find(c, &c->last_prim.id.leader);
+    return lp && lp->inc == c->last_prim.id.leader_inc && lp->have_hb && gc_peer_fresh(c, lp, t) &&
+           lp->hb_state == GC_ST_NORMAL && lp->hb_epoch == c->last_prim.id.epoch;
+}
+
 void gc_evaluate(gc_core *c, uint64_t t)
 {
     if (c->state == GC_ST_LEFT) return;
@@ -408,6 +422,7 @@ void gc_evaluate(gc_core *c, uint64_t t)
         for (int i = 0; i < MAX_PEERS && !linked; i++) linked = c->peers[i].used && c->peers[i].link >= 0;
         if (!linked) return;
     }
+    if (want && hears_running_leader(c, t)) return;
     if (want && me_min && t >= c->next_gather_ok) gc_start_gather(c, D, nd, false);
     else if (want && c->state == GC_ST_NORMAL && is_leader(c) && t >= c->next_gather_ok && me_in)
         gc_start_gather(c, D, nd, false); /* the leader re-forms its view even if not lowest */
