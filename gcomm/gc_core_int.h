@@ -102,6 +102,7 @@ struct coll {
     uint64_t log_end, first;
     uint32_t nentries, ndedup;
     struct entry *entries;
+    uint64_t bor_lo, bor_n; /* entries[bor_lo..+bor_n) share the data of our own STATE's entries */
     gc_dedup *dedup;
 };
 

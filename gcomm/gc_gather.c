@@ -13,7 +13,8 @@
 
 static void free_coll(struct coll *s)
 {
-    for (uint32_t i = 0; i < s->nentries; i++) free(s->entries[i].data);
+    for (uint32_t i = 0; i < s->nentries; i++)
+        if (i < s->bor_lo || i - s->bor_lo >= s->bor_n) free(s->entries[i].data);
     free(s->entries);
     free(s->dedup);
     memset(s, 0, sizeof *s);
@@ -144,9 +145,10 @@ static int coll_add(gc_core *c, const tr_uuid *uuid, const gc_msg *m, uint64_t t
     /* entries left out are the same as ours there (our own STATE, collected first) */
     uint64_t from = m->u.state.same_from, nsame = m->u.state.nsame, count = m->u.state.nentries + nsame;
     const struct coll *me = nsame ? coll_find(c, &c->me) : NULL;
-    if (nsame && (!me || !me->nentries || from < me->first || from + nsame - 1 > me->log_end)) {
+    if (nsame && (!me || !me->nentries || from < me->first || from + nsame - 1 > me->log_end ||
+                  from < m->u.state.first || from - m->u.state.first > count - nsame)) {
         char b[40];
-        tr_warn("gcomm %s: STATE from %s leaves out entries %" PRIu64 "..%" PRIu64 " that we do not hold: ignored",
+        tr_warn("gcomm %s: STATE from %s leaves out entries %" PRIu64 "..%" PRIu64 " that we do not hold, or outside its own log: ignored",
                 c->cfg.name, gc_uuid_short(uuid, b), from, from + nsame - 1);
         memset(s, 0, sizeof *s);
         return -1;
@@ -154,19 +156,25 @@ static int coll_add(gc_core *c, const tr_uuid *uuid, const gc_msg *m, uint64_t t
     s->entries = calloc(count ? count : 1, sizeof *s->entries);
     s->dedup = calloc(m->u.state.ndedup ? m->u.state.ndedup : 1, sizeof *s->dedup);
     if (!s->entries || !s->dedup) { free_coll(s); return -1; }
+    /* the run left out is ours: its entries share our own STATE's copies, which live as long
+     * (every collection is freed at once); copying it again per peer made a view change with a
+     * long retained log copy it once per member, under the core lock */
+    if (nsame) {
+        s->bor_lo = from - m->u.state.first;
+        s->bor_n = nsame;
+    }
     for (uint64_t i = 0, sent = 0; i < count; i++) {
         uint64_t k = m->u.state.first + i;
         struct entry *d = &s->entries[i];
-        const uint8_t *src;
         if (nsame && k >= from && k - from < nsame) {
             const struct entry *e = &me->entries[k - me->first];
-            *d = (struct entry){e->sender, e->inc, e->seq, NULL, e->len};
-            src = e->data;
-        } else {
-            const gc_entry_ref *e = &m->u.state.entries[sent++];
-            *d = (struct entry){e->sender, e->sender_inc, e->sender_seq, NULL, e->len};
-            src = e->data;
+            *d = (struct entry){e->sender, e->inc, e->seq, e->data, e->len};
+            s->nentries = (uint32_t)(i + 1);
+            continue;
         }
+        const gc_entry_ref *e = &m->u.state.entries[sent++];
+        *d = (struct entry){e->sender, e->sender_inc, e->sender_seq, NULL, e->len};
+        const uint8_t *src = e->data;
         d->data = malloc(d->len ? d->len : 1);
         if (!d->data) { free_coll(s); return -1; }
         if (d->len) memcpy(d->data, src, d->len);
