@@ -42,6 +42,7 @@ void repl_monitor_init(struct repl_monitor *m, int64_t last_left)
         m->slots[i].waiters = 0;
     }
     pthread_condattr_destroy(&ca);
+    m->cond_waiters = 0; /* the monitor is malloc'ed: valgrind found this one read uninitialised */
     m->closed = false;
     repl_monitor_reset(m, last_left);
 }
