@@ -264,10 +264,11 @@ static void send_pending_once(gc_core *c)
     bool leader = !tr_uuid_compare(&c->cur.id.leader, &c->me);
     struct peer *lp = leader ? NULL : gc_peer_find(c, &c->cur.id.leader);
     if (!leader && (!lp || lp->link < 0)) return;
+    bool was_waiting = c->retain_wait;
     c->retain_wait = false;
     while (c->pend_sent < c->pend_n) {
         if (retain_full(c)) {
-            if (!c->retain_wait) c->st.retain_waits++;
+            if (!was_waiting) c->st.retain_waits++; /* a stop, not every attempt while stopped */
             c->retain_wait = true;
             break;
         }

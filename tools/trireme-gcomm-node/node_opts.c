@@ -68,7 +68,7 @@ int node_opt_apply(struct gc_config *c, const char *kv)
     if (!strcmp(key, "trireme.retain_limit")) { /* bytes, with an optional K, M or G */
         unsigned long long b = strtoull(v, &end, 10);
         int shift = *end == 'K' ? 10 : *end == 'M' ? 20 : *end == 'G' ? 30 : 0;
-        if (end == v || *v == '-' || (shift && end[1]) || (!shift && *end) || b > (1ull << 40)) return -1;
+        if (end == v || *v == '-' || (shift && end[1]) || (!shift && *end) || b > (1ull << 40) >> shift) return -1;
         c->retain_limit = (uint64_t)b << shift;
         return 0;
     }
