@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -481,14 +482,24 @@ static void close_queue(gc_node *n)
 }
 
 /* One round: wait for sockets (at most until the next tick and max_ms), handle what is ready,
- * send coalesced acks, run the tick when due. Only the holder of the poll role calls it. */
-static bool poll_round(gc_node *n, int64_t max_ms)
+ * send coalesced acks, run the tick when due. Only the holder of the poll role calls it; spin:
+ * a consumer's round, which busy-polls first (the I/O thread's never does: it would spin
+ * while the application is busy, when nobody waits for the event). */
+static bool poll_round(gc_node *n, int64_t max_ms, bool spin)
 {
     struct epoll_event evs[64];
     uint64_t t = mono_ns(), nt = atomic_load(&n->next_tick);
     int64_t timeout = t >= nt ? 0 : (int64_t)((nt - t) / 1000000) + 1;
     if (max_ms >= 0 && timeout > max_ms) timeout = max_ms;
-    int k = epoll_wait(n->ep, evs, 64, (int)timeout);
+    int k = 0;
+    if (spin && n->cfg.busy_poll_us && timeout > 0) {
+        /* trireme.busy_poll_us: a consumer waiting for the next event looks again for a short
+         * while before it sleeps, so a reply that comes back quickly does not pay for waking it;
+         * sched_yield lets any other runnable thread on this CPU go first meanwhile. */
+        uint64_t until = t + (uint64_t)n->cfg.busy_poll_us * 1000;
+        while ((k = epoll_wait(n->ep, evs, 64, 0)) == 0 && mono_ns() < until) sched_yield();
+    }
+    if (k == 0) k = epoll_wait(n->ep, evs, 64, (int)timeout);
     pthread_mutex_lock(&n->mu);
     if (atomic_load(&n->stopping)) { /* gc_node_stop closes the sockets under mu: touch nothing */
         pthread_mutex_unlock(&n->mu);
@@ -548,7 +559,7 @@ static void *io_main(void *arg)
         if (io_done(n)) { pthread_mutex_unlock(&n->pmu); break; }
         n->io_polling = true;
         pthread_mutex_unlock(&n->pmu);
-        (void)poll_round(n, -1);
+        (void)poll_round(n, -1, false);
         pthread_mutex_lock(&n->pmu);
         n->io_polling = false;
         if (n->consumer_wants) pthread_cond_broadcast(&n->pcv);
@@ -743,7 +754,7 @@ int gc_node_recv(gc_node *n, struct gc_event **ev, int64_t timeout_ns)
                 pthread_mutex_unlock(&n->qmu);
                 if (*ev || closed || t >= deadline || io_done(n) || heavy) break;
                 uint64_t left = deadline - t;
-                heavy = poll_round(n, deadline == UINT64_MAX ? -1 : (int64_t)(left / 1000000) + (left % 1000000 != 0));
+                heavy = poll_round(n, deadline == UINT64_MAX ? -1 : (int64_t)(left / 1000000) + (left % 1000000 != 0), true);
                 t = mono_ns();
             }
             poll_release(n, heavy);

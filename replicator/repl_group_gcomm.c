@@ -122,6 +122,7 @@ static int fill_config(struct gcomm_group *g, const struct tr_cfg *opts, const c
     c->announce_ns = (uint64_t)o.pc_announce_timeout_ns;
     c->max_packet_size = (uint32_t)o.gcs_max_packet_size;
     c->retain_limit = (uint64_t)o.retain_limit;
+    c->busy_poll_us = (uint32_t)o.busy_poll_us;
     c->isolate = o.gmcast_isolate != 0;
     return 0;
 }

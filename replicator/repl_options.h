@@ -53,6 +53,7 @@ struct repl_options {
     bool gcs_fc_single_primary; /* or the deprecated gcs.fc_master_slave */
     int64_t gcs_max_packet_size;
     int64_t retain_limit; /* trireme.retain_limit */
+    int64_t busy_poll_us; /* trireme.busy_poll_us */
     int64_t repl_causal_read_timeout_ns;
     int repl_commit_order;
     int64_t repl_max_ws_size; /* clamped to 2147483647 like Galera's write-set limit */

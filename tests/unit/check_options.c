@@ -92,6 +92,7 @@ START_TEST(test_galera_defaults)
     ck_assert_int_eq(o.repl_proto_max, 11);
     ck_assert_int_eq(o.gcache_size, 128 << 20);
     ck_assert_int_eq(o.retain_limit, 64 << 20); /* trireme.retain_limit, ours */
+    ck_assert_int_eq(o.busy_poll_us, 0);         /* trireme.busy_poll_us, ours */
     ck_assert(o.gcache_recover && o.pc_wait_prim && o.pc_recovery && o.cert_optimistic_pa);
     ck_assert(!o.pc_ignore_sb && !o.pc_ignore_quorum && !o.cert_log_conflicts && !o.socket_ssl);
     ck_assert_int_eq(repl_options_read(NULL, &o), -1);
@@ -171,7 +172,7 @@ START_TEST(test_bad_values)
         "gcs.fc_limit=0", "repl.key_format=FLAT32", "repl.commit_order=4", "pc.ignore_sb=maybe",
         "gmcast.listen_addr=tcp://", "ist.recv_addr=host:99999", "socket.recv_buf_size=-5",
         "repl.max_ws_size=0", "repl.causal_read_timeout=30 seconds", "trireme.retain_limit=-1",
-        "trireme.retain_limit=lots",
+        "trireme.retain_limit=lots", "trireme.busy_poll_us=-1", "trireme.busy_poll_us=10001",
     };
     char err[256];
     tr_cfg *c = repl_options_new();
@@ -218,7 +219,7 @@ START_TEST(test_runtime)
         "pc.wait_prim_timeout=PT1S", "pc.wait_prim=no", "pc.recovery=no", "repl.commit_order=2",
         "repl.proto_max=10", "ist.recv_addr=1.2.3.4", "socket.ssl=yes", "socket.ssl_cert=/x",
         "evs.inactive_check_period=PT1S", "evs.view_forget_timeout=PT1H", "pc.checksum=yes",
-        "trireme.retain_limit=1G",
+        "trireme.retain_limit=1G", "trireme.busy_poll_us=50",
     };
     char err[256];
     tr_cfg *c = repl_options_new();

@@ -314,6 +314,8 @@ int main(int argc, char **argv)
         if (ka_ms > 0) cfg.keepalive_ns = (uint64_t)ka_ms * 1000000ull;
         /* BENCH_RETAIN_LIMIT: trireme.retain_limit in bytes (0: none) */
         if (getenv("BENCH_RETAIN_LIMIT")) cfg.retain_limit = strtoull(getenv("BENCH_RETAIN_LIMIT"), NULL, 10);
+        /* BENCH_BUSY_POLL_US: trireme.busy_poll_us (0: consumers sleep at once) */
+        if (getenv("BENCH_BUSY_POLL_US")) cfg.busy_poll_us = (uint32_t)strtoul(getenv("BENCH_BUSY_POLL_US"), NULL, 10);
         snprintf(cfg.group, sizeof cfg.group, "bench");
         snprintf(cfg.name, sizeof cfg.name, "b%d", i);
         snprintf(cfg.listen_addr, sizeof cfg.listen_addr, "tcp://127.0.0.1:%d", base + i);

@@ -72,6 +72,12 @@ int node_opt_apply(struct gc_config *c, const char *kv)
         c->retain_limit = (uint64_t)b << shift;
         return 0;
     }
+    if (!strcmp(key, "trireme.busy_poll_us")) {
+        long us = strtol(v, &end, 10);
+        if (end == v || *end || us < 0 || us > 10000) return -1;
+        c->busy_poll_us = (uint32_t)us;
+        return 0;
+    }
     if (!strcmp(key, "gmcast.listen_addr")) {
         snprintf(c->listen_addr, sizeof c->listen_addr, "%s", v);
         return 0;
