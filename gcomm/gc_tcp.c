@@ -496,7 +496,8 @@ static bool poll_round(gc_node *n, int64_t max_ms, bool spin)
         /* trireme.busy_poll_us: a consumer waiting for the next event looks again for a short
          * while before it sleeps, so a reply that comes back quickly does not pay for waking it;
          * sched_yield lets any other runnable thread on this CPU go first meanwhile. */
-        uint64_t until = t + (uint64_t)n->cfg.busy_poll_us * 1000;
+        uint64_t spin_ns = (uint64_t)n->cfg.busy_poll_us * 1000, cap = (uint64_t)timeout * 1000000;
+        uint64_t until = t + (spin_ns < cap ? spin_ns : cap); /* never past the tick or deadline */
         while ((k = epoll_wait(n->ep, evs, 64, 0)) == 0 && mono_ns() < until) sched_yield();
     }
     if (k == 0) k = epoll_wait(n->ep, evs, 64, (int)timeout);

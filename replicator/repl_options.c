@@ -135,8 +135,8 @@ static const struct repl_option_info table[] = {
     K("socket.ssl_reload", TR_CFG_STRING, NULL, D, NO), /* an action: any value reloads */
 
     /* trireme's own (no Galera equivalent): microseconds a thread waiting for the group polls
-     * before it sleeps (docs/benchmarks.md, busy poll); bytes of unacknowledged group log before a node
-     * stops sending (gcomm.md section 5, step 6), 0 = no limit */
+     * before it sleeps (gcomm.md, threads of the TCP driver); bytes of unacknowledged group
+     * log before a node stops sending (gcomm.md section 5, step 6), 0 = no limit */
     KR("trireme.busy_poll_us", TR_CFG_INT, "0", 0, 0, 10000, YES),
     K("trireme.retain_limit", TR_CFG_SIZE, "64M", 0, YES),
 };

@@ -104,7 +104,7 @@ static int cmp_ll(const void *a, const void *b)
 /* A member's message is committed at the leader by that member's ACK alone: the third member's
  * ACK of it is a trim ACK, sent at ticks (keepalive/32, 250 ms here). The leader must deliver it
  * well before a tick would, whether the member sends again at once, receives again, or does
- * neither for a while (then its I/O thread polls). Run with the default busy poll and without
+ * neither for a while (then its I/O thread polls). Run with a busy poll and with the default
  * (_i: trireme.busy_poll_us 50, then 0), since a consumer's poll round differs by it. */
 START_TEST(member_message_reaches_leader)
 {
