@@ -38,7 +38,7 @@ struct gc_config {
     /* trireme.retain_limit 64M: a node sends no new message while its log holds this many
      * bytes not yet acknowledged by every member (0: no limit); see gcomm.md section 5 */
     uint64_t retain_limit;
-    /* trireme.busy_poll_us 0: how long a consumer waiting in gc_node_recv polls the sockets
+    /* trireme.busy_poll_us 50: how long a consumer waiting in gc_node_recv polls the sockets
      * before it sleeps (0: sleeps at once); gcomm.md, threads of the TCP driver */
     uint32_t busy_poll_us;
     bool isolate;                     /* gmcast.isolate */

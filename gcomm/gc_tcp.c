@@ -82,6 +82,8 @@ struct gc_node {
     bool consumer_polls;  /* the role belongs to the consumers */
     bool consumer_inside; /* a consumer is polling right now */
     bool consumer_wants;  /* a consumer waits for the I/O thread to hand the role over */
+    bool io_parked;       /* the I/O thread sleeps until the polling consumer returns */
+    uint64_t consumer_turns; /* times a consumer took the role (tells a quiet node from a busy one) */
     uint64_t consumer_away; /* when the polling consumer last returned */
     atomic_bool io_exit;  /* the core has left: nobody polls any more */
     atomic_bool live;     /* between start and stop */
@@ -484,14 +486,15 @@ static void close_queue(gc_node *n)
 /* One round: wait for sockets (at most until the next tick and max_ms), handle what is ready,
  * send coalesced acks, run the tick when due. Only the holder of the poll role calls it; spin:
  * a consumer's round, which busy-polls first (the I/O thread's never does: it would spin
- * while the application is busy, when nobody waits for the event). */
-static bool poll_round(gc_node *n, int64_t max_ms, bool spin)
+ * while the application is busy, when nobody waits for the event); *input: frames came in. */
+static bool poll_round(gc_node *n, int64_t max_ms, bool spin, bool *input)
 {
     struct epoll_event evs[64];
     uint64_t t = mono_ns(), nt = atomic_load(&n->next_tick);
     int64_t timeout = t >= nt ? 0 : (int64_t)((nt - t) / 1000000) + 1;
     if (max_ms >= 0 && timeout > max_ms) timeout = max_ms;
     int k = 0;
+    *input = false;
     if (spin && n->cfg.busy_poll_us && timeout > 0) {
         /* trireme.busy_poll_us: a consumer waiting for the next event looks again for a short
          * while before it sleeps, so a reply that comes back quickly does not pay for waking it;
@@ -526,6 +529,7 @@ static bool poll_round(gc_node *n, int64_t max_ms, bool spin)
     }
     bool left = gc_core_has_left(n->core);
     bool heavy = n->round_frames >= HEAVY_FRAMES || n->round_bytes >= HEAVY_BYTES;
+    *input = n->round_frames > 0;
     pthread_mutex_unlock(&n->mu);
     if (left && !atomic_exchange(&n->io_exit, true)) {
         close_queue(n);
@@ -544,23 +548,37 @@ static bool io_done(gc_node *n)
 static void *io_main(void *arg)
 {
     gc_node *n = arg;
+    uint64_t seen = UINT64_MAX;
     for (;;) {
         pthread_mutex_lock(&n->pmu);
         while (!io_done(n) && (n->consumer_polls || n->consumer_wants)) {
-            if (!n->consumer_inside && !n->consumer_wants && mono_ns() - n->consumer_away >= POLL_GRACE_NS) {
+            if ((n->consumer_inside || n->consumer_wants) && n->consumer_turns == seen) {
+                /* the same wait as a grace ago: the node is quiet. Sleep until poll_release
+                 * wakes us (an idle node woke here 500 times a second); a busy node never
+                 * parks, so its releases pay for no wake-up. */
+                n->io_parked = true;
+                pthread_cond_wait(&n->pcv, &n->pmu);
+                n->io_parked = false;
+                continue;
+            }
+            seen = n->consumer_turns;
+            uint64_t away = n->consumer_inside || n->consumer_wants ? 0 : mono_ns() - n->consumer_away;
+            if (away >= POLL_GRACE_NS) {
                 n->consumer_polls = false; /* the consumer is busy elsewhere: poll for it */
                 break;
             }
             struct timespec dl;
             clock_gettime(CLOCK_REALTIME, &dl);
-            dl.tv_nsec += (long)POLL_GRACE_NS;
-            if (dl.tv_nsec >= 1000000000L) { dl.tv_sec++; dl.tv_nsec -= 1000000000L; }
+            uint64_t ns = (uint64_t)dl.tv_nsec + (POLL_GRACE_NS - away);
+            dl.tv_sec += (time_t)(ns / 1000000000ull);
+            dl.tv_nsec = (long)(ns % 1000000000ull);
             pthread_cond_timedwait(&n->pcv, &n->pmu, &dl);
         }
         if (io_done(n)) { pthread_mutex_unlock(&n->pmu); break; }
         n->io_polling = true;
         pthread_mutex_unlock(&n->pmu);
-        (void)poll_round(n, -1, false);
+        bool input;
+        (void)poll_round(n, -1, false, &input);
         pthread_mutex_lock(&n->pmu);
         n->io_polling = false;
         if (n->consumer_wants) pthread_cond_broadcast(&n->pcv);
@@ -711,6 +729,7 @@ static bool poll_acquire(gc_node *n)
         n->consumer_polls = true;
     }
     n->consumer_inside = ok = true;
+    n->consumer_turns++;
 out:
     pthread_mutex_unlock(&n->pmu);
     return ok;
@@ -726,6 +745,8 @@ static void poll_release(gc_node *n, bool heavy)
         n->consumer_polls = false;
         n->consumer_backoff = n->consumer_away + HEAVY_BACKOFF_NS;
         pthread_cond_broadcast(&n->pcv);
+    } else if (n->io_parked) {
+        pthread_cond_broadcast(&n->pcv); /* start the I/O thread's grace clock */
     }
     pthread_mutex_unlock(&n->pmu);
 }
@@ -747,7 +768,9 @@ int gc_node_recv(gc_node *n, struct gc_event **ev, int64_t timeout_ns)
             /* poll until an event is queued or the time is up; the queue first, since the I/O
              * thread may have queued one while handing the role over (epoll would not say so,
              * and the wait could last until the next tick) */
-            bool heavy = false;
+            /* busy-poll at the start of a wait and while frames come in, not after a quiet
+             * round: an idle node would spin at every tick */
+            bool heavy = false, spin = true;
             for (;;) {
                 pthread_mutex_lock(&n->qmu);
                 *ev = queue_pop(n);
@@ -755,7 +778,7 @@ int gc_node_recv(gc_node *n, struct gc_event **ev, int64_t timeout_ns)
                 pthread_mutex_unlock(&n->qmu);
                 if (*ev || closed || t >= deadline || io_done(n) || heavy) break;
                 uint64_t left = deadline - t;
-                heavy = poll_round(n, deadline == UINT64_MAX ? -1 : (int64_t)(left / 1000000) + (left % 1000000 != 0), true);
+                heavy = poll_round(n, deadline == UINT64_MAX ? -1 : (int64_t)(left / 1000000) + (left % 1000000 != 0), spin, &spin);
                 t = mono_ns();
             }
             poll_release(n, heavy);

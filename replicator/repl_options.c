@@ -137,7 +137,7 @@ static const struct repl_option_info table[] = {
     /* trireme's own (no Galera equivalent): microseconds a thread waiting for the group polls
      * before it sleeps (gcomm.md, threads of the TCP driver); bytes of unacknowledged group
      * log before a node stops sending (gcomm.md section 5, step 6), 0 = no limit */
-    KR("trireme.busy_poll_us", TR_CFG_INT, "0", 0, 0, 10000, YES),
+    KR("trireme.busy_poll_us", TR_CFG_INT, "50", 0, 0, 10000, YES),
     K("trireme.retain_limit", TR_CFG_SIZE, "64M", 0, YES),
 };
 
@@ -322,7 +322,7 @@ int repl_options_read(const tr_cfg *cfg, struct repl_options *o)
         get_b(cfg, "gcs.fc_single_primary", false) || get_b(cfg, "gcs.fc_master_slave", false);
     o->gcs_max_packet_size = get_i(cfg, "gcs.max_packet_size", 64500);
     if (tr_cfg_get_size(cfg, "trireme.retain_limit", &o->retain_limit) != 0) o->retain_limit = 64 << 20;
-    o->busy_poll_us = get_i(cfg, "trireme.busy_poll_us", 0);
+    o->busy_poll_us = get_i(cfg, "trireme.busy_poll_us", 50);
     o->repl_causal_read_timeout_ns = get_ns(cfg, "repl.causal_read_timeout", NS(30));
     o->repl_commit_order = (int)get_i(cfg, "repl.commit_order", 3);
     o->repl_max_ws_size = get_i(cfg, "repl.max_ws_size", WS_SIZE_MAX);

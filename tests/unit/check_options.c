@@ -92,7 +92,7 @@ START_TEST(test_galera_defaults)
     ck_assert_int_eq(o.repl_proto_max, 11);
     ck_assert_int_eq(o.gcache_size, 128 << 20);
     ck_assert_int_eq(o.retain_limit, 64 << 20); /* trireme.retain_limit, ours */
-    ck_assert_int_eq(o.busy_poll_us, 0);         /* trireme.busy_poll_us, ours */
+    ck_assert_int_eq(o.busy_poll_us, 50);        /* trireme.busy_poll_us, ours */
     ck_assert(o.gcache_recover && o.pc_wait_prim && o.pc_recovery && o.cert_optimistic_pa);
     ck_assert(!o.pc_ignore_sb && !o.pc_ignore_quorum && !o.cert_log_conflicts && !o.socket_ssl);
     ck_assert_int_eq(repl_options_read(NULL, &o), -1);
@@ -219,7 +219,7 @@ START_TEST(test_runtime)
         "pc.wait_prim_timeout=PT1S", "pc.wait_prim=no", "pc.recovery=no", "repl.commit_order=2",
         "repl.proto_max=10", "ist.recv_addr=1.2.3.4", "socket.ssl=yes", "socket.ssl_cert=/x",
         "evs.inactive_check_period=PT1S", "evs.view_forget_timeout=PT1H", "pc.checksum=yes",
-        "trireme.retain_limit=1G", "trireme.busy_poll_us=50",
+        "trireme.retain_limit=1G", "trireme.busy_poll_us=0",
     };
     char err[256];
     tr_cfg *c = repl_options_new();
