@@ -25,11 +25,43 @@
 #include "tools/trireme-gcomm-node/node_opts.h"
 
 static atomic_int stop_req;
+static atomic_int isolate_flips; /* SIGUSR1s not yet applied */
 static gc_node *node;
 static double rate;
 static size_t msg_size = 200;
 
 static void on_signal(int sig) { (void)sig; atomic_store(&stop_req, 1); }
+static void on_usr1(int sig) { (void)sig; atomic_fetch_add(&isolate_flips, 1); }
+
+/* Wall-clock milliseconds, so that lines of different processes on one host compare. */
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Applies SIGUSR1 (gmcast.isolate on, then off, ...) and reports when the node starts and stops
+ * calling itself primary, every 2 ms: the process tests time availability by these lines. */
+static void *watcher(void *arg)
+{
+    (void)arg;
+    bool isolated = false;
+    int prim = -1;
+    while (!atomic_load(&stop_req)) {
+        for (; atomic_load(&isolate_flips) > 0; atomic_fetch_sub(&isolate_flips, 1)) {
+            isolated = !isolated;
+            gc_node_set_isolate(node, isolated);
+            printf("ISOLATE %d %.3f\n", isolated, now_ms());
+        }
+        int p = gc_node_is_primary(node);
+        if (p != prim) printf("PRIMARY %d %.3f\n", p, now_ms());
+        prim = p;
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
 
 static void *sender(void *arg)
 {
@@ -122,8 +154,9 @@ static void usage(void)
             "       [--group G] [--data-dir D] [--rate MSGS_PER_S] [--size BYTES] [--opt key=value]...\n"
             "       [--debug]\n"
             "       trireme-gcomm-node --probe version:N|truncated --address gcomm://h:p [--group G]\n"
-            "Prints 'VIEW epoch PRIM|NONPRIM members own_index continuous' and\n"
-            "'MSG history seqno sender crc32c' lines. SIGTERM/SIGINT: graceful leave and exit.\n");
+            "Prints 'VIEW epoch PRIM|NONPRIM members own_index continuous ms',\n"
+            "'MSG history seqno sender crc32c ms', 'PRIMARY 0|1 ms' and 'ISOLATE 0|1 ms' lines (ms: wall\n"
+            "clock). SIGTERM/SIGINT: graceful leave and exit. SIGUSR1: gmcast.isolate on, then off.\n");
 }
 
 int main(int argc, char **argv)
@@ -170,6 +203,8 @@ int main(int argc, char **argv)
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    struct sigaction su = {.sa_handler = on_usr1};
+    sigaction(SIGUSR1, &su, NULL);
     signal(SIGPIPE, SIG_IGN);
     node = gc_node_create(&cfg);
     if (!node) { fprintf(stderr, "cannot create node\n"); return 1; }
@@ -181,6 +216,8 @@ int main(int argc, char **argv)
     fprintf(stderr, "trireme-gcomm-node %s: uuid %s listening on %s\n", cfg.name, us, gc_node_listen_addr(node));
     pthread_t st;
     bool sending = rate > 0 && pthread_create(&st, NULL, sender, NULL) == 0;
+    pthread_t wt;
+    bool watching = pthread_create(&wt, NULL, watcher, NULL) == 0;
     time_t last_stats = time(NULL);
     while (!atomic_load(&stop_req)) {
         struct gc_event *ev;
@@ -188,14 +225,15 @@ int main(int argc, char **argv)
         if (rc == -ESHUTDOWN) break;
         if (rc == 0) {
             if (ev->kind == GC_EV_VIEW) {
-                printf("VIEW %" PRIu64 " %s %u %d %d\n", ev->view.id.epoch, ev->view.primary ? "PRIM" : "NONPRIM",
-                       ev->view.n, ev->my_index, ev->continuous);
+                printf("VIEW %" PRIu64 " %s %u %d %d %.3f\n", ev->view.id.epoch, ev->view.primary ? "PRIM" : "NONPRIM",
+                       ev->view.n, ev->my_index, ev->continuous, now_ms());
             } else {
                 char h[40], s[40];
                 tr_uuid_print(&ev->history, h);
                 tr_uuid_print(&ev->sender, s);
                 h[8] = 0; /* the sender by its last digits: node uuids begin with their start time */
-                printf("MSG %s %" PRId64 " %s %08x\n", h, ev->seqno, s + 28, tr_crc32c(0, ev->data, ev->len));
+                printf("MSG %s %" PRId64 " %s %08x %.3f\n", h, ev->seqno, s + 28, tr_crc32c(0, ev->data, ev->len),
+                       now_ms());
             }
             gc_event_free(ev);
         }
@@ -211,6 +249,7 @@ int main(int argc, char **argv)
     }
     atomic_store(&stop_req, 1);
     if (sending) pthread_join(st, NULL);
+    if (watching) pthread_join(wt, NULL);
     gc_node_leave(node);
     gc_node_destroy(node);
     return 0;

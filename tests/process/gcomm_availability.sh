@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# tests/process/gcomm_availability.sh: how long delivery stops when a member fails, with default
+# timeouts: 3 trireme-gcomm-node processes under load; kill -9 of a member that does not order,
+# kill -9 of the one that orders, gmcast.isolate of a member and a member cut off unawares (how
+# soon it stops calling itself primary). Usage: gcomm_availability.sh path/to/trireme-gcomm-node.
+# Limits (ms) from the environment: AVAIL_MEMBER_MS (100), AVAIL_LEADER_MS (1000),
+# AVAIL_ISOLATE_MS (1000, one keepalive period). Ends only the processes it started.
+set -u
+BIN=${1:?path to trireme-gcomm-node}
+MEMBER_MS=${AVAIL_MEMBER_MS:-100}
+LEADER_MS=${AVAIL_LEADER_MS:-1000}
+ISOLATE_MS=${AVAIL_ISOLATE_MS:-1000}
+N=3
+WORK=$(mktemp -d /tmp/trireme-gcomm-avail.XXXXXX)
+FAILED=0
+declare -a PIDS UUIDS
+
+. "$(dirname "$0")/proc_lib.sh"
+
+cleanup() {
+    stop_pids
+    if [ "$FAILED" = 0 ]; then rm -rf "$WORK"; else echo "logs kept in $WORK"; fi
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; FAILED=1; exit 1; }
+log() { echo "[$(date +%T)] $*"; }
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+BASE=$(free_ports $((N + 2))) || fail "no free port range"
+
+start() { # start i [bootstrap]: default timeouts, 200 messages/s of 300 bytes
+    local i=$1 addr s="" j
+    for j in $(seq 0 $((N - 1))); do [ "$j" = "$i" ] || s="$s${s:+,}127.0.0.1:$((BASE + j))"; done
+    if [ "${2:-}" = bootstrap ]; then addr="gcomm://"; else addr="gcomm://$s"; fi
+    mkdir -p "$WORK/d$i"
+    : >"$WORK/$i.err"
+    "$BIN" --name "n$i" --listen "tcp://127.0.0.1:$((BASE + i))" --address "$addr" --data-dir "$WORK/d$i" \
+        --rate 200 --size 300 >>"$WORK/$i.out" 2>>"$WORK/$i.err" &
+    PIDS[$i]=$!
+    local t=0
+    until grep -q " uuid " "$WORK/$i.err"; do
+        sleep 0.05; t=$((t + 1)); [ $t -lt 100 ] || fail "node $i did not start"
+    done
+    UUIDS[$i]=$(sed -n 's/.* uuid \([0-9a-f-]*\) .*/\1/p' "$WORK/$i.err" | tail -1)
+}
+
+prim_of() { # prim_of i members: node i's last view is primary with that many members
+    grep '^VIEW' "$WORK/$1.out" 2>/dev/null | tail -1 | awk -v m="$2" '{exit !($3 == "PRIM" && $4 == m)}'
+}
+wait_views() { # wait_views "nodes" members seconds
+    local t=0 i ok
+    while [ $t -lt $(($3 * 10)) ]; do
+        ok=1
+        for i in $1; do prim_of "$i" "$2" || ok=0; done
+        [ $ok = 1 ] && return 0
+        sleep 0.1; t=$((t + 1))
+    done
+    return 1
+}
+
+leader() { # the member that orders: the lowest uuid among "nodes"
+    local i
+    for i in $1; do echo "${UUIDS[$i]} $i"; done | sort | head -1 | cut -d' ' -f2
+}
+
+longest_gap() { # longest_gap i from_ms to_ms: longest time without a delivery at node i
+    awk -v a="$2" -v b="$3" '$1 == "MSG" && $6 >= a && $6 <= b {
+        if (p) { d = $6 - p; if (d > g) g = d } p = $6 } END { printf "%.0f\n", g }' "$WORK/$1.out"
+}
+
+# kill_one who limit: kill -9 of node who, then the survivors' longest delivery gap from a
+# second before the kill until a second after their new primary view.
+kill_one() {
+    local who=$1 limit=$2 what=$3 i t0 t1 g worst=0 rest
+    rest=$(seq 0 $((N - 1)) | grep -vx "$who" | tr '\n' ' ')
+    t0=$(now_ms)
+    kill -9 "${PIDS[$who]}"; wait "${PIDS[$who]}" 2>/dev/null; PIDS[$who]=""
+    wait_views "$rest" $((N - 1)) 30 || fail "no $((N - 1))-member primary view after kill -9 of node $who"
+    log "  new primary view after $(($(now_ms) - t0)) ms (evs.suspect_timeout PT5S)"
+    sleep 1
+    t1=$(now_ms)
+    for i in $rest; do
+        g=$(longest_gap "$i" $((t0 - 1000)) "$t1")
+        log "  node $i: longest delivery gap $g ms"
+        [ "$g" -gt "$worst" ] && worst=$g
+        [ "$(longest_gap "$i" $((t1 - 1000)) "$t1")" != 0 ] || fail "node $i delivers nothing after the view change"
+    done
+    log "$what: longest delivery gap $worst ms (limit $limit ms)"
+    [ "$worst" -le "$limit" ] || fail "$what: delivery stopped for $worst ms"
+    start "$who"
+    wait_views "$(seq 0 $((N - 1)) | tr '\n' ' ')" $N 30 || fail "node $who did not rejoin"
+    sleep 1
+}
+
+log "starting $N nodes on ports $BASE.."
+start 0 bootstrap
+sleep 0.3
+for i in $(seq 1 $((N - 1))); do start "$i"; done
+ALL=$(seq 0 $((N - 1)) | tr '\n' ' ')
+wait_views "$ALL" $N 20 || fail "group of $N did not form"
+sleep 2
+
+L=$(leader "$ALL")
+M=$(( (L + 1) % N ))
+log "kill -9 node $M, a member that does not order (node $L orders)"
+kill_one "$M" "$MEMBER_MS" "member killed"
+
+L=$(leader "$ALL")
+log "kill -9 node $L, the member that orders"
+kill_one "$L" "$LEADER_MS" "orderer killed"
+
+L=$(leader "$ALL")
+X=$(( (L + 1) % N ))
+log "gmcast.isolate on node $X (node $L orders)"
+t0=$(now_ms)
+kill -USR1 "${PIDS[$X]}"
+t=0 iso="" off=""
+while [ -z "$off" ]; do
+    sleep 0.1; t=$((t + 1)); [ $t -lt 100 ] || fail "isolated node $X still calls itself primary after 10 s"
+    iso=$(awk '$1 == "ISOLATE" && $2 == 1 { print $3 }' "$WORK/$X.out" | tail -1)
+    [ -n "$iso" ] && off=$(awk -v a="$iso" '$1 == "PRIMARY" && $2 == 0 && $3 >= a { print $3; exit }' "$WORK/$X.out")
+done
+lag=$(awk -v a="$iso" -v b="$off" 'BEGIN { printf "%.0f\n", b - a }')
+rest=$(echo "$ALL" | tr ' ' '\n' | grep -vx "$X" | grep . | tr '\n' ' ')
+wait_views "$rest" $((N - 1)) 30 || fail "the majority formed no primary view without node $X"
+sleep 1
+t1=$(now_ms)
+worst=0
+for i in $rest; do
+    g=$(longest_gap "$i" $((t0 - 1000)) "$t1")
+    [ "$g" -gt "$worst" ] && worst=$g
+done
+log "isolated node stopped calling itself primary after $lag ms (limit $ISOLATE_MS ms); majority's longest delivery gap $worst ms"
+[ "$lag" -le "$ISOLATE_MS" ] || fail "the isolated node called itself primary for $lag ms"
+[ "$worst" -le "$MEMBER_MS" ] || fail "isolating node $X stopped the majority's delivery for $worst ms"
+kill -USR1 "${PIDS[$X]}"
+wait_views "$ALL" $N 30 || fail "node $X did not come back after the isolation ended"
+sleep 1
+
+# Cut off without knowing it: its two peers stop (SIGSTOP), its links stay up. Only its lease
+# (keepalive/2 after the last heartbeat answered) tells it that it no longer has the majority.
+log "SIGSTOP of nodes $rest: node $X is cut off from the majority"
+t0=$(now_ms)
+for i in $rest; do kill -STOP "${PIDS[$i]}"; done
+t=0 off=""
+while [ -z "$off" ]; do
+    sleep 0.1; t=$((t + 1)); [ $t -lt 50 ] || break
+    off=$(awk -v a="$t0" '$1 == "PRIMARY" && $2 == 0 && $3 >= a { print $3; exit }' "$WORK/$X.out")
+done
+for i in $rest; do kill -CONT "${PIDS[$i]}"; done
+[ -n "$off" ] || fail "node $X, cut off, still called itself primary after 5 s"
+lag=$(awk -v a="$t0" -v b="$off" 'BEGIN { printf "%.0f\n", b - a }')
+log "cut-off node stopped calling itself primary after $lag ms (limit $ISOLATE_MS ms)"
+[ "$lag" -le "$ISOLATE_MS" ] || fail "the cut-off node called itself primary for $lag ms"
+t=0
+until awk -v a="$off" '$1 == "PRIMARY" && $2 == 1 && $3 > a { f = 1 } END { exit !f }' "$WORK/$X.out"; do
+    sleep 0.1; t=$((t + 1)); [ $t -lt 300 ] || fail "node $X not primary again 30 s after its peers resumed"
+done
+wait_views "$ALL" $N 30 || fail "no $N-member primary view after the peers resumed"
+
+for i in $ALL; do kill -TERM "${PIDS[$i]}"; done
+for i in $ALL; do
+    wait "${PIDS[$i]}"; rc=$?; PIDS[$i]=""
+    [ "$rc" = 0 ] || fail "node $i exited with status $rc after SIGTERM"
+done
+grep -l "ERROR: .*Sanitizer\|WARNING: ThreadSanitizer" "$WORK"/*.err && fail "sanitizer report"
+cat "$WORK"/[0-9]*.out | awk '$1=="MSG"{k=$2" "$3; if ((k in m) && m[k]!=$5) {print "order mismatch at", k; bad=1} m[k]=$5}
+    END{printf "%d distinct seqnos agree\n", length(m); exit bad}' || fail "delivery logs disagree"
+log "PASS"
