@@ -23,7 +23,7 @@
 static gc_node *nodes[NODES];
 static tr_uuid uuids[NODES];
 static atomic_bool stop_drain;
-static long long drain_wait = 20 * MS; /* a drainer's gc_node_recv timeout */
+static long long drain_wait; /* a drainer's gc_node_recv timeout (set by start_nodes) */
 static atomic_llong got_at[NODES][ROUNDS]; /* when each node delivered message k (0: not yet) */
 
 static long long now_ns(void)
@@ -61,8 +61,14 @@ static void *drain(void *arg)
     return NULL;
 }
 
-static void start_nodes(int base, uint32_t busy_poll_us)
+/* Also resets what the drainers share: with CK_FORK=no (tests/scripts/valgrind.sh) the tests
+ * run one after another in this process, and a stale stop flag or got_at would let one pass. */
+static void start_nodes(int base, uint32_t busy_poll_us, long long wait)
 {
+    atomic_store(&stop_drain, false);
+    drain_wait = wait;
+    for (int i = 0; i < NODES; i++)
+        for (int k = 0; k < ROUNDS; k++) atomic_store(&got_at[i][k], 0);
     for (int i = 0; i < NODES; i++) {
         struct gc_config cfg;
         gc_config_defaults(&cfg);
@@ -112,7 +118,7 @@ static int cmp_ll(const void *a, const void *b)
 START_TEST(member_message_reaches_leader)
 {
     tr_log_set_sink(quiet);
-    start_nodes(22000 + (int)(getpid() % 9000), _i ? 0 : 50);
+    start_nodes(22000 + (int)(getpid() % 9000) + 10 * _i, _i ? 0 : 50, 20 * MS);
     int L = 0;
     for (int i = 1; i < NODES; i++)
         if (tr_uuid_compare(&uuids[i], &uuids[L]) < 0) L = i;
@@ -163,8 +169,7 @@ END_TEST
 START_TEST(quiet_node_sleeps)
 {
     tr_log_set_sink(quiet);
-    start_nodes(22000 + (int)((getpid() + 4500) % 9000), 50);
-    drain_wait = 2000 * MS;
+    start_nodes(22000 + (int)((getpid() + 4500) % 9000), 50, 2000 * MS);
     pthread_t th[NODES];
     for (int i = 0; i < NODES; i++) pthread_create(&th[i], NULL, drain, (void *)(intptr_t)i);
     usleep(500000); /* views delivered, handshakes done */
