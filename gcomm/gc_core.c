@@ -414,9 +414,13 @@ void gc_core_bootstrap(gc_core *c) { c->bootstrap_req = true; }
 void gc_core_set_isolate(gc_core *c, bool on)
 {
     c->isolate = on;
-    if (on)
+    if (on) {
         for (int i = 0; i < MAX_LINKS; i++)
             if (c->links[i].used) gc_close_link(c, &c->links[i], true);
+        /* a member hearing nobody leaves its view now; a leader would otherwise stay primary
+         * until its lease ran out (a non-leader notices its lost leader link at once) */
+        if (c->state == GC_ST_NORMAL && c->cur.n > 1) gc_leave_normal(c, "gmcast.isolate");
+    }
     if (!on)
         for (int i = 0; i < MAX_ADDRS; i++) c->addrs[i].next_try = 0;
 }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # tests/process/gcomm_availability.sh: how long delivery stops when a member fails, with default
 # timeouts: 3 trireme-gcomm-node processes under load; kill -9 of a member that does not order,
-# kill -9 of the one that orders, gmcast.isolate of a member and a member cut off unawares (how
-# soon it stops calling itself primary). Usage: gcomm_availability.sh path/to/trireme-gcomm-node.
+# kill -9 of the one that orders, gmcast.isolate of each (how soon it stops calling itself
+# primary), and a member cut off unawares. The orderer is the one the views name. Usage: gcomm_availability.sh path/to/trireme-gcomm-node.
 # Limits (ms) from the environment: AVAIL_MEMBER_MS (100), AVAIL_LEADER_MS (1000),
 # AVAIL_ISOLATE_MS (1000, one keepalive period). Ends only the processes it started.
 set -u
@@ -58,9 +58,20 @@ wait_views() { # wait_views "nodes" members seconds
     return 1
 }
 
-leader() { # the member that orders: the lowest uuid among "nodes"
-    local i
-    for i in $1; do echo "${UUIDS[$i]} $i"; done | sort | head -1 | cut -d' ' -f2
+leader() { # the member that orders, as the last views of "nodes" name it (not always the lowest
+    # uuid: a leader that re-forms its view to take a restarted node back keeps the role)
+    local i l="" v
+    for i in $1; do
+        v=$(grep '^VIEW' "$WORK/$i.out" | tail -1 | awk '{print $8}')
+        [ -z "$l" ] || [ "$v" = "$l" ] || return 1
+        l=$v
+    done
+    for i in $1; do [ "${UUIDS[$i]: -8}" = "$l" ] && echo "$i" && return 0; done
+    return 1
+}
+
+find_leader() { # sets L, the orderer of the whole group
+    L=$(leader "$ALL") || fail "the last views of nodes $ALL name no common leader among them"
 }
 
 longest_gap() { # longest_gap i from_ms to_ms: longest time without a delivery at node i
@@ -92,6 +103,35 @@ kill_one() {
     sleep 1
 }
 
+# isolate_one who limit what: gmcast.isolate on node who (SIGUSR1); how soon it stops calling
+# itself primary, and the majority's longest delivery gap until a second after its new view.
+isolate_one() {
+    local who=$1 limit=$2 what=$3 i t t0 t1 g worst=0 rest iso="" off="" lag
+    t0=$(now_ms)
+    kill -USR1 "${PIDS[$who]}"
+    t=0
+    while [ -z "$off" ]; do
+        sleep 0.1; t=$((t + 1)); [ $t -lt 100 ] || fail "isolated node $who still calls itself primary after 10 s"
+        iso=$(awk '$1 == "ISOLATE" && $2 == 1 { print $3 }' "$WORK/$who.out" | tail -1)
+        [ -n "$iso" ] && off=$(awk -v a="$iso" '$1 == "PRIMARY" && $2 == 0 && $3 >= a { print $3; exit }' "$WORK/$who.out")
+    done
+    lag=$(awk -v a="$iso" -v b="$off" 'BEGIN { printf "%.0f\n", b - a }')
+    rest=$(seq 0 $((N - 1)) | grep -vx "$who" | tr '\n' ' ')
+    wait_views "$rest" $((N - 1)) 30 || fail "the majority formed no primary view without node $who"
+    sleep 1
+    t1=$(now_ms)
+    for i in $rest; do
+        g=$(longest_gap "$i" $((t0 - 1000)) "$t1")
+        [ "$g" -gt "$worst" ] && worst=$g
+    done
+    log "$what: not primary after $lag ms (limit $ISOLATE_MS ms); majority's longest delivery gap $worst ms (limit $limit ms)"
+    [ "$lag" -le "$ISOLATE_MS" ] || fail "$what: it called itself primary for $lag ms"
+    [ "$worst" -le "$limit" ] || fail "$what: the majority's delivery stopped for $worst ms"
+    kill -USR1 "${PIDS[$who]}"
+    wait_views "$(seq 0 $((N - 1)) | tr '\n' ' ')" $N 30 || fail "node $who did not come back after the isolation ended"
+    sleep 1
+}
+
 log "starting $N nodes on ports $BASE.."
 start 0 bootstrap
 sleep 0.3
@@ -100,42 +140,27 @@ ALL=$(seq 0 $((N - 1)) | tr '\n' ' ')
 wait_views "$ALL" $N 20 || fail "group of $N did not form"
 sleep 2
 
-L=$(leader "$ALL")
+find_leader
 M=$(( (L + 1) % N ))
 log "kill -9 node $M, a member that does not order (node $L orders)"
 kill_one "$M" "$MEMBER_MS" "member killed"
 
-L=$(leader "$ALL")
+find_leader
 log "kill -9 node $L, the member that orders"
 kill_one "$L" "$LEADER_MS" "orderer killed"
 
-L=$(leader "$ALL")
+find_leader
 X=$(( (L + 1) % N ))
-log "gmcast.isolate on node $X (node $L orders)"
-t0=$(now_ms)
-kill -USR1 "${PIDS[$X]}"
-t=0 iso="" off=""
-while [ -z "$off" ]; do
-    sleep 0.1; t=$((t + 1)); [ $t -lt 100 ] || fail "isolated node $X still calls itself primary after 10 s"
-    iso=$(awk '$1 == "ISOLATE" && $2 == 1 { print $3 }' "$WORK/$X.out" | tail -1)
-    [ -n "$iso" ] && off=$(awk -v a="$iso" '$1 == "PRIMARY" && $2 == 0 && $3 >= a { print $3; exit }' "$WORK/$X.out")
-done
-lag=$(awk -v a="$iso" -v b="$off" 'BEGIN { printf "%.0f\n", b - a }')
+log "gmcast.isolate on node $X, a member that does not order (node $L orders)"
+isolate_one "$X" "$MEMBER_MS" "member isolated"
+
+find_leader
+log "gmcast.isolate on node $L, the member that orders"
+isolate_one "$L" "$LEADER_MS" "orderer isolated"
+
+find_leader
+X=$(( (L + 1) % N ))
 rest=$(echo "$ALL" | tr ' ' '\n' | grep -vx "$X" | grep . | tr '\n' ' ')
-wait_views "$rest" $((N - 1)) 30 || fail "the majority formed no primary view without node $X"
-sleep 1
-t1=$(now_ms)
-worst=0
-for i in $rest; do
-    g=$(longest_gap "$i" $((t0 - 1000)) "$t1")
-    [ "$g" -gt "$worst" ] && worst=$g
-done
-log "isolated node stopped calling itself primary after $lag ms (limit $ISOLATE_MS ms); majority's longest delivery gap $worst ms"
-[ "$lag" -le "$ISOLATE_MS" ] || fail "the isolated node called itself primary for $lag ms"
-[ "$worst" -le "$MEMBER_MS" ] || fail "isolating node $X stopped the majority's delivery for $worst ms"
-kill -USR1 "${PIDS[$X]}"
-wait_views "$ALL" $N 30 || fail "node $X did not come back after the isolation ended"
-sleep 1
 
 # Cut off without knowing it: its two peers stop (SIGSTOP), its links stay up. Only its lease
 # (keepalive/2 after the last heartbeat answered) tells it that it no longer has the majority.

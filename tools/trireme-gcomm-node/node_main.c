@@ -154,9 +154,10 @@ static void usage(void)
             "       [--group G] [--data-dir D] [--rate MSGS_PER_S] [--size BYTES] [--opt key=value]...\n"
             "       [--debug]\n"
             "       trireme-gcomm-node --probe version:N|truncated --address gcomm://h:p [--group G]\n"
-            "Prints 'VIEW epoch PRIM|NONPRIM members own_index continuous ms',\n"
+            "Prints 'VIEW epoch PRIM|NONPRIM members own_index continuous ms leader',\n"
             "'MSG history seqno sender crc32c ms', 'PRIMARY 0|1 ms' and 'ISOLATE 0|1 ms' lines (ms: wall\n"
-            "clock). SIGTERM/SIGINT: graceful leave and exit. SIGUSR1: gmcast.isolate on, then off.\n");
+            "clock; sender and leader: the last 8 digits of their uuid). SIGTERM/SIGINT: graceful leave and\n"
+            "exit. SIGUSR1: gmcast.isolate on, then off.\n");
 }
 
 int main(int argc, char **argv)
@@ -225,8 +226,10 @@ int main(int argc, char **argv)
         if (rc == -ESHUTDOWN) break;
         if (rc == 0) {
             if (ev->kind == GC_EV_VIEW) {
-                printf("VIEW %" PRIu64 " %s %u %d %d %.3f\n", ev->view.id.epoch, ev->view.primary ? "PRIM" : "NONPRIM",
-                       ev->view.n, ev->my_index, ev->continuous, now_ms());
+                char l[40];
+                tr_uuid_print(&ev->view.id.leader, l);
+                printf("VIEW %" PRIu64 " %s %u %d %d %.3f %s\n", ev->view.id.epoch, ev->view.primary ? "PRIM" : "NONPRIM",
+                       ev->view.n, ev->my_index, ev->continuous, now_ms(), l + 28);
             } else {
                 char h[40], s[40];
                 tr_uuid_print(&ev->history, h);
