@@ -417,8 +417,8 @@ void gc_core_set_isolate(gc_core *c, bool on)
     if (on) {
         for (int i = 0; i < MAX_LINKS; i++)
             if (c->links[i].used) gc_close_link(c, &c->links[i], true);
-        /* a member hearing nobody leaves its view now; a leader would otherwise stay primary
-         * until its lease ran out (a non-leader notices its lost leader link at once) */
+        /* hearing nobody, leave the view now: a leader would otherwise stay primary until its
+         * lease ran out, a non-leader until its next tick saw the leader link gone */
         if (c->state == GC_ST_NORMAL && c->cur.n > 1) gc_leave_normal(c, "gmcast.isolate");
     }
     if (!on)

@@ -2,7 +2,8 @@
 # tests/process/gcomm_availability.sh: how long delivery stops when a member fails, with default
 # timeouts: 3 trireme-gcomm-node processes under load; kill -9 of a member that does not order,
 # kill -9 of the one that orders, gmcast.isolate of each (how soon it stops calling itself
-# primary), and a member cut off unawares. The orderer is the one the views name. Usage: gcomm_availability.sh path/to/trireme-gcomm-node.
+# primary), and a member cut off unawares. The orderer is the one the views name.
+# Usage: gcomm_availability.sh path/to/trireme-gcomm-node.
 # Limits (ms) from the environment: AVAIL_MEMBER_MS (100), AVAIL_LEADER_MS (1000),
 # AVAIL_ISOLATE_MS (1000, one keepalive period). Ends only the processes it started.
 set -u
@@ -79,34 +80,43 @@ longest_gap() { # longest_gap i from_ms to_ms: longest time without a delivery a
         if (p) { d = $6 - p; if (d > g) g = d } p = $6 } END { printf "%.0f\n", g }' "$WORK/$1.out"
 }
 
-# kill_one who limit: kill -9 of node who, then the survivors' longest delivery gap from a
-# second before the kill until a second after their new primary view.
+others() { seq 0 $((N - 1)) | grep -vx "$1" | tr '\n' ' '; } # every node but $1
+
+# survivors_gap "nodes" t0: a second after their new primary view, sets WORST to their longest
+# delivery gap since a second before t0; fails if one delivered nothing in that last second.
+survivors_gap() {
+    local i g t1
+    sleep 1
+    t1=$(now_ms)
+    WORST=0
+    for i in $1; do
+        g=$(longest_gap "$i" $(($2 - 1000)) "$t1")
+        log "  node $i: longest delivery gap $g ms"
+        [ "$g" -gt "$WORST" ] && WORST=$g
+        [ "$(longest_gap "$i" $((t1 - 1000)) "$t1")" != 0 ] || fail "node $i delivers nothing after the view change"
+    done
+}
+
+# kill_one who limit what: kill -9 of node who, then the survivors' longest delivery gap.
 kill_one() {
-    local who=$1 limit=$2 what=$3 i t0 t1 g worst=0 rest
-    rest=$(seq 0 $((N - 1)) | grep -vx "$who" | tr '\n' ' ')
+    local who=$1 limit=$2 what=$3 t0 rest
+    rest=$(others "$who")
     t0=$(now_ms)
     kill -9 "${PIDS[$who]}"; wait "${PIDS[$who]}" 2>/dev/null; PIDS[$who]=""
     wait_views "$rest" $((N - 1)) 30 || fail "no $((N - 1))-member primary view after kill -9 of node $who"
     log "  new primary view after $(($(now_ms) - t0)) ms (evs.suspect_timeout PT5S)"
-    sleep 1
-    t1=$(now_ms)
-    for i in $rest; do
-        g=$(longest_gap "$i" $((t0 - 1000)) "$t1")
-        log "  node $i: longest delivery gap $g ms"
-        [ "$g" -gt "$worst" ] && worst=$g
-        [ "$(longest_gap "$i" $((t1 - 1000)) "$t1")" != 0 ] || fail "node $i delivers nothing after the view change"
-    done
-    log "$what: longest delivery gap $worst ms (limit $limit ms)"
-    [ "$worst" -le "$limit" ] || fail "$what: delivery stopped for $worst ms"
+    survivors_gap "$rest" "$t0"
+    log "$what: longest delivery gap $WORST ms (limit $limit ms)"
+    [ "$WORST" -le "$limit" ] || fail "$what: delivery stopped for $WORST ms"
     start "$who"
-    wait_views "$(seq 0 $((N - 1)) | tr '\n' ' ')" $N 30 || fail "node $who did not rejoin"
+    wait_views "$ALL" $N 30 || fail "node $who did not rejoin"
     sleep 1
 }
 
 # isolate_one who limit what: gmcast.isolate on node who (SIGUSR1); how soon it stops calling
 # itself primary, and the majority's longest delivery gap until a second after its new view.
 isolate_one() {
-    local who=$1 limit=$2 what=$3 i t t0 t1 g worst=0 rest iso="" off="" lag
+    local who=$1 limit=$2 what=$3 t t0 rest iso="" off="" lag
     t0=$(now_ms)
     kill -USR1 "${PIDS[$who]}"
     t=0
@@ -116,19 +126,14 @@ isolate_one() {
         [ -n "$iso" ] && off=$(awk -v a="$iso" '$1 == "PRIMARY" && $2 == 0 && $3 >= a { print $3; exit }' "$WORK/$who.out")
     done
     lag=$(awk -v a="$iso" -v b="$off" 'BEGIN { printf "%.0f\n", b - a }')
-    rest=$(seq 0 $((N - 1)) | grep -vx "$who" | tr '\n' ' ')
+    rest=$(others "$who")
     wait_views "$rest" $((N - 1)) 30 || fail "the majority formed no primary view without node $who"
-    sleep 1
-    t1=$(now_ms)
-    for i in $rest; do
-        g=$(longest_gap "$i" $((t0 - 1000)) "$t1")
-        [ "$g" -gt "$worst" ] && worst=$g
-    done
-    log "$what: not primary after $lag ms (limit $ISOLATE_MS ms); majority's longest delivery gap $worst ms (limit $limit ms)"
+    survivors_gap "$rest" "$t0"
+    log "$what: not primary after $lag ms (limit $ISOLATE_MS ms); majority's longest delivery gap $WORST ms (limit $limit ms)"
     [ "$lag" -le "$ISOLATE_MS" ] || fail "$what: it called itself primary for $lag ms"
-    [ "$worst" -le "$limit" ] || fail "$what: the majority's delivery stopped for $worst ms"
+    [ "$WORST" -le "$limit" ] || fail "$what: the majority's delivery stopped for $WORST ms"
     kill -USR1 "${PIDS[$who]}"
-    wait_views "$(seq 0 $((N - 1)) | tr '\n' ' ')" $N 30 || fail "node $who did not come back after the isolation ended"
+    wait_views "$ALL" $N 30 || fail "node $who did not come back after the isolation ended"
     sleep 1
 }
 
@@ -160,7 +165,7 @@ isolate_one "$L" "$LEADER_MS" "orderer isolated"
 
 find_leader
 X=$(( (L + 1) % N ))
-rest=$(echo "$ALL" | tr ' ' '\n' | grep -vx "$X" | grep . | tr '\n' ' ')
+rest=$(others "$X")
 
 # Cut off without knowing it: its two peers stop (SIGSTOP), its links stay up. Only its lease
 # (keepalive/2 after the last heartbeat answered) tells it that it no longer has the majority.

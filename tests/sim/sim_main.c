@@ -256,6 +256,34 @@ static int scenario_cutoff(void)
     return rc;
 }
 
+/* gmcast.isolate on the leader: it is not primary once the call returns (its lease would keep it
+ * primary for up to keepalive/2 otherwise), the others go on within the leader-crash limit, and
+ * it is taken back when the isolation ends. */
+static int scenario_isolate_leader(void)
+{
+    struct sim s;
+    form(&s, 3, 13);
+    int L = leader_of(&s), w = (L + 1) % 3;
+    uint64_t t0 = s.now;
+    gc_core_set_isolate(s.nodes[L].core, true);
+    bool still = gc_core_is_primary(s.nodes[L].core);
+    uint64_t gap = max_gap(&s, w, t0 + 3 * SIM_SEC);
+    bool two = s.nodes[w].view.primary && s.nodes[w].view.n == 2;
+    gc_core_set_isolate(s.nodes[L].core, false);
+    char why[160] = "";
+    uint64_t t1 = s.now;
+    while (!all_primary_together(&s, why, sizeof why) && s.now < t1 + 10 * SIM_SEC && !sim_failed(&s))
+        sim_run_until(&s, s.now + 10 * SIM_MS);
+    bool together = all_primary_together(&s, why, sizeof why);
+    int rc = sim_failed(&s) || still || !two || gap > SIM_SEC || !together;
+    printf("scenario isolate-leader (3 nodes): primary after the call %s (expect no), others primary as 2 %s, max "
+           "delivery gap at a survivor %.1f ms (limit 1000 ms), all 3 together again after %.0f ms%s %s%s\n",
+           still ? "yes" : "no", two ? "yes" : "no", (double)gap / 1e6, (double)(s.now - t1) / 1e6,
+           rc ? " FAIL" : " ok", together ? "" : why, s.fail);
+    sim_free(&s);
+    return rc;
+}
+
 static int scenario_recovery(void)
 {
     struct sim s;
@@ -708,6 +736,7 @@ int main(int argc, char **argv)
         fails += scenario_failover(true, 3, SIM_SEC);
         fails += scenario_failover(true, 5, SIM_SEC);
         fails += scenario_cutoff();
+        fails += scenario_isolate_leader();
         fails += scenario_recovery();
         fails += scenario_leave();
         fails += scenario_split_brain();
