@@ -1,5 +1,6 @@
-/* replicator/repl_ist: incremental state transfer over TCP: the donor streams the actions a
- * rejoining member missed from its write-set store; the joiner listens on ist.recv_addr. */
+/* replicator/repl_ist: incremental state transfer over TCP: the donor streams the records the
+ * core handed it (references into its write-set store); the joiner's receiver reads, checks and
+ * decodes them, then gives them to the core. Threads only move bytes; the core decides. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
@@ -8,30 +9,22 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "common/tr_log.h"
-#include "replicator/repl_gcache.h"
+#include "common/tr_time.h"
 #include "replicator/repl_node_impl.h"
-#include "replicator/repl_options.h"
 
-/* stream: "TRIS" | u32 version | 16-byte group uuid | i64 first | i64 last, then per seqno
- * first..last: u8 kind | u32 len | bytes. The joiner checks every length. */
+/* stream: "TRIS" | u32 version | 16-byte group uuid | i64 first | i64 last | u64 token, then
+ * per seqno first..last: u8 kind | u32 len | bytes. The joiner checks every length. */
 #define IST_MAGIC 0x53495254u
-#define IST_VERSION 1
-#define IST_HDR (4 + 4 + 16 + 8 + 8)
-#define IST_ACCEPT_MS 60000 /* the donor connects within this after the request */
+#define IST_VERSION 2
+#define IST_HDR (4 + 4 + 16 + 8 + 8 + 8)
+#define IST_KIND_WS 1
+#define IST_KIND_SKIP 2
+#define IST_ACCEPT_NS (60 * TR_NS_PER_SEC) /* the donor connects within this after the request */
 #define IST_IO_MS 30000
-#define IST_PROGRESS_S 5 /* seconds between progress lines while receiving */
-
-struct ist_rec {
-    int64_t seqno;
-    int kind;
-    uint8_t *buf;
-    size_t len;
-    struct ist_rec *next;
-};
+#define IST_PROGRESS_NS (5 * TR_NS_PER_SEC) /* between progress lines while receiving */
 
 static int split_addr(const char *addr, char *host, size_t hlen, char *port, size_t plen)
 {
@@ -64,14 +57,44 @@ static int io_all(int fd, void *buf, size_t len, bool wr)
     return 0;
 }
 
+static void thread_done(struct repl_node *n)
+{
+    pthread_mutex_lock(&n->mu);
+    n->ist_threads--; /* repl_ist_wait_threads waits for this */
+    pthread_cond_broadcast(&n->w_cond);
+    pthread_mutex_unlock(&n->mu);
+}
+
+void repl_ist_wait_threads(struct repl_node *n)
+{
+    pthread_mutex_lock(&n->mu);
+    while (n->ist_threads > 0) pthread_cond_wait(&n->w_cond, &n->mu);
+    pthread_mutex_unlock(&n->mu);
+}
+
+static bool still_waiting(struct repl_node *n)
+{
+    pthread_mutex_lock(&n->mu);
+    struct repl_core_info in;
+    repl_core_info(n->core, &in);
+    pthread_mutex_unlock(&n->mu);
+    return in.ist_waiting && !in.closing && !in.closed;
+}
+
 /* ---- joiner ---- */
 
-int repl_ist_listen(struct repl_node *n, char *advertise, size_t len)
+struct ist_recv {
+    struct repl_node *n;
+    int lfd;
+    tr_uuid group;
+    int64_t first, last;
+    uint64_t token;
+};
+
+static int listen_on(const char *addr)
 {
-    char addr[300], host[256], port[16];
-    if (repl_options_ist_recv_addr(n->cfg, addr, sizeof addr) ||
-        split_addr(addr, host, sizeof host, port, sizeof port))
-        return -1;
+    char host[256], port[16];
+    if (split_addr(addr, host, sizeof host, port, sizeof port)) return -1;
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE}, *ai = NULL;
     if (getaddrinfo(host, port, &hints, &ai) || !ai) return -1;
@@ -81,75 +104,57 @@ int repl_ist_listen(struct repl_node *n, char *advertise, size_t len)
     if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 1)) {
         tr_error("IST: cannot listen on %s: %s", addr, strerror(errno));
         if (fd >= 0) close(fd);
-        freeaddrinfo(ai);
-        return -1;
+        fd = -1;
     }
     freeaddrinfo(ai);
-    snprintf(advertise, len, "%s", addr);
     return fd;
 }
 
-static void fail_ist(struct repl_node *n, const char *why)
+static void free_recs(struct repl_ist_rec *r, size_t k)
 {
-    pthread_mutex_lock(&n->mu);
-    if (n->sst.phase == REPL_SST_WAIT) {
-        tr_error("Will never receive state. Need to abort: IST: %s. This node leaves the cluster; restart it to "
-                 "rejoin by SST.", why);
-        repl_sst_clear_locked(n);
-        n->must_leave = true;
-    }
-    pthread_cond_broadcast(&n->cond);
-    pthread_mutex_unlock(&n->mu);
+    for (size_t i = 0; i < k; i++) repl_ws_unref(r[i].ws);
+    free(r);
 }
 
-/* The joiner's receiving thread: one connection, the records first..last, then the held
- * actions go behind them (repl_sst_ist_done). */
-static void ist_recv_body(struct repl_node *n, int lfd)
+/* One connection from the donor: the records first..last, each checked and decoded here. */
+static const char *receive(struct ist_recv *j, struct repl_ist_rec **out, size_t *nout)
 {
     int fd = -1;
-    struct ist_rec *head = NULL, **tail = &head;
+    for (int64_t dl = tr_now_ns() + IST_ACCEPT_NS; fd < 0;) {
+        if (!still_waiting(j->n)) return "given up";
+        if (tr_now_ns() > dl) return "no donor connected";
+        struct pollfd pf = {j->lfd, POLLIN, 0};
+        if (poll(&pf, 1, 200) <= 0) continue;
+        int c = accept4(j->lfd, NULL, NULL, SOCK_CLOEXEC);
+        if (c < 0) continue;
+        uint8_t h[IST_HDR];
+        /* only the donor knows the token the group gave this request: anyone else is dropped
+         * and the receiver keeps listening */
+        if (io_all(c, h, sizeof h, false) == 0 && tr_get_u32(h) == IST_MAGIC &&
+            tr_get_u32(h + 4) == IST_VERSION && memcmp(h + 8, j->group.data, 16) == 0 &&
+            (int64_t)tr_get_u64(h + 24) == j->first && (int64_t)tr_get_u64(h + 32) == j->last &&
+            tr_get_u64(h + 40) == j->token) {
+            fd = c;
+        } else {
+            tr_warn("IST: refused a connection that did not present this transfer's header");
+            close(c);
+        }
+    }
+    size_t total = (size_t)(j->last - j->first + 1);
+    struct repl_ist_rec *recs = calloc(total ? total : 1, sizeof *recs);
+    if (!recs) {
+        close(fd);
+        return "out of memory";
+    }
     const char *why = NULL;
-    for (int waited = 0; fd < 0 && !why; waited += 200) {
-        pthread_mutex_lock(&n->mu);
-        bool gone = n->sst.phase != REPL_SST_WAIT || n->closing;
-        pthread_mutex_unlock(&n->mu);
-        if (gone) {
-            why = "given up";
-            break;
-        }
-        if (waited >= IST_ACCEPT_MS) {
-            why = "no donor connected";
-            break;
-        }
-        struct pollfd pf = {lfd, POLLIN, 0};
-        if (poll(&pf, 1, 200) > 0) fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-    }
-    uint8_t h[IST_HDR];
-    int64_t first = 0, last = -1;
-    if (!why && io_all(fd, h, sizeof h, false)) why = "no header from the donor";
-    if (!why) {
-        first = (int64_t)tr_get_u64(h + 24);
-        last = (int64_t)tr_get_u64(h + 32);
-        pthread_mutex_lock(&n->mu);
-        bool ok = tr_get_u32(h) == IST_MAGIC && tr_get_u32(h + 4) == IST_VERSION &&
-                  memcmp(h + 8, n->group_uuid.data, 16) == 0 && first == n->sst.ist_from &&
-                  last == n->sst.ist_to;
-        pthread_mutex_unlock(&n->mu);
-        if (!ok) why = "the donor sent another range or history";
-    }
-    /* progress, as Galera's joiner reports it ("Receiving IST: ..."), at the start and then every
-     * few seconds: a long transfer shows it is moving */
-    struct timespec t_last;
-    clock_gettime(CLOCK_MONOTONIC, &t_last);
-    if (!why)
-        tr_info("Receiving IST: 0 of %lld actions (%lld..%lld)", (long long)(last - first + 1), (long long)first,
-                (long long)last);
-    for (int64_t s = first; !why && s <= last; s++) {
-        struct timespec t_now;
-        clock_gettime(CLOCK_MONOTONIC, &t_now);
-        if (t_now.tv_sec - t_last.tv_sec >= IST_PROGRESS_S) {
-            t_last = t_now;
-            tr_info("Receiving IST: %lld of %lld actions", (long long)(s - first), (long long)(last - first + 1));
+    int64_t t_last = tr_now_ns();
+    tr_info("Receiving IST: 0 of %lld actions (%lld..%lld)", (long long)total, (long long)j->first,
+            (long long)j->last);
+    size_t k = 0;
+    for (; !why && k < total; k++) {
+        if (tr_now_ns() - t_last >= IST_PROGRESS_NS) {
+            t_last = tr_now_ns();
+            tr_info("Receiving IST: %zu of %zu actions", k, total);
         }
         uint8_t rh[5];
         if (io_all(fd, rh, sizeof rh, false)) {
@@ -157,68 +162,85 @@ static void ist_recv_body(struct repl_node *n, int lfd)
             break;
         }
         uint32_t len = tr_get_u32(rh + 1);
-        if ((rh[0] != REPL_GC_WS && rh[0] != REPL_GC_SKIP) || len > CERT_WS_MAX_SIZE) {
+        if ((rh[0] != IST_KIND_WS && rh[0] != IST_KIND_SKIP) || (rh[0] == IST_KIND_SKIP && len) ||
+            (rh[0] == IST_KIND_WS && !len) || len > CERT_WS_MAX_SIZE) {
             why = "malformed record";
             break;
         }
-        struct ist_rec *r = calloc(1, sizeof *r);
-        if (r) r->buf = len ? malloc(len) : NULL;
-        if (!r || (len && !r->buf)) {
-            free(r);
+        recs[k].seqno = j->first + (int64_t)k;
+        if (rh[0] == IST_KIND_SKIP) continue;
+        uint8_t *buf = malloc(len);
+        if (!buf) {
             why = "out of memory";
             break;
         }
-        r->seqno = s;
-        r->kind = rh[0];
-        r->len = len;
-        *tail = r;
-        tail = &r->next;
-        if (len && io_all(fd, r->buf, len, false)) why = "stream cut short";
+        if (io_all(fd, buf, len, false)) {
+            free(buf);
+            why = "stream cut short";
+            break;
+        }
+        struct repl_ws *ws = repl_ws_new(buf, len);
+        if (!ws) {
+            why = "out of memory";
+            break;
+        }
+        repl_ws_decode(ws, CERT_WS_MAX_SIZE); /* outside the lock; the core checks the result */
+        recs[k].ws = ws;
     }
-    if (fd >= 0) close(fd);
-    close(lfd);
+    close(fd);
     if (why) {
-        repl_ist_free_recs(head);
-        fail_ist(n, why);
-        return;
+        free_recs(recs, total); /* calloc: the entries not reached hold NULL */
+        return why;
     }
-    tr_info("IST received: %lld actions (%lld..%lld)", (long long)(last - first + 1),
-            (long long)first, (long long)last);
-    repl_sst_ist_done(n, head);
-}
-
-struct ist_recv_arg {
-    struct repl_node *n;
-    int fd;
-};
-
-static void *ist_recv_main(void *arg)
-{
-    struct ist_recv_arg a = *(struct ist_recv_arg *)arg;
-    free(arg);
-    ist_recv_body(a.n, a.fd);
-    pthread_mutex_lock(&a.n->mu);
-    a.n->sst.ist_running--; /* repl_stream_free waits for this */
-    pthread_cond_broadcast(&a.n->cond);
-    pthread_mutex_unlock(&a.n->mu);
+    tr_info("IST received: %zu actions (%lld..%lld)", total, (long long)j->first, (long long)j->last);
+    *out = recs;
+    *nout = total;
     return NULL;
 }
 
-/* mu held: the thread takes the listening socket */
-int repl_ist_start_receiver(struct repl_node *n)
+static void *recv_main(void *arg)
 {
-    struct ist_recv_arg *a = malloc(sizeof *a);
+    struct ist_recv *j = arg;
+    struct repl_ist_rec *recs = NULL;
+    size_t k = 0;
+    const char *why = receive(j, &recs, &k);
+    close(j->lfd);
+    struct repl_ev ev = {.kind = REPL_EV_IST_RECEIVED, .rc = why ? -1 : 0, .why = why, .ist = recs,
+                         .nist = k};
+    if (!why || strcmp(why, "given up") != 0) repl_drive(j->n, &ev);
+    if (ev.ist) free_recs(ev.ist, ev.nist);
+    thread_done(j->n);
+    free(j);
+    return NULL;
+}
+
+int repl_ist_start_receiver(struct repl_node *n, const struct repl_act *a)
+{
+    struct ist_recv *j = calloc(1, sizeof *j);
+    if (!j) return -1;
+    j->n = n;
+    j->first = a->seqno;
+    j->last = a->depends;
+    j->token = a->token;
+    pthread_mutex_lock(&n->mu);
+    j->group = *repl_core_group(n->core);
+    pthread_mutex_unlock(&n->mu);
+    j->lfd = listen_on(a->addr);
     pthread_t t;
-    if (!a) return -1;
-    a->n = n;
-    a->fd = n->sst.ist_fd;
-    if (pthread_create(&t, NULL, ist_recv_main, a)) {
-        free(a);
+    if (j->lfd < 0) {
+        free(j);
+        return -1;
+    }
+    pthread_mutex_lock(&n->mu);
+    n->ist_threads++;
+    pthread_mutex_unlock(&n->mu);
+    if (pthread_create(&t, NULL, recv_main, j)) {
+        close(j->lfd);
+        free(j);
+        thread_done(n);
         return -1;
     }
     pthread_detach(t);
-    n->sst.ist_fd = -1;
-    n->sst.ist_running++;
     return 0;
 }
 
@@ -226,19 +248,18 @@ int repl_ist_start_receiver(struct repl_node *n)
 
 struct ist_send {
     struct repl_node *n;
-    char addr[300];
+    struct repl_act a; /* addr, token, first (seqno), last (depends), the records */
     tr_uuid group;
-    int64_t first, last;
-    struct ist_rec *head;
 };
 
-static void *ist_send_main(void *arg)
+static void *send_main(void *arg)
 {
     struct ist_send *j = arg;
+    struct repl_act *a = &j->a;
     char host[256], port[16];
     int fd = -1, rc = -ECONNREFUSED;
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai = NULL;
-    if (split_addr(j->addr, host, sizeof host, port, sizeof port) == 0 &&
+    if (split_addr(a->addr, host, sizeof host, port, sizeof port) == 0 &&
         getaddrinfo(host, port, &hints, &ai) == 0 && ai) {
         fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) rc = 0;
@@ -249,140 +270,51 @@ static void *ist_send_main(void *arg)
         tr_put_u32(h, IST_MAGIC);
         tr_put_u32(h + 4, IST_VERSION);
         memcpy(h + 8, j->group.data, 16);
-        tr_put_u64(h + 24, (uint64_t)j->first);
-        tr_put_u64(h + 32, (uint64_t)j->last);
+        tr_put_u64(h + 24, (uint64_t)a->seqno);
+        tr_put_u64(h + 32, (uint64_t)a->depends);
+        tr_put_u64(h + 40, a->token);
         if (io_all(fd, h, sizeof h, true)) rc = -EPIPE;
-        for (struct ist_rec *r = j->head; !rc && r; r = r->next) {
+        for (size_t i = 0; !rc && i < a->nist; i++) {
+            const struct repl_ws *ws = a->ist[i].ws;
             uint8_t rh[5];
-            rh[0] = (uint8_t)r->kind;
-            tr_put_u32(rh + 1, (uint32_t)r->len);
-            if (io_all(fd, rh, sizeof rh, true) || (r->len && io_all(fd, r->buf, r->len, true)))
+            rh[0] = ws ? IST_KIND_WS : IST_KIND_SKIP;
+            tr_put_u32(rh + 1, ws ? (uint32_t)ws->len : 0);
+            if (io_all(fd, rh, sizeof rh, true) || (ws && io_all(fd, ws->buf, ws->len, true)))
                 rc = -EPIPE;
         }
     }
     if (fd >= 0) close(fd);
     if (rc)
-        tr_warn("IST to %s failed (%s)", j->addr, strerror(-rc));
+        tr_warn("IST to %s failed (%s)", a->addr, strerror(-rc));
     else
-        tr_info("IST sent to %s: %lld..%lld", j->addr, (long long)j->first, (long long)j->last);
-    repl_sst_ist_sent(j->n, rc);
-    repl_ist_free_recs(j->head);
+        tr_info("IST sent to %s: %lld..%lld", a->addr, (long long)a->seqno, (long long)a->depends);
+    struct repl_ev ev = {.kind = REPL_EV_IST_SENT, .rc = rc,
+                         .seqno = repl_monitor_last_left(j->n->apply_mon)};
+    repl_drive(j->n, &ev);
+    repl_act_release(a);
+    thread_done(j->n);
     free(j);
     return NULL;
 }
 
-int repl_ist_serve_locked(struct repl_node *n, const char *addr, int64_t first, int64_t last)
+int repl_ist_start_sender(struct repl_node *n, struct repl_act *a)
 {
-    if (!repl_gcache_has(n->gcache, first, last)) return -ENODATA;
     struct ist_send *j = calloc(1, sizeof *j);
-    if (!j) return -ENOMEM;
+    if (!j) return -1;
     j->n = n;
-    snprintf(j->addr, sizeof j->addr, "%s", addr);
-    j->group = n->group_uuid;
-    j->first = first;
-    j->last = last;
-    struct ist_rec **tail = &j->head;
-    for (int64_t s = first; s <= last; s++) { /* copied: the store moves on meanwhile */
-        int kind;
-        const void *buf;
-        size_t len;
-        struct ist_rec *r = calloc(1, sizeof *r);
-        if (!r || repl_gcache_get(n->gcache, s, &kind, &buf, &len) ||
-            (len && !(r->buf = malloc(len)))) {
-            free(r);
-            repl_ist_free_recs(j->head);
-            free(j);
-            return -ENOMEM;
-        }
-        if (len) memcpy(r->buf, buf, len);
-        r->seqno = s;
-        r->kind = kind;
-        r->len = len;
-        *tail = r;
-        tail = &r->next;
-    }
+    pthread_mutex_lock(&n->mu);
+    j->group = *repl_core_group(n->core);
+    n->ist_threads++;
+    pthread_mutex_unlock(&n->mu);
+    j->a = *a;
+    memset(a, 0, sizeof *a);
     pthread_t t;
-    if (pthread_create(&t, NULL, ist_send_main, j)) {
-        /* no thread: refuse (the caller tells the joiner outside mu); no I/O under mu */
-        repl_ist_free_recs(j->head);
+    if (pthread_create(&t, NULL, send_main, j)) {
+        *a = j->a; /* the caller releases it */
         free(j);
-        return -EAGAIN;
+        thread_done(n);
+        return -1;
     }
     pthread_detach(t);
     return 0;
-}
-
-void repl_ist_free_recs(struct ist_rec *r)
-{
-    while (r) {
-        struct ist_rec *nx = r->next;
-        free(r->buf);
-        free(r);
-        r = nx;
-    }
-}
-
-/* Turns the received records, then the view the joiner entered with, into held actions before
- * those ordered since the join. */
-void repl_ist_hold_front_locked(struct repl_node *n, struct ist_rec *recs, struct repl_view *view,
-                                int64_t view_seqno)
-{
-    struct repl_held *first = NULL, **tail = &first, *last = NULL;
-    int64_t count = 0;
-    while (recs) {
-        struct ist_rec *r = recs;
-        recs = r->next;
-        struct repl_held *h = calloc(1, sizeof *h);
-        if (!h) {
-            n->must_leave = true;
-            free(r->buf);
-            free(r);
-            continue;
-        }
-        h->seqno = r->seqno;
-        if (r->kind == REPL_GC_WS) {
-            struct repl_trx *job = calloc(1, sizeof *job);
-            struct cert_ws_view ws;
-            if (job && cert_ws_decode(r->buf, r->len, CERT_WS_MAX_SIZE, &ws) == 0) {
-                job->kind = REPL_H_JOB;
-                job->trx_id = ws.hdr.trx_id;
-                job->conn_id = ws.hdr.conn_id;
-                job->flags = ws.hdr.flags;
-                job->seqno = r->seqno;
-                job->depends_on = r->seqno - 1; /* committed history: applied in order */
-                job->ordered = job->cert_ok = true;
-                job->view = ws;
-                h->job = job;
-                h->buf = r->buf;
-                r->buf = NULL;
-            } else {
-                free(job);
-                tr_error("IST: undecodable write-set at seqno %lld: leaving the cluster",
-                         (long long)r->seqno);
-                n->must_leave = true;
-            }
-        }
-        free(r->buf);
-        free(r);
-        *tail = h;
-        tail = &h->next;
-        last = h;
-        count++;
-    }
-    struct repl_held *v = view ? calloc(1, sizeof *v) : NULL;
-    if (v) {
-        v->seqno = view_seqno;
-        v->view = view;
-        *tail = v;
-        tail = &v->next;
-        last = v;
-        count++;
-    } else {
-        free(view);
-    }
-    if (!first) return;
-    *tail = n->sst.head;
-    if (!n->sst.head) n->sst.tail = last;
-    n->sst.head = first;
-    n->sst.held_len += count;
 }

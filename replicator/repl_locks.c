@@ -26,16 +26,7 @@ int repl_node_lock(struct repl_node *n, const char *name, bool shared, uint64_t 
                    int64_t tout_ns)
 {
     if (!name) return -EINVAL;
-    struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
-    if (tout_ns > 0) {
-        dl.tv_sec += tout_ns / 1000000000;
-        dl.tv_nsec += tout_ns % 1000000000;
-        if (dl.tv_nsec >= 1000000000) {
-            dl.tv_sec++;
-            dl.tv_nsec -= 1000000000;
-        }
-    }
+    struct timespec dl = tr_deadline_in(tout_ns > 0 ? tout_ns : 0); /* lock_cond is monotonic */
     pthread_mutex_lock(&n->lock_mu);
     bool own;
     while (conflicts(n, name, shared, owner, &own)) {

@@ -52,6 +52,7 @@ void repl_monitor_reset(struct repl_monitor *m, int64_t last_left)
     pthread_mutex_lock(&m->mu);
     m->last_left = last_left;
     m->last_entered = last_left;
+    m->closed = false;
     m->entered = m->oooe = m->oool = m->waits = m->window_n = 0;
     m->window_sum = 0;
     slots_clear(m);
@@ -133,7 +134,7 @@ int repl_monitor_enter(struct repl_monitor *m, int64_t seqno, int64_t wait_for)
     return 0;
 }
 
-static void finish(struct repl_monitor *m, int64_t seqno)
+static int64_t finish(struct repl_monitor *m, int64_t seqno)
 {
     pthread_mutex_lock(&m->mu);
     if (seqno > m->last_left) {
@@ -144,17 +145,19 @@ static void finish(struct repl_monitor *m, int64_t seqno)
         m->window_n++;
         advance(m);
     }
+    int64_t left = m->last_left;
     pthread_mutex_unlock(&m->mu);
+    return left;
 }
 
-void repl_monitor_leave(struct repl_monitor *m, int64_t seqno)
+int64_t repl_monitor_leave(struct repl_monitor *m, int64_t seqno)
 {
-    finish(m, seqno);
+    return finish(m, seqno);
 }
 
-void repl_monitor_cancel(struct repl_monitor *m, int64_t seqno)
+int64_t repl_monitor_cancel(struct repl_monitor *m, int64_t seqno)
 {
-    finish(m, seqno);
+    return finish(m, seqno);
 }
 
 bool repl_monitor_interrupt(struct repl_monitor *m, int64_t seqno)

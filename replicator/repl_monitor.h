@@ -36,14 +36,15 @@ struct repl_monitor {
 
 void repl_monitor_init(struct repl_monitor *m, int64_t last_left);
 void repl_monitor_destroy(struct repl_monitor *m);
-/* Reposition an idle monitor (after state transfer or a new cluster). */
+/* Reposition an idle monitor (after state transfer or a new cluster); reopens a closed one. */
 void repl_monitor_reset(struct repl_monitor *m, int64_t last_left);
 /* Blocks until every seqno <= wait_for has left. Returns 0 when entered, -1 when interrupted
  * (repl_monitor_interrupt) or closed. */
 int repl_monitor_enter(struct repl_monitor *m, int64_t seqno, int64_t wait_for);
-void repl_monitor_leave(struct repl_monitor *m, int64_t seqno);
+/* Both return last_left afterwards. */
+int64_t repl_monitor_leave(struct repl_monitor *m, int64_t seqno);
 /* Marks seqno as passed without entering: for actions that need no ordering here. */
-void repl_monitor_cancel(struct repl_monitor *m, int64_t seqno);
+int64_t repl_monitor_cancel(struct repl_monitor *m, int64_t seqno);
 /* Wakes a waiter of seqno with -1; a later enter of that seqno must first clear it. */
 bool repl_monitor_interrupt(struct repl_monitor *m, int64_t seqno);
 void repl_monitor_clear_interrupt(struct repl_monitor *m, int64_t seqno);

@@ -2,6 +2,8 @@
  * Every length is checked before it is used: these bytes come from the network. */
 #include "replicator/repl_msg.h"
 
+#include "replicator/repl_fsm.h"
+
 #include <string.h>
 
 #define HDR 8 /* magic, type, version, reserved */
@@ -44,7 +46,7 @@ int repl_msg_state_encode(const struct repl_msg_state *m, struct tr_buf *out)
     memcpy(p, m->node.data, 16), p += 16;
     memcpy(p, m->group.data, 16), p += 16;
     tr_put_u64(p, (uint64_t)m->seqno), p += 8;
-    *p++ = m->prim ? 1 : 0;
+    *p++ = (uint8_t)((m->prim ? 1 : 0) | (m->served ? 2 : 0));
     *p++ = m->state;
     tr_put_u16(p, m->proto_app), p += 2;
     memcpy(p, m->proposal.data, 16), p += 16;
@@ -76,10 +78,11 @@ int repl_msg_state_decode(const uint8_t *buf, size_t len, struct repl_msg_state 
     memcpy(m->node.data, p, 16), p += 16;
     memcpy(m->group.data, p, 16), p += 16;
     m->seqno = (int64_t)tr_get_u64(p), p += 8;
-    if (*p > 1) return -1;
-    m->prim = *p++ == 1;
+    if (*p > 3) return -1;
+    m->prim = (*p & 1) != 0;
+    m->served = (*p++ & 2) != 0;
     m->state = *p++;
-    if (m->state > REPL_ST_SYNCED) return -1;
+    if (m->state >= REPL_S_COUNT) return -1;
     m->proto_app = tr_get_u16(p), p += 2;
     memcpy(m->proposal.data, p, 16), p += 16;
     if (m->seqno < -1) return -1;
@@ -134,10 +137,11 @@ int repl_msg_str_encode(const struct repl_msg_str *m, struct tr_buf *out)
     tr_put_u64(p, (uint64_t)m->position.seqno), p += 8;
     tr_put_u32(p, m->req_len);
     if (tr_buf_append(out, h, sizeof h) || tr_buf_append(out, m->req, m->req_len)) return -1;
-    uint8_t u[8];
+    uint8_t u[16];
     tr_put_u64(u, (uint64_t)m->ist_upto);
+    tr_put_u64(u + 8, m->ist_token);
     return put_str(out, m->donors, sizeof m->donors) ||
-           put_str(out, m->ist_addr, sizeof m->ist_addr) || tr_buf_append(out, u, 8);
+           put_str(out, m->ist_addr, sizeof m->ist_addr) || tr_buf_append(out, u, 16);
 }
 
 int repl_msg_str_decode(const uint8_t *buf, size_t len, struct repl_msg_str *m)
@@ -156,8 +160,9 @@ int repl_msg_str_decode(const uint8_t *buf, size_t len, struct repl_msg_str *m)
     m->req = p;
     p += m->req_len;
     if (get_str(&p, end, m->donors, sizeof m->donors)) return -1;
-    if (get_str(&p, end, m->ist_addr, sizeof m->ist_addr) || end - p != 8) return -1;
+    if (get_str(&p, end, m->ist_addr, sizeof m->ist_addr) || end - p != 16) return -1;
     m->ist_upto = (int64_t)tr_get_u64(p);
+    m->ist_token = tr_get_u64(p + 8);
     return m->ist_upto < -1 ? -1 : 0;
 }
 

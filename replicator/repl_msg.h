@@ -11,7 +11,7 @@
 #include "replicator/repl_types.h"
 
 #define REPL_MSG_MAGIC 0x4d435254u /* "TRCM"; write-sets start with "TRWS" */
-#define REPL_MSG_VERSION 1
+#define REPL_MSG_VERSION 2 /* 2: node states are enum repl_fsm_state; DESYNC; IST token */
 
 enum repl_msg_type {
     REPL_MSG_STATE = 1,
@@ -21,6 +21,7 @@ enum repl_msg_type {
     REPL_MSG_JOIN = 5, /* a joiner received its state, or a donor finished sending it */
     REPL_MSG_SYNC = 6, /* a member caught up with the group */
     REPL_MSG_VOTE = 7, /* a member's result for a seqno that failed somewhere */
+    REPL_MSG_DESYNC = 8, /* a member stopped taking part in flow control (wsrep_desync) */
 };
 
 #define REPL_STR_REQ_MAX (64u * 1024u) /* the host's SST request: an address and a method */
@@ -33,7 +34,8 @@ struct repl_msg_state {
     tr_uuid group;       /* history it holds; nil for none */
     int64_t seqno;       /* last seqno of that history it has ordered */
     bool prim;           /* it was in the previous primary component, exchange complete */
-    uint8_t state;       /* enum repl_state */
+    bool served;         /* a joiner whose donor was already chosen: it asks for nothing more */
+    uint8_t state;       /* enum repl_fsm_state */
     uint16_t proto_app;  /* application protocol it speaks */
     tr_uuid proposal;    /* history uuid to use if nobody has one (bootstrap) */
     char name[REPL_NAME_LEN];
@@ -63,10 +65,11 @@ struct repl_msg_str {
     uint32_t req_len;   /* 0: no snapshot possible, incremental transfer (IST) only */
     char ist_addr[REPL_INCOMING_LEN]; /* where the joiner receives IST; "" for none */
     int64_t ist_upto;   /* IST: the seqno of the view the joiner entered with */
+    uint64_t ist_token; /* IST: the donor's stream must present it (issued inside the group) */
 };
 
 /* JOIN: node reached seqno (status 0), or its transfer failed (status -errno).
- * SYNC: node caught up (seqno: where, status 0). */
+ * SYNC: node caught up (seqno: where, status 0). DESYNC: node desynced at seqno (status 0). */
 struct repl_msg_join {
     tr_uuid node;
     int64_t seqno;
@@ -93,7 +96,7 @@ int repl_msg_causal_decode(const uint8_t *buf, size_t len, struct repl_msg_causa
 
 int repl_msg_str_encode(const struct repl_msg_str *m, struct tr_buf *out);
 int repl_msg_str_decode(const uint8_t *buf, size_t len, struct repl_msg_str *m);
-/* type: REPL_MSG_JOIN or REPL_MSG_SYNC */
+/* type: REPL_MSG_JOIN, REPL_MSG_SYNC or REPL_MSG_DESYNC */
 int repl_msg_join_encode(int type, const struct repl_msg_join *m, struct tr_buf *out);
 int repl_msg_join_decode(int type, const uint8_t *buf, size_t len, struct repl_msg_join *m);
 

@@ -11,19 +11,7 @@
 #include "replicator/repl_gcache.h"
 #include "replicator/repl_node_impl.h"
 #include "replicator/repl_options.h"
-
-const char *repl_state_comment(enum repl_state s)
-{
-    switch (s) {
-    case REPL_ST_CLOSED: return "Initialized";
-    case REPL_ST_JOINING: return "Joining";
-    case REPL_ST_DONOR: return "Donor/Desynced";
-    case REPL_ST_JOINED: return "Joined";
-    case REPL_ST_SYNCED: return "Synced";
-    case REPL_ST_DESTROYED: return "Destroyed";
-    }
-    return "Initialized";
-}
+#include "certification/cert_ws.h"
 
 static void copy_str(char *dst, size_t cap, const char *src)
 {
@@ -45,22 +33,22 @@ static void load_settings(struct repl_node *n)
     bool dbg = false;
     tr_cfg_get_bool(n->cfg, "debug", &dbg);
     tr_log_set_debug(dbg); /* process-wide, like the log sink: the last node to set it wins */
-    atomic_store(&n->fc_limit, o.gcs_fc_limit);
-    atomic_store(&n->fc_factor, o.gcs_fc_factor);
-    atomic_store(&n->fc_single_primary, o.gcs_fc_single_primary);
+    struct repl_flow_cfg fc = {o.gcs_fc_limit, o.gcs_fc_factor, o.gcs_fc_single_primary};
     pthread_mutex_lock(&n->mu);
-    if (!n->fc_reset_ns) { /* flow_control_paused counts from the start until a stats_reset */
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        n->fc_reset_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    if (!n->fc_reset_ns) n->fc_reset_ns = tr_now_ns(); /* flow_control_paused counts from here */
+    if (n->core) {
+        repl_core_set_flow(n->core, &fc);
+        /* new limits apply now, not only at the next queue change */
+        struct repl_ev ev = {.kind = REPL_EV_TICK, .now = (uint64_t)tr_now_ns()};
+        repl_drive_locked(n, &ev);
     }
     pthread_mutex_unlock(&n->mu);
-    repl_stream_fc_check(n); /* new limits apply now, not only at the next queue change */
+    repl_driver_fc(n);
 }
 
 /* Where our history continues from: grastate.dat, or the host's recovered position when the
  * file says "unknown" (seqno -1 after a crash) for the same history. */
-static int load_position(struct repl_node *n)
+static int load_position(struct repl_node *n, tr_gtid *pos, bool *safe_to_bootstrap)
 {
     struct repl_grastate gs;
     char err[512];
@@ -69,16 +57,14 @@ static int load_position(struct repl_node *n)
         tr_error("%s", err);
         return -1;
     }
-    tr_gtid pos = {gs.uuid, gs.seqno};
+    *pos = (tr_gtid){gs.uuid, gs.seqno};
     const tr_gtid *hs = &n->init_state;
     bool host_known = !tr_uuid_is_nil(&hs->uuid) && hs->seqno >= 0;
-    if (pos.seqno < 0 && host_known &&
-        (tr_uuid_is_nil(&pos.uuid) || tr_uuid_compare(&pos.uuid, &hs->uuid) == 0)) {
-        pos = *hs;
+    if (pos->seqno < 0 && host_known &&
+        (tr_uuid_is_nil(&pos->uuid) || tr_uuid_compare(&pos->uuid, &hs->uuid) == 0)) {
+        *pos = *hs;
     }
-    n->safe_to_bootstrap = gs.safe_to_bootstrap;
-    n->group_uuid = pos.uuid;
-    n->last_seqno = pos.seqno;
+    *safe_to_bootstrap = gs.safe_to_bootstrap;
     char u[TR_UUID_STR_LEN + 1];
     tr_uuid_print(&gs.uuid, u);
     tr_info("%s saved state: %s:%lld, safe_to_bootstrap: %d", rc == 1 ? "No" : "Found", u,
@@ -86,13 +72,12 @@ static int load_position(struct repl_node *n)
     return 0;
 }
 
-void repl_node_save_state(struct repl_node *n, bool running)
+void repl_node_save_state(struct repl_node *n, const tr_uuid *group, bool running,
+                          bool safe_to_bootstrap)
 {
-    /* one writer at a time: appliers on several threads may save at once */
+    /* one writer at a time: the service thread and appliers may save at once */
     pthread_mutex_lock(&n->save_mu);
-    pthread_mutex_lock(&n->mu);
-    struct repl_grastate gs = {n->group_uuid, TR_SEQNO_UNDEFINED, n->safe_to_bootstrap};
-    pthread_mutex_unlock(&n->mu);
+    struct repl_grastate gs = {*group, TR_SEQNO_UNDEFINED, safe_to_bootstrap};
     if (!running) gs.seqno = repl_monitor_last_left(n->apply_mon);
     if (tr_uuid_is_nil(&gs.uuid)) gs.seqno = TR_SEQNO_UNDEFINED;
     char err[512];
@@ -134,11 +119,16 @@ struct repl_group *repl_node_gcomm_factory(const struct repl_group_args *args, v
 static void release_core(struct repl_node *n)
 {
     tr_cfg_free(n->cfg);
-    repl_gcache_free(n->gcache);
+    repl_core_free(n->core);
+    repl_acts_free(&n->scratch);
+    for (size_t i = 0; i < n->outbox_n; i++) repl_act_release(&n->outbox[i]);
+    free(n->outbox);
+    repl_applyq_destroy(&n->q);
     free(n->apply_mon);
     free(n->commit_mon);
     pthread_mutex_destroy(&n->mu);
-    pthread_cond_destroy(&n->cond);
+    pthread_cond_destroy(&n->w_cond);
+    pthread_cond_destroy(&n->svc_cond);
     pthread_mutex_destroy(&n->lock_mu);
     pthread_mutex_destroy(&n->save_mu);
     pthread_cond_destroy(&n->lock_cond);
@@ -172,14 +162,16 @@ int repl_node_new(const struct repl_init_args *a, struct repl_node **out)
     if (a->state_id) n->init_state = *a->state_id;
     tr_uuid_generate(&n->self);
     pthread_mutex_init(&n->mu, NULL);
-    pthread_cond_init(&n->cond, NULL);
+    tr_cond_init_mono(&n->w_cond);
+    tr_cond_init_mono(&n->svc_cond);
     pthread_mutex_init(&n->lock_mu, NULL);
     pthread_mutex_init(&n->save_mu, NULL);
-    pthread_cond_init(&n->lock_cond, NULL);
-    n->state = REPL_ST_CLOSED;
-    n->q_len_min = 0;
+    tr_cond_init_mono(&n->lock_cond);
+    repl_applyq_init(&n->q);
 
     char err[512] = "";
+    tr_gtid pos;
+    bool safe = false;
     if (node_address_defaults(n, err, sizeof err)) {
         tr_error("Bad wsrep_node_address '%s': %s", n->address, err);
         goto fail;
@@ -195,14 +187,20 @@ int repl_node_new(const struct repl_init_args *a, struct repl_node **out)
         tr_info("accepted but not acted on yet by trireme: %s", unimpl);
         free(unimpl);
     }
+    if (load_position(n, &pos, &safe)) goto fail;
+    struct repl_core_cfg cc = {.self = n->self, .proto_ver = n->proto_ver,
+                               .capabilities = repl_node_capabilities(n),
+                               .max_ws_raw = CERT_WS_MAX_SIZE, .gcache_size = 128 << 20};
+    memcpy(cc.name, n->name, sizeof cc.name);
+    memcpy(cc.incoming, n->incoming, sizeof cc.incoming);
+    tr_cfg_get_size(n->cfg, "gcache.size", &cc.gcache_size);
+    n->core = repl_core_new(&cc, &pos, safe);
+    if (!n->core) goto fail;
     load_settings(n);
-    int64_t gsize = 128 << 20;
-    tr_cfg_get_size(n->cfg, "gcache.size", &gsize);
-    n->gcache = repl_gcache_new(gsize);
-    n->sst.ist_fd = -1;
-    if (!n->gcache || load_position(n)) goto fail;
-    repl_monitor_init(n->apply_mon, n->last_seqno);
-    repl_monitor_init(n->commit_mon, n->last_seqno);
+    int64_t at = tr_uuid_is_nil(&pos.uuid) ? TR_SEQNO_UNDEFINED : pos.seqno;
+    repl_monitor_init(n->apply_mon, at);
+    repl_monitor_init(n->commit_mon, at);
+    atomic_store(&n->notify_at, INT64_MAX);
     *out = n;
     return REPL_OK;
 fail:
@@ -215,40 +213,22 @@ void repl_node_free(struct repl_node *n)
     if (!n || n->freed) return;
     n->freed = true;
     repl_node_disconnect(n);
+    repl_driver_stop(n); /* runs what the outbox holds (the leave) first */
+    if (n->group) n->group->ops->destroy(n->group);
+    repl_ist_wait_threads(n);
     /* No applier took the final view (the host stopped them first): record the position here. */
     pthread_mutex_lock(&n->mu);
     bool unsaved = n->connected && !n->final_done;
+    struct repl_core_info in;
+    repl_core_info(n->core, &in);
     pthread_mutex_unlock(&n->mu);
-    if (unsaved) repl_node_save_state(n, false);
-    if (n->group) n->group->ops->destroy(n->group);
-    struct repl_gev *ev = n->q_head;
-    while (ev) {
-        struct repl_gev *next = ev->next;
-        repl_gev_free(ev);
-        ev = next;
-    }
-    for (int i = 0; i < REPL_HASH; i++) {
-        for (struct repl_trx *t = n->by_trx[i], *nx; t; t = nx) {
-            nx = t->next_trx;
-            tr_buf_free(&t->keys);
-            tr_buf_free(&t->data);
-            pthread_cond_destroy(&t->cond);
-            free(t);
-        }
-        for (struct repl_trx *t = n->toi_by_conn[i], *nx; t; t = nx) {
-            nx = t->next_trx;
-            tr_buf_free(&t->keys);
-            tr_buf_free(&t->data);
-            pthread_cond_destroy(&t->cond);
-            free(t);
-        }
-    }
+    if (unsaved) repl_node_save_state(n, &in.group, false, in.safe_to_bootstrap);
+    repl_trx_free_all(n);
     for (struct repl_lock_ent *l = n->locks, *nx; l; l = nx) {
         nx = l->next;
         free(l->name);
         free(l);
     }
-    repl_stream_free(n);
     repl_monitor_destroy(n->apply_mon);
     repl_monitor_destroy(n->commit_mon);
     release_core(n);
@@ -318,12 +298,14 @@ int repl_node_connect(struct repl_node *n, const char *cluster_name, const char 
     }
     bootstrap = bootstrap || url_is_bootstrap(url);
     pthread_mutex_lock(&n->mu);
+    struct repl_core_info in;
+    repl_core_info(n->core, &in);
     if (n->connected) {
         pthread_mutex_unlock(&n->mu);
         tr_error("connect: already connected");
         return REPL_NODE_FAIL;
     }
-    if (bootstrap && !n->safe_to_bootstrap) {
+    if (bootstrap && !in.safe_to_bootstrap) {
         pthread_mutex_unlock(&n->mu);
         tr_error("It may not be safe to bootstrap the cluster from this node. It was not the "
                  "last one to leave the cluster and may not contain all the updates. To force "
@@ -334,53 +316,50 @@ int repl_node_connect(struct repl_node *n, const char *cluster_name, const char 
     if (bootstrap) {
         /* The state exchange of the first view continues our history, or starts a new one. */
         char u[TR_UUID_STR_LEN + 1];
-        tr_uuid_print(&n->group_uuid, u);
+        tr_uuid_print(&in.group, u);
         tr_info("Bootstrapping cluster '%s' from %s:%lld", cluster_name ? cluster_name : "", u,
-                (long long)n->last_seqno);
+                (long long)in.last_seqno);
     }
-    n->closing = false;
-    n->final_done = false;
-    n->group_closed = false;
-    n->must_leave = false;
     n->connected = true;
-    snprintf(n->sst_donors, sizeof n->sst_donors, "%s", donor ? donor : "");
+    n->final_done = false;
+    n->broken = false;
+    repl_core_set_donors(n->core, donor ? donor : "");
+    char ist[REPL_INCOMING_LEN];
+    if (repl_options_ist_recv_addr(n->cfg, ist, sizeof ist)) ist[0] = '\0';
+    repl_core_set_ist_addr(n->core, ist);
+    struct repl_ev ev = {.kind = REPL_EV_CONNECT, .bootstrap = bootstrap};
+    tr_uuid_generate(&ev.proposal);
+    repl_drive_locked(n, &ev);
     pthread_mutex_unlock(&n->mu);
 
-    /* While running, the saved seqno is "unknown": a crash must not look like a clean stop. */
-    repl_node_save_state(n, true);
-
     if (!n->group) {
-        struct repl_group_args ga = {n->self, n->name, n->incoming, repl_stream_sink, n};
+        struct repl_group_args ga = {n->self, n->name, n->incoming, repl_driver_sink, n};
         n->group = n->group_factory ? n->group_factory(&ga, n->group_ctx)
                                     : repl_group_gcomm_new(&ga, n->cfg, n->data_dir);
-        if (!n->group) return REPL_FATAL;
     }
     char err[512] = "";
-    if (n->group->ops->connect(n->group, cluster_name ? cluster_name : "", url, bootstrap, err,
+    if (!n->group || repl_driver_start(n) ||
+        n->group->ops->connect(n->group, cluster_name ? cluster_name : "", url, bootstrap, err,
                                sizeof err)) {
-        tr_error("Failed to connect to the cluster: %s", err);
+        tr_error("Failed to connect to the cluster: %s", *err ? err : "out of resources");
         pthread_mutex_lock(&n->mu);
+        struct repl_ev closed = {.kind = REPL_EV_CLOSED};
+        repl_drive_locked(n, &closed);
+        /* nobody runs appliers for a connection that never was: drop what it queued */
+        repl_applyq_destroy(&n->q);
+        repl_applyq_init(&n->q);
         n->connected = false;
         pthread_mutex_unlock(&n->mu);
         return REPL_NODE_FAIL;
     }
-    /* The group may name us itself (gcomm keeps its uuid in gvwstate.dat); appliers start after
-     * connect returns, so every STATE and write-set carries the group's name for us. */
-    pthread_mutex_lock(&n->mu);
-    if (!tr_uuid_is_nil(&n->group->self)) n->self = n->group->self;
-    pthread_mutex_unlock(&n->mu);
     return REPL_OK;
 }
 
 int repl_node_disconnect(struct repl_node *n)
 {
+    struct repl_ev ev = {.kind = REPL_EV_DISCONNECT};
     pthread_mutex_lock(&n->mu);
-    if (!n->connected || n->closing) {
-        pthread_mutex_unlock(&n->mu);
-        return REPL_OK;
-    }
-    n->closing = true;
+    if (n->connected) repl_drive_locked(n, &ev);
     pthread_mutex_unlock(&n->mu);
-    n->group->ops->leave(n->group);
     return REPL_OK;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "certification/cert_index.h"
 #include "replicator/repl_node_impl.h"
 
 #define MAX_STATS 64
@@ -59,36 +60,40 @@ struct repl_stat *repl_node_stats(struct repl_node *n)
     if (!b) return NULL;
     /* Strings that live in the snapshot block, after the rows. */
     char uuid[TR_UUID_STR_LEN + 1], gcomm_uuid[TR_UUID_STR_LEN + 1];
-    char incoming[sizeof n->incoming_addresses];
+    char incoming[64 * (REPL_INCOMING_LEN + 1)];
     struct repl_fc_stats fc;
     fc_stats(n, &fc);
     int64_t now = now_ns();
 
     pthread_mutex_lock(&n->mu);
-    tr_uuid_print(&n->group_uuid, uuid);
+    struct repl_core_info in;
+    repl_core_info(n->core, &in);
+    tr_uuid_print(&in.group, uuid);
     tr_uuid_print(&n->self, gcomm_uuid);
-    memcpy(incoming, n->incoming_addresses, sizeof incoming);
-    enum repl_state state = n->state;
-    int64_t recv_q = n->q_len, recv_q_max = n->q_len_max, recv_q_min = n->q_len_min;
-    double recv_q_avg = n->q_samples ? n->q_len_sum / (double)n->q_samples : 0.0;
+    snprintf(incoming, sizeof incoming, "%s", repl_core_incoming(n->core));
+    enum repl_fsm_state state = in.state;
+    /* Galera's receive queue: what waits for the appliers, and what a joiner holds */
+    int64_t recv_q = (int64_t)n->q.len + in.held, recv_q_max = n->q.len_max,
+            recv_q_min = n->q.len_min;
+    double recv_q_avg = n->q.samples ? n->q.len_sum / (double)n->q.samples : 0.0;
     int64_t open_trx = 0, open_conn = 0;
     for (int i = 0; i < REPL_HASH; i++) {
         for (struct repl_trx *t = n->by_trx[i]; t; t = t->next_trx) open_trx++;
         for (struct repl_trx *t = n->toi_by_conn[i]; t; t = t->next_trx) open_conn++;
     }
-    int desync = n->desync_count;
-    int weight = n->primary ? n->memb_num : 0;
-    const char *evs_state = n->connected ? (n->primary ? "OPERATIONAL" : "GATHER") : "CLOSED";
+    int desync = in.desync_count;
+    int weight = in.primary ? in.members : 0;
+    const char *evs_state = n->connected ? (in.primary ? "OPERATIONAL" : "GATHER") : "CLOSED";
     char latency[160];
     double lat_avg = n->lat_n ? n->lat_sum / (double)n->lat_n : 0.0;
     double lat_var = n->lat_n ? n->lat_sumsq / (double)n->lat_n - lat_avg * lat_avg : 0.0;
     snprintf(latency, sizeof latency, "%g/%g/%g/%g/%lld", n->lat_min, lat_avg, n->lat_max,
              lat_var > 0 ? sqrt(lat_var) : 0.0, (long long)n->lat_n);
     int proto_app = n->proto_ver;
-    struct cert_stats cs = {0};
-    if (n->cert) cert_index_stats(n->cert, &cs);
+    struct cert_stats cs;
+    repl_core_cert_stats(n->core, &cs);
     int segment = n->gmcast_segment;
-    bool fc_requested = n->fc_requested;
+    bool fc_requested = in.fc_requested;
     int64_t fc_window = now - n->fc_reset_ns, fc_paused = fc.paused_ns - n->fc_reset_paused_ns;
     pthread_mutex_unlock(&n->mu);
 
@@ -137,8 +142,8 @@ struct repl_stat *repl_node_stats(struct repl_node *n)
     add_d(b, "commit_oooe", cm.entered ? (double)cm.oooe / (double)cm.entered : 0.0);
     add_d(b, "commit_oool", cm.entered ? (double)cm.oool / (double)cm.entered : 0.0);
     add_d(b, "commit_window", cm.window);
-    add_i(b, "local_state", state == REPL_ST_DESTROYED ? 0 : (int64_t)state);
-    add_s(b, "local_state_comment", repl_state_comment(state));
+    add_i(b, "local_state", repl_fsm_local_state(state));
+    add_s(b, "local_state_comment", repl_fsm_comment(state));
     add_i(b, "cert_index_size", (int64_t)cs.index_size);
     add_i(b, "causal_reads", atomic_load(&n->st_causal_reads));
     add_d(b, "cert_interval", cert_stats_interval(&cs));
@@ -189,9 +194,7 @@ void repl_node_stats_free(struct repl_stat *s)
 void repl_node_stats_reset(struct repl_node *n)
 {
     pthread_mutex_lock(&n->mu);
-    n->q_len_max = n->q_len_min = n->q_len;
-    n->q_len_sum = 0;
-    n->q_samples = 0;
+    repl_applyq_stats_reset(&n->q);
     pthread_mutex_unlock(&n->mu);
     repl_monitor_stats_reset(n->apply_mon);
     repl_monitor_stats_reset(n->commit_mon);

@@ -8,6 +8,7 @@
 #include "certification/cert_ws.h"
 #include "common/tr_log.h"
 #include "replicator/repl_node_impl.h"
+#include "replicator/repl_vote.h"
 
 _Static_assert(sizeof(struct repl_buf) == sizeof(struct cert_key_part) &&
                    offsetof(struct repl_buf, len) == offsetof(struct cert_key_part, len),
@@ -17,12 +18,12 @@ static struct repl_trx *trx_new(int kind, uint64_t trx_id, uint64_t conn_id)
 {
     struct repl_trx *t = calloc(1, sizeof *t);
     if (!t) return NULL;
-    t->kind = kind;
+    t->h.kind = kind;
     t->trx_id = trx_id;
     t->conn_id = conn_id;
     t->seqno = TR_SEQNO_UNDEFINED;
     t->depends_on = TR_SEQNO_UNDEFINED;
-    pthread_cond_init(&t->cond, NULL);
+    tr_cond_init_mono(&t->cond);
     return t;
 }
 
@@ -42,10 +43,12 @@ struct repl_trx *repl_trx_find_locked(struct repl_node *n, uint64_t trx_id)
     return NULL;
 }
 
+static void end_locked(struct repl_node *n, struct repl_trx *t);
+
 static void unlink_trx_locked(struct repl_node *n, struct repl_trx *t)
 {
     if (t->in_table) {
-        struct repl_trx **pp = t->kind == REPL_H_TOI ? &n->toi_by_conn[repl_hash(t->conn_id)]
+        struct repl_trx **pp = t->h.kind == REPL_H_TOI ? &n->toi_by_conn[repl_hash(t->conn_id)]
                                                      : &n->by_trx[repl_hash(t->trx_id)];
         for (; *pp; pp = &(*pp)->next_trx)
             if (*pp == t) {
@@ -54,32 +57,15 @@ static void unlink_trx_locked(struct repl_node *n, struct repl_trx *t)
             }
         t->in_table = false;
     }
-    if (t->in_flight) {
-        for (struct repl_trx **pp = &n->by_local[repl_hash(t->local_id)]; *pp;
-             pp = &(*pp)->next_local)
-            if (*pp == t) {
-                *pp = t->next_local;
-                break;
-            }
-        t->in_flight = false;
-    }
+    end_locked(n, t);
 }
 
-static void unlink_in_flight_locked(struct repl_node *n, struct repl_trx *t)
-{
-    for (struct repl_trx **pp = &n->by_local[repl_hash(t->local_id)]; *pp; pp = &(*pp)->next_local)
-        if (*pp == t) {
-            *pp = t->next_local;
-            break;
-        }
-    t->in_flight = false;
-}
 
 /* The handle's opaque is our trx once the first append created it. */
 static struct repl_trx *trx_get(struct repl_node *n, uint64_t trx_id, void **opaque, bool create)
 {
     struct repl_trx *t = opaque ? *opaque : NULL;
-    if (t && t->kind == REPL_H_TRX && t->trx_id == trx_id) return t;
+    if (t && t->h.kind == REPL_H_TRX && t->trx_id == trx_id) return t;
     pthread_mutex_lock(&n->mu);
     t = repl_trx_find_locked(n, trx_id);
     if (!t && create && (t = trx_new(REPL_H_TRX, trx_id, 0))) {
@@ -93,30 +79,30 @@ static struct repl_trx *trx_get(struct repl_node *n, uint64_t trx_id, void **opa
     return t;
 }
 
-void repl_trx_order_locked(struct repl_node *n, struct repl_trx *t, int64_t seqno,
-                           int64_t depends_on, bool cert_ok)
+void repl_trx_ordered_locked(struct repl_node *n, const struct repl_act *a)
 {
-    t->seqno = seqno;
-    t->depends_on = depends_on;
-    t->cert_ok = cert_ok;
-    t->ordered = true;
-    pthread_cond_broadcast(&t->cond);
+    for (struct repl_trx *t = n->by_local[repl_hash(a->id)]; t; t = t->next_local)
+        if (t->local_id == a->id && t->in_flight) {
+            t->seqno = a->seqno;
+            t->group = *repl_core_group(n->core);
+            t->depends_on = a->depends;
+            t->cert_ok = a->ok;
+            t->ordered = true;
+            pthread_cond_broadcast(&t->cond);
+            return;
+        }
 }
 
-void repl_trx_lose_in_flight_locked(struct repl_node *n)
+void repl_trx_lost_locked(struct repl_node *n, uint64_t local_id)
 {
-    /* gcomm drops what this node still had pending when it reports a non-primary view, and
-     * never delivers it here afterwards: its clients get a connection error now, as Galera's do
-     * (if a majority ordered it meanwhile, this node learns it by state transfer) */
-    for (int i = 0; i < REPL_HASH; i++)
-        for (struct repl_trx *t = n->by_local[i]; t; t = t->next_local)
-            if (t->in_flight && !t->ordered) {
-                t->lost = true;
-                pthread_cond_broadcast(&t->cond);
-            }
+    for (struct repl_trx *t = n->by_local[repl_hash(local_id)]; t; t = t->next_local)
+        if (t->local_id == local_id && t->in_flight && !t->ordered) {
+            t->lost = true;
+            pthread_cond_broadcast(&t->cond);
+        }
 }
 
-void repl_trx_abort_all_locked(struct repl_node *n)
+void repl_trx_wake_all_locked(struct repl_node *n)
 {
     for (int i = 0; i < REPL_HASH; i++)
         for (struct repl_trx *t = n->by_local[i]; t; t = t->next_local)
@@ -214,14 +200,52 @@ int repl_node_append_data(struct repl_node *n, uint64_t trx_id, void **opaque,
 #define TRANSITION_NS (30LL * 1000000000LL)
 bool repl_wait_writable_locked(struct repl_node *n, uint64_t epoch)
 {
-    struct timespec dl = repl_deadline_in(TRANSITION_NS);
+    struct timespec dl = tr_deadline_in(TRANSITION_NS);
     for (;;) {
-        if (!n->connected || n->closing || n->group_closed) return false;
-        bool same_view = epoch != UINT64_MAX && n->view_epoch == epoch;
-        if (!same_view && repl_writable_locked(n)) return true;
-        if (!same_view && !repl_in_transition_locked(n)) return false; /* not primary */
-        if (pthread_cond_timedwait(&n->cond, &n->mu, &dl) == ETIMEDOUT) return false;
+        struct repl_core_info in;
+        repl_core_info(n->core, &in);
+        if (!n->connected || in.closing || in.closed || in.failed || n->broken) return false;
+        bool same_view = epoch != UINT64_MAX && in.view_epoch == epoch;
+        if (!same_view && in.writable) return true;
+        if (!same_view && !in.in_transition) return false; /* not primary */
+        if (pthread_cond_timedwait(&n->w_cond, &n->mu, &dl) == ETIMEDOUT) return false;
     }
+}
+
+static void unlink_local_locked(struct repl_node *n, struct repl_trx *t)
+{
+    if (!t->in_flight) return;
+    for (struct repl_trx **pp = &n->by_local[repl_hash(t->local_id)]; *pp; pp = &(*pp)->next_local)
+        if (*pp == t) {
+            *pp = t->next_local;
+            break;
+        }
+    t->in_flight = false;
+}
+
+/* Registers t with the core (its id and last_seen) and in by_local. mu held. */
+static int begin_locked(struct repl_node *n, struct repl_trx *t)
+{
+    /* last_seen is read under mu, where the core computes LAST reports: a report never claims
+     * a point above a write-set that is still to be ordered */
+    t->last_seen = repl_monitor_last_left(n->apply_mon);
+    uint64_t id;
+    int rc = repl_core_local_begin(n->core, false, t->last_seen, &id);
+    if (rc) return rc;
+    t->local_id = id;
+    t->ordered = t->lost = false;
+    size_t h = repl_hash(id);
+    t->next_local = n->by_local[h];
+    n->by_local[h] = t;
+    t->in_flight = true;
+    return 0;
+}
+
+static void end_locked(struct repl_node *n, struct repl_trx *t)
+{
+    if (!t->in_flight) return;
+    if (!t->ordered) repl_core_local_end(n->core, t->local_id);
+    unlink_local_locked(n, t);
 }
 
 static int replicate(struct repl_node *n, struct repl_trx *t)
@@ -232,15 +256,9 @@ static int replicate(struct repl_node *n, struct repl_trx *t)
         return REPL_CONN_FAIL;
     }
     t->state = TRX_REPLICATING;
-    t->local_id = ++n->next_local_id;
-    /* Read under mu together with joining by_local: the LAST report takes the minimum over
-     * in-flight write-sets, so it never claims a point above one that is still to be ordered. */
-    t->last_seen = repl_monitor_last_left(n->apply_mon);
-    size_t h = repl_hash(t->local_id);
-    t->next_local = n->by_local[h];
-    n->by_local[h] = t;
-    t->in_flight = true;
+    int brc = begin_locked(n, t);
     pthread_mutex_unlock(&n->mu);
+    if (brc) return brc == -ENOMEM ? REPL_FATAL : REPL_CONN_FAIL;
 
     struct cert_ws_hdr hdr = {
         .flags = t->flags,
@@ -258,21 +276,31 @@ static int replicate(struct repl_node *n, struct repl_trx *t)
     int erc = cert_ws_encode(&enc, &hdr, t->keys.ptr, t->keys.len, t->data.ptr, t->data.len, &eo);
     if (erc) tr_error("trx %llu: %s", (unsigned long long)t->trx_id, cert_ws_strerror(erc));
     struct repl_buf bufs[3] = {{enc.hdr, sizeof enc.hdr}, {enc.keys, enc.keys_len}, {enc.data, enc.data_len}};
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0); /* the latency includes any flow control wait */
+    int64_t t0 = tr_now_ns(); /* the latency includes any flow control wait */
     /* a write-set: waits here while flow control holds the group (replication.md §5) */
     int rc = -EINVAL;
     for (int attempt = 0; !erc && attempt < 8; attempt++) {
         pthread_mutex_lock(&n->mu);
-        uint64_t epoch = n->view_epoch;
+        struct repl_core_info in;
+        repl_core_info(n->core, &in);
         pthread_mutex_unlock(&n->mu);
         rc = n->group->ops->broadcast_ws(n->group, bufs, 3);
         if (rc != -ENOTCONN) break;
-        /* the group is between views: wait for the next one, then try again */
+        /* the group is between views: wait for the next one, then try again under a new id
+         * (the core forgot this one with the view) */
         pthread_mutex_lock(&n->mu);
-        bool again = repl_wait_writable_locked(n, epoch) && !t->must_abort;
+        end_locked(n, t);
+        bool again = repl_wait_writable_locked(n, in.view_epoch) && !t->must_abort &&
+                     begin_locked(n, t) == 0;
         pthread_mutex_unlock(&n->mu);
         if (!again) break;
+        hdr.local_id = t->local_id;
+        hdr.last_seen = t->last_seen;
+        cert_ws_enc_free(&enc);
+        erc = cert_ws_encode(&enc, &hdr, t->keys.ptr, t->keys.len, t->data.ptr, t->data.len, &eo);
+        bufs[0] = (struct repl_buf){enc.hdr, sizeof enc.hdr};
+        bufs[1] = (struct repl_buf){enc.keys, enc.keys_len};
+        bufs[2] = (struct repl_buf){enc.data, enc.data_len};
     }
     cert_ws_enc_free(&enc); /* the group copied it */
 
@@ -287,15 +315,20 @@ static int replicate(struct repl_node *n, struct repl_trx *t)
         /* A BF abort while we wait must not wait for the order: the aborter may be the applier
          * the order waits for, blocked on our locks. The host rolls back, and replay_trx waits
          * for the order instead (the write-set stays in flight until it is ordered). */
-        while (!t->ordered && !n->group_closed && !t->must_abort && !t->lost)
+        for (;;) {
+            struct repl_core_info in;
+            repl_core_info(n->core, &in);
+            /* pause(): nothing ordered after the paused position commits until resume() */
+            bool held = t->ordered && n->pause_count > 0 && t->seqno > n->pause_upto;
+            if (((t->ordered && !held) || t->lost || t->must_abort) || in.closed || n->broken) break;
             pthread_cond_wait(&t->cond, &n->mu);
-        if (!t->ordered && t->must_abort && !n->group_closed && !t->lost) {
+        }
+        if (!t->ordered && t->must_abort && !t->lost && !n->broken) {
             pthread_mutex_unlock(&n->mu);
             return REPL_BF_ABORT;
         }
         if (t->ordered) {
-            clock_gettime(CLOCK_MONOTONIC, &t1);
-            double d = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+            double d = (double)(tr_now_ns() - t0) / 1e9;
             if (n->lat_n == 0 || d < n->lat_min) n->lat_min = d;
             if (d > n->lat_max) n->lat_max = d;
             n->lat_sum += d;
@@ -303,15 +336,7 @@ static int replicate(struct repl_node *n, struct repl_trx *t)
             n->lat_n++;
         }
     }
-    if (t->in_flight) {
-        struct repl_trx **pp = &n->by_local[h];
-        for (; *pp; pp = &(*pp)->next_local)
-            if (*pp == t) {
-                *pp = t->next_local;
-                break;
-            }
-        t->in_flight = false;
-    }
+    end_locked(n, t);
     bool ordered = t->ordered;
     pthread_mutex_unlock(&n->mu);
     if (erc == CERT_WS_ETOOBIG) return REPL_SIZE_EXCEEDED; /* the transaction fails, not the node */
@@ -321,7 +346,7 @@ static int replicate(struct repl_node *n, struct repl_trx *t)
 
 static void fill_meta(struct repl_node *n, const struct repl_trx *t, struct repl_meta *meta)
 {
-    meta->gtid.uuid = t->ordered ? n->group_uuid : tr_uuid_nil;
+    meta->gtid.uuid = t->ordered ? t->group : tr_uuid_nil;
     meta->gtid.seqno = t->ordered ? t->seqno : TR_SEQNO_UNDEFINED;
     meta->stid.node = n->self;
     meta->stid.trx = t->trx_id;
@@ -385,15 +410,20 @@ int repl_node_certify(struct repl_node *n, uint64_t conn_id, uint64_t trx_id, vo
         pthread_mutex_unlock(&n->mu);
         return REPL_BF_ABORT;
     }
-    t->apply_entered = true;
+    t->h.apply_entered = true;
     return REPL_OK;
 }
 
-static struct repl_trx *handle_trx(void *opaque)
+static struct repl_handle *handle_of(void *opaque)
 {
-    struct repl_trx *t = opaque;
-    return t && (t->kind == REPL_H_TRX || t->kind == REPL_H_TOI || t->kind == REPL_H_JOB) ? t
-                                                                                        : NULL;
+    struct repl_handle *h = opaque;
+    return h && (h->kind == REPL_H_TRX || h->kind == REPL_H_TOI || h->kind == REPL_H_JOB) ? h : NULL;
+}
+
+static struct repl_trx *trx_of(void *opaque)
+{
+    struct repl_handle *h = handle_of(opaque);
+    return h && (h->kind == REPL_H_TRX || h->kind == REPL_H_TOI) ? (struct repl_trx *)h : NULL;
 }
 
 int repl_node_commit_order_enter(struct repl_node *n, uint64_t trx_id, void *opaque,
@@ -405,15 +435,16 @@ int repl_node_commit_order_enter(struct repl_node *n, uint64_t trx_id, void *opa
         tr_error("commit_order_enter without an ordered seqno");
         return REPL_TRX_MISSING;
     }
-    struct repl_trx *t = handle_trx(opaque);
-    if (t && t->kind == REPL_H_TRX && !t->replaying) {
+    struct repl_handle *h = handle_of(opaque);
+    struct repl_trx *t = trx_of(opaque);
+    if (t && t->h.kind == REPL_H_TRX && !t->replaying) {
         pthread_mutex_lock(&n->mu);
         bool victim = t->state == TRX_MUST_REPLAY;
         pthread_mutex_unlock(&n->mu);
         if (victim) return REPL_BF_ABORT;
     }
     if (repl_monitor_enter(n->commit_mon, seqno, seqno - 1)) {
-        if (t && t->kind == REPL_H_TRX && t->cert_ok) {
+        if (t && t->h.kind == REPL_H_TRX && t->cert_ok) {
             pthread_mutex_lock(&n->mu);
             t->state = TRX_MUST_REPLAY;
             pthread_mutex_unlock(&n->mu);
@@ -421,7 +452,7 @@ int repl_node_commit_order_enter(struct repl_node *n, uint64_t trx_id, void *opa
         }
         return REPL_NODE_FAIL;
     }
-    if (t) t->commit_entered = true;
+    if (h) h->commit_entered = true;
     return REPL_OK;
 }
 
@@ -430,20 +461,22 @@ int repl_node_commit_order_leave(struct repl_node *n, uint64_t trx_id, void *opa
 {
     int64_t seqno = meta ? meta->gtid.seqno : TR_SEQNO_UNDEFINED;
     if (seqno < 0) return REPL_TRX_MISSING;
-    struct repl_trx *t = handle_trx(opaque);
+    struct repl_handle *h = handle_of(opaque);
+    struct repl_trx *t = trx_of(opaque);
     repl_monitor_leave(n->commit_mon, seqno);
     if (error && error->len > 0) {
         tr_info("transaction %llu at seqno %lld failed to commit: %.*s",
                  (unsigned long long)trx_id, (long long)seqno,
                  (int)(error->len > 512 ? 512 : error->len), (const char *)error->ptr);
-        repl_vote_failed(n, seqno, error->ptr, error->len); /* replication.md §7 */
+        /* replication.md §7: the other members decide whether this node is the odd one */
+        struct repl_ev ev = {.kind = REPL_EV_APPLY_FAILED, .seqno = seqno,
+                             .code = repl_vote_code(error->ptr, error->len)};
+        repl_drive(n, &ev);
     }
-    if (t) {
-        t->commit_done = true;
-        if (t->kind == REPL_H_TRX && t->cert_ok && !(error && error->len)) {
-            t->state = TRX_COMMITTED;
-            atomic_fetch_add(&n->st_local_commits, 1);
-        }
+    if (h) h->commit_done = true;
+    if (t && t->h.kind == REPL_H_TRX && t->cert_ok && !(error && error->len)) {
+        t->state = TRX_COMMITTED;
+        atomic_fetch_add(&n->st_local_commits, 1);
     }
     return REPL_OK;
 }
@@ -452,28 +485,26 @@ int repl_node_commit_order_leave(struct repl_node *n, uint64_t trx_id, void *opa
 static void finish_ordered(struct repl_node *n, struct repl_trx *t)
 {
     if (!t->ordered) return;
-    if (!t->commit_done) {
-        if (t->commit_entered)
+    if (!t->h.commit_done) {
+        if (t->h.commit_entered)
             repl_monitor_leave(n->commit_mon, t->seqno);
         else
             repl_monitor_cancel(n->commit_mon, t->seqno);
-        t->commit_done = true;
+        t->h.commit_done = true;
     }
-    if (!t->apply_done) {
-        if (t->apply_entered)
-            repl_monitor_leave(n->apply_mon, t->seqno);
-        else
-            repl_monitor_cancel(n->apply_mon, t->seqno);
-        t->apply_done = true;
-        repl_stream_applied(n);
+    if (!t->h.apply_done) {
+        int64_t left = t->h.apply_entered ? repl_monitor_leave(n->apply_mon, t->seqno)
+                                          : repl_monitor_cancel(n->apply_mon, t->seqno);
+        t->h.apply_done = true;
+        repl_driver_committed(n, left);
     }
 }
 
 int repl_node_release(struct repl_node *n, uint64_t trx_id, void **opaque)
 {
-    struct repl_trx *t = opaque ? handle_trx(*opaque) : NULL;
+    struct repl_trx *t = opaque ? trx_of(*opaque) : NULL;
     pthread_mutex_lock(&n->mu);
-    if (!t || t->kind != REPL_H_TRX) t = repl_trx_find_locked(n, trx_id);
+    if (!t || t->h.kind != REPL_H_TRX) t = repl_trx_find_locked(n, trx_id);
     if (t) unlink_trx_locked(n, t);
     pthread_mutex_unlock(&n->mu);
     if (opaque) *opaque = NULL;
@@ -485,13 +516,17 @@ int repl_node_release(struct repl_node *n, uint64_t trx_id, void **opaque)
 
 int repl_node_replay(struct repl_node *n, uint64_t trx_id, void *opaque, void *trx_ctx)
 {
-    struct repl_trx *t = handle_trx(opaque);
+    struct repl_trx *t = trx_of(opaque);
     pthread_mutex_lock(&n->mu);
-    if (!t || t->kind != REPL_H_TRX) t = repl_trx_find_locked(n, trx_id);
+    if (!t || t->h.kind != REPL_H_TRX) t = repl_trx_find_locked(n, trx_id);
     /* aborted while its write-set was in flight: its order and verdict come now */
-    while (t && t->state == TRX_MUST_REPLAY && !t->ordered && !n->group_closed)
+    for (;;) {
+        struct repl_core_info in;
+        repl_core_info(n->core, &in);
+        if (!t || t->state != TRX_MUST_REPLAY || t->ordered || t->lost || in.closed || n->broken) break;
         pthread_cond_wait(&t->cond, &n->mu);
-    if (t && t->ordered && t->in_flight) unlink_in_flight_locked(n, t);
+    }
+    if (t && t->in_flight) end_locked(n, t);
     if (t && t->ordered && !t->cert_ok && t->state == TRX_MUST_REPLAY) {
         /* it lost certification: every node skips it, so it simply rolls back here */
         t->state = TRX_CERT_FAILED;
@@ -509,9 +544,9 @@ int repl_node_replay(struct repl_node *n, uint64_t trx_id, void *opaque, void *t
     }
     repl_monitor_clear_interrupt(n->apply_mon, t->seqno);
     repl_monitor_clear_interrupt(n->commit_mon, t->seqno);
-    if (!t->apply_entered) {
+    if (!t->h.apply_entered) {
         if (repl_monitor_enter(n->apply_mon, t->seqno, t->depends_on)) return REPL_NODE_FAIL;
-        t->apply_entered = true;
+        t->h.apply_entered = true;
     }
     struct repl_meta meta;
     fill_meta(n, t, &meta);
@@ -545,7 +580,7 @@ int repl_node_abort_certification(struct repl_node *n, int64_t bf_seqno, uint64_
          * BF_ABORT at once and replay_trx completes it in order (or fails it) */
         t->must_abort = true;
         pthread_cond_broadcast(&t->cond);
-    } else if (bf_seqno < 0 || t->seqno < bf_seqno || t->commit_entered ||
+    } else if (bf_seqno < 0 || t->seqno < bf_seqno || t->h.commit_entered ||
                t->state == TRX_COMMITTED || t->state == TRX_MUST_REPLAY) {
         rc = REPL_NOT_ALLOWED; /* ahead of the aborter in total order, or already past it */
     } else if (!t->cert_ok) {
@@ -623,11 +658,11 @@ int repl_node_to_execute_start(struct repl_node *n, uint64_t conn_id, const stru
         fill_meta(n, t, meta);
         /* Total-order isolation: everything ordered before runs to completion first. */
         if (repl_monitor_enter(n->apply_mon, t->seqno, t->seqno - 1) == 0) {
-            t->apply_entered = true;
+            t->h.apply_entered = true;
             if (repl_monitor_enter(n->commit_mon, t->seqno, t->seqno - 1) == 0)
-                t->commit_entered = true;
+                t->h.commit_entered = true;
         }
-        if (!t->commit_entered) rc = REPL_CONN_FAIL;
+        if (!t->h.commit_entered) rc = REPL_CONN_FAIL;
     }
     if (rc != REPL_OK) {
         pthread_mutex_lock(&n->mu);
@@ -650,7 +685,11 @@ int repl_node_to_execute_end(struct repl_node *n, uint64_t conn_id, const struct
     if (error && error->len) {
         tr_info("TOI at seqno %lld failed on this node: %.*s", (long long)t->seqno,
                  (int)(error->len > 512 ? 512 : error->len), (const char *)error->ptr);
-        if (t->seqno > 0) repl_vote_failed(n, t->seqno, error->ptr, error->len);
+        if (t->seqno > 0) {
+            struct repl_ev ev = {.kind = REPL_EV_APPLY_FAILED, .seqno = t->seqno,
+                                 .code = repl_vote_code(error->ptr, error->len)};
+            repl_drive(n, &ev);
+        }
     }
     finish_ordered(n, t);
     trx_free(t);
@@ -665,4 +704,19 @@ int repl_node_free_connection(struct repl_node *n, uint64_t conn_id)
     pthread_mutex_unlock(&n->mu);
     if (in_toi) return repl_node_to_execute_end(n, conn_id, NULL);
     return REPL_OK;
+}
+
+void repl_trx_free_all(struct repl_node *n)
+{
+    for (int i = 0; i < REPL_HASH; i++) {
+        for (struct repl_trx *t = n->by_trx[i], *nx; t; t = nx) {
+            nx = t->next_trx;
+            trx_free(t);
+        }
+        for (struct repl_trx *t = n->toi_by_conn[i], *nx; t; t = nx) {
+            nx = t->next_trx;
+            trx_free(t);
+        }
+        n->by_trx[i] = n->toi_by_conn[i] = n->by_local[i] = NULL;
+    }
 }

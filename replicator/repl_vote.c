@@ -1,12 +1,13 @@
-/* replicator/repl_vote: inconsistency voting (replication.md §7). A member that fails to apply
- * an ordered action asks the others; the majority's result stands and the others leave. */
+/* replicator/repl_vote: the vote table and its deterministic tally (see repl_vote.h). Galera
+ * votes the same way (process_apply_error / process_vote in replicator_smm.cpp): a member whose
+ * result differs from the majority's leaves instead of diverging. */
+#include "replicator/repl_vote.h"
+
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/tr_log.h"
-#include "replicator/repl_node_impl.h"
+#include "common/tr_fail.h"
 
-/* What this node saw for a seqno another member may ask about: only failures are kept. */
 struct repl_fail {
     int64_t seqno;
     uint64_t code;
@@ -20,12 +21,11 @@ struct repl_vote {
     tr_uuid *who;
     uint64_t *code;
     bool *got;
-    bool mine_sent;
+    bool mine_noted;
     struct repl_vote *next;
 };
 
-/* FNV-1a over the host's error text; never 0, which means success. */
-static uint64_t error_code(const void *err, size_t len)
+uint64_t repl_vote_code(const void *err, size_t len)
 {
     const uint8_t *p = err;
     uint64_t h = 0xcbf29ce484222325ull;
@@ -33,97 +33,80 @@ static uint64_t error_code(const void *err, size_t len)
     return h ? h : 1;
 }
 
-static struct repl_fail *fail_find_locked(struct repl_node *n, int64_t seqno)
+static struct repl_fail *fail_find(const struct repl_votes *v, int64_t seqno)
 {
-    for (struct repl_fail *f = n->fails; f; f = f->next)
+    for (struct repl_fail *f = v->fails; f; f = f->next)
         if (f->seqno == seqno) return f;
     return NULL;
 }
 
-/* Notes that this node votes on seqno; true when it had already: each member votes once per
- * seqno, even when the vote was decided before its late answer is ready. */
-static bool note_voted_locked(struct repl_node *n, int64_t seqno)
+/* Notes that this node votes on seqno; true when it had already: one vote per seqno. */
+static bool note_voted(struct repl_votes *v, int64_t seqno)
 {
     for (int i = 0; i < REPL_VOTE_SENT; i++)
-        if (n->vote_sent[i] == seqno) return true;
-    n->vote_sent[n->vote_sent_next++ % REPL_VOTE_SENT] = seqno;
+        if (v->sent[i] == seqno) return true;
+    v->sent[v->sent_next++ % REPL_VOTE_SENT] = seqno;
     return false;
 }
 
-static void vote_free(struct repl_vote *v)
+static void vote_free(struct repl_vote *x)
 {
-    free(v->who);
-    free(v->code);
-    free(v->got);
-    free(v);
+    free(x->who);
+    free(x->code);
+    free(x->got);
+    free(x);
 }
 
-void repl_vote_clear_locked(struct repl_node *n)
+void repl_votes_clear(struct repl_votes *v)
 {
-    while (n->fails) {
-        struct repl_fail *f = n->fails;
-        n->fails = f->next;
+    while (v->fails) {
+        struct repl_fail *f = v->fails;
+        v->fails = f->next;
         free(f);
     }
-    while (n->votes) {
-        struct repl_vote *v = n->votes;
-        n->votes = v->next;
-        vote_free(v);
+    while (v->votes) {
+        struct repl_vote *x = v->votes;
+        v->votes = x->next;
+        vote_free(x);
     }
+    free(v->answers);
+    v->answers = NULL;
+    v->nanswers = v->cap_answers = 0;
 }
 
-static void send_vote(struct repl_node *n, int64_t seqno, uint64_t code)
+bool repl_votes_local_failure(struct repl_votes *v, int members, int64_t seqno, uint64_t code)
 {
-    struct repl_msg_vote m = {n->self, seqno, code};
-    struct tr_buf b = {0};
-    if (repl_msg_vote_encode(&m, &b) == 0)
-        repl_stream_broadcast(n, &b);
-    else
-        tr_buf_free(&b);
+    /* alone there is no one to ask: the error is logged and the order goes on */
+    if (members <= 1 || fail_find(v, seqno) || note_voted(v, seqno)) return false;
+    struct repl_fail *f = tr_fail_hit("vote.fail") ? NULL : calloc(1, sizeof *f);
+    if (!f) return false; /* still voted (note_voted): the others decide without our record */
+    f->seqno = seqno;
+    f->code = code;
+    f->next = v->fails;
+    v->fails = f;
+    return true;
 }
 
-void repl_vote_failed(struct repl_node *n, int64_t seqno, const void *err, size_t len)
-{
-    uint64_t code = error_code(err, len);
-    pthread_mutex_lock(&n->mu);
-    /* Alone there is no one to ask: the error is logged and the order goes on. */
-    bool ask = n->memb_num > 1 && n->primary && !fail_find_locked(n, seqno) &&
-               !note_voted_locked(n, seqno);
-    struct repl_fail *f = ask ? calloc(1, sizeof *f) : NULL;
-    if (f) {
-        f->seqno = seqno;
-        f->code = code;
-        f->next = n->fails;
-        n->fails = f;
-    }
-    pthread_mutex_unlock(&n->mu);
-    if (!f) return;
-    /* a note: when every member fails alike nothing is wrong (MariaDB's tests expect silence) */
-    tr_info("seqno %lld failed to apply here: asking the cluster (vote %016llx)", (long long)seqno,
-            (unsigned long long)code);
-    send_vote(n, seqno, code);
-}
-
-/* Deterministic on every member: the result most members reported wins; a tie goes to success
- * when success is among the tied results (a single failing member can never take the others
- * down with it), otherwise to the result of the lowest member uuid among the tied ones. */
-static uint64_t winner(const struct repl_vote *v)
+/* The result most members reported wins; a tie goes to success when success is among the
+ * tied results (one failing member never takes the others down), otherwise to the result of
+ * the lowest member uuid among the tied ones. */
+static uint64_t winner(const struct repl_vote *x)
 {
     uint64_t best = 0;
     int best_n = -1, best_i = -1;
-    for (int i = 0; i < v->num; i++) {
-        if (!v->got[i]) continue;
+    for (int i = 0; i < x->num; i++) {
+        if (!x->got[i]) continue;
         int c = 0, low = i;
-        for (int j = 0; j < v->num; j++) {
-            if (!v->got[j] || v->code[j] != v->code[i]) continue;
+        for (int j = 0; j < x->num; j++) {
+            if (!x->got[j] || x->code[j] != x->code[i]) continue;
             c++;
-            if (tr_uuid_compare(&v->who[j], &v->who[low]) < 0) low = j;
+            if (tr_uuid_compare(&x->who[j], &x->who[low]) < 0) low = j;
         }
         bool better = c > best_n;
         if (c == best_n && best != 0)
-            better = v->code[i] == 0 || tr_uuid_compare(&v->who[low], &v->who[best_i]) < 0;
+            better = x->code[i] == 0 || tr_uuid_compare(&x->who[low], &x->who[best_i]) < 0;
         if (better) {
-            best = v->code[i];
+            best = x->code[i];
             best_n = c;
             best_i = low;
         }
@@ -131,34 +114,38 @@ static uint64_t winner(const struct repl_vote *v)
     return best;
 }
 
-/* All asked members answered (or left): decide, and leave if this node lost. */
-static void tally_locked(struct repl_node *n, struct repl_vote **pv)
+static void drop_answer(struct repl_votes *v, int64_t seqno)
 {
-    struct repl_vote *v = *pv;
-    if (v->got_num < v->num) return;
-    uint64_t w = winner(v);
-    int agree = 0, mine = -1;
-    for (int i = 0; i < v->num; i++) {
-        if (v->got[i] && v->code[i] == w) agree++;
-        if (tr_uuid_compare(&v->who[i], &n->self) == 0) mine = i;
+    for (int i = 0; i < v->nanswers;)
+        if (v->answers[i] == seqno)
+            v->answers[i] = v->answers[--v->nanswers];
+        else
+            i++;
+}
+
+/* All asked members answered (or left): decide. */
+static void tally(struct repl_votes *v, struct repl_vote **pv, const tr_uuid *self,
+                  struct repl_vote_result *res)
+{
+    struct repl_vote *x = *pv;
+    uint64_t w = winner(x);
+    memset(res, 0, sizeof *res);
+    res->decided = true;
+    res->seqno = x->seqno;
+    res->winner = w;
+    res->asked = x->num;
+    int mine = -1;
+    for (int i = 0; i < x->num; i++) {
+        if (x->got[i] && x->code[i] == w) res->agree++;
+        if (tr_uuid_compare(&x->who[i], self) == 0) mine = i;
     }
-    if (mine >= 0 && v->got[mine] && v->code[mine] != w) {
-        char u[TR_UUID_STR_LEN + 1];
-        tr_uuid_print(&n->group_uuid, u);
-        /* Galera's words first: monitoring and MariaDB's tests look for them */
-        tr_error("Inconsistency detected: Inconsistent by consensus on %s:%lld: it %s here but "
-                 "%s on %d of %d members. This node leaves the cluster rather than diverge; "
-                 "restart it to rejoin by state transfer.",
-                 u, (long long)v->seqno, v->code[mine] ? "failed" : "succeeded",
-                 w ? "failed the same way" : "succeeded", agree, v->num);
-        n->must_leave = true;
-    } else {
-        tr_info("Vote on seqno %lld: %d of %d members agree (%s)", (long long)v->seqno, agree,
-                v->num, w ? "the action fails everywhere" : "success");
+    if (mine >= 0 && x->got[mine]) {
+        res->mine = x->code[mine];
+        res->lost = x->code[mine] != w;
     }
-    struct repl_fail **pf = &n->fails;
+    struct repl_fail **pf = &v->fails;
     while (*pf) {
-        if ((*pf)->seqno == v->seqno) {
+        if ((*pf)->seqno == x->seqno) {
             struct repl_fail *f = *pf;
             *pf = f->next;
             free(f);
@@ -166,111 +153,119 @@ static void tally_locked(struct repl_node *n, struct repl_vote **pv)
             pf = &(*pf)->next;
         }
     }
-    *pv = v->next;
-    vote_free(v);
+    drop_answer(v, x->seqno);
+    *pv = x->next;
+    vote_free(x);
 }
 
-static struct repl_vote *vote_begin_locked(struct repl_node *n, int64_t seqno)
+static struct repl_vote *vote_begin(struct repl_votes *v, const struct repl_members *m,
+                                    int64_t seqno)
 {
-    struct repl_vote *v = calloc(1, sizeof *v);
-    if (!v) return NULL;
-    v->seqno = seqno;
-    v->who = calloc((size_t)n->memb_num, sizeof *v->who);
-    v->code = calloc((size_t)n->memb_num, sizeof *v->code);
-    v->got = calloc((size_t)n->memb_num, sizeof *v->got);
-    if (!v->who || !v->code || !v->got) {
-        vote_free(v);
+    struct repl_vote *x = tr_fail_hit("vote.begin") ? NULL : calloc(1, sizeof *x);
+    if (!x) return NULL;
+    x->seqno = seqno;
+    size_t n = m->n > 0 ? (size_t)m->n : 1;
+    x->who = calloc(n, sizeof *x->who);
+    x->code = calloc(n, sizeof *x->code);
+    x->got = calloc(n, sizeof *x->got);
+    if (!x->who || !x->code || !x->got) {
+        vote_free(x);
         return NULL;
     }
-    for (int i = 0; i < n->memb_num; i++) {
+    for (int i = 0; i < m->n; i++) {
         /* joiners hold no state to compare */
-        if (n->memb_state[i] == REPL_ST_JOINING) continue;
-        v->who[v->num++] = n->memb_info[i].id;
+        if (m->state[i] == REPL_M_PRIM || m->state[i] == REPL_M_JOINER) continue;
+        x->who[x->num++] = m->info[i].id;
     }
-    v->next = n->votes;
-    n->votes = v;
-    return v;
+    x->next = v->votes;
+    v->votes = x;
+    return x;
 }
 
-int64_t repl_vote_on_msg_locked(struct repl_node *n, const tr_uuid *sender, const uint8_t *buf,
-                                size_t len)
+int repl_votes_on_msg(struct repl_votes *v, const struct repl_members *m, const tr_uuid *self,
+                      const tr_uuid *sender, int64_t seqno, uint64_t code, int64_t last_seqno,
+                      struct repl_vote_result *res)
 {
-    struct repl_msg_vote m;
-    if (repl_msg_vote_decode(buf, len, &m) || tr_uuid_compare(sender, &m.node) != 0) {
-        tr_warn("dropping malformed VOTE message (%zu bytes)", len);
-        return TR_SEQNO_UNDEFINED;
-    }
-    if (!n->primary || !n->memb_info || !n->memb_state) return TR_SEQNO_UNDEFINED;
+    memset(res, 0, sizeof *res);
     /* A VOTE follows its seqno in the total order: one for a seqno not ordered here is bogus,
      * and answering it would wait forever for that seqno to be applied. */
-    if (m.seqno > n->last_seqno) {
-        tr_warn("dropping a VOTE for seqno %lld, not ordered here (last %lld)", (long long)m.seqno,
-                (long long)n->last_seqno);
-        return TR_SEQNO_UNDEFINED;
+    if (seqno > last_seqno || repl_members_find(m, sender) < 0) return 0;
+    struct repl_vote **pv = &v->votes;
+    while (*pv && (*pv)->seqno != seqno) pv = &(*pv)->next;
+    if (!*pv) {
+        if (!vote_begin(v, m, seqno)) return -1;
+        pv = &v->votes;
     }
-    struct repl_vote **pv = &n->votes;
-    while (*pv && (*pv)->seqno != m.seqno) pv = &(*pv)->next;
-    if (!*pv && !vote_begin_locked(n, m.seqno)) {
-        tr_error("out of memory for the vote on seqno %lld", (long long)m.seqno);
-        return TR_SEQNO_UNDEFINED;
-    }
-    if (!*pv) pv = &n->votes;
-    struct repl_vote *v = *pv;
-    for (int i = 0; i < v->num; i++)
-        if (tr_uuid_compare(&v->who[i], &m.node) == 0 && !v->got[i]) {
-            v->got[i] = true;
-            v->code[i] = m.code;
-            v->got_num++;
+    struct repl_vote *x = *pv;
+    for (int i = 0; i < x->num; i++)
+        if (tr_uuid_compare(&x->who[i], sender) == 0 && !x->got[i]) {
+            x->got[i] = true;
+            x->code[i] = code;
+            x->got_num++;
         }
     bool me_asked = false;
-    for (int i = 0; i < v->num; i++) me_asked |= tr_uuid_compare(&v->who[i], &n->self) == 0;
-    /* This node answers once, after it has applied the seqno itself (repl_vote_answer). */
-    int64_t answer = TR_SEQNO_UNDEFINED;
-    if (me_asked && !v->mine_sent) {
-        v->mine_sent = true;
-        /* a failure here was announced already by repl_vote_failed */
-        if (!fail_find_locked(n, m.seqno)) answer = m.seqno;
+    for (int i = 0; i < x->num; i++) me_asked |= tr_uuid_compare(&x->who[i], self) == 0;
+    /* this node answers once, after it has applied the seqno itself (repl_votes_due); a
+     * failure here was announced by repl_votes_local_failure already */
+    if (me_asked && !x->mine_noted) {
+        x->mine_noted = true;
+        if (!fail_find(v, seqno)) {
+            if (v->nanswers == v->cap_answers) {
+                int cap = v->cap_answers ? v->cap_answers * 2 : 8;
+                int64_t *a = tr_fail_hit("vote.answer") ? NULL
+                                                        : realloc(v->answers, (size_t)cap * sizeof *a);
+                if (!a) return -1;
+                v->answers = a;
+                v->cap_answers = cap;
+            }
+            v->answers[v->nanswers++] = seqno;
+        }
     }
-    tally_locked(n, pv);
-    return answer;
+    if (x->got_num >= x->num) tally(v, pv, self, res);
+    return 0;
 }
 
-void repl_vote_answer(struct repl_node *n, int64_t seqno)
+int repl_votes_due(struct repl_votes *v, int64_t committed, int64_t *out, int cap)
 {
-    repl_monitor_wait(n->apply_mon, seqno, -1);
-    pthread_mutex_lock(&n->mu);
-    bool sent = note_voted_locked(n, seqno); /* a failure announced by repl_vote_failed */
-    pthread_mutex_unlock(&n->mu);
-    if (!sent) send_vote(n, seqno, 0);
+    int k = 0;
+    for (int i = 0; i < v->nanswers && k < cap;) {
+        int64_t s = v->answers[i];
+        if (s > committed) {
+            i++;
+            continue;
+        }
+        v->answers[i] = v->answers[--v->nanswers];
+        if (!note_voted(v, s)) out[k++] = s;
+    }
+    return k;
 }
 
-static bool member_here_locked(const struct repl_node *n, const tr_uuid *id)
+void repl_votes_view(struct repl_votes *v, const struct repl_members *m, const tr_uuid *self,
+                     struct repl_vote_result *res)
 {
-    for (int j = 0; n->memb_info && j < n->memb_num; j++)
-        if (tr_uuid_compare(&n->memb_info[j].id, id) == 0) return true;
-    return false;
-}
-
-void repl_vote_view_locked(struct repl_node *n)
-{
-    /* members that left are not waited for: a vote is decided among those still here */
-    struct repl_vote **pv = &n->votes;
-    while (*pv) {
-        struct repl_vote *v = *pv;
-        for (int i = 0; i < v->num;) {
-            if (v->got[i] || member_here_locked(n, &v->who[i])) {
+    memset(res, 0, sizeof *res);
+    for (struct repl_vote **pv = &v->votes; *pv;) {
+        struct repl_vote *x = *pv;
+        for (int i = 0; i < x->num;) {
+            if (x->got[i] || repl_members_find(m, &x->who[i]) >= 0) {
                 i++;
                 continue;
             }
-            v->num--;
-            size_t rest = (size_t)(v->num - i);
-            memmove(&v->who[i], &v->who[i + 1], sizeof *v->who * rest);
-            memmove(&v->code[i], &v->code[i + 1], sizeof *v->code * rest);
-            memmove(&v->got[i], &v->got[i + 1], sizeof *v->got * rest);
+            x->num--;
+            size_t rest = (size_t)(x->num - i);
+            memmove(&x->who[i], &x->who[i + 1], sizeof *x->who * rest);
+            memmove(&x->code[i], &x->code[i + 1], sizeof *x->code * rest);
+            memmove(&x->got[i], &x->got[i + 1], sizeof *x->got * rest);
         }
-        if (v->got_num >= v->num)
-            tally_locked(n, pv);
-        else
-            pv = &v->next;
+        if (x->got_num >= x->num) {
+            tally(v, pv, self, res);
+            return;
+        }
+        pv = &x->next;
     }
+}
+
+bool repl_votes_pending(const struct repl_votes *v)
+{
+    return v->votes != NULL;
 }

@@ -772,10 +772,10 @@ static void *inflight_certify(void *arg)
     return NULL;
 }
 
-/* Every applier of n2 is busy (blocked, as if on a row lock of n2's local transaction) while
- * that transaction's write-set waits behind them to be ordered. A BF abort must free it at once
- * (certify -> BF_ABORT) instead of leaving it waiting for an order that needs those appliers;
- * replay then waits for the order and commits it. */
+/* n2's local transaction is broadcast and not ordered yet (its message is still on its way) when
+ * an applier's BF abort hits it. The abort must free it at once (certify -> BF_ABORT) instead of
+ * leaving it waiting for an order that may be stuck behind the aborter; replay then waits for the
+ * order and commits it, as every other node does. */
 START_TEST(bf_abort_in_flight)
 {
     static struct bus b = {.mu = PTHREAD_MUTEX_INITIALIZER, .hold = true};
@@ -785,23 +785,29 @@ START_TEST(bf_abort_in_flight)
     for (int i = 0; i < 2; i++) host_start(&h[i], i == 0);
     bus_form(&b);
     for (int i = 0; i < 2; i++) wait_synced(&h[i], 1);
-    gate(&h[1], true);
-    int64_t s1, s2;
-    ck_assert_int_eq(write_key(&h[0], 70, 'A', 1, &s1), REPL_OK); /* both n2 appliers block */
-    ck_assert_int_eq(write_key(&h[0], 71, 'B', 1, &s2), REPL_OK);
+    int64_t s1;
+    ck_assert_int_eq(write_key(&h[0], 70, 'A', 1, &s1), REPL_OK);
+    pthread_mutex_lock(&b.mu);
+    b.delay = true; /* broadcasts wait in the bus: the write-set below is in flight */
+    pthread_mutex_unlock(&b.mu);
     struct inflight_arg a = {&h[1], NULL, -1};
     pthread_t t;
     pthread_create(&t, NULL, inflight_certify, &a);
-    usleep(200000); /* it is broadcast and waits behind s1 and s2 */
+    for (int i = 0; i < 500 && bus_queued(&b) < 1; i++) usleep(10000);
+    ck_assert_int_eq(bus_queued(&b), 1);
     int64_t vs = -2;
     ck_assert_int_eq(repl_node_abort_certification(h[1].node, s1, 77, &vs), REPL_OK);
+    ck_assert_int_eq(vs, -1); /* not ordered: no victim seqno */
     pthread_join(t, NULL); /* returns although its write-set is not ordered yet */
     ck_assert_int_eq(a.rc, REPL_BF_ABORT);
-    gate(&h[1], false);
+    bus_release_first(&b); /* now it is ordered, everywhere */
+    pthread_mutex_lock(&b.mu);
+    b.delay = false;
+    pthread_mutex_unlock(&b.mu);
     ck_assert_int_eq(repl_node_replay(h[1].node, 77, a.opaque, NULL), REPL_OK);
     ck_assert_int_eq(repl_node_release(h[1].node, 77, &a.opaque), REPL_OK);
     ck_assert_int_eq(stat_int(&h[1], "local_replays"), 1);
-    wait_committed(&h[0], s2 + 1);
+    wait_committed(&h[0], s1 + 1);
     ck_assert_int_eq(hget(&h[0], &h[0].table['Q' - 'A']), 9); /* applied everywhere */
     ck_assert_int_eq(hget(&h[1], &h[1].table['Q' - 'A']), 9); /* by the replay here */
     host_stop(&h[1]);

@@ -1,0 +1,1339 @@
+/* replicator/repl_core: the ordered stream's step function (see repl_core.h). Seqnos,
+ * certification verdicts, the state exchange, state transfer and votes follow from the
+ * events in the order they are stepped, and from nothing else. */
+#include "replicator/repl_core.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "certification/cert_index.h"
+#include "common/tr_fail.h"
+#include "common/tr_log.h"
+#include "replicator/repl_exch.h"
+#include "replicator/repl_flow.h"
+#include "replicator/repl_gcache.h"
+#include "replicator/repl_inflight.h"
+#include "replicator/repl_members.h"
+#include "replicator/repl_msg.h"
+#include "replicator/repl_vote.h"
+#include "replicator/repl_xfer.h"
+
+#define LAST_EVERY 64               /* committed seqnos between LAST reports */
+#define STR_RETRY_NS 1000000000ull /* a request nobody could serve goes out again after this */
+
+/* A message that came between a primary view and the end of its state exchange. */
+struct deferred {
+    tr_uuid sender;
+    uint8_t *buf;
+    size_t len;
+    struct repl_ws *ws;
+    struct deferred *next;
+};
+
+struct repl_core {
+    struct repl_core_cfg cfg;
+    struct repl_flow_cfg fcfg;
+    enum repl_fsm_state state;
+    int desync_count;
+    bool connected, closing, closed, failed;
+    bool prim_view;  /* the group's current view is primary (its exchange may still run) */
+    bool ordering;   /* that exchange completed with a group state: actions take seqnos */
+    bool intact;     /* in the last primary component since its exchange completed, holding
+                      * its state: what STATE calls `prim` */
+    bool first_primary_seen;
+    bool safe_to_bootstrap;
+    tr_uuid proposal;
+    uint64_t rng;
+    tr_uuid group_uuid;
+    int64_t last_seqno;
+    int64_t conf_id;
+    uint64_t view_epoch;
+    uint64_t now;
+    int64_t committed;     /* the highest COMMITTED report */
+    int64_t last_reported; /* the committed position of the last LAST this node sent */
+    int64_t queued;        /* queued actions the appliers have not taken yet */
+    struct repl_exch exch;
+    struct deferred *dhead, *dtail;
+    struct repl_members memb;
+    struct repl_xfer xfer;
+    struct repl_votes votes;
+    struct repl_flow flow;
+    struct repl_inflight inflight;
+    struct cert_index *cert;
+    int64_t cert_floor;
+    struct repl_gcache *gcache;
+};
+
+/* ---- actions ---- */
+
+void repl_act_release(struct repl_act *a)
+{
+    repl_ws_unref(a->ws);
+    free(a->view);
+    tr_buf_free(&a->msg);
+    free(a->req);
+    free(a->addr);
+    for (size_t i = 0; i < a->nist; i++) repl_ws_unref(a->ist[i].ws);
+    free(a->ist);
+    memset(a, 0, sizeof *a);
+}
+
+int repl_acts_push(struct repl_acts *acts, struct repl_act *a)
+{
+    if (acts->n == acts->cap) {
+        size_t cap = acts->cap ? acts->cap * 2 : 16;
+        struct repl_act *n = tr_fail_hit("acts.push") ? NULL : realloc(acts->a, cap * sizeof *n);
+        if (!n) {
+            acts->oom = true;
+            repl_act_release(a);
+            return -1;
+        }
+        acts->a = n;
+        acts->cap = cap;
+    }
+    acts->a[acts->n++] = *a;
+    memset(a, 0, sizeof *a);
+    return 0;
+}
+
+void repl_acts_free(struct repl_acts *acts)
+{
+    for (size_t i = 0; i < acts->n; i++) repl_act_release(&acts->a[i]);
+    free(acts->a);
+    memset(acts, 0, sizeof *acts);
+}
+
+static void fail(struct repl_core *c, struct repl_acts *out, const char *why);
+
+static void emit(struct repl_core *c, struct repl_acts *out, struct repl_act *a)
+{
+    bool queued = repl_act_queued(a->kind);
+    if (repl_acts_push(out, a)) {
+        /* nothing more can be recorded: the driver sees out->oom and leaves */
+        c->failed = true;
+        return;
+    }
+    if (queued) c->queued++;
+}
+
+static void emit_kind(struct repl_core *c, struct repl_acts *out, enum repl_act_kind k)
+{
+    struct repl_act a = {.kind = k};
+    emit(c, out, &a);
+}
+
+/* Encodes with enc (0 on success) into a BROADCAST action. */
+#define BROADCAST(c, out, enc_call)                                                             \
+    do {                                                                                        \
+        struct repl_act a_ = {.kind = REPL_ACT_BROADCAST};                                      \
+        if ((enc_call) || tr_fail_hit("core.msg")) {                                           \
+            tr_buf_free(&a_.msg);                                                               \
+            fail((c), (out), "out of memory for a control message");                            \
+        } else {                                                                                \
+            emit((c), (out), &a_);                                                              \
+        }                                                                                       \
+    } while (0)
+
+static void send_join(struct repl_core *c, struct repl_acts *out, int type, int64_t seqno,
+                      int status)
+{
+    struct repl_msg_join m = {c->cfg.self, seqno, status};
+    BROADCAST(c, out, repl_msg_join_encode(type, &m, &a_.msg));
+}
+
+static void persist(struct repl_core *c, struct repl_acts *out, bool running)
+{
+    struct repl_act a = {.kind = REPL_ACT_PERSIST, .running = running,
+                         .safe_to_bootstrap = c->safe_to_bootstrap};
+    a.gtid.uuid = c->group_uuid;
+    a.gtid.seqno = -1;
+    emit(c, out, &a);
+}
+
+static void shift(struct repl_core *c, struct repl_acts *out, enum repl_fsm_state to)
+{
+    if (repl_fsm_shift(&c->state, to, c->last_seqno) == REPL_FSM_ILLEGAL)
+        fail(c, out, "illegal node state transition");
+}
+
+/* Fail-stop: after a seqno exists, a local failure never skips or reorders history here; the
+ * node leaves the group and says why. Everything ordered after this is dropped. */
+static void fail(struct repl_core *c, struct repl_acts *out, const char *why)
+{
+    if (c->failed) return;
+    tr_error("%s: this node leaves the cluster rather than diverge from the others", why);
+    c->failed = true;
+    struct repl_act a = {.kind = REPL_ACT_LEAVE};
+    repl_acts_push(out, &a); /* if even this fails, out->oom makes the driver leave */
+}
+
+/* ---- small helpers ---- */
+
+static uint64_t next_rand(struct repl_core *c)
+{
+    uint64_t x = c->rng ? c->rng : 0x9e3779b97f4a7c15ull;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return c->rng = x;
+}
+
+static struct repl_view *make_view(const struct repl_core *c, const struct repl_member *members,
+                                   int num, int my_idx, bool primary, int64_t conf_id,
+                                   int64_t seqno)
+{
+    struct repl_view *v = tr_fail_hit("core.view") ? NULL : calloc(1, repl_view_size(num));
+    if (!v) return NULL;
+    v->state_id.uuid = c->group_uuid;
+    v->state_id.seqno = seqno;
+    v->view = primary ? conf_id : -1;
+    v->status = primary ? REPL_VIEW_PRIMARY : REPL_VIEW_NON_PRIMARY;
+    v->capabilities = c->cfg.capabilities;
+    v->my_idx = my_idx;
+    v->memb_num = num;
+    v->proto_ver = c->cfg.proto_ver;
+    if (num > 0) memcpy(v->members, members, sizeof *members * (size_t)num);
+    return v;
+}
+
+static struct repl_view *copy_view(const struct repl_view *v)
+{
+    struct repl_view *d = v ? malloc(repl_view_size(v->memb_num)) : NULL;
+    if (d) memcpy(d, v, repl_view_size(v->memb_num));
+    return d;
+}
+
+static bool exempt_from_flow(const struct repl_core *c)
+{
+    /* a desynced node, a donor, and a joiner waiting for its state never hold the group */
+    return c->desync_count > 0 || c->state == REPL_S_DONOR || !c->connected || c->closed ||
+           repl_xfer_holding(&c->xfer);
+}
+
+static void flow_check(struct repl_core *c, struct repl_acts *out)
+{
+    if (repl_flow_eval(&c->flow, &c->fcfg, c->memb.n, c->queued + c->xfer.held,
+                       exempt_from_flow(c))) {
+        struct repl_act a = {.kind = REPL_ACT_FC, .stop = c->flow.want_stop};
+        emit(c, out, &a);
+    }
+}
+
+/* An ordered action for the appliers: held while this node waits for its state, dropped when
+ * the state it received already contains it. */
+static void order_out(struct repl_core *c, struct repl_acts *out, struct repl_act *a)
+{
+    if (repl_xfer_holding(&c->xfer)) {
+        if (repl_xfer_hold(&c->xfer, a)) fail(c, out, "out of memory holding an ordered action for the state transfer");
+        return;
+    }
+    if (c->xfer.phase == REPL_XFER_APPLY && a->seqno >= 0 && a->seqno <= c->xfer.seqno) {
+        repl_act_release(a);
+        return;
+    }
+    emit(c, out, a);
+}
+
+/* A joiner caught up: everything held went to the appliers and they took it, and it ordered
+ * past the state it received. The group hears SYNC; the node is Synced when it comes back. */
+static void xfer_check(struct repl_core *c, struct repl_acts *out)
+{
+    struct repl_xfer *x = &c->xfer;
+    if (x->phase != REPL_XFER_APPLY || c->last_seqno < x->seqno || x->taken < x->catchup_upto)
+        return;
+    x->phase = REPL_XFER_NONE;
+    free(x->req);
+    x->req = NULL;
+    tr_info("Member caught up with the group at %lld: sending SYNC", (long long)c->last_seqno);
+    send_join(c, out, REPL_MSG_SYNC, c->last_seqno, 0);
+}
+
+/* ---- messages that will never be ordered here ---- */
+
+static void lose_own(struct repl_core *c, struct repl_acts *out, uint64_t id, bool causal)
+{
+    if (!repl_inflight_take(&c->inflight, id, causal)) return;
+    struct repl_act a = {.kind = causal ? REPL_ACT_CAUSAL_LOST : REPL_ACT_LOCAL_LOST, .id = id};
+    emit(c, out, &a);
+}
+
+/* A message every member drops (delivered outside an ordering primary component): its waiter
+ * here gets an error (or sends its marker again) instead of waiting for ever. */
+static void lose_msg(struct repl_core *c, struct repl_acts *out, const uint8_t *buf, size_t len,
+                     struct repl_ws *ws)
+{
+    if (ws) {
+        if (ws->decode_rc == 0 && tr_uuid_compare(&ws->view.hdr.source, &c->cfg.self) == 0)
+            lose_own(c, out, ws->view.hdr.local_id, false);
+        return;
+    }
+    struct repl_msg_causal m;
+    if (buf && repl_msg_is_control(buf, len) && repl_msg_type(buf) == REPL_MSG_CAUSAL &&
+        repl_msg_causal_decode(buf, len, &m) == 0 && tr_uuid_compare(&m.node, &c->cfg.self) == 0)
+        lose_own(c, out, m.id, true);
+}
+
+static void lose_all_in_flight(struct repl_core *c, struct repl_acts *out)
+{
+    /* gcomm drops what this node still had pending when it reports a non-primary view and
+     * never delivers it here afterwards: the waiters get an error now, as Galera's do */
+    while (c->inflight.n) {
+        struct repl_inflight_ent e = c->inflight.e[c->inflight.n - 1];
+        lose_own(c, out, e.id, e.causal);
+    }
+}
+
+static void drop_deferred(struct repl_core *c, struct repl_acts *out)
+{
+    while (c->dhead) {
+        struct deferred *d = c->dhead;
+        c->dhead = d->next;
+        lose_msg(c, out, d->buf, d->len, d->ws);
+        repl_ws_unref(d->ws);
+        free(d->buf);
+        free(d);
+    }
+    c->dtail = NULL;
+}
+
+static int defer_msg(struct repl_core *c, const tr_uuid *sender, uint8_t *buf, size_t len,
+                     struct repl_ws *ws)
+{
+    struct deferred *d = tr_fail_hit("core.defer") ? NULL : calloc(1, sizeof *d);
+    if (!d) return -1;
+    *d = (struct deferred){*sender, buf, len, ws, NULL};
+    if (c->dtail)
+        c->dtail->next = d;
+    else
+        c->dhead = d;
+    c->dtail = d;
+    return 0;
+}
+
+/* ---- write-sets ---- */
+
+static void on_ws(struct repl_core *c, struct repl_acts *out, struct repl_ws *ws)
+{
+    if (!c->ordering || c->failed) {
+        if (!c->failed)
+            tr_info("dropping a write-set delivered %s", c->state == REPL_S_JOINING
+                                                             ? "to a joiner (no state transfer yet)"
+                                                             : "outside a primary component");
+        lose_msg(c, out, NULL, 0, ws);
+        repl_ws_unref(ws);
+        return;
+    }
+    if (ws->decode_rc) {
+        if (repl_ws_local_failure(ws->decode_rc)) {
+            char why[160];
+            snprintf(why, sizeof why, "decoding a write-set of %zu bytes failed on this node (%s)",
+                     ws->len, cert_ws_strerror(ws->decode_rc));
+            fail(c, out, why);
+        } else {
+            /* every member got the same bytes and decides the same: no seqno anywhere */
+            tr_warn("dropping a write-set of %zu bytes: %s", ws->len, cert_ws_strerror(ws->decode_rc));
+        }
+        repl_ws_unref(ws);
+        return;
+    }
+    int64_t seqno = ++c->last_seqno;
+    int64_t depends = TR_SEQNO_UNDEFINED;
+    int crc = tr_fail_hit("core.certify") ? CERT_ENOMEM : cert_certify(c->cert, &ws->view, seqno, &depends);
+    if (crc < 0) {
+        char why[120];
+        snprintf(why, sizeof why, "certification of seqno %lld failed internally (%d)", (long long)seqno, crc);
+        fail(c, out, why);
+        repl_ws_unref(ws);
+        return;
+    }
+    bool ok = crc == CERT_OK;
+    if (!ok) depends = seqno - 1;
+    /* the store a donor serves IST from: what every member applied at this seqno */
+    if (repl_gcache_put(c->gcache, seqno, ok ? ws : NULL))
+        tr_debug("write-set store: no room for seqno %lld; it starts over", (long long)seqno);
+    if (tr_uuid_compare(&ws->view.hdr.source, &c->cfg.self) == 0) {
+        uint64_t id = ws->view.hdr.local_id;
+        repl_ws_unref(ws);
+        if (!repl_inflight_take(&c->inflight, id, false)) {
+            /* nobody here will commit it while every other member does */
+            fail(c, out, "own write-set ordered but no local transaction waits for it");
+            return;
+        }
+        struct repl_act a = {.kind = REPL_ACT_LOCAL, .id = id, .seqno = seqno, .depends = depends,
+                             .ok = ok};
+        emit(c, out, &a);
+        return;
+    }
+    struct repl_act a = {.kind = ok ? REPL_ACT_APPLY : REPL_ACT_SKIP, .seqno = seqno,
+                         .depends = depends};
+    if (ok)
+        a.ws = ws;
+    else
+        repl_ws_unref(ws);
+    order_out(c, out, &a);
+    xfer_check(c, out);
+}
+
+/* ---- the state exchange ---- */
+
+static void send_state(struct repl_core *c, struct repl_acts *out, int64_t conf_id)
+{
+    struct repl_msg_state m = {
+        .conf_id = conf_id,
+        .node = c->cfg.self,
+        .group = c->group_uuid,
+        .seqno = tr_uuid_is_nil(&c->group_uuid) ? TR_SEQNO_UNDEFINED : c->last_seqno,
+        .prim = c->intact,
+        .served = c->xfer.phase == REPL_XFER_WAIT && c->xfer.have_donor,
+        .state = (uint8_t)c->state,
+        .proto_app = (uint16_t)c->cfg.proto_ver,
+        .proposal = c->proposal,
+    };
+    memcpy(m.name, c->cfg.name, sizeof m.name);
+    memcpy(m.incoming, c->cfg.incoming, sizeof m.incoming);
+    BROADCAST(c, out, repl_msg_state_encode(&m, &a_.msg));
+}
+
+static void on_msg(struct repl_core *c, struct repl_acts *out, const tr_uuid *sender, uint8_t *buf,
+                   size_t len, struct repl_ws *ws);
+
+/* What the group knows of a member from its STATE message. */
+static uint8_t member_state(const struct repl_msg_state *s, const struct repl_exch_result *r)
+{
+    bool holds = r->new_history || (repl_exch_holds(s) && repl_exch_same(s, r));
+    if (!holds) return s->state == REPL_S_JOINING && s->served ? REPL_M_JOINER : REPL_M_PRIM;
+    if (s->state == REPL_S_DONOR) return REPL_M_DONOR;
+    if (s->state == REPL_S_JOINED) return REPL_M_JOINED;
+    return REPL_M_SYNCED;
+}
+
+static void vote_decided(struct repl_core *c, struct repl_acts *out, const struct repl_vote_result *r)
+{
+    if (!r->decided) return;
+    if (r->lost) {
+        char u[TR_UUID_STR_LEN + 1], why[320];
+        tr_uuid_print(&c->group_uuid, u);
+        /* Galera's words first: monitoring and MariaDB's tests look for them */
+        snprintf(why, sizeof why,
+                 "Inconsistency detected: Inconsistent by consensus on %s:%lld: it %s here but %s "
+                 "on %d of %d members",
+                 u, (long long)r->seqno, r->mine ? "failed" : "succeeded",
+                 r->winner ? "failed the same way" : "succeeded", r->agree, r->asked);
+        fail(c, out, why);
+    } else {
+        tr_info("Vote on seqno %lld: %d of %d members agree (%s)", (long long)r->seqno, r->agree,
+                r->asked, r->winner ? "the action fails everywhere" : "success");
+    }
+}
+
+static void exch_complete(struct repl_core *c, struct repl_acts *out)
+{
+    struct repl_exch *x = &c->exch;
+    struct repl_exch_result r;
+    repl_exch_decide(x->states, x->n, x->my_idx, &r);
+    c->view_epoch++;
+    emit_kind(c, out, REPL_ACT_NOTIFY);
+    if (r.no_state) {
+        tr_error("Quorum results: view %lld, %d members, but no member holds the complete group "
+                 "state (all are joiners): not primary until one that does returns",
+                 (long long)x->conf_id, x->n);
+        drop_deferred(c, out);
+        repl_exch_clear(x);
+        return;
+    }
+    char u[TR_UUID_STR_LEN + 1];
+    tr_uuid_print(&r.group, u);
+    bool receiving = r.receiving && c->xfer.phase != REPL_XFER_NONE;
+    tr_info("Quorum results: view %lld, %d members, group %s:%lld, this node %s",
+            (long long)x->conf_id, x->n, u, (long long)r.seqno,
+            r.joined ? "holds that state" : receiving ? "is receiving it" : "needs a state transfer");
+    if (!r.joined && !receiving && c->xfer.phase != REPL_XFER_NONE) {
+        /* a transfer was under way, but the stream it was holding has a gap now */
+        repl_xfer_clear(&c->xfer);
+        fail(c, out, "State transfer interrupted: the group moved on without this node");
+    }
+    if (!r.joined && !receiving) { /* what it holds: an IST may complete it */
+        c->xfer.own_uuid = x->states[x->my_idx].group;
+        c->xfer.own_seqno = x->states[x->my_idx].seqno;
+        /* a joiner starts over: a desync from before ends here, as on Galera */
+        c->desync_count = 0;
+        c->xfer.donating = false;
+    }
+    c->group_uuid = r.group;
+    c->last_seqno = r.seqno + 1; /* the view's own seqno */
+    c->conf_id = x->conf_id;
+    if (r.reset_cert) {
+        if (c->cert)
+            cert_index_reset(c->cert, r.seqno);
+        else if (!tr_fail_hit("core.cert_new"))
+            c->cert = cert_index_new(r.seqno);
+        c->cert_floor = r.seqno;
+        if (!c->cert) fail(c, out, "out of memory for the certification index");
+    }
+    if (c->cert) cert_barrier(c->cert, c->last_seqno);
+    uint8_t *st = tr_fail_hit("core.mstate") ? NULL : calloc((size_t)x->n, 1);
+    int mrc = -1;
+    if (st) {
+        for (int i = 0; i < x->n; i++) st[i] = member_state(&x->states[i], &r);
+        mrc = repl_members_set(&c->memb, x->members, st, x->n);
+        free(st);
+    }
+    if (mrc) {
+        fail(c, out, "out of memory for the member table");
+        drop_deferred(c, out);
+        repl_exch_clear(x);
+        return;
+    }
+    struct repl_vote_result vr;
+    do { /* votes are decided among the members still here */
+        repl_votes_view(&c->votes, &c->memb, &c->cfg.self, &vr);
+        vote_decided(c, out, &vr);
+    } while (vr.decided);
+    c->ordering = c->cert != NULL && !c->failed;
+    c->safe_to_bootstrap = x->n == 1;
+    repl_gcache_put(c->gcache, c->last_seqno, NULL); /* the view's seqno */
+    bool first = !c->first_primary_seen;
+    c->first_primary_seen = true;
+    struct repl_view *v = make_view(c, x->members, x->n, x->my_idx, true, x->conf_id, c->last_seqno);
+    if (!v) {
+        fail(c, out, "out of memory for a view");
+        drop_deferred(c, out);
+        repl_exch_clear(x);
+        return;
+    }
+    if (r.new_history) { /* a new history starts at 0 here as everywhere */
+        struct repl_act z = {.kind = REPL_ACT_RESET, .seqno = 0, .depends = TR_SEQNO_UNDEFINED};
+        emit(c, out, &z);
+    }
+    if (r.joined) {
+        c->intact = true;
+        enum repl_fsm_state to = c->desync_count > 0 || c->xfer.donating ? REPL_S_DONOR
+                                 : c->state == REPL_S_SYNCED              ? REPL_S_SYNCED
+                                                                          : REPL_S_JOINED;
+        shift(c, out, to);
+        bool synced = c->state == REPL_S_JOINED && c->xfer.phase == REPL_XFER_NONE;
+        if (synced) shift(c, out, REPL_S_SYNCED);
+        struct repl_act a = {.kind = REPL_ACT_VIEW, .view = v, .seqno = c->last_seqno,
+                             .first = first, .synced = synced};
+        order_out(c, out, &a);
+    } else if (receiving) {
+        c->intact = false;
+        struct repl_act a = {.kind = REPL_ACT_VIEW, .view = v, .seqno = c->last_seqno};
+        order_out(c, out, &a); /* held: delivered after the state arrives */
+        if (c->xfer.phase == REPL_XFER_WAIT && !c->xfer.have_donor) c->xfer.resend = true;
+    } else {
+        c->intact = false;
+        if (c->state != REPL_S_CONNECTED && c->state != REPL_S_JOINING) shift(c, out, REPL_S_CONNECTED);
+        shift(c, out, REPL_S_JOINING);
+        if (!c->failed) {
+            c->xfer.phase = REPL_XFER_PREPARE; /* from here on, what is ordered is held */
+            free(c->xfer.join_view);
+            c->xfer.join_view = copy_view(v);
+            if (!c->xfer.join_view && v) fail(c, out, "out of memory for a view");
+        }
+        struct repl_act a = {.kind = REPL_ACT_SST_REQUEST, .view = v, .seqno = c->last_seqno,
+                             .first = first};
+        if (c->failed)
+            repl_act_release(&a);
+        else
+            emit(c, out, &a);
+    }
+    persist(c, out, true);
+    repl_exch_clear(x);
+    /* what came meanwhile is taken now, in its order, at the same place on every member */
+    struct deferred *d = c->dhead;
+    c->dhead = c->dtail = NULL;
+    while (d) {
+        struct deferred *nx = d->next;
+        on_msg(c, out, &d->sender, d->buf, d->len, d->ws);
+        free(d);
+        d = nx;
+    }
+}
+
+/* ---- state transfer requests ---- */
+
+static int str_encode(const struct repl_core *c, struct tr_buf *b)
+{
+    struct repl_msg_str m = {.node = c->cfg.self, .req = c->xfer.req, .req_len = (uint32_t)c->xfer.req_len};
+    m.position.uuid = c->group_uuid;
+    m.position.seqno = c->committed;
+    if (!c->xfer.req) { /* IST only: what this node holds, and the gap to its join */
+        m.position.seqno = c->xfer.own_seqno;
+        m.ist_upto = c->xfer.ist_to + 1;
+        m.ist_token = c->xfer.ist_token;
+        memcpy(m.ist_addr, c->cfg.ist_addr, sizeof m.ist_addr);
+    }
+    memcpy(m.donors, c->cfg.donors, sizeof m.donors);
+    return repl_msg_str_encode(&m, b);
+}
+
+static void send_str(struct repl_core *c, struct repl_acts *out)
+{
+    c->xfer.retry_at = 0;
+    BROADCAST(c, out, str_encode(c, &a_.msg));
+}
+
+static bool is_trivial(const uint8_t *req, size_t len)
+{
+    /* MariaDB's wsrep_sst_method=skip answers "trivial"; "none" means the same to us */
+    return (len >= 7 && memcmp(req, "trivial", 7) == 0) || (len >= 4 && memcmp(req, "none", 4) == 0);
+}
+
+static void xfer_fail(struct repl_core *c, struct repl_acts *out, const char *why)
+{
+    char msg[400];
+    /* Galera's words first ("Will never receive state"): MariaDB's tests and monitors know them */
+    snprintf(msg, sizeof msg, "Will never receive state. Need to abort: %s. Restart the node to try again", why);
+    repl_xfer_clear(&c->xfer);
+    fail(c, out, msg);
+}
+
+/* The joiner holds the group state at `at` (its monitors restart there once `wait` has
+ * committed); what it held follows. */
+static void state_received(struct repl_core *c, struct repl_acts *out, int64_t at, int64_t wait,
+                           int64_t join_seqno)
+{
+    struct repl_act r = {.kind = REPL_ACT_RESET, .seqno = at, .depends = wait};
+    emit(c, out, &r);
+    c->xfer.phase = REPL_XFER_APPLY;
+    c->xfer.seqno = at;
+    c->xfer.taken = at;
+    c->intact = true;
+    shift(c, out, REPL_S_JOINED);
+    persist(c, out, true);
+    send_join(c, out, REPL_MSG_JOIN, join_seqno, 0);
+}
+
+static void release_held(struct repl_core *c, struct repl_acts *out, int64_t upto)
+{
+    int64_t k = 0;
+    size_t before = out->n;
+    if (repl_xfer_release(&c->xfer, upto, out, &k)) {
+        c->failed = true;
+        return;
+    }
+    c->queued += k;
+    c->xfer.catchup_upto = c->xfer.seqno;
+    for (size_t i = before; i < out->n; i++)
+        if (out->a[i].seqno > c->xfer.catchup_upto) c->xfer.catchup_upto = out->a[i].seqno;
+    xfer_check(c, out);
+}
+
+static void on_sst_request(struct repl_core *c, struct repl_acts *out, const struct repl_ev *ev)
+{
+    struct repl_xfer *x = &c->xfer;
+    if (x->phase != REPL_XFER_PREPARE || c->failed) return; /* the view changed and ended it */
+    int64_t join = x->join_view ? x->join_view->state_id.seqno : c->last_seqno;
+    if (ev->rc) {
+        xfer_fail(c, out, "the host's state transfer request failed");
+        return;
+    }
+    if (!ev->buf || ev->len == 0 || (ev->len == 1 && ev->buf[0] == '\0')) {
+        /* no snapshot possible (a running MariaDB cannot take rsync or mariabackup): what this
+         * node missed can still come incrementally from a donor's write-set store */
+        if (tr_uuid_compare(&x->own_uuid, &c->group_uuid) != 0 || x->own_seqno < 0 ||
+            x->own_seqno >= join) {
+            xfer_fail(c, out, "the host can take no snapshot now (a running server cannot take an "
+                              "rsync or mariabackup SST) and this node holds no earlier state of "
+                              "the group's history for IST");
+            return;
+        }
+        x->ist_from = x->own_seqno + 1;
+        x->ist_to = join - 1;
+        x->ist_token = next_rand(c);
+        x->phase = REPL_XFER_WAIT;
+        if (x->ist_from > x->ist_to) { /* nothing missed but the view itself */
+            struct repl_ev done = {.kind = REPL_EV_IST_RECEIVED};
+            repl_core_step(c, &done, out);
+            return;
+        }
+        struct repl_act a = {.kind = REPL_ACT_IST_RECV, .seqno = x->ist_from, .depends = x->ist_to,
+                             .token = x->ist_token, .addr = strdup(c->cfg.ist_addr)};
+        if (!a.addr) {
+            xfer_fail(c, out, "out of memory");
+            return;
+        }
+        emit(c, out, &a);
+        tr_info("Requesting IST of %lld..%lld at %s", (long long)x->ist_from, (long long)x->ist_to,
+                c->cfg.ist_addr);
+        send_str(c, out);
+        return;
+    }
+    if (is_trivial(ev->buf, ev->len)) {
+        tr_info("State transfer: trivial (the host holds the group state) at %lld", (long long)join - 1);
+        struct repl_view *v = x->join_view;
+        x->join_view = NULL;
+        state_received(c, out, join - 1, TR_SEQNO_UNDEFINED, join);
+        struct repl_act a = {.kind = REPL_ACT_VIEW, .view = v, .seqno = join};
+        if (v)
+            emit(c, out, &a);
+        x->seqno = join; /* the view is delivered above; held actions follow it */
+        release_held(c, out, join);
+        return;
+    }
+    x->req = tr_fail_hit("core.req") ? NULL : malloc(ev->len);
+    if (!x->req) {
+        xfer_fail(c, out, "out of memory for the state transfer request");
+        return;
+    }
+    memcpy(x->req, ev->buf, ev->len);
+    x->req_len = ev->len;
+    x->phase = REPL_XFER_WAIT;
+    tr_info("Requesting state transfer (%zu bytes of request)", ev->len);
+    send_str(c, out);
+}
+
+static int on_sst_received(struct repl_core *c, struct repl_acts *out, const struct repl_ev *ev)
+{
+    if (c->xfer.phase != REPL_XFER_WAIT || !c->xfer.req) {
+        tr_warn("sst_received(%d) without a state transfer in progress", ev->rc);
+        return REPL_NOT_ALLOWED;
+    }
+    char got[TR_UUID_STR_LEN + 1], want[TR_UUID_STR_LEN + 1], why[256] = "";
+    tr_uuid_print(&ev->gtid.uuid, got);
+    tr_uuid_print(&c->group_uuid, want);
+    if (ev->rc < 0)
+        snprintf(why, sizeof why, "the host reports error %d (%s)", ev->rc, strerror(-ev->rc));
+    else if (tr_uuid_compare(&ev->gtid.uuid, &c->group_uuid) != 0)
+        snprintf(why, sizeof why, "received state %s is not the group's %s", got, want);
+    else if (ev->gtid.seqno < c->cert_floor)
+        snprintf(why, sizeof why, "received state %s:%lld is older than the join point %lld", got,
+                 (long long)ev->gtid.seqno, (long long)c->cert_floor);
+    if (*why) {
+        xfer_fail(c, out, why);
+        return ev->rc < 0 ? REPL_OK : REPL_NODE_FAIL;
+    }
+    int64_t s = ev->gtid.seqno;
+    tr_info("State transfer received: %s:%lld", got, (long long)s);
+    state_received(c, out, s, TR_SEQNO_UNDEFINED, s);
+    release_held(c, out, s);
+    return REPL_OK;
+}
+
+static void on_ist_received(struct repl_core *c, struct repl_acts *out, struct repl_ev *ev)
+{
+    struct repl_xfer *x = &c->xfer;
+    bool live = x->phase == REPL_XFER_WAIT && !x->req && !c->failed;
+    if (live && ev->rc) {
+        char why[200];
+        snprintf(why, sizeof why, "IST: %s", ev->why ? ev->why : "failed");
+        xfer_fail(c, out, why);
+    }
+    for (size_t i = 0; live && !ev->rc && i < ev->nist; i++) {
+        struct repl_ws *ws = ev->ist[i].ws;
+        if (ev->ist[i].seqno != x->ist_from + (int64_t)i || (ws && ws->decode_rc)) {
+            xfer_fail(c, out, ws && repl_ws_local_failure(ws->decode_rc)
+                                  ? "IST: decoding a write-set failed on this node"
+                                  : "IST: a record is not the write-set the donor's history holds");
+            live = false;
+        }
+    }
+    if (live && !ev->rc && (int64_t)ev->nist != x->ist_to - x->ist_from + 1) {
+        xfer_fail(c, out, "IST: the stream ended early");
+        live = false;
+    }
+    if (!live || ev->rc) {
+        for (size_t i = 0; i < ev->nist; i++) repl_ws_unref(ev->ist[i].ws);
+        free(ev->ist);
+        ev->ist = NULL;
+        return;
+    }
+    int64_t p = x->ist_from - 1, join = x->ist_to + 1;
+    /* what this node ordered before it was cut off commits first, then the order restarts */
+    state_received(c, out, p, p, join);
+    for (size_t i = 0; i < ev->nist; i++) {
+        struct repl_act a = {.kind = ev->ist[i].ws ? REPL_ACT_APPLY : REPL_ACT_SKIP,
+                             .seqno = ev->ist[i].seqno, .depends = ev->ist[i].seqno - 1,
+                             .ws = ev->ist[i].ws};
+        ev->ist[i].ws = NULL;
+        emit(c, out, &a);
+    }
+    free(ev->ist);
+    ev->ist = NULL;
+    struct repl_act v = {.kind = REPL_ACT_VIEW, .view = x->join_view, .seqno = join};
+    x->join_view = NULL;
+    if (v.view) emit(c, out, &v);
+    tr_info("IST complete: applying %lld..%lld, then what was ordered since", (long long)p + 1,
+            (long long)join);
+    x->seqno = join;
+    release_held(c, out, join);
+}
+
+/* STR in total order: every member chooses the same donor from the same member table. */
+static void on_str(struct repl_core *c, struct repl_acts *out, const tr_uuid *sender,
+                   const uint8_t *buf, size_t len)
+{
+    struct repl_msg_str m;
+    if (repl_msg_str_decode(buf, len, &m) || tr_uuid_compare(sender, &m.node) != 0) {
+        tr_warn("dropping malformed state transfer request (%zu bytes)", len);
+        return;
+    }
+    int joiner = repl_members_find(&c->memb, &m.node);
+    if (joiner < 0 || !c->ordering) return; /* from an older view */
+    const char *jname = c->memb.info[joiner].name;
+    if (c->memb.state[joiner] != REPL_M_PRIM) {
+        /* one transfer per joiner: a repeated request (a retry that crossed the donor's
+         * selection) must not be served a second time (Galera ignores it the same way) */
+        tr_info("Member %d (%s) requested state transfer, but its state is %s. Ignoring.", joiner,
+                jname, repl_mstate_name(c->memb.state[joiner]));
+        return;
+    }
+    bool me = tr_uuid_compare(&m.node, &c->cfg.self) == 0;
+    int donor = repl_members_choose_donor(&c->memb, m.donors, joiner);
+    if (donor < 0) {
+        tr_info("Member %d (%s) requested state transfer from '%s', but no synced member can "
+                "serve it now",
+                joiner, jname, *m.donors ? m.donors : "*any*");
+        if (me && c->xfer.phase == REPL_XFER_WAIT) {
+            tr_info("State transfer request failed: no donor available. Retrying in 1 s");
+            c->xfer.retry_at = c->now + STR_RETRY_NS;
+        }
+        return;
+    }
+    tr_info("Member %d (%s) requested state transfer%s from '%s'. Selected %d (%s) as donor.",
+            joiner, jname, m.req_len ? "" : " (IST)", *m.donors ? m.donors : "*any*", donor,
+            c->memb.info[donor].name);
+    c->memb.state[joiner] = REPL_M_JOINER;
+    if (me) {
+        c->xfer.donor = c->memb.info[donor].id;
+        c->xfer.have_donor = true;
+        c->xfer.retry_at = 0;
+    }
+    bool serve = tr_uuid_compare(&c->memb.info[donor].id, &c->cfg.self) == 0;
+    if (!m.req_len) { /* IST only: the donor stays synced while it streams its store */
+        if (!serve) return;
+        int64_t first = m.position.seqno + 1, last = m.ist_upto - 1;
+        bool sane = tr_uuid_compare(&m.position.uuid, &c->group_uuid) == 0 &&
+                    m.position.seqno >= 0 && m.ist_upto > m.position.seqno &&
+                    m.ist_upto <= c->last_seqno + 1 && m.ist_addr[0];
+        bool have = sane && repl_gcache_has(c->gcache, first, last);
+        struct repl_act a = {.kind = REPL_ACT_IST_SEND, .seqno = first, .depends = last,
+                             .token = m.ist_token};
+        size_t n = have ? (size_t)(last - first + 1) : 0;
+        if (have) {
+            a.ist = tr_fail_hit("core.ist") ? NULL : calloc(n ? n : 1, sizeof *a.ist);
+            a.addr = strdup(m.ist_addr);
+        }
+        if (!have || !a.ist || !a.addr) {
+            repl_act_release(&a);
+            tr_warn("Cannot serve IST of %lld..%lld: the write-set store holds %lld.. (%s)",
+                    (long long)first, (long long)last, (long long)repl_gcache_first(c->gcache),
+                    have ? "out of memory" : "not there");
+            send_join(c, out, REPL_MSG_JOIN, c->committed, have ? -ENOMEM : -ENODATA);
+            return;
+        }
+        /* references, not copies: the store moves on meanwhile */
+        for (size_t i = 0; i < n; i++) {
+            struct repl_ws *ws = NULL;
+            repl_gcache_get(c->gcache, first + (int64_t)i, &ws);
+            a.ist[i].seqno = first + (int64_t)i;
+            a.ist[i].ws = repl_ws_ref(ws);
+        }
+        a.nist = n;
+        emit(c, out, &a);
+        return;
+    }
+    c->memb.state[donor] = REPL_M_DONOR;
+    if (!serve) return;
+    struct repl_act a = {.kind = REPL_ACT_DONATE, .req_len = m.req_len};
+    a.req = tr_fail_hit("core.donate") ? NULL : malloc(m.req_len ? m.req_len : 1);
+    if (!a.req) {
+        tr_error("out of memory for a state transfer request: the joiner is told it failed");
+        send_join(c, out, REPL_MSG_JOIN, c->committed, -ENOMEM);
+        return;
+    }
+    memcpy(a.req, m.req, m.req_len);
+    a.gtid.uuid = c->group_uuid;
+    a.gtid.seqno = c->last_seqno; /* everything ordered before the request */
+    c->xfer.donating = true;
+    if (c->state != REPL_S_DONOR) shift(c, out, REPL_S_DONOR);
+    emit(c, out, &a);
+}
+
+static int on_sst_sent(struct repl_core *c, struct repl_acts *out, const struct repl_ev *ev)
+{
+    if (!c->xfer.donating) {
+        tr_warn("sst_sent(%d) without a state transfer in progress", ev->rc);
+        return REPL_NOT_ALLOWED;
+    }
+    c->xfer.donating = false;
+    if (ev->rc < 0)
+        tr_error("State transfer to the joiner failed: %d (%s)", ev->rc, strerror(-ev->rc));
+    else
+        tr_info("State transfer sent at %lld", (long long)ev->gtid.seqno);
+    bool rejoin = c->state == REPL_S_DONOR && c->desync_count == 0;
+    if (rejoin) shift(c, out, REPL_S_JOINED);
+    send_join(c, out, REPL_MSG_JOIN, ev->rc < 0 || ev->gtid.seqno < 0 ? c->committed : ev->gtid.seqno,
+              ev->rc < 0 ? ev->rc : 0);
+    if (rejoin) send_join(c, out, REPL_MSG_SYNC, c->committed, 0);
+    return REPL_OK;
+}
+
+static void on_join(struct repl_core *c, struct repl_acts *out, int type, const tr_uuid *sender,
+                    const uint8_t *buf, size_t len)
+{
+    struct repl_msg_join m;
+    if (repl_msg_join_decode(type, buf, len, &m) || tr_uuid_compare(sender, &m.node) != 0) {
+        tr_warn("dropping a malformed control message (type %d)", type);
+        return;
+    }
+    int idx = repl_members_find(&c->memb, &m.node);
+    if (idx < 0 || !c->ordering) return;
+    bool me = tr_uuid_compare(&m.node, &c->cfg.self) == 0;
+    uint8_t *ms = &c->memb.state[idx];
+    if (type == REPL_MSG_DESYNC) {
+        if (*ms == REPL_M_SYNCED || *ms == REPL_M_JOINED) *ms = REPL_M_DONOR;
+        return;
+    }
+    if (type == REPL_MSG_SYNC) {
+        if (*ms == REPL_M_JOINED) *ms = REPL_M_SYNCED;
+        if (me && c->state == REPL_S_JOINED && c->desync_count == 0 && !c->xfer.donating &&
+            c->xfer.phase == REPL_XFER_NONE) {
+            shift(c, out, REPL_S_SYNCED);
+            emit_kind(c, out, REPL_ACT_SYNCED);
+        }
+        return;
+    }
+    if (m.status >= 0) {
+        if (*ms == REPL_M_PRIM || *ms == REPL_M_JOINER || *ms == REPL_M_DONOR) *ms = REPL_M_JOINED;
+        return;
+    }
+    tr_info("Member %d (%s) reports a failed state transfer (%d)", idx, c->memb.info[idx].name,
+            (int)m.status);
+    if (*ms == REPL_M_DONOR) *ms = REPL_M_JOINED;
+    else if (*ms == REPL_M_JOINER) *ms = REPL_M_PRIM;
+    /* our donor gave up: nothing will arrive */
+    if (!me && c->xfer.phase == REPL_XFER_WAIT && c->xfer.have_donor &&
+        tr_uuid_compare(&c->xfer.donor, &m.node) == 0)
+        xfer_fail(c, out, "the donor could not send the state");
+}
+
+/* ---- other control messages ---- */
+
+static void on_last(struct repl_core *c, const uint8_t *buf, size_t len)
+{
+    struct repl_msg_last m;
+    int64_t safe;
+    if (repl_msg_last_decode(buf, len, &m) || !c->ordering || !c->cert) return;
+    /* every member sees the same LAST messages in the same place, so all purge alike */
+    if (repl_members_on_last(&c->memb, &m.node, m.seqno, &safe)) cert_purge(c->cert, safe);
+}
+
+static void on_causal(struct repl_core *c, struct repl_acts *out, const uint8_t *buf, size_t len)
+{
+    struct repl_msg_causal m;
+    if (repl_msg_causal_decode(buf, len, &m) || tr_uuid_compare(&m.node, &c->cfg.self) != 0) return;
+    if (!c->ordering) {
+        lose_own(c, out, m.id, true);
+        return;
+    }
+    if (!repl_inflight_take(&c->inflight, m.id, true)) return;
+    /* what was ordered before the marker is what the reader must see */
+    struct repl_act a = {.kind = REPL_ACT_CAUSAL, .id = m.id, .seqno = c->last_seqno};
+    emit(c, out, &a);
+}
+
+static void on_vote(struct repl_core *c, struct repl_acts *out, const tr_uuid *sender,
+                    const uint8_t *buf, size_t len)
+{
+    struct repl_msg_vote m;
+    if (repl_msg_vote_decode(buf, len, &m) || tr_uuid_compare(sender, &m.node) != 0) {
+        tr_warn("dropping malformed VOTE message (%zu bytes)", len);
+        return;
+    }
+    if (!c->ordering) return;
+    if (m.seqno > c->last_seqno)
+        tr_warn("dropping a VOTE for seqno %lld, not ordered here (last %lld)", (long long)m.seqno,
+                (long long)c->last_seqno);
+    struct repl_vote_result r;
+    if (repl_votes_on_msg(&c->votes, &c->memb, &c->cfg.self, sender, m.seqno, m.code, c->last_seqno, &r))
+        fail(c, out, "out of memory for a vote");
+    vote_decided(c, out, &r);
+}
+
+static void on_msg(struct repl_core *c, struct repl_acts *out, const tr_uuid *sender, uint8_t *buf,
+                   size_t len, struct repl_ws *ws)
+{
+    if (c->failed) { /* leaving: nothing more is ordered here */
+        repl_ws_unref(ws);
+        free(buf);
+        return;
+    }
+    bool control = !ws;
+    if (control && !repl_msg_is_control(buf, len)) {
+        tr_warn("dropping an unknown message of %zu bytes", len);
+        free(buf);
+        return;
+    }
+    int type = control ? repl_msg_type(buf) : 0;
+    if (c->exch.active && type != REPL_MSG_STATE) {
+        /* between a primary view and the end of its exchange (gcomm resends what was pending
+         * at the view change): taken right after the exchange, at the same place everywhere */
+        if (defer_msg(c, sender, buf, len, ws)) {
+            repl_ws_unref(ws);
+            free(buf);
+            fail(c, out, "out of memory deferring a message during the state exchange");
+        }
+        return;
+    }
+    if (!control) {
+        on_ws(c, out, ws);
+        return;
+    }
+    switch (type) {
+    case REPL_MSG_STATE: {
+        struct repl_msg_state m;
+        if (repl_msg_state_decode(buf, len, &m)) {
+            tr_warn("dropping malformed STATE message (%zu bytes)", len);
+        } else {
+            int rc = repl_exch_on_state(&c->exch, sender, &m);
+            if (rc == 1) exch_complete(c, out);
+        }
+        break;
+    }
+    case REPL_MSG_LAST: on_last(c, buf, len); break;
+    case REPL_MSG_CAUSAL: on_causal(c, out, buf, len); break;
+    case REPL_MSG_STR: on_str(c, out, sender, buf, len); break;
+    case REPL_MSG_JOIN:
+    case REPL_MSG_SYNC:
+    case REPL_MSG_DESYNC: on_join(c, out, type, sender, buf, len); break;
+    case REPL_MSG_VOTE: on_vote(c, out, sender, buf, len); break;
+    default: tr_warn("dropping a control message of unknown type %d", type); break;
+    }
+    free(buf);
+}
+
+/* ---- views ---- */
+
+static void on_view(struct repl_core *c, struct repl_acts *out, const struct repl_gview *gv)
+{
+    c->view_epoch++;
+    emit_kind(c, out, REPL_ACT_NOTIFY);
+    drop_deferred(c, out); /* an exchange that never completed: its messages are nobody's */
+    repl_exch_clear(&c->exch);
+    c->ordering = false;
+    if (c->failed) return;
+    if (gv->primary) {
+        c->prim_view = true;
+        if (repl_exch_begin(&c->exch, gv)) {
+            fail(c, out, "out of memory for the state exchange");
+            return;
+        }
+        send_state(c, out, gv->conf_id);
+        return;
+    }
+    c->prim_view = false;
+    c->intact = false;
+    lose_all_in_flight(c, out);
+    if (repl_votes_pending(&c->votes))
+        fail(c, out, "left the primary component while an inconsistency vote was undecided: this "
+                     "node cannot learn whether it holds the majority's state");
+    repl_votes_clear(&c->votes);
+    /* a transfer under way goes on if the group comes back without a gap */
+    if (!repl_xfer_holding(&c->xfer)) shift(c, out, REPL_S_CONNECTED);
+    c->conf_id = gv->conf_id;
+    uint8_t st[64] = {0};
+    int n = gv->memb_num < 64 ? gv->memb_num : 64;
+    for (int i = 0; i < n; i++) st[i] = REPL_M_PRIM;
+    if (repl_members_set(&c->memb, gv->members, st, n)) repl_members_clear(&c->memb);
+    struct repl_act a = {.kind = REPL_ACT_NONPRIM,
+                         .view = make_view(c, gv->members, gv->memb_num, gv->my_idx, false, -1,
+                                           c->last_seqno)};
+    if (!a.view) {
+        fail(c, out, "out of memory for a view");
+        return;
+    }
+    emit(c, out, &a);
+}
+
+static void on_closed(struct repl_core *c, struct repl_acts *out)
+{
+    c->closed = true;
+    c->connected = false;
+    c->prim_view = c->ordering = c->intact = false;
+    c->view_epoch++;
+    drop_deferred(c, out);
+    repl_exch_clear(&c->exch);
+    lose_all_in_flight(c, out);
+    repl_xfer_clear(&c->xfer);
+    c->xfer.donating = false;
+    repl_votes_clear(&c->votes);
+    repl_members_clear(&c->memb);
+    c->desync_count = 0;
+    c->flow.want_stop = false; /* the group lifts a leaving member's stops */
+    if (c->state != REPL_S_CLOSED) repl_fsm_shift(&c->state, REPL_S_CLOSED, c->last_seqno);
+    struct repl_act a = {.kind = REPL_ACT_FINAL, .safe_to_bootstrap = c->safe_to_bootstrap};
+    a.gtid.uuid = c->group_uuid;
+    emit(c, out, &a);
+    emit_kind(c, out, REPL_ACT_NOTIFY);
+}
+
+/* ---- the step ---- */
+
+static void on_committed(struct repl_core *c, struct repl_acts *out, int64_t committed)
+{
+    if (committed > c->committed) c->committed = committed;
+    if (!c->ordering || c->failed) return;
+    if (c->committed - c->last_reported >= LAST_EVERY) {
+        c->last_reported = c->committed;
+        /* a bound on every later write-set of ours: what we committed, and the last_seen of
+         * those broadcast and not ordered yet */
+        struct repl_msg_last m = {c->cfg.self,
+                                  repl_inflight_min_last_seen(&c->inflight, c->committed)};
+        BROADCAST(c, out, repl_msg_last_encode(&m, &a_.msg));
+    }
+    int64_t due[16];
+    int k;
+    while ((k = repl_votes_due(&c->votes, c->committed, due, 16)) > 0)
+        for (int i = 0; i < k; i++) {
+            struct repl_msg_vote m = {c->cfg.self, due[i], 0};
+            BROADCAST(c, out, repl_msg_vote_encode(&m, &a_.msg));
+        }
+}
+
+static int on_desync(struct repl_core *c, struct repl_acts *out)
+{
+    struct repl_core_info in;
+    repl_core_info(c, &in);
+    if (!in.writable) return REPL_TRX_FAIL;
+    if (c->desync_count++ == 0) {
+        if (c->state != REPL_S_DONOR) shift(c, out, REPL_S_DONOR);
+        send_join(c, out, REPL_MSG_DESYNC, c->committed, 0);
+    }
+    return REPL_OK;
+}
+
+static int on_resync(struct repl_core *c, struct repl_acts *out)
+{
+    if (c->desync_count == 0) return REPL_OK;
+    if (--c->desync_count == 0 && c->state == REPL_S_DONOR && !c->xfer.donating) {
+        shift(c, out, REPL_S_JOINED);
+        /* the group hears it in order; Synced once our own SYNC comes back */
+        send_join(c, out, REPL_MSG_JOIN, c->committed, 0);
+        send_join(c, out, REPL_MSG_SYNC, c->committed, 0);
+    }
+    return REPL_OK;
+}
+
+int repl_core_step(struct repl_core *c, struct repl_ev *ev, struct repl_acts *out)
+{
+    int rc = REPL_OK;
+    /* calls from the host carry the committed position they saw (for JOIN/SYNC messages) */
+    if ((ev->kind == REPL_EV_SST_SENT || ev->kind == REPL_EV_DESYNC || ev->kind == REPL_EV_RESYNC ||
+         ev->kind == REPL_EV_IST_SENT || ev->kind == REPL_EV_DONATED) &&
+        ev->seqno > c->committed)
+        c->committed = ev->seqno;
+    switch (ev->kind) {
+    case REPL_EV_CONNECT:
+        c->connected = true;
+        c->closing = c->closed = c->failed = false;
+        c->first_primary_seen = false;
+        c->proposal = ev->proposal;
+        c->rng = ev->proposal.data[0] | (uint64_t)ev->proposal.data[7] << 8 |
+                 (uint64_t)ev->proposal.data[11] << 24 | (uint64_t)ev->proposal.data[15] << 40 | 1;
+        c->committed = c->last_reported = c->last_seqno;
+        shift(c, out, REPL_S_CONNECTED);
+        persist(c, out, true); /* a crash must not look like a clean stop */
+        break;
+    case REPL_EV_DISCONNECT:
+        if (c->connected && !c->closing) {
+            c->closing = true;
+            emit_kind(c, out, REPL_ACT_LEAVE);
+        }
+        break;
+    case REPL_EV_VIEW: on_view(c, out, ev->view); break;
+    case REPL_EV_MSG:
+        on_msg(c, out, &ev->sender, ev->buf, ev->len, ev->ws);
+        ev->buf = NULL;
+        ev->ws = NULL;
+        break;
+    case REPL_EV_CLOSED: on_closed(c, out); break;
+    case REPL_EV_TAKEN:
+        if (c->queued > 0) c->queued--;
+        if (ev->seqno > c->xfer.taken) c->xfer.taken = ev->seqno;
+        xfer_check(c, out);
+        break;
+    case REPL_EV_COMMITTED: on_committed(c, out, ev->seqno); break;
+    case REPL_EV_APPLY_FAILED:
+        if (c->ordering && !c->failed &&
+            repl_votes_local_failure(&c->votes, c->memb.n, ev->seqno, ev->code)) {
+            tr_info("seqno %lld failed to apply here: asking the cluster (vote %016llx)",
+                    (long long)ev->seqno, (unsigned long long)ev->code);
+            struct repl_msg_vote m = {c->cfg.self, ev->seqno, ev->code};
+            BROADCAST(c, out, repl_msg_vote_encode(&m, &a_.msg));
+        }
+        break;
+    case REPL_EV_SST_REQUEST: on_sst_request(c, out, ev); break;
+    case REPL_EV_SST_RECEIVED: rc = on_sst_received(c, out, ev); break;
+    case REPL_EV_SST_SENT: rc = on_sst_sent(c, out, ev); break;
+    case REPL_EV_DONATED:
+        if (ev->rc) {
+            tr_error("State transfer to the joiner failed: the host could not start it (%d)", ev->rc);
+            struct repl_ev s = {.kind = REPL_EV_SST_SENT, .rc = -ECANCELED};
+            s.gtid.seqno = TR_SEQNO_UNDEFINED;
+            on_sst_sent(c, out, &s);
+        }
+        break;
+    case REPL_EV_IST_RECEIVED: on_ist_received(c, out, ev); break;
+    case REPL_EV_IST_SENT:
+        if (ev->rc < 0) send_join(c, out, REPL_MSG_JOIN, c->committed, ev->rc);
+        break;
+    case REPL_EV_DESYNC: rc = on_desync(c, out); break;
+    case REPL_EV_RESYNC: rc = on_resync(c, out); break;
+    case REPL_EV_TICK:
+        c->now = ev->now;
+        if (c->xfer.retry_at && c->now >= c->xfer.retry_at && c->xfer.phase == REPL_XFER_WAIT &&
+            !c->xfer.have_donor && !c->failed && c->ordering)
+            send_str(c, out);
+        break;
+    case REPL_EV_FAIL: fail(c, out, ev->why ? ev->why : "a local failure"); break;
+    }
+    if (c->xfer.resend && c->xfer.phase == REPL_XFER_WAIT && !c->failed) {
+        c->xfer.resend = false;
+        send_str(c, out);
+    }
+    flow_check(c, out);
+    return rc;
+}
+
+/* ---- local broadcasts ---- */
+
+int repl_core_local_begin(struct repl_core *c, bool causal, int64_t last_seen, uint64_t *id)
+{
+    struct repl_core_info in;
+    repl_core_info(c, &in);
+    if (!in.writable) return -ENOTCONN;
+    return repl_inflight_add(&c->inflight, causal, last_seen, id) ? -ENOMEM : 0;
+}
+
+void repl_core_local_end(struct repl_core *c, uint64_t id)
+{
+    if (!repl_inflight_take(&c->inflight, id, false)) repl_inflight_take(&c->inflight, id, true);
+}
+
+/* ---- life cycle and reading ---- */
+
+struct repl_core *repl_core_new(const struct repl_core_cfg *cfg, const tr_gtid *position,
+                                bool safe_to_bootstrap)
+{
+    struct repl_core *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->cfg = *cfg;
+    c->fcfg = (struct repl_flow_cfg){16, 1.0, false};
+    c->state = REPL_S_CLOSED;
+    c->group_uuid = position->uuid;
+    c->last_seqno = tr_uuid_is_nil(&position->uuid) ? TR_SEQNO_UNDEFINED : position->seqno;
+    c->committed = c->last_reported = c->last_seqno;
+    c->safe_to_bootstrap = safe_to_bootstrap;
+    c->cert_floor = TR_SEQNO_UNDEFINED;
+    repl_members_clear(&c->memb);
+    c->gcache = repl_gcache_new(cfg->gcache_size);
+    if (!c->gcache) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void repl_core_free(struct repl_core *c)
+{
+    if (!c) return;
+    struct repl_acts sink = {0};
+    drop_deferred(c, &sink);
+    repl_acts_free(&sink);
+    repl_exch_clear(&c->exch);
+    repl_xfer_clear(&c->xfer);
+    repl_votes_clear(&c->votes);
+    repl_members_clear(&c->memb);
+    repl_inflight_free(&c->inflight);
+    if (c->cert) cert_index_free(c->cert);
+    repl_gcache_free(c->gcache);
+    free(c);
+}
+
+void repl_core_set_flow(struct repl_core *c, const struct repl_flow_cfg *fc)
+{
+    c->fcfg = *fc;
+}
+
+void repl_core_set_self(struct repl_core *c, const tr_uuid *self)
+{
+    c->cfg.self = *self;
+}
+
+void repl_core_set_donors(struct repl_core *c, const char *donors)
+{
+    snprintf(c->cfg.donors, sizeof c->cfg.donors, "%s", donors);
+}
+
+void repl_core_set_ist_addr(struct repl_core *c, const char *addr)
+{
+    snprintf(c->cfg.ist_addr, sizeof c->cfg.ist_addr, "%s", addr);
+}
+
+void repl_core_info(const struct repl_core *c, struct repl_core_info *o)
+{
+    memset(o, 0, sizeof *o);
+    o->state = c->state;
+    o->desync_count = c->desync_count;
+    o->connected = c->connected;
+    o->closing = c->closing;
+    o->closed = c->closed;
+    o->failed = c->failed;
+    o->primary = c->prim_view && c->ordering;
+    o->in_transition = c->connected && !c->closing && !c->closed && !c->failed && c->intact &&
+                       !c->ordering;
+    o->writable = o->primary && !c->closing && !c->failed && repl_fsm_holds_state(c->state);
+    o->group = c->group_uuid;
+    o->last_seqno = c->last_seqno;
+    o->conf_id = c->conf_id;
+    o->members = c->memb.n;
+    o->view_epoch = c->view_epoch;
+    o->safe_to_bootstrap = c->safe_to_bootstrap;
+    o->donating = c->xfer.donating;
+    o->fc_requested = c->flow.want_stop;
+    o->held = c->xfer.held;
+    o->queued = c->queued;
+    o->notify_at = repl_core_notify_at(c);
+    o->cached_downto = repl_gcache_first(c->gcache);
+    o->cert_floor = c->cert_floor;
+    o->ist_waiting = c->xfer.phase == REPL_XFER_WAIT && !c->xfer.req && !c->failed;
+}
+
+void repl_core_cert_stats(const struct repl_core *c, struct cert_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    if (c->cert) cert_index_stats(c->cert, out);
+}
+
+int repl_core_members(const struct repl_core *c, const struct repl_member **m)
+{
+    *m = c->memb.info;
+    return c->memb.n;
+}
+
+const char *repl_core_incoming(const struct repl_core *c)
+{
+    return c->memb.incoming ? c->memb.incoming : "";
+}
+
+const tr_uuid *repl_core_self(const struct repl_core *c)
+{
+    return &c->cfg.self;
+}
+
+const tr_uuid *repl_core_group(const struct repl_core *c)
+{
+    return &c->group_uuid;
+}
+
+int64_t repl_core_notify_at(const struct repl_core *c)
+{
+    int64_t at = c->last_reported + LAST_EVERY;
+    for (int i = 0; i < c->votes.nanswers; i++)
+        if (c->votes.answers[i] < at) at = c->votes.answers[i];
+    return at;
+}

@@ -1,0 +1,106 @@
+/* replicator/repl_members: the member table of the current primary view (see repl_members.h).
+ * Donor choice and the purge point read only this table, so every member decides alike. */
+#include "replicator/repl_members.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/tr_fail.h"
+
+void repl_members_clear(struct repl_members *m)
+{
+    free(m->info);
+    free(m->state);
+    free(m->last);
+    free(m->incoming);
+    memset(m, 0, sizeof *m);
+    m->safe = -1;
+}
+
+int repl_members_set(struct repl_members *m, const struct repl_member *info, const uint8_t *state,
+                     int n)
+{
+    repl_members_clear(m);
+    if (n <= 0) return 0;
+    bool fail = tr_fail_hit("members.set");
+    m->info = fail ? NULL : calloc((size_t)n, sizeof *m->info);
+    m->state = calloc((size_t)n, sizeof *m->state);
+    m->last = calloc((size_t)n, sizeof *m->last);
+    m->incoming = calloc((size_t)n, REPL_INCOMING_LEN + 1);
+    if (!m->info || !m->state || !m->last || !m->incoming) {
+        repl_members_clear(m);
+        return -1;
+    }
+    m->n = n;
+    size_t off = 0;
+    for (int i = 0; i < n; i++) {
+        m->info[i] = info[i];
+        m->state[i] = state[i];
+        m->last[i] = -1;
+        size_t len = strnlen(info[i].incoming, REPL_INCOMING_LEN);
+        if (i) m->incoming[off++] = ',';
+        memcpy(m->incoming + off, info[i].incoming, len);
+        off += len;
+    }
+    m->incoming[off] = '\0';
+    return 0;
+}
+
+int repl_members_find(const struct repl_members *m, const tr_uuid *id)
+{
+    for (int i = 0; i < m->n; i++)
+        if (tr_uuid_compare(&m->info[i].id, id) == 0) return i;
+    return -1;
+}
+
+int repl_members_choose_donor(const struct repl_members *m, const char *donors, int joiner)
+{
+    const char *p = donors;
+    bool any = *donors == '\0';
+    while (*p) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        for (int i = 0; len && i < m->n; i++)
+            if (i != joiner && m->state[i] == REPL_M_SYNCED &&
+                strnlen(m->info[i].name, REPL_NAME_LEN) == len &&
+                memcmp(m->info[i].name, p, len) == 0)
+                return i;
+        if (!e) break;
+        p = e + 1;
+        if (*p == '\0') any = true;
+    }
+    if (!any) return -1;
+    for (int i = 0; i < m->n; i++)
+        if (i != joiner && m->state[i] == REPL_M_SYNCED) return i;
+    return -1;
+}
+
+bool repl_members_on_last(struct repl_members *m, const tr_uuid *node, int64_t seqno,
+                          int64_t *safe)
+{
+    int64_t min = INT64_MAX;
+    bool all = m->n > 0;
+    for (int i = 0; i < m->n; i++) {
+        if (tr_uuid_compare(&m->info[i].id, node) == 0 && seqno > m->last[i]) m->last[i] = seqno;
+        if (m->last[i] < 0) all = false;
+        if (m->last[i] < min) min = m->last[i];
+    }
+    /* every member has committed up to min and has nothing in flight below it: nothing at
+     * or below it can conflict again */
+    if (!all || min <= m->safe) return false;
+    m->safe = min;
+    *safe = min;
+    return true;
+}
+
+const char *repl_mstate_name(int s)
+{
+    switch (s) {
+    case REPL_M_PRIM: return "PRIMARY";
+    case REPL_M_JOINER: return "JOINER";
+    case REPL_M_DONOR: return "DONOR";
+    case REPL_M_JOINED: return "JOINED";
+    case REPL_M_SYNCED: return "SYNCED";
+    }
+    return "?";
+}

@@ -1,0 +1,73 @@
+/* replicator/repl_xfer: the held list of a joiner (see repl_xfer.h). What a joiner orders
+ * while its state is on its way is certified as everywhere, then kept here in order. */
+#include "replicator/repl_xfer.h"
+
+#include <stdlib.h>
+
+#include "common/tr_fail.h"
+
+bool repl_xfer_holding(const struct repl_xfer *x)
+{
+    return x->phase == REPL_XFER_PREPARE || x->phase == REPL_XFER_WAIT;
+}
+
+int repl_xfer_hold(struct repl_xfer *x, struct repl_act *a)
+{
+    struct repl_held *h = tr_fail_hit("xfer.hold") ? NULL : calloc(1, sizeof *h);
+    if (!h) {
+        repl_act_release(a);
+        return -1;
+    }
+    h->act = *a;
+    if (x->tail)
+        x->tail->next = h;
+    else
+        x->head = h;
+    x->tail = h;
+    x->held++;
+    return 0;
+}
+
+int repl_xfer_release(struct repl_xfer *x, int64_t upto, struct repl_acts *out, int64_t *count)
+{
+    int rc = 0;
+    *count = 0;
+    while (x->head) {
+        struct repl_held *h = x->head;
+        x->head = h->next;
+        x->held--;
+        bool in_state = h->act.seqno >= 0 && h->act.seqno <= upto;
+        if (rc || in_state) {
+            repl_act_release(&h->act);
+        } else if (repl_acts_push(out, &h->act)) {
+            rc = -1; /* push released it */
+        } else {
+            (*count)++;
+        }
+        free(h);
+    }
+    x->tail = NULL;
+    x->held = 0;
+    return rc;
+}
+
+void repl_xfer_clear(struct repl_xfer *x)
+{
+    while (x->head) {
+        struct repl_held *h = x->head;
+        x->head = h->next;
+        repl_act_release(&h->act);
+        free(h);
+    }
+    x->tail = NULL;
+    x->held = 0;
+    free(x->req);
+    x->req = NULL;
+    x->req_len = 0;
+    free(x->join_view);
+    x->join_view = NULL;
+    x->have_donor = false;
+    x->resend = false;
+    x->retry_at = 0;
+    x->phase = REPL_XFER_NONE;
+}

@@ -1,0 +1,54 @@
+/* replicator/repl_xfer: a state transfer as the ordered stream sees it (replication.md §6):
+ * the joiner's phase, its request, its donor, and the actions it holds until its state has
+ * arrived; the donor's side is the `donating` flag. Owned by the core, pure. */
+#ifndef REPL_XFER_H
+#define REPL_XFER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "replicator/repl_core.h"
+
+/* PREPARE: the exchange made us a joiner, the host is asked how it receives state;
+ * WAIT: the request is out; ordered actions are certified and held;
+ * APPLY: state received at `seqno`: the held actions went to the appliers, SYNC follows once
+ * they are taken. */
+enum repl_xfer_phase { REPL_XFER_NONE = 0, REPL_XFER_PREPARE, REPL_XFER_WAIT, REPL_XFER_APPLY };
+
+struct repl_held {
+    struct repl_act act; /* a queued action (APPLY, SKIP, VIEW) decided while holding */
+    struct repl_held *next;
+};
+
+struct repl_xfer {
+    enum repl_xfer_phase phase;
+    void *req; /* the host's SST request, kept for retries; NULL for IST */
+    size_t req_len;
+    bool have_donor;
+    tr_uuid donor;
+    int64_t seqno;        /* APPLY: the state received; held actions up to it are in it */
+    int64_t catchup_upto; /* APPLY: SYNC once the appliers have taken this seqno */
+    int64_t taken;        /* the highest seqno the appliers took since APPLY began */
+    struct repl_held *head, *tail;
+    int64_t held;
+    /* IST: a member that holds an earlier state of the group's history */
+    tr_uuid own_uuid;
+    int64_t own_seqno;
+    int64_t ist_from, ist_to;
+    uint64_t ist_token;
+    struct repl_view *join_view; /* delivered after the IST records */
+    uint64_t retry_at;    /* a request nobody could serve is sent again at this time */
+    bool resend;          /* the request went with a view that ended: send it again */
+    bool donating;        /* this node serves a joiner now (SST) */
+};
+
+bool repl_xfer_holding(const struct repl_xfer *x);
+/* Appends a copy of a (ownership moves to the held list). -1 out of memory (a released). */
+int repl_xfer_hold(struct repl_xfer *x, struct repl_act *a);
+/* Moves every held action to out in order, dropping those at or below `upto` (already in the
+ * received state). -1 out of memory: the rest is released and the caller must leave. */
+int repl_xfer_release(struct repl_xfer *x, int64_t upto, struct repl_acts *out, int64_t *count);
+/* Drops the held actions and the request (not `donating`). */
+void repl_xfer_clear(struct repl_xfer *x);
+
+#endif
