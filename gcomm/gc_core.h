@@ -28,6 +28,9 @@ struct gc_delivery {
     const gc_view *view;
     int my_index;     /* -1 if not a member (after leaving) */
     bool continuous;  /* primary view reached from the previous primary view without a gap */
+    /* a primary view: its stream continues after this seqno of `history` (everything up to it
+     * was ordered in earlier views, whether this node delivered it or skipped it); -1 otherwise */
+    int64_t close;
 };
 
 /* Everything the core needs from the outside world. Callbacks must not re-enter the core. */

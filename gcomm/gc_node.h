@@ -14,7 +14,9 @@
 
 typedef struct gc_node gc_node;
 
-enum gc_event_kind { GC_EV_VIEW = 1, GC_EV_MSG };
+/* GC_EV_FAILED: this node could not keep an ordered event (out of memory); it follows the
+ * events before it, and the stream is no longer complete: the application must stop. */
+enum gc_event_kind { GC_EV_VIEW = 1, GC_EV_MSG, GC_EV_FAILED };
 
 /* One item of the ordered stream; free with gc_event_free. */
 struct gc_event {
@@ -25,7 +27,8 @@ struct gc_event {
     bool continuous; /* primary view reached from the previous primary one without missing messages */
     /* GC_EV_MSG: delivered only in a primary view */
     tr_uuid sender;
-    int64_t seqno;   /* global, consecutive within history */
+    int64_t seqno;   /* global, consecutive within history; a primary view: the seqno its stream
+                      * continues after (gc_delivery.close) */
     tr_uuid history; /* changes only when the group re-forms after losing every copy of its log */
     uint8_t *data;
     size_t len;

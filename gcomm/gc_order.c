@@ -21,6 +21,8 @@ void gc_deliver_view(gc_core *c, const gc_view *v, bool continuous)
     d.view = v;
     d.my_index = gc_my_index(c, v);
     d.continuous = continuous;
+    d.close = v->primary ? (int64_t)c->close : -1;
+    d.history = v->history;
     c->dv = *v;
     c->have_dv = true;
     c->nonprim_since = !v->primary;

@@ -58,6 +58,7 @@ struct gc_node {
     bool running, started;
     atomic_bool stopping; /* read by the I/O thread without the lock */
     bool broadcasting, pushed_here; /* under mu: a delivery made inside gc_node_broadcast */
+    struct evnode *fail_node; /* kept ready: reports a delivery this node could not keep */
     int ep, lfd, wake;
     struct conn conns[MAX_CONNS];
     int next_id;
@@ -311,12 +312,8 @@ static void env_close(void *ctx, int link)
     conn_free(n, c);
 }
 
-static void push_event(gc_node *n, struct gc_event *ev)
+static void queue_node(gc_node *n, struct evnode *e)
 {
-    if (n->broadcasting) n->pushed_here = true; /* under mu: see gc_node_broadcast */
-    struct evnode *e = malloc(sizeof *e);
-    if (!e) { gc_event_free(ev); return; }
-    e->ev = ev;
     e->next = NULL;
     pthread_mutex_lock(&n->qmu);
     if (n->qtail) n->qtail->next = e;
@@ -326,16 +323,42 @@ static void push_event(gc_node *n, struct gc_event *ev)
     pthread_mutex_unlock(&n->qmu);
 }
 
+/* A delivery this node cannot keep would leave a hole in the ordered stream: the consumer is
+ * told instead (once; what follows is dropped), and must stop rather than diverge. */
+static void deliver_failed(gc_node *n)
+{
+    struct evnode *e = n->fail_node;
+    n->fail_node = NULL;
+    if (!e) return;
+    tr_error("gcomm: out of memory keeping a delivery: the ordered stream is incomplete here");
+    queue_node(n, e);
+}
+
+static void push_event(gc_node *n, struct gc_event *ev)
+{
+    if (n->broadcasting) n->pushed_here = true; /* under mu: see gc_node_broadcast */
+    struct evnode *e = malloc(sizeof *e);
+    if (!e) {
+        gc_event_free(ev);
+        return deliver_failed(n);
+    }
+    e->ev = ev;
+    queue_node(n, e);
+}
+
 static void env_deliver(void *ctx, const struct gc_delivery *d)
 {
     gc_node *n = ctx;
+    if (!n->fail_node) return; /* failed already: nothing after the hole is usable */
     struct gc_event *ev = calloc(1, sizeof *ev);
-    if (!ev) { tr_error("gcomm: out of memory delivering"); return; }
+    if (!ev) return deliver_failed(n);
     if (d->kind == GC_DELIVER_VIEW) {
         ev->kind = GC_EV_VIEW;
         ev->view = *d->view;
         ev->my_index = d->my_index;
         ev->continuous = d->continuous;
+        ev->seqno = d->close;
+        ev->history = d->history;
         if (d->view->primary) n->primary_seen = true;
     } else {
         ev->kind = GC_EV_MSG;
@@ -344,7 +367,10 @@ static void env_deliver(void *ctx, const struct gc_delivery *d)
         ev->history = d->history;
         ev->len = d->len;
         ev->data = malloc(d->len ? d->len : 1);
-        if (!ev->data) { free(ev); tr_error("gcomm: out of memory delivering %zu bytes", d->len); return; }
+        if (!ev->data) {
+            free(ev);
+            return deliver_failed(n);
+        }
         memcpy(ev->data, d->data, d->len);
     }
     push_event(n, ev);
@@ -600,6 +626,14 @@ gc_node *gc_node_create(const struct gc_config *cfg)
     n->cfg = *cfg;
     n->ep = n->lfd = n->wake = -1;
     for (int i = 0; i < MAX_CONNS; i++) n->conns[i].fd = -1;
+    n->fail_node = calloc(1, sizeof *n->fail_node);
+    if (n->fail_node) n->fail_node->ev = calloc(1, sizeof *n->fail_node->ev);
+    if (!n->fail_node || !n->fail_node->ev) {
+        if (n->fail_node) free(n->fail_node);
+        free(n);
+        return NULL;
+    }
+    n->fail_node->ev->kind = GC_EV_FAILED;
     if (getrandom(&n->rng, sizeof n->rng, 0) != sizeof n->rng || !n->rng) n->rng = mono_ns() | 1;
     pthread_mutex_init(&n->mu, NULL);
     pthread_mutex_init(&n->qmu, NULL);
@@ -621,7 +655,12 @@ gc_node *gc_node_create(const struct gc_config *cfg)
                          .close = env_close, .deliver = env_deliver, .persist = env_persist};
     n->core = gc_core_new(&n->cfg, &env, gvw, gvwlen);
     free(gvw);
-    if (!n->core) { free(n); return NULL; }
+    if (!n->core) {
+        gc_event_free(n->fail_node->ev);
+        free(n->fail_node);
+        free(n);
+        return NULL;
+    }
     return n;
 }
 
@@ -947,6 +986,10 @@ void gc_node_destroy(gc_node *n)
         ev = e->ev;
         gc_event_free(ev);
         free(e);
+    }
+    if (n->fail_node) {
+        gc_event_free(n->fail_node->ev);
+        free(n->fail_node);
     }
     gc_core_free(n->core);
     pthread_mutex_destroy(&n->mu);
