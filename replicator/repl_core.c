@@ -26,6 +26,7 @@
 /* A message that came between a primary view and the end of its state exchange. */
 struct deferred {
     tr_uuid sender;
+    int64_t gseq;
     uint8_t *buf;
     size_t len;
     struct repl_ws *ws;
@@ -54,6 +55,18 @@ struct repl_core {
     int64_t committed;     /* the highest COMMITTED report */
     int64_t last_reported; /* the committed position of the last LAST this node sent */
     int64_t queued;        /* queued actions the appliers have not taken yet */
+    uint64_t vote_retry_at; /* our unanswered VOTEs go out again at this time */
+#define FAILED_ALL 16
+    int64_t failed_all[FAILED_ALL]; /* the last seqnos a vote said fail everywhere */
+    unsigned failed_all_next;
+    /* where this node stands in the group's message stream (repl_msg_state: ghist, lo, gl, gend) */
+    tr_uuid g_hist;
+    int64_t g_lo, g_last, g_end;
+    uint16_t g_lo_n;
+    tr_uuid g_lo_memb[REPL_MSG_MAX_MEMBERS];
+    char g_lo_names[REPL_MSG_MAX_MEMBERS][REPL_NAME_LEN];
+    tr_uuid view_ghist;  /* the current view's message history ... */
+    int64_t view_gseq;   /* ... and the last message delivered in it (its close at first) */
     struct repl_exch exch;
     struct deferred *dhead, *dtail;
     struct repl_members memb;
@@ -75,6 +88,7 @@ void repl_act_release(struct repl_act *a)
     tr_buf_free(&a->msg);
     free(a->req);
     free(a->addr);
+    free(a->last_view);
     for (size_t i = 0; i < a->nist; i++) repl_ws_unref(a->ist[i].ws);
     free(a->ist);
     memset(a, 0, sizeof *a);
@@ -143,10 +157,56 @@ static void send_join(struct repl_core *c, struct repl_acts *out, int type, int6
     BROADCAST(c, out, repl_msg_join_encode(type, &m, &a_.msg));
 }
 
+/* The last ordering view, as grastate.dat keeps it. */
+static void last_view_of(const struct repl_core *c, struct repl_core_last_view *lv)
+{
+    lv->view = c->g_lo;
+    size_t o = 0;
+    lv->members[0] = '\0';
+    for (int i = 0; i < c->g_lo_n; i++) {
+        if (i && o + 1 < sizeof lv->members) lv->members[o++] = ',';
+        for (const char *p = c->g_lo_names[i]; *p && o + 4 < sizeof lv->members; p++) {
+            if (*p == ',' || *p == '%')
+                o += (size_t)snprintf(lv->members + o, sizeof lv->members - o, "%%%02X", (unsigned char)*p);
+            else
+                lv->members[o++] = *p;
+        }
+        lv->members[o] = '\0';
+    }
+}
+
+static void last_view_load(struct repl_core *c, const struct repl_core_last_view *lv)
+{
+    c->g_lo = lv && lv->view > 0 ? lv->view : 0;
+    c->g_lo_n = 0;
+    if (!c->g_lo) return;
+    const char *p = lv->members;
+    while (*p && c->g_lo_n < REPL_MSG_MAX_MEMBERS) {
+        char *d = c->g_lo_names[c->g_lo_n];
+        size_t o = 0;
+        for (; *p && *p != ','; p++) {
+            char ch = *p;
+            if (ch == '%' && p[1] && p[2]) {
+                unsigned v = 0;
+                sscanf(p + 1, "%2x", &v);
+                ch = (char)v;
+                p += 2;
+            }
+            if (o + 1 < REPL_NAME_LEN) d[o++] = ch;
+        }
+        d[o] = '\0';
+        memset(&c->g_lo_memb[c->g_lo_n], 0, sizeof c->g_lo_memb[0]); /* uuids are per process */
+        c->g_lo_n++;
+        if (*p == ',') p++;
+    }
+}
+
 static void persist(struct repl_core *c, struct repl_acts *out, bool running)
 {
+    if (c->failed) return; /* the mark that says this state cannot be trusted stays */
     struct repl_act a = {.kind = REPL_ACT_PERSIST, .running = running,
                          .safe_to_bootstrap = c->safe_to_bootstrap};
+    if (c->g_lo > 0 && (a.last_view = calloc(1, sizeof *a.last_view))) last_view_of(c, a.last_view);
     a.gtid.uuid = c->group_uuid;
     a.gtid.seqno = -1;
     emit(c, out, &a);
@@ -165,6 +225,14 @@ static void fail(struct repl_core *c, struct repl_acts *out, const char *why)
     if (c->failed) return;
     tr_error("%s: this node leaves the cluster rather than diverge from the others", why);
     c->failed = true;
+    /* its data may differ from the group's now: the next start asks for a full state transfer
+     * (as Galera marks its saved state after an inconsistency) */
+    c->safe_to_bootstrap = false;
+    struct repl_act f = {.kind = REPL_ACT_FAILED};
+    repl_acts_push(out, &f);
+    struct repl_act p = {.kind = REPL_ACT_PERSIST, .running = true, .corrupt = true};
+    p.gtid.seqno = -1;
+    repl_acts_push(out, &p);
     struct repl_act a = {.kind = REPL_ACT_LEAVE};
     repl_acts_push(out, &a); /* if even this fails, out->oom makes the driver leave */
 }
@@ -246,6 +314,8 @@ static void xfer_check(struct repl_core *c, struct repl_acts *out)
     x->phase = REPL_XFER_NONE;
     free(x->req);
     x->req = NULL;
+    x->req_len = 0;
+    x->have_donor = false;
     tr_info("Member caught up with the group at %lld: sending SYNC", (long long)c->last_seqno);
     send_join(c, out, REPL_MSG_SYNC, c->last_seqno, 0);
 }
@@ -298,12 +368,12 @@ static void drop_deferred(struct repl_core *c, struct repl_acts *out)
     c->dtail = NULL;
 }
 
-static int defer_msg(struct repl_core *c, const tr_uuid *sender, uint8_t *buf, size_t len,
-                     struct repl_ws *ws)
+static int defer_msg(struct repl_core *c, const tr_uuid *sender, int64_t gseq, uint8_t *buf,
+                     size_t len, struct repl_ws *ws)
 {
     struct deferred *d = tr_fail_hit("core.defer") ? NULL : calloc(1, sizeof *d);
     if (!d) return -1;
-    *d = (struct deferred){*sender, buf, len, ws, NULL};
+    *d = (struct deferred){*sender, gseq, buf, len, ws, NULL};
     if (c->dtail)
         c->dtail->next = d;
     else
@@ -355,23 +425,19 @@ static void on_ws(struct repl_core *c, struct repl_acts *out, struct repl_ws *ws
         tr_debug("write-set store: no room for seqno %lld; it starts over", (long long)seqno);
     if (tr_uuid_compare(&ws->view.hdr.source, &c->cfg.self) == 0) {
         uint64_t id = ws->view.hdr.local_id;
-        repl_ws_unref(ws);
-        if (!repl_inflight_take(&c->inflight, id, false)) {
-            /* nobody here will commit it while every other member does */
-            fail(c, out, "own write-set ordered but no local transaction waits for it");
+        if (repl_inflight_take(&c->inflight, id, false)) {
+            repl_ws_unref(ws);
+            struct repl_act a = {.kind = REPL_ACT_LOCAL, .id = id, .seqno = seqno,
+                                 .depends = depends, .ok = ok};
+            emit(c, out, &a);
             return;
         }
-        struct repl_act a = {.kind = REPL_ACT_LOCAL, .id = id, .seqno = seqno, .depends = depends,
-                             .ok = ok};
-        emit(c, out, &a);
-        return;
+        /* its client was told it was lost (a view change), yet the group ordered it: it is
+         * applied here like another node's, as everywhere else */
     }
+    /* a SKIP keeps its write-set too: nothing applies it, but it says which one was refused */
     struct repl_act a = {.kind = ok ? REPL_ACT_APPLY : REPL_ACT_SKIP, .seqno = seqno,
-                         .depends = depends};
-    if (ok)
-        a.ws = ws;
-    else
-        repl_ws_unref(ws);
+                         .depends = depends, .ws = ws};
     order_out(c, out, &a);
     xfer_check(c, out);
 }
@@ -387,17 +453,26 @@ static void send_state(struct repl_core *c, struct repl_acts *out, int64_t conf_
         .seqno = tr_uuid_is_nil(&c->group_uuid) ? TR_SEQNO_UNDEFINED : c->last_seqno,
         .prim = c->intact,
         .served = c->xfer.phase == REPL_XFER_WAIT && c->xfer.have_donor,
+        .catching_up = c->xfer.phase == REPL_XFER_APPLY,
         .state = (uint8_t)c->state,
         .proto_app = (uint16_t)c->cfg.proto_ver,
         .proposal = c->proposal,
+        .ghist = c->g_hist,
+        .lo = c->g_lo,
+        .gl = c->g_last,
+        .gend = c->g_end,
+        .lo_n = c->g_lo_n,
     };
+    memcpy(m.lo_memb, c->g_lo_memb, sizeof m.lo_memb);
+    memcpy(m.lo_names, c->g_lo_names, sizeof m.lo_names);
     memcpy(m.name, c->cfg.name, sizeof m.name);
     memcpy(m.incoming, c->cfg.incoming, sizeof m.incoming);
     BROADCAST(c, out, repl_msg_state_encode(&m, &a_.msg));
 }
 
-static void on_msg(struct repl_core *c, struct repl_acts *out, const tr_uuid *sender, uint8_t *buf,
-                   size_t len, struct repl_ws *ws);
+static void on_msg(struct repl_core *c, struct repl_acts *out, const tr_uuid *sender,
+                   int64_t gseq, uint8_t *buf, size_t len, struct repl_ws *ws);
+static void xfer_fail(struct repl_core *c, struct repl_acts *out, const char *why);
 
 /* What the group knows of a member from its STATE message. */
 static uint8_t member_state(const struct repl_msg_state *s, const struct repl_exch_result *r)
@@ -405,7 +480,9 @@ static uint8_t member_state(const struct repl_msg_state *s, const struct repl_ex
     bool holds = r->new_history || (repl_exch_holds(s) && repl_exch_same(s, r));
     if (!holds) return s->state == REPL_S_JOINING && s->served ? REPL_M_JOINER : REPL_M_PRIM;
     if (s->state == REPL_S_DONOR) return REPL_M_DONOR;
-    if (s->state == REPL_S_JOINED) return REPL_M_JOINED;
+    /* a JOINED member that is not catching up any more reports Synced at this view (it does so
+     * locally without a SYNC message; every member decides alike from its STATE) */
+    if (s->state == REPL_S_JOINED && s->catching_up) return REPL_M_JOINED;
     return REPL_M_SYNCED;
 }
 
@@ -426,25 +503,54 @@ static void vote_decided(struct repl_core *c, struct repl_acts *out, const struc
         tr_info("Vote on seqno %lld: %d of %d members agree (%s)", (long long)r->seqno, r->agree,
                 r->asked, r->winner ? "the action fails everywhere" : "success");
     }
+    /* failed everywhere: nobody applies it from now on, not a joiner that holds it, not one
+     * served by IST, not one whose applier has yet to take it */
+    if (r->winner) {
+        repl_gcache_forget(c->gcache, r->seqno);
+        for (struct repl_held *h = c->xfer.head; h; h = h->next)
+            if (h->act.kind == REPL_ACT_APPLY && h->act.seqno == r->seqno) {
+                h->act.kind = REPL_ACT_SKIP;
+                h->act.ok = true; /* it passed certification: skipped by the vote */
+            }
+        c->failed_all[c->failed_all_next++ % FAILED_ALL] = r->seqno;
+    }
 }
 
 static void exch_complete(struct repl_core *c, struct repl_acts *out)
 {
     struct repl_exch *x = &c->exch;
     struct repl_exch_result r;
-    repl_exch_decide(x->states, x->n, x->my_idx, &r);
+    repl_exch_decide(x->states, x->n, x->my_idx, &x->ghist, x->close, &r);
     c->view_epoch++;
     emit_kind(c, out, REPL_ACT_NOTIFY);
     if (r.no_state) {
         tr_error("Quorum results: view %lld, %d members, but no member holds the complete group "
-                 "state (all are joiners): not primary until one that does returns",
-                 (long long)x->conf_id, x->n);
+                 "state (%s): not primary until one that does returns",
+                 (long long)x->conf_id, x->n,
+                 r.waiting ? "members that left may have delivered actions the others missed"
+                           : "all are joiners");
+        for (int i = 0; i < x->n; i++)
+            tr_info("  member %d (%s): seqno %lld, last ordering view %lld, stream held to %lld, "
+                    "that stream closed at %lld (this view continues after %lld)",
+                    i, x->members[i].name, (long long)x->states[i].seqno, (long long)x->states[i].lo,
+                    (long long)x->states[i].gl, (long long)x->states[i].gend, (long long)x->close);
         drop_deferred(c, out);
         repl_exch_clear(x);
         return;
     }
+    for (int i = 0; i < x->n; i++)
+        tr_debug("  member %d (%s): seqno %lld, primary %d, state %d, last ordering view %lld, "
+                 "held to %lld, closed at %lld (view close %lld)",
+                 i, x->members[i].name, (long long)x->states[i].seqno, x->states[i].prim,
+                 x->states[i].state, (long long)x->states[i].lo, (long long)x->states[i].gl,
+                 (long long)x->states[i].gend, (long long)x->close);
     char u[TR_UUID_STR_LEN + 1];
     tr_uuid_print(&r.group, u);
+    /* a joiner whose state arrived while the exchange ran holds the group's state now */
+    if (r.receiving && !repl_xfer_holding(&c->xfer) && repl_fsm_holds_state(c->state)) {
+        r.receiving = false;
+        r.joined = true;
+    }
     bool receiving = r.receiving && c->xfer.phase != REPL_XFER_NONE;
     tr_info("Quorum results: view %lld, %d members, group %s:%lld, this node %s",
             (long long)x->conf_id, x->n, u, (long long)r.seqno,
@@ -464,6 +570,17 @@ static void exch_complete(struct repl_core *c, struct repl_acts *out)
     c->group_uuid = r.group;
     c->last_seqno = r.seqno + 1; /* the view's own seqno */
     c->conf_id = x->conf_id;
+    /* from here on this view's stream is the one that counts: a member that missed some of
+     * the old one is a joiner now, and its transfer brings what it missed */
+    c->g_hist = x->ghist;
+    c->g_lo = x->conf_id;
+    c->g_end = -1;
+    c->g_lo_n = (uint16_t)(x->n < REPL_MSG_MAX_MEMBERS ? x->n : REPL_MSG_MAX_MEMBERS);
+    for (int i = 0; i < c->g_lo_n; i++) {
+        c->g_lo_memb[i] = x->members[i].id;
+        snprintf(c->g_lo_names[i], sizeof c->g_lo_names[i], "%.*s", REPL_NAME_LEN - 1, x->states[i].name);
+    }
+    c->g_last = c->view_gseq > x->close ? c->view_gseq : x->close;
     if (r.reset_cert) {
         if (c->cert)
             cert_index_reset(c->cert, r.seqno);
@@ -520,6 +637,12 @@ static void exch_complete(struct repl_core *c, struct repl_acts *out)
         order_out(c, out, &a);
     } else if (receiving) {
         c->intact = false;
+        if (c->xfer.phase == REPL_XFER_WAIT && c->xfer.have_donor) {
+            /* a donor that left (or came back as a new process) sends nothing more */
+            int d = repl_members_find(&c->memb, &c->xfer.donor);
+            if (d < 0 || c->memb.state[d] == REPL_M_PRIM || c->memb.state[d] == REPL_M_JOINER)
+                xfer_fail(c, out, "the donor left the group during the transfer");
+        }
         struct repl_act a = {.kind = REPL_ACT_VIEW, .view = v, .seqno = c->last_seqno};
         order_out(c, out, &a); /* held: delivered after the state arrives */
         if (c->xfer.phase == REPL_XFER_WAIT && !c->xfer.have_donor) c->xfer.resend = true;
@@ -529,6 +652,9 @@ static void exch_complete(struct repl_core *c, struct repl_acts *out)
         shift(c, out, REPL_S_JOINING);
         if (!c->failed) {
             c->xfer.phase = REPL_XFER_PREPARE; /* from here on, what is ordered is held */
+            c->xfer.have_donor = false;        /* a new request: nobody serves it yet */
+            c->xfer.join_at = r.seqno;
+            c->xfer.retry_at = 0;
             free(c->xfer.join_view);
             c->xfer.join_view = copy_view(v);
             if (!c->xfer.join_view && v) fail(c, out, "out of memory for a view");
@@ -547,7 +673,7 @@ static void exch_complete(struct repl_core *c, struct repl_acts *out)
     c->dhead = c->dtail = NULL;
     while (d) {
         struct deferred *nx = d->next;
-        on_msg(c, out, &d->sender, d->buf, d->len, d->ws);
+        on_msg(c, out, &d->sender, d->gseq, d->buf, d->len, d->ws);
         free(d);
         d = nx;
     }
@@ -557,7 +683,8 @@ static void exch_complete(struct repl_core *c, struct repl_acts *out)
 
 static int str_encode(const struct repl_core *c, struct tr_buf *b)
 {
-    struct repl_msg_str m = {.node = c->cfg.self, .req = c->xfer.req, .req_len = (uint32_t)c->xfer.req_len};
+    struct repl_msg_str m = {.node = c->cfg.self, .req = c->xfer.req,
+                             .req_len = c->xfer.req ? (uint32_t)c->xfer.req_len : 0};
     m.position.uuid = c->group_uuid;
     m.position.seqno = c->committed;
     if (!c->xfer.req) { /* IST only: what this node holds, and the gap to its join */
@@ -601,6 +728,13 @@ static void state_received(struct repl_core *c, struct repl_acts *out, int64_t a
     c->xfer.phase = REPL_XFER_APPLY;
     c->xfer.seqno = at;
     c->xfer.taken = at;
+    if (!c->prim_view) {
+        /* it arrived after this node dropped out of the primary component: it holds the state
+         * as of its join (and what it ordered since), and says so at the next exchange */
+        shift(c, out, REPL_S_CONNECTED);
+        persist(c, out, true);
+        return;
+    }
     c->intact = true;
     shift(c, out, REPL_S_JOINED);
     persist(c, out, true);
@@ -699,9 +833,9 @@ static int on_sst_received(struct repl_core *c, struct repl_acts *out, const str
         snprintf(why, sizeof why, "the host reports error %d (%s)", ev->rc, strerror(-ev->rc));
     else if (tr_uuid_compare(&ev->gtid.uuid, &c->group_uuid) != 0)
         snprintf(why, sizeof why, "received state %s is not the group's %s", got, want);
-    else if (ev->gtid.seqno < c->cert_floor)
+    else if (ev->gtid.seqno < c->xfer.join_at)
         snprintf(why, sizeof why, "received state %s:%lld is older than the join point %lld", got,
-                 (long long)ev->gtid.seqno, (long long)c->cert_floor);
+                 (long long)ev->gtid.seqno, (long long)c->xfer.join_at);
     if (*why) {
         xfer_fail(c, out, why);
         return ev->rc < 0 ? REPL_OK : REPL_NODE_FAIL;
@@ -784,9 +918,14 @@ static void on_str(struct repl_core *c, struct repl_acts *out, const tr_uuid *se
     bool me = tr_uuid_compare(&m.node, &c->cfg.self) == 0;
     int donor = repl_members_choose_donor(&c->memb, m.donors, joiner);
     if (donor < 0) {
+        char states[256];
+        size_t o = 0;
+        for (int i = 0; i < c->memb.n && o < sizeof states - 48; i++)
+            o += (size_t)snprintf(states + o, sizeof states - o, "%s%.31s %s", i ? ", " : "",
+                                  c->memb.info[i].name, repl_mstate_name(c->memb.state[i]));
         tr_info("Member %d (%s) requested state transfer from '%s', but no synced member can "
-                "serve it now",
-                joiner, jname, *m.donors ? m.donors : "*any*");
+                "serve it now (%s)",
+                joiner, jname, *m.donors ? m.donors : "*any*", states);
         if (me && c->xfer.phase == REPL_XFER_WAIT) {
             tr_info("State transfer request failed: no donor available. Retrying in 1 s");
             c->xfer.retry_at = c->now + STR_RETRY_NS;
@@ -954,8 +1093,8 @@ static void on_vote(struct repl_core *c, struct repl_acts *out, const tr_uuid *s
     vote_decided(c, out, &r);
 }
 
-static void on_msg(struct repl_core *c, struct repl_acts *out, const tr_uuid *sender, uint8_t *buf,
-                   size_t len, struct repl_ws *ws)
+static void on_msg(struct repl_core *c, struct repl_acts *out, const tr_uuid *sender,
+                   int64_t gseq, uint8_t *buf, size_t len, struct repl_ws *ws)
 {
     if (c->failed) { /* leaving: nothing more is ordered here */
         repl_ws_unref(ws);
@@ -963,6 +1102,11 @@ static void on_msg(struct repl_core *c, struct repl_acts *out, const tr_uuid *se
         return;
     }
     bool control = !ws;
+    /* how far this node holds the group's stream without a hole (who holds the complete state):
+     * a message right after the last one counts; a jump (gcomm skipped what this node missed
+     * while it was away) stops it until the next completed exchange */
+    if (gseq > c->view_gseq) c->view_gseq = gseq;
+    if (!tr_uuid_compare(&c->g_hist, &c->view_ghist) && gseq == c->g_last + 1) c->g_last = gseq;
     if (control && !repl_msg_is_control(buf, len)) {
         tr_warn("dropping an unknown message of %zu bytes", len);
         free(buf);
@@ -972,7 +1116,7 @@ static void on_msg(struct repl_core *c, struct repl_acts *out, const tr_uuid *se
     if (c->exch.active && type != REPL_MSG_STATE) {
         /* between a primary view and the end of its exchange (gcomm resends what was pending
          * at the view change): taken right after the exchange, at the same place everywhere */
-        if (defer_msg(c, sender, buf, len, ws)) {
+        if (defer_msg(c, sender, gseq, buf, len, ws)) {
             repl_ws_unref(ws);
             free(buf);
             fail(c, out, "out of memory deferring a message during the state exchange");
@@ -1018,6 +1162,11 @@ static void on_view(struct repl_core *c, struct repl_acts *out, const struct rep
     if (c->failed) return;
     if (gv->primary) {
         c->prim_view = true;
+        /* the first primary view since our last completed exchange closes that stream */
+        if (c->g_lo > 0 && c->g_end < 0 && !tr_uuid_compare(&c->g_hist, &gv->history))
+            c->g_end = gv->close;
+        c->view_ghist = gv->history;
+        c->view_gseq = gv->close;
         if (repl_exch_begin(&c->exch, gv)) {
             fail(c, out, "out of memory for the state exchange");
             return;
@@ -1028,17 +1177,17 @@ static void on_view(struct repl_core *c, struct repl_acts *out, const struct rep
     c->prim_view = false;
     c->intact = false;
     lose_all_in_flight(c, out);
-    if (repl_votes_pending(&c->votes))
-        fail(c, out, "left the primary component while an inconsistency vote was undecided: this "
-                     "node cannot learn whether it holds the majority's state");
+    /* a vote cannot finish outside the primary component: a node whose own result was a
+     * failure cannot show it is not the odd one, and leaves; one that succeeded goes on (if the
+     * failures were the majority, their nodes leave the same way) */
+    if (repl_votes_failed_here(&c->votes))
+        fail(c, out, "left the primary component while the vote on a write-set that failed here "
+                     "was undecided");
     repl_votes_clear(&c->votes);
     /* a transfer under way goes on if the group comes back without a gap */
     if (!repl_xfer_holding(&c->xfer)) shift(c, out, REPL_S_CONNECTED);
     c->conf_id = gv->conf_id;
-    uint8_t st[64] = {0};
-    int n = gv->memb_num < 64 ? gv->memb_num : 64;
-    for (int i = 0; i < n; i++) st[i] = REPL_M_PRIM;
-    if (repl_members_set(&c->memb, gv->members, st, n)) repl_members_clear(&c->memb);
+    /* the member table stays the last ordering view's: a catch-up of its stream needs it */
     struct repl_act a = {.kind = REPL_ACT_NONPRIM,
                          .view = make_view(c, gv->members, gv->memb_num, gv->my_idx, false, -1,
                                            c->last_seqno)};
@@ -1065,7 +1214,8 @@ static void on_closed(struct repl_core *c, struct repl_acts *out)
     c->desync_count = 0;
     c->flow.want_stop = false; /* the group lifts a leaving member's stops */
     if (c->state != REPL_S_CLOSED) repl_fsm_shift(&c->state, REPL_S_CLOSED, c->last_seqno);
-    struct repl_act a = {.kind = REPL_ACT_FINAL, .safe_to_bootstrap = c->safe_to_bootstrap};
+    struct repl_act a = {.kind = REPL_ACT_FINAL, .safe_to_bootstrap = c->safe_to_bootstrap,
+                         .corrupt = c->failed};
     a.gtid.uuid = c->group_uuid;
     emit(c, out, &a);
     emit_kind(c, out, REPL_ACT_NOTIFY);
@@ -1135,6 +1285,11 @@ int repl_core_step(struct repl_core *c, struct repl_ev *ev, struct repl_acts *ou
         c->rng = ev->proposal.data[0] | (uint64_t)ev->proposal.data[7] << 8 |
                  (uint64_t)ev->proposal.data[11] << 24 | (uint64_t)ev->proposal.data[15] << 40 | 1;
         c->committed = c->last_reported = c->last_seqno;
+        /* the last ordering view is kept (from grastate.dat after a restart): whom to wait for */
+        c->g_hist = tr_uuid_nil;
+        c->g_last = c->g_end = -1;
+        /* ids of this connection never repeat an earlier one's */
+        c->inflight.next_id = next_rand(c) << 24;
         shift(c, out, REPL_S_CONNECTED);
         persist(c, out, true); /* a crash must not look like a clean stop */
         break;
@@ -1146,20 +1301,31 @@ int repl_core_step(struct repl_core *c, struct repl_ev *ev, struct repl_acts *ou
         break;
     case REPL_EV_VIEW: on_view(c, out, ev->view); break;
     case REPL_EV_MSG:
-        on_msg(c, out, &ev->sender, ev->buf, ev->len, ev->ws);
+        on_msg(c, out, &ev->sender, ev->seqno, ev->buf, ev->len, ev->ws);
         ev->buf = NULL;
         ev->ws = NULL;
         break;
     case REPL_EV_CLOSED: on_closed(c, out); break;
     case REPL_EV_TAKEN:
         if (c->queued > 0) c->queued--;
+        for (int i = 0; i < FAILED_ALL && ev->seqno > 0; i++)
+            if (c->failed_all[i] == ev->seqno) rc = REPL_TRX_FAIL; /* a vote said: skip it */
         if (ev->seqno > c->xfer.taken) c->xfer.taken = ev->seqno;
         xfer_check(c, out);
         break;
     case REPL_EV_COMMITTED: on_committed(c, out, ev->seqno); break;
     case REPL_EV_APPLY_FAILED:
-        if (c->ordering && !c->failed &&
-            repl_votes_local_failure(&c->votes, c->memb.n, ev->seqno, ev->code)) {
+        if (c->failed) break;
+        if (ev->rc == 1 && (!c->ordering || c->memb.n <= 1)) {
+            /* another node's write-set, which the others may have committed, failed here and
+             * nobody is here to vote with: this node cannot show it holds the group's state */
+            char why[160];
+            snprintf(why, sizeof why, "seqno %lld failed to apply here with no other member to "
+                                      "vote with", (long long)ev->seqno);
+            fail(c, out, why);
+            break;
+        }
+        if (c->ordering && repl_votes_local_failure(&c->votes, c->memb.n, ev->seqno, ev->code)) {
             tr_info("seqno %lld failed to apply here: asking the cluster (vote %016llx)",
                     (long long)ev->seqno, (unsigned long long)ev->code);
             struct repl_msg_vote m = {c->cfg.self, ev->seqno, ev->code};
@@ -1185,6 +1351,17 @@ int repl_core_step(struct repl_core *c, struct repl_ev *ev, struct repl_acts *ou
     case REPL_EV_RESYNC: rc = on_resync(c, out); break;
     case REPL_EV_TICK:
         c->now = ev->now;
+        if (c->ordering && !c->failed && c->now >= c->vote_retry_at) {
+            /* a VOTE lost with a view change: ask again, or nobody ever decides */
+            int64_t sq[8];
+            uint64_t code[8];
+            int k = repl_votes_unseen(&c->votes, sq, code, 8);
+            for (int i = 0; i < k; i++) {
+                struct repl_msg_vote m = {c->cfg.self, sq[i], code[i]};
+                BROADCAST(c, out, repl_msg_vote_encode(&m, &a_.msg));
+            }
+            c->vote_retry_at = c->now + STR_RETRY_NS;
+        }
         if (c->xfer.retry_at && c->now >= c->xfer.retry_at && c->xfer.phase == REPL_XFER_WAIT &&
             !c->xfer.have_donor && !c->failed && c->ordering)
             send_str(c, out);
@@ -1217,7 +1394,7 @@ void repl_core_local_end(struct repl_core *c, uint64_t id)
 /* ---- life cycle and reading ---- */
 
 struct repl_core *repl_core_new(const struct repl_core_cfg *cfg, const tr_gtid *position,
-                                bool safe_to_bootstrap)
+                                bool safe_to_bootstrap, const struct repl_core_last_view *lv)
 {
     struct repl_core *c = calloc(1, sizeof *c);
     if (!c) return NULL;
@@ -1230,6 +1407,8 @@ struct repl_core *repl_core_new(const struct repl_core_cfg *cfg, const tr_gtid *
     c->safe_to_bootstrap = safe_to_bootstrap;
     c->cert_floor = TR_SEQNO_UNDEFINED;
     repl_members_clear(&c->memb);
+    c->g_last = c->g_end = -1;
+    last_view_load(c, lv); /* a restarted node still knows whom its group last ordered with */
     c->gcache = repl_gcache_new(cfg->gcache_size);
     if (!c->gcache) {
         free(c);

@@ -41,12 +41,14 @@ enum repl_ev_kind {
     REPL_EV_CONNECT = 1, /* bootstrap, proposal (a fresh uuid for a new history) */
     REPL_EV_DISCONNECT,  /* the host asked to leave */
     REPL_EV_VIEW,        /* view */
-    REPL_EV_MSG,         /* sender, buf/len (a control message, taken over) or ws (a write-set,
-                          * its reference taken over) */
+    REPL_EV_MSG,         /* sender, seqno (the group's), buf/len (a control message, taken
+                          * over) or ws (a write-set, its reference taken over) */
     REPL_EV_CLOSED,      /* the group delivers nothing more */
-    REPL_EV_TAKEN,       /* an applier took the queued action at seqno (-1 for unnumbered) */
+    REPL_EV_TAKEN,       /* an applier took the queued action at seqno (-1 for unnumbered);
+                          * REPL_TRX_FAIL: a vote decided it fails everywhere: skip it */
     REPL_EV_COMMITTED,   /* seqno: the apply monitor's last_left reached it */
-    REPL_EV_APPLY_FAILED,/* seqno failed here; code: a hash of the host's error (never 0) */
+    REPL_EV_APPLY_FAILED,/* seqno failed here; code: a hash of the host's error (never 0); rc 1:
+                          * another node's write-set (not this node's own TOI) */
     REPL_EV_SST_REQUEST, /* the host's answer to sst_request: rc, buf/len (copied) */
     REPL_EV_SST_RECEIVED,/* gtid, rc */
     REPL_EV_SST_SENT,    /* gtid, rc */
@@ -87,7 +89,8 @@ struct repl_ev {
 enum repl_act_kind {
     /* For the appliers, in this order (queued under the node lock): */
     REPL_ACT_APPLY = 1, /* another node's write-set: seqno, depends, ws */
-    REPL_ACT_SKIP,      /* seqno needs no work here: both monitors pass it */
+    REPL_ACT_SKIP,      /* seqno needs no work here: both monitors pass it (ws: the refused
+                         * write-set, or NULL; ok: it passed, but a vote said it fails) */
     REPL_ACT_VIEW,      /* primary view at seqno: drain, [connected_cb if first], view_cb,
                          * [synced_cb if synced] */
     REPL_ACT_NONPRIM,   /* a non-primary view: view_cb */
@@ -104,6 +107,8 @@ enum repl_act_kind {
     REPL_ACT_CAUSAL,    /* causal marker id came back after seqno */
     REPL_ACT_CAUSAL_LOST,/* causal marker id was lost with its view: send another */
     REPL_ACT_NOTIFY,    /* writability may have changed: writers look again */
+    REPL_ACT_FAILED,    /* the node stops (fail-stop): nothing queued but the final view runs,
+                         * and no wait for an order may block the leave */
     /* Executed after the lock is released, one thread at a time, in order: */
     REPL_ACT_BROADCAST, /* msg: a control message for the group */
     REPL_ACT_FC,        /* stop: ask the group to hold (true) or resume (false) */
@@ -121,6 +126,9 @@ struct repl_act {
     struct repl_ws *ws;
     struct repl_view *view; /* malloc'ed */
     bool first, synced, ok, stop, running, safe_to_bootstrap, bypass;
+    bool corrupt; /* PERSIST: this node's state cannot be trusted (it left to avoid diverging):
+                   * the next start must take a full state transfer */
+    struct repl_core_last_view *last_view; /* PERSIST: malloc'ed, or NULL */
     uint64_t id;
     tr_gtid gtid;
     struct tr_buf msg;
@@ -139,7 +147,7 @@ static inline bool repl_act_queued(enum repl_act_kind k)
 }
 static inline bool repl_act_immediate(enum repl_act_kind k)
 {
-    return k >= REPL_ACT_LOCAL && k <= REPL_ACT_NOTIFY;
+    return k >= REPL_ACT_LOCAL && k <= REPL_ACT_FAILED;
 }
 
 /* Actions of one or more steps, in the order they were decided. */
@@ -154,8 +162,16 @@ void repl_acts_free(struct repl_acts *acts); /* releases what every remaining ac
 int repl_acts_push(struct repl_acts *acts, struct repl_act *a);
 void repl_act_release(struct repl_act *a);   /* what one action owns (references, buffers) */
 
+/* What a node keeps across restarts about the last view in which its group ordered: the view
+ * id and its members' names (escaped: ',' and '%' as %2C and %25, joined by ','), so that after
+ * a crash it still knows whom to wait for (replication.md §2). */
+struct repl_core_last_view {
+    int64_t view; /* 0: none */
+    char members[3200];
+};
+
 struct repl_core *repl_core_new(const struct repl_core_cfg *cfg, const tr_gtid *position,
-                                bool safe_to_bootstrap);
+                                bool safe_to_bootstrap, const struct repl_core_last_view *lv);
 void repl_core_free(struct repl_core *c);
 void repl_core_set_flow(struct repl_core *c, const struct repl_flow_cfg *fc);
 /* The self uuid the group gave us (gcomm keeps its own across restarts). */

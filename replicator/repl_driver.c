@@ -54,6 +54,15 @@ static void immediate_locked(struct repl_node *n, struct repl_act *a)
     case REPL_ACT_CAUSAL: repl_sync_causal_locked(n, a->id, a->seqno, false); break;
     case REPL_ACT_CAUSAL_LOST: repl_sync_causal_locked(n, a->id, -1, true); break;
     case REPL_ACT_NOTIFY: pthread_cond_broadcast(&n->w_cond); break;
+    case REPL_ACT_FAILED:
+        /* leaving: what is queued is not applied, and waits in the monitors give up */
+        n->broken = true;
+        repl_monitor_close(n->apply_mon);
+        repl_monitor_close(n->commit_mon);
+        repl_trx_wake_all_locked(n);
+        repl_sync_wake_all_locked(n);
+        pthread_cond_broadcast(&n->w_cond);
+        break;
     default: break;
     }
     repl_act_release(a);
@@ -170,6 +179,7 @@ void repl_driver_sink(void *ctx, struct repl_gev *gev)
     case REPL_GEV_MSG: {
         ev.kind = REPL_EV_MSG;
         ev.sender = gev->sender;
+        ev.seqno = gev->gseq;
         bool control = repl_msg_is_control(gev->buf, gev->len);
         if (!control && tr_uuid_compare(&gev->sender, &n->self) != 0) {
             /* Galera's received: actions from other nodes, not our own write-sets */
@@ -188,6 +198,10 @@ void repl_driver_sink(void *ctx, struct repl_gev *gev)
         break;
     }
     case REPL_GEV_CLOSED: ev.kind = REPL_EV_CLOSED; break;
+    case REPL_GEV_FAILED:
+        ev.kind = REPL_EV_FAIL;
+        ev.why = "the group layer lost an ordered event on this node (out of memory)";
+        break;
     default: break;
     }
     if (ev.kind) {
@@ -234,10 +248,21 @@ static void run_outbox_act(struct repl_node *n, struct repl_act *a)
         break;
     }
     case REPL_ACT_PERSIST:
-        repl_node_save_state(n, &a->gtid.uuid, a->running, a->safe_to_bootstrap);
+        if (a->last_view || a->corrupt) {
+            pthread_mutex_lock(&n->save_mu);
+            if (a->last_view) n->last_view = *a->last_view;
+            else memset(&n->last_view, 0, sizeof n->last_view); /* nothing to trust */
+            pthread_mutex_unlock(&n->save_mu);
+        }
+        repl_node_save_state(n, a->corrupt ? &tr_uuid_nil : &a->gtid.uuid, a->running,
+                             a->safe_to_bootstrap);
         break;
     case REPL_ACT_LEAVE:
-        if (n->group) n->group->ops->leave(n->group);
+        pthread_mutex_lock(&n->mu);
+        bool twice = n->leave_sent;
+        n->leave_sent = true;
+        pthread_mutex_unlock(&n->mu);
+        if (n->group && !twice) n->group->ops->leave(n->group);
         break;
     case REPL_ACT_IST_RECV:
         if (repl_ist_start_receiver(n, a)) {
@@ -284,8 +309,9 @@ static void *svc_main(void *arg)
             pthread_mutex_lock(&n->mu);
             continue;
         }
-        if (n->broken && !broken_left && n->connected && n->group) {
+        if (n->broken && !broken_left && !n->leave_sent && n->connected && n->group) {
             broken_left = true;
+            n->leave_sent = true;
             pthread_mutex_unlock(&n->mu);
             n->group->ops->leave(n->group);
             pthread_mutex_lock(&n->mu);
@@ -337,7 +363,7 @@ void repl_driver_stop(struct repl_node *n)
 /* The host's apply callback failed, or commit_order_leave reported an error. */
 static void apply_failed(struct repl_node *n, int64_t seqno, const void *err, size_t len)
 {
-    struct repl_ev ev = {.kind = REPL_EV_APPLY_FAILED, .seqno = seqno,
+    struct repl_ev ev = {.kind = REPL_EV_APPLY_FAILED, .seqno = seqno, .rc = 1,
                          .code = repl_vote_code(err, len)};
     repl_drive(n, &ev);
 }
@@ -411,7 +437,7 @@ static int deliver_final(struct repl_node *n, void *recv_ctx, struct repl_act *a
     v.state_id.seqno = at;
     v.capabilities = repl_node_capabilities(n);
     int rc = n->host.view ? n->host.view(n->host.app_ctx, recv_ctx, &v) : 0;
-    repl_node_save_state(n, &a->gtid.uuid, false, a->safe_to_bootstrap);
+    if (!a->corrupt) repl_node_save_state(n, &a->gtid.uuid, false, a->safe_to_bootstrap);
     tr_info("Closed connection to the cluster at %lld", (long long)at);
     return rc ? REPL_FATAL : REPL_OK;
 }
@@ -504,13 +530,19 @@ int repl_node_recv(struct repl_node *n, void *recv_ctx)
         struct repl_act a;
         bool alone;
         repl_applyq_take(&n->q, &a, &alone);
+        if (n->broken && a.kind != REPL_ACT_FINAL) { /* leaving: nothing more is applied */
+            repl_act_release(&a);
+            repl_applyq_done(&n->q, alone);
+            continue;
+        }
         while (alone && n->q.running > 1) pthread_cond_wait(&n->q.cond, &n->mu);
         struct repl_ev taken = {.kind = REPL_EV_TAKEN, .seqno = a.kind == REPL_ACT_NONPRIM ||
                                                                         a.kind == REPL_ACT_SYNCED ||
                                                                         a.kind == REPL_ACT_FINAL
                                                                     ? -1
                                                                     : a.seqno};
-        repl_drive_locked(n, &taken);
+        if (repl_drive_locked(n, &taken) == REPL_TRX_FAIL && a.kind == REPL_ACT_APPLY)
+            a.kind = REPL_ACT_SKIP; /* the group voted that it fails everywhere */
         bool final = a.kind == REPL_ACT_FINAL;
         pthread_mutex_unlock(&n->mu);
         repl_driver_fc(n); /* told before the action's own work (an apply may take long) */

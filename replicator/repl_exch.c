@@ -31,6 +31,8 @@ int repl_exch_begin(struct repl_exch *x, const struct repl_gview *gv)
     x->n = gv->memb_num;
     x->my_idx = gv->my_idx;
     x->conf_id = gv->conf_id;
+    x->ghist = gv->history;
+    x->close = gv->close;
     x->active = true;
     return 0;
 }
@@ -58,24 +60,79 @@ bool repl_exch_same(const struct repl_msg_state *s, const struct repl_exch_resul
     return tr_uuid_compare(&s->group, &r->group) == 0 && s->seqno == r->seqno;
 }
 
-void repl_exch_decide(const struct repl_msg_state *s, int n, int my_idx,
-                      struct repl_exch_result *r)
+/* gcomm delivers a message once a majority acknowledged it, so members that dropped out of a
+ * view may have missed its tail while members now absent delivered it. The group may go on
+ * from a state here only when that cannot be:
+ * - some member holds the whole stream of the last view L in which the group ordered (to where
+ *   L's stream ended: the close of the first primary view after L, the smallest anyone here
+ *   saw, or this view's own close): one of those represents the group;
+ * - or every member of L is here (by uuid, or by name for one that left and came back as a new
+ *   process): nobody else can have delivered more than the most advanced of them.
+ * Otherwise everyone waits for absent members (-2). Without an L in this message history (a
+ * bootstrap, a whole-cluster restart) the most advanced history represents the group. Among
+ * candidates, a member of the previous primary component first, then the most advanced, ties
+ * to the lowest uuid; a member in the middle of a transfer orders but does not hold state. */
+static int representative(const struct repl_msg_state *s, int n, const tr_uuid *ghist,
+                          int64_t close)
+{
+    /* view ids grow across message histories too (a history restarted by pc.recovery keeps
+     * counting), so the last ordering view is found among all reports */
+    int64_t last = 0;
+    int lref = -1;
+    for (int i = 0; i < n; i++)
+        if (s[i].lo > last) last = s[i].lo, lref = i;
+    const tr_uuid *lh = lref >= 0 ? &s[lref].ghist : ghist;
+    /* L's stream ends at this view's close only if this view continues L's message history */
+    int64_t end = tr_uuid_compare(lh, ghist) ? INT64_MAX : close;
+    bool whole = false;
+    if (lref >= 0) {
+        for (int i = 0; i < n; i++)
+            if (!tr_uuid_compare(&s[i].ghist, lh) && s[i].lo == last && s[i].gend >= 0 &&
+                s[i].gend < end)
+                end = s[i].gend;
+        for (int i = 0; i < n; i++)
+            whole |= !tr_uuid_compare(&s[i].ghist, lh) && s[i].lo == last && s[i].gl >= end &&
+                     repl_exch_holds(&s[i]);
+        bool all_here = true;
+        for (int k = 0; k < s[lref].lo_n; k++) {
+            bool here = false;
+            for (int i = 0; i < n; i++)
+                here |= !tr_uuid_compare(&s[i].node, &s[lref].lo_memb[k]) ||
+                        (s[lref].lo_names[k][0] && !strcmp(s[i].name, s[lref].lo_names[k]));
+            all_here &= here;
+        }
+        if (!whole && !all_here) return -2;
+    }
+    int rep = -1;
+    for (int pass = 0; pass < 2 && rep < 0; pass++)
+        for (int i = 0; i < n; i++) {
+            if (!repl_exch_holds(&s[i]) || (pass == 0 && !s[i].prim)) continue;
+            if (lref >= 0) {
+                if (tr_uuid_compare(&s[i].group, &s[lref].group)) continue; /* another history */
+                if (whole && !(!tr_uuid_compare(&s[i].ghist, lh) && s[i].lo == last && s[i].gl >= end))
+                    continue; /* not known to hold the whole stream */
+            }
+            if (rep < 0 || s[i].seqno > s[rep].seqno ||
+                (s[i].seqno == s[rep].seqno && tr_uuid_compare(&s[i].node, &s[rep].node) < 0))
+                rep = i;
+        }
+    return rep;
+}
+
+void repl_exch_decide(const struct repl_msg_state *s, int n, int my_idx, const tr_uuid *ghist,
+                      int64_t close, struct repl_exch_result *r)
 {
     memset(r, 0, sizeof *r);
-    r->rep = -1;
-    /* The previous primary component's members delivered the same actions (virtual synchrony):
-     * any of them represents the group. A member in the middle of a transfer orders the stream
-     * but does not hold the state. */
-    for (int i = 0; i < n && r->rep < 0; i++)
-        if (s[i].prim && repl_exch_holds(&s[i])) r->rep = i;
-    if (r->rep < 0) /* nobody continues a primary component: the most advanced history */
-        for (int i = 0; i < n; i++) {
-            if (!repl_exch_holds(&s[i])) continue;
-            int b = r->rep;
-            if (b < 0 || s[i].seqno > s[b].seqno ||
-                (s[i].seqno == s[b].seqno && tr_uuid_compare(&s[i].node, &s[b].node) < 0))
-                r->rep = i;
-        }
+    r->rep = representative(s, n, ghist, close);
+    if (r->rep == -1) { /* the last ordering view's members are all joiners: wait for a holder */
+        for (int i = 0; i < n; i++)
+            if (s[i].lo > 0) r->rep = -2;
+    }
+    if (r->rep == -2) {
+        r->rep = -1;
+        r->no_state = r->waiting = true;
+        return;
+    }
     bool any = false;
     for (int i = 0; i < n; i++) any |= !tr_uuid_is_nil(&s[i].group) && s[i].seqno >= 0;
     if (r->rep < 0 && any) { /* only joiners: Galera's "no node has complete state" */

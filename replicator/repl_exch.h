@@ -13,6 +13,8 @@
 struct repl_exch {
     bool active;
     int64_t conf_id;
+    tr_uuid ghist; /* the view's message history and the seqno its stream continues after */
+    int64_t close;
     int n, my_idx, got_n;
     struct repl_member *members;
     struct repl_msg_state *states;
@@ -36,12 +38,18 @@ struct repl_exch_result {
     bool receiving;    /* member my_idx is joining with that position (transfer under way) */
     bool reset_cert;   /* not every member continues from the previous primary component with
                         * that state: every member restarts its certification index at seqno */
+    bool waiting;      /* with no_state: members hold the history, but none is known to hold all
+                        * of it (some action may have been delivered only by absent members) */
 };
 
-/* Members holding a complete history: those in the previous primary component first; if none
- * (a whole-cluster restart, a bootstrap), the most advanced history, ties to the lowest uuid. */
-void repl_exch_decide(const struct repl_msg_state *s, int n, int my_idx,
-                      struct repl_exch_result *r);
+/* Who represents the group (replication.md §2): among the members known to hold every action
+ * of the last stream in which the group ordered actions (its last completed exchange), those in
+ * the previous primary component first, else the most advanced, ties to the lowest uuid. When no
+ * member ordered in this message history yet (a bootstrap, a whole-cluster restart), the most
+ * advanced history. ghist/close: the view's message history and the seqno its stream continues
+ * after. */
+void repl_exch_decide(const struct repl_msg_state *s, int n, int my_idx, const tr_uuid *ghist,
+                      int64_t close, struct repl_exch_result *r);
 /* s holds a complete history (not one half-received by a transfer). */
 bool repl_exch_holds(const struct repl_msg_state *s);
 /* s holds exactly the state the result names. */

@@ -94,3 +94,12 @@ int64_t repl_gcache_bytes(const struct repl_gcache *g)
 {
     return g ? g->bytes : 0;
 }
+
+void repl_gcache_forget(struct repl_gcache *g, int64_t seqno)
+{
+    if (!repl_gcache_has(g, seqno, seqno)) return;
+    struct repl_ws **r = &g->recs[(g->head + (size_t)(seqno - g->first)) % g->cap];
+    if (*r) g->bytes -= (int64_t)(*r)->len;
+    repl_ws_unref(*r);
+    *r = NULL;
+}

@@ -25,6 +25,8 @@ bool repl_gcache_has(const struct repl_gcache *g, int64_t from, int64_t to);
 /* The record at seqno: 0 and *ws (a borrowed pointer, NULL for no work), or -1 when not held. */
 int repl_gcache_get(const struct repl_gcache *g, int64_t seqno, struct repl_ws **ws);
 int64_t repl_gcache_first(const struct repl_gcache *g); /* -1 when empty */
+/* The group decided seqno fails everywhere (a vote): IST serves it as no work from now on. */
+void repl_gcache_forget(struct repl_gcache *g, int64_t seqno);
 int64_t repl_gcache_bytes(const struct repl_gcache *g);
 
 #endif

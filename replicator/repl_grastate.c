@@ -42,6 +42,8 @@ void repl_grastate_init_fresh(struct repl_grastate *st)
     st->uuid = tr_uuid_nil;
     st->seqno = TR_SEQNO_UNDEFINED;
     st->safe_to_bootstrap = true; /* as Galera: nothing to lose on a node that never joined */
+    st->view = 0;
+    st->members[0] = '\0';
 }
 
 /* ---- parsing ---------------------------------------------------------------------------- */
@@ -116,8 +118,54 @@ static int parse_version(const char *s, size_t n, unsigned *minor)
     return 0;
 }
 
-enum { K_VERSION, K_UUID, K_SEQNO, K_STB, K_COUNT };
-static const char *const key_names[K_COUNT] = {"version", "uuid", "seqno", "safe_to_bootstrap"};
+enum { K_VERSION, K_UUID, K_SEQNO, K_STB, K_VIEW, K_MEMBERS, K_COUNT };
+static const char *const key_names[K_COUNT] = {"version", "uuid", "seqno", "safe_to_bootstrap",
+                                               "trireme_view", "trireme_members"};
+
+/* Names are written with every byte outside [A-Za-z0-9._-] as %XX, so the value is one word. */
+static bool plain(unsigned char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '.' || ch == '_' || ch == '-';
+}
+
+static int hexval(int ch)
+{
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+    return -1;
+}
+
+/* "a,b%2Cc" -> "a,b,c" stays escaped in memory as the node keeps it: members holds the names
+ * joined by ',' with each name's own ',' and '%' escaped. */
+static int unescape_members(const char *val, size_t vlen, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < vlen; i++) {
+        unsigned char ch = (unsigned char)val[i];
+        if (!plain(ch) && ch != ',' && ch != '%') return -1;
+        if (o + 1 >= cap) return -1;
+        if (ch == '%') {
+            if (i + 2 >= vlen) return -1;
+            int h = hexval(val[i + 1]), l = hexval(val[i + 2]);
+            if (h < 0 || l < 0) return -1;
+            ch = (unsigned char)(h << 4 | l);
+            i += 2;
+            if (ch == ',' || ch == '%') { /* kept escaped: ',' separates names */
+                if (o + 3 >= cap) return -1;
+                out[o++] = '%';
+                out[o++] = val[i - 1];
+                out[o++] = val[i];
+                continue;
+            }
+            if (ch < 0x20 || ch == 0x7f) return -1;
+        }
+        out[o++] = (char)ch;
+    }
+    out[o] = '\0';
+    return 0;
+}
 
 int repl_grastate_parse(const char *buf, size_t len, struct repl_grastate *out, char *err,
                         size_t errlen)
@@ -239,6 +287,20 @@ int repl_grastate_parse(const char *buf, size_t len, struct repl_grastate *out, 
             }
             break;
         }
+        case K_VIEW: {
+            int rc = parse_seqno(val, vlen, &st.view);
+            if (rc || st.view < 0) {
+                seterr(err, errlen, "line %u: trireme_view '%s' is not a view number", lineno, q);
+                return -1;
+            }
+            break;
+        }
+        case K_MEMBERS:
+            if (unescape_members(val, vlen, st.members, sizeof st.members)) {
+                seterr(err, errlen, "line %u: trireme_members '%s' is not a list of names", lineno, q);
+                return -1;
+            }
+            break;
         case K_STB:
             if (vlen != 1 || (val[0] != '0' && val[0] != '1')) {
                 seterr(err, errlen, "line %u: safe_to_bootstrap '%s' is not 0 or 1", lineno, q);
@@ -276,7 +338,24 @@ int repl_grastate_format(const struct repl_grastate *st, char *buf, size_t bufle
                             "\nsafe_to_bootstrap: %d\n",
                      u, st->seqno, st->safe_to_bootstrap ? 1 : 0);
     if (n < 0 || (size_t)n >= buflen) return -1;
-    return n;
+    if (st->view <= 0) return n;
+    size_t o = (size_t)n;
+    int k = snprintf(buf + o, buflen - o, "trireme_view: %" PRId64 "\ntrireme_members: ", st->view);
+    if (k < 0 || (size_t)k >= buflen - o) return -1;
+    o += (size_t)k;
+    for (const char *p = st->members; *p; p++) {
+        unsigned char ch = (unsigned char)*p;
+        bool keep = plain(ch) || ch == ',' || ch == '%'; /* ',' and '%' come escaped already */
+        if (o + 4 >= buflen) return -1;
+        if (keep)
+            buf[o++] = (char)ch;
+        else
+            o += (size_t)snprintf(buf + o, buflen - o, "%%%02X", ch);
+    }
+    if (o + 2 >= buflen) return -1;
+    buf[o++] = '\n';
+    buf[o] = '\0';
+    return (int)o;
 }
 
 /* ---- files ------------------------------------------------------------------------------ */

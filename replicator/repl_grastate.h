@@ -12,13 +12,18 @@
 #define REPL_GRASTATE_FILE "grastate.dat"
 /* Galera's own file is under 256 bytes; anything near this cap is not a state file. */
 #define REPL_GRASTATE_MAX_SIZE (64 * 1024)
-/* Room for the longest formatted file (36-char uuid, 20-char seqno). */
-#define REPL_GRASTATE_FORMAT_MAX 160
+/* trireme's own lines (Galera ignores keys it does not know): the last view in which this
+ * node's group ordered, and its members' names (percent-escaped, comma-separated). */
+#define REPL_GRASTATE_MEMBERS_MAX 3200
+/* Room for the longest formatted file (36-char uuid, 20-char seqno, the members). */
+#define REPL_GRASTATE_FORMAT_MAX (192 + REPL_GRASTATE_MEMBERS_MAX)
 
 struct repl_grastate {
     tr_uuid uuid;           /* nil = no known cluster state */
     int64_t seqno;          /* TR_SEQNO_UNDEFINED (-1) = unknown, e.g. after a crash */
     bool safe_to_bootstrap; /* 1 only on the last node to leave the cluster cleanly */
+    int64_t view;           /* trireme_view: 0 = none (the line is then not written) */
+    char members[REPL_GRASTATE_MEMBERS_MAX]; /* trireme_members: names joined by ',' */
 };
 
 /* The state of a node that has never been in a cluster: nil uuid, seqno -1, safe_to_bootstrap 1. */

@@ -12,12 +12,14 @@ enum repl_gev_type {
     REPL_GEV_VIEW,   /* membership changed: view is set */
     REPL_GEV_MSG,    /* a broadcast message in total order: sender, buf, len */
     REPL_GEV_CLOSED, /* the group is left for good: nothing follows */
-    REPL_GEV_SYNC    /* node-local: ask the appliers to report SYNCED (not from the group) */
+    REPL_GEV_FAILED  /* this node lost an ordered event (out of memory): it must stop */
 };
 
 struct repl_gview {
     bool primary;
     int64_t conf_id;
+    tr_uuid history; /* the group's message history (gcomm's); seqnos below are in it */
+    int64_t close;   /* primary: its stream continues after this message seqno */
     int my_idx;
     int memb_num;
     struct repl_member *members; /* memb_num entries */
@@ -27,6 +29,7 @@ struct repl_gev {
     enum repl_gev_type type;
     struct repl_gev *next;
     tr_uuid sender;
+    int64_t gseq; /* REPL_GEV_MSG: the group's seqno of the message (consecutive in its history) */
     void *buf; /* owned by the event */
     size_t len;
     struct repl_gview view;

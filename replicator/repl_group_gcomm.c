@@ -17,6 +17,7 @@ struct gcomm_group {
     struct repl_group_args args;
     struct gc_config cfg;
     gc_node *gn;
+    struct repl_gev *failed; /* kept ready: tells the node an ordered event was lost */
     pthread_t pump;
     bool pump_started;
     const struct tr_cfg *opts; /* the node's options, read again at every connect */
@@ -47,6 +48,8 @@ static struct repl_gev *view_event(const struct gc_event *e)
     ev->view.my_idx = e->my_index;
     ev->view.memb_num = (int)n;
     ev->view.members = m;
+    ev->view.history = e->history;
+    ev->view.close = e->seqno;
     return ev;
 }
 
@@ -59,18 +62,28 @@ static void *pump_main(void *arg)
         if (rc == -ESHUTDOWN) break;
         if (rc != 0 || !e) continue;
         struct repl_gev *ev = NULL;
-        if (e->kind == GC_EV_VIEW) {
+        bool lost = false;
+        if (e->kind == GC_EV_FAILED) {
+            lost = true;
+        } else if (e->kind == GC_EV_VIEW) {
             /* After our own leave gcomm reports a view without us: the end of the stream. */
-            if (e->my_index >= 0) ev = view_event(e);
+            if (e->my_index >= 0) lost = !(ev = view_event(e));
         } else if ((ev = calloc(1, sizeof *ev))) {
             ev->type = REPL_GEV_MSG;
             ev->sender = e->sender;
+            ev->gseq = e->seqno;
             ev->buf = e->data; /* take the bytes over: no copy */
             ev->len = e->len;
             e->data = NULL;
             e->len = 0;
+        } else {
+            lost = true;
         }
         gc_event_free(e);
+        if (lost && g->failed) { /* a hole in the ordered stream: the node must stop */
+            ev = g->failed;
+            g->failed = NULL;
+        }
         if (ev) g->args.sink(g->args.sink_ctx, ev);
     }
     struct repl_gev *closed = calloc(1, sizeof *closed);
@@ -137,6 +150,11 @@ static int gg_connect(struct repl_group *gb, const char *cluster_name, const cha
         g->pump_started = false;
         gc_node_destroy(g->gn);
         g->gn = NULL;
+    }
+    if (!g->failed && (g->failed = calloc(1, sizeof *g->failed))) g->failed->type = REPL_GEV_FAILED;
+    if (!g->failed) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
     }
     /* options set at run time since the last connect (pc.weight, pc.ignore_sb...) hold */
     if (fill_config(g, g->opts, g->data_dir, err, errlen)) return -1;
@@ -230,6 +248,7 @@ static void gg_destroy(struct repl_group *gb)
     if (g->gn) gc_node_stop(g->gn);
     if (g->pump_started) pthread_join(g->pump, NULL);
     if (g->gn) gc_node_destroy(g->gn);
+    repl_gev_free(g->failed);
     free(g);
 }
 
@@ -274,11 +293,18 @@ struct repl_group *repl_group_gcomm_new(const struct repl_group_args *args,
     if (!g) return NULL;
     g->base.ops = &gcomm_ops;
     g->args = *args;
+    g->failed = calloc(1, sizeof *g->failed);
+    if (!g->failed) {
+        free(g);
+        return NULL;
+    }
+    g->failed->type = REPL_GEV_FAILED;
     g->opts = opts;
     snprintf(g->data_dir, sizeof g->data_dir, "%s", data_dir ? data_dir : "");
     char err[256];
     if (fill_config(g, opts, data_dir, err, sizeof err)) {
         tr_error("group configuration: %s", err);
+        repl_gev_free(g->failed);
         free(g);
         return NULL;
     }

@@ -38,7 +38,7 @@ static int put_str(struct tr_buf *b, const char *s, size_t cap)
 
 int repl_msg_state_encode(const struct repl_msg_state *m, struct tr_buf *out)
 {
-    uint8_t h[HDR + 8 + 16 + 16 + 8 + 1 + 1 + 2 + 16];
+    uint8_t h[HDR + 8 + 16 + 16 + 8 + 1 + 1 + 2 + 16 + 16 + 24];
     uint8_t *p = h;
     put_hdr(p, REPL_MSG_STATE);
     p += HDR;
@@ -46,11 +46,22 @@ int repl_msg_state_encode(const struct repl_msg_state *m, struct tr_buf *out)
     memcpy(p, m->node.data, 16), p += 16;
     memcpy(p, m->group.data, 16), p += 16;
     tr_put_u64(p, (uint64_t)m->seqno), p += 8;
-    *p++ = (uint8_t)((m->prim ? 1 : 0) | (m->served ? 2 : 0));
+    *p++ = (uint8_t)((m->prim ? 1 : 0) | (m->served ? 2 : 0) | (m->catching_up ? 4 : 0));
     *p++ = m->state;
     tr_put_u16(p, m->proto_app), p += 2;
     memcpy(p, m->proposal.data, 16), p += 16;
-    if (tr_buf_append(out, h, sizeof h)) return -1;
+    memcpy(p, m->ghist.data, 16), p += 16;
+    tr_put_u64(p, (uint64_t)m->lo), p += 8;
+    tr_put_u64(p, (uint64_t)m->gl), p += 8;
+    tr_put_u64(p, (uint64_t)m->gend), p += 8;
+    if (m->lo_n > REPL_MSG_MAX_MEMBERS) return -1;
+    uint8_t cnt[2];
+    tr_put_u16(cnt, m->lo_n);
+    if (tr_buf_append(out, h, sizeof h) || tr_buf_append(out, cnt, 2) ||
+        tr_buf_append(out, m->lo_memb, 16u * m->lo_n))
+        return -1;
+    for (int i = 0; i < m->lo_n; i++)
+        if (put_str(out, m->lo_names[i], sizeof m->lo_names[i])) return -1;
     if (put_str(out, m->name, sizeof m->name)) return -1;
     if (put_str(out, m->incoming, sizeof m->incoming)) return -1;
     return 0;
@@ -70,7 +81,7 @@ static int get_str(const uint8_t **p, const uint8_t *end, char *dst, size_t cap)
 
 int repl_msg_state_decode(const uint8_t *buf, size_t len, struct repl_msg_state *m)
 {
-    const size_t fixed = HDR + 8 + 16 + 16 + 8 + 1 + 1 + 2 + 16;
+    const size_t fixed = HDR + 8 + 16 + 16 + 8 + 1 + 1 + 2 + 16 + 16 + 24;
     if (len < fixed || !hdr_ok(buf, len, REPL_MSG_STATE)) return -1;
     memset(m, 0, sizeof *m);
     const uint8_t *p = buf + HDR, *end = buf + len;
@@ -78,14 +89,25 @@ int repl_msg_state_decode(const uint8_t *buf, size_t len, struct repl_msg_state 
     memcpy(m->node.data, p, 16), p += 16;
     memcpy(m->group.data, p, 16), p += 16;
     m->seqno = (int64_t)tr_get_u64(p), p += 8;
-    if (*p > 3) return -1;
+    if (*p > 7) return -1;
     m->prim = (*p & 1) != 0;
-    m->served = (*p++ & 2) != 0;
+    m->served = (*p & 2) != 0;
+    m->catching_up = (*p++ & 4) != 0;
     m->state = *p++;
     if (m->state >= REPL_S_COUNT) return -1;
     m->proto_app = tr_get_u16(p), p += 2;
     memcpy(m->proposal.data, p, 16), p += 16;
-    if (m->seqno < -1) return -1;
+    memcpy(m->ghist.data, p, 16), p += 16;
+    m->lo = (int64_t)tr_get_u64(p), p += 8;
+    m->gl = (int64_t)tr_get_u64(p), p += 8;
+    m->gend = (int64_t)tr_get_u64(p), p += 8;
+    if (m->seqno < -1 || m->lo < 0 || m->gl < -1 || m->gend < -1) return -1;
+    if (end - p < 2) return -1;
+    m->lo_n = tr_get_u16(p), p += 2;
+    if (m->lo_n > REPL_MSG_MAX_MEMBERS || (size_t)(end - p) < 16u * m->lo_n) return -1;
+    memcpy(m->lo_memb, p, 16u * m->lo_n), p += 16u * m->lo_n;
+    for (int i = 0; i < m->lo_n; i++)
+        if (get_str(&p, end, m->lo_names[i], sizeof m->lo_names[i])) return -1;
     if (get_str(&p, end, m->name, sizeof m->name)) return -1;
     if (get_str(&p, end, m->incoming, sizeof m->incoming)) return -1;
     return p == end ? 0 : -1;

@@ -24,6 +24,7 @@ enum repl_msg_type {
     REPL_MSG_DESYNC = 8, /* a member stopped taking part in flow control (wsrep_desync) */
 };
 
+#define REPL_MSG_MAX_MEMBERS 32 /* gcomm's GC_MAX_MEMBERS */
 #define REPL_STR_REQ_MAX (64u * 1024u) /* the host's SST request: an address and a method */
 #define REPL_STR_DONOR_MAX 256u        /* wsrep_sst_donor */
 
@@ -35,9 +36,20 @@ struct repl_msg_state {
     int64_t seqno;       /* last seqno of that history it has ordered */
     bool prim;           /* it was in the previous primary component, exchange complete */
     bool served;         /* a joiner whose donor was already chosen: it asks for nothing more */
+    bool catching_up;    /* it holds a received state and is still applying what it held */
     uint8_t state;       /* enum repl_fsm_state */
     uint16_t proto_app;  /* application protocol it speaks */
     tr_uuid proposal;    /* history uuid to use if nobody has one (bootstrap) */
+    /* where it stands in the group's message stream (replication.md §2, "Who holds the
+     * complete state"): in message history ghist, the view of its last completed exchange
+     * (lo, 0 for none), the last message it processed in that stream (gl), and the close of the
+     * first primary view after lo it entered (gend, -1 for none) */
+    tr_uuid ghist;
+    int64_t lo, gl, gend;
+    uint16_t lo_n;                   /* the members of view lo, by uuid and name (a node that
+                                      * left and came back has a new uuid, not a new name) */
+    tr_uuid lo_memb[REPL_MSG_MAX_MEMBERS];
+    char lo_names[REPL_MSG_MAX_MEMBERS][REPL_NAME_LEN];
     char name[REPL_NAME_LEN];
     char incoming[REPL_INCOMING_LEN];
 };

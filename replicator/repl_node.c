@@ -60,11 +60,16 @@ static int load_position(struct repl_node *n, tr_gtid *pos, bool *safe_to_bootst
     *pos = (tr_gtid){gs.uuid, gs.seqno};
     const tr_gtid *hs = &n->init_state;
     bool host_known = !tr_uuid_is_nil(&hs->uuid) && hs->seqno >= 0;
+    /* a file without a history (written when this node left to avoid diverging, or before it
+     * ever joined one) does not let the host's own position stand in for it: its data cannot
+     * be trusted, and it joins by full state transfer */
     if (pos->seqno < 0 && host_known &&
-        (tr_uuid_is_nil(&pos->uuid) || tr_uuid_compare(&pos->uuid, &hs->uuid) == 0)) {
+        ((rc == 1 && tr_uuid_is_nil(&pos->uuid)) || tr_uuid_compare(&pos->uuid, &hs->uuid) == 0)) {
         *pos = *hs;
     }
     *safe_to_bootstrap = gs.safe_to_bootstrap;
+    n->last_view.view = gs.view;
+    snprintf(n->last_view.members, sizeof n->last_view.members, "%s", gs.members);
     char u[TR_UUID_STR_LEN + 1];
     tr_uuid_print(&gs.uuid, u);
     tr_info("%s saved state: %s:%lld, safe_to_bootstrap: %d", rc == 1 ? "No" : "Found", u,
@@ -77,7 +82,9 @@ void repl_node_save_state(struct repl_node *n, const tr_uuid *group, bool runnin
 {
     /* one writer at a time: the service thread and appliers may save at once */
     pthread_mutex_lock(&n->save_mu);
-    struct repl_grastate gs = {*group, TR_SEQNO_UNDEFINED, safe_to_bootstrap};
+    struct repl_grastate gs = {*group, TR_SEQNO_UNDEFINED, safe_to_bootstrap, 0, ""};
+    gs.view = n->last_view.view;
+    snprintf(gs.members, sizeof gs.members, "%s", n->last_view.members);
     if (!running) gs.seqno = repl_monitor_last_left(n->apply_mon);
     if (tr_uuid_is_nil(&gs.uuid)) gs.seqno = TR_SEQNO_UNDEFINED;
     char err[512];
@@ -194,7 +201,7 @@ int repl_node_new(const struct repl_init_args *a, struct repl_node **out)
     memcpy(cc.name, n->name, sizeof cc.name);
     memcpy(cc.incoming, n->incoming, sizeof cc.incoming);
     tr_cfg_get_size(n->cfg, "gcache.size", &cc.gcache_size);
-    n->core = repl_core_new(&cc, &pos, safe);
+    n->core = repl_core_new(&cc, &pos, safe, &n->last_view);
     if (!n->core) goto fail;
     load_settings(n);
     int64_t at = tr_uuid_is_nil(&pos.uuid) ? TR_SEQNO_UNDEFINED : pos.seqno;
@@ -323,6 +330,7 @@ int repl_node_connect(struct repl_node *n, const char *cluster_name, const char 
     n->connected = true;
     n->final_done = false;
     n->broken = false;
+    n->leave_sent = false;
     repl_core_set_donors(n->core, donor ? donor : "");
     char ist[REPL_INCOMING_LEN];
     if (repl_options_ist_recv_addr(n->cfg, ist, sizeof ist)) ist[0] = '\0';

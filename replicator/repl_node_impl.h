@@ -126,6 +126,7 @@ struct repl_node {
     bool fc_pending, fc_busy, fc_told; /* flow control: the core's wish changed; one thread
                                         * at a time tells the group; what it was last told */
     bool connected;   /* between connect() and the final view */
+    bool leave_sent;  /* the group was asked to let us go (once per connection) */
     bool final_done;  /* final view delivered: recv() returns */
     tr_uuid self;
     struct repl_trx *by_trx[REPL_HASH];
@@ -140,7 +141,8 @@ struct repl_node {
     struct repl_monitor *commit_mon;
     _Atomic int64_t notify_at; /* the core wants REPL_EV_COMMITTED once last_left reaches it */
 
-    pthread_mutex_t save_mu; /* grastate.dat writes, one at a time */
+    pthread_mutex_t save_mu; /* grastate.dat writes, one at a time; guards last_view */
+    struct repl_core_last_view last_view; /* written into grastate.dat with the position */
     pthread_mutex_t lock_mu;
     pthread_cond_t lock_cond;
     struct repl_lock_ent *locks;

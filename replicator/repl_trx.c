@@ -470,6 +470,7 @@ int repl_node_commit_order_leave(struct repl_node *n, uint64_t trx_id, void *opa
                  (int)(error->len > 512 ? 512 : error->len), (const char *)error->ptr);
         /* replication.md §7: the other members decide whether this node is the odd one */
         struct repl_ev ev = {.kind = REPL_EV_APPLY_FAILED, .seqno = seqno,
+                             .rc = h && h->kind == REPL_H_TOI ? 0 : 1,
                              .code = repl_vote_code(error->ptr, error->len)};
         repl_drive(n, &ev);
     }

@@ -11,6 +11,7 @@
 struct repl_fail {
     int64_t seqno;
     uint64_t code;
+    bool seen; /* our VOTE came back in the total order */
     struct repl_fail *next;
 };
 
@@ -203,6 +204,10 @@ int repl_votes_on_msg(struct repl_votes *v, const struct repl_members *m, const 
             x->code[i] = code;
             x->got_num++;
         }
+    if (!tr_uuid_compare(sender, self)) {
+        struct repl_fail *f = fail_find(v, seqno);
+        if (f) f->seen = true;
+    }
     bool me_asked = false;
     for (int i = 0; i < x->num; i++) me_asked |= tr_uuid_compare(&x->who[i], self) == 0;
     /* this node answers once, after it has applied the seqno itself (repl_votes_due); a
@@ -247,7 +252,10 @@ void repl_votes_view(struct repl_votes *v, const struct repl_members *m, const t
     for (struct repl_vote **pv = &v->votes; *pv;) {
         struct repl_vote *x = *pv;
         for (int i = 0; i < x->num;) {
-            if (x->got[i] || repl_members_find(m, &x->who[i]) >= 0) {
+            /* still here and still holding the state (a member that restarted and joins anew
+             * under the same uuid will never answer) */
+            int j = repl_members_find(m, &x->who[i]);
+            if (x->got[i] || (j >= 0 && m->state[j] != REPL_M_PRIM && m->state[j] != REPL_M_JOINER)) {
                 i++;
                 continue;
             }
@@ -265,7 +273,18 @@ void repl_votes_view(struct repl_votes *v, const struct repl_members *m, const t
     }
 }
 
-bool repl_votes_pending(const struct repl_votes *v)
+bool repl_votes_failed_here(const struct repl_votes *v)
 {
-    return v->votes != NULL;
+    return v->fails != NULL;
+}
+
+int repl_votes_unseen(const struct repl_votes *v, int64_t *seqno, uint64_t *code, int cap)
+{
+    int k = 0;
+    for (struct repl_fail *f = v->fails; f && k < cap; f = f->next)
+        if (!f->seen) {
+            seqno[k] = f->seqno;
+            code[k++] = f->code;
+        }
+    return k;
 }

@@ -49,8 +49,11 @@ int repl_votes_due(struct repl_votes *v, int64_t committed, int64_t *out, int ca
  * call (call again while res->decided). */
 void repl_votes_view(struct repl_votes *v, const struct repl_members *m, const tr_uuid *self,
                      struct repl_vote_result *res);
-/* Votes still undecided that this node takes part in. */
-bool repl_votes_pending(const struct repl_votes *v);
+/* This node's failures whose VOTE has not come back through the group yet (a broadcast lost
+ * with a view change): to send again. Returns how many (up to cap). */
+int repl_votes_unseen(const struct repl_votes *v, int64_t *seqno, uint64_t *code, int cap);
+/* A failure of this node's own whose vote is not decided. */
+bool repl_votes_failed_here(const struct repl_votes *v);
 void repl_votes_clear(struct repl_votes *v);
 
 #endif

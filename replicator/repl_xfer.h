@@ -27,6 +27,7 @@ struct repl_xfer {
     bool have_donor;
     tr_uuid donor;
     int64_t seqno;        /* APPLY: the state received; held actions up to it are in it */
+    int64_t join_at;      /* the group position it joined at: it holds every action after it */
     int64_t catchup_upto; /* APPLY: SYNC once the appliers have taken this seqno */
     int64_t taken;        /* the highest seqno the appliers took since APPLY began */
     struct repl_held *head, *tail;

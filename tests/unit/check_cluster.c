@@ -23,6 +23,7 @@ struct bus {
     bool connected[MAXN];
     int n;
     int64_t conf_id;
+    int64_t gseq; /* the bus's message seqno: every member sees every message, so nobody skips */
     bool hold; /* while set, connects wait for bus_form() to deliver one view to all */
     bool delay; /* while set, broadcasts wait in a queue (bus_release_first, bus_drop_queued) */
     struct qmsg {
@@ -70,6 +71,8 @@ static void deliver_view_locked(struct bus *b)
         ev->type = REPL_GEV_VIEW;
         ev->view.primary = true;
         ev->view.conf_id = b->conf_id;
+        ev->view.history.data[0] = 0xb5;
+        ev->view.close = b->gseq;
         ev->view.my_idx = idx_of[i];
         ev->view.memb_num = num;
         ev->view.members = malloc(sizeof mem[0] * (size_t)num);
@@ -95,11 +98,13 @@ static int bus_connect(struct repl_group *g, const char *name, const char *url, 
 
 static void deliver_msg_locked(struct bus *b, int from, const void *buf, size_t len)
 {
+    b->gseq++;
     for (int i = 0; i < b->n; i++) {
         if (!b->connected[i]) continue;
         struct repl_gev *ev = calloc(1, sizeof *ev);
         ev->type = REPL_GEV_MSG;
         ev->sender = b->m[from].self;
+        ev->gseq = b->gseq;
         ev->buf = malloc(len ? len : 1);
         ev->len = len;
         if (len) memcpy(ev->buf, buf, len);
