@@ -47,6 +47,7 @@ valgrind: build
 
 sim: build
 	build/bin/trireme-sim --seeds $(SEEDS)
+	build/bin/trireme-nsim --seeds $(SEEDS)
 
 fuzz: deps
 	CC=clang $(CMAKE) -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTRIREME_FUZZ=ON

@@ -93,6 +93,9 @@ struct sim {
     uint64_t bcast_period;
     bool ever_crashed;
     char fail[512];
+    /* an extra consumer of deliveries (the node simulator); it must not re-enter the core */
+    void (*deliver_hook)(struct sim *s, struct sim_node *nd, const struct gc_delivery *d);
+    void *hook_ctx;
     /* stats */
     uint64_t events, msgs;
 };
@@ -113,6 +116,7 @@ bool sim_failed(const struct sim *s);
 
 /* sim_check.c */
 void chk_reset(void);
+void chk_operator_bootstrap(struct sim *s);
 void chk_on_deliver(struct sim *s, struct sim_node *nd, const struct gc_delivery *d);
 void chk_step(struct sim *s);
 void chk_fail(struct sim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -42,6 +42,21 @@ void chk_reset(void)
     nhists = nvrecs = capvrecs = nvsrecs = capvsrecs = 0;
 }
 
+/* An operator's bootstrap (pc.bootstrap) may continue an older log in the same history when the
+ * members that held a later one lost it: Galera lets the operator override the primary component
+ * rule, and the application's state exchange decides what survives. What was delivered before no
+ * longer binds the order; everything delivered from here on is checked as before. */
+void chk_operator_bootstrap(struct sim *s)
+{
+    for (size_t i = 0; i < nhists; i++)
+        if (hists[i].hash) memset(hists[i].hash, 0, hists[i].cap * sizeof *hists[i].hash);
+    nvsrecs = 0;
+    for (int i = 0; i < s->n; i++) {
+        s->nodes[i].last_seqno = 0;
+        s->nodes[i].skip_ok = true;
+    }
+}
+
 void chk_fail(struct sim *s, const char *fmt, ...)
 {
     if (s->fail[0]) return;

@@ -260,6 +260,7 @@ static void env_deliver(void *ctx, const struct gc_delivery *d)
 {
     struct sim_node *nd = ctx;
     chk_on_deliver(nd->sim, nd, d);
+    if (nd->sim->deliver_hook) nd->sim->deliver_hook(nd->sim, nd, d);
 }
 
 static void env_persist(void *ctx, const uint8_t *buf, size_t len)

@@ -1,0 +1,132 @@
+/* tests/sim/nsim: the whole-node simulator: replicator cores (repl_core) over gcomm cores
+ * (sim_net) in virtual time, each with a model host: a durable store, appliers, clients. */
+#ifndef NSIM_H
+#define NSIM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "replicator/repl_core.h"
+#include "tests/sim/sim.h"
+
+#define NS_MAXN 5
+#define NS_CLIENTS 2
+#define NS_ROWS 12
+#define NS_LOG_FAILED INT64_C(-1) /* this node failed to apply the seqno (an injected fault) */
+
+/* One delivery copied out of gcomm's callback: the core is stepped with it afterwards. */
+struct ns_in {
+    bool view, closed;
+    struct repl_gview gv;
+    tr_uuid sender;
+    int64_t gseq;
+    uint8_t *buf;
+    size_t len;
+    struct ns_in *next;
+};
+
+/* What a store applied, by seqno: a write-set's trx id, 0 for no work, NS_LOG_FAILED. */
+struct ns_log {
+    tr_uuid history;
+    int64_t base; /* seqno of e[0] */
+    int64_t *e;
+    size_t n, cap;
+};
+
+enum ns_client_state { NC_IDLE = 0, NC_ORDER, NC_COMMIT };
+
+struct ns_client {
+    enum ns_client_state st;
+    uint64_t next_at;
+    uint64_t local_id, trx_id;
+    int64_t seqno, last_seen;
+};
+
+struct ns_node {
+    int idx;
+    struct repl_core *core; /* NULL while the process is down */
+    uint64_t inc;           /* incarnation of the replicator */
+    bool up, leaving, failing;
+    uint64_t restart_at;    /* down: start again then (0: stay down) */
+    /* durable, like the engine's data and grastate.dat */
+    int64_t applied;        /* last seqno applied (the engine's checkpoint) */
+    struct ns_log log;
+    bool safe_to_bootstrap;
+    bool corrupt;           /* grastate marked: the store is not trusted at the next start */
+    struct repl_core_last_view last_view; /* grastate's trireme_view/trireme_members */
+    /* in memory */
+    struct repl_act *q;     /* queued actions, in order */
+    size_t qhead, qn, qcap;
+    uint64_t busy_until, cost;
+    struct ns_in *in_head, *in_tail;
+    struct ns_client cl[NS_CLIENTS];
+    int64_t own[1024];        /* own write-sets ordered and passed, awaiting their turn: seqno */
+    int own_cl[1024];
+    int nown;
+    bool desynced;
+    uint64_t resync_at;
+    int64_t fail_seqno;     /* an injected apply failure at this seqno */
+    bool ever_primary;      /* held data in this incarnation: asks for IST, not SST */
+    unsigned nreq;          /* state transfer requests it made */
+    bool ist_wait;
+    int64_t ist_first, ist_last;
+    uint64_t ist_token;
+    uint64_t donate_until;  /* the donor does not apply meanwhile (FTWRL-like) */
+    enum repl_fsm_state last_state;
+    uint64_t next_tick;
+    int64_t committed_told;
+};
+
+/* A state transfer on its way (SST snapshot or IST records). */
+struct ns_xfer {
+    bool used, ist;
+    int donor, joiner;
+    uint64_t donor_inc, joiner_inc, at;
+    tr_gtid gtid;
+    struct ns_log log;      /* SST: the donor's store */
+    struct repl_act act;    /* IST: the records (references) */
+};
+
+struct nsim {
+    struct sim net;
+    int n;
+    struct ns_node nd[NS_MAXN];
+    struct ns_xfer xf[16];
+    uint64_t seed, rng;
+    uint64_t next_trx;
+    bool clients_on;
+    int verbose;
+    uint64_t acked, cert_fail, votes_lost;
+};
+
+/* nsim_host.c */
+void ns_init(struct nsim *m, uint64_t seed, int n);
+void ns_free(struct nsim *m);
+void ns_start(struct nsim *m, int i, bool bootstrap);
+void ns_crash(struct nsim *m, int i);
+void ns_run(struct nsim *m, uint64_t until);
+uint64_t ns_rand(struct nsim *m);
+bool ns_desync(struct nsim *m, int i);
+bool ns_synced_quorum(struct nsim *m); /* a writable node desyncs (resync at resync_at) */
+bool ns_failed(const struct nsim *m);
+/* every live node Synced, in one primary view of all of them, nothing queued or in flight */
+bool ns_settled(struct nsim *m, char *why, size_t cap);
+
+/* nsim_check.c */
+void nck_reset(void);
+void nck_free(void);
+/* An ordered write-set or view as node i decided it (APPLY, SKIP, LOCAL, VIEW). */
+void nck_ordered(struct nsim *m, int i, const tr_uuid *history, int64_t seqno, uint64_t trx,
+                 int verdict, int64_t floor, bool ist);
+/* the write-set trx was built by node `src` on rows (bit mask) with last_seen */
+void nck_ws_built(uint64_t trx, int src, uint32_t rows, bool toi, int64_t last_seen);
+void nck_acked(struct nsim *m, uint64_t trx);
+void nck_applied(struct nsim *m, int node, const tr_uuid *history, int64_t seqno);
+void nck_store_lost(struct nsim *m, int node);
+/* an injected failure made a node refuse seqno (the group may decide it fails everywhere) */
+void nck_failed(struct nsim *m, const tr_uuid *history, int64_t seqno);
+void nck_donated(struct nsim *m, const void *req, size_t len);
+void nck_step(struct nsim *m);
+void nck_final(struct nsim *m);
+
+#endif

@@ -1,0 +1,852 @@
+/* tests/sim/nsim_host: one model host per node around a real repl_core: it copies gcomm's
+ * deliveries, steps the core, executes its actions (apply in order, donate, IST, broadcast),
+ * runs clients that write conflicting rows, and crashes and restarts with its durable store. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "certification/cert_ws.h"
+#include "common/tr_log.h"
+#include "replicator/repl_msg.h"
+#include "tests/sim/nsim.h"
+
+#define SLICE (1 * SIM_MS)
+
+uint64_t ns_rand(struct nsim *m)
+{
+    uint64_t x = m->rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return m->rng = x;
+}
+
+bool ns_failed(const struct nsim *m)
+{
+    return sim_failed(&m->net);
+}
+
+#define NFAIL(m, ...) chk_fail(&(m)->net, __VA_ARGS__)
+#define TRACE(m, ...)                                                                            \
+    do {                                                                                         \
+        if ((m)->verbose) {                                                                      \
+            fprintf(stderr, "[%9.3f] ", (double)(m)->net.now / 1e9);                           \
+            fprintf(stderr, __VA_ARGS__);                                                        \
+            fputc('\n', stderr);                                                                 \
+        }                                                                                        \
+    } while (0)
+
+/* ---- the durable log ---- */
+
+static void log_reset(struct ns_log *l, const tr_uuid *h, int64_t base)
+{
+    l->history = *h;
+    l->base = base;
+    l->n = 0;
+}
+
+static void log_put(struct ns_log *l, int64_t seqno, int64_t v)
+{
+    if (seqno != l->base + (int64_t)l->n) abort(); /* callers check order first */
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 256;
+        l->e = realloc(l->e, l->cap * sizeof *l->e);
+        if (!l->e) abort();
+    }
+    l->e[l->n++] = v;
+}
+
+static void log_copy(struct ns_log *d, const struct ns_log *s)
+{
+    log_reset(d, &s->history, s->base);
+    for (size_t i = 0; i < s->n; i++) log_put(d, s->base + (int64_t)i, s->e[i]);
+}
+
+/* ---- deliveries ---- */
+
+static void hook(struct sim *s, struct sim_node *snd, const struct gc_delivery *d)
+{
+    struct nsim *m = s->hook_ctx;
+    struct ns_node *nd = &m->nd[snd->idx];
+    if (!nd->core) return;
+    struct ns_in *in = calloc(1, sizeof *in);
+    if (!in) abort();
+    if (d->kind == GC_DELIVER_VIEW) {
+        if (d->my_index < 0) {
+            in->closed = true;
+        } else {
+            in->view = true;
+            const gc_view *v = d->view;
+            in->gv.primary = v->primary;
+            in->gv.conf_id = (int64_t)v->id.epoch;
+            in->gv.my_idx = d->my_index;
+            in->gv.history = d->history;
+            in->gv.close = d->close;
+            in->gv.memb_num = (int)v->n;
+            in->gv.members = calloc(v->n ? v->n : 1, sizeof *in->gv.members);
+            if (!in->gv.members) abort();
+            for (uint32_t k = 0; k < v->n; k++) {
+                in->gv.members[k].id = v->m[k].uuid;
+                snprintf(in->gv.members[k].name, sizeof in->gv.members[k].name, "%.31s", v->m[k].name);
+                snprintf(in->gv.members[k].incoming, sizeof in->gv.members[k].incoming, "%s",
+                         v->m[k].incoming);
+            }
+        }
+    } else {
+        in->sender = d->sender;
+        in->gseq = d->seqno;
+        in->buf = malloc(d->len ? d->len : 1);
+        if (!in->buf) abort();
+        memcpy(in->buf, d->data, d->len);
+        in->len = d->len;
+    }
+    if (nd->in_tail)
+        nd->in_tail->next = in;
+    else
+        nd->in_head = in;
+    nd->in_tail = in;
+}
+
+static void free_inbox(struct ns_node *nd)
+{
+    while (nd->in_head) {
+        struct ns_in *in = nd->in_head;
+        nd->in_head = in->next;
+        free(in->gv.members);
+        free(in->buf);
+        free(in);
+    }
+    nd->in_tail = NULL;
+}
+
+/* ---- the core's actions ---- */
+
+static gc_core *gcore(struct nsim *m, int i)
+{
+    struct sim_node *snd = &m->net.nodes[i];
+    return snd->alive ? snd->core : NULL;
+}
+
+static int step(struct nsim *m, struct ns_node *nd, struct repl_ev *ev);
+
+static void qpush(struct ns_node *nd, struct repl_act *a)
+{
+    if (nd->qn == nd->qcap) {
+        size_t cap = nd->qcap ? nd->qcap * 2 : 64;
+        struct repl_act *r = malloc(cap * sizeof *r);
+        if (!r) abort();
+        for (size_t k = 0; k < nd->qn; k++) r[k] = nd->q[(nd->qhead + k) % nd->qcap];
+        free(nd->q);
+        nd->q = r;
+        nd->qcap = cap;
+        nd->qhead = 0;
+    }
+    nd->q[(nd->qhead + nd->qn) % nd->qcap] = *a;
+    nd->qn++;
+    memset(a, 0, sizeof *a);
+}
+
+static void qclear(struct ns_node *nd)
+{
+    while (nd->qn) {
+        repl_act_release(&nd->q[nd->qhead]);
+        nd->qhead = (nd->qhead + 1) % nd->qcap;
+        nd->qn--;
+    }
+}
+
+static struct ns_client *client_of(struct ns_node *nd, uint64_t local_id)
+{
+    for (int k = 0; k < NS_CLIENTS; k++)
+        if (nd->cl[k].st == NC_ORDER && nd->cl[k].local_id == local_id) return &nd->cl[k];
+    return NULL;
+}
+
+static void own_add(struct nsim *m, struct ns_node *nd, int64_t seqno, int client)
+{
+    if (nd->nown == 1024) {
+        NFAIL(m, "n%d: more than 1024 own write-sets waiting for their turn", nd->idx);
+        return;
+    }
+    nd->own[nd->nown] = seqno;
+    nd->own_cl[nd->nown++] = client;
+}
+
+static int ist_joiner(const char *addr)
+{
+    int j = -1;
+    return sscanf(addr, "n%d:ist", &j) == 1 ? j : -1;
+}
+
+static struct ns_xfer *xfer_new(struct nsim *m)
+{
+    for (int k = 0; k < 16; k++)
+        if (!m->xf[k].used) {
+            memset(&m->xf[k], 0, sizeof m->xf[k]);
+            m->xf[k].used = true;
+            return &m->xf[k];
+        }
+    NFAIL(m, "more than 16 state transfers at once");
+    return NULL;
+}
+
+static void route(struct nsim *m, struct ns_node *nd, struct repl_act *a)
+{
+    struct repl_core_info in;
+    repl_core_info(nd->core, &in);
+    const tr_uuid *h = repl_core_group(nd->core);
+    int i = nd->idx;
+    switch (a->kind) {
+    case REPL_ACT_APPLY:
+    case REPL_ACT_SKIP:
+        nck_ordered(m, i, h, a->seqno, a->ws ? a->ws->view.hdr.trx_id : 0,
+                    a->kind == REPL_ACT_APPLY || a->ok ? 1 : 2, in.cert_floor, !a->ws);
+        qpush(nd, a);
+        return;
+    case REPL_ACT_VIEW:
+        nck_ordered(m, i, h, a->seqno, 0, 3, in.cert_floor, false);
+        qpush(nd, a);
+        return;
+    case REPL_ACT_NONPRIM:
+    case REPL_ACT_SYNCED:
+    case REPL_ACT_SST_REQUEST:
+    case REPL_ACT_DONATE:
+    case REPL_ACT_RESET:
+    case REPL_ACT_FINAL: qpush(nd, a); return;
+    case REPL_ACT_LOCAL: {
+        struct ns_client *c = client_of(nd, a->id);
+        if (!c) {
+            NFAIL(m, "n%d: own write-set %" PRIu64 " ordered, but no client waits for it", i, a->id);
+            break;
+        }
+        nck_ordered(m, i, h, a->seqno, c->trx_id, a->ok ? 1 : 2, in.cert_floor, false);
+        if (!a->ok) m->cert_fail++;
+        c->seqno = a->seqno;
+        /* a refused one still passes its seqno here, in its turn, as release() does */
+        own_add(m, nd, a->seqno, a->ok ? (int)(c - nd->cl) : -1);
+        c->st = a->ok ? NC_COMMIT : NC_IDLE;
+        if (!a->ok) c->next_at = m->net.now + ns_rand(m) % (20 * SIM_MS);
+        break;
+    }
+    case REPL_ACT_FAILED: nd->failing = true; break;
+    case REPL_ACT_LOCAL_LOST: {
+        struct ns_client *c = client_of(nd, a->id);
+        if (c) {
+            c->st = NC_IDLE;
+            c->next_at = m->net.now + 50 * SIM_MS;
+        }
+        break;
+    }
+    case REPL_ACT_BROADCAST: {
+        gc_core *g = gcore(m, i);
+        if (g) gc_core_broadcast(g, a->msg.ptr, a->msg.len);
+        break;
+    }
+    case REPL_ACT_FC: {
+        gc_core *g = gcore(m, i);
+        if (g) gc_core_fc(g, a->stop);
+        break;
+    }
+    case REPL_ACT_PERSIST:
+        nd->safe_to_bootstrap = a->safe_to_bootstrap;
+        if (a->last_view) nd->last_view = *a->last_view;
+        if (a->corrupt) { /* the next start forgets the store: SST */
+            memset(&nd->last_view, 0, sizeof nd->last_view);
+            nd->corrupt = true;
+            nck_store_lost(m, nd->idx);
+        }
+        break;
+    case REPL_ACT_LEAVE: {
+        gc_core *g = gcore(m, i);
+        TRACE(m, "n%d leaves the group", i);
+        if (g && !nd->leaving) gc_core_leave(g);
+        nd->leaving = true;
+        break;
+    }
+    case REPL_ACT_IST_RECV:
+        nd->ist_wait = true;
+        nd->ist_first = a->seqno;
+        nd->ist_last = a->depends;
+        nd->ist_token = a->token;
+        break;
+    case REPL_ACT_IST_SEND: {
+        struct ns_xfer *x = xfer_new(m);
+        if (!x) break;
+        x->ist = true;
+        x->donor = i;
+        x->donor_inc = nd->inc;
+        x->joiner = ist_joiner(a->addr);
+        x->joiner_inc = x->joiner >= 0 ? m->nd[x->joiner].inc : 0;
+        x->at = m->net.now + 5 * SIM_MS + ns_rand(m) % (200 * SIM_MS);
+        x->act = *a;
+        memset(a, 0, sizeof *a);
+        TRACE(m, "n%d sends IST %" PRId64 "..%" PRId64 " to n%d", i, x->act.seqno, x->act.depends, x->joiner);
+        return;
+    }
+    default: break;
+    }
+    repl_act_release(a);
+}
+
+static int step(struct nsim *m, struct ns_node *nd, struct repl_ev *ev)
+{
+    struct repl_acts out = {0};
+    enum repl_fsm_state before = nd->last_state;
+    int rc = repl_core_step(nd->core, ev, &out);
+    if (out.oom) NFAIL(m, "n%d: the core ran out of memory", nd->idx);
+    for (size_t k = 0; k < out.n && nd->core; k++) route(m, nd, &out.a[k]);
+    repl_acts_free(&out);
+    if (!nd->core) return rc;
+    struct repl_core_info in;
+    repl_core_info(nd->core, &in);
+    if (in.state != before) {
+        if (!repl_fsm_allowed(before, in.state) && !(before == REPL_S_CONNECTED && in.state == REPL_S_CONNECTED))
+            NFAIL(m, "n%d: node state %s -> %s is not in the transition table", nd->idx,
+                  repl_fsm_name(before), repl_fsm_name(in.state));
+        TRACE(m, "n%d %s -> %s", nd->idx, repl_fsm_name(before), repl_fsm_name(in.state));
+        nd->last_state = in.state;
+    }
+    /* a desynced node that holds the state is Donor/Desynced, whatever views came meanwhile */
+    if (in.desync_count > 0 && repl_fsm_holds_state(in.state) && in.state != REPL_S_DONOR)
+        NFAIL(m, "n%d: desynced but %s", nd->idx, repl_fsm_name(in.state));
+    /* a donor or desynced node never holds the group back */
+    if ((in.state == REPL_S_DONOR || in.desync_count > 0) && in.fc_requested)
+        NFAIL(m, "n%d: asks for flow control while %s", nd->idx, in.desync_count ? "desynced" : "donating");
+    /* Synced only with nothing held back from its state */
+    if (in.state == REPL_S_SYNCED && (in.held || in.ist_waiting))
+        NFAIL(m, "n%d: Synced while %" PRId64 " actions are held for its state transfer", nd->idx, in.held);
+    if (in.primary && repl_fsm_holds_state(in.state)) nd->ever_primary = true;
+    if (nd->applied >= in.notify_at && ev->kind != REPL_EV_COMMITTED && nd->committed_told != nd->applied) {
+        nd->committed_told = nd->applied;
+        struct repl_ev c = {.kind = REPL_EV_COMMITTED, .seqno = nd->applied};
+        step(m, nd, &c);
+    }
+    return rc;
+}
+
+/* ---- node life ---- */
+
+void ns_start(struct nsim *m, int i, bool bootstrap)
+{
+    struct ns_node *nd = &m->nd[i];
+    if (m->net.nodes[i].alive) sim_crash(&m->net, i); /* a process that left starts anew */
+    sim_node_start(&m->net, i);
+    nd->inc++;
+    struct repl_core_cfg cfg = {.proto_ver = 4, .capabilities = 0x7f, .max_ws_raw = CERT_WS_MAX_SIZE};
+    cfg.self = *gc_core_uuid(m->net.nodes[i].core);
+    snprintf(cfg.name, sizeof cfg.name, "n%d", i);
+    snprintf(cfg.incoming, sizeof cfg.incoming, "10.0.0.%d:3306", i + 1);
+    /* some seeds keep little: IST then falls back to what the store still has, or refuses */
+    cfg.gcache_size = m->seed % 3 == 0 ? 4096 : 1 << 20;
+    if (nd->corrupt) { /* grastate says its data cannot be trusted: it starts empty */
+        nd->corrupt = false;
+        log_reset(&nd->log, &tr_uuid_nil, 0);
+        nd->applied = -1;
+    }
+    tr_gtid pos = {nd->log.history, tr_uuid_is_nil(&nd->log.history) ? -1 : nd->applied};
+    nd->core = repl_core_new(&cfg, &pos, nd->safe_to_bootstrap, &nd->last_view);
+    if (!nd->core) abort();
+    struct repl_flow_cfg fc = {4 + (int64_t)(m->seed % 13), 0.5 + (double)(m->seed % 5) / 10.0, m->seed % 7 == 0};
+    repl_core_set_flow(nd->core, &fc);
+    char ist[32];
+    snprintf(ist, sizeof ist, "n%d:ist", i);
+    repl_core_set_ist_addr(nd->core, ist);
+    /* some joiners prefer a donor by name, one that may not exist, or one then anybody; some
+     * accept only one other node (and wait for it) */
+    char donors[32];
+    switch ((m->seed + (uint64_t)i) % 6) {
+    case 2: snprintf(donors, sizeof donors, "n0,"); break;
+    case 3: snprintf(donors, sizeof donors, "n%d", (i + 1) % m->n); break;
+    case 4: snprintf(donors, sizeof donors, "nobody,n1,"); break;
+    default: donors[0] = '\0'; break;
+    }
+    repl_core_set_donors(nd->core, donors);
+    nd->up = true;
+    nd->leaving = false;
+    nd->failing = false;
+    nd->restart_at = 0;
+    nd->busy_until = m->net.now;
+    nd->cost = SIM_MS / 4 + ns_rand(m) % SIM_MS;
+    if (ns_rand(m) % 5 == 0) nd->cost *= 8; /* a slow applier: flow control has work */
+    nd->nown = 0;
+    nd->desynced = false;
+    nd->fail_seqno = -1;
+    nd->ever_primary = false;
+    nd->ist_wait = false;
+    nd->donate_until = 0;
+    nd->last_state = REPL_S_CLOSED;
+    nd->next_tick = m->net.now;
+    nd->committed_told = nd->applied;
+    for (int k = 0; k < NS_CLIENTS; k++) {
+        memset(&nd->cl[k], 0, sizeof nd->cl[k]);
+        nd->cl[k].next_at = m->net.now + ns_rand(m) % (100 * SIM_MS);
+    }
+    TRACE(m, "n%d starts at %" PRId64 "%s", i, nd->applied, bootstrap ? " (bootstrap)" : "");
+    struct repl_ev ev = {.kind = REPL_EV_CONNECT, .bootstrap = bootstrap};
+    for (int k = 0; k < 16; k++) ev.proposal.data[k] = (uint8_t)ns_rand(m);
+    step(m, nd, &ev);
+}
+
+/* What a process holds in memory goes; its store and grastate stay. */
+static void drop_core(struct ns_node *nd)
+{
+    if (nd->core) repl_core_free(nd->core);
+    nd->core = NULL;
+    qclear(nd);
+    free_inbox(nd);
+    nd->up = false;
+    nd->inc++;
+}
+
+/* The process dies: memory is lost, the store and grastate's flag stay. */
+void ns_crash(struct nsim *m, int i)
+{
+    struct ns_node *nd = &m->nd[i];
+    TRACE(m, "n%d crashes", i);
+    sim_crash(&m->net, i);
+    drop_core(nd);
+    nd->safe_to_bootstrap = false;
+}
+
+/* The replicator left the group for good (its final view): the operator restarts it. */
+static void down(struct nsim *m, struct ns_node *nd, uint64_t restart_in)
+{
+    drop_core(nd);
+    nd->restart_at = restart_in ? m->net.now + restart_in : 0;
+}
+
+/* Injected apply failures model one node's corrupted data: they are judged by a vote among the
+ * members that hold the state, so they strike only while every node is Synced in one view (a
+ * lone holder judging itself, with joiners copying it, is not what they model). */
+bool ns_synced_quorum(struct nsim *m)
+{
+    for (int k = 0; k < m->n; k++) {
+        if (!m->nd[k].core) return false;
+        struct repl_core_info in;
+        repl_core_info(m->nd[k].core, &in);
+        if (in.state != REPL_S_SYNCED || in.members != m->n) return false;
+    }
+    return true;
+}
+
+/* ---- applying, in seqno order, one action at a time ---- */
+
+static bool own_next(struct ns_node *nd, int64_t seqno, int *client)
+{
+    for (int k = 0; k < nd->nown; k++)
+        if (nd->own[k] == seqno) {
+            *client = nd->own_cl[k];
+            nd->own[k] = nd->own[--nd->nown];
+            nd->own_cl[k] = nd->own_cl[nd->nown];
+            return true;
+        }
+    return false;
+}
+
+static void put(struct nsim *m, struct ns_node *nd, int64_t seqno, int64_t v)
+{
+    if (seqno != nd->applied + 1) {
+        NFAIL(m, "n%d: seqno %" PRId64 " applied after %" PRId64 " (%s)", nd->idx, seqno, nd->applied,
+              seqno <= nd->applied ? "twice" : "skipping");
+        return;
+    }
+    if (nd->log.n == 0 && nd->log.base == 0) nd->log.base = seqno;
+    if (seqno != nd->log.base + (int64_t)nd->log.n) log_reset(&nd->log, &nd->log.history, seqno);
+    log_put(&nd->log, seqno, v);
+    nd->applied = seqno;
+    nck_applied(m, nd->idx, &nd->log.history, seqno);
+}
+
+static int take(struct nsim *m, struct ns_node *nd, int64_t seqno)
+{
+    struct repl_ev ev = {.kind = REPL_EV_TAKEN, .seqno = seqno};
+    return step(m, nd, &ev);
+}
+
+static void xfer_sst(struct nsim *m, struct ns_node *nd, struct repl_act *a);
+
+/* One unit of applier work; false when nothing can run now. */
+static bool apply_one(struct nsim *m, struct ns_node *nd)
+{
+    int64_t next = nd->applied + 1;
+    int cl;
+    if (own_next(nd, next, &cl)) {
+        put(m, nd, next, cl >= 0 ? (int64_t)nd->cl[cl].trx_id : 0);
+        if (cl >= 0) {
+            nck_acked(m, nd->cl[cl].trx_id);
+            nd->cl[cl].st = NC_IDLE;
+            nd->cl[cl].next_at = m->net.now + ns_rand(m) % (30 * SIM_MS);
+        }
+        return true;
+    }
+    if (!nd->qn) return false;
+    struct repl_act *a = &nd->q[nd->qhead];
+    if (nd->failing && a->kind != REPL_ACT_FINAL) { /* leaving: nothing more is applied */
+        repl_act_release(a);
+        nd->qhead = (nd->qhead + 1) % nd->qcap;
+        nd->qn--;
+        return true;
+    }
+    switch (a->kind) {
+    case REPL_ACT_APPLY:
+    case REPL_ACT_SKIP:
+    case REPL_ACT_VIEW:
+        if (a->seqno > next) return false; /* an own write-set before it is not committed yet */
+        break;
+    case REPL_ACT_DONATE:
+        if (nd->applied < a->gtid.seqno) return false;
+        break;
+    case REPL_ACT_RESET:
+        if (a->depends >= 0 && nd->applied < a->depends) return false;
+        break;
+    default: break;
+    }
+    struct repl_act x = *a;
+    memset(a, 0, sizeof *a);
+    nd->qhead = (nd->qhead + 1) % nd->qcap;
+    nd->qn--;
+    uint64_t inc = nd->inc;
+    if (take(m, nd, x.kind == REPL_ACT_NONPRIM || x.kind == REPL_ACT_SYNCED || x.kind == REPL_ACT_FINAL ? -1 : x.seqno) ==
+            REPL_TRX_FAIL &&
+        x.kind == REPL_ACT_APPLY)
+        x.kind = REPL_ACT_SKIP;
+    if (nd->inc != inc || !nd->core) {
+        repl_act_release(&x);
+        return false;
+    }
+    switch (x.kind) {
+    case REPL_ACT_APPLY:
+        if (x.seqno == nd->fail_seqno && ns_synced_quorum(m)) { /* the others decide */
+            TRACE(m, "n%d fails to apply seqno %" PRId64, nd->idx, x.seqno);
+            put(m, nd, x.seqno, NS_LOG_FAILED);
+            nck_failed(m, repl_core_group(nd->core), x.seqno);
+            struct repl_ev ev = {.kind = REPL_EV_APPLY_FAILED, .seqno = x.seqno, .code = 0xbad, .rc = 1};
+            step(m, nd, &ev);
+        } else {
+            put(m, nd, x.seqno, (int64_t)x.ws->view.hdr.trx_id);
+        }
+        break;
+    case REPL_ACT_SKIP:
+    case REPL_ACT_VIEW: put(m, nd, x.seqno, 0); break;
+    case REPL_ACT_NONPRIM:
+    case REPL_ACT_SYNCED: break;
+    case REPL_ACT_SST_REQUEST: {
+        /* a running node that was primary in this incarnation can take no snapshot: IST */
+        char req[32] = "";
+        size_t len = 0;
+        if (!nd->ever_primary)
+            len = (size_t)snprintf(req, sizeof req, "sst:%d:%" PRIu64 ":%u", nd->idx, nd->inc, ++nd->nreq) + 1;
+        struct repl_ev ev = {.kind = REPL_EV_SST_REQUEST, .buf = (uint8_t *)req, .len = len};
+        step(m, nd, &ev);
+        break;
+    }
+    case REPL_ACT_DONATE: xfer_sst(m, nd, &x); break;
+    case REPL_ACT_RESET:
+        if (x.seqno == 0 && x.depends < 0) { /* a new history */
+            log_reset(&nd->log, repl_core_group(nd->core), 1);
+            nd->applied = 0;
+        } else if (nd->applied != x.seqno) {
+            NFAIL(m, "n%d: the order restarts at %" PRId64 " but the store holds %" PRId64, nd->idx, x.seqno, nd->applied);
+        }
+        break;
+    case REPL_ACT_FINAL:
+        TRACE(m, "n%d final view", nd->idx);
+        repl_act_release(&x);
+        down(m, nd, m->clients_on ? 200 * SIM_MS + ns_rand(m) % SIM_SEC : 100 * SIM_MS);
+        return false;
+    default: break;
+    }
+    repl_act_release(&x);
+    return true;
+}
+
+/* ---- state transfers ---- */
+
+static void xfer_sst(struct nsim *m, struct ns_node *nd, struct repl_act *a)
+{
+    nck_donated(m, a->req, a->req_len);
+    int j = -1;
+    unsigned long long jinc = 0;
+    sscanf((const char *)a->req, "sst:%d:%llu:", &j, &jinc);
+    struct ns_xfer *x = xfer_new(m);
+    struct repl_ev ev = {.kind = REPL_EV_DONATED, .rc = x && j >= 0 ? 0 : -EINVAL};
+    if (x && j >= 0) {
+        /* the snapshot is the store as it is now, as rsync's FLUSH TABLES WITH READ LOCK gives */
+        x->donor = nd->idx;
+        x->donor_inc = nd->inc;
+        x->joiner = j;
+        x->joiner_inc = jinc;
+        x->gtid.uuid = nd->log.history;
+        x->gtid.seqno = nd->applied;
+        log_copy(&x->log, &nd->log);
+        x->at = m->net.now + 20 * SIM_MS + ns_rand(m) % (800 * SIM_MS);
+        if (ns_rand(m) % 2) nd->donate_until = x->at; /* the donor stops applying meanwhile */
+        TRACE(m, "n%d donates %" PRId64 " to n%d", nd->idx, x->gtid.seqno, j);
+    } else if (x) {
+        x->used = false;
+    }
+    step(m, nd, &ev);
+}
+
+static void xfer_due(struct nsim *m, struct ns_xfer *x)
+{
+    struct ns_node *d = &m->nd[x->donor], *j = x->joiner >= 0 ? &m->nd[x->joiner] : NULL;
+    bool donor_ok = d->core && d->inc == x->donor_inc;
+    bool joiner_ok = j && j->core && j->inc == x->joiner_inc;
+    x->used = false;
+    if (x->ist) {
+        if (joiner_ok && j->ist_wait && j->ist_token == x->act.token && j->ist_first == x->act.seqno &&
+            j->ist_last == x->act.depends) {
+            j->ist_wait = false;
+            struct repl_ev ev = {.kind = REPL_EV_IST_RECEIVED};
+            if (donor_ok) {
+                ev.ist = x->act.ist;
+                ev.nist = x->act.nist;
+                x->act.ist = NULL;
+                x->act.nist = 0;
+            } else {
+                ev.rc = -1;
+                ev.why = "stream cut short";
+            }
+            step(m, j, &ev);
+            free(ev.ist); /* the core took the references it kept */
+        }
+        if (donor_ok) {
+            struct repl_ev ev = {.kind = REPL_EV_IST_SENT, .rc = joiner_ok ? 0 : -EPIPE, .seqno = d->applied};
+            step(m, d, &ev);
+        }
+        repl_act_release(&x->act);
+        return;
+    }
+    if (joiner_ok) {
+        struct repl_ev ev = {.kind = REPL_EV_SST_RECEIVED, .gtid = x->gtid};
+        if (donor_ok) {
+            nck_store_lost(m, x->joiner);
+            log_copy(&j->log, &x->log);
+            for (size_t k = 0; k < j->log.n; k++)
+                nck_applied(m, x->joiner, &j->log.history, j->log.base + (int64_t)k);
+            j->applied = x->gtid.seqno;
+            j->ever_primary = true; /* a running server with data: IST from now on */
+        } else {
+            ev.rc = -ECONNRESET;
+        }
+        TRACE(m, "n%d receives SST %" PRId64 "%s", x->joiner, x->gtid.seqno, donor_ok ? "" : " (donor gone)");
+        step(m, j, &ev);
+    }
+    if (donor_ok) {
+        struct repl_ev ev = {.kind = REPL_EV_SST_SENT, .gtid = x->gtid, .rc = joiner_ok ? 0 : -ECONNRESET,
+                             .seqno = d->applied};
+        step(m, d, &ev);
+    }
+}
+
+/* ---- clients ---- */
+
+static void client_write(struct nsim *m, struct ns_node *nd, struct ns_client *c)
+{
+    bool toi = ns_rand(m) % 50 == 0;
+    uint32_t rows = 0;
+    int nrows = 1 + (int)(ns_rand(m) % 2);
+    for (int k = 0; k < nrows; k++) rows |= 1u << (ns_rand(m) % NS_ROWS);
+    uint64_t id;
+    if (repl_core_local_begin(nd->core, false, nd->applied, &id)) {
+        c->next_at = m->net.now + 50 * SIM_MS;
+        return;
+    }
+    struct tr_buf keys = {0};
+    uint32_t nkeys = 0;
+    struct cert_key_part parts[3] = {{"db", 2}, {"t", 1}, {NULL, 1}};
+    char names[NS_ROWS];
+    cert_ws_key_append(&keys, CERT_KEY_SHARED, parts, 1);
+    nkeys++;
+    cert_ws_key_append(&keys, toi ? CERT_KEY_EXCLUSIVE : CERT_KEY_SHARED, parts, 2);
+    nkeys++;
+    for (int r = 0; !toi && r < NS_ROWS; r++)
+        if (rows >> r & 1) {
+            names[r] = (char)('a' + r);
+            parts[2].ptr = &names[r];
+            cert_ws_key_append(&keys, CERT_KEY_EXCLUSIVE, parts, 3);
+            nkeys++;
+        }
+    c->trx_id = ++m->next_trx;
+    c->local_id = id;
+    c->last_seen = nd->applied;
+    char data[32];
+    int dlen = snprintf(data, sizeof data, "trx=%" PRIu64, c->trx_id);
+    struct cert_ws_hdr hdr = {.flags = REPL_F_TRX_START | REPL_F_TRX_END | (toi ? REPL_F_ISOLATION : 0),
+                              .source = *repl_core_self(nd->core), .local_id = id,
+                              .trx_id = c->trx_id, .last_seen = nd->applied, .nkeys = nkeys,
+                              .keys_len = (uint32_t)keys.len, .data_len = (uint64_t)dlen};
+    struct cert_ws_enc enc;
+    struct cert_ws_enc_opts eo = {0};
+    if (cert_ws_encode(&enc, &hdr, keys.ptr, keys.len, data, (size_t)dlen, &eo)) abort();
+    size_t len = sizeof enc.hdr + enc.keys_len + enc.data_len;
+    uint8_t *buf = malloc(len);
+    if (!buf) abort();
+    memcpy(buf, enc.hdr, sizeof enc.hdr);
+    memcpy(buf + sizeof enc.hdr, enc.keys, enc.keys_len);
+    memcpy(buf + sizeof enc.hdr + enc.keys_len, enc.data, enc.data_len);
+    cert_ws_enc_free(&enc);
+    tr_buf_free(&keys);
+    gc_core *g = gcore(m, nd->idx);
+    int rc = g ? gc_core_broadcast(g, buf, len) : -ENOTCONN;
+    free(buf);
+    if (rc) {
+        repl_core_local_end(nd->core, id);
+        c->next_at = m->net.now + 50 * SIM_MS;
+        return;
+    }
+    nck_ws_built(c->trx_id, nd->idx, toi ? 0 : rows, toi, c->last_seen);
+    c->st = NC_ORDER;
+}
+
+/* ---- the loop ---- */
+
+static void node_work(struct nsim *m, struct ns_node *nd)
+{
+    if (!nd->core) {
+        if (nd->restart_at && m->net.now >= nd->restart_at) ns_start(m, nd->idx, false);
+        return;
+    }
+    uint64_t inc = nd->inc;
+    while (nd->in_head && nd->core && nd->inc == inc) {
+        struct ns_in *in = nd->in_head;
+        nd->in_head = in->next;
+        if (!nd->in_head) nd->in_tail = NULL;
+        struct repl_ev ev = {0};
+        if (in->closed) {
+            ev.kind = REPL_EV_CLOSED;
+        } else if (in->view) {
+            ev.kind = REPL_EV_VIEW;
+            ev.view = &in->gv;
+        } else {
+            ev.kind = REPL_EV_MSG;
+            ev.sender = in->sender;
+            ev.seqno = in->gseq;
+            if (repl_msg_is_control(in->buf, in->len)) {
+                ev.buf = in->buf;
+                ev.len = in->len;
+            } else {
+                ev.ws = repl_ws_new(in->buf, in->len);
+                if (!ev.ws) abort();
+                repl_ws_decode(ev.ws, CERT_WS_MAX_SIZE);
+            }
+            in->buf = NULL;
+        }
+        step(m, nd, &ev);
+        free(in->gv.members);
+        free(in->buf);
+        free(in);
+    }
+    if (!nd->core || nd->inc != inc) return;
+    if (m->net.now >= nd->next_tick) {
+        nd->next_tick = m->net.now + 100 * SIM_MS;
+        struct repl_ev ev = {.kind = REPL_EV_TICK, .now = m->net.now};
+        step(m, nd, &ev);
+    }
+    while (nd->core && nd->inc == inc && nd->busy_until <= m->net.now && m->net.now >= nd->donate_until &&
+           !m->net.nodes[nd->idx].paused) {
+        if (!apply_one(m, nd)) break;
+        nd->busy_until += nd->cost;
+        if (nd->busy_until < m->net.now) nd->busy_until = m->net.now;
+    }
+    if (nd->busy_until < m->net.now) nd->busy_until = m->net.now;
+    if (!nd->core || nd->inc != inc) return;
+    struct repl_core_info in;
+    repl_core_info(nd->core, &in);
+    if (nd->desynced && m->net.now >= nd->resync_at) {
+        nd->desynced = false;
+        struct repl_ev ev = {.kind = REPL_EV_RESYNC, .seqno = nd->applied};
+        step(m, nd, &ev);
+    }
+    if (!m->clients_on || !in.writable || m->net.nodes[nd->idx].paused) return;
+    for (int k = 0; k < NS_CLIENTS && nd->core; k++) {
+        struct ns_client *c = &nd->cl[k];
+        if (c->st == NC_IDLE && m->net.now >= c->next_at) client_write(m, nd, c);
+    }
+}
+
+void ns_run(struct nsim *m, uint64_t until)
+{
+    while (m->net.now < until && !ns_failed(m)) {
+        sim_run_until(&m->net, m->net.now + SLICE);
+        for (int i = 0; i < m->n && !ns_failed(m); i++) node_work(m, &m->nd[i]);
+        for (int k = 0; k < 16 && !ns_failed(m); k++)
+            if (m->xf[k].used && m->xf[k].at <= m->net.now) xfer_due(m, &m->xf[k]);
+        if (!ns_failed(m)) nck_step(m);
+    }
+}
+
+bool ns_settled(struct nsim *m, char *why, size_t cap)
+{
+    int64_t applied = -2;
+    for (int i = 0; i < m->n; i++) {
+        struct ns_node *nd = &m->nd[i];
+        if (!nd->core) return snprintf(why, cap, "n%d is down", i), false;
+        struct repl_core_info in;
+        repl_core_info(nd->core, &in);
+        if (in.state != REPL_S_SYNCED || !in.primary || in.members != m->n)
+            return snprintf(why, cap, "n%d is %s, %s, %d members", i, repl_fsm_name(in.state),
+                            in.primary ? "primary" : "not primary", in.members), false;
+        if (nd->qn || nd->nown || nd->in_head || in.held || in.fc_requested)
+            return snprintf(why, cap, "n%d still has %zu queued actions", i, nd->qn), false;
+        for (int k = 0; k < NS_CLIENTS; k++)
+            if (nd->cl[k].st != NC_IDLE) return snprintf(why, cap, "n%d has a client waiting", i), false;
+        if (applied != -2 && nd->applied != applied)
+            return snprintf(why, cap, "n%d applied %" PRId64 ", another %" PRId64, i, nd->applied, applied), false;
+        applied = nd->applied;
+    }
+    for (int k = 0; k < 16; k++)
+        if (m->xf[k].used) return snprintf(why, cap, "a state transfer is in flight"), false;
+    return true;
+}
+
+void ns_init(struct nsim *m, uint64_t seed, int n)
+{
+    memset(m, 0, sizeof *m);
+    sim_init(&m->net, seed, n, 64500);
+    m->net.deliver_hook = hook;
+    m->net.hook_ctx = m;
+    m->n = n;
+    m->seed = seed;
+    m->rng = seed * 0x2545F4914F6CDD1Dull + 99;
+    for (int i = 0; i < n; i++) {
+        m->nd[i].idx = i;
+        m->nd[i].applied = -1;
+        m->nd[i].safe_to_bootstrap = true;
+    }
+    nck_reset();
+}
+
+void ns_free(struct nsim *m)
+{
+    for (int i = 0; i < m->n; i++) {
+        struct ns_node *nd = &m->nd[i];
+        if (nd->core) repl_core_free(nd->core);
+        qclear(nd);
+        free(nd->q);
+        free_inbox(nd);
+        free(nd->log.e);
+    }
+    for (int k = 0; k < 16; k++) {
+        free(m->xf[k].log.e);
+        repl_act_release(&m->xf[k].act);
+    }
+    sim_free(&m->net);
+    nck_free();
+}
+
+bool ns_desync(struct nsim *m, int i)
+{
+    struct ns_node *nd = &m->nd[i];
+    if (!nd->core) return false;
+    struct repl_ev ev = {.kind = REPL_EV_DESYNC, .seqno = nd->applied};
+    int rc = step(m, nd, &ev);
+    if (rc == REPL_OK) {
+        nd->desynced = true;
+        TRACE(m, "n%d desyncs", i);
+    }
+    return rc == REPL_OK;
+}

@@ -1,0 +1,197 @@
+/* tests/sim/nsim_main: trireme-nsim: whole nodes (replicator core over gcomm core, model host
+ * and clients) through random faults, one seed at a time; a failing seed prints its replay. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/tr_log.h"
+#include "tests/sim/nsim.h"
+
+static void quiet_sink(enum tr_log_level level, const char *msg)
+{
+    (void)level;
+    (void)msg;
+}
+
+struct undo {
+    uint64_t at;
+    int kind, node; /* 0 isolate, 1 pause, 2 partition */
+};
+
+static bool alive(struct nsim *m, int i)
+{
+    return m->nd[i].core != NULL;
+}
+
+static void fault(struct nsim *m, struct undo *u, int *nu)
+{
+    uint64_t r = ns_rand(m);
+    int i = (int)(ns_rand(m) % (uint64_t)m->n);
+    uint64_t dur = 300 * SIM_MS + ns_rand(m) % (2500 * SIM_MS);
+    uint64_t now = m->net.now;
+    struct ns_node *nd = &m->nd[i];
+    switch (r % 9) {
+    case 0: /* a crash, and the restart an init system would do */
+        if (!alive(m, i)) break;
+        ns_crash(m, i);
+        nd->restart_at = now + dur;
+        break;
+    case 1:
+        if (!alive(m, i) || *nu >= 32) break;
+        gc_core_set_isolate(m->net.nodes[i].core, true);
+        u[(*nu)++] = (struct undo){now + dur, 0, i};
+        break;
+    case 2:
+        if (!alive(m, i) || *nu >= 32) break;
+        sim_pause(&m->net, i, true);
+        u[(*nu)++] = (struct undo){now + dur / 2, 1, i};
+        break;
+    case 3: { /* a partition into two sides */
+        if (*nu >= 32) break;
+        int g[SIM_MAX_NODES] = {0};
+        for (int k = 0; k < m->n; k++) g[k] = (int)(ns_rand(m) % 2);
+        sim_partition(&m->net, g);
+        u[(*nu)++] = (struct undo){now + dur, 2, -1};
+        break;
+    }
+    case 4:
+    case 5: /* desync for a while (RSU, a backup) */
+        if (alive(m, i) && !nd->desynced && ns_desync(m, i)) nd->resync_at = now + dur;
+        break;
+    case 6: /* this node's engine will fail to apply a write-set the others apply */
+        if (ns_synced_quorum(m)) nd->fail_seqno = nd->applied + 2 + (int64_t)(ns_rand(m) % 4);
+        break;
+    case 7: /* ... or all but this one fail alike: the one that succeeded is the odd one */
+        if (m->n < 3 || !ns_synced_quorum(m)) break;
+        for (int k = 0; k < m->n; k++)
+            if (k != i && alive(m, k)) m->nd[k].fail_seqno = m->nd[k].applied + 3;
+        break;
+    case 8:
+        sim_break_link(&m->net);
+        break;
+    }
+}
+
+static void undo_all(struct nsim *m, struct undo *u, int *nu, bool all)
+{
+    for (int k = 0; k < *nu; k++) {
+        if (!all && u[k].at > m->net.now) continue;
+        if (u[k].kind == 0 && alive(m, u[k].node)) gc_core_set_isolate(m->net.nodes[u[k].node].core, false);
+        if (u[k].kind == 1) sim_pause(&m->net, u[k].node, false);
+        if (u[k].kind == 2) sim_heal(&m->net);
+        u[k--] = u[--*nu];
+    }
+}
+
+static int run_seed(uint64_t seed, int verbose, bool quiet)
+{
+    static struct nsim m;
+    int n = 3 + (int)(seed % 3);
+    ns_init(&m, seed, n);
+    m.verbose = verbose;
+    m.net.verbose = verbose > 1 ? verbose : 0; /* --verbose twice: every delivery too */
+    m.clients_on = true;
+    for (int i = 0; i < n; i++) {
+        ns_run(&m, m.net.now + ns_rand(&m) % (300 * SIM_MS));
+        ns_start(&m, i, i == 0);
+    }
+    ns_run(&m, 5 * SIM_SEC);
+    char why[200];
+    struct undo u[32];
+    int nu = 0;
+    uint64_t chaos_end = m.net.now + 12 * SIM_SEC;
+    bool total = seed % 10 == 7; /* a power loss: every node at once */
+    while (!ns_failed(&m) && m.net.now < chaos_end) {
+        ns_run(&m, m.net.now + 200 * SIM_MS + ns_rand(&m) % (1300 * SIM_MS));
+        undo_all(&m, u, &nu, false);
+        if (total && m.net.now > chaos_end - 6 * SIM_SEC) {
+            total = false;
+            for (int i = 0; i < n; i++)
+                if (alive(&m, i)) ns_crash(&m, i);
+            for (int i = 0; i < n; i++) m.nd[i].restart_at = m.net.now + SIM_SEC + ns_rand(&m) % (500 * SIM_MS);
+            continue;
+        }
+        fault(&m, u, &nu);
+    }
+    /* heal everything, let the clients write a little longer, then stop them and settle */
+    undo_all(&m, u, &nu, true);
+    sim_heal(&m.net);
+    for (int i = 0; i < n; i++) {
+        if (!alive(&m, i) && !m.nd[i].restart_at) m.nd[i].restart_at = m.net.now + 100 * SIM_MS;
+        m.nd[i].fail_seqno = -1;
+        if (m.nd[i].desynced) m.nd[i].resync_at = m.net.now;
+    }
+    ns_run(&m, m.net.now + 2 * SIM_SEC);
+    m.clients_on = false;
+    uint64_t deadline = m.net.now + 60 * SIM_SEC, noprim_since = m.net.now;
+    int bootstraps = 0;
+    while (!ns_failed(&m) && !ns_settled(&m, why, sizeof why) && m.net.now < deadline) {
+        for (int i = 0; i < n; i++)
+            if (!alive(&m, i) && !m.nd[i].restart_at) m.nd[i].restart_at = m.net.now + 100 * SIM_MS;
+        ns_run(&m, m.net.now + 100 * SIM_MS);
+        /* the operator: a group that lost its primary component for good (members left it or
+         * came back under new identities) is bootstrapped from the most advanced node, as
+         * Galera's documentation has it; the safety checks still apply to what follows */
+        bool prim = false, up = true;
+        int best = -1;
+        for (int i = 0; i < n; i++) {
+            up &= alive(&m, i);
+            if (alive(&m, i) && gc_core_is_primary(m.net.nodes[i].core)) prim = true;
+            if (alive(&m, i) && (best < 0 || m.nd[i].applied > m.nd[best].applied)) best = i;
+        }
+        if (prim || !up) noprim_since = m.net.now;
+        if (m.net.now - noprim_since > 10 * SIM_SEC && best >= 0) {
+            bootstraps++;
+            gc_core_bootstrap(m.net.nodes[best].core);
+            chk_operator_bootstrap(&m.net);
+            noprim_since = m.net.now;
+        }
+    }
+    if (!ns_failed(&m) && !ns_settled(&m, why, sizeof why))
+        chk_fail(&m.net, "liveness: 60 s after the faults ended: %s", why);
+    if (!ns_failed(&m)) nck_final(&m);
+    int failed = ns_failed(&m);
+    if (failed) {
+        printf("seed %" PRIu64 ": FAIL %s\n  replay: build/bin/trireme-nsim --seed %" PRIu64 " --verbose\n",
+               seed, m.net.fail, seed);
+    } else if (!quiet) {
+        printf("seed %" PRIu64 ": ok, %d nodes, %" PRIu64 " commits acknowledged, %" PRIu64
+               " certification failures, last seqno %" PRId64 "%s\n",
+               seed, n, m.acked, m.cert_fail, m.nd[0].applied,
+               bootstraps ? ", bootstrapped by the operator" : "");
+    }
+    ns_free(&m);
+    return failed;
+}
+
+int main(int argc, char **argv)
+{
+    uint64_t seeds = 0, start = 1, one = 0;
+    bool have_one = false, quiet = false;
+    int verbose = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--seeds") && i + 1 < argc) seeds = strtoull(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--start") && i + 1 < argc) start = strtoull(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
+            one = strtoull(argv[++i], NULL, 10);
+            have_one = true;
+        } else if (!strcmp(argv[i], "--verbose")) verbose++;
+        else if (!strcmp(argv[i], "--quiet")) quiet = true;
+        else {
+            fprintf(stderr, "usage: trireme-nsim [--seeds N [--start S]] [--seed S [--verbose]] [--quiet]\n");
+            return 2;
+        }
+    }
+    if (!verbose) tr_log_set_sink(quiet_sink);
+    int fails = 0;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (have_one) fails += run_seed(one, verbose, false);
+    for (uint64_t k = 0; k < seeds; k++) fails += run_seed(start + k, 0, quiet);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    if (seeds) printf("%" PRIu64 " seeds from %" PRIu64 ": %d failed, %.1f s wall\n", seeds, start, fails, secs);
+    return fails ? 1 : 0;
+}
