@@ -4,6 +4,7 @@
 set -eu
 PKGS="cmake make gcc clang pkg-config libmariadb-dev libgcrypt20-dev libzstd-dev check
       mariadb-server mariadb-client galera-4 sysbench rsync socat lsof procps iproute2 valgrind
+      jq curl
       libclang-rt-14-dev"
 [ "${1:-}" = "--with-mtr" ] && PKGS="$PKGS mariadb-test"
 missing=""
