@@ -6,7 +6,8 @@ CMAKE   ?= cmake
 CTEST   ?= ctest
 DEPS     = cmake/install-deps.sh
 
-.PHONY: all deps build test test-fast test-asan test-tsan sim fuzz demo demo-stop bench mtr valgrind clean
+.PHONY: all deps build test test-fast test-asan test-tsan sim fuzz demo demo-stop bench mtr valgrind clean \
+	install package test-haproxy
 
 all: build
 
@@ -67,5 +68,27 @@ mtr: build
 	bash $(DEPS) --with-mtr
 	../shared/bin/mtr-run $(CURDIR)/build/lib/libtrireme.so /tmp/trireme-mtr $${MTR_TESTS:-galera}
 
+# `make install [PREFIX=/usr/local] [DESTDIR=/tmp/stage]`: the provider, trireme-status and the
+# other installable tools from build/ (packaging/install.cmake says where each goes).
+install: build
+	$(CMAKE) --install build $(if $(PREFIX),--prefix $(PREFIX))
+
+# The Debian package, built in its own tree for prefix /usr: build-pkg/trireme_<version>_amd64.deb
+# (`apt install ./build-pkg/trireme_*.deb`).
+package: deps
+	$(CMAKE) -S . -B build-pkg -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr
+	$(CMAKE) --build build-pkg -j$(JOBS)
+	cd build-pkg && cpack -G DEB
+	@ls -l build-pkg/trireme_*.deb
+
+# Heavy (not in `make test`): HAProxy with trireme-status --serve-check in front of 3 MariaDB
+# nodes under sysbench while nodes are killed, desynced and restarted, on trireme and on Galera 4;
+# then the .deb installed with apt, loaded by MariaDB, and removed.
+test-haproxy: build package
+	bash $(DEPS) --with-haproxy
+	flock /tmp/trireme-heavy.lock bash tests/ops/haproxy.sh $(CURDIR)/build/lib/libtrireme.so $(CURDIR)/build/bin/trireme-status
+	flock /tmp/trireme-heavy.lock bash tests/ops/haproxy.sh /usr/lib/galera/libgalera_smm.so $(CURDIR)/build/bin/trireme-status
+	flock /tmp/trireme-heavy.lock bash tests/ops/deb_install.sh $(CURDIR)/build-pkg
+
 clean:
-	rm -rf build build-asan build-tsan build-fuzz
+	rm -rf build build-asan build-tsan build-fuzz build-pkg

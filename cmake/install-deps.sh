@@ -4,8 +4,10 @@
 set -eu
 PKGS="cmake make gcc clang pkg-config libmariadb-dev libgcrypt20-dev libzstd-dev check
       mariadb-server mariadb-client galera-4 sysbench rsync socat lsof procps iproute2 valgrind
-      libclang-rt-14-dev"
+      jq curl
+      libclang-rt-14-dev dpkg-dev file"
 [ "${1:-}" = "--with-mtr" ] && PKGS="$PKGS mariadb-test"
+[ "${1:-}" = "--with-haproxy" ] && PKGS="$PKGS haproxy"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
