@@ -45,6 +45,8 @@ struct repl_core {
                       * its state: what STATE calls `prim` */
     bool first_primary_seen;
     bool safe_to_bootstrap;
+    bool bootstrap_flag; /* the operator bootstrapped here; cleared once a primary view forms */
+    uint64_t shifts, illegal_shifts;
     tr_uuid proposal;
     uint64_t rng;
     tr_uuid group_uuid;
@@ -214,27 +216,51 @@ static void persist(struct repl_core *c, struct repl_acts *out, bool running)
 
 static void shift(struct repl_core *c, struct repl_acts *out, enum repl_fsm_state to)
 {
-    if (repl_fsm_shift(&c->state, to, c->last_seqno) == REPL_FSM_ILLEGAL)
+    enum repl_fsm_rc rc = repl_fsm_shift(&c->state, to, c->last_seqno);
+    if (rc == REPL_FSM_OK) c->shifts++;
+    if (rc == REPL_FSM_ILLEGAL) {
+        c->illegal_shifts++;
         fail(c, out, "illegal node state transition");
+    }
 }
 
 /* Fail-stop: after a seqno exists, a local failure never skips or reorders history here; the
- * node leaves the group and says why. Everything ordered after this is dropped. */
-static void fail(struct repl_core *c, struct repl_acts *out, const char *why)
+ * node stops applying, leaves the group and says why; everything ordered after is dropped. corrupt: its data may differ from the group's (a lost
+ * vote, a transfer cut short), so the next start asks for a full state transfer, as Galera marks
+ * its saved state after an inconsistency. Otherwise (a local resource failure) what it committed
+ * is a prefix of the group's history, as after a crash: the next start goes on from the
+ * engine's recovered position. */
+static void fail_as(struct repl_core *c, struct repl_acts *out, const char *why, bool corrupt)
 {
     if (c->failed) return;
     tr_error("%s: this node leaves the cluster rather than diverge from the others", why);
     c->failed = true;
-    /* its data may differ from the group's now: the next start asks for a full state transfer
-     * (as Galera marks its saved state after an inconsistency) */
     c->safe_to_bootstrap = false;
     struct repl_act f = {.kind = REPL_ACT_FAILED};
     repl_acts_push(out, &f);
-    struct repl_act p = {.kind = REPL_ACT_PERSIST, .running = true, .corrupt = true};
+    struct repl_act p = {.kind = REPL_ACT_PERSIST, .running = true, .corrupt = corrupt};
+    p.gtid.uuid = c->group_uuid;
     p.gtid.seqno = -1;
     repl_acts_push(out, &p);
     struct repl_act a = {.kind = REPL_ACT_LEAVE};
     repl_acts_push(out, &a); /* if even this fails, out->oom makes the driver leave */
+}
+
+/* A snapshot (SST) cut short may have left the host's data half replaced; an IST cut short,
+ * or a transfer whose state has arrived, leaves what was committed a prefix of the history. */
+static bool xfer_data_unsure(const struct repl_core *c)
+{
+    return c->xfer.req && c->xfer.phase != REPL_XFER_APPLY;
+}
+
+static void fail(struct repl_core *c, struct repl_acts *out, const char *why)
+{
+    fail_as(c, out, why, false);
+}
+
+static void fail_corrupt(struct repl_core *c, struct repl_acts *out, const char *why)
+{
+    fail_as(c, out, why, true);
 }
 
 /* ---- small helpers ---- */
@@ -275,9 +301,10 @@ static struct repl_view *copy_view(const struct repl_view *v)
 
 static bool exempt_from_flow(const struct repl_core *c)
 {
-    /* a desynced node, a donor, and a joiner waiting for its state never hold the group */
+    /* a desynced node, a donor, and a joiner waiting for its state never hold the group; nor
+     * does one whose applier waits for a vote: the answers it waits for must get through */
     return c->desync_count > 0 || c->state == REPL_S_DONOR || !c->connected || c->closed ||
-           repl_xfer_holding(&c->xfer);
+           repl_xfer_holding(&c->xfer) || repl_votes_failed_here(&c->votes);
 }
 
 static void flow_check(struct repl_core *c, struct repl_acts *out)
@@ -454,6 +481,7 @@ static void send_state(struct repl_core *c, struct repl_acts *out, int64_t conf_
         .prim = c->intact,
         .served = c->xfer.phase == REPL_XFER_WAIT && c->xfer.have_donor,
         .catching_up = c->xfer.phase == REPL_XFER_APPLY,
+        .bootstrap = c->bootstrap_flag,
         .state = (uint8_t)c->state,
         .proto_app = (uint16_t)c->cfg.proto_ver,
         .proposal = c->proposal,
@@ -489,6 +517,7 @@ static uint8_t member_state(const struct repl_msg_state *s, const struct repl_ex
 static void vote_decided(struct repl_core *c, struct repl_acts *out, const struct repl_vote_result *r)
 {
     if (!r->decided) return;
+    emit_kind(c, out, REPL_ACT_NOTIFY); /* an applier may wait for this decision */
     if (r->lost) {
         char u[TR_UUID_STR_LEN + 1], why[320];
         tr_uuid_print(&c->group_uuid, u);
@@ -498,7 +527,7 @@ static void vote_decided(struct repl_core *c, struct repl_acts *out, const struc
                  "on %d of %d members",
                  u, (long long)r->seqno, r->mine ? "failed" : "succeeded",
                  r->winner ? "failed the same way" : "succeeded", r->agree, r->asked);
-        fail(c, out, why);
+        fail_corrupt(c, out, why);
     } else {
         tr_info("Vote on seqno %lld: %d of %d members agree (%s)", (long long)r->seqno, r->agree,
                 r->asked, r->winner ? "the action fails everywhere" : "success");
@@ -544,6 +573,10 @@ static void exch_complete(struct repl_core *c, struct repl_acts *out)
                  i, x->members[i].name, (long long)x->states[i].seqno, x->states[i].prim,
                  x->states[i].state, (long long)x->states[i].lo, (long long)x->states[i].gl,
                  (long long)x->states[i].gend, (long long)x->close);
+    if (r.bootstrapped)
+        tr_warn("Quorum: no member is known to hold the complete group state; the operator "
+                "bootstrapped member %d (%s), whose state at %lld represents the group",
+                r.rep, x->members[r.rep].name, (long long)r.seqno);
     char u[TR_UUID_STR_LEN + 1];
     tr_uuid_print(&r.group, u);
     /* a joiner whose state arrived while the exchange ran holds the group's state now */
@@ -557,8 +590,9 @@ static void exch_complete(struct repl_core *c, struct repl_acts *out)
             r.joined ? "holds that state" : receiving ? "is receiving it" : "needs a state transfer");
     if (!r.joined && !receiving && c->xfer.phase != REPL_XFER_NONE) {
         /* a transfer was under way, but the stream it was holding has a gap now */
+        bool unsure = xfer_data_unsure(c);
         repl_xfer_clear(&c->xfer);
-        fail(c, out, "State transfer interrupted: the group moved on without this node");
+        fail_as(c, out, "State transfer interrupted: the group moved on without this node", unsure);
     }
     if (!r.joined && !receiving) { /* what it holds: an IST may complete it */
         c->xfer.own_uuid = x->states[x->my_idx].group;
@@ -610,6 +644,7 @@ static void exch_complete(struct repl_core *c, struct repl_acts *out)
     } while (vr.decided);
     c->ordering = c->cert != NULL && !c->failed;
     c->safe_to_bootstrap = x->n == 1;
+    c->bootstrap_flag = false; /* a primary component exists again */
     repl_gcache_put(c->gcache, c->last_seqno, NULL); /* the view's seqno */
     bool first = !c->first_primary_seen;
     c->first_primary_seen = true;
@@ -714,8 +749,9 @@ static void xfer_fail(struct repl_core *c, struct repl_acts *out, const char *wh
     char msg[400];
     /* Galera's words first ("Will never receive state"): MariaDB's tests and monitors know them */
     snprintf(msg, sizeof msg, "Will never receive state. Need to abort: %s. Restart the node to try again", why);
+    bool unsure = xfer_data_unsure(c);
     repl_xfer_clear(&c->xfer);
-    fail(c, out, msg);
+    fail_as(c, out, msg, unsure);
 }
 
 /* The joiner holds the group state at `at` (its monitors restart there once `wait` has
@@ -1181,7 +1217,7 @@ static void on_view(struct repl_core *c, struct repl_acts *out, const struct rep
      * failure cannot show it is not the odd one, and leaves; one that succeeded goes on (if the
      * failures were the majority, their nodes leave the same way) */
     if (repl_votes_failed_here(&c->votes))
-        fail(c, out, "left the primary component while the vote on a write-set that failed here "
+        fail_corrupt(c, out, "left the primary component while the vote on a write-set that failed here "
                      "was undecided");
     repl_votes_clear(&c->votes);
     /* a transfer under way goes on if the group comes back without a gap */
@@ -1281,6 +1317,7 @@ int repl_core_step(struct repl_core *c, struct repl_ev *ev, struct repl_acts *ou
         c->connected = true;
         c->closing = c->closed = c->failed = false;
         c->first_primary_seen = false;
+        c->bootstrap_flag = ev->bootstrap;
         c->proposal = ev->proposal;
         c->rng = ev->proposal.data[0] | (uint64_t)ev->proposal.data[7] << 8 |
                  (uint64_t)ev->proposal.data[11] << 24 | (uint64_t)ev->proposal.data[15] << 40 | 1;
@@ -1322,10 +1359,14 @@ int repl_core_step(struct repl_core *c, struct repl_ev *ev, struct repl_acts *ou
             char why[160];
             snprintf(why, sizeof why, "seqno %lld failed to apply here with no other member to "
                                       "vote with", (long long)ev->seqno);
-            fail(c, out, why);
+            fail_corrupt(c, out, why);
             break;
         }
-        if (c->ordering && repl_votes_local_failure(&c->votes, c->memb.n, ev->seqno, ev->code)) {
+        if (!c->ordering) break;
+        int vrc = repl_votes_local_failure(&c->votes, ev->seqno, ev->code);
+        if (vrc < 0) {
+            fail(c, out, "out of memory for a vote");
+        } else if (vrc > 0) {
             tr_info("seqno %lld failed to apply here: asking the cluster (vote %016llx)",
                     (long long)ev->seqno, (unsigned long long)ev->code);
             struct repl_msg_vote m = {c->cfg.self, ev->seqno, ev->code};
@@ -1355,7 +1396,7 @@ int repl_core_step(struct repl_core *c, struct repl_ev *ev, struct repl_acts *ou
             /* a VOTE lost with a view change: ask again, or nobody ever decides */
             int64_t sq[8];
             uint64_t code[8];
-            int k = repl_votes_unseen(&c->votes, sq, code, 8);
+            int k = repl_votes_unseen(&c->votes, &c->cfg.self, sq, code, 8);
             for (int i = 0; i < k; i++) {
                 struct repl_msg_vote m = {c->cfg.self, sq[i], code[i]};
                 BROADCAST(c, out, repl_msg_vote_encode(&m, &a_.msg));
@@ -1367,6 +1408,12 @@ int repl_core_step(struct repl_core *c, struct repl_ev *ev, struct repl_acts *ou
             send_str(c, out);
         break;
     case REPL_EV_FAIL: fail(c, out, ev->why ? ev->why : "a local failure"); break;
+    case REPL_EV_BOOTSTRAP:
+        if (!c->bootstrap_flag)
+            tr_info("pc.bootstrap: if no member holds the complete group state, this node's "
+                    "state (%lld) represents the group at the next view", (long long)c->last_seqno);
+        c->bootstrap_flag = true;
+        break;
     }
     if (c->xfer.resend && c->xfer.phase == REPL_XFER_WAIT && !c->failed) {
         c->xfer.resend = false;
@@ -1457,6 +1504,8 @@ void repl_core_info(const struct repl_core *c, struct repl_core_info *o)
 {
     memset(o, 0, sizeof *o);
     o->state = c->state;
+    o->shifts = c->shifts;
+    o->illegal_shifts = c->illegal_shifts;
     o->desync_count = c->desync_count;
     o->connected = c->connected;
     o->closing = c->closing;
@@ -1515,4 +1564,9 @@ int64_t repl_core_notify_at(const struct repl_core *c)
     for (int i = 0; i < c->votes.nanswers; i++)
         if (c->votes.answers[i] < at) at = c->votes.answers[i];
     return at;
+}
+
+bool repl_core_vote_pending(const struct repl_core *c, int64_t seqno)
+{
+    return !c->failed && repl_votes_pending(&c->votes, seqno);
 }

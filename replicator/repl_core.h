@@ -59,6 +59,8 @@ enum repl_ev_kind {
     REPL_EV_RESYNC,
     REPL_EV_TICK,        /* now */
     REPL_EV_FAIL,        /* a local failure on the ordered path (why): leave, never diverge */
+    REPL_EV_BOOTSTRAP,   /* the operator set pc.bootstrap: this node's state may represent the
+                          * group where no member is known to hold all of it */
 };
 
 /* One record of an incremental state transfer: a write-set (ws) or a seqno that needs no work. */
@@ -173,6 +175,9 @@ struct repl_core_last_view {
 struct repl_core *repl_core_new(const struct repl_core_cfg *cfg, const tr_gtid *position,
                                 bool safe_to_bootstrap, const struct repl_core_last_view *lv);
 void repl_core_free(struct repl_core *c);
+/* This node's failure at seqno awaits the group's vote: its applier holds the commit order
+ * until then, as Galera's does (nothing after it commits, so a crash meanwhile loses nothing). */
+bool repl_core_vote_pending(const struct repl_core *c, int64_t seqno);
 void repl_core_set_flow(struct repl_core *c, const struct repl_flow_cfg *fc);
 /* The self uuid the group gave us (gcomm keeps its own across restarts). */
 void repl_core_set_self(struct repl_core *c, const tr_uuid *self);
@@ -193,6 +198,8 @@ void repl_core_local_end(struct repl_core *c, uint64_t id);
 /* What the driver and the status report read (under the same lock as step). */
 struct repl_core_info {
     enum repl_fsm_state state;
+    uint64_t shifts;         /* state changes so far ... */
+    uint64_t illegal_shifts; /* ... and changes the table refused (a bug: the node left) */
     int desync_count;
     bool connected, closing, closed, failed;
     bool primary;   /* a primary view whose state exchange completed: actions are ordered */

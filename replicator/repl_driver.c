@@ -360,12 +360,20 @@ void repl_driver_stop(struct repl_node *n)
 
 /* ---- appliers ---- */
 
-/* The host's apply callback failed, or commit_order_leave reported an error. */
-static void apply_failed(struct repl_node *n, int64_t seqno, const void *err, size_t len)
+int repl_driver_apply_failed(struct repl_node *n, int64_t seqno, bool remote, const void *err,
+                             size_t len)
 {
-    struct repl_ev ev = {.kind = REPL_EV_APPLY_FAILED, .seqno = seqno, .rc = 1,
+    struct repl_ev ev = {.kind = REPL_EV_APPLY_FAILED, .seqno = seqno, .rc = remote ? 1 : 0,
                          .code = repl_vote_code(err, len)};
-    repl_drive(n, &ev);
+    pthread_mutex_lock(&n->mu);
+    repl_drive_locked(n, &ev);
+    /* as Galera's vote: the commit order stays held here until the group has decided, so
+     * nothing after this seqno commits on a node that may be the odd one */
+    while (repl_core_vote_pending(n->core, seqno) && !n->broken)
+        pthread_cond_wait(&n->w_cond, &n->mu);
+    bool ok = !n->broken;
+    pthread_mutex_unlock(&n->mu);
+    return ok ? REPL_OK : REPL_NODE_FAIL;
 }
 
 int repl_driver_apply(struct repl_node *n, void *recv_ctx, struct repl_job *job, bool *exit_loop)
@@ -387,7 +395,7 @@ int repl_driver_apply(struct repl_node *n, void *recv_ctx, struct repl_job *job,
             /* commit_order_leave with an error has asked the cluster already */
             tr_info("applying seqno %lld failed on this node", (long long)a->seqno);
             static const char msg[] = "apply callback failed";
-            apply_failed(n, a->seqno, msg, sizeof msg - 1);
+            repl_driver_apply_failed(n, a->seqno, true, msg, sizeof msg - 1);
         }
     } else {
         rc = n->broken ? REPL_OK : REPL_NODE_FAIL; /* closing */

@@ -68,10 +68,10 @@ bool repl_exch_same(const struct repl_msg_state *s, const struct repl_exch_resul
  *   saw, or this view's own close): one of those represents the group;
  * - or every member of L is here (by uuid, or by name for one that left and came back as a new
  *   process): nobody else can have delivered more than the most advanced of them.
- * Otherwise everyone waits for absent members (-2). Without an L in this message history (a
- * bootstrap, a whole-cluster restart) the most advanced history represents the group. Among
- * candidates, a member of the previous primary component first, then the most advanced, ties
- * to the lowest uuid; a member in the middle of a transfer orders but does not hold state. */
+ * Otherwise everyone waits for absent members (-2). The representative is the most advanced
+ * member of L's history of actions. Without an L (a bootstrap, a whole-cluster restart) a
+ * member of the previous primary component first, then the most advanced history. Ties go to
+ * the lowest uuid; a member in the middle of a transfer orders but does not hold state. */
 static int representative(const struct repl_msg_state *s, int n, const tr_uuid *ghist,
                           int64_t close)
 {
@@ -84,15 +84,28 @@ static int representative(const struct repl_msg_state *s, int n, const tr_uuid *
     const tr_uuid *lh = lref >= 0 ? &s[lref].ghist : ghist;
     /* L's stream ends at this view's close only if this view continues L's message history */
     int64_t end = tr_uuid_compare(lh, ghist) ? INT64_MAX : close;
-    bool whole = false;
+    int rep = -1;
     if (lref >= 0) {
+        /* within L's history of actions, every member holds a prefix of the same order: the
+         * most advanced holder present knows the most */
+        for (int i = 0; i < n; i++)
+            if (repl_exch_holds(&s[i]) && !tr_uuid_compare(&s[i].group, &s[lref].group) &&
+                (rep < 0 || s[i].seqno > s[rep].seqno ||
+                 (s[i].seqno == s[rep].seqno && tr_uuid_compare(&s[i].node, &s[rep].node) < 0)))
+                rep = i;
         for (int i = 0; i < n; i++)
             if (!tr_uuid_compare(&s[i].ghist, lh) && s[i].lo == last && s[i].gend >= 0 &&
                 s[i].gend < end)
                 end = s[i].gend;
-        for (int i = 0; i < n; i++)
+        /* it is the group's state if a member known to have held L's stream to its end is
+         * that advanced (a member that held the stream to its end but is behind another
+         * says the end was cut short: an operator's bootstrap from an older log) ... */
+        bool whole = false;
+        for (int i = 0; i < n && rep >= 0; i++)
             whole |= !tr_uuid_compare(&s[i].ghist, lh) && s[i].lo == last && s[i].gl >= end &&
-                     repl_exch_holds(&s[i]);
+                     repl_exch_holds(&s[i]) && !tr_uuid_compare(&s[i].group, &s[rep].group) &&
+                     s[i].seqno == s[rep].seqno;
+        /* ... or if every member of L is here: nobody else can have delivered more */
         bool all_here = true;
         for (int k = 0; k < s[lref].lo_n; k++) {
             bool here = false;
@@ -102,16 +115,13 @@ static int representative(const struct repl_msg_state *s, int n, const tr_uuid *
             all_here &= here;
         }
         if (!whole && !all_here) return -2;
+        return rep;
     }
-    int rep = -1;
+    /* no ordering view known: a member of the previous primary component first, then the
+     * most advanced history */
     for (int pass = 0; pass < 2 && rep < 0; pass++)
         for (int i = 0; i < n; i++) {
             if (!repl_exch_holds(&s[i]) || (pass == 0 && !s[i].prim)) continue;
-            if (lref >= 0) {
-                if (tr_uuid_compare(&s[i].group, &s[lref].group)) continue; /* another history */
-                if (whole && !(!tr_uuid_compare(&s[i].ghist, lh) && s[i].lo == last && s[i].gl >= end))
-                    continue; /* not known to hold the whole stream */
-            }
             if (rep < 0 || s[i].seqno > s[rep].seqno ||
                 (s[i].seqno == s[rep].seqno && tr_uuid_compare(&s[i].node, &s[rep].node) < 0))
                 rep = i;
@@ -127,6 +137,19 @@ void repl_exch_decide(const struct repl_msg_state *s, int n, int my_idx, const t
     if (r->rep == -1) { /* the last ordering view's members are all joiners: wait for a holder */
         for (int i = 0; i < n; i++)
             if (s[i].lo > 0) r->rep = -2;
+    }
+    if (r->rep < 0) { /* the operator's word (Galera's bootstrap re-merge): the most advanced
+                       * member that was bootstrapped represents the group */
+        int b = -1;
+        for (int i = 0; i < n; i++)
+            if (s[i].bootstrap && repl_exch_holds(&s[i]) &&
+                (b < 0 || s[i].seqno > s[b].seqno ||
+                 (s[i].seqno == s[b].seqno && tr_uuid_compare(&s[i].node, &s[b].node) < 0)))
+                b = i;
+        if (b >= 0) {
+            r->rep = b;
+            r->bootstrapped = true;
+        }
     }
     if (r->rep == -2) {
         r->rep = -1;

@@ -40,6 +40,8 @@ struct repl_exch_result {
                         * that state: every member restarts its certification index at seqno */
     bool waiting;      /* with no_state: members hold the history, but none is known to hold all
                         * of it (some action may have been delivered only by absent members) */
+    bool bootstrapped; /* nobody was known to hold the complete state: the operator's bootstrap
+                        * chose the representative */
 };
 
 /* Who represents the group (replication.md §2): among the members known to hold every action

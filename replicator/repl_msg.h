@@ -37,6 +37,9 @@ struct repl_msg_state {
     bool prim;           /* it was in the previous primary component, exchange complete */
     bool served;         /* a joiner whose donor was already chosen: it asks for nothing more */
     bool catching_up;    /* it holds a received state and is still applying what it held */
+    bool bootstrap;      /* the operator bootstrapped here (pc.bootstrap, a new cluster): with
+                          * no member known to hold the complete state, this one may represent
+                          * the group (Galera's GCS_STATE_FBOOTSTRAP) */
     uint8_t state;       /* enum repl_fsm_state */
     uint16_t proto_app;  /* application protocol it speaks */
     tr_uuid proposal;    /* history uuid to use if nobody has one (bootstrap) */

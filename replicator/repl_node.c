@@ -256,6 +256,14 @@ int repl_node_options_set(struct repl_node *n, const char *conf)
         return REPL_NODE_FAIL;
     }
     load_settings(n);
+    bool b;
+    if (strstr(conf, "pc.bootstrap") && tr_cfg_get_bool(n->cfg, "pc.bootstrap", &b) == 0 && b) {
+        /* before the group re-forms: the STATE this node sends for that view says so */
+        struct repl_ev ev = {.kind = REPL_EV_BOOTSTRAP};
+        pthread_mutex_lock(&n->mu);
+        repl_drive_locked(n, &ev);
+        pthread_mutex_unlock(&n->mu);
+    }
     /* settings the group acts on at run time, as Galera's gcomm does */
     static const char *const group_keys[] = {"pc.weight", "pc.ignore_sb", "pc.ignore_quorum",
                                              "pc.bootstrap", "gmcast.isolate"};

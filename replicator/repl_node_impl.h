@@ -167,6 +167,11 @@ struct repl_node {
 /* repl_driver.c: the core's driver. Steps ev under mu (held) and routes the actions; returns
  * the step's status. The service thread runs what must happen outside mu. */
 int repl_drive_locked(struct repl_node *n, struct repl_ev *ev);
+/* seqno failed to apply here (remote: another node's write-set, not this node's own TOI): asks
+ * the group, and returns once it has decided: REPL_OK, or REPL_NODE_FAIL when this node is the
+ * odd one (it is leaving). The caller still holds the commit order. */
+int repl_driver_apply_failed(struct repl_node *n, int64_t seqno, bool remote, const void *err,
+                             size_t len);
 int repl_drive(struct repl_node *n, struct repl_ev *ev); /* takes mu itself */
 /* Tells the group what the core now wants from flow control; call after releasing mu when a
  * repl_drive_locked may have changed it. */

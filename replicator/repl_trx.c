@@ -463,23 +463,23 @@ int repl_node_commit_order_leave(struct repl_node *n, uint64_t trx_id, void *opa
     if (seqno < 0) return REPL_TRX_MISSING;
     struct repl_handle *h = handle_of(opaque);
     struct repl_trx *t = trx_of(opaque);
-    repl_monitor_leave(n->commit_mon, seqno);
+    int rc = REPL_OK;
     if (error && error->len > 0) {
         tr_info("transaction %llu at seqno %lld failed to commit: %.*s",
                  (unsigned long long)trx_id, (long long)seqno,
                  (int)(error->len > 512 ? 512 : error->len), (const char *)error->ptr);
-        /* replication.md §7: the other members decide whether this node is the odd one */
-        struct repl_ev ev = {.kind = REPL_EV_APPLY_FAILED, .seqno = seqno,
-                             .rc = h && h->kind == REPL_H_TOI ? 0 : 1,
-                             .code = repl_vote_code(error->ptr, error->len)};
-        repl_drive(n, &ev);
+        /* replication.md §7: the other members decide whether this node is the odd one, and
+         * nothing after it commits here until they have */
+        rc = repl_driver_apply_failed(n, seqno, !(h && h->kind == REPL_H_TOI), error->ptr,
+                                      error->len);
     }
+    repl_monitor_leave(n->commit_mon, seqno);
     if (h) h->commit_done = true;
     if (t && t->h.kind == REPL_H_TRX && t->cert_ok && !(error && error->len)) {
         t->state = TRX_COMMITTED;
         atomic_fetch_add(&n->st_local_commits, 1);
     }
-    return REPL_OK;
+    return rc;
 }
 
 /* Every ordered seqno must pass both monitors exactly once, whatever happened to it. */
@@ -683,18 +683,16 @@ int repl_node_to_execute_end(struct repl_node *n, uint64_t conn_id, const struct
     if (t) unlink_trx_locked(n, t);
     pthread_mutex_unlock(&n->mu);
     if (!t) return REPL_TRX_MISSING;
+    int rc = REPL_OK;
     if (error && error->len) {
         tr_info("TOI at seqno %lld failed on this node: %.*s", (long long)t->seqno,
                  (int)(error->len > 512 ? 512 : error->len), (const char *)error->ptr);
-        if (t->seqno > 0) {
-            struct repl_ev ev = {.kind = REPL_EV_APPLY_FAILED, .seqno = t->seqno,
-                                 .code = repl_vote_code(error->ptr, error->len)};
-            repl_drive(n, &ev);
-        }
+        if (t->seqno > 0)
+            rc = repl_driver_apply_failed(n, t->seqno, false, error->ptr, error->len);
     }
     finish_ordered(n, t);
     trx_free(t);
-    return REPL_OK;
+    return rc;
 }
 
 int repl_node_free_connection(struct repl_node *n, uint64_t conn_id)

@@ -75,17 +75,25 @@ void repl_votes_clear(struct repl_votes *v)
     v->nanswers = v->cap_answers = 0;
 }
 
-bool repl_votes_local_failure(struct repl_votes *v, int members, int64_t seqno, uint64_t code)
+int repl_votes_local_failure(struct repl_votes *v, int64_t seqno, uint64_t code)
 {
-    /* alone there is no one to ask: the error is logged and the order goes on */
-    if (members <= 1 || fail_find(v, seqno) || note_voted(v, seqno)) return false;
+    if (fail_find(v, seqno)) return 0;
     struct repl_fail *f = tr_fail_hit("vote.fail") ? NULL : calloc(1, sizeof *f);
-    if (!f) return false; /* still voted (note_voted): the others decide without our record */
+    if (!f) return -1;
+    if (note_voted(v, seqno)) { /* it answered success already: it cannot take that back */
+        free(f);
+        return 0;
+    }
     f->seqno = seqno;
     f->code = code;
     f->next = v->fails;
     v->fails = f;
-    return true;
+    return 1;
+}
+
+bool repl_votes_pending(const struct repl_votes *v, int64_t seqno)
+{
+    return fail_find(v, seqno) != NULL;
 }
 
 /* The result most members reported wins; a tie goes to success when success is among the
@@ -278,7 +286,15 @@ bool repl_votes_failed_here(const struct repl_votes *v)
     return v->fails != NULL;
 }
 
-int repl_votes_unseen(const struct repl_votes *v, int64_t *seqno, uint64_t *code, int cap)
+static bool answer_pending(const struct repl_votes *v, int64_t seqno)
+{
+    for (int i = 0; i < v->nanswers; i++)
+        if (v->answers[i] == seqno) return true;
+    return false;
+}
+
+int repl_votes_unseen(const struct repl_votes *v, const tr_uuid *self, int64_t *seqno,
+                      uint64_t *code, int cap)
 {
     int k = 0;
     for (struct repl_fail *f = v->fails; f && k < cap; f = f->next)
@@ -286,5 +302,15 @@ int repl_votes_unseen(const struct repl_votes *v, int64_t *seqno, uint64_t *code
             seqno[k] = f->seqno;
             code[k++] = f->code;
         }
+    /* success answers already sent that the vote has not received: lost with a view change */
+    for (const struct repl_vote *x = v->votes; x && k < cap; x = x->next) {
+        if (!x->mine_noted || fail_find(v, x->seqno) || answer_pending(v, x->seqno)) continue;
+        for (int i = 0; i < x->num; i++)
+            if (!x->got[i] && !tr_uuid_compare(&x->who[i], self)) {
+                seqno[k] = x->seqno;
+                code[k++] = 0;
+                break;
+            }
+    }
     return k;
 }

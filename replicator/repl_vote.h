@@ -35,8 +35,11 @@ struct repl_vote_result {
 
 /* FNV-1a over the host's error text; never 0, which means success. */
 uint64_t repl_vote_code(const void *err, size_t len);
-/* seqno failed here with code. true when this node must broadcast VOTE(seqno, code). */
-bool repl_votes_local_failure(struct repl_votes *v, int members, int64_t seqno, uint64_t code);
+/* seqno failed here with code. 1 when this node must broadcast VOTE(seqno, code), 0 when it
+ * has voted on it already, -1 out of memory. */
+int repl_votes_local_failure(struct repl_votes *v, int64_t seqno, uint64_t code);
+/* This node's failure at seqno awaits the group's decision. */
+bool repl_votes_pending(const struct repl_votes *v, int64_t seqno);
 /* A VOTE in total order from a member of m (self: this node). A vote for a seqno beyond
  * last_seqno is bogus and ignored. -1 out of memory, else 0; *res tells a decision. */
 int repl_votes_on_msg(struct repl_votes *v, const struct repl_members *m, const tr_uuid *self,
@@ -49,9 +52,11 @@ int repl_votes_due(struct repl_votes *v, int64_t committed, int64_t *out, int ca
  * call (call again while res->decided). */
 void repl_votes_view(struct repl_votes *v, const struct repl_members *m, const tr_uuid *self,
                      struct repl_vote_result *res);
-/* This node's failures whose VOTE has not come back through the group yet (a broadcast lost
- * with a view change): to send again. Returns how many (up to cap). */
-int repl_votes_unseen(const struct repl_votes *v, int64_t *seqno, uint64_t *code, int cap);
+/* This node's votes that have not come back through the group yet (a broadcast lost with a
+ * view change): its failures, and success answers it sent to votes still waiting for them.
+ * To send again. Returns how many (up to cap). */
+int repl_votes_unseen(const struct repl_votes *v, const tr_uuid *self, int64_t *seqno,
+                      uint64_t *code, int cap);
 /* A failure of this node's own whose vote is not decided. */
 bool repl_votes_failed_here(const struct repl_votes *v);
 void repl_votes_clear(struct repl_votes *v);
