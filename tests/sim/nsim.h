@@ -73,8 +73,13 @@ struct ns_node {
     uint64_t ist_token;
     uint64_t donate_until;  /* the donor does not apply meanwhile (FTWRL-like) */
     enum repl_fsm_state last_state;
+    uint64_t shifts;        /* state changes its core reported so far */
     uint64_t next_tick;
     int64_t committed_told;
+    int64_t notify_at;      /* where the core last asked to hear of commits */
+    int64_t vote_wait;      /* its applier failed here and waits for the group's vote (-1) */
+    const char *inject;     /* an allocation failure armed in this node's core (tr_fail point) */
+    uint64_t inject_until;
 };
 
 /* A state transfer on its way (SST snapshot or IST records). */
@@ -96,7 +101,7 @@ struct nsim {
     uint64_t next_trx;
     bool clients_on;
     int verbose;
-    uint64_t acked, cert_fail, votes_lost;
+    uint64_t acked, cert_fail, votes_lost, injected;
 };
 
 /* nsim_host.c */
@@ -107,6 +112,7 @@ void ns_crash(struct nsim *m, int i);
 void ns_run(struct nsim *m, uint64_t until);
 uint64_t ns_rand(struct nsim *m);
 bool ns_desync(struct nsim *m, int i);
+void ns_operator_bootstrap(struct nsim *m, int i);
 bool ns_synced_quorum(struct nsim *m); /* a writable node desyncs (resync at resync_at) */
 bool ns_failed(const struct nsim *m);
 /* every live node Synced, in one primary view of all of them, nothing queued or in flight */

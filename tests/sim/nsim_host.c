@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "certification/cert_ws.h"
+#include "common/tr_fail.h"
 #include "common/tr_log.h"
 #include "replicator/repl_msg.h"
 #include "tests/sim/nsim.h"
@@ -290,24 +291,60 @@ static void route(struct nsim *m, struct ns_node *nd, struct repl_act *a)
     repl_act_release(a);
 }
 
+/* An allocation failure armed for this node (fault injection) fails the next hit of its point
+ * while the node runs its own code: tr_fail is process-wide, and the simulator one thread.
+ * prefix: arm only points that start with it (NULL: any). */
+static bool inject_arm(struct nsim *m, struct ns_node *nd, const char *prefix)
+{
+    if (!nd->inject || m->net.now >= nd->inject_until) return false;
+    if (prefix && strncmp(nd->inject, prefix, strlen(prefix))) return false;
+    tr_fail_arm(nd->inject, 1, false);
+    return true;
+}
+
+static bool inject_done(struct nsim *m, struct ns_node *nd, bool armed)
+{
+    if (!armed) return false;
+    bool hit = tr_fail_count() > 0;
+    tr_fail_disarm();
+    if (hit) {
+        TRACE(m, "n%d: an allocation fails at %s", nd->idx, nd->inject);
+        nd->inject = NULL;
+        m->injected++;
+    }
+    return hit;
+}
+
 static int step(struct nsim *m, struct ns_node *nd, struct repl_ev *ev)
 {
     struct repl_acts out = {0};
     enum repl_fsm_state before = nd->last_state;
+    bool armed = inject_arm(m, nd, NULL);
     int rc = repl_core_step(nd->core, ev, &out);
-    if (out.oom) NFAIL(m, "n%d: the core ran out of memory", nd->idx);
+    bool injected = inject_done(m, nd, armed);
+    if (out.oom) {
+        if (!injected) NFAIL(m, "n%d: the core ran out of memory", nd->idx);
+        /* as the driver does: nothing more is applied and it leaves; what it committed is a
+         * prefix of the history, as after a crash */
+        route(m, nd, &(struct repl_act){.kind = REPL_ACT_FAILED});
+        route(m, nd, &(struct repl_act){.kind = REPL_ACT_LEAVE});
+    }
     for (size_t k = 0; k < out.n && nd->core; k++) route(m, nd, &out.a[k]);
     repl_acts_free(&out);
     if (!nd->core) return rc;
     struct repl_core_info in;
     repl_core_info(nd->core, &in);
-    if (in.state != before) {
-        if (!repl_fsm_allowed(before, in.state) && !(before == REPL_S_CONNECTED && in.state == REPL_S_CONNECTED))
-            NFAIL(m, "n%d: node state %s -> %s is not in the transition table", nd->idx,
-                  repl_fsm_name(before), repl_fsm_name(in.state));
+    /* every change goes through the table; one change per step is checked here too (several
+     * in one step, each is logged by repl_fsm_shift) */
+    if (in.illegal_shifts)
+        NFAIL(m, "n%d: a node state change was refused by the transition table", nd->idx);
+    if (in.shifts == nd->shifts + 1 && !repl_fsm_allowed(before, in.state))
+        NFAIL(m, "n%d: node state %s -> %s is not in the transition table", nd->idx,
+              repl_fsm_name(before), repl_fsm_name(in.state));
+    if (in.shifts != nd->shifts)
         TRACE(m, "n%d %s -> %s", nd->idx, repl_fsm_name(before), repl_fsm_name(in.state));
-        nd->last_state = in.state;
-    }
+    nd->shifts = in.shifts;
+    nd->last_state = in.state;
     /* a desynced node that holds the state is Donor/Desynced, whatever views came meanwhile */
     if (in.desync_count > 0 && repl_fsm_holds_state(in.state) && in.state != REPL_S_DONOR)
         NFAIL(m, "n%d: desynced but %s", nd->idx, repl_fsm_name(in.state));
@@ -318,7 +355,12 @@ static int step(struct nsim *m, struct ns_node *nd, struct repl_ev *ev)
     if (in.state == REPL_S_SYNCED && (in.held || in.ist_waiting))
         NFAIL(m, "n%d: Synced while %" PRId64 " actions are held for its state transfer", nd->idx, in.held);
     if (in.primary && repl_fsm_holds_state(in.state)) nd->ever_primary = true;
-    if (nd->applied >= in.notify_at && ev->kind != REPL_EV_COMMITTED && nd->committed_told != nd->applied) {
+    /* as the driver does: tell the core where commits are once they reach the point it asked
+     * for, and at once when it asks for a point that has passed already (a vote to answer) */
+    bool earlier = in.notify_at < nd->notify_at;
+    nd->notify_at = in.notify_at;
+    if (nd->applied >= in.notify_at && ev->kind != REPL_EV_COMMITTED &&
+        (nd->committed_told != nd->applied || earlier)) {
         nd->committed_told = nd->applied;
         struct repl_ev c = {.kind = REPL_EV_COMMITTED, .seqno = nd->applied};
         step(m, nd, &c);
@@ -377,8 +419,11 @@ void ns_start(struct nsim *m, int i, bool bootstrap)
     nd->ist_wait = false;
     nd->donate_until = 0;
     nd->last_state = REPL_S_CLOSED;
+    nd->shifts = 0;
     nd->next_tick = m->net.now;
     nd->committed_told = nd->applied;
+    nd->notify_at = INT64_MAX;
+    nd->vote_wait = -1;
     for (int k = 0; k < NS_CLIENTS; k++) {
         memset(&nd->cl[k], 0, sizeof nd->cl[k]);
         nd->cl[k].next_at = m->net.now + ns_rand(m) % (100 * SIM_MS);
@@ -470,6 +515,12 @@ static void xfer_sst(struct nsim *m, struct ns_node *nd, struct repl_act *a);
 /* One unit of applier work; false when nothing can run now. */
 static bool apply_one(struct nsim *m, struct ns_node *nd)
 {
+    if (nd->vote_wait >= 0) { /* the commit order is held until the group decides */
+        if (repl_core_vote_pending(nd->core, nd->vote_wait)) return false;
+        put(m, nd, nd->vote_wait, NS_LOG_FAILED);
+        nd->vote_wait = -1;
+        return true;
+    }
     int64_t next = nd->applied + 1;
     int cl;
     if (own_next(nd, next, &cl)) {
@@ -520,8 +571,8 @@ static bool apply_one(struct nsim *m, struct ns_node *nd)
     case REPL_ACT_APPLY:
         if (x.seqno == nd->fail_seqno && ns_synced_quorum(m)) { /* the others decide */
             TRACE(m, "n%d fails to apply seqno %" PRId64, nd->idx, x.seqno);
-            put(m, nd, x.seqno, NS_LOG_FAILED);
             nck_failed(m, repl_core_group(nd->core), x.seqno);
+            nd->vote_wait = x.seqno;
             struct repl_ev ev = {.kind = REPL_EV_APPLY_FAILED, .seqno = x.seqno, .code = 0xbad, .rc = 1};
             step(m, nd, &ev);
         } else {
@@ -729,9 +780,16 @@ static void node_work(struct nsim *m, struct ns_node *nd)
                 ev.buf = in->buf;
                 ev.len = in->len;
             } else {
+                /* as the driver does, outside the step: an injected failure here is seen by
+                 * the core as a failed decode, or as a write-set this node cannot keep */
+                bool armed = inject_arm(m, nd, "ws.");
                 ev.ws = repl_ws_new(in->buf, in->len);
-                if (!ev.ws) abort();
-                repl_ws_decode(ev.ws, CERT_WS_MAX_SIZE);
+                if (ev.ws) repl_ws_decode(ev.ws, CERT_WS_MAX_SIZE);
+                inject_done(m, nd, armed);
+                if (!ev.ws) { /* it freed the bytes */
+                    ev.kind = REPL_EV_FAIL;
+                    ev.why = "out of memory taking a delivered write-set";
+                }
             }
             in->buf = NULL;
         }
@@ -836,6 +894,26 @@ void ns_free(struct nsim *m)
     }
     sim_free(&m->net);
     nck_free();
+}
+
+/* The operator bootstraps node i, as Galera's documentation has it: a joiner (its state
+ * transfer never came) is restarted as a new cluster; any other node gets pc.bootstrap=YES: its
+ * next STATE carries the bootstrap flag, and gcomm forms a primary component around it. */
+void ns_operator_bootstrap(struct nsim *m, int i)
+{
+    struct ns_node *nd = &m->nd[i];
+    struct repl_core_info in;
+    repl_core_info(nd->core, &in);
+    TRACE(m, "the operator bootstraps n%d (%s, applied %" PRId64 ")", i, repl_fsm_name(in.state),
+          nd->applied);
+    if (in.state == REPL_S_JOINING) {
+        ns_crash(m, i);
+        ns_start(m, i, true);
+    } else {
+        struct repl_ev ev = {.kind = REPL_EV_BOOTSTRAP};
+        step(m, nd, &ev);
+    }
+    gc_core_bootstrap(m->net.nodes[i].core);
 }
 
 bool ns_desync(struct nsim *m, int i)

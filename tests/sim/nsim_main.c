@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "common/tr_log.h"
+#include "replicator/repl_fsm.h"
 #include "tests/sim/nsim.h"
 
 static void quiet_sink(enum tr_log_level level, const char *msg)
@@ -32,7 +33,7 @@ static void fault(struct nsim *m, struct undo *u, int *nu)
     uint64_t dur = 300 * SIM_MS + ns_rand(m) % (2500 * SIM_MS);
     uint64_t now = m->net.now;
     struct ns_node *nd = &m->nd[i];
-    switch (r % 9) {
+    switch (r % 10) {
     case 0: /* a crash, and the restart an init system would do */
         if (!alive(m, i)) break;
         ns_crash(m, i);
@@ -71,6 +72,17 @@ static void fault(struct nsim *m, struct undo *u, int *nu)
     case 8:
         sim_break_link(&m->net);
         break;
+    case 9: { /* one allocation fails in this node's replicator: it must stop, never diverge */
+        static const char *const points[] = {
+            "ws.new", "ws.decode", "core.certify", "core.msg", "core.view", "core.defer",
+            "core.cert_new", "core.mstate", "core.req", "core.ist", "core.donate", "exch.begin",
+            "xfer.hold", "members.set", "inflight.add", "vote.fail", "vote.begin", "vote.answer",
+            "gcache.put", "acts.push"};
+        if (!alive(m, i)) break;
+        nd->inject = points[ns_rand(m) % (sizeof points / sizeof points[0])];
+        nd->inject_until = now + dur;
+        break;
+    }
     }
 }
 
@@ -84,6 +96,10 @@ static void undo_all(struct nsim *m, struct undo *u, int *nu, bool all)
         u[k--] = u[--*nu];
     }
 }
+
+static struct {
+    uint64_t acked, injected, bootstrapped;
+} tot;
 
 static int run_seed(uint64_t seed, int verbose, bool quiet)
 {
@@ -132,19 +148,25 @@ static int run_seed(uint64_t seed, int verbose, bool quiet)
             if (!alive(&m, i) && !m.nd[i].restart_at) m.nd[i].restart_at = m.net.now + 100 * SIM_MS;
         ns_run(&m, m.net.now + 100 * SIM_MS);
         /* the operator: a group that lost its primary component for good (members left it or
-         * came back under new identities) is bootstrapped from the most advanced node, as
-         * Galera's documentation has it; the safety checks still apply to what follows */
+         * came back under new identities, or every member known to hold the whole state lost
+         * it) is bootstrapped from the most advanced node whose data is trusted, as Galera's
+         * documentation has it; the safety checks still apply to what follows */
         bool prim = false, up = true;
         int best = -1;
         for (int i = 0; i < n; i++) {
             up &= alive(&m, i);
-            if (alive(&m, i) && gc_core_is_primary(m.net.nodes[i].core)) prim = true;
-            if (alive(&m, i) && (best < 0 || m.nd[i].applied > m.nd[best].applied)) best = i;
+            if (!alive(&m, i)) continue;
+            struct repl_core_info in;
+            repl_core_info(m.nd[i].core, &in);
+            if (in.primary) prim = true;
+            if (!m.nd[i].corrupt && m.nd[i].applied >= 0 &&
+                (best < 0 || m.nd[i].applied > m.nd[best].applied))
+                best = i;
         }
         if (prim || !up) noprim_since = m.net.now;
         if (m.net.now - noprim_since > 10 * SIM_SEC && best >= 0) {
             bootstraps++;
-            gc_core_bootstrap(m.net.nodes[best].core);
+            ns_operator_bootstrap(&m, best);
             chk_operator_bootstrap(&m.net);
             noprim_since = m.net.now;
         }
@@ -158,10 +180,14 @@ static int run_seed(uint64_t seed, int verbose, bool quiet)
                seed, m.net.fail, seed);
     } else if (!quiet) {
         printf("seed %" PRIu64 ": ok, %d nodes, %" PRIu64 " commits acknowledged, %" PRIu64
-               " certification failures, last seqno %" PRId64 "%s\n",
-               seed, n, m.acked, m.cert_fail, m.nd[0].applied,
+               " certification failures, %" PRIu64 " injected allocation failures, last seqno %" PRId64
+               "%s\n",
+               seed, n, m.acked, m.cert_fail, m.injected, m.nd[0].applied,
                bootstraps ? ", bootstrapped by the operator" : "");
     }
+    tot.acked += m.acked;
+    tot.injected += m.injected;
+    tot.bootstrapped += bootstraps > 0;
     ns_free(&m);
     return failed;
 }
@@ -185,6 +211,8 @@ int main(int argc, char **argv)
         }
     }
     if (!verbose) tr_log_set_sink(quiet_sink);
+    if (verbose > 1) tr_log_set_debug(1);
+    repl_fsm_fatal = false; /* an illegal state change fails its seed, with the replay command */
     int fails = 0;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -192,6 +220,10 @@ int main(int argc, char **argv)
     for (uint64_t k = 0; k < seeds; k++) fails += run_seed(start + k, 0, quiet);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-    if (seeds) printf("%" PRIu64 " seeds from %" PRIu64 ": %d failed, %.1f s wall\n", seeds, start, fails, secs);
+    if (seeds)
+        printf("%" PRIu64 " seeds from %" PRIu64 ": %d failed, %.1f s wall (%" PRIu64
+               " commits acknowledged, %" PRIu64 " injected allocation failures, %" PRIu64
+               " seeds bootstrapped by the operator)\n",
+               seeds, start, fails, secs, tot.acked, tot.injected, tot.bootstrapped);
     return fails ? 1 : 0;
 }
