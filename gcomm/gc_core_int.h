@@ -12,6 +12,7 @@
 #include "gcomm/gc_core.h"
 #include "gcomm/gc_frame.h"
 #include "gcomm/gc_msg.h"
+#include "gcomm/gc_quorum.h"
 #include "gcomm/gc_wire.h"
 
 #define MAX_PEERS 64
@@ -81,25 +82,13 @@ struct pend {
     size_t len;
 };
 
-/* A STATE collected by the gatherer (its own included). */
+/* A STATE collected by the gatherer (its own included): what the decision reads (gc_quorum),
+ * and what START is built from. */
 struct coll {
-    tr_uuid uuid;
-    uint64_t inc;
+    struct gc_report r;
     char name[GC_NAME_MAX], incoming[GC_ADDR_MAX];
-    uint8_t weight, flags;
-    gc_view prim, estab;
-    uint32_t njoint;
-    gc_joint joint[GC_MAX_JOINT];
-    const gc_view *eff; /* prim, or estab if prim cannot have been established */
-    uint64_t stop_abs; /* NEVER if it was not supporting a view */
     uint64_t dv_epoch, delivered;
-    uint64_t live_until; /* its lease on its primary view, on our clock; 0: none */
-    uint8_t nheard;
-    tr_uuid heard[GC_MAX_MEMBERS];
-    uint64_t heard_abs[GC_MAX_MEMBERS];
-    uint8_t nacked;
-    uint64_t acked[GC_ACKED_MAX];
-    uint64_t log_end, first;
+    uint64_t first;
     uint32_t nentries, ndedup;
     struct entry *entries;
     uint64_t bor_lo, bor_n; /* entries[bor_lo..+bor_n) share the data of our own STATE's entries */
@@ -236,8 +225,6 @@ void gc_deliver_local_nonprim(gc_core *c);
 void gc_pend_drop_all(gc_core *c);
 void gc_pend_resend_all(gc_core *c);
 void gc_deliver_entry(gc_core *c, uint64_t seqno);
-bool gc_joint_eval(gc_core *c, const gc_joint *j, uint32_t n, bool (*present)(gc_core *, const tr_uuid *, const void *),
-                   const void *arg);
 void gc_advance(gc_core *c);
 void gc_leader_order(gc_core *c, const tr_uuid *sender, uint64_t inc, uint64_t seq,
                      const uint8_t *data, size_t len);
