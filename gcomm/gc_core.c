@@ -440,6 +440,14 @@ void gc_core_fc(gc_core *c, bool stop)
 
 const tr_uuid *gc_core_uuid(const gc_core *c) { return &c->me; }
 
+void gc_core_probe(const gc_core *c, struct gc_core_probe *p)
+{
+    p->state = c->state;
+    p->cur = c->cur.id.epoch ? &c->cur : NULL;
+    p->gather_epoch = c->state == GC_ST_GATHER ? c->g.epoch : 0;
+    p->gather_bootstrap = c->state == GC_ST_GATHER && c->g.bootstrap;
+}
+
 void gc_core_stats(const gc_core *c, struct gc_stats *s)
 {
     *s = c->st;

@@ -89,6 +89,16 @@ void gc_core_bootstrap(gc_core *c);
 void gc_core_set_isolate(gc_core *c, bool on);
 void gc_core_fc(gc_core *c, bool stop);
 
+/* What a core is doing, for tests that check the protocol from outside (the simulator's leader
+ * rule). Pointers are valid until the next call into the core. */
+struct gc_core_probe {
+    enum gc_state state;
+    const gc_view *cur;    /* the view last installed (NORMAL in it, or left for a change); NULL: none */
+    uint64_t gather_epoch; /* while GATHER: the epoch it gathers */
+    bool gather_bootstrap; /* ... started by pc.bootstrap */
+};
+void gc_core_probe(const gc_core *c, struct gc_core_probe *p);
+
 /* True while this node is in an established primary view and holds its lease. */
 bool gc_core_is_primary(const gc_core *c);
 const tr_uuid *gc_core_uuid(const gc_core *c);

@@ -15,6 +15,13 @@
 
 struct sim;
 
+/* A workload message starts with a header naming its sender node and the sender's own count of
+ * broadcasts (over all its restarts): the checker finds duplicates and reordering per sender. */
+#define SIM_MSG_HDR 20
+#define SIM_MSG_MAGIC 0x57534d53u
+void sim_msg_put(uint8_t *buf, int node, uint64_t seq, int restarts);
+bool sim_msg_get(const uint8_t *buf, size_t len, int *node, uint64_t *seq);
+
 struct sim_node {
     struct sim *sim;
     int idx;
@@ -40,6 +47,12 @@ struct sim_node {
     uint64_t delivered_total;
     uint64_t nonprim_views; /* non-primary views delivered */
     uint64_t last_deliver_time;
+    uint64_t last_from[SIM_MAX_NODES]; /* the last workload message delivered from each sender */
+    /* leader rule: what the core was doing at the previous step (gc_core_probe) */
+    int pr_state;
+    bool pr_leading;       /* NORMAL in a view it leads */
+    uint64_t pr_gather;    /* epoch of the gather last seen */
+    gc_view_id pr_cur;     /* the view last seen installed */
 };
 
 struct frame {
@@ -107,6 +120,7 @@ void sim_partition(struct sim *s, const int *group);
 void sim_heal(struct sim *s);
 void sim_set_oneway(struct sim *s, int from, int to, bool blocked);
 void sim_break_link(struct sim *s);
+void sim_break_link_between(struct sim *s, int a, int b);
 void sim_run_until(struct sim *s, uint64_t t);
 uint64_t sim_rand(struct sim *s);
 bool sim_failed(const struct sim *s);

@@ -23,6 +23,15 @@ struct vsrec {
     uint64_t count, hash;
 };
 
+/* A gather seen in progress: who started it, and whether it re-formed a view it led. */
+struct grec {
+    uint64_t epoch;
+    tr_uuid by;
+    bool reform, bootstrap;
+};
+
+static struct grec *grecs;
+static size_t ngrecs, capgrecs;
 static struct hist *hists;
 static size_t nhists;
 static struct vrec *vrecs;
@@ -36,6 +45,9 @@ void chk_reset(void)
     free(hists);
     free(vrecs);
     free(vsrecs);
+    free(grecs);
+    grecs = NULL;
+    ngrecs = capgrecs = 0;
     hists = NULL;
     vrecs = NULL;
     vsrecs = NULL;
@@ -122,6 +134,16 @@ static void check_msg(struct sim *s, struct sim_node *nd, const struct gc_delive
         return chk_fail(s, "n%d: seqno %zu is a different message than on another node (total order / lost "
                            "message)", nd->idx, sq);
     h->hash[sq] = hv;
+    /* each sender's messages at most once per node, in the order it sent them */
+    int from;
+    uint64_t seq;
+    if (sim_msg_get(d->data, d->len, &from, &seq)) {
+        if (seq <= nd->last_from[from])
+            return chk_fail(s, "n%d delivered n%d's message %llu %s (seqno %lld; last from n%d: %llu)", nd->idx, from,
+                            (unsigned long long)seq, seq == nd->last_from[from] ? "twice" : "out of its send order",
+                            (long long)d->seqno, from, (unsigned long long)nd->last_from[from]);
+        nd->last_from[from] = seq;
+    }
     nd->hist = d->history;
     nd->last_seqno = d->seqno;
     nd->skip_ok = false;
@@ -213,8 +235,50 @@ void chk_on_deliver(struct sim *s, struct sim_node *nd, const struct gc_delivery
     else check_view(s, nd, d);
 }
 
+/* The leader rule (docs/design/gcomm.md section 8, desired set): the leader of a view is the
+ * node that gathered it, a member of it, and the lowest uuid among its members, unless it
+ * gathered while NORMAL as the leader of its own view (a re-forming leader keeps the role) or
+ * for pc.bootstrap. */
+static void check_leader_rule(struct sim *s, struct sim_node *nd)
+{
+    struct gc_core_probe pr;
+    gc_core_probe(nd->core, &pr);
+    const tr_uuid *me = gc_core_uuid(nd->core);
+    if (pr.state == GC_ST_GATHER && pr.gather_epoch != nd->pr_gather) {
+        if (ngrecs == capgrecs) {
+            capgrecs = capgrecs ? capgrecs * 2 : 256;
+            grecs = realloc(grecs, capgrecs * sizeof *grecs);
+            if (!grecs) abort();
+        }
+        grecs[ngrecs++] = (struct grec){pr.gather_epoch, *me, nd->pr_state == GC_ST_NORMAL && nd->pr_leading,
+                                        pr.gather_bootstrap};
+        nd->pr_gather = pr.gather_epoch;
+    }
+    if (pr.cur && gc_view_id_cmp(&pr.cur->id, &nd->pr_cur)) {
+        const gc_view *v = pr.cur;
+        const struct grec *g = NULL;
+        for (size_t i = ngrecs; i-- > 0 && !g;)
+            if (grecs[i].epoch == v->id.epoch && !tr_uuid_compare(&grecs[i].by, &v->id.leader)) g = &grecs[i];
+        if (!g)
+            return chk_fail(s, "n%d installed view %llu.%02x%02x whose leader never gathered it", nd->idx,
+                            (unsigned long long)v->id.epoch, v->id.leader.data[14], v->id.leader.data[15]);
+        if (gc_view_find(v, &v->id.leader) < 0)
+            return chk_fail(s, "n%d installed view %llu whose leader is not a member", nd->idx,
+                            (unsigned long long)v->id.epoch);
+        if (!g->reform && !g->bootstrap && tr_uuid_compare(&v->m[0].uuid, &v->id.leader))
+            return chk_fail(s, "n%d installed view %llu (%u members) led by a node that is not its lowest uuid, "
+                               "did not re-form a view it led and did not bootstrap", nd->idx,
+                            (unsigned long long)v->id.epoch, v->n);
+        nd->pr_cur = v->id;
+    }
+    nd->pr_state = pr.state;
+    nd->pr_leading = pr.state == GC_ST_NORMAL && pr.cur && !tr_uuid_compare(&pr.cur->id.leader, me);
+}
+
 void chk_step(struct sim *s)
 {
+    for (int i = 0; i < s->n && !s->fail[0]; i++)
+        if (s->nodes[i].alive && s->nodes[i].core) check_leader_rule(s, &s->nodes[i]);
     const gc_view *prim = NULL;
     int who = -1;
     for (int i = 0; i < s->n; i++) {

@@ -38,6 +38,14 @@ static bool all_primary_together(struct sim *s, char *why, size_t cap)
 
 struct timed { uint64_t t; int kind, node; };
 
+/* The live node with this uuid, or -1. */
+static int node_of(struct sim *s, const tr_uuid *u)
+{
+    for (int k = 0; k < s->n; k++)
+        if (s->nodes[k].alive && !tr_uuid_compare(gc_core_uuid(s->nodes[k].core), u)) return k;
+    return -1;
+}
+
 static int g_trace;
 static int run_seed(uint64_t seed, bool verbose, bool quiet)
 {
@@ -80,7 +88,7 @@ static int run_seed(uint64_t seed, bool verbose, bool quiet)
                 did = true;
             }
         if (did) continue;
-        int f = (int)(sim_rand(&s) % 9);
+        int f = (int)(sim_rand(&s) % 10);
         int x = (int)(sim_rand(&s) % (uint64_t)n), y = (int)(sim_rand(&s) % (uint64_t)n);
         const char *what = "";
         switch (f) {
@@ -123,6 +131,22 @@ static int run_seed(uint64_t seed, bool verbose, bool quiet)
                 gc_core_set_isolate(s.nodes[x].core, true);
                 pend[np++] = (struct timed){s.now + sim_rand(&s) % (10 * SIM_SEC), 1, x};
                 what = "isolate";
+            }
+            break;
+        case 9: /* a member's link to its leader resets under load: what it resends, the leader has
+                 * partly ordered already (its dedup must drop those) */
+            y = s.nodes[x].alive && s.nodes[x].have_view ? node_of(&s, &s.nodes[x].view.id.leader) : -1;
+            if (y >= 0 && y != x) {
+                /* when it has messages in flight, up to 2 ms after it sent one */
+                for (uint64_t t0 = s.now; !sim_failed(&s) && s.now < t0 + 200 * SIM_MS; ) {
+                    struct gc_stats st;
+                    gc_core_stats(s.nodes[x].core, &st);
+                    if (st.pending) break;
+                    sim_run_until(&s, s.now + SIM_MS / 2);
+                }
+                sim_run_until(&s, s.now + sim_rand(&s) % (2 * SIM_MS));
+                if (s.nodes[x].alive && s.nodes[y].alive) sim_break_link_between(&s, x, y);
+                what = "break leader link";
             }
             break;
         }
@@ -183,9 +207,8 @@ static int leader_of(struct sim *s)
 {
     for (int i = 0; i < s->n; i++)
         if (s->nodes[i].alive && s->nodes[i].have_view) {
-            const tr_uuid *l = &s->nodes[i].view.id.leader;
-            for (int k = 0; k < s->n; k++)
-                if (s->nodes[k].alive && !tr_uuid_compare(gc_core_uuid(s->nodes[k].core), l)) return k;
+            int k = node_of(s, &s->nodes[i].view.id.leader);
+            if (k >= 0) return k;
         }
     return -1;
 }

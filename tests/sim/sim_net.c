@@ -18,6 +18,25 @@ static uint64_t xs(uint64_t *r)
 }
 
 uint64_t sim_rand(struct sim *s) { return xs(&s->rng); }
+
+void sim_msg_put(uint8_t *buf, int node, uint64_t seq, int restarts)
+{
+    uint32_t magic = SIM_MSG_MAGIC;
+    memcpy(buf, &magic, 4);
+    memcpy(buf + 4, &node, 4);
+    memcpy(buf + 8, &seq, 8);
+    memcpy(buf + 16, &restarts, 4);
+}
+
+bool sim_msg_get(const uint8_t *buf, size_t len, int *node, uint64_t *seq)
+{
+    uint32_t magic;
+    if (len < SIM_MSG_HDR) return false;
+    memcpy(&magic, buf, 4);
+    memcpy(node, buf + 4, 4);
+    memcpy(seq, buf + 8, 8);
+    return magic == SIM_MSG_MAGIC && *node >= 0 && *node < SIM_MAX_NODES;
+}
 bool sim_failed(const struct sim *s) { return s->fail[0] != 0; }
 
 /* ---------- event heap ---------- */
@@ -344,7 +363,12 @@ void sim_node_start(struct sim *s, int i)
     nd->left = false;
     nd->vs_count = nd->vs_hash = 0;
     nd->skip_ok = true;
+    nd->pr_state = GC_ST_CHANGE;
+    nd->pr_leading = false;
+    nd->pr_gather = 0;
+    memset(&nd->pr_cur, 0, sizeof nd->pr_cur);
     gc_core_start(nd->core);
+    chk_step(s); /* start may already gather (a bootstrap) */
     nd->next_tick = s->now + gc_core_tick_interval(nd->core);
     push(s, (struct event){.t = nd->next_tick, .kind = EV_TICK, .node = i});
     nd->next_bcast = s->now + sim_rand(s) % s->bcast_period;
@@ -416,24 +440,35 @@ void sim_set_oneway(struct sim *s, int from, int to, bool blocked)
     if (!blocked) release_held(s);
 }
 
+static void break_one(struct sim *s, int k)
+{
+    struct sim_link *l = &s->links[k];
+    l->dead = true;
+    free_held(l);
+    push(s, (struct event){.t = s->now + link_delay(s), .kind = EV_CONN_DOWN, .link = k, .node = 0});
+    push(s, (struct event){.t = s->now + link_delay(s), .kind = EV_CONN_DOWN, .link = k, .node = 1});
+}
+
+static bool live_link(const struct sim_link *l) { return !l->dead && l->up[0] && l->up[1]; }
+
 /* Breaks a random live link (both ends see it go down), as a TCP reset would. */
 void sim_break_link(struct sim *s)
 {
     int live = 0;
     for (int k = 0; k < s->nlinks; k++)
-        if (!s->links[k].dead && s->links[k].up[0] && s->links[k].up[1]) live++;
+        if (live_link(&s->links[k])) live++;
     if (!live) return;
     int pick = (int)(sim_rand(s) % (uint64_t)live);
+    for (int k = 0; k < s->nlinks; k++)
+        if (live_link(&s->links[k]) && pick-- == 0) { break_one(s, k); return; }
+}
+
+/* Breaks every live link between nodes a and b. */
+void sim_break_link_between(struct sim *s, int a, int b)
+{
     for (int k = 0; k < s->nlinks; k++) {
-        struct sim_link *l = &s->links[k];
-        if (l->dead || !l->up[0] || !l->up[1]) continue;
-        if (pick-- == 0) {
-            l->dead = true;
-            free_held(l);
-            push(s, (struct event){.t = s->now + link_delay(s), .kind = EV_CONN_DOWN, .link = k, .node = 0});
-            push(s, (struct event){.t = s->now + link_delay(s), .kind = EV_CONN_DOWN, .link = k, .node = 1});
-            return;
-        }
+        const struct sim_link *l = &s->links[k];
+        if (live_link(l) && ((l->a == a && l->b == b) || (l->a == b && l->b == a))) break_one(s, k);
     }
 }
 
@@ -520,13 +555,11 @@ void sim_run_until(struct sim *s, uint64_t t_end)
             if (s->workload && !nd->paused && gc_core_is_primary(nd->core)) {
                 uint8_t buf[2048];
                 uint64_t r = sim_rand(s);
-                size_t len = 16 + r % 200;
+                size_t len = SIM_MSG_HDR + r % 200;
                 if ((r >> 32) % 40 == 0) len = 1500 + (r >> 16) % 500; /* larger than max_packet in tests */
                 nd->sent_seq++;
-                memcpy(buf, &nd->idx, sizeof nd->idx);
-                memcpy(buf + 4, &nd->sent_seq, 8);
-                memcpy(buf + 12, &nd->restarts, 4);
-                for (size_t k = 16; k < len; k++) buf[k] = (uint8_t)(k * 31 + nd->sent_seq);
+                sim_msg_put(buf, nd->idx, nd->sent_seq, nd->restarts);
+                for (size_t k = SIM_MSG_HDR; k < len; k++) buf[k] = (uint8_t)(k * 31 + nd->sent_seq);
                 gc_core_broadcast(nd->core, buf, len);
             }
             nd->next_bcast = s->now + s->bcast_period / 2 + sim_rand(s) % s->bcast_period;
