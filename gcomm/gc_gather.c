@@ -55,6 +55,7 @@ static void same_as_gatherer(gc_core *c, const gc_msg *g, uint64_t *from, uint64
  * GATHER that named its log, the entries it holds are left out. */
 void gc_fill_state(gc_core *c, gc_msg *m, uint64_t epoch, gc_entry_ref *refs, const gc_msg *gather)
 {
+    bool decline = !refs; /* gc_on_gather: a report for a gatherer we do not follow */
     memset(m, 0, sizeof *m);
     m->type = GC_MSG_STATE;
     m->u.state.epoch = epoch;
@@ -67,7 +68,7 @@ void gc_fill_state(gc_core *c, gc_msg *m, uint64_t epoch, gc_entry_ref *refs, co
                                  (c->has_prim ? GC_STATE_HAS_PRIM : 0) |
                                  (c->has_prim && c->prim_pending ? GC_STATE_PENDING : 0) |
                                  (c->has_prim && c->prim_pending && c->prim_forced ? GC_STATE_PFORCED : 0) |
-                                 (c->has_estab ? GC_STATE_HAS_ESTAB : 0));
+                                 (c->has_estab ? GC_STATE_HAS_ESTAB : 0) | (decline ? GC_STATE_DECLINE : 0));
     if (c->has_prim) m->u.state.prim = c->last_prim;
     if (c->has_estab) m->u.state.estab = c->last_estab;
     m->u.state.njoint = c->prim_njoint;
@@ -90,6 +91,10 @@ void gc_fill_state(gc_core *c, gc_msg *m, uint64_t epoch, gc_entry_ref *refs, co
         !gc_view_id_cmp(&c->cur.id, &c->last_prim.id) && c->lease_expiry > now)
         m->u.state.lease_left = c->lease_expiry == NEVER ? NEVER : c->lease_expiry - now;
     m->u.state.delivered = c->delivered;
+    if (decline) { /* no log, no dedup table: a peer that is not a member learns nothing more */
+        m->u.state.first = m->u.state.log_end + 1;
+        return;
+    }
     m->u.state.ndedup = c->ndedup;
     m->u.state.dedup = c->dedup;
     same_as_gatherer(c, gather, &m->u.state.same_from, &m->u.state.nsame);
@@ -222,11 +227,26 @@ void gc_start_gather(gc_core *c, const tr_uuid *D, int nd, bool bootstrap)
     gc_gather_clear(c);
     gc_stop_supporting(c);
     c->state = GC_ST_GATHER;
-    c->promised = c->max_epoch + 1;
+    /* targets that promised a higher epoch refuse a GATHER below it: start above them. A member's
+     * promise counts as it is; a non-member's as far as the probe it answered (its promise to
+     * us, gc_probe_joiners), or, outside a primary view, within GC_EPOCH_JUMP of ours: an
+     * outsider's heartbeat cannot spend the epoch space */
+    uint64_t base = c->max_epoch, t0 = gc_now(c);
+    bool anchored = gc_anchored(c);
+    for (int i = 0; i < nd; i++) {
+        struct peer *p = tr_uuid_compare(&D[i], &c->me) ? gc_peer_find(c, &D[i]) : NULL;
+        if (!p || p->hb_promised <= base) continue;
+        uint64_t e = p->hb_promised;
+        if (gc_member_peer(c, p)) base = e;
+        else if (gc_proved(c, p, t0)) base = e < p->proved_epoch ? e : p->proved_epoch > base ? p->proved_epoch : base;
+        else if (!anchored && e - c->max_epoch <= GC_EPOCH_JUMP) base = e;
+    }
+    c->promised = gc_epoch_next(base);
     c->max_epoch = c->promised;
     c->g.epoch = c->promised;
     c->g.start = t;
     c->g.bootstrap = bootstrap;
+    c->g.members_only = gc_members_only(c);
     c->st.view_changes_started++;
     /* targets: the gc_desired set plus fresh peers that are leaving (their state counts as "left") */
     for (int i = 0; i < nd; i++)
@@ -317,6 +337,7 @@ static void decide_in(gc_core *c, bool timeout, const struct gc_report **reps, s
                                 .since = c->g.start,
                                 .patience = c->t_hb,
                                 .lease_pad = c->t_lease + 2 * c->t_tick,
+                                .margin = 2 * c->t_tick,
                                 .all_answered = all,
                                 .timeout = timeout,
                                 .in_transit = !all && state_in_transit(c)};
@@ -356,7 +377,7 @@ static void install(gc_core *c, const struct gc_decide_in *in, const struct gc_d
     v->primary = primary;
     for (int i = 0; i < c->g.ncoll && v->n < GC_MAX_MEMBERS; i++) {
         struct coll *s = &c->g.coll[i];
-        if (s->r.flags & GC_STATE_LEAVING) continue;
+        if (s->r.flags & (GC_STATE_LEAVING | GC_STATE_DECLINE)) continue;
         gc_member *mm = &v->m[v->n++];
         mm->uuid = s->r.uuid;
         mm->incarnation = s->r.inc;
@@ -457,7 +478,7 @@ static void install(gc_core *c, const struct gc_decide_in *in, const struct gc_d
     struct coll *gholder[GC_MAX_MEMBERS];
     for (int i = 0; i < c->g.ncoll; i++) {
         struct coll *s = &c->g.coll[i];
-        if (!s->dv_epoch || (s->r.flags & GC_STATE_LEAVING)) continue;
+        if (!s->dv_epoch || (s->r.flags & (GC_STATE_LEAVING | GC_STATE_DECLINE))) continue;
         if (primary && !newhist && adopt && P &&
             (s->dv_epoch == P->id.epoch || (m.u.start.adopt_prev_epoch && s->dv_epoch == m.u.start.adopt_prev_epoch)))
             continue; /* these continue through `close` */
@@ -496,10 +517,11 @@ static void install(gc_core *c, const struct gc_decide_in *in, const struct gc_d
                  P->id.epoch, P->n, psrc ? " maybe established" : "", d->nlive, c->g.ncoll);
         else tr_debug("gcomm %s: no last primary view among %d reporters", c->cfg.name, c->g.ncoll);
         for (int i = 0; i < c->g.ncoll; i++)
-            tr_debug("gcomm %s:   reporter %s flags %u prim %" PRIu64 " eff %" PRIu64 " in P %d", c->cfg.name,
+            tr_debug("gcomm %s:   reporter %s flags %u prim %" PRIu64 " eff %" PRIu64 " in P %d live %.3f", c->cfg.name,
                      gc_uuid_short(&c->g.coll[i].r.uuid, b), c->g.coll[i].r.flags, c->g.coll[i].r.prim.id.epoch,
                      gc_decision_eff(in, d, i) ? gc_decision_eff(in, d, i)->id.epoch : 0,
-                     P ? gc_view_find(P, &c->g.coll[i].r.uuid) : -2);
+                     P ? gc_view_find(P, &c->g.coll[i].r.uuid) : -2,
+                     c->g.coll[i].r.live_until ? ((double)c->g.coll[i].r.live_until - (double)t) / 1e9 : 0.0);
     }
     tr_debug("gcomm %s: installing epoch %" PRIu64 " leader %s %s n=%u close=%" PRIu64, c->cfg.name,
              v->id.epoch, gc_uuid_short(&v->id.leader, b), primary ? "primary" : "non-primary", v->n, m.u.start.close);
@@ -509,7 +531,7 @@ static void install(gc_core *c, const struct gc_decide_in *in, const struct gc_d
     uint32_t full_n = m.u.start.nentries;
     for (int i = 0; i < c->g.ncoll; i++) {
         struct coll *s = &c->g.coll[i];
-        if (!tr_uuid_compare(&s->r.uuid, &c->me)) continue;
+        if (!tr_uuid_compare(&s->r.uuid, &c->me) || (s->r.flags & GC_STATE_DECLINE)) continue;
         struct peer *p = gc_peer_find(c, &s->r.uuid);
         if (!p) continue;
         uint64_t from = full_n ? start_from(adopt, s, full_first) : full_first;
@@ -524,6 +546,30 @@ static void install(gc_core *c, const struct gc_decide_in *in, const struct gc_d
     m.u.start.entries = refs;
     c->promise_peer = -1;
     c->next_gather_ok = t + c->t_hb / 2 + c->env.random(c->env.ctx) % (c->t_hb / 2 + 1);
+    /* peers in a primary view declined: their leader takes us in, and our asking again at once
+     * would only cost them a report each time */
+    bool declined = false;
+    for (int i = 0; i < c->g.ncoll; i++) declined |= (c->g.coll[i].r.flags & GC_STATE_DECLINE) != 0;
+    if (declined) {
+        uint64_t lo = c->t_change, hi = 4 * c->t_change;
+        c->decline_backoff = !c->decline_backoff ? lo : c->decline_backoff * 2 > hi ? hi : c->decline_backoff * 2;
+        c->next_gather_ok = t + c->decline_backoff;
+    } else {
+        c->decline_backoff = 0;
+    }
+    /* a peer outside the view we are in that was asked but did not answer is not asked again at
+     * once: an outsider that links up and stays silent would cost a view change every tick, and
+     * a node whose old group ignores it (a primary component takes GATHERs from its members
+     * only) would gather alone again and again, raising its epoch past its group's invitations */
+    for (int i = 0; i < c->g.ntargets; i++) {
+        struct peer *p = gc_peer_find(c, &c->g.targets[i]);
+        if (!p || coll_find(c, &p->uuid) || gc_in_view(&c->cur, p)) continue;
+        /* twice in a row: once happens when it gathered itself at the same moment */
+        if (++p->misses >= 2 && (gc_anchored(c) || !gc_peer_gathers(c, p, t))) {
+            gc_skip_peer(c, p);
+            p->misses = 0;
+        }
+    }
     gc_apply_start(c, &m);
     free(refs);
     free(dd);
@@ -533,8 +579,13 @@ static void install(gc_core *c, const struct gc_decide_in *in, const struct gc_d
 
 void gc_on_state_msg(gc_core *c, struct peer *p, const gc_msg *m)
 {
-    if (c->state != GC_ST_GATHER || m->u.state.epoch != c->g.epoch) return;
-    if (m->u.state.inc != p->inc) return;
-    coll_add(c, &p->uuid, m, gc_now(c));
+    if (c->state != GC_ST_GATHER) {
+        gc_probe_answer(c, p, m);
+        return;
+    }
+    if (m->u.state.epoch != c->g.epoch) return;
+    /* STATEs only from the peers we invited */
+    if (m->u.state.inc != p->inc || !gc_in_set(c->g.targets, c->g.ntargets, &p->uuid)) return;
+    if (coll_add(c, &p->uuid, m, gc_now(c)) == 0) p->skip_until = p->skip_backoff = p->misses = 0;
     gc_gather_check(c, false);
 }

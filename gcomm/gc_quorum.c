@@ -101,7 +101,7 @@ static const gc_view *choose_prim(const struct gc_decide_in *in, struct gc_decis
     *pending_src = -1;
     for (int i = 0; i < in->n; i++) {
         const struct gc_report *s = in->r[i];
-        bool skip = live_only && (s->flags & GC_STATE_RECOVERED);
+        bool skip = (live_only && (s->flags & GC_STATE_RECOVERED)) || (s->flags & GC_STATE_DECLINE);
         d->eff[i] = (s->flags & GC_STATE_HAS_PRIM) && !skip ? GC_EFF_PRIM : GC_EFF_NONE;
     }
     for (int round = 0; round <= in->n; round++) {
@@ -157,7 +157,7 @@ static bool recoverable(const struct gc_decide_in *in, const struct gc_decision 
     bool every = true, some_recovered = false;
     for (uint32_t i = 0; i < P->n; i++) {
         int k = find(in, &P->m[i].uuid);
-        if (k < 0) every = false;
+        if (k < 0 || (in->r[k]->flags & GC_STATE_DECLINE)) every = false;
         else if ((in->r[k]->flags & GC_STATE_RECOVERED) || in->r[k]->inc != P->m[i].incarnation ||
                  !gc_decision_eff(in, d, k) || gc_view_id_cmp(&gc_decision_eff(in, d, k)->id, &P->id))
             some_recovered = true;
@@ -166,12 +166,20 @@ static bool recoverable(const struct gc_decide_in *in, const struct gc_decision 
 }
 
 /* A missing member of P can hold a lease only while reporters still echo it: they stop when
- * they stop supporting the view, or when they stop hearing it. */
+ * they stop supporting the view, or when they stop hearing it. A member that declined holds its
+ * lease at least until the time it reported. */
 static uint64_t lease_wait(const struct gc_decide_in *in, const gc_view *P)
 {
     uint64_t wait_until = 0;
+    for (int i = 0; i < in->n; i++)
+        if ((in->r[i]->flags & GC_STATE_DECLINE) && gc_view_find(P, &in->r[i]->uuid) >= 0 &&
+            in->r[i]->live_until != NEVER && in->r[i]->live_until + in->margin > wait_until)
+            wait_until = in->r[i]->live_until + in->margin;
     for (uint32_t k = 0; k < P->n; k++) {
-        if (find(in, &P->m[k].uuid) >= 0) continue;
+        /* a decliner is as good as missing: it still supports P, and what the others echoed it
+         * before they promised us may give it a lease after its report */
+        int f = find(in, &P->m[k].uuid);
+        if (f >= 0 && !(in->r[f]->flags & GC_STATE_DECLINE)) continue;
         for (int i = 0; i < in->n; i++) {
             const struct gc_report *s = in->r[i];
             if (s->stop_abs == NEVER) continue;
@@ -199,7 +207,7 @@ void gc_quorum_decide(const struct gc_decide_in *in, struct gc_decision *d)
      * instant) outranks what restarted members remember, as Galera's primary nodes outrank
      * restored state: no later primary view can have been formed, let alone persisted in a
      * gvwstate.dat, while that lease runs. */
-    bool live_prim_now = false;
+    bool live_prim_now = false; /* decliners included: they stay in theirs */
     for (int i = 0; i < in->n; i++)
         if (!(in->r[i]->flags & (GC_STATE_RECOVERED | GC_STATE_LEAVING)) && in->r[i]->live_until > in->now)
             live_prim_now = true;
@@ -236,6 +244,7 @@ void gc_quorum_decide(const struct gc_decide_in *in, struct gc_decision *d)
         if (!live_prim) break;
     }
     d->wait_until = d->primary && !d->forced && d->P ? lease_wait(in, d->P) : 0;
+    if (d->wait_until == NEVER) d->primary = false; /* cannot happen: NEVER leases are skipped */
     if (d->primary)
         d->install = in->now >= d->wait_until &&
                      (in->all_answered || in->timeout || (in->now >= in->since + in->patience && !in->in_transit));

@@ -39,6 +39,7 @@ struct gc_decide_in {
     uint64_t since;     /* when the gather started */
     uint64_t patience;  /* with quorum, how long to wait for the other targets (keepalive/8) */
     uint64_t lease_pad; /* a missing member may hold a lease this long after it was last echoed */
+    uint64_t margin;    /* added to a lease a decliner reported (clock steps of the driver) */
     bool all_answered;  /* every target's STATE is in */
     bool timeout;       /* the gather has run long enough to decide with whoever answered */
     bool in_transit;    /* a missing target's STATE may be on its way (half reassembled, announced) */

@@ -28,7 +28,32 @@ struct grec {
     uint64_t epoch;
     tr_uuid by;
     bool reform, bootstrap;
+    bool anchored;  /* it counted only the members of its own views (gc_members_only) */
+    uint32_t nmine; /* ... which were these */
+    tr_uuid mine[3 * GC_MAX_MEMBERS];
+    uint64_t mine_inc[3 * GC_MAX_MEMBERS]; /* 0: any (a view restored from gvwstate.dat) */
 };
+
+static void add_members(struct grec *g, const gc_view *v)
+{
+    for (uint32_t i = 0; v && i < v->n && g->nmine < 3 * GC_MAX_MEMBERS; i++) {
+        g->mine[g->nmine] = v->m[i].uuid;
+        g->mine_inc[g->nmine++] = v->m[i].incarnation;
+    }
+}
+
+/* The lowest uuid among v's members that gatherer g counted for the initiative. */
+static const tr_uuid *lowest_counted(const struct grec *g, const gc_view *v)
+{
+    for (uint32_t i = 0; i < v->n; i++) {
+        if (!g->anchored || !tr_uuid_compare(&v->m[i].uuid, &g->by)) return &v->m[i].uuid;
+        for (uint32_t k = 0; k < g->nmine; k++)
+            if (!tr_uuid_compare(&g->mine[k], &v->m[i].uuid) &&
+                (!g->mine_inc[k] || g->mine_inc[k] == v->m[i].incarnation))
+                return &v->m[i].uuid;
+    }
+    return NULL;
+}
 
 static struct grec *grecs;
 static size_t ngrecs, capgrecs;
@@ -160,6 +185,9 @@ static void check_view(struct sim *s, struct sim_node *nd, const struct gc_deliv
     int idx = gc_view_find(v, me);
     if (idx != d->my_index) return chk_fail(s, "n%d: view own index %d, expected %d", nd->idx, d->my_index, idx);
     if (v->n > 0 && idx < 0) return chk_fail(s, "n%d: delivered a view without itself", nd->idx);
+    for (uint32_t i = 0; i < v->n; i++)
+        if (sim_outsider_is(s, &v->m[i].uuid))
+            return chk_fail(s, "n%d: the outsider is a member of view %llu", nd->idx, (unsigned long long)v->id.epoch);
     if (v->id.epoch != 0) {
         if (nd->have_view && nd->view.id.epoch != 0 && v->id.epoch <= nd->view.id.epoch)
             return chk_fail(s, "n%d: view epoch went from %llu to %llu", nd->idx,
@@ -250,8 +278,16 @@ static void check_leader_rule(struct sim *s, struct sim_node *nd)
             grecs = realloc(grecs, capgrecs * sizeof *grecs);
             if (!grecs) abort();
         }
-        grecs[ngrecs++] = (struct grec){pr.gather_epoch, *me, nd->pr_state == GC_ST_NORMAL && nd->pr_leading,
-                                        pr.gather_bootstrap};
+        struct grec *g = &grecs[ngrecs++];
+        memset(g, 0, sizeof *g);
+        g->epoch = pr.gather_epoch;
+        g->by = *me;
+        g->reform = nd->pr_state == GC_ST_NORMAL && nd->pr_leading;
+        g->bootstrap = pr.gather_bootstrap;
+        g->anchored = pr.gather_members_only;
+        add_members(g, nd->pr_cur_view.n ? &nd->pr_cur_view : NULL);
+        add_members(g, pr.dv);
+        add_members(g, pr.last_prim);
         nd->pr_gather = pr.gather_epoch;
     }
     if (pr.cur && gc_view_id_cmp(&pr.cur->id, &nd->pr_cur)) {
@@ -265,11 +301,13 @@ static void check_leader_rule(struct sim *s, struct sim_node *nd)
         if (gc_view_find(v, &v->id.leader) < 0)
             return chk_fail(s, "n%d installed view %llu whose leader is not a member", nd->idx,
                             (unsigned long long)v->id.epoch);
-        if (!g->reform && !g->bootstrap && tr_uuid_compare(&v->m[0].uuid, &v->id.leader))
-            return chk_fail(s, "n%d installed view %llu (%u members) led by a node that is not its lowest uuid, "
-                               "did not re-form a view it led and did not bootstrap", nd->idx,
+        const tr_uuid *low = lowest_counted(g, v);
+        if (!g->reform && !g->bootstrap && (!low || tr_uuid_compare(low, &v->id.leader)))
+            return chk_fail(s, "n%d installed view %llu (%u members) led by a node that is not the lowest uuid it "
+                               "counted, did not re-form a view it led and did not bootstrap", nd->idx,
                             (unsigned long long)v->id.epoch, v->n);
         nd->pr_cur = v->id;
+        nd->pr_cur_view = *v;
     }
     nd->pr_state = pr.state;
     nd->pr_leading = pr.state == GC_ST_NORMAL && pr.cur && !tr_uuid_compare(&pr.cur->id.leader, me);
@@ -277,6 +315,7 @@ static void check_leader_rule(struct sim *s, struct sim_node *nd)
 
 void chk_step(struct sim *s)
 {
+    if (s->out) sim_outsider_check(s);
     for (int i = 0; i < s->n && !s->fail[0]; i++)
         if (s->nodes[i].alive && s->nodes[i].core) check_leader_rule(s, &s->nodes[i]);
     const gc_view *prim = NULL;

@@ -11,6 +11,13 @@
 
 static void quiet_sink(enum tr_log_level level, const char *msg) { (void)level; (void)msg; }
 
+/* --verbose: the cores' log lines with the virtual time of the simulation running */
+static void timed_sink(enum tr_log_level level, const char *msg)
+{
+    (void)level;
+    fprintf(stderr, "[%9.3f] %s\n", sim_current ? (double)sim_current->now / 1e9 : 0.0, msg);
+}
+
 static int alive_count(struct sim *s)
 {
     int k = 0;
@@ -60,6 +67,8 @@ static int run_seed(uint64_t seed, bool verbose, bool quiet)
     /* every eighth seed (from 6) with an 8 KiB retain limit: sending then waits for trimming
      * whenever a member is behind or gone, through every kind of fault */
     if (seed % 8 == 6) s.retain_limit = 8u << 10;
+    /* every seventh seed (from 5) with an outsider that knows the group name (sim_outsider.c) */
+    if (seed % 7 == 5) sim_outsider_add(&s);
     for (int i = 0; i < n; i++) {
         sim_run_until(&s, s.now + sim_rand(&s) % (300 * SIM_MS));
         sim_node_start(&s, i);
@@ -723,6 +732,32 @@ static int scenario_stalled_slow_member(void)
     return rc;
 }
 
+/* An outsider that knows the group name attacks a formed group of 3 for 10 s (poisoned
+ * heartbeats, GATHER and START, flow control, acknowledgements, FRAG floods before and after
+ * its HELLO): no view changes, the longest delivery gap stays that of the load, and it never
+ * becomes a member (the checker's invariants run throughout). */
+static int scenario_outsider(void)
+{
+    struct sim s;
+    form(&s, 3, 37);
+    uint64_t e0 = s.nodes[0].view.id.epoch, views0 = 0;
+    for (int i = 0; i < 3; i++) views0 += s.nodes[i].nonprim_views;
+    sim_outsider_add(&s);
+    uint64_t gap = max_gap(&s, 1, s.now + 10 * SIM_SEC);
+    bool same = true;
+    uint64_t views1 = 0;
+    for (int i = 0; i < 3; i++) {
+        same = same && s.nodes[i].view.id.epoch == e0 && gc_core_is_primary(s.nodes[i].core);
+        views1 += s.nodes[i].nonprim_views;
+    }
+    int rc = sim_failed(&s) || !same || views1 != views0 || gap > 100 * SIM_MS;
+    printf("scenario outsider (3 nodes, 10 s of attacks by a process that knows the group name): same primary view "
+           "%s, max delivery gap %.1f ms (limit 100 ms)%s%s\n", same ? "yes" : "no", (double)gap / 1e6,
+           rc ? " FAIL " : " ok", s.fail);
+    sim_free(&s);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     uint64_t seeds = 0, start = 1, one = 0, big = 0, retain = 0;
@@ -746,8 +781,12 @@ int main(int argc, char **argv)
         }
     }
     g_trace = trace;
+    setvbuf(stdout, NULL, _IOLBF, 0); /* scenario lines among the --verbose log */
     if (!verbose) tr_log_set_sink(quiet_sink);
-    else tr_log_set_debug(1);
+    else {
+        tr_log_set_sink(timed_sink);
+        tr_log_set_debug(1);
+    }
     int fails = 0;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -773,6 +812,7 @@ int main(int argc, char **argv)
         fails += scenario_big_slow_link();
         fails += scenario_slow_member(1u << 20);
         fails += scenario_stalled_slow_member();
+        fails += scenario_outsider();
     } else if (big) {
         fails += scenario_big(big);
     }

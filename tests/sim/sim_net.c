@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/tr_log.h"
+#include "gcomm/gc_frame.h"
 #include "gcomm/gc_msg.h"
 #include "tests/sim/sim.h"
 
@@ -214,8 +215,16 @@ static void env_send(void *ctx, int link, const uint8_t *buf, size_t len, bool u
     struct sim_node *nd = ctx;
     struct sim *s = nd->sim;
     if (link < 0 || link >= s->nlinks) return;
+    /* the protocol's frame limit, whatever the node's gcs.max_packet_size (gc_frame.h) */
+    if (len > GC_FRAME_MAX_PAYLOAD)
+        chk_fail(s, "n%d sent a frame of %zu bytes, above the protocol's %u", nd->idx, len, GC_FRAME_MAX_PAYLOAD);
+    if (len && buf[0] == GC_MSG_ACK) nd->acks_sent++;
+    sim_link_send(s, link, side_of(&s->links[link], nd->idx), buf, len, urgent);
+}
+
+void sim_link_send(struct sim *s, int link, int side, const uint8_t *buf, size_t len, bool urgent)
+{
     struct sim_link *l = &s->links[link];
-    int side = side_of(l, nd->idx);
     if (l->dead || !l->up[side]) return;
     struct frame *f = malloc(sizeof *f + len);
     if (!f) abort();
@@ -227,7 +236,6 @@ static void env_send(void *ctx, int link, const uint8_t *buf, size_t len, bool u
     f->len = len;
     memcpy(f->data, buf, len);
     s->msgs++;
-    if (len && buf[0] == GC_MSG_ACK) nd->acks_sent++;
     transmit(s, f);
 }
 
@@ -238,6 +246,12 @@ static int env_connect(void *ctx, const char *addr)
     int to = -1;
     for (int i = 0; i < s->n; i++)
         if (!strcmp(s->nodes[i].addr, addr)) to = i;
+    return sim_link_open(s, nd->idx, to);
+}
+
+int sim_link_open(struct sim *s, int from, int to)
+{
+    struct sim_node *nd = &s->nodes[from];
     if (s->nlinks == s->links_cap) {
         s->links_cap = s->links_cap ? s->links_cap * 2 : 256;
         s->links = realloc(s->links, s->links_cap * sizeof *s->links);
@@ -297,9 +311,12 @@ static void env_persist(void *ctx, const uint8_t *buf, size_t len)
 
 /* ---------- nodes ---------- */
 
+struct sim *sim_current;
+
 void sim_init(struct sim *s, uint64_t seed, int n, uint64_t max_packet)
 {
     memset(s, 0, sizeof *s);
+    sim_current = s;
     s->seed = seed;
     s->rng = seed * 0x9E3779B97F4A7C15ull + 0x1234567;
     if (!s->rng) s->rng = 1;
@@ -318,8 +335,11 @@ void sim_init(struct sim *s, uint64_t seed, int n, uint64_t max_packet)
     chk_reset();
 }
 
+void sim_schedule_outsider(struct sim *s, uint64_t t) { push(s, (struct event){.t = t, .kind = EV_OUTSIDER}); }
+
 void sim_free(struct sim *s)
 {
+    sim_outsider_free(s);
     for (int i = 0; i < s->n; i++) {
         gc_core_free(s->nodes[i].core);
         free(s->nodes[i].disk);
@@ -366,6 +386,7 @@ void sim_node_start(struct sim *s, int i)
     nd->pr_state = GC_ST_CHANGE;
     nd->pr_leading = false;
     nd->pr_gather = 0;
+    memset(&nd->pr_cur_view, 0, sizeof nd->pr_cur_view);
     memset(&nd->pr_cur, 0, sizeof nd->pr_cur);
     gc_core_start(nd->core);
     chk_step(s); /* start may already gather (a bootstrap) */
@@ -382,6 +403,7 @@ static void link_down_for(struct sim *s, int id, int node_side)
     l->up[node_side] = false;
     int node = node_side == 0 ? l->a : l->b;
     struct sim_node *nd = &s->nodes[node];
+    if (s->out && node == s->n) { sim_outsider_conn(s, id, false); return; }
     if (nd->alive && nd->core && (uint64_t)nd->restarts == l->gen[node_side]) gc_core_conn_down(nd->core, id);
 }
 
@@ -494,6 +516,7 @@ static void do_frame(struct sim *s, struct frame *f)
         return;
     }
     if (!l->up[to_side]) { free(f); return; }
+    if (s->out && to == s->n) { sim_outsider_recv(s, f->link, f->data, f->len); free(f); return; }
     gc_core_recv(nd->core, f->link, f->data, f->len);
     if (nd->alive && nd->core) gc_core_flush(nd->core);
     free(f);
@@ -516,7 +539,8 @@ static void do_connect(struct sim *s, int id)
     }
     l->up[0] = l->up[1] = true;
     gc_core_conn_up(s->nodes[l->b].core, id, NULL);
-    if (a->alive && l->up[0]) gc_core_conn_up(a->core, id, a->addr[0] ? s->nodes[l->b].addr : NULL);
+    if (s->out && l->a == s->n) sim_outsider_conn(s, id, true);
+    else if (a->alive && l->up[0]) gc_core_conn_up(a->core, id, a->addr[0] ? s->nodes[l->b].addr : NULL);
 }
 
 void sim_run_until(struct sim *s, uint64_t t_end)
@@ -537,6 +561,9 @@ void sim_run_until(struct sim *s, uint64_t t_end)
         }
         case EV_CONNECT:
             do_connect(s, e.link);
+            break;
+        case EV_OUTSIDER:
+            if (s->out) sim_outsider_event(s);
             break;
         case EV_CONN_DOWN:
             link_down_for(s, e.link, e.node);

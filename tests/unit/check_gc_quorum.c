@@ -66,7 +66,7 @@ static struct gc_report *report(int k, const gc_view *prim, uint64_t log_end)
 static struct gc_decide_in in_(void)
 {
     struct gc_decide_in in = {.r = rp, .n = nrep, .now = NOW, .since = NOW - 10 * MS, .patience = 125 * MS,
-                              .lease_pad = 562 * MS, .all_answered = true};
+                              .lease_pad = 562 * MS, .margin = 62 * MS, .all_answered = true};
     return in;
 }
 
@@ -375,6 +375,54 @@ START_TEST(pending_view_possibly_established)
 }
 END_TEST
 
+START_TEST(decliner_is_no_member_and_holds_its_lease)
+{
+    gc_view P = fresh_p3();
+    struct gc_report *a = report(1, &P, 40), *b = report(2, &P, 40), *x = report(3, &P, 40);
+    a->stop_abs = NOW - 400 * MS;
+    b->stop_abs = NOW - 400 * MS;
+    x->flags |= GC_STATE_DECLINE; /* 3 stays in P: it answered a GATHER from a non-member */
+    x->live_until = NOW + 300 * MS;
+    struct gc_decide_in in = in_();
+    struct gc_decision d;
+    gc_quorum_decide(&in, &d);
+    ck_assert(d.primary); /* 1 and 2 are a quorum of P */
+    ck_assert_int_eq(d.nlive, 2);
+    ck_assert(!gc_decision_holds_p(&in, &d, 2));
+    /* but not before 3's lease, and what 1 and 2 echoed it before they stopped, ran out */
+    ck_assert_uint_eq(d.wait_until, NOW + 300 * MS + 62 * MS);
+    ck_assert(!d.install);
+    reset(); /* without 2: 1 alone with the decliner is no quorum */
+    report(1, &P, 40);
+    x = report(3, &P, 40);
+    x->flags |= GC_STATE_DECLINE;
+    in = in_();
+    gc_quorum_decide(&in, &d);
+    ck_assert(!d.primary);
+}
+END_TEST
+
+START_TEST(decliner_in_a_running_primary_blocks_recovery)
+{
+    reset();
+    int kb[] = {1, 3}, ka[] = {2};
+    gc_view remembered = view(9, kb, 2, NULL), running = view(4, ka, 1, NULL);
+    report(1, &remembered, 0)->flags |= GC_STATE_RECOVERED;
+    report(3, &remembered, 0)->flags |= GC_STATE_RECOVERED;
+    struct gc_report *x = report(2, &running, 10);
+    x->flags |= GC_STATE_DECLINE;
+    x->live_until = NOW + 100 * MS;
+    struct gc_decide_in in = in_();
+    in.recovery = true;
+    struct gc_decision d;
+    gc_quorum_decide(&in, &d);
+    ck_assert(!d.primary); /* a primary component runs: view 9 is not recovered */
+    x->live_until = 0;     /* its lease is over: it may be gone */
+    gc_quorum_decide(&in, &d);
+    ck_assert(d.primary && d.newhist);
+}
+END_TEST
+
 static bool in_set(const void *arg, const tr_uuid *u)
 {
     const int *present = arg;
@@ -422,6 +470,8 @@ static Suite *suite(void)
     tcase_add_test(t, pending_view_ruled_out_falls_back);
     tcase_add_test(t, pending_view_possibly_established);
     tcase_add_test(t, joint_quorum_pure);
+    tcase_add_test(t, decliner_is_no_member_and_holds_its_lease);
+    tcase_add_test(t, decliner_in_a_running_primary_blocks_recovery);
     suite_add_tcase(s, t);
     return s;
 }
