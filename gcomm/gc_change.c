@@ -9,6 +9,94 @@
 
 #include "common/tr_log.h"
 
+/* ---------- who may steer ---------- */
+
+/* p is the member of v it claims to be (a view restored from gvwstate.dat knows no incarnations). */
+bool gc_in_view(const gc_view *v, const struct peer *p)
+{
+    int k = v->id.epoch || v->n ? gc_view_find(v, &p->uuid) : -1;
+    return k >= 0 && (v->m[k].incarnation == p->inc || !v->m[k].incarnation);
+}
+
+/* A member: of the view we are in (or left for a change), of the last one delivered, or of our
+ * last primary view. */
+bool gc_member_peer(const gc_core *c, const struct peer *p)
+{
+    return (c->cur.id.epoch && gc_in_view(&c->cur, p)) || (c->have_dv && gc_in_view(&c->dv, p)) ||
+           (c->has_prim && gc_in_view(&c->last_prim, p));
+}
+
+/* Whose word on epochs, views, acknowledgements and flow control counts: members, and the peers
+ * we invited into the change we gather. An outsider that knows the group name can link up and
+ * talk, but what it says changes nothing (docs/design/gcomm.md section 3, "who steers"). */
+bool gc_trusted(const gc_core *c, const struct peer *p)
+{
+    return gc_member_peer(c, p) || (c->state == GC_ST_GATHER && gc_in_set(c->g.targets, c->g.ntargets, &p->uuid));
+}
+
+/* The application sees us in a primary view: we take a GATHER only from its members. */
+bool gc_anchored(const gc_core *c) { return c->have_dv && c->dv.primary && !c->nonprim_since; }
+
+/* We follow members only: we are in a primary view, or we hear a member of our views (our
+ * group is around; it takes us back). Only a node that hears none (a joiner, a node whose group
+ * is gone) follows peers it does not know: epochs, GATHERs, the initiative. */
+bool gc_members_only(const gc_core *c)
+{
+    if (gc_anchored(c)) return true;
+    uint64_t t = gc_now(c);
+    for (int i = 0; i < MAX_PEERS; i++)
+        if (c->peers[i].used && gc_peer_fresh(c, &c->peers[i], t) && gc_member_peer(c, &c->peers[i])) return true;
+    return false;
+}
+
+/* Leaves a non-member that did not take part out of the desired set for a while. */
+void gc_skip_peer(gc_core *c, struct peer *p)
+{
+    uint64_t lo = c->t_change, hi = 4 * c->t_change;
+    p->skip_backoff = !p->skip_backoff ? lo : p->skip_backoff * 2 > hi ? hi : p->skip_backoff * 2;
+    p->skip_until = gc_now(c) + p->skip_backoff;
+    char b[40];
+    tr_debug("gcomm %s: peer %s is not a member and did not take part: left out for %.1f s", c->cfg.name,
+             gc_uuid_short(&p->uuid, b), (double)p->skip_backoff / 1e9);
+}
+
+/* p gathers too (it sent us a GATHER lately, one we may have refused for its epoch): two nodes
+ * outside a primary view that gather at once miss each other's GATHER, which is no reason to
+ * leave either out. */
+bool gc_peer_gathers(const gc_core *c, const struct peer *p, uint64_t t)
+{
+    return p->gather_seen && t - p->gather_seen < c->t_change;
+}
+
+/* Lets a peer that is not a member raise our epoch to e: by GC_EPOCH_STEP at once, by up to
+ * GC_EPOCH_JUMP at most once per t_change. A joiner learns a running group's epoch so (one a
+ * million view changes further on is seconds away), and an outsider moves ours slowly: 2^62 is
+ * 2^52 small steps or 2^42 large ones away, and the leader that invites us can follow
+ * (gc_start_gather). Returns whether e is now within max_epoch. */
+bool gc_epoch_from_outside(gc_core *c, uint64_t e)
+{
+    if (e <= c->max_epoch) return true;
+    if (e - c->max_epoch <= GC_EPOCH_STEP) {
+        c->max_epoch = e;
+        return true;
+    }
+    uint64_t t = gc_now(c);
+    if (c->raised_at && t - c->raised_at < c->t_change) return false;
+    c->raised_at = t;
+    c->max_epoch = e - c->max_epoch > GC_EPOCH_JUMP ? c->max_epoch + GC_EPOCH_JUMP : e;
+    return e <= c->max_epoch;
+}
+
+/* A non-member answered a leader's probe lately: it takes part, and may be taken into a view. */
+bool gc_proved(const gc_core *c, const struct peer *p, uint64_t t)
+{
+    return p->proved_at && t - p->proved_at < 2 * c->t_change;
+}
+
+/* The next epoch, saturating: epochs from peers are at most GC_COUNT_MAX (decoders), ours never
+ * pass it, so nothing wraps (a heartbeat promising 2^64-1 is malformed). */
+uint64_t gc_epoch_next(uint64_t e) { return e < GC_COUNT_MAX ? e + 1 : GC_COUNT_MAX; }
+
 /* ---------- state changes ---------- */
 
 void gc_stop_supporting(gc_core *c)
@@ -40,6 +128,7 @@ static bool reports_suspect(const struct peer *p, const tr_uuid *u)
 int gc_desired(gc_core *c, tr_uuid *D)
 {
     uint64_t t = gc_now(c);
+    bool anchored = gc_anchored(c);
     tr_uuid cand[GC_MAX_MEMBERS];
     struct peer *pp[GC_MAX_MEMBERS];
     int n = 0;
@@ -47,7 +136,14 @@ int gc_desired(gc_core *c, tr_uuid *D)
     pp[n++] = NULL;
     for (int i = 0; i < MAX_PEERS && n < GC_MAX_MEMBERS; i++) {
         struct peer *p = &c->peers[i];
-        if (p->used && gc_peer_fresh(c, p, t)) { cand[n] = p->uuid; pp[n++] = p; }
+        /* in a primary view, a peer that is not a member counts only once it has shown it takes
+         * part (it answered the leader's probe): an outsider that links up and stays silent costs
+         * no view change */
+        if (p->used && gc_peer_fresh(c, p, t) && t >= p->skip_until &&
+            (!anchored || gc_member_peer(c, p) || gc_proved(c, p, t))) {
+            cand[n] = p->uuid;
+            pp[n++] = p;
+        }
     }
     /* sort candidates (with their peer pointers) by uuid */
     for (int i = 1; i < n; i++)
@@ -65,8 +161,14 @@ int gc_desired(gc_core *c, tr_uuid *D)
             if (ij && ji) adj[i] |= 1u << j;
         }
     }
+    /* members of the view we are in: among sets of one size, the one that keeps most of them
+     * wins, so that a node that links up again and does not hear everybody yet (it was
+     * isolated) does not make a leader trade a member for it */
+    uint32_t mine = 0;
+    for (int i = 0; i < n; i++)
+        if (!pp[i] || gc_in_view(&c->cur, pp[i])) mine |= 1u << i;
     uint32_t best = 0;
-    int bestn = 0;
+    int bestn = 0, bestm = 0;
     if (n <= 16) {
         for (uint32_t s = 1; s < (1u << n); s++) {
             int k = __builtin_popcount(s);
@@ -75,11 +177,13 @@ int gc_desired(gc_core *c, tr_uuid *D)
             for (int i = 0; i < n && ok; i++)
                 if ((s >> i & 1) && (s & ~(1u << i) & ~adj[i])) ok = false;
             if (!ok) continue;
+            int km = __builtin_popcount(s & mine);
             /* tie-break: smaller sorted list = lower bits set first */
             uint32_t d = s ^ best;
-            if (k > bestn || (s & d & (~d + 1))) {
+            if (k > bestn || km > bestm || (km == bestm && (s & d & (~d + 1)))) {
                 best = s;
                 bestn = k;
+                bestm = km;
             }
         }
     } else { /* greedy beyond 16 candidates */
@@ -238,10 +342,40 @@ void gc_apply_start(gc_core *c, const gc_msg *m)
 void gc_on_gather(gc_core *c, struct peer *p, const gc_msg *m)
 {
     uint64_t e = m->u.gather.epoch;
+    p->gather_seen = gc_now(c);
+    /* In a primary view only its members may take us into a change: an outsider's GATHER would
+     * take us out of it for nothing. We decline the others' (a report without log or promise,
+     * so that a node with restored state learns that a primary component runs and recovers no
+     * older view); the leader takes them in if they can join. A node outside a primary view (a
+     * joiner, a node cut off) follows any peer: it has no view to lose, and joiners come in so. */
+    if (!gc_member_peer(c, p) && gc_anchored(c)) {
+        char b[40];
+        tr_debug("gcomm %s: GATHER %" PRIu64 " from %s, not a member of our primary view: declined", c->cfg.name, e,
+                 gc_uuid_short(&p->uuid, b));
+        if (e > p->hb_promised) p->hb_promised = e; /* our leader must invite it above that */
+        gc_msg sm;
+        gc_fill_state(c, &sm, e, NULL, NULL);
+        gc_send_to_peer(c, p, &sm);
+        return;
+    }
+    /* A non-member's GATHER may lead us only a little above what our members report (we hear
+     * them: the leader that invites us is one of theirs), or, when we hear no member, slowly
+     * (gc_epoch_from_outside): an outsider cannot run our epoch away from our group's. */
+    if (!gc_member_peer(c, p) && c->state == GC_ST_GATHER && c->g.bootstrap) return; /* pc.bootstrap goes first */
+    if (!gc_member_peer(c, p) &&
+        (gc_members_only(c) ? e > c->max_epoch && e - c->max_epoch > GC_EPOCH_STEP : !gc_epoch_from_outside(c, e))) {
+        char b[40];
+        tr_debug("gcomm %s: GATHER %" PRIu64 " from %s, not a member, too far above our epoch %" PRIu64 ": ignored",
+                 c->cfg.name, e, gc_uuid_short(&p->uuid, b), c->max_epoch);
+        return;
+    }
     if (e > c->max_epoch) c->max_epoch = e;
     if (c->state == GC_ST_LEFT || e <= c->promised) return;
+    p->skip_until = p->skip_backoff = p->misses = 0; /* it takes part */
+    c->defer_peer = -1;
     if (c->state == GC_ST_LEAVING) {
         c->promised = e;
+        c->promise_peer = (int)(p - c->peers);
     } else {
         if (c->state == GC_ST_GATHER) gc_gather_clear(c);
         gc_stop_supporting(c);
@@ -261,12 +395,13 @@ void gc_on_gather(gc_core *c, struct peer *p, const gc_msg *m)
 
 void gc_on_start(gc_core *c, struct peer *p, const gc_msg *m)
 {
-    if (m->u.start.epoch > c->max_epoch) c->max_epoch = m->u.start.epoch;
+    /* only from the gatherer we promised, for the epoch we promised */
+    if (m->u.start.epoch != c->promised || c->promise_peer != (int)(p - c->peers)) return;
     if (c->state == GC_ST_LEAVING) {
         if (gc_my_index(c, &m->u.start.view) < 0) gc_finish_leave(c);
         return;
     }
-    if (c->state != GC_ST_CHANGE || m->u.start.epoch != c->promised || c->promise_peer != (int)(p - c->peers)) return;
+    if (c->state != GC_ST_CHANGE) return;
     int k = gc_my_index(c, &m->u.start.view);
     if (k < 0 || m->u.start.view.m[k].incarnation != c->inc) return;
     gc_apply_start(c, m);
@@ -275,6 +410,53 @@ void gc_on_start(gc_core *c, struct peer *p, const gc_msg *m)
 /* ---------- deciding on a view change ---------- */
 
 static bool is_leader(const gc_core *c) { return !tr_uuid_compare(&c->cur.id.leader, &c->me); }
+
+/* The leader of a primary view asks each fresh peer that is not a member, alone, whether it
+ * takes part: a GATHER at an epoch above its promise, which a joiner answers with its STATE (and
+ * then takes the real GATHER that follows, at a higher epoch). Only a peer that answered counts
+ * for the desired set; one that leaves two probes unanswered is left out for a while. So a
+ * process that knows the group name, links up and stays silent costs the group nothing. */
+static void probe_joiners(gc_core *c, uint64_t t)
+{
+    for (int i = 0; i < MAX_PEERS; i++) {
+        struct peer *p = &c->peers[i];
+        if (!p->used || !gc_peer_fresh(c, p, t) || t < p->skip_until || t < p->probe_next || gc_member_peer(c, p) ||
+            gc_proved(c, p, t))
+            continue;
+        if (p->probe_epoch && ++p->misses >= 4) { /* it did not answer the last four */
+            gc_skip_peer(c, p);
+            p->misses = 0;
+            p->probe_epoch = 0;
+            continue;
+        }
+        /* above its promise, approached by at most GC_EPOCH_JUMP per probe: a joiner that an
+         * outsider led far ahead is caught up with in a few probes; our own epoch stays, so an
+         * outsider's claim moves nothing of the group's */
+        uint64_t base = p->probe_base > c->max_epoch ? p->probe_base : c->max_epoch;
+        if (p->hb_promised > base) base = p->hb_promised - base > GC_EPOCH_JUMP ? base + GC_EPOCH_JUMP : p->hb_promised;
+        p->probe_base = base;
+        p->probe_epoch = gc_epoch_next(base);
+        p->probe_next = t + 2 * c->t_hb;
+        gc_msg *gm = calloc(1, sizeof *gm);
+        if (!gm) return;
+        gm->type = GC_MSG_GATHER;
+        gm->u.gather.epoch = p->probe_epoch;
+        gc_send_to_peer(c, p, gm);
+        free(gm);
+    }
+}
+
+/* A STATE that answers a probe of ours: the peer takes part. */
+void gc_probe_answer(gc_core *c, struct peer *p, const gc_msg *m)
+{
+    if (!p->probe_epoch || m->u.state.epoch != p->probe_epoch || m->u.state.inc != p->inc ||
+        (m->u.state.flags & GC_STATE_DECLINE))
+        return;
+    p->proved_at = gc_now(c);
+    p->proved_epoch = p->probe_epoch;
+    p->probe_epoch = 0;
+    p->misses = 0;
+}
 
 /* Does the leader need a new view? *why names the reason for the debug log. */
 static bool leader_wants_change(gc_core *c, const tr_uuid *D, int nd, uint64_t t, const char **why)
@@ -323,6 +505,36 @@ static bool hears_running_leader(gc_core *c, uint64_t t)
            lp->hb_state == GC_ST_NORMAL && lp->hb_epoch == c->last_prim.id.epoch;
 }
 
+/* Who initiates: the lowest uuid of the desired set. The peer that is lower than us, or NULL when
+ * we are the lowest. While we follow members only (gc_members_only) we do not wait for a peer
+ * that is not one: an outsider with the lowest uuid would keep every member from initiating (a
+ * joiner comes in through the leader, which takes new nodes in). */
+static struct peer *lowest_other(gc_core *c, const tr_uuid *D, int nd)
+{
+    bool mine = gc_members_only(c);
+    for (int i = 0; i < nd; i++) {
+        if (!tr_uuid_compare(&D[i], &c->me)) return NULL;
+        struct peer *p = gc_peer_find(c, &D[i]);
+        if (p && (!mine || gc_member_peer(c, p))) return p;
+    }
+    return NULL;
+}
+
+/* Outside a primary view we leave the initiative to a lower peer, but not for ever when it is not
+ * a member: one that has not gathered us within t_change is left out of the desired set for a
+ * while (gc_skip_peer), and the next lowest takes over. */
+static void wait_for_lower(gc_core *c, struct peer *low, uint64_t t)
+{
+    int k = (int)(low - c->peers);
+    if (c->defer_peer != k) {
+        c->defer_peer = k;
+        c->defer_since = t;
+    } else if (t - c->defer_since >= c->t_change && !gc_member_peer(c, low) && !gc_peer_gathers(c, low, t)) {
+        gc_skip_peer(c, low);
+        c->defer_peer = -1;
+    }
+}
+
 void gc_evaluate(gc_core *c, uint64_t t)
 {
     if (c->state == GC_ST_LEFT) return;
@@ -350,7 +562,9 @@ void gc_evaluate(gc_core *c, uint64_t t)
             if (!p) continue;
             char echo[48] = "no echo";
             if (p->echo_ts) snprintf(echo, sizeof echo, "last echo for a heartbeat of %.0f ms ago", (double)(t - p->echo_ts) / 1e6);
-            w += (size_t)snprintf(why + w, sizeof why - w, "%s%s: %s, heard %.0f ms ago", w ? "; " : "", p->name, echo,
+            char nm[4 * GC_NAME_MAX + 8];
+            w += (size_t)snprintf(why + w, sizeof why - w, "%s%s: %s, heard %.0f ms ago", w ? "; " : "",
+                                  gc_printable(p->name, nm, sizeof nm), echo,
                                   (double)(t - p->last_heard) / 1e6);
         }
         tr_info("gcomm %s: lost contact with the primary component (%s)", c->cfg.name, why);
@@ -372,10 +586,12 @@ void gc_evaluate(gc_core *c, uint64_t t)
     tr_uuid D[GC_MAX_MEMBERS];
     int nd = gc_desired(c, D);
     bool me_in = gc_in_set(D, nd, &c->me);
-    bool me_min = me_in && !tr_uuid_compare(&D[0], &c->me);
+    struct peer *low = me_in ? lowest_other(c, D, nd) : NULL;
+    bool me_min = me_in && !low;
     bool want = false;
     if (c->state == GC_ST_NORMAL) {
         if (is_leader(c)) {
+            if (gc_anchored(c)) probe_joiners(c, t);
             const char *why = "";
             want = leader_wants_change(c, D, nd, t, &why);
             if (want) tr_debug("gcomm %s: new view wanted: %s", c->cfg.name, why);
@@ -423,6 +639,7 @@ void gc_evaluate(gc_core *c, uint64_t t)
         if (!linked) return;
     }
     if (want && hears_running_leader(c, t)) return;
+    if (want && low) wait_for_lower(c, low, t);
     if (want && me_min && t >= c->next_gather_ok) gc_start_gather(c, D, nd, false);
     else if (want && c->state == GC_ST_NORMAL && is_leader(c) && t >= c->next_gather_ok && me_in)
         gc_start_gather(c, D, nd, false); /* the leader re-forms its view even if not lowest */

@@ -21,16 +21,27 @@ static bool is_member(const gc_core *c, const struct peer *p)
 /* The state a heartbeat reports, once every frame sent before it has been received. */
 static void apply_hb(gc_core *c, struct peer *p, const struct gc_hb *hb)
 {
+    /* What a peer says about itself alone counts from anybody: whom it cannot hear (which can
+     * only keep itself out of the desired set) and that it leaves. */
+    p->nsusp = hb->nsusp;
+    memcpy(p->susp, hb->susp, sizeof p->susp[0] * p->nsusp);
+    if (hb->state == GC_ST_LEAVING || hb->state == GC_ST_LEFT) p->leaving = true;
+    p->hb_promised = hb->promised; /* what a GATHER must exceed to get its STATE (gc_start_gather) */
+    /* A member's promised epoch is ours to exceed. A peer that is not a member moves it too when
+     * we invited it, or when we are outside a primary view (a joiner learns a running group's
+     * epoch so), but slowly (gc_epoch_from_outside): an outsider cannot spend the epoch space. */
+    if (hb->promised > c->max_epoch) {
+        if (gc_member_peer(c, p)) c->max_epoch = hb->promised;
+        else if (!gc_members_only(c) || gc_trusted(c, p)) gc_epoch_from_outside(c, hb->promised);
+    }
+    /* Its view, state, weight, acknowledgement and flow control count only from members and
+     * invited peers: an outsider's heartbeat changes nothing. */
+    if (!gc_trusted(c, p)) return;
     p->have_hb = true;
-    p->hb_promised = hb->promised;
     p->hb_epoch = hb->epoch;
     p->hb_state = hb->state;
     p->hb_weight = hb->weight;
     p->fc = hb->fc;
-    p->nsusp = hb->nsusp;
-    memcpy(p->susp, hb->susp, sizeof p->susp[0] * p->nsusp);
-    if (hb->state == GC_ST_LEAVING || hb->state == GC_ST_LEFT) p->leaving = true;
-    if (hb->promised > c->max_epoch) c->max_epoch = hb->promised;
     bool member = is_member(c, p);
     if (hb->state == GC_ST_NORMAL && (hb->epoch > p->ack_epoch || (hb->epoch == p->ack_epoch && hb->ack > p->ack))) {
         p->ack_epoch = hb->epoch;
@@ -66,15 +77,26 @@ static void on_message(gc_core *c, struct link *l, const uint8_t *buf, size_t le
         gc_close_link(c, l, true);
         return;
     }
+    /* Nothing but a HELLO, whole, before the HELLO: an unproven peer cannot make us buffer a
+     * fragmented message (its announced total) or act on anything. */
+    if (l->peer < 0 && m.type != GC_MSG_HELLO) {
+        tr_warn("gcomm %s: %s before HELLO on link %d: disconnecting", c->cfg.name, gc_msg_type_name(m.type), l->id);
+        gc_msg_release(&m);
+        gc_close_link(c, l, true);
+        return;
+    }
     if (m.type == GC_MSG_FRAG) {
         uint8_t *whole;
         size_t wlen;
         l->reasm.alloc = gc_buf_reasm_alloc;
         l->reasm.actx = c;
+        l->reasm.node = &c->reasm_budget;
         int rc = depth ? -1 : gc_reasm_feed(&l->reasm, m.u.frag.total, m.u.frag.offset, m.u.frag.data,
                                             m.u.frag.len, &whole, &wlen);
         if (rc < 0) {
-            tr_warn("gcomm %s: bad fragment on link %d: disconnecting", c->cfg.name, l->id);
+            tr_warn("gcomm %s: bad fragment on link %d (out of order, nested, or beyond the reassembly budget: %llu "
+                    "bytes held by this node, at most %llu): disconnecting", c->cfg.name, l->id,
+                    (unsigned long long)c->reasm_budget.used, (unsigned long long)c->reasm_budget.limit);
             gc_close_link(c, l, true);
             return;
         }
@@ -96,12 +118,6 @@ static void on_message(gc_core *c, struct link *l, const uint8_t *buf, size_t le
         } else {
             gc_on_hello(c, l, &m); /* a repeated HELLO on a link only gossips addresses */
         }
-        return;
-    }
-    if (l->peer < 0) {
-        tr_warn("gcomm %s: %s before HELLO on link %d: disconnecting", c->cfg.name, gc_msg_type_name(m.type), l->id);
-        gc_msg_release(&m);
-        gc_close_link(c, l, true);
         return;
     }
     struct peer *p = &c->peers[l->peer];
@@ -153,6 +169,7 @@ static void on_message(gc_core *c, struct link *l, const uint8_t *buf, size_t le
         }
         break;
     case GC_MSG_ACK:
+        if (!gc_trusted(c, p)) break;
         if (m.u.ack.epoch > p->ack_epoch || (m.u.ack.epoch == p->ack_epoch && m.u.ack.seqno > p->ack)) {
             p->ack_epoch = m.u.ack.epoch;
             p->ack = m.u.ack.seqno;
@@ -172,6 +189,7 @@ static void on_message(gc_core *c, struct link *l, const uint8_t *buf, size_t le
         p->leaving = true;
         break;
     case GC_MSG_FC:
+        if (!gc_trusted(c, p)) break;
         p->fc = m.u.fc.stop;
         if (!p->fc && member) gc_send_pending(c);
         break;
@@ -199,7 +217,10 @@ void gc_core_conn_up(gc_core *c, int link, const char *addr)
     }
     l->opened = gc_now(c);
     if (c->isolate || c->left) { gc_close_link(c, l, true); return; }
-    gc_send_hello(c, l);
+    /* The dialler speaks first; an accepted link stays silent until the dialler's HELLO has
+     * shown that it knows the group (gc_on_hello answers then): a port scanner or a process of
+     * another group learns nothing, not even the group name. */
+    if (addr) gc_send_hello(c, l);
 }
 
 void gc_core_conn_down(gc_core *c, int link)
@@ -260,6 +281,12 @@ gc_core *gc_core_new(const struct gc_config *cfg, const struct gc_env *env, cons
     c->cfg = *cfg;
     c->env = *env;
     if (c->cfg.max_packet_size < 1024) c->cfg.max_packet_size = 1024;
+    if (c->cfg.max_packet_size > GC_FRAG_MAX) {
+        tr_info("gcomm %s: gcs.max_packet_size %u is above the protocol's fragment size: messages are cut at %u",
+                c->cfg.name, c->cfg.max_packet_size, GC_FRAG_MAX);
+        c->cfg.max_packet_size = GC_FRAG_MAX;
+    }
+    c->reasm_budget.limit = GC_REASM_NODE_MAX;
     if (!c->cfg.install_ns) c->cfg.install_ns = c->cfg.inactive_ns / 2;
     c->t_hb = c->cfg.keepalive_ns / 8;
     c->t_fresh = c->cfg.keepalive_ns * 3 / 8;
@@ -304,6 +331,7 @@ gc_core *gc_core_new(const struct gc_config *cfg, const struct gc_env *env, cons
     c->log_first = 1;
     c->state = GC_ST_CHANGE;
     c->promise_peer = -1;
+    c->defer_peer = -1;
     c->isolate = c->cfg.isolate;
     c->next_sender_seq = 1;
     c->st.last_seqno = -1;
@@ -440,11 +468,23 @@ void gc_core_fc(gc_core *c, bool stop)
 
 const tr_uuid *gc_core_uuid(const gc_core *c) { return &c->me; }
 
+void gc_core_probe(const gc_core *c, struct gc_core_probe *p)
+{
+    p->state = c->state;
+    p->cur = c->cur.id.epoch ? &c->cur : NULL;
+    p->gather_epoch = c->state == GC_ST_GATHER ? c->g.epoch : 0;
+    p->gather_bootstrap = c->state == GC_ST_GATHER && c->g.bootstrap;
+    p->gather_members_only = c->state == GC_ST_GATHER && c->g.members_only;
+    p->dv = c->have_dv ? &c->dv : NULL;
+    p->last_prim = c->has_prim ? &c->last_prim : NULL;
+}
+
 void gc_core_stats(const gc_core *c, struct gc_stats *s)
 {
     *s = c->st;
     s->pending = c->pend_n;
     s->retained_bytes = c->log_bytes;
+    s->reasm_bytes = c->reasm_budget.used;
     s->last_seqno = c->established || c->delivered ? (int64_t)c->delivered : -1;
     s->epoch = c->state == GC_ST_NORMAL ? c->cur.id.epoch : 0;
     s->primary = gc_core_is_primary(c);

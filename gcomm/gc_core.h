@@ -59,6 +59,7 @@ struct gc_stats {
     uint64_t pending;   /* own messages not yet delivered */
     uint64_t retained_bytes; /* payload bytes in the log that some member has not acknowledged */
     uint64_t retain_waits;   /* times sending stopped at the retain limit */
+    uint64_t reasm_bytes;    /* held for fragmented messages not yet complete (all links) */
     int64_t last_seqno; /* last delivered global seqno */
     uint64_t epoch;
     bool primary, fc_paused; /* fc_paused: flow control, or the retain limit, holds our messages */
@@ -91,6 +92,18 @@ void gc_core_set_ignore(gc_core *c, bool ignore_sb, bool ignore_quorum);
 void gc_core_bootstrap(gc_core *c);
 void gc_core_set_isolate(gc_core *c, bool on);
 void gc_core_fc(gc_core *c, bool stop);
+
+/* What a core is doing, for tests that check the protocol from outside (the simulator's leader
+ * rule). Pointers are valid until the next call into the core. */
+struct gc_core_probe {
+    enum gc_state state;
+    const gc_view *cur;    /* the view last installed (NORMAL in it, or left for a change); NULL: none */
+    uint64_t gather_epoch; /* while GATHER: the epoch it gathers */
+    bool gather_bootstrap; /* ... started by pc.bootstrap */
+    bool gather_members_only; /* ... counting only members of its views for who initiates */
+    const gc_view *dv, *last_prim; /* the last view delivered, the last primary view; NULL: none */
+};
+void gc_core_probe(const gc_core *c, struct gc_core_probe *p);
 
 /* True while this node is in an established primary view and holds its lease. */
 bool gc_core_is_primary(const gc_core *c);

@@ -12,6 +12,7 @@
 #include "gcomm/gc_core.h"
 #include "gcomm/gc_frame.h"
 #include "gcomm/gc_msg.h"
+#include "gcomm/gc_quorum.h"
 #include "gcomm/gc_wire.h"
 
 #define MAX_PEERS 64
@@ -27,6 +28,8 @@
 #define POOL_MAX_BYTES (32u << 20)
 
 #define LINK_HELD_HB 4
+#define GC_EPOCH_JUMP (1ull << 20) /* how far a non-member may lift our epoch (rarely: gc_epoch_from_outside) */
+#define GC_EPOCH_STEP 1024u        /* ... and how far at any time */
 
 struct link {
     bool used, outbound;
@@ -34,6 +37,7 @@ struct link {
     uint64_t opened; /* a link without HELLO after 2 keepalive periods is dropped */
     int addr;  /* address slot we dialled, or -1 */
     int peer;  /* -1 until HELLO */
+    bool hello_sent; /* an accepted link answers only once the dialler's HELLO proved it */
     gc_reasm reasm;
     /* Non-urgent frames sent and received on this link. A heartbeat may overtake the frames
      * sent before it (gc_env.send), so its state is held until they are all in (nheld is at
@@ -66,6 +70,17 @@ struct peer {
     uint64_t echo_ts;           /* support for my current view: send time of the echoed HB */
     uint64_t out_since;         /* leader: since when this member is outside the desired set */
     uint64_t bad_since;         /* leader: since when this member reports another view */
+    /* a peer that is not a member and did not take part when it was asked to (it did not answer
+     * our GATHER, or did not gather although it was the lowest): left out of the desired set
+     * until skip_until, for a backoff that doubles while it goes on (gc_skip_peer) */
+    uint64_t skip_until, skip_backoff;
+    uint32_t misses;      /* our GATHERs it left unanswered in a row */
+    /* a leader asks a peer that is not a member whether it takes part (a GATHER of its own epoch
+     * to it alone, gc_probe_joiners) before it changes the view for it */
+    uint64_t probe_epoch, probe_next, proved_at;
+    uint64_t probe_base;   /* approaches its promise by GC_EPOCH_JUMP per probe (ours stays) */
+    uint64_t proved_epoch; /* the probe it answered: its promise, which our GATHER must exceed */
+    uint64_t gather_seen; /* when it last sent us a GATHER (taken or not): it takes part */
 };
 
 struct entry {
@@ -81,25 +96,13 @@ struct pend {
     size_t len;
 };
 
-/* A STATE collected by the gatherer (its own included). */
+/* A STATE collected by the gatherer (its own included): what the decision reads (gc_quorum),
+ * and what START is built from. */
 struct coll {
-    tr_uuid uuid;
-    uint64_t inc;
+    struct gc_report r;
     char name[GC_NAME_MAX], incoming[GC_ADDR_MAX];
-    uint8_t weight, flags;
-    gc_view prim, estab;
-    uint32_t njoint;
-    gc_joint joint[GC_MAX_JOINT];
-    const gc_view *eff; /* prim, or estab if prim cannot have been established */
-    uint64_t stop_abs; /* NEVER if it was not supporting a view */
     uint64_t dv_epoch, delivered;
-    uint64_t live_until; /* its lease on its primary view, on our clock; 0: none */
-    uint8_t nheard;
-    tr_uuid heard[GC_MAX_MEMBERS];
-    uint64_t heard_abs[GC_MAX_MEMBERS];
-    uint8_t nacked;
-    uint64_t acked[GC_ACKED_MAX];
-    uint64_t log_end, first;
+    uint64_t first;
     uint32_t nentries, ndedup;
     struct entry *entries;
     uint64_t bor_lo, bor_n; /* entries[bor_lo..+bor_n) share the data of our own STATE's entries */
@@ -149,11 +152,16 @@ struct gc_core {
 
     uint64_t promised, max_epoch, promise_time, stop_time, lease_expiry, lease_grace;
     int promise_peer;
+    int defer_peer;       /* the lower peer we leave the initiative to (gc_evaluate), or -1 */
+    uint64_t defer_since; /* ... since when */
     uint64_t next_gather_ok;
+    uint64_t raised_at; /* when a peer that is not a member last raised max_epoch (gc_epoch_from_outside) */
+    uint64_t decline_backoff; /* our last gathers were declined (a primary component runs): wait this long */
 
     struct {
         uint64_t epoch, start;
         bool bootstrap;
+        bool members_only; /* we counted only members for the initiative (gc_members_only) */
         int ntargets;
         tr_uuid targets[GC_MAX_MEMBERS];
         int ncoll;
@@ -180,6 +188,7 @@ struct gc_core {
     /* ACKs to the leader: the last one sent, and the last entry whose commit there waits for it */
     uint64_t acked_leader, ack_need;
     struct gc_stats st;
+    gc_reasm_budget reasm_budget; /* what all links hold in reassembly */
     gc_wbuf wb, fb;
     /* payload buffers of log entries and pending messages, kept for reuse: allocating and
      * freeing 64 KB buffers made the allocator hand pages back and fault them in again */
@@ -216,6 +225,7 @@ gc_dedup *gc_dedup_find(gc_core *c, const tr_uuid *u, uint64_t inc, bool create)
 void gc_dedup_note(gc_core *c, const tr_uuid *u, uint64_t inc, uint64_t seq);
 
 /* gc_links.c: peers, links, addresses, sending */
+const char *gc_printable(const char *s, char *buf, size_t cap);
 struct peer *gc_peer_find(gc_core *c, const tr_uuid *u);
 struct link *gc_link_slot(gc_core *c, int id);
 bool gc_peer_fresh(const gc_core *c, const struct peer *p, uint64_t t);
@@ -236,8 +246,6 @@ void gc_deliver_local_nonprim(gc_core *c);
 void gc_pend_drop_all(gc_core *c);
 void gc_pend_resend_all(gc_core *c);
 void gc_deliver_entry(gc_core *c, uint64_t seqno);
-bool gc_joint_eval(gc_core *c, const gc_joint *j, uint32_t n, bool (*present)(gc_core *, const tr_uuid *, const void *),
-                   const void *arg);
 void gc_advance(gc_core *c);
 void gc_leader_order(gc_core *c, const tr_uuid *sender, uint64_t inc, uint64_t seq,
                      const uint8_t *data, size_t len);
@@ -258,7 +266,17 @@ void gc_start_gather(gc_core *c, const tr_uuid *D, int nd, bool bootstrap);
 void gc_gather_check(gc_core *c, bool timeout);
 void gc_on_state_msg(gc_core *c, struct peer *p, const gc_msg *m);
 
-/* gc_change.c: view changes at every member */
+/* gc_change.c: who may steer, view changes at every member */
+bool gc_in_view(const gc_view *v, const struct peer *p);
+bool gc_member_peer(const gc_core *c, const struct peer *p);
+bool gc_trusted(const gc_core *c, const struct peer *p);
+bool gc_anchored(const gc_core *c);
+bool gc_members_only(const gc_core *c);
+bool gc_proved(const gc_core *c, const struct peer *p, uint64_t t);
+void gc_skip_peer(gc_core *c, struct peer *p);
+bool gc_peer_gathers(const gc_core *c, const struct peer *p, uint64_t t);
+uint64_t gc_epoch_next(uint64_t e);
+bool gc_epoch_from_outside(gc_core *c, uint64_t e);
 void gc_stop_supporting(gc_core *c);
 void gc_leave_normal(gc_core *c, const char *why);
 int gc_desired(gc_core *c, tr_uuid *D);
@@ -267,6 +285,7 @@ void gc_finish_leave(gc_core *c);
 void gc_apply_start(gc_core *c, const gc_msg *m);
 void gc_on_gather(gc_core *c, struct peer *p, const gc_msg *m);
 void gc_on_start(gc_core *c, struct peer *p, const gc_msg *m);
+void gc_probe_answer(gc_core *c, struct peer *p, const gc_msg *m);
 void gc_evaluate(gc_core *c, uint64_t t);
 
 #endif

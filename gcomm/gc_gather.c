@@ -55,6 +55,7 @@ static void same_as_gatherer(gc_core *c, const gc_msg *g, uint64_t *from, uint64
  * GATHER that named its log, the entries it holds are left out. */
 void gc_fill_state(gc_core *c, gc_msg *m, uint64_t epoch, gc_entry_ref *refs, const gc_msg *gather)
 {
+    bool decline = !refs; /* gc_on_gather: a report for a gatherer we do not follow */
     memset(m, 0, sizeof *m);
     m->type = GC_MSG_STATE;
     m->u.state.epoch = epoch;
@@ -67,7 +68,7 @@ void gc_fill_state(gc_core *c, gc_msg *m, uint64_t epoch, gc_entry_ref *refs, co
                                  (c->has_prim ? GC_STATE_HAS_PRIM : 0) |
                                  (c->has_prim && c->prim_pending ? GC_STATE_PENDING : 0) |
                                  (c->has_prim && c->prim_pending && c->prim_forced ? GC_STATE_PFORCED : 0) |
-                                 (c->has_estab ? GC_STATE_HAS_ESTAB : 0));
+                                 (c->has_estab ? GC_STATE_HAS_ESTAB : 0) | (decline ? GC_STATE_DECLINE : 0));
     if (c->has_prim) m->u.state.prim = c->last_prim;
     if (c->has_estab) m->u.state.estab = c->last_estab;
     m->u.state.njoint = c->prim_njoint;
@@ -90,6 +91,10 @@ void gc_fill_state(gc_core *c, gc_msg *m, uint64_t epoch, gc_entry_ref *refs, co
         !gc_view_id_cmp(&c->cur.id, &c->last_prim.id) && c->lease_expiry > now)
         m->u.state.lease_left = c->lease_expiry == NEVER ? NEVER : c->lease_expiry - now;
     m->u.state.delivered = c->delivered;
+    if (decline) { /* no log, no dedup table: a peer that is not a member learns nothing more */
+        m->u.state.first = m->u.state.log_end + 1;
+        return;
+    }
     m->u.state.ndedup = c->ndedup;
     m->u.state.dedup = c->dedup;
     same_as_gatherer(c, gather, &m->u.state.same_from, &m->u.state.nsame);
@@ -105,7 +110,7 @@ void gc_fill_state(gc_core *c, gc_msg *m, uint64_t epoch, gc_entry_ref *refs, co
 static struct coll *coll_find(gc_core *c, const tr_uuid *u)
 {
     for (int i = 0; i < c->g.ncoll; i++)
-        if (!tr_uuid_compare(&c->g.coll[i].uuid, u)) return &c->g.coll[i];
+        if (!tr_uuid_compare(&c->g.coll[i].r.uuid, u)) return &c->g.coll[i];
     return NULL;
 }
 
@@ -113,39 +118,40 @@ static int coll_add(gc_core *c, const tr_uuid *uuid, const gc_msg *m, uint64_t t
 {
     if (c->g.ncoll >= GC_MAX_MEMBERS) return -1;
     for (int i = 0; i < c->g.ncoll; i++)
-        if (!tr_uuid_compare(&c->g.coll[i].uuid, uuid)) return -1;
+        if (!tr_uuid_compare(&c->g.coll[i].r.uuid, uuid)) return -1;
     struct coll *s = &c->g.coll[c->g.ncoll];
     memset(s, 0, sizeof *s);
-    s->uuid = *uuid;
-    s->inc = m->u.state.inc;
+    struct gc_report *r = &s->r;
+    r->uuid = *uuid;
+    r->inc = m->u.state.inc;
     memcpy(s->name, m->u.state.name, sizeof s->name);
     memcpy(s->incoming, m->u.state.incoming, sizeof s->incoming);
-    s->weight = m->u.state.weight;
-    s->flags = m->u.state.flags;
-    s->prim = m->u.state.prim;
-    s->estab = m->u.state.estab;
-    s->njoint = m->u.state.njoint;
-    memcpy(s->joint, m->u.state.joint, sizeof s->joint);
-    s->stop_abs = m->u.state.stop_elapsed == NEVER || m->u.state.stop_elapsed > t ? NEVER
+    r->weight = m->u.state.weight;
+    r->flags = m->u.state.flags;
+    r->prim = m->u.state.prim;
+    r->estab = m->u.state.estab;
+    r->njoint = m->u.state.njoint;
+    memcpy(r->joint, m->u.state.joint, sizeof r->joint);
+    r->stop_abs = m->u.state.stop_elapsed == NEVER || m->u.state.stop_elapsed > t ? NEVER
                                                                                  : t - m->u.state.stop_elapsed;
-    s->log_end = m->u.state.log_end;
+    r->log_end = m->u.state.log_end;
     s->first = m->u.state.first;
     s->dv_epoch = m->u.state.dv_epoch;
-    s->live_until = !m->u.state.lease_left                ? 0
+    r->live_until = !m->u.state.lease_left                ? 0
                     : m->u.state.lease_left >= NEVER - t ? NEVER
                                                           : t + m->u.state.lease_left;
-    s->nacked = m->u.state.nacked;
-    memcpy(s->acked, m->u.state.acked, sizeof s->acked);
-    s->nheard = m->u.state.nheard;
-    for (int i = 0; i < s->nheard; i++) {
-        s->heard[i] = m->u.state.heard[i];
-        s->heard_abs[i] = m->u.state.heard_ago[i] > t ? 0 : t - m->u.state.heard_ago[i];
+    r->nacked = m->u.state.nacked;
+    memcpy(r->acked, m->u.state.acked, sizeof r->acked);
+    r->nheard = m->u.state.nheard;
+    for (int i = 0; i < r->nheard; i++) {
+        r->heard[i] = m->u.state.heard[i];
+        r->heard_abs[i] = m->u.state.heard_ago[i] > t ? 0 : t - m->u.state.heard_ago[i];
     }
     s->delivered = m->u.state.delivered;
     /* entries left out are the same as ours there (our own STATE, collected first) */
     uint64_t from = m->u.state.same_from, nsame = m->u.state.nsame, count = m->u.state.nentries + nsame;
     const struct coll *me = nsame ? coll_find(c, &c->me) : NULL;
-    if (nsame && (!me || !me->nentries || from < me->first || from + nsame - 1 > me->log_end ||
+    if (nsame && (!me || !me->nentries || from < me->first || from + nsame - 1 > me->r.log_end ||
                   from < m->u.state.first || from - m->u.state.first > count - nsame)) {
         char b[40];
         tr_warn("gcomm %s: STATE from %s leaves out entries %" PRIu64 "..%" PRIu64 " that we do not hold, or outside its own log: ignored",
@@ -221,11 +227,26 @@ void gc_start_gather(gc_core *c, const tr_uuid *D, int nd, bool bootstrap)
     gc_gather_clear(c);
     gc_stop_supporting(c);
     c->state = GC_ST_GATHER;
-    c->promised = c->max_epoch + 1;
+    /* targets that promised a higher epoch refuse a GATHER below it: start above them. A member's
+     * promise counts as it is; a non-member's as far as the probe it answered (its promise to
+     * us, gc_probe_joiners), or, outside a primary view, within GC_EPOCH_JUMP of ours: an
+     * outsider's heartbeat cannot spend the epoch space */
+    uint64_t base = c->max_epoch, t0 = gc_now(c);
+    bool anchored = gc_anchored(c);
+    for (int i = 0; i < nd; i++) {
+        struct peer *p = tr_uuid_compare(&D[i], &c->me) ? gc_peer_find(c, &D[i]) : NULL;
+        if (!p || p->hb_promised <= base) continue;
+        uint64_t e = p->hb_promised;
+        if (gc_member_peer(c, p)) base = e;
+        else if (gc_proved(c, p, t0)) base = e < p->proved_epoch ? e : p->proved_epoch > base ? p->proved_epoch : base;
+        else if (!anchored && e - c->max_epoch <= GC_EPOCH_JUMP) base = e;
+    }
+    c->promised = gc_epoch_next(base);
     c->max_epoch = c->promised;
     c->g.epoch = c->promised;
     c->g.start = t;
     c->g.bootstrap = bootstrap;
+    c->g.members_only = gc_members_only(c);
     c->st.view_changes_started++;
     /* targets: the gc_desired set plus fresh peers that are leaving (their state counts as "left") */
     for (int i = 0; i < nd; i++)
@@ -261,86 +282,6 @@ void gc_start_gather(gc_core *c, const tr_uuid *D, int nd, bool bootstrap)
     free(gm);
 }
 
-/* Did reporter s acknowledge view X? Exact while X is within its record of acked epochs. */
-static bool reporter_acked(const struct coll *s, const gc_view *X)
-{
-    if (!(s->flags & GC_STATE_HAS_PRIM) || gc_view_id_cmp(&s->prim.id, &X->id) < 0) return false;
-    if (s->flags & GC_STATE_RECOVERED) return true; /* only its gvwstate survived: assume it did */
-    if (s->nacked == GC_ACKED_MAX && X->id.epoch < s->acked[0]) return true; /* older than the record */
-    for (int i = 0; i < s->nacked; i++)
-        if (s->acked[i] == X->id.epoch) return true;
-    return false;
-}
-
-static bool may_have_acked(gc_core *c, const tr_uuid *u, const void *arg)
-{
-    const gc_view *X = arg;
-    if (gc_view_find(X, u) < 0) return false;
-    struct coll *s = coll_find(c, u);
-    return !s || reporter_acked(s, X);
-}
-
-static bool live_reporter(gc_core *c, const tr_uuid *u, const void *arg)
-{
-    (void)arg;
-    struct coll *s = coll_find(c, u);
-    return s && s->eff && !(s->flags & (GC_STATE_RECOVERED | GC_STATE_LEAVING));
-}
-
-/* Could view X (pending at some reporters) have been established? Only members that report X
- * or later, or that did not report at all, may have acknowledged it. */
-static bool possibly_established(gc_core *c, const gc_view *X, const struct coll *src)
-{
-    uint64_t acked = 0;
-    for (uint32_t i = 0; i < X->n; i++) {
-        struct coll *s = coll_find(c, &X->m[i].uuid);
-        if (!s || reporter_acked(s, X)) acked += X->m[i].weight;
-    }
-    if (2 * acked <= gc_view_weight(X)) return false;
-    if (!src || (src->flags & GC_STATE_PFORCED) || src->njoint == 0) return true;
-    return gc_joint_eval(c, src->joint, src->njoint, may_have_acked, X);
-}
-
-/* The latest primary view that may exist: reported established by someone, or possibly
- * established. Sets every reporter's eff (the view its log continues). */
-static const gc_view *choose_prim(gc_core *c, const struct coll **pending_src, bool live_only)
-{
-    *pending_src = NULL;
-    for (int i = 0; i < c->g.ncoll; i++) {
-        struct coll *s = &c->g.coll[i];
-        bool skip = live_only && (s->flags & GC_STATE_RECOVERED);
-        s->eff = (s->flags & GC_STATE_HAS_PRIM) && !skip ? &s->prim : NULL;
-    }
-    for (int round = 0; round <= c->g.ncoll; round++) {
-        const gc_view *P = NULL;
-        for (int i = 0; i < c->g.ncoll; i++) {
-            struct coll *s = &c->g.coll[i];
-            if (s->eff && (!P || gc_view_id_cmp(&s->eff->id, &P->id) > 0)) P = s->eff;
-        }
-        if (!P) return NULL;
-        bool ok = false;
-        const struct coll *src = NULL;
-        for (int i = 0; i < c->g.ncoll && !ok; i++) {
-            struct coll *s = &c->g.coll[i];
-            if (!s->eff || gc_view_id_cmp(&s->eff->id, &P->id)) continue;
-            if (s->eff == &s->prim && !(s->flags & GC_STATE_PENDING)) ok = true; /* seen established */
-            else if (s->eff == &s->prim) src = s;
-        }
-        if (ok) return P;
-        if (possibly_established(c, P, src)) {
-            *pending_src = src;
-            return P;
-        }
-        gc_view_id dead = P->id;
-        for (int i = 0; i < c->g.ncoll; i++) {
-            struct coll *s = &c->g.coll[i];
-            if (s->eff && !gc_view_id_cmp(&s->eff->id, &dead))
-                s->eff = (s->eff == &s->prim && (s->flags & GC_STATE_HAS_ESTAB)) ? &s->estab : NULL;
-        }
-    }
-    return NULL;
-}
-
 /* Is a target's STATE possibly on its way? A message of its is half reassembled, or it has
  * sent frames that have not arrived yet (a heartbeat that overtook them says so). Waiting then
  * beats deciding without it: on a slow link a STATE that carries a log takes longer than t_hb,
@@ -370,7 +311,7 @@ static bool same_entry(const struct entry *a, const struct entry *b)
  * (docs/design/gcomm.md section 8, step 8). */
 static uint64_t start_from(const struct coll *adopt, const struct coll *s, uint64_t first)
 {
-    uint64_t close = adopt->log_end;
+    uint64_t close = adopt->r.log_end;
     uint64_t k = first > s->first ? first : s->first;
     if (k > close + 1) return first;
     uint64_t hi = s->nentries ? s->first + s->nentries - 1 : 0; /* decoded: equals its log_end */
@@ -379,116 +320,51 @@ static uint64_t start_from(const struct coll *adopt, const struct coll *s, uint6
     return k;
 }
 
-/* Decides whether to install gc_now; if so builds START, sends it and applies it. */
-void gc_gather_check(gc_core *c, bool timeout)
+/* What the decision needs: the collected STATEs and the gather's timing. */
+static void decide_in(gc_core *c, bool timeout, const struct gc_report **reps, struct gc_decide_in *in)
 {
-    if (c->state != GC_ST_GATHER) return;
-    uint64_t t = gc_now(c);
     bool all = true;
     for (int i = 0; i < c->g.ntargets; i++)
         if (!coll_find(c, &c->g.targets[i])) all = false;
+    for (int i = 0; i < c->g.ncoll; i++) reps[i] = &c->g.coll[i].r;
+    *in = (struct gc_decide_in){.r = reps,
+                                .n = c->g.ncoll,
+                                .ignore_quorum = c->cfg.ignore_quorum,
+                                .ignore_sb = c->cfg.ignore_sb,
+                                .recovery = c->cfg.recovery,
+                                .bootstrap = c->g.bootstrap,
+                                .now = gc_now(c),
+                                .since = c->g.start,
+                                .patience = c->t_hb,
+                                .lease_pad = c->t_lease + 2 * c->t_tick,
+                                .margin = 2 * c->t_tick,
+                                .all_answered = all,
+                                .timeout = timeout,
+                                .in_transit = !all && state_in_transit(c)};
+}
 
-    const struct coll *psrc;
-    const gc_view *P;
-    struct coll *adopt;
-    int nlive;
-    bool primary, forced, newhist;
-    /* Pass 1 may find the latest primary view only in the gvwstate.dat of restarted members
-     * (no live holder) and fail to recover it because some of its members are gone for good
-     * (a member that reconnected under a new uuid, say, and bootstrapped). Pass 2 then decides
-     * on the live members' views alone, which is safe: the recovered view was formed from a
-     * majority of every older view, and those members are restarted or absent now, never
-     * present with an older view, so an older view can reach quorum here only if it was forced
-     * (a bootstrap), the operator's decision, as Galera lets a primary component win. */
-    /* A member that is in a primary component right now (its lease on it still runs at this
-     * instant) outranks what restarted members remember, as Galera's primary nodes outrank
-     * restored state: no later primary view can have been formed, let alone persisted in a
-     * gvwstate.dat, while that lease runs. */
-    bool live_prim_now = false;
-    for (int i = 0; i < c->g.ncoll; i++) {
-        const struct coll *s = &c->g.coll[i];
-        if (!(s->flags & (GC_STATE_RECOVERED | GC_STATE_LEAVING)) && s->live_until > t) live_prim_now = true;
-    }
-    for (int pass = 0;; pass++) {
-        P = choose_prim(c, &psrc, pass == 1);
-        adopt = NULL;
-        nlive = 0;
-        for (int i = 0; i < c->g.ncoll; i++) {
-            struct coll *s = &c->g.coll[i];
-            if (!P || !s->eff || (s->flags & GC_STATE_RECOVERED) || gc_view_id_cmp(&s->eff->id, &P->id)) continue;
-            nlive++;
-            if (!adopt || s->log_end > adopt->log_end) adopt = s;
-        }
-        primary = forced = newhist = false;
-        if (c->cfg.ignore_quorum || c->g.bootstrap) {
-            primary = forced = true;
-            newhist = nlive == 0;
-        } else if (P) {
-            if (nlive > 0) {
-                uint64_t present = 0, left = 0;
-                for (uint32_t i = 0; i < P->n; i++) {
-                    struct coll *s = coll_find(c, &P->m[i].uuid);
-                    if (!s || (s->flags & GC_STATE_RECOVERED) || !s->eff || gc_view_id_cmp(&s->eff->id, &P->id) ||
-                        s->inc != P->m[i].incarnation)
-                        continue;
-                    if (s->flags & GC_STATE_LEAVING) left += P->m[i].weight;
-                    else present += P->m[i].weight;
-                }
-                enum gc_quorum q = gc_quorum_eval(present, left, gc_view_weight(P));
-                primary = q == GC_Q_YES || (q == GC_Q_SPLIT && c->cfg.ignore_sb);
-                if (primary && psrc && !(psrc->flags & GC_STATE_PFORCED) && psrc->njoint) {
-                    /* P may never have been established: we must also hold quorums of its predecessors */
-                    primary = gc_joint_eval(c, psrc->joint, psrc->njoint, live_reporter, NULL);
-                }
-            }
-            if (!primary && c->cfg.recovery && !(nlive == 0 && live_prim_now)) {
-                /* pc.recovery: every member of the last primary view is back, some lost their memory */
-                bool every = true, some_recovered = false;
-                for (uint32_t i = 0; i < P->n; i++) {
-                    struct coll *s = coll_find(c, &P->m[i].uuid);
-                    if (!s) every = false;
-                    else if ((s->flags & GC_STATE_RECOVERED) || s->inc != P->m[i].incarnation || !s->eff ||
-                             gc_view_id_cmp(&s->eff->id, &P->id))
-                        some_recovered = true; /* restarted, or its log was replaced by a view that never formed */
-                }
-                primary = forced = newhist = every && some_recovered;
-            }
-        }
-        if (primary && !newhist && !adopt) primary = false; /* nothing to continue from */
-        if (primary || pass == 1 || !P || nlive > 0 || c->cfg.ignore_quorum || c->g.bootstrap) break;
-        bool live_prim = false;
-        for (int i = 0; i < c->g.ncoll; i++)
-            if (!(c->g.coll[i].flags & GC_STATE_RECOVERED) && (c->g.coll[i].flags & GC_STATE_HAS_PRIM)) live_prim = true;
-        if (!live_prim) break;
-    }
+static void install(gc_core *c, const struct gc_decide_in *in, const struct gc_decision *d);
 
-    uint64_t wait_until = 0;
-    if (primary && !forced && P) {
-        bool missing = false;
-        for (uint32_t i = 0; i < P->n; i++)
-            if (!coll_find(c, &P->m[i].uuid)) missing = true;
-        /* a missing member can hold a lease only while reporters still echo it: they stop when they
-         * stop supporting the view, or when they stop hearing it */
-        if (missing)
-            for (uint32_t k = 0; k < P->n; k++) {
-                if (coll_find(c, &P->m[k].uuid)) continue;
-                for (int i = 0; i < c->g.ncoll; i++) {
-                    struct coll *s = &c->g.coll[i];
-                    if (s->stop_abs == NEVER) continue;
-                    uint64_t last = s->stop_abs;
-                    for (int h = 0; h < s->nheard; h++)
-                        if (!tr_uuid_compare(&s->heard[h], &P->m[k].uuid) && s->heard_abs[h] < last) last = s->heard_abs[h];
-                    if (last + c->t_lease + 2 * c->t_tick > wait_until) wait_until = last + c->t_lease + 2 * c->t_tick;
-                }
-            }
-    }
-    if (primary) {
-        if (t < wait_until) return;
-        if (!all && !timeout && (t < c->g.start + c->t_hb || state_in_transit(c))) return;
-    } else if (!all && !timeout) {
-        return;
-    }
+/* Decides (gc_quorum_decide) whether to install now; if so builds START, sends it and applies it. */
+void gc_gather_check(gc_core *c, bool timeout)
+{
+    if (c->state != GC_ST_GATHER) return;
+    const struct gc_report *reps[GC_MAX_MEMBERS + 1];
+    struct gc_decide_in in;
+    struct gc_decision d;
+    decide_in(c, timeout, reps, &in);
+    gc_quorum_decide(&in, &d);
+    if (d.install) install(c, &in, &d);
+}
 
+/* Builds the view and START from the decision, sends START to every reporter and applies it. */
+static void install(gc_core *c, const struct gc_decide_in *in, const struct gc_decision *d)
+{
+    uint64_t t = in->now;
+    bool primary = d->primary, forced = d->forced, newhist = d->newhist;
+    const gc_view *P = d->P;
+    struct coll *adopt = d->adopt >= 0 ? &c->g.coll[d->adopt] : NULL;
+    const struct coll *psrc = d->psrc >= 0 ? &c->g.coll[d->psrc] : NULL;
     /* Build the view. */
     gc_msg m;
     memset(&m, 0, sizeof m);
@@ -501,11 +377,11 @@ void gc_gather_check(gc_core *c, bool timeout)
     v->primary = primary;
     for (int i = 0; i < c->g.ncoll && v->n < GC_MAX_MEMBERS; i++) {
         struct coll *s = &c->g.coll[i];
-        if (s->flags & GC_STATE_LEAVING) continue;
+        if (s->r.flags & (GC_STATE_LEAVING | GC_STATE_DECLINE)) continue;
         gc_member *mm = &v->m[v->n++];
-        mm->uuid = s->uuid;
-        mm->incarnation = s->inc;
-        mm->weight = s->weight;
+        mm->uuid = s->r.uuid;
+        mm->incarnation = s->r.inc;
+        mm->weight = s->r.weight;
         memcpy(mm->name, s->name, sizeof mm->name);
         memcpy(mm->incoming, s->incoming, sizeof mm->incoming);
     }
@@ -533,11 +409,11 @@ void gc_gather_check(gc_core *c, bool timeout)
             m.u.start.adopt_epoch = 0;
         } else {
             v->history = P->history;
-            m.u.start.close = adopt->log_end;
+            m.u.start.close = adopt->r.log_end;
             m.u.start.first = adopt->first;
             m.u.start.adopt_epoch = P->id.epoch;
-            if (adopt->eff == &adopt->prim && (adopt->flags & GC_STATE_PENDING) && (adopt->flags & GC_STATE_HAS_ESTAB))
-                m.u.start.adopt_prev_epoch = adopt->estab.id.epoch;
+            if (d->eff[d->adopt] == GC_EFF_PRIM && (adopt->r.flags & GC_STATE_PENDING) && (adopt->r.flags & GC_STATE_HAS_ESTAB))
+                m.u.start.adopt_prev_epoch = adopt->r.estab.id.epoch;
             m.u.start.nentries = adopt->nentries;
             refs = calloc(adopt->nentries ? adopt->nentries : 1, sizeof *refs);
             if (!refs) return;
@@ -546,14 +422,13 @@ void gc_gather_check(gc_core *c, bool timeout)
                 refs[i] = (gc_entry_ref){e->sender, e->inc, e->seq, e->data, e->len};
             }
             m.u.start.entries = refs;
-            if (adopt->nentries == 0) m.u.start.first = adopt->log_end + 1;
+            if (adopt->nentries == 0) m.u.start.first = adopt->r.log_end + 1;
             /* merged dedup table from every live holder */
             dd = calloc(MAX_DEDUP, sizeof *dd);
             if (!dd) { free(refs); return; }
             for (int i = 0; i < c->g.ncoll; i++) {
                 struct coll *s = &c->g.coll[i];
-                if ((s->flags & GC_STATE_RECOVERED) || !s->eff || gc_view_id_cmp(&s->eff->id, &P->id))
-                    continue;
+                if (!gc_decision_holds_p(in, d, i)) continue;
                 for (uint32_t k = 0; k < s->ndedup; k++) {
                     uint32_t j;
                     for (j = 0; j < ndd; j++)
@@ -584,12 +459,12 @@ void gc_gather_check(gc_core *c, bool timeout)
                 gc_joint *j = &m.u.start.joint[m.u.start.njoint++];
                 j->uuid = P->m[i].uuid;
                 j->weight = P->m[i].weight;
-                j->left = s && (s->flags & GC_STATE_LEAVING) && s->inc == P->m[i].incarnation;
+                j->left = s && (s->r.flags & GC_STATE_LEAVING) && s->r.inc == P->m[i].incarnation;
             }
-            if (psrc && !(psrc->flags & GC_STATE_PFORCED))
-                for (uint32_t i = 0; i < psrc->njoint && m.u.start.njoint < GC_MAX_JOINT; i++)
-                    if (!(psrc->joint[i].left & 2)) { /* P's own predecessor becomes our second set */
-                        m.u.start.joint[m.u.start.njoint] = psrc->joint[i];
+            if (psrc && !(psrc->r.flags & GC_STATE_PFORCED))
+                for (uint32_t i = 0; i < psrc->r.njoint && m.u.start.njoint < GC_MAX_JOINT; i++)
+                    if (!(psrc->r.joint[i].left & 2)) { /* P's own predecessor becomes our second set */
+                        m.u.start.joint[m.u.start.njoint] = psrc->r.joint[i];
                         m.u.start.joint[m.u.start.njoint++].left |= 2;
                     }
         }
@@ -603,7 +478,7 @@ void gc_gather_check(gc_core *c, bool timeout)
     struct coll *gholder[GC_MAX_MEMBERS];
     for (int i = 0; i < c->g.ncoll; i++) {
         struct coll *s = &c->g.coll[i];
-        if (!s->dv_epoch || (s->flags & GC_STATE_LEAVING)) continue;
+        if (!s->dv_epoch || (s->r.flags & (GC_STATE_LEAVING | GC_STATE_DECLINE))) continue;
         if (primary && !newhist && adopt && P &&
             (s->dv_epoch == P->id.epoch || (m.u.start.adopt_prev_epoch && s->dv_epoch == m.u.start.adopt_prev_epoch)))
             continue; /* these continue through `close` */
@@ -639,12 +514,14 @@ void gc_gather_check(gc_core *c, bool timeout)
     char b[40];
     {
         if (P) tr_debug("gcomm %s: last primary view %" PRIu64 " (%u members)%s, %d live holders, %d reporters", c->cfg.name,
-                 P->id.epoch, P->n, psrc ? " maybe established" : "", nlive, c->g.ncoll);
+                 P->id.epoch, P->n, psrc ? " maybe established" : "", d->nlive, c->g.ncoll);
         else tr_debug("gcomm %s: no last primary view among %d reporters", c->cfg.name, c->g.ncoll);
         for (int i = 0; i < c->g.ncoll; i++)
-            tr_debug("gcomm %s:   reporter %s flags %u prim %" PRIu64 " eff %" PRIu64 " in P %d", c->cfg.name,
-                     gc_uuid_short(&c->g.coll[i].uuid, b), c->g.coll[i].flags, c->g.coll[i].prim.id.epoch,
-                     c->g.coll[i].eff ? c->g.coll[i].eff->id.epoch : 0, P ? gc_view_find(P, &c->g.coll[i].uuid) : -2);
+            tr_debug("gcomm %s:   reporter %s flags %u prim %" PRIu64 " eff %" PRIu64 " in P %d live %.3f", c->cfg.name,
+                     gc_uuid_short(&c->g.coll[i].r.uuid, b), c->g.coll[i].r.flags, c->g.coll[i].r.prim.id.epoch,
+                     gc_decision_eff(in, d, i) ? gc_decision_eff(in, d, i)->id.epoch : 0,
+                     P ? gc_view_find(P, &c->g.coll[i].r.uuid) : -2,
+                     c->g.coll[i].r.live_until ? ((double)c->g.coll[i].r.live_until - (double)t) / 1e9 : 0.0);
     }
     tr_debug("gcomm %s: installing epoch %" PRIu64 " leader %s %s n=%u close=%" PRIu64, c->cfg.name,
              v->id.epoch, gc_uuid_short(&v->id.leader, b), primary ? "primary" : "non-primary", v->n, m.u.start.close);
@@ -654,13 +531,13 @@ void gc_gather_check(gc_core *c, bool timeout)
     uint32_t full_n = m.u.start.nentries;
     for (int i = 0; i < c->g.ncoll; i++) {
         struct coll *s = &c->g.coll[i];
-        if (!tr_uuid_compare(&s->uuid, &c->me)) continue;
-        struct peer *p = gc_peer_find(c, &s->uuid);
+        if (!tr_uuid_compare(&s->r.uuid, &c->me) || (s->r.flags & GC_STATE_DECLINE)) continue;
+        struct peer *p = gc_peer_find(c, &s->r.uuid);
         if (!p) continue;
-        uint64_t d = full_n ? start_from(adopt, s, full_first) : full_first;
-        m.u.start.first = d;
-        m.u.start.nentries = full_n - (uint32_t)(d - full_first);
-        m.u.start.entries = refs ? refs + (d - full_first) : NULL;
+        uint64_t from = full_n ? start_from(adopt, s, full_first) : full_first;
+        m.u.start.first = from;
+        m.u.start.nentries = full_n - (uint32_t)(from - full_first);
+        m.u.start.entries = refs ? refs + (from - full_first) : NULL;
         c->st.start_entries_sent += m.u.start.nentries;
         gc_send_to_peer(c, p, &m);
     }
@@ -669,6 +546,30 @@ void gc_gather_check(gc_core *c, bool timeout)
     m.u.start.entries = refs;
     c->promise_peer = -1;
     c->next_gather_ok = t + c->t_hb / 2 + c->env.random(c->env.ctx) % (c->t_hb / 2 + 1);
+    /* peers in a primary view declined: their leader takes us in, and our asking again at once
+     * would only cost them a report each time */
+    bool declined = false;
+    for (int i = 0; i < c->g.ncoll; i++) declined |= (c->g.coll[i].r.flags & GC_STATE_DECLINE) != 0;
+    if (declined) {
+        uint64_t lo = c->t_change, hi = 4 * c->t_change;
+        c->decline_backoff = !c->decline_backoff ? lo : c->decline_backoff * 2 > hi ? hi : c->decline_backoff * 2;
+        c->next_gather_ok = t + c->decline_backoff;
+    } else {
+        c->decline_backoff = 0;
+    }
+    /* a peer outside the view we are in that was asked but did not answer is not asked again at
+     * once: an outsider that links up and stays silent would cost a view change every tick, and
+     * a node whose old group ignores it (a primary component takes GATHERs from its members
+     * only) would gather alone again and again, raising its epoch past its group's invitations */
+    for (int i = 0; i < c->g.ntargets; i++) {
+        struct peer *p = gc_peer_find(c, &c->g.targets[i]);
+        if (!p || coll_find(c, &p->uuid) || gc_in_view(&c->cur, p)) continue;
+        /* twice in a row: once happens when it gathered itself at the same moment */
+        if (++p->misses >= 2 && (gc_anchored(c) || !gc_peer_gathers(c, p, t))) {
+            gc_skip_peer(c, p);
+            p->misses = 0;
+        }
+    }
     gc_apply_start(c, &m);
     free(refs);
     free(dd);
@@ -678,8 +579,13 @@ void gc_gather_check(gc_core *c, bool timeout)
 
 void gc_on_state_msg(gc_core *c, struct peer *p, const gc_msg *m)
 {
-    if (c->state != GC_ST_GATHER || m->u.state.epoch != c->g.epoch) return;
-    if (m->u.state.inc != p->inc) return;
-    coll_add(c, &p->uuid, m, gc_now(c));
+    if (c->state != GC_ST_GATHER) {
+        gc_probe_answer(c, p, m);
+        return;
+    }
+    if (m->u.state.epoch != c->g.epoch) return;
+    /* STATEs only from the peers we invited */
+    if (m->u.state.inc != p->inc || !gc_in_set(c->g.targets, c->g.ntargets, &p->uuid)) return;
+    if (coll_add(c, &p->uuid, m, gc_now(c)) == 0) p->skip_until = p->skip_backoff = p->misses = 0;
     gc_gather_check(c, false);
 }

@@ -8,6 +8,31 @@
 
 #include "common/tr_log.h"
 
+/* ---------- peer-supplied text ---------- */
+
+/* s with every byte outside printable ASCII, and the backslash, written as \xNN: what a peer
+ * chose (its node name, its group name) never puts control characters into our log. */
+const char *gc_printable(const char *s, char *buf, size_t cap)
+{
+    size_t o = 0;
+    for (; *s && o + 5 < cap; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch >= 0x20 && ch < 0x7f && ch != '\\') buf[o++] = (char)ch;
+        else o += (size_t)snprintf(buf + o, cap - o, "\\x%02x", ch);
+    }
+    buf[o] = 0;
+    return buf;
+}
+
+/* An address a peer gives us (we may dial it, and the driver logs it): host:port characters only. */
+static bool addr_ok(const char *a)
+{
+    for (; *a; a++)
+        if (!((*a >= 'a' && *a <= 'z') || (*a >= 'A' && *a <= 'Z') || (*a >= '0' && *a <= '9') || strchr(".-_:/[]%", *a)))
+            return false;
+    return true;
+}
+
 /* ---------- peers, links, sending ---------- */
 
 struct peer *gc_peer_find(gc_core *c, const tr_uuid *u)
@@ -141,7 +166,13 @@ void gc_send_hello(gc_core *c, struct link *l)
     for (int i = 0; i < MAX_ADDRS && m->u.hello.naddrs < GC_MAX_ADDRS; i++)
         if (c->addrs[i].used && !c->addrs[i].self)
             memcpy(m->u.hello.addrs[m->u.hello.naddrs++], c->addrs[i].a, GC_ADDR_MAX);
-    if (gc_encode(c, m)) gc_raw_send(c, l, c->wb.p, c->wb.len, false);
+    /* whole, never in FRAGs (a peer refuses FRAG before HELLO): at most about 9 KB, within
+     * any frame limit */
+    if (gc_encode(c, m)) {
+        c->env.send(c->env.ctx, l->id, c->wb.p, c->wb.len, false);
+        l->bulk_sent++;
+        l->hello_sent = true;
+    }
     free(m);
 }
 
@@ -189,8 +220,17 @@ void gc_on_hello(gc_core *c, struct link *l, const gc_msg *m)
         return;
     }
     if (strcmp(h->group, c->cfg.group)) {
+        char g[4 * GC_GROUP_MAX + 8];
         tr_warn("gcomm %s: peer on link %d belongs to group '%s', not '%s': disconnecting", c->cfg.name, l->id,
-                h->group, c->cfg.group);
+                gc_printable(h->group, g, sizeof g), c->cfg.group);
+        gc_close_link(c, l, true);
+        return;
+    }
+    bool addrs_ok = addr_ok(h->listen) && addr_ok(h->incoming);
+    for (int i = 0; i < h->naddrs; i++) addrs_ok = addrs_ok && addr_ok(h->addrs[i]);
+    if (!addrs_ok) {
+        tr_warn("gcomm %s: peer on link %d gives an address with characters outside host:port: disconnecting",
+                c->cfg.name, l->id);
         gc_close_link(c, l, true);
         return;
     }
@@ -253,6 +293,7 @@ void gc_on_hello(gc_core *c, struct link *l, const gc_msg *m)
     if (l->addr >= 0) c->addrs[l->addr].backoff = 0;
     gc_addr_add(c, h->listen);
     for (int i = 0; i < h->naddrs; i++) gc_addr_add(c, h->addrs[i]);
+    if (!l->hello_sent) gc_send_hello(c, l); /* an accepted link: the dialler proved it knows the group */
     if (repeat) return;
     /* a reconnected link: the leader re-sends what the member may have missed, the member re-sends DATA */
     if (c->state == GC_ST_NORMAL && c->cur.primary) {

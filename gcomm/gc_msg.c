@@ -27,7 +27,7 @@ static void dec_entry(gc_rbuf *r, gc_entry_ref *e)
 {
     gc_r_uuid(r, &e->sender);
     e->sender_inc = gc_r_u64(r);
-    e->sender_seq = gc_r_u64(r);
+    e->sender_seq = gc_r_count(r);
     e->data = gc_r_blob(r, &e->len);
 }
 
@@ -50,7 +50,7 @@ static gc_dedup *dec_dedup(gc_rbuf *r, uint32_t *n)
     for (uint32_t i = 0; i < *n; i++) {
         gc_r_uuid(r, &d[i].sender);
         d[i].inc = gc_r_u64(r);
-        d[i].seq = gc_r_u64(r);
+        d[i].seq = gc_r_count(r);
     }
     return d;
 }
@@ -226,12 +226,12 @@ int gc_msg_decode(const uint8_t *buf, size_t len, gc_msg *m)
         break;
     case GC_MSG_HB:
         m->u.hb.ts = gc_r_u64(r);
-        m->u.hb.promised = gc_r_u64(r);
-        m->u.hb.epoch = gc_r_u64(r);
+        m->u.hb.promised = gc_r_count(r);
+        m->u.hb.epoch = gc_r_count(r);
         m->u.hb.state = gc_r_u8(r);
         m->u.hb.fc = gc_r_u8(r);
         m->u.hb.weight = gc_r_u8(r);
-        m->u.hb.ack = gc_r_u64(r);
+        m->u.hb.ack = gc_r_count(r);
         m->u.hb.bulk = gc_r_u64(r);
         m->u.hb.nsusp = gc_r_u8(r);
         if (m->u.hb.nsusp > GC_MAX_MEMBERS || m->u.hb.state > GC_ST_LEFT) r->err = true;
@@ -239,27 +239,27 @@ int gc_msg_decode(const uint8_t *buf, size_t len, gc_msg *m)
         break;
     case GC_MSG_ECHO:
         m->u.echo.ts = gc_r_u64(r);
-        m->u.echo.epoch = gc_r_u64(r);
+        m->u.echo.epoch = gc_r_count(r);
         m->u.echo.supporting = gc_r_u8(r);
         break;
     case GC_MSG_DATA:
-        m->u.data.epoch = gc_r_u64(r);
-        m->u.data.seq = gc_r_u64(r);
+        m->u.data.epoch = gc_r_count(r);
+        m->u.data.seq = gc_r_count(r);
         m->u.data.data = gc_r_blob(r, &m->u.data.len);
         break;
     case GC_MSG_ORDER:
-        m->u.order.epoch = gc_r_u64(r);
-        m->u.order.seqno = gc_r_u64(r);
+        m->u.order.epoch = gc_r_count(r);
+        m->u.order.seqno = gc_r_count(r);
         dec_entry(r, &m->u.order.e);
         break;
     case GC_MSG_ACK:
-        m->u.ack.epoch = gc_r_u64(r);
-        m->u.ack.seqno = gc_r_u64(r);
+        m->u.ack.epoch = gc_r_count(r);
+        m->u.ack.seqno = gc_r_count(r);
         break;
     case GC_MSG_GATHER:
-        m->u.gather.epoch = gc_r_u64(r);
+        m->u.gather.epoch = gc_r_count(r);
         m->u.gather.flags = gc_r_u8(r);
-        m->u.gather.first = gc_r_u64(r);
+        m->u.gather.first = gc_r_count(r);
         m->u.gather.nsenders = gc_r_u8(r); /* at most GC_GATHER_SENDERS */
         for (int i = 0; i < m->u.gather.nsenders && !r->err; i++) {
             gc_r_uuid(r, &m->u.gather.senders[i].uuid);
@@ -274,13 +274,13 @@ int gc_msg_decode(const uint8_t *buf, size_t len, gc_msg *m)
             if (m->u.gather.names[(size_t)i * GC_NAME_BYTES] >= m->u.gather.nsenders) r->err = true;
         break;
     case GC_MSG_STATE:
-        m->u.state.epoch = gc_r_u64(r);
+        m->u.state.epoch = gc_r_count(r);
         m->u.state.inc = gc_r_u64(r);
         gc_r_str(r, m->u.state.name, sizeof m->u.state.name);
         gc_r_str(r, m->u.state.incoming, sizeof m->u.state.incoming);
         m->u.state.weight = gc_r_u8(r);
         m->u.state.flags = gc_r_u8(r);
-        if (m->u.state.flags & ~63u) r->err = true;
+        if (m->u.state.flags & ~127u) r->err = true;
         if ((m->u.state.flags & GC_STATE_PENDING) && !(m->u.state.flags & GC_STATE_HAS_PRIM)) r->err = true;
         if (!r->err && (m->u.state.flags & GC_STATE_HAS_PRIM)) gc_view_decode(r, &m->u.state.prim);
         if (!r->err && (m->u.state.flags & GC_STATE_PENDING)) {
@@ -297,21 +297,21 @@ int gc_msg_decode(const uint8_t *buf, size_t len, gc_msg *m)
         m->u.state.stop_elapsed = gc_r_u64(r);
         m->u.state.nacked = gc_r_u8(r);
         if (m->u.state.nacked > GC_ACKED_MAX) r->err = true;
-        for (int i = 0; i < m->u.state.nacked && !r->err; i++) m->u.state.acked[i] = gc_r_u64(r);
+        for (int i = 0; i < m->u.state.nacked && !r->err; i++) m->u.state.acked[i] = gc_r_count(r);
         m->u.state.nheard = gc_r_u8(r);
         if (m->u.state.nheard > GC_MAX_MEMBERS) r->err = true;
         for (int i = 0; i < m->u.state.nheard && !r->err; i++) {
             gc_r_uuid(r, &m->u.state.heard[i]);
             m->u.state.heard_ago[i] = gc_r_u64(r);
         }
-        m->u.state.dv_epoch = gc_r_u64(r);
+        m->u.state.dv_epoch = gc_r_count(r);
         m->u.state.lease_left = gc_r_u64(r);
-        m->u.state.delivered = gc_r_u64(r);
-        m->u.state.log_end = gc_r_u64(r);
+        m->u.state.delivered = gc_r_count(r);
+        m->u.state.log_end = gc_r_count(r);
         if (!r->err) m->u.state.dedup = dec_dedup(r, &m->u.state.ndedup);
-        m->u.state.first = gc_r_u64(r);
-        m->u.state.same_from = gc_r_u64(r);
-        m->u.state.nsame = gc_r_u64(r);
+        m->u.state.first = gc_r_count(r);
+        m->u.state.same_from = gc_r_count(r);
+        m->u.state.nsame = gc_r_count(r);
         if (!r->err) m->u.state.entries = dec_entries(r, &m->u.state.nentries);
         if (!r->err) {
             /* the entries sent and those left out make up first..log_end, without wrapping */
@@ -324,11 +324,11 @@ int gc_msg_decode(const uint8_t *buf, size_t len, gc_msg *m)
         }
         break;
     case GC_MSG_START:
-        m->u.start.epoch = gc_r_u64(r);
+        m->u.start.epoch = gc_r_count(r);
         gc_view_decode(r, &m->u.start.view);
-        m->u.start.close = gc_r_u64(r);
-        m->u.start.adopt_epoch = gc_r_u64(r);
-        m->u.start.adopt_prev_epoch = gc_r_u64(r);
+        m->u.start.close = gc_r_count(r);
+        m->u.start.adopt_epoch = gc_r_count(r);
+        m->u.start.adopt_prev_epoch = gc_r_count(r);
         m->u.start.flags = gc_r_u8(r);
         m->u.start.njoint = gc_r_u8(r);
         if (m->u.start.njoint > GC_MAX_JOINT) r->err = true;
@@ -339,7 +339,7 @@ int gc_msg_decode(const uint8_t *buf, size_t len, gc_msg *m)
             if (m->u.start.joint[i].left > 3) r->err = true;
         }
         if (!r->err) m->u.start.dedup = dec_dedup(r, &m->u.start.ndedup);
-        m->u.start.first = gc_r_u64(r);
+        m->u.start.first = gc_r_count(r);
         if (!r->err) m->u.start.entries = dec_entries(r, &m->u.start.nentries);
         if (!r->err && m->u.start.nentries &&
             m->u.start.first + m->u.start.nentries - 1 != m->u.start.close)
@@ -352,9 +352,9 @@ int gc_msg_decode(const uint8_t *buf, size_t len, gc_msg *m)
         }
         for (uint32_t i = 0; i < m->u.start.ngroups && !r->err; i++) {
             gc_close_group *g = &m->u.start.groups[i];
-            g->epoch = gc_r_u64(r);
-            g->upto = gc_r_u64(r);
-            g->first = gc_r_u64(r);
+            g->epoch = gc_r_count(r);
+            g->upto = gc_r_count(r);
+            g->first = gc_r_count(r);
             if (!r->err) g->entries = dec_entries(r, &g->nentries);
             if (!r->err && g->nentries && g->first + g->nentries - 1 != g->upto) r->err = true;
         }

@@ -73,6 +73,10 @@ typedef struct gc_joint {
 #define GC_STATE_PENDING 8u   /* prim is installed here but not known to be established */
 #define GC_STATE_PFORCED 16u  /* that pending view was forced (no joint quorum needed) */
 #define GC_STATE_HAS_ESTAB 32u /* estab: the last view this node saw established */
+/* The answer of a node in a primary view to a GATHER from a peer that is not a member: it stays
+ * in its view (no promise) and is no member of the gatherer's; its report (no log) tells the
+ * gatherer that a primary component runs, so that it recovers no older view. */
+#define GC_STATE_DECLINE 64u
 #define GC_GATHER_BOOTSTRAP 1u
 #define GC_START_FORCED 1u /* primary by bootstrap/recovery/ignore_quorum: no joint quorum */
 

@@ -128,29 +128,9 @@ static void trim_log(gc_core *c)
     if (all >= c->log_first) gc_log_trim_front(c, all);
 }
 
-/* Each set of a joint list (previous primary views) must hold a quorum of nodes for which
- * present(uuid) is true; an empty list is satisfied. */
-bool gc_joint_eval(gc_core *c, const gc_joint *j, uint32_t n, bool (*present)(gc_core *, const tr_uuid *, const void *),
-                   const void *arg)
+static bool acked_close(const void *arg, const tr_uuid *u)
 {
-    uint64_t pr[2] = {0, 0}, lf[2] = {0, 0}, tot[2] = {0, 0};
-    for (uint32_t i = 0; i < n; i++) {
-        int set = j[i].left >> 1 & 1;
-        tot[set] += j[i].weight;
-        if (j[i].left & 1) lf[set] += j[i].weight;
-        else if (present(c, &j[i].uuid, arg)) pr[set] += j[i].weight;
-    }
-    for (int set = 0; set < 2; set++) {
-        if (!tot[set] && !lf[set]) continue;
-        enum gc_quorum q = gc_quorum_eval(pr[set], lf[set], tot[set]);
-        if (!(q == GC_Q_YES || (q == GC_Q_SPLIT && c->cfg.ignore_sb))) return false;
-    }
-    return true;
-}
-
-static bool acked_close(gc_core *c, const tr_uuid *u, const void *arg)
-{
-    (void)arg;
+    gc_core *c = (gc_core *)arg;
     int k = gc_view_find(&c->cur, u);
     return k >= 0 && member_ack(c, (uint32_t)k) >= c->close;
 }
@@ -158,7 +138,7 @@ static bool acked_close(gc_core *c, const tr_uuid *u, const void *arg)
 static bool joint_ok(gc_core *c)
 {
     if (c->forced || c->njoint == 0) return true;
-    return gc_joint_eval(c, c->joint, c->njoint, acked_close, NULL);
+    return gc_joint_quorum(c->joint, c->njoint, c->cfg.ignore_sb, acked_close, c);
 }
 
 /* The retain limit (gcomm.md section 5, step 6): while our log, with what we sent and have not

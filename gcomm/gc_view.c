@@ -67,7 +67,7 @@ void gc_view_encode(gc_wbuf *w, const gc_view *v)
 int gc_view_decode(gc_rbuf *r, gc_view *v)
 {
     memset(v, 0, sizeof *v);
-    v->id.epoch = gc_r_u64(r);
+    v->id.epoch = gc_r_count(r);
     gc_r_uuid(r, &v->id.leader);
     v->id.leader_inc = gc_r_u64(r);
     gc_r_uuid(r, &v->history);

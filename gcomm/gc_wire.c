@@ -95,6 +95,16 @@ void gc_r_uuid(gc_rbuf *r, tr_uuid *u)
     else memset(u->data, 0, 16);
 }
 
+uint64_t gc_r_count(gc_rbuf *r)
+{
+    uint64_t v = gc_r_u64(r);
+    if (v > GC_COUNT_MAX) {
+        r->err = true;
+        return 0;
+    }
+    return v;
+}
+
 void gc_r_str(gc_rbuf *r, char *dst, size_t cap)
 {
     dst[0] = 0;

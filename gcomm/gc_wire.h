@@ -41,6 +41,10 @@ uint8_t gc_r_u8(gc_rbuf *r);
 uint16_t gc_r_u16(gc_rbuf *r);
 uint32_t gc_r_u32(gc_rbuf *r);
 uint64_t gc_r_u64(gc_rbuf *r);
+/* Epochs and sequence numbers on the wire are at most GC_COUNT_MAX (2^62): a larger one is
+ * malformed, so a peer cannot make one wrap (max + 1, or the sum of two, stays below 2^63). */
+#define GC_COUNT_MAX (1ull << 62)
+uint64_t gc_r_count(gc_rbuf *r);
 /* Returns a pointer into the buffer or NULL (and err) if fewer than n bytes remain. */
 const uint8_t *gc_r_bytes(gc_rbuf *r, size_t n);
 void gc_r_uuid(gc_rbuf *r, tr_uuid *u);

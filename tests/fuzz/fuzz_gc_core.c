@@ -1,5 +1,6 @@
 /* tests/fuzz/fuzz_gc_core: libFuzzer target feeding arbitrary messages from a peer into a gcomm
- * core (after a valid HELLO when the first byte is even), to reach the protocol handlers. */
+ * core (after a valid HELLO when the first byte is even), to reach the protocol handlers. It also
+ * checks that the core says nothing on the accepted link before the peer's HELLO proved it. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +15,25 @@ static uint64_t t_now = 1000000000;
 static uint64_t rng = 88172645463325252ull;
 static uint64_t f_now(void *c) { (void)c; return t_now; }
 static uint64_t f_rand(void *c) { (void)c; rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17; return rng; }
-static void f_send(void *c, int l, const uint8_t *b, size_t n, bool u) { (void)c; (void)l; (void)b; (void)n; (void)u; }
+static bool proved; /* a HELLO with our group and version was fed on link 7 */
+static void f_send(void *c, int l, const uint8_t *b, size_t n, bool u)
+{
+    (void)c;
+    (void)b;
+    (void)u;
+    if (l == 7 && !proved) abort(); /* nothing before proof */
+    if (n > 65536 + 128) abort();   /* the protocol's frame limit */
+}
+
+static void feed(gc_core *c, const uint8_t *b, size_t n)
+{
+    static gc_msg m;
+    if (n && b[0] == GC_MSG_HELLO && gc_msg_decode(b, n, &m) == 0) {
+        if (m.u.hello.version == GC_PROTO_VERSION && !strcmp(m.u.hello.group, "fz")) proved = true;
+        gc_msg_release(&m);
+    }
+    gc_core_recv(c, 7, b, n);
+}
 static int f_connect(void *c, const char *a) { (void)c; (void)a; return -1; }
 static void f_close(void *c, int l) { (void)c; (void)l; }
 static void f_deliver(void *c, const struct gc_delivery *d) { (void)c; (void)d; }
@@ -31,6 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct gc_env env = {NULL, f_now, f_rand, f_send, f_connect, f_close, f_deliver, f_persist};
     gc_core *c = gc_core_new(&cfg, &env, NULL, 0);
     if (!c) return 0;
+    proved = false;
     gc_core_start(c);
     gc_core_conn_up(c, 7, NULL);
     if (size && !(data[0] & 1)) {
@@ -44,7 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         gc_wbuf w;
         gc_w_init(&w);
         gc_msg_encode(&w, &h);
-        if (!w.oom) gc_core_recv(c, 7, w.p, w.len);
+        if (!w.oom) feed(c, w.p, w.len);
         gc_w_free(&w);
     }
     size_t off = size ? 1 : 0;
@@ -52,7 +72,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t n = (size_t)data[off] | (size_t)data[off + 1] << 8;
         off += 2;
         if (n > size - off) n = size - off;
-        gc_core_recv(c, 7, data + off, n);
+        feed(c, data + off, n);
         gc_core_flush(c);
         off += n;
         t_now += 50000000;

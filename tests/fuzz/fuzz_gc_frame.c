@@ -1,5 +1,5 @@
-/* tests/fuzz/fuzz_gc_frame: libFuzzer target for stream framing and FRAG reassembly.
- * The input is a byte stream as a peer would send it; frames are parsed and pieces reassembled. */
+/* tests/fuzz/fuzz_gc_frame: libFuzzer target for stream framing and FRAG reassembly with the
+ * production limits: frames up to GC_FRAME_MAX_PAYLOAD, the per-link and per-node budgets. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,35 +9,57 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+#define LINKS 3
+
+/* Bytes held never run ahead of bytes received by more than the doubling allows, and the node's
+ * count is the sum of its links'. */
+static void check(const gc_reasm *r, const gc_reasm_budget *node, uint64_t *sum)
+{
+    if (r->cap > r->total || (r->total && r->cap > 2 * r->got + 65536) || r->got > r->cap) abort();
+    *sum += r->cap;
+    if (node->used > node->limit) abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    gc_reasm r = {0};
+    /* two links within the production budgets, a third within small ones (budget refusals) */
+    gc_reasm_budget node = {0, GC_REASM_NODE_MAX}, small = {0, 300000};
+    gc_reasm r[LINKS];
+    memset(r, 0, sizeof r);
+    r[0].node = r[1].node = &node;
+    r[2].node = &small;
+    r[2].link_limit = 200000;
     size_t off = 0;
     static gc_msg m;
     while (off < size) {
+        int li = data[off++] % LINKS;
         const uint8_t *p;
         size_t plen, used;
-        enum gc_frame_rc rc = gc_frame_parse(data + off, size - off, 4096, &p, &plen, &used);
+        enum gc_frame_rc rc = gc_frame_parse(data + off, size - off, GC_FRAME_MAX_PAYLOAD, &p, &plen, &used);
         if (rc != GC_FRAME_OK) break;
-        if (used > size - off || plen + GC_FRAME_HDR != used) abort();
+        if (used > size - off || plen + GC_FRAME_HDR != used || plen > GC_FRAME_MAX_PAYLOAD) abort();
         if (gc_msg_decode(p, plen, &m) == 0) {
             if (m.type == GC_MSG_FRAG) {
                 uint8_t *whole;
                 size_t wl;
-                /* cap the claimed total so the fuzzer does not allocate gigabytes */
-                if (m.u.frag.total <= (1u << 20)) {
-                    int r2 = gc_reasm_feed(&r, m.u.frag.total, m.u.frag.offset, m.u.frag.data, m.u.frag.len, &whole, &wl);
-                    if (r2 == 1) {
-                        static gc_msg inner;
-                        if (gc_msg_decode(whole, wl, &inner) == 0) gc_msg_release(&inner);
-                        free(whole);
-                    }
+                /* no cap on the announced total: nothing is allocated before the bytes arrive */
+                int r2 = gc_reasm_feed(&r[li], m.u.frag.total, m.u.frag.offset, m.u.frag.data, m.u.frag.len, &whole, &wl);
+                if (r2 == 1) {
+                    static gc_msg inner;
+                    if (gc_msg_decode(whole, wl, &inner) == 0) gc_msg_release(&inner);
+                    free(whole);
                 }
             }
             gc_msg_release(&m);
         }
+        uint64_t sum = 0, sum_small = 0;
+        check(&r[0], &node, &sum);
+        check(&r[1], &node, &sum);
+        check(&r[2], &small, &sum_small);
+        if (sum != node.used || sum_small != small.used || r[2].cap > 200000) abort();
         off += used;
     }
-    gc_reasm_reset(&r);
+    for (int i = 0; i < LINKS; i++) gc_reasm_reset(&r[i]);
+    if (node.used || small.used) abort();
     return 0;
 }

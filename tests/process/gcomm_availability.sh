@@ -12,72 +12,15 @@ MEMBER_MS=${AVAIL_MEMBER_MS:-100}
 LEADER_MS=${AVAIL_LEADER_MS:-1000}
 ISOLATE_MS=${AVAIL_ISOLATE_MS:-1000}
 N=3
-WORK=$(mktemp -d /tmp/trireme-gcomm-avail.XXXXXX)
-FAILED=0
-declare -a PIDS UUIDS
+WORK_NAME=gcomm-avail
 
 . "$(dirname "$0")/proc_lib.sh"
-
-cleanup() {
-    stop_pids
-    if [ "$FAILED" = 0 ]; then rm -rf "$WORK"; else echo "logs kept in $WORK"; fi
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*"; FAILED=1; exit 1; }
-log() { echo "[$(date +%T)] $*"; }
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
+. "$(dirname "$0")/gcomm_lib.sh"
 
 BASE=$(free_ports $((N + 2))) || fail "no free port range"
 
-start() { # start i [bootstrap]: default timeouts, 200 messages/s of 300 bytes
-    local i=$1 addr s="" j
-    for j in $(seq 0 $((N - 1))); do [ "$j" = "$i" ] || s="$s${s:+,}127.0.0.1:$((BASE + j))"; done
-    if [ "${2:-}" = bootstrap ]; then addr="gcomm://"; else addr="gcomm://$s"; fi
-    mkdir -p "$WORK/d$i"
-    : >"$WORK/$i.err"
-    "$BIN" --name "n$i" --listen "tcp://127.0.0.1:$((BASE + i))" --address "$addr" --data-dir "$WORK/d$i" \
-        --rate 200 --size 300 >>"$WORK/$i.out" 2>>"$WORK/$i.err" &
-    PIDS[$i]=$!
-    local t=0
-    until grep -q " uuid " "$WORK/$i.err"; do
-        sleep 0.05; t=$((t + 1)); [ $t -lt 100 ] || fail "node $i did not start"
-    done
-    UUIDS[$i]=$(sed -n 's/.* uuid \([0-9a-f-]*\) .*/\1/p' "$WORK/$i.err" | tail -1)
-}
-
-prim_of() { # prim_of i members: node i's last view is primary with that many members
-    grep '^VIEW' "$WORK/$1.out" 2>/dev/null | tail -1 | awk -v m="$2" '{exit !($3 == "PRIM" && $4 == m)}'
-}
-wait_views() { # wait_views "nodes" members seconds
-    local t=0 i ok
-    while [ $t -lt $(($3 * 10)) ]; do
-        ok=1
-        for i in $1; do prim_of "$i" "$2" || ok=0; done
-        [ $ok = 1 ] && return 0
-        sleep 0.1; t=$((t + 1))
-    done
-    return 1
-}
-
-leader() { # the member that orders, as the last views of "nodes" name it (not always the lowest
-    # uuid: a leader that re-forms its view to take a restarted node back keeps the role)
-    local i l="" v
-    for i in $1; do
-        v=$(grep '^VIEW' "$WORK/$i.out" | tail -1 | awk '{print $8}')
-        [ -z "$l" ] || [ "$v" = "$l" ] || return 1
-        l=$v
-    done
-    for i in $1; do [ "${UUIDS[$i]: -8}" = "$l" ] && echo "$i" && return 0; done
-    return 1
-}
-
 find_leader() { # sets L, the orderer of the whole group
     L=$(leader "$ALL") || fail "the last views of nodes $ALL name no common leader among them"
-}
-
-longest_gap() { # longest_gap i from_ms to_ms: longest time without a delivery at node i
-    awk -v a="$2" -v b="$3" '$1 == "MSG" && $6 >= a && $6 <= b {
-        if (p) { d = $6 - p; if (d > g) g = d } p = $6 } END { printf "%.0f\n", g }' "$WORK/$1.out"
 }
 
 others() { seq 0 $((N - 1)) | grep -vx "$1" | tr '\n' ' '; } # every node but $1

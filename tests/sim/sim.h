@@ -15,6 +15,13 @@
 
 struct sim;
 
+/* A workload message starts with a header naming its sender node and the sender's own count of
+ * broadcasts (over all its restarts): the checker finds duplicates and reordering per sender. */
+#define SIM_MSG_HDR 20
+#define SIM_MSG_MAGIC 0x57534d53u
+void sim_msg_put(uint8_t *buf, int node, uint64_t seq, int restarts);
+bool sim_msg_get(const uint8_t *buf, size_t len, int *node, uint64_t *seq);
+
 struct sim_node {
     struct sim *sim;
     int idx;
@@ -40,6 +47,13 @@ struct sim_node {
     uint64_t delivered_total;
     uint64_t nonprim_views; /* non-primary views delivered */
     uint64_t last_deliver_time;
+    uint64_t last_from[SIM_MAX_NODES]; /* the last workload message delivered from each sender */
+    /* leader rule: what the core was doing at the previous step (gc_core_probe) */
+    int pr_state;
+    bool pr_leading;       /* NORMAL in a view it leads */
+    uint64_t pr_gather;    /* epoch of the gather last seen */
+    gc_view_id pr_cur;     /* the view last seen installed */
+    gc_view pr_cur_view;
 };
 
 struct frame {
@@ -65,7 +79,7 @@ struct sim_link {
     uint64_t gen[2];    /* node incarnation (restart count) at each end */
 };
 
-enum ev_kind { EV_FRAME = 1, EV_CONNECT, EV_CONN_DOWN, EV_TICK, EV_FAULT, EV_BCAST, EV_TX };
+enum ev_kind { EV_FRAME = 1, EV_CONNECT, EV_CONN_DOWN, EV_TICK, EV_FAULT, EV_BCAST, EV_TX, EV_OUTSIDER };
 
 struct event {
     uint64_t t, seq;
@@ -79,15 +93,16 @@ struct sim {
     int n;
     bool quiet;
     int verbose;
-    struct sim_node nodes[SIM_MAX_NODES];
+    struct sim_node nodes[SIM_MAX_NODES + 1]; /* the slot after the last node: the outsider's */
     struct sim_link *links;
     int nlinks, links_cap;
     struct event *heap;
     size_t heap_n, heap_cap;
-    bool oneway[SIM_MAX_NODES][SIM_MAX_NODES]; /* frames i -> j blocked */
+    bool oneway[SIM_MAX_NODES + 1][SIM_MAX_NODES + 1]; /* frames i -> j blocked */
     uint64_t max_packet;
     uint64_t bytes_per_sec; /* link bandwidth (frames queue behind each other); 0: unlimited */
-    uint64_t node_bps[SIM_MAX_NODES]; /* bandwidth of every link of one node (the lower one applies) */
+    uint64_t node_bps[SIM_MAX_NODES + 1]; /* bandwidth of every link of one node (the lower one applies) */
+    struct sim_outsider *out; /* a process that knows the group name and tries to steer it (sim_outsider.c) */
     uint64_t retain_limit; /* gcomm's retain limit for nodes started from now: 0 default, UINT64_MAX none */
     bool workload;
     uint64_t bcast_period;
@@ -101,6 +116,7 @@ struct sim {
 };
 
 /* sim_net.c */
+extern struct sim *sim_current; /* the simulation last initialised (log lines take its time) */
 void sim_init(struct sim *s, uint64_t seed, int n, uint64_t max_packet);
 void sim_free(struct sim *s);
 void sim_node_start(struct sim *s, int i);
@@ -110,6 +126,23 @@ void sim_partition(struct sim *s, const int *group);
 void sim_heal(struct sim *s);
 void sim_set_oneway(struct sim *s, int from, int to, bool blocked);
 void sim_break_link(struct sim *s);
+void sim_break_link_between(struct sim *s, int a, int b);
+/* For the outsider: opens a link from node slot `from` to node `to`; sends raw bytes on it from
+ * one side; schedules an EV_OUTSIDER event. */
+int sim_link_open(struct sim *s, int from, int to);
+void sim_link_send(struct sim *s, int link, int side, const uint8_t *buf, size_t len, bool urgent);
+void sim_schedule_outsider(struct sim *s, uint64_t t);
+
+/* sim_outsider.c: an outsider that knows the group name (HELLO) but is no member: poisoned
+ * heartbeats, GATHER and START, FRAG floods (also before HELLO), flow control; it never answers
+ * a GATHER. chk_* calls sim_outsider_check: it changed nothing. */
+void sim_outsider_add(struct sim *s);
+void sim_outsider_free(struct sim *s);
+void sim_outsider_event(struct sim *s);
+void sim_outsider_conn(struct sim *s, int link, bool up);
+void sim_outsider_recv(struct sim *s, int link, const uint8_t *buf, size_t len);
+void sim_outsider_check(struct sim *s);
+bool sim_outsider_is(const struct sim *s, const tr_uuid *u);
 void sim_run_until(struct sim *s, uint64_t t);
 uint64_t sim_rand(struct sim *s);
 bool sim_failed(const struct sim *s);

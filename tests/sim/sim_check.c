@@ -23,6 +23,40 @@ struct vsrec {
     uint64_t count, hash;
 };
 
+/* A gather seen in progress: who started it, and whether it re-formed a view it led. */
+struct grec {
+    uint64_t epoch;
+    tr_uuid by;
+    bool reform, bootstrap;
+    bool anchored;  /* it counted only the members of its own views (gc_members_only) */
+    uint32_t nmine; /* ... which were these */
+    tr_uuid mine[3 * GC_MAX_MEMBERS];
+    uint64_t mine_inc[3 * GC_MAX_MEMBERS]; /* 0: any (a view restored from gvwstate.dat) */
+};
+
+static void add_members(struct grec *g, const gc_view *v)
+{
+    for (uint32_t i = 0; v && i < v->n && g->nmine < 3 * GC_MAX_MEMBERS; i++) {
+        g->mine[g->nmine] = v->m[i].uuid;
+        g->mine_inc[g->nmine++] = v->m[i].incarnation;
+    }
+}
+
+/* The lowest uuid among v's members that gatherer g counted for the initiative. */
+static const tr_uuid *lowest_counted(const struct grec *g, const gc_view *v)
+{
+    for (uint32_t i = 0; i < v->n; i++) {
+        if (!g->anchored || !tr_uuid_compare(&v->m[i].uuid, &g->by)) return &v->m[i].uuid;
+        for (uint32_t k = 0; k < g->nmine; k++)
+            if (!tr_uuid_compare(&g->mine[k], &v->m[i].uuid) &&
+                (!g->mine_inc[k] || g->mine_inc[k] == v->m[i].incarnation))
+                return &v->m[i].uuid;
+    }
+    return NULL;
+}
+
+static struct grec *grecs;
+static size_t ngrecs, capgrecs;
 static struct hist *hists;
 static size_t nhists;
 static struct vrec *vrecs;
@@ -36,6 +70,9 @@ void chk_reset(void)
     free(hists);
     free(vrecs);
     free(vsrecs);
+    free(grecs);
+    grecs = NULL;
+    ngrecs = capgrecs = 0;
     hists = NULL;
     vrecs = NULL;
     vsrecs = NULL;
@@ -137,6 +174,16 @@ static void check_msg(struct sim *s, struct sim_node *nd, const struct gc_delive
         return chk_fail(s, "n%d: seqno %zu is a different message than on another node (total order / lost "
                            "message)", nd->idx, sq);
     h->hash[sq] = hv;
+    /* each sender's messages at most once per node, in the order it sent them */
+    int from;
+    uint64_t seq;
+    if (sim_msg_get(d->data, d->len, &from, &seq)) {
+        if (seq <= nd->last_from[from])
+            return chk_fail(s, "n%d delivered n%d's message %llu %s (seqno %lld; last from n%d: %llu)", nd->idx, from,
+                            (unsigned long long)seq, seq == nd->last_from[from] ? "twice" : "out of its send order",
+                            (long long)d->seqno, from, (unsigned long long)nd->last_from[from]);
+        nd->last_from[from] = seq;
+    }
     nd->hist = d->history;
     nd->last_seqno = d->seqno;
     nd->skip_ok = false;
@@ -153,6 +200,9 @@ static void check_view(struct sim *s, struct sim_node *nd, const struct gc_deliv
     int idx = gc_view_find(v, me);
     if (idx != d->my_index) return chk_fail(s, "n%d: view own index %d, expected %d", nd->idx, d->my_index, idx);
     if (v->n > 0 && idx < 0) return chk_fail(s, "n%d: delivered a view without itself", nd->idx);
+    for (uint32_t i = 0; i < v->n; i++)
+        if (sim_outsider_is(s, &v->m[i].uuid))
+            return chk_fail(s, "n%d: the outsider is a member of view %llu", nd->idx, (unsigned long long)v->id.epoch);
     if (v->id.epoch != 0) {
         if (nd->have_view && nd->view.id.epoch != 0 && v->id.epoch <= nd->view.id.epoch)
             return chk_fail(s, "n%d: view epoch went from %llu to %llu", nd->idx,
@@ -228,8 +278,61 @@ void chk_on_deliver(struct sim *s, struct sim_node *nd, const struct gc_delivery
     else check_view(s, nd, d);
 }
 
+/* The leader rule (docs/design/gcomm.md section 8, desired set): the leader of a view is the
+ * node that gathered it, a member of it, and the lowest uuid among its members, unless it
+ * gathered while NORMAL as the leader of its own view (a re-forming leader keeps the role) or
+ * for pc.bootstrap. */
+static void check_leader_rule(struct sim *s, struct sim_node *nd)
+{
+    struct gc_core_probe pr;
+    gc_core_probe(nd->core, &pr);
+    const tr_uuid *me = gc_core_uuid(nd->core);
+    if (pr.state == GC_ST_GATHER && pr.gather_epoch != nd->pr_gather) {
+        if (ngrecs == capgrecs) {
+            capgrecs = capgrecs ? capgrecs * 2 : 256;
+            grecs = realloc(grecs, capgrecs * sizeof *grecs);
+            if (!grecs) abort();
+        }
+        struct grec *g = &grecs[ngrecs++];
+        memset(g, 0, sizeof *g);
+        g->epoch = pr.gather_epoch;
+        g->by = *me;
+        g->reform = nd->pr_state == GC_ST_NORMAL && nd->pr_leading;
+        g->bootstrap = pr.gather_bootstrap;
+        g->anchored = pr.gather_members_only;
+        add_members(g, nd->pr_cur_view.n ? &nd->pr_cur_view : NULL);
+        add_members(g, pr.dv);
+        add_members(g, pr.last_prim);
+        nd->pr_gather = pr.gather_epoch;
+    }
+    if (pr.cur && gc_view_id_cmp(&pr.cur->id, &nd->pr_cur)) {
+        const gc_view *v = pr.cur;
+        const struct grec *g = NULL;
+        for (size_t i = ngrecs; i-- > 0 && !g;)
+            if (grecs[i].epoch == v->id.epoch && !tr_uuid_compare(&grecs[i].by, &v->id.leader)) g = &grecs[i];
+        if (!g)
+            return chk_fail(s, "n%d installed view %llu.%02x%02x whose leader never gathered it", nd->idx,
+                            (unsigned long long)v->id.epoch, v->id.leader.data[14], v->id.leader.data[15]);
+        if (gc_view_find(v, &v->id.leader) < 0)
+            return chk_fail(s, "n%d installed view %llu whose leader is not a member", nd->idx,
+                            (unsigned long long)v->id.epoch);
+        const tr_uuid *low = lowest_counted(g, v);
+        if (!g->reform && !g->bootstrap && (!low || tr_uuid_compare(low, &v->id.leader)))
+            return chk_fail(s, "n%d installed view %llu (%u members) led by a node that is not the lowest uuid it "
+                               "counted, did not re-form a view it led and did not bootstrap", nd->idx,
+                            (unsigned long long)v->id.epoch, v->n);
+        nd->pr_cur = v->id;
+        nd->pr_cur_view = *v;
+    }
+    nd->pr_state = pr.state;
+    nd->pr_leading = pr.state == GC_ST_NORMAL && pr.cur && !tr_uuid_compare(&pr.cur->id.leader, me);
+}
+
 void chk_step(struct sim *s)
 {
+    if (s->out) sim_outsider_check(s);
+    for (int i = 0; i < s->n && !s->fail[0]; i++)
+        if (s->nodes[i].alive && s->nodes[i].core) check_leader_rule(s, &s->nodes[i]);
     const gc_view *prim = NULL;
     int who = -1;
     for (int i = 0; i < s->n; i++) {

@@ -11,6 +11,13 @@
 
 static void quiet_sink(enum tr_log_level level, const char *msg) { (void)level; (void)msg; }
 
+/* --verbose: the cores' log lines with the virtual time of the simulation running */
+static void timed_sink(enum tr_log_level level, const char *msg)
+{
+    (void)level;
+    fprintf(stderr, "[%9.3f] %s\n", sim_current ? (double)sim_current->now / 1e9 : 0.0, msg);
+}
+
 static int alive_count(struct sim *s)
 {
     int k = 0;
@@ -38,6 +45,14 @@ static bool all_primary_together(struct sim *s, char *why, size_t cap)
 
 struct timed { uint64_t t; int kind, node; };
 
+/* The live node with this uuid, or -1. */
+static int node_of(struct sim *s, const tr_uuid *u)
+{
+    for (int k = 0; k < s->n; k++)
+        if (s->nodes[k].alive && !tr_uuid_compare(gc_core_uuid(s->nodes[k].core), u)) return k;
+    return -1;
+}
+
 static int g_trace;
 static int run_seed(uint64_t seed, bool verbose, bool quiet)
 {
@@ -52,6 +67,8 @@ static int run_seed(uint64_t seed, bool verbose, bool quiet)
     /* every eighth seed (from 6) with an 8 KiB retain limit: sending then waits for trimming
      * whenever a member is behind or gone, through every kind of fault */
     if (seed % 8 == 6) s.retain_limit = 8u << 10;
+    /* every seventh seed (from 5) with an outsider that knows the group name (sim_outsider.c) */
+    if (seed % 7 == 5) sim_outsider_add(&s);
     for (int i = 0; i < n; i++) {
         sim_run_until(&s, s.now + sim_rand(&s) % (300 * SIM_MS));
         sim_node_start(&s, i);
@@ -80,7 +97,7 @@ static int run_seed(uint64_t seed, bool verbose, bool quiet)
                 did = true;
             }
         if (did) continue;
-        int f = (int)(sim_rand(&s) % 9);
+        int f = (int)(sim_rand(&s) % 10);
         int x = (int)(sim_rand(&s) % (uint64_t)n), y = (int)(sim_rand(&s) % (uint64_t)n);
         const char *what = "";
         switch (f) {
@@ -123,6 +140,22 @@ static int run_seed(uint64_t seed, bool verbose, bool quiet)
                 gc_core_set_isolate(s.nodes[x].core, true);
                 pend[np++] = (struct timed){s.now + sim_rand(&s) % (10 * SIM_SEC), 1, x};
                 what = "isolate";
+            }
+            break;
+        case 9: /* a member's link to its leader resets under load: what it resends, the leader has
+                 * partly ordered already (its dedup must drop those) */
+            y = s.nodes[x].alive && s.nodes[x].have_view ? node_of(&s, &s.nodes[x].view.id.leader) : -1;
+            if (y >= 0 && y != x) {
+                /* when it has messages in flight, up to 2 ms after it sent one */
+                for (uint64_t t0 = s.now; !sim_failed(&s) && s.now < t0 + 200 * SIM_MS; ) {
+                    struct gc_stats st;
+                    gc_core_stats(s.nodes[x].core, &st);
+                    if (st.pending) break;
+                    sim_run_until(&s, s.now + SIM_MS / 2);
+                }
+                sim_run_until(&s, s.now + sim_rand(&s) % (2 * SIM_MS));
+                if (s.nodes[x].alive && s.nodes[y].alive) sim_break_link_between(&s, x, y);
+                what = "break leader link";
             }
             break;
         }
@@ -183,9 +216,8 @@ static int leader_of(struct sim *s)
 {
     for (int i = 0; i < s->n; i++)
         if (s->nodes[i].alive && s->nodes[i].have_view) {
-            const tr_uuid *l = &s->nodes[i].view.id.leader;
-            for (int k = 0; k < s->n; k++)
-                if (s->nodes[k].alive && !tr_uuid_compare(gc_core_uuid(s->nodes[k].core), l)) return k;
+            int k = node_of(s, &s->nodes[i].view.id.leader);
+            if (k >= 0) return k;
         }
     return -1;
 }
@@ -700,6 +732,32 @@ static int scenario_stalled_slow_member(void)
     return rc;
 }
 
+/* An outsider that knows the group name attacks a formed group of 3 for 10 s (poisoned
+ * heartbeats, GATHER and START, flow control, acknowledgements, FRAG floods before and after
+ * its HELLO): no view changes, the longest delivery gap stays that of the load, and it never
+ * becomes a member (the checker's invariants run throughout). */
+static int scenario_outsider(void)
+{
+    struct sim s;
+    form(&s, 3, 37);
+    uint64_t e0 = s.nodes[0].view.id.epoch, views0 = 0;
+    for (int i = 0; i < 3; i++) views0 += s.nodes[i].nonprim_views;
+    sim_outsider_add(&s);
+    uint64_t gap = max_gap(&s, 1, s.now + 10 * SIM_SEC);
+    bool same = true;
+    uint64_t views1 = 0;
+    for (int i = 0; i < 3; i++) {
+        same = same && s.nodes[i].view.id.epoch == e0 && gc_core_is_primary(s.nodes[i].core);
+        views1 += s.nodes[i].nonprim_views;
+    }
+    int rc = sim_failed(&s) || !same || views1 != views0 || gap > 100 * SIM_MS;
+    printf("scenario outsider (3 nodes, 10 s of attacks by a process that knows the group name): same primary view "
+           "%s, max delivery gap %.1f ms (limit 100 ms)%s%s\n", same ? "yes" : "no", (double)gap / 1e6,
+           rc ? " FAIL " : " ok", s.fail);
+    sim_free(&s);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     uint64_t seeds = 0, start = 1, one = 0, big = 0, retain = 0;
@@ -723,8 +781,12 @@ int main(int argc, char **argv)
         }
     }
     g_trace = trace;
+    setvbuf(stdout, NULL, _IOLBF, 0); /* scenario lines among the --verbose log */
     if (!verbose) tr_log_set_sink(quiet_sink);
-    else tr_log_set_debug(1);
+    else {
+        tr_log_set_sink(timed_sink);
+        tr_log_set_debug(1);
+    }
     int fails = 0;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -750,6 +812,7 @@ int main(int argc, char **argv)
         fails += scenario_big_slow_link();
         fails += scenario_slow_member(1u << 20);
         fails += scenario_stalled_slow_member();
+        fails += scenario_outsider();
     } else if (big) {
         fails += scenario_big(big);
     }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/tr_log.h"
+#include "gcomm/gc_frame.h"
 #include "gcomm/gc_msg.h"
 #include "tests/sim/sim.h"
 
@@ -18,6 +19,25 @@ static uint64_t xs(uint64_t *r)
 }
 
 uint64_t sim_rand(struct sim *s) { return xs(&s->rng); }
+
+void sim_msg_put(uint8_t *buf, int node, uint64_t seq, int restarts)
+{
+    uint32_t magic = SIM_MSG_MAGIC;
+    memcpy(buf, &magic, 4);
+    memcpy(buf + 4, &node, 4);
+    memcpy(buf + 8, &seq, 8);
+    memcpy(buf + 16, &restarts, 4);
+}
+
+bool sim_msg_get(const uint8_t *buf, size_t len, int *node, uint64_t *seq)
+{
+    uint32_t magic;
+    if (len < SIM_MSG_HDR) return false;
+    memcpy(&magic, buf, 4);
+    memcpy(node, buf + 4, 4);
+    memcpy(seq, buf + 8, 8);
+    return magic == SIM_MSG_MAGIC && *node >= 0 && *node < SIM_MAX_NODES;
+}
 bool sim_failed(const struct sim *s) { return s->fail[0] != 0; }
 
 /* ---------- event heap ---------- */
@@ -195,8 +215,16 @@ static void env_send(void *ctx, int link, const uint8_t *buf, size_t len, bool u
     struct sim_node *nd = ctx;
     struct sim *s = nd->sim;
     if (link < 0 || link >= s->nlinks) return;
+    /* the protocol's frame limit, whatever the node's gcs.max_packet_size (gc_frame.h) */
+    if (len > GC_FRAME_MAX_PAYLOAD)
+        chk_fail(s, "n%d sent a frame of %zu bytes, above the protocol's %u", nd->idx, len, GC_FRAME_MAX_PAYLOAD);
+    if (len && buf[0] == GC_MSG_ACK) nd->acks_sent++;
+    sim_link_send(s, link, side_of(&s->links[link], nd->idx), buf, len, urgent);
+}
+
+void sim_link_send(struct sim *s, int link, int side, const uint8_t *buf, size_t len, bool urgent)
+{
     struct sim_link *l = &s->links[link];
-    int side = side_of(l, nd->idx);
     if (l->dead || !l->up[side]) return;
     struct frame *f = malloc(sizeof *f + len);
     if (!f) abort();
@@ -208,7 +236,6 @@ static void env_send(void *ctx, int link, const uint8_t *buf, size_t len, bool u
     f->len = len;
     memcpy(f->data, buf, len);
     s->msgs++;
-    if (len && buf[0] == GC_MSG_ACK) nd->acks_sent++;
     transmit(s, f);
 }
 
@@ -219,6 +246,12 @@ static int env_connect(void *ctx, const char *addr)
     int to = -1;
     for (int i = 0; i < s->n; i++)
         if (!strcmp(s->nodes[i].addr, addr)) to = i;
+    return sim_link_open(s, nd->idx, to);
+}
+
+int sim_link_open(struct sim *s, int from, int to)
+{
+    struct sim_node *nd = &s->nodes[from];
     if (s->nlinks == s->links_cap) {
         s->links_cap = s->links_cap ? s->links_cap * 2 : 256;
         s->links = realloc(s->links, s->links_cap * sizeof *s->links);
@@ -279,9 +312,12 @@ static void env_persist(void *ctx, const uint8_t *buf, size_t len)
 
 /* ---------- nodes ---------- */
 
+struct sim *sim_current;
+
 void sim_init(struct sim *s, uint64_t seed, int n, uint64_t max_packet)
 {
     memset(s, 0, sizeof *s);
+    sim_current = s;
     s->seed = seed;
     s->rng = seed * 0x9E3779B97F4A7C15ull + 0x1234567;
     if (!s->rng) s->rng = 1;
@@ -300,8 +336,11 @@ void sim_init(struct sim *s, uint64_t seed, int n, uint64_t max_packet)
     chk_reset();
 }
 
+void sim_schedule_outsider(struct sim *s, uint64_t t) { push(s, (struct event){.t = t, .kind = EV_OUTSIDER}); }
+
 void sim_free(struct sim *s)
 {
+    sim_outsider_free(s);
     for (int i = 0; i < s->n; i++) {
         gc_core_free(s->nodes[i].core);
         free(s->nodes[i].disk);
@@ -345,7 +384,13 @@ void sim_node_start(struct sim *s, int i)
     nd->left = false;
     nd->vs_count = nd->vs_hash = 0;
     nd->skip_ok = true;
+    nd->pr_state = GC_ST_CHANGE;
+    nd->pr_leading = false;
+    nd->pr_gather = 0;
+    memset(&nd->pr_cur_view, 0, sizeof nd->pr_cur_view);
+    memset(&nd->pr_cur, 0, sizeof nd->pr_cur);
     gc_core_start(nd->core);
+    chk_step(s); /* start may already gather (a bootstrap) */
     nd->next_tick = s->now + gc_core_tick_interval(nd->core);
     push(s, (struct event){.t = nd->next_tick, .kind = EV_TICK, .node = i});
     nd->next_bcast = s->now + sim_rand(s) % s->bcast_period;
@@ -359,6 +404,7 @@ static void link_down_for(struct sim *s, int id, int node_side)
     l->up[node_side] = false;
     int node = node_side == 0 ? l->a : l->b;
     struct sim_node *nd = &s->nodes[node];
+    if (s->out && node == s->n) { sim_outsider_conn(s, id, false); return; }
     if (nd->alive && nd->core && (uint64_t)nd->restarts == l->gen[node_side]) gc_core_conn_down(nd->core, id);
 }
 
@@ -417,24 +463,35 @@ void sim_set_oneway(struct sim *s, int from, int to, bool blocked)
     if (!blocked) release_held(s);
 }
 
+static void break_one(struct sim *s, int k)
+{
+    struct sim_link *l = &s->links[k];
+    l->dead = true;
+    free_held(l);
+    push(s, (struct event){.t = s->now + link_delay(s), .kind = EV_CONN_DOWN, .link = k, .node = 0});
+    push(s, (struct event){.t = s->now + link_delay(s), .kind = EV_CONN_DOWN, .link = k, .node = 1});
+}
+
+static bool live_link(const struct sim_link *l) { return !l->dead && l->up[0] && l->up[1]; }
+
 /* Breaks a random live link (both ends see it go down), as a TCP reset would. */
 void sim_break_link(struct sim *s)
 {
     int live = 0;
     for (int k = 0; k < s->nlinks; k++)
-        if (!s->links[k].dead && s->links[k].up[0] && s->links[k].up[1]) live++;
+        if (live_link(&s->links[k])) live++;
     if (!live) return;
     int pick = (int)(sim_rand(s) % (uint64_t)live);
+    for (int k = 0; k < s->nlinks; k++)
+        if (live_link(&s->links[k]) && pick-- == 0) { break_one(s, k); return; }
+}
+
+/* Breaks every live link between nodes a and b. */
+void sim_break_link_between(struct sim *s, int a, int b)
+{
     for (int k = 0; k < s->nlinks; k++) {
-        struct sim_link *l = &s->links[k];
-        if (l->dead || !l->up[0] || !l->up[1]) continue;
-        if (pick-- == 0) {
-            l->dead = true;
-            free_held(l);
-            push(s, (struct event){.t = s->now + link_delay(s), .kind = EV_CONN_DOWN, .link = k, .node = 0});
-            push(s, (struct event){.t = s->now + link_delay(s), .kind = EV_CONN_DOWN, .link = k, .node = 1});
-            return;
-        }
+        const struct sim_link *l = &s->links[k];
+        if (live_link(l) && ((l->a == a && l->b == b) || (l->a == b && l->b == a))) break_one(s, k);
     }
 }
 
@@ -460,6 +517,7 @@ static void do_frame(struct sim *s, struct frame *f)
         return;
     }
     if (!l->up[to_side]) { free(f); return; }
+    if (s->out && to == s->n) { sim_outsider_recv(s, f->link, f->data, f->len); free(f); return; }
     gc_core_recv(nd->core, f->link, f->data, f->len);
     if (nd->alive && nd->core) gc_core_flush(nd->core);
     free(f);
@@ -482,7 +540,8 @@ static void do_connect(struct sim *s, int id)
     }
     l->up[0] = l->up[1] = true;
     gc_core_conn_up(s->nodes[l->b].core, id, NULL);
-    if (a->alive && l->up[0]) gc_core_conn_up(a->core, id, a->addr[0] ? s->nodes[l->b].addr : NULL);
+    if (s->out && l->a == s->n) sim_outsider_conn(s, id, true);
+    else if (a->alive && l->up[0]) gc_core_conn_up(a->core, id, a->addr[0] ? s->nodes[l->b].addr : NULL);
 }
 
 void sim_run_until(struct sim *s, uint64_t t_end)
@@ -504,6 +563,9 @@ void sim_run_until(struct sim *s, uint64_t t_end)
         case EV_CONNECT:
             do_connect(s, e.link);
             break;
+        case EV_OUTSIDER:
+            if (s->out) sim_outsider_event(s);
+            break;
         case EV_CONN_DOWN:
             link_down_for(s, e.link, e.node);
             break;
@@ -521,13 +583,11 @@ void sim_run_until(struct sim *s, uint64_t t_end)
             if (s->workload && !nd->paused && gc_core_is_primary(nd->core)) {
                 uint8_t buf[2048];
                 uint64_t r = sim_rand(s);
-                size_t len = 16 + r % 200;
+                size_t len = SIM_MSG_HDR + r % 200;
                 if ((r >> 32) % 40 == 0) len = 1500 + (r >> 16) % 500; /* larger than max_packet in tests */
                 nd->sent_seq++;
-                memcpy(buf, &nd->idx, sizeof nd->idx);
-                memcpy(buf + 4, &nd->sent_seq, 8);
-                memcpy(buf + 12, &nd->restarts, 4);
-                for (size_t k = 16; k < len; k++) buf[k] = (uint8_t)(k * 31 + nd->sent_seq);
+                sim_msg_put(buf, nd->idx, nd->sent_seq, nd->restarts);
+                for (size_t k = SIM_MSG_HDR; k < len; k++) buf[k] = (uint8_t)(k * 31 + nd->sent_seq);
                 gc_core_broadcast(nd->core, buf, len);
             }
             nd->next_bcast = s->now + s->bcast_period / 2 + sim_rand(s) % s->bcast_period;
