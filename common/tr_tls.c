@@ -39,6 +39,7 @@ struct tr_tls {
     int verr, vdepth;
     char vleaf[256], vcert[256];
     char why[TR_TLS_ERR_MAX];
+    enum tr_tls_fail fail;
 };
 
 /* ---------- small helpers ---------- */
@@ -126,7 +127,7 @@ int tr_tls_opts_from_cfg(const tr_cfg *cfg, struct tr_tls_opts *o, char *err, si
     if (tr_cfg_get_bool(cfg, "socket.ssl", &v) == 0) o->enabled = v; /* ...unless said otherwise */
     if (tr_cfg_get_bool(cfg, "socket.dynamic", &v) == 0) o->dynamic = v;
     if (!o->enabled) return 0;
-    if (!o->key[0] || !o->cert[0]) {
+    if (!o->key[0] || !o->cert[0]) { /* tr_tls_ctx_new says it too; here it fails start-up first */
         snprintf(err, errlen, "TLS is on (socket.ssl) but %s is not set: both socket.ssl_key and "
                  "socket.ssl_cert are needed", o->key[0] ? "socket.ssl_cert" : "socket.ssl_key");
         return -1;
@@ -330,12 +331,18 @@ tr_tls_ctx *tr_tls_ctx_new(const struct tr_tls_opts *o, char *err, size_t errlen
         snprintf(err, errlen, "TLS is not configured");
         return NULL;
     }
+    if (!o->key[0] || !o->cert[0]) {
+        snprintf(err, errlen, "TLS is on (socket.ssl) but %s is not set: both socket.ssl_key and "
+                 "socket.ssl_cert are needed", o->key[0] ? "socket.ssl_cert" : "socket.ssl_key");
+        return NULL;
+    }
     tr_tls_ctx *ctx = calloc(1, sizeof *ctx);
     if (!ctx) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
     ctx->o = *o;
+    if (!ctx->o.ca[0]) memcpy(ctx->o.ca, o->cert, sizeof ctx->o.ca); /* Galera's default */
     if (!(ctx->cur = build(o, err, errlen))) {
         free(ctx);
         return NULL;
@@ -465,6 +472,13 @@ void tr_tls_free(tr_tls *t)
     free(t);
 }
 
+/* A client whose ClientHello got no TLS answer at all. */
+static bool hung_up_unanswered(const tr_tls *t)
+{
+    OSSL_HANDSHAKE_STATE st = SSL_get_state(t->ssl);
+    return !t->handshaken && (st == TLS_ST_BEFORE || st == TLS_ST_CW_CLNT_HELLO);
+}
+
 static bool is_cert_alert(int reason)
 {
     switch (reason - SSL_AD_REASON_OFFSET) {
@@ -488,7 +502,9 @@ static enum tr_tls_rc explain(tr_tls *t)
     ssl_err(detail, sizeof detail);
     if (!rs) rs = detail;
     const char *p = t->peer;
+    t->fail = TR_TLS_F_OTHER;
     if (t->verr) {
+        t->fail = TR_TLS_F_CERT;
         const char *vr = X509_verify_cert_error_string(t->verr);
         if (t->vdepth > 0)
             say(t, "refused the certificate of %s ('%s'): %s (at '%s', %d up its chain)", p,
@@ -503,11 +519,13 @@ static enum tr_tls_rc explain(tr_tls *t)
     }
     switch (reason) {
     case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
+        t->fail = TR_TLS_F_CERT;
         say(t, "refused %s: it presented no certificate (every node needs one signed by "
                  "the CA in socket.ssl_ca)", p);
         return TR_TLS_FAIL;
     case SSL_R_WRONG_VERSION_NUMBER: case SSL_R_PACKET_LENGTH_TOO_LONG: case SSL_R_HTTP_REQUEST:
     case SSL_R_HTTPS_PROXY_REQUEST: case SSL_R_UNKNOWN_PROTOCOL: case SSL_R_RECORD_LENGTH_MISMATCH:
+        t->fail = TR_TLS_F_NOT_TLS;
         say(t, "refused %s: it does not speak TLS (plaintext: a node without socket.ssl?)",
                  p);
         return TR_TLS_FAIL;
@@ -520,6 +538,7 @@ static enum tr_tls_rc explain(tr_tls *t)
         say(t, "refused %s: no cipher in common (socket.ssl_cipher): %s", p, rs);
         return TR_TLS_FAIL;
     case SSL_R_UNEXPECTED_EOF_WHILE_READING:
+        t->fail = hung_up_unanswered(t) ? TR_TLS_F_NOT_TLS : TR_TLS_F_OTHER;
         say(t, "%s closed the connection %s", p,
                  t->handshaken ? "without a TLS close_notify"
                                : "during the TLS handshake (it may not speak TLS, or it refused our certificate: "
@@ -529,11 +548,13 @@ static enum tr_tls_rc explain(tr_tls *t)
         break;
     }
     if (reason > SSL_AD_REASON_OFFSET && reason < SSL_AD_REASON_OFFSET + 256) {
-        if (is_cert_alert(reason))
-            say(t, "%s refused our certificate (TLS alert: %s): is it signed by the CA "
-                     "in that node's socket.ssl_ca, and valid now?", p, rs);
-        else
+        if (is_cert_alert(reason)) {
+            t->fail = TR_TLS_F_CERT;
+            say(t, "%s refused our certificate (TLS alert: %s): is it signed by the CA in that node's "
+                   "socket.ssl_ca, and valid now?", p, rs);
+        } else {
             say(t, "%s ended the TLS session with an alert: %s", p, rs);
+        }
         return TR_TLS_FAIL;
     }
     say(t, "TLS with %s failed: %s", p, detail);
@@ -549,11 +570,13 @@ static enum tr_tls_rc result(tr_tls *t, int r)
     case SSL_ERROR_WANT_WRITE:
         return TR_TLS_WANT_WRITE;
     case SSL_ERROR_ZERO_RETURN:
+        t->fail = TR_TLS_F_OTHER;
         say(t, "%s closed the TLS session", t->peer);
         return TR_TLS_CLOSED;
     case SSL_ERROR_SYSCALL:
         if (ERR_peek_last_error()) break;
         if (en == 0 || en == ECONNRESET || en == EPIPE) {
+            t->fail = hung_up_unanswered(t) ? TR_TLS_F_NOT_TLS : TR_TLS_F_OTHER;
             say(t, "%s %s", t->peer,
                      !t->handshaken ? "closed the connection during the TLS handshake (it may not speak TLS, or "
                                       "it refused our certificate: its log says which)"
@@ -561,6 +584,7 @@ static enum tr_tls_rc result(tr_tls *t, int r)
             return TR_TLS_CLOSED;
         }
         say(t, "TLS with %s: %s", t->peer, strerror(en));
+        t->fail = TR_TLS_F_OTHER;
         return TR_TLS_FAIL;
     default:
         break;
@@ -604,6 +628,8 @@ bool tr_tls_pending(const tr_tls *t) { return SSL_pending(t->ssl) > 0; }
 
 const char *tr_tls_why(const tr_tls *t) { return t->why; }
 
+enum tr_tls_fail tr_tls_failure(const tr_tls *t) { return t->fail; }
+
 void tr_tls_describe(const tr_tls *t, char *buf, size_t len)
 {
     char subj[256];
@@ -614,7 +640,8 @@ void tr_tls_describe(const tr_tls *t, char *buf, size_t len)
 
 bool tr_tls_starts_handshake(const uint8_t *first, size_t n)
 {
-    return n >= 2 && first[0] == 0x16 /* handshake record */ && first[1] == 0x03;
+    /* content type 22 (handshake), record version 3.0 to 3.4 */
+    return n >= 3 && first[0] == 0x16 && first[1] == 0x03 && first[2] <= 0x04;
 }
 
 /* ---------- blocking helpers ---------- */

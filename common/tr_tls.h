@@ -81,6 +81,14 @@ bool tr_tls_pending(const tr_tls *t);
 /* Why the last call failed or was closed: one sentence naming the peer, and for a refused
  * certificate its subject and OpenSSL's verify reason. "" if nothing failed. */
 const char *tr_tls_why(const tr_tls *t);
+/* What kind of failure tr_tls_why describes (socket.dynamic falls back only on NOT_TLS). */
+enum tr_tls_fail {
+    TR_TLS_F_NONE = 0,
+    TR_TLS_F_NOT_TLS, /* the peer answered in plaintext, or hung up before any TLS answer */
+    TR_TLS_F_CERT,    /* a certificate was refused, by us or by the peer */
+    TR_TLS_F_OTHER,
+};
+enum tr_tls_fail tr_tls_failure(const tr_tls *t);
 /* After the handshake: the peer certificate's subject, the protocol and the cipher. */
 void tr_tls_describe(const tr_tls *t, char *buf, size_t len);
 
@@ -92,7 +100,7 @@ int tr_tls_read_full(tr_tls *t, void *buf, size_t len, uint64_t deadline_ns);
 int tr_tls_write_all(tr_tls *t, const void *buf, size_t len, uint64_t deadline_ns);
 
 /* socket.dynamic: whether the first bytes a client sent open a TLS handshake (a handshake
- * record of TLS 1.x) rather than plaintext; needs n >= 2. */
+ * record header of TLS 1.0 to 1.3) rather than plaintext; needs n >= 3. */
 bool tr_tls_starts_handshake(const uint8_t *first, size_t n);
 
 #endif

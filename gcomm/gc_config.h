@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/tr_tls.h"
 #include "gcomm/gc_msg.h"
 #include "gcomm/gc_view.h"
 
@@ -42,6 +43,7 @@ struct gc_config {
      * before it sleeps (0: sleeps at once); gcomm.md, threads of the TCP driver */
     uint32_t busy_poll_us;
     bool isolate;                     /* gmcast.isolate */
+    struct tr_tls_opts tls;           /* socket.ssl*, socket.dynamic: TLS on every link if enabled */
 };
 
 void gc_config_defaults(struct gc_config *c);

@@ -8,6 +8,7 @@
 
 #include "common/tr_cfg.h"
 #include "common/tr_log.h"
+#include "common/tr_tls.h"
 #include "gcomm/gc_node.h"
 #include "replicator/repl_group.h"
 #include "replicator/repl_options.h"
@@ -124,6 +125,14 @@ static int fill_config(struct gcomm_group *g, const struct tr_cfg *opts, const c
     c->retain_limit = (uint64_t)o.retain_limit;
     c->busy_poll_us = (uint32_t)o.busy_poll_us;
     c->isolate = o.gmcast_isolate != 0;
+    /* TLS: Galera's rules for socket.ssl*; the files are loaded here too, so that a node whose
+     * key, certificate or CA cannot be used fails at start-up (fail closed), naming the file */
+    if (tr_tls_opts_from_cfg(opts, &c->tls, err, errlen)) return -1;
+    if (c->tls.enabled) {
+        tr_tls_ctx *t = tr_tls_ctx_new(&c->tls, err, errlen);
+        if (!t) return -1;
+        tr_tls_ctx_free(t);
+    }
     return 0;
 }
 
@@ -251,6 +260,9 @@ static void gg_setting(struct repl_group *gb, const struct tr_cfg *opts, const c
     } else if (strcmp(key, "gmcast.isolate") == 0) {
         int64_t v;
         if (tr_cfg_get_int(opts, key, &v) == 0) gc_node_set_isolate(g->gn, v != 0);
+    } else if (strcmp(key, "socket.ssl_reload") == 0) { /* any value: read the files again */
+        char err[TR_TLS_ERR_MAX];
+        if (gc_node_tls_reload(g->gn, err, sizeof err)) tr_error("socket.ssl_reload: %s", err);
     }
 }
 

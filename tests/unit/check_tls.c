@@ -327,6 +327,8 @@ START_TEST(wrong_ca_refused)
         fprintf(stderr, "client: %s\n", tr_tls_why(p.cl));
         ck_assert(strstr(tr_tls_why(p.cl), "server-end refused our certificate"));
         ck_assert(strstr(tr_tls_why(p.cl), "unknown ca"));
+        ck_assert_int_eq(tr_tls_failure(p.cl), TR_TLS_F_CERT);
+        ck_assert_int_eq(tr_tls_failure(p.sv), TR_TLS_F_CERT);
     } else {
         handshake(&p, good, bad);
         ck_assert_int_eq(p.crc, TR_TLS_FAIL);
@@ -415,6 +417,7 @@ START_TEST(plaintext_peer_named)
     ck_assert_int_eq(rc, TR_TLS_FAIL);
     fprintf(stderr, "server: %s\n", tr_tls_why(s));
     ck_assert(strstr(tr_tls_why(s), "refused 10.1.2.3:4567: it does not speak TLS"));
+    ck_assert_int_eq(tr_tls_failure(s), TR_TLS_F_NOT_TLS);
     tr_tls_free(s);
     close(fd[0]);
     close(fd[1]);
@@ -429,6 +432,7 @@ START_TEST(plaintext_peer_named)
     tr_tls_ctx_free(sc);
     uint8_t hello[] = {0x16, 0x03, 0x01, 0x02, 0x00};
     ck_assert(tr_tls_starts_handshake(hello, sizeof hello));
+    ck_assert(!tr_tls_starts_handshake(hello, 2));
 }
 END_TEST
 
