@@ -27,6 +27,7 @@ void gc_config_defaults(struct gc_config *c)
     c->max_packet_size = 64500;
     c->retain_limit = 64ull << 20;
     c->busy_poll_us = 50;
+    c->peer_timeout_ns = 3 * SEC;
 }
 
 int gc_addr_split(const char *addr, char *host, int hostcap, uint16_t *port)

@@ -44,6 +44,7 @@ struct gc_config {
     uint32_t busy_poll_us;
     bool isolate;                     /* gmcast.isolate */
     struct tr_tls_opts tls;           /* socket.ssl*, socket.dynamic: TLS on every link if enabled */
+    uint64_t peer_timeout_ns;         /* gmcast.peer_timeout PT3S: a new link's TLS handshake and HELLO */
 };
 
 void gc_config_defaults(struct gc_config *c);

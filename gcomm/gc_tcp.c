@@ -8,6 +8,7 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,14 @@
 #include "gcomm/gc_node.h"
 
 #define MAX_CONNS 256
+/* Accepted links that have not proven themselves yet (TLS handshake done and a first whole frame,
+ * the peer's HELLO, received): at most this many from one address and in all; and at most
+ * CONNS_PER_SOURCE links from one address at all. Past a limit a connection is closed at once,
+ * so idle or half-open sockets from outsiders never fill the core's link table. A link that has
+ * not proven itself within gmcast.peer_timeout is closed. (Galera has no such limits.) */
+#define PENDING_PER_SOURCE 8
+#define PENDING_MAX 64
+#define CONNS_PER_SOURCE 32
 #define READ_CHUNK (256 * 1024)
 #define READ_BUDGET 4 /* chunks read from one connection per poll round */
 #define QUEUE_KEEP (4u << 20) /* a send queue buffer larger than this is freed once empty */
@@ -46,6 +55,9 @@ struct conn {
      * the same bytes again (tr_tls_write), from the same queue, as many as before. */
     bool wpend, wpend_urgent;
     size_t wlen;
+    bool pending;          /* accepted, not yet proven: counted in npending */
+    uint64_t deadline;     /* the handshake (TLS, first frame) must be over by then; 0: none */
+    char src[INET6_ADDRSTRLEN]; /* accepted: the peer's address without port (limits) */
     uint8_t *in;
     size_t inlen, incap;
     /* Two send queues of whole frames. Urgent frames (heartbeats, echoes) go out ahead of
@@ -105,6 +117,7 @@ struct gc_node {
     /* TLS: the context links are made from; conns with decrypted bytes waiting (under mu) */
     tr_tls_ctx *tls;
     atomic_int nmore; /* written under mu; poll_round looks before it takes mu */
+    int npending;     /* accepted links not yet proven (under mu) */
     /* socket.dynamic: addresses that answered our TLS in plaintext are dialled in plaintext
      * until then (under mu) */
     struct { char addr[GC_ADDR_MAX]; uint64_t until; } plain[16];
@@ -138,6 +151,7 @@ static struct conn *conn_by_id(gc_node *n, int id)
 static void conn_free(gc_node *n, struct conn *c)
 {
     if (c->more) n->nmore--;
+    if (c->pending) n->npending--;
     tr_tls_free(c->tls); /* before the socket closes: a close_notify if it fits */
     if (c->fd >= 0) {
         epoll_ctl(n->ep, EPOLL_CTL_DEL, c->fd, NULL);
@@ -439,17 +453,20 @@ static void drop_conn(gc_node *n, struct conn *c, const char *why)
 
 static const char *conn_name(const struct conn *c) { return c->addr[0] ? c->addr : "inbound peer"; }
 
-/* A refused or failed TLS link, said once per address every REFUSAL_QUIET: a peer that keeps
- * dialling with a bad certificate, or a flood, must not fill the log; the next warning says how
- * many were not shown. Plaintext links without TLS have no such failures. */
-static void log_refusal(gc_node *n, const struct conn *c, const char *why)
+/* A refused or failed link, said once per address and kind every REFUSAL_QUIET: a peer that
+ * keeps dialling with a bad certificate, or a flood, must not fill the log; the next warning says
+ * how many were not shown. addr: the dialled address, or the host of an accepted link (its port
+ * changes each time). */
+enum quiet_kind { Q_TLS, Q_LIMIT, Q_DEADLINE };
+__attribute__((format(printf, 4, 5))) static void log_quiet(gc_node *n, enum quiet_kind kind, const char *addr,
+                                                            const char *fmt, ...)
 {
-    char key[GC_ADDR_MAX];
-    snprintf(key, sizeof key, "%s", c->addr);
-    if (!c->outbound) { /* an accepted link's port changes each time: the host is the key */
-        char *colon = strrchr(key, ':');
-        if (colon) *colon = 0;
-    }
+    char why[TR_TLS_ERR_MAX + 128], key[GC_ADDR_MAX];
+    snprintf(key, sizeof key, "%d %s", (int)kind, addr);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
     uint64_t t = mono_ns();
     int slot = 0;
     for (int i = 0; i < (int)(sizeof n->refused / sizeof n->refused[0]); i++) {
@@ -461,16 +478,21 @@ static void log_refusal(gc_node *n, const struct conn *c, const char *why)
 found:
     if (n->refused[slot].last && t - n->refused[slot].last < REFUSAL_QUIET_NS) {
         n->refused[slot].hidden++;
-        tr_debug("gcomm tls: %s", why);
+        tr_debug("%s", why);
         return;
     }
     if (n->refused[slot].hidden)
-        tr_warn("gcomm tls: %s (and %u more failures with %s in the last %.0f s)", why, n->refused[slot].hidden, key,
+        tr_warn("%s (and %u more like it with %s in the last %.0f s)", why, n->refused[slot].hidden, addr,
                 (double)(t - n->refused[slot].last) / 1e9);
     else
-        tr_warn("gcomm tls: %s", why);
+        tr_warn("%s", why);
     n->refused[slot].last = t;
     n->refused[slot].hidden = 0;
+}
+
+static void log_refusal(gc_node *n, const struct conn *c, const char *why)
+{
+    log_quiet(n, Q_TLS, c->outbound ? c->addr : c->src, "gcomm tls: %s", why);
 }
 
 /* Reads into buf: bytes read (> 0), 0 when the peer closed, -1 when nothing is there now, -2 on
@@ -548,6 +570,11 @@ static void on_readable(gc_node *n, struct conn *c)
                 drop_conn(n, c, NULL);
                 return;
             }
+            if (c->pending) { /* a whole first frame: the core judges it from here on */
+                c->pending = false;
+                c->deadline = 0;
+                n->npending--;
+            }
             gc_core_recv(n->core, id, payload, plen);
             n->round_frames++;
             n->round_bytes += plen;
@@ -613,6 +640,7 @@ static void handshake_step(gc_node *n, struct conn *c)
     }
     c->handshaking = false;
     c->tls_out = false;
+    if (c->outbound) c->deadline = 0; /* an accepted link has its HELLO still to send */
     char d[400];
     tr_tls_describe(c->tls, d, sizeof d);
     tr_debug("gcomm tls: link %s %s: %s", c->outbound ? "to" : "from", conn_name(c), d);
@@ -627,6 +655,7 @@ static void start_tls(gc_node *n, struct conn *c, enum tr_tls_role role)
         return;
     }
     c->handshaking = true;
+    if (!c->deadline) c->deadline = mono_ns() + n->cfg.peer_timeout_ns;
     handshake_step(n, c);
 }
 
@@ -680,8 +709,8 @@ static void on_event(gc_node *n, struct conn *c, uint32_t evs)
         if (conn_flush(n, c) < 0) drop_conn(n, c, "write failed");
 }
 
-/* "1.2.3.4:5" or "[::1]:5". */
-static void sockaddr_text(const struct sockaddr_storage *ss, char *buf, size_t len)
+/* "1.2.3.4:5" or "[::1]:5" (with_port), or the address alone. */
+static void sockaddr_text(const struct sockaddr_storage *ss, char *buf, size_t len, bool with_port)
 {
     char host[INET6_ADDRSTRLEN] = "?";
     unsigned port = 0;
@@ -693,7 +722,8 @@ static void sockaddr_text(const struct sockaddr_storage *ss, char *buf, size_t l
             inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
         port = ntohs(a->sin6_port);
         if (!IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) {
-            snprintf(buf, len, "[%s]:%u", host, port);
+            if (with_port) snprintf(buf, len, "[%s]:%u", host, port);
+            else snprintf(buf, len, "%s", host);
             return;
         }
     } else if (ss->ss_family == AF_INET) {
@@ -701,7 +731,31 @@ static void sockaddr_text(const struct sockaddr_storage *ss, char *buf, size_t l
         inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
         port = ntohs(a->sin_port);
     }
-    snprintf(buf, len, "%s:%u", host, port);
+    if (with_port) snprintf(buf, len, "%s:%u", host, port);
+    else snprintf(buf, len, "%s", host);
+}
+
+/* Whether one more accepted link from src fits the limits; if not, says why (once in a while). */
+static bool accept_fits(gc_node *n, const char *src)
+{
+    int from = 0, pending_from = 0;
+    for (int i = 0; i < MAX_CONNS; i++) {
+        const struct conn *c = &n->conns[i];
+        if (!c->used || c->outbound || strcmp(c->src, src)) continue;
+        from++;
+        pending_from += c->pending;
+    }
+    const char *r = "gcomm tcp: refused a connection from";
+    if (pending_from >= PENDING_PER_SOURCE)
+        log_quiet(n, Q_LIMIT, src, "%s %s: %d handshakes in progress from that address (at most %d)", r, src,
+                  pending_from, PENDING_PER_SOURCE);
+    else if (n->npending >= PENDING_MAX)
+        log_quiet(n, Q_LIMIT, src, "%s %s: %d handshakes in progress (at most %d)", r, src, n->npending, PENDING_MAX);
+    else if (from >= CONNS_PER_SOURCE)
+        log_quiet(n, Q_LIMIT, src, "%s %s: %d links from that address (at most %d)", r, src, from, CONNS_PER_SOURCE);
+    else
+        return true;
+    return false;
 }
 
 static void on_accept(gc_node *n)
@@ -711,16 +765,30 @@ static void on_accept(gc_node *n)
         socklen_t sl = sizeof ss;
         int fd = accept4(n->lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) return;
+        char src[INET6_ADDRSTRLEN];
+        sockaddr_text(&ss, src, sizeof src, false);
         struct conn *c = NULL;
         for (int i = 0; i < MAX_CONNS; i++)
             if (!n->conns[i].used) { c = &n->conns[i]; break; }
-        if (!c) { close(fd); continue; }
+        if (!c || !accept_fits(n, src)) {
+            if (!c)
+                log_quiet(n, Q_LIMIT, src, "gcomm tcp: refused a connection from %s: all %d connections in use", src,
+                          MAX_CONNS);
+            struct linger lg = {1, 0}; /* a reset, not a FIN: no TIME_WAIT left behind per refusal */
+            setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+            close(fd);
+            continue;
+        }
         sock_tune(fd);
         memset(c, 0, sizeof *c);
         c->used = true;
         c->fd = fd;
         c->id = ++n->next_id;
-        sockaddr_text(&ss, c->addr, sizeof c->addr);
+        sockaddr_text(&ss, c->addr, sizeof c->addr, true);
+        memcpy(c->src, src, sizeof c->src);
+        c->pending = true;
+        c->deadline = mono_ns() + n->cfg.peer_timeout_ns;
+        n->npending++;
         struct epoll_event e = {.events = EPOLLIN, .data.u64 = (uint64_t)(c - n->conns)};
         epoll_ctl(n->ep, EPOLL_CTL_ADD, fd, &e);
         if (n->tls && n->cfg.tls.dynamic) {
@@ -732,6 +800,21 @@ static void on_accept(gc_node *n)
         } else {
             gc_core_conn_up(n->core, c->id, NULL);
         }
+    }
+}
+
+/* Links past their deadline (gmcast.peer_timeout) without proving themselves are closed. */
+static void sweep_deadlines(gc_node *n, uint64_t t)
+{
+    for (int i = 0; i < MAX_CONNS; i++) {
+        struct conn *c = &n->conns[i];
+        if (!c->used || !c->deadline || t < c->deadline) continue;
+        const char *what = c->sniffing      ? "sent nothing"
+                           : c->handshaking ? "did not finish the TLS handshake"
+                                            : "sent no whole first frame (HELLO)";
+        log_quiet(n, Q_DEADLINE, c->outbound ? c->addr : c->src, "gcomm %s: %s %s within gmcast.peer_timeout "
+                  "(%.1f s): closed", c->tls ? "tls" : "tcp", conn_name(c), what, (double)n->cfg.peer_timeout_ns / 1e9);
+        drop_conn(n, c, NULL);
     }
 }
 
@@ -795,6 +878,7 @@ static bool poll_round(gc_node *n, int64_t max_ms, bool spin, bool *input)
     gc_core_flush(n->core);
     t = mono_ns();
     if (t >= atomic_load(&n->next_tick)) {
+        sweep_deadlines(n, t);
         gc_core_tick(n->core);
         atomic_store(&n->next_tick, t + gc_core_tick_interval(n->core));
     }

@@ -125,6 +125,7 @@ static int fill_config(struct gcomm_group *g, const struct tr_cfg *opts, const c
     c->retain_limit = (uint64_t)o.retain_limit;
     c->busy_poll_us = (uint32_t)o.busy_poll_us;
     c->isolate = o.gmcast_isolate != 0;
+    c->peer_timeout_ns = (uint64_t)o.gmcast_peer_timeout_ns;
     /* TLS: Galera's rules for socket.ssl*; the files are loaded here too, so that a node whose
      * key, certificate or CA cannot be used fails at start-up (fail closed), naming the file */
     if (tr_tls_opts_from_cfg(opts, &c->tls, err, errlen)) return -1;

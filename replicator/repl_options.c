@@ -88,7 +88,7 @@ static const struct repl_option_info table[] = {
     /* transport between nodes */
     KR("gmcast.isolate", TR_CFG_INT, "0", D, 0, 2, YES),
     K("gmcast.listen_addr", TR_CFG_ADDRESS, NULL, 0, YES),
-    K("gmcast.peer_timeout", TR_CFG_DURATION, "PT3S", 0, NO),
+    KR("gmcast.peer_timeout", TR_CFG_DURATION, "PT3S", 0, MS(100), INT64_MAX, YES),
     KR("gmcast.segment", TR_CFG_INT, "0", 0, 0, 255, NO),
     K("gmcast.time_wait", TR_CFG_DURATION, "PT5S", 0, NO),
 

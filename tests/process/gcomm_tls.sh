@@ -7,28 +7,10 @@
 set -u
 BIN=${1:?path to trireme-gcomm-node}
 HERE=$(dirname "$0")
-WORK=$(mktemp -d /tmp/trireme-gcomm-tls.XXXXXX)
 HOST=127.0.0.1
-FAILED=0
-declare -a PIDS
 . "$HERE/proc_lib.sh"
 . "$HERE/group_lib.sh"
-
-cleanup() {
-    stop_pids
-    if [ "$FAILED" = 0 ]; then rm -rf "$WORK"; else echo "logs kept in $WORK"; fi
-}
-trap cleanup EXIT
-fail() {
-    echo "FAIL: $*"
-    FAILED=1
-    for i in 0 1 2 3 4; do
-        [ -f "$WORK/$i.err" ] || continue
-        echo "--- node $i"; grep VIEW "$WORK/$i.out" | tail -3; grep -v "primary=" "$WORK/$i.err" | tail -6
-    done
-    exit 1
-}
-log() { echo "[$(date +%T)] $*"; }
+group_init gcomm-tls
 
 P=$WORK/pki
 bash "$HERE/../scripts/make-pki.sh" "$P" n0 n1 n2 n0new@ca2 || fail "could not make the test PKI"
@@ -102,12 +84,5 @@ start_node 2 "$SEED" $(tls n2.pem n2.key ca-bundle.pem) "${OPTS[@]}"
 wait_views "0 1 2" 3 20 || fail "n2 did not rejoin after the failed reload"
 delivering "0 1 2" || fail "no delivery at the end"
 
-for i in 0 1 2; do kill -TERM "${PIDS[$i]}"; done
-for i in 0 1 2; do
-    wait "${PIDS[$i]}"
-    rc=$?
-    PIDS[$i]=""
-    [ "$rc" = 0 ] || fail "node $i exited with status $rc after SIGTERM"
-done
-agree || fail "delivery logs disagree"
+finish "0 1 2"
 log "PASS"

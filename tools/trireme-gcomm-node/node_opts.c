@@ -80,6 +80,7 @@ int node_opt_apply(struct gc_config *c, const char *kv)
     if (!strcmp(key, "evs.inactive_timeout")) return parse_dur(v, &c->inactive_ns);
     if (!strcmp(key, "evs.install_timeout")) return parse_dur(v, &c->install_ns);
     if (!strcmp(key, "pc.wait_prim_timeout")) return parse_dur(v, &c->wait_prim_timeout_ns);
+    if (!strcmp(key, "gmcast.peer_timeout")) return parse_dur(v, &c->peer_timeout_ns);
     if (!strcmp(key, "pc.ignore_sb")) return parse_bool(v, &c->ignore_sb);
     if (!strcmp(key, "pc.ignore_quorum")) return parse_bool(v, &c->ignore_quorum);
     if (!strcmp(key, "pc.bootstrap")) return parse_bool(v, &c->bootstrap);
