@@ -352,13 +352,13 @@ static int env_connect(void *ctx, const char *addr)
     uint16_t p;
     if (gc_addr_split(addr, host, sizeof host, &p)) return -1;
     snprintf(port, sizeof port, "%u", p);
-    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *res = NULL;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
     if (getaddrinfo(host, port, &hints, &res) || !res) return -1;
     struct conn *c = NULL;
     for (int i = 0; i < MAX_CONNS; i++)
         if (!n->conns[i].used) { c = &n->conns[i]; break; }
     if (!c) { freeaddrinfo(res); return -1; }
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) { freeaddrinfo(res); return -1; }
     sock_tune(fd);
     int rc = connect(fd, res->ai_addr, res->ai_addrlen);
@@ -974,6 +974,11 @@ gc_node *gc_node_create(const struct gc_config *cfg)
     if (!n) return NULL;
     n->cfg = *cfg;
     n->ep = n->lfd = n->wake = -1;
+    /* what peers dial, in the one form addresses are compared in (IPv6 in brackets) */
+    if (!n->cfg.advertise_addr[0] &&
+        gc_config_advertised(cfg, n->cfg.advertise_addr, sizeof n->cfg.advertise_addr))
+        tr_warn("gcomm: cannot tell the address to advertise from gmcast.listen_addr '%s' and base_host '%s'",
+                cfg->listen_addr, cfg->base_host);
     for (int i = 0; i < MAX_CONNS; i++) n->conns[i].fd = -1;
     if (getrandom(&n->rng, sizeof n->rng, 0) != sizeof n->rng || !n->rng) n->rng = mono_ns() | 1;
     pthread_mutex_init(&n->mu, NULL);
@@ -1010,24 +1015,37 @@ int gc_node_start(gc_node *n)
     if (gc_addr_split(n->cfg.listen_addr, host, sizeof host, &port)) return -EINVAL;
     n->ep = epoll_create1(EPOLL_CLOEXEC);
     n->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    n->lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (n->ep < 0 || n->wake < 0 || n->lfd < 0) return -errno;
-    int one = 1;
+    if (n->ep < 0 || n->wake < 0) return -errno;
+    /* IPv4 or IPv6 as the host says; "::" also takes IPv4 peers (as IPv4-mapped addresses) */
+    char ps[8];
+    snprintf(ps, sizeof ps, "%u", port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res = NULL;
+    if (getaddrinfo(host, ps, &hints, &res) || !res) {
+        tr_error("gcomm: cannot listen on %s: unknown host '%s'", n->cfg.listen_addr, host);
+        return -EINVAL;
+    }
+    n->lfd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (n->lfd < 0) { freeaddrinfo(res); return -errno; }
+    int one = 1, zero = 0;
     setsockopt(n->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
-    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res = NULL;
-    if (getaddrinfo(host, NULL, &hints, &res) || !res) return -EINVAL;
-    sa.sin_addr = ((struct sockaddr_in *)res->ai_addr)->sin_addr;
+    if (res->ai_family == AF_INET6) setsockopt(n->lfd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+    int brc = bind(n->lfd, res->ai_addr, res->ai_addrlen);
     freeaddrinfo(res);
-    if (bind(n->lfd, (struct sockaddr *)&sa, sizeof sa) || listen(n->lfd, 128)) {
+    if (brc || listen(n->lfd, 128)) {
         int e = errno;
         tr_error("gcomm: cannot listen on %s: %s", n->cfg.listen_addr, strerror(e));
         return -e;
     }
+    struct sockaddr_storage sa;
     socklen_t sl = sizeof sa;
     getsockname(n->lfd, (struct sockaddr *)&sa, &sl);
-    snprintf(n->listen_actual, sizeof n->listen_actual, "%.100s:%u",
-             strcmp(host, "0.0.0.0") ? host : n->cfg.base_host, ntohs(sa.sin_port));
+    uint16_t actual = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
+                                                     : ((struct sockaddr_in *)&sa)->sin_port);
+    char adv[GC_ADDR_MAX], ahost[GC_ADDR_MAX];
+    uint16_t aport;
+    if (gc_config_advertised(&n->cfg, adv, sizeof adv) || gc_addr_split(adv, ahost, sizeof ahost, &aport) ||
+        gc_addr_join(n->listen_actual, sizeof n->listen_actual, ahost, port ? aport : actual))
+        snprintf(n->listen_actual, sizeof n->listen_actual, "%s", adv);
     struct epoll_event e = {.events = EPOLLIN, .data.u64 = TAG_LISTEN};
     epoll_ctl(n->ep, EPOLL_CTL_ADD, n->lfd, &e);
     struct epoll_event w = {.events = EPOLLIN, .data.u64 = TAG_WAKE};

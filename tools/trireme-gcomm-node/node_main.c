@@ -183,10 +183,21 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (c) {
         case 'l': snprintf(cfg.listen_addr, sizeof cfg.listen_addr, "%s", optarg); break;
-        case 'a':
-            if (gc_config_set_url(&cfg, optarg)) { fprintf(stderr, "bad --address %s\n", optarg); return 2; }
+        case 'a': {
+            struct gc_url_opt uo[GC_URL_OPTS_MAX];
+            char err[256], kv[sizeof uo[0].key + sizeof uo[0].value + 2];
+            int nu = gc_url_options(optarg, uo, GC_URL_OPTS_MAX, err, sizeof err);
+            if (gc_config_set_url(&cfg, optarg) || nu < 0) {
+                fprintf(stderr, "bad --address %s%s%s\n", optarg, nu < 0 ? ": " : "", nu < 0 ? err : "");
+                return 2;
+            }
+            for (int k = 0; k < nu; k++) { /* key=value after '?': as --opt, as Galera applies them */
+                if (snprintf(kv, sizeof kv, "%s=%s", uo[k].key, uo[k].value) >= (int)sizeof kv ||
+                    node_opt_apply(&cfg, kv)) { fprintf(stderr, "bad option %s in --address\n", kv); return 2; }
+            }
             have_addr = true;
             break;
+        }
         case 'n': snprintf(cfg.name, sizeof cfg.name, "%s", optarg); break;
         case 'g': snprintf(cfg.group, sizeof cfg.group, "%s", optarg); break;
         case 'd': snprintf(cfg.data_dir, sizeof cfg.data_dir, "%s", optarg); break;
