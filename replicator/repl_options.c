@@ -132,7 +132,9 @@ static const struct repl_option_info table[] = {
     K("socket.ssl_compression", TR_CFG_BOOL, NULL, 0, NO),
     K("socket.ssl_key", TR_CFG_STRING, NULL, 0, YES),
     K("socket.ssl_password_file", TR_CFG_STRING, NULL, 0, YES),
-    K("socket.ssl_reload", TR_CFG_STRING, NULL, D, YES), /* an action: any value reloads */
+    /* an action: any value reloads. gg_setting acts on it, but repl_node_options_set does not
+     * pass this key on to the group yet: not acted on until it does */
+    K("socket.ssl_reload", TR_CFG_STRING, NULL, D, NO),
 
     /* trireme's own (no Galera equivalent): microseconds a thread waiting for the group polls
      * before it sleeps (gcomm.md, threads of the TCP driver); bytes of unacknowledged group

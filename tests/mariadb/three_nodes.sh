@@ -20,15 +20,6 @@ NODES="n1 n2 n3"
 # shellcheck source-path=SCRIPTDIR source=../scripts/lib-check.sh
 source "$HERE/../scripts/lib-check.sh"
 
-# wait_for SECONDS CMD...: until CMD succeeds, polling every 0.5 s; fails after SECONDS.
-wait_for() {
-  local limit=$1 start=$SECONDS; shift
-  while ! "$@"; do
-    [ $((SECONDS - start)) -lt "$limit" ] || return 1
-    in_time
-    sleep 0.5
-  done
-}
 # sw NODE SQL: SQL after a causality wait (all reads see every write committed anywhere before).
 sw() { mdb_sql "$1" "SET SESSION wsrep_sync_wait=15; $2"; }
 lc() { mdb_status "$1" wsrep_last_committed; }

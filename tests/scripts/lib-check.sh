@@ -21,3 +21,12 @@ abort() { fail "$*"; finish; }
 in_time() {
   [ "$SECONDS" -lt "$DEADLINE" ] || abort "out of time: more than $DEADLINE s (a hung server?)"
 }
+# wait_for SECONDS CMD...: until CMD succeeds, polling every 0.5 s; fails after SECONDS.
+wait_for() {
+  local limit=$1 start=$SECONDS; shift
+  while ! "$@"; do
+    [ $((SECONDS - start)) -lt "$limit" ] || return 1
+    in_time
+    sleep 0.5
+  done
+}
