@@ -6,8 +6,8 @@ CMAKE   ?= cmake
 CTEST   ?= ctest
 DEPS     = cmake/install-deps.sh
 
-.PHONY: all deps build test test-fast test-asan test-tsan sim fuzz demo demo-stop bench mtr valgrind clean \
-	install package test-haproxy
+.PHONY: all deps build test test-fast test-asan test-tsan test-tls sim fuzz demo demo-stop bench mtr \
+	valgrind clean install package test-haproxy
 
 all: build
 
@@ -42,6 +42,17 @@ test-tsan: deps
 	# Galera's own library is not TSan-instrumented and reports its own lock-order inversions.
 	cd build-tsan && TSAN_OPTIONS=halt_on_error=1 $(CTEST) --output-on-failure -L 'unit|kv' \
 		-E galera --timeout 1200
+
+# Heavy: TLS on gcomm with MariaDB (3 nodes, sysbench, a foreign certificate refused), on trireme and
+# on Galera 4 with the same PKI, then MariaDB's own SSL tests of the galera suites on trireme.
+MTR_TLS_TESTS ?= galera.galera_ssl galera.galera_ssl_cipher galera.galera_ssl_upgrade \
+	galera.galera_var_notify_ssl_ipv6 galera_3nodes.galera_ssl_reload
+test-tls: build
+	bash tests/mariadb/tls_cluster.sh $(CURDIR)/build/lib/libtrireme.so
+	if [ -r /usr/lib/galera/libgalera_smm.so ]; then \
+		bash tests/mariadb/tls_cluster.sh /usr/lib/galera/libgalera_smm.so; fi
+	bash $(DEPS) --with-mtr
+	../shared/bin/mtr-run $(CURDIR)/build/lib/libtrireme.so /tmp/trireme-mtr-tls $(MTR_TLS_TESTS)
 
 valgrind: build
 	bash tests/scripts/valgrind.sh build

@@ -2,7 +2,7 @@
 # cmake/install-deps.sh: installs the Debian 12 packages trireme builds, tests and benchmarks with,
 # only those that are missing. Needs root (or sudo) the first time; a no-op once all are present.
 set -eu
-PKGS="cmake make gcc clang pkg-config libmariadb-dev libgcrypt20-dev libzstd-dev check
+PKGS="cmake make gcc clang pkg-config libmariadb-dev libgcrypt20-dev libzstd-dev libssl-dev openssl check
       mariadb-server mariadb-client galera-4 sysbench rsync socat lsof procps iproute2 nftables valgrind
       jq curl
       libclang-rt-14-dev dpkg-dev file"

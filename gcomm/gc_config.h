@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/tr_tls.h"
 #include "gcomm/gc_msg.h"
 #include "gcomm/gc_view.h"
 
@@ -42,12 +43,35 @@ struct gc_config {
      * before it sleeps (0: sleeps at once); gcomm.md, threads of the TCP driver */
     uint32_t busy_poll_us;
     bool isolate;                     /* gmcast.isolate */
+    struct tr_tls_opts tls;           /* socket.ssl*, socket.dynamic: TLS on every link if enabled */
+    uint64_t peer_timeout_ns;         /* gmcast.peer_timeout PT3S: a new link's TLS handshake and HELLO */
 };
 
 void gc_config_defaults(struct gc_config *c);
-/* Parses "gcomm://h:p,h:p" (tcp:// prefixes and missing ports allowed) into seeds. 0 or -1. */
+/* Parses "gcomm://h:p,[v6]:p?key=value&..." (tcp:// or ssl:// prefixes and missing ports
+ * allowed) into seeds, normalised by gc_addr_join; the options are left to gc_url_options.
+ * 0 or -1. */
 int gc_config_set_url(struct gc_config *c, const char *url);
-/* Parses "tcp://host:port" or "host:port" into host and port. 0 or -1. */
+
+/* One "key=value" of a gcomm:// address's query part, as Galera takes them: they override the
+ * node's options for group communication. */
+#define GC_URL_OPTS_MAX 16
+struct gc_url_opt {
+    char key[64];
+    char value[GC_PATH_MAX];
+};
+/* The options after '?' in url, in order: how many (0..max), or -1 when one is malformed (no
+ * '=', an empty key, too long, or more than max); err says which. */
+int gc_url_options(const char *url, struct gc_url_opt *out, int max, char *err, size_t errlen);
+
+/* Parses "tcp://host:port", "host:port", "[v6]:port", "[v6]" or a bare IPv6 address into host
+ * (without brackets) and port (4567 when absent). 0 or -1. */
 int gc_addr_split(const char *addr, char *host, int hostcap, uint16_t *port);
+/* "host:port", or "[host]:port" for an IPv6 host: the one form addresses are compared in.
+ * 0, or -1 when it does not fit. */
+int gc_addr_join(char *buf, size_t len, const char *host, uint16_t port);
+/* The address peers dial to reach this node: advertise_addr if set, else the listen address
+ * with a wildcard host (0.0.0.0, ::) replaced by base_host. 0 or -1. */
+int gc_config_advertised(const struct gc_config *c, char *buf, size_t len);
 
 #endif

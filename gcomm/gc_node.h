@@ -34,7 +34,8 @@ struct gc_event {
     size_t len;
 };
 
-/* Copies cfg; reads <data_dir>/gvwstate.dat if present. NULL on bad configuration. */
+/* Copies cfg; reads <data_dir>/gvwstate.dat if present; loads the TLS files when cfg->tls is
+ * enabled. NULL on bad configuration (logged, naming the option or file). */
 gc_node *gc_node_create(const struct gc_config *cfg);
 /* Binds the listen address and starts the I/O thread. With cfg->wait_prim, waits until the
  * node is in a primary view or wait_prim_timeout passes (-ETIMEDOUT, node stopped). */
@@ -55,6 +56,9 @@ void gc_node_set_weight(gc_node *n, uint8_t weight);
 void gc_node_set_ignore(gc_node *n, bool ignore_sb, bool ignore_quorum);
 void gc_node_bootstrap(gc_node *n);
 void gc_node_set_isolate(gc_node *n, bool on);
+/* socket.ssl_reload: links made from now on use the certificate, key and CA files as they are
+ * now. 0, or -1 with err (TLS not configured, or a file that does not load: the old ones stay). */
+int gc_node_tls_reload(gc_node *n, char *err, size_t errlen);
 bool gc_node_is_primary(gc_node *n);
 void gc_node_stats(gc_node *n, struct gc_stats *st);
 const char *gc_node_listen_addr(gc_node *n); /* actual host:port after start (port 0 resolved) */

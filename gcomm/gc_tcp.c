@@ -1,5 +1,6 @@
 /* gcomm/gc_tcp: the TCP driver of the gcomm core and the gc_node handle built on it: one epoll
- * thread, length-prefixed CRC32C frames, non-blocking connects, gvwstate.dat persistence. */
+ * thread, length-prefixed CRC32C frames, non-blocking connects and TLS, gvwstate.dat. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -7,6 +8,7 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,10 +23,19 @@
 
 #include "common/tr_buf.h"
 #include "common/tr_log.h"
+#include "common/tr_tls.h"
 #include "gcomm/gc_frame.h"
 #include "gcomm/gc_node.h"
 
 #define MAX_CONNS 256
+/* Accepted links that have not proven themselves yet (TLS handshake done and a first whole frame,
+ * the peer's HELLO, received): at most this many from one address and in all; and at most
+ * CONNS_PER_SOURCE links from one address at all. Past a limit a connection is closed at once,
+ * so idle or half-open sockets from outsiders never fill the core's link table. A link that has
+ * not proven itself within gmcast.peer_timeout is closed. (Galera has no such limits.) */
+#define PENDING_PER_SOURCE 8
+#define PENDING_MAX 64
+#define CONNS_PER_SOURCE 32
 #define READ_CHUNK (256 * 1024)
 #define READ_BUDGET 4 /* chunks read from one connection per poll round */
 #define QUEUE_KEEP (4u << 20) /* a send queue buffer larger than this is freed once empty */
@@ -33,7 +44,20 @@ struct conn {
     bool used, connecting, outbound;
     bool want_out; /* EPOLLOUT currently registered */
     int fd, id;
-    char addr[GC_ADDR_MAX];
+    char addr[GC_ADDR_MAX]; /* dialled address, or the peer's address of an accepted link (logs) */
+    /* TLS (socket.ssl): the core hears of the link (conn_up) only once the handshake is done.
+     * sniffing: socket.dynamic, an accepted link whose first bytes tell TLS from plaintext. */
+    tr_tls *tls;
+    bool handshaking, sniffing;
+    bool tls_out; /* the TLS layer waits for the socket to take bytes (EPOLLOUT wanted) */
+    bool more;    /* decrypted bytes wait inside the TLS layer: read again before sleeping */
+    /* A TLS write that found the socket full holds part of a record: the next write must offer
+     * the same bytes again (tr_tls_write), from the same queue, as many as before. */
+    bool wpend, wpend_urgent;
+    size_t wlen;
+    bool pending;          /* accepted, not yet proven: counted in npending */
+    uint64_t deadline;     /* the handshake (TLS, first frame) must be over by then; 0: none */
+    char src[INET6_ADDRSTRLEN]; /* accepted: the peer's address without port (limits) */
     uint8_t *in;
     size_t inlen, incap;
     /* Two send queues of whole frames. Urgent frames (heartbeats, echoes) go out ahead of
@@ -91,7 +115,19 @@ struct gc_node {
     uint64_t consumer_backoff; /* under load the I/O thread polls (pipelining) until then */
     uint32_t round_frames;     /* frames handled in the current poll round (under mu) */
     size_t round_bytes;
+    /* TLS: the context links are made from; conns with decrypted bytes waiting (under mu) */
+    tr_tls_ctx *tls;
+    atomic_int nmore; /* written under mu; poll_round looks before it takes mu */
+    int npending;     /* accepted links not yet proven (under mu) */
+    /* socket.dynamic: addresses that answered our TLS in plaintext are dialled in plaintext
+     * until then (under mu) */
+    struct { char addr[GC_ADDR_MAX]; uint64_t until; } plain[16];
+    /* refusals logged per address: at most one warning each REFUSAL_QUIET (under mu) */
+    struct { char key[GC_ADDR_MAX]; uint64_t last; uint32_t hidden; } refused[16];
 };
+
+#define PLAIN_KEEP_NS 60000000000ull
+#define REFUSAL_QUIET_NS 10000000000ull
 
 #define POLL_GRACE_NS 2000000ull
 /* A poll round with this much input means load: consumption and I/O then run in two threads. */
@@ -115,6 +151,9 @@ static struct conn *conn_by_id(gc_node *n, int id)
 
 static void conn_free(gc_node *n, struct conn *c)
 {
+    if (c->more) n->nmore--;
+    if (c->pending) n->npending--;
+    tr_tls_free(c->tls); /* before the socket closes: a close_notify if it fits */
     if (c->fd >= 0) {
         epoll_ctl(n->ep, EPOLL_CTL_DEL, c->fd, NULL);
         close(c->fd);
@@ -130,7 +169,7 @@ static bool conn_queued(const struct conn *c) { return c->outlen > c->outoff || 
 
 static void conn_watch(gc_node *n, struct conn *c)
 {
-    bool want = c->connecting || conn_queued(c);
+    bool want = c->connecting || conn_queued(c) || c->tls_out;
     if (want == c->want_out) return; /* epoll_ctl is a syscall: only on change */
     c->want_out = want;
     struct epoll_event e = {.events = EPOLLIN | (want ? EPOLLOUT : 0), .data.u64 = (uint64_t)(c - n->conns)};
@@ -157,20 +196,51 @@ static void bulk_advance(struct conn *c, size_t w)
     }
 }
 
+/* One write of the byte stream, plaintext or through TLS: bytes taken, 0 when the socket is
+ * full, -1 when the link failed. */
+static ssize_t conn_send(struct conn *c, const uint8_t *p, size_t len, bool urgent)
+{
+    if (!c->tls) {
+        for (;;) {
+            ssize_t w = send(c->fd, p, len, MSG_NOSIGNAL);
+            if (w >= 0) return w;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+            if (errno != EINTR) return -1;
+        }
+    }
+    size_t put;
+    enum tr_tls_rc rc = tr_tls_write(c->tls, p, len, &put);
+    if (rc == TR_TLS_OK) {
+        c->wpend = false;
+        return (ssize_t)put;
+    }
+    if (rc == TR_TLS_WANT_WRITE || rc == TR_TLS_WANT_READ) {
+        c->wpend = true;
+        c->wpend_urgent = urgent;
+        c->wlen = len;
+        return 0;
+    }
+    if (rc == TR_TLS_FAIL) tr_warn("gcomm tls: %s", tr_tls_why(c->tls));
+    else tr_debug("gcomm tls: %s", tr_tls_why(c->tls));
+    return -1;
+}
+
 /* Writes what it can, urgent frames first; returns -1 if the connection failed. */
 static int conn_flush(gc_node *n, struct conn *c)
 {
     for (;;) {
         bool urgent = c->ulen > c->uoff && !c->frame_left;
         size_t len = urgent ? c->ulen - c->uoff : c->outlen - c->outoff;
-        if (!len) break;
-        if (!urgent && c->ulen > c->uoff && len > c->frame_left) len = c->frame_left; /* finish this frame only */
-        ssize_t w = send(c->fd, urgent ? c->uout + c->uoff : c->out + c->outoff, len, MSG_NOSIGNAL);
-        if (w < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-            if (errno == EINTR) continue;
-            return -1;
+        if (c->wpend) { /* TLS: repeat the write the socket did not take, whatever came since */
+            urgent = c->wpend_urgent;
+            len = c->wlen;
+        } else if (!urgent && c->ulen > c->uoff && len > c->frame_left) {
+            len = c->frame_left; /* finish this frame only */
         }
+        if (!len) break;
+        ssize_t w = conn_send(c, urgent ? c->uout + c->uoff : c->out + c->outoff, len, urgent);
+        if (w < 0) return -1;
+        if (w == 0) break;
         if (urgent) {
             c->uoff += (size_t)w;
             if (c->uoff == c->ulen) c->uoff = c->ulen = 0;
@@ -239,13 +309,14 @@ static void env_send(void *ctx, int link, const uint8_t *buf, size_t len, bool u
 {
     gc_node *n = ctx;
     struct conn *c = conn_by_id(n, link);
-    if (!c || c->connecting) return;
+    if (!c || c->connecting || c->handshaking || c->sniffing) return;
     uint8_t hdr[GC_FRAME_HDR];
     gc_frame_header(hdr, buf, len);
     size_t skip = 0; /* bytes of header + payload already written */
     /* Write straight from the caller's buffer when nothing must go first: for bulk, nothing
-     * queued at all; for urgent, no urgent frame queued and no bulk frame half written. */
-    bool direct = urgent ? c->ulen == c->uoff && !c->frame_left : !conn_queued(c);
+     * queued at all; for urgent, no urgent frame queued and no bulk frame half written. With
+     * TLS the frame is queued whole first: one record for header and payload, not two. */
+    bool direct = !c->tls && (urgent ? c->ulen == c->uoff && !c->frame_left : !conn_queued(c));
     if (direct) {
         struct iovec iov[2] = {{hdr, GC_FRAME_HDR}, {(void *)buf, len}};
         struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
@@ -268,6 +339,10 @@ static void env_send(void *ctx, int link, const uint8_t *buf, size_t len, bool u
         return;
     }
     if (!urgent && skip) c->frame_left = GC_FRAME_HDR + len - skip;
+    if (c->tls && !c->wpend && conn_flush(n, c) < 0) {
+        shutdown(c->fd, SHUT_RDWR); /* the read side drops it in the next round */
+        return;
+    }
     conn_watch(n, c); /* the rest goes out on EPOLLOUT */
 }
 
@@ -278,13 +353,13 @@ static int env_connect(void *ctx, const char *addr)
     uint16_t p;
     if (gc_addr_split(addr, host, sizeof host, &p)) return -1;
     snprintf(port, sizeof port, "%u", p);
-    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *res = NULL;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
     if (getaddrinfo(host, port, &hints, &res) || !res) return -1;
     struct conn *c = NULL;
     for (int i = 0; i < MAX_CONNS; i++)
         if (!n->conns[i].used) { c = &n->conns[i]; break; }
     if (!c) { freeaddrinfo(res); return -1; }
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) { freeaddrinfo(res); return -1; }
     sock_tune(fd);
     int rc = connect(fd, res->ai_addr, res->ai_addrlen);
@@ -402,6 +477,82 @@ static void drop_conn(gc_node *n, struct conn *c, const char *why)
     gc_core_conn_down(n->core, id);
 }
 
+static const char *conn_name(const struct conn *c) { return c->addr[0] ? c->addr : "inbound peer"; }
+
+/* A refused or failed link, said once per address and kind every REFUSAL_QUIET: a peer that
+ * keeps dialling with a bad certificate, or a flood, must not fill the log; the next warning says
+ * how many were not shown. addr: the dialled address, or the host of an accepted link (its port
+ * changes each time). */
+enum quiet_kind { Q_TLS, Q_LIMIT, Q_DEADLINE };
+__attribute__((format(printf, 4, 5))) static void log_quiet(gc_node *n, enum quiet_kind kind, const char *addr,
+                                                            const char *fmt, ...)
+{
+    char why[TR_TLS_ERR_MAX + 128], key[GC_ADDR_MAX];
+    snprintf(key, sizeof key, "%d %s", (int)kind, addr);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    uint64_t t = mono_ns();
+    int slot = 0;
+    for (int i = 0; i < (int)(sizeof n->refused / sizeof n->refused[0]); i++) {
+        if (!strcmp(n->refused[i].key, key)) { slot = i; goto found; }
+        if (n->refused[i].last < n->refused[slot].last) slot = i;
+    }
+    memset(&n->refused[slot], 0, sizeof n->refused[slot]);
+    snprintf(n->refused[slot].key, sizeof n->refused[slot].key, "%s", key);
+found:
+    if (n->refused[slot].last && t - n->refused[slot].last < REFUSAL_QUIET_NS) {
+        n->refused[slot].hidden++;
+        tr_debug("%s", why);
+        return;
+    }
+    if (n->refused[slot].hidden)
+        tr_warn("%s (and %u more like it with %s in the last %.0f s)", why, n->refused[slot].hidden, addr,
+                (double)(t - n->refused[slot].last) / 1e9);
+    else
+        tr_warn("%s", why);
+    n->refused[slot].last = t;
+    n->refused[slot].hidden = 0;
+}
+
+static void log_refusal(gc_node *n, const struct conn *c, const char *why)
+{
+    log_quiet(n, Q_TLS, c->outbound ? c->addr : c->src, "gcomm tls: %s", why);
+}
+
+/* Reads into buf: bytes read (> 0), 0 when the peer closed, -1 when nothing is there now, -2 on
+ * failure; *why says what ended the link. */
+static ssize_t conn_recv(gc_node *n, struct conn *c, uint8_t *buf, size_t cap, const char **why)
+{
+    if (!c->tls) {
+        ssize_t r;
+        do r = recv(c->fd, buf, cap, 0);
+        while (r < 0 && errno == EINTR);
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return -1;
+        *why = r == 0 ? "closed by peer" : strerror(errno);
+        return r < 0 ? -2 : r;
+    }
+    size_t total = 0; /* a TLS read returns one record: fill the buffer with several */
+    while (total < cap) {
+        size_t got;
+        enum tr_tls_rc rc = tr_tls_read(c->tls, buf + total, cap - total, &got);
+        if (rc == TR_TLS_OK) {
+            total += got;
+            continue;
+        }
+        if (rc == TR_TLS_WANT_WRITE) { /* a post-handshake message to answer: go on when writable */
+            c->tls_out = true;
+            conn_watch(n, c);
+        }
+        if (rc == TR_TLS_WANT_READ || rc == TR_TLS_WANT_WRITE || total) break; /* a failure repeats */
+        *why = tr_tls_why(c->tls);
+        if (rc == TR_TLS_FAIL) log_refusal(n, c, *why); /* e.g. the peer refused our certificate */
+        return rc == TR_TLS_CLOSED ? 0 : -2;
+    }
+    return total ? (ssize_t)total : -1;
+}
+
 static void on_readable(gc_node *n, struct conn *c)
 {
     /* gcs.max_packet_size cuts user messages; control frames (HELLO with its gossip, view
@@ -418,14 +569,13 @@ static void on_readable(gc_node *n, struct conn *c)
             c->in = p;
             c->incap = cap;
         }
-        ssize_t r = recv(c->fd, c->in + c->inlen, c->incap - c->inlen, 0);
-        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-        if (r < 0 && errno == EINTR) continue;
+        const char *why = NULL;
+        ssize_t r = conn_recv(n, c, c->in + c->inlen, c->incap - c->inlen, &why);
+        if (r == -1) break;
         if (r <= 0) {
-            const char *why = r == 0 ? "closed by peer" : strerror(errno);
             if (c->inlen) /* a peer that died mid-send, or a bad one: say what was dropped */
                 tr_info("gcomm tcp: connection from %s ended inside a frame (%zu bytes of it received, %s): dropped",
-                        c->addr[0] ? c->addr : "inbound peer", c->inlen, why);
+                        conn_name(c), c->inlen, why);
             drop_conn(n, c, why);
             return;
         }
@@ -438,10 +588,18 @@ static void on_readable(gc_node *n, struct conn *c)
             enum gc_frame_rc rc = gc_frame_parse(c->in + off, c->inlen - off, maxp, &payload, &plen, &used);
             if (rc == GC_FRAME_MORE) break;
             if (rc != GC_FRAME_OK) {
-                tr_warn("gcomm tcp: %s frame from %s: disconnecting", rc == GC_FRAME_TOO_BIG ? "oversized" : "corrupt",
-                        c->addr[0] ? c->addr : "inbound peer");
+                if (!c->tls && !n->tls && tr_tls_starts_handshake(c->in + off, c->inlen - off))
+                    tr_warn("gcomm tcp: %s speaks TLS, and this node has no socket.ssl: refused", conn_name(c));
+                else
+                    tr_warn("gcomm tcp: %s frame from %s: disconnecting",
+                            rc == GC_FRAME_TOO_BIG ? "oversized" : "corrupt", conn_name(c));
                 drop_conn(n, c, NULL);
                 return;
+            }
+            if (c->pending) { /* a whole first frame: the core judges it from here on */
+                c->pending = false;
+                c->deadline = 0;
+                n->npending--;
             }
             gc_core_recv(n->core, id, payload, plen);
             n->round_frames++;
@@ -455,6 +613,101 @@ static void on_readable(gc_node *n, struct conn *c)
         }
         if ((size_t)r < READ_CHUNK) break;
     }
+    if (c->tls && !c->more && tr_tls_pending(c->tls)) { /* the budget ran out: epoll will not say so */
+        c->more = true;
+        n->nmore++;
+    }
+}
+
+/* socket.dynamic: dial addr in plaintext? (It answered our TLS in plaintext lately.) */
+static bool dial_plain(gc_node *n, const char *addr)
+{
+    uint64_t t = mono_ns();
+    for (size_t i = 0; i < sizeof n->plain / sizeof n->plain[0]; i++)
+        if (n->plain[i].until > t && !strcmp(n->plain[i].addr, addr)) return true;
+    return false;
+}
+
+static void remember_plain(gc_node *n, const char *addr)
+{
+    size_t slot = 0;
+    for (size_t i = 0; i < sizeof n->plain / sizeof n->plain[0]; i++)
+        if (n->plain[i].until < n->plain[slot].until) slot = i;
+    snprintf(n->plain[slot].addr, sizeof n->plain[slot].addr, "%s", addr);
+    n->plain[slot].until = mono_ns() + PLAIN_KEEP_NS;
+    tr_warn("gcomm tls: %s does not answer TLS: dialling it in plaintext for %.0f s (socket.dynamic is on)", addr,
+            PLAIN_KEEP_NS / 1e9);
+}
+
+/* Hands a link whose transport is ready (TCP up, TLS done) to the core, then reads whatever
+ * came with the last handshake flight. */
+static void link_ready(gc_node *n, struct conn *c)
+{
+    int id = c->id;
+    conn_watch(n, c);
+    gc_core_conn_up(n->core, id, c->outbound ? c->addr : NULL);
+    if (c->used && c->id == id && !c->connecting) on_readable(n, c);
+}
+
+static void handshake_step(gc_node *n, struct conn *c)
+{
+    enum tr_tls_rc rc = tr_tls_handshake(c->tls);
+    if (rc == TR_TLS_WANT_READ || rc == TR_TLS_WANT_WRITE) {
+        c->tls_out = rc == TR_TLS_WANT_WRITE;
+        conn_watch(n, c);
+        return;
+    }
+    if (rc != TR_TLS_OK) {
+        if (n->cfg.tls.dynamic && c->outbound && tr_tls_failure(c->tls) == TR_TLS_F_NOT_TLS)
+            remember_plain(n, c->addr);
+        log_refusal(n, c, tr_tls_why(c->tls));
+        drop_conn(n, c, NULL);
+        return;
+    }
+    c->handshaking = false;
+    c->tls_out = false;
+    if (c->outbound) c->deadline = 0; /* an accepted link has its HELLO still to send */
+    char d[400];
+    tr_tls_describe(c->tls, d, sizeof d);
+    tr_debug("gcomm tls: link %s %s: %s", c->outbound ? "to" : "from", conn_name(c), d);
+    link_ready(n, c);
+}
+
+static void start_tls(gc_node *n, struct conn *c, enum tr_tls_role role)
+{
+    c->tls = tr_tls_new(n->tls, c->fd, role, conn_name(c));
+    if (!c->tls) {
+        drop_conn(n, c, "out of memory starting TLS");
+        return;
+    }
+    c->handshaking = true;
+    if (!c->deadline) c->deadline = mono_ns() + n->cfg.peer_timeout_ns;
+    handshake_step(n, c);
+}
+
+/* socket.dynamic, an accepted link: a TLS ClientHello or plaintext? SO_RCVLOWAT holds the
+ * readiness back until 3 bytes are in, enough to tell (gc_tcp's first frame is a HELLO below
+ * 64 KiB, so its third byte is 0; a TLS record's is its minor version). */
+static void sniff(gc_node *n, struct conn *c)
+{
+    uint8_t b[3];
+    ssize_t r;
+    do r = recv(c->fd, b, sizeof b, MSG_PEEK);
+    while (r < 0 && errno == EINTR);
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    if (r < (ssize_t)sizeof b) { /* readable with fewer bytes: it hung up or failed */
+        drop_conn(n, c, r < 0 ? strerror(errno) : "closed before saying anything");
+        return;
+    }
+    int one = 1;
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof one);
+    c->sniffing = false;
+    if (tr_tls_starts_handshake(b, sizeof b)) {
+        start_tls(n, c, TR_TLS_SERVER);
+        return;
+    }
+    tr_info("gcomm tls: a plaintext link from %s let in (socket.dynamic is on)", conn_name(c));
+    link_ready(n, c);
 }
 
 static void on_event(gc_node *n, struct conn *c, uint32_t evs)
@@ -466,35 +719,128 @@ static void on_event(gc_node *n, struct conn *c, uint32_t evs)
         if (err || (evs & (EPOLLERR | EPOLLHUP))) { drop_conn(n, c, err ? strerror(err) : "hangup"); return; }
         if (!(evs & EPOLLOUT)) return;
         c->connecting = false;
-        c->want_out = true;
-        conn_watch(n, c);
-        gc_core_conn_up(n->core, c->id, c->addr);
+        c->want_out = true; /* conn_watch sees a change: EPOLLOUT off until needed */
+        if (n->tls && !(n->cfg.tls.dynamic && dial_plain(n, c->addr))) start_tls(n, c, TR_TLS_CLIENT);
+        else link_ready(n, c);
         return;
     }
+    if (c->sniffing) { sniff(n, c); return; }
+    if (c->handshaking) { handshake_step(n, c); return; }
     int id = c->id;
-    if (evs & (EPOLLIN | EPOLLHUP | EPOLLERR)) on_readable(n, c);
+    bool retry_read = c->tls_out && (evs & EPOLLOUT); /* a TLS read that had to write first */
+    if (retry_read) c->tls_out = false;
+    if (evs & (EPOLLIN | EPOLLHUP | EPOLLERR) || retry_read) on_readable(n, c);
     if (!c->used || c->id != id) return;
     if (evs & EPOLLOUT)
         if (conn_flush(n, c) < 0) drop_conn(n, c, "write failed");
 }
 
+/* "1.2.3.4:5" or "[::1]:5" (with_port), or the address alone. */
+static void sockaddr_text(const struct sockaddr_storage *ss, char *buf, size_t len, bool with_port)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+    if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+        if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) /* an IPv4 peer on a dual-stack listener */
+            inet_ntop(AF_INET, &a->sin6_addr.s6_addr[12], host, sizeof host);
+        else
+            inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+        port = ntohs(a->sin6_port);
+        if (!IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) {
+            if (with_port) snprintf(buf, len, "[%s]:%u", host, port);
+            else snprintf(buf, len, "%s", host);
+            return;
+        }
+    } else if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+        port = ntohs(a->sin_port);
+    }
+    if (with_port) snprintf(buf, len, "%s:%u", host, port);
+    else snprintf(buf, len, "%s", host);
+}
+
+/* Whether one more accepted link from src fits the limits; if not, says why (once in a while). */
+static bool accept_fits(gc_node *n, const char *src)
+{
+    int from = 0, pending_from = 0;
+    for (int i = 0; i < MAX_CONNS; i++) {
+        const struct conn *c = &n->conns[i];
+        if (!c->used || c->outbound || strcmp(c->src, src)) continue;
+        from++;
+        pending_from += c->pending;
+    }
+    const char *r = "gcomm tcp: refused a connection from";
+    if (pending_from >= PENDING_PER_SOURCE)
+        log_quiet(n, Q_LIMIT, src, "%s %s: %d handshakes in progress from that address (at most %d)", r, src,
+                  pending_from, PENDING_PER_SOURCE);
+    else if (n->npending >= PENDING_MAX)
+        log_quiet(n, Q_LIMIT, src, "%s %s: %d handshakes in progress (at most %d)", r, src, n->npending, PENDING_MAX);
+    else if (from >= CONNS_PER_SOURCE)
+        log_quiet(n, Q_LIMIT, src, "%s %s: %d links from that address (at most %d)", r, src, from, CONNS_PER_SOURCE);
+    else
+        return true;
+    return false;
+}
+
 static void on_accept(gc_node *n)
 {
     for (;;) {
-        int fd = accept4(n->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        int fd = accept4(n->lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) return;
+        char src[INET6_ADDRSTRLEN];
+        sockaddr_text(&ss, src, sizeof src, false);
         struct conn *c = NULL;
         for (int i = 0; i < MAX_CONNS; i++)
             if (!n->conns[i].used) { c = &n->conns[i]; break; }
-        if (!c) { close(fd); continue; }
+        if (!c || !accept_fits(n, src)) {
+            if (!c)
+                log_quiet(n, Q_LIMIT, src, "gcomm tcp: refused a connection from %s: all %d connections in use", src,
+                          MAX_CONNS);
+            struct linger lg = {1, 0}; /* a reset, not a FIN: no TIME_WAIT left behind per refusal */
+            setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+            close(fd);
+            continue;
+        }
         sock_tune(fd);
         memset(c, 0, sizeof *c);
         c->used = true;
         c->fd = fd;
         c->id = ++n->next_id;
+        sockaddr_text(&ss, c->addr, sizeof c->addr, true);
+        memcpy(c->src, src, sizeof c->src);
+        c->pending = true;
+        c->deadline = mono_ns() + n->cfg.peer_timeout_ns;
+        n->npending++;
         struct epoll_event e = {.events = EPOLLIN, .data.u64 = (uint64_t)(c - n->conns)};
         epoll_ctl(n->ep, EPOLL_CTL_ADD, fd, &e);
-        gc_core_conn_up(n->core, c->id, NULL);
+        if (n->tls && n->cfg.tls.dynamic) {
+            int three = 3;
+            setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &three, sizeof three);
+            c->sniffing = true; /* the peer speaks first (its HELLO, or a ClientHello) */
+        } else if (n->tls) {
+            start_tls(n, c, TR_TLS_SERVER);
+        } else {
+            gc_core_conn_up(n->core, c->id, NULL);
+        }
+    }
+}
+
+/* Links past their deadline (gmcast.peer_timeout) without proving themselves are closed. */
+static void sweep_deadlines(gc_node *n, uint64_t t)
+{
+    for (int i = 0; i < MAX_CONNS; i++) {
+        struct conn *c = &n->conns[i];
+        if (!c->used || !c->deadline || t < c->deadline) continue;
+        const char *what = c->sniffing      ? "sent nothing"
+                           : c->handshaking ? "did not finish the TLS handshake"
+                                            : "sent no whole first frame (HELLO)";
+        log_quiet(n, Q_DEADLINE, c->outbound ? c->addr : c->src, "gcomm %s: %s %s within gmcast.peer_timeout "
+                  "(%.1f s): closed", c->tls ? "tls" : "tcp", conn_name(c), what, (double)n->cfg.peer_timeout_ns / 1e9);
+        drop_conn(n, c, NULL);
     }
 }
 
@@ -519,6 +865,7 @@ static bool poll_round(gc_node *n, int64_t max_ms, bool spin, bool *input)
     uint64_t t = mono_ns(), nt = atomic_load(&n->next_tick);
     int64_t timeout = t >= nt ? 0 : (int64_t)((nt - t) / 1000000) + 1;
     if (max_ms >= 0 && timeout > max_ms) timeout = max_ms;
+    if (atomic_load(&n->nmore)) timeout = 0; /* decrypted input is waiting */
     int k = 0;
     *input = false;
     if (spin && n->cfg.busy_poll_us && timeout > 0) {
@@ -547,9 +894,17 @@ static bool poll_round(gc_node *n, int64_t max_ms, bool spin, bool *input)
             on_event(n, &n->conns[tag], evs[i].events);
         }
     }
+    for (int i = 0; n->nmore && i < MAX_CONNS; i++) {
+        struct conn *c = &n->conns[i];
+        if (!c->used || !c->more) continue;
+        c->more = false;
+        n->nmore--;
+        on_readable(n, c);
+    }
     gc_core_flush(n->core);
     t = mono_ns();
     if (t >= atomic_load(&n->next_tick)) {
+        sweep_deadlines(n, t);
         gc_core_tick(n->core);
         atomic_store(&n->next_tick, t + gc_core_tick_interval(n->core));
     }
@@ -619,12 +974,37 @@ static void *io_main(void *arg)
 
 /* ---------- API ---------- */
 
+/* Fail closed: a node configured for TLS that cannot load its files does not start. */
+static int tls_setup(gc_node *n)
+{
+    if (!n->cfg.tls.enabled) {
+        if (n->cfg.tls.dynamic) tr_info("gcomm: socket.dynamic is set, but TLS is off: every link is plaintext");
+        return 0;
+    }
+    char err[TR_TLS_ERR_MAX], d[800];
+    if (!(n->tls = tr_tls_ctx_new(&n->cfg.tls, err, sizeof err))) {
+        tr_error("gcomm: TLS cannot be set up: %s", err);
+        return -1;
+    }
+    tr_tls_ctx_describe(n->tls, d, sizeof d);
+    tr_info("gcomm: TLS on every link, peers verified against the CA: %s", d);
+    if (n->cfg.tls.dynamic)
+        tr_warn("gcomm: socket.dynamic is on: plaintext peers are let in and dialled too (for a migration to "
+                "TLS; turn it off once every node has socket.ssl)");
+    return 0;
+}
+
 gc_node *gc_node_create(const struct gc_config *cfg)
 {
     gc_node *n = calloc(1, sizeof *n);
     if (!n) return NULL;
     n->cfg = *cfg;
     n->ep = n->lfd = n->wake = -1;
+    /* what peers dial, in the one form addresses are compared in (IPv6 in brackets) */
+    if (!n->cfg.advertise_addr[0] &&
+        gc_config_advertised(cfg, n->cfg.advertise_addr, sizeof n->cfg.advertise_addr))
+        tr_warn("gcomm: cannot tell the address to advertise from gmcast.listen_addr '%s' and base_host '%s'",
+                cfg->listen_addr, cfg->base_host);
     for (int i = 0; i < MAX_CONNS; i++) n->conns[i].fd = -1;
     n->fail_node = calloc(1, sizeof *n->fail_node);
     if (n->fail_node) n->fail_node->ev = calloc(1, sizeof *n->fail_node->ev);
@@ -655,10 +1035,8 @@ gc_node *gc_node_create(const struct gc_config *cfg)
                          .close = env_close, .deliver = env_deliver, .persist = env_persist};
     n->core = gc_core_new(&n->cfg, &env, gvw, gvwlen);
     free(gvw);
-    if (!n->core) {
-        gc_event_free(n->fail_node->ev);
-        free(n->fail_node);
-        free(n);
+    if (!n->core || tls_setup(n)) {
+        gc_node_destroy(n);
         return NULL;
     }
     return n;
@@ -671,24 +1049,37 @@ int gc_node_start(gc_node *n)
     if (gc_addr_split(n->cfg.listen_addr, host, sizeof host, &port)) return -EINVAL;
     n->ep = epoll_create1(EPOLL_CLOEXEC);
     n->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    n->lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (n->ep < 0 || n->wake < 0 || n->lfd < 0) return -errno;
-    int one = 1;
+    if (n->ep < 0 || n->wake < 0) return -errno;
+    /* IPv4 or IPv6 as the host says; "::" also takes IPv4 peers (as IPv4-mapped addresses) */
+    char ps[8];
+    snprintf(ps, sizeof ps, "%u", port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res = NULL;
+    if (getaddrinfo(host, ps, &hints, &res) || !res) {
+        tr_error("gcomm: cannot listen on %s: unknown host '%s'", n->cfg.listen_addr, host);
+        return -EINVAL;
+    }
+    n->lfd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (n->lfd < 0) { freeaddrinfo(res); return -errno; }
+    int one = 1, zero = 0;
     setsockopt(n->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
-    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res = NULL;
-    if (getaddrinfo(host, NULL, &hints, &res) || !res) return -EINVAL;
-    sa.sin_addr = ((struct sockaddr_in *)res->ai_addr)->sin_addr;
+    if (res->ai_family == AF_INET6) setsockopt(n->lfd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+    int brc = bind(n->lfd, res->ai_addr, res->ai_addrlen);
     freeaddrinfo(res);
-    if (bind(n->lfd, (struct sockaddr *)&sa, sizeof sa) || listen(n->lfd, 128)) {
+    if (brc || listen(n->lfd, 128)) {
         int e = errno;
         tr_error("gcomm: cannot listen on %s: %s", n->cfg.listen_addr, strerror(e));
         return -e;
     }
+    struct sockaddr_storage sa;
     socklen_t sl = sizeof sa;
     getsockname(n->lfd, (struct sockaddr *)&sa, &sl);
-    snprintf(n->listen_actual, sizeof n->listen_actual, "%.100s:%u",
-             strcmp(host, "0.0.0.0") ? host : n->cfg.base_host, ntohs(sa.sin_port));
+    uint16_t actual = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
+                                                     : ((struct sockaddr_in *)&sa)->sin_port);
+    char adv[GC_ADDR_MAX], ahost[GC_ADDR_MAX];
+    uint16_t aport;
+    if (gc_config_advertised(&n->cfg, adv, sizeof adv) || gc_addr_split(adv, ahost, sizeof ahost, &aport) ||
+        gc_addr_join(n->listen_actual, sizeof n->listen_actual, ahost, port ? aport : actual))
+        snprintf(n->listen_actual, sizeof n->listen_actual, "%s", adv);
     struct epoll_event e = {.events = EPOLLIN, .data.u64 = TAG_LISTEN};
     epoll_ctl(n->ep, EPOLL_CTL_ADD, n->lfd, &e);
     struct epoll_event w = {.events = EPOLLIN, .data.u64 = TAG_WAKE};
@@ -916,6 +1307,19 @@ void gc_node_set_isolate(gc_node *n, bool on)
     wake(n);
 }
 
+int gc_node_tls_reload(gc_node *n, char *err, size_t errlen)
+{
+    if (!n->tls) {
+        snprintf(err, errlen, "TLS is not configured (socket.ssl)");
+        return -1;
+    }
+    if (tr_tls_ctx_reload(n->tls, err, errlen)) return -1; /* thread-safe: the I/O thread goes on */
+    char d[800];
+    tr_tls_ctx_describe(n->tls, d, sizeof d);
+    tr_info("gcomm: TLS files reloaded (socket.ssl_reload), used for new links from now on: %s", d);
+    return 0;
+}
+
 bool gc_node_is_primary(gc_node *n)
 {
     pthread_mutex_lock(&n->mu);
@@ -992,6 +1396,7 @@ void gc_node_destroy(gc_node *n)
         free(n->fail_node);
     }
     gc_core_free(n->core);
+    tr_tls_ctx_free(n->tls);
     pthread_mutex_destroy(&n->mu);
     pthread_mutex_destroy(&n->qmu);
     pthread_cond_destroy(&n->qcv);

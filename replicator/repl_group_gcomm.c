@@ -8,6 +8,7 @@
 
 #include "common/tr_cfg.h"
 #include "common/tr_log.h"
+#include "common/tr_tls.h"
 #include "gcomm/gc_node.h"
 #include "replicator/repl_group.h"
 #include "replicator/repl_options.h"
@@ -103,11 +104,67 @@ static int copy_fit(char *dst, size_t cap, const char *src)
     return 0;
 }
 
-static int fill_config(struct gcomm_group *g, const struct tr_cfg *opts, const char *data_dir,
-                       char *err, size_t errlen)
+static int fill_from(struct gc_config *c, struct gcomm_group *g, const struct tr_cfg *opts, const char *data_dir,
+                     char *err, size_t errlen);
+
+/* Galera applies the options of a gcomm://host?key=value&... address to group communication,
+ * over wsrep_provider_options. They go into a copy of the store (typed and checked as any option;
+ * the node's own store and what it reports stay as set) from which this group reads its
+ * configuration. Only group-communication keys: anything else would be ignored, so it fails. */
+static tr_cfg *with_url_options(const struct tr_cfg *opts, const char *url, char *err, size_t errlen)
+{
+    struct gc_url_opt uo[GC_URL_OPTS_MAX];
+    int n = gc_url_options(url, uo, GC_URL_OPTS_MAX, err, errlen);
+    if (n <= 0) return n < 0 ? NULL : (tr_cfg *)opts;
+    static const char *const prefixes[] = {"evs.", "gmcast.", "pc.", "socket.", "base_host", "base_port"};
+    for (int i = 0; i < n; i++) {
+        bool ok = false;
+        for (size_t k = 0; k < sizeof prefixes / sizeof prefixes[0]; k++)
+            ok = ok || !strncmp(uo[i].key, prefixes[k], strlen(prefixes[k]));
+        if (!ok) {
+            snprintf(err, errlen, "option '%s' in the cluster address is not a group-communication option: set it "
+                     "in wsrep_provider_options", uo[i].key);
+            return NULL;
+        }
+    }
+    tr_cfg *copy = repl_options_new();
+    char *all = tr_cfg_format(opts);
+    int rc = copy && all ? tr_cfg_parse(copy, all, TR_CFG_AT_INIT, err, errlen) : -1;
+    free(all);
+    for (int i = 0; rc == 0 && i < n; i++) {
+        char e[256];
+        if ((rc = tr_cfg_set(copy, uo[i].key, uo[i].value, TR_CFG_AT_INIT, e, sizeof e)))
+            snprintf(err, errlen, "in the cluster address: %s", e);
+        else
+            tr_info("cluster address option %s=%s applied to group communication", uo[i].key, uo[i].value);
+    }
+    if (rc) {
+        if (!copy || !all) snprintf(err, errlen, "out of memory");
+        tr_cfg_free(copy);
+        return NULL;
+    }
+    return copy;
+}
+
+static int fill_config(struct gcomm_group *g, const struct tr_cfg *node_opts, const char *data_dir,
+                       const char *url, char *err, size_t errlen)
 {
     struct gc_config *c = &g->cfg;
     gc_config_defaults(c);
+    tr_cfg *opts = url ? with_url_options(node_opts, url, err, errlen) : (tr_cfg *)node_opts;
+    if (!opts) return -1;
+    int rc = fill_from(c, g, opts, data_dir, err, errlen);
+    /* TLS at connect (url set): Galera's rules for socket.ssl*, and gc_node_create loads the
+     * files, so a node whose key, certificate or CA cannot be used does not start (fail closed),
+     * with a message naming the file */
+    if (!rc && url) rc = tr_tls_opts_from_cfg(opts, &c->tls, err, errlen);
+    if (opts != node_opts) tr_cfg_free(opts);
+    return rc;
+}
+
+static int fill_from(struct gc_config *c, struct gcomm_group *g, const struct tr_cfg *opts, const char *data_dir,
+                     char *err, size_t errlen)
+{
     struct repl_options o;
     if (repl_options_read(opts, &o)) {
         snprintf(err, errlen, "options store incomplete");
@@ -137,6 +194,7 @@ static int fill_config(struct gcomm_group *g, const struct tr_cfg *opts, const c
     c->retain_limit = (uint64_t)o.retain_limit;
     c->busy_poll_us = (uint32_t)o.busy_poll_us;
     c->isolate = o.gmcast_isolate != 0;
+    c->peer_timeout_ns = (uint64_t)o.gmcast_peer_timeout_ns;
     return 0;
 }
 
@@ -157,7 +215,7 @@ static int gg_connect(struct repl_group *gb, const char *cluster_name, const cha
         return -1;
     }
     /* options set at run time since the last connect (pc.weight, pc.ignore_sb...) hold */
-    if (fill_config(g, g->opts, g->data_dir, err, errlen)) return -1;
+    if (fill_config(g, g->opts, g->data_dir, url, err, errlen)) return -1;
     snprintf(g->cfg.group, sizeof g->cfg.group, "%s", cluster_name);
     if (gc_config_set_url(&g->cfg, url)) {
         snprintf(err, errlen, "cannot parse cluster address '%s'", url);
@@ -270,6 +328,9 @@ static void gg_setting(struct repl_group *gb, const struct tr_cfg *opts, const c
     } else if (strcmp(key, "gmcast.isolate") == 0) {
         int64_t v;
         if (tr_cfg_get_int(opts, key, &v) == 0) gc_node_set_isolate(g->gn, v != 0);
+    } else if (strcmp(key, "socket.ssl_reload") == 0) { /* any value: read the files again */
+        char err[TR_TLS_ERR_MAX];
+        if (gc_node_tls_reload(g->gn, err, sizeof err)) tr_error("socket.ssl_reload: %s", err);
     }
 }
 
@@ -302,7 +363,7 @@ struct repl_group *repl_group_gcomm_new(const struct repl_group_args *args,
     g->opts = opts;
     snprintf(g->data_dir, sizeof g->data_dir, "%s", data_dir ? data_dir : "");
     char err[256];
-    if (fill_config(g, opts, data_dir, err, sizeof err)) {
+    if (fill_config(g, opts, data_dir, NULL, err, sizeof err)) {
         tr_error("group configuration: %s", err);
         repl_gev_free(g->failed);
         free(g);

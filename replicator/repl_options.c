@@ -88,7 +88,7 @@ static const struct repl_option_info table[] = {
     /* transport between nodes */
     KR("gmcast.isolate", TR_CFG_INT, "0", D, 0, 2, YES),
     K("gmcast.listen_addr", TR_CFG_ADDRESS, NULL, 0, YES),
-    K("gmcast.peer_timeout", TR_CFG_DURATION, "PT3S", 0, NO),
+    KR("gmcast.peer_timeout", TR_CFG_DURATION, "PT3S", 0, MS(100), INT64_MAX, YES),
     KR("gmcast.segment", TR_CFG_INT, "0", 0, 0, 255, NO),
     K("gmcast.time_wait", TR_CFG_DURATION, "PT5S", 0, NO),
 
@@ -120,19 +120,21 @@ static const struct repl_option_info table[] = {
     KR("repl.max_ws_size", TR_CFG_INT, "2147483647", D, 1, INT64_MAX, YES),
     KR("repl.proto_max", TR_CFG_INT, "11", 0, 1, INT32_MAX, NO),
 
-    /* sockets and TLS */
+    /* sockets and TLS (gcomm links; common/tr_tls.c, docs/security.md) */
     KR("socket.checksum", TR_CFG_INT, "2", 0, 0, 2, NO),
-    K("socket.dynamic", TR_CFG_BOOL, NULL, 0, NO),
+    K("socket.dynamic", TR_CFG_BOOL, NULL, 0, YES),
     {{"socket.recv_buf_size", TR_CFG_SIZE, "auto", TR_CFG_AUTO_OK, 0, 0, 0, 0, NULL}, NO},
     {{"socket.send_buf_size", TR_CFG_SIZE, "auto", TR_CFG_AUTO_OK, 0, 0, 0, 0, NULL}, NO},
-    K("socket.ssl", TR_CFG_BOOL, NULL, 0, NO),
-    K("socket.ssl_ca", TR_CFG_STRING, NULL, 0, NO),
-    K("socket.ssl_cert", TR_CFG_STRING, NULL, 0, NO),
-    K("socket.ssl_cipher", TR_CFG_STRING, NULL, 0, NO),
+    K("socket.ssl", TR_CFG_BOOL, NULL, 0, YES),
+    K("socket.ssl_ca", TR_CFG_STRING, NULL, 0, YES),
+    K("socket.ssl_cert", TR_CFG_STRING, NULL, 0, YES),
+    K("socket.ssl_cipher", TR_CFG_STRING, NULL, 0, YES),
     K("socket.ssl_compression", TR_CFG_BOOL, NULL, 0, NO),
-    K("socket.ssl_key", TR_CFG_STRING, NULL, 0, NO),
-    K("socket.ssl_password_file", TR_CFG_STRING, NULL, 0, NO),
-    K("socket.ssl_reload", TR_CFG_STRING, NULL, D, NO), /* an action: any value reloads */
+    K("socket.ssl_key", TR_CFG_STRING, NULL, 0, YES),
+    K("socket.ssl_password_file", TR_CFG_STRING, NULL, 0, YES),
+    /* an action: any value reloads. gg_setting acts on it, but repl_node_options_set does not
+     * pass this key on to the group yet: not acted on until it does */
+    K("socket.ssl_reload", TR_CFG_STRING, NULL, D, NO),
 
     /* trireme's own (no Galera equivalent): microseconds a thread waiting for the group polls
      * before it sleeps (gcomm.md, threads of the TCP driver); bytes of unacknowledged group

@@ -294,8 +294,9 @@ START_TEST(test_unimplemented)
 {
     ck_assert(!repl_options_unimplemented("gcache.size"));
     ck_assert(repl_options_unimplemented("gcache.page_size"));
-    ck_assert(repl_options_unimplemented("socket.ssl"));
-    ck_assert(repl_options_unimplemented("socket.ssl_cert"));
+    ck_assert(!repl_options_unimplemented("socket.ssl")); /* TLS on gcomm links */
+    ck_assert(!repl_options_unimplemented("socket.ssl_cert"));
+    ck_assert(repl_options_unimplemented("socket.ssl_compression"));
     ck_assert(!repl_options_unimplemented("pc.weight"));
     ck_assert(!repl_options_unimplemented("gmcast.isolate"));
     ck_assert(!repl_options_unimplemented("evs.suspect_timeout"));
@@ -303,10 +304,10 @@ START_TEST(test_unimplemented)
     ck_assert(!repl_options_unimplemented(NULL));
     tr_cfg *c = repl_options_new();
     ck_assert_ptr_null(repl_options_unimplemented_in_use(c)); /* defaults are not "in use" */
-    ck_assert_int_eq(tr_cfg_parse(c, "socket.ssl=yes; pc.weight=2; gcache.size=10M; socket.ssl_key=/k",
-                                  TR_CFG_AT_INIT, NULL, 0), 0);
+    ck_assert_int_eq(tr_cfg_parse(c, "socket.ssl=yes; pc.weight=2; gcache.size=10M; socket.checksum=1; "
+                                  "socket.ssl_compression=no", TR_CFG_AT_INIT, NULL, 0), 0);
     char *u = repl_options_unimplemented_in_use(c);
-    ck_assert_str_eq(u, "socket.ssl, socket.ssl_key");
+    ck_assert_str_eq(u, "socket.checksum, socket.ssl_compression");
     free(u);
     tr_cfg_free(c);
 }

@@ -9,6 +9,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include "wsrep/wsrep_api.h"
 
 #define GALERA_PATH "/usr/lib/galera/libgalera_smm.so"
@@ -167,17 +171,23 @@ static void host_rmdir(struct host *h)
     ck_assert_int_eq(system(cmd), 0);
 }
 
+static int own_port(void) { return 30000 + (int)(getpid() % 20000); }
+
+/* url: the cluster address (options after '?' apply to group communication) */
+static void connect_url(struct host *h, const char *url)
+{
+    ck_assert_int_eq(h->w->connect(h->w, "test", url, "", false), WSREP_OK);
+    for (int i = 0; i < 2; i++) pthread_create(&h->appliers[i], NULL, applier, &h->recv_ctx[i]);
+    wait_for(&h->synced_calls, 1);
+}
+
 static void start(struct host *h)
 {
     /* loopback only, a port of this test process's own (Check forks one process per test) */
     char opts[160];
-    snprintf(opts, sizeof opts,
-             "gmcast.listen_addr=tcp://127.0.0.1:%d; repl.causal_read_timeout=PT5S",
-             30000 + (int)(getpid() % 20000));
+    snprintf(opts, sizeof opts, "gmcast.listen_addr=tcp://127.0.0.1:%d; repl.causal_read_timeout=PT5S", own_port());
     ck_assert_int_eq(init(h, opts), WSREP_OK);
-    ck_assert_int_eq(h->w->connect(h->w, "test", "gcomm://", "", false), WSREP_OK);
-    for (int i = 0; i < 2; i++) pthread_create(&h->appliers[i], NULL, applier, &h->recv_ctx[i]);
-    wait_for(&h->synced_calls, 1);
+    connect_url(h, "gcomm://");
 }
 
 static void stop(struct host *h)
@@ -245,6 +255,59 @@ START_TEST(bad_options_fail_init)
     ck_assert_int_eq(init(h, "evs.suspect_timeout=PTx"), WSREP_NODE_FAIL);
     ck_assert_int_eq(init(h, "gmcasts.segment=1"), WSREP_NODE_FAIL);
     ck_assert_ptr_null(w->ctx);
+    unload(h);
+    host_rmdir(h);
+    free(h);
+}
+END_TEST
+
+static bool port_open(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bool ok = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+    close(fd);
+    return ok;
+}
+
+/* TLS fails closed: options that cannot work (a certificate without its key, files that cannot be
+ * loaded) fail the connect at start-up, naming them, before anything listens. */
+START_TEST(tls_fails_closed)
+{
+    static const char *const bad[] = {"socket.ssl_key=/nonexistent/k.pem; socket.ssl_cert=/nonexistent/c.pem",
+                                      "socket.ssl_cert=/nonexistent/c.pem", "socket.ssl=yes"};
+    struct host *h = host_new();
+    wsrep_t *w = load(h);
+    char opts[256];
+    snprintf(opts, sizeof opts, "gmcast.listen_addr=tcp://127.0.0.1:%d; %s", own_port(), bad[_i]);
+    ck_assert_int_eq(init(h, opts), WSREP_OK);
+    ck_assert_int_eq(w->connect(w, "test", "gcomm://", "", false), WSREP_NODE_FAIL);
+    ck_assert(!port_open(own_port()));
+    unload(h);
+    host_rmdir(h);
+    free(h);
+}
+END_TEST
+
+/* Options in the cluster address apply to group communication; one that is not a group option,
+ * or malformed, or out of range, fails the connect. */
+START_TEST(address_options)
+{
+    struct host *h = host_new();
+    wsrep_t *w = load(h);
+    char opts[160];
+    snprintf(opts, sizeof opts, "gmcast.listen_addr=tcp://127.0.0.1:%d", own_port());
+    ck_assert_int_eq(init(h, opts), WSREP_OK);
+    ck_assert_int_ne(w->connect(w, "test", "gcomm://?gcache.size=1M", "", false), WSREP_OK);
+    ck_assert_int_ne(w->connect(w, "test", "gcomm://?pc.weight", "", false), WSREP_OK);
+    ck_assert_int_ne(w->connect(w, "test", "gcomm://?pc.weight=300", "", false), WSREP_OK);
+    char url[128];
+    snprintf(url, sizeof url, "gcomm://?gmcast.listen_addr=tcp://127.0.0.1:%d&pc.wait_prim=no", own_port() + 1);
+    connect_url(h, url);
+    ck_assert(port_open(own_port() + 1)); /* the address's listen_addr, not the provider option's */
+    ck_assert(!port_open(own_port()));
+    stop(h);
     unload(h);
     host_rmdir(h);
     free(h);
@@ -556,6 +619,8 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, bad_options_fail_init);
     tcase_add_test(tc, odd_node_address_is_not_fatal);
+    tcase_add_loop_test(tc, tls_fails_closed, 0, 3);
+    tcase_add_test(tc, address_options);
     tcase_add_test(tc, one_node_lifecycle);
     tcase_add_test(tc, bf_abort_and_replay);
     tcase_add_test(tc, saved_state_guards_startup);

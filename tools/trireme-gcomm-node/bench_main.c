@@ -316,6 +316,15 @@ int main(int argc, char **argv)
         if (getenv("BENCH_RETAIN_LIMIT")) cfg.retain_limit = strtoull(getenv("BENCH_RETAIN_LIMIT"), NULL, 10);
         /* BENCH_BUSY_POLL_US: trireme.busy_poll_us (0: consumers sleep at once) */
         if (getenv("BENCH_BUSY_POLL_US")) cfg.busy_poll_us = (uint32_t)strtoul(getenv("BENCH_BUSY_POLL_US"), NULL, 10);
+        /* BENCH_TLS_DIR: TLS on every link, with DIR/ca.pem and DIR/n<i>.pem, .key
+         * (tests/scripts/make-pki.sh DIR n0 n1 n2) */
+        const char *tls = getenv("BENCH_TLS_DIR");
+        if (tls && *tls) {
+            cfg.tls.enabled = true;
+            snprintf(cfg.tls.cert, sizeof cfg.tls.cert, "%.400s/n%d.pem", tls, i);
+            snprintf(cfg.tls.key, sizeof cfg.tls.key, "%.400s/n%d.key", tls, i);
+            snprintf(cfg.tls.ca, sizeof cfg.tls.ca, "%.400s/ca.pem", tls);
+        }
         snprintf(cfg.group, sizeof cfg.group, "bench");
         snprintf(cfg.name, sizeof cfg.name, "b%d", i);
         snprintf(cfg.listen_addr, sizeof cfg.listen_addr, "tcp://127.0.0.1:%d", base + i);

@@ -26,12 +26,14 @@
 
 static atomic_int stop_req;
 static atomic_int isolate_flips; /* SIGUSR1s not yet applied */
+static atomic_int reload_req;    /* SIGHUP: socket.ssl_reload */
 static gc_node *node;
 static double rate;
 static size_t msg_size = 200;
 
 static void on_signal(int sig) { (void)sig; atomic_store(&stop_req, 1); }
 static void on_usr1(int sig) { (void)sig; atomic_fetch_add(&isolate_flips, 1); }
+static void on_hup(int sig) { (void)sig; atomic_store(&reload_req, 1); }
 
 /* Wall-clock milliseconds, so that lines of different processes on one host compare. */
 static double now_ms(void)
@@ -53,6 +55,11 @@ static void *watcher(void *arg)
             isolated = !isolated;
             gc_node_set_isolate(node, isolated);
             printf("ISOLATE %d %.3f\n", isolated, now_ms());
+        }
+        if (atomic_exchange(&reload_req, 0)) {
+            char err[512] = "";
+            int rc = gc_node_tls_reload(node, err, sizeof err);
+            printf("RELOAD %d %.3f %s\n", rc == 0, now_ms(), err);
         }
         int p = gc_node_is_primary(node);
         if (p != prim) printf("PRIMARY %d %.3f\n", p, now_ms());
@@ -157,7 +164,7 @@ static void usage(void)
             "Prints 'VIEW epoch PRIM|NONPRIM members own_index continuous ms leader',\n"
             "'MSG history seqno sender crc32c ms', 'PRIMARY 0|1 ms' and 'ISOLATE 0|1 ms' lines (ms: wall\n"
             "clock; sender and leader: the last 8 digits of their uuid). SIGTERM/SIGINT: graceful leave and\n"
-            "exit. SIGUSR1: gmcast.isolate on, then off.\n");
+            "exit. SIGUSR1: gmcast.isolate on, then off. SIGHUP: socket.ssl_reload ('RELOAD 1|0 ms error').\n");
 }
 
 int main(int argc, char **argv)
@@ -176,10 +183,21 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (c) {
         case 'l': snprintf(cfg.listen_addr, sizeof cfg.listen_addr, "%s", optarg); break;
-        case 'a':
-            if (gc_config_set_url(&cfg, optarg)) { fprintf(stderr, "bad --address %s\n", optarg); return 2; }
+        case 'a': {
+            struct gc_url_opt uo[GC_URL_OPTS_MAX];
+            char err[256], kv[sizeof uo[0].key + sizeof uo[0].value + 2];
+            int nu = gc_url_options(optarg, uo, GC_URL_OPTS_MAX, err, sizeof err);
+            if (gc_config_set_url(&cfg, optarg) || nu < 0) {
+                fprintf(stderr, "bad --address %s%s%s\n", optarg, nu < 0 ? ": " : "", nu < 0 ? err : "");
+                return 2;
+            }
+            for (int k = 0; k < nu; k++) { /* key=value after '?': as --opt, as Galera applies them */
+                if (snprintf(kv, sizeof kv, "%s=%s", uo[k].key, uo[k].value) >= (int)sizeof kv ||
+                    node_opt_apply(&cfg, kv)) { fprintf(stderr, "bad option %s in --address\n", kv); return 2; }
+            }
             have_addr = true;
             break;
+        }
         case 'n': snprintf(cfg.name, sizeof cfg.name, "%s", optarg); break;
         case 'g': snprintf(cfg.group, sizeof cfg.group, "%s", optarg); break;
         case 'd': snprintf(cfg.data_dir, sizeof cfg.data_dir, "%s", optarg); break;
@@ -206,6 +224,8 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     struct sigaction su = {.sa_handler = on_usr1};
     sigaction(SIGUSR1, &su, NULL);
+    struct sigaction sh = {.sa_handler = on_hup};
+    sigaction(SIGHUP, &sh, NULL);
     signal(SIGPIPE, SIG_IGN);
     node = gc_node_create(&cfg);
     if (!node) { fprintf(stderr, "cannot create node\n"); return 1; }

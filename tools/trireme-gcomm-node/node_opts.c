@@ -31,6 +31,39 @@ static int parse_bool(const char *v, bool *b)
     return 0;
 }
 
+/* socket.ssl*, socket.dynamic with Galera's rule: a key or a certificate turns TLS on, unless
+ * socket.ssl says otherwise, in whatever order they come. */
+static int tls_opt(struct gc_config *c, const char *key, const char *v)
+{
+    static int explicit_ssl = -1; /* socket.ssl not given yet */
+    struct { const char *key; char *dst; size_t cap; } paths[] = {
+        {"socket.ssl_key", c->tls.key, sizeof c->tls.key},
+        {"socket.ssl_cert", c->tls.cert, sizeof c->tls.cert},
+        {"socket.ssl_ca", c->tls.ca, sizeof c->tls.ca},
+        {"socket.ssl_cipher", c->tls.cipher, sizeof c->tls.cipher},
+        {"socket.ssl_password_file", c->tls.password_file, sizeof c->tls.password_file},
+    };
+    bool b, known = false;
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        if (strcmp(key, paths[i].key)) continue;
+        if (strlen(v) >= paths[i].cap) return -1;
+        snprintf(paths[i].dst, paths[i].cap, "%s", v);
+        known = true;
+    }
+    if (!strcmp(key, "socket.ssl")) {
+        if (parse_bool(v, &b)) return -1;
+        explicit_ssl = b;
+        known = true;
+    }
+    if (!strcmp(key, "socket.dynamic")) {
+        if (parse_bool(v, &c->tls.dynamic)) return -1;
+        known = true;
+    }
+    if (!known) return -1;
+    c->tls.enabled = explicit_ssl >= 0 ? explicit_ssl == 1 : c->tls.key[0] || c->tls.cert[0];
+    return 0;
+}
+
 int node_opt_apply(struct gc_config *c, const char *kv)
 {
     const char *eq = strchr(kv, '=');
@@ -47,6 +80,7 @@ int node_opt_apply(struct gc_config *c, const char *kv)
     if (!strcmp(key, "evs.inactive_timeout")) return parse_dur(v, &c->inactive_ns);
     if (!strcmp(key, "evs.install_timeout")) return parse_dur(v, &c->install_ns);
     if (!strcmp(key, "pc.wait_prim_timeout")) return parse_dur(v, &c->wait_prim_timeout_ns);
+    if (!strcmp(key, "gmcast.peer_timeout")) return parse_dur(v, &c->peer_timeout_ns);
     if (!strcmp(key, "pc.ignore_sb")) return parse_bool(v, &c->ignore_sb);
     if (!strcmp(key, "pc.ignore_quorum")) return parse_bool(v, &c->ignore_quorum);
     if (!strcmp(key, "pc.bootstrap")) return parse_bool(v, &c->bootstrap);
@@ -78,6 +112,7 @@ int node_opt_apply(struct gc_config *c, const char *kv)
         c->busy_poll_us = (uint32_t)us;
         return 0;
     }
+    if (!strncmp(key, "socket.", 7)) return tls_opt(c, key, v);
     if (!strcmp(key, "gmcast.listen_addr")) {
         snprintf(c->listen_addr, sizeof c->listen_addr, "%s", v);
         return 0;
