@@ -152,7 +152,14 @@ static void on_message(gc_core *c, struct link *l, const uint8_t *buf, size_t le
     case GC_MSG_DATA:
         if (member && m.u.data.epoch == c->cur.id.epoch && c->cur.primary &&
             !tr_uuid_compare(&c->cur.id.leader, &c->me)) {
-            gc_leader_order(c, &p->uuid, p->inc, m.u.data.seq, m.u.data.data, m.u.data.len);
+            if (!gc_leader_order(c, &p->uuid, p->inc, m.u.data.seq, m.u.data.base, m.u.data.data,
+                                 m.u.data.len)) {
+                /* a new link makes the member send everything it still waits for, in order */
+                tr_debug("gcomm %s: a message from %s before its #%llu is missing: reconnecting",
+                         c->cfg.name, p->name, (unsigned long long)m.u.data.seq);
+                gc_close_link(c, l, true);
+                return;
+            }
             gc_advance(c);
         }
         break;

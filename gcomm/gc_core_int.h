@@ -247,8 +247,10 @@ void gc_pend_drop_all(gc_core *c);
 void gc_pend_resend_all(gc_core *c);
 void gc_deliver_entry(gc_core *c, uint64_t seqno);
 void gc_advance(gc_core *c);
-void gc_leader_order(gc_core *c, const tr_uuid *sender, uint64_t inc, uint64_t seq,
-                     const uint8_t *data, size_t len);
+/* Orders a sender's message (base: its oldest still waiting, see gc_msg.h). false when an
+ * earlier one of that sender is missing: nothing was ordered, the sender must send again. */
+bool gc_leader_order(gc_core *c, const tr_uuid *sender, uint64_t inc, uint64_t seq,
+                     uint64_t base, const uint8_t *data, size_t len);
 bool gc_fc_blocked(gc_core *c);
 bool gc_can_send(gc_core *c);
 void gc_send_pending(gc_core *c);

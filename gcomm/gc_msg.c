@@ -106,6 +106,7 @@ void gc_msg_encode(gc_wbuf *w, const gc_msg *m)
     case GC_MSG_DATA:
         gc_w_u64(w, m->u.data.epoch);
         gc_w_u64(w, m->u.data.seq);
+        gc_w_u64(w, m->u.data.base);
         gc_w_blob(w, m->u.data.data, m->u.data.len);
         break;
     case GC_MSG_ORDER:
@@ -245,6 +246,7 @@ int gc_msg_decode(const uint8_t *buf, size_t len, gc_msg *m)
     case GC_MSG_DATA:
         m->u.data.epoch = gc_r_count(r);
         m->u.data.seq = gc_r_count(r);
+        m->u.data.base = gc_r_count(r);
         m->u.data.data = gc_r_blob(r, &m->u.data.len);
         break;
     case GC_MSG_ORDER:

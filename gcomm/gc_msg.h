@@ -109,7 +109,9 @@ typedef struct gc_msg {
             uint8_t supporting;
         } echo;
         struct {
-            uint64_t epoch, seq;
+            /* base: the sender's oldest message it still waits to see ordered; every earlier
+             * one was ordered or given up (dropped with a non-primary view) */
+            uint64_t epoch, seq, base;
             const uint8_t *data;
             size_t len;
         } data;

@@ -209,13 +209,22 @@ void gc_advance(gc_core *c)
 
 /* ---------- ordering ---------- */
 
-void gc_leader_order(gc_core *c, const tr_uuid *sender, uint64_t inc, uint64_t seq,
-                     const uint8_t *data, size_t len)
+bool gc_leader_order(gc_core *c, const tr_uuid *sender, uint64_t inc, uint64_t seq,
+                     uint64_t base, const uint8_t *data, size_t len)
 {
     gc_dedup *d = gc_dedup_find(c, sender, inc, false);
-    if (d && seq <= d->seq) return;
+    if (d && seq <= d->seq) return true;
+    /* Each sender's messages are ordered in the order it sent them. One missing before this
+     * (it reached this leader while it could not take it, or went down with a link) must come
+     * first: ordering this one would reorder the sender's messages, and the missing one would
+     * then look like a duplicate and be lost. */
+    uint64_t expect = d && d->seq + 1 > base ? d->seq + 1 : base;
+    if (seq != expect) return false;
     gc_entry_ref e = {.sender = *sender, .sender_inc = inc, .sender_seq = seq, .data = data, .len = len};
-    if (gc_log_append(c, &e)) { tr_error("gcomm: out of memory ordering a message"); return; }
+    if (gc_log_append(c, &e)) {
+        tr_error("gcomm: out of memory ordering a message");
+        return false; /* the sender sends it again */
+    }
     gc_dedup_note(c, sender, inc, seq);
     gc_msg m;
     m.type = GC_MSG_ORDER;
@@ -223,6 +232,7 @@ void gc_leader_order(gc_core *c, const tr_uuid *sender, uint64_t inc, uint64_t s
     m.u.order.seqno = gc_log_end(c);
     m.u.order.e = e;
     gc_send_to_members(c, &m, sender);
+    return true;
 }
 
 bool gc_fc_blocked(gc_core *c)
@@ -257,12 +267,13 @@ static void send_pending_once(gc_core *c)
         struct pend *p = &c->pend[c->pend_sent++];
         c->pend_sent_bytes += p->len;
         if (leader) {
-            gc_leader_order(c, &c->me, c->inc, p->seq, p->data, p->len);
+            gc_leader_order(c, &c->me, c->inc, p->seq, c->pend[0].seq, p->data, p->len);
         } else {
             gc_msg m;
             m.type = GC_MSG_DATA;
             m.u.data.epoch = c->cur.id.epoch;
             m.u.data.seq = p->seq;
+            m.u.data.base = c->pend[0].seq;
             m.u.data.data = p->data;
             m.u.data.len = p->len;
             gc_send_to_peer(c, lp, &m);
