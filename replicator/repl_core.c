@@ -47,6 +47,7 @@ struct repl_core {
     bool safe_to_bootstrap;
     bool bootstrap_flag; /* the operator bootstrapped here; cleared once a primary view forms */
     uint64_t shifts, illegal_shifts;
+    int donor_fail; /* a donor's failure report not yet seen in the total order (0: none) */
     tr_uuid proposal;
     uint64_t rng;
     tr_uuid group_uuid;
@@ -157,6 +158,14 @@ static void send_join(struct repl_core *c, struct repl_acts *out, int type, int6
 {
     struct repl_msg_join m = {c->cfg.self, seqno, status};
     BROADCAST(c, out, repl_msg_join_encode(type, &m, &a_.msg));
+}
+
+/* A donor that cannot serve says so until the group has seen it: a joiner whose donor's word
+ * was lost with a view change would otherwise wait for ever. */
+static void donor_failed(struct repl_core *c, struct repl_acts *out, int status)
+{
+    c->donor_fail = status;
+    send_join(c, out, REPL_MSG_JOIN, c->committed, status);
 }
 
 /* The last ordering view, as grastate.dat keeps it. */
@@ -952,7 +961,16 @@ static void on_str(struct repl_core *c, struct repl_acts *out, const tr_uuid *se
         return;
     }
     bool me = tr_uuid_compare(&m.node, &c->cfg.self) == 0;
-    int donor = repl_members_choose_donor(&c->memb, m.donors, joiner);
+    /* while a vote runs nobody donates: a state that includes an action the group may yet
+     * decide failed everywhere (or a donor that may lose) would make the joiner the odd one */
+    bool voting = repl_votes_busy(&c->votes);
+    int donor = voting ? -1 : repl_members_choose_donor(&c->memb, m.donors, joiner);
+    if (voting) {
+        tr_info("Member %d (%s) requested state transfer while a vote is in progress: it asks "
+                "again once the vote has ended", joiner, jname);
+        if (me && c->xfer.phase == REPL_XFER_WAIT) c->xfer.retry_at = c->now + STR_RETRY_NS;
+        return;
+    }
     if (donor < 0) {
         char states[256];
         size_t o = 0;
@@ -984,7 +1002,10 @@ static void on_str(struct repl_core *c, struct repl_acts *out, const tr_uuid *se
         bool sane = tr_uuid_compare(&m.position.uuid, &c->group_uuid) == 0 &&
                     m.position.seqno >= 0 && m.ist_upto > m.position.seqno &&
                     m.ist_upto <= c->last_seqno + 1 && m.ist_addr[0];
-        bool have = sane && repl_gcache_has(c->gcache, first, last);
+        /* an action of the range failed here and its vote has not ended: what the joiner would
+         * apply may be what the group decides against */
+        bool have = sane && repl_gcache_has(c->gcache, first, last) &&
+                    !repl_votes_failed_here(&c->votes);
         struct repl_act a = {.kind = REPL_ACT_IST_SEND, .seqno = first, .depends = last,
                              .token = m.ist_token};
         size_t n = have ? (size_t)(last - first + 1) : 0;
@@ -997,7 +1018,7 @@ static void on_str(struct repl_core *c, struct repl_acts *out, const tr_uuid *se
             tr_warn("Cannot serve IST of %lld..%lld: the write-set store holds %lld.. (%s)",
                     (long long)first, (long long)last, (long long)repl_gcache_first(c->gcache),
                     have ? "out of memory" : "not there");
-            send_join(c, out, REPL_MSG_JOIN, c->committed, have ? -ENOMEM : -ENODATA);
+            donor_failed(c, out, have ? -ENOMEM : -ENODATA);
             return;
         }
         /* references, not copies: the store moves on meanwhile */
@@ -1017,7 +1038,7 @@ static void on_str(struct repl_core *c, struct repl_acts *out, const tr_uuid *se
     a.req = tr_fail_hit("core.donate") ? NULL : malloc(m.req_len ? m.req_len : 1);
     if (!a.req) {
         tr_error("out of memory for a state transfer request: the joiner is told it failed");
-        send_join(c, out, REPL_MSG_JOIN, c->committed, -ENOMEM);
+        donor_failed(c, out, -ENOMEM);
         return;
     }
     memcpy(a.req, m.req, m.req_len);
@@ -1041,8 +1062,10 @@ static int on_sst_sent(struct repl_core *c, struct repl_acts *out, const struct 
         tr_info("State transfer sent at %lld", (long long)ev->gtid.seqno);
     bool rejoin = c->state == REPL_S_DONOR && c->desync_count == 0;
     if (rejoin) shift(c, out, REPL_S_JOINED);
-    send_join(c, out, REPL_MSG_JOIN, ev->rc < 0 || ev->gtid.seqno < 0 ? c->committed : ev->gtid.seqno,
-              ev->rc < 0 ? ev->rc : 0);
+    if (ev->rc < 0)
+        donor_failed(c, out, ev->rc);
+    else
+        send_join(c, out, REPL_MSG_JOIN, ev->gtid.seqno < 0 ? c->committed : ev->gtid.seqno, 0);
     if (rejoin) send_join(c, out, REPL_MSG_SYNC, c->committed, 0);
     return REPL_OK;
 }
@@ -1076,6 +1099,7 @@ static void on_join(struct repl_core *c, struct repl_acts *out, int type, const 
         if (*ms == REPL_M_PRIM || *ms == REPL_M_JOINER || *ms == REPL_M_DONOR) *ms = REPL_M_JOINED;
         return;
     }
+    if (me) c->donor_fail = 0; /* seen: every member knows */
     tr_info("Member %d (%s) reports a failed state transfer (%d)", idx, c->memb.info[idx].name,
             (int)m.status);
     if (*ms == REPL_M_DONOR) *ms = REPL_M_JOINED;
@@ -1318,6 +1342,7 @@ int repl_core_step(struct repl_core *c, struct repl_ev *ev, struct repl_acts *ou
         c->closing = c->closed = c->failed = false;
         c->first_primary_seen = false;
         c->bootstrap_flag = ev->bootstrap;
+        c->donor_fail = 0;
         c->proposal = ev->proposal;
         c->rng = ev->proposal.data[0] | (uint64_t)ev->proposal.data[7] << 8 |
                  (uint64_t)ev->proposal.data[11] << 24 | (uint64_t)ev->proposal.data[15] << 40 | 1;
@@ -1386,7 +1411,7 @@ int repl_core_step(struct repl_core *c, struct repl_ev *ev, struct repl_acts *ou
         break;
     case REPL_EV_IST_RECEIVED: on_ist_received(c, out, ev); break;
     case REPL_EV_IST_SENT:
-        if (ev->rc < 0) send_join(c, out, REPL_MSG_JOIN, c->committed, ev->rc);
+        if (ev->rc < 0) donor_failed(c, out, ev->rc);
         break;
     case REPL_EV_DESYNC: rc = on_desync(c, out); break;
     case REPL_EV_RESYNC: rc = on_resync(c, out); break;
@@ -1401,6 +1426,7 @@ int repl_core_step(struct repl_core *c, struct repl_ev *ev, struct repl_acts *ou
                 struct repl_msg_vote m = {c->cfg.self, sq[i], code[i]};
                 BROADCAST(c, out, repl_msg_vote_encode(&m, &a_.msg));
             }
+            if (c->donor_fail) send_join(c, out, REPL_MSG_JOIN, c->committed, c->donor_fail);
             c->vote_retry_at = c->now + STR_RETRY_NS;
         }
         if (c->xfer.retry_at && c->now >= c->xfer.retry_at && c->xfer.phase == REPL_XFER_WAIT &&

@@ -281,6 +281,11 @@ void repl_votes_view(struct repl_votes *v, const struct repl_members *m, const t
     }
 }
 
+bool repl_votes_busy(const struct repl_votes *v)
+{
+    return v->votes != NULL;
+}
+
 bool repl_votes_failed_here(const struct repl_votes *v)
 {
     return v->fails != NULL;
