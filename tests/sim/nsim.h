@@ -105,6 +105,16 @@ struct nsim {
 };
 
 /* nsim_host.c */
+/* a line of the replay trace (--verbose) */
+#define TRACE(m, ...)                                                                            \
+    do {                                                                                         \
+        if ((m)->verbose) {                                                                      \
+            fprintf(stderr, "[%9.3f] ", (double)(m)->net.now / 1e9);                           \
+            fprintf(stderr, __VA_ARGS__);                                                        \
+            fputc('\n', stderr);                                                                 \
+        }                                                                                        \
+    } while (0)
+
 void ns_init(struct nsim *m, uint64_t seed, int n);
 void ns_free(struct nsim *m);
 void ns_start(struct nsim *m, int i, bool bootstrap);

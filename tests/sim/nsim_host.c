@@ -30,15 +30,6 @@ bool ns_failed(const struct nsim *m)
 }
 
 #define NFAIL(m, ...) chk_fail(&(m)->net, __VA_ARGS__)
-#define TRACE(m, ...)                                                                            \
-    do {                                                                                         \
-        if ((m)->verbose) {                                                                      \
-            fprintf(stderr, "[%9.3f] ", (double)(m)->net.now / 1e9);                           \
-            fprintf(stderr, __VA_ARGS__);                                                        \
-            fputc('\n', stderr);                                                                 \
-        }                                                                                        \
-    } while (0)
-
 /* ---- the durable log ---- */
 
 static void log_reset(struct ns_log *l, const tr_uuid *h, int64_t base)
@@ -428,7 +419,8 @@ void ns_start(struct nsim *m, int i, bool bootstrap)
         memset(&nd->cl[k], 0, sizeof nd->cl[k]);
         nd->cl[k].next_at = m->net.now + ns_rand(m) % (100 * SIM_MS);
     }
-    TRACE(m, "n%d starts at %" PRId64 "%s", i, nd->applied, bootstrap ? " (bootstrap)" : "");
+    TRACE(m, "n%d starts at %" PRId64 "%s (uuid ..%02x%02x)", i, nd->applied, bootstrap ? " (bootstrap)" : "",
+          cfg.self.data[14], cfg.self.data[15]);
     struct repl_ev ev = {.kind = REPL_EV_CONNECT, .bootstrap = bootstrap};
     for (int k = 0; k < 16; k++) ev.proposal.data[k] = (uint8_t)ns_rand(m);
     step(m, nd, &ev);
@@ -750,6 +742,7 @@ static void client_write(struct nsim *m, struct ns_node *nd, struct ns_client *c
         return;
     }
     nck_ws_built(c->trx_id, nd->idx, toi ? 0 : rows, toi, c->last_seen);
+    if (m->net.verbose > 1) TRACE(m, "n%d broadcasts trx %" PRIu64, nd->idx, c->trx_id);
     c->st = NC_ORDER;
 }
 
@@ -851,7 +844,10 @@ bool ns_settled(struct nsim *m, char *why, size_t cap)
         if (nd->qn || nd->nown || nd->in_head || in.held || in.fc_requested)
             return snprintf(why, cap, "n%d still has %zu queued actions", i, nd->qn), false;
         for (int k = 0; k < NS_CLIENTS; k++)
-            if (nd->cl[k].st != NC_IDLE) return snprintf(why, cap, "n%d has a client waiting", i), false;
+            if (nd->cl[k].st != NC_IDLE)
+                return snprintf(why, cap, "n%d has a client waiting (%s, trx %" PRIu64 ", seqno %" PRId64 ")", i,
+                                nd->cl[k].st == NC_ORDER ? "to be ordered" : "to commit", nd->cl[k].trx_id,
+                                nd->cl[k].seqno), false;
         if (applied != -2 && nd->applied != applied)
             return snprintf(why, cap, "n%d applied %" PRId64 ", another %" PRId64, i, nd->applied, applied), false;
         applied = nd->applied;

@@ -42,11 +42,13 @@ static void fault(struct nsim *m, struct undo *u, int *nu)
     case 1:
         if (!alive(m, i) || *nu >= 32) break;
         gc_core_set_isolate(m->net.nodes[i].core, true);
+        TRACE(m, "fault: n%d isolated for %.3f s", i, (double)dur / 1e9);
         u[(*nu)++] = (struct undo){now + dur, 0, i};
         break;
     case 2:
         if (!alive(m, i) || *nu >= 32) break;
         sim_pause(&m->net, i, true);
+        TRACE(m, "fault: n%d paused for %.3f s", i, (double)dur / 2e9);
         u[(*nu)++] = (struct undo){now + dur / 2, 1, i};
         break;
     case 3: { /* a partition into two sides */
@@ -54,6 +56,7 @@ static void fault(struct nsim *m, struct undo *u, int *nu)
         int g[SIM_MAX_NODES] = {0};
         for (int k = 0; k < m->n; k++) g[k] = (int)(ns_rand(m) % 2);
         sim_partition(&m->net, g);
+        TRACE(m, "fault: partition for %.3f s", (double)dur / 1e9);
         u[(*nu)++] = (struct undo){now + dur, 2, -1};
         break;
     }
@@ -70,6 +73,7 @@ static void fault(struct nsim *m, struct undo *u, int *nu)
             if (k != i && alive(m, k)) m->nd[k].fail_seqno = m->nd[k].applied + 3;
         break;
     case 8:
+        TRACE(m, "fault: a link breaks");
         sim_break_link(&m->net);
         break;
     case 9: { /* one allocation fails in this node's replicator: it must stop, never diverge */

@@ -146,7 +146,7 @@ static void check_msg(struct sim *s, struct sim_node *nd, const struct gc_delive
     if (d->seqno < 1) return chk_fail(s, "n%d delivered seqno %lld", nd->idx, (long long)d->seqno);
     if (s->verbose > 1)
         fprintf(stderr, "[%9.3f] n%d deliver %lld len %zu from %02x%02x\n", (double)s->now / 1e9, nd->idx,
-                (long long)d->seqno, d->len, d->sender.data[0], d->sender.data[1]);
+                (long long)d->seqno, d->len, d->sender.data[14], d->sender.data[15]);
     bool same_hist = !tr_uuid_compare(&d->history, &nd->hist);
     if (same_hist && !nd->skip_ok && d->seqno != nd->last_seqno + 1)
         return chk_fail(s, "n%d: seqno %lld after %lld without a view in between (gap or duplicate)", nd->idx,
