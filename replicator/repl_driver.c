@@ -437,7 +437,13 @@ static int deliver_final(struct repl_node *n, void *recv_ctx, struct repl_act *a
     v.state_id.seqno = at;
     v.capabilities = repl_node_capabilities(n);
     int rc = n->host.view ? n->host.view(n->host.app_ctx, recv_ctx, &v) : 0;
-    if (!a->corrupt) repl_node_save_state(n, &a->gtid.uuid, false, a->safe_to_bootstrap);
+    /* After a break the monitors were closed and seqnos that were never applied passed them
+     * (cancelled): last_left may claim more than the host committed. The file keeps seqno -1,
+     * and the host's own recovered position (or a state transfer) decides at the next start. */
+    pthread_mutex_lock(&n->mu);
+    bool broken = n->broken;
+    pthread_mutex_unlock(&n->mu);
+    if (!a->corrupt && !broken) repl_node_save_state(n, &a->gtid.uuid, false, a->safe_to_bootstrap);
     tr_info("Closed connection to the cluster at %lld", (long long)at);
     return rc ? REPL_FATAL : REPL_OK;
 }

@@ -225,7 +225,7 @@ void repl_node_free(struct repl_node *n)
     repl_ist_wait_threads(n);
     /* No applier took the final view (the host stopped them first): record the position here. */
     pthread_mutex_lock(&n->mu);
-    bool unsaved = n->connected && !n->final_done;
+    bool unsaved = n->connected && !n->final_done && !n->broken; /* see deliver_final */
     struct repl_core_info in;
     repl_core_info(n->core, &in);
     pthread_mutex_unlock(&n->mu);
