@@ -331,6 +331,8 @@ int repl_node_connect(struct repl_node *n, const char *cluster_name, const char 
     n->final_done = false;
     n->broken = false;
     n->leave_sent = false;
+    n->donates = 0; /* a request dropped when the last connection broke holds nothing now */
+    repl_monitor_hold(n->apply_mon, INT64_MAX);
     repl_core_set_donors(n->core, donor ? donor : "");
     char ist[REPL_INCOMING_LEN];
     if (repl_options_ist_recv_addr(n->cfg, ist, sizeof ist)) ist[0] = '\0';
