@@ -1548,6 +1548,206 @@ START_TEST(str_waits_for_donor)
 }
 END_TEST
 
+/* ---- fail-stop: a local failure on the ordered path makes a node leave, never diverge ---- */
+
+enum fs_trigger {
+    FS_WRITES,  /* the others write; the point fails on the node's deliveries or commits */
+    FS_BACKLOG, /* the node's appliers are held and its queue grows (no flow control) */
+    FS_VIEW,    /* a fourth node joins: the point fails in the view change */
+    FS_JOIN,    /* the node joins by a state transfer while the others write */
+};
+
+struct fs_case {
+    const char *point;
+    int nth;
+    enum fs_trigger trigger;
+};
+
+static const struct fs_case fs_cases[] = {
+    {"ws.new", 5, FS_WRITES},       /* taking a delivered write-set */
+    {"ws.decode", 5, FS_WRITES},    /* decoding it (decompression, checksum library) */
+    {"core.certify", 5, FS_WRITES}, /* the certification index */
+    {"applyq.push", 1, FS_BACKLOG}, /* the appliers' queue growing past 256 */
+    {"exch.begin", 1, FS_VIEW},     /* the state exchange of a new view */
+    {"core.msg", 1, FS_VIEW},       /* encoding a control message: the node's STATE */
+    {"members.set", 1, FS_VIEW},    /* the member table it decides */
+    {"core.view", 1, FS_VIEW},      /* the view handed to the host */
+    {"xfer.hold", 3, FS_JOIN},      /* holding what is ordered while the state is on its way */
+    {"acts.push", 1, FS_JOIN},      /* handing those held actions to the appliers */
+};
+#define FS_CASES ((int)(sizeof fs_cases / sizeof fs_cases[0]))
+
+/* n rows written from h[0] and h[1] in turn (keys A-E and F-J: they never conflict). */
+static int64_t fs_write(struct host *h, int n, int base)
+{
+    int64_t s = -1;
+    for (int i = 0; i < n; i++) {
+        char key = (char)((i % 2 ? 'F' : 'A') + i / 2 % 5);
+        ck_assert_int_eq(write_key(&h[i % 2], (uint64_t)(base + i), key, base + i, &s), REPL_OK);
+    }
+    return s;
+}
+
+/* Its recv() loops returned: the node left the group. */
+static void fs_wait_left(struct host *f)
+{
+    for (int i = 0; i < 1000 && hget(f, &f->appliers_done) < 2; i++) usleep(10000);
+    ck_assert_msg(hget(f, &f->appliers_done) == 2, "the failed node is still in the group (the "
+                  "point failed %d times)", tr_fail_count());
+}
+
+/* f's commits are exactly g's after seqno `from`, in the same order, and perhaps fewer: nothing
+ * skipped, reordered or invented. */
+static void fs_check_run(struct host *f, struct host *g, int64_t from)
+{
+    /* one host's lock at a time: a copy of the group's log, then f's under its own */
+    pthread_mutex_lock(&g->mu);
+    ck_assert_int_eq(g->order_errors, 0);
+    int ng = g->nlog;
+    struct commit_rec *gl = malloc(sizeof *gl * (size_t)(ng ? ng : 1));
+    memcpy(gl, g->log, sizeof *gl * (size_t)ng);
+    pthread_mutex_unlock(&g->mu);
+    int k = 0;
+    while (k < ng && gl[k].seqno <= from) k++;
+    pthread_mutex_lock(&f->mu);
+    ck_assert_int_eq(f->order_errors, 0);
+    ck_assert_int_le(f->nlog, ng - k);
+    for (int i = 0; i < f->nlog; i++) {
+        const struct commit_rec *x = &f->log[i], *y = &gl[k + i];
+        ck_assert_msg(x->seqno == y->seqno && x->key == y->key && x->value == y->value,
+                      "commit %d: %lld %c=%d here, %lld %c=%d in the group", i, (long long)x->seqno,
+                      x->key, x->value, (long long)y->seqno, y->key, y->value);
+    }
+    pthread_mutex_unlock(&f->mu);
+    free(gl);
+}
+
+/* The position f saved never claims what it did not commit: seqno -1 (unknown: the host's own
+ * recovery or a state transfer decides), or one up to which f committed all that g did. */
+static void fs_check_saved(struct host *f, struct host *g, int64_t from)
+{
+    char path[128], line[256];
+    snprintf(path, sizeof path, "%s/grastate.dat", f->dir);
+    FILE *fp = fopen(path, "r");
+    ck_assert_ptr_nonnull(fp);
+    long long seqno = -2;
+    while (fgets(line, sizeof line, fp)) sscanf(line, "seqno: %lld", &seqno);
+    fclose(fp);
+    ck_assert_int_ge(seqno, -1);
+    if (seqno < 0) return;
+    int nf = 0, ng = 0;
+    pthread_mutex_lock(&f->mu);
+    for (int i = 0; i < f->nlog; i++) nf += f->log[i].seqno <= seqno;
+    pthread_mutex_unlock(&f->mu);
+    pthread_mutex_lock(&g->mu);
+    for (int i = 0; i < g->nlog; i++) ng += g->log[i].seqno > from && g->log[i].seqno <= seqno;
+    pthread_mutex_unlock(&g->mu);
+    ck_assert_msg(nf == ng, "grastate.dat says seqno %lld, but this node committed %d of the %d "
+                            "row writes up to it", seqno, nf, ng);
+}
+
+/* The survivors h[0] and h[1] go on and commit the same rows in the same order. */
+static void fs_check_survivors(struct host *h, int base)
+{
+    int64_t s = fs_write(h, 4, base);
+    wait_committed(&h[0], s);
+    wait_committed(&h[1], s);
+    ck_assert_int_eq(committed(&h[0], NULL), committed(&h[1], NULL));
+    fs_check_run(&h[1], &h[0], -1);
+    ck_assert_int_eq(hget(&h[0], &h[0].nlog), hget(&h[1], &h[1].nlog));
+    int t[2][26];
+    for (int i = 0; i < 2; i++) {
+        pthread_mutex_lock(&h[i].mu);
+        memcpy(t[i], h[i].table, sizeof t[i]);
+        pthread_mutex_unlock(&h[i].mu);
+    }
+    ck_assert_int_eq(memcmp(t[0], t[1], sizeof t[0]), 0);
+}
+
+/* One injection point (fs_cases[_i]) armed for h[2] alone. */
+START_TEST(fail_stop)
+{
+    const struct fs_case *fc = &fs_cases[_i];
+    static struct bus b;
+    static struct host h[4];
+    free(b.str);
+    b = (struct bus){BUS_INIT, .hold = true};
+    fprintf(stderr, "fail_stop: %s fails (hit %d) on fs3\n", fc->point, fc->nth);
+    const char *const names[3] = {"fs1", "fs2", "fs3"};
+    struct host *f = &h[2];
+    int64_t from = -1;
+    struct sst_copy *c = NULL;
+    for (int i = 0; i < 2; i++) host_init(&h[i], &b, names[i]);
+    if (fc->trigger == FS_BACKLOG) { /* no flow control from this node: its queue grows */
+        host_init_with(f, names[2], "repl.causal_read_timeout=PT10S; gcs.fc_limit=100000",
+                       bus_factory, &b);
+        f->bus = &b;
+    } else {
+        host_init(f, &b, names[2]);
+    }
+    if (fc->trigger == FS_JOIN) {
+        for (int i = 0; i < 2; i++) {
+            host_start(&h[i], i == 0);
+            h[i].manual_sst = true;
+        }
+        bus_form(&b);
+        for (int i = 0; i < 2; i++) wait_synced(&h[i], 1);
+        fs_write(h, 6, 100);
+        f->sst_method = "copy";
+        host_start(f, false);
+        for (int i = 0; i < 500 && !donations(h, 2); i++) usleep(10000);
+        struct host *donor = hget(&h[0], &h[0].donations) ? &h[0] : &h[1];
+        c = take_pending(donor);
+        from = c->state.seqno;
+        if (!strcmp(fc->point, "xfer.hold")) tr_fail_arm_tagged(fc->point, fc->nth, false, f->tag);
+        fs_write(h, 40, 200); /* ordered while the state is on its way: the joiner holds them */
+        ck_assert_int_eq(repl_node_sst_sent(donor->node, &c->state, 0), REPL_OK);
+        if (!strcmp(fc->point, "acts.push")) {
+            ck_assert_int_eq(stat_int(f, "local_state"), 1);
+            pthread_mutex_lock(&f->mu);
+            memcpy(f->table, c->table, sizeof c->table);
+            pthread_mutex_unlock(&f->mu);
+            tr_fail_arm_tagged(fc->point, fc->nth, false, f->tag);
+            int prev = tr_fail_thread_tag(f->tag); /* the host's call runs on its thread */
+            repl_node_sst_received(f->node, &c->state, 0);
+            tr_fail_thread_tag(prev);
+        }
+    } else {
+        for (int i = 0; i < 3; i++) host_start(&h[i], i == 0);
+        bus_form(&b);
+        for (int i = 0; i < 3; i++) wait_synced(&h[i], 1);
+        fs_write(h, 6, 100);
+        if (fc->trigger == FS_BACKLOG) gate(f, true);
+        tr_fail_arm_tagged(fc->point, fc->nth, false, f->tag);
+        if (fc->trigger == FS_VIEW) {
+            host_init(&h[3], &b, "fs4");
+            host_start(&h[3], false);
+        } else {
+            fs_write(h, fc->trigger == FS_BACKLOG ? 300 : 80, 200);
+        }
+        if (fc->trigger == FS_BACKLOG) {
+            usleep(100000);
+            gate(f, false);
+        }
+    }
+    fs_wait_left(f);
+    ck_assert_msg(tr_fail_count() >= 1, "%s never failed", fc->point);
+    tr_fail_disarm();
+    ck_assert_int_eq(hget(f, &f->last_view_members), 0); /* its final view */
+    ck_assert_int_eq(stat_int(f, "local_state"), 0);
+    fs_check_run(f, &h[0], from);
+    fs_check_saved(f, &h[0], from);
+    for (int i = 0; i < 500 && hget(&h[0], &h[0].last_view_members) != (fc->trigger == FS_VIEW ? 3 : 2); i++)
+        usleep(10000);
+    ck_assert_int_eq(hget(&h[0], &h[0].last_view_members), fc->trigger == FS_VIEW ? 3 : 2);
+    for (int i = 0; i < 2; i++) ck_assert_int_eq(wait_stat(&h[i], "local_state", 4, 250), 4);
+    fs_check_survivors(h, 1000);
+    free(c);
+    if (fc->trigger == FS_VIEW) host_stop(&h[3]);
+    for (int i = 2; i >= 0; i--) host_stop(&h[i]);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cluster");
@@ -1572,6 +1772,10 @@ int main(void)
     tcase_add_test(st, str_waits_for_donor);
     tcase_add_test(st, donor_snapshot_holds_commits);
     suite_add_tcase(s, st);
+    TCase *fs = tcase_create("failstop");
+    tcase_set_timeout(fs, 60);
+    tcase_add_loop_test(fs, fail_stop, 0, FS_CASES);
+    suite_add_tcase(s, fs);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
