@@ -10,13 +10,27 @@ atomic_int tr_fail_armed;
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static char point[64];
-static int countdown, failed;
+static int countdown, failed, armed_tag;
 static bool stick;
+static _Thread_local int thread_tag;
+
+int tr_fail_thread_tag(int tag)
+{
+    int prev = thread_tag;
+    thread_tag = tag;
+    return prev;
+}
 
 void tr_fail_arm(const char *name, int nth, bool sticky)
 {
+    tr_fail_arm_tagged(name, nth, sticky, 0);
+}
+
+void tr_fail_arm_tagged(const char *name, int nth, bool sticky, int tag)
+{
     pthread_mutex_lock(&mu);
     snprintf(point, sizeof point, "%s", name);
+    armed_tag = tag;
     countdown = nth > 0 ? nth : 1;
     failed = 0;
     stick = sticky;
@@ -44,7 +58,7 @@ bool tr_fail_hit_slow(const char *name)
 {
     bool hit = false;
     pthread_mutex_lock(&mu);
-    if (point[0] && strcmp(point, name) == 0) {
+    if (point[0] && strcmp(point, name) == 0 && (!armed_tag || armed_tag == thread_tag)) {
         if (countdown > 1) {
             countdown--;
         } else if (countdown == 1) {

@@ -84,6 +84,13 @@ void repl_applyq_done(struct repl_applyq *q, bool alone)
     pthread_cond_broadcast(&q->cond);
 }
 
+const struct repl_act *repl_applyq_first(const struct repl_applyq *q, enum repl_act_kind k)
+{
+    for (size_t i = 0; i < q->len; i++)
+        if (q->ring[(q->head + i) % q->cap].kind == k) return &q->ring[(q->head + i) % q->cap];
+    return NULL;
+}
+
 void repl_applyq_stats_reset(struct repl_applyq *q)
 {
     q->len_max = q->len_min = (int64_t)q->len;

@@ -34,6 +34,8 @@ bool repl_applyq_ready(const struct repl_applyq *q, int pause_count);
 void repl_applyq_take(struct repl_applyq *q, struct repl_act *out, bool *alone);
 void repl_applyq_done(struct repl_applyq *q, bool alone);
 bool repl_act_runs_alone(enum repl_act_kind k);
+/* The first queued action of kind k, or NULL. */
+const struct repl_act *repl_applyq_first(const struct repl_applyq *q, enum repl_act_kind k);
 void repl_applyq_stats_reset(struct repl_applyq *q);
 
 #endif

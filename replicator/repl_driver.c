@@ -85,12 +85,18 @@ int repl_drive_locked(struct repl_node *n, struct repl_ev *ev)
             n->fc_pending = true;
             repl_act_release(a);
         } else if (repl_act_queued(a->kind)) {
+            bool donate = a->kind == REPL_ACT_DONATE;
+            int64_t state = a->gtid.seqno;
             if (n->broken && a->kind != REPL_ACT_FINAL) {
                 repl_act_release(a);
             } else if (repl_applyq_push(&n->q, a)) {
                 repl_act_release(a);
                 broken_locked(n, "out of memory queueing an ordered action");
             } else {
+                /* from the request on, nothing ordered after it enters (local transactions
+                 * and TOI neither) until the host has its snapshot: Galera's donor holds its
+                 * local monitor through sst_donate_cb the same way */
+                if (donate && n->donates++ == 0) repl_monitor_hold(n->apply_mon, state);
                 pthread_cond_signal(&n->q.cond);
             }
         } else if (repl_act_immediate(a->kind)) {
@@ -445,7 +451,13 @@ static int deliver_final(struct repl_node *n, void *recv_ctx, struct repl_act *a
     v.state_id.seqno = at;
     v.capabilities = repl_node_capabilities(n);
     int rc = n->host.view ? n->host.view(n->host.app_ctx, recv_ctx, &v) : 0;
-    if (!a->corrupt) repl_node_save_state(n, &a->gtid.uuid, false, a->safe_to_bootstrap);
+    /* After a break the monitors were closed and seqnos that were never applied passed them
+     * (cancelled): last_left may claim more than the host committed. The file keeps seqno -1,
+     * and the host's own recovered position (or a state transfer) decides at the next start. */
+    pthread_mutex_lock(&n->mu);
+    bool broken = n->broken;
+    pthread_mutex_unlock(&n->mu);
+    if (!a->corrupt && !broken) repl_node_save_state(n, &a->gtid.uuid, false, a->safe_to_bootstrap);
     tr_info("Closed connection to the cluster at %lld", (long long)at);
     return rc ? REPL_FATAL : REPL_OK;
 }
@@ -469,13 +481,19 @@ static int sst_request(struct repl_node *n, struct repl_act *a)
 
 static void donate(struct repl_node *n, void *recv_ctx, struct repl_act *a)
 {
-    /* the host's snapshot must hold everything ordered before the request; nothing after it
-     * is applied while the callback runs (it runs alone) */
+    /* the host's snapshot must hold everything ordered before the request and nothing after
+     * it: appliers wait (this runs alone), and so does everything else ordered after it in the
+     * apply monitor, held there since the request was queued (repl_drive_locked) */
     repl_monitor_wait(n->apply_mon, a->gtid.seqno, -1);
     tr_info("Donating state at %lld", (long long)a->gtid.seqno);
     int err = n->host.sst_donate ? n->host.sst_donate(n->host.app_ctx, recv_ctx, a->req, a->req_len,
                                                       &a->gtid, a->bypass)
                                  : -1;
+    /* the hold moves on to the next request queued, or ends */
+    pthread_mutex_lock(&n->mu);
+    const struct repl_act *next = --n->donates > 0 ? repl_applyq_first(&n->q, REPL_ACT_DONATE) : NULL;
+    repl_monitor_hold(n->apply_mon, next ? next->gtid.seqno : INT64_MAX);
+    pthread_mutex_unlock(&n->mu);
     struct repl_ev ev = {.kind = REPL_EV_DONATED, .rc = err};
     repl_drive(n, &ev);
 }

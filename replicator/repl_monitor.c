@@ -53,6 +53,7 @@ void repl_monitor_reset(struct repl_monitor *m, int64_t last_left)
     m->last_left = last_left;
     m->last_entered = last_left;
     m->closed = false;
+    m->hold = INT64_MAX;
     m->entered = m->oooe = m->oool = m->waits = m->window_n = 0;
     m->window_sum = 0;
     slots_clear(m);
@@ -114,7 +115,7 @@ int repl_monitor_enter(struct repl_monitor *m, int64_t seqno, int64_t wait_for)
     s->wait_for = wait_for;
     bool waited = false;
     struct repl_monitor_slot *ws = &m->slots[wait_for & MASK];
-    while (m->last_left < wait_for && !s->interrupted && !m->closed) {
+    while ((m->last_left < wait_for || seqno > m->hold) && !s->interrupted && !m->closed) {
         waited = true;
         ws->waiters++;
         pthread_cond_wait(&ws->cond, &m->mu);
@@ -218,13 +219,28 @@ int64_t repl_monitor_last_left(struct repl_monitor *m)
     return v;
 }
 
+/* Under mu: every thread asleep in the monitor looks at its condition again. */
+static void wake_all(struct repl_monitor *m)
+{
+    pthread_cond_broadcast(&m->cond);
+    for (int i = 0; i < REPL_MONITOR_WINDOW; i++)
+        if (m->slots[i].waiters) pthread_cond_broadcast(&m->slots[i].cond);
+}
+
 void repl_monitor_close(struct repl_monitor *m)
 {
     pthread_mutex_lock(&m->mu);
     m->closed = true;
-    pthread_cond_broadcast(&m->cond);
-    for (int i = 0; i < REPL_MONITOR_WINDOW; i++)
-        if (m->slots[i].waiters) pthread_cond_broadcast(&m->slots[i].cond);
+    wake_all(m);
+    pthread_mutex_unlock(&m->mu);
+}
+
+void repl_monitor_hold(struct repl_monitor *m, int64_t upto)
+{
+    pthread_mutex_lock(&m->mu);
+    bool raised = upto > m->hold;
+    m->hold = upto;
+    if (raised) wake_all(m); /* waiters for a hold sleep on the slots of what they wait for */
     pthread_mutex_unlock(&m->mu);
 }
 

@@ -31,6 +31,7 @@ struct repl_monitor {
     double window_sum;     /* sum of (last_entered - last_left) at each leave */
     uint64_t window_n;
     bool closed;
+    int64_t hold; /* seqnos above this wait to enter (repl_monitor_hold); INT64_MAX: none */
     struct repl_monitor_slot slots[REPL_MONITOR_WINDOW];
 };
 
@@ -53,6 +54,9 @@ int repl_monitor_wait(struct repl_monitor *m, int64_t upto, int64_t timeout_ns);
 int64_t repl_monitor_last_left(struct repl_monitor *m);
 /* Wakes every waiter for good (shutdown). */
 void repl_monitor_close(struct repl_monitor *m);
+/* From now on seqnos above upto wait to enter (a donor's snapshot must not see what was ordered
+ * after its state); INT64_MAX lets them all in. Those already in are not affected. */
+void repl_monitor_hold(struct repl_monitor *m, int64_t upto);
 struct repl_monitor_stats {
     double window;
     uint64_t oooe, oool, waits, entered;

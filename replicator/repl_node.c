@@ -225,7 +225,7 @@ void repl_node_free(struct repl_node *n)
     repl_ist_wait_threads(n);
     /* No applier took the final view (the host stopped them first): record the position here. */
     pthread_mutex_lock(&n->mu);
-    bool unsaved = n->connected && !n->final_done;
+    bool unsaved = n->connected && !n->final_done && !n->broken; /* see deliver_final */
     struct repl_core_info in;
     repl_core_info(n->core, &in);
     pthread_mutex_unlock(&n->mu);
@@ -339,6 +339,8 @@ int repl_node_connect(struct repl_node *n, const char *cluster_name, const char 
     n->final_done = false;
     n->broken = false;
     n->leave_sent = false;
+    n->donates = 0; /* a request dropped when the last connection broke holds nothing now */
+    repl_monitor_hold(n->apply_mon, INT64_MAX);
     repl_core_set_donors(n->core, donor ? donor : "");
     char ist[REPL_INCOMING_LEN];
     if (repl_options_ist_recv_addr(n->cfg, ist, sizeof ist)) ist[0] = '\0';

@@ -123,6 +123,8 @@ struct repl_node {
     bool svc_stop, svc_running;
     pthread_t svc;
     bool broken;      /* a step's actions could not be routed: leaving, monitors closed */
+    int donates;      /* DONATE actions queued or running: the apply monitor holds for the
+                       * first (repl_drive_locked, donate) */
     bool fc_pending, fc_busy, fc_told; /* flow control: the core's wish changed; one thread
                                         * at a time tells the group; what it was last told */
     bool connected;   /* between connect() and the final view */

@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # tests/kv/cluster.sh: N trireme-kv processes (2 by default) form a cluster on loopback, the first
 # bootstrapping and the others joining it by state transfer, write the same keys concurrently,
-# meet at a TOI barrier and must end with equal checksums and last_committed.
+# meet at a TOI barrier and must end with equal checksums and last_committed there, and the same
+# commit chain (a hash of every commit's seqno and write-set in commit order, carried over by the
+# state transfer): the same commits in the same order, not only the same end state. Each node
+# checks that its commit seqnos only grow.
 # usage: cluster.sh TRIREME_KV PROVIDER_SO [OPS_PER_NODE [SST_METHOD [KEY_TYPE [NODES]]]]
-# KEY_TYPE exclusive (default): conflicts end in certification failures. shared: rows never
-# conflict in certification, so the appliers' BF aborts end in replay_trx() instead.
+# KEY_TYPE exclusive (default): conflicts end in certification failures; with 200 keys written
+# from every node at once the provider must count some (wsrep_local_cert_failures). shared: rows
+# never conflict in certification, so it must count none, and the appliers' BF aborts end in
+# replay_trx() instead. Either way it never counts more than its clients saw (TRX_FAIL from
+# certify or replay_trx; a BF abort before replication is one too, not counted by the provider).
 # SST_METHOD kv (default) ships the table to the joiner; skip requests "trivial", which Galera 4
 # answers without the cert-index preload its joiner then waits for (the joiner never syncs).
 set -u
@@ -88,20 +94,34 @@ for n in $NAMES; do
     [ "$(field max_cluster_size "$DIR/$n.out")" = "$NODES" ] || fail "$n: never saw a $NODES-member view"
     # the peers' first commits may reach a joiner inside the state transfer, not apply_cb
     [ "$(field applied "$DIR/$n.out")" -gt 0 ] || fail "$n: applied no remote write-set"
+    [ "$(field order_errors "$DIR/$n.out")" = 0 ] || fail "$n: commits out of seqno order"
 done
 # The barrier checksum is taken inside the TOI that completes the barrier: the same seqno on
 # every node, whatever each does afterwards (e.g. see the others leave).
 ca=$(field barrier_checksum "$DIR/A.out"); la=$(field barrier_seqno "$DIR/A.out")
 [ -n "$ca" ] || fail "A: no barrier checksum"
-conf="" repl=0
+ka=$(field barrier_chain "$DIR/A.out")
+[ -n "$ka" ] || fail "A: no commit chain at the barrier"
+conf="" repl=0 cf=0 pcf=0 cfs=""
 for n in $NAMES; do
     c=$(field barrier_checksum "$DIR/$n.out"); l=$(field barrier_seqno "$DIR/$n.out")
     [ "$c" = "$ca" ] || fail "checksums differ: A=$ca $n=$c"
     [ "$l" = "$la" ] || fail "barrier seqno differs: A=$la $n=$l"
+    k=$(field barrier_chain "$DIR/$n.out")
+    [ "$k" = "$ka" ] || fail "commit order differs (commit chain at the barrier): A=$ka $n=$k"
     conf="$conf $n=$(field conflicts "$DIR/$n.out")"
     repl=$((repl + $(field replays "$DIR/$n.out")))
+    c=$(field cert_failures "$DIR/$n.out"); p=$(field provider_cert_failures "$DIR/$n.out")
+    [ "$p" -ge 0 ] && [ "$p" -le "$c" ] ||
+        fail "$n: the provider counts $p certification failures, its clients saw $c TRX_FAIL"
+    cf=$((cf + c)) pcf=$((pcf + p)) cfs="$cfs $n=$p/$c"
 done
 if [ "$KEYTYPE" = shared ]; then
     [ "$repl" -gt 0 ] || fail "shared keys with BF aborts but no replay_trx() happened"
+    [ "$pcf" = 0 ] || fail "$pcf certification failures with shared keys, which never conflict"
+elif [ -z "${KV_EXTRA:-}" ]; then # the workload above, not a caller's larger key space
+    [ "$pcf" -gt 0 ] || fail "no certification failure: $NODES nodes writing 200 keys at once must conflict"
+    [ "$cf" -lt $((OPS * NODES)) ] || fail "$cf TRX_FAIL for $((OPS * NODES)) commits"
 fi
-echo "PASS: $NODES nodes, checksum $ca seqno $la conflicts$conf replays $repl"
+echo "PASS: $NODES nodes, checksum $ca seqno $la commit chain $ka conflicts$conf" \
+    "cert_failures (provider/clients)$cfs replays $repl"

@@ -52,10 +52,16 @@ run() { # run NAME OPS EXTRA...: one node bootstrapping a single-member cluster 
     # against other nodes' (and TOI), so any TRX_FAIL here is a provider bug
     [ "$(field conflicts "$DIR/$name.out")" = 0 ] ||
         fail "$name: $(field conflicts "$DIR/$name.out") certification failures on a one-node cluster"
+    [ "$(field provider_cert_failures "$DIR/$name.out")" = 0 ] ||
+        fail "$name: the provider counts $(field provider_cert_failures "$DIR/$name.out") certification failures"
+    # every commit in seqno order: the workload's and the TOI actions', nothing else
+    [ "$(field order_errors "$DIR/$name.out")" = 0 ] || fail "$name: commits out of seqno order"
+    [ "$(field commits "$DIR/$name.out")" = $((ops + ${TOIS:-0})) ] ||
+        fail "$name: $(field commits "$DIR/$name.out") commits, want $ops + ${TOIS:-0} TOI"
 }
 
 # 1. fresh node: everything once
-run first "$OPS" --api-check --toi "$TOI" --checksum --stats
+TOIS=$TOI run first "$OPS" --api-check --toi "$TOI" --checksum --stats
 grep -q '^api_check=ok' "$DIR/first.out" || fail "first: api-check failed"
 grep -q '^checksum=' "$DIR/first.out" || fail "first: no checksum"
 last1=$(field last_committed "$DIR/first.out")
@@ -66,7 +72,7 @@ pos1=$(cat "$DIR/data/trireme-kv.pos")
 [ "${pos1##*:}" = "$last1" ] || fail "first: saved position $pos1 != last_committed $last1"
 
 # 2. restart from the saved position, several appliers, causal reads, UPDATE keys
-run second 500 --appliers 3 --sync-wait --key-type update --toi 2 --checksum
+TOIS=2 run second 500 --appliers 3 --sync-wait --key-type update --toi 2 --checksum
 last2=$(field last_committed "$DIR/second.out")
 [ "$last2" -ge $((last1 + 500 + 2)) ] || fail "restart: last_committed $last2 did not continue from $last1"
 pos2=$(cat "$DIR/data/trireme-kv.pos")

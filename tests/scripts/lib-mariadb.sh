@@ -148,6 +148,23 @@ EOF
   fi
 }
 
+# mdb_cluster PROVIDER FIRST OTHER...: a cluster on loopback: FIRST bootstraps (gcomm://), the
+# others join it; each is started in turn and waited for (wsrep_ready=ON, MDB_READY_SECONDS or
+# 90 s). Fails (with a log line) at the first node that does not make it.
+mdb_cluster() {
+  local provider=$1 first=$2 join n
+  shift
+  mdb_node_create "$first" "$provider" gcomm:// || { mdb_log "cannot create $first"; return 1; }
+  join=gcomm://127.0.0.1:$(mdb_get "$first" gcomm_port)
+  for n in "${@:2}"; do
+    mdb_node_create "$n" "$provider" "$join" || { mdb_log "cannot create $n"; return 1; }
+  done
+  for n in "$@"; do
+    mdb_start "$n"
+    mdb_wait_ready "$n" "${MDB_READY_SECONDS:-90}" || return 1
+  done
+}
+
 # mdb_set_address NAME ADDRESS: change wsrep_cluster_address before (re)starting.
 mdb_set_address() {
   local d; d=$(mdb_dir "$1")

@@ -1,5 +1,5 @@
 /* tests/unit/check_cluster: several nodes in one process on an in-memory totally ordered bus.
- * Replication, certification conflicts across nodes, TOI and membership changes, node by node. */
+ * Replication, certification conflicts, TOI, membership, node states, state transfer, fail-stop. */
 #include <check.h>
 #include <errno.h>
 #include <pthread.h>
@@ -10,7 +10,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/tr_fail.h"
 #include "replicator/repl_group.h"
+#include "replicator/repl_msg.h"
 #include "replicator/repl_node.h"
 
 /* ---- the bus: one mutex makes the order of broadcast calls the total order ---- */
@@ -40,6 +42,10 @@ struct bus {
     bool fc_stop[MAXN]; /* stops in force, by member */
     bool fc_gone[MAXN]; /* left: its own waiting writers give up */
     int64_t fc_since_ns, fc_paused_ns, fc_recv;
+    /* the last state transfer request (STR) seen, to deliver it again (bus_resend_str) */
+    void *str;
+    size_t str_len;
+    int str_from, str_count;
 };
 
 #define BUS_INIT                                                                                 \
@@ -51,6 +57,15 @@ struct bus_group {
     struct bus *bus;
     int idx;
 };
+
+/* Delivers to member i on the caller's thread, tagged as that member's for tr_fail: an
+ * injected failure armed for one node hits only that node's deliveries. */
+static void bus_sink(struct bus *b, int i, struct repl_gev *ev)
+{
+    int prev = tr_fail_thread_tag(i + 1);
+    b->m[i].sink(b->m[i].sink_ctx, ev);
+    tr_fail_thread_tag(prev);
+}
 
 static void deliver_view_locked(struct bus *b)
 {
@@ -77,7 +92,7 @@ static void deliver_view_locked(struct bus *b)
         ev->view.memb_num = num;
         ev->view.members = malloc(sizeof mem[0] * (size_t)num);
         memcpy(ev->view.members, mem, sizeof mem[0] * (size_t)num);
-        b->m[i].sink(b->m[i].sink_ctx, ev);
+        bus_sink(b, i, ev);
     }
 }
 
@@ -108,7 +123,7 @@ static void deliver_msg_locked(struct bus *b, int from, const void *buf, size_t 
         ev->buf = malloc(len ? len : 1);
         ev->len = len;
         if (len) memcpy(ev->buf, buf, len);
-        b->m[i].sink(b->m[i].sink_ctx, ev);
+        bus_sink(b, i, ev);
     }
 }
 
@@ -129,6 +144,14 @@ static int bus_broadcast(struct repl_group *g, const struct repl_buf *bufs, size
         pthread_mutex_unlock(&b->mu);
         free(buf);
         return -ENOTCONN;
+    }
+    if (repl_msg_is_control((const uint8_t *)buf, len) && repl_msg_type((const uint8_t *)buf) == REPL_MSG_STR) {
+        free(b->str);
+        b->str = malloc(len);
+        memcpy(b->str, buf, len);
+        b->str_len = len;
+        b->str_from = bg->idx;
+        b->str_count++;
     }
     if (b->delay) {
         struct qmsg *q = calloc(1, sizeof *q);
@@ -176,6 +199,35 @@ static void bus_drop_queued(struct bus *b)
     b->queued = 0;
     b->delay = false;
     pthread_mutex_unlock(&b->mu);
+}
+
+/* The last state transfer request goes out again, as a retry that crossed the donor's selection
+ * (or one sent after it) would. */
+static void bus_resend_str(struct bus *b)
+{
+    pthread_mutex_lock(&b->mu);
+    ck_assert_ptr_nonnull(b->str);
+    deliver_msg_locked(b, b->str_from, b->str, b->str_len);
+    pthread_mutex_unlock(&b->mu);
+}
+
+static int bus_str_count(struct bus *b)
+{
+    pthread_mutex_lock(&b->mu);
+    int k = b->str_count;
+    pthread_mutex_unlock(&b->mu);
+    return k;
+}
+
+/* Member idx + 1 of the node: the tr_fail tag of its deliveries (0: not on this bus). */
+static int bus_tag_of(struct bus *b, const struct repl_node *node)
+{
+    pthread_mutex_lock(&b->mu);
+    int tag = 0;
+    for (int i = 0; i < b->n; i++)
+        if (b->m[i].sink_ctx == node) tag = i + 1;
+    pthread_mutex_unlock(&b->mu);
+    return tag;
 }
 
 static int bus_queued(struct bus *b)
@@ -257,7 +309,7 @@ static void bus_leave(struct repl_group *g)
     pthread_mutex_unlock(&b->fc_mu);
     struct repl_gev *ev = calloc(1, sizeof *ev);
     ev->type = REPL_GEV_CLOSED;
-    b->m[bg->idx].sink(b->m[bg->idx].sink_ctx, ev);
+    bus_sink(b, bg->idx, ev);
     deliver_view_locked(b);
     pthread_mutex_unlock(&b->mu);
 }
@@ -301,6 +353,15 @@ static void bus_form(struct bus *b)
 
 /* ---- a host per node: a table of 26 integers, keys 'A'..'Z' ---- */
 
+/* One row write the host committed, in the order it committed them. */
+struct commit_rec {
+    int64_t seqno;
+    char key;
+    int value;
+};
+
+struct sst_copy;
+
 struct host {
     struct repl_node *node;
     char dir[64];
@@ -313,7 +374,28 @@ struct host {
     char fail_key;          /* applying a write of this key fails here (an inconsistency) */
     int views, synced, applied, toi_applied, last_view_members, donations;
     pthread_t appliers[2];
+    int appliers_done; /* recv() returned: the node's connection ended */
+    struct commit_rec *log; /* every row write committed here, in commit order */
+    int nlog, caplog;
+    int order_errors;       /* commits whose seqno was not above the one before */
+    struct bus *bus;        /* NULL for gcomm hosts */
+    int tag;                /* tr_fail tag of this node's threads (its bus member idx + 1) */
+    bool manual_sst;        /* "copy" donations wait in `pending` for the test to finish them */
+    struct sst_copy *pending;
+    void (*donate_hook)(struct host *); /* runs in sst_donate before the snapshot is taken */
 };
+
+/* Under h->mu, inside commit order: the row write at seqno is committed here. */
+static void log_commit_locked(struct host *h, int64_t seqno, char key, int value)
+{
+    if (h->nlog && seqno <= h->log[h->nlog - 1].seqno) h->order_errors++;
+    if (h->nlog == h->caplog) {
+        h->caplog = h->caplog ? h->caplog * 2 : 256;
+        h->log = realloc(h->log, sizeof *h->log * (size_t)h->caplog);
+        ck_assert_ptr_nonnull(h->log);
+    }
+    h->log[h->nlog++] = (struct commit_rec){seqno, key, value};
+}
 
 static int h_connected(void *app, const struct repl_view *v)
 {
@@ -369,6 +451,7 @@ static int h_apply(void *app, void *recv_ctx, uint64_t trx_id, void *opaque, uin
         memcpy(v, d + 2, data->len - 2);
         h->table[d[0] - 'A'] = atoi(v);
         h->applied++;
+        log_commit_locked(h, meta->gtid.seqno, d[0], atoi(v));
     }
     pthread_mutex_unlock(&h->mu);
     return repl_node_commit_order_leave(h->node, trx_id, opaque, meta, NULL) == REPL_OK ? 0 : -1;
@@ -420,10 +503,18 @@ static int h_sst_donate(void *app, void *recv_ctx, const void *req, size_t req_l
     c->donor = h;
     c->joiner = joiner;
     c->state = *state;
+    if (h->donate_hook) h->donate_hook(h);
     pthread_mutex_lock(&h->mu);
     memcpy(c->table, h->table, sizeof c->table); /* nothing commits during the callback */
     h->donations++;
+    bool manual = h->manual_sst;
+    if (manual) {
+        free(h->pending); /* a second donation is a failure the test reports */
+        h->pending = c;
+        pthread_cond_broadcast(&h->cond);
+    }
     pthread_mutex_unlock(&h->mu);
+    if (manual) return 0;
     pthread_t t;
     pthread_create(&t, NULL, sst_copy_run, c);
     pthread_detach(t);
@@ -433,7 +524,12 @@ static int h_sst_donate(void *app, void *recv_ctx, const void *req, size_t req_l
 static void *applier(void *arg)
 {
     struct host *h = arg;
+    tr_fail_thread_tag(h->tag);
     repl_node_recv(h->node, NULL);
+    pthread_mutex_lock(&h->mu);
+    h->appliers_done++;
+    pthread_cond_broadcast(&h->cond);
+    pthread_mutex_unlock(&h->mu);
     return NULL;
 }
 
@@ -464,6 +560,7 @@ static void host_init_with(struct host *h, const char *name, const char *options
 static void host_init(struct host *h, struct bus *b, const char *name)
 {
     host_init_with(h, name, "repl.causal_read_timeout=PT10S", bus_factory, b);
+    h->bus = b;
 }
 
 static void host_start_url(struct host *h, const char *url, bool bootstrap)
@@ -477,6 +574,7 @@ static void host_start(struct host *h, bool bootstrap)
     ck_assert_int_eq(repl_node_connect(h->node, "test", bootstrap ? "gcomm://" : "gcomm://peer",
                                        h->donor, bootstrap),
                      REPL_OK);
+    if (h->bus) h->tag = bus_tag_of(h->bus, h->node);
     for (int i = 0; i < 2; i++) pthread_create(&h->appliers[i], NULL, applier, h);
 }
 
@@ -488,6 +586,11 @@ static void host_stop(struct host *h)
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", h->dir);
     ck_assert_int_eq(system(cmd), 0);
+    free(h->log);
+    h->log = NULL;
+    h->nlog = h->caplog = 0;
+    free(h->pending);
+    h->pending = NULL;
 }
 
 static void wait_synced(struct host *h, int n)
@@ -548,6 +651,7 @@ static int write_key(struct host *h, uint64_t trx, char key, int value, int64_t 
         if (rc == REPL_OK) {
             pthread_mutex_lock(&h->mu);
             h->table[key - 'A'] = value;
+            log_commit_locked(h, meta.gtid.seqno, key, value);
             pthread_mutex_unlock(&h->mu);
         }
         ck_assert_int_eq(repl_node_commit_order_leave(h->node, trx, opaque, &meta, NULL), REPL_OK);
@@ -1230,6 +1334,420 @@ START_TEST(tiny_packets_gcomm)
 }
 END_TEST
 
+/* ---- node states across views, state transfer served once (issue 16) ---- */
+
+/* Three bus nodes formed in one view, all Synced. */
+static void bus_three(struct bus *b, struct host *h, const char *const names[3])
+{
+    for (int i = 0; i < 3; i++) host_init(&h[i], b, names[i]);
+    for (int i = 0; i < 3; i++) host_start(&h[i], i == 0);
+    bus_form(b);
+    for (int i = 0; i < 3; i++) wait_synced(&h[i], 1);
+}
+
+/* wsrep_desync on n1, then n3 stops: n1 stays Donor/Desynced (2) across the view change, as on
+ * Galera, while writes replicate both ways; resync makes it Synced (4), with a synced callback.
+ * (Before issue 16 it became Joined (3) at the view, and stayed so.) */
+START_TEST(desync_across_view_change)
+{
+    static struct bus b = {BUS_INIT, .hold = true};
+    static struct host h[3];
+    const char *const names[3] = {"y1", "y2", "y3"};
+    bus_three(&b, h, names);
+    ck_assert_int_eq(repl_node_desync(h[0].node), REPL_OK);
+    ck_assert_int_eq(wait_stat(&h[0], "local_state", 2, 250), 2);
+    int views = hget(&h[0], &h[0].views);
+    host_stop(&h[2]);
+    for (int i = 0; i < 500 && hget(&h[0], &h[0].views) == views; i++) usleep(10000);
+    ck_assert_int_eq(hget(&h[0], &h[0].last_view_members), 2);
+    ck_assert_int_eq(stat_int(&h[0], "local_state"), 2);
+    ck_assert_int_eq(wait_stat(&h[1], "local_state", 4, 250), 4);
+    int64_t s;
+    ck_assert_int_eq(write_key(&h[1], 60, 'A', 1, &s), REPL_OK);
+    wait_committed(&h[0], s);
+    ck_assert_int_eq(write_key(&h[0], 61, 'B', 2, &s), REPL_OK);
+    wait_committed(&h[1], s);
+    ck_assert_int_eq(stat_int(&h[0], "local_state"), 2); /* traffic changes nothing */
+    int synced = hget(&h[0], &h[0].synced);
+    ck_assert_int_eq(repl_node_resync(h[0].node), REPL_OK);
+    ck_assert_int_eq(wait_stat(&h[0], "local_state", 4, 250), 4);
+    wait_synced(&h[0], synced + 1);
+    ck_assert_int_eq(write_key(&h[0], 62, 'C', 3, &s), REPL_OK);
+    wait_committed(&h[1], s);
+    ck_assert_int_eq(hget(&h[1], &h[1].table['C' - 'A']), 3);
+    host_stop(&h[1]);
+    host_stop(&h[0]);
+}
+END_TEST
+
+/* The donation a manual_sst donor holds, once its sst_donate callback has run. */
+static struct sst_copy *take_pending(struct host *h)
+{
+    pthread_mutex_lock(&h->mu);
+    for (int i = 0; i < 500 && !h->pending; i++) {
+        pthread_mutex_unlock(&h->mu);
+        usleep(10000);
+        pthread_mutex_lock(&h->mu);
+    }
+    struct sst_copy *c = h->pending;
+    h->pending = NULL;
+    pthread_mutex_unlock(&h->mu);
+    ck_assert_ptr_nonnull(c);
+    return c;
+}
+
+static int donations(struct host *h, int n)
+{
+    int k = 0;
+    for (int i = 0; i < n; i++) k += hget(&h[i], &h[i].donations);
+    return k;
+}
+
+/* n1 and n2 Synced, with a row n3 can only have from a state transfer; their donations wait
+ * for the test (manual_sst). n3 is not started. */
+static void str_pair(struct bus *b, struct host *h)
+{
+    const char *const names[3] = {"o1", "o2", "o3"};
+    for (int i = 0; i < 3; i++) host_init(&h[i], b, names[i]);
+    host_start(&h[0], true);
+    wait_synced(&h[0], 1);
+    host_start(&h[1], false);
+    wait_synced(&h[1], 1);
+    int64_t s;
+    ck_assert_int_eq(write_key(&h[0], 70, 'A', 7, &s), REPL_OK);
+    wait_committed(&h[1], s);
+    h[0].manual_sst = h[1].manual_sst = true;
+    h[2].sst_method = "copy";
+}
+
+/* The donor h[0] has sent (already told) c; the joiner h[2] receives it, catches up with the
+ * group and takes writes; nobody donated again meanwhile. */
+static void str_joiner_done(struct host *h, struct sst_copy *c)
+{
+    pthread_mutex_lock(&h[2].mu);
+    memcpy(h[2].table, c->table, sizeof c->table);
+    pthread_mutex_unlock(&h[2].mu);
+    ck_assert_int_eq(repl_node_sst_received(h[2].node, &c->state, 0), REPL_OK);
+    free(c);
+    wait_synced(&h[2], 1);
+    int64_t s = committed(&h[0], NULL);
+    wait_committed(&h[2], s);
+    ck_assert_int_eq(stat_int(&h[2], "local_state"), 4);
+    pthread_mutex_lock(&h[2].mu);
+    ck_assert_int_eq(memcmp(h[2].table, h[0].table, sizeof h[0].table), 0);
+    pthread_mutex_unlock(&h[2].mu);
+    ck_assert_int_eq(write_key(&h[2], 79, 'Z', 10, &s), REPL_OK);
+    wait_committed(&h[0], s);
+    ck_assert_int_eq(hget(&h[0], &h[0].table['Z' - 'A']), 10);
+    ck_assert_int_eq(donations(h, 2), 1);
+    for (int i = 2; i >= 0; i--) host_stop(&h[i]);
+}
+
+/* A joiner's request is served once. n1 serves n3's; the same request delivered again (a retry
+ * that crossed the selection) while n2 is Synced and could donate, and once more after n1 sent
+ * the state and is Synced again, is ignored: sst_donate runs once in all. (Before issue 16 a
+ * repeated request was served again, by n2 and then by n1.) */
+START_TEST(str_served_once)
+{
+    static struct bus b = {BUS_INIT};
+    static struct host h[3];
+    str_pair(&b, h);
+    host_start(&h[2], false);
+    struct sst_copy *c = take_pending(&h[0]);
+    ck_assert_int_eq(wait_stat(&h[0], "local_state", 2, 250), 2); /* Donor */
+    ck_assert_int_eq(stat_int(&h[1], "local_state"), 4);
+    bus_resend_str(&b);
+    /* n2's appliers take what was ordered before this write (a donation, if any) first */
+    int64_t s;
+    ck_assert_int_eq(write_key(&h[0], 71, 'B', 8, &s), REPL_OK);
+    wait_committed(&h[1], s);
+    ck_assert_int_eq(donations(h, 2), 1);
+
+    ck_assert_int_eq(repl_node_sst_sent(h[0].node, &c->state, 0), REPL_OK);
+    ck_assert_int_eq(wait_stat(&h[0], "local_state", 4, 250), 4);
+    bus_resend_str(&b);
+    ck_assert_int_eq(write_key(&h[1], 72, 'C', 9, &s), REPL_OK);
+    wait_committed(&h[0], s);
+    ck_assert_int_eq(donations(h, 2), 1);
+    str_joiner_done(h, c);
+}
+END_TEST
+
+/* A local transaction on the donor, ordered after the request, while the host takes its
+ * snapshot inside sst_donate: it waits until the callback returns, so the snapshot is exactly
+ * the state it is sent as (Galera holds its local monitor the same way); the joiner then
+ * applies it after that state. (Before, it committed meanwhile: the snapshot held a write the
+ * joiner applied again.) */
+struct late_writer {
+    struct host *h;
+    pthread_t t;
+    int rc;
+    int64_t seqno;
+};
+static struct late_writer late;
+
+static void *late_writer_main(void *arg)
+{
+    struct late_writer *w = arg;
+    w->rc = write_key(w->h, 80, 'Q', 5, &w->seqno);
+    return NULL;
+}
+
+static void late_write(struct host *h)
+{
+    late.h = h;
+    pthread_create(&late.t, NULL, late_writer_main, &late);
+    usleep(300000); /* time enough to be ordered and, if nothing held it, to commit */
+}
+
+START_TEST(donor_snapshot_holds_commits)
+{
+    static struct bus b = {BUS_INIT};
+    static struct host h[3];
+    memset(&late, 0, sizeof late);
+    str_pair(&b, h);
+    h[0].donate_hook = late_write;
+    host_start(&h[2], false);
+    struct sst_copy *c = take_pending(&h[0]);
+    h[0].donate_hook = NULL;
+    pthread_join(late.t, NULL);
+    ck_assert_int_eq(late.rc, REPL_OK);
+    ck_assert_int_gt(late.seqno, c->state.seqno);
+    ck_assert_int_eq(c->table['Q' - 'A'], 0); /* not in the snapshot of the state before it */
+    ck_assert_int_eq(hget(&h[0], &h[0].table['Q' - 'A']), 5);
+    ck_assert_int_eq(repl_node_sst_sent(h[0].node, &c->state, 0), REPL_OK);
+    str_joiner_done(h, c); /* the joiner applies it after the state */
+}
+END_TEST
+
+/* A desynced member never donates: n3 asks while n1 and n2 are desynced, finds no donor and
+ * asks again each second; once n1 resyncs (and the group hears it), the next request is served
+ * by n1. (Before issue 16 the group never heard of the resync: n3 waited for ever.) */
+START_TEST(str_waits_for_donor)
+{
+    static struct bus b = {BUS_INIT};
+    static struct host h[3];
+    str_pair(&b, h);
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(repl_node_desync(h[i].node), REPL_OK);
+        ck_assert_int_eq(wait_stat(&h[i], "local_state", 2, 250), 2);
+    }
+    host_start(&h[2], false);
+    for (int i = 0; i < 300 && bus_str_count(&b) < 2; i++) usleep(10000);
+    ck_assert_int_ge(bus_str_count(&b), 2); /* no donor: it asked again */
+    ck_assert_int_eq(stat_int(&h[2], "local_state"), 1); /* Joining */
+    ck_assert_int_eq(donations(h, 2), 0);
+    ck_assert_int_eq(repl_node_resync(h[0].node), REPL_OK);
+    struct sst_copy *c = take_pending(&h[0]);
+    ck_assert_int_eq(stat_int(&h[1], "local_state"), 2);
+    ck_assert_int_eq(repl_node_sst_sent(h[0].node, &c->state, 0), REPL_OK);
+    ck_assert_int_eq(wait_stat(&h[0], "local_state", 4, 250), 4);
+    ck_assert_int_eq(repl_node_resync(h[1].node), REPL_OK);
+    ck_assert_int_eq(wait_stat(&h[1], "local_state", 4, 250), 4);
+    str_joiner_done(h, c);
+}
+END_TEST
+
+/* ---- fail-stop: a local failure on the ordered path makes a node leave, never diverge ---- */
+
+enum fs_trigger {
+    FS_WRITES,  /* the others write; the point fails on the node's deliveries or commits */
+    FS_BACKLOG, /* the node's appliers are held and its queue grows (no flow control) */
+    FS_VIEW,    /* a fourth node joins: the point fails in the view change */
+    FS_JOIN,    /* the node joins by a state transfer while the others write */
+};
+
+struct fs_case {
+    const char *point;
+    int nth;
+    enum fs_trigger trigger;
+};
+
+static const struct fs_case fs_cases[] = {
+    {"ws.new", 5, FS_WRITES},       /* taking a delivered write-set */
+    {"ws.decode", 5, FS_WRITES},    /* decoding it (decompression, checksum library) */
+    {"core.certify", 5, FS_WRITES}, /* the certification index */
+    {"applyq.push", 1, FS_BACKLOG}, /* the appliers' queue growing past 256 */
+    {"exch.begin", 1, FS_VIEW},     /* the state exchange of a new view */
+    {"core.msg", 1, FS_VIEW},       /* encoding a control message: the node's STATE */
+    {"members.set", 1, FS_VIEW},    /* the member table it decides */
+    {"core.view", 1, FS_VIEW},      /* the view handed to the host */
+    {"xfer.hold", 3, FS_JOIN},      /* holding what is ordered while the state is on its way */
+    {"acts.push", 1, FS_JOIN},      /* handing those held actions to the appliers */
+};
+#define FS_CASES ((int)(sizeof fs_cases / sizeof fs_cases[0]))
+
+/* n rows written from h[0] and h[1] in turn (keys A-E and F-J: they never conflict). */
+static int64_t fs_write(struct host *h, int n, int base)
+{
+    int64_t s = -1;
+    for (int i = 0; i < n; i++) {
+        char key = (char)((i % 2 ? 'F' : 'A') + i / 2 % 5);
+        ck_assert_int_eq(write_key(&h[i % 2], (uint64_t)(base + i), key, base + i, &s), REPL_OK);
+    }
+    return s;
+}
+
+/* Its recv() loops returned: the node left the group. */
+static void fs_wait_left(struct host *f)
+{
+    for (int i = 0; i < 1000 && hget(f, &f->appliers_done) < 2; i++) usleep(10000);
+    ck_assert_msg(hget(f, &f->appliers_done) == 2, "the failed node is still in the group (the "
+                  "point failed %d times)", tr_fail_count());
+}
+
+/* f's commits are exactly g's after seqno `from`, in the same order, and perhaps fewer: nothing
+ * skipped, reordered or invented. */
+static void fs_check_run(struct host *f, struct host *g, int64_t from)
+{
+    /* one host's lock at a time: a copy of the group's log, then f's under its own */
+    pthread_mutex_lock(&g->mu);
+    ck_assert_int_eq(g->order_errors, 0);
+    int ng = g->nlog;
+    struct commit_rec *gl = malloc(sizeof *gl * (size_t)(ng ? ng : 1));
+    memcpy(gl, g->log, sizeof *gl * (size_t)ng);
+    pthread_mutex_unlock(&g->mu);
+    int k = 0;
+    while (k < ng && gl[k].seqno <= from) k++;
+    pthread_mutex_lock(&f->mu);
+    ck_assert_int_eq(f->order_errors, 0);
+    ck_assert_int_le(f->nlog, ng - k);
+    for (int i = 0; i < f->nlog; i++) {
+        const struct commit_rec *x = &f->log[i], *y = &gl[k + i];
+        ck_assert_msg(x->seqno == y->seqno && x->key == y->key && x->value == y->value,
+                      "commit %d: %lld %c=%d here, %lld %c=%d in the group", i, (long long)x->seqno,
+                      x->key, x->value, (long long)y->seqno, y->key, y->value);
+    }
+    pthread_mutex_unlock(&f->mu);
+    free(gl);
+}
+
+/* The position f saved never claims what it did not commit: seqno -1 (unknown: the host's own
+ * recovery or a state transfer decides), or one up to which f committed all that g did. */
+static void fs_check_saved(struct host *f, struct host *g, int64_t from)
+{
+    char path[128], line[256];
+    snprintf(path, sizeof path, "%s/grastate.dat", f->dir);
+    FILE *fp = fopen(path, "r");
+    ck_assert_ptr_nonnull(fp);
+    long long seqno = -2;
+    while (fgets(line, sizeof line, fp)) sscanf(line, "seqno: %lld", &seqno);
+    fclose(fp);
+    ck_assert_int_ge(seqno, -1);
+    if (seqno < 0) return;
+    int nf = 0, ng = 0;
+    pthread_mutex_lock(&f->mu);
+    for (int i = 0; i < f->nlog; i++) nf += f->log[i].seqno <= seqno;
+    pthread_mutex_unlock(&f->mu);
+    pthread_mutex_lock(&g->mu);
+    for (int i = 0; i < g->nlog; i++) ng += g->log[i].seqno > from && g->log[i].seqno <= seqno;
+    pthread_mutex_unlock(&g->mu);
+    ck_assert_msg(nf == ng, "grastate.dat says seqno %lld, but this node committed %d of the %d "
+                            "row writes up to it", seqno, nf, ng);
+}
+
+/* The survivors h[0] and h[1] go on and commit the same rows in the same order. */
+static void fs_check_survivors(struct host *h, int base)
+{
+    int64_t s = fs_write(h, 4, base);
+    wait_committed(&h[0], s);
+    wait_committed(&h[1], s);
+    ck_assert_int_eq(committed(&h[0], NULL), committed(&h[1], NULL));
+    fs_check_run(&h[1], &h[0], -1);
+    ck_assert_int_eq(hget(&h[0], &h[0].nlog), hget(&h[1], &h[1].nlog));
+    int t[2][26];
+    for (int i = 0; i < 2; i++) {
+        pthread_mutex_lock(&h[i].mu);
+        memcpy(t[i], h[i].table, sizeof t[i]);
+        pthread_mutex_unlock(&h[i].mu);
+    }
+    ck_assert_int_eq(memcmp(t[0], t[1], sizeof t[0]), 0);
+}
+
+/* One injection point (fs_cases[_i]) armed for h[2] alone. */
+START_TEST(fail_stop)
+{
+    const struct fs_case *fc = &fs_cases[_i];
+    static struct bus b;
+    static struct host h[4];
+    free(b.str);
+    b = (struct bus){BUS_INIT, .hold = true};
+    fprintf(stderr, "fail_stop: %s fails (hit %d) on fs3\n", fc->point, fc->nth);
+    const char *const names[3] = {"fs1", "fs2", "fs3"};
+    struct host *f = &h[2];
+    int64_t from = -1;
+    struct sst_copy *c = NULL;
+    for (int i = 0; i < 2; i++) host_init(&h[i], &b, names[i]);
+    if (fc->trigger == FS_BACKLOG) { /* no flow control from this node: its queue grows */
+        host_init_with(f, names[2], "repl.causal_read_timeout=PT10S; gcs.fc_limit=100000",
+                       bus_factory, &b);
+        f->bus = &b;
+    } else {
+        host_init(f, &b, names[2]);
+    }
+    if (fc->trigger == FS_JOIN) {
+        for (int i = 0; i < 2; i++) {
+            host_start(&h[i], i == 0);
+            h[i].manual_sst = true;
+        }
+        bus_form(&b);
+        for (int i = 0; i < 2; i++) wait_synced(&h[i], 1);
+        fs_write(h, 6, 100);
+        f->sst_method = "copy";
+        host_start(f, false);
+        for (int i = 0; i < 500 && !donations(h, 2); i++) usleep(10000);
+        struct host *donor = hget(&h[0], &h[0].donations) ? &h[0] : &h[1];
+        c = take_pending(donor);
+        from = c->state.seqno;
+        if (!strcmp(fc->point, "xfer.hold")) tr_fail_arm_tagged(fc->point, fc->nth, false, f->tag);
+        fs_write(h, 40, 200); /* ordered while the state is on its way: the joiner holds them */
+        ck_assert_int_eq(repl_node_sst_sent(donor->node, &c->state, 0), REPL_OK);
+        if (!strcmp(fc->point, "acts.push")) {
+            ck_assert_int_eq(stat_int(f, "local_state"), 1);
+            pthread_mutex_lock(&f->mu);
+            memcpy(f->table, c->table, sizeof c->table);
+            pthread_mutex_unlock(&f->mu);
+            tr_fail_arm_tagged(fc->point, fc->nth, false, f->tag);
+            int prev = tr_fail_thread_tag(f->tag); /* the host's call runs on its thread */
+            repl_node_sst_received(f->node, &c->state, 0);
+            tr_fail_thread_tag(prev);
+        }
+    } else {
+        for (int i = 0; i < 3; i++) host_start(&h[i], i == 0);
+        bus_form(&b);
+        for (int i = 0; i < 3; i++) wait_synced(&h[i], 1);
+        fs_write(h, 6, 100);
+        if (fc->trigger == FS_BACKLOG) gate(f, true);
+        tr_fail_arm_tagged(fc->point, fc->nth, false, f->tag);
+        if (fc->trigger == FS_VIEW) {
+            host_init(&h[3], &b, "fs4");
+            host_start(&h[3], false);
+        } else {
+            fs_write(h, fc->trigger == FS_BACKLOG ? 300 : 80, 200);
+        }
+        if (fc->trigger == FS_BACKLOG) {
+            usleep(100000);
+            gate(f, false);
+        }
+    }
+    fs_wait_left(f);
+    ck_assert_msg(tr_fail_count() >= 1, "%s never failed", fc->point);
+    tr_fail_disarm();
+    ck_assert_int_eq(hget(f, &f->last_view_members), 0); /* its final view */
+    ck_assert_int_eq(stat_int(f, "local_state"), 0);
+    fs_check_run(f, &h[0], from);
+    fs_check_saved(f, &h[0], from);
+    for (int i = 0; i < 500 && hget(&h[0], &h[0].last_view_members) != (fc->trigger == FS_VIEW ? 3 : 2); i++)
+        usleep(10000);
+    ck_assert_int_eq(hget(&h[0], &h[0].last_view_members), fc->trigger == FS_VIEW ? 3 : 2);
+    for (int i = 0; i < 2; i++) ck_assert_int_eq(wait_stat(&h[i], "local_state", 4, 250), 4);
+    fs_check_survivors(h, 1000);
+    free(c);
+    if (fc->trigger == FS_VIEW) host_stop(&h[3]);
+    for (int i = 2; i >= 0; i--) host_stop(&h[i]);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cluster");
@@ -1247,6 +1765,17 @@ int main(void)
     tcase_add_test(tc, even_split_gcomm);
     tcase_add_test(tc, tiny_packets_gcomm);
     suite_add_tcase(s, tc);
+    TCase *st = tcase_create("states");
+    tcase_set_timeout(st, 60);
+    tcase_add_test(st, desync_across_view_change);
+    tcase_add_test(st, str_served_once);
+    tcase_add_test(st, str_waits_for_donor);
+    tcase_add_test(st, donor_snapshot_holds_commits);
+    suite_add_tcase(s, st);
+    TCase *fs = tcase_create("failstop");
+    tcase_set_timeout(fs, 60);
+    tcase_add_loop_test(fs, fail_stop, 0, FS_CASES);
+    suite_add_tcase(s, fs);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

@@ -76,6 +76,18 @@ int kv_print_stats(struct kv_node *n)
     return c < 0 ? -1 : 0;
 }
 
+long long kv_stat_int(struct kv_node *n, const char *name)
+{
+    struct wsrep_stats_var *v = n->w->stats_get(n->w);
+    long long r = -1;
+    for (int i = 0; v && v[i].name; i++)
+        if (v[i].type == WSREP_VAR_INT64 && !strcmp(v[i].name, name))
+            r = (long long)v[i].value._int64;
+    if (v)
+        n->w->stats_free(n->w, v);
+    return r;
+}
+
 /* Before connect(): MariaDB's SHOW STATUS may read provider stats at any time after init. */
 int kv_api_precheck(struct kv_node *n)
 {

@@ -261,6 +261,8 @@ static wsrep_cb_status_t apply_cb(void *recv_ctx, const wsrep_ws_handle_t *ws, u
         return WSREP_CB_FAILURE;
     }
     long nops = dummy ? 0 : kv_codec_apply(n->table, data ? data->ptr : NULL, data ? data->len : 0);
+    if (nops >= 0 && !dummy)
+        kv_commit_note(n, meta->gtid.seqno, data ? data->ptr : NULL, data ? data->len : 0);
     if (nops >= 0 && (flags & WSREP_FLAG_ISOLATION))
         kv_barrier_note(n, meta->gtid.seqno); /* still inside commit order */
     wsrep_buf_t err = {NULL, 0};

@@ -134,7 +134,9 @@ struct kv_node {
     atomic_long applied_toi; /* remote TOI actions applied */
     atomic_long applied_dummy; /* remote cert-failed write-sets (ROLLBACK) passed in order */
     atomic_long replays;
-    atomic_long conflicts;
+    atomic_long conflicts;     /* retried transactions: certification failures, BF aborts */
+    atomic_long cert_failures; /* certify() or replay_trx() said WSREP_TRX_FAIL: a certification
+                                * failure, or a BF abort before replication */
     atomic_long errors;
     atomic_long api_failures;
     atomic_long bf_aborts;    /* abort_certification() -> OK */
@@ -143,7 +145,22 @@ struct kv_node {
     int ninflight;
     atomic_ullong barrier_sum;  /* checksum at the seqno where the end barrier completed */
     atomic_llong barrier_seqno;
+    atomic_ullong barrier_chain; /* the commit chain there */
+
+    /* commits.c: every commit in commit order (local, applied, replayed, TOI) */
+    pthread_mutex_t commit_mu;
+    uint64_t chain;            /* rolling hash of (seqno, write-set) in commit order */
+    wsrep_seqno_t chain_seqno; /* the last seqno committed */
+    long commits;              /* commits this node made (a joiner's snapshot not counted) */
+    atomic_long order_errors;  /* commits whose seqno was not above the previous one */
 };
+
+/* ---- commits.c ---- */
+void kv_commit_init(struct kv_node *n);
+/* Inside commit order: the write-set payload at seqno is committed here. */
+void kv_commit_note(struct kv_node *n, wsrep_seqno_t seqno, const void *payload, size_t len);
+void kv_commit_get(struct kv_node *n, uint64_t *chain, wsrep_seqno_t *seqno);
+void kv_commit_set(struct kv_node *n, uint64_t chain, wsrep_seqno_t seqno);
 
 /* ---- loader.c ---- */
 int kv_provider_load(struct kv_node *n);
@@ -167,15 +184,6 @@ int kv_gtid_scan(const char *s, wsrep_gtid_t *g);
 bool kv_uuid_is_nil(const wsrep_uuid_t *u);
 const char *kv_status_str(wsrep_status_t s);
 
-/* ---- workload.c ---- */
-struct kv_result {
-    long ops;
-    double secs;
-    double p50_ms, p99_ms;
-    long reads;
-};
-int kv_workload_run(struct kv_node *n, struct kv_result *res);
-
 /* ---- latency.c ---- */
 struct kv_lat {
     double *ms;
@@ -187,12 +195,27 @@ double kv_lat_pct(struct kv_lat *l, double pct); /* sorts in place */
 void kv_lat_free(struct kv_lat *l);
 double kv_now_ms(void);
 
+/* ---- workload.c ---- */
+struct kv_result {
+    long ops;
+    double secs;
+    double p50_ms, p99_ms;
+    long reads;
+    struct kv_lat lat; /* every commit's latency so far */
+};
+/* Runs ops transactions (split over the client threads); adds to res. */
+int kv_workload_run(struct kv_node *n, long ops, struct kv_result *res);
+/* The percentiles from what res collected; frees it. */
+void kv_result_finish(struct kv_result *res);
+
 /* ---- toi.c ---- */
 int kv_toi_run(struct kv_node *n, int count);
+int kv_start_barrier(struct kv_node *n, int members);
 int kv_barrier(struct kv_node *n, int members);
 void kv_barrier_note(struct kv_node *n, wsrep_seqno_t seqno);
 extern const char KV_TOI_KEY[];
 extern const char KV_DONE_KEY[];
+extern const char KV_READY_KEY[];
 
 /* ---- bfabort.c ---- */
 struct kv_inflight;
@@ -213,6 +236,8 @@ int kv_sst_donate(struct kv_node *n, const wsrep_buf_t *msg, const wsrep_gtid_t 
 int kv_api_check(struct kv_node *n);
 int kv_api_precheck(struct kv_node *n);
 int kv_print_stats(struct kv_node *n);
+/* The provider's integer status variable `name` (e.g. "local_cert_failures"), -1 if absent. */
+long long kv_stat_int(struct kv_node *n, const char *name);
 
 /* key parts appended for every row: {"kv", table, key} */
 extern const char KV_TABLE_NAME[];

@@ -34,8 +34,8 @@ static void usage(FILE *f)
             "  --api-check              exercise options/capabilities/pause/desync/stats once\n"
             "  --sync-timeout SECONDS   wait for synced / catch-up (default 60)\n"
             "  --seed N                 workload RNG seed (default derived from --name)\n"
-            "  --members N              wait for N members before the workload; end with a\n"
-            "                           TOI barrier across N nodes (multi-process runs)\n"
+            "  --members N              wait for N members, start the workload together by a\n"
+            "                           TOI barrier, end with another (multi-process runs)\n"
             "  --bf-abort               appliers abort_certification() local transactions\n"
             "                           writing the same row (MariaDB's BF abort), so\n"
             "                           conflicts also go through replay_trx()\n"
@@ -161,11 +161,13 @@ int main(int argc, char **argv)
     kv_log_quiet(n->cfg.quiet);
     pthread_mutex_init(&n->mu, NULL);
     pthread_cond_init(&n->cond, NULL);
+    kv_commit_init(n);
     n->table = kv_table_new((size_t)n->cfg.keys);
     if (!n->table || kv_inflight_init(n, n->cfg.threads) != 0)
         return 2;
 
     bool completed = false;
+    long long prov_cf = -1;
     struct kv_result res = {0};
     char cs_line[160] = "";
     if (kv_node_start(n) != 0)
@@ -176,7 +178,15 @@ int main(int argc, char **argv)
         goto out;
     if (n->cfg.api_check)
         kv_api_check(n);
-    if (n->cfg.ops > 0 && kv_workload_run(n, &res) != 0)
+    /* With several nodes, a quarter of the work goes at once, while the others may still be
+     * joining (state transfer under load); the rest after a barrier, so that every node's
+     * writers run at the same time and conflicts are certain, not a matter of timing. */
+    long early = n->cfg.members > 1 ? n->cfg.ops / 4 : n->cfg.ops;
+    if (early > 0 && kv_workload_run(n, early, &res) != 0)
+        goto out;
+    if (n->cfg.members > 1 && kv_start_barrier(n, n->cfg.members) != 0)
+        goto out;
+    if (n->cfg.ops > early && kv_workload_run(n, n->cfg.ops - early, &res) != 0)
         goto out;
     if (n->cfg.toi > 0)
         kv_toi_run(n, n->cfg.toi);
@@ -198,9 +208,12 @@ int main(int argc, char **argv)
     }
     if (n->cfg.stats && kv_print_stats(n) != 0)
         atomic_fetch_add(&n->errors, 1);
+    /* the provider's own count, to hold against what the clients saw */
+    prov_cf = kv_stat_int(n, "local_cert_failures");
     completed = true;
 
 out:
+    kv_result_finish(&res);
     kv_node_stop(n);
     int nviews, nprim = 0, last_size = 0, last_idx = -1, max_size = 0;
     pthread_mutex_lock(&n->mu);
@@ -219,15 +232,24 @@ out:
     long errors = atomic_load(&n->errors);
     long apif = atomic_load(&n->api_failures);
     double ops_s = res.secs > 0 ? (double)res.ops / res.secs : 0.0;
+    uint64_t chain;
+    wsrep_seqno_t chain_seqno;
+    kv_commit_get(n, &chain, &chain_seqno);
+    pthread_mutex_lock(&n->commit_mu);
+    long commits = n->commits;
+    pthread_mutex_unlock(&n->commit_mu);
     printf("ops=%ld secs=%.2f ops_per_s=%.0f p50_ms=%.3f p99_ms=%.3f conflicts=%ld replays=%ld "
            "bf_aborts=%ld bf_declined=%ld errors=%ld applied=%ld applied_toi=%ld "
            "applied_rollback=%ld views=%d primary_views=%d cluster_size=%d max_cluster_size=%d "
-           "my_idx=%d synced=%d api_failures=%ld completed=%d\n",
+           "my_idx=%d synced=%d api_failures=%ld cert_failures=%ld provider_cert_failures=%lld "
+           "commits=%ld order_errors=%ld chain=%016llx chain_seqno=%lld completed=%d\n",
            res.ops, res.secs, ops_s, res.p50_ms, res.p99_ms, atomic_load(&n->conflicts),
            atomic_load(&n->replays), atomic_load(&n->bf_aborts), atomic_load(&n->bf_declined),
            errors, atomic_load(&n->applied),
            atomic_load(&n->applied_toi), atomic_load(&n->applied_dummy), nviews, nprim,
-           last_size, max_size, last_idx, synced, apif, (int)completed);
+           last_size, max_size, last_idx, synced, apif, atomic_load(&n->cert_failures), prov_cf,
+           commits, atomic_load(&n->order_errors), (unsigned long long)chain,
+           (long long)chain_seqno, (int)completed);
     if (n->wedged) {
         fflush(NULL);
         _exit(1); /* provider threads still run: no free(), no dlclose() */
@@ -236,5 +258,6 @@ out:
     kv_inflight_free(n);
     pthread_cond_destroy(&n->cond);
     pthread_mutex_destroy(&n->mu);
+    pthread_mutex_destroy(&n->commit_mu);
     return completed && errors == 0 && apif == 0 ? 0 : 1;
 }

@@ -13,9 +13,10 @@
 #include "kv.h"
 
 /* wire: "TKVS" | u8 bypass | gtid (16-byte uuid, i64 seqno LE) | u64 len LE | i64 view conf id
- * | i64 view members | table dump. The view rides along because Galera 4 does not call view_cb
- * for the view a joiner entered by SST: wsrep-lib recovers it from the transferred data. */
-#define HDR_LEN (4 + 1 + 16 + 8 + 8 + 8 + 8)
+ * | i64 view members | u64 commit chain | i64 its last seqno | table dump. The view rides along
+ * because Galera 4 does not call view_cb for the view a joiner entered by SST: wsrep-lib
+ * recovers it from the transferred data. The commit chain (commits.c) goes with the table. */
+#define HDR_LEN (4 + 1 + 16 + 8 + 8 + 8 + 8 + 8 + 8)
 static const char MAGIC[4] = {'T', 'K', 'V', 'S'};
 static const char PREFIX[] = "kv-sst ";
 
@@ -29,6 +30,8 @@ struct sst_job {
     size_t snap_len;
     wsrep_seqno_t view;   /* donor: its current view (conf id, members) */
     int members;
+    uint64_t chain;       /* donor: its commit chain at the snapshot */
+    wsrep_seqno_t chain_seqno;
 };
 
 static int spawn(struct kv_node *n, void *(*fn)(void *), struct sst_job *j)
@@ -104,6 +107,7 @@ static void *joiner_main(void *arg)
             kv_err(n, "sst: table snapshot of %llu bytes unreadable", (unsigned long long)len);
             goto done;
         }
+        kv_commit_set(n, get64(h + 53), (wsrep_seqno_t)get64(h + 61));
     }
     gtid = got;
     rcode = 0;
@@ -211,6 +215,8 @@ static void *donor_main(void *arg)
     put64(h + 29, j->bypass ? 0 : j->snap_len);
     put64(h + 37, (uint64_t)j->view);
     put64(h + 45, (uint64_t)j->members);
+    put64(h + 53, j->chain);
+    put64(h + 61, (uint64_t)j->chain_seqno);
     if (io_all(fd, h, sizeof h, true) != 0 ||
         (!j->bypass && io_all(fd, j->snap, j->snap_len, true) != 0)) {
         kv_err(n, "sst: sending to %s failed", j->addr);
@@ -268,6 +274,7 @@ int kv_sst_donate(struct kv_node *n, const wsrep_buf_t *msg, const wsrep_gtid_t 
     j->view = n->nviews > 0 && n->nviews <= KV_MAX_VIEWS ? n->views[n->nviews - 1].view : -1;
     pthread_mutex_unlock(&n->mu);
     if (!bypass) {
+        kv_commit_get(n, &j->chain, &j->chain_seqno); /* as of the snapshot, like the table */
         j->snap_len = kv_table_dump(n->table, &j->snap);
         if (j->snap_len == (size_t)-1) {
             free(j);

@@ -9,6 +9,7 @@
 
 const char KV_TOI_KEY[] = "__toi_counter__";
 const char KV_DONE_KEY[] = "__nodes_done__";
+const char KV_READY_KEY[] = "__nodes_ready__";
 
 /* one conn id no client thread uses, like a separate DDL session */
 #define TOI_CONN ((wsrep_conn_id_t)0x70000000u)
@@ -58,6 +59,7 @@ static wsrep_seqno_t toi_incr(struct kv_node *n, const char *key, int i)
         kv_note_seqno(n, seqno);
         if (kv_codec_apply(n->table, payload, plen) < 0)
             abort();
+        kv_commit_note(n, seqno, payload, plen);
         kv_barrier_note(n, seqno);
         rc = w->to_execute_end(w, TOI_CONN, &no_error);
         if (rc != WSREP_OK) {
@@ -117,33 +119,34 @@ void kv_barrier_note(struct kv_node *n, wsrep_seqno_t seqno)
     if (c != (uint64_t)n->cfg.members)
         return;
     size_t rows;
+    uint64_t chain;
+    wsrep_seqno_t last;
+    kv_commit_get(n, &chain, &last);
     atomic_store(&n->barrier_sum, kv_table_checksum(n->table, &rows));
+    atomic_store(&n->barrier_chain, chain);
     atomic_store(&n->barrier_seqno, seqno);
 }
 
-/* End-of-run barrier through the provider itself: each node adds one to a counter row by TOI
- * and waits until it has seen `members` increments; everything before them is then here. */
-int kv_barrier(struct kv_node *n, int members)
+/* A barrier through the provider itself: each node adds one to the counter row `key` by TOI
+ * and waits until it has seen `members` increments (and, for the end barrier, its checksum). */
+static int barrier(struct kv_node *n, const char *key, int members, bool end)
 {
-    if (toi_incr(n, KV_DONE_KEY, -1) < 0)
+    if (toi_incr(n, key, -1) < 0)
         return -1;
     free_conn(n);
     double until = kv_now_ms() + 1000.0 * n->cfg.sync_timeout;
     for (;;) {
         unsigned char v[8] = {0};
         uint64_t c = 0;
-        if (kv_table_get(n->table, KV_DONE_KEY, strlen(KV_DONE_KEY), v, 8) == 8)
+        if (kv_table_get(n->table, key, strlen(key), v, 8) == 8)
             for (int i = 7; i >= 0; i--)
                 c = (c << 8) | v[i];
-        if (c >= (uint64_t)members && atomic_load(&n->barrier_seqno) > 0) {
-            kv_say(n, "barrier: %llu of %d nodes done", (unsigned long long)c, members);
-            printf("barrier_checksum=%016llx barrier_seqno=%lld\n",
-                   (unsigned long long)atomic_load(&n->barrier_sum),
-                   (long long)atomic_load(&n->barrier_seqno));
+        if (c >= (uint64_t)members && (!end || atomic_load(&n->barrier_seqno) > 0)) {
+            kv_say(n, "barrier %s: %llu of %d nodes", key, (unsigned long long)c, members);
             return 0;
         }
         if (kv_now_ms() > until) {
-            kv_err(n, "barrier: only %llu of %d nodes done after %d s", (unsigned long long)c,
+            kv_err(n, "barrier %s: only %llu of %d nodes after %d s", key, (unsigned long long)c,
                    members, n->cfg.sync_timeout);
             atomic_fetch_add(&n->errors, 1);
             return -1;
@@ -151,4 +154,24 @@ int kv_barrier(struct kv_node *n, int members)
         struct timespec ts = {0, 5 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
+}
+
+/* Before the main part of the workload: every node is synced and starts writing at about the
+ * same time, so that the writers really run concurrently (a joiner's state transfer can take
+ * longer than another node's whole workload). */
+int kv_start_barrier(struct kv_node *n, int members)
+{
+    return barrier(n, KV_READY_KEY, members, false);
+}
+
+/* End of run: everything before the members' increments is here. */
+int kv_barrier(struct kv_node *n, int members)
+{
+    if (barrier(n, KV_DONE_KEY, members, true) != 0)
+        return -1;
+    printf("barrier_checksum=%016llx barrier_seqno=%lld barrier_chain=%016llx\n",
+           (unsigned long long)atomic_load(&n->barrier_sum),
+           (long long)atomic_load(&n->barrier_seqno),
+           (unsigned long long)atomic_load(&n->barrier_chain));
+    return 0;
 }

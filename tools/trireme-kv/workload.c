@@ -93,6 +93,7 @@ static enum outcome replay(struct client *c, wsrep_ws_handle_t *ws, wsrep_trx_me
         atomic_fetch_add(&c->n->replays, 1);
     } else if (rc == WSREP_TRX_FAIL) {
         atomic_fetch_add(&c->n->conflicts, 1);
+        atomic_fetch_add(&c->n->cert_failures, 1);
         o = RETRY;
     } else {
         fail(c, "replay_trx", (long long)ws->trx_id, rc, m);
@@ -146,6 +147,7 @@ static enum outcome attempt(struct client *c, const char *key, size_t klen, cons
         }
         break;
     case WSREP_TRX_FAIL:
+        atomic_fetch_add(&n->cert_failures, 1);
         if (atomic_fetch_add(&n->conflicts, 1) < 5)
             kv_say(n, "conn %llu trx %lld key %.*s: certify -> TRX_FAIL, meta.gtid.seqno %lld "
                       "depends_on %lld (conflict, will retry)",
@@ -191,6 +193,7 @@ static enum outcome attempt(struct client *c, const char *key, size_t klen, cons
     }
     if (kv_codec_apply(n->table, payload, plen) < 0)
         abort(); /* we encoded it ourselves */
+    kv_commit_note(n, m.gtid.seqno, payload, plen);
     rc = w->commit_order_leave(w, &ws, &m, NULL);
     if (rc != WSREP_OK) {
         fail(c, "commit_order_leave", trx, rc, &m);
@@ -281,7 +284,7 @@ static void *client_main(void *arg)
     return NULL;
 }
 
-int kv_workload_run(struct kv_node *n, struct kv_result *res)
+int kv_workload_run(struct kv_node *n, long ops, struct kv_result *res)
 {
     int t = n->cfg.threads;
     struct client *cs = calloc((size_t)t, sizeof *cs);
@@ -294,8 +297,9 @@ int kv_workload_run(struct kv_node *n, struct kv_result *res)
         c->ctx = (struct kv_ctx){KV_CTX_REPLAY, i, n, NULL};
         c->n = n;
         c->conn = (wsrep_conn_id_t)(i + 1);
-        c->ops = n->cfg.ops / t + (i < n->cfg.ops % t ? 1 : 0);
-        c->rng = (n->cfg.seed + 0x9e3779b97f4a7c15ULL * (uint64_t)(i + 1)) | 1;
+        c->ops = ops / t + (i < ops % t ? 1 : 0);
+        /* a later run of the same thread draws other keys */
+        c->rng = (n->cfg.seed + 0x9e3779b97f4a7c15ULL * (uint64_t)(i + 1) + (uint64_t)res->ops) | 1;
         if (pthread_create(&c->th, NULL, client_main, c) != 0) {
             kv_err(n, "cannot start client thread %d", i);
             atomic_fetch_add(&n->errors, 1);
@@ -303,19 +307,22 @@ int kv_workload_run(struct kv_node *n, struct kv_result *res)
         }
         started++;
     }
-    struct kv_lat all = {0};
-    memset(res, 0, sizeof *res);
+    long before = (long)res->lat.n;
     for (int i = 0; i < started; i++) {
         pthread_join(cs[i].th, NULL);
-        kv_lat_merge(&all, &cs[i].lat);
+        kv_lat_merge(&res->lat, &cs[i].lat);
         res->reads += cs[i].reads;
         kv_lat_free(&cs[i].lat);
     }
-    res->secs = (kv_now_ms() - t0) / 1e3;
-    res->ops = (long)all.n;
-    res->p50_ms = kv_lat_pct(&all, 50.0);
-    res->p99_ms = kv_lat_pct(&all, 99.0);
-    kv_lat_free(&all);
+    res->secs += (kv_now_ms() - t0) / 1e3;
+    res->ops += (long)res->lat.n - before;
     free(cs);
     return 0;
+}
+
+void kv_result_finish(struct kv_result *res)
+{
+    res->p50_ms = kv_lat_pct(&res->lat, 50.0);
+    res->p99_ms = kv_lat_pct(&res->lat, 99.0);
+    kv_lat_free(&res->lat);
 }
