@@ -1,12 +1,14 @@
 /* tests/unit/check_repl_pieces: the replicator's pure pieces one at a time: Galera's node-state
  * table, the state-exchange decision, votes, flow control, the monitors and in-flight bounds. */
 #include <check.h>
+#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/tr_log.h"
 #include "replicator/repl_exch.h"
@@ -759,6 +761,8 @@ struct mt {
     int64_t inside;
     atomic_int bad;
     int64_t bad_seqno, bad_low;
+    int finished;       /* threads done */
+    pthread_cond_t done;
 };
 
 static void mt_left(struct mt *t, int64_t s)
@@ -800,6 +804,10 @@ static void *mt_run(void *p)
         mt_left(t, s);
         repl_monitor_leave(t->m, s);
     }
+    pthread_mutex_lock(&t->mu);
+    t->finished++;
+    pthread_cond_signal(&t->done);
+    pthread_mutex_unlock(&t->mu);
     return NULL;
 }
 
@@ -810,14 +818,34 @@ START_TEST(monitor_commit_order_with_threads)
     t->m = mon_new(0);
     atomic_init(&t->next, 1);
     pthread_mutex_init(&t->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&t->done, &ca);
+    pthread_condattr_destroy(&ca);
     pthread_t th[MT_THREADS];
     for (int i = 0; i < MT_THREADS; i++) ck_assert_int_eq(pthread_create(&th[i], NULL, mt_run, t), 0);
+    /* a bounded wait: a monitor that loses a wake-up leaves its waiters asleep for good */
+    struct timespec dl;
+    clock_gettime(CLOCK_MONOTONIC, &dl);
+    dl.tv_sec += 20;
+    bool stuck = false;
+    pthread_mutex_lock(&t->mu);
+    while (t->finished < MT_THREADS && !stuck)
+        stuck = pthread_cond_timedwait(&t->done, &t->mu, &dl) == ETIMEDOUT;
+    int64_t low = t->low;
+    pthread_mutex_unlock(&t->mu);
+    int64_t last_left = repl_monitor_last_left(t->m);
+    if (stuck) repl_monitor_close(t->m); /* wakes them with an error */
     for (int i = 0; i < MT_THREADS; i++) pthread_join(th[i], NULL);
+    ck_assert_msg(!stuck, "threads still waiting after 20 s: all up to %lld left, the monitor says %lld",
+                  (long long)low, (long long)last_left);
     ck_assert_msg(!atomic_load(&t->bad), "seqno %lld committed while seqno %lld had not left",
                   (long long)t->bad_seqno, (long long)t->bad_low + 1);
     ck_assert_int_eq(repl_monitor_last_left(t->m), MT_N);
     ck_assert_int_eq(t->low, MT_N);
     pthread_mutex_destroy(&t->mu);
+    pthread_cond_destroy(&t->done);
     mon_free(t->m);
     free(t);
 }
