@@ -142,6 +142,8 @@ void nck_store_lost(struct nsim *m, int node);
 /* an injected failure made a node refuse seqno (the group may decide it fails everywhere) */
 void nck_failed(struct nsim *m, const tr_uuid *history, int64_t seqno);
 void nck_donated(struct nsim *m, const void *req, size_t len);
+/* node i broadcasts a control message (checked: a LAST report against its writes in flight) */
+void nck_broadcast(struct nsim *m, int i, const uint8_t *buf, size_t len);
 void nck_step(struct nsim *m);
 void nck_final(struct nsim *m);
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "replicator/repl_msg.h"
 #include "tests/sim/nsim.h"
 
 enum { V_NONE = 0, V_PASS = 1, V_FAIL = 2, V_VIEW = 3 };
@@ -215,6 +216,24 @@ void nck_donated(struct nsim *m, const void *req, size_t len)
     donated[ndonated] = strndup(req, len);
     if (!donated[ndonated]) abort();
     ndonated++;
+}
+
+/* A LAST report bounds the certification purge on every member: it may not pass the last_seen
+ * of a write-set this node still waits to see ordered, or that one fails as too old. */
+void nck_broadcast(struct nsim *m, int i, const uint8_t *buf, size_t len)
+{
+    struct repl_msg_last l;
+    if (!repl_msg_is_control(buf, len) || repl_msg_type(buf) != REPL_MSG_LAST ||
+        repl_msg_last_decode(buf, len, &l))
+        return;
+    const struct ns_node *nd = &m->nd[i];
+    if (l.seqno > nd->applied)
+        chk_fail(&m->net, "n%d reports LAST %" PRId64 " having committed only %" PRId64, i, l.seqno, nd->applied);
+    for (int k = 0; k < NS_CLIENTS; k++)
+        if (nd->cl[k].st == NC_ORDER && l.seqno > nd->cl[k].last_seen)
+            chk_fail(&m->net, "n%d reports LAST %" PRId64 " while its trx %" PRIu64 " (last_seen %" PRId64
+                              ") awaits its order: the purge may fail it as too old",
+                     i, l.seqno, nd->cl[k].trx_id, nd->cl[k].last_seen);
 }
 
 void nck_step(struct nsim *m)

@@ -233,6 +233,7 @@ static void route(struct nsim *m, struct ns_node *nd, struct repl_act *a)
     }
     case REPL_ACT_BROADCAST: {
         gc_core *g = gcore(m, i);
+        nck_broadcast(m, i, a->msg.ptr, a->msg.len);
         if (g) gc_core_broadcast(g, a->msg.ptr, a->msg.len);
         break;
     }

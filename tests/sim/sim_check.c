@@ -11,6 +11,11 @@ struct hist {
     tr_uuid id;
     uint64_t *hash; /* by seqno; 0 = nobody delivered it yet */
     size_t cap;
+    /* the workload's messages ordered in this history, by id (sim_net.c EV_BCAST): open
+     * addressing, key 0 free; each may take one seqno only */
+    uint64_t *ids;
+    int64_t *id_seqno;
+    size_t id_cap, id_n;
 };
 
 struct vrec {
@@ -66,7 +71,11 @@ static size_t nvsrecs, capvsrecs;
 
 void chk_reset(void)
 {
-    for (size_t i = 0; i < nhists; i++) free(hists[i].hash);
+    for (size_t i = 0; i < nhists; i++) {
+        free(hists[i].hash);
+        free(hists[i].ids);
+        free(hists[i].id_seqno);
+    }
     free(hists);
     free(vrecs);
     free(vsrecs);
@@ -85,8 +94,11 @@ void chk_reset(void)
  * longer binds the order; everything delivered from here on is checked as before. */
 void chk_operator_bootstrap(struct sim *s)
 {
-    for (size_t i = 0; i < nhists; i++)
+    for (size_t i = 0; i < nhists; i++) {
         if (hists[i].hash) memset(hists[i].hash, 0, hists[i].cap * sizeof *hists[i].hash);
+        if (hists[i].ids) memset(hists[i].ids, 0, hists[i].id_cap * sizeof *hists[i].ids);
+        hists[i].id_n = 0; /* senders may have their lost messages ordered again */
+    }
     nvsrecs = 0;
     for (int i = 0; i < s->n; i++) {
         s->nodes[i].last_seqno = 0;
@@ -137,6 +149,54 @@ static struct hist *hist_get(const tr_uuid *id, bool *created)
     return h;
 }
 
+/* The id of a workload message (sender index, its restarts, its sequence; sim_net.c EV_BCAST),
+ * or 0 for any other payload (scenarios, the replicator's in trireme-nsim). */
+static uint64_t workload_id(const struct sim *s, const struct gc_delivery *d)
+{
+    const uint8_t *b = d->data;
+    if (d->len <= 16 || d->len > 2048) return 0;
+    int idx;
+    uint64_t seq;
+    uint32_t restarts;
+    memcpy(&idx, b, 4);
+    memcpy(&seq, b + 4, 8);
+    memcpy(&restarts, b + 12, 4);
+    if (idx < 0 || idx >= s->n || seq >= (1ull << 40) || restarts >= (1u << 16)) return 0;
+    for (size_t k = 16; k < d->len; k++)
+        if (b[k] != (uint8_t)(k * 31 + seq)) return 0;
+    return (uint64_t)(idx + 1) << 56 | (uint64_t)restarts << 40 | seq;
+}
+
+/* The seqno at which message id was first ordered in h, recording seqno if it is new. */
+static int64_t id_ordered_at(struct hist *h, uint64_t id, int64_t seqno)
+{
+    if (2 * (h->id_n + 1) > h->id_cap) {
+        size_t ncap = h->id_cap ? 2 * h->id_cap : 1024;
+        uint64_t *ids = calloc(ncap, sizeof *ids);
+        int64_t *at = calloc(ncap, sizeof *at);
+        if (!ids || !at) abort();
+        for (size_t i = 0; i < h->id_cap; i++) {
+            if (!h->ids[i]) continue;
+            size_t j = (size_t)(h->ids[i] * 0x9e3779b97f4a7c15ull) & (ncap - 1);
+            while (ids[j]) j = (j + 1) & (ncap - 1);
+            ids[j] = h->ids[i];
+            at[j] = h->id_seqno[i];
+        }
+        free(h->ids);
+        free(h->id_seqno);
+        h->ids = ids;
+        h->id_seqno = at;
+        h->id_cap = ncap;
+    }
+    size_t j = (size_t)(id * 0x9e3779b97f4a7c15ull) & (h->id_cap - 1);
+    while (h->ids[j] && h->ids[j] != id) j = (j + 1) & (h->id_cap - 1);
+    if (h->ids[j]) return h->id_seqno[j];
+    h->ids[j] = id;
+    h->id_seqno[j] = seqno;
+    h->id_n++;
+    return seqno;
+}
+
 static void check_msg(struct sim *s, struct sim_node *nd, const struct gc_delivery *d)
 {
     if (!nd->have_view || !nd->view.primary || nd->view.id.epoch == 0)
@@ -184,6 +244,13 @@ static void check_msg(struct sim *s, struct sim_node *nd, const struct gc_delive
                             (long long)d->seqno, from, (unsigned long long)nd->last_from[from]);
         nd->last_from[from] = seq;
     }
+    /* and across the group: a message is ordered at one seqno only */
+    uint64_t id = workload_id(s, d);
+    int64_t first = id ? id_ordered_at(h, id, d->seqno) : d->seqno;
+    if (first != d->seqno)
+        return chk_fail(s, "n%d: message %llu of n%d ordered twice: at seqno %lld and %lld", nd->idx,
+                        (unsigned long long)(id & ((1ull << 40) - 1)), (int)(id >> 56) - 1,
+                        (long long)first, (long long)d->seqno);
     nd->hist = d->history;
     nd->last_seqno = d->seqno;
     nd->skip_ok = false;

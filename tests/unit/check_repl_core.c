@@ -1,0 +1,465 @@
+/* tests/unit/check_repl_core: repl_core_step on a few nodes over a perfect total order (every
+ * broadcast reaches every member, in one order): joins, purge bounds and flow control. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "certification/cert_index.h"
+#include "certification/cert_keys.h"
+#include "certification/cert_ws.h"
+#include "common/tr_log.h"
+#include "replicator/repl_core.h"
+#include "replicator/repl_msg.h"
+
+static void quiet(enum tr_log_level level, const char *msg)
+{
+    (void)level;
+    (void)msg;
+}
+
+#define MAXN 3
+#define HIST 0xE0
+
+struct tmsg {
+    tr_uuid sender;
+    uint8_t *buf;
+    size_t len;
+    struct tmsg *next;
+};
+
+struct tnode {
+    struct repl_core *c;
+    tr_uuid id;
+    bool member;          /* in the current view */
+    struct repl_acts log; /* every action but BROADCAST and FC, in order */
+    int fc_stops, fc_resumes;
+    int fc_stop_exempt;   /* stops asked while donor or desynced */
+    int64_t last_report;  /* the seqno of its last LAST message, -2 for none */
+};
+
+static struct tnode N[MAXN];
+static struct tmsg *qhead, *qtail;
+static int64_t gseq;
+static int64_t conf;
+
+static tr_uuid U(int n)
+{
+    tr_uuid u = tr_uuid_nil;
+    u.data[0] = (uint8_t)n;
+    u.data[15] = 0x77;
+    return u;
+}
+
+static void enqueue(const tr_uuid *sender, const void *buf, size_t len)
+{
+    struct tmsg *m = calloc(1, sizeof *m);
+    ck_assert_ptr_nonnull(m);
+    m->sender = *sender;
+    m->buf = malloc(len ? len : 1);
+    ck_assert_ptr_nonnull(m->buf);
+    memcpy(m->buf, buf, len);
+    m->len = len;
+    if (qtail)
+        qtail->next = m;
+    else
+        qhead = m;
+    qtail = m;
+}
+
+static int step(int i, struct repl_ev *ev)
+{
+    struct tnode *n = &N[i];
+    struct repl_acts out = {0};
+    int rc = repl_core_step(n->c, ev, &out);
+    ck_assert(!out.oom);
+    struct repl_core_info in;
+    repl_core_info(n->c, &in);
+    bool exempt = in.state == REPL_S_DONOR || in.desync_count > 0;
+    for (size_t k = 0; k < out.n; k++) {
+        struct repl_act *a = &out.a[k];
+        if (a->kind == REPL_ACT_BROADCAST) {
+            if (repl_msg_type(a->msg.ptr) == REPL_MSG_LAST) {
+                struct repl_msg_last l;
+                ck_assert_int_eq(repl_msg_last_decode(a->msg.ptr, a->msg.len, &l), 0);
+                n->last_report = l.seqno;
+            }
+            enqueue(&n->id, a->msg.ptr, a->msg.len);
+            repl_act_release(a);
+        } else if (a->kind == REPL_ACT_FC) {
+            if (a->stop) {
+                n->fc_stops++;
+                n->fc_stop_exempt += exempt;
+            } else {
+                n->fc_resumes++;
+            }
+            repl_act_release(a);
+        } else {
+            ck_assert_int_eq(repl_acts_push(&n->log, a), 0);
+        }
+    }
+    free(out.a);
+    return rc;
+}
+
+/* Delivers everything broadcast so far (and what that causes) to the members. */
+static void deliver(void)
+{
+    while (qhead) {
+        struct tmsg *m = qhead;
+        qhead = m->next;
+        if (!qhead) qtail = NULL;
+        gseq++;
+        for (int i = 0; i < MAXN; i++) {
+            if (!N[i].c || !N[i].member) continue;
+            struct repl_ev ev = {.kind = REPL_EV_MSG, .sender = m->sender, .seqno = gseq};
+            uint8_t *copy = malloc(m->len);
+            ck_assert_ptr_nonnull(copy);
+            memcpy(copy, m->buf, m->len);
+            if (repl_msg_is_control(copy, m->len)) {
+                ev.buf = copy;
+                ev.len = m->len;
+            } else {
+                ev.ws = repl_ws_new(copy, m->len);
+                ck_assert_ptr_nonnull(ev.ws);
+                repl_ws_decode(ev.ws, CERT_WS_MAX_SIZE);
+            }
+            step(i, &ev);
+        }
+        free(m->buf);
+        free(m);
+    }
+}
+
+/* A primary view of the nodes in `mask`, in index order. */
+static void view(unsigned mask)
+{
+    struct repl_member mb[MAXN];
+    int n = 0, idx[MAXN] = {0};
+    memset(mb, 0, sizeof mb);
+    conf++;
+    for (int i = 0; i < MAXN; i++) {
+        N[i].member = mask >> i & 1;
+        if (!N[i].member) continue;
+        idx[i] = n;
+        mb[n].id = N[i].id;
+        snprintf(mb[n].name, sizeof mb[n].name, "n%d", i + 1);
+        n++;
+    }
+    for (int i = 0; i < MAXN; i++) {
+        if (!N[i].member) continue;
+        struct repl_gview gv = {.primary = true, .conf_id = conf, .history = U(HIST),
+                                .close = gseq, .my_idx = idx[i], .memb_num = n, .members = mb};
+        struct repl_ev ev = {.kind = REPL_EV_VIEW, .view = &gv};
+        step(i, &ev);
+    }
+}
+
+static void start(int i)
+{
+    struct repl_core_cfg cfg = {.proto_ver = 4, .capabilities = 0x7f, .gcache_size = 1 << 20,
+                                .max_ws_raw = CERT_WS_MAX_SIZE};
+    cfg.self = N[i].id = U(i + 1);
+    snprintf(cfg.name, sizeof cfg.name, "n%d", i + 1);
+    snprintf(cfg.incoming, sizeof cfg.incoming, "127.0.0.%d:3306", i + 1);
+    tr_gtid pos = {tr_uuid_nil, -1};
+    N[i].c = repl_core_new(&cfg, &pos, true, NULL);
+    ck_assert_ptr_nonnull(N[i].c);
+    N[i].last_report = -2;
+    struct repl_ev ev = {.kind = REPL_EV_CONNECT, .bootstrap = i == 0, .proposal = U(0xB0 + i)};
+    step(i, &ev);
+}
+
+static void setup(void)
+{
+    tr_log_set_sink(quiet);
+    memset(N, 0, sizeof N);
+    qhead = qtail = NULL;
+    gseq = 0;
+    conf = 0;
+}
+
+static void teardown(void)
+{
+    for (int i = 0; i < MAXN; i++) {
+        if (N[i].c) repl_core_free(N[i].c);
+        repl_acts_free(&N[i].log);
+    }
+    while (qhead) {
+        struct tmsg *m = qhead;
+        qhead = m->next;
+        free(m->buf);
+        free(m);
+    }
+    qtail = NULL;
+}
+
+static struct repl_core_info info(int i)
+{
+    struct repl_core_info in;
+    repl_core_info(N[i].c, &in);
+    return in;
+}
+
+/* The first logged action of that kind (and seqno, unless -2) on node i, or NULL. */
+static struct repl_act *find(int i, enum repl_act_kind kind, int64_t seqno)
+{
+    for (size_t k = 0; k < N[i].log.n; k++) {
+        struct repl_act *a = &N[i].log.a[k];
+        if (a->kind == kind && (seqno == -2 || a->seqno == seqno)) return a;
+    }
+    return NULL;
+}
+
+/* Node i's verdict on seqno: 1 passed, 0 refused, -1 not decided (or held) yet. */
+static int verdict(int i, int64_t seqno)
+{
+    for (size_t k = 0; k < N[i].log.n; k++) {
+        struct repl_act *a = &N[i].log.a[k];
+        if (a->seqno != seqno) continue;
+        if (a->kind == REPL_ACT_APPLY || a->kind == REPL_ACT_LOCAL) return a->kind == REPL_ACT_APPLY || a->ok;
+        if (a->kind == REPL_ACT_SKIP) return a->ok;
+    }
+    return -1;
+}
+
+/* A write-set of node i on one row, having seen last_seen; the bytes to broadcast. */
+static uint8_t *ws_of(int i, char row, int64_t last_seen, size_t *len, uint64_t *id)
+{
+    ck_assert_int_eq(repl_core_local_begin(N[i].c, false, last_seen, id), 0);
+    struct tr_buf keys = {0};
+    char name = row;
+    struct cert_key_part parts[3] = {{"db", 2}, {"t", 1}, {&name, 1}};
+    ck_assert_int_eq(cert_ws_key_append(&keys, CERT_KEY_SHARED, parts, 1), 0);
+    ck_assert_int_eq(cert_ws_key_append(&keys, CERT_KEY_SHARED, parts, 2), 0);
+    ck_assert_int_eq(cert_ws_key_append(&keys, CERT_KEY_EXCLUSIVE, parts, 3), 0);
+    static uint64_t trx;
+    struct cert_ws_hdr hdr = {.flags = REPL_F_TRX_START | REPL_F_TRX_END, .source = N[i].id,
+                              .local_id = *id, .trx_id = ++trx, .last_seen = last_seen,
+                              .nkeys = 3, .keys_len = (uint32_t)keys.len, .data_len = 4};
+    struct cert_ws_enc enc;
+    struct cert_ws_enc_opts eo = {0};
+    ck_assert_int_eq(cert_ws_encode(&enc, &hdr, keys.ptr, keys.len, "data", 4, &eo), 0);
+    *len = sizeof enc.hdr + enc.keys_len + enc.data_len;
+    uint8_t *buf = malloc(*len);
+    ck_assert_ptr_nonnull(buf);
+    memcpy(buf, enc.hdr, sizeof enc.hdr);
+    memcpy(buf + sizeof enc.hdr, enc.keys, enc.keys_len);
+    memcpy(buf + sizeof enc.hdr + enc.keys_len, enc.data, enc.data_len);
+    cert_ws_enc_free(&enc);
+    tr_buf_free(&keys);
+    return buf;
+}
+
+/* Node i writes row, having seen last_seen: broadcast now, delivered with the next deliver(). */
+static uint64_t write_row(int i, char row, int64_t last_seen)
+{
+    size_t len;
+    uint64_t id;
+    uint8_t *buf = ws_of(i, row, last_seen, &len, &id);
+    enqueue(&N[i].id, buf, len);
+    free(buf);
+    return id;
+}
+
+/* n1 and n2 form a new group together; both Synced at seqno 1 (the view). */
+static void two_node_group(void)
+{
+    start(0);
+    start(1);
+    view(3);
+    deliver();
+    for (int i = 0; i < 2; i++) {
+        struct repl_core_info in = info(i);
+        ck_assert_int_eq(in.state, REPL_S_SYNCED);
+        ck_assert(in.primary && in.writable);
+        ck_assert_int_eq(in.last_seqno, 1);
+        ck_assert_int_eq(in.cert_floor, 0);
+        ck_assert_ptr_nonnull(find(i, REPL_ACT_VIEW, 1));
+    }
+}
+
+START_TEST(core_new_group)
+{
+    two_node_group();
+    ck_assert(!tr_uuid_compare(repl_core_group(N[0].c), repl_core_group(N[1].c)));
+    /* a write-set passes the same way on both */
+    uint64_t id = write_row(1, 'x', 1);
+    deliver();
+    struct repl_act *l = find(1, REPL_ACT_LOCAL, 2);
+    ck_assert_ptr_nonnull(l);
+    ck_assert(l->ok && l->id == id);
+    ck_assert_int_eq(verdict(0, 2), 1);
+}
+END_TEST
+
+/* A member joins: every member's certification index restarts at the join point, so a
+ * write-set that straddles the join is judged alike by the old members and the joiner. */
+START_TEST(core_join_resets_every_index)
+{
+    two_node_group();
+    for (int k = 0; k < 5; k++) write_row(1, 'x', 1 + k); /* seqnos 2..6 */
+    deliver();
+    struct cert_stats cs;
+    repl_core_cert_stats(N[0].c, &cs);
+    ck_assert_uint_eq(cs.window, 5);
+    /* n1 built a write-set when it had seen only seqno 4 (on another row): in flight when n3
+     * joins, so it is ordered after the join */
+    uint64_t w = write_row(0, 'y', 4);
+    start(2);
+    view(7);
+    deliver(); /* the write-set (deferred during the exchange), then the STATE messages */
+    for (int i = 0; i < 3; i++)
+        ck_assert_msg(info(i).cert_floor == 6, "n%d: certification starts at %lld, not at the join (6)",
+                      i + 1, (long long)info(i).cert_floor);
+    ck_assert_int_eq(info(2).state, REPL_S_JOINING);
+    struct repl_act *l = find(0, REPL_ACT_LOCAL, -2);
+    ck_assert_ptr_nonnull(l);
+    ck_assert(l->id == w && l->seqno == 8);
+    /* it saw less than the join point, where every index now starts: it cannot be judged,
+     * and fails everywhere (cert_index_reset: as if every source had written there) */
+    int v0 = verdict(0, 8), v1 = verdict(1, 8);
+    ck_assert_int_eq(v0, 0);
+    ck_assert_int_eq(v1, 0);
+    /* n3 asks for a snapshot; n1 donates; n3 receives the state as of the join and takes
+     * what it held since: its own verdict on seqno 8 */
+    struct repl_act *req = find(2, REPL_ACT_SST_REQUEST, -2);
+    ck_assert_ptr_nonnull(req);
+    struct repl_ev ev = {.kind = REPL_EV_SST_REQUEST, .buf = (uint8_t *)"sst", .len = 4};
+    step(2, &ev);
+    deliver();
+    ck_assert_ptr_nonnull(find(0, REPL_ACT_DONATE, -2));
+    ck_assert_int_eq(verdict(2, 8), -1); /* held */
+    struct repl_ev got = {.kind = REPL_EV_SST_RECEIVED};
+    got.gtid.uuid = *repl_core_group(N[0].c);
+    got.gtid.seqno = 6;
+    ck_assert_int_eq(step(2, &got), REPL_OK);
+    ck_assert_msg(verdict(2, 8) == v0, "seqno 8: the joiner says %d, the old members %d", verdict(2, 8), v0);
+}
+END_TEST
+
+/* LAST reports bound the purge by the last_seen of this node's write-sets still in flight:
+ * purging past it would fail them as "too old" without any conflict. */
+START_TEST(core_last_report_waits_for_in_flight)
+{
+    two_node_group();
+    for (int k = 0; k < 70; k++) write_row(1, 'x', 1 + k); /* seqnos 2..71 */
+    deliver();
+    size_t len;
+    uint64_t id;
+    uint8_t *w = ws_of(0, 'y', 5, &len, &id); /* n1's long transaction saw seqno 5 */
+    for (int i = 0; i < 2; i++) {
+        struct repl_ev ev = {.kind = REPL_EV_COMMITTED, .seqno = 71};
+        step(i, &ev);
+    }
+    ck_assert_int_eq(N[1].last_report, 71);
+    ck_assert_msg(N[0].last_report == 5, "n1 reported %lld with a write-set of last_seen 5 in flight",
+                  (long long)N[0].last_report);
+    deliver(); /* the LAST messages: both purge */
+    struct cert_stats cs;
+    repl_core_cert_stats(N[1].c, &cs);
+    ck_assert_int_eq(cs.purged_upto, 5);
+    enqueue(&N[0].id, w, len);
+    free(w);
+    deliver();
+    struct repl_act *l = find(0, REPL_ACT_LOCAL, 72);
+    ck_assert_ptr_nonnull(l);
+    ck_assert_msg(l->ok, "a write-set without a conflict failed certification");
+    ck_assert_int_eq(verdict(1, 72), 1);
+    /* with nothing in flight the report is the committed position */
+    for (int i = 0; i < 2; i++) {
+        struct repl_ev ev = {.kind = REPL_EV_COMMITTED, .seqno = 140};
+        step(i, &ev);
+    }
+    ck_assert_int_eq(N[0].last_report, 140);
+}
+END_TEST
+
+/* The appliers take every queued action logged so far (as nsim_host's apply_one does). */
+static void take_all(int i)
+{
+    for (size_t k = 0; k < N[i].log.n; k++) {
+        struct repl_act *a = &N[i].log.a[k];
+        if (!repl_act_queued(a->kind)) continue;
+        bool unnumbered = a->kind == REPL_ACT_NONPRIM || a->kind == REPL_ACT_SYNCED || a->kind == REPL_ACT_FINAL;
+        struct repl_ev ev = {.kind = REPL_EV_TAKEN, .seqno = unnumbered ? -1 : a->seqno};
+        a->kind = REPL_ACT_NOTIFY; /* taken: not again (step may move the log) */
+        step(i, &ev);
+    }
+}
+
+/* A desynced node and a donor never ask the group to stop, however long their queue; once
+ * back they do, and resume when the queue drains. */
+START_TEST(core_donor_and_desynced_exempt_from_flow)
+{
+    two_node_group();
+    struct repl_flow_cfg fc = {2, 1.0, false}; /* 2 members: stop above 3 */
+    for (int i = 0; i < 2; i++) repl_core_set_flow(N[i].c, &fc);
+    take_all(0);
+    take_all(1);
+    struct repl_ev ds = {.kind = REPL_EV_DESYNC, .seqno = 1};
+    ck_assert_int_eq(step(1, &ds), REPL_OK);
+    ck_assert_int_eq(info(1).state, REPL_S_DONOR);
+    deliver();
+    for (int k = 0; k < 20; k++) write_row(0, 'x', 1 + k);
+    deliver();
+    ck_assert_int_eq(info(1).queued, 20);
+    ck_assert_int_eq(N[1].fc_stops, 0);
+    struct repl_ev rs = {.kind = REPL_EV_RESYNC, .seqno = 1};
+    ck_assert_int_eq(step(1, &rs), REPL_OK);
+    ck_assert_int_eq(N[1].fc_stops, 1); /* a member again, with a long queue */
+    deliver();
+    take_all(1);
+    ck_assert_int_eq(N[1].fc_resumes, 1);
+    ck_assert_int_eq(info(1).state, REPL_S_SYNCED);
+
+    /* n3 joins and asks n2 by name: n2 donates while n1 writes on */
+    start(2);
+    repl_core_set_flow(N[2].c, &fc);
+    repl_core_set_donors(N[2].c, "n2");
+    view(7);
+    deliver();
+    struct repl_ev ev = {.kind = REPL_EV_SST_REQUEST, .buf = (uint8_t *)"sst", .len = 4};
+    step(2, &ev);
+    deliver();
+    struct repl_act *d = find(1, REPL_ACT_DONATE, -2);
+    ck_assert_ptr_nonnull(d);
+    tr_gtid donated = d->gtid;
+    ck_assert_int_eq(info(1).state, REPL_S_DONOR);
+    ck_assert_int_eq(info(1).desync_count, 0); /* a donor, not desynced */
+    take_all(1);
+    int64_t at = info(0).last_seqno;
+    for (int k = 0; k < 20; k++) write_row(0, 'y', at + k);
+    deliver();
+    ck_assert_int_ge(info(1).queued, 20);
+    ck_assert_msg(N[1].fc_stops == 1, "the donor asked the group to stop");
+    struct repl_ev sent = {.kind = REPL_EV_SST_SENT, .gtid = donated, .seqno = 1};
+    ck_assert_int_eq(step(1, &sent), REPL_OK);
+    ck_assert_int_eq(info(1).state, REPL_S_JOINED);
+    ck_assert_int_eq(N[1].fc_stops, 2);
+    for (int i = 0; i < MAXN; i++) ck_assert_int_eq(N[i].fc_stop_exempt, 0);
+}
+END_TEST
+
+static Suite *core_suite(void)
+{
+    Suite *s = suite_create("repl_core");
+    TCase *tc = tcase_create("step");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, core_new_group);
+    tcase_add_test(tc, core_join_resets_every_index);
+    tcase_add_test(tc, core_last_report_waits_for_in_flight);
+    tcase_add_test(tc, core_donor_and_desynced_exempt_from_flow);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    tr_log_set_sink(quiet);
+    SRunner *r = srunner_create(core_suite());
+    srunner_run_all(r, CK_NORMAL);
+    int failed = srunner_ntests_failed(r);
+    srunner_free(r);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
