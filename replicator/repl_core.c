@@ -56,6 +56,10 @@ struct repl_core {
     uint64_t view_epoch;
     uint64_t now;
     int64_t committed;     /* the highest COMMITTED report */
+    /* votes on seqnos up to here may have begun before this node entered the ordered stream
+     * (its state came from a transfer or from before it connected): it may have seen only
+     * part of one, which then never ends here, so they do not hold its donations */
+    int64_t votes_from;
     int64_t last_reported; /* the committed position of the last LAST this node sent */
     int64_t queued;        /* queued actions the appliers have not taken yet */
     uint64_t vote_retry_at; /* our unanswered VOTEs go out again at this time */
@@ -313,7 +317,7 @@ static bool exempt_from_flow(const struct repl_core *c)
     /* a desynced node, a donor, and a joiner waiting for its state never hold the group; nor
      * does one whose applier waits for a vote: the answers it waits for must get through */
     return c->desync_count > 0 || c->state == REPL_S_DONOR || !c->connected || c->closed ||
-           repl_xfer_holding(&c->xfer) || repl_votes_failed_here(&c->votes);
+           repl_xfer_holding(&c->xfer) || repl_votes_failed_here(&c->votes, INT64_MIN);
 }
 
 static void flow_check(struct repl_core *c, struct repl_acts *out)
@@ -603,12 +607,17 @@ static void exch_complete(struct repl_core *c, struct repl_acts *out)
         repl_xfer_clear(&c->xfer);
         fail_as(c, out, "State transfer interrupted: the group moved on without this node", unsure);
     }
+    if (!r.joined && !receiving) /* a joiner: its state will hold the outcome up to here */
+        c->votes_from = r.seqno;
+    if (r.joined && !c->first_primary_seen) /* entering the stream with a state of its own */
+        c->votes_from = r.seqno;
     if (!r.joined && !receiving) { /* what it holds: an IST may complete it */
         c->xfer.own_uuid = x->states[x->my_idx].group;
         c->xfer.own_seqno = x->states[x->my_idx].seqno;
         /* a joiner starts over: a desync from before ends here, as on Galera */
         c->desync_count = 0;
         c->xfer.donating = false;
+        repl_xfer_serve_clear(&c->xfer);
     }
     c->group_uuid = r.group;
     c->last_seqno = r.seqno + 1; /* the view's own seqno */
@@ -961,16 +970,7 @@ static void on_str(struct repl_core *c, struct repl_acts *out, const tr_uuid *se
         return;
     }
     bool me = tr_uuid_compare(&m.node, &c->cfg.self) == 0;
-    /* while a vote runs nobody donates: a state that includes an action the group may yet
-     * decide failed everywhere (or a donor that may lose) would make the joiner the odd one */
-    bool voting = repl_votes_busy(&c->votes);
-    int donor = voting ? -1 : repl_members_choose_donor(&c->memb, m.donors, joiner);
-    if (voting) {
-        tr_info("Member %d (%s) requested state transfer while a vote is in progress: it asks "
-                "again once the vote has ended", joiner, jname);
-        if (me && c->xfer.phase == REPL_XFER_WAIT) c->xfer.retry_at = c->now + STR_RETRY_NS;
-        return;
-    }
+    int donor = repl_members_choose_donor(&c->memb, m.donors, joiner);
     if (donor < 0) {
         char states[256];
         size_t o = 0;
@@ -996,30 +996,79 @@ static void on_str(struct repl_core *c, struct repl_acts *out, const tr_uuid *se
         c->xfer.retry_at = 0;
     }
     bool serve = tr_uuid_compare(&c->memb.info[donor].id, &c->cfg.self) == 0;
-    if (!m.req_len) { /* IST only: the donor stays synced while it streams its store */
-        if (!serve) return;
-        int64_t first = m.position.seqno + 1, last = m.ist_upto - 1;
+    if (m.req_len) c->memb.state[donor] = REPL_M_DONOR; /* IST only: the donor stays synced */
+    if (!serve) return;
+    struct repl_serve *sv = tr_fail_hit("core.donate") ? NULL : calloc(1, sizeof *sv);
+    if (sv && m.req_len) {
+        sv->req_len = m.req_len;
+        sv->req = malloc(m.req_len);
+        if (sv->req) memcpy(sv->req, m.req, m.req_len);
+    } else if (sv) {
+        sv->first = m.position.seqno + 1;
+        sv->last = m.ist_upto - 1;
+        sv->token = m.ist_token;
         bool sane = tr_uuid_compare(&m.position.uuid, &c->group_uuid) == 0 &&
                     m.position.seqno >= 0 && m.ist_upto > m.position.seqno &&
                     m.ist_upto <= c->last_seqno + 1 && m.ist_addr[0];
-        /* an action of the range failed here and its vote has not ended: what the joiner would
-         * apply may be what the group decides against */
-        bool have = sane && repl_gcache_has(c->gcache, first, last) &&
-                    !repl_votes_failed_here(&c->votes);
-        struct repl_act a = {.kind = REPL_ACT_IST_SEND, .seqno = first, .depends = last,
-                             .token = m.ist_token};
-        size_t n = have ? (size_t)(last - first + 1) : 0;
-        if (have) {
-            a.ist = tr_fail_hit("core.ist") ? NULL : calloc(n ? n : 1, sizeof *a.ist);
-            a.addr = strdup(m.ist_addr);
+        if (!sane) {
+            repl_serve_free(sv);
+            tr_warn("Cannot serve IST of %lld..%lld: not a range of this history",
+                    (long long)m.position.seqno + 1, (long long)m.ist_upto - 1);
+            donor_failed(c, out, -ENODATA);
+            return;
         }
-        if (!have || !a.ist || !a.addr) {
+        sv->addr = strdup(m.ist_addr);
+    }
+    if (!sv || (m.req_len ? !sv->req : !sv->addr)) {
+        repl_serve_free(sv);
+        tr_error("out of memory for a state transfer request: the joiner is told it failed");
+        donor_failed(c, out, -ENOMEM);
+        return;
+    }
+    if (m.req_len) { /* a donor is a donor from its selection on, here as in every table */
+        c->xfer.donating = true;
+        if (c->state != REPL_S_DONOR) shift(c, out, REPL_S_DONOR);
+    }
+    repl_xfer_serve_add(&c->xfer, sv);
+    /* an action the group may still decide failed everywhere (or one this node may lose a vote
+     * on) must not reach the joiner: the donation starts once no vote is open here */
+    if (repl_votes_busy(&c->votes, c->votes_from) || repl_votes_failed_here(&c->votes, c->votes_from))
+        tr_info("Donating to member %d (%s) once the vote in progress has ended", joiner, jname);
+}
+
+/* The donation this node was chosen for starts when no vote is open: an SST of the state at
+ * this point of the order (the joiner drops what it held up to there), or the IST range. */
+static void serve_pending(struct repl_core *c, struct repl_acts *out)
+{
+    if (!c->xfer.serve || c->failed || !c->ordering || repl_votes_busy(&c->votes, c->votes_from) ||
+        repl_votes_failed_here(&c->votes, c->votes_from))
+        return;
+    struct repl_serve *sv;
+    while ((sv = repl_xfer_serve_take(&c->xfer))) {
+        if (sv->req) {
+            struct repl_act a = {.kind = REPL_ACT_DONATE, .req = sv->req, .req_len = sv->req_len};
+            sv->req = NULL; /* the action owns it now */
+            a.gtid.uuid = c->group_uuid;
+            a.gtid.seqno = c->last_seqno; /* everything ordered before this point */
+            emit(c, out, &a);
+            repl_serve_free(sv);
+            continue;
+        }
+        int64_t first = sv->first, last = sv->last;
+        struct repl_act a = {.kind = REPL_ACT_IST_SEND, .seqno = first, .depends = last,
+                             .token = sv->token, .addr = sv->addr};
+        sv->addr = NULL;
+        repl_serve_free(sv);
+        bool have = repl_gcache_has(c->gcache, first, last);
+        size_t n = have ? (size_t)(last - first + 1) : 0;
+        if (have) a.ist = tr_fail_hit("core.ist") ? NULL : calloc(n ? n : 1, sizeof *a.ist);
+        if (!have || !a.ist) {
             repl_act_release(&a);
             tr_warn("Cannot serve IST of %lld..%lld: the write-set store holds %lld.. (%s)",
                     (long long)first, (long long)last, (long long)repl_gcache_first(c->gcache),
-                    have ? "out of memory" : "not there");
+                    have ? "out of memory" : "the range is not there any more");
             donor_failed(c, out, have ? -ENOMEM : -ENODATA);
-            return;
+            continue;
         }
         /* references, not copies: the store moves on meanwhile */
         for (size_t i = 0; i < n; i++) {
@@ -1030,23 +1079,7 @@ static void on_str(struct repl_core *c, struct repl_acts *out, const tr_uuid *se
         }
         a.nist = n;
         emit(c, out, &a);
-        return;
     }
-    c->memb.state[donor] = REPL_M_DONOR;
-    if (!serve) return;
-    struct repl_act a = {.kind = REPL_ACT_DONATE, .req_len = m.req_len};
-    a.req = tr_fail_hit("core.donate") ? NULL : malloc(m.req_len ? m.req_len : 1);
-    if (!a.req) {
-        tr_error("out of memory for a state transfer request: the joiner is told it failed");
-        donor_failed(c, out, -ENOMEM);
-        return;
-    }
-    memcpy(a.req, m.req, m.req_len);
-    a.gtid.uuid = c->group_uuid;
-    a.gtid.seqno = c->last_seqno; /* everything ordered before the request */
-    c->xfer.donating = true;
-    if (c->state != REPL_S_DONOR) shift(c, out, REPL_S_DONOR);
-    emit(c, out, &a);
 }
 
 static int on_sst_sent(struct repl_core *c, struct repl_acts *out, const struct repl_ev *ev)
@@ -1240,7 +1273,7 @@ static void on_view(struct repl_core *c, struct repl_acts *out, const struct rep
     /* a vote cannot finish outside the primary component: a node whose own result was a
      * failure cannot show it is not the odd one, and leaves; one that succeeded goes on (if the
      * failures were the majority, their nodes leave the same way) */
-    if (repl_votes_failed_here(&c->votes))
+    if (repl_votes_failed_here(&c->votes, INT64_MIN))
         fail_corrupt(c, out, "left the primary component while the vote on a write-set that failed here "
                      "was undecided");
     repl_votes_clear(&c->votes);
@@ -1269,6 +1302,7 @@ static void on_closed(struct repl_core *c, struct repl_acts *out)
     lose_all_in_flight(c, out);
     repl_xfer_clear(&c->xfer);
     c->xfer.donating = false;
+    repl_xfer_serve_clear(&c->xfer);
     repl_votes_clear(&c->votes);
     repl_members_clear(&c->memb);
     c->desync_count = 0;
@@ -1441,6 +1475,7 @@ int repl_core_step(struct repl_core *c, struct repl_ev *ev, struct repl_acts *ou
         c->bootstrap_flag = true;
         break;
     }
+    serve_pending(c, out);
     if (c->xfer.resend && c->xfer.phase == REPL_XFER_WAIT && !c->failed) {
         c->xfer.resend = false;
         send_str(c, out);
@@ -1498,6 +1533,7 @@ void repl_core_free(struct repl_core *c)
     repl_acts_free(&sink);
     repl_exch_clear(&c->exch);
     repl_xfer_clear(&c->xfer);
+    repl_xfer_serve_clear(&c->xfer);
     repl_votes_clear(&c->votes);
     repl_members_clear(&c->memb);
     repl_inflight_free(&c->inflight);

@@ -281,14 +281,18 @@ void repl_votes_view(struct repl_votes *v, const struct repl_members *m, const t
     }
 }
 
-bool repl_votes_busy(const struct repl_votes *v)
+bool repl_votes_busy(const struct repl_votes *v, int64_t after)
 {
-    return v->votes != NULL;
+    for (const struct repl_vote *x = v->votes; x; x = x->next)
+        if (x->seqno > after) return true;
+    return false;
 }
 
-bool repl_votes_failed_here(const struct repl_votes *v)
+bool repl_votes_failed_here(const struct repl_votes *v, int64_t after)
 {
-    return v->fails != NULL;
+    for (const struct repl_fail *f = v->fails; f; f = f->next)
+        if (f->seqno > after) return true;
+    return false;
 }
 
 static bool answer_pending(const struct repl_votes *v, int64_t seqno)
@@ -319,3 +323,4 @@ int repl_votes_unseen(const struct repl_votes *v, const tr_uuid *self, int64_t *
     }
     return k;
 }
+

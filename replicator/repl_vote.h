@@ -57,10 +57,10 @@ void repl_votes_view(struct repl_votes *v, const struct repl_members *m, const t
  * To send again. Returns how many (up to cap). */
 int repl_votes_unseen(const struct repl_votes *v, const tr_uuid *self, int64_t *seqno,
                       uint64_t *code, int cap);
-/* Some vote is in progress: the same answer on every member at the same point of the order. */
-bool repl_votes_busy(const struct repl_votes *v);
-/* A failure of this node's own whose vote is not decided. */
-bool repl_votes_failed_here(const struct repl_votes *v);
+/* A vote on a seqno after `after` is in progress here. */
+bool repl_votes_busy(const struct repl_votes *v, int64_t after);
+/* A failure of this node's own on a seqno after `after` whose vote is not decided. */
+bool repl_votes_failed_here(const struct repl_votes *v, int64_t after);
 void repl_votes_clear(struct repl_votes *v);
 
 #endif

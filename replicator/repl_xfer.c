@@ -71,3 +71,32 @@ void repl_xfer_clear(struct repl_xfer *x)
     x->retry_at = 0;
     x->phase = REPL_XFER_NONE;
 }
+
+void repl_xfer_serve_add(struct repl_xfer *x, struct repl_serve *s)
+{
+    s->next = NULL;
+    if (!x->serve) x->serve_tail = &x->serve;
+    *x->serve_tail = s;
+    x->serve_tail = &s->next;
+}
+
+struct repl_serve *repl_xfer_serve_take(struct repl_xfer *x)
+{
+    struct repl_serve *s = x->serve;
+    if (s) x->serve = s->next;
+    return s;
+}
+
+void repl_serve_free(struct repl_serve *s)
+{
+    if (!s) return;
+    free(s->req);
+    free(s->addr);
+    free(s);
+}
+
+void repl_xfer_serve_clear(struct repl_xfer *x)
+{
+    struct repl_serve *s;
+    while ((s = repl_xfer_serve_take(x))) repl_serve_free(s);
+}

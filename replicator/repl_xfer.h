@@ -20,6 +20,16 @@ struct repl_held {
     struct repl_held *next;
 };
 
+/* A donation to start: an SST request (req), or an IST range and where to send it. */
+struct repl_serve {
+    void *req;
+    size_t req_len;
+    int64_t first, last;
+    uint64_t token;
+    char *addr;
+    struct repl_serve *next;
+};
+
 struct repl_xfer {
     enum repl_xfer_phase phase;
     void *req; /* the host's SST request, kept for retries; NULL for IST */
@@ -41,6 +51,9 @@ struct repl_xfer {
     uint64_t retry_at;    /* a request nobody could serve is sent again at this time */
     bool resend;          /* the request went with a view that ended: send it again */
     bool donating;        /* this node serves a joiner now (SST) */
+    /* donations this node was chosen for, in order, waiting for no vote to be open
+     * (repl_core serve_pending) */
+    struct repl_serve *serve, **serve_tail;
 };
 
 bool repl_xfer_holding(const struct repl_xfer *x);
@@ -49,7 +62,12 @@ int repl_xfer_hold(struct repl_xfer *x, struct repl_act *a);
 /* Moves every held action to out in order, dropping those at or below `upto` (already in the
  * received state). -1 out of memory: the rest is released and the caller must leave. */
 int repl_xfer_release(struct repl_xfer *x, int64_t upto, struct repl_acts *out, int64_t *count);
-/* Drops the held actions and the request (not `donating`). */
+/* Drops the held actions and the request (not `donating`, nor a donation waiting to start). */
 void repl_xfer_clear(struct repl_xfer *x);
+/* Queues s (ownership moves) / takes the first donation waiting (NULL: none) / forgets them. */
+void repl_xfer_serve_add(struct repl_xfer *x, struct repl_serve *s);
+struct repl_serve *repl_xfer_serve_take(struct repl_xfer *x);
+void repl_serve_free(struct repl_serve *s);
+void repl_xfer_serve_clear(struct repl_xfer *x);
 
 #endif
