@@ -23,6 +23,7 @@
 
 #include "common/tr_buf.h"
 #include "common/tr_log.h"
+#include "common/tr_time.h"
 #include "common/tr_tls.h"
 #include "gcomm/gc_frame.h"
 #include "gcomm/gc_node.h"
@@ -948,11 +949,7 @@ static void *io_main(void *arg)
                 n->consumer_polls = false; /* the consumer is busy elsewhere: poll for it */
                 break;
             }
-            struct timespec dl;
-            clock_gettime(CLOCK_REALTIME, &dl);
-            uint64_t ns = (uint64_t)dl.tv_nsec + (POLL_GRACE_NS - away);
-            dl.tv_sec += (time_t)(ns / 1000000000ull);
-            dl.tv_nsec = (long)(ns % 1000000000ull);
+            struct timespec dl = tr_deadline_in((int64_t)(POLL_GRACE_NS - away));
             pthread_cond_timedwait(&n->pcv, &n->pmu, &dl);
         }
         if (io_done(n)) { pthread_mutex_unlock(&n->pmu); break; }
@@ -1017,9 +1014,10 @@ gc_node *gc_node_create(const struct gc_config *cfg)
     if (getrandom(&n->rng, sizeof n->rng, 0) != sizeof n->rng || !n->rng) n->rng = mono_ns() | 1;
     pthread_mutex_init(&n->mu, NULL);
     pthread_mutex_init(&n->qmu, NULL);
-    pthread_cond_init(&n->qcv, NULL);
+    /* both are waited on with monotonic deadlines (tr_deadline_in) */
+    tr_cond_init_mono(&n->qcv);
     pthread_mutex_init(&n->pmu, NULL);
-    pthread_cond_init(&n->pcv, NULL);
+    tr_cond_init_mono(&n->pcv);
     uint8_t *gvw = NULL;
     size_t gvwlen = 0;
     if (cfg->data_dir[0]) {
@@ -1217,11 +1215,7 @@ int gc_node_recv(gc_node *n, struct gc_event **ev, int64_t timeout_ns)
         }
         /* another thread polls: sleep on the queue (bounded, to re-check the poll role) */
         uint64_t until = t + POLL_GRACE_NS < deadline ? t + POLL_GRACE_NS : deadline;
-        struct timespec dl;
-        clock_gettime(CLOCK_REALTIME, &dl);
-        uint64_t ns = (uint64_t)dl.tv_nsec + (until - t);
-        dl.tv_sec += (time_t)(ns / 1000000000ull);
-        dl.tv_nsec = (long)(ns % 1000000000ull);
+        struct timespec dl = tr_deadline_in((int64_t)(until - t));
         pthread_mutex_lock(&n->qmu);
         if (!n->qhead && !n->qclosed) {
             n->qwaiters++;

@@ -18,6 +18,7 @@
 
 #include "common/tr_crc32c.h"
 #include "common/tr_log.h"
+#include "common/tr_time.h"
 #include "gcomm/gc_frame.h"
 #include "gcomm/gc_msg.h"
 #include "gcomm/gc_node.h"
@@ -239,7 +240,7 @@ int main(int argc, char **argv)
     bool sending = rate > 0 && pthread_create(&st, NULL, sender, NULL) == 0;
     pthread_t wt;
     bool watching = pthread_create(&wt, NULL, watcher, NULL) == 0;
-    time_t last_stats = time(NULL);
+    int64_t last_stats = tr_now_ns(); /* a stats line every 5 s of the monotonic clock */
     while (!atomic_load(&stop_req)) {
         struct gc_event *ev;
         rc = gc_node_recv(node, &ev, 100000000);
@@ -260,14 +261,14 @@ int main(int argc, char **argv)
             }
             gc_event_free(ev);
         }
-        if (time(NULL) - last_stats >= 5) {
+        if (tr_now_ns() - last_stats >= 5 * TR_NS_PER_SEC) {
             struct gc_stats stt;
             gc_node_stats(node, &stt);
             fprintf(stderr, "%s: primary=%d members=%u delivered=%" PRIu64 " seqno=%" PRId64 " repl_latency avg=%.2fms "
                             "max=%.2fms pending=%" PRIu64 "\n", cfg.name, stt.primary, stt.members, stt.msgs_delivered,
                     stt.last_seqno, (double)stt.repl_latency_avg_ns / 1e6, (double)stt.repl_latency_max_ns / 1e6,
                     stt.pending);
-            last_stats = time(NULL);
+            last_stats = tr_now_ns();
         }
     }
     atomic_store(&stop_req, 1);

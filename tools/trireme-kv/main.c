@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/tr_time.h"
 #include "kv.h"
 
 static void usage(FILE *f)
@@ -160,7 +161,7 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0);
     kv_log_quiet(n->cfg.quiet);
     pthread_mutex_init(&n->mu, NULL);
-    pthread_cond_init(&n->cond, NULL);
+    tr_cond_init_mono(&n->cond); /* kv_node waits use monotonic deadlines */
     kv_commit_init(n);
     n->table = kv_table_new((size_t)n->cfg.keys);
     if (!n->table || kv_inflight_init(n, n->cfg.threads) != 0)

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/tr_time.h"
 #include "kv.h"
 
 #define POS_FILE "trireme-kv.pos"
@@ -153,8 +154,7 @@ int kv_node_start(struct kv_node *n)
 
 static void deadline(struct timespec *ts, int secs)
 {
-    clock_gettime(CLOCK_REALTIME, ts);
-    ts->tv_sec += secs;
+    *ts = tr_deadline_in((int64_t)secs * TR_NS_PER_SEC);
 }
 
 int kv_node_wait_synced(struct kv_node *n, int min_synced, int timeout_s)
