@@ -73,6 +73,7 @@ struct repl_core {
     tr_uuid g_lo_memb[REPL_MSG_MAX_MEMBERS];
     char g_lo_names[REPL_MSG_MAX_MEMBERS][REPL_NAME_LEN];
     tr_uuid view_ghist;  /* the current view's message history ... */
+    int64_t msg_gseq;    /* the group's seq of the message being handled */
     int64_t view_gseq;   /* ... and the last message delivered in it (its close at first) */
     struct repl_exch exch;
     struct deferred *dhead, *dtail;
@@ -493,6 +494,9 @@ static void send_state(struct repl_core *c, struct repl_acts *out, int64_t conf_
         .seqno = tr_uuid_is_nil(&c->group_uuid) ? TR_SEQNO_UNDEFINED : c->last_seqno,
         .prim = c->intact,
         .served = c->xfer.phase == REPL_XFER_WAIT && c->xfer.have_donor,
+        .served_by = c->xfer.donor,
+        .served_hist = c->xfer.str_hist,
+        .served_at = c->xfer.str_at,
         .catching_up = c->xfer.phase == REPL_XFER_APPLY,
         .bootstrap = c->bootstrap_flag,
         .state = (uint8_t)c->state,
@@ -555,6 +559,30 @@ static void vote_decided(struct repl_core *c, struct repl_acts *out, const struc
                 h->act.ok = true; /* it passed certification: skipped by the vote */
             }
         c->failed_all[c->failed_all_next++ % FAILED_ALL] = r->seqno;
+    }
+}
+
+/* gcomm delivers a message once a majority has it, so a donor cut off from the primary
+ * component may never have seen the request that chose it, and would never serve. Every member
+ * tells so alike from the STATE messages: the donor's stream of that history stops before the
+ * request's place. Such a joiner counts as not served, and asks again. */
+static void unserved(struct repl_core *c, struct repl_exch *x)
+{
+    for (int i = 0; i < x->n; i++) {
+        struct repl_msg_state *j = &x->states[i];
+        if (!j->served) continue;
+        for (int k = 0; k < x->n; k++) {
+            const struct repl_msg_state *d = &x->states[k];
+            if (tr_uuid_compare(&d->node, &j->served_by)) continue;
+            if (tr_uuid_compare(&d->ghist, &j->served_hist) == 0 && d->gl >= j->served_at) break;
+            j->served = false;
+            if (i == x->my_idx) {
+                tr_info("The donor did not see this node's state transfer request (it was cut "
+                        "off before it was ordered): asking again");
+                c->xfer.have_donor = false;
+            }
+            break;
+        }
     }
 }
 
@@ -642,6 +670,7 @@ static void exch_complete(struct repl_core *c, struct repl_acts *out)
         if (!c->cert) fail(c, out, "out of memory for the certification index");
     }
     if (c->cert) cert_barrier(c->cert, c->last_seqno);
+    unserved(c, x);
     uint8_t *st = tr_fail_hit("core.mstate") ? NULL : calloc((size_t)x->n, 1);
     int mrc = -1;
     if (st) {
@@ -992,6 +1021,8 @@ static void on_str(struct repl_core *c, struct repl_acts *out, const tr_uuid *se
     c->memb.state[joiner] = REPL_M_JOINER;
     if (me) {
         c->xfer.donor = c->memb.info[donor].id;
+        c->xfer.str_hist = c->view_ghist;
+        c->xfer.str_at = c->msg_gseq;
         c->xfer.have_donor = true;
         c->xfer.retry_at = 0;
     }
@@ -1200,6 +1231,7 @@ static void on_msg(struct repl_core *c, struct repl_acts *out, const tr_uuid *se
      * while it was away) stops it until the next completed exchange */
     if (gseq > c->view_gseq) c->view_gseq = gseq;
     if (!tr_uuid_compare(&c->g_hist, &c->view_ghist) && gseq == c->g_last + 1) c->g_last = gseq;
+    c->msg_gseq = gseq;
     if (control && !repl_msg_is_control(buf, len)) {
         tr_warn("dropping an unknown message of %zu bytes", len);
         free(buf);

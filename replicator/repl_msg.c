@@ -65,6 +65,13 @@ int repl_msg_state_encode(const struct repl_msg_state *m, struct tr_buf *out)
         if (put_str(out, m->lo_names[i], sizeof m->lo_names[i])) return -1;
     if (put_str(out, m->name, sizeof m->name)) return -1;
     if (put_str(out, m->incoming, sizeof m->incoming)) return -1;
+    if (m->served) {
+        uint8_t sv[16 + 16 + 8];
+        memcpy(sv, m->served_by.data, 16);
+        memcpy(sv + 16, m->served_hist.data, 16);
+        tr_put_u64(sv + 32, (uint64_t)m->served_at);
+        if (tr_buf_append(out, sv, sizeof sv)) return -1;
+    }
     return 0;
 }
 
@@ -112,6 +119,13 @@ int repl_msg_state_decode(const uint8_t *buf, size_t len, struct repl_msg_state 
         if (get_str(&p, end, m->lo_names[i], sizeof m->lo_names[i])) return -1;
     if (get_str(&p, end, m->name, sizeof m->name)) return -1;
     if (get_str(&p, end, m->incoming, sizeof m->incoming)) return -1;
+    if (m->served) {
+        if (end - p < 16 + 16 + 8) return -1;
+        memcpy(m->served_by.data, p, 16), p += 16;
+        memcpy(m->served_hist.data, p, 16), p += 16;
+        m->served_at = (int64_t)tr_get_u64(p), p += 8;
+        if (m->served_at < 0) return -1;
+    }
     return p == end ? 0 : -1;
 }
 

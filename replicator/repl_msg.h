@@ -36,6 +36,10 @@ struct repl_msg_state {
     int64_t seqno;       /* last seqno of that history it has ordered */
     bool prim;           /* it was in the previous primary component, exchange complete */
     bool served;         /* a joiner whose donor was already chosen: it asks for nothing more */
+    /* with served: the donor chosen, and where the request was ordered (message history and
+     * the group's message seq), so that every member can tell whether the donor saw it */
+    tr_uuid served_by, served_hist;
+    int64_t served_at;
     bool catching_up;    /* it holds a received state and is still applying what it held */
     bool bootstrap;      /* the operator bootstrapped here (pc.bootstrap, a new cluster): with
                           * no member known to hold the complete state, this one may represent

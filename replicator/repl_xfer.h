@@ -36,6 +36,8 @@ struct repl_xfer {
     size_t req_len;
     bool have_donor;
     tr_uuid donor;
+    tr_uuid str_hist; /* where the request that chose the donor was ordered: message history */
+    int64_t str_at;   /* ... and the group's message seq */
     int64_t seqno;        /* APPLY: the state received; held actions up to it are in it */
     int64_t join_at;      /* the group position it joined at: it holds every action after it */
     int64_t catchup_upto; /* APPLY: SYNC once the appliers have taken this seqno */

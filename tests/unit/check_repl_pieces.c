@@ -17,6 +17,7 @@
 #include "replicator/repl_inflight.h"
 #include "replicator/repl_members.h"
 #include "replicator/repl_monitor.h"
+#include "replicator/repl_msg.h"
 #include "replicator/repl_vote.h"
 
 static void quiet(enum tr_log_level level, const char *msg)
@@ -295,6 +296,32 @@ START_TEST(exch_only_a_complete_stream_represents)
     r = decide(s, 2, 0, 100);
     ck_assert_int_eq(r.rep, 1);
     ck_assert_int_eq(r.seqno, 25);
+}
+END_TEST
+
+START_TEST(msg_state_says_who_serves_it)
+{
+    /* a joiner's STATE names its donor and the request's place; without served it carries
+     * neither, and a cut-short block is refused */
+    struct repl_msg_state m = st_of(1, 20, false, REPL_S_JOINING, 7, 100, -1), d;
+    struct tr_buf b = {0};
+    ck_assert_int_eq(repl_msg_state_encode(&m, &b), 0);
+    size_t plain = b.len;
+    ck_assert_int_eq(repl_msg_state_decode(b.ptr, b.len, &d), 0);
+    ck_assert(!d.served);
+    m.served = true;
+    m.served_by = U(3);
+    m.served_hist = U(HIST);
+    m.served_at = 12345;
+    b.len = 0;
+    ck_assert_int_eq(repl_msg_state_encode(&m, &b), 0);
+    ck_assert_uint_eq(b.len, plain + 40);
+    ck_assert_int_eq(repl_msg_state_decode(b.ptr, b.len, &d), 0);
+    ck_assert(d.served && !tr_uuid_compare(&d.served_by, &m.served_by) &&
+              !tr_uuid_compare(&d.served_hist, &m.served_hist) && d.served_at == 12345);
+    ck_assert_int_ne(repl_msg_state_decode(b.ptr, b.len - 1, &d), 0);
+    ck_assert_int_ne(repl_msg_state_decode(b.ptr, plain, &d), 0);
+    tr_buf_free(&b);
 }
 END_TEST
 
@@ -877,6 +904,7 @@ static Suite *pieces_suite(void)
     tcase_add_test(tc, exch_all_of_last_view_here_takes_the_most_advanced);
     tcase_add_test(tc, exch_only_a_complete_stream_represents);
     tcase_add_test(tc, exch_waits_when_nobody_holds_it_all);
+    tcase_add_test(tc, msg_state_says_who_serves_it);
     tcase_add_test(tc, exch_only_joiners_is_no_state);
     tcase_add_test(tc, exch_new_history);
     tcase_add_test(tc, exch_collects_states_of_its_view);
