@@ -250,7 +250,9 @@ void kv_node_stop(struct kv_node *n)
          * sync timeout and leave the library loaded (threads are still inside it) */
         for (int i = 0; i < n->nappliers; i++) {
             struct timespec ts;
-            deadline(&ts, n->cfg.sync_timeout);
+            /* pthread_timedjoin_np measures CLOCK_REALTIME, unlike the monotonic conds */
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += n->cfg.sync_timeout;
             if (pthread_timedjoin_np(n->appliers[i].thread, NULL, &ts) != 0) {
                 kv_err(n, "applier %d still inside recv() %d s after disconnect() -> %s",
                        i, n->cfg.sync_timeout, kv_status_str(rc));
