@@ -26,6 +26,7 @@
 #include "common/tr_time.h"
 #include "common/tr_tls.h"
 #include "gcomm/gc_frame.h"
+#include "gcomm/gc_gvwstate.h"
 #include "gcomm/gc_node.h"
 
 #define MAX_CONNS 256
@@ -455,16 +456,7 @@ static void env_deliver(void *ctx, const struct gc_delivery *d)
 static void env_persist(void *ctx, const uint8_t *buf, size_t len)
 {
     gc_node *n = ctx;
-    if (!n->gvw_path[0]) return;
-    if (!len) { unlink(n->gvw_path); return; }
-    char tmp[sizeof n->gvw_path + 8];
-    snprintf(tmp, sizeof tmp, "%s.tmp", n->gvw_path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) { tr_warn("gcomm: cannot write %s: %s", tmp, strerror(errno)); return; }
-    ssize_t w = write(fd, buf, len);
-    if (w != (ssize_t)len || fsync(fd)) tr_warn("gcomm: cannot write %s: %s", tmp, strerror(errno));
-    close(fd);
-    if (rename(tmp, n->gvw_path)) tr_warn("gcomm: cannot rename %s: %s", tmp, strerror(errno));
+    if (n->gvw_path[0]) gc_gvwstate_save(n->gvw_path, buf, len); /* logs its own failure */
 }
 
 /* ---------- the I/O thread ---------- */
