@@ -173,6 +173,8 @@ int repl_node_new(const struct repl_init_args *a, struct repl_node **out)
     n->host = a->host;
     n->group_factory = a->group_factory;
     n->group_ctx = a->group_ctx;
+    n->allow_peer = a->allow_peer;
+    n->allow_ctx = a->allow_ctx;
     copy_str(n->name, sizeof n->name, a->node_name);
     copy_str(n->address, sizeof n->address, a->node_address);
     copy_str(n->incoming, sizeof n->incoming, a->node_incoming);
@@ -380,7 +382,8 @@ int repl_node_connect(struct repl_node *n, const char *cluster_name, const char 
     pthread_mutex_unlock(&n->mu);
 
     if (!n->group) {
-        struct repl_group_args ga = {n->self, n->name, n->incoming, repl_driver_sink, n};
+        struct repl_group_args ga = {n->self, n->name, n->incoming, repl_driver_sink, n,
+                                     n->allow_peer, n->allow_ctx};
         n->group = n->group_factory ? n->group_factory(&ga, n->group_ctx)
                                     : repl_group_gcomm_new(&ga, n->cfg, n->data_dir);
     }

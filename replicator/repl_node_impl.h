@@ -110,6 +110,8 @@ struct repl_node {
     tr_gtid init_state; /* what the host told init() */
     struct repl_group *(*group_factory)(const struct repl_group_args *args, void *ctx);
     void *group_ctx;
+    bool (*allow_peer)(void *ctx, const char *addr); /* repl_init_args.allow_peer */
+    void *allow_ctx;
     struct repl_group *group; /* created at the first connect */
 
     pthread_mutex_t mu; /* guards everything down to `ist_threads` */
