@@ -45,6 +45,12 @@ struct gc_config {
     bool isolate;                     /* gmcast.isolate */
     struct tr_tls_opts tls;           /* socket.ssl*, socket.dynamic: TLS on every link if enabled */
     uint64_t peer_timeout_ns;         /* gmcast.peer_timeout PT3S: a new link's TLS handshake and HELLO */
+    /* Asked for each accepted link's address (text, no port) before anything is read from or
+     * sent to it: false refuses the link. NULL: every address may try. MariaDB's
+     * wsrep_allowlist arrives here through the wsrep layer's allowlist service. Called on the
+     * I/O thread under the node's lock, only for links within the connection limits. */
+    bool (*allow)(void *ctx, const char *addr);
+    void *allow_ctx;
 };
 
 void gc_config_defaults(struct gc_config *c);

@@ -2,15 +2,13 @@
  * write. The parser accepts only what the encoder writes, bounded by the buffer length. */
 #include "gcomm/gc_gvwstate.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "common/tr_file.h"
 #include "common/tr_log.h"
 
 void gc_gvwstate_encode(gc_wbuf *w, const tr_uuid *me, const gc_view *prim)
@@ -92,72 +90,10 @@ int gc_gvwstate_decode(const char *buf, size_t len, tr_uuid *me, gc_view *prim)
     return 0;
 }
 
-/* fsync of the directory that holds path, so that a rename or unlink in it is durable. */
-static int sync_dir(const char *path)
-{
-    char dir[4096];
-    const char *slash = strrchr(path, '/');
-    if (!slash) snprintf(dir, sizeof dir, ".");
-    else if (slash == path) snprintf(dir, sizeof dir, "/");
-    else snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return -errno;
-    int rc = fsync(fd) ? -errno : 0;
-    close(fd);
-    return rc;
-}
-
 int gc_gvwstate_save(const char *path, const uint8_t *buf, size_t len)
 {
-    if (!len) {
-        if (unlink(path) && errno != ENOENT) {
-            int e = errno;
-            tr_warn("gcomm: cannot remove %s: %s", path, strerror(e));
-            return -e;
-        }
-        return sync_dir(path);
-    }
-    char tmp[4096];
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp) return -ENAMETOOLONG;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
-    int e = 0;
-    const char *what = "create";
-    if (fd < 0) {
-        e = errno;
-    } else {
-        if (fchmod(fd, 0640)) { /* a leftover temporary file may have had another mode */
-            e = errno;
-            what = "chmod";
-        }
-        for (size_t off = 0; !e && off < len;) {
-            ssize_t w = write(fd, buf + off, len - off);
-            if (w < 0 && errno == EINTR) continue;
-            if (w <= 0) {
-                e = w < 0 ? errno : EIO;
-                what = "write";
-            } else {
-                off += (size_t)w;
-            }
-        }
-        if (!e && fsync(fd)) {
-            e = errno;
-            what = "fsync";
-        }
-        if (close(fd) && !e) {
-            e = errno;
-            what = "close";
-        }
-    }
-    if (!e && rename(tmp, path)) {
-        e = errno;
-        what = "rename";
-    }
-    if (e) {
-        tr_warn("gcomm: cannot %s %s: %s; %s is left as it was", what, tmp, strerror(e), path);
-        unlink(tmp);
-        return -e;
-    }
-    int rc = sync_dir(path);
-    if (rc) tr_warn("gcomm: cannot fsync the directory of %s: %s", path, strerror(-rc));
+    char err[2 * PATH_MAX + 256];
+    int rc = len ? tr_file_replace(path, buf, len, 0640, err, sizeof err) : tr_file_remove(path, err, sizeof err);
+    if (rc) tr_warn("gcomm: %s", err);
     return rc;
 }

@@ -26,6 +26,7 @@
 #include "common/tr_time.h"
 #include "common/tr_tls.h"
 #include "gcomm/gc_frame.h"
+#include "gcomm/gc_gvwstate.h"
 #include "gcomm/gc_node.h"
 
 #define MAX_CONNS 256
@@ -125,10 +126,15 @@ struct gc_node {
     struct { char addr[GC_ADDR_MAX]; uint64_t until; } plain[16];
     /* refusals logged per address: at most one warning each REFUSAL_QUIET (under mu) */
     struct { char key[GC_ADDR_MAX]; uint64_t last; uint32_t hidden; } refused[16];
+    /* addresses the allowlist refused, not asked again until then: a refused peer that keeps
+     * dialling costs the host one question per DENIED_FOR (under mu) */
+    struct { char src[INET6_ADDRSTRLEN]; uint64_t until; } denied[16];
 };
 
 #define PLAIN_KEEP_NS 60000000000ull
 #define REFUSAL_QUIET_NS 10000000000ull
+#define ALLOWLIST_QUIET_NS 60000000000ull /* allowlist refusals: once a minute per address */
+#define DENIED_FOR_NS 1000000000ull
 
 #define POLL_GRACE_NS 2000000ull
 /* A poll round with this much input means load: consumption and I/O then run in two threads. */
@@ -455,16 +461,7 @@ static void env_deliver(void *ctx, const struct gc_delivery *d)
 static void env_persist(void *ctx, const uint8_t *buf, size_t len)
 {
     gc_node *n = ctx;
-    if (!n->gvw_path[0]) return;
-    if (!len) { unlink(n->gvw_path); return; }
-    char tmp[sizeof n->gvw_path + 8];
-    snprintf(tmp, sizeof tmp, "%s.tmp", n->gvw_path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) { tr_warn("gcomm: cannot write %s: %s", tmp, strerror(errno)); return; }
-    ssize_t w = write(fd, buf, len);
-    if (w != (ssize_t)len || fsync(fd)) tr_warn("gcomm: cannot write %s: %s", tmp, strerror(errno));
-    close(fd);
-    if (rename(tmp, n->gvw_path)) tr_warn("gcomm: cannot rename %s: %s", tmp, strerror(errno));
+    if (n->gvw_path[0]) gc_gvwstate_save(n->gvw_path, buf, len); /* logs its own failure */
 }
 
 /* ---------- the I/O thread ---------- */
@@ -484,7 +481,7 @@ static const char *conn_name(const struct conn *c) { return c->addr[0] ? c->addr
  * keeps dialling with a bad certificate, or a flood, must not fill the log; the next warning says
  * how many were not shown. addr: the dialled address, or the host of an accepted link (its port
  * changes each time). */
-enum quiet_kind { Q_TLS, Q_LIMIT, Q_DEADLINE };
+enum quiet_kind { Q_TLS, Q_LIMIT, Q_DEADLINE, Q_ALLOWLIST };
 __attribute__((format(printf, 4, 5))) static void log_quiet(gc_node *n, enum quiet_kind kind, const char *addr,
                                                             const char *fmt, ...)
 {
@@ -503,7 +500,8 @@ __attribute__((format(printf, 4, 5))) static void log_quiet(gc_node *n, enum qui
     memset(&n->refused[slot], 0, sizeof n->refused[slot]);
     snprintf(n->refused[slot].key, sizeof n->refused[slot].key, "%s", key);
 found:
-    if (n->refused[slot].last && t - n->refused[slot].last < REFUSAL_QUIET_NS) {
+    uint64_t quiet = kind == Q_ALLOWLIST ? ALLOWLIST_QUIET_NS : REFUSAL_QUIET_NS;
+    if (n->refused[slot].last && t - n->refused[slot].last < quiet) {
         n->refused[slot].hidden++;
         tr_debug("%s", why);
         return;
@@ -785,6 +783,30 @@ static bool accept_fits(gc_node *n, const char *src)
     return false;
 }
 
+/* Whether the host's allowlist (gc_config.allow) lets src try to join. A refusal is remembered
+ * for DENIED_FOR so that a peer that keeps dialling is not asked about each time. */
+static bool peer_allowed(gc_node *n, const char *src)
+{
+    if (!n->cfg.allow) return true;
+    uint64_t t = mono_ns();
+    int slot = 0;
+    for (int i = 0; i < (int)(sizeof n->denied / sizeof n->denied[0]); i++) {
+        if (!strcmp(n->denied[i].src, src) && t < n->denied[i].until) {
+            slot = -1;
+            break;
+        }
+        if (n->denied[i].until < n->denied[slot].until) slot = i;
+    }
+    if (slot >= 0) {
+        if (n->cfg.allow(n->cfg.allow_ctx, src)) return true;
+        snprintf(n->denied[slot].src, sizeof n->denied[slot].src, "%s", src);
+        n->denied[slot].until = t + DENIED_FOR_NS;
+    }
+    log_quiet(n, Q_ALLOWLIST, src, "gcomm tcp: refused a connection from %s: not in the allowlist (wsrep_allowlist)",
+              src);
+    return false;
+}
+
 static void on_accept(gc_node *n)
 {
     for (;;) {
@@ -797,7 +819,7 @@ static void on_accept(gc_node *n)
         struct conn *c = NULL;
         for (int i = 0; i < MAX_CONNS; i++)
             if (!n->conns[i].used) { c = &n->conns[i]; break; }
-        if (!c || !accept_fits(n, src)) {
+        if (!c || !accept_fits(n, src) || !peer_allowed(n, src)) {
             if (!c)
                 log_quiet(n, Q_LIMIT, src, "gcomm tcp: refused a connection from %s: all %d connections in use", src,
                           MAX_CONNS);

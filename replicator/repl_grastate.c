@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/tr_file.h"
+
 #define HEADER "# GALERA saved state"
 #define VERSION "2.1"
 
@@ -442,72 +444,18 @@ int repl_grastate_read(const char *dir, struct repl_grastate *out, char *err, si
     return 0;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0) return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 int repl_grastate_write(const char *dir, const struct repl_grastate *st, char *err,
                         size_t errlen)
 {
-    char path[PATH_MAX], tmp[PATH_MAX], text[REPL_GRASTATE_FORMAT_MAX], eb[128];
-    if (state_path(dir, "", path, sizeof path, err, errlen) != 0 ||
-        state_path(dir, ".tmp", tmp, sizeof tmp, err, errlen) != 0)
-        return -1;
+    char path[PATH_MAX], text[REPL_GRASTATE_FORMAT_MAX];
+    if (state_path(dir, "", path, sizeof path, err, errlen) != 0) return -1;
     int n = repl_grastate_format(st, text, sizeof text);
     if (n < 0) {
         seterr(err, errlen, "not writing %s: seqno %" PRId64 " is invalid", path, st->seqno);
         return -1;
     }
-
-    const char *step = "create";
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) goto fail;
-    step = "write";
-    if (write_all(fd, text, (size_t)n) != 0) goto fail_fd;
-    step = "fsync";
-    if (fsync(fd) != 0) goto fail_fd;
-    step = "close";
-    if (close(fd) != 0) {
-        fd = -1;
-        goto fail_fd;
-    }
-    fd = -1;
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        seterr(err, errlen, "cannot rename %s to %s: %s", tmp, path, errstr(e, eb, sizeof eb));
-        return -1;
-    }
-    /* The rename is durable only once the directory entry is on disk. */
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0 || (fsync(dfd) != 0 && errno != EINVAL && errno != ENOTSUP)) {
-        int e = errno;
-        if (dfd >= 0) close(dfd);
-        seterr(err, errlen, "wrote %s but cannot fsync directory %s: %s", path, dir,
-               errstr(e, eb, sizeof eb));
-        return -1;
-    }
-    close(dfd);
-    return 0;
-
-fail_fd: {
-    int e = errno;
-    if (fd >= 0) close(fd);
-    unlink(tmp);
-    errno = e;
-}
-fail: {
-    int e = errno;
-    seterr(err, errlen, "cannot %s %s: %s (check the directory's owner, permissions and free space)",
-           step, tmp, errstr(e, eb, sizeof eb));
+    char ferr[3 * PATH_MAX];
+    if (tr_file_replace(path, text, (size_t)n, 0640, ferr, sizeof ferr) == 0) return 0;
+    seterr(err, errlen, "%s (check the directory's owner, permissions and free space)", ferr);
     return -1;
-}
 }

@@ -45,8 +45,9 @@ int repl_grastate_format(const struct repl_grastate *st, char *buf, size_t bufle
  * corrupt, with err naming the file, what is wrong and what the operator can do. */
 int repl_grastate_read(const char *dir, struct repl_grastate *out, char *err, size_t errlen);
 
-/* Replaces dir/grastate.dat atomically and durably: write a temporary file, fsync it, rename it
- * over the old one, fsync dir. A crash leaves either the old or the new file, never a mix.
+/* Replaces dir/grastate.dat atomically and durably (tr_file_replace): a temporary file of mode
+ * 0640 or tighter, written whole, fsync'ed, renamed over the old one, then dir fsync'ed. A crash
+ * or a failed step leaves either the old or the new file, never a mix or none.
  * Returns 0, or -1 with err naming the file and the failing step. */
 int repl_grastate_write(const char *dir, const struct repl_grastate *st, char *err,
                         size_t errlen);

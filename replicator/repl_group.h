@@ -84,6 +84,8 @@ struct repl_group_args {
     const char *incoming;
     repl_gev_sink sink;
     void *sink_ctx;
+    bool (*allow)(void *ctx, const char *addr); /* incoming links' addresses; NULL: all */
+    void *allow_ctx;
 };
 
 /* gcomm over TCP. opts: the node's option store (gmcast.*, evs.*, pc.*, base_*); data_dir holds

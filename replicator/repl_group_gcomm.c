@@ -172,6 +172,8 @@ static int fill_from(struct gc_config *c, struct gcomm_group *g, const struct tr
     }
     snprintf(c->name, sizeof c->name, "%s", g->args.name ? g->args.name : "");
     snprintf(c->incoming, sizeof c->incoming, "%s", g->args.incoming ? g->args.incoming : "");
+    c->allow = g->args.allow;
+    c->allow_ctx = g->args.allow_ctx;
     if (copy_fit(c->listen_addr, sizeof c->listen_addr, o.listen_addr) ||
         copy_fit(c->base_host, sizeof c->base_host, o.base_host)) {
         snprintf(err, errlen, "gmcast.listen_addr or base_host too long");

@@ -77,19 +77,32 @@ static int load_position(struct repl_node *n, tr_gtid *pos, bool *safe_to_bootst
     return 0;
 }
 
-void repl_node_save_state(struct repl_node *n, const tr_uuid *group, bool running,
-                          bool safe_to_bootstrap)
+int repl_node_save_state(struct repl_node *n, const tr_uuid *group, bool running,
+                         bool safe_to_bootstrap)
 {
     /* one writer at a time: the service thread and appliers may save at once */
     pthread_mutex_lock(&n->save_mu);
     struct repl_grastate gs = {*group, TR_SEQNO_UNDEFINED, safe_to_bootstrap, 0, ""};
     gs.view = n->last_view.view;
     snprintf(gs.members, sizeof gs.members, "%s", n->last_view.members);
+    if (!running && n->state_unsafe) {
+        /* The mark that failed may have been one the file needed (a new history after a state
+         * transfer, or "cannot be trusted"); a clean position written now would stand on a
+         * file that never had it. seqno -1 leaves the decision to the host's recovered
+         * position or a state transfer at the next start. */
+        tr_error("not saving the clean position in %s/" REPL_GRASTATE_FILE ": an earlier write of "
+                 "it failed; it says seqno -1 instead",
+                 n->data_dir);
+        running = true;
+    }
     if (!running) gs.seqno = repl_monitor_last_left(n->apply_mon);
     if (tr_uuid_is_nil(&gs.uuid)) gs.seqno = TR_SEQNO_UNDEFINED;
     char err[512];
-    if (repl_grastate_write(n->data_dir, &gs, err, sizeof err)) tr_error("%s", err);
+    int rc = repl_grastate_write(n->data_dir, &gs, err, sizeof err);
+    if (rc) tr_error("%s", err);
+    if (running) n->state_unsafe = rc != 0; /* a mark on disk: later positions stand on it */
     pthread_mutex_unlock(&n->save_mu);
+    return rc;
 }
 
 /* Galera's order: wsrep_node_address gives base_host (and base_port when it has a port), then
@@ -160,6 +173,8 @@ int repl_node_new(const struct repl_init_args *a, struct repl_node **out)
     n->host = a->host;
     n->group_factory = a->group_factory;
     n->group_ctx = a->group_ctx;
+    n->allow_peer = a->allow_peer;
+    n->allow_ctx = a->allow_ctx;
     copy_str(n->name, sizeof n->name, a->node_name);
     copy_str(n->address, sizeof n->address, a->node_address);
     copy_str(n->incoming, sizeof n->incoming, a->node_incoming);
@@ -328,6 +343,22 @@ int repl_node_connect(struct repl_node *n, const char *cluster_name, const char 
                  "safe_to_bootstrap to 1 .");
         return REPL_NODE_FAIL;
     }
+    pthread_mutex_unlock(&n->mu);
+    /* As Galera does when it cannot write its state file: no start. Running with the file
+     * still saying a clean position would let a crash look like a clean stop. The core writes
+     * the same mark again after CONNECT; this one is synchronous so that connect can fail. */
+    if (repl_node_save_state(n, &in.group, true, in.safe_to_bootstrap)) {
+        tr_error("Failed to connect to the cluster: cannot mark %s/" REPL_GRASTATE_FILE
+                 " as running (see above)",
+                 n->data_dir);
+        return REPL_NODE_FAIL;
+    }
+    pthread_mutex_lock(&n->mu);
+    if (n->connected) {
+        pthread_mutex_unlock(&n->mu);
+        tr_error("connect: already connected");
+        return REPL_NODE_FAIL;
+    }
     if (bootstrap) {
         /* The state exchange of the first view continues our history, or starts a new one. */
         char u[TR_UUID_STR_LEN + 1];
@@ -351,7 +382,8 @@ int repl_node_connect(struct repl_node *n, const char *cluster_name, const char 
     pthread_mutex_unlock(&n->mu);
 
     if (!n->group) {
-        struct repl_group_args ga = {n->self, n->name, n->incoming, repl_driver_sink, n};
+        struct repl_group_args ga = {n->self, n->name, n->incoming, repl_driver_sink, n,
+                                     n->allow_peer, n->allow_ctx};
         n->group = n->group_factory ? n->group_factory(&ga, n->group_ctx)
                                     : repl_group_gcomm_new(&ga, n->cfg, n->data_dir);
     }

@@ -50,6 +50,10 @@ struct repl_init_args {
     /* Which group to join; NULL: the built-in one. Tests put several nodes on one bus. */
     struct repl_group *(*group_factory)(const struct repl_group_args *args, void *ctx);
     void *group_ctx;
+    /* The host's allowlist (MariaDB's wsrep_allowlist): asked for the address of each incoming
+     * group link before it may say anything; false refuses it. NULL: all may try. */
+    bool (*allow_peer)(void *ctx, const char *addr);
+    void *allow_ctx;
 };
 
 /* Statistics row: same layout as struct wsrep_stats_var. */

@@ -110,6 +110,8 @@ struct repl_node {
     tr_gtid init_state; /* what the host told init() */
     struct repl_group *(*group_factory)(const struct repl_group_args *args, void *ctx);
     void *group_ctx;
+    bool (*allow_peer)(void *ctx, const char *addr); /* repl_init_args.allow_peer */
+    void *allow_ctx;
     struct repl_group *group; /* created at the first connect */
 
     pthread_mutex_t mu; /* guards everything down to `ist_threads` */
@@ -145,6 +147,9 @@ struct repl_node {
 
     pthread_mutex_t save_mu; /* grastate.dat writes, one at a time; guards last_view */
     struct repl_core_last_view last_view; /* written into grastate.dat with the position */
+    /* the last "running" mark (seqno -1) could not be written: the file may hold an older
+     * state, so no clean position is written over it until a mark is (guarded by save_mu) */
+    bool state_unsafe;
     pthread_mutex_t lock_mu;
     pthread_cond_t lock_cond;
     struct repl_lock_ent *locks;
@@ -208,9 +213,10 @@ int repl_ist_start_sender(struct repl_node *n, struct repl_act *a); /* takes the
 void repl_ist_wait_threads(struct repl_node *n);
 
 /* repl_node.c */
-/* running: seqno -1 (a crash must not look like a clean stop); else the committed position. */
-void repl_node_save_state(struct repl_node *n, const tr_uuid *group, bool running,
-                          bool safe_to_bootstrap);
+/* running: seqno -1 (a crash must not look like a clean stop); else the committed position,
+ * unless the last running mark failed (then seqno -1 again). 0, or -1 logged. */
+int repl_node_save_state(struct repl_node *n, const tr_uuid *group, bool running,
+                         bool safe_to_bootstrap);
 
 static inline size_t repl_hash(uint64_t v)
 {

@@ -100,6 +100,14 @@ static int cb_sst_donate(void *app_ctx, void *recv_ctx, const void *req, size_t 
                                  NULL, bypass) != WSREP_CB_SUCCESS;
 }
 
+/* The host's allowlist service (MariaDB's wsrep_allowlist), asked about each incoming group
+ * link. MariaDB allows every address while the list is empty. */
+static bool allow_peer(void *ctx, const char *addr)
+{
+    (void)ctx;
+    return wsrep_services_allow_ip(addr);
+}
+
 /* ---- the 45 slots ---- */
 
 static wsrep_status_t p_init(wsrep_t *w, const struct wsrep_init_args *args)
@@ -123,6 +131,7 @@ static wsrep_status_t p_init(wsrep_t *w, const struct wsrep_init_args *args)
         .proto_ver = args->proto_ver,
         .state_id = (const tr_gtid *)args->state_id,
         .host = {p, cb_connected, cb_view, cb_apply, cb_synced, cb_sst_request, cb_sst_donate},
+        .allow_peer = allow_peer,
     };
     int rc = repl_node_new(&ra, &p->node);
     if (rc != REPL_OK) {

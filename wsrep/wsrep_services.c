@@ -1,5 +1,5 @@
 /* wsrep/wsrep_services: the allowlist service v1 entry points MariaDB 10.11 requires.
- * The host's callback is stored here until connections from peers exist to check against it. */
+ * The host's callback is asked about each incoming gcomm link (wsrep_provider.c, allow_peer). */
 #include <pthread.h>
 #include <string.h>
 

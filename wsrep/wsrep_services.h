@@ -1,5 +1,5 @@
 /* wsrep/wsrep_services: optional services the host hands the provider before init().
- * Only the allowlist service exists for MariaDB 10.11; it is kept for the group layer to consult. */
+ * Only the allowlist service exists for MariaDB 10.11; gcomm asks it about incoming links. */
 #ifndef WSREP_SERVICES_H
 #define WSREP_SERVICES_H
 

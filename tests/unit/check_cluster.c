@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/tr_fail.h"
+#include "replicator/repl_grastate.h"
 #include "replicator/repl_group.h"
 #include "replicator/repl_msg.h"
 #include "replicator/repl_node.h"
@@ -578,10 +579,15 @@ static void host_start(struct host *h, bool bootstrap)
     for (int i = 0; i < 2; i++) pthread_create(&h->appliers[i], NULL, applier, h);
 }
 
-static void host_stop(struct host *h)
+/* Disconnects and waits for the appliers: the final position is saved when this returns. */
+static void host_halt(struct host *h)
 {
     repl_node_disconnect(h->node);
     for (int i = 0; i < 2; i++) pthread_join(h->appliers[i], NULL);
+}
+
+static void host_release(struct host *h)
+{
     repl_node_free(h->node);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", h->dir);
@@ -591,6 +597,12 @@ static void host_stop(struct host *h)
     h->nlog = h->caplog = 0;
     free(h->pending);
     h->pending = NULL;
+}
+
+static void host_stop(struct host *h)
+{
+    host_halt(h);
+    host_release(h);
 }
 
 static void wait_synced(struct host *h, int n)
@@ -1748,12 +1760,61 @@ START_TEST(fail_stop)
 }
 END_TEST
 
+static int64_t saved_seqno(struct host *h, tr_uuid *uuid)
+{
+    struct repl_grastate st;
+    char err[1024];
+    ck_assert_msg(repl_grastate_read(h->dir, &st, err, sizeof err) == 0, "%s", err);
+    if (uuid) *uuid = st.uuid;
+    return st.seqno;
+}
+
+/* grastate.dat's "running" mark (seqno -1): a node that cannot write it does not connect, and
+ * after a mark failed while running, a clean stop does not write a clean position over it. */
+START_TEST(running_mark_must_be_written)
+{
+    static struct bus b = {BUS_INIT};
+    static struct host h;
+    host_init(&h, &b, "rm1");
+    struct repl_grastate old = {.seqno = 7};
+    tr_uuid_generate(&old.uuid);
+    char err[1024];
+    ck_assert_msg(repl_grastate_write(h.dir, &old, err, sizeof err) == 0, "%s", err);
+    tr_fail_arm("file.create", 1, true);
+    ck_assert_int_eq(repl_node_connect(h.node, "test", "gcomm://", "", true), REPL_NODE_FAIL);
+    ck_assert_int_ge(tr_fail_count(), 1);
+    tr_fail_disarm();
+    ck_assert_int_eq(saved_seqno(&h, NULL), 7); /* untouched, and the node is not running */
+
+    host_start(&h, true);
+    ck_assert_int_eq(saved_seqno(&h, NULL), -1); /* marked before connect returns */
+    bus_form(&b);
+    wait_synced(&h, 1);
+    int64_t s;
+    ck_assert_int_eq(write_key(&h, 10, 'A', 1, &s), REPL_OK);
+    tr_fail_arm("file.write", 1, true); /* the mark written while paused fails */
+    repl_node_pause(h.node);
+    ck_assert_int_ge(tr_fail_count(), 1);
+    tr_fail_disarm();
+    ck_assert_int_eq(repl_node_resume(h.node), REPL_OK);
+    ck_assert_int_eq(write_key(&h, 11, 'B', 2, &s), REPL_OK);
+    host_halt(&h);
+    tr_uuid group;
+    committed(&h, &group);
+    tr_uuid u;
+    ck_assert_int_eq(saved_seqno(&h, &u), -1); /* not s: the mark before it never reached disk */
+    ck_assert_int_eq(tr_uuid_compare(&u, &group), 0);
+    host_release(&h);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cluster");
     TCase *tc = tcase_create("bus");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, three_nodes);
+    tcase_add_test(tc, running_mark_must_be_written);
     tcase_add_test(tc, join_running_cluster);
     tcase_add_test(tc, inconsistency_vote);
     tcase_add_test(tc, purge_never_fails_in_flight);

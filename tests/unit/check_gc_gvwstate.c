@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/tr_fail.h"
 #include "common/tr_log.h"
 #include "gcomm/gc_core_int.h"
 
@@ -98,6 +99,76 @@ START_TEST(failed_write_keeps_good_file)
 }
 END_TEST
 
+/* Each step of the write fails in turn: the good file stays whole and no temporary file is left
+ * (except a failed directory fsync, which comes after the rename: the new file is in place). */
+START_TEST(each_failed_step_keeps_good_file)
+{
+    static const char *const steps[] = {"file.create", "file.write", "file.fsync", "file.rename"};
+    const char *good = "# good\n", *next = "# next, longer than the good one\n";
+    ck_assert_int_eq(gc_gvwstate_save(path, (const uint8_t *)good, strlen(good)), 0);
+    for (size_t i = 0; i < sizeof steps / sizeof *steps; i++) {
+        tr_fail_arm(steps[i], 1, false);
+        int rc = gc_gvwstate_save(path, (const uint8_t *)next, strlen(next));
+        ck_assert_int_eq(tr_fail_count(), 1);
+        tr_fail_disarm();
+        ck_assert_msg(rc < 0, "%s", steps[i]);
+        char b[64] = {0};
+        ck_assert_uint_eq(slurp(b, sizeof b), strlen(good));
+        ck_assert_str_eq(b, good);
+        ck_assert_int_eq(entries(), 1);
+    }
+    tr_fail_arm("file.dirsync", 1, false);
+    ck_assert_int_lt(gc_gvwstate_save(path, (const uint8_t *)next, strlen(next)), 0);
+    tr_fail_disarm();
+    ck_assert_int_eq(entries(), 1);
+    /* a removal whose directory fsync fails is reported too */
+    tr_fail_arm("file.dirsync", 1, false);
+    ck_assert_int_lt(gc_gvwstate_save(path, NULL, 0), 0);
+    tr_fail_disarm();
+}
+END_TEST
+
+/* A temporary file left behind (by a crash) or planted as a symlink is never written through. */
+START_TEST(leftover_temporary_not_followed)
+{
+    char tmp[320], target[320];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    snprintf(target, sizeof target, "%s/target", dir);
+    FILE *f = fopen(target, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("untouched\n", f);
+    fclose(f);
+    ck_assert_int_eq(symlink(target, tmp), 0);
+    const char *a = "# state\n";
+    ck_assert_int_eq(gc_gvwstate_save(path, (const uint8_t *)a, strlen(a)), 0);
+    char b[64] = {0};
+    slurp(b, sizeof b);
+    ck_assert_str_eq(b, a);
+    f = fopen(target, "r");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_ptr_nonnull(fgets(b, sizeof b, f));
+    fclose(f);
+    ck_assert_str_eq(b, "untouched\n");
+    struct stat st;
+    ck_assert_int_eq(lstat(path, &st), 0);
+    ck_assert(S_ISREG(st.st_mode));
+    unlink(target);
+}
+END_TEST
+
+/* The umask can only make the file tighter than 0640, never looser. */
+START_TEST(umask_only_tightens)
+{
+    mode_t old = umask(077);
+    const char *a = "# one\n";
+    ck_assert_int_eq(gc_gvwstate_save(path, (const uint8_t *)a, strlen(a)), 0);
+    umask(old);
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(st.st_mode & 0777, 0600);
+}
+END_TEST
+
 START_TEST(missing_directory_fails)
 {
     char nowhere[400];
@@ -149,6 +220,9 @@ int main(void)
     tcase_add_test(t, writes_whole_file_0640);
     tcase_add_test(t, failed_write_keeps_good_file);
     tcase_add_test(t, missing_directory_fails);
+    tcase_add_test(t, each_failed_step_keeps_good_file);
+    tcase_add_test(t, leftover_temporary_not_followed);
+    tcase_add_test(t, umask_only_tightens);
     tcase_add_test(t, decode_bounds_epoch);
     tcase_add_test(t, peer_text_escaped);
     suite_add_tcase(s, t);

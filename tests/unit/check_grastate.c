@@ -9,7 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <signal.h>
 #include <unistd.h>
+
+#include "common/tr_fail.h"
 
 #define UUID_S "5ee99582-bb8d-11e2-b8e3-23de375c1d30"
 
@@ -330,6 +335,7 @@ END_TEST
 
 START_TEST(write_then_read)
 {
+    mode_t old_mask = umask(0);
     struct repl_grastate st = {.seqno = 77, .safe_to_bootstrap = false}, back;
     tr_uuid_generate(&st.uuid);
     char err[512] = "";
@@ -355,7 +361,8 @@ START_TEST(write_then_read)
     ck_assert_str_eq(text, want);
     struct stat sb;
     ck_assert_int_eq(stat(path, &sb), 0);
-    ck_assert_int_eq(sb.st_mode & 0777, 0644 & ~0022 & 0777); /* umask 022 in tests */
+    ck_assert_int_eq(sb.st_mode & 0777, 0640); /* never world-readable, whatever the umask */
+    umask(old_mask);
 }
 END_TEST
 
@@ -476,6 +483,75 @@ START_TEST(write_keeps_old_file_on_failure)
 }
 END_TEST
 
+static void expect_seqno(int64_t want)
+{
+    struct repl_grastate back;
+    char err[1024] = "";
+    ck_assert_msg(repl_grastate_read(dir, &back, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(back.seqno, want);
+}
+
+/* Each step of the write fails in turn (injected): the good file stays as it was, no temporary
+ * file is left, and the error names the step and the file. */
+START_TEST(write_step_failures_keep_old_file)
+{
+    static const char *const points[] = {"file.create", "file.write", "file.fsync", "file.rename"};
+    static const char *const words[] = {"cannot create", "cannot write", "cannot fsync",
+                                        "cannot rename"};
+    struct repl_grastate st = {.seqno = 5, .safe_to_bootstrap = false};
+    tr_uuid_generate(&st.uuid);
+    char err[1024] = "";
+    ck_assert_int_eq(repl_grastate_write(dir, &st, err, sizeof err), 0);
+    st.seqno = 6;
+    for (size_t i = 0; i < sizeof points / sizeof *points; i++) {
+        err[0] = '\0';
+        tr_fail_arm(points[i], 1, false);
+        int rc = repl_grastate_write(dir, &st, err, sizeof err);
+        ck_assert_int_eq(tr_fail_count(), 1);
+        tr_fail_disarm();
+        ck_assert_int_eq(rc, -1);
+        ck_assert_msg(strstr(err, words[i]) && strstr(err, "grastate.dat"), "%s: %s", points[i], err);
+        expect_seqno(5);
+        ck_assert_uint_eq(entries(), 1);
+    }
+    /* after the rename: the new file is whole, but the caller hears it may not be durable */
+    tr_fail_arm("file.dirsync", 1, false);
+    ck_assert_int_eq(repl_grastate_write(dir, &st, err, sizeof err), -1);
+    tr_fail_disarm();
+    ck_assert_msg(strstr(err, "fsync directory") != NULL, "%s", err);
+    expect_seqno(6);
+    ck_assert_uint_eq(entries(), 1);
+}
+END_TEST
+
+/* A full disk cut short: a file size limit (in a child, so the test process keeps its own)
+ * makes write() stop part way with EFBIG as ENOSPC would. The old file survives. */
+START_TEST(short_write_keeps_old_file)
+{
+    struct repl_grastate st = {.seqno = 5, .safe_to_bootstrap = false};
+    tr_uuid_generate(&st.uuid);
+    char err[1024] = "";
+    ck_assert_int_eq(repl_grastate_write(dir, &st, err, sizeof err), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        signal(SIGXFSZ, SIG_IGN);
+        struct rlimit rl;
+        getrlimit(RLIMIT_FSIZE, &rl);
+        rl.rlim_cur = 40; /* shorter than the file: the first write is cut short */
+        if (setrlimit(RLIMIT_FSIZE, &rl)) _exit(2);
+        st.seqno = 123456789;
+        int rc = repl_grastate_write(dir, &st, err, sizeof err);
+        _exit(rc == -1 && strstr(err, "cannot write") && strstr(err, "too large") ? 0 : 1);
+    }
+    int ws = 0;
+    ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
+    ck_assert_msg(WIFEXITED(ws) && WEXITSTATUS(ws) == 0, "child status %d", ws);
+    expect_seqno(5);
+    ck_assert_uint_eq(entries(), 1);
+}
+END_TEST
+
 static Suite *grastate_suite(void)
 {
     Suite *s = suite_create("grastate");
@@ -507,6 +583,8 @@ static Suite *grastate_suite(void)
     tcase_add_test(f, read_unreadable);
     tcase_add_test(f, write_failures);
     tcase_add_test(f, write_keeps_old_file_on_failure);
+    tcase_add_test(f, write_step_failures_keep_old_file);
+    tcase_add_test(f, short_write_keeps_old_file);
     suite_add_tcase(s, f);
     return s;
 }

@@ -2,6 +2,7 @@
  * Loader contract, callbacks on applier threads, commit path, TOI, BF abort and replay, restart. */
 #include <check.h>
 #include <dlfcn.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 
 #include "wsrep/wsrep_api.h"
 
@@ -585,6 +587,52 @@ START_TEST(saved_state_guards_startup)
 }
 END_TEST
 
+/* The host's allowlist service, as MariaDB installs it: asked about each incoming group link
+ * with the peer's address as a C string (MariaDB reads value->ptr as one). */
+static atomic_int al_asked, al_bad;
+static wsrep_status_t refuse_127_0_0_2(wsrep_allowlist_context_t *ctx, wsrep_allowlist_key_t key,
+                                       const wsrep_buf_t *v)
+{
+    const char *addr = v->ptr;
+    if (ctx != (void *)&al_asked || key != WSREP_ALLOWLIST_KEY_IP || addr[v->len] != 0)
+        atomic_fetch_add(&al_bad, 1);
+    atomic_fetch_add(&al_asked, 1);
+    return strcmp(addr, "127.0.0.2") ? WSREP_OK : WSREP_NOT_ALLOWED;
+}
+
+START_TEST(allowlist_service_refuses)
+{
+    struct host *h = host_new();
+    load(h);
+    int (*init_al)(wsrep_allowlist_service_v1_t *) =
+        (int (*)(wsrep_allowlist_service_v1_t *))dlsym(h->dlh, "wsrep_init_allowlist_service_v1");
+    wsrep_allowlist_service_v1_t al = {refuse_127_0_0_2, (wsrep_allowlist_context_t *)&al_asked};
+    ck_assert_int_eq(init_al(&al), 0);
+    start(h);
+    /* from 127.0.0.2 (all of 127.0.0.0/8 is local on Linux): closed before it says anything */
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in src = {.sin_family = AF_INET}, dst = {.sin_family = AF_INET};
+    inet_pton(AF_INET, "127.0.0.2", &src.sin_addr);
+    inet_pton(AF_INET, "127.0.0.1", &dst.sin_addr);
+    dst.sin_port = htons((uint16_t)own_port());
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&src, sizeof src), 0);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&dst, sizeof dst), 0);
+    struct timeval tv = {1, 0}; /* gmcast.peer_timeout (3 s) would close it only later */
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char b[8];
+    ssize_t r = recv(fd, b, sizeof b, 0);
+    int e = errno;
+    close(fd);
+    ck_assert_msg(r == 0 || (r < 0 && e == ECONNRESET), "recv %zd (%s): not refused at once", r, strerror(e));
+    ck_assert_int_eq(atomic_load(&al_asked), 1);
+    ck_assert_int_eq(atomic_load(&al_bad), 0);
+    stop(h);
+    unload(h);
+    host_rmdir(h);
+    free(h);
+}
+END_TEST
+
 /* Galera's loader writes into our wsrep_t: if our layout were off by one slot, its strings and
  * function pointers would land in the wrong members. */
 START_TEST(galera_fills_our_layout)
@@ -625,6 +673,7 @@ int main(void)
     tcase_add_test(tc, bf_abort_and_replay);
     tcase_add_test(tc, saved_state_guards_startup);
     tcase_add_test(tc, disconnect_while_paused);
+    tcase_add_test(tc, allowlist_service_refuses);
     if (access(GALERA_PATH, R_OK) == 0)
         tcase_add_test(tc, galera_fills_our_layout);
     else
