@@ -1,4 +1,4 @@
-/* tools/wsrep_sst_trireme/sst: the pieces of MariaDB's SST method "trireme" (docs/sst.md):
+/* tools/wsrep_sst_trireme/sst: the pieces of MariaDB's SST method "trireme" (docs/operations.md, "State transfer"):
  * options, log, transport, child processes, datadir moves, donor and joiner. */
 #ifndef SST_H
 #define SST_H
