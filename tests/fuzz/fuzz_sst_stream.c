@@ -44,9 +44,12 @@ static void put(struct buf *b, const void *p, size_t n)
 /* decodes s; returns 1 if it reached END, with the data bytes appended to out (if non-NULL) */
 static int decode(const uint8_t *p, size_t n, struct buf *out)
 {
+    static struct sst_dec d; /* reused: the allocations would dominate the run time */
+    static int have_dec;
     struct src s = {p, n, 0};
-    struct sst_dec d;
-    if (sst_dec_init(&d, src_read, &s)) abort();
+    if (!have_dec && sst_dec_init(&d, src_read, &s)) abort();
+    have_dec = 1;
+    sst_dec_reset(&d, src_read, &s);
     struct sst_head h;
     char err[256];
     memset(err, 'x', sizeof err);
@@ -75,7 +78,6 @@ static int decode(const uint8_t *p, size_t n, struct buf *out)
         abort();
     }
     if (d.off > n) abort(); /* never claims more than it read */
-    sst_dec_free(&d);
     return ended;
 }
 
@@ -86,22 +88,25 @@ static void valid_stream(const uint8_t *data, size_t size)
     uint8_t damage = data[3];
     data += 4;
     size -= 4;
-    struct sst_enc e;
-    if (sst_enc_init(&e, damage & 4 ? 0 : 1)) abort();
+    static struct sst_enc enc[2]; /* stored and zstd, reused */
+    static int have_enc;
+    if (!have_enc && (sst_enc_init(&enc[0], 0) || sst_enc_init(&enc[1], 1))) abort();
+    have_enc = 1;
+    struct sst_enc *e = &enc[damage & 4 ? 0 : 1];
+    sst_enc_reset(e);
     struct buf s = {0}, out = {0};
     const uint8_t *f;
     struct sst_head h = {.version = SST_VERSION, .seqno = 5};
-    size_t fl = sst_enc_head(&e, &h, &f);
+    size_t fl = sst_enc_head(e, &h, &f);
     put(&s, f, fl);
     for (size_t off = 0; off < size; off += frame) {
         size_t len = size - off < frame ? size - off : frame;
-        fl = sst_enc_data(&e, data + off, len, &f);
+        fl = sst_enc_data(e, data + off, len, &f);
         if (!fl) abort();
         put(&s, f, fl);
     }
-    fl = sst_enc_end(&e, &f);
+    fl = sst_enc_end(e, &f);
     put(&s, f, fl);
-    sst_enc_free(&e);
     if (damage & 1) s.p[at % s.len] ^= (uint8_t)(1u << (damage >> 5));
     if (damage & 2) s.len = at % s.len;
     int ended = decode(s.p, s.len, &out);

@@ -104,6 +104,12 @@ int sst_enc_init(struct sst_enc *e, int level)
     return 0;
 }
 
+void sst_enc_reset(struct sst_enc *e)
+{
+    e->seq = e->raw_total = e->data_frames = 0;
+    gcry_md_reset(e->whole);
+}
+
 void sst_enc_free(struct sst_enc *e)
 {
     if (e->whole) gcry_md_close(e->whole);
@@ -230,13 +236,20 @@ int sst_dec_init(struct sst_dec *d, sst_read_fn read, void *ctx)
     d->whole = md_new();
     d->md = md_new();
     d->dctx = ZSTD_createDCtx();
-    d->wire = malloc(FRAME_MAX);
-    d->raw = malloc(SST_RAW_MAX);
-    if (!d->whole || !d->md || !d->dctx || !d->wire || !d->raw) {
+    if (!d->whole || !d->md || !d->dctx) {
         sst_dec_free(d);
         return -1;
     }
     return 0;
+}
+
+void sst_dec_reset(struct sst_dec *d, sst_read_fn read, void *ctx)
+{
+    d->read = read;
+    d->ctx = ctx;
+    d->off = d->seq = d->raw_total = d->data_frames = 0;
+    d->head_done = d->ended = d->io_failed = false;
+    gcry_md_reset(d->whole);
 }
 
 void sst_dec_free(struct sst_dec *d)
@@ -290,12 +303,30 @@ static const char *type_name(unsigned t)
     return t < sizeof names / sizeof names[0] ? names[t] : "unknown";
 }
 
+/* *buf holds at least need bytes (need <= its bound): buffers grow with the frames that
+ * passed the header checks, so a short stream never costs the full 2 MiB */
+static int reserve(uint8_t **buf, size_t *cap, size_t need)
+{
+    if (need <= *cap) return 0;
+    size_t c = *cap ? *cap : 64 * 1024;
+    while (c < need) c *= 2;
+    uint8_t *p = realloc(*buf, c);
+    if (!p) return -1;
+    *buf = p;
+    *cap = c;
+    return 0;
+}
+
 /* one whole frame into d->wire; checks header bounds, sequence and digest */
 static int read_frame(struct sst_dec *d, uint8_t *type, uint8_t *flags, uint32_t *wire,
                       uint32_t *raw, char *err, size_t errlen)
 {
     uint64_t at = d->off, seq = d->seq;
     char what[64];
+    if (reserve(&d->wire, &d->wire_cap, SST_FRAME_HDR)) {
+        say(err, errlen, "out of memory");
+        return -1;
+    }
     snprintf(what, sizeof what, "the header of frame %llu", (unsigned long long)seq);
     if (read_exact(d, d->wire, SST_FRAME_HDR, what, err, errlen)) return -1;
     const uint8_t *h = d->wire;
@@ -330,6 +361,11 @@ static int read_frame(struct sst_dec *d, uint8_t *type, uint8_t *flags, uint32_t
     }
     snprintf(what, sizeof what, "frame %llu (%s, %u bytes)", (unsigned long long)seq,
              type_name(*type), *wire);
+    if (reserve(&d->wire, &d->wire_cap, SST_FRAME_HDR + (size_t)*wire + SST_DIGEST_LEN) ||
+        (*type == SST_F_DATA && (*flags & SST_FL_ZSTD) && reserve(&d->raw, &d->raw_cap, *raw))) {
+        say(err, errlen, "out of memory");
+        return -1;
+    }
     if (read_exact(d, d->wire + SST_FRAME_HDR, (size_t)*wire + SST_DIGEST_LEN, what, err, errlen))
         return -1;
     uint8_t want[SST_DIGEST_LEN];
@@ -400,7 +436,7 @@ enum sst_next sst_dec_next(struct sst_dec *d, const uint8_t **data, size_t *len,
     if (type == SST_F_DATA) {
         if (flags & SST_FL_ZSTD) {
             unsigned long long fsz = ZSTD_getFrameContentSize(b, wire);
-            size_t n = ZSTD_decompressDCtx(d->dctx, d->raw, SST_RAW_MAX, b, wire);
+            size_t n = ZSTD_decompressDCtx(d->dctx, d->raw, raw, b, wire);
             if (ZSTD_isError(n) || n != raw || (fsz != ZSTD_CONTENTSIZE_UNKNOWN && fsz != raw)) {
                 say(err, errlen, "frame %llu (DATA) at stream offset %llu: zstd payload does not "
                     "decompress to its %u bytes (%s)", (unsigned long long)seq,

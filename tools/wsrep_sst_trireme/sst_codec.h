@@ -56,6 +56,8 @@ int sst_crypto_init(void);
 /* level: zstd level 1..19, or 0 for no compression. 0 or -1 (out of memory). */
 int sst_enc_init(struct sst_enc *e, int level);
 void sst_enc_free(struct sst_enc *e);
+/* a new stream with the same buffers and level */
+void sst_enc_reset(struct sst_enc *e);
 /* Each returns the bytes to send in *out (valid until the next call) and their count, 0 on error.
  * sst_enc_head includes the magic. data: 1..SST_RAW_MAX bytes. */
 size_t sst_enc_head(struct sst_enc *e, const struct sst_head *h, const uint8_t **out);
@@ -81,12 +83,15 @@ struct sst_dec {
     bool head_done, ended;
     bool io_failed;        /* the reader failed (not the data): see the reader's message */
     void *whole, *md, *dctx;
-    uint8_t *wire;         /* SST_FRAME_HDR + SST_WIRE_MAX + SST_DIGEST_LEN */
-    uint8_t *raw;          /* SST_RAW_MAX */
+    uint8_t *wire;         /* grows up to SST_FRAME_HDR + SST_WIRE_MAX + SST_DIGEST_LEN */
+    uint8_t *raw;          /* grows up to SST_RAW_MAX */
+    size_t wire_cap, raw_cap;
 };
 
 int sst_dec_init(struct sst_dec *d, sst_read_fn read, void *ctx);
 void sst_dec_free(struct sst_dec *d);
+/* a new stream with the same buffers */
+void sst_dec_reset(struct sst_dec *d, sst_read_fn read, void *ctx);
 /* The magic and the HEAD frame. 0, or -1 with err naming the offset and what is wrong. */
 int sst_dec_head(struct sst_dec *d, struct sst_head *h, char *err, size_t errlen);
 enum sst_next { SST_NEXT_ERR = -1, SST_NEXT_DATA = 0, SST_NEXT_END = 1 };
