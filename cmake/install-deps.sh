@@ -3,7 +3,7 @@
 # only those that are missing. Needs root (or sudo) the first time; a no-op once all are present.
 set -eu
 PKGS="cmake make gcc clang pkg-config libmariadb-dev libgcrypt20-dev libzstd-dev libssl-dev openssl check
-      mariadb-server mariadb-client galera-4 sysbench rsync socat lsof procps iproute2 nftables valgrind
+      mariadb-server mariadb-client mariadb-backup galera-4 sysbench rsync socat lsof procps iproute2 nftables valgrind
       jq curl
       libclang-rt-14-dev dpkg-dev file"
 [ "${1:-}" = "--with-mtr" ] && PKGS="$PKGS mariadb-test"
