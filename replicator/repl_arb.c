@@ -30,6 +30,8 @@ int repl_arb_view(struct repl_arb *a, const struct repl_gview *gv, struct tr_buf
     a->primary = gv->primary;
     a->ordering = false;
     a->members = gv->memb_num;
+    /* the uuid is the group layer's: the view says which member this is */
+    if (gv->my_idx >= 0 && gv->my_idx < gv->memb_num) a->self = gv->members[gv->my_idx].id;
     if (!gv->primary) return 0;
     /* without the table it cannot learn the group's history, but its STATE still lets the
      * data members complete their exchange */

@@ -24,6 +24,7 @@ struct repl_arb {
     struct repl_exch exch;
 };
 
+/* self may be nil: each view names this member (my_idx), and that uuid is used from then on. */
 void repl_arb_init(struct repl_arb *a, const tr_uuid *self, const char *name);
 void repl_arb_free(struct repl_arb *a);
 /* A view. A primary one: its STATE is appended to out, to broadcast (1); a non-primary one:
