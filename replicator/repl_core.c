@@ -1572,6 +1572,11 @@ int repl_core_members(const struct repl_core *c, const struct repl_member **m)
     return c->memb.n;
 }
 
+const uint8_t *repl_core_member_states(const struct repl_core *c)
+{
+    return c->memb.state;
+}
+
 const char *repl_core_incoming(const struct repl_core *c)
 {
     return c->memb.incoming ? c->memb.incoming : "";
