@@ -323,7 +323,7 @@ static bool exempt_from_flow(const struct repl_core *c)
 
 static void flow_check(struct repl_core *c, struct repl_acts *out)
 {
-    if (repl_flow_eval(&c->flow, &c->fcfg, c->memb.n, c->queued + c->xfer.held,
+    if (repl_flow_eval(&c->flow, &c->fcfg, repl_members_data(&c->memb), c->queued + c->xfer.held,
                        exempt_from_flow(c))) {
         struct repl_act a = {.kind = REPL_ACT_FC, .stop = c->flow.want_stop};
         emit(c, out, &a);
@@ -522,6 +522,7 @@ static void xfer_fail(struct repl_core *c, struct repl_acts *out, const char *wh
 /* What the group knows of a member from its STATE message. */
 static uint8_t member_state(const struct repl_msg_state *s, const struct repl_exch_result *r)
 {
+    if (s->arbitrator) return REPL_M_ARBITRATOR; /* docs/design/arbitrator.md */
     bool holds = r->new_history || (repl_exch_holds(s) && repl_exch_same(s, r));
     if (!holds) return s->state == REPL_S_JOINING && s->served ? REPL_M_JOINER : REPL_M_PRIM;
     if (s->state == REPL_S_DONOR) return REPL_M_DONOR;
@@ -655,10 +656,12 @@ static void exch_complete(struct repl_core *c, struct repl_acts *out)
     c->g_hist = x->ghist;
     c->g_lo = x->conf_id;
     c->g_end = -1;
-    c->g_lo_n = (uint16_t)(x->n < REPL_MSG_MAX_MEMBERS ? x->n : REPL_MSG_MAX_MEMBERS);
-    for (int i = 0; i < c->g_lo_n; i++) {
-        c->g_lo_memb[i] = x->members[i].id;
-        snprintf(c->g_lo_names[i], sizeof c->g_lo_names[i], "%.*s", REPL_NAME_LEN - 1, x->states[i].name);
+    c->g_lo_n = 0;
+    for (int i = 0; i < x->n && c->g_lo_n < REPL_MSG_MAX_MEMBERS; i++) {
+        if (x->states[i].arbitrator) continue; /* it delivers nothing anyone commits: never waited for */
+        c->g_lo_memb[c->g_lo_n] = x->members[i].id;
+        snprintf(c->g_lo_names[c->g_lo_n++], sizeof c->g_lo_names[0], "%.*s", REPL_NAME_LEN - 1,
+                 x->states[i].name);
     }
     c->g_last = c->view_gseq > x->close ? c->view_gseq : x->close;
     if (r.reset_cert) {
@@ -1444,7 +1447,7 @@ int repl_core_step(struct repl_core *c, struct repl_ev *ev, struct repl_acts *ou
     case REPL_EV_COMMITTED: on_committed(c, out, ev->seqno); break;
     case REPL_EV_APPLY_FAILED:
         if (c->failed) break;
-        if (ev->rc == 1 && (!c->ordering || c->memb.n <= 1)) {
+        if (ev->rc == 1 && (!c->ordering || repl_members_data(&c->memb) <= 1)) {
             /* another node's write-set, which the others may have committed, failed here and
              * nobody is here to vote with: this node cannot show it holds the group's state */
             char why[160];
@@ -1635,6 +1638,11 @@ int repl_core_members(const struct repl_core *c, const struct repl_member **m)
 {
     *m = c->memb.info;
     return c->memb.n;
+}
+
+const uint8_t *repl_core_member_states(const struct repl_core *c)
+{
+    return c->memb.state;
 }
 
 const char *repl_core_incoming(const struct repl_core *c)

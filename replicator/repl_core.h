@@ -225,6 +225,8 @@ void repl_core_cert_stats(const struct repl_core *c, struct cert_stats *out);
 /* Members of the current primary view in view order; their incoming addresses joined by ','. */
 int repl_core_members(const struct repl_core *c, const struct repl_member **m);
 const char *repl_core_incoming(const struct repl_core *c);
+/* Their states in the group (enum repl_mstate, repl_members.h), in the same order. */
+const uint8_t *repl_core_member_states(const struct repl_core *c);
 const tr_uuid *repl_core_self(const struct repl_core *c);
 const tr_uuid *repl_core_group(const struct repl_core *c);
 /* Report REPL_EV_COMMITTED once the committed position reaches this (cheaper than info). */

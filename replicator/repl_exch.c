@@ -52,7 +52,8 @@ int repl_exch_on_state(struct repl_exch *x, const tr_uuid *sender, const struct 
 
 bool repl_exch_holds(const struct repl_msg_state *s)
 {
-    return !tr_uuid_is_nil(&s->group) && s->seqno >= 0 && s->state != REPL_S_JOINING;
+    return !s->arbitrator && !tr_uuid_is_nil(&s->group) && s->seqno >= 0 &&
+           s->state != REPL_S_JOINING;
 }
 
 bool repl_exch_same(const struct repl_msg_state *s, const struct repl_exch_result *r)
@@ -157,23 +158,42 @@ void repl_exch_decide(const struct repl_msg_state *s, int n, int my_idx, const t
         return;
     }
     bool any = false;
-    for (int i = 0; i < n; i++) any |= !tr_uuid_is_nil(&s[i].group) && s[i].seqno >= 0;
+    int first_data = -1;
+    for (int i = 0; i < n; i++) {
+        any |= !tr_uuid_is_nil(&s[i].group) && s[i].seqno >= 0;
+        if (!s[i].arbitrator && first_data < 0) first_data = i;
+    }
     if (r->rep < 0 && any) { /* only joiners: Galera's "no node has complete state" */
         r->no_state = true;
         return;
     }
-    if (r->rep < 0) { /* no history anywhere: a new one, named by the first member */
-        r->group = s[0].proposal;
+    if (r->rep < 0) {
+        /* arbitrators alone decide nothing; and one that saw a history says that its holders
+         * are absent: starting a second history now would have a later merge wipe the first
+         * (docs/design/arbitrator.md) */
+        bool seen = false, boot = false;
+        for (int i = 0; i < n; i++) {
+            seen |= s[i].arbitrator && !tr_uuid_is_nil(&s[i].group);
+            boot |= !s[i].arbitrator && s[i].bootstrap; /* unless the operator says: new */
+        }
+        if (first_data < 0 || (seen && !boot)) {
+            r->no_state = true;
+            r->waiting = first_data >= 0;
+            return;
+        }
+    }
+    if (r->rep < 0) { /* no history anywhere: a new one, named by the first data member */
+        r->group = s[first_data].proposal;
         r->seqno = 0;
         r->new_history = true;
-        r->joined = true;
+        r->joined = !s[my_idx].arbitrator;
         r->reset_cert = true;
         return;
     }
     r->group = s[r->rep].group;
     r->seqno = s[r->rep].seqno;
     const struct repl_msg_state *me = &s[my_idx];
-    bool same = repl_exch_same(me, r);
+    bool same = !me->arbitrator && repl_exch_same(me, r);
     r->joined = same && me->state != REPL_S_JOINING;
     r->receiving = same && me->state == REPL_S_JOINING;
     /* Certification must be identical everywhere from here on. It is only if every member
@@ -181,7 +201,7 @@ void repl_exch_decide(const struct repl_msg_state *s, int n, int my_idx, const t
      * state. Otherwise (a joiner, a member back from a non-primary spell, a restart) everyone
      * restarts at the group position, decided from these messages alone, never from one
      * node's own history. */
-    for (int i = 0; i < n; i++)
-        if (!(s[i].prim && repl_exch_holds(&s[i]) && repl_exch_same(&s[i], r)))
+    for (int i = 0; i < n; i++) /* an arbitrator keeps no index: it changes nothing here */
+        if (!s[i].arbitrator && !(s[i].prim && repl_exch_holds(&s[i]) && repl_exch_same(&s[i], r)))
             r->reset_cert = true;
 }

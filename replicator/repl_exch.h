@@ -52,7 +52,7 @@ struct repl_exch_result {
  * after. */
 void repl_exch_decide(const struct repl_msg_state *s, int n, int my_idx, const tr_uuid *ghist,
                       int64_t close, struct repl_exch_result *r);
-/* s holds a complete history (not one half-received by a transfer). */
+/* s holds a complete history (not one half-received by a transfer, never an arbitrator). */
 bool repl_exch_holds(const struct repl_msg_state *s);
 /* s holds exactly the state the result names. */
 bool repl_exch_same(const struct repl_msg_state *s, const struct repl_exch_result *r);

@@ -53,6 +53,13 @@ int repl_members_find(const struct repl_members *m, const tr_uuid *id)
     return -1;
 }
 
+int repl_members_data(const struct repl_members *m)
+{
+    int k = 0;
+    for (int i = 0; i < m->n; i++) k += m->state[i] != REPL_M_ARBITRATOR;
+    return k;
+}
+
 int repl_members_choose_donor(const struct repl_members *m, const char *donors, int joiner)
 {
     const char *p = donors;
@@ -79,12 +86,15 @@ bool repl_members_on_last(struct repl_members *m, const tr_uuid *node, int64_t s
                           int64_t *safe)
 {
     int64_t min = INT64_MAX;
-    bool all = m->n > 0;
+    int counted = 0, missing = 0;
     for (int i = 0; i < m->n; i++) {
+        if (m->state[i] == REPL_M_ARBITRATOR) continue;
+        counted++;
         if (tr_uuid_compare(&m->info[i].id, node) == 0 && seqno > m->last[i]) m->last[i] = seqno;
-        if (m->last[i] < 0) all = false;
+        if (m->last[i] < 0) missing++;
         if (m->last[i] < min) min = m->last[i];
     }
+    bool all = counted > 0 && missing == 0;
     /* every member has committed up to min and has nothing in flight below it: nothing at
      * or below it can conflict again */
     if (!all || min <= m->safe) return false;
@@ -101,6 +111,7 @@ const char *repl_mstate_name(int s)
     case REPL_M_DONOR: return "DONOR";
     case REPL_M_JOINED: return "JOINED";
     case REPL_M_SYNCED: return "SYNCED";
+    case REPL_M_ARBITRATOR: return "ARBITRATOR";
     }
     return "?";
 }

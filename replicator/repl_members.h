@@ -16,6 +16,8 @@ enum repl_mstate {
     REPL_M_DONOR,    /* serving a transfer, or desynced */
     REPL_M_JOINED,   /* holds the state, catching up */
     REPL_M_SYNCED,
+    REPL_M_ARBITRATOR, /* votes in gcomm's quorum, holds no data (docs/design/arbitrator.md):
+                        * never a donor, not counted for purge or votes; no message changes it */
 };
 
 struct repl_members {
@@ -32,10 +34,14 @@ int repl_members_set(struct repl_members *m, const struct repl_member *info, con
                      int n);
 void repl_members_clear(struct repl_members *m);
 int repl_members_find(const struct repl_members *m, const tr_uuid *id);
+/* Members that hold or take data (all but arbitrators): who can vote on a write-set. */
+int repl_members_data(const struct repl_members *m);
 /* wsrep_sst_donor: names in order of preference; a trailing comma (or an empty list) allows any
  * synced member after them. -1 when none can serve. */
 int repl_members_choose_donor(const struct repl_members *m, const char *donors, int joiner);
-/* A LAST report; true and *safe when the purge point advanced. */
+/* A LAST report; true and *safe when the purge point advanced: the minimum over the members
+ * that hold data, once each has reported (arbitrators send none, as Galera leaves them out of
+ * its commit cut). */
 bool repl_members_on_last(struct repl_members *m, const tr_uuid *node, int64_t seqno,
                           int64_t *safe);
 const char *repl_mstate_name(int s);

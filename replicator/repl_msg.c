@@ -47,7 +47,7 @@ int repl_msg_state_encode(const struct repl_msg_state *m, struct tr_buf *out)
     memcpy(p, m->group.data, 16), p += 16;
     tr_put_u64(p, (uint64_t)m->seqno), p += 8;
     *p++ = (uint8_t)((m->prim ? 1 : 0) | (m->served ? 2 : 0) | (m->catching_up ? 4 : 0) |
-                     (m->bootstrap ? 8 : 0));
+                     (m->bootstrap ? 8 : 0) | (m->arbitrator ? 16 : 0));
     *p++ = m->state;
     tr_put_u16(p, m->proto_app), p += 2;
     memcpy(p, m->proposal.data, 16), p += 16;
@@ -97,11 +97,12 @@ int repl_msg_state_decode(const uint8_t *buf, size_t len, struct repl_msg_state 
     memcpy(m->node.data, p, 16), p += 16;
     memcpy(m->group.data, p, 16), p += 16;
     m->seqno = (int64_t)tr_get_u64(p), p += 8;
-    if (*p > 15) return -1;
+    if (*p > 31) return -1;
     m->prim = (*p & 1) != 0;
     m->served = (*p & 2) != 0;
     m->catching_up = (*p & 4) != 0;
-    m->bootstrap = (*p++ & 8) != 0;
+    m->bootstrap = (*p & 8) != 0;
+    m->arbitrator = (*p++ & 16) != 0;
     m->state = *p++;
     if (m->state >= REPL_S_COUNT) return -1;
     m->proto_app = tr_get_u16(p), p += 2;

@@ -44,6 +44,10 @@ struct repl_msg_state {
     bool bootstrap;      /* the operator bootstrapped here (pc.bootstrap, a new cluster): with
                           * no member known to hold the complete state, this one may represent
                           * the group (Galera's GCS_STATE_FBOOTSTRAP) */
+    bool arbitrator;     /* a voting member that holds no data (trireme-arbd, Galera's
+                          * GCS_STATE_ARBITRATOR): never represents the group, never a donor,
+                          * not counted for purge, votes or certification resets
+                          * (docs/design/arbitrator.md); group: the history it last saw */
     uint8_t state;       /* enum repl_fsm_state */
     uint16_t proto_app;  /* application protocol it speaks */
     tr_uuid proposal;    /* history uuid to use if nobody has one (bootstrap) */

@@ -182,8 +182,10 @@ static struct repl_vote *vote_begin(struct repl_votes *v, const struct repl_memb
         return NULL;
     }
     for (int i = 0; i < m->n; i++) {
-        /* joiners hold no state to compare */
-        if (m->state[i] == REPL_M_PRIM || m->state[i] == REPL_M_JOINER) continue;
+        /* joiners and arbitrators hold no state to compare */
+        if (m->state[i] == REPL_M_PRIM || m->state[i] == REPL_M_JOINER ||
+            m->state[i] == REPL_M_ARBITRATOR)
+            continue;
         x->who[x->num++] = m->info[i].id;
     }
     x->next = v->votes;

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "replicator/repl_arb.h"
 #include "replicator/repl_core.h"
 #include "tests/sim/sim.h"
 
@@ -44,6 +45,8 @@ struct ns_client {
 
 struct ns_node {
     int idx;
+    bool arb;               /* an arbitrator member (repl_arb, no core and no store) */
+    struct repl_arb *ra;    /* its state while the process is up */
     struct repl_core *core; /* NULL while the process is down */
     uint64_t inc;           /* incarnation of the replicator */
     bool up, leaving, failing;

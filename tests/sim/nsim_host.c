@@ -11,6 +11,7 @@
 #include "common/tr_fail.h"
 #include "common/tr_log.h"
 #include "replicator/repl_msg.h"
+#include "replicator/repl_members.h"
 #include "tests/sim/nsim.h"
 
 #define SLICE (1 * SIM_MS)
@@ -62,7 +63,7 @@ static void hook(struct sim *s, struct sim_node *snd, const struct gc_delivery *
 {
     struct nsim *m = s->hook_ctx;
     struct ns_node *nd = &m->nd[snd->idx];
-    if (!nd->core) return;
+    if (!nd->core && !nd->ra) return;
     struct ns_in *in = calloc(1, sizeof *in);
     if (!in) abort();
     if (d->kind == GC_DELIVER_VIEW) {
@@ -122,6 +123,7 @@ static gc_core *gcore(struct nsim *m, int i)
 }
 
 static int step(struct nsim *m, struct ns_node *nd, struct repl_ev *ev);
+static void arb_check(struct nsim *m, struct ns_node *nd);
 
 static void qpush(struct ns_node *nd, struct repl_act *a)
 {
@@ -347,6 +349,7 @@ static int step(struct nsim *m, struct ns_node *nd, struct repl_ev *ev)
     if (in.state == REPL_S_SYNCED && (in.held || in.ist_waiting))
         NFAIL(m, "n%d: Synced while %" PRId64 " actions are held for its state transfer", nd->idx, in.held);
     if (in.primary && repl_fsm_holds_state(in.state)) nd->ever_primary = true;
+    arb_check(m, nd);
     /* as the driver does: tell the core where commits are once they reach the point it asked
      * for, and at once when it asks for a point that has passed already (a vote to answer) */
     bool earlier = in.notify_at < nd->notify_at;
@@ -368,6 +371,17 @@ void ns_start(struct nsim *m, int i, bool bootstrap)
     if (m->net.nodes[i].alive) sim_crash(&m->net, i); /* a process that left starts anew */
     sim_node_start(&m->net, i);
     nd->inc++;
+    if (nd->arb) { /* it keeps nothing across restarts: a new process, a new uuid */
+        nd->ra = calloc(1, sizeof *nd->ra);
+        if (!nd->ra) abort();
+        char name[8];
+        snprintf(name, sizeof name, "arb%d", i);
+        repl_arb_init(nd->ra, gc_core_uuid(m->net.nodes[i].core), name);
+        nd->up = true;
+        nd->restart_at = 0;
+        TRACE(m, "n%d (arbitrator) starts", i);
+        return;
+    }
     struct repl_core_cfg cfg = {.proto_ver = 4, .capabilities = 0x7f, .max_ws_raw = CERT_WS_MAX_SIZE};
     cfg.self = *gc_core_uuid(m->net.nodes[i].core);
     snprintf(cfg.name, sizeof cfg.name, "n%d", i);
@@ -392,7 +406,12 @@ void ns_start(struct nsim *m, int i, bool bootstrap)
     char donors[32];
     switch ((m->seed + (uint64_t)i) % 6) {
     case 2: snprintf(donors, sizeof donors, "n0,"); break;
-    case 3: snprintf(donors, sizeof donors, "n%d", (i + 1) % m->n); break;
+    case 3: { /* a data node: an arbitrator never donates (it would wait for ever) */
+        int data = 0;
+        for (int k = 0; k < m->n; k++) data += !m->nd[k].arb;
+        snprintf(donors, sizeof donors, "n%d", (i + 1) % data);
+        break;
+    }
     case 4: snprintf(donors, sizeof donors, "nobody,n1,"); break;
     default: donors[0] = '\0'; break;
     }
@@ -432,6 +451,9 @@ static void drop_core(struct ns_node *nd)
 {
     if (nd->core) repl_core_free(nd->core);
     nd->core = NULL;
+    if (nd->ra) repl_arb_free(nd->ra);
+    free(nd->ra);
+    nd->ra = NULL;
     qclear(nd);
     free_inbox(nd);
     nd->up = false;
@@ -461,6 +483,7 @@ static void down(struct nsim *m, struct ns_node *nd, uint64_t restart_in)
 bool ns_synced_quorum(struct nsim *m)
 {
     for (int k = 0; k < m->n; k++) {
+        if (m->nd[k].arb) continue;
         if (!m->nd[k].core) return false;
         struct repl_core_info in;
         repl_core_info(m->nd[k].core, &in);
@@ -749,8 +772,63 @@ static void client_write(struct nsim *m, struct ns_node *nd, struct ns_client *c
 
 /* ---- the loop ---- */
 
+/* An arbitrator: views answered with its STATE, everything else dropped (repl_arb). */
+static void arb_work(struct nsim *m, struct ns_node *nd)
+{
+    if (!nd->ra) {
+        if (nd->restart_at && m->net.now >= nd->restart_at) ns_start(m, nd->idx, false);
+        return;
+    }
+    while (nd->in_head) {
+        struct ns_in *in = nd->in_head;
+        nd->in_head = in->next;
+        if (!nd->in_head) nd->in_tail = NULL;
+        if (in->closed) {
+            /* it left: a new process later */
+        } else if (in->view) {
+            struct tr_buf b = {0};
+            int rc = repl_arb_view(nd->ra, &in->gv, &b);
+            if (rc < 0) NFAIL(m, "n%d (arbitrator): cannot encode its STATE", nd->idx);
+            gc_core *g = gcore(m, nd->idx);
+            if (rc > 0 && g) gc_core_broadcast(g, b.ptr, b.len);
+            tr_buf_free(&b);
+        } else {
+            repl_arb_msg(nd->ra, &in->sender, in->buf, in->len);
+            /* it keeps nothing of what it drops: at most the exchange of the current view */
+            if (nd->ra->exch.active && nd->ra->exch.conf_id != nd->ra->conf_id)
+                NFAIL(m, "n%d (arbitrator): holds the exchange of an old view", nd->idx);
+        }
+        free(in->gv.members);
+        free(in->buf);
+        free(in);
+    }
+}
+
+/* In every data member's table an arbitrator member is ARBITRATOR: never a donor, never
+ * counted for purge or votes (docs/design/arbitrator.md). */
+static void arb_check(struct nsim *m, struct ns_node *nd)
+{
+    const struct repl_member *mem;
+    int k = repl_core_members(nd->core, &mem);
+    const uint8_t *st = repl_core_member_states(nd->core);
+    for (int j = 0; j < k; j++)
+        for (int a = 0; a < m->n; a++) {
+            const struct ns_node *x = &m->nd[a];
+            bool is_arb = x->arb && x->ra && !tr_uuid_compare(&mem[j].id, &x->ra->self);
+            if (is_arb && st[j] != REPL_M_ARBITRATOR)
+                NFAIL(m, "n%d: arbitrator n%d is %s in its member table", nd->idx, a, repl_mstate_name(st[j]));
+            if (!is_arb && x->core && !tr_uuid_compare(&mem[j].id, repl_core_self(x->core)) &&
+                st[j] == REPL_M_ARBITRATOR)
+                NFAIL(m, "n%d: data node n%d is ARBITRATOR in its member table", nd->idx, a);
+        }
+}
+
 static void node_work(struct nsim *m, struct ns_node *nd)
 {
+    if (nd->arb) {
+        arb_work(m, nd);
+        return;
+    }
     if (!nd->core) {
         if (nd->restart_at && m->net.now >= nd->restart_at) ns_start(m, nd->idx, false);
         return;
@@ -834,9 +912,18 @@ void ns_run(struct nsim *m, uint64_t until)
 bool ns_settled(struct nsim *m, char *why, size_t cap)
 {
     int64_t applied = -2;
+    const tr_uuid *group = NULL;
     for (int i = 0; i < m->n; i++) {
         struct ns_node *nd = &m->nd[i];
+        if (nd->arb) {
+            if (!nd->ra) return snprintf(why, cap, "n%d (arbitrator) is down", i), false;
+            if (!nd->ra->ordering || nd->ra->members != m->n)
+                return snprintf(why, cap, "n%d (arbitrator) sees %d members, %s", i, nd->ra->members,
+                                nd->ra->ordering ? "ordering" : "no group state"), false;
+            continue;
+        }
         if (!nd->core) return snprintf(why, cap, "n%d is down", i), false;
+        group = repl_core_group(nd->core);
         struct repl_core_info in;
         repl_core_info(nd->core, &in);
         if (in.state != REPL_S_SYNCED || !in.primary || in.members != m->n)
@@ -855,6 +942,10 @@ bool ns_settled(struct nsim *m, char *why, size_t cap)
     }
     for (int k = 0; k < 16; k++)
         if (m->xf[k].used) return snprintf(why, cap, "a state transfer is in flight"), false;
+    /* the arbitrators learnt the group's history from the same exchange the nodes decided */
+    for (int i = 0; i < m->n && group; i++)
+        if (m->nd[i].arb && tr_uuid_compare(&m->nd[i].ra->group, group))
+            NFAIL(m, "n%d (arbitrator) names another group history than the nodes", i);
     return true;
 }
 
@@ -880,6 +971,8 @@ void ns_free(struct nsim *m)
     for (int i = 0; i < m->n; i++) {
         struct ns_node *nd = &m->nd[i];
         if (nd->core) repl_core_free(nd->core);
+        if (nd->ra) repl_arb_free(nd->ra);
+        free(nd->ra);
         qclear(nd);
         free(nd->q);
         free_inbox(nd);

@@ -23,7 +23,7 @@ struct undo {
 
 static bool alive(struct nsim *m, int i)
 {
-    return m->nd[i].core != NULL;
+    return m->nd[i].core != NULL || m->nd[i].ra != NULL;
 }
 
 static void fault(struct nsim *m, struct undo *u, int *nu)
@@ -77,6 +77,7 @@ static void fault(struct nsim *m, struct undo *u, int *nu)
         sim_break_link(&m->net);
         break;
     case 9: { /* one allocation fails in this node's replicator: it must stop, never diverge */
+        if (nd->arb) break;
         static const char *const points[] = {
             "ws.new", "ws.decode", "core.certify", "core.msg", "core.view", "core.defer",
             "core.cert_new", "core.mstate", "core.req", "core.ist", "core.donate", "exch.begin",
@@ -104,12 +105,20 @@ static void undo_all(struct nsim *m, struct undo *u, int *nu, bool all)
 static struct {
     uint64_t acked, injected, bootstrapped;
 } tot;
+/* --arbitrators: a quarter of the seeds run arbitrator members. Not in the default runs yet:
+ * they fail 4 seeds in 1000 (1..1000: 3, 119, 499 liveness; 691 a divergence after an operator
+ * bootstrap), under investigation (docs/design/arbitrator.md, "Simulation"). */
+static bool with_arbs;
 
 static int run_seed(uint64_t seed, int verbose, bool quiet)
 {
     static struct nsim m;
     int n = 3 + (int)(seed % 3);
     ns_init(&m, seed, n);
+    /* a quarter of the seeds: the last member is an arbitrator (2 to 4 data nodes), and with 5
+     * members some have two (docs/design/arbitrator.md) */
+    int arbs = with_arbs && seed % 4 == 3 ? (n == 5 && seed % 8 == 7 ? 2 : 1) : 0;
+    for (int i = n - arbs; i < n; i++) m.nd[i].arb = true;
     m.verbose = verbose;
     m.net.verbose = verbose > 1 ? verbose : 0; /* --verbose twice: every delivery too */
     m.clients_on = true;
@@ -159,7 +168,7 @@ static int run_seed(uint64_t seed, int verbose, bool quiet)
         int best = -1;
         for (int i = 0; i < n; i++) {
             up &= alive(&m, i);
-            if (!alive(&m, i)) continue;
+            if (!alive(&m, i) || m.nd[i].arb) continue;
             struct repl_core_info in;
             repl_core_info(m.nd[i].core, &in);
             if (in.primary) prim = true;
@@ -183,10 +192,10 @@ static int run_seed(uint64_t seed, int verbose, bool quiet)
         printf("seed %" PRIu64 ": FAIL %s\n  replay: build/bin/trireme-nsim --seed %" PRIu64 " --verbose\n",
                seed, m.net.fail, seed);
     } else if (!quiet) {
-        printf("seed %" PRIu64 ": ok, %d nodes, %" PRIu64 " commits acknowledged, %" PRIu64
+        printf("seed %" PRIu64 ": ok, %d nodes (%d arbitrators), %" PRIu64 " commits acknowledged, %" PRIu64
                " certification failures, %" PRIu64 " injected allocation failures, last seqno %" PRId64
                "%s\n",
-               seed, n, m.acked, m.cert_fail, m.injected, m.nd[0].applied,
+               seed, n, arbs, m.acked, m.cert_fail, m.injected, m.nd[0].applied,
                bootstraps ? ", bootstrapped by the operator" : "");
     }
     tot.acked += m.acked;
@@ -209,8 +218,9 @@ int main(int argc, char **argv)
             have_one = true;
         } else if (!strcmp(argv[i], "--verbose")) verbose++;
         else if (!strcmp(argv[i], "--quiet")) quiet = true;
+        else if (!strcmp(argv[i], "--arbitrators")) with_arbs = true;
         else {
-            fprintf(stderr, "usage: trireme-nsim [--seeds N [--start S]] [--seed S [--verbose]] [--quiet]\n");
+            fprintf(stderr, "usage: trireme-nsim [--seeds N [--start S]] [--seed S [--verbose]] [--quiet] [--arbitrators]\n");
             return 2;
         }
     }

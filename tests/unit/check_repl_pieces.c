@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "common/tr_log.h"
+#include "replicator/repl_arb.h"
 #include "replicator/repl_exch.h"
 #include "replicator/repl_flow.h"
 #include "replicator/repl_fsm.h"
@@ -888,6 +889,165 @@ START_TEST(monitor_commit_order_with_threads)
 }
 END_TEST
 
+
+/* ---- arbitrators (docs/design/arbitrator.md) ---- */
+
+/* An arbitrator's STATE as repl_arb sends it: node n, the history it saw (GROUP or none). */
+static struct repl_msg_state arb_of(int n, bool seen)
+{
+    struct repl_msg_state s = st_of(n, -1, false, REPL_S_CONNECTED, 0, -1, -1);
+    s.arbitrator = true;
+    s.group = seen ? U(GROUP) : tr_uuid_nil;
+    return s;
+}
+
+START_TEST(arb_state_flag_round_trips)
+{
+    struct repl_msg_state s = arb_of(4, true), d;
+    struct tr_buf b = {0};
+    ck_assert_int_eq(repl_msg_state_encode(&s, &b), 0);
+    ck_assert_int_eq(repl_msg_state_decode(b.ptr, b.len, &d), 0);
+    ck_assert(d.arbitrator && !d.prim && !d.bootstrap && d.seqno == -1);
+    tr_uuid g = U(GROUP);
+    ck_assert(!tr_uuid_compare(&d.group, &g));
+    s.arbitrator = false;
+    tr_buf_reset(&b);
+    ck_assert_int_eq(repl_msg_state_encode(&s, &b), 0);
+    ck_assert_int_eq(repl_msg_state_decode(b.ptr, b.len, &d), 0);
+    ck_assert(!d.arbitrator);
+    /* flags beyond the known ones are refused: not ours to guess */
+    b.ptr[8 + 8 + 16 + 16 + 8] = 0x20;
+    ck_assert_int_eq(repl_msg_state_decode(b.ptr, b.len, &d), -1);
+    tr_buf_free(&b);
+}
+END_TEST
+
+START_TEST(arb_never_represents_and_survivor_goes_on)
+{
+    /* n1 and n2 hold the state, arbitrator n5 (the lowest uuid would win a tie) ... */
+    int L[] = {1, 2};
+    struct repl_msg_state s[3];
+    s[0] = arb_of(0, true);
+    s[1] = st_of(1, 40, true, REPL_S_SYNCED, 5, 100, -1);
+    s[2] = st_of(2, 40, true, REPL_S_SYNCED, 5, 100, -1);
+    lo_members(s + 1, 2, L, 2);
+    for (int me = 0; me < 3; me++) {
+        struct repl_exch_result r = decide(s, 3, me, 100);
+        ck_assert(!r.no_state && !r.new_history);
+        ck_assert_int_eq(r.rep, 1);
+        ck_assert(r.joined == (me != 0) && !r.receiving);
+        ck_assert_msg(!r.reset_cert, "an arbitrator must not reset certification");
+    }
+    /* ... n2 is killed: n1 held the stream of view 5 to where the new view continues */
+    struct repl_msg_state t[2] = {s[0], st_of(1, 40, true, REPL_S_SYNCED, 5, 120, 120)};
+    lo_members(t + 1, 1, L, 2);
+    struct repl_exch_result r = decide(t, 2, 1, 120);
+    ck_assert(!r.no_state && r.rep == 1 && r.joined && r.seqno == 40);
+    ck_assert(!repl_exch_holds(&t[0]));
+}
+END_TEST
+
+START_TEST(arb_new_history_and_what_it_saw)
+{
+    /* a new cluster: the name comes from the first data member, never the arbitrator */
+    struct repl_msg_state s[2] = {arb_of(0, false), st_of(1, -1, false, REPL_S_CONNECTED, 0, -1, -1)};
+    struct repl_exch_result r = decide(s, 2, 1, 0);
+    tr_uuid p1 = U(0xB0 + 1);
+    ck_assert(r.new_history && r.joined && !tr_uuid_compare(&r.group, &p1));
+    r = decide(s, 2, 0, 0);
+    ck_assert(r.new_history && !r.joined);
+    /* an arbitrator that saw a history: its holders are away; a stateless node waits for them */
+    s[0] = arb_of(0, true);
+    r = decide(s, 2, 1, 0);
+    ck_assert(r.no_state && r.waiting && !r.new_history);
+    /* unless the operator says this is a new cluster */
+    s[1].bootstrap = true;
+    r = decide(s, 2, 1, 0);
+    ck_assert(r.new_history && !r.no_state);
+    /* arbitrators alone decide nothing */
+    struct repl_msg_state a[2] = {arb_of(0, false), arb_of(3, true)};
+    r = decide(a, 2, 0, 0);
+    ck_assert(r.no_state && !r.new_history && r.rep < 0);
+}
+END_TEST
+
+START_TEST(arb_members_not_donor_purge_or_vote)
+{
+    static const uint8_t st[3] = {REPL_M_ARBITRATOR, REPL_M_SYNCED, REPL_M_PRIM};
+    struct repl_members m;
+    members3(&m, 3, st); /* n1 arbitrator, n2 synced, n3 a joiner */
+    ck_assert_int_eq(repl_members_data(&m), 2);
+    ck_assert_int_eq(repl_members_choose_donor(&m, "", 2), 1);
+    ck_assert_int_eq(repl_members_choose_donor(&m, "n1", 2), -1); /* named, but no donor */
+    ck_assert_int_eq(repl_members_choose_donor(&m, "", 1), -1);   /* n2 itself asks: nobody */
+    /* purge: the arbitrator sends no LAST and is not waited for */
+    tr_uuid a = U(1), b = U(2), c = U(3);
+    int64_t safe = -7;
+    ck_assert(!repl_members_on_last(&m, &a, 500, &safe));
+    ck_assert(!repl_members_on_last(&m, &b, 80, &safe));
+    ck_assert(repl_members_on_last(&m, &c, 90, &safe));
+    ck_assert_int_eq(safe, 80);
+    /* a vote asks n2 only (the joiner and the arbitrator hold nothing to compare) */
+    struct repl_votes v;
+    memset(&v, 0, sizeof v);
+    struct repl_vote_result r;
+    ck_assert_int_eq(repl_votes_on_msg(&v, &m, &b, &a, 7, 0xbad, 10, &r), 0);
+    ck_assert(!r.decided); /* the arbitrator's word does not count */
+    ck_assert_int_eq(repl_votes_on_msg(&v, &m, &b, &b, 7, 0, 10, &r), 0);
+    ck_assert(r.decided && r.asked == 1 && r.winner == 0);
+    repl_votes_clear(&v);
+    repl_members_clear(&m);
+}
+END_TEST
+
+START_TEST(arb_answers_exchanges_and_drops_the_rest)
+{
+    struct repl_arb a;
+    tr_uuid me = U(0);
+    repl_arb_init(&a, &me, "arb");
+    struct repl_member mem[2];
+    memset(mem, 0, sizeof mem);
+    mem[0].id = U(0);
+    mem[1].id = U(1);
+    struct repl_gview gv = {.primary = false, .conf_id = 8, .my_idx = 0, .memb_num = 2, .members = mem};
+    struct tr_buf b = {0};
+    ck_assert_int_eq(repl_arb_view(&a, &gv, &b), 0); /* not primary: silent */
+    ck_assert_int_eq((int)b.len, 0);
+    gv.primary = true;
+    gv.conf_id = 9;
+    gv.history = U(HIST);
+    ck_assert_int_eq(repl_arb_view(&a, &gv, &b), 1);
+    struct repl_msg_state mine;
+    ck_assert_int_eq(repl_msg_state_decode(b.ptr, b.len, &mine), 0);
+    ck_assert(mine.arbitrator && mine.conf_id == 9 && tr_uuid_is_nil(&mine.group));
+    /* a write-set and a LAST are dropped, not kept */
+    uint8_t ws[64] = {'T', 'R', 'W', 'S'};
+    ck_assert_int_eq(repl_arb_msg(&a, &mem[1].id, ws, sizeof ws), 0);
+    struct tr_buf l = {0};
+    struct repl_msg_last last = {U(1), 5};
+    ck_assert_int_eq(repl_msg_last_encode(&last, &l), 0);
+    ck_assert_int_eq(repl_arb_msg(&a, &mem[1].id, l.ptr, l.len), 0);
+    ck_assert_int_eq((int)a.dropped, 2);
+    /* both STATEs: it learns the group's history */
+    ck_assert_int_eq(repl_arb_msg(&a, &me, b.ptr, b.len), 0);
+    struct repl_msg_state d = st_of(1, 40, true, REPL_S_SYNCED, 0, -1, -1);
+    tr_buf_reset(&l);
+    ck_assert_int_eq(repl_msg_state_encode(&d, &l), 0);
+    ck_assert_int_eq(repl_arb_msg(&a, &mem[1].id, l.ptr, l.len), 1);
+    tr_uuid g = U(GROUP);
+    ck_assert(a.ordering && !tr_uuid_compare(&a.group, &g) && a.seqno == 40);
+    /* its next STATE says which history it saw */
+    tr_buf_reset(&b);
+    gv.conf_id = 10;
+    ck_assert_int_eq(repl_arb_view(&a, &gv, &b), 1);
+    ck_assert_int_eq(repl_msg_state_decode(b.ptr, b.len, &mine), 0);
+    ck_assert(!tr_uuid_compare(&mine.group, &g) && mine.seqno == -1);
+    tr_buf_free(&b);
+    tr_buf_free(&l);
+    repl_arb_free(&a);
+}
+END_TEST
+
 static Suite *pieces_suite(void)
 {
     Suite *s = suite_create("repl_pieces");
@@ -926,6 +1086,13 @@ static Suite *pieces_suite(void)
     tc = tcase_create("inflight");
     tcase_add_test(tc, inflight_reports_the_minimum);
     tcase_add_test(tc, members_purge_point_is_the_minimum);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("arbitrator");
+    tcase_add_test(tc, arb_state_flag_round_trips);
+    tcase_add_test(tc, arb_never_represents_and_survivor_goes_on);
+    tcase_add_test(tc, arb_new_history_and_what_it_saw);
+    tcase_add_test(tc, arb_members_not_donor_purge_or_vote);
+    tcase_add_test(tc, arb_answers_exchanges_and_drops_the_rest);
     suite_add_tcase(s, tc);
     tc = tcase_create("monitor");
     tcase_add_test(tc, monitor_leaves_in_order);

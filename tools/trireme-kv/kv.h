@@ -40,6 +40,7 @@ struct kv_config {
     bool sst_kv;             /* --sst-method kv: real table transfer over loopback */
     int members;             /* wait for this many in the primary view; barrier at the end */
     bool bf_abort;           /* appliers BF-abort local holders of the rows they apply */
+    double avail;            /* --avail SECONDS: write for that long through failures (avail.c) */
 };
 
 /* ---- the in-memory table (table.c) ---- */
@@ -153,6 +154,10 @@ struct kv_node {
     wsrep_seqno_t chain_seqno; /* the last seqno committed */
     long commits;              /* commits this node made (a joiner's snapshot not counted) */
     atomic_long order_errors;  /* commits whose seqno was not above the previous one */
+
+    /* avail.c: --avail runs count refusals while the node is not primary, not errors */
+    atomic_long unavailable;
+    double last_commit_ms, max_gap_ms, max_gap_at_ms; /* under commit_mu */
 };
 
 /* ---- commits.c ---- */
@@ -205,6 +210,15 @@ struct kv_result {
 };
 /* Runs ops transactions (split over the client threads); adds to res. */
 int kv_workload_run(struct kv_node *n, long ops, struct kv_result *res);
+/* --avail: the workload's clients write until the time is up, whatever the cluster does; a TICK
+ * line every 100 ms (wall ms, commits, refusals, primary, view size) and the longest gap
+ * between two commits at the end. */
+int kv_avail_run(struct kv_node *n, struct kv_result *res);
+/* A client's call failed with rc: true (and counted) when, in avail mode, that is the provider
+ * refusing writes outside a primary component (CONN_FAIL, NODE_FAIL) rather than an error. */
+bool kv_avail_refused(struct kv_node *n, wsrep_status_t rc);
+/* A local commit at now_ms (avail mode): the gap since the previous one. */
+void kv_avail_commit(struct kv_node *n, double now_ms);
 /* The percentiles from what res collected; frees it. */
 void kv_result_finish(struct kv_result *res);
 

@@ -43,14 +43,18 @@ static void usage(FILE *f)
             "  --sst-method skip|kv     skip: request \"trivial\" (default, like MariaDB's\n"
             "                           wsrep_sst_method=skip); kv: ship the table over loopback\n"
             "  --sst-request STR        joiner's state-transfer request (default \"trivial\")\n"
-            "  --quiet                  only warnings, errors and results\n");
+            "  --quiet                  only warnings, errors and results\n"
+            "  --avail SECONDS          after the start (and --members), write for SECONDS\n"
+            "                           through failures: refusals while not primary are\n"
+            "                           counted, not errors; TICK lines every 100 ms, the\n"
+            "                           longest gap between commits at the end\n");
 }
 
 static int parse(int argc, char **argv, struct kv_config *c)
 {
     enum { O_PROVIDER = 256, O_OPTIONS, O_ADDR, O_CNAME, O_NAME, O_DDIR, O_NADDR, O_BOOT, O_OPS,
            O_KEYS, O_THREADS, O_VSIZE, O_APPL, O_TOI, O_CSUM, O_HOLD, O_STATS, O_SW, O_QUIET,
-           O_API, O_KTYPE, O_STO, O_SEED, O_SST, O_MEMB, O_SSTM, O_BF, O_HELP };
+           O_API, O_KTYPE, O_STO, O_SEED, O_SST, O_MEMB, O_SSTM, O_BF, O_AVAIL, O_HELP };
     static const struct option lo[] = {
         {"provider", 1, 0, O_PROVIDER}, {"options", 1, 0, O_OPTIONS},
         {"cluster-address", 1, 0, O_ADDR}, {"cluster-name", 1, 0, O_CNAME},
@@ -62,7 +66,7 @@ static int parse(int argc, char **argv, struct kv_config *c)
         {"quiet", 0, 0, O_QUIET}, {"api-check", 0, 0, O_API}, {"key-type", 1, 0, O_KTYPE},
         {"sync-timeout", 1, 0, O_STO}, {"seed", 1, 0, O_SEED}, {"sst-request", 1, 0, O_SST},
         {"members", 1, 0, O_MEMB}, {"sst-method", 1, 0, O_SSTM},
-        {"bf-abort", 0, 0, O_BF},
+        {"bf-abort", 0, 0, O_BF}, {"avail", 1, 0, O_AVAIL},
         {"help", 0, 0, O_HELP},
         {0, 0, 0, 0}};
     static char ddir[512];
@@ -104,6 +108,7 @@ static int parse(int argc, char **argv, struct kv_config *c)
             }
             break;
         case O_BF: c->bf_abort = true; break;
+        case O_AVAIL: c->avail = atof(optarg); break;
         case O_MEMB: c->members = atoi(optarg); break;
         case O_SST: c->sst_request = optarg; break;
         case O_SEED: c->seed = strtoull(optarg, NULL, 0); seeded = true; break;
@@ -179,6 +184,10 @@ int main(int argc, char **argv)
         goto out;
     if (n->cfg.api_check)
         kv_api_check(n);
+    if (n->cfg.avail > 0) { /* no barriers: the cluster may lose its primary component */
+        completed = kv_avail_run(n, &res) == 0;
+        goto out;
+    }
     /* With several nodes, a quarter of the work goes at once, while the others may still be
      * joining (state transfer under load); the rest after a barrier, so that every node's
      * writers run at the same time and conflicts are certain, not a matter of timing. */

@@ -46,6 +46,7 @@ static uint64_t next_rand(uint64_t *s)
 static void fail(struct client *c, const char *call, long long trx, wsrep_status_t rc,
                  const wsrep_trx_meta_t *m)
 {
+    if (kv_avail_refused(c->n, rc)) return;
     atomic_fetch_add(&c->n->errors, 1);
     if (atomic_fetch_add(&error_lines, 1) < MAX_ERROR_LINES)
         kv_err(c->n, "conn %llu trx %lld: %s -> %s (%d), meta.gtid.seqno %lld",
@@ -205,6 +206,7 @@ static enum outcome attempt(struct client *c, const char *key, size_t klen, cons
         return FAILED;
     }
     *lat_ms = kv_now_ms() - t0;
+    if (n->cfg.avail > 0) kv_avail_commit(n, t0 + *lat_ms);
     return COMMITTED;
 
 release_failed:
@@ -238,7 +240,8 @@ static void *client_main(void *arg)
     if (!val || !old)
         abort();
 
-    for (long i = 0; i < c->ops; i++) {
+    double until = n->cfg.avail > 0 ? kv_now_ms() + n->cfg.avail * 1e3 : 0;
+    for (long i = 0; until ? kv_now_ms() < until : i < c->ops; i++) {
         char key[32];
         int klen = snprintf(key, sizeof key, "k%08llu",
                             (unsigned long long)(next_rand(&c->rng) % (uint64_t)n->cfg.keys));
@@ -268,6 +271,11 @@ static void *client_main(void *arg)
             free(payload);
             if (o == COMMITTED)
                 kv_lat_add(&c->lat, ms);
+        }
+        if (o == FAILED && until) { /* refused while not primary: try again shortly */
+            struct timespec ts = {0, 20000000};
+            nanosleep(&ts, NULL);
+            continue;
         }
         if (o == RETRY) {
             wsrep_trx_meta_t none = {.gtid.seqno = WSREP_SEQNO_UNDEFINED};
