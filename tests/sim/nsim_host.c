@@ -178,6 +178,8 @@ static struct ns_xfer *xfer_new(struct nsim *m)
 {
     for (int k = 0; k < 16; k++)
         if (!m->xf[k].used) {
+            free(m->xf[k].log.e); /* what an earlier transfer in this slot left */
+            repl_act_release(&m->xf[k].act);
             memset(&m->xf[k], 0, sizeof m->xf[k]);
             m->xf[k].used = true;
             return &m->xf[k];
