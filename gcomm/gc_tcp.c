@@ -499,8 +499,9 @@ __attribute__((format(printf, 4, 5))) static void log_quiet(gc_node *n, enum qui
     }
     memset(&n->refused[slot], 0, sizeof n->refused[slot]);
     snprintf(n->refused[slot].key, sizeof n->refused[slot].key, "%s", key);
-found:
-    uint64_t quiet = kind == Q_ALLOWLIST ? ALLOWLIST_QUIET_NS : REFUSAL_QUIET_NS;
+found:;
+    /* A label cannot precede a declaration before C23 (clang refuses it). */
+    const uint64_t quiet = kind == Q_ALLOWLIST ? ALLOWLIST_QUIET_NS : REFUSAL_QUIET_NS;
     if (n->refused[slot].last && t - n->refused[slot].last < quiet) {
         n->refused[slot].hidden++;
         tr_debug("%s", why);
