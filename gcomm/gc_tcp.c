@@ -1330,6 +1330,27 @@ void gc_node_stats(gc_node *n, struct gc_stats *st)
 
 const char *gc_node_listen_addr(gc_node *n) { return n->listen_actual; }
 
+int gc_node_peer_hosts(gc_node *n, const tr_uuid *uuid, char (*hosts)[GC_HOST_MAX], int max)
+{
+    int link = -1, k = 0;
+    char listen[GC_ADDR_MAX];
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    pthread_mutex_lock(&n->mu);
+    bool known = gc_core_peer_addr(n->core, uuid, &link, listen, sizeof listen);
+    struct conn *c = known && link >= 0 ? conn_by_id(n, link) : NULL;
+    bool far = c && c->fd >= 0 && getpeername(c->fd, (struct sockaddr *)&ss, &sl) == 0;
+    pthread_mutex_unlock(&n->mu);
+    if (!known) return -1;
+    if (far && k < max) tr_sockaddr_text(&ss, hosts[k++], GC_HOST_MAX, false);
+    char host[GC_HOST_MAX];
+    uint16_t port;
+    if (k < max && gc_addr_split(listen, host, sizeof host, &port) == 0 && strcmp(host, "0.0.0.0") &&
+        strcmp(host, "::") && (!k || strcmp(host, hosts[0])))
+        snprintf(hosts[k++], GC_HOST_MAX, "%s", host);
+    return k;
+}
+
 tr_uuid gc_node_uuid(gc_node *n)
 {
     pthread_mutex_lock(&n->mu);
