@@ -1633,6 +1633,8 @@ void repl_core_info(const struct repl_core *c, struct repl_core_info *o)
     o->cached_downto = repl_gcache_first(c->gcache);
     o->cert_floor = c->cert_floor;
     o->ist_waiting = c->xfer.phase == REPL_XFER_WAIT && !c->xfer.req && !c->failed;
+    o->donor_chosen = o->ist_waiting && c->xfer.have_donor; /* the IST receiver checks it */
+    o->donor = c->xfer.donor;
 }
 
 void repl_core_cert_stats(const struct repl_core *c, struct cert_stats *out)

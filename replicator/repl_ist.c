@@ -9,12 +9,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "common/tr_log.h"
 #include "common/tr_net.h"
 #include "common/tr_time.h"
+#include "replicator/repl_group.h"
 #include "replicator/repl_node_impl.h"
 
 /* stream: "TRIS" | u32 version | 16-byte group uuid | i64 first | i64 last | u64 token, then
@@ -28,13 +30,16 @@
 #define IST_PROGRESS_NS (5 * TR_NS_PER_SEC) /* between progress lines while receiving */
 #define IST_REFUSAL_QUIET_NS TR_NS_PER_SEC  /* refused connections: one log line a second */
 
-/* Each phase has a deadline of its own (trireme.ist_*_timeout), on the monotonic clock. */
+/* Each phase has a deadline of its own (trireme.ist_*_timeout), on the monotonic clock;
+ * check_donor: trireme.ist_check_donor. */
 struct ist_deadlines {
     int64_t connect_ns, header_ns, stream_ns;
+    bool check_donor;
 };
 
 static void read_deadlines(struct repl_node *n, struct ist_deadlines *d)
 {
+    if (tr_cfg_get_bool(n->cfg, "trireme.ist_check_donor", &d->check_donor)) d->check_donor = true;
     static const struct { const char *key; int64_t def; } keys[3] = {
         {"trireme.ist_connect_timeout", 60 * TR_NS_PER_SEC},
         {"trireme.ist_header_timeout", 10 * TR_NS_PER_SEC},
@@ -236,9 +241,46 @@ static void refused(struct ist_recv *j, const char *src, const char *why)
     j->refused_hidden = 0;
 }
 
+/* Whether src is an address of the member the group chose as this transfer's donor: the far
+ * end of its group link or the host it listens on, as the group sees them. The donor dials
+ * once it has seen the request ordered, this node may see it a moment later: waits for that
+ * until the deadline. true when the group cannot tell (the token then stands alone). */
+static bool from_donor(struct ist_recv *j, const char *src, int64_t deadline, char *why, size_t len)
+{
+    struct repl_node *n = j->n;
+    struct repl_group *g = n->group;
+    if (!g || !g->ops->member_hosts) return true;
+    struct repl_core_info in;
+    char name[REPL_NAME_LEN] = "?";
+    for (;;) {
+        pthread_mutex_lock(&n->mu);
+        repl_core_info(n->core, &in);
+        const struct repl_member *m = NULL;
+        int nm = in.donor_chosen ? repl_core_members(n->core, &m) : 0;
+        for (int i = 0; i < nm; i++)
+            if (!tr_uuid_compare(&m[i].id, &in.donor)) snprintf(name, sizeof name, "%s", m[i].name);
+        pthread_mutex_unlock(&n->mu);
+        if (in.donor_chosen) break;
+        if (!in.ist_waiting || tr_now_ns() > deadline) {
+            snprintf(why, len, "the group has not chosen a donor for this transfer (yet)");
+            return false;
+        }
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+    }
+    char hosts[4][REPL_HOST_LEN];
+    int k = g->ops->member_hosts(g, &in.donor, hosts, 4);
+    for (int i = 0; i < k; i++)
+        if (!strcmp(hosts[i], src)) return true;
+    size_t o = (size_t)snprintf(why, len, "not an address of the donor the group chose (%.40s at ", name);
+    for (int i = 0; i < k && o < len; i++) o += (size_t)snprintf(why + o, len - o, "%s%s", i ? ", " : "", hosts[i]);
+    if (o < len) snprintf(why + o, len - o, "%s)", k > 0 ? "" : "no known address");
+    return false;
+}
+
 /* Waits for the donor's connection: the first one from an address the host's allowlist
  * allows that presents this transfer's header (the token only the group's chosen donor
- * learnt) within the header deadline. Others are refused and the receiver keeps listening,
+ * learnt) within the header deadline, from an address of that donor. Others are refused and the receiver keeps listening,
  * so that nobody can end a transfer by connecting first. -1 with j->why set. */
 static int accept_donor(struct ist_recv *j)
 {
@@ -269,7 +311,8 @@ static int accept_donor(struct ist_recv *j)
             continue;
         }
         uint8_t h[IST_HDR];
-        int rc = io_until(c, h, sizeof h, false, tr_now_ns() + j->dl.header_ns);
+        int64_t header_dl = tr_now_ns() + j->dl.header_ns;
+        int rc = io_until(c, h, sizeof h, false, header_dl);
         if (rc == -ETIMEDOUT) {
             refused(j, src, "no header within trireme.ist_header_timeout");
             close_reset(c);
@@ -279,6 +322,12 @@ static int accept_donor(struct ist_recv *j)
             memcmp(h + 8, j->group.data, 16) != 0 || (int64_t)tr_get_u64(h + 24) != j->first ||
             (int64_t)tr_get_u64(h + 32) != j->last || tr_get_u64(h + 40) != j->token) {
             refused(j, src, "it did not present this transfer's header");
+            close_reset(c);
+            continue;
+        }
+        char why[200];
+        if (j->dl.check_donor && !from_donor(j, src, header_dl, why, sizeof why)) {
+            refused(j, src, why);
             close_reset(c);
             continue;
         }
