@@ -31,13 +31,13 @@
 #define IST_REFUSAL_QUIET_NS TR_NS_PER_SEC  /* refused connections: one log line a second */
 
 /* Each phase has a deadline of its own (trireme.ist_*_timeout), on the monotonic clock;
- * check_donor: trireme.ist_check_donor. */
-struct ist_deadlines {
+ * check_donor: trireme.ist_check_donor. Read when a transfer starts. */
+struct ist_settings {
     int64_t connect_ns, header_ns, stream_ns;
     bool check_donor;
 };
 
-static void read_deadlines(struct repl_node *n, struct ist_deadlines *d)
+static void read_settings(struct repl_node *n, struct ist_settings *d)
 {
     if (tr_cfg_get_bool(n->cfg, "trireme.ist_check_donor", &d->check_donor)) d->check_donor = true;
     static const struct { const char *key; int64_t def; } keys[3] = {
@@ -192,7 +192,7 @@ struct ist_recv {
     tr_uuid group;
     int64_t first, last;
     uint64_t token;
-    struct ist_deadlines dl;
+    struct ist_settings dl;
     struct repl_ist_thr *thr;
     char why[256];                /* the reason the transfer failed, for the core's message */
     int64_t refused_at;           /* refusals logged: at most one line per IST_REFUSAL_QUIET_NS */
@@ -280,8 +280,10 @@ static bool from_donor(struct ist_recv *j, const char *src, int64_t deadline, ch
 
 /* Waits for the donor's connection: the first one from an address the host's allowlist
  * allows that presents this transfer's header (the token only the group's chosen donor
- * learnt) within the header deadline, from an address of that donor. Others are refused and the receiver keeps listening,
- * so that nobody can end a transfer by connecting first. -1 with j->why set. */
+ * learnt) within the header deadline, from an address of that donor. Others are refused and
+ * the receiver keeps listening, so that nobody can end a transfer by connecting first. One
+ * connection at a time: a slow one holds the others up to the header deadline. -1 with
+ * j->why set. */
 static int accept_donor(struct ist_recv *j)
 {
     int64_t connect_dl = tr_now_ns() + j->dl.connect_ns;
@@ -446,7 +448,7 @@ int repl_ist_start_receiver(struct repl_node *n, const struct repl_act *a)
     pthread_mutex_lock(&n->mu);
     j->group = *repl_core_group(n->core);
     pthread_mutex_unlock(&n->mu);
-    read_deadlines(n, &j->dl);
+    read_settings(n, &j->dl);
     j->lfd = listen_on(a->addr);
     if (j->lfd < 0) {
         free(j);
@@ -466,7 +468,7 @@ struct ist_send {
     struct repl_node *n;
     struct repl_act a; /* addr, token, first (seqno), last (depends), the records */
     tr_uuid group;
-    struct ist_deadlines dl;
+    struct ist_settings dl;
     struct repl_ist_thr *thr;
 };
 
@@ -562,7 +564,7 @@ int repl_ist_start_sender(struct repl_node *n, struct repl_act *a)
     pthread_mutex_lock(&n->mu);
     j->group = *repl_core_group(n->core);
     pthread_mutex_unlock(&n->mu);
-    read_deadlines(n, &j->dl);
+    read_settings(n, &j->dl);
     j->a = *a;
     memset(a, 0, sizeof *a);
     if (thread_start(n, send_main, j, &j->thr)) {
