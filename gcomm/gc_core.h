@@ -108,6 +108,9 @@ void gc_core_probe(const gc_core *c, struct gc_core_probe *p);
 /* True while this node is in an established primary view and holds its lease. */
 bool gc_core_is_primary(const gc_core *c);
 const tr_uuid *gc_core_uuid(const gc_core *c);
+/* How this node reaches peer uuid: the driver's id of its link (-1: none up) and the gcomm
+ * address it announced in its HELLO (host:port, "" before one). false: no such peer. */
+bool gc_core_peer_addr(gc_core *c, const tr_uuid *uuid, int *link, char *listen, size_t len);
 void gc_core_stats(const gc_core *c, struct gc_stats *s);
 
 #endif

@@ -42,6 +42,15 @@ struct peer *gc_peer_find(gc_core *c, const tr_uuid *u)
     return NULL;
 }
 
+bool gc_core_peer_addr(gc_core *c, const tr_uuid *uuid, int *link, char *listen, size_t len)
+{
+    struct peer *p = gc_peer_find(c, uuid);
+    if (!p) return false;
+    *link = p->link >= 0 && c->links[p->link].used ? c->links[p->link].id : -1;
+    snprintf(listen, len, "%s", p->listen);
+    return true;
+}
+
 struct link *gc_link_slot(gc_core *c, int id)
 {
     for (int i = 0; i < MAX_LINKS; i++)

@@ -63,6 +63,11 @@ bool gc_node_is_primary(gc_node *n);
 void gc_node_stats(gc_node *n, struct gc_stats *st);
 const char *gc_node_listen_addr(gc_node *n); /* actual host:port after start (port 0 resolved) */
 tr_uuid gc_node_uuid(gc_node *n);
+/* The hosts member uuid's connections come from as this node sees them (text as
+ * tr_sockaddr_text spells it, no port): the far end of its link, then the host it announced
+ * it listens on unless that is a wildcard. The count (at most max), -1: not a peer here. */
+#define GC_HOST_MAX 64
+int gc_node_peer_hosts(gc_node *n, const tr_uuid *uuid, char (*hosts)[GC_HOST_MAX], int max);
 /* Stops the thread and closes every socket (no leave message: peers see a crash). */
 void gc_node_stop(gc_node *n);
 void gc_node_destroy(gc_node *n);

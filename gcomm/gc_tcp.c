@@ -23,6 +23,7 @@
 
 #include "common/tr_buf.h"
 #include "common/tr_log.h"
+#include "common/tr_net.h"
 #include "common/tr_time.h"
 #include "common/tr_tls.h"
 #include "gcomm/gc_frame.h"
@@ -736,31 +737,6 @@ static void on_event(gc_node *n, struct conn *c, uint32_t evs)
 }
 
 /* "1.2.3.4:5" or "[::1]:5" (with_port), or the address alone. */
-static void sockaddr_text(const struct sockaddr_storage *ss, char *buf, size_t len, bool with_port)
-{
-    char host[INET6_ADDRSTRLEN] = "?";
-    unsigned port = 0;
-    if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
-        if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) /* an IPv4 peer on a dual-stack listener */
-            inet_ntop(AF_INET, &a->sin6_addr.s6_addr[12], host, sizeof host);
-        else
-            inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
-        port = ntohs(a->sin6_port);
-        if (!IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) {
-            if (with_port) snprintf(buf, len, "[%s]:%u", host, port);
-            else snprintf(buf, len, "%s", host);
-            return;
-        }
-    } else if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
-        inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
-        port = ntohs(a->sin_port);
-    }
-    if (with_port) snprintf(buf, len, "%s:%u", host, port);
-    else snprintf(buf, len, "%s", host);
-}
-
 /* Whether one more accepted link from src fits the limits; if not, says why (once in a while). */
 static bool accept_fits(gc_node *n, const char *src)
 {
@@ -816,7 +792,7 @@ static void on_accept(gc_node *n)
         int fd = accept4(n->lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) return;
         char src[INET6_ADDRSTRLEN];
-        sockaddr_text(&ss, src, sizeof src, false);
+        tr_sockaddr_text(&ss, src, sizeof src, false);
         struct conn *c = NULL;
         for (int i = 0; i < MAX_CONNS; i++)
             if (!n->conns[i].used) { c = &n->conns[i]; break; }
@@ -834,7 +810,7 @@ static void on_accept(gc_node *n)
         c->used = true;
         c->fd = fd;
         c->id = ++n->next_id;
-        sockaddr_text(&ss, c->addr, sizeof c->addr, true);
+        tr_sockaddr_text(&ss, c->addr, sizeof c->addr, true);
         memcpy(c->src, src, sizeof c->src);
         c->pending = true;
         c->deadline = mono_ns() + n->cfg.peer_timeout_ns;
@@ -1353,6 +1329,27 @@ void gc_node_stats(gc_node *n, struct gc_stats *st)
 }
 
 const char *gc_node_listen_addr(gc_node *n) { return n->listen_actual; }
+
+int gc_node_peer_hosts(gc_node *n, const tr_uuid *uuid, char (*hosts)[GC_HOST_MAX], int max)
+{
+    int link = -1, k = 0;
+    char listen[GC_ADDR_MAX];
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    pthread_mutex_lock(&n->mu);
+    bool known = gc_core_peer_addr(n->core, uuid, &link, listen, sizeof listen);
+    struct conn *c = known && link >= 0 ? conn_by_id(n, link) : NULL;
+    bool far = c && c->fd >= 0 && getpeername(c->fd, (struct sockaddr *)&ss, &sl) == 0;
+    pthread_mutex_unlock(&n->mu);
+    if (!known) return -1;
+    if (far && k < max) tr_sockaddr_text(&ss, hosts[k++], GC_HOST_MAX, false);
+    char host[GC_HOST_MAX];
+    uint16_t port;
+    if (k < max && gc_addr_split(listen, host, sizeof host, &port) == 0 && strcmp(host, "0.0.0.0") &&
+        strcmp(host, "::") && (!k || strcmp(host, hosts[0])))
+        snprintf(hosts[k++], GC_HOST_MAX, "%s", host);
+    return k;
+}
 
 tr_uuid gc_node_uuid(gc_node *n)
 {

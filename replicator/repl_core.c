@@ -992,7 +992,14 @@ static void on_str(struct repl_core *c, struct repl_acts *out, const tr_uuid *se
         return;
     }
     int joiner = repl_members_find(&c->memb, &m.node);
-    if (joiner < 0 || !c->ordering) return; /* from an older view */
+    if (joiner < 0 || !c->ordering) {
+        /* a transfer is served only for a member of the primary view (Galera's group takes
+         * requests from its members alone): this one outlived its sender's membership */
+        char u[TR_UUID_STR_LEN + 1];
+        tr_uuid_print(&m.node, u);
+        tr_info("Ignoring a state transfer request from %s: not a member of the primary view", u);
+        return;
+    }
     const char *jname = c->memb.info[joiner].name;
     if (c->memb.state[joiner] != REPL_M_PRIM) {
         /* one transfer per joiner: a repeated request (a retry that crossed the donor's
@@ -1626,6 +1633,8 @@ void repl_core_info(const struct repl_core *c, struct repl_core_info *o)
     o->cached_downto = repl_gcache_first(c->gcache);
     o->cert_floor = c->cert_floor;
     o->ist_waiting = c->xfer.phase == REPL_XFER_WAIT && !c->xfer.req && !c->failed;
+    o->donor_chosen = o->ist_waiting && c->xfer.have_donor; /* the IST receiver checks it */
+    o->donor = c->xfer.donor;
 }
 
 void repl_core_cert_stats(const struct repl_core *c, struct cert_stats *out)

@@ -219,6 +219,8 @@ struct repl_core_info {
     int64_t cached_downto; /* first seqno the write-set store holds, -1 when empty */
     int64_t cert_floor;
     bool ist_waiting;      /* a joiner waiting for its IST records */
+    bool donor_chosen;     /* ... and the group chose `donor` for it (its request was ordered) */
+    tr_uuid donor;
 };
 void repl_core_info(const struct repl_core *c, struct repl_core_info *out);
 void repl_core_cert_stats(const struct repl_core *c, struct cert_stats *out);

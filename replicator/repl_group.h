@@ -41,6 +41,8 @@ typedef void (*repl_gev_sink)(void *ctx, struct repl_gev *ev);
 
 struct tr_cfg;
 
+#define REPL_HOST_LEN 64 /* a host as text, NUL included: IPv6 fits */
+
 struct repl_group {
     const struct repl_group_ops *ops;
     tr_uuid self; /* this member's uuid in the group (the group may keep its own across restarts) */
@@ -76,6 +78,12 @@ struct repl_group_ops {
     /* A run-time setting of the group (pc.weight, pc.bootstrap, gmcast.isolate) changed in
      * opts; may be NULL for groups without such settings. */
     void (*setting)(struct repl_group *g, const struct tr_cfg *opts, const char *key);
+    /* The hosts a member's connections come from as the group sees them (text as
+     * tr_sockaddr_text spells it, no port), for the IST receiver to check its donor against:
+     * the count (at most max), -1 when the member is unknown here. Callable from any thread
+     * while connected. NULL: the group cannot tell (the receiver then relies on the token). */
+    int (*member_hosts)(struct repl_group *g, const tr_uuid *member, char (*hosts)[REPL_HOST_LEN],
+                        int max);
 };
 
 struct repl_group_args {

@@ -338,6 +338,13 @@ static void gg_setting(struct repl_group *gb, const struct tr_cfg *opts, const c
 
 /* gcomm holds every broadcast, control messages too, while any member's stop is in force; it
  * queues them without blocking the caller, so the drain that lifts the stop never waits. */
+static int gg_member_hosts(struct repl_group *gr, const tr_uuid *member, char (*hosts)[REPL_HOST_LEN], int max)
+{
+    _Static_assert(REPL_HOST_LEN == GC_HOST_MAX, "one host text size");
+    struct gcomm_group *g = (struct gcomm_group *)gr;
+    return g->gn ? gc_node_peer_hosts(g->gn, member, hosts, max) : -1;
+}
+
 static const struct repl_group_ops gcomm_ops = {
     .connect = gg_connect,
     .broadcast = gg_broadcast,
@@ -347,6 +354,7 @@ static const struct repl_group_ops gcomm_ops = {
     .leave = gg_leave,
     .destroy = gg_destroy,
     .setting = gg_setting,
+    .member_hosts = gg_member_hosts,
 };
 
 struct repl_group *repl_group_gcomm_new(const struct repl_group_args *args,

@@ -236,8 +236,8 @@ void repl_node_free(struct repl_node *n)
     n->freed = true;
     repl_node_disconnect(n);
     repl_driver_stop(n); /* runs what the outbox holds (the leave) first */
+    repl_ist_wait_threads(n); /* before the group goes: a receiver asks it about its donor */
     if (n->group) n->group->ops->destroy(n->group);
-    repl_ist_wait_threads(n);
     /* No applier took the final view (the host stopped them first): record the position here. */
     pthread_mutex_lock(&n->mu);
     bool unsaved = n->connected && !n->final_done && !n->broken; /* see deliver_final */

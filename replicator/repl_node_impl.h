@@ -114,7 +114,7 @@ struct repl_node {
     void *allow_ctx;
     struct repl_group *group; /* created at the first connect */
 
-    pthread_mutex_t mu; /* guards everything down to `ist_threads` */
+    pthread_mutex_t mu; /* guards everything down to `ist_thr` */
     pthread_cond_t w_cond; /* writers and waiters for state changes (monotonic clock) */
     struct repl_core *core;
     struct repl_acts scratch;  /* the last step's actions, routed at once */
@@ -140,6 +140,7 @@ struct repl_node {
     int pause_count;
     int64_t pause_upto; /* paused at: own write-sets ordered after it wait for resume() */
     int ist_threads; /* IST sender and receiver threads not finished yet */
+    struct repl_ist_thr *ist_thr; /* IST threads started and not joined yet (repl_ist.c) */
 
     struct repl_monitor *apply_mon; /* last_left = fully committed */
     struct repl_monitor *commit_mon;

@@ -137,9 +137,17 @@ static const struct repl_option_info table[] = {
     K("socket.ssl_reload", TR_CFG_STRING, NULL, D, NO),
 
     /* trireme's own (no Galera equivalent): microseconds a thread waiting for the group polls
-     * before it sleeps (gcomm.md, threads of the TCP driver); bytes of unacknowledged group
-     * log before a node stops sending (gcomm.md section 5, step 6), 0 = no limit */
+     * before it sleeps (gcomm.md, threads of the TCP driver); whether the IST receiver takes a
+     * stream only from an address of the donor the group chose; the deadlines of the IST phases
+     * (security.md, IST: the donor connects, a connection shows the transfer's header, the
+     * whole stream arrives; Galera has none, a stalled or trickling stream holds it); bytes of
+     * unacknowledged group log before a node stops sending (gcomm.md section 5, step 6), 0 =
+     * no limit */
     KR("trireme.busy_poll_us", TR_CFG_INT, "50", 0, 0, 10000, YES),
+    K("trireme.ist_check_donor", TR_CFG_BOOL, "yes", 0, YES),
+    KR("trireme.ist_connect_timeout", TR_CFG_DURATION, "PT60S", 0, MS(100), INT64_MAX, YES),
+    KR("trireme.ist_header_timeout", TR_CFG_DURATION, "PT10S", 0, MS(100), INT64_MAX, YES),
+    KR("trireme.ist_stream_timeout", TR_CFG_DURATION, "PT1H", 0, MS(100), INT64_MAX, YES),
     K("trireme.retain_limit", TR_CFG_SIZE, "64M", 0, YES),
 };
 

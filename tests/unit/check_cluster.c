@@ -1,16 +1,21 @@
 /* tests/unit/check_cluster: several nodes in one process on an in-memory totally ordered bus.
  * Replication, certification conflicts, TOI, membership, node states, state transfer, fail-stop. */
 #include <check.h>
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "common/tr_buf.h"
 #include "common/tr_fail.h"
+#include "common/tr_log.h"
 #include "replicator/repl_grastate.h"
 #include "replicator/repl_group.h"
 #include "replicator/repl_msg.h"
@@ -47,6 +52,7 @@ struct bus {
     void *str;
     size_t str_len;
     int str_from, str_count;
+    const char *host[MAXN]; /* the address the bus says member i connects from; NULL: 127.0.0.1 */
 };
 
 #define BUS_INIT                                                                                 \
@@ -320,6 +326,21 @@ static void bus_destroy(struct repl_group *g)
     free(g);
 }
 
+/* Where a member's connections come from, as a group would know from its links. */
+static int bus_member_hosts(struct repl_group *g, const tr_uuid *member, char (*hosts)[REPL_HOST_LEN], int max)
+{
+    struct bus *b = ((struct bus_group *)g)->bus;
+    int k = -1;
+    pthread_mutex_lock(&b->mu);
+    for (int i = 0; i < b->n && k < 0; i++) {
+        if (tr_uuid_compare(&b->m[i].self, member)) continue;
+        k = 0;
+        if (max > 0) snprintf(hosts[k++], REPL_HOST_LEN, "%s", b->host[i] ? b->host[i] : "127.0.0.1");
+    }
+    pthread_mutex_unlock(&b->mu);
+    return k;
+}
+
 static const struct repl_group_ops bus_ops = {
     .connect = bus_connect,
     .broadcast = bus_broadcast,
@@ -328,6 +349,7 @@ static const struct repl_group_ops bus_ops = {
     .fc_stats = bus_fc_stats,
     .leave = bus_leave,
     .destroy = bus_destroy,
+    .member_hosts = bus_member_hosts,
 };
 
 static struct repl_group *bus_factory(const struct repl_group_args *args, void *ctx)
@@ -384,6 +406,8 @@ struct host {
     bool manual_sst;        /* "copy" donations wait in `pending` for the test to finish them */
     struct sst_copy *pending;
     void (*donate_hook)(struct host *); /* runs in sst_donate before the snapshot is taken */
+    const char *refuse; /* the host's allowlist refuses this address (NULL: allows all) */
+    int refused;        /* addresses the allowlist was asked about and refused */
 };
 
 /* Under h->mu, inside commit order: the row write at seqno is committed here. */
@@ -534,15 +558,22 @@ static void *applier(void *arg)
     return NULL;
 }
 
-static void host_init_with(struct host *h, const char *name, const char *options,
-                           struct repl_group *(*factory)(const struct repl_group_args *, void *),
-                           void *ctx)
+/* The host's allowlist service (MariaDB's wsrep_allowlist): everyone but h->refuse. */
+static bool host_allow(void *ctx, const char *addr)
 {
-    memset(h, 0, sizeof *h);
-    pthread_mutex_init(&h->mu, NULL);
-    pthread_cond_init(&h->cond, NULL);
-    snprintf(h->dir, sizeof h->dir, "/tmp/check_cluster.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(h->dir));
+    struct host *h = ctx;
+    pthread_mutex_lock(&h->mu);
+    bool ok = !h->refuse || strcmp(addr, h->refuse) != 0;
+    h->refused += !ok;
+    pthread_mutex_unlock(&h->mu);
+    return ok;
+}
+
+/* A node for h (in h->dir, which keeps what an earlier node there saved). */
+static void host_node_new(struct host *h, const char *name, const char *options,
+                          struct repl_group *(*factory)(const struct repl_group_args *, void *),
+                          void *ctx)
+{
     struct repl_init_args a = {
         .node_name = name,
         .node_incoming = name,
@@ -552,10 +583,24 @@ static void host_init_with(struct host *h, const char *name, const char *options
         .host = {h, h_connected, h_view, h_apply, h_synced, h_sst_request, h_sst_donate},
         .group_factory = factory,
         .group_ctx = ctx,
+        .allow_peer = host_allow,
+        .allow_ctx = h,
     };
+    ck_assert_int_eq(repl_node_new(&a, &h->node), REPL_OK);
+}
+
+static void host_init_with(struct host *h, const char *name, const char *options,
+                           struct repl_group *(*factory)(const struct repl_group_args *, void *),
+                           void *ctx)
+{
+    memset(h, 0, sizeof *h);
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_cond_init(&h->cond, NULL);
+    snprintf(h->dir, sizeof h->dir, "/tmp/check_cluster.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(h->dir));
     h->sst_method = "trivial";
     h->donor = "";
-    ck_assert_int_eq(repl_node_new(&a, &h->node), REPL_OK);
+    host_node_new(h, name, options, factory, ctx);
 }
 
 static void host_init(struct host *h, struct bus *b, const char *name)
@@ -1415,19 +1460,25 @@ static int donations(struct host *h, int n)
     return k;
 }
 
+/* h[0] forms the group, h[1] joins; both commit row A = value (transaction trx). */
+static void pair_with_row(struct host *h, uint64_t trx, int value)
+{
+    host_start(&h[0], true);
+    wait_synced(&h[0], 1);
+    host_start(&h[1], false);
+    wait_synced(&h[1], 1);
+    int64_t s;
+    ck_assert_int_eq(write_key(&h[0], trx, 'A', value, &s), REPL_OK);
+    wait_committed(&h[1], s);
+}
+
 /* n1 and n2 Synced, with a row n3 can only have from a state transfer; their donations wait
  * for the test (manual_sst). n3 is not started. */
 static void str_pair(struct bus *b, struct host *h)
 {
     const char *const names[3] = {"o1", "o2", "o3"};
     for (int i = 0; i < 3; i++) host_init(&h[i], b, names[i]);
-    host_start(&h[0], true);
-    wait_synced(&h[0], 1);
-    host_start(&h[1], false);
-    wait_synced(&h[1], 1);
-    int64_t s;
-    ck_assert_int_eq(write_key(&h[0], 70, 'A', 7, &s), REPL_OK);
-    wait_committed(&h[1], s);
+    pair_with_row(h, 70, 7);
     h[0].manual_sst = h[1].manual_sst = true;
     h[2].sst_method = "copy";
 }
@@ -1808,6 +1859,240 @@ START_TEST(running_mark_must_be_written)
 }
 END_TEST
 
+/* ---- IST: the joiner's receiver (security.md, IST) ---- */
+
+/* Log lines that mention IST, kept for the test to read (tr_log's sink: any thread); every
+ * line still goes to stderr. */
+static pthread_mutex_t ist_log_mu = PTHREAD_MUTEX_INITIALIZER;
+static char ist_log[32768];
+static size_t ist_log_len;
+
+static void ist_log_sink(enum tr_log_level level, const char *msg)
+{
+    fprintf(stderr, "%d %s\n", (int)level, msg);
+    if (!strstr(msg, "IST") && !strstr(msg, "state transfer")) return;
+    pthread_mutex_lock(&ist_log_mu);
+    size_t l = strlen(msg);
+    if (ist_log_len + l + 2 < sizeof ist_log) {
+        memcpy(ist_log + ist_log_len, msg, l);
+        ist_log_len += l;
+        ist_log[ist_log_len++] = '\n';
+        ist_log[ist_log_len] = '\0';
+    }
+    pthread_mutex_unlock(&ist_log_mu);
+}
+
+/* Whether a line with `what` was logged, waiting up to ms for it. */
+static bool ist_logged(const char *what, int ms)
+{
+    for (int i = 0;; i++) {
+        pthread_mutex_lock(&ist_log_mu);
+        bool found = strstr(ist_log, what) != NULL;
+        pthread_mutex_unlock(&ist_log_mu);
+        if (found || i * 10 >= ms) return found;
+        usleep(10000);
+    }
+}
+
+/* Delivers the held broadcasts up to the first state transfer request (STR), which stays
+ * held. false if none came within 10 s. */
+static bool bus_release_until_str(struct bus *b)
+{
+    for (int i = 0; i < 2000; i++) {
+        pthread_mutex_lock(&b->mu);
+        struct qmsg *q = b->q_head;
+        bool str = q && repl_msg_is_control(q->buf, q->len) && repl_msg_type(q->buf) == REPL_MSG_STR;
+        pthread_mutex_unlock(&b->mu);
+        if (str) return true;
+        if (q)
+            bus_release_first(b);
+        else
+            usleep(5000);
+    }
+    return false;
+}
+
+/* Delivers every held broadcast in order; the ones that follow go through at once. */
+static void bus_release_all(struct bus *b)
+{
+    for (;;) {
+        pthread_mutex_lock(&b->mu);
+        if (!b->q_head) {
+            b->delay = false;
+            pthread_mutex_unlock(&b->mu);
+            return;
+        }
+        pthread_mutex_unlock(&b->mu);
+        bus_release_first(b);
+    }
+}
+
+/* h[0] forms the group, h[1] joins and commits row A, stops, and misses rows B and C. It comes
+ * back from its data dir, receiving IST on `port`, with more options `extra`, as a host that can take no snapshot (IST), while the bus
+ * holds broadcasts: returns once h[1]'s receiver listens and its STR is held; *m: the STR. */
+static void ist_pair(struct bus *b, struct host *h, int port, const char *extra, struct repl_msg_str *m)
+{
+    char opts[200];
+    snprintf(opts, sizeof opts, "repl.causal_read_timeout=PT10S; ist.recv_addr=127.0.0.1:%d%s", port, extra);
+    tr_log_set_sink(ist_log_sink); /* the test restores it */
+    host_init(&h[0], b, "t1");
+    host_init_with(&h[1], "t2", opts, bus_factory, b);
+    h[1].bus = b;
+    pair_with_row(h, 80, 1);
+    host_halt(&h[1]);
+    int64_t s;
+    repl_node_free(h[1].node);
+    ck_assert_int_eq(write_key(&h[0], 81, 'B', 2, &s), REPL_OK);
+    ck_assert_int_eq(write_key(&h[0], 82, 'C', 3, &s), REPL_OK);
+    pthread_mutex_lock(&h[1].mu);
+    h[1].synced = h[1].views = h[1].appliers_done = 0;
+    h[1].sst_method = ""; /* a running server: no snapshot, IST only */
+    pthread_mutex_unlock(&h[1].mu);
+    host_node_new(&h[1], "t2", opts, bus_factory, b);
+    pthread_mutex_lock(&b->mu);
+    b->delay = true;
+    pthread_mutex_unlock(&b->mu);
+    host_start(&h[1], false);
+    ck_assert(bus_release_until_str(b));
+    pthread_mutex_lock(&b->mu);
+    ck_assert_int_eq(repl_msg_str_decode(b->str, b->str_len, m), 0);
+    pthread_mutex_unlock(&b->mu);
+    ck_assert_int_eq(m->req_len, 0); /* IST only */
+    ck_assert_int_lt(m->position.seqno + 1, m->ist_upto); /* B and C at least */
+}
+
+/* A connection to the joiner's IST port on 127.0.0.1 from the loopback address `from`,
+ * retried while the receiver is not listening yet (at most 2 s). */
+static int ist_dial(const char *from, int port)
+{
+    for (int i = 0; i < 200; i++) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        ck_assert_int_ge(fd, 0);
+        struct sockaddr_in src = {.sin_family = AF_INET}, dst = {.sin_family = AF_INET};
+        inet_pton(AF_INET, from, &src.sin_addr);
+        inet_pton(AF_INET, "127.0.0.1", &dst.sin_addr);
+        dst.sin_port = htons((uint16_t)port);
+        ck_assert_int_eq(bind(fd, (struct sockaddr *)&src, sizeof src), 0);
+        if (connect(fd, (struct sockaddr *)&dst, sizeof dst) == 0) return fd;
+        close(fd);
+        usleep(10000);
+    }
+    ck_abort_msg("nothing listens on the IST port %d", port);
+    return -1;
+}
+
+/* What the chosen donor would send first (repl_ist.c's stream format), with the token the
+ * group gave the request: a forger who read the STR knows all of it. `records` SKIP records
+ * follow (-1: the whole range). */
+static void ist_forge(int fd, const struct repl_msg_str *m, int records)
+{
+    uint8_t h[48];
+    tr_put_u32(h, 0x53495254u);
+    tr_put_u32(h + 4, 2);
+    memcpy(h + 8, m->position.uuid.data, 16);
+    tr_put_u64(h + 24, (uint64_t)(m->position.seqno + 1));
+    tr_put_u64(h + 32, (uint64_t)(m->ist_upto - 1));
+    tr_put_u64(h + 40, m->ist_token);
+    (void)!send(fd, h, sizeof h, MSG_NOSIGNAL);
+    int64_t n = records < 0 ? m->ist_upto - 1 - m->position.seqno : records;
+    for (int64_t i = 0; i < n; i++) {
+        uint8_t rh[5] = {2 /* SKIP */, 0, 0, 0, 0};
+        (void)!send(fd, rh, sizeof rh, MSG_NOSIGNAL);
+    }
+}
+
+static int ist_port(int k)
+{
+    return 40000 + (int)(getpid() % 10000) * 2 + k;
+}
+
+/* The host's allowlist refuses 127.0.0.2: a connection from there to the IST port is reset
+ * before a byte is read, even one that knows the transfer's token and offers a whole (forged)
+ * stream, and the log names the address. The donor's stream, from an allowed address, is
+ * then taken: the joiner holds rows B and C. */
+START_TEST(ist_allowlist_refuses)
+{
+    static struct bus b = {BUS_INIT};
+    static struct host h[2];
+    struct repl_msg_str m;
+    ist_pair(&b, h, ist_port(0), "", &m);
+    pthread_mutex_lock(&h[1].mu);
+    h[1].refuse = "127.0.0.2";
+    pthread_mutex_unlock(&h[1].mu);
+    int fd = ist_dial("127.0.0.2", ist_port(0));
+    ist_forge(fd, &m, -1);
+    ck_assert_msg(ist_logged("IST: refused a connection from 127.0.0.2: not in the allowlist", 3000),
+                  "no refusal logged for 127.0.0.2");
+    ck_assert_int_ge(hget(&h[1], &h[1].refused), 1);
+    close(fd);
+    bus_release_all(&b); /* the STR: h[0] donates from 127.0.0.1 */
+    wait_synced(&h[1], 1);
+    ck_assert_int_eq(hget(&h[1], &h[1].table['B' - 'A']), 2);
+    ck_assert_int_eq(hget(&h[1], &h[1].table['C' - 'A']), 3);
+    tr_log_set_sink(NULL);
+    host_stop(&h[1]);
+    host_stop(&h[0]);
+}
+END_TEST
+
+/* A connection that presents the transfer's header, token included, from an address that is
+ * not the donor's (the donor is at 127.0.0.1, the forger at 127.0.0.2, both allowed) is reset
+ * once the joiner sees the group's choice, and the log names both; the donor's own stream
+ * is then taken: the joiner holds rows B and C. */
+START_TEST(ist_donor_address_checked)
+{
+    static struct bus b = {BUS_INIT};
+    static struct host h[2];
+    struct repl_msg_str m;
+    ist_pair(&b, h, ist_port(2), "", &m);
+    int fd = ist_dial("127.0.0.2", ist_port(2));
+    ist_forge(fd, &m, -1);
+    bus_release_all(&b); /* the STR: h[0] is chosen and dials after the forger */
+    ck_assert_msg(ist_logged("IST: refused a connection from 127.0.0.2: not an address of the donor the "
+                             "group chose (t1 at 127.0.0.1)", 5000),
+                  "no refusal logged for 127.0.0.2");
+    close(fd);
+    wait_synced(&h[1], 1);
+    ck_assert_int_eq(hget(&h[1], &h[1].table['B' - 'A']), 2);
+    ck_assert_int_eq(hget(&h[1], &h[1].table['C' - 'A']), 3);
+    ck_assert_int_eq(hget(&h[1], &h[1].refused), 0); /* the allowlist let it in */
+    tr_log_set_sink(NULL);
+    host_stop(&h[1]);
+    host_stop(&h[0]);
+}
+END_TEST
+
+/* A stream that starts (the right header, one record) and then stalls: once
+ * trireme.ist_stream_timeout (1 s) has passed, the joiner gives up and leaves the group,
+ * saying why, with nothing of the stream applied. */
+START_TEST(ist_stream_deadline)
+{
+    static struct bus b = {BUS_INIT};
+    static struct host h[2];
+    struct repl_msg_str m;
+    ist_pair(&b, h, ist_port(1), "; trireme.ist_stream_timeout=PT1S", &m);
+    int64_t before = committed(&h[1], NULL);
+    int fd = ist_dial("127.0.0.1", ist_port(1)); /* the donor's address */
+    ist_forge(fd, &m, 1);
+    int64_t t0 = mono_ns();
+    bus_release_all(&b); /* the STR: the donor is chosen (its own stream queues behind) */
+    for (int i = 0; i < 500 && hget(&h[1], &h[1].appliers_done) < 2; i++) usleep(10000);
+    int64_t took = mono_ns() - t0;
+    ck_assert_msg(hget(&h[1], &h[1].appliers_done) == 2, "the joiner is still in the group after %.1f s",
+                  (double)took / 1e9);
+    ck_assert_msg(took < 4000000000LL, "the joiner took %.1f s to give up", (double)took / 1e9);
+    ck_assert(ist_logged("Will never receive state. Need to abort: IST: the stream stalled or did not "
+                         "end within trireme.ist_stream_timeout (1.0 s)", 0));
+    ck_assert_int_eq(hget(&h[1], &h[1].table['B' - 'A']), 0);
+    ck_assert_int_eq(hget(&h[1], &h[1].table['C' - 'A']), 0);
+    ck_assert_int_eq(committed(&h[1], NULL), before);
+    close(fd);
+    tr_log_set_sink(NULL);
+    host_stop(&h[1]);
+    host_stop(&h[0]);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cluster");
@@ -1833,6 +2118,12 @@ int main(void)
     tcase_add_test(st, str_waits_for_donor);
     tcase_add_test(st, donor_snapshot_holds_commits);
     suite_add_tcase(s, st);
+    TCase *ist = tcase_create("ist");
+    tcase_set_timeout(ist, 60);
+    tcase_add_test(ist, ist_allowlist_refuses);
+    tcase_add_test(ist, ist_donor_address_checked);
+    tcase_add_test(ist, ist_stream_deadline);
+    suite_add_tcase(s, ist);
     TCase *fs = tcase_create("failstop");
     tcase_set_timeout(fs, 60);
     tcase_add_loop_test(fs, fail_stop, 0, FS_CASES);

@@ -23,6 +23,7 @@
 static gc_node *nodes[NODES];
 static tr_uuid uuids[NODES];
 static atomic_bool stop_drain;
+static bool own_hosts; /* start_nodes: node i listens on 127.0.0.(i+1), not all on 127.0.0.1 */
 static long long drain_wait; /* a drainer's gc_node_recv timeout (set by start_nodes) */
 static atomic_llong got_at[NODES][ROUNDS]; /* when each node delivered message k (0: not yet) */
 
@@ -82,8 +83,9 @@ static void start_nodes(int base, uint32_t busy_poll_us, long long wait)
         cfg.busy_poll_us = busy_poll_us;
         snprintf(cfg.group, sizeof cfg.group, "ackt");
         snprintf(cfg.name, sizeof cfg.name, "a%d", i);
-        snprintf(cfg.listen_addr, sizeof cfg.listen_addr, "tcp://127.0.0.1:%d", base + i);
-        snprintf(cfg.base_host, sizeof cfg.base_host, "127.0.0.1");
+        int host = own_hosts ? i + 1 : 1;
+        snprintf(cfg.listen_addr, sizeof cfg.listen_addr, "tcp://127.0.0.%d:%d", host, base + i);
+        snprintf(cfg.base_host, sizeof cfg.base_host, "127.0.0.%d", host);
         if (i > 0) {
             cfg.nseeds = 1;
             snprintf(cfg.seeds[0], GC_ADDR_MAX, "127.0.0.1:%d", base);
@@ -103,6 +105,42 @@ static void start_nodes(int base, uint32_t busy_poll_us, long long wait)
     }
     ck_abort_msg("no 3-member primary view within 30 s");
 }
+
+/* What the IST receiver checks its donor against: for each peer, the far end of its link
+ * and the host it listens on, as loopback addresses of their own show; -1 for a uuid that is
+ * no peer (this node's own among them). */
+START_TEST(peer_hosts_as_linked)
+{
+    tr_log_set_sink(quiet);
+    own_hosts = true;
+    start_nodes(31000 + (int)(getpid() % 9000), 0, 20 * MS);
+    own_hosts = false;
+    char hosts[4][GC_HOST_MAX];
+    for (int i = 0; i < NODES; i++) {
+        for (int p = 0; p < NODES; p++) {
+            int k = gc_node_peer_hosts(nodes[i], &uuids[p], hosts, 4);
+            if (p == i) {
+                ck_assert_int_eq(k, -1);
+                continue;
+            }
+            ck_assert_msg(k >= 1 && k <= 2, "node %d about %d: %d hosts", i, p, k);
+            char want[32];
+            snprintf(want, sizeof want, "127.0.0.%d", p + 1);
+            bool listed = false;
+            for (int x = 0; x < k; x++) {
+                ck_assert_msg(!strncmp(hosts[x], "127.0.0.", 8), "node %d about %d: %s", i, p, hosts[x]);
+                listed |= !strcmp(hosts[x], want);
+            }
+            ck_assert_msg(listed, "node %d about %d: %s not among its hosts", i, p, want);
+        }
+    }
+    tr_uuid stranger = tr_uuid_nil;
+    stranger.data[0] = 0x5a;
+    ck_assert_int_eq(gc_node_peer_hosts(nodes[0], &stranger, hosts, 4), -1);
+    for (int i = 0; i < NODES; i++) gc_node_stop(nodes[i]);
+    for (int i = 0; i < NODES; i++) gc_node_destroy(nodes[i]);
+}
+END_TEST
 
 static int cmp_ll(const void *a, const void *b)
 {
@@ -194,6 +232,7 @@ static Suite *gc_node_suite(void)
     tcase_set_timeout(t, 90);
     tcase_add_loop_test(t, member_message_reaches_leader, 0, 2);
     tcase_add_test(t, quiet_node_sleeps);
+    tcase_add_test(t, peer_hosts_as_linked);
     suite_add_tcase(s, t);
     return s;
 }

@@ -441,6 +441,60 @@ START_TEST(core_donor_and_desynced_exempt_from_flow)
 }
 END_TEST
 
+/* What the core logged while a test kept it (tr_log's sink). */
+static char said[8192];
+
+static void keep(enum tr_log_level level, const char *msg)
+{
+    (void)level;
+    size_t l = strlen(said);
+    snprintf(said + l, sizeof said - l, "%s\n", msg);
+}
+
+static int count_said(const char *what)
+{
+    int k = 0;
+    for (const char *p = said; (p = strstr(p, what)); p++) k++;
+    return k;
+}
+
+/* A state transfer request (SST and IST) from a node that is not in the primary view (it
+ * left, or never got in) is ignored by every member with a log line naming it: nobody is
+ * chosen to donate, nobody's state changes. */
+START_TEST(core_str_from_non_member_ignored)
+{
+    two_node_group();
+    start(2); /* n3 runs, but is not in the view */
+    said[0] = '\0';
+    tr_log_set_sink(keep);
+    for (int sst = 0; sst < 2; sst++) {
+        struct repl_msg_str m = {.node = N[2].id, .ist_upto = 2, .ist_token = 7};
+        m.position.uuid = *repl_core_group(N[0].c);
+        m.position.seqno = sst ? -1 : 0;
+        snprintf(m.ist_addr, sizeof m.ist_addr, "127.0.0.3:4568");
+        if (sst) {
+            m.req = (const uint8_t *)"sst";
+            m.req_len = 4;
+        }
+        struct tr_buf b = {0};
+        ck_assert_int_eq(repl_msg_str_encode(&m, &b), 0);
+        enqueue(&N[2].id, b.ptr, b.len);
+        tr_buf_free(&b);
+    }
+    deliver();
+    tr_log_set_sink(quiet);
+    for (int i = 0; i < 2; i++) {
+        ck_assert_ptr_null(find(i, REPL_ACT_DONATE, -2));
+        ck_assert_ptr_null(find(i, REPL_ACT_IST_SEND, -2));
+        ck_assert_int_eq(info(i).state, REPL_S_SYNCED);
+    }
+    char u[TR_UUID_STR_LEN + 1], line[128];
+    tr_uuid_print(&N[2].id, u);
+    snprintf(line, sizeof line, "state transfer request from %s: not a member of the primary view", u);
+    ck_assert_msg(count_said(line) == 4, "each member logs each request once; logged:\n%s", said);
+}
+END_TEST
+
 static Suite *core_suite(void)
 {
     Suite *s = suite_create("repl_core");
@@ -450,6 +504,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, core_join_resets_every_index);
     tcase_add_test(tc, core_last_report_waits_for_in_flight);
     tcase_add_test(tc, core_donor_and_desynced_exempt_from_flow);
+    tcase_add_test(tc, core_str_from_non_member_ignored);
     suite_add_tcase(s, tc);
     return s;
 }
