@@ -325,8 +325,19 @@ static int step(struct nsim *m, struct ns_node *nd, struct repl_ev *ev)
         route(m, nd, &(struct repl_act){.kind = REPL_ACT_FAILED});
         route(m, nd, &(struct repl_act){.kind = REPL_ACT_LEAVE});
     }
-    for (size_t k = 0; k < out.n && nd->core; k++) route(m, nd, &out.a[k]);
+    bool final = false;
+    for (size_t k = 0; k < out.n && nd->core; k++) {
+        final |= out.a[k].kind == REPL_ACT_FINAL;
+        route(m, nd, &out.a[k]);
+    }
     repl_acts_free(&out);
+    if (ev->kind == REPL_EV_CLOSED && !final && nd->core) {
+        /* as the driver does (final_lost_locked): the group is gone, so the final view the
+         * core could not record is queued here, or the node would wait for it for ever */
+        struct repl_act f = {.kind = REPL_ACT_FINAL, .corrupt = true};
+        f.gtid.uuid = *repl_core_group(nd->core);
+        route(m, nd, &f);
+    }
     if (!nd->core) return rc;
     struct repl_core_info in;
     repl_core_info(nd->core, &in);
