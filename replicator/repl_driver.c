@@ -68,10 +68,26 @@ static void immediate_locked(struct repl_node *n, struct repl_act *a)
     repl_act_release(a);
 }
 
+/* The group closed, and its final view was lost to an allocation failure (the core could not
+ * record it, out->oom, or the appliers' queue could not take it). Leaving cannot help: the
+ * group is gone, and no later event would bring a final view, so recv() waited for ever. The
+ * final view queued here saves no position (broken: the next start decides from the host's
+ * recovered one); if even that cannot be queued, the connection ends without it and recv()
+ * returns once its queue is drained. */
+static void final_lost_locked(struct repl_node *n)
+{
+    broken_locked(n, "out of memory recording the final view");
+    struct repl_act f = {.kind = REPL_ACT_FINAL, .corrupt = true};
+    f.gtid.uuid = *repl_core_group(n->core);
+    if (repl_applyq_push(&n->q, &f)) n->connected = false;
+    pthread_cond_broadcast(&n->q.cond);
+}
+
 int repl_drive_locked(struct repl_node *n, struct repl_ev *ev)
 {
     struct repl_acts *acts = &n->scratch;
     int rc = repl_core_step(n->core, ev, acts);
+    bool final = false;
     if (ev->kind == REPL_EV_CLOSED) {
         n->fc_told = false; /* the group lifts a leaving member's stops */
         repl_trx_wake_all_locked(n); /* waiters for an order give up */
@@ -85,7 +101,7 @@ int repl_drive_locked(struct repl_node *n, struct repl_ev *ev)
             n->fc_pending = true;
             repl_act_release(a);
         } else if (repl_act_queued(a->kind)) {
-            bool donate = a->kind == REPL_ACT_DONATE;
+            bool donate = a->kind == REPL_ACT_DONATE, is_final = a->kind == REPL_ACT_FINAL;
             int64_t state = a->gtid.seqno;
             if (n->broken && a->kind != REPL_ACT_FINAL) {
                 repl_act_release(a);
@@ -93,6 +109,7 @@ int repl_drive_locked(struct repl_node *n, struct repl_ev *ev)
                 repl_act_release(a);
                 broken_locked(n, "out of memory queueing an ordered action");
             } else {
+                final |= is_final;
                 /* from the request on, nothing ordered after it enters (local transactions
                  * and TOI neither) until the host has its snapshot: Galera's donor holds its
                  * local monitor through sst_donate_cb the same way */
@@ -110,6 +127,7 @@ int repl_drive_locked(struct repl_node *n, struct repl_ev *ev)
         acts->oom = false;
         broken_locked(n, "out of memory recording the ordered stream's actions");
     }
+    if (ev->kind == REPL_EV_CLOSED && !final) final_lost_locked(n);
     int64_t before = atomic_load(&n->notify_at);
     int64_t at = ev->kind == REPL_EV_CLOSED ? INT64_MAX : repl_core_notify_at(n->core);
     atomic_store(&n->notify_at, at);

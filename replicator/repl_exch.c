@@ -168,21 +168,22 @@ void repl_exch_decide(const struct repl_msg_state *s, int n, int my_idx, const t
         return;
     }
     if (r->rep < 0) {
-        /* arbitrators alone decide nothing; and one that saw a history says that its holders
-         * are absent: starting a second history now would have a later merge wipe the first
-         * (docs/design/arbitrator.md) */
-        bool seen = false, boot = false;
-        for (int i = 0; i < n; i++) {
-            seen |= s[i].arbitrator && !tr_uuid_is_nil(&s[i].group);
-            boot |= !s[i].arbitrator && s[i].bootstrap; /* unless the operator says: new */
-        }
-        if (first_data < 0 || (seen && !boot)) {
+        /* arbitrators alone decide nothing, and a new history is started only by a data member
+         * that was bootstrapped (a new cluster, or the operator's pc.bootstrap), as Galera
+         * starts a new group only in a process's first component, alone in it
+         * (gcs_group.cpp). Members without state cannot tell that no history exists: one that
+         * lost its data forgot it, an arbitrator restarted with gcomm's pc.recovery forgot
+         * what it saw, and the holders may be away; a second history would have a later
+         * merge wipe the first (docs/design/arbitrator.md) */
+        bool boot = false;
+        for (int i = 0; i < n; i++) boot |= !s[i].arbitrator && s[i].bootstrap;
+        if (first_data < 0 || !boot) {
             r->no_state = true;
             r->waiting = first_data >= 0;
             return;
         }
     }
-    if (r->rep < 0) { /* no history anywhere: a new one, named by the first data member */
+    if (r->rep < 0) { /* a new history, named by the first data member */
         r->group = s[first_data].proposal;
         r->seqno = 0;
         r->new_history = true;

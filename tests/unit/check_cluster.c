@@ -1811,6 +1811,63 @@ START_TEST(fail_stop)
 }
 END_TEST
 
+/* A writer whose write-set stays in the bus (b.delay) until the group closes. */
+struct closing_writer {
+    struct host *h;
+    uint64_t trx;
+    int rc;
+    int64_t seqno;
+};
+
+static void *closing_writer_run(void *arg)
+{
+    struct closing_writer *w = arg;
+    w->rc = write_key(w->h, w->trx, (char)('A' + w->trx % 26), 1, &w->seqno);
+    return NULL;
+}
+
+/* The group closes while 64 write-sets of this node are in flight: the step records a lost
+ * order for each, and every growth of its action list fails (out of memory), the final view
+ * too. The appliers must still end, with a final view (nsim --arbitrators seed 119: recv()
+ * waited for ever for the final view the core could not record). */
+START_TEST(final_view_lost_at_close)
+{
+    enum { W = 64 };
+    static struct bus b = {BUS_INIT};
+    static struct host h;
+    static struct closing_writer w[W];
+    pthread_t t[W];
+    host_init(&h, &b, "fl1");
+    host_start(&h, true);
+    wait_synced(&h, 1);
+    int64_t s;
+    ck_assert_int_eq(write_key(&h, 1, 'A', 1, &s), REPL_OK);
+    pthread_mutex_lock(&b.mu);
+    b.delay = true;
+    pthread_mutex_unlock(&b.mu);
+    for (int i = 0; i < W; i++) {
+        w[i] = (struct closing_writer){&h, (uint64_t)(100 + i), -1, 0};
+        pthread_create(&t[i], NULL, closing_writer_run, &w[i]);
+    }
+    for (int i = 0; i < 500 && bus_queued(&b) < W; i++) usleep(10000);
+    ck_assert_int_eq(bus_queued(&b), W);
+    /* the close is delivered on the group's thread, tagged as this member's */
+    tr_fail_arm_tagged("acts.push", 1, true, h.tag);
+    repl_node_disconnect(h.node);
+    fs_wait_left(&h);
+    ck_assert_msg(tr_fail_count() >= 1, "the action list never had to grow at the close");
+    tr_fail_disarm();
+    ck_assert_int_eq(hget(&h, &h.last_view_members), 0); /* its final view */
+    for (int i = 0; i < W; i++) {
+        pthread_join(t[i], NULL);
+        ck_assert_int_ne(w[i].rc, REPL_OK); /* never ordered: every writer got an error */
+        ck_assert_int_eq(w[i].seqno, -1);
+    }
+    bus_drop_queued(&b);
+    host_stop(&h);
+}
+END_TEST
+
 static int64_t saved_seqno(struct host *h, tr_uuid *uuid)
 {
     struct repl_grastate st;
@@ -2127,6 +2184,7 @@ int main(void)
     TCase *fs = tcase_create("failstop");
     tcase_set_timeout(fs, 60);
     tcase_add_loop_test(fs, fail_stop, 0, FS_CASES);
+    tcase_add_test(fs, final_view_lost_at_close);
     suite_add_tcase(s, fs);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
