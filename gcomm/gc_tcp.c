@@ -1352,6 +1352,13 @@ void gc_node_stats(gc_node *n, struct gc_stats *st)
     pthread_mutex_unlock(&n->mu);
 }
 
+void gc_node_stats_flush(gc_node *n)
+{
+    pthread_mutex_lock(&n->mu);
+    gc_core_stats_flush(n->core);
+    pthread_mutex_unlock(&n->mu);
+}
+
 const char *gc_node_listen_addr(gc_node *n) { return n->listen_actual; }
 
 tr_uuid gc_node_uuid(gc_node *n)
