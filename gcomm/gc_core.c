@@ -542,12 +542,12 @@ void gc_core_stats(const gc_core *c, struct gc_stats *s)
     s->primary = gc_core_is_primary(c);
     s->fc_paused = c->fc_self;
     s->members = c->state == GC_ST_NORMAL ? c->cur.n : 0;
-    s->weight = 0;
     if (s->primary) {
         gc_core *m = (gc_core *)c;
         s->fc_paused = gc_fc_blocked(m) || (c->retain_wait && c->pend_sent < c->pend_n);
-        s->weight = gc_view_weight(&c->cur);
     }
+    /* as Galera's pc layer: the view is primary, whether or not our lease is renewed yet */
+    s->weight = c->state == GC_ST_NORMAL && c->cur.primary && c->established ? gc_view_weight(&c->cur) : 0;
     s->state = (int)c->state;
     s->send_q = c->pend_n - c->pend_sent;
     if (c->st.fc_active) s->fc_paused_ns += gc_now(c) - c->fc_since; /* the pause under way */

@@ -64,7 +64,8 @@ struct gc_stats {
     uint64_t epoch;
     bool primary, fc_paused; /* fc_paused: flow control, or the retain limit, holds our messages */
     uint32_t members;
-    uint32_t weight; /* sum of the members' pc.weight in an established primary view, else 0 */
+    uint32_t weight; /* sum of the members' pc.weight in an established primary view (lease or
+                      * not, as gc_core_view_weight), else 0 */
     int state;       /* enum gc_state (gc_msg.h) */
     /* Flow control as Galera's gcs counts it (wsrep_flow_control_*): */
     bool fc_active;          /* a stop (ours or a member's) is in force in the current view */
