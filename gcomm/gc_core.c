@@ -18,6 +18,32 @@ static bool is_member(const gc_core *c, const struct peer *p)
     return k >= 0 && c->cur.m[k].incarnation == p->inc;
 }
 
+/* ---------- statistics ---------- */
+
+/* Flow control holds our sending while we are in a view and a stop is in force (gc_fc_blocked);
+ * the send queue is what waits to go to the leader. Called at the end of every entry point that
+ * can change either, so the totals change exactly where the state does. */
+static void stats_track(gc_core *c)
+{
+    bool active = c->state == GC_ST_NORMAL && gc_fc_blocked(c);
+    if (active != c->st.fc_active) {
+        uint64_t t = gc_now(c);
+        if (active) c->fc_since = t;
+        else c->st.fc_paused_ns += t - c->fc_since;
+        c->st.fc_active = active;
+    }
+    uint64_t q = c->pend_n - c->pend_sent;
+    if (q > c->st.send_q_max) c->st.send_q_max = q;
+    if (q < c->st.send_q_min) c->st.send_q_min = q;
+}
+
+/* A member's stop flag, from its FC message or heartbeat: a stop counts once, when it starts. */
+static void peer_fc(gc_core *c, struct peer *p, bool stop)
+{
+    if (stop && !p->fc && is_member(c, p)) c->st.fc_stops_recv++;
+    p->fc = stop;
+}
+
 /* The state a heartbeat reports, once every frame sent before it has been received. */
 static void apply_hb(gc_core *c, struct peer *p, const struct gc_hb *hb)
 {
@@ -41,7 +67,7 @@ static void apply_hb(gc_core *c, struct peer *p, const struct gc_hb *hb)
     p->hb_epoch = hb->epoch;
     p->hb_state = hb->state;
     p->hb_weight = hb->weight;
-    p->fc = hb->fc;
+    peer_fc(c, p, hb->fc);
     bool member = is_member(c, p);
     if (hb->state == GC_ST_NORMAL && (hb->epoch > p->ack_epoch || (hb->epoch == p->ack_epoch && hb->ack > p->ack))) {
         p->ack_epoch = hb->epoch;
@@ -197,7 +223,7 @@ static void on_message(gc_core *c, struct link *l, const uint8_t *buf, size_t le
         break;
     case GC_MSG_FC:
         if (!gc_trusted(c, p)) break;
-        p->fc = m.u.fc.stop;
+        peer_fc(c, p, m.u.fc.stop);
         if (!p->fc && member) gc_send_pending(c);
         break;
     default:
@@ -234,6 +260,7 @@ void gc_core_conn_down(gc_core *c, int link)
 {
     struct link *l = gc_link_slot(c, link);
     if (l) gc_close_link(c, l, false);
+    stats_track(c);
 }
 
 void gc_core_recv(gc_core *c, int link, const uint8_t *buf, size_t len)
@@ -242,16 +269,18 @@ void gc_core_recv(gc_core *c, int link, const uint8_t *buf, size_t len)
     if (!l || c->left) return;
     bool urgent = len && (buf[0] == GC_MSG_HB || buf[0] == GC_MSG_ECHO); /* as gc_raw_send sends them */
     on_message(c, l, buf, len, 0);
-    if (urgent || !l->used || l->id != link) return;
-    l->bulk_recv++;
-    release_held(c, l);
+    if (!urgent && l->used && l->id == link) {
+        l->bulk_recv++;
+        release_held(c, l);
+    }
+    stats_track(c);
 }
 
 void gc_core_flush(gc_core *c) { gc_send_ack(c, false); }
 
 /* ---------- timers ---------- */
 
-void gc_core_tick(gc_core *c)
+static void tick(gc_core *c)
 {
     if (!c->started || c->left) return;
     uint64_t t = gc_now(c);
@@ -275,6 +304,12 @@ void gc_core_tick(gc_core *c)
     gc_dial(c, t);
     gc_evaluate(c, t);
     gc_send_ack(c, true);
+}
+
+void gc_core_tick(gc_core *c)
+{
+    tick(c);
+    stats_track(c);
 }
 
 uint64_t gc_core_tick_interval(const gc_core *c) { return c->t_tick; }
@@ -396,8 +431,11 @@ int gc_core_broadcast(gc_core *c, const void *buf, size_t len)
     p->len = len;
     p->seq = c->next_sender_seq++;
     p->t0 = gc_now(c);
+    c->st.send_q_sum += c->pend_n - c->pend_sent; /* what this one finds ahead of it */
+    c->st.send_q_samples++;
     c->pend_n++;
     gc_send_pending(c);
+    stats_track(c);
     return 0;
 }
 
@@ -420,6 +458,7 @@ void gc_core_leave(gc_core *c)
             }
     gc_send_heartbeats(c, gc_now(c));
     if (!sent) gc_finish_leave(c);
+    stats_track(c);
 }
 
 bool gc_core_has_left(const gc_core *c) { return c->left; }
@@ -458,12 +497,17 @@ void gc_core_set_isolate(gc_core *c, bool on)
     }
     if (!on)
         for (int i = 0; i < MAX_ADDRS; i++) c->addrs[i].next_try = 0;
+    stats_track(c);
 }
 
 void gc_core_fc(gc_core *c, bool stop)
 {
     if (c->fc_self == stop) return;
     c->fc_self = stop;
+    if (stop) { /* Galera counts its own stop among those it received */
+        c->st.fc_stops_sent++;
+        c->st.fc_stops_recv++;
+    }
     gc_msg m;
     m.type = GC_MSG_FC;
     m.u.fc.stop = stop;
@@ -471,6 +515,7 @@ void gc_core_fc(gc_core *c, bool stop)
         for (int i = 0; i < MAX_PEERS; i++)
             if (c->peers[i].used && c->peers[i].link >= 0) gc_raw_send(c, &c->links[c->peers[i].link], c->wb.p, c->wb.len, false);
     if (!stop) gc_send_pending(c);
+    stats_track(c);
 }
 
 const tr_uuid *gc_core_uuid(const gc_core *c) { return &c->me; }
@@ -501,4 +546,16 @@ void gc_core_stats(const gc_core *c, struct gc_stats *s)
         gc_core *m = (gc_core *)c;
         s->fc_paused = gc_fc_blocked(m) || (c->retain_wait && c->pend_sent < c->pend_n);
     }
+    /* as Galera's pc layer: the view is primary, whether or not our lease is renewed yet */
+    s->weight = c->state == GC_ST_NORMAL && c->cur.primary && c->established ? gc_view_weight(&c->cur) : 0;
+    s->state = (int)c->state;
+    s->send_q = c->pend_n - c->pend_sent;
+    if (c->st.fc_active) s->fc_paused_ns += gc_now(c) - c->fc_since; /* the pause under way */
+}
+
+void gc_core_stats_flush(gc_core *c)
+{
+    c->st.send_q_max = c->st.send_q_min = c->pend_n - c->pend_sent;
+    c->st.send_q_sum = 0;
+    c->st.send_q_samples = 0;
 }

@@ -64,6 +64,18 @@ struct gc_stats {
     uint64_t epoch;
     bool primary, fc_paused; /* fc_paused: flow control, or the retain limit, holds our messages */
     uint32_t members;
+    uint32_t weight; /* sum of the members' pc.weight in an established primary view (lease or
+                      * not, as gc_core_view_weight), else 0 */
+    int state;       /* enum gc_state (gc_msg.h) */
+    /* Flow control as Galera's gcs counts it (wsrep_flow_control_*): */
+    bool fc_active;          /* a stop (ours or a member's) is in force in the current view */
+    uint64_t fc_stops_sent;  /* times this node asked the group to stop */
+    uint64_t fc_stops_recv;  /* stops that took effect here: a member's, ours included */
+    uint64_t fc_paused_ns;   /* total time fc_active held, this core's life */
+    /* Own messages not yet handed to the leader (held by flow control or the retain limit),
+     * wsrep_local_send_queue: now, max and min since the last gc_core_stats_flush, and the sum
+     * of what each new message found ahead of it over `send_q_samples` broadcasts. */
+    uint64_t send_q, send_q_max, send_q_min, send_q_sum, send_q_samples;
 };
 
 /* gvw/gvwlen: the persisted gvwstate.dat contents, or NULL. The uuid comes from it if present. */
@@ -112,5 +124,8 @@ const tr_uuid *gc_core_uuid(const gc_core *c);
  * address it announced in its HELLO (host:port, "" before one). false: no such peer. */
 bool gc_core_peer_addr(gc_core *c, const tr_uuid *uuid, int *link, char *listen, size_t len);
 void gc_core_stats(const gc_core *c, struct gc_stats *s);
+/* Starts a new sampling window for send_q_max, send_q_min and the send queue average (Galera
+ * restarts them at FLUSH STATUS). */
+void gc_core_stats_flush(gc_core *c);
 
 #endif

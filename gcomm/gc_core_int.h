@@ -188,6 +188,7 @@ struct gc_core {
     /* ACKs to the leader: the last one sent, and the last entry whose commit there waits for it */
     uint64_t acked_leader, ack_need;
     struct gc_stats st;
+    uint64_t fc_since; /* st.fc_active: when it last became true */
     gc_reasm_budget reasm_budget; /* what all links hold in reassembly */
     gc_wbuf wb, fb;
     /* payload buffers of log entries and pending messages, kept for reuse: allocating and

@@ -61,6 +61,7 @@ void gc_node_set_isolate(gc_node *n, bool on);
 int gc_node_tls_reload(gc_node *n, char *err, size_t errlen);
 bool gc_node_is_primary(gc_node *n);
 void gc_node_stats(gc_node *n, struct gc_stats *st);
+void gc_node_stats_flush(gc_node *n); /* gc_core_stats_flush */
 const char *gc_node_listen_addr(gc_node *n); /* actual host:port after start (port 0 resolved) */
 tr_uuid gc_node_uuid(gc_node *n);
 /* The hosts member uuid's connections come from as this node sees them (text as

@@ -1261,14 +1261,17 @@ int gc_node_leave(gc_node *n)
 void gc_node_set_weight(gc_node *n, uint8_t w)
 {
     pthread_mutex_lock(&n->mu);
+    bool prim = gc_core_view_weight(n->core) >= 0;
     gc_core_set_weight(n->core, w);
     int now_w = gc_core_view_weight(n->core);
     pthread_mutex_unlock(&n->mu);
     /* As with Galera, the call returns once the primary view carries the new weight, so that a
      * partition right after it is decided with it (MariaDB's galera_shutdown_nonprim does
-     * that). Bounded: the group may be changing anyway. */
+     * that), and wsrep_cluster_weight read right after counts it (galera_pc_weight): also
+     * through the view change that carries it, when we were in a primary view. Bounded: the
+     * group may be changing anyway. */
     uint64_t deadline = mono_ns() + 2 * n->cfg.keepalive_ns + 1000000000ull;
-    while (now_w >= 0 && now_w != w && mono_ns() < deadline) {
+    while (prim && now_w != w && mono_ns() < deadline) {
         struct timespec ts = {0, 5000000};
         nanosleep(&ts, NULL);
         pthread_mutex_lock(&n->mu);
@@ -1325,6 +1328,13 @@ void gc_node_stats(gc_node *n, struct gc_stats *st)
 {
     pthread_mutex_lock(&n->mu);
     gc_core_stats(n->core, st);
+    pthread_mutex_unlock(&n->mu);
+}
+
+void gc_node_stats_flush(gc_node *n)
+{
+    pthread_mutex_lock(&n->mu);
+    gc_core_stats_flush(n->core);
     pthread_mutex_unlock(&n->mu);
 }
 

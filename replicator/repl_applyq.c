@@ -26,11 +26,17 @@ void repl_applyq_destroy(struct repl_applyq *q)
     memset(q, 0, sizeof *q);
 }
 
-static void sample(struct repl_applyq *q)
+/* As Galera's receive queue (gu_fifo) counts: the average is what each arriving action found
+ * ahead of it; max and min are the extremes the length reached. */
+static void sample_push(struct repl_applyq *q)
+{
+    q->len_sum += (double)q->len;
+    q->samples++;
+}
+
+static void sample_len(struct repl_applyq *q)
 {
     int64_t l = (int64_t)q->len;
-    q->len_sum += (double)l;
-    q->samples++;
     if (l > q->len_max) q->len_max = l;
     if (l < q->len_min) q->len_min = l;
 }
@@ -49,8 +55,9 @@ int repl_applyq_push(struct repl_applyq *q, struct repl_act *a)
     }
     q->ring[(q->head + q->len) % q->cap] = *a;
     memset(a, 0, sizeof *a);
+    sample_push(q);
     q->len++;
-    sample(q);
+    sample_len(q);
     return 0;
 }
 
@@ -71,7 +78,7 @@ void repl_applyq_take(struct repl_applyq *q, struct repl_act *out, bool *alone)
     memset(&q->ring[q->head], 0, sizeof *out);
     q->head = (q->head + 1) % q->cap;
     q->len--;
-    sample(q);
+    sample_len(q);
     q->running++;
     *alone = repl_act_runs_alone(out->kind);
     if (*alone) q->alone = true;

@@ -171,7 +171,6 @@ void repl_driver_fc(struct repl_node *n)
         bool want = in.fc_requested;
         pthread_mutex_unlock(&n->mu);
         n->group->ops->flow_control(n->group, want);
-        atomic_fetch_add(&n->st_fc_sent, 1);
         pthread_mutex_lock(&n->mu);
         n->fc_told = want;
     }

@@ -48,11 +48,20 @@ struct repl_group {
     tr_uuid self; /* this member's uuid in the group (the group may keep its own across restarts) */
 };
 
-/* Flow control as this member sees it (replication.md §5). */
-struct repl_fc_stats {
-    bool active;       /* this member's write-set broadcasts are held now */
-    int64_t paused_ns; /* total time they were held, since the group was created */
-    int64_t recv;      /* stop/resume requests the group received (0 where it cannot tell) */
+/* What the group layer did, for the status variables (docs/operations.md, "Status variables").
+ * Counters are cumulative over the group's life, across reconnects. */
+struct repl_group_stats {
+    bool fc_active;       /* a stop (ours or a member's) holds write-set broadcasts now */
+    int64_t fc_paused_ns; /* total time they were held */
+    int64_t fc_sent;      /* stops this member asked for */
+    int64_t fc_recv;      /* stops that took effect here, its own included */
+    /* broadcasts waiting to go out (held by flow control): now, max and min since the last
+     * stats_flush, and the average a new broadcast found ahead of it */
+    int64_t send_q, send_q_max, send_q_min;
+    double send_q_avg;
+    int64_t cluster_weight; /* sum of pc.weight over the primary view's members, else 0 */
+    const char *evs_state;  /* static; Galera's EVS state names; NULL: the group has none */
+    int proto;              /* the group's wire protocol version (wsrep_protocol_GCS); 0: none */
 };
 
 struct repl_group_ops {
@@ -71,7 +80,9 @@ struct repl_group_ops {
      * stops of a member that leaves are lifted. Idempotent, never blocks, callable from any
      * thread and from inside the sink (where the group may hold its own lock). */
     void (*flow_control)(struct repl_group *g, bool stop);
-    void (*fc_stats)(struct repl_group *g, struct repl_fc_stats *st);
+    void (*stats)(struct repl_group *g, struct repl_group_stats *st);
+    /* Starts new sampling windows (send queue max/min/avg), at FLUSH STATUS; may be NULL. */
+    void (*stats_flush)(struct repl_group *g);
     /* Graceful leave: the sink then receives REPL_GEV_CLOSED. */
     void (*leave)(struct repl_group *g);
     void (*destroy)(struct repl_group *g);

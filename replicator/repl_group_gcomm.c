@@ -9,6 +9,7 @@
 #include "common/tr_cfg.h"
 #include "common/tr_log.h"
 #include "common/tr_tls.h"
+#include "gcomm/gc_msg.h"
 #include "gcomm/gc_node.h"
 #include "replicator/repl_group.h"
 #include "replicator/repl_options.h"
@@ -22,6 +23,7 @@ struct gcomm_group {
     pthread_t pump;
     bool pump_started;
     const struct tr_cfg *opts; /* the node's options, read again at every connect */
+    struct gc_stats past; /* fc counters of the connections before this one */
     char data_dir[GC_PATH_MAX];
 };
 
@@ -205,6 +207,11 @@ static int gg_connect(struct repl_group *gb, const char *cluster_name, const cha
 {
     struct gcomm_group *g = (struct gcomm_group *)gb;
     if (g->gn) { /* a reconnect: the last connection left (its pump has reported CLOSED) */
+        struct gc_stats gs;
+        gc_node_stats(g->gn, &gs);
+        g->past.fc_stops_sent += gs.fc_stops_sent;
+        g->past.fc_stops_recv += gs.fc_stops_recv;
+        g->past.fc_paused_ns += gs.fc_paused_ns;
         gc_node_stop(g->gn);
         if (g->pump_started) pthread_join(g->pump, NULL);
         g->pump_started = false;
@@ -275,16 +282,41 @@ static void gg_flow_control(struct repl_group *gb, bool stop)
     if (g->gn) gc_node_fc(g->gn, stop); /* thread-safe, never waits on the pump: sink-safe */
 }
 
-static void gg_fc_stats(struct repl_group *gb, struct repl_fc_stats *st)
+static const char *evs_state(int state)
+{
+    switch (state) { /* enum gc_state, in the words of Galera's EVS */
+    case GC_ST_NORMAL: return "OPERATIONAL";
+    case GC_ST_GATHER: return "GATHER";
+    case GC_ST_CHANGE: return "INSTALL";
+    case GC_ST_LEAVING: return "LEAVING";
+    default: return "CLOSED";
+    }
+}
+
+static void gg_stats(struct repl_group *gb, struct repl_group_stats *st)
 {
     struct gcomm_group *g = (struct gcomm_group *)gb;
-    *st = (struct repl_fc_stats){0};
-    if (!g->gn) return;
-    struct gc_stats gs;
-    gc_node_stats(g->gn, &gs);
-    st->active = gs.fc_paused;
-    /* gc_node reports neither how long sending was held nor the stop/resume messages it got
-     * from peers: paused_ns and recv stay 0 here rather than guessed. */
+    struct gc_stats gs = {.state = GC_ST_LEFT};
+    if (g->gn) gc_node_stats(g->gn, &gs);
+    *st = (struct repl_group_stats){
+        .fc_active = gs.fc_active,
+        .fc_paused_ns = (int64_t)(g->past.fc_paused_ns + gs.fc_paused_ns),
+        .fc_sent = (int64_t)(g->past.fc_stops_sent + gs.fc_stops_sent),
+        .fc_recv = (int64_t)(g->past.fc_stops_recv + gs.fc_stops_recv),
+        .send_q = (int64_t)gs.send_q,
+        .send_q_max = (int64_t)gs.send_q_max,
+        .send_q_min = (int64_t)gs.send_q_min,
+        .send_q_avg = gs.send_q_samples ? (double)gs.send_q_sum / (double)gs.send_q_samples : 0.0,
+        .cluster_weight = gs.weight,
+        .evs_state = evs_state(gs.state),
+        .proto = GC_PROTO_VERSION,
+    };
+}
+
+static void gg_stats_flush(struct repl_group *gb)
+{
+    struct gcomm_group *g = (struct gcomm_group *)gb;
+    if (g->gn) gc_node_stats_flush(g->gn);
 }
 
 static void gg_leave(struct repl_group *gb)
@@ -350,7 +382,8 @@ static const struct repl_group_ops gcomm_ops = {
     .broadcast = gg_broadcast,
     .broadcast_ws = gg_broadcast,
     .flow_control = gg_flow_control,
-    .fc_stats = gg_fc_stats,
+    .stats = gg_stats,
+    .stats_flush = gg_stats_flush,
     .leave = gg_leave,
     .destroy = gg_destroy,
     .setting = gg_setting,

@@ -131,6 +131,10 @@ int repl_monitor_enter(struct repl_monitor *m, int64_t seqno, int64_t wait_for)
     if (waited) m->waits++;
     if (seqno > m->last_left + 1) m->oooe++;
     if (seqno > m->last_entered) m->last_entered = seqno;
+    /* Galera's window: at each entry, the highest seqno in minus the last one out (1 when
+     * nothing overlaps) */
+    m->window_sum += (double)(m->last_entered - m->last_left);
+    m->window_n++;
     pthread_mutex_unlock(&m->mu);
     return 0;
 }
@@ -141,10 +145,11 @@ static int64_t finish(struct repl_monitor *m, int64_t seqno)
     if (seqno > m->last_left) {
         struct repl_monitor_slot *s = claim(m, seqno);
         s->state = SLOT_FINISHED;
-        if (seqno > m->last_left + 1) m->oool++;
-        m->window_sum += (double)(m->last_entered - m->last_left);
-        m->window_n++;
+        bool next = seqno == m->last_left + 1;
         advance(m);
+        /* Galera's oool: the one that was holding the window up leaves, and later seqnos that
+         * had already finished leave with it */
+        if (next && m->last_left > seqno) m->oool++;
     }
     int64_t left = m->last_left;
     pthread_mutex_unlock(&m->mu);
@@ -247,7 +252,7 @@ void repl_monitor_hold(struct repl_monitor *m, int64_t upto)
 void repl_monitor_stats(struct repl_monitor *m, struct repl_monitor_stats *out)
 {
     pthread_mutex_lock(&m->mu);
-    out->window = m->window_n ? 1.0 + m->window_sum / (double)m->window_n : 0.0;
+    out->window = m->window_n ? m->window_sum / (double)m->window_n : 0.0;
     out->oooe = m->oooe;
     out->oool = m->oool;
     out->waits = m->waits;

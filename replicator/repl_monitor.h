@@ -28,7 +28,7 @@ struct repl_monitor {
     uint64_t oooe;         /* entered while an earlier seqno had not left */
     uint64_t waits;        /* had to wait to enter */
     uint64_t oool;         /* left while an earlier seqno had not left */
-    double window_sum;     /* sum of (last_entered - last_left) at each leave */
+    double window_sum;     /* sum of (last_entered - last_left) at each entry */
     uint64_t window_n;
     bool closed;
     int64_t hold; /* seqnos above this wait to enter (repl_monitor_hold); INT64_MAX: none */

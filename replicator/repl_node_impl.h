@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "certification/cert_index.h"
 #include "common/tr_buf.h"
 #include "common/tr_cfg.h"
 #include "common/tr_time.h"
@@ -162,12 +163,14 @@ struct repl_node {
     /* counters (atomic: bumped outside mu) */
     _Atomic int64_t st_replicated, st_replicated_bytes, st_repl_keys, st_repl_keys_bytes,
         st_repl_data_bytes, st_repl_other_bytes, st_received, st_received_bytes, st_local_commits,
-        st_local_cert_failures, st_local_replays, st_local_bf_aborts, st_causal_reads,
-        st_fc_sent;
+        st_local_cert_failures, st_local_replays, st_local_bf_aborts, st_causal_reads;
     /* broadcast-to-ordered latency in seconds (evs_repl_latency), under mu */
     double lat_min, lat_max, lat_sum, lat_sumsq;
     int64_t lat_n;
-    int64_t fc_reset_ns, fc_reset_paused_ns; /* at the last stats_reset: flow_control_paused */
+    /* marks taken at the last stats_reset (FLUSH STATUS), under mu: flow_control_paused counts
+     * from fc_reset_ns, flow_control_sent/recv and the certification averages from the marks */
+    int64_t fc_reset_ns, fc_reset_paused_ns, fc_mark_sent, fc_mark_recv;
+    struct cert_stats cert_mark;
     int gmcast_segment;
     bool freed;
 };

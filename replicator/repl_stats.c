@@ -47,11 +47,20 @@ static int64_t now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* The group keeps the pause clock: it is the one that holds write-sets. Called outside mu. */
-static void fc_stats(struct repl_node *n, struct repl_fc_stats *st)
+/* The group keeps the flow-control clock and the send queue: it is the one that holds
+ * write-sets. Called outside mu. */
+static void group_stats(struct repl_node *n, struct repl_group_stats *st)
 {
-    *st = (struct repl_fc_stats){0};
-    if (n->group && n->group->ops->fc_stats) n->group->ops->fc_stats(n->group, st);
+    *st = (struct repl_group_stats){0};
+    if (n->group && n->group->ops->stats) n->group->ops->stats(n->group, st);
+}
+
+/* An average over what happened since the last FLUSH STATUS: sums minus the marks taken then
+ * (a counter that went back, a new certification index, starts the window over). */
+static double since_mark(int64_t sum, int64_t sum_mark, int64_t n, int64_t n_mark)
+{
+    if (n < n_mark || sum < sum_mark) sum_mark = n_mark = 0;
+    return n > n_mark ? (double)(sum - sum_mark) / (double)(n - n_mark) : 0.0;
 }
 
 struct repl_stat *repl_node_stats(struct repl_node *n)
@@ -61,8 +70,8 @@ struct repl_stat *repl_node_stats(struct repl_node *n)
     /* Strings that live in the snapshot block, after the rows. */
     char uuid[TR_UUID_STR_LEN + 1], gcomm_uuid[TR_UUID_STR_LEN + 1];
     char incoming[64 * (REPL_INCOMING_LEN + 1)];
-    struct repl_fc_stats fc;
-    fc_stats(n, &fc);
+    struct repl_group_stats gs;
+    group_stats(n, &gs);
     int64_t now = now_ns();
 
     pthread_mutex_lock(&n->mu);
@@ -82,8 +91,8 @@ struct repl_stat *repl_node_stats(struct repl_node *n)
         for (struct repl_trx *t = n->toi_by_conn[i]; t; t = t->next_trx) open_conn++;
     }
     int desync = in.desync_count;
-    int weight = in.primary ? in.members : 0;
-    const char *evs_state = n->connected ? (in.primary ? "OPERATIONAL" : "GATHER") : "CLOSED";
+    int64_t cached_downto = in.cached_downto;
+    const char *evs_state = gs.evs_state && n->connected ? gs.evs_state : "CLOSED";
     char latency[160];
     double lat_avg = n->lat_n ? n->lat_sum / (double)n->lat_n : 0.0;
     double lat_var = n->lat_n ? n->lat_sumsq / (double)n->lat_n - lat_avg * lat_avg : 0.0;
@@ -94,7 +103,13 @@ struct repl_stat *repl_node_stats(struct repl_node *n)
     repl_core_cert_stats(n->core, &cs);
     int segment = n->gmcast_segment;
     bool fc_requested = in.fc_requested;
-    int64_t fc_window = now - n->fc_reset_ns, fc_paused = fc.paused_ns - n->fc_reset_paused_ns;
+    int64_t fc_window = now - n->fc_reset_ns, fc_paused = gs.fc_paused_ns - n->fc_reset_paused_ns;
+    /* Galera's FLUSH STATUS zeroes its stop counters (gcs_flush_stats) */
+    int64_t fc_sent = gs.fc_sent - n->fc_mark_sent, fc_recv = gs.fc_recv - n->fc_mark_recv;
+    double deps_distance = since_mark(cs.deps_dist_sum, n->cert_mark.deps_dist_sum,
+                                      (int64_t)cs.certified, (int64_t)n->cert_mark.certified);
+    double cert_interval = since_mark(cs.interval_sum, n->cert_mark.interval_sum,
+                                      (int64_t)cs.certified, (int64_t)n->cert_mark.certified);
     pthread_mutex_unlock(&n->mu);
 
     struct repl_monitor_stats am, cm;
@@ -105,7 +120,7 @@ struct repl_stat *repl_node_stats(struct repl_node *n)
     add_i(b, "protocol_version", REPL_PROTOCOL_VERSION);
     add_i(b, "protocol_application", proto_app);
     add_i(b, "protocol_replicator", REPL_PROTOCOL_VERSION);
-    add_i(b, "protocol_GCS", REPL_PROTOCOL_VERSION);
+    add_i(b, "protocol_GCS", gs.proto);
     add_i(b, "last_committed", repl_monitor_last_left(n->apply_mon));
     add_i(b, "replicated", atomic_load(&n->st_replicated));
     add_i(b, "replicated_bytes", atomic_load(&n->st_replicated_bytes));
@@ -118,23 +133,23 @@ struct repl_stat *repl_node_stats(struct repl_node *n)
     add_i(b, "local_commits", atomic_load(&n->st_local_commits));
     add_i(b, "local_cert_failures", atomic_load(&n->st_local_cert_failures));
     add_i(b, "local_replays", atomic_load(&n->st_local_replays));
-    /* the send queue lives in gcomm (gc_stats.pending) and is not reported here yet */
-    add_i(b, "local_send_queue", 0);
-    add_i(b, "local_send_queue_max", 0);
-    add_i(b, "local_send_queue_min", 0);
-    add_d(b, "local_send_queue_avg", 0.0);
+    add_i(b, "local_send_queue", gs.send_q);
+    add_i(b, "local_send_queue_max", gs.send_q_max);
+    add_i(b, "local_send_queue_min", gs.send_q_min);
+    add_d(b, "local_send_queue_avg", gs.send_q_avg);
     add_i(b, "local_recv_queue", recv_q);
     add_i(b, "local_recv_queue_max", recv_q_max);
     add_i(b, "local_recv_queue_min", recv_q_min);
     add_d(b, "local_recv_queue_avg", recv_q_avg);
-    add_i(b, "flow_control_paused_ns", fc.paused_ns);
+    add_i(b, "local_cached_downto", cached_downto);
+    add_i(b, "flow_control_paused_ns", gs.fc_paused_ns);
     add_d(b, "flow_control_paused",
           fc_window > 0 && fc_paused > 0 ? (double)fc_paused / (double)fc_window : 0.0);
-    add_i(b, "flow_control_sent", atomic_load(&n->st_fc_sent));
-    add_i(b, "flow_control_recv", fc.recv);
-    add_s(b, "flow_control_active", fc.active ? "true" : "false");
+    add_i(b, "flow_control_sent", fc_sent > 0 ? fc_sent : 0);
+    add_i(b, "flow_control_recv", fc_recv > 0 ? fc_recv : 0);
+    add_s(b, "flow_control_active", gs.fc_active ? "true" : "false");
     add_s(b, "flow_control_requested", fc_requested ? "true" : "false");
-    add_d(b, "cert_deps_distance", cert_stats_deps_distance(&cs));
+    add_d(b, "cert_deps_distance", deps_distance);
     add_d(b, "apply_oooe", am.entered ? (double)am.oooe / (double)am.entered : 0.0);
     add_d(b, "apply_oool", am.entered ? (double)am.oool / (double)am.entered : 0.0);
     add_d(b, "apply_window", am.window);
@@ -146,13 +161,14 @@ struct repl_stat *repl_node_stats(struct repl_node *n)
     add_s(b, "local_state_comment", repl_fsm_comment(state));
     add_i(b, "cert_index_size", (int64_t)cs.index_size);
     add_i(b, "causal_reads", atomic_load(&n->st_causal_reads));
-    add_d(b, "cert_interval", cert_stats_interval(&cs));
+    add_d(b, "cert_interval", cert_interval);
     add_i(b, "open_transactions", open_trx);
     add_i(b, "open_connections", open_conn);
     add_s(b, "incoming_addresses", NULL);
-    add_i(b, "cluster_weight", weight);
+    add_i(b, "cluster_weight", gs.cluster_weight);
     add_i(b, "desync_count", desync);
-    add_s(b, "evs_delayed", "");
+    /* trireme's gcomm never evicts a member: the list is empty because nobody is (evs_delayed,
+     * Galera's list of members seen late, is not reported: gcomm keeps no such list) */
     add_s(b, "evs_evict_list", "");
     add_s(b, "evs_repl_latency", NULL);
     add_s(b, "evs_state", evs_state);
@@ -198,12 +214,16 @@ void repl_node_stats_reset(struct repl_node *n)
     pthread_mutex_unlock(&n->mu);
     repl_monitor_stats_reset(n->apply_mon);
     repl_monitor_stats_reset(n->commit_mon);
-    struct repl_fc_stats fc;
-    fc_stats(n, &fc);
+    if (n->group && n->group->ops->stats_flush) n->group->ops->stats_flush(n->group);
+    struct repl_group_stats gs;
+    group_stats(n, &gs);
     pthread_mutex_lock(&n->mu);
     n->lat_min = n->lat_max = n->lat_sum = n->lat_sumsq = 0;
     n->lat_n = 0;
     n->fc_reset_ns = now_ns(); /* flow_control_paused counts from here */
-    n->fc_reset_paused_ns = fc.paused_ns;
+    n->fc_reset_paused_ns = gs.fc_paused_ns;
+    n->fc_mark_sent = gs.fc_sent;
+    n->fc_mark_recv = gs.fc_recv;
+    repl_core_cert_stats(n->core, &n->cert_mark);
     pthread_mutex_unlock(&n->mu);
 }

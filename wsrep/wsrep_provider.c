@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/tr_log.h"
+#include "trireme_revision.h" /* generated: wsrep/CMakeLists.txt */
 #include "replicator/repl_node.h"
 #include "wsrep/wsrep_api.h"
 #include "wsrep/wsrep_services.h"
@@ -139,7 +140,7 @@ static wsrep_status_t p_init(wsrep_t *w, const struct wsrep_init_args *args)
         return (wsrep_status_t)rc;
     }
     w->ctx = p;
-    tr_info("trireme %s initialized", TRIREME_VERSION);
+    tr_info("trireme %s initialized", TRIREME_VERSION "(r" TRIREME_REVISION ")");
     return WSREP_OK;
 }
 
@@ -421,7 +422,7 @@ static const wsrep_t provider_template = {
     .unlock = p_unlock,
     .is_locked = p_is_locked,
     .provider_name = "trireme",
-    .provider_version = TRIREME_VERSION,
+    .provider_version = TRIREME_VERSION "(r" TRIREME_REVISION ")",
     .provider_vendor = "The trireme developers",
     .free = p_free,
     .dlh = NULL,

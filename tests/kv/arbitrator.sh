@@ -9,21 +9,7 @@ set -u
 KV=$1
 PROVIDER=$2
 ARBD=$3
-. "$(dirname "$0")/../process/proc_lib.sh"
-
-DIR=$(mktemp -d "${TMPDIR:-/tmp}/kv-arbd.XXXXXX")
-PIDS=()
-OK=0
-cleanup() {
-    stop_pids
-    if [ $OK = 1 ]; then rm -rf "$DIR"; else echo "logs kept in $DIR"; fi
-}
-trap cleanup EXIT
-fail() {
-    echo "FAIL: $*"
-    for f in "$DIR"/*.err "$DIR"/*.log; do [ -f "$f" ] && { echo "--- $f"; grep -v 'P:INFO' "$f" | tail -15; }; done
-    exit 1
-}
+. "$(dirname "$0")/kv_lib.sh" kv-arbd
 log() { echo "[$(date +%T)] $*"; }
 now_ms() { date +%s%3N; }
 tick() { grep '^TICK' "$DIR/$1.out" | tail -1; } # the last TICK line of a node

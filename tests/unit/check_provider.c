@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <regex.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -125,6 +126,12 @@ static wsrep_t *load(struct host *h)
     for (int i = 1; i <= 38; i++) ck_assert_msg(slots[i] != NULL, "slot %d empty", i);
     ck_assert_ptr_nonnull(h->w->free);
     ck_assert_str_eq(h->w->provider_name, "trireme");
+    /* Galera's shape, "<version>(r<commit>)" (e.g. 26.4.23(r1a2b3c4)), for tools that parse it */
+    regex_t re;
+    ck_assert_int_eq(regcomp(&re, "^[0-9]+\\.[0-9]+\\.[0-9]+\\(r([0-9a-f]+|XXXX)\\)$", REG_EXTENDED), 0);
+    ck_assert_msg(regexec(&re, h->w->provider_version, 0, NULL, 0) == 0, "provider_version '%s'",
+                  h->w->provider_version);
+    regfree(&re);
     return h->w;
 }
 

@@ -33,23 +33,24 @@ static void print_caps(wsrep_cap_t caps, char *buf, size_t len)
             off += (size_t)snprintf(buf + off, len - off, "%s:", names[i]);
 }
 
-/* Walk a stats array the way MariaDB's SHOW STATUS does; returns the count or -1. */
-static int walk_stats(struct kv_node *n, struct wsrep_stats_var *v, bool print)
+/* Walk a stats array the way MariaDB's SHOW STATUS does, printing each variable after the
+ * prefix `print` (NULL: not printed); returns the count or -1. */
+static int walk_stats(struct kv_node *n, struct wsrep_stats_var *v, const char *print)
 {
     int i;
     for (i = 0; v[i].name; i++) {
         switch (v[i].type) {
         case WSREP_VAR_STRING:
             if (print)
-                printf("%s=%s\n", v[i].name, v[i].value._string ? v[i].value._string : "");
+                printf("%s%s=%s\n", print, v[i].name, v[i].value._string ? v[i].value._string : "");
             break;
         case WSREP_VAR_INT64:
             if (print)
-                printf("%s=%lld\n", v[i].name, (long long)v[i].value._int64);
+                printf("%s%s=%lld\n", print, v[i].name, (long long)v[i].value._int64);
             break;
         case WSREP_VAR_DOUBLE:
             if (print)
-                printf("%s=%g\n", v[i].name, v[i].value._double);
+                printf("%s%s=%g\n", print, v[i].name, v[i].value._double);
             break;
         default:
             kv_err(n, "stats_get: variable '%s' has unknown type %d", v[i].name, (int)v[i].type);
@@ -63,7 +64,7 @@ static int walk_stats(struct kv_node *n, struct wsrep_stats_var *v, bool print)
     return i;
 }
 
-int kv_print_stats(struct kv_node *n)
+int kv_print_stats(struct kv_node *n, const char *prefix)
 {
     wsrep_t *w = n->w;
     struct wsrep_stats_var *v = w->stats_get(w);
@@ -71,7 +72,7 @@ int kv_print_stats(struct kv_node *n)
         kv_err(n, "stats_get() returned NULL");
         return -1;
     }
-    int c = walk_stats(n, v, true);
+    int c = walk_stats(n, v, prefix);
     w->stats_free(w, v);
     return c < 0 ? -1 : 0;
 }
@@ -98,7 +99,7 @@ int kv_api_precheck(struct kv_node *n)
         report(n, "stats_get_before_connect", "NULL", false);
         return -1;
     }
-    int c = walk_stats(n, v, false);
+    int c = walk_stats(n, v, NULL);
     snprintf(buf, sizeof buf, "%d vars", c);
     report(n, "stats_get_before_connect", buf, c >= 0);
     w->stats_free(w, v);
@@ -173,7 +174,7 @@ int kv_api_check(struct kv_node *n)
     if (!v) {
         report(n, "stats_get", "NULL", false);
     } else {
-        int c = walk_stats(n, v, false);
+        int c = walk_stats(n, v, NULL);
         snprintf(buf, sizeof buf, "%d vars", c);
         report(n, "stats_get", buf, c > 0);
         w->stats_free(w, v);

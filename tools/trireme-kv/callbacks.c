@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kv.h"
@@ -244,6 +245,11 @@ static wsrep_cb_status_t apply_cb(void *recv_ctx, const wsrep_ws_handle_t *ws, u
     /* MariaDB's applier meets the local row locks before commit order: BF-abort holders */
     if (!dummy && c->magic == KV_CTX_APPLIER)
         kv_bf_check(n, data, meta->gtid.seqno);
+    if (!dummy && c->magic == KV_CTX_APPLIER && n->cfg.apply_delay_ms > 0) { /* a slow node */
+        struct timespec ts = {n->cfg.apply_delay_ms / 1000, (n->cfg.apply_delay_ms % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) != 0)
+            ;
+    }
 
     if (c->magic == KV_CTX_REPLAY) {
         if (!c->replay_ws) {

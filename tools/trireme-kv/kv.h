@@ -30,6 +30,9 @@ struct kv_config {
     bool checksum;
     double hold;
     bool stats;
+    bool stats_start;        /* --stats-start: the status variables once more, before the work */
+    bool stats_reset;        /* --stats-reset: and after stats_reset(), at the end */
+    int apply_delay_ms;      /* --apply-delay-ms: a slow applier (flow control engages) */
     bool sync_wait;
     bool quiet;
     bool api_check;
@@ -249,7 +252,8 @@ int kv_sst_donate(struct kv_node *n, const wsrep_buf_t *msg, const wsrep_gtid_t 
 /* ---- apicheck.c ---- */
 int kv_api_check(struct kv_node *n);
 int kv_api_precheck(struct kv_node *n);
-int kv_print_stats(struct kv_node *n);
+/* Every status variable as PREFIXname=value lines. */
+int kv_print_stats(struct kv_node *n, const char *prefix);
 /* The provider's integer status variable `name` (e.g. "local_cert_failures"), -1 if absent. */
 long long kv_stat_int(struct kv_node *n, const char *name);
 

@@ -31,6 +31,9 @@ static void usage(FILE *f)
             "  --checksum               catch up, then print checksum= and last_committed=\n"
             "  --hold SECONDS           stay connected after the workload (multi-process runs)\n"
             "  --stats                  print every provider status variable\n"
+            "  --stats-start            ... also before the workload, as start.NAME=VALUE\n"
+            "  --stats-reset            ... and after stats_reset() (FLUSH STATUS), as reset.NAME\n"
+            "  --apply-delay-ms N       appliers sleep N ms per write-set (a slow node)\n"
             "  --sync-wait              causal sync_wait() before each read\n"
             "  --api-check              exercise options/capabilities/pause/desync/stats once\n"
             "  --sync-timeout SECONDS   wait for synced / catch-up (default 60)\n"
@@ -54,7 +57,7 @@ static int parse(int argc, char **argv, struct kv_config *c)
 {
     enum { O_PROVIDER = 256, O_OPTIONS, O_ADDR, O_CNAME, O_NAME, O_DDIR, O_NADDR, O_BOOT, O_OPS,
            O_KEYS, O_THREADS, O_VSIZE, O_APPL, O_TOI, O_CSUM, O_HOLD, O_STATS, O_SW, O_QUIET,
-           O_API, O_KTYPE, O_STO, O_SEED, O_SST, O_MEMB, O_SSTM, O_BF, O_AVAIL, O_HELP };
+           O_API, O_KTYPE, O_STO, O_SEED, O_SST, O_MEMB, O_SSTM, O_BF, O_AVAIL, O_STATS0, O_STATSR, O_ADELAY, O_HELP };
     static const struct option lo[] = {
         {"provider", 1, 0, O_PROVIDER}, {"options", 1, 0, O_OPTIONS},
         {"cluster-address", 1, 0, O_ADDR}, {"cluster-name", 1, 0, O_CNAME},
@@ -67,6 +70,7 @@ static int parse(int argc, char **argv, struct kv_config *c)
         {"sync-timeout", 1, 0, O_STO}, {"seed", 1, 0, O_SEED}, {"sst-request", 1, 0, O_SST},
         {"members", 1, 0, O_MEMB}, {"sst-method", 1, 0, O_SSTM},
         {"bf-abort", 0, 0, O_BF}, {"avail", 1, 0, O_AVAIL},
+        {"stats-start", 0, 0, O_STATS0}, {"stats-reset", 0, 0, O_STATSR}, {"apply-delay-ms", 1, 0, O_ADELAY},
         {"help", 0, 0, O_HELP},
         {0, 0, 0, 0}};
     static char ddir[512];
@@ -96,6 +100,9 @@ static int parse(int argc, char **argv, struct kv_config *c)
         case O_CSUM: c->checksum = true; break;
         case O_HOLD: c->hold = atof(optarg); break;
         case O_STATS: c->stats = true; break;
+        case O_STATS0: c->stats_start = true; break;
+        case O_STATSR: c->stats_reset = true; break;
+        case O_ADELAY: c->apply_delay_ms = atoi(optarg); break;
         case O_SW: c->sync_wait = true; break;
         case O_QUIET: c->quiet = true; break;
         case O_API: c->api_check = true; break;
@@ -128,9 +135,10 @@ static int parse(int argc, char **argv, struct kv_config *c)
         return -1;
     }
     if (c->ops < 0 || c->keys < 1 || c->threads < 1 || c->value_size < 1 || c->appliers < 1 ||
-        c->toi < 0 || c->hold < 0 || c->sync_timeout < 1 || c->members < 1) {
+        c->toi < 0 || c->hold < 0 || c->sync_timeout < 1 || c->members < 1 ||
+        c->apply_delay_ms < 0) {
         fprintf(stderr, "trireme-kv: need ops>=0, keys>=1, threads>=1, value-size>=1, "
-                        "appliers>=1, toi>=0, hold>=0, sync-timeout>=1\n");
+                        "appliers>=1, toi>=0, hold>=0, sync-timeout>=1, apply-delay-ms>=0\n");
         return -1;
     }
     if (!c->data_dir) {
@@ -184,6 +192,8 @@ int main(int argc, char **argv)
         goto out;
     if (n->cfg.api_check)
         kv_api_check(n);
+    if (n->cfg.stats_start && kv_print_stats(n, "start.") != 0)
+        atomic_fetch_add(&n->errors, 1);
     if (n->cfg.avail > 0) { /* no barriers: the cluster may lose its primary component */
         completed = kv_avail_run(n, &res) == 0;
         goto out;
@@ -216,8 +226,13 @@ int main(int argc, char **argv)
             printf("%s\n", cs_line);
         }
     }
-    if (n->cfg.stats && kv_print_stats(n) != 0)
+    if (n->cfg.stats && kv_print_stats(n, "") != 0)
         atomic_fetch_add(&n->errors, 1);
+    if (n->cfg.stats_reset) {
+        n->w->stats_reset(n->w);
+        if (kv_print_stats(n, "reset.") != 0)
+            atomic_fetch_add(&n->errors, 1);
+    }
     /* the provider's own count, to hold against what the clients saw */
     prov_cf = kv_stat_int(n, "local_cert_failures");
     completed = true;
