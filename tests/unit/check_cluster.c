@@ -618,6 +618,16 @@ static void wait_synced(struct host *h, int n)
     ck_assert_int_ge(s, n);
 }
 
+/* n nodes on a held bus (.hold = true) form one view together, the first bootstrapping: no
+ * node holds a history, so a new one starts; returns once every node is synced. */
+static void bus_cluster(struct bus *b, struct host *h, const char *const *names, int n)
+{
+    for (int i = 0; i < n; i++) host_init(&h[i], b, names[i]);
+    for (int i = 0; i < n; i++) host_start(&h[i], i == 0);
+    bus_form(b);
+    for (int i = 0; i < n; i++) wait_synced(&h[i], 1);
+}
+
 static int64_t committed(struct host *h, tr_uuid *uuid)
 {
     tr_gtid g;
@@ -720,10 +730,7 @@ START_TEST(three_nodes)
     static struct bus b = {BUS_INIT, .hold = true};
     static struct host h[3];
     const char *names[3] = {"n1", "n2", "n3"};
-    for (int i = 0; i < 3; i++) host_init(&h[i], &b, names[i]);
-    for (int i = 0; i < 3; i++) host_start(&h[i], i == 0);
-    bus_form(&b); /* one view with all three: no node holds a history, a new one starts */
-    for (int i = 0; i < 3; i++) wait_synced(&h[i], 1);
+    bus_cluster(&b, h, names, 3); /* one view with all three: a new history starts */
     tr_uuid u0, u;
     int64_t cc = committed(&h[0], &u0);
     for (int i = 1; i < 3; i++) {
@@ -902,10 +909,7 @@ START_TEST(bf_abort_in_flight)
     static struct bus b = {.mu = PTHREAD_MUTEX_INITIALIZER, .hold = true};
     static struct host h[2];
     const char *names[2] = {"v1", "v2"};
-    for (int i = 0; i < 2; i++) host_init(&h[i], &b, names[i]);
-    for (int i = 0; i < 2; i++) host_start(&h[i], i == 0);
-    bus_form(&b);
-    for (int i = 0; i < 2; i++) wait_synced(&h[i], 1);
+    bus_cluster(&b, h, names, 2);
     int64_t s1;
     ck_assert_int_eq(write_key(&h[0], 70, 'A', 1, &s1), REPL_OK);
     pthread_mutex_lock(&b.mu);
@@ -946,10 +950,7 @@ START_TEST(causal_marker_lost)
     static struct bus b = {BUS_INIT, .hold = true};
     static struct host h[2];
     const char *names[2] = {"c1", "c2"};
-    for (int i = 0; i < 2; i++) host_init(&h[i], &b, names[i]);
-    for (int i = 0; i < 2; i++) host_start(&h[i], i == 0);
-    bus_form(&b);
-    for (int i = 0; i < 2; i++) wait_synced(&h[i], 1);
+    bus_cluster(&b, h, names, 2);
     int64_t s;
     ck_assert_int_eq(write_key(&h[0], 90, 'A', 1, &s), REPL_OK);
     wait_committed(&h[1], s);
@@ -1043,10 +1044,7 @@ START_TEST(inconsistency_vote)
     static struct bus b = {BUS_INIT, .hold = true};
     static struct host h[3];
     const char *names[3] = {"v1", "v2", "v3"};
-    for (int i = 0; i < 3; i++) host_init(&h[i], &b, names[i]);
-    for (int i = 0; i < 3; i++) host_start(&h[i], i == 0);
-    bus_form(&b);
-    for (int i = 0; i < 3; i++) wait_synced(&h[i], 1);
+    bus_cluster(&b, h, names, 3);
     h[2].fail_key = 'V';
     int64_t s;
     ck_assert_int_eq(write_key(&h[0], 40, 'V', 1, &s), REPL_OK);
