@@ -628,6 +628,17 @@ static void bus_cluster(struct bus *b, struct host *h, const char *const *names,
     for (int i = 0; i < n; i++) wait_synced(&h[i], 1);
 }
 
+/* Runs a one-phase TOI action `stmt` on connection conn of h, keyed on schema "db": the action
+ * is ordered and h holds total order isolation until repl_node_to_execute_end. */
+static int toi_start(struct host *h, uint64_t conn, const char *stmt, struct repl_meta *meta)
+{
+    struct repl_buf part = {"db", 2};
+    struct repl_key k = {&part, 1};
+    struct repl_buf q = {stmt, strlen(stmt)};
+    return repl_node_to_execute_start(h->node, conn, &k, 1, &q, 1,
+                                      REPL_F_TRX_START | REPL_F_TRX_END, meta);
+}
+
 static int64_t committed(struct host *h, tr_uuid *uuid)
 {
     tr_gtid g;
@@ -786,13 +797,8 @@ START_TEST(three_nodes)
     ck_assert_int_eq(hget(&h[1], &h[1].table[3]), 4);
 
     /* TOI from n3 runs on n1 and n2 through apply_cb, isolated */
-    struct repl_buf part = {"db", 2};
-    struct repl_key k = {&part, 1};
-    struct repl_buf q = {"DDL", 3};
     struct repl_meta meta;
-    ck_assert_int_eq(repl_node_to_execute_start(h[2].node, 5, &k, 1, &q, 1,
-                                                REPL_F_TRX_START | REPL_F_TRX_END, &meta),
-                     REPL_OK);
+    ck_assert_int_eq(toi_start(&h[2], 5, "DDL", &meta), REPL_OK);
     ck_assert_int_eq(repl_node_to_execute_end(h[2].node, 5, NULL), REPL_OK);
     for (int i = 0; i < 2; i++) {
         wait_committed(&h[i], meta.gtid.seqno);
@@ -804,9 +810,7 @@ START_TEST(three_nodes)
      * on n2, not applied yet) fails certification through its "db" prefix key */
     gate(&h[1], true);
     struct repl_meta meta2;
-    ck_assert_int_eq(repl_node_to_execute_start(h[2].node, 6, &k, 1, &q, 1,
-                                                REPL_F_TRX_START | REPL_F_TRX_END, &meta2),
-                     REPL_OK);
+    ck_assert_int_eq(toi_start(&h[2], 6, "DDL", &meta2), REPL_OK);
     ck_assert_int_eq(repl_node_to_execute_end(h[2].node, 6, NULL), REPL_OK);
     for (int i = 0; i < 500 && stat_int(&h[1], "local_recv_queue") != 0; i++) usleep(10000);
     usleep(50000);
@@ -1071,6 +1075,34 @@ START_TEST(inconsistency_vote)
     ck_assert_int_ge(hget(&h[0], &h[0].views), views0 + 1);
     ck_assert_int_eq(hget(&h[0], &h[0].last_view_members), 2); /* the two stay together */
     for (int i = 2; i >= 0; i--) host_stop(&h[i]);
+}
+END_TEST
+
+/* A TOI statement fails on the node that ran it and succeeds on the other (MariaDB's
+ * galera.MDEV-37991: a GRANT for a user that does not exist): the tie goes to success, the
+ * originator leaves, and its to_execute_end still answers OK, as Galera's does; MariaDB logs
+ * "TO isolation end failed" for any other answer. */
+START_TEST(toi_lost_vote_ends_ok)
+{
+    static struct bus b = {BUS_INIT, .hold = true};
+    static struct host h[2];
+    const char *names[2] = {"t1", "t2"};
+    bus_cluster(&b, h, names, 2);
+    struct repl_meta meta;
+    ck_assert_int_eq(toi_start(&h[1], 7, "GRANT", &meta), REPL_OK);
+    static const char err[] = "Can't find any matching row in the user table, Error_code: 1133;";
+    struct repl_buf e = {err, sizeof err - 1};
+    ck_assert_int_eq(repl_node_to_execute_end(h[1].node, 7, &e), REPL_OK);
+    for (int i = 0; i < 300 && hget(&h[1], &h[1].last_view_members) != 0; i++) usleep(10000);
+    ck_assert_int_eq(hget(&h[1], &h[1].last_view_members), 0); /* it lost the vote and left */
+    ck_assert_int_eq(stat_int(&h[1], "local_state"), 0);
+    wait_committed(&h[0], meta.gtid.seqno);
+    ck_assert_int_eq(hget(&h[0], &h[0].toi_applied), 1);
+    for (int i = 0; i < 300 && hget(&h[0], &h[0].last_view_members) != 1; i++) usleep(10000);
+    ck_assert_int_eq(hget(&h[0], &h[0].last_view_members), 1);
+    int64_t s;
+    ck_assert_int_eq(write_key(&h[0], 44, 'Y', 5, &s), REPL_OK); /* the survivor goes on */
+    for (int i = 1; i >= 0; i--) host_stop(&h[i]);
 }
 END_TEST
 
@@ -1815,6 +1847,7 @@ int main(void)
     tcase_add_test(tc, running_mark_must_be_written);
     tcase_add_test(tc, join_running_cluster);
     tcase_add_test(tc, inconsistency_vote);
+    tcase_add_test(tc, toi_lost_vote_ends_ok);
     tcase_add_test(tc, purge_never_fails_in_flight);
     tcase_add_test(tc, bf_abort_in_flight);
     tcase_add_test(tc, causal_marker_lost);
