@@ -1154,6 +1154,34 @@ START_TEST(join_running_cluster_gcomm)
 END_TEST
 
 
+/* MariaDB's SET GLOBAL wsrep_cluster_address disconnects and connects again at once
+ * (galera.galera_wsrep_schema_detached): the stream may end, and the host connect again, while
+ * the service thread's leave still polls the old gc_node for the group's confirmation; the
+ * reconnect must wait for that leave, not destroy the gc_node under it. Each reconnect here
+ * must bring the node back; the race itself is narrow (a 5 ms poll) and this loop did not hit
+ * it under ASan without the wait, so it guards reconnects rather than proving that fix. */
+START_TEST(reconnect_right_after_leave_gcomm)
+{
+    static struct host h[2];
+    const char *names[2] = {"r1", "r2"};
+    init_tcp_hosts(h, names, 2, 22000 + (int)((getpid() + 104729) % 18000));
+    host_start_url(&h[0], "gcomm://", true);
+    wait_synced(&h[0], 1);
+    tcp_joiner(&h[1], 1);
+    wait_synced(&h[1], 1);
+    for (int i = 2; i <= 9; i++) { /* r2 leaves (r1 confirms it) and comes back at once */
+        host_halt(&h[1]);
+        tcp_joiner(&h[1], 1);
+        wait_synced(&h[1], i);
+    }
+    int64_t s;
+    ck_assert_int_eq(write_key(&h[1], 60, 'R', 7, &s), REPL_OK);
+    wait_committed(&h[0], s);
+    host_stop(&h[1]);
+    host_stop(&h[0]);
+}
+END_TEST
+
 /* ---- flow control (replication.md §5) ---- */
 
 static bool stat_true(struct host *h, const char *name)
@@ -1854,6 +1882,7 @@ int main(void)
     tcase_add_test(tc, flow_control_holds_writers);
     tcase_add_test(tc, flow_control_desynced_never_stops);
     tcase_add_test(tc, join_running_cluster_gcomm);
+    tcase_add_test(tc, reconnect_right_after_leave_gcomm);
     tcase_add_test(tc, even_split_gcomm);
     tcase_add_test(tc, tiny_packets_gcomm);
     suite_add_tcase(s, tc);
