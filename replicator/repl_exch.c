@@ -76,12 +76,21 @@ bool repl_exch_same(const struct repl_msg_state *s, const struct repl_exch_resul
 static int representative(const struct repl_msg_state *s, int n, const tr_uuid *ghist,
                           int64_t close)
 {
-    /* view ids grow across message histories too (a history restarted by pc.recovery keeps
-     * counting), so the last ordering view is found among all reports */
+    /* The last ordering view is looked for first among the members that ordered in this
+     * view's message history: they are the running group, and view ids are comparable only
+     * within one history. Only without such a member is it found among all reports (after a
+     * whole-cluster restart; a history restarted by pc.recovery keeps counting). A restarted
+     * member remembers a view of an earlier history, and a bootstrap counts from 1 again: its
+     * higher id made a restarted node's old history, another group, take over the running
+     * primary component it joined (galera.MDEV-29142; with Galera the running component
+     * represents and the restarted node is a joiner). */
     int64_t last = 0;
     int lref = -1;
-    for (int i = 0; i < n; i++)
-        if (s[i].lo > last) last = s[i].lo, lref = i;
+    for (int pass = 0; pass < 2 && lref < 0; pass++)
+        for (int i = 0; i < n; i++)
+            if (s[i].lo > last &&
+                (pass || (!tr_uuid_is_nil(&s[i].ghist) && !tr_uuid_compare(&s[i].ghist, ghist))))
+                last = s[i].lo, lref = i;
     const tr_uuid *lh = lref >= 0 ? &s[lref].ghist : ghist;
     /* L's stream ends at this view's close only if this view continues L's message history */
     int64_t end = tr_uuid_compare(lh, ghist) ? INT64_MAX : close;

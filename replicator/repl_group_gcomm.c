@@ -25,6 +25,11 @@ struct gcomm_group {
     const struct tr_cfg *opts; /* the node's options, read again at every connect */
     struct gc_stats past; /* fc counters of the connections before this one */
     char data_dir[GC_PATH_MAX];
+    /* Held by leave, connect and destroy: a leave runs on the node's service thread and polls
+     * its gc_node until the group confirms, while the stream it ends may already have closed
+     * and the host connected again; the reconnect must not destroy that gc_node under it (a
+     * use after free that crashed mariadbd in galera.galera_wsrep_schema_detached). */
+    pthread_mutex_t life_mu;
 };
 
 /* gcomm's view, as the node's stream wants it. */
@@ -202,10 +207,9 @@ static int fill_from(struct gc_config *c, struct gcomm_group *g, const struct tr
     return 0;
 }
 
-static int gg_connect(struct repl_group *gb, const char *cluster_name, const char *url,
-                      bool bootstrap, char *err, size_t errlen)
+static int connect_locked(struct gcomm_group *g, const char *cluster_name, const char *url,
+                          bool bootstrap, char *err, size_t errlen)
 {
-    struct gcomm_group *g = (struct gcomm_group *)gb;
     if (g->gn) { /* a reconnect: the last connection left (its pump has reported CLOSED) */
         struct gc_stats gs;
         gc_node_stats(g->gn, &gs);
@@ -255,6 +259,16 @@ static int gg_connect(struct repl_group *gb, const char *cluster_name, const cha
     }
     g->pump_started = true;
     return 0;
+}
+
+static int gg_connect(struct repl_group *gb, const char *cluster_name, const char *url,
+                      bool bootstrap, char *err, size_t errlen)
+{
+    struct gcomm_group *g = (struct gcomm_group *)gb;
+    pthread_mutex_lock(&g->life_mu);
+    int rc = connect_locked(g, cluster_name, url, bootstrap, err, errlen);
+    pthread_mutex_unlock(&g->life_mu);
+    return rc;
 }
 
 static int gg_broadcast(struct repl_group *gb, const struct repl_buf *bufs, size_t n)
@@ -322,7 +336,9 @@ static void gg_stats_flush(struct repl_group *gb)
 static void gg_leave(struct repl_group *gb)
 {
     struct gcomm_group *g = (struct gcomm_group *)gb;
+    pthread_mutex_lock(&g->life_mu);
     if (!g->gn) {
+        pthread_mutex_unlock(&g->life_mu);
         struct repl_gev *closed = calloc(1, sizeof *closed);
         if (closed) {
             closed->type = REPL_GEV_CLOSED;
@@ -332,14 +348,18 @@ static void gg_leave(struct repl_group *gb)
     }
     if (gc_node_leave(g->gn)) tr_warn("the group did not confirm our leave; closing anyway");
     gc_node_stop(g->gn); /* the pump drains the stream and reports CLOSED */
+    pthread_mutex_unlock(&g->life_mu);
 }
 
 static void gg_destroy(struct repl_group *gb)
 {
     struct gcomm_group *g = (struct gcomm_group *)gb;
+    pthread_mutex_lock(&g->life_mu); /* a leave still running finishes first */
     if (g->gn) gc_node_stop(g->gn);
     if (g->pump_started) pthread_join(g->pump, NULL);
     if (g->gn) gc_node_destroy(g->gn);
+    pthread_mutex_unlock(&g->life_mu);
+    pthread_mutex_destroy(&g->life_mu);
     repl_gev_free(g->failed);
     free(g);
 }
@@ -397,8 +417,10 @@ struct repl_group *repl_group_gcomm_new(const struct repl_group_args *args,
     if (!g) return NULL;
     g->base.ops = &gcomm_ops;
     g->args = *args;
+    pthread_mutex_init(&g->life_mu, NULL);
     g->failed = calloc(1, sizeof *g->failed);
     if (!g->failed) {
+        pthread_mutex_destroy(&g->life_mu);
         free(g);
         return NULL;
     }
@@ -409,6 +431,7 @@ struct repl_group *repl_group_gcomm_new(const struct repl_group_args *args,
     if (fill_config(g, opts, data_dir, NULL, err, sizeof err)) {
         tr_error("group configuration: %s", err);
         repl_gev_free(g->failed);
+        pthread_mutex_destroy(&g->life_mu);
         free(g);
         return NULL;
     }

@@ -300,6 +300,42 @@ START_TEST(exch_only_a_complete_stream_represents)
 }
 END_TEST
 
+START_TEST(exch_restart_never_takes_over_a_running_primary)
+{
+    /* galera.MDEV-29142: n1 was bootstrapped as a new cluster (another group, view ids from 1
+     * again) and runs as a primary component; n2 restarts with grastate.dat's view 3 of its old
+     * history (no message history now), whose members' names are all here. The running
+     * component represents: n2 is a joiner, its old group does not take n1's over. */
+    int L1[] = {1}, L2[] = {1, 2};
+    struct repl_msg_state s[2];
+    s[0] = st_of(1, 2, true, REPL_S_SYNCED, 2, 100, -1);
+    s[0].group = U(0xA1);
+    s[1] = st_of(2, 8, false, REPL_S_CONNECTED, 3, -1, -1);
+    s[1].ghist = tr_uuid_nil;
+    lo_members(&s[0], 1, L1, 1);
+    lo_members(&s[1], 1, L2, 2);
+    tr_uuid g = U(0xA1);
+    for (int me = 0; me < 2; me++) {
+        struct repl_exch_result r = decide(s, 2, me, 100);
+        ck_assert(!r.no_state && !r.waiting && !r.new_history);
+        ck_assert_int_eq(r.rep, 0);
+        ck_assert(!tr_uuid_compare(&r.group, &g));
+        ck_assert_int_eq(r.seqno, 2);
+        ck_assert(r.joined == (me == 0) && !r.receiving);
+    }
+    /* MTR names both nodes alike ("vm"): the same */
+    snprintf(s[0].name, sizeof s[0].name, "vm");
+    snprintf(s[1].name, sizeof s[1].name, "vm");
+    snprintf(s[1].lo_names[0], sizeof s[1].lo_names[0], "vm");
+    snprintf(s[1].lo_names[1], sizeof s[1].lo_names[1], "vm");
+    ck_assert_int_eq(decide(s, 2, 1, 100).rep, 0);
+    /* with no member in this view's message history (a whole-cluster restart) the remembered
+     * views still decide: n2's is the later one, and both of its members are here */
+    s[0].ghist = tr_uuid_nil;
+    ck_assert_int_eq(decide(s, 2, 1, 100).rep, 1);
+}
+END_TEST
+
 START_TEST(msg_state_says_who_serves_it)
 {
     /* a joiner's STATE names its donor and the request's place; without served it carries
@@ -1077,6 +1113,7 @@ static Suite *pieces_suite(void)
     tcase_add_test(tc, exch_all_of_last_view_here_takes_the_most_advanced);
     tcase_add_test(tc, exch_only_a_complete_stream_represents);
     tcase_add_test(tc, exch_waits_when_nobody_holds_it_all);
+    tcase_add_test(tc, exch_restart_never_takes_over_a_running_primary);
     tcase_add_test(tc, msg_state_says_who_serves_it);
     tcase_add_test(tc, exch_only_joiners_is_no_state);
     tcase_add_test(tc, exch_new_history);
