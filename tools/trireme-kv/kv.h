@@ -183,7 +183,7 @@ void kv_log_quiet(bool quiet);
 int kv_node_start(struct kv_node *n);
 int kv_node_wait_synced(struct kv_node *n, int min_synced, int timeout_s);
 int kv_node_wait_members(struct kv_node *n, int members, int timeout_s);
-int kv_node_catch_up(struct kv_node *n, wsrep_gtid_t *last);
+int kv_node_catch_up(struct kv_node *n, int members, wsrep_gtid_t *last);
 void kv_node_stop(struct kv_node *n);
 
 /* ---- gtid.c ---- */
@@ -229,10 +229,12 @@ void kv_result_finish(struct kv_result *res);
 int kv_toi_run(struct kv_node *n, int count);
 int kv_start_barrier(struct kv_node *n, int members);
 int kv_barrier(struct kv_node *n, int members);
+int kv_leave_barrier(struct kv_node *n, int members);
 void kv_barrier_note(struct kv_node *n, wsrep_seqno_t seqno);
 extern const char KV_TOI_KEY[];
 extern const char KV_DONE_KEY[];
 extern const char KV_READY_KEY[];
+extern const char KV_LEAVE_KEY[];
 
 /* ---- bfabort.c ---- */
 struct kv_inflight;

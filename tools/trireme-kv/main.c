@@ -218,7 +218,7 @@ int main(int argc, char **argv)
     }
     if (n->cfg.checksum) {
         wsrep_gtid_t last;
-        if (kv_node_catch_up(n, &last) == 0) {
+        if (kv_node_catch_up(n, n->cfg.members, &last) == 0) {
             size_t rows;
             uint64_t sum = kv_table_checksum(n->table, &rows);
             snprintf(cs_line, sizeof cs_line, "checksum=%016llx rows=%zu last_committed=%lld",

@@ -190,8 +190,11 @@ int kv_node_wait_members(struct kv_node *n, int members, int timeout_s)
     return ok ? 0 : -1;
 }
 
-/* Wait until everything this node has seen (or a causal read reports) is committed here. */
-int kv_node_catch_up(struct kv_node *n, wsrep_gtid_t *last)
+/* Wait until everything this node has seen (or a causal read reports) is committed here. With
+ * members > 1, nobody leaves before every member's causal read is answered: a member leaving
+ * meanwhile could leave this one alone and non-primary, where causal reads fail (seen on a
+ * loaded machine, kv.three_node_trireme). */
+int kv_node_catch_up(struct kv_node *n, int members, wsrep_gtid_t *last)
 {
     wsrep_t *w = n->w;
     wsrep_gtid_t causal;
@@ -210,6 +213,8 @@ int kv_node_catch_up(struct kv_node *n, wsrep_gtid_t *last)
     } else {
         kv_note_seqno(n, causal.seqno);
     }
+    if (members > 1 && kv_leave_barrier(n, members) != 0)
+        return -1;
     wsrep_seqno_t target = atomic_load(&n->max_seqno);
     double until = kv_now_ms() + 1000.0 * n->cfg.sync_timeout;
     for (;;) {

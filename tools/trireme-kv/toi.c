@@ -10,6 +10,7 @@
 const char KV_TOI_KEY[] = "__toi_counter__";
 const char KV_DONE_KEY[] = "__nodes_done__";
 const char KV_READY_KEY[] = "__nodes_ready__";
+const char KV_LEAVE_KEY[] = "__nodes_leaving__";
 
 /* one conn id no client thread uses, like a separate DDL session */
 #define TOI_CONN ((wsrep_conn_id_t)0x70000000u)
@@ -162,6 +163,12 @@ static int barrier(struct kv_node *n, const char *key, int members, bool end)
 int kv_start_barrier(struct kv_node *n, int members)
 {
     return barrier(n, KV_READY_KEY, members, false);
+}
+
+/* After the end barrier's causal reads: every member has had its answer, so it may leave. */
+int kv_leave_barrier(struct kv_node *n, int members)
+{
+    return barrier(n, KV_LEAVE_KEY, members, false);
 }
 
 /* End of run: everything before the members' increments is here. */
