@@ -139,7 +139,7 @@ int gc_desired(gc_core *c, tr_uuid *D)
         /* in a primary view, a peer that is not a member counts only once it has shown it takes
          * part (it answered the leader's probe): an outsider that links up and stays silent costs
          * no view change */
-        if (p->used && gc_peer_fresh(c, p, t) && t >= p->skip_until &&
+        if (p->used && gc_peer_fresh(c, p, t) && t >= p->skip_until && !gc_is_evicted(c, &p->uuid) &&
             (!anchored || gc_member_peer(c, p) || gc_proved(c, p, t))) {
             cand[n] = p->uuid;
             pp[n++] = p;
@@ -217,7 +217,7 @@ void gc_finish_leave(gc_core *c)
     gc_view v;
     memset(&v, 0, sizeof v);
     gc_deliver_view(c, &v, false);
-    c->env.persist(c->env.ctx, NULL, 0);
+    if (!c->evicted) c->env.persist(c->env.ctx, NULL, 0); /* an evicted node keeps its uuid (gc_evict.c) */
     for (int i = 0; i < MAX_LINKS; i++)
         if (c->links[i].used) gc_close_link(c, &c->links[i], true);
 }
@@ -261,6 +261,8 @@ void gc_apply_start(gc_core *c, const gc_msg *m)
     c->forced = m->u.start.flags & GC_START_FORCED;
     c->njoint = m->u.start.njoint;
     memcpy(c->joint, m->u.start.joint, sizeof c->joint[0] * c->njoint);
+    c->view_evict = m->u.start.evict;
+    gc_evict_merge(c, &m->u.start.evict); /* every member leaves START with the view's list */
     for (int i = 0; i < MAX_PEERS; i++) {
         c->peers[i].echo_ts = 0;
         c->peers[i].out_since = c->peers[i].bad_since = 0;
@@ -343,6 +345,7 @@ void gc_on_gather(gc_core *c, struct peer *p, const gc_msg *m)
 {
     uint64_t e = m->u.gather.epoch;
     p->gather_seen = gc_now(c);
+    if (gc_is_evicted(c, &p->uuid)) return;
     /* In a primary view only its members may take us into a change: an outsider's GATHER would
      * take us out of it for nothing. We decline the others' (a report without log or promise,
      * so that a node with restored state learns that a primary component runs and recovers no
@@ -480,6 +483,7 @@ static bool leader_wants_change(gc_core *c, const tr_uuid *D, int nd, uint64_t t
         if (!tr_uuid_compare(&m->uuid, &c->me)) continue;
         struct peer *p = gc_peer_find(c, &m->uuid);
         if (p && p->leaving) { *why = "a member is leaving"; return true; }
+        if (gc_is_evicted(c, &m->uuid)) { *why = "a member was evicted"; return true; }
         if (gc_in_set(D, nd, &m->uuid)) {
             if (p) p->out_since = 0;
             continue;

@@ -18,6 +18,8 @@ void gc_config_defaults(struct gc_config *c)
     c->base_port = 4567;
     c->keepalive_ns = 1 * SEC;
     c->suspect_ns = 5 * SEC;
+    c->delay_margin_ns = 1 * SEC;
+    c->delayed_keep_ns = 30 * SEC;
     c->inactive_ns = 15 * SEC;
     c->install_ns = 0; /* 0 = inactive/2 */
     c->announce_ns = 3 * SEC;

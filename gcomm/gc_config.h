@@ -29,6 +29,10 @@ struct gc_config {
     uint64_t inactive_ns;             /* evs.inactive_timeout PT15S */
     uint64_t install_ns;              /* evs.install_timeout, default inactive/2 */
     uint64_t announce_ns;             /* pc.announce_timeout PT3S: looking for seeds before the first view */
+    /* The delayed list and automatic eviction (docs/design/gcomm.md section 14) */
+    uint64_t delay_margin_ns;         /* evs.delay_margin PT1S: a peer heard this late is delayed */
+    uint64_t delayed_keep_ns;         /* evs.delayed_keep_period PT30S: a delay count decays by one */
+    uint32_t auto_evict;              /* evs.auto_evict 0: off; N: evict at N delays (majority) */
     uint8_t weight;                   /* pc.weight */
     bool ignore_sb, ignore_quorum;    /* pc.ignore_sb, pc.ignore_quorum */
     bool bootstrap;                   /* pc.bootstrap at start (also implied by no seeds) */

@@ -221,6 +221,12 @@ static void on_message(gc_core *c, struct link *l, const uint8_t *buf, size_t le
     case GC_MSG_LEAVE:
         p->leaving = true;
         break;
+    case GC_MSG_DELAYED:
+        gc_on_delayed(c, p, &m);
+        break;
+    case GC_MSG_EVICTED:
+        gc_on_evicted(c, p);
+        break;
     case GC_MSG_FC:
         if (!gc_trusted(c, p)) break;
         peer_fc(c, p, m.u.fc.stop);
@@ -259,6 +265,7 @@ void gc_core_conn_up(gc_core *c, int link, const char *addr)
 void gc_core_conn_down(gc_core *c, int link)
 {
     struct link *l = gc_link_slot(c, link);
+    if (l && l->peer >= 0 && c->peers[l->peer].link == (int)(l - c->links)) gc_evict_link_down(c, &c->peers[l->peer]);
     if (l) gc_close_link(c, l, false);
     stats_track(c);
 }
@@ -302,6 +309,7 @@ static void tick(gc_core *c)
             if (c->links[i].used && c->links[i].peer >= 0) gc_send_hello(c, &c->links[i]);
     }
     gc_dial(c, t);
+    gc_evict_tick(c, t);
     gc_evaluate(c, t);
     gc_send_ack(c, true);
 }
@@ -487,6 +495,7 @@ void gc_core_bootstrap(gc_core *c) { c->bootstrap_req = true; }
 
 void gc_core_set_isolate(gc_core *c, bool on)
 {
+    if (c->evicted) on = true; /* an evicted node stays out until it restarts */
     c->isolate = on;
     if (on) {
         for (int i = 0; i < MAX_LINKS; i++)
@@ -529,6 +538,9 @@ void gc_core_probe(const gc_core *c, struct gc_core_probe *p)
     p->gather_members_only = c->state == GC_ST_GATHER && c->g.members_only;
     p->dv = c->have_dv ? &c->dv : NULL;
     p->last_prim = c->has_prim ? &c->last_prim : NULL;
+    p->evict = &c->evict;
+    p->view_evict = &c->view_evict;
+    p->evicted = c->evicted;
 }
 
 void gc_core_stats(const gc_core *c, struct gc_stats *s)

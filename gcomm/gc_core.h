@@ -114,6 +114,9 @@ struct gc_core_probe {
     bool gather_bootstrap; /* ... started by pc.bootstrap */
     bool gather_members_only; /* ... counting only members of its views for who initiates */
     const gc_view *dv, *last_prim; /* the last view delivered, the last primary view; NULL: none */
+    const gc_evict_list *evict;      /* our evict list */
+    const gc_evict_list *view_evict; /* the one the view last installed came with (its START) */
+    bool evicted;                    /* a member evicted us */
 };
 void gc_core_probe(const gc_core *c, struct gc_core_probe *p);
 
@@ -124,6 +127,23 @@ const tr_uuid *gc_core_uuid(const gc_core *c);
  * address it announced in its HELLO (host:port, "" before one). false: no such peer. */
 bool gc_core_peer_addr(gc_core *c, const tr_uuid *uuid, int *link, char *listen, size_t len);
 void gc_core_stats(const gc_core *c, struct gc_stats *s);
+
+/* The delayed list and the evict list (docs/design/gcomm.md section 14). */
+struct gc_delayed_entry {
+    tr_uuid uuid;
+    char addr[GC_ADDR_MAX]; /* the address it announced */
+    uint8_t cnt;            /* delays counted, decaying by one per evs.delayed_keep_period */
+};
+/* Our delayed list (Galera's wsrep_evs_delayed): how many entries were written (at most max). */
+int gc_core_delayed(const gc_core *c, struct gc_delayed_entry *out, int max);
+const gc_evict_list *gc_core_evict_list(const gc_core *c);
+/* evs.evict=UUID: evicts u by hand (the members learn it from us). */
+void gc_core_evict(gc_core *c, const tr_uuid *u);
+/* evs.evict with an empty value: clears the evict list, every member's with it. */
+void gc_core_evict_clear(gc_core *c);
+void gc_core_set_auto_evict(gc_core *c, uint32_t n);
+/* True once a member told us we are evicted: the node stays out until it restarts. */
+bool gc_core_evicted(const gc_core *c);
 /* Starts a new sampling window for send_q_max, send_q_min and the send queue average (Galera
  * restarts them at FLUSH STATUS). */
 void gc_core_stats_flush(gc_core *c);

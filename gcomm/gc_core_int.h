@@ -81,6 +81,21 @@ struct peer {
     uint64_t probe_base;   /* approaches its promise by GC_EPOCH_JUMP per probe (ours stays) */
     uint64_t proved_epoch; /* the probe it answered: its promise, which our GATHER must exceed */
     uint64_t gather_seen; /* when it last sent us a GATHER (taken or not): it takes part */
+    /* its last delayed list (GC_MSG_DELAYED), from a member only; rep_time 0: none */
+    uint64_t rep_time;
+    uint8_t rep_n;
+    tr_uuid rep_uuid[GC_MAX_MEMBERS];
+    uint8_t rep_cnt[GC_MAX_MEMBERS];
+};
+
+/* An entry of our delayed list (gc_evict.c): a peer heard late, or whose link dropped, `cnt`
+ * times; the count decays by one per evs.delayed_keep_period without a delay. */
+struct delayed {
+    bool used, delayed;
+    tr_uuid uuid;
+    char addr[GC_ADDR_MAX];
+    uint8_t cnt;
+    uint64_t tstamp; /* the last delay seen, or the last decay */
 };
 
 struct entry {
@@ -187,6 +202,12 @@ struct gc_core {
     uint64_t acked_sent, acked_lazy, acked_sent_epoch; /* ACK sent to members that need it / to all */
     /* ACKs to the leader: the last one sent, and the last entry whose commit there waits for it */
     uint64_t acked_leader, ack_need;
+    /* the delayed list and the evict list (gc_evict.c, docs/design/gcomm.md section 14) */
+    struct delayed dl[MAX_PEERS];
+    gc_evict_list evict;
+    gc_evict_list view_evict; /* the evict list of the view we installed last (its START) */
+    bool evicted;             /* a member told us we are evicted: isolated until restart */
+    uint64_t next_dl_check;
     struct gc_stats st;
     uint64_t fc_since; /* st.fc_active: when it last became true */
     gc_reasm_budget reasm_budget; /* what all links hold in reassembly */
@@ -290,5 +311,14 @@ void gc_on_gather(gc_core *c, struct peer *p, const gc_msg *m);
 void gc_on_start(gc_core *c, struct peer *p, const gc_msg *m);
 void gc_probe_answer(gc_core *c, struct peer *p, const gc_msg *m);
 void gc_evaluate(gc_core *c, uint64_t t);
+
+/* gc_evict.c: the delayed list, the evict list, automatic eviction */
+bool gc_is_evicted(const gc_core *c, const tr_uuid *u);
+bool gc_evict_merge(gc_core *c, const gc_evict_list *e);
+void gc_evict_link_down(gc_core *c, struct peer *p);
+void gc_evict_tick(gc_core *c, uint64_t t);
+void gc_on_delayed(gc_core *c, struct peer *p, const gc_msg *m);
+void gc_on_evicted(gc_core *c, struct peer *p);
+void gc_evict_refuse(gc_core *c, struct link *l);
 
 #endif

@@ -91,6 +91,7 @@ void gc_fill_state(gc_core *c, gc_msg *m, uint64_t epoch, gc_entry_ref *refs, co
         !gc_view_id_cmp(&c->cur.id, &c->last_prim.id) && c->lease_expiry > now)
         m->u.state.lease_left = c->lease_expiry == NEVER ? NEVER : c->lease_expiry - now;
     m->u.state.delivered = c->delivered;
+    m->u.state.evict = c->evict;
     if (decline) { /* no log, no dedup table: a peer that is not a member learns nothing more */
         m->u.state.first = m->u.state.log_end + 1;
         return;
@@ -349,6 +350,16 @@ static void install(gc_core *c, const struct gc_decide_in *in, const struct gc_d
 void gc_gather_check(gc_core *c, bool timeout)
 {
     if (c->state != GC_ST_GATHER) return;
+    /* a target evicted meanwhile (a STATE's evict list, a member's report): this gather counted
+     * it, so it is given up and the next one leaves it out (section 14) */
+    for (int i = 0; i < c->g.ntargets; i++)
+        if (gc_is_evicted(c, &c->g.targets[i])) {
+            gc_gather_clear(c);
+            c->state = GC_ST_CHANGE;
+            c->promise_peer = -1;
+            c->next_gather_ok = 0;
+            return;
+        }
     const struct gc_report *reps[GC_MAX_MEMBERS + 1];
     struct gc_decide_in in;
     struct gc_decision d;
@@ -386,6 +397,7 @@ static void install(gc_core *c, const struct gc_decide_in *in, const struct gc_d
         memcpy(mm->incoming, s->incoming, sizeof mm->incoming);
     }
     gc_view_sort(v);
+    m.u.start.evict = c->evict; /* no member is in it: gc_gather_check gave up a gather that counted one */
     v->id.leader = v->m[0].uuid; /* we are the lowest in our gc_desired set; bootstrap may differ */
     if (tr_uuid_compare(&v->id.leader, &c->me)) {
         /* a bootstrapping node that is not the lowest: keep ordering local to the gatherer */
@@ -586,6 +598,8 @@ void gc_on_state_msg(gc_core *c, struct peer *p, const gc_msg *m)
     if (m->u.state.epoch != c->g.epoch) return;
     /* STATEs only from the peers we invited */
     if (m->u.state.inc != p->inc || !gc_in_set(c->g.targets, c->g.ntargets, &p->uuid)) return;
+    if (gc_is_evicted(c, &p->uuid)) return;
+    if (!(m->u.state.flags & GC_STATE_DECLINE)) gc_evict_merge(c, &m->u.state.evict);
     if (coll_add(c, &p->uuid, m, gc_now(c)) == 0) p->skip_until = p->skip_backoff = p->misses = 0;
     gc_gather_check(c, false);
 }

@@ -250,6 +250,12 @@ void gc_on_hello(gc_core *c, struct link *l, const gc_msg *m)
         gc_close_link(c, l, true);
         return;
     }
+    if (gc_is_evicted(c, &h->uuid)) { /* it learns why, after our HELLO (nothing comes before it) */
+        tr_debug("gcomm %s: refusing evicted peer %s on link %d", c->cfg.name, gc_uuid_short(&h->uuid, b), l->id);
+        if (!l->hello_sent) gc_send_hello(c, l);
+        gc_evict_refuse(c, l);
+        return;
+    }
     struct peer *p = gc_peer_find(c, &h->uuid);
     if (!p) {
         for (int i = 0; i < MAX_PEERS; i++)

@@ -11,7 +11,7 @@
 const char *gc_msg_type_name(uint8_t t)
 {
     static const char *names[] = {"?", "HELLO", "HB", "ECHO", "DATA", "ORDER", "ACK",
-                                  "GATHER", "STATE", "START", "LEAVE", "FC", "FRAG"};
+                                  "GATHER", "STATE", "START", "LEAVE", "FC", "FRAG", "DELAYED", "EVICTED"};
     return t < GC_MSG_MAX_ ? names[t] : "?";
 }
 
@@ -69,6 +69,21 @@ static gc_entry_ref *dec_entries(gc_rbuf *r, uint32_t *n)
     if (!e) { r->err = true; *n = 0; return NULL; }
     for (uint32_t i = 0; i < *n && !r->err; i++) dec_entry(r, &e[i]);
     return e;
+}
+
+static void enc_evict(gc_wbuf *w, const gc_evict_list *e)
+{
+    gc_w_u64(w, e->gen);
+    gc_w_u8(w, e->n);
+    for (int i = 0; i < e->n; i++) gc_w_uuid(w, &e->u[i]);
+}
+
+static void dec_evict(gc_rbuf *r, gc_evict_list *e)
+{
+    e->gen = gc_r_count(r);
+    e->n = gc_r_u8(r);
+    if (e->n > GC_EVICT_MAX) r->err = true;
+    for (int i = 0; i < e->n && !r->err; i++) gc_r_uuid(r, &e->u[i]);
 }
 
 void gc_msg_encode(gc_wbuf *w, const gc_msg *m)
@@ -164,6 +179,7 @@ void gc_msg_encode(gc_wbuf *w, const gc_msg *m)
         gc_w_u64(w, m->u.state.same_from);
         gc_w_u64(w, m->u.state.nsame);
         enc_entries(w, m->u.state.nentries, m->u.state.entries);
+        enc_evict(w, &m->u.state.evict);
         break;
     case GC_MSG_START:
         gc_w_u64(w, m->u.start.epoch);
@@ -189,6 +205,17 @@ void gc_msg_encode(gc_wbuf *w, const gc_msg *m)
             gc_w_u64(w, g->first);
             enc_entries(w, g->nentries, g->entries);
         }
+        enc_evict(w, &m->u.start.evict);
+        break;
+    case GC_MSG_DELAYED:
+        gc_w_u8(w, m->u.delayed.n);
+        for (int i = 0; i < m->u.delayed.n; i++) {
+            gc_w_uuid(w, &m->u.delayed.uuid[i]);
+            gc_w_u8(w, m->u.delayed.cnt[i]);
+        }
+        enc_evict(w, &m->u.delayed.evict);
+        break;
+    case GC_MSG_EVICTED:
         break;
     case GC_MSG_LEAVE:
         break;
@@ -324,6 +351,7 @@ int gc_msg_decode(const uint8_t *buf, size_t len, gc_msg *m)
             else if (nsame && (m->u.state.same_from < first || m->u.state.same_from - first > count - nsame))
                 r->err = true;
         }
+        if (!r->err) dec_evict(r, &m->u.state.evict);
         break;
     case GC_MSG_START:
         m->u.start.epoch = gc_r_count(r);
@@ -360,6 +388,18 @@ int gc_msg_decode(const uint8_t *buf, size_t len, gc_msg *m)
             if (!r->err) g->entries = dec_entries(r, &g->nentries);
             if (!r->err && g->nentries && g->first + g->nentries - 1 != g->upto) r->err = true;
         }
+        if (!r->err) dec_evict(r, &m->u.start.evict);
+        break;
+    case GC_MSG_DELAYED:
+        m->u.delayed.n = gc_r_u8(r);
+        if (m->u.delayed.n > GC_MAX_MEMBERS) r->err = true;
+        for (int i = 0; i < m->u.delayed.n && !r->err; i++) {
+            gc_r_uuid(r, &m->u.delayed.uuid[i]);
+            m->u.delayed.cnt[i] = gc_r_u8(r);
+        }
+        if (!r->err) dec_evict(r, &m->u.delayed.evict);
+        break;
+    case GC_MSG_EVICTED:
         break;
     case GC_MSG_LEAVE:
         break;

@@ -11,7 +11,7 @@
 #include "gcomm/gc_view.h"
 #include "gcomm/gc_wire.h"
 
-#define GC_PROTO_VERSION 3
+#define GC_PROTO_VERSION 4 /* 4: DELAYED, EVICTED, evict lists in STATE and START */
 #define GC_GROUP_MAX 64
 #define GC_MAX_ADDRS 64
 #define GC_ACKED_MAX 16
@@ -32,6 +32,8 @@ enum gc_msg_type {
     GC_MSG_LEAVE,
     GC_MSG_FC,
     GC_MSG_FRAG,
+    GC_MSG_DELAYED, /* member -> members: its delayed list and its evict list */
+    GC_MSG_EVICTED, /* to a peer in our evict list, before we hang up on it */
     GC_MSG_MAX_
 };
 
@@ -52,6 +54,15 @@ typedef struct gc_dedup {
     uint64_t inc;
     uint64_t seq; /* highest sender seq already ordered */
 } gc_dedup;
+
+/* The uuids refused membership (Galera's evict list, evs.evict). gen counts clears: a list of
+ * a higher gen replaces one of a lower gen, lists of the same gen are merged (section 14). */
+#define GC_EVICT_MAX GC_MAX_MEMBERS
+typedef struct gc_evict_list {
+    uint64_t gen;
+    uint8_t n;
+    tr_uuid u[GC_EVICT_MAX];
+} gc_evict_list;
 
 typedef struct gc_close_group {
     uint64_t epoch; /* members whose delivered primary view has this epoch */
@@ -163,6 +174,7 @@ typedef struct gc_msg {
             gc_dedup *dedup;
             uint32_t nentries; /* the log from first to log_end, without the ones left out */
             gc_entry_ref *entries;
+            gc_evict_list evict;
         } state;
         struct {
             uint64_t epoch;
@@ -180,7 +192,14 @@ typedef struct gc_msg {
             /* closing of older primary views for members still delivering in them */
             uint32_t ngroups;
             gc_close_group *groups;
+            gc_evict_list evict; /* the view's evict list: none of its members is in it */
         } start;
+        struct {
+            uint8_t n; /* the sender's delayed list: peers and their delay counts */
+            tr_uuid uuid[GC_MAX_MEMBERS];
+            uint8_t cnt[GC_MAX_MEMBERS];
+            gc_evict_list evict;
+        } delayed;
         struct {
             uint8_t stop;
         } fc;

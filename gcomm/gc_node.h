@@ -56,6 +56,14 @@ void gc_node_set_weight(gc_node *n, uint8_t weight);
 void gc_node_set_ignore(gc_node *n, bool ignore_sb, bool ignore_quorum);
 void gc_node_bootstrap(gc_node *n);
 void gc_node_set_isolate(gc_node *n, bool on);
+/* evs.evict=UUID (u) or evs.evict with an empty value (u NULL: clears the list group-wide),
+ * evs.auto_evict; the delayed list and the evict list for status (docs/design/gcomm.md
+ * section 14). */
+void gc_node_evict(gc_node *n, const tr_uuid *u);
+void gc_node_set_auto_evict(gc_node *n, uint32_t count);
+int gc_node_delayed(gc_node *n, struct gc_delayed_entry *out, int max);
+void gc_node_evict_list(gc_node *n, gc_evict_list *out);
+bool gc_node_evicted(gc_node *n);
 /* socket.ssl_reload: links made from now on use the certificate, key and CA files as they are
  * now. 0, or -1 with err (TLS not configured, or a file that does not load: the old ones stay). */
 int gc_node_tls_reload(gc_node *n, char *err, size_t errlen);

@@ -1303,6 +1303,45 @@ void gc_node_set_isolate(gc_node *n, bool on)
     wake(n);
 }
 
+void gc_node_evict(gc_node *n, const tr_uuid *u)
+{
+    pthread_mutex_lock(&n->mu);
+    if (u) gc_core_evict(n->core, u);
+    else gc_core_evict_clear(n->core);
+    pthread_mutex_unlock(&n->mu);
+    wake(n);
+}
+
+void gc_node_set_auto_evict(gc_node *n, uint32_t count)
+{
+    pthread_mutex_lock(&n->mu);
+    gc_core_set_auto_evict(n->core, count);
+    pthread_mutex_unlock(&n->mu);
+}
+
+int gc_node_delayed(gc_node *n, struct gc_delayed_entry *out, int max)
+{
+    pthread_mutex_lock(&n->mu);
+    int k = gc_core_delayed(n->core, out, max);
+    pthread_mutex_unlock(&n->mu);
+    return k;
+}
+
+void gc_node_evict_list(gc_node *n, gc_evict_list *out)
+{
+    pthread_mutex_lock(&n->mu);
+    *out = *gc_core_evict_list(n->core);
+    pthread_mutex_unlock(&n->mu);
+}
+
+bool gc_node_evicted(gc_node *n)
+{
+    pthread_mutex_lock(&n->mu);
+    bool e = gc_core_evicted(n->core);
+    pthread_mutex_unlock(&n->mu);
+    return e;
+}
+
 int gc_node_tls_reload(gc_node *n, char *err, size_t errlen)
 {
     if (!n->tls) {

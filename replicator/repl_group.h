@@ -62,6 +62,10 @@ struct repl_group_stats {
     int64_t cluster_weight; /* sum of pc.weight over the primary view's members, else 0 */
     const char *evs_state;  /* static; Galera's EVS state names; NULL: the group has none */
     int proto;              /* the group's wire protocol version (wsrep_protocol_GCS); 0: none */
+    /* Galera's wsrep_evs_delayed ("uuid:address:count", comma-separated) and wsrep_evs_evict_list
+     * (uuids); "" when empty or the group keeps none */
+    char evs_delayed[2560];
+    char evs_evict_list[1200];
 };
 
 struct repl_group_ops {

@@ -30,6 +30,12 @@ struct gcomm_group {
      * and the host connected again; the reconnect must not destroy that gc_node under it (a
      * use after free that crashed mariadbd in galera.galera_wsrep_schema_detached). */
     pthread_mutex_t life_mu;
+    /* Guards the gn pointer, not the node: readers (broadcast, flow control, stats, settings)
+     * hold it across their call so that a reconnect or destroy, which swaps the pointer out under
+     * the write lock before stopping the old node, never frees a node one of them is using. The
+     * write lock is held only for the swap, so a reader on the pump thread never waits long. */
+    pthread_rwlock_t gn_lock;
+    gc_node *pump_gn; /* the node the running pump reads: set before it starts */
 };
 
 /* gcomm's view, as the node's stream wants it. */
@@ -64,9 +70,10 @@ static struct repl_gev *view_event(const struct gc_event *e)
 static void *pump_main(void *arg)
 {
     struct gcomm_group *g = arg;
+    gc_node *gn = g->pump_gn;
     for (;;) {
         struct gc_event *e = NULL;
-        int rc = gc_node_recv(g->gn, &e, -1);
+        int rc = gc_node_recv(gn, &e, -1);
         if (rc == -ESHUTDOWN) break;
         if (rc != 0 || !e) continue;
         struct repl_gev *ev = NULL;
@@ -192,6 +199,9 @@ static int fill_from(struct gc_config *c, struct gcomm_group *g, const struct tr
     c->suspect_ns = (uint64_t)o.evs_suspect_timeout_ns;
     c->inactive_ns = (uint64_t)o.evs_inactive_timeout_ns;
     c->install_ns = (uint64_t)o.evs_install_timeout_ns;
+    c->auto_evict = (uint32_t)o.evs_auto_evict;
+    c->delay_margin_ns = (uint64_t)o.evs_delay_margin_ns;
+    c->delayed_keep_ns = (uint64_t)o.evs_delayed_keep_period_ns;
     c->weight = (uint8_t)o.pc_weight;
     c->ignore_sb = o.pc_ignore_sb;
     c->ignore_quorum = o.pc_ignore_quorum;
@@ -207,20 +217,30 @@ static int fill_from(struct gc_config *c, struct gcomm_group *g, const struct tr
     return 0;
 }
 
+/* Sets the node pointer readers see; returns the one it replaces (see gn_lock). */
+static gc_node *swap_gn(struct gcomm_group *g, gc_node *gn)
+{
+    pthread_rwlock_wrlock(&g->gn_lock);
+    gc_node *old = g->gn;
+    g->gn = gn;
+    pthread_rwlock_unlock(&g->gn_lock);
+    return old;
+}
+
 static int connect_locked(struct gcomm_group *g, const char *cluster_name, const char *url,
                           bool bootstrap, char *err, size_t errlen)
 {
-    if (g->gn) { /* a reconnect: the last connection left (its pump has reported CLOSED) */
+    gc_node *old = swap_gn(g, NULL);
+    if (old) { /* a reconnect: the last connection left (its pump has reported CLOSED) */
         struct gc_stats gs;
-        gc_node_stats(g->gn, &gs);
+        gc_node_stats(old, &gs);
         g->past.fc_stops_sent += gs.fc_stops_sent;
         g->past.fc_stops_recv += gs.fc_stops_recv;
         g->past.fc_paused_ns += gs.fc_paused_ns;
-        gc_node_stop(g->gn);
+        gc_node_stop(old);
         if (g->pump_started) pthread_join(g->pump, NULL);
         g->pump_started = false;
-        gc_node_destroy(g->gn);
-        g->gn = NULL;
+        gc_node_destroy(old);
     }
     if (!g->failed && (g->failed = calloc(1, sizeof *g->failed))) g->failed->type = REPL_GEV_FAILED;
     if (!g->failed) {
@@ -235,26 +255,29 @@ static int connect_locked(struct gcomm_group *g, const char *cluster_name, const
         return -1;
     }
     g->cfg.bootstrap = bootstrap || g->cfg.nseeds == 0;
-    g->gn = gc_node_create(&g->cfg);
-    if (!g->gn) {
+    gc_node *gn = gc_node_create(&g->cfg);
+    if (!gn) {
         snprintf(err, errlen, "bad group configuration (see the lines above)");
         return -1;
     }
-    g->base.self = gc_node_uuid(g->gn);
-    int rc = gc_node_start(g->gn);
+    g->base.self = gc_node_uuid(gn);
+    int rc = gc_node_start(gn);
     if (rc) {
         snprintf(err, errlen, "%s", rc == -ETIMEDOUT
                                         ? "no primary component within pc.wait_prim_timeout"
                                         : "could not start the group layer (listen address?)");
-        gc_node_destroy(g->gn);
-        g->gn = NULL;
+        gc_node_destroy(gn);
         return -1;
     }
+    g->pump_gn = gn;
+    /* readers see the node before the pump delivers anything: the first view makes the core
+     * broadcast its STATE at once, and a broadcast that found no node would be lost */
+    swap_gn(g, gn);
     if (pthread_create(&g->pump, NULL, pump_main, g)) {
         snprintf(err, errlen, "cannot start the group receive thread");
-        gc_node_stop(g->gn);
-        gc_node_destroy(g->gn);
-        g->gn = NULL;
+        swap_gn(g, NULL);
+        gc_node_stop(gn);
+        gc_node_destroy(gn);
         return -1;
     }
     g->pump_started = true;
@@ -274,8 +297,12 @@ static int gg_connect(struct repl_group *gb, const char *cluster_name, const cha
 static int gg_broadcast(struct repl_group *gb, const struct repl_buf *bufs, size_t n)
 {
     struct gcomm_group *g = (struct gcomm_group *)gb;
-    if (!g->gn) return -ENOTCONN;
-    if (n == 1) return gc_node_broadcast(g->gn, bufs[0].ptr, bufs[0].len);
+    if (n == 1) {
+        pthread_rwlock_rdlock(&g->gn_lock);
+        int rc = g->gn ? gc_node_broadcast(g->gn, bufs[0].ptr, bufs[0].len) : -ENOTCONN;
+        pthread_rwlock_unlock(&g->gn_lock);
+        return rc;
+    }
     size_t len = 0;
     for (size_t i = 0; i < n; i++) len += bufs[i].len;
     uint8_t *buf = malloc(len ? len : 1);
@@ -285,7 +312,9 @@ static int gg_broadcast(struct repl_group *gb, const struct repl_buf *bufs, size
         memcpy(buf + off, bufs[i].ptr, bufs[i].len);
         off += bufs[i].len;
     }
-    int rc = gc_node_broadcast(g->gn, buf, len);
+    pthread_rwlock_rdlock(&g->gn_lock);
+    int rc = g->gn ? gc_node_broadcast(g->gn, buf, len) : -ENOTCONN;
+    pthread_rwlock_unlock(&g->gn_lock);
     free(buf);
     return rc;
 }
@@ -293,7 +322,9 @@ static int gg_broadcast(struct repl_group *gb, const struct repl_buf *bufs, size
 static void gg_flow_control(struct repl_group *gb, bool stop)
 {
     struct gcomm_group *g = (struct gcomm_group *)gb;
+    pthread_rwlock_rdlock(&g->gn_lock);
     if (g->gn) gc_node_fc(g->gn, stop); /* thread-safe, never waits on the pump: sink-safe */
+    pthread_rwlock_unlock(&g->gn_lock);
 }
 
 static const char *evs_state(int state)
@@ -311,6 +342,7 @@ static void gg_stats(struct repl_group *gb, struct repl_group_stats *st)
 {
     struct gcomm_group *g = (struct gcomm_group *)gb;
     struct gc_stats gs = {.state = GC_ST_LEFT};
+    pthread_rwlock_rdlock(&g->gn_lock); /* held to the end: gn is read again below */
     if (g->gn) gc_node_stats(g->gn, &gs);
     *st = (struct repl_group_stats){
         .fc_active = gs.fc_active,
@@ -325,12 +357,36 @@ static void gg_stats(struct repl_group *gb, struct repl_group_stats *st)
         .evs_state = evs_state(gs.state),
         .proto = GC_PROTO_VERSION,
     };
+    if (!g->gn) {
+        pthread_rwlock_unlock(&g->gn_lock);
+        return;
+    }
+    struct gc_delayed_entry de[GC_MAX_MEMBERS];
+    int nd = gc_node_delayed(g->gn, de, GC_MAX_MEMBERS);
+    size_t w = 0;
+    for (int i = 0; i < nd && w < sizeof st->evs_delayed; i++) {
+        char u[TR_UUID_STR_LEN + 1];
+        tr_uuid_print(&de[i].uuid, u);
+        w += (size_t)snprintf(st->evs_delayed + w, sizeof st->evs_delayed - w, "%s%s:tcp://%s:%u", i ? "," : "", u,
+                              de[i].addr, de[i].cnt);
+    }
+    gc_evict_list ev;
+    gc_node_evict_list(g->gn, &ev);
+    w = 0;
+    for (int i = 0; i < ev.n && w < sizeof st->evs_evict_list; i++) {
+        char u[TR_UUID_STR_LEN + 1];
+        tr_uuid_print(&ev.u[i], u);
+        w += (size_t)snprintf(st->evs_evict_list + w, sizeof st->evs_evict_list - w, "%s%s", i ? "," : "", u);
+    }
+    pthread_rwlock_unlock(&g->gn_lock);
 }
 
 static void gg_stats_flush(struct repl_group *gb)
 {
     struct gcomm_group *g = (struct gcomm_group *)gb;
+    pthread_rwlock_rdlock(&g->gn_lock);
     if (g->gn) gc_node_stats_flush(g->gn);
+    pthread_rwlock_unlock(&g->gn_lock);
 }
 
 static void gg_leave(struct repl_group *gb)
@@ -355,36 +411,56 @@ static void gg_destroy(struct repl_group *gb)
 {
     struct gcomm_group *g = (struct gcomm_group *)gb;
     pthread_mutex_lock(&g->life_mu); /* a leave still running finishes first */
-    if (g->gn) gc_node_stop(g->gn);
+    gc_node *gn = swap_gn(g, NULL);
+    if (gn) gc_node_stop(gn);
     if (g->pump_started) pthread_join(g->pump, NULL);
-    if (g->gn) gc_node_destroy(g->gn);
+    if (gn) gc_node_destroy(gn);
     pthread_mutex_unlock(&g->life_mu);
     pthread_mutex_destroy(&g->life_mu);
+    pthread_rwlock_destroy(&g->gn_lock);
     repl_gev_free(g->failed);
     free(g);
 }
 
+static void setting_locked(gc_node *gn, const struct tr_cfg *opts, const char *key);
+
 static void gg_setting(struct repl_group *gb, const struct tr_cfg *opts, const char *key)
 {
     struct gcomm_group *g = (struct gcomm_group *)gb;
-    if (!g->gn) return; /* not connected: the value is read at connect */
+    pthread_rwlock_rdlock(&g->gn_lock);
+    if (g->gn) setting_locked(g->gn, opts, key); /* not connected: the value is read at connect */
+    pthread_rwlock_unlock(&g->gn_lock);
+}
+
+static void setting_locked(gc_node *gn, const struct tr_cfg *opts, const char *key)
+{
     if (strcmp(key, "pc.weight") == 0) {
         int64_t w;
-        if (tr_cfg_get_int(opts, key, &w) == 0) gc_node_set_weight(g->gn, (uint8_t)w);
+        if (tr_cfg_get_int(opts, key, &w) == 0) gc_node_set_weight(gn, (uint8_t)w);
     } else if (strcmp(key, "pc.ignore_sb") == 0 || strcmp(key, "pc.ignore_quorum") == 0) {
         bool sb = false, q = false;
         tr_cfg_get_bool(opts, "pc.ignore_sb", &sb);
         tr_cfg_get_bool(opts, "pc.ignore_quorum", &q);
-        gc_node_set_ignore(g->gn, sb, q);
+        gc_node_set_ignore(gn, sb, q);
     } else if (strcmp(key, "pc.bootstrap") == 0) {
         bool b;
-        if (tr_cfg_get_bool(opts, key, &b) == 0 && b) gc_node_bootstrap(g->gn);
+        if (tr_cfg_get_bool(opts, key, &b) == 0 && b) gc_node_bootstrap(gn);
     } else if (strcmp(key, "gmcast.isolate") == 0) {
         int64_t v;
-        if (tr_cfg_get_int(opts, key, &v) == 0) gc_node_set_isolate(g->gn, v != 0);
+        if (tr_cfg_get_int(opts, key, &v) == 0) gc_node_set_isolate(gn, v != 0);
+    } else if (strcmp(key, "evs.auto_evict") == 0) {
+        int64_t v;
+        if (tr_cfg_get_int(opts, key, &v) == 0) gc_node_set_auto_evict(gn, (uint32_t)v);
+    } else if (strcmp(key, "evs.evict") == 0) { /* a uuid evicts it by hand; empty clears the list */
+        char v[TR_UUID_STR_LEN + 8] = "";
+        tr_uuid u;
+        int len = tr_cfg_get_string(opts, key, v, sizeof v);
+        if (len <= 0) gc_node_evict(gn, NULL);
+        else if ((size_t)len < sizeof v && tr_uuid_parse(v, strlen(v), &u) == 0) gc_node_evict(gn, &u);
+        else tr_error("evs.evict: '%s' is not a uuid", v);
     } else if (strcmp(key, "socket.ssl_reload") == 0) { /* any value: read the files again */
         char err[TR_TLS_ERR_MAX];
-        if (gc_node_tls_reload(g->gn, err, sizeof err)) tr_error("socket.ssl_reload: %s", err);
+        if (gc_node_tls_reload(gn, err, sizeof err)) tr_error("socket.ssl_reload: %s", err);
     }
 }
 
@@ -394,7 +470,10 @@ static int gg_member_hosts(struct repl_group *gr, const tr_uuid *member, char (*
 {
     _Static_assert(REPL_HOST_LEN == GC_HOST_MAX, "one host text size");
     struct gcomm_group *g = (struct gcomm_group *)gr;
-    return g->gn ? gc_node_peer_hosts(g->gn, member, hosts, max) : -1;
+    pthread_rwlock_rdlock(&g->gn_lock);
+    int n = g->gn ? gc_node_peer_hosts(g->gn, member, hosts, max) : -1;
+    pthread_rwlock_unlock(&g->gn_lock);
+    return n;
 }
 
 static const struct repl_group_ops gcomm_ops = {
@@ -418,9 +497,11 @@ struct repl_group *repl_group_gcomm_new(const struct repl_group_args *args,
     g->base.ops = &gcomm_ops;
     g->args = *args;
     pthread_mutex_init(&g->life_mu, NULL);
+    pthread_rwlock_init(&g->gn_lock, NULL);
     g->failed = calloc(1, sizeof *g->failed);
     if (!g->failed) {
         pthread_mutex_destroy(&g->life_mu);
+        pthread_rwlock_destroy(&g->gn_lock);
         free(g);
         return NULL;
     }
@@ -432,6 +513,7 @@ struct repl_group *repl_group_gcomm_new(const struct repl_group_args *args,
         tr_error("group configuration: %s", err);
         repl_gev_free(g->failed);
         pthread_mutex_destroy(&g->life_mu);
+        pthread_rwlock_destroy(&g->gn_lock);
         free(g);
         return NULL;
     }

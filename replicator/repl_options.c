@@ -40,12 +40,12 @@ static const struct repl_option_info table[] = {
     K("debug", TR_CFG_BOOL, "no", D, YES),
 
     /* EVS membership and ordering */
-    KR("evs.auto_evict", TR_CFG_INT, "0", D, 0, INT32_MAX, NO),
+    KR("evs.auto_evict", TR_CFG_INT, "0", D, 0, INT32_MAX, YES),
     K("evs.causal_keepalive_period", TR_CFG_DURATION, NULL, D, NO),
     K("evs.debug_log_mask", TR_CFG_STRING, "0x1", D, NO),
-    K("evs.delay_margin", TR_CFG_DURATION, "PT1S", D, NO),
-    K("evs.delayed_keep_period", TR_CFG_DURATION, "PT30S", D, NO),
-    K("evs.evict", TR_CFG_STRING, NULL, D, NO),
+    K("evs.delay_margin", TR_CFG_DURATION, "PT1S", D, YES),
+    K("evs.delayed_keep_period", TR_CFG_DURATION, "PT30S", D, YES),
+    K("evs.evict", TR_CFG_STRING, NULL, D, YES),
     KR("evs.inactive_check_period", TR_CFG_DURATION, "PT0.5S", 0, MS(1), INT64_MAX, YES),
     KR("evs.inactive_timeout", TR_CFG_DURATION, "PT15S", D, MS(100), INT64_MAX, YES),
     K("evs.info_log_mask", TR_CFG_STRING, "0", D, NO),
@@ -318,6 +318,9 @@ int repl_options_read(const tr_cfg *cfg, struct repl_options *o)
     o->evs_causal_keepalive_period_ns =
         get_ns(cfg, "evs.causal_keepalive_period", o->evs_keepalive_period_ns);
     o->evs_send_window = get_i(cfg, "evs.send_window", 4);
+    o->evs_auto_evict = get_i(cfg, "evs.auto_evict", 0);
+    o->evs_delay_margin_ns = get_ns(cfg, "evs.delay_margin", NS(1));
+    o->evs_delayed_keep_period_ns = get_ns(cfg, "evs.delayed_keep_period", NS(30));
     o->evs_user_send_window = get_i(cfg, "evs.user_send_window", 2);
     o->pc_ignore_sb = get_b(cfg, "pc.ignore_sb", false);
     o->pc_ignore_quorum = get_b(cfg, "pc.ignore_quorum", false);

@@ -45,6 +45,7 @@ struct repl_options {
     int64_t evs_inactive_check_period_ns, evs_install_timeout_ns, evs_join_retrans_period_ns;
     int64_t evs_causal_keepalive_period_ns;
     int64_t evs_send_window, evs_user_send_window;
+    int64_t evs_auto_evict, evs_delay_margin_ns, evs_delayed_keep_period_ns; /* gcomm.md section 14 */
     bool pc_ignore_sb, pc_ignore_quorum, pc_wait_prim, pc_recovery;
     int64_t pc_wait_prim_timeout_ns, pc_announce_timeout_ns;
     int pc_weight;

@@ -167,16 +167,17 @@ struct repl_stat *repl_node_stats(struct repl_node *n)
     add_s(b, "incoming_addresses", NULL);
     add_i(b, "cluster_weight", gs.cluster_weight);
     add_i(b, "desync_count", desync);
-    /* trireme's gcomm never evicts a member: the list is empty because nobody is (evs_delayed,
-     * Galera's list of members seen late, is not reported: gcomm keeps no such list) */
-    add_s(b, "evs_evict_list", "");
+    /* gcomm's delayed list and evict list (docs/design/gcomm.md section 14) */
+    add_s(b, "evs_delayed", NULL);
+    add_s(b, "evs_evict_list", NULL);
     add_s(b, "evs_repl_latency", NULL);
     add_s(b, "evs_state", evs_state);
     add_s(b, "gcomm_uuid", NULL);
     add_i(b, "gmcast_segment", segment);
 
     size_t rows = (size_t)(b->n + 1) * sizeof(struct repl_stat);
-    size_t strs = 2 * (TR_UUID_STR_LEN + 1) + strlen(incoming) + 1 + strlen(latency) + 1;
+    size_t strs = 2 * (TR_UUID_STR_LEN + 1) + strlen(incoming) + 1 + strlen(latency) + 1 +
+                  strlen(gs.evs_delayed) + 1 + strlen(gs.evs_evict_list) + 1;
     char *blk = malloc(rows + strs);
     if (!blk) {
         free(b);
@@ -192,6 +193,8 @@ struct repl_stat *repl_node_stats(struct repl_node *n)
         else if (strcmp(out[i].name, "incoming_addresses") == 0) src = incoming;
         else if (strcmp(out[i].name, "gcomm_uuid") == 0) src = gcomm_uuid;
         else if (strcmp(out[i].name, "evs_repl_latency") == 0) src = latency;
+        else if (strcmp(out[i].name, "evs_delayed") == 0) src = gs.evs_delayed;
+        else if (strcmp(out[i].name, "evs_evict_list") == 0) src = gs.evs_evict_list;
         if (!src) continue;
         size_t len = strlen(src) + 1;
         memcpy(p, src, len);

@@ -77,3 +77,14 @@ logs_agree() { # every (history, seqno) is the same message at every node, none 
         [ -z "$dups" ] || { echo "node $i delivered $dups twice"; return 1; }
     done
 }
+
+finish_checked() { # finish_checked "nodes": SIGTERM (a graceful leave), each exits 0, no sanitizer report, logs agree
+    local i rc
+    for i in $1; do kill -TERM "${PIDS[$i]}"; done
+    for i in $1; do
+        wait "${PIDS[$i]}"; rc=$?; PIDS[$i]=""
+        [ "$rc" = 0 ] || fail "node $i exited with status $rc after SIGTERM"
+    done
+    grep -l "ERROR: .*Sanitizer\|WARNING: ThreadSanitizer" "$WORK"/*.err && fail "sanitizer report"
+    logs_agree || fail "the nodes' logs disagree"
+}

@@ -54,6 +54,9 @@ struct sim_node {
     uint64_t pr_gather;    /* epoch of the gather last seen */
     gc_view_id pr_cur;     /* the view last seen installed */
     gc_view pr_cur_view;
+    /* evict lists: what this incarnation has had in its list (it may only grow without clears) */
+    gc_evict_list ev_seen;
+    int ev_restarts;
 };
 
 struct frame {
@@ -106,6 +109,10 @@ struct sim {
     uint64_t retain_limit; /* gcomm's retain limit for nodes started from now: 0 default, UINT64_MAX none */
     bool workload;
     uint64_t bcast_period;
+    uint32_t auto_evict; /* evs.auto_evict of nodes started from now */
+    bool evict_ops;      /* an operator evicted or cleared by hand: evict lists may shrink */
+    int evicted_nodes;   /* nodes out of the group by eviction at the end of a seed */
+    int evict_clears;    /* the operator cleared the evict lists to bring the group back */
     bool ever_crashed;
     char fail[512];
     /* an extra consumer of deliveries (the node simulator); it must not re-enter the core */

@@ -395,9 +395,67 @@ static void check_leader_rule(struct sim *s, struct sim_node *nd)
     nd->pr_leading = pr.state == GC_ST_NORMAL && pr.cur && !tr_uuid_compare(&pr.cur->id.leader, me);
 }
 
+static bool in_evict(const gc_evict_list *e, const tr_uuid *u)
+{
+    for (int i = 0; i < e->n; i++)
+        if (!tr_uuid_compare(&e->u[i], u)) return true;
+    return false;
+}
+
+static bool same_evict(const gc_evict_list *a, const gc_evict_list *b)
+{
+    if (a->gen != b->gen || a->n != b->n) return false;
+    for (int i = 0; i < a->n; i++)
+        if (!in_evict(b, &a->u[i])) return false;
+    return true;
+}
+
+/* Evict lists (docs/design/gcomm.md section 14): a view's list names none of its members, every
+ * member of a view installed it with the same list, a list never loses a uuid unless an operator
+ * cleared it, and without auto-eviction (or with a threshold no count reaches) and without an
+ * operator nobody is evicted. */
+static void check_evict(struct sim *s)
+{
+    struct gc_core_probe pr[SIM_MAX_NODES];
+    for (int i = 0; i < s->n && !s->fail[0]; i++) {
+        struct sim_node *nd = &s->nodes[i];
+        if (!nd->alive || !nd->core) continue;
+        gc_core_probe(nd->core, &pr[i]);
+        const gc_view *v = pr[i].cur;
+        if (v && pr[i].state == GC_ST_NORMAL)
+            for (uint32_t k = 0; k < v->n; k++)
+                if (in_evict(pr[i].view_evict, &v->m[k].uuid))
+                    return chk_fail(s, "n%d installed view %llu with member %u in the view's evict list", i,
+                                    (unsigned long long)v->id.epoch, k);
+        for (int j = 0; j < i; j++) {
+            struct sim_node *od = &s->nodes[j];
+            if (!od->alive || !od->core || !v || !pr[j].cur || pr[i].state != GC_ST_NORMAL ||
+                pr[j].state != GC_ST_NORMAL || gc_view_id_cmp(&v->id, &pr[j].cur->id))
+                continue;
+            if (!same_evict(pr[i].view_evict, pr[j].view_evict))
+                return chk_fail(s, "n%d and n%d installed view %llu with different evict lists (%u and %u uuids)", j, i,
+                                (unsigned long long)v->id.epoch, pr[j].view_evict->n, pr[i].view_evict->n);
+        }
+        if (!s->evict_ops && (s->auto_evict == 0 || s->auto_evict > 255) &&
+            (pr[i].evict->n || pr[i].evict->gen || pr[i].evicted))
+            return chk_fail(s, "n%d evicted somebody (%u in its list) or was evicted without auto-eviction", i,
+                            pr[i].evict->n);
+        if (nd->ev_restarts != nd->restarts) { /* the list lives in memory: a new process starts empty */
+            memset(&nd->ev_seen, 0, sizeof nd->ev_seen);
+            nd->ev_restarts = nd->restarts;
+        }
+        if (!s->evict_ops)
+            for (int k = 0; k < nd->ev_seen.n; k++)
+                if (!in_evict(pr[i].evict, &nd->ev_seen.u[k]))
+                    return chk_fail(s, "n%d's evict list lost a uuid nobody cleared", i);
+        nd->ev_seen = *pr[i].evict;
+    }
+}
+
 void chk_step(struct sim *s)
 {
     if (s->out) sim_outsider_check(s);
+    check_evict(s);
     for (int i = 0; i < s->n && !s->fail[0]; i++)
         if (s->nodes[i].alive && s->nodes[i].core) check_leader_rule(s, &s->nodes[i]);
     const gc_view *prim = NULL;

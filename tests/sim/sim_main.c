@@ -25,19 +25,36 @@ static int alive_count(struct sim *s)
     return k;
 }
 
-/* All live nodes report primary in one view containing all of them. */
+/* Node i is out of the group for good: evicted (it knows), or in the evict list of a live member
+ * that is not (a restart of it is refused). Only seeds with auto-eviction have such nodes. */
+static bool evicted_out(struct sim *s, int i)
+{
+    if (!s->nodes[i].alive) return false;
+    if (gc_core_evicted(s->nodes[i].core)) return true;
+    for (int j = 0; j < s->n; j++) {
+        if (j == i || !s->nodes[j].alive || gc_core_evicted(s->nodes[j].core)) continue;
+        const gc_evict_list *e = gc_core_evict_list(s->nodes[j].core);
+        for (int k = 0; k < e->n; k++)
+            if (!tr_uuid_compare(&e->u[k], gc_core_uuid(s->nodes[i].core))) return true;
+    }
+    return false;
+}
+
+/* All live nodes (but the evicted) report primary in one view containing all of them. */
 static bool all_primary_together(struct sim *s, char *why, size_t cap)
 {
     const gc_view *v = NULL;
+    int out = 0;
     for (int i = 0; i < s->n; i++) {
         struct sim_node *nd = &s->nodes[i];
         if (!nd->alive) continue;
+        if (evicted_out(s, i)) { out++; continue; }
         if (!gc_core_is_primary(nd->core)) { snprintf(why, cap, "n%d is not primary", i); return false; }
         if (v && gc_view_id_cmp(&v->id, &nd->view.id)) { snprintf(why, cap, "n%d in another view", i); return false; }
         v = &nd->view;
     }
-    if (v && (int)v->n != alive_count(s)) {
-        snprintf(why, cap, "primary view has %u members, %d nodes alive", v->n, alive_count(s));
+    if (v && (int)v->n != alive_count(s) - out) {
+        snprintf(why, cap, "primary view has %u members, %d nodes alive, %d evicted", v->n, alive_count(s), out);
         return false;
     }
     return true;
@@ -69,6 +86,9 @@ static int run_seed(uint64_t seed, bool verbose, bool quiet)
     if (seed % 8 == 6) s.retain_limit = 8u << 10;
     /* every seventh seed (from 5) with an outsider that knows the group name (sim_outsider.c) */
     if (seed % 7 == 5) sim_outsider_add(&s);
+    /* every third seed (from 2) sends delayed lists (auto-eviction on, at a count no delay list
+     * reaches): the reports cross every fault, and nobody may be evicted */
+    if (seed % 3 == 2) s.auto_evict = seed % 9 == 8 ? 5 : 1000;
     for (int i = 0; i < n; i++) {
         sim_run_until(&s, s.now + sim_rand(&s) % (300 * SIM_MS));
         sim_node_start(&s, i);
@@ -132,6 +152,18 @@ static int run_seed(uint64_t seed, bool verbose, bool quiet)
             if (x != y) { sim_set_oneway(&s, x, y, true); what = "one-way loss"; }
             break;
         case 7:
+            if (s.auto_evict && s.nodes[x].alive) {
+                /* in the seeds that report delays: x's links drop every 0.3-0.7 s for 1-3 s, a
+                 * flapping network at x, each drop a delay at its peers (section 14) */
+                uint64_t until = s.now + SIM_SEC + sim_rand(&s) % (2 * SIM_SEC);
+                while (!sim_failed(&s) && s.now < until && s.nodes[x].alive) {
+                    for (int j = 0; j < n; j++)
+                        if (j != x) sim_break_link_between(&s, x, j);
+                    sim_run_until(&s, s.now + 300 * SIM_MS + sim_rand(&s) % (400 * SIM_MS));
+                }
+                what = "flapping links";
+                break;
+            }
             sim_break_link(&s);
             what = "break link";
             break;
@@ -173,6 +205,29 @@ static int run_seed(uint64_t seed, bool verbose, bool quiet)
         uint64_t bound = s.now + 30 * SIM_SEC;
         while (!sim_failed(&s) && s.now < bound && !all_primary_together(&s, why, sizeof why))
             sim_run_until(&s, s.now + 100 * SIM_MS);
+        bool evicted = false;
+        for (int i = 0; i < n; i++) evicted |= evicted_out(&s, i);
+        if (!sim_failed(&s) && evicted && !all_primary_together(&s, why, sizeof why)) {
+            /* a primary component evicted a member and lost its quorum before it re-formed
+             * without it: the last primary view still counts that member (gcomm.md section 14,
+             * failure cases). The operator clears the evict list and restarts the evicted nodes,
+             * and the group must come back whole. */
+            if (verbose) fprintf(stderr, "[%9.3f] operator: evs.evict cleared, evicted nodes restarted (%s)\n",
+                                 (double)s.now / 1e9, why);
+            s.evict_ops = true;
+            s.evict_clears++;
+            for (int i = 0; i < n; i++)
+                if (s.nodes[i].alive && !gc_core_evicted(s.nodes[i].core)) gc_core_evict_clear(s.nodes[i].core);
+            sim_run_until(&s, s.now + SIM_SEC);
+            for (int i = 0; i < n; i++)
+                if (s.nodes[i].alive && gc_core_evicted(s.nodes[i].core)) {
+                    sim_crash(&s, i);
+                    sim_node_start(&s, i);
+                }
+            bound = s.now + 30 * SIM_SEC;
+            while (!sim_failed(&s) && s.now < bound && !all_primary_together(&s, why, sizeof why))
+                sim_run_until(&s, s.now + 100 * SIM_MS);
+        }
         if (!sim_failed(&s) && !all_primary_together(&s, why, sizeof why))
             chk_fail(&s, "liveness: 30 s after healing: %s", why);
     }
@@ -182,14 +237,22 @@ static int run_seed(uint64_t seed, bool verbose, bool quiet)
         sim_run_until(&s, s.now + 3 * SIM_SEC);
         s.workload = false;
         sim_run_until(&s, s.now + 2 * SIM_SEC);
+        int ref = -1, nout = 0;
+        for (int i = 0; i < n; i++) {
+            if (evicted_out(&s, i)) nout++;
+            else if (ref < 0) ref = i;
+        }
+        if (ref < 0) chk_fail(&s, "every node was evicted");
         for (int i = 0; i < n && !sim_failed(&s); i++) {
+            if (evicted_out(&s, i)) continue;
             if (s.nodes[i].delivered_total == before[i])
                 chk_fail(&s, "liveness: n%d delivered nothing after healing", i);
-            if (s.nodes[i].last_seqno != s.nodes[0].last_seqno ||
-                tr_uuid_compare(&s.nodes[i].hist, &s.nodes[0].hist))
-                chk_fail(&s, "n%d ends at seqno %lld, n0 at %lld", i, (long long)s.nodes[i].last_seqno,
-                         (long long)s.nodes[0].last_seqno);
+            if (s.nodes[i].last_seqno != s.nodes[ref].last_seqno ||
+                tr_uuid_compare(&s.nodes[i].hist, &s.nodes[ref].hist))
+                chk_fail(&s, "n%d ends at seqno %lld, n%d at %lld", i, (long long)s.nodes[i].last_seqno, ref,
+                         (long long)s.nodes[ref].last_seqno);
         }
+        s.evicted_nodes = nout;
     }
     int rc = 0;
     if (sim_failed(&s)) {
@@ -204,7 +267,9 @@ static int run_seed(uint64_t seed, bool verbose, bool quiet)
             waits += st.retain_waits;
         }
         printf("seed %" PRIu64 ": ok, %d nodes, %" PRIu64 " events, %" PRIu64 " frames, last seqno %lld, "
-               "waits at the retain limit %" PRIu64 "\n", seed, n, s.events, s.msgs, (long long)s.nodes[0].last_seqno, waits);
+               "waits at the retain limit %" PRIu64 ", evicted %d%s\n", seed, n, s.events, s.msgs,
+               (long long)s.nodes[0].last_seqno, waits, s.evicted_nodes,
+               s.evict_clears ? ", evict list cleared by the operator" : "");
     }
     sim_free(&s);
     return rc;
@@ -758,10 +823,125 @@ static int scenario_outsider(void)
     return rc;
 }
 
+/* Does node i hold uuid u in its evict list? */
+static bool evicts(struct sim *s, int i, const tr_uuid *u)
+{
+    const gc_evict_list *e = gc_core_evict_list(s->nodes[i].core);
+    for (int k = 0; k < e->n; k++)
+        if (!tr_uuid_compare(&e->u[k], u)) return true;
+    return false;
+}
+
+/* Node x's links all drop every second (a flapping network at x) for `secs` seconds. */
+static bool evicts(struct sim *s, int i, const tr_uuid *u);
+
+/* Node x's links all drop every second (a flapping network at x) for `secs` seconds; *at: when
+ * nodes 0 and 1 both first held x in their evict lists (0: never). */
+static void flap(struct sim *s, int n, int x, int secs, uint64_t *at)
+{
+    tr_uuid u = *gc_core_uuid(s->nodes[x].core);
+    uint64_t t0 = s->now;
+    *at = 0;
+    for (int k = 0; k < secs && !sim_failed(s); k++) {
+        for (int j = 0; j < n; j++)
+            if (j != x) sim_break_link_between(s, x, j);
+        for (int ms = 0; ms < 1000 && !sim_failed(s); ms += 10) {
+            sim_run_until(s, s->now + 10 * SIM_MS);
+            if (!*at && evicts(s, 0, &u) && evicts(s, 1, &u)) *at = s->now - t0;
+        }
+    }
+}
+
+/* Galera's auto-eviction (docs/design/gcomm.md section 14): node 2 of 3 flaps; with
+ * evs.auto_evict=3 the other two evict it (both lists name it, a primary view of two without
+ * it), it learns that and stays out, also after a restart under the same uuid; a clear at one
+ * member empties both lists, and a restart then takes it back. With auto_evict 0 nobody is
+ * evicted, the delayed lists count the flaps, and the group is whole again once the link holds. */
+static int scenario_auto_evict(uint32_t auto_evict)
+{
+    struct sim s;
+    sim_init(&s, 91, 3, 64500); /* form() with auto_evict set before the nodes start */
+    s.auto_evict = auto_evict;
+    s.workload = true;
+    s.bcast_period = 4 * SIM_MS;
+    for (int i = 0; i < 3; i++) {
+        sim_node_start(&s, i);
+        sim_run_until(&s, s.now + 50 * SIM_MS);
+    }
+    sim_run_until(&s, s.now + 3 * SIM_SEC);
+    const int x = 2;
+    tr_uuid ux = *gc_core_uuid(s.nodes[x].core);
+    uint64_t t0 = s.now, at;
+    flap(&s, 3, x, 12, &at);
+    struct gc_delayed_entry de[8];
+    int nde = gc_core_delayed(s.nodes[0].core, de, 8), cnt = 0;
+    for (int k = 0; k < nde; k++)
+        if (!tr_uuid_compare(&de[k].uuid, &ux)) cnt = de[k].cnt;
+    bool ok = !sim_failed(&s);
+    char why[320] = "";
+    if (auto_evict) {
+        bool ev = evicts(&s, 0, &ux) && evicts(&s, 1, &ux) && gc_core_evicted(s.nodes[x].core);
+        sim_run_until(&s, s.now + 3 * SIM_SEC);
+        bool two = gc_core_is_primary(s.nodes[0].core) && gc_core_is_primary(s.nodes[1].core) &&
+                   !gc_view_id_cmp(&s.nodes[0].view.id, &s.nodes[1].view.id) && s.nodes[0].view.n == 2 &&
+                   !gc_core_is_primary(s.nodes[x].core);
+        /* a restart under the same uuid (gvwstate.dat kept) is refused again */
+        sim_crash(&s, x);
+        sim_node_start(&s, x);
+        sim_run_until(&s, s.now + 5 * SIM_SEC);
+        bool refused = gc_core_evicted(s.nodes[x].core) && s.nodes[0].view.n == 2 &&
+                       !gc_core_is_primary(s.nodes[x].core);
+        /* evs.evict with an empty value at one member clears every member's list */
+        s.evict_ops = true;
+        gc_core_evict_clear(s.nodes[0].core);
+        sim_run_until(&s, s.now + 2 * SIM_SEC);
+        bool cleared = !gc_core_evict_list(s.nodes[0].core)->n && !gc_core_evict_list(s.nodes[1].core)->n;
+        sim_crash(&s, x);
+        sim_node_start(&s, x);
+        sim_run_until(&s, s.now + 10 * SIM_SEC);
+        char w2[160] = "";
+        bool back = all_primary_together(&s, w2, sizeof w2);
+        ok = ok && ev && two && refused && cleared && back && !sim_failed(&s);
+        snprintf(why, sizeof why, "evicted by both %s, survivors primary without it %s, restart refused %s, "
+                 "clear reached both %s, back after restart %s %s", ev ? "yes" : "no", two ? "yes" : "no",
+                 refused ? "yes" : "no", cleared ? "yes" : "no", back ? "yes" : "no", w2);
+    } else {
+        bool none = !gc_core_evict_list(s.nodes[0].core)->n && !gc_core_evict_list(s.nodes[1].core)->n &&
+                    !gc_core_evicted(s.nodes[x].core);
+        sim_run_until(&s, s.now + 10 * SIM_SEC);
+        char w2[160] = "";
+        bool back = all_primary_together(&s, w2, sizeof w2);
+        ok = ok && none && !at && back && cnt >= 3 && !sim_failed(&s);
+        snprintf(why, sizeof why, "nobody evicted %s, whole again %s %s", none ? "yes" : "no", back ? "yes" : "no", w2);
+    }
+    printf("scenario auto-evict %u (3 nodes, one flapping every 1 s for 12 s from %.1f s): delay count at n0 %d, "
+           "evicted at both %.2f s into the flapping; %s%s%s\n", auto_evict, (double)t0 / 1e9, cnt, (double)at / 1e9,
+           why, ok ? " ok" : " FAIL ", s.fail);
+    sim_free(&s);
+    return !ok;
+}
+
+/* evs.evict=UUID at one member of 3: every member evicts it, the view goes on without it. */
+static int scenario_manual_evict(void)
+{
+    struct sim s;
+    form(&s, 3, 93);
+    s.evict_ops = true;
+    tr_uuid u1 = *gc_core_uuid(s.nodes[1].core);
+    gc_core_evict(s.nodes[2].core, &u1);
+    sim_run_until(&s, s.now + 3 * SIM_SEC);
+    bool ok = !sim_failed(&s) && evicts(&s, 0, &u1) && evicts(&s, 2, &u1) && gc_core_evicted(s.nodes[1].core) &&
+              gc_core_is_primary(s.nodes[0].core) && s.nodes[0].view.n == 2 && !gc_core_is_primary(s.nodes[1].core);
+    printf("scenario manual evict (evs.evict at one member of 3): evicted everywhere and the view goes on without "
+           "it%s%s\n", ok ? " ok" : " FAIL ", s.fail);
+    sim_free(&s);
+    return !ok;
+}
+
 int main(int argc, char **argv)
 {
     uint64_t seeds = 0, start = 1, one = 0, big = 0, retain = 0;
-    bool have_one = false, verbose = false, trace = false, quiet = false, scen = false;
+    bool have_one = false, verbose = false, trace = false, quiet = false, scen = false, evict = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--seeds") && i + 1 < argc) seeds = strtoull(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--start") && i + 1 < argc) start = strtoull(argv[++i], NULL, 10);
@@ -770,13 +950,14 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--trace")) verbose = trace = true;
         else if (!strcmp(argv[i], "--quiet")) quiet = true;
         else if (!strcmp(argv[i], "--scenarios")) scen = true;
+        else if (!strcmp(argv[i], "--evict")) evict = true;
         else if (!strcmp(argv[i], "--big-mib") && i + 1 < argc) big = strtoull(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--slow-member") && i + 1 < argc) { /* retain limit in bytes, 0: none */
             retain = strtoull(argv[++i], NULL, 10);
             if (!retain) retain = UINT64_MAX;
         } else {
             fprintf(stderr, "usage: trireme-sim [--seeds N [--start S]] [--seed S [--verbose]] [--scenarios] "
-                            "[--big-mib M] [--slow-member LIMIT] [--quiet]\n");
+                            "[--big-mib M] [--slow-member LIMIT] [--evict] [--quiet]\n");
             return 2;
         }
     }
@@ -813,10 +994,18 @@ int main(int argc, char **argv)
         fails += scenario_slow_member(1u << 20);
         fails += scenario_stalled_slow_member();
         fails += scenario_outsider();
+        fails += scenario_auto_evict(3);
+        fails += scenario_auto_evict(0);
+        fails += scenario_manual_evict();
     } else if (big) {
         fails += scenario_big(big);
     }
     if (retain) fails += scenario_slow_member(retain);
+    if (evict && !scen) { /* the eviction scenarios alone */
+        fails += scenario_auto_evict(3);
+        fails += scenario_auto_evict(0);
+        fails += scenario_manual_evict();
+    }
 
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;

@@ -362,6 +362,7 @@ void sim_node_start(struct sim *s, int i)
     snprintf(cfg.incoming, sizeof cfg.incoming, "10.0.0.%d:3306", i + 1);
     cfg.max_packet_size = (uint32_t)s->max_packet;
     if (s->retain_limit) cfg.retain_limit = s->retain_limit == UINT64_MAX ? 0 : s->retain_limit;
+    cfg.auto_evict = s->auto_evict;
     /* node 0 bootstraps the group the first time; everybody else (and node 0 later) joins */
     if (i == 0 && nd->restarts == 0) {
         cfg.nseeds = 0;

@@ -28,6 +28,7 @@
 static atomic_int stop_req;
 static atomic_int isolate_flips; /* SIGUSR1s not yet applied */
 static atomic_int reload_req;    /* SIGHUP: socket.ssl_reload */
+static atomic_int clear_req;     /* SIGUSR2: evs.evict with an empty value */
 static gc_node *node;
 static double rate;
 static size_t msg_size = 200;
@@ -35,6 +36,33 @@ static size_t msg_size = 200;
 static void on_signal(int sig) { (void)sig; atomic_store(&stop_req, 1); }
 static void on_usr1(int sig) { (void)sig; atomic_fetch_add(&isolate_flips, 1); }
 static void on_hup(int sig) { (void)sig; atomic_store(&reload_req, 1); }
+static void on_usr2(int sig) { (void)sig; atomic_store(&clear_req, 1); }
+static double now_ms(void);
+
+/* 'EVICTLIST gen uuid,...' when the evict list changes, 'EVICTED ms' once this node is evicted */
+static void report_evict(gc_evict_list *last, bool *was_evicted)
+{
+    if (atomic_exchange(&clear_req, 0)) {
+        gc_node_evict(node, NULL);
+        printf("EVICT_CLEAR %.3f\n", now_ms());
+    }
+    gc_evict_list e;
+    gc_node_evict_list(node, &e);
+    if (e.gen != last->gen || e.n != last->n || memcmp(e.u, last->u, e.n * sizeof e.u[0])) {
+        char line[GC_EVICT_MAX * (TR_UUID_STR_LEN + 1) + 1] = "-";
+        size_t w = 0;
+        for (int i = 0; i < e.n; i++) {
+            if (w) line[w++] = ',';
+            tr_uuid_print(&e.u[i], line + w);
+            w += TR_UUID_STR_LEN;
+        }
+        printf("EVICTLIST %llu %s %.3f\n", (unsigned long long)e.gen, line, now_ms());
+        *last = e;
+    }
+    bool ev = gc_node_evicted(node);
+    if (ev && !*was_evicted) printf("EVICTED %.3f\n", now_ms());
+    *was_evicted = ev;
+}
 
 /* Wall-clock milliseconds, so that lines of different processes on one host compare. */
 static double now_ms(void)
@@ -49,9 +77,12 @@ static double now_ms(void)
 static void *watcher(void *arg)
 {
     (void)arg;
-    bool isolated = false;
+    bool isolated = false, evicted = false;
+    gc_evict_list evl;
+    memset(&evl, 0, sizeof evl);
     int prim = -1;
     while (!atomic_load(&stop_req)) {
+        report_evict(&evl, &evicted);
         for (; atomic_load(&isolate_flips) > 0; atomic_fetch_sub(&isolate_flips, 1)) {
             isolated = !isolated;
             gc_node_set_isolate(node, isolated);
@@ -165,7 +196,9 @@ static void usage(void)
             "Prints 'VIEW epoch PRIM|NONPRIM members own_index continuous ms leader',\n"
             "'MSG history seqno sender crc32c ms', 'PRIMARY 0|1 ms' and 'ISOLATE 0|1 ms' lines (ms: wall\n"
             "clock; sender and leader: the last 8 digits of their uuid). SIGTERM/SIGINT: graceful leave and\n"
-            "exit. SIGUSR1: gmcast.isolate on, then off. SIGHUP: socket.ssl_reload ('RELOAD 1|0 ms error').\n");
+            "exit. SIGUSR1: gmcast.isolate on, then off. SIGHUP: socket.ssl_reload ('RELOAD 1|0 ms error').\n"
+            "SIGUSR2: evs.evict with an empty value ('EVICT_CLEAR ms'). 'EVICTLIST gen uuid,...|- ms' when the\n"
+            "evict list changes, 'EVICTED ms' when this node is evicted.\n");
 }
 
 int main(int argc, char **argv)
@@ -225,6 +258,8 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     struct sigaction su = {.sa_handler = on_usr1};
     sigaction(SIGUSR1, &su, NULL);
+    struct sigaction s2 = {.sa_handler = on_usr2};
+    sigaction(SIGUSR2, &s2, NULL);
     struct sigaction sh = {.sa_handler = on_hup};
     sigaction(SIGHUP, &sh, NULL);
     signal(SIGPIPE, SIG_IGN);

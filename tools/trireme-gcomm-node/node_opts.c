@@ -81,6 +81,14 @@ int node_opt_apply(struct gc_config *c, const char *kv)
     if (!strcmp(key, "evs.install_timeout")) return parse_dur(v, &c->install_ns);
     if (!strcmp(key, "pc.wait_prim_timeout")) return parse_dur(v, &c->wait_prim_timeout_ns);
     if (!strcmp(key, "gmcast.peer_timeout")) return parse_dur(v, &c->peer_timeout_ns);
+    if (!strcmp(key, "evs.delay_margin")) return parse_dur(v, &c->delay_margin_ns);
+    if (!strcmp(key, "evs.delayed_keep_period")) return parse_dur(v, &c->delayed_keep_ns);
+    if (!strcmp(key, "evs.auto_evict")) {
+        long n = strtol(v, &end, 10);
+        if (*end || end == v || n < 0 || n > INT32_MAX) return -1;
+        c->auto_evict = (uint32_t)n;
+        return 0;
+    }
     if (!strcmp(key, "pc.ignore_sb")) return parse_bool(v, &c->ignore_sb);
     if (!strcmp(key, "pc.ignore_quorum")) return parse_bool(v, &c->ignore_quorum);
     if (!strcmp(key, "pc.bootstrap")) return parse_bool(v, &c->bootstrap);
