@@ -56,6 +56,10 @@ struct repl_core {
     uint64_t view_epoch;
     uint64_t now;
     int64_t committed;     /* the highest COMMITTED report */
+    /* the last seqnos a vote decided fail everywhere: a joiner whose own state is at or past one
+     * of them may have applied it (it left before the vote), so its snapshot is not bypassed */
+    int64_t vote_failed[8];
+    unsigned nvote_failed;
     /* votes on seqnos up to here may have begun before this node entered the ordered stream
      * (its state came from a transfer or from before it connected): it may have seen only
      * part of one, which then never ends here, so they do not hold its donations */
@@ -85,6 +89,7 @@ struct repl_core {
     struct cert_index *cert;
     int64_t cert_floor;
     struct repl_gcache *gcache;
+    bool own_gcache; /* the anonymous store made when the driver gave none */
 };
 
 /* ---- actions ---- */
@@ -97,8 +102,7 @@ void repl_act_release(struct repl_act *a)
     free(a->req);
     free(a->addr);
     free(a->last_view);
-    for (size_t i = 0; i < a->nist; i++) repl_ws_unref(a->ist[i].ws);
-    free(a->ist);
+    repl_gcache_unpin(a->pin);
     memset(a, 0, sizeof *a);
 }
 
@@ -261,10 +265,11 @@ static void fail_as(struct repl_core *c, struct repl_acts *out, const char *why,
 }
 
 /* A snapshot (SST) cut short may have left the host's data half replaced; an IST cut short,
- * or a transfer whose state has arrived, leaves what was committed a prefix of the history. */
+ * a bypassed SST (the host copied nothing), or a transfer whose state has arrived, leaves what
+ * was committed a prefix of the history. */
 static bool xfer_data_unsure(const struct repl_core *c)
 {
-    return c->xfer.req && c->xfer.phase != REPL_XFER_APPLY;
+    return c->xfer.req && c->xfer.phase != REPL_XFER_APPLY && !c->xfer.bypassed;
 }
 
 static void fail(struct repl_core *c, struct repl_acts *out, const char *why)
@@ -462,7 +467,7 @@ static void on_ws(struct repl_core *c, struct repl_acts *out, struct repl_ws *ws
     bool ok = crc == CERT_OK;
     if (!ok) depends = seqno - 1;
     /* the store a donor serves IST from: what every member applied at this seqno */
-    if (repl_gcache_put(c->gcache, seqno, ok ? ws : NULL))
+    if (repl_gcache_put(c->gcache, &c->group_uuid, seqno, ok ? ws : NULL))
         tr_debug("write-set store: no room for seqno %lld; it starts over", (long long)seqno);
     if (tr_uuid_compare(&ws->view.hdr.source, &c->cfg.self) == 0) {
         uint64_t id = ws->view.hdr.local_id;
@@ -518,6 +523,7 @@ static void send_state(struct repl_core *c, struct repl_acts *out, int64_t conf_
 static void on_msg(struct repl_core *c, struct repl_acts *out, const tr_uuid *sender,
                    int64_t gseq, uint8_t *buf, size_t len, struct repl_ws *ws);
 static void xfer_fail(struct repl_core *c, struct repl_acts *out, const char *why);
+static void on_ist_received(struct repl_core *c, struct repl_acts *out, struct repl_ev *ev);
 
 /* What the group knows of a member from its STATE message. */
 static uint8_t member_state(const struct repl_msg_state *s, const struct repl_exch_result *r)
@@ -554,6 +560,7 @@ static void vote_decided(struct repl_core *c, struct repl_acts *out, const struc
      * served by IST, not one whose applier has yet to take it */
     if (r->winner) {
         repl_gcache_forget(c->gcache, r->seqno);
+        c->vote_failed[c->nvote_failed++ % 8] = r->seqno;
         for (struct repl_held *h = c->xfer.head; h; h = h->next)
             if (h->act.kind == REPL_ACT_APPLY && h->act.seqno == r->seqno) {
                 h->act.kind = REPL_ACT_SKIP;
@@ -695,7 +702,8 @@ static void exch_complete(struct repl_core *c, struct repl_acts *out)
     c->ordering = c->cert != NULL && !c->failed;
     c->safe_to_bootstrap = x->n == 1;
     c->bootstrap_flag = false; /* a primary component exists again */
-    repl_gcache_put(c->gcache, c->last_seqno, NULL); /* the view's seqno */
+    if (repl_gcache_put(c->gcache, &c->group_uuid, c->last_seqno, NULL)) /* the view's seqno */
+        tr_debug("write-set store: no room for seqno %lld; it starts over", (long long)c->last_seqno);
     bool first = !c->first_primary_seen;
     c->first_primary_seen = true;
     struct repl_view *v = make_view(c, x->members, x->n, x->my_idx, true, x->conf_id, c->last_seqno);
@@ -772,7 +780,7 @@ static int str_encode(const struct repl_core *c, struct tr_buf *b)
                              .req_len = c->xfer.req ? (uint32_t)c->xfer.req_len : 0};
     m.position.uuid = c->group_uuid;
     m.position.seqno = c->committed;
-    if (!c->xfer.req) { /* IST only: what this node holds, and the gap to its join */
+    if (c->xfer.ist) { /* what this node holds, and the gap to its join (Galera's IST request) */
         m.position.seqno = c->xfer.own_seqno;
         m.ist_upto = c->xfer.ist_to + 1;
         m.ist_token = c->xfer.ist_token;
@@ -842,6 +850,14 @@ static void release_held(struct repl_core *c, struct repl_acts *out, int64_t upt
     xfer_check(c, out);
 }
 
+/* The joiner's IST part: this node holds an earlier state of the group's own history. */
+static bool can_ist(const struct repl_core *c, int64_t join)
+{
+    const struct repl_xfer *x = &c->xfer;
+    return tr_uuid_compare(&x->own_uuid, &c->group_uuid) == 0 && x->own_seqno >= 0 &&
+           x->own_seqno < join && c->cfg.ist_addr[0];
+}
+
 static void on_sst_request(struct repl_core *c, struct repl_acts *out, const struct repl_ev *ev)
 {
     struct repl_xfer *x = &c->xfer;
@@ -851,38 +867,8 @@ static void on_sst_request(struct repl_core *c, struct repl_acts *out, const str
         xfer_fail(c, out, "the host's state transfer request failed");
         return;
     }
-    if (!ev->buf || ev->len == 0 || (ev->len == 1 && ev->buf[0] == '\0')) {
-        /* no snapshot possible (a running MariaDB cannot take rsync or mariabackup): what this
-         * node missed can still come incrementally from a donor's write-set store */
-        if (tr_uuid_compare(&x->own_uuid, &c->group_uuid) != 0 || x->own_seqno < 0 ||
-            x->own_seqno >= join) {
-            xfer_fail(c, out, "the host can take no snapshot now (a running server cannot take an "
-                              "rsync or mariabackup SST) and this node holds no earlier state of "
-                              "the group's history for IST");
-            return;
-        }
-        x->ist_from = x->own_seqno + 1;
-        x->ist_to = join - 1;
-        x->ist_token = next_rand(c);
-        x->phase = REPL_XFER_WAIT;
-        if (x->ist_from > x->ist_to) { /* nothing missed but the view itself */
-            struct repl_ev done = {.kind = REPL_EV_IST_RECEIVED};
-            repl_core_step(c, &done, out);
-            return;
-        }
-        struct repl_act a = {.kind = REPL_ACT_IST_RECV, .seqno = x->ist_from, .depends = x->ist_to,
-                             .token = x->ist_token, .addr = strdup(c->cfg.ist_addr)};
-        if (!a.addr) {
-            xfer_fail(c, out, "out of memory");
-            return;
-        }
-        emit(c, out, &a);
-        tr_info("Requesting IST of %lld..%lld at %s", (long long)x->ist_from, (long long)x->ist_to,
-                c->cfg.ist_addr);
-        send_str(c, out);
-        return;
-    }
-    if (is_trivial(ev->buf, ev->len)) {
+    bool none = !ev->buf || ev->len == 0 || (ev->len == 1 && ev->buf[0] == '\0');
+    if (!none && is_trivial(ev->buf, ev->len)) {
         tr_info("State transfer: trivial (the host holds the group state) at %lld", (long long)join - 1);
         struct repl_view *v = x->join_view;
         x->join_view = NULL;
@@ -894,21 +880,64 @@ static void on_sst_request(struct repl_core *c, struct repl_acts *out, const str
         release_held(c, out, join);
         return;
     }
-    x->req = tr_fail_hit("core.req") ? NULL : malloc(ev->len);
-    if (!x->req) {
-        xfer_fail(c, out, "out of memory for the state transfer request");
+    bool ist = can_ist(c, join);
+    if (none && !ist) {
+        /* no snapshot possible (a running MariaDB cannot take rsync or mariabackup) and no
+         * earlier state to complete incrementally */
+        xfer_fail(c, out, "the host can take no snapshot now (a running server cannot take an "
+                          "rsync or mariabackup SST) and this node holds no earlier state of "
+                          "the group's history for IST");
         return;
     }
-    memcpy(x->req, ev->buf, ev->len);
-    x->req_len = ev->len;
+    if (!none) { /* kept for retries; the donor passes it to its host */
+        x->req = tr_fail_hit("core.req") ? NULL : malloc(ev->len);
+        if (!x->req) {
+            xfer_fail(c, out, "out of memory for the state transfer request");
+            return;
+        }
+        memcpy(x->req, ev->buf, ev->len);
+        x->req_len = ev->len;
+    }
     x->phase = REPL_XFER_WAIT;
-    tr_info("Requesting state transfer (%zu bytes of request)", ev->len);
+    if (!ist) {
+        tr_info("Requesting state transfer (%zu bytes of request)", ev->len);
+        send_str(c, out);
+        return;
+    }
+    /* what this node missed can come incrementally from a donor's write-set store; with a
+     * snapshot request too, as Galera asks: the donor that holds the gap bypasses the snapshot */
+    x->ist = true;
+    x->ist_from = x->own_seqno + 1;
+    x->ist_to = join - 1;
+    x->ist_token = next_rand(c);
+    if (none && x->ist_from > x->ist_to) { /* nothing missed but the view itself */
+        struct repl_ev done = {.kind = REPL_EV_IST_RECEIVED};
+        repl_core_step(c, &done, out);
+        return;
+    }
+    if (x->ist_from <= x->ist_to) {
+        struct repl_act a = {.kind = REPL_ACT_IST_RECV, .seqno = x->ist_from, .depends = x->ist_to,
+                             .token = x->ist_token, .addr = strdup(c->cfg.ist_addr)};
+        if (!a.addr) {
+            xfer_fail(c, out, "out of memory");
+            return;
+        }
+        emit(c, out, &a);
+    }
+    if (none)
+        tr_info("Requesting IST of %lld..%lld at %s", (long long)x->ist_from, (long long)x->ist_to,
+                c->cfg.ist_addr);
+    else
+        tr_info("Requesting state transfer (%zu bytes of request) with IST of %lld..%lld at %s: "
+                "this node holds %lld", ev->len, (long long)x->ist_from, (long long)x->ist_to,
+                c->cfg.ist_addr, (long long)x->own_seqno);
     send_str(c, out);
 }
 
 static int on_sst_received(struct repl_core *c, struct repl_acts *out, const struct repl_ev *ev)
 {
-    if (c->xfer.phase != REPL_XFER_WAIT || !c->xfer.req) {
+    struct repl_xfer *x = &c->xfer;
+    if (x->phase != REPL_XFER_WAIT || !x->req || x->bypassed) {
         tr_warn("sst_received(%d) without a state transfer in progress", ev->rc);
         return REPL_NOT_ALLOWED;
     }
@@ -919,7 +948,23 @@ static int on_sst_received(struct repl_core *c, struct repl_acts *out, const str
         snprintf(why, sizeof why, "the host reports error %d (%s)", ev->rc, strerror(-ev->rc));
     else if (tr_uuid_compare(&ev->gtid.uuid, &c->group_uuid) != 0)
         snprintf(why, sizeof why, "received state %s is not the group's %s", got, want);
-    else if (ev->gtid.seqno < c->xfer.join_at)
+    else if (x->ist && ev->gtid.seqno == x->ist_from - 1) {
+        /* the donor bypassed the snapshot (sst_donate_cb with bypass): the host kept its own
+         * state and copied nothing; the IST brings ist_from..ist_to */
+        x->bypassed = true;
+        tr_info("State transfer received: %s:%lld, this node's own state (the donor bypassed the "
+                "snapshot); IST brings %lld..%lld", got, (long long)ev->gtid.seqno,
+                (long long)x->ist_from, (long long)x->ist_to);
+        if (x->ist_from > x->ist_to || x->ist_in) {
+            struct repl_ev e = {.kind = REPL_EV_IST_RECEIVED, .rc = x->ist_rc,
+                                .why = x->ist_why[0] ? x->ist_why : NULL};
+            e.ist = x->ist_recs, e.nist = x->ist_n;
+            x->ist_recs = NULL, x->ist_n = 0;
+            x->ist_in = false;
+            on_ist_received(c, out, &e);
+        }
+        return REPL_OK;
+    } else if (ev->gtid.seqno < x->join_at)
         snprintf(why, sizeof why, "received state %s:%lld is older than the join point %lld", got,
                  (long long)ev->gtid.seqno, (long long)c->xfer.join_at);
     if (*why) {
@@ -928,6 +973,10 @@ static int on_sst_received(struct repl_core *c, struct repl_acts *out, const str
     }
     int64_t s = ev->gtid.seqno;
     tr_info("State transfer received: %s:%lld", got, (long long)s);
+    if (x->ist) { /* a full snapshot: the IST part is not needed (its receiver gives up) */
+        x->ist = false;
+        repl_xfer_ist_drop(x);
+    }
     state_received(c, out, s, TR_SEQNO_UNDEFINED, s);
     release_held(c, out, s);
     return REPL_OK;
@@ -936,7 +985,16 @@ static int on_sst_received(struct repl_core *c, struct repl_acts *out, const str
 static void on_ist_received(struct repl_core *c, struct repl_acts *out, struct repl_ev *ev)
 {
     struct repl_xfer *x = &c->xfer;
-    bool live = x->phase == REPL_XFER_WAIT && !x->req && !c->failed;
+    bool live = x->phase == REPL_XFER_WAIT && x->ist && !x->ist_in && !c->failed;
+    if (live && x->req && !x->bypassed) {
+        /* sst_received has not said yet whether the donor bypassed the snapshot: kept */
+        x->ist_in = true;
+        x->ist_rc = ev->rc;
+        snprintf(x->ist_why, sizeof x->ist_why, "%s", ev->rc && ev->why ? ev->why : "");
+        x->ist_recs = ev->ist, x->ist_n = ev->nist;
+        ev->ist = NULL, ev->nist = 0;
+        return;
+    }
     if (live && ev->rc) {
         char why[200];
         snprintf(why, sizeof why, "IST: %s", ev->why ? ev->why : "failed");
@@ -969,10 +1027,19 @@ static void on_ist_received(struct repl_core *c, struct repl_acts *out, struct r
                              .seqno = ev->ist[i].seqno, .depends = ev->ist[i].seqno - 1,
                              .ws = ev->ist[i].ws};
         ev->ist[i].ws = NULL;
+        /* its own store holds them too: it can serve IST as soon as it has joined */
+        if (repl_gcache_put(c->gcache, &c->group_uuid, a.seqno, a.ws))
+            tr_debug("write-set store: no room for seqno %lld; it starts over", (long long)a.seqno);
         emit(c, out, &a);
     }
     free(ev->ist);
     ev->ist = NULL;
+    /* the store went back to p+1 (a put that does not follow starts it over): what it held
+     * from the join on goes in again behind the records, so that it is one range */
+    repl_gcache_put(c->gcache, &c->group_uuid, join, NULL);
+    for (struct repl_held *h = x->head; h; h = h->next)
+        if (h->act.seqno > join)
+            repl_gcache_put(c->gcache, &c->group_uuid, h->act.seqno, h->act.kind == REPL_ACT_APPLY ? h->act.ws : NULL);
     struct repl_act v = {.kind = REPL_ACT_VIEW, .view = x->join_view, .seqno = join};
     x->join_view = NULL;
     if (v.view) emit(c, out, &v);
@@ -1025,9 +1092,9 @@ static void on_str(struct repl_core *c, struct repl_acts *out, const tr_uuid *se
         }
         return;
     }
+    const char *kind = !m.req_len ? " (IST)" : m.ist_addr[0] ? " (SST with IST)" : "";
     tr_info("Member %d (%s) requested state transfer%s from '%s'. Selected %d (%s) as donor.",
-            joiner, jname, m.req_len ? "" : " (IST)", *m.donors ? m.donors : "*any*", donor,
-            c->memb.info[donor].name);
+            joiner, jname, kind, *m.donors ? m.donors : "*any*", donor, c->memb.info[donor].name);
     c->memb.state[joiner] = REPL_M_JOINER;
     if (me) {
         c->xfer.donor = c->memb.info[donor].id;
@@ -1040,17 +1107,28 @@ static void on_str(struct repl_core *c, struct repl_acts *out, const tr_uuid *se
     if (m.req_len) c->memb.state[donor] = REPL_M_DONOR; /* IST only: the donor stays synced */
     if (!serve) return;
     struct repl_serve *sv = tr_fail_hit("core.donate") ? NULL : calloc(1, sizeof *sv);
+    bool sane = tr_uuid_compare(&m.position.uuid, &c->group_uuid) == 0 &&
+                m.position.seqno >= 0 && m.ist_upto > m.position.seqno &&
+                m.ist_upto <= c->last_seqno + 1 && m.ist_addr[0];
+    if (sv) {
+        sv->first = m.position.seqno + 1;
+        sv->last = m.ist_upto - 1;
+        sv->token = m.ist_token;
+    }
     if (sv && m.req_len) {
         sv->req_len = m.req_len;
         sv->req = malloc(m.req_len);
         if (sv->req) memcpy(sv->req, m.req, m.req_len);
+        /* with an IST part: whether this store covers the gap is decided when it starts */
+        if (sv->req && sane && !(sv->addr = strdup(m.ist_addr))) {
+            free(sv->req);
+            sv->req = NULL;
+        }
+        if (!sane && m.ist_addr[0])
+            tr_info("IST not possible: the request's position %lld..%lld is not a range of this "
+                    "history; a full state transfer follows",
+                    (long long)m.position.seqno + 1, (long long)m.ist_upto - 1);
     } else if (sv) {
-        sv->first = m.position.seqno + 1;
-        sv->last = m.ist_upto - 1;
-        sv->token = m.ist_token;
-        bool sane = tr_uuid_compare(&m.position.uuid, &c->group_uuid) == 0 &&
-                    m.position.seqno >= 0 && m.ist_upto > m.position.seqno &&
-                    m.ist_upto <= c->last_seqno + 1 && m.ist_addr[0];
         if (!sane) {
             repl_serve_free(sv);
             tr_warn("Cannot serve IST of %lld..%lld: not a range of this history",
@@ -1087,23 +1165,52 @@ static void serve_pending(struct repl_core *c, struct repl_acts *out)
     struct repl_serve *sv;
     while ((sv = repl_xfer_serve_take(&c->xfer))) {
         if (sv->req) {
-            struct repl_act a = {.kind = REPL_ACT_DONATE, .req = sv->req, .req_len = sv->req_len};
+            /* the request carries the joiner's position (sv->addr set): when this store holds
+             * all it missed, the host bypasses its snapshot (Galera's IST with an SST script:
+             * the script passes the joiner's own position and copies nothing) and the gap goes
+             * by IST below; otherwise a full snapshot */
+            bool ist = sv->addr && repl_gcache_has(c->gcache, sv->first, sv->last);
+            unsigned nv = c->nvote_failed < 8 ? c->nvote_failed : 8;
+            for (unsigned i = 0; ist && i < nv; i++)
+                if (c->vote_failed[i] < sv->first) {
+                    ist = false;
+                    tr_info("IST not possible: the group decided seqno %lld fails everywhere, and the "
+                            "joiner's state at %lld may hold it; falling back to SST",
+                            (long long)c->vote_failed[i], (long long)sv->first - 1);
+                }
+            bool voted = !ist && sv->addr && repl_gcache_has(c->gcache, sv->first, sv->last);
+            struct repl_act a = {.kind = REPL_ACT_DONATE, .req = sv->req, .req_len = sv->req_len,
+                                 .bypass = ist};
             sv->req = NULL; /* the action owns it now */
+            a.depends = c->last_seqno; /* everything ordered before this point commits first */
             a.gtid.uuid = c->group_uuid;
-            a.gtid.seqno = c->last_seqno; /* everything ordered before this point */
+            a.gtid.seqno = ist ? sv->first - 1 : c->last_seqno;
+            if (sv->addr && !ist && !voted) {
+                int64_t lo = repl_gcache_first(c->gcache);
+                tr_info("IST not possible: the store holds %lld..%lld, the joiner needs %lld..%lld; "
+                        "falling back to SST", (long long)lo, lo < 0 ? -1LL : (long long)c->last_seqno,
+                        (long long)sv->first, (long long)sv->last);
+            } else if (ist) {
+                tr_info("IST possible: the store holds %lld..%lld; the joiner's snapshot is bypassed "
+                        "(state %lld) and IST sends %lld..%lld", (long long)repl_gcache_first(c->gcache),
+                        (long long)c->last_seqno, (long long)sv->first - 1, (long long)sv->first,
+                        (long long)sv->last);
+            }
             emit(c, out, &a);
-            repl_serve_free(sv);
-            continue;
+            if (!ist || sv->first > sv->last) {
+                repl_serve_free(sv);
+                continue;
+            }
         }
         int64_t first = sv->first, last = sv->last;
         struct repl_act a = {.kind = REPL_ACT_IST_SEND, .seqno = first, .depends = last,
                              .token = sv->token, .addr = sv->addr};
         sv->addr = NULL;
         repl_serve_free(sv);
-        bool have = repl_gcache_has(c->gcache, first, last);
-        size_t n = have ? (size_t)(last - first + 1) : 0;
-        if (have) a.ist = tr_fail_hit("core.ist") ? NULL : calloc(n ? n : 1, sizeof *a.ist);
-        if (!have || !a.ist) {
+        /* the range stays in the store until the sender has read it, outside the node lock */
+        a.pin = tr_fail_hit("core.ist") ? NULL : repl_gcache_pin(c->gcache, first, last);
+        if (!a.pin) {
+            bool have = repl_gcache_has(c->gcache, first, last);
             repl_act_release(&a);
             tr_warn("Cannot serve IST of %lld..%lld: the write-set store holds %lld.. (%s)",
                     (long long)first, (long long)last, (long long)repl_gcache_first(c->gcache),
@@ -1111,14 +1218,6 @@ static void serve_pending(struct repl_core *c, struct repl_acts *out)
             donor_failed(c, out, have ? -ENOMEM : -ENODATA);
             continue;
         }
-        /* references, not copies: the store moves on meanwhile */
-        for (size_t i = 0; i < n; i++) {
-            struct repl_ws *ws = NULL;
-            repl_gcache_get(c->gcache, first + (int64_t)i, &ws);
-            a.ist[i].seqno = first + (int64_t)i;
-            a.ist[i].ws = repl_ws_ref(ws);
-        }
-        a.nist = n;
         emit(c, out, &a);
     }
 }
@@ -1559,7 +1658,8 @@ struct repl_core *repl_core_new(const struct repl_core_cfg *cfg, const tr_gtid *
     repl_members_clear(&c->memb);
     c->g_last = c->g_end = -1;
     last_view_load(c, lv); /* a restarted node still knows whom its group last ordered with */
-    c->gcache = repl_gcache_new(cfg->gcache_size);
+    c->gcache = cfg->gcache;
+    if (!c->gcache) c->own_gcache = (c->gcache = repl_gcache_new(cfg->gcache_size)) != NULL;
     if (!c->gcache) {
         free(c);
         return NULL;
@@ -1580,7 +1680,7 @@ void repl_core_free(struct repl_core *c)
     repl_members_clear(&c->memb);
     repl_inflight_free(&c->inflight);
     if (c->cert) cert_index_free(c->cert);
-    repl_gcache_free(c->gcache);
+    if (c->own_gcache) repl_gcache_free(c->gcache);
     free(c);
 }
 
@@ -1632,7 +1732,7 @@ void repl_core_info(const struct repl_core *c, struct repl_core_info *o)
     o->notify_at = repl_core_notify_at(c);
     o->cached_downto = repl_gcache_first(c->gcache);
     o->cert_floor = c->cert_floor;
-    o->ist_waiting = c->xfer.phase == REPL_XFER_WAIT && !c->xfer.req && !c->failed;
+    o->ist_waiting = c->xfer.phase == REPL_XFER_WAIT && c->xfer.ist && !c->xfer.ist_in && !c->failed;
     o->donor_chosen = o->ist_waiting && c->xfer.have_donor; /* the IST receiver checks it */
     o->donor = c->xfer.donor;
 }

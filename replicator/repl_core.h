@@ -11,6 +11,7 @@
 
 #include "common/tr_buf.h"
 #include "replicator/repl_fsm.h"
+#include "replicator/repl_gcache.h"
 #include "replicator/repl_group.h"
 #include "replicator/repl_types.h"
 #include "replicator/repl_ws.h"
@@ -28,6 +29,8 @@ struct repl_core_cfg {
     int proto_ver;
     uint32_t capabilities;
     int64_t gcache_size;          /* bytes of write-sets kept for IST */
+    struct repl_gcache *gcache;   /* the write-set store (the driver's on-disk one, not owned),
+                                   * or NULL: the core keeps an anonymous one of gcache_size */
     int64_t max_ws_raw;           /* decode bound, the same on every node */
 };
 
@@ -98,7 +101,8 @@ enum repl_act_kind {
     REPL_ACT_NONPRIM,   /* a non-primary view: view_cb */
     REPL_ACT_SYNCED,    /* synced_cb */
     REPL_ACT_SST_REQUEST,/* [connected_cb if first], sst_request_cb, answer REPL_EV_SST_REQUEST */
-    REPL_ACT_DONATE,    /* wait until gtid.seqno is committed, sst_donate_cb(req, gtid, bypass),
+    REPL_ACT_DONATE,    /* wait until `depends` is committed, sst_donate_cb(req, gtid, bypass)
+                         * (gtid: that point, or with bypass the joiner's own position),
                          * answer REPL_EV_DONATED; nothing else is applied meanwhile */
     REPL_ACT_RESET,     /* when every earlier action is done and seqno `depends` has committed,
                          * restart both monitors at seqno */
@@ -118,7 +122,8 @@ enum repl_act_kind {
                          * position, safe_to_bootstrap */
     REPL_ACT_LEAVE,     /* leave the group */
     REPL_ACT_IST_RECV,  /* listen on addr for the records first (seqno)..last (depends) with token */
-    REPL_ACT_IST_SEND,  /* stream ist/nist (references) to addr with token */
+    REPL_ACT_IST_SEND,  /* stream first (seqno)..last (depends) from the store, pinned by pin,
+                         * to addr with token */
 };
 
 struct repl_act {
@@ -138,8 +143,7 @@ struct repl_act {
     size_t req_len;
     char *addr; /* IST: malloc'ed */
     uint64_t token;
-    struct repl_ist_rec *ist;
-    size_t nist;
+    struct repl_gcache_pin *pin; /* IST_SEND: unpinned on release */
 };
 
 /* Where an action runs. */

@@ -102,7 +102,7 @@ int repl_drive_locked(struct repl_node *n, struct repl_ev *ev)
             repl_act_release(a);
         } else if (repl_act_queued(a->kind)) {
             bool donate = a->kind == REPL_ACT_DONATE, is_final = a->kind == REPL_ACT_FINAL;
-            int64_t state = a->gtid.seqno;
+            int64_t state = a->depends; /* DONATE: the request's place */
             if (n->broken && a->kind != REPL_ACT_FINAL) {
                 repl_act_release(a);
             } else if (repl_applyq_push(&n->q, a)) {
@@ -501,15 +501,18 @@ static void donate(struct repl_node *n, void *recv_ctx, struct repl_act *a)
     /* the host's snapshot must hold everything ordered before the request and nothing after
      * it: appliers wait (this runs alone), and so does everything else ordered after it in the
      * apply monitor, held there since the request was queued (repl_drive_locked) */
-    repl_monitor_wait(n->apply_mon, a->gtid.seqno, -1);
-    tr_info("Donating state at %lld", (long long)a->gtid.seqno);
+    repl_monitor_wait(n->apply_mon, a->depends, -1);
+    if (a->bypass)
+        tr_info("Donating by IST: the joiner keeps its state %lld (bypass)", (long long)a->gtid.seqno);
+    else
+        tr_info("Donating state at %lld", (long long)a->gtid.seqno);
     int err = n->host.sst_donate ? n->host.sst_donate(n->host.app_ctx, recv_ctx, a->req, a->req_len,
                                                       &a->gtid, a->bypass)
                                  : -1;
     /* the hold moves on to the next request queued, or ends */
     pthread_mutex_lock(&n->mu);
     const struct repl_act *next = --n->donates > 0 ? repl_applyq_first(&n->q, REPL_ACT_DONATE) : NULL;
-    repl_monitor_hold(n->apply_mon, next ? next->gtid.seqno : INT64_MAX);
+    repl_monitor_hold(n->apply_mon, next ? next->depends : INT64_MAX);
     pthread_mutex_unlock(&n->mu);
     struct repl_ev ev = {.kind = REPL_EV_DONATED, .rc = err};
     repl_drive(n, &ev);

@@ -1,6 +1,5 @@
-/* replicator/repl_gcache: the write-set store: the last ordered actions by seqno, in memory,
- * bounded by gcache.size. It holds references to the delivered write-sets (no copy); a donor
- * serves incremental state transfer (IST) from it. Not thread-safe: the core owns it. */
+/* replicator/repl_gcache: the write-set store (Galera's gcache): the last ordered actions by seqno
+ * in a preallocated, mmap'd ring file that survives restarts, with overflow pages; IST reads it. */
 #ifndef REPL_GCACHE_H
 #define REPL_GCACHE_H
 
@@ -8,25 +7,66 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/tr_uuid.h"
 #include "replicator/repl_ws.h"
 
 struct repl_gcache;
+struct repl_gcache_pin;
 
+/* Layout of <dir>/<name> (little endian): a file header of REPL_GCACHE_FILE_HDR bytes, then the
+ * ring. Records in the ring and in the page files gcache.page.NNNNNN start with a 32-byte
+ * header (magic, epoch, seqno, length, kind, CRC-32C of the header), 8-byte aligned. */
+#define REPL_GCACHE_FILE_HDR 4096
+#define REPL_GCACHE_REC_HDR 32
+
+struct repl_gcache_cfg {
+    const char *dir;      /* NULL or "": anonymous memory, nothing survives (simulator, tests) */
+    const char *name;     /* ring file name in dir; NULL: galera.cache */
+    int64_t size;         /* ring bytes (gcache.size) */
+    int64_t page_size;    /* overflow page bytes (gcache.page_size); <= 0: 128M */
+    int64_t keep_pages_size; /* page bytes kept after their records fell out */
+    bool recover;         /* gcache.recover: scan the file at open instead of resetting it */
+};
+
+/* Opens (creating or resetting it as needed) the store. group: the history of the node's saved
+ * position; records recovered from another history are dropped (nil: all are). Pages left by
+ * an earlier run are deleted. NULL when the file cannot be created or mapped (logged). */
+struct repl_gcache *repl_gcache_open(const struct repl_gcache_cfg *cfg, const tr_uuid *group);
+/* An anonymous store of max_bytes (no file). */
 struct repl_gcache *repl_gcache_new(int64_t max_bytes);
-void repl_gcache_free(struct repl_gcache *g);
+/* An anonymous store whose file bytes (header and ring) are image, recovered as at open: for the
+ * fuzzer and tests. */
+struct repl_gcache *repl_gcache_open_image(const void *image, size_t len, const tr_uuid *group);
+void repl_gcache_free(struct repl_gcache *g); /* no pin may be left */
+/* gcache.page_size and gcache.keep_pages_size changed at run time: for the next pages. */
+void repl_gcache_set_pages(struct repl_gcache *g, int64_t page_size, int64_t keep_pages_size);
 void repl_gcache_reset(struct repl_gcache *g);
-/* Records seqno: ws (a reference is taken) or NULL for a seqno that needs no work (failed
- * certification, a view). seqno must follow the last one put; otherwise the store starts
- * over there. The oldest records go when the bytes exceed the bound (the newest stays).
- * 0, or -1 out of memory (the store then starts over at the next put). */
-int repl_gcache_put(struct repl_gcache *g, int64_t seqno, struct repl_ws *ws);
+
+/* Records seqno of history group: ws's bytes (copied) or NULL for a seqno that needs no work
+ * (failed certification, a view). Another group, or a seqno that does not follow the last one,
+ * starts the store over there. The oldest records are overwritten when the ring is full, unless
+ * pinned; a record that does not fit goes to a page. 0, or -1 (a page could not be made; the
+ * store then starts over at the next put). */
+int repl_gcache_put(struct repl_gcache *g, const tr_uuid *group, int64_t seqno, const struct repl_ws *ws);
 /* Every seqno in [from, to] is held (true for an empty range). */
-bool repl_gcache_has(const struct repl_gcache *g, int64_t from, int64_t to);
-/* The record at seqno: 0 and *ws (a borrowed pointer, NULL for no work), or -1 when not held. */
-int repl_gcache_get(const struct repl_gcache *g, int64_t seqno, struct repl_ws **ws);
-int64_t repl_gcache_first(const struct repl_gcache *g); /* -1 when empty */
-/* The group decided seqno fails everywhere (a vote): IST serves it as no work from now on. */
+bool repl_gcache_has(struct repl_gcache *g, int64_t from, int64_t to);
+int64_t repl_gcache_first(struct repl_gcache *g); /* -1 when empty */
+int64_t repl_gcache_last(struct repl_gcache *g);  /* -1 when empty */
+/* The group decided seqno fails everywhere (a vote): it is marked "no work" in the store. */
 void repl_gcache_forget(struct repl_gcache *g, int64_t seqno);
-int64_t repl_gcache_bytes(const struct repl_gcache *g);
+int64_t repl_gcache_bytes(struct repl_gcache *g); /* record bytes held, ring and pages */
+int64_t repl_gcache_pages(struct repl_gcache *g); /* page files open */
+
+/* Keeps [from, to] from being overwritten until unpinned: an IST sender reads it outside the
+ * node lock. NULL when not every seqno is held (or out of memory). */
+struct repl_gcache_pin *repl_gcache_pin(struct repl_gcache *g, int64_t from, int64_t to);
+void repl_gcache_unpin(struct repl_gcache_pin *p); /* NULL is fine */
+/* Copies the record at seqno (in the pinned range) into *buf (grown as needed, *cap its size):
+ * 1 and *len for a write-set, 0 for no work, -ENODATA when the store was reset meanwhile (a new
+ * history), -ENOMEM. */
+int repl_gcache_read(struct repl_gcache_pin *p, int64_t seqno, uint8_t **buf, size_t *cap, size_t *len);
+/* The record at seqno as a new, undecoded write-set (the caller unrefs; NULL: no work): 0, or
+ * -1 when not held or out of memory. */
+int repl_gcache_get(struct repl_gcache *g, int64_t seqno, struct repl_ws **ws);
 
 #endif

@@ -30,6 +30,7 @@ static void load_settings(struct repl_node *n)
     snprintf(v, sizeof v, "%lld", (long long)o.repl_max_ws_size);
     tr_cfg_set_internal(n->cfg, "repl.max_ws_size", v, err, sizeof err);
     n->gmcast_segment = o.gmcast_segment;
+    repl_gcache_set_pages(n->gcache, o.gcache_page_size, o.gcache_keep_pages_size);
     bool dbg = false;
     tr_cfg_get_bool(n->cfg, "debug", &dbg);
     tr_log_set_debug(dbg); /* process-wide, like the log sink: the last node to set it wins */
@@ -141,7 +142,8 @@ static void release_core(struct repl_node *n)
     tr_cfg_free(n->cfg);
     repl_core_free(n->core);
     repl_acts_free(&n->scratch);
-    for (size_t i = 0; i < n->outbox_n; i++) repl_act_release(&n->outbox[i]);
+    for (size_t i = 0; i < n->outbox_n; i++) repl_act_release(&n->outbox[i]); /* unpins */
+    repl_gcache_free(n->gcache);
     free(n->outbox);
     repl_applyq_destroy(&n->q);
     free(n->apply_mon);
@@ -216,6 +218,16 @@ int repl_node_new(const struct repl_init_args *a, struct repl_node **out)
     memcpy(cc.name, n->name, sizeof cc.name);
     memcpy(cc.incoming, n->incoming, sizeof cc.incoming);
     tr_cfg_get_size(n->cfg, "gcache.size", &cc.gcache_size);
+    struct repl_options go;
+    if (repl_options_read(n->cfg, &go)) goto fail;
+    /* the store survives restarts: what it recovers of the saved position's history is served
+     * by IST (wsrep_local_cached_downto says from where) */
+    struct repl_gcache_cfg gc = {.dir = go.gcache_dir[0] ? go.gcache_dir : n->data_dir, .name = go.gcache_name,
+                                 .size = go.gcache_size, .page_size = go.gcache_page_size,
+                                 .keep_pages_size = go.gcache_keep_pages_size, .recover = go.gcache_recover};
+    n->gcache = repl_gcache_open(&gc, &pos.uuid);
+    if (!n->gcache) goto fail;
+    cc.gcache = n->gcache;
     n->core = repl_core_new(&cc, &pos, safe, &n->last_view);
     if (!n->core) goto fail;
     load_settings(n);

@@ -118,6 +118,7 @@ struct repl_node {
     pthread_mutex_t mu; /* guards everything down to `ist_thr` */
     pthread_cond_t w_cond; /* writers and waiters for state changes (monotonic clock) */
     struct repl_core *core;
+    struct repl_gcache *gcache; /* the on-disk write-set store the core writes (its own mutex) */
     struct repl_acts scratch;  /* the last step's actions, routed at once */
     struct repl_applyq q;      /* ordered actions for the appliers */
     struct repl_act *outbox;   /* actions for the service thread, in order */

@@ -62,12 +62,12 @@ static const struct repl_option_info table[] = {
     KR("evs.view_forget_timeout", TR_CFG_DURATION, "PT24H", 0, NS(1), INT64_MAX, NO),
 
     /* write-set cache */
-    K("gcache.dir", TR_CFG_STRING, NULL, 0, NO),
-    K("gcache.keep_pages_size", TR_CFG_SIZE, "0", D, NO),
+    K("gcache.dir", TR_CFG_STRING, NULL, 0, YES),
+    K("gcache.keep_pages_size", TR_CFG_SIZE, "0", D, YES),
     K("gcache.mem_size", TR_CFG_SIZE, "0", D, NO),
-    K("gcache.name", TR_CFG_STRING, "galera.cache", 0, NO),
-    K("gcache.page_size", TR_CFG_SIZE, "128M", D, NO),
-    K("gcache.recover", TR_CFG_BOOL, "yes", 0, NO),
+    K("gcache.name", TR_CFG_STRING, "galera.cache", 0, YES),
+    K("gcache.page_size", TR_CFG_SIZE, "128M", D, YES),
+    K("gcache.recover", TR_CFG_BOOL, "yes", 0, YES),
     K("gcache.size", TR_CFG_SIZE, "128M", 0, YES),
 
     K("gcomm.thread_prio", TR_CFG_STRING, NULL, 0, NO),
@@ -348,6 +348,9 @@ int repl_options_read(const tr_cfg *cfg, struct repl_options *o)
     if (!o->gcache_dir[0]) memcpy(o->gcache_dir, o->base_dir, sizeof o->gcache_dir);
     copy_str(cfg, "gcache.name", o->gcache_name, sizeof o->gcache_name);
     if (tr_cfg_get_size(cfg, "gcache.size", &o->gcache_size) != 0) o->gcache_size = 128 << 20;
+    if (tr_cfg_get_size(cfg, "gcache.page_size", &o->gcache_page_size) != 0) o->gcache_page_size = 128 << 20;
+    if (tr_cfg_get_size(cfg, "gcache.keep_pages_size", &o->gcache_keep_pages_size) != 0)
+        o->gcache_keep_pages_size = 0;
     o->gcache_recover = get_b(cfg, "gcache.recover", true);
     o->socket_ssl = get_b(cfg, "socket.ssl", false);
     return 0;

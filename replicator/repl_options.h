@@ -64,6 +64,7 @@ struct repl_options {
     char gcache_dir[1024];
     char gcache_name[1024];
     int64_t gcache_size;
+    int64_t gcache_page_size, gcache_keep_pages_size;
     bool gcache_recover;
     bool socket_ssl;
 };

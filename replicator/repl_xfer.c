@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "common/tr_fail.h"
+#include "replicator/repl_ws.h"
 
 bool repl_xfer_holding(const struct repl_xfer *x)
 {
@@ -66,10 +67,24 @@ void repl_xfer_clear(struct repl_xfer *x)
     x->req_len = 0;
     free(x->join_view);
     x->join_view = NULL;
+    repl_xfer_ist_drop(x);
+    x->ist = false;
+    x->bypassed = false;
     x->have_donor = false;
     x->resend = false;
     x->retry_at = 0;
     x->phase = REPL_XFER_NONE;
+}
+
+void repl_xfer_ist_drop(struct repl_xfer *x)
+{
+    for (size_t i = 0; i < x->ist_n; i++) repl_ws_unref(x->ist_recs[i].ws);
+    free(x->ist_recs);
+    x->ist_recs = NULL;
+    x->ist_n = 0;
+    x->ist_in = false;
+    x->ist_rc = 0;
+    x->ist_why[0] = '\0';
 }
 
 void repl_xfer_serve_add(struct repl_xfer *x, struct repl_serve *s)

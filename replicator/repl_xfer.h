@@ -47,8 +47,18 @@ struct repl_xfer {
     /* IST: a member that holds an earlier state of the group's history */
     tr_uuid own_uuid;
     int64_t own_seqno;
+    bool ist;             /* the request asks for ist_from..ist_to (alone, or with an SST request) */
     int64_t ist_from, ist_to;
     uint64_t ist_token;
+    /* with an SST request the donor decides: sst_received at own_seqno says it bypassed the
+     * snapshot (nothing was copied) and the IST brings the rest; a later one, a full SST */
+    bool bypassed;
+    /* IST records (or the receiver's failure) that came before sst_received said which */
+    bool ist_in;
+    int ist_rc;
+    char ist_why[200];
+    struct repl_ist_rec *ist_recs;
+    size_t ist_n;
     struct repl_view *join_view; /* delivered after the IST records */
     uint64_t retry_at;    /* a request nobody could serve is sent again at this time */
     bool resend;          /* the request went with a view that ended: send it again */
@@ -66,6 +76,8 @@ int repl_xfer_hold(struct repl_xfer *x, struct repl_act *a);
 int repl_xfer_release(struct repl_xfer *x, int64_t upto, struct repl_acts *out, int64_t *count);
 /* Drops the held actions and the request (not `donating`, nor a donation waiting to start). */
 void repl_xfer_clear(struct repl_xfer *x);
+/* Drops IST records kept for later (repl_xfer ist_recs). */
+void repl_xfer_ist_drop(struct repl_xfer *x);
 /* Queues s (ownership moves) / takes the first donation waiting (NULL: none) / forgets them. */
 void repl_xfer_serve_add(struct repl_xfer *x, struct repl_serve *s);
 struct repl_serve *repl_xfer_serve_take(struct repl_xfer *x);

@@ -92,8 +92,9 @@ expect "a write on n2 after SST reaches n1" "$(sw n1 "SELECT v FROM sst.t WHERE 
 [ "$SST_METHOD" = trireme ] || finish
 
 # ---- 2. damaged streams: n3 fails cleanly, its datadir untouched ---------------------------------
-inventory() { # DIR: the server files' names and sizes (not the node's own state and log files)
+inventory() { # DIR: the server files' names and sizes (not the node's own state, store and logs)
   (cd "$1" && find . \( -path './.trireme-sst*' -o -name grastate.dat -o -name gvwstate.dat -o \
+    -name galera.cache -o -name 'gcache.page.*' -o \
     -name '*.log' -o -name '*.pid' \) -prune -o -printf '%p %s\n' | sort | md5sum)
 }
 damaged() { # KIND OFFSET WANT_IN_LOG

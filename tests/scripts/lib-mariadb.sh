@@ -192,6 +192,19 @@ mdb_start() {
   MDB_STARTED_PIDS="$MDB_STARTED_PIDS $pid"
 }
 
+# mdb_recover NAME: what systemd's galera_recovery does before a start after a crash: runs
+# mariadbd --wsrep-recover and echoes the position it found in InnoDB (uuid:seqno), for
+# `mdb_start NAME --wsrep-start-position=POS`. Fails when the log shows no position.
+mdb_recover() {
+  local d pos; d=$(mdb_dir "$1")
+  rm -f "$d/recover.log"
+  timeout -k 5 120 "$MDB_SERVER" --defaults-file="$d/my.cnf" --wsrep-recover \
+    --log-error="$d/recover.log" >>"$d/stdout.log" 2>&1 </dev/null
+  pos=$(sed -n 's/.*WSREP: Recovered position: *//p' "$d/recover.log" 2>/dev/null | tail -n 1)
+  [ -n "$pos" ] || { mdb_log "$1: --wsrep-recover found no position (see $d/recover.log)"; return 1; }
+  echo "$pos"
+}
+
 # mdb_wait_ready NAME [SECONDS]: until the server answers and wsrep_ready=ON (or, wsrep off,
 # just answers). Fails early if the server exits.
 mdb_wait_ready() {

@@ -88,11 +88,15 @@ struct ns_node {
 /* A state transfer on its way (SST snapshot or IST records). */
 struct ns_xfer {
     bool used, ist;
+    bool bypass;            /* SST whose donor bypassed the snapshot: the joiner keeps its store */
     int donor, joiner;
     uint64_t donor_inc, joiner_inc, at;
     tr_gtid gtid;
     struct ns_log log;      /* SST: the donor's store */
-    struct repl_act act;    /* IST: the records (references) */
+    struct repl_act act;    /* IST: the range (its pin is released at once) */
+    struct repl_ist_rec *recs; /* IST: the records read from the donor's store when sent */
+    size_t nrecs;
+    bool recs_lost;         /* IST: the store could not be read: the stream breaks */
 };
 
 struct nsim {

@@ -174,12 +174,51 @@ static int ist_joiner(const char *addr)
     return sscanf(addr, "n%d:ist", &j) == 1 ? j : -1;
 }
 
+static void xfer_free_recs(struct ns_xfer *x)
+{
+    for (size_t i = 0; i < x->nrecs; i++) repl_ws_unref(x->recs[i].ws);
+    free(x->recs);
+    x->recs = NULL;
+    x->nrecs = 0;
+}
+
+/* The donor's sender reads its pinned range from the store; here at once, since the donor's
+ * core (which owns the simulated store) may be gone by the time the stream arrives. */
+static void ist_read(struct ns_xfer *x)
+{
+    int64_t n = x->act.depends - x->act.seqno + 1;
+    x->recs = n > 0 ? calloc((size_t)n, sizeof *x->recs) : NULL;
+    x->recs_lost = n > 0 && !x->recs;
+    uint8_t *buf = NULL;
+    size_t cap = 0, len = 0;
+    for (int64_t s = x->act.seqno; !x->recs_lost && s <= x->act.depends; s++) {
+        int kind = repl_gcache_read(x->act.pin, s, &buf, &cap, &len);
+        struct repl_ws *ws = NULL;
+        if (kind > 0) {
+            uint8_t *copy = malloc(len ? len : 1);
+            if (copy) memcpy(copy, buf, len);
+            ws = copy ? repl_ws_new(copy, len) : NULL;
+            if (ws) repl_ws_decode(ws, CERT_WS_MAX_SIZE);
+        }
+        if (kind < 0 || (kind > 0 && !ws)) {
+            x->recs_lost = true;
+            break;
+        }
+        x->recs[x->nrecs].seqno = s;
+        x->recs[x->nrecs++].ws = ws;
+    }
+    free(buf);
+    repl_gcache_unpin(x->act.pin);
+    x->act.pin = NULL;
+}
+
 static struct ns_xfer *xfer_new(struct nsim *m)
 {
     for (int k = 0; k < 16; k++)
         if (!m->xf[k].used) {
             free(m->xf[k].log.e); /* what an earlier transfer in this slot left */
             repl_act_release(&m->xf[k].act);
+            xfer_free_recs(&m->xf[k]);
             memset(&m->xf[k], 0, sizeof m->xf[k]);
             m->xf[k].used = true;
             return &m->xf[k];
@@ -279,6 +318,7 @@ static void route(struct nsim *m, struct ns_node *nd, struct repl_act *a)
         x->at = m->net.now + 5 * SIM_MS + ns_rand(m) % (200 * SIM_MS);
         x->act = *a;
         memset(a, 0, sizeof *a);
+        ist_read(x);
         TRACE(m, "n%d sends IST %" PRId64 "..%" PRId64 " to n%d", i, x->act.seqno, x->act.depends, x->joiner);
         return;
     }
@@ -586,7 +626,7 @@ static bool apply_one(struct nsim *m, struct ns_node *nd)
         if (a->seqno > next) return false; /* an own write-set before it is not committed yet */
         break;
     case REPL_ACT_DONATE:
-        if (nd->applied < a->gtid.seqno) return false;
+        if (nd->applied < a->depends) return false;
         break;
     case REPL_ACT_RESET:
         if (a->depends >= 0 && nd->applied < a->depends) return false;
@@ -668,9 +708,13 @@ static void xfer_sst(struct nsim *m, struct ns_node *nd, struct repl_act *a)
         x->donor_inc = nd->inc;
         x->joiner = j;
         x->joiner_inc = jinc;
+        x->bypass = a->bypass;
         x->gtid.uuid = nd->log.history;
         x->gtid.seqno = nd->applied;
-        log_copy(&x->log, &nd->log);
+        if (a->bypass) /* the script passes the joiner's own position and copies nothing */
+            x->gtid = a->gtid;
+        else
+            log_copy(&x->log, &nd->log);
         x->at = m->net.now + 20 * SIM_MS + ns_rand(m) % (800 * SIM_MS);
         if (ns_rand(m) % 2) nd->donate_until = x->at; /* the donor stops applying meanwhile */
         TRACE(m, "n%d donates %" PRId64 " to n%d", nd->idx, x->gtid.seqno, j);
@@ -691,11 +735,11 @@ static void xfer_due(struct nsim *m, struct ns_xfer *x)
             j->ist_last == x->act.depends) {
             j->ist_wait = false;
             struct repl_ev ev = {.kind = REPL_EV_IST_RECEIVED};
-            if (donor_ok) {
-                ev.ist = x->act.ist;
-                ev.nist = x->act.nist;
-                x->act.ist = NULL;
-                x->act.nist = 0;
+            if (donor_ok && !x->recs_lost) {
+                ev.ist = x->recs;
+                ev.nist = x->nrecs;
+                x->recs = NULL;
+                x->nrecs = 0;
             } else {
                 ev.rc = -1;
                 ev.why = "stream cut short";
@@ -704,15 +748,22 @@ static void xfer_due(struct nsim *m, struct ns_xfer *x)
             free(ev.ist); /* the core took the references it kept */
         }
         if (donor_ok) {
-            struct repl_ev ev = {.kind = REPL_EV_IST_SENT, .rc = joiner_ok ? 0 : -EPIPE, .seqno = d->applied};
+            struct repl_ev ev = {.kind = REPL_EV_IST_SENT, .rc = joiner_ok && !x->recs_lost ? 0 : -EPIPE,
+                                 .seqno = d->applied};
             step(m, d, &ev);
         }
         repl_act_release(&x->act);
+        xfer_free_recs(x);
         return;
     }
     if (joiner_ok) {
         struct repl_ev ev = {.kind = REPL_EV_SST_RECEIVED, .gtid = x->gtid};
-        if (donor_ok) {
+        if (donor_ok && x->bypass) {
+            if (j->applied != x->gtid.seqno)
+                NFAIL(m, "n%d: a bypassed SST at %" PRId64 ", but its store holds %" PRId64, x->joiner,
+                      x->gtid.seqno, j->applied);
+            j->ever_primary = true;
+        } else if (donor_ok) {
             nck_store_lost(m, x->joiner);
             log_copy(&j->log, &x->log);
             for (size_t k = 0; k < j->log.n; k++)
@@ -1004,6 +1055,7 @@ void ns_free(struct nsim *m)
     for (int k = 0; k < 16; k++) {
         free(m->xf[k].log.e);
         repl_act_release(&m->xf[k].act);
+        xfer_free_recs(&m->xf[k]);
     }
     sim_free(&m->net);
     nck_free();

@@ -402,6 +402,8 @@ struct host {
     const char *donor;      /* wsrep_sst_donor */
     char fail_key;          /* applying a write of this key fails here (an inconsistency) */
     int views, synced, applied, toi_applied, last_view_members, donations;
+    int bypassed;               /* donations with bypass: the joiner keeps its state, IST follows */
+    tr_gtid bypass_state;       /* ... the state the last one passed */
     pthread_t appliers[2];
     int appliers_done; /* recv() returned: the node's connection ended */
     struct commit_rec *log; /* every row write committed here, in commit order */
@@ -506,6 +508,7 @@ static int h_sst_request(void *app, void **req, size_t *len)
 struct sst_copy {
     struct host *donor, *joiner;
     tr_gtid state;
+    bool bypass; /* copies nothing: the joiner's state stands, as a script run with --bypass */
     int table[26];
 };
 
@@ -514,7 +517,7 @@ static void *sst_copy_run(void *arg)
     struct sst_copy *c = arg;
     usleep(200000); /* the cluster goes on meanwhile: the joiner must hold what it orders */
     pthread_mutex_lock(&c->joiner->mu);
-    memcpy(c->joiner->table, c->table, sizeof c->table);
+    if (!c->bypass) memcpy(c->joiner->table, c->table, sizeof c->table);
     pthread_mutex_unlock(&c->joiner->mu);
     ck_assert_int_eq(repl_node_sst_sent(c->donor->node, &c->state, 0), REPL_OK);
     ck_assert_int_eq(repl_node_sst_received(c->joiner->node, &c->state, 0), REPL_OK);
@@ -525,7 +528,7 @@ static void *sst_copy_run(void *arg)
 static int h_sst_donate(void *app, void *recv_ctx, const void *req, size_t req_len,
                         const tr_gtid *state, bool bypass)
 {
-    (void)recv_ctx, (void)bypass;
+    (void)recv_ctx;
     struct host *h = app;
     void *joiner = NULL;
     if (req_len < 6 || memcmp(req, "copy ", 5) != 0 || sscanf((const char *)req + 5, "%p", &joiner) != 1)
@@ -534,10 +537,15 @@ static int h_sst_donate(void *app, void *recv_ctx, const void *req, size_t req_l
     c->donor = h;
     c->joiner = joiner;
     c->state = *state;
+    c->bypass = bypass;
     if (h->donate_hook) h->donate_hook(h);
     pthread_mutex_lock(&h->mu);
     memcpy(c->table, h->table, sizeof c->table); /* nothing commits during the callback */
     h->donations++;
+    if (bypass) {
+        h->bypassed++;
+        h->bypass_state = *state;
+    }
     bool manual = h->manual_sst;
     if (manual) {
         free(h->pending); /* a second donation is a failure the test reports */
@@ -2051,12 +2059,17 @@ static void bus_release_all(struct bus *b)
 /* h[0] forms the group, h[1] joins and commits row A, stops, and misses rows B and C. It comes
  * back from its data dir, receiving IST on `port`, with more options `extra`, as a host that can take no snapshot (IST), while the bus
  * holds broadcasts: returns once h[1]'s receiver listens and its STR is held; *m: the STR. */
-static void ist_pair(struct bus *b, struct host *h, int port, const char *extra, struct repl_msg_str *m)
+static const char *ist_donor_opts = "repl.causal_read_timeout=PT10S"; /* the donor's options */
+static int ist_extra_writes; /* writes of C=3 again after C, to push B and C out of a small store */
+
+static void ist_pair_with(struct bus *b, struct host *h, int port, const char *extra,
+                          const char *method, struct repl_msg_str *m)
 {
     char opts[200];
     snprintf(opts, sizeof opts, "repl.causal_read_timeout=PT10S; ist.recv_addr=127.0.0.1:%d%s", port, extra);
     tr_log_set_sink(ist_log_sink); /* the test restores it */
-    host_init(&h[0], b, "t1");
+    host_init_with(&h[0], "t1", ist_donor_opts, bus_factory, b);
+    h[0].bus = b;
     host_init_with(&h[1], "t2", opts, bus_factory, b);
     h[1].bus = b;
     pair_with_row(h, 80, 1);
@@ -2065,9 +2078,10 @@ static void ist_pair(struct bus *b, struct host *h, int port, const char *extra,
     repl_node_free(h[1].node);
     ck_assert_int_eq(write_key(&h[0], 81, 'B', 2, &s), REPL_OK);
     ck_assert_int_eq(write_key(&h[0], 82, 'C', 3, &s), REPL_OK);
+    for (int i = 0; i < ist_extra_writes; i++) ck_assert_int_eq(write_key(&h[0], 1000 + i, 'C', 3, &s), REPL_OK);
     pthread_mutex_lock(&h[1].mu);
     h[1].synced = h[1].views = h[1].appliers_done = 0;
-    h[1].sst_method = ""; /* a running server: no snapshot, IST only */
+    h[1].sst_method = method;
     pthread_mutex_unlock(&h[1].mu);
     host_node_new(&h[1], "t2", opts, bus_factory, b);
     pthread_mutex_lock(&b->mu);
@@ -2078,8 +2092,18 @@ static void ist_pair(struct bus *b, struct host *h, int port, const char *extra,
     pthread_mutex_lock(&b->mu);
     ck_assert_int_eq(repl_msg_str_decode(b->str, b->str_len, m), 0);
     pthread_mutex_unlock(&b->mu);
-    ck_assert_int_eq(m->req_len, 0); /* IST only */
+    if (*method)
+        ck_assert_int_gt(m->req_len, 0); /* the host's snapshot request, with the IST part */
+    else
+        ck_assert_int_eq(m->req_len, 0); /* IST only */
     ck_assert_int_lt(m->position.seqno + 1, m->ist_upto); /* B and C at least */
+    ck_assert(m->ist_addr[0]);
+}
+
+/* ... as a host that can take no snapshot (a running server: IST only). */
+static void ist_pair(struct bus *b, struct host *h, int port, const char *extra, struct repl_msg_str *m)
+{
+    ist_pair_with(b, h, port, extra, "", m);
 }
 
 /* A connection to the joiner's IST port on 127.0.0.1 from the loopback address `from`,
@@ -2150,6 +2174,77 @@ START_TEST(ist_allowlist_refuses)
     wait_synced(&h[1], 1);
     ck_assert_int_eq(hget(&h[1], &h[1].table['B' - 'A']), 2);
     ck_assert_int_eq(hget(&h[1], &h[1].table['C' - 'A']), 3);
+    tr_log_set_sink(NULL);
+    host_stop(&h[1]);
+    host_stop(&h[0]);
+}
+END_TEST
+
+/* h[1] restarts as in ist_pair, but its host prepares a snapshot ("copy", as MariaDB with
+ * wsrep_sst_method=rsync) and holds a row of its own that a snapshot would overwrite; it
+ * joins, h[0] donating once; returns with the STR in *m and h[1]'s IST lines logged. */
+static void ist_restart(struct bus *b, struct host *h, int port, struct repl_msg_str *m)
+{
+    ist_pair_with(b, h, port, "", "copy", m);
+    pthread_mutex_lock(&h[1].mu);
+    h[1].table[0] = 11;
+    pthread_mutex_unlock(&h[1].mu);
+    bus_release_all(b); /* the STR */
+    wait_synced(&h[1], 1);
+    ck_assert_int_eq(hget(&h[0], &h[0].donations), 1);
+    ck_assert_int_eq(hget(&h[1], &h[1].table['B' - 'A']), 2);
+    ck_assert_int_eq(hget(&h[1], &h[1].table['C' - 'A']), 3);
+}
+
+/* A restarted node whose host prepares a snapshot and holds an earlier state of the group's
+ * history asks for both, as Galera does; the donor's store holds the gap, so its host is asked
+ * to bypass the snapshot with the joiner's own position (copying nothing), and the gap, rows B
+ * and C, comes by IST, after the joiner's sst_received at its own position. The joiner keeps
+ * its own row A, and its store holds the records that came by IST: it can serve them. */
+START_TEST(ist_restart_bypass)
+{
+    static struct bus b = {BUS_INIT};
+    static struct host h[2];
+    struct repl_msg_str m;
+    ist_restart(&b, h, ist_port(3), &m);
+    ck_assert_int_eq(hget(&h[0], &h[0].bypassed), 1);
+    pthread_mutex_lock(&h[0].mu);
+    ck_assert_int_eq(h[0].bypass_state.seqno, m.position.seqno);
+    ck_assert(tr_uuid_compare(&h[0].bypass_state.uuid, &m.position.uuid) == 0);
+    pthread_mutex_unlock(&h[0].mu);
+    ck_assert_int_eq(hget(&h[1], &h[1].table[0]), 11);
+    ck_assert(ist_logged("IST possible: the store holds", 1000));
+    ck_assert(ist_logged("Receiving IST: ", 1000));
+    int64_t down = stat_int(&h[1], "local_cached_downto");
+    ck_assert_int_ge(down, 0);
+    ck_assert_int_le(down, m.position.seqno + 1);
+    int64_t s;
+    ck_assert_int_eq(write_key(&h[1], 83, 'D', 4, &s), REPL_OK);
+    wait_committed(&h[0], s);
+    ck_assert_int_eq(hget(&h[0], &h[0].table['D' - 'A']), 4);
+    tr_log_set_sink(NULL);
+    host_stop(&h[1]);
+    host_stop(&h[0]);
+}
+END_TEST
+
+/* The same request to a donor whose store no longer holds the gap (gcache.size=1 makes the
+ * smallest ring, 4 KiB, and 200 more writes push B and C out of it): it says why and falls back to a full snapshot, which
+ * replaces the joiner's table; the IST receiver gives up without a word to the group. */
+START_TEST(ist_restart_falls_back_to_sst)
+{
+    static struct bus b = {BUS_INIT};
+    static struct host h[2];
+    struct repl_msg_str m;
+    ist_donor_opts = "repl.causal_read_timeout=PT10S; gcache.size=1";
+    ist_extra_writes = 200;
+    ist_restart(&b, h, ist_port(4), &m);
+    ist_extra_writes = 0;
+    ist_donor_opts = "repl.causal_read_timeout=PT10S";
+    ck_assert_int_eq(hget(&h[0], &h[0].bypassed), 0);
+    ck_assert(ist_logged("IST not possible: the store holds", 1000));
+    ck_assert(ist_logged("falling back to SST", 1000));
+    ck_assert_int_eq(hget(&h[1], &h[1].table[0]), 1); /* the donor's row A */
     tr_log_set_sink(NULL);
     host_stop(&h[1]);
     host_stop(&h[0]);
@@ -2246,6 +2341,8 @@ int main(void)
     tcase_add_test(ist, ist_allowlist_refuses);
     tcase_add_test(ist, ist_donor_address_checked);
     tcase_add_test(ist, ist_stream_deadline);
+    tcase_add_test(ist, ist_restart_bypass);
+    tcase_add_test(ist, ist_restart_falls_back_to_sst);
     suite_add_tcase(s, ist);
     TCase *fs = tcase_create("failstop");
     tcase_set_timeout(fs, 60);

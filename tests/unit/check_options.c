@@ -293,7 +293,8 @@ END_TEST
 START_TEST(test_unimplemented)
 {
     ck_assert(!repl_options_unimplemented("gcache.size"));
-    ck_assert(repl_options_unimplemented("gcache.page_size"));
+    ck_assert(!repl_options_unimplemented("gcache.page_size")); /* the on-disk store's pages */
+    ck_assert(repl_options_unimplemented("gcache.mem_size"));
     ck_assert(!repl_options_unimplemented("socket.ssl")); /* TLS on gcomm links */
     ck_assert(!repl_options_unimplemented("socket.ssl_cert"));
     ck_assert(repl_options_unimplemented("socket.ssl_compression"));

@@ -155,7 +155,8 @@ static void view(unsigned mask)
     }
 }
 
-static void start(int i)
+/* Node i starts and connects, holding `at` (NULL: nothing), as grastate.dat says after a stop. */
+static void start_at(int i, const tr_gtid *at)
 {
     struct repl_core_cfg cfg = {.proto_ver = 4, .capabilities = 0x7f, .gcache_size = 1 << 20,
                                 .max_ws_raw = CERT_WS_MAX_SIZE};
@@ -163,11 +164,20 @@ static void start(int i)
     snprintf(cfg.name, sizeof cfg.name, "n%d", i + 1);
     snprintf(cfg.incoming, sizeof cfg.incoming, "127.0.0.%d:3306", i + 1);
     tr_gtid pos = {tr_uuid_nil, -1};
+    if (at) pos = *at;
     N[i].c = repl_core_new(&cfg, &pos, true, NULL);
     ck_assert_ptr_nonnull(N[i].c);
+    char ist[32];
+    snprintf(ist, sizeof ist, "127.0.0.%d:4568", i + 1);
+    repl_core_set_ist_addr(N[i].c, ist);
     N[i].last_report = -2;
     struct repl_ev ev = {.kind = REPL_EV_CONNECT, .bootstrap = i == 0, .proposal = U(0xB0 + i)};
     step(i, &ev);
+}
+
+static void start(int i)
+{
+    start_at(i, NULL);
 }
 
 static void setup(void)
@@ -181,10 +191,10 @@ static void setup(void)
 
 static void teardown(void)
 {
-    for (int i = 0; i < MAXN; i++) {
+    /* actions first: an IST_SEND holds a pin on its core's store */
+    for (int i = 0; i < MAXN; i++) repl_acts_free(&N[i].log);
+    for (int i = 0; i < MAXN; i++)
         if (N[i].c) repl_core_free(N[i].c);
-        repl_acts_free(&N[i].log);
-    }
     while (qhead) {
         struct tmsg *m = qhead;
         qhead = m->next;
@@ -329,12 +339,110 @@ START_TEST(core_join_resets_every_index)
     step(2, &ev);
     deliver();
     ck_assert_ptr_nonnull(find(0, REPL_ACT_DONATE, -2));
+    /* it holds no earlier state of this history: a snapshot, nothing to bypass */
+    ck_assert(!find(0, REPL_ACT_DONATE, -2)->bypass);
+    ck_assert_ptr_null(find(2, REPL_ACT_IST_RECV, -2));
     ck_assert_int_eq(verdict(2, 8), -1); /* held */
     struct repl_ev got = {.kind = REPL_EV_SST_RECEIVED};
     got.gtid.uuid = *repl_core_group(N[0].c);
     got.gtid.seqno = 6;
     ck_assert_int_eq(step(2, &got), REPL_OK);
     ck_assert_msg(verdict(2, 8) == v0, "seqno 8: the joiner says %d, the old members %d", verdict(2, 8), v0);
+}
+END_TEST
+
+/* n1 and n2 order 2..6; n3 restarts holding seqno 3 of the group's history and its host
+ * prepares a snapshot (MariaDB's rsync script): its request carries the IST part too; the
+ * donor n1's store holds 4..6, so it donates with bypass at the joiner's own position and
+ * streams 4..6. Returns the stream (n1's IST_SEND); *pos: n3's position. */
+static struct repl_act *restart_n3_at_3(tr_gtid *pos)
+{
+    two_node_group();
+    for (int k = 0; k < 5; k++) write_row(1, 'x', 1 + k); /* seqnos 2..6 */
+    deliver();
+    *pos = (tr_gtid){*repl_core_group(N[0].c), 3};
+    start_at(2, pos);
+    view(7); /* seqno 7 */
+    deliver();
+    ck_assert_int_eq(info(2).state, REPL_S_JOINING);
+    struct repl_ev ev = {.kind = REPL_EV_SST_REQUEST, .buf = (uint8_t *)"rsync", .len = 6};
+    step(2, &ev);
+    struct repl_act *r = find(2, REPL_ACT_IST_RECV, 4);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(r->depends, 6);
+    deliver();
+    struct repl_act *d = find(0, REPL_ACT_DONATE, -2), *s = find(0, REPL_ACT_IST_SEND, 4);
+    ck_assert_ptr_nonnull(d);
+    ck_assert(d->bypass);
+    ck_assert_int_eq(d->gtid.seqno, 3);
+    ck_assert_int_ge(d->depends, 7); /* it still waits for what was ordered before the request */
+    ck_assert_ptr_nonnull(s);
+    ck_assert_int_eq(s->depends, 6);
+    ck_assert_ptr_nonnull(s->pin); /* the range 4..6 is pinned in the donor's store */
+    ck_assert_int_eq(s->seqno, 4);
+    ck_assert_ptr_null(find(1, REPL_ACT_DONATE, -2));
+    return s;
+}
+
+/* The records arrive before sst_received and wait; sst_received at 3 says the snapshot was
+ * bypassed: the records are applied in order, then the view it joined with. */
+START_TEST(core_restart_ist_bypass)
+{
+    tr_gtid pos;
+    struct repl_act *s = restart_n3_at_3(&pos);
+    size_t n = (size_t)(s->depends - s->seqno + 1);
+    struct repl_ev in = {.kind = REPL_EV_IST_RECEIVED, .nist = n};
+    in.ist = calloc(n, sizeof *in.ist);
+    ck_assert_ptr_nonnull(in.ist);
+    uint8_t *buf = NULL;
+    size_t cap = 0, len = 0;
+    for (size_t k = 0; k < n; k++) { /* what the sender thread reads from the pinned store */
+        int64_t q = s->seqno + (int64_t)k;
+        int kind = repl_gcache_read(s->pin, q, &buf, &cap, &len);
+        ck_assert_int_ge(kind, 0);
+        in.ist[k].seqno = q;
+        if (kind > 0) {
+            uint8_t *copy = malloc(len ? len : 1);
+            ck_assert_ptr_nonnull(copy);
+            memcpy(copy, buf, len);
+            in.ist[k].ws = repl_ws_new(copy, len);
+            ck_assert_ptr_nonnull(in.ist[k].ws);
+            repl_ws_decode(in.ist[k].ws, CERT_WS_MAX_SIZE);
+        }
+    }
+    free(buf);
+    step(2, &in);
+    ck_assert_int_eq(verdict(2, 4), -1); /* kept until sst_received says what the donor did */
+    struct repl_ev got = {.kind = REPL_EV_SST_RECEIVED, .gtid = pos};
+    ck_assert_int_eq(step(2, &got), REPL_OK);
+    for (int64_t q = 4; q <= 6; q++) ck_assert_int_eq(verdict(2, q), 1);
+    ck_assert_ptr_nonnull(find(2, REPL_ACT_VIEW, 7));
+    ck_assert_int_eq(info(2).state, REPL_S_JOINED);
+    ck_assert_int_le(info(2).cached_downto, 4); /* its store holds them: it can donate */
+    ck_assert_int_ge(info(2).cached_downto, 0);
+}
+END_TEST
+
+/* The donor's stream is cut after the bypass (the donor died): the joiner leaves with none of
+ * 4..6 applied, and its saved state stays trusted (the host copied nothing): the next start
+ * asks for IST again instead of a full snapshot. */
+START_TEST(core_restart_ist_cut_after_bypass)
+{
+    tr_gtid pos;
+    restart_n3_at_3(&pos);
+    struct repl_ev got = {.kind = REPL_EV_SST_RECEIVED, .gtid = pos};
+    ck_assert_int_eq(step(2, &got), REPL_OK);
+    ck_assert(!info(2).failed);
+    struct repl_ev cut = {.kind = REPL_EV_IST_RECEIVED, .rc = -1, .why = "stream cut short"};
+    step(2, &cut);
+    ck_assert(info(2).failed);
+    for (int64_t q = 4; q <= 6; q++) ck_assert_int_eq(verdict(2, q), -1);
+    struct repl_act *last = NULL;
+    for (size_t k = 0; k < N[2].log.n; k++)
+        if (N[2].log.a[k].kind == REPL_ACT_PERSIST) last = &N[2].log.a[k];
+    ck_assert_ptr_nonnull(last);
+    ck_assert(!last->corrupt);
+    ck_assert(tr_uuid_compare(&last->gtid.uuid, &pos.uuid) == 0);
 }
 END_TEST
 
@@ -502,6 +610,8 @@ static Suite *core_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, core_new_group);
     tcase_add_test(tc, core_join_resets_every_index);
+    tcase_add_test(tc, core_restart_ist_bypass);
+    tcase_add_test(tc, core_restart_ist_cut_after_bypass);
     tcase_add_test(tc, core_last_report_waits_for_in_flight);
     tcase_add_test(tc, core_donor_and_desynced_exempt_from_flow);
     tcase_add_test(tc, core_str_from_non_member_ignored);

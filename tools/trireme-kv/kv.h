@@ -28,6 +28,7 @@ struct kv_config {
     int appliers;
     int toi;
     bool checksum;
+    bool keep_table;   /* --keep-table: the table is saved with the position and loaded at start */
     double hold;
     bool stats;
     bool stats_start;        /* --stats-start: the status variables once more, before the work */

@@ -30,6 +30,8 @@ static void usage(FILE *f)
             "  --toi N                  N total-order-isolation actions after the workload\n"
             "  --checksum               catch up, then print checksum= and last_committed=\n"
             "  --hold SECONDS           stay connected after the workload (multi-process runs)\n"
+            "  --keep-table             save the table with the position at a clean stop, load it\n"
+            "                           at start (a restarted node that can join by IST)\n"
             "  --stats                  print every provider status variable\n"
             "  --stats-start            ... also before the workload, as start.NAME=VALUE\n"
             "  --stats-reset            ... and after stats_reset() (FLUSH STATUS), as reset.NAME\n"
@@ -57,7 +59,7 @@ static int parse(int argc, char **argv, struct kv_config *c)
 {
     enum { O_PROVIDER = 256, O_OPTIONS, O_ADDR, O_CNAME, O_NAME, O_DDIR, O_NADDR, O_BOOT, O_OPS,
            O_KEYS, O_THREADS, O_VSIZE, O_APPL, O_TOI, O_CSUM, O_HOLD, O_STATS, O_SW, O_QUIET,
-           O_API, O_KTYPE, O_STO, O_SEED, O_SST, O_MEMB, O_SSTM, O_BF, O_AVAIL, O_STATS0, O_STATSR, O_ADELAY, O_HELP };
+           O_API, O_KTYPE, O_STO, O_SEED, O_SST, O_MEMB, O_SSTM, O_BF, O_AVAIL, O_STATS0, O_STATSR, O_ADELAY, O_KEEP, O_HELP };
     static const struct option lo[] = {
         {"provider", 1, 0, O_PROVIDER}, {"options", 1, 0, O_OPTIONS},
         {"cluster-address", 1, 0, O_ADDR}, {"cluster-name", 1, 0, O_CNAME},
@@ -70,7 +72,7 @@ static int parse(int argc, char **argv, struct kv_config *c)
         {"sync-timeout", 1, 0, O_STO}, {"seed", 1, 0, O_SEED}, {"sst-request", 1, 0, O_SST},
         {"members", 1, 0, O_MEMB}, {"sst-method", 1, 0, O_SSTM},
         {"bf-abort", 0, 0, O_BF}, {"avail", 1, 0, O_AVAIL},
-        {"stats-start", 0, 0, O_STATS0}, {"stats-reset", 0, 0, O_STATSR}, {"apply-delay-ms", 1, 0, O_ADELAY},
+        {"stats-start", 0, 0, O_STATS0}, {"stats-reset", 0, 0, O_STATSR}, {"apply-delay-ms", 1, 0, O_ADELAY}, {"keep-table", 0, 0, O_KEEP},
         {"help", 0, 0, O_HELP},
         {0, 0, 0, 0}};
     static char ddir[512];
@@ -98,6 +100,7 @@ static int parse(int argc, char **argv, struct kv_config *c)
         case O_APPL: c->appliers = atoi(optarg); break;
         case O_TOI: c->toi = atoi(optarg); break;
         case O_CSUM: c->checksum = true; break;
+        case O_KEEP: c->keep_table = true; break;
         case O_HOLD: c->hold = atof(optarg); break;
         case O_STATS: c->stats = true; break;
         case O_STATS0: c->stats_start = true; break;

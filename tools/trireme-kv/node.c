@@ -12,6 +12,7 @@
 #include "kv.h"
 
 #define POS_FILE "trireme-kv.pos"
+#define TABLE_FILE "trireme-kv.table"
 
 /* Our own saved position (not the provider's grastate): what MariaDB reads from its engine. */
 static int read_position(struct kv_node *n, wsrep_gtid_t *g)
@@ -42,6 +43,44 @@ static void save_position(struct kv_node *n, const wsrep_gtid_t *g)
         return;
     }
     kv_say(n, "saved position %s", s);
+}
+
+/* --keep-table: the table as of the saved position (kv_table_dump's format), as an engine's
+ * files are after a clean stop; a restarted node then holds an earlier state of the history. */
+static void save_table(struct kv_node *n)
+{
+    char path[4096], tmp[4200];
+    void *buf = NULL;
+    size_t len = kv_table_dump(n->table, &buf);
+    snprintf(path, sizeof path, "%s/%s", n->cfg.data_dir, TABLE_FILE);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = buf ? fopen(tmp, "w") : NULL;
+    if (!f || fwrite(buf, 1, len, f) != len || fclose(f) != 0 || rename(tmp, path) != 0) {
+        kv_err(n, "cannot save the table to %s: %s", path, strerror(errno));
+        atomic_fetch_add(&n->errors, 1);
+    }
+    free(buf);
+}
+
+static int load_table(struct kv_node *n)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", n->cfg.data_dir, TABLE_FILE);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return errno == ENOENT ? 0 : -1;
+    int rc = -1;
+    long len = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    void *buf = len >= 0 ? malloc((size_t)len + 1) : NULL;
+    if (buf && fseek(f, 0, SEEK_SET) == 0 && fread(buf, 1, (size_t)len, f) == (size_t)len)
+        rc = kv_table_load(n->table, buf, (size_t)len);
+    free(buf);
+    fclose(f);
+    if (rc != 0)
+        kv_err(n, "unreadable table file %s", path);
+    else
+        kv_say(n, "loaded the table from %s (%ld bytes)", path, len);
+    return rc;
 }
 
 static void deadline(struct timespec *ts, int secs);
@@ -102,6 +141,8 @@ int kv_node_start(struct kv_node *n)
         char s[WSREP_GTID_STR_LEN + 1];
         kv_gtid_print(&state_id, s, sizeof s);
         kv_say(n, "starting from saved position %s", s);
+        if (c->keep_table && load_table(n) != 0)
+            return -1;
     }
 
     struct wsrep_init_args a;
@@ -265,6 +306,8 @@ void kv_node_stop(struct kv_node *n)
                 n->wedged = true;
             }
         }
+        if (have && n->cfg.keep_table)
+            save_table(n); /* first: a position never names a table that is not there */
         if (have)
             save_position(n, &last);
     }

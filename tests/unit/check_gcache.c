@@ -1,0 +1,453 @@
+/* tests/unit/check_gcache: the on-disk write-set store: wrap-around, overflow pages, pins,
+ * recovery at reopen (clean, torn, corrupt in the middle, another history), gcache.recover=no. */
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "certification/cert_ws.h"
+#include "common/tr_buf.h"
+#include "replicator/repl_gcache.h"
+
+static char dir[64];
+static tr_uuid group_a, group_b;
+
+static void setup(void)
+{
+    strcpy(dir, "/tmp/check_gcache.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    memset(&group_a, 0xa1, sizeof group_a);
+    memset(&group_b, 0xb2, sizeof group_b);
+}
+
+static void teardown(void)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        char p[512];
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        if (e->d_name[0] != '.') unlink(p);
+    }
+    if (d) closedir(d);
+    rmdir(dir);
+}
+
+/* A valid write-set for seqno whose data set is dlen bytes derived from seqno. */
+static struct repl_ws *make_ws(int64_t seqno, size_t dlen)
+{
+    uint8_t *data = malloc(dlen ? dlen : 1);
+    for (size_t i = 0; i < dlen; i++) data[i] = (uint8_t)(seqno * 31 + (int64_t)i);
+    struct cert_ws_hdr h = {.trx_id = (uint64_t)seqno, .seqno = -1, .depends = -1, .last_seen = -1};
+    struct cert_ws_enc e;
+    ck_assert_int_eq(cert_ws_encode(&e, &h, NULL, 0, data, dlen, NULL), CERT_WS_OK);
+    size_t len = CERT_WS_HDR_LEN + e.keys_len + e.data_len;
+    uint8_t *b = malloc(len);
+    memcpy(b, e.hdr, CERT_WS_HDR_LEN);
+    memcpy(b + CERT_WS_HDR_LEN, e.data, e.data_len);
+    cert_ws_enc_free(&e);
+    free(data);
+    return repl_ws_new(b, len);
+}
+
+static struct repl_gcache *open_store(int64_t size, bool recover, const tr_uuid *group)
+{
+    struct repl_gcache_cfg c = {.dir = dir, .size = size, .page_size = 64 << 10, .recover = recover};
+    return repl_gcache_open(&c, group);
+}
+
+static void put_ws(struct repl_gcache *g, int64_t seqno, size_t dlen)
+{
+    struct repl_ws *ws = make_ws(seqno, dlen);
+    ck_assert_int_eq(repl_gcache_put(g, &group_a, seqno, ws), 0);
+    repl_ws_unref(ws);
+}
+
+/* The record at seqno is the write-set put there (dlen bytes of data). */
+static void check_ws(struct repl_gcache *g, int64_t seqno, size_t dlen)
+{
+    struct repl_ws *ws = NULL, *want = make_ws(seqno, dlen);
+    ck_assert_int_eq(repl_gcache_get(g, seqno, &ws), 0);
+    ck_assert_ptr_nonnull(ws);
+    ck_assert_uint_eq(ws->len, want->len);
+    ck_assert(memcmp(ws->buf, want->buf, ws->len) == 0);
+    ck_assert_int_eq(repl_ws_decode(ws, 0), 0);
+    repl_ws_unref(ws);
+    repl_ws_unref(want);
+}
+
+static size_t dlen_of(int64_t s)
+{
+    return 100 + (size_t)(s % 7) * 50;
+}
+
+static int count_pages(void)
+{
+    int n = 0;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (!strncmp(e->d_name, "gcache.page.", 12)) n++;
+    closedir(d);
+    return n;
+}
+
+START_TEST(wrap_around)
+{
+    struct repl_gcache *g = open_store(64 << 10, true, &group_a);
+    ck_assert_ptr_nonnull(g);
+    ck_assert_int_eq(repl_gcache_first(g), -1);
+    for (int64_t s = 1; s <= 2000; s++) {
+        if (s % 5 == 0)
+            ck_assert_int_eq(repl_gcache_put(g, &group_a, s, NULL), 0);
+        else
+            put_ws(g, s, dlen_of(s));
+        ck_assert_int_le(repl_gcache_bytes(g), 64 << 10);
+    }
+    int64_t first = repl_gcache_first(g);
+    ck_assert_int_gt(first, 1000); /* wrapped many times */
+    ck_assert_int_eq(repl_gcache_last(g), 2000);
+    ck_assert(repl_gcache_has(g, first, 2000));
+    ck_assert(!repl_gcache_has(g, first - 1, 2000));
+    for (int64_t s = first; s <= 2000; s++) {
+        if (s % 5 == 0) {
+            struct repl_ws *ws = (struct repl_ws *)1;
+            ck_assert_int_eq(repl_gcache_get(g, s, &ws), 0);
+            ck_assert_ptr_null(ws);
+        } else {
+            check_ws(g, s, dlen_of(s));
+        }
+    }
+    ck_assert_int_eq(count_pages(), 0);
+    repl_gcache_free(g);
+}
+END_TEST
+
+START_TEST(history_and_gap)
+{
+    struct repl_gcache *g = open_store(64 << 10, true, &group_a);
+    for (int64_t s = 10; s <= 20; s++) put_ws(g, s, 50);
+    ck_assert_int_eq(repl_gcache_first(g), 10);
+    put_ws(g, 25, 50); /* a gap: starts over */
+    ck_assert_int_eq(repl_gcache_first(g), 25);
+    struct repl_ws *ws = make_ws(26, 50);
+    ck_assert_int_eq(repl_gcache_put(g, &group_b, 26, ws), 0); /* another history */
+    repl_ws_unref(ws);
+    ck_assert_int_eq(repl_gcache_first(g), 26);
+    ck_assert_int_eq(repl_gcache_last(g), 26);
+    repl_gcache_free(g);
+}
+END_TEST
+
+START_TEST(overflow_pages)
+{
+    struct repl_gcache *g = open_store(16 << 10, true, &group_a);
+    put_ws(g, 1, 100);
+    put_ws(g, 2, 40 << 10); /* bigger than the ring */
+    ck_assert_int_eq(count_pages(), 1);
+    put_ws(g, 3, 100);
+    check_ws(g, 2, 40 << 10);
+    check_ws(g, 3, 100);
+    ck_assert_int_eq(repl_gcache_first(g), 1);
+    /* small ones wrap the ring: 1 and 2 fall out, and the page with them */
+    for (int64_t s = 4; s <= 200; s++) put_ws(g, s, 200);
+    ck_assert_int_gt(repl_gcache_first(g), 2);
+    ck_assert_int_eq(count_pages(), 0);
+    ck_assert_int_eq(repl_gcache_pages(g), 0);
+    repl_gcache_free(g);
+}
+END_TEST
+
+START_TEST(keep_pages)
+{
+    struct repl_gcache_cfg c = {.dir = dir, .size = 16 << 10, .page_size = 64 << 10,
+                                .keep_pages_size = 1 << 20, .recover = true};
+    struct repl_gcache *g = repl_gcache_open(&c, &group_a);
+    put_ws(g, 1, 40 << 10);
+    for (int64_t s = 2; s <= 200; s++) put_ws(g, s, 200);
+    ck_assert_int_gt(repl_gcache_first(g), 1);
+    ck_assert_int_eq(count_pages(), 1); /* empty, but within keep_pages_size */
+    repl_gcache_set_pages(g, 64 << 10, 0);
+    ck_assert_int_eq(count_pages(), 0);
+    repl_gcache_free(g);
+}
+END_TEST
+
+START_TEST(pinning)
+{
+    struct repl_gcache *g = open_store(16 << 10, true, &group_a);
+    for (int64_t s = 1; s <= 50; s++) put_ws(g, s, 200);
+    int64_t first = repl_gcache_first(g);
+    ck_assert_ptr_null(repl_gcache_pin(g, first - 1, 50)); /* not all held */
+    struct repl_gcache_pin *p = repl_gcache_pin(g, first, 50);
+    ck_assert_ptr_nonnull(p);
+    for (int64_t s = 51; s <= 400; s++) put_ws(g, s, 200);
+    ck_assert_int_eq(repl_gcache_first(g), first); /* nothing pinned was overwritten */
+    ck_assert_int_gt(count_pages(), 0);            /* the newer ones went to pages */
+    uint8_t *buf = NULL;
+    size_t cap = 0, len = 0;
+    for (int64_t s = first; s <= 50; s++) {
+        ck_assert_int_eq(repl_gcache_read(p, s, &buf, &cap, &len), 1);
+        struct repl_ws *want = make_ws(s, 200);
+        ck_assert_uint_eq(len, want->len);
+        ck_assert(memcmp(buf, want->buf, len) == 0);
+        repl_ws_unref(want);
+    }
+    ck_assert_int_eq(repl_gcache_read(p, 51, &buf, &cap, &len), -ENODATA); /* outside the pin */
+    for (int64_t s = 51; s <= 400; s++) check_ws(g, s, 200);
+    repl_gcache_unpin(p);
+    for (int64_t s = 401; s <= 700; s++) put_ws(g, s, 200);
+    ck_assert_int_gt(repl_gcache_first(g), 400);
+    ck_assert_int_eq(count_pages(), 0);
+    /* a reset (a new history) makes a pin's reads fail, not return other bytes */
+    p = repl_gcache_pin(g, 700, 700);
+    ck_assert_ptr_nonnull(p);
+    struct repl_ws *ws = make_ws(1, 10);
+    ck_assert_int_eq(repl_gcache_put(g, &group_b, 1, ws), 0);
+    repl_ws_unref(ws);
+    ck_assert_int_eq(repl_gcache_read(p, 700, &buf, &cap, &len), -ENODATA);
+    repl_gcache_unpin(p);
+    free(buf);
+    repl_gcache_free(g);
+}
+END_TEST
+
+START_TEST(forget_marks_no_work)
+{
+    struct repl_gcache *g = open_store(64 << 10, true, &group_a);
+    for (int64_t s = 1; s <= 10; s++) put_ws(g, s, 100);
+    repl_gcache_forget(g, 5);
+    struct repl_ws *ws = (struct repl_ws *)1;
+    ck_assert_int_eq(repl_gcache_get(g, 5, &ws), 0);
+    ck_assert_ptr_null(ws);
+    repl_gcache_free(g);
+    g = open_store(64 << 10, true, &group_a); /* the mark is in the file */
+    ck_assert_int_eq(repl_gcache_first(g), 1);
+    ck_assert_int_eq(repl_gcache_last(g), 10);
+    ws = (struct repl_ws *)1;
+    ck_assert_int_eq(repl_gcache_get(g, 5, &ws), 0);
+    ck_assert_ptr_null(ws);
+    check_ws(g, 6, 100);
+    repl_gcache_free(g);
+}
+END_TEST
+
+/* Fills a 64K store with 1..n (wrapping) and closes it; returns the first seqno held. */
+static int64_t fill_and_close(int64_t n)
+{
+    struct repl_gcache *g = open_store(64 << 10, true, &group_a);
+    for (int64_t s = 1; s <= n; s++) put_ws(g, s, dlen_of(s));
+    int64_t first = repl_gcache_first(g);
+    repl_gcache_free(g);
+    return first;
+}
+
+/* The file offset of seqno's record header (a scan, as a test knows no index). */
+static off_t find_record(int64_t seqno)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/galera.cache", dir);
+    int fd = open(path, O_RDONLY);
+    struct stat st;
+    fstat(fd, &st);
+    uint8_t *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    off_t at = -1;
+    for (off_t o = REPL_GCACHE_FILE_HDR; o + 32 <= st.st_size; o += 8)
+        if (tr_get_u32(m + o) == 0x53575254u && (int64_t)tr_get_u64(m + o + 8) == seqno) at = o;
+    munmap(m, (size_t)st.st_size);
+    ck_assert_int_ge(at, 0);
+    return at;
+}
+
+static void flip_byte(off_t at)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/galera.cache", dir);
+    int fd = open(path, O_RDWR);
+    uint8_t b;
+    ck_assert_int_eq(pread(fd, &b, 1, at), 1);
+    b ^= 0x5a;
+    ck_assert_int_eq(pwrite(fd, &b, 1, at), 1);
+    close(fd);
+}
+
+START_TEST(reopen_clean)
+{
+    int64_t first = fill_and_close(1500);
+    struct repl_gcache *g = open_store(64 << 10, true, &group_a);
+    ck_assert_int_eq(repl_gcache_last(g), 1500);
+    ck_assert_int_le(repl_gcache_first(g), first); /* intact older records count too */
+    ck_assert_int_gt(repl_gcache_first(g), 1);
+    for (int64_t s = repl_gcache_first(g); s <= 1500; s++) check_ws(g, s, dlen_of(s));
+    /* and it goes on from there, wrapping over the recovered records */
+    for (int64_t s = 1501; s <= 3000; s++) put_ws(g, s, dlen_of(s));
+    ck_assert_int_gt(repl_gcache_first(g), 1500);
+    repl_gcache_free(g);
+    g = open_store(64 << 10, true, &group_a);
+    ck_assert_int_eq(repl_gcache_last(g), 3000);
+    for (int64_t s = repl_gcache_first(g); s <= 3000; s++) check_ws(g, s, dlen_of(s));
+    repl_gcache_free(g);
+}
+END_TEST
+
+START_TEST(reopen_torn_tail)
+{
+    fill_and_close(1500);
+    flip_byte(find_record(1500) + 32 + 60); /* the last write-set's payload */
+    struct repl_gcache *g = open_store(64 << 10, true, &group_a);
+    ck_assert_int_eq(repl_gcache_last(g), 1499);
+    check_ws(g, 1499, dlen_of(1499));
+    repl_gcache_free(g);
+    /* a torn header is cut the same way */
+    fill_and_close(1500);
+    flip_byte(find_record(1500) + 17);
+    g = open_store(64 << 10, true, &group_a);
+    ck_assert_int_eq(repl_gcache_last(g), 1499);
+    repl_gcache_free(g);
+}
+END_TEST
+
+START_TEST(reopen_corrupt_middle)
+{
+    int64_t first = fill_and_close(1500);
+    int64_t bad = first + (1500 - first) / 2;
+    flip_byte(find_record(bad) + 32 + 70);
+    struct repl_gcache *g = open_store(64 << 10, true, &group_a);
+    ck_assert_int_eq(repl_gcache_first(g), bad + 1);
+    ck_assert_int_eq(repl_gcache_last(g), 1500);
+    struct repl_ws *ws;
+    ck_assert_int_eq(repl_gcache_get(g, bad, &ws), -1);
+    for (int64_t s = bad + 1; s <= 1500; s++) check_ws(g, s, dlen_of(s));
+    repl_gcache_free(g);
+}
+END_TEST
+
+START_TEST(reopen_truncated_file)
+{
+    fill_and_close(500);
+    char path[256];
+    snprintf(path, sizeof path, "%s/galera.cache", dir);
+    ck_assert_int_eq(truncate(path, 20000), 0);
+    struct repl_gcache *g = open_store(64 << 10, true, &group_a);
+    ck_assert_ptr_nonnull(g);
+    ck_assert_int_eq(repl_gcache_first(g), -1); /* reset, and sized again */
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(st.st_size, REPL_GCACHE_FILE_HDR + (64 << 10));
+    put_ws(g, 1, 10);
+    repl_gcache_free(g);
+    /* garbage for a header: reset too */
+    fill_and_close(10);
+    flip_byte(3);
+    g = open_store(64 << 10, true, &group_a);
+    ck_assert_int_eq(repl_gcache_first(g), -1);
+    repl_gcache_free(g);
+}
+END_TEST
+
+START_TEST(reopen_other_history)
+{
+    fill_and_close(100);
+    struct repl_gcache *g = open_store(64 << 10, true, &group_b);
+    ck_assert_int_eq(repl_gcache_first(g), -1);
+    repl_gcache_free(g);
+    g = open_store(64 << 10, true, &group_a); /* the reset is for good */
+    ck_assert_int_eq(repl_gcache_first(g), -1);
+    repl_gcache_free(g);
+    fill_and_close(100);
+    g = open_store(64 << 10, true, &tr_uuid_nil); /* a node without a position */
+    ck_assert_int_eq(repl_gcache_first(g), -1);
+    repl_gcache_free(g);
+}
+END_TEST
+
+START_TEST(recover_no)
+{
+    fill_and_close(100);
+    struct repl_gcache *g = open_store(64 << 10, false, &group_a);
+    ck_assert_int_eq(repl_gcache_first(g), -1);
+    put_ws(g, 7, 10); /* a fresh epoch: none of the old records come back */
+    repl_gcache_free(g);
+    g = open_store(64 << 10, true, &group_a);
+    ck_assert_int_eq(repl_gcache_first(g), 7);
+    ck_assert_int_eq(repl_gcache_last(g), 7);
+    repl_gcache_free(g);
+}
+END_TEST
+
+START_TEST(stale_pages_removed)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/gcache.page.000042", dir);
+    int fd = open(path, O_CREAT | O_WRONLY, 0600);
+    close(fd);
+    struct repl_gcache *g = open_store(64 << 10, true, &group_a);
+    ck_assert_int_eq(count_pages(), 0);
+    repl_gcache_free(g);
+}
+END_TEST
+
+START_TEST(one_node_per_file)
+{
+    struct repl_gcache *g = open_store(64 << 10, true, &group_a);
+    ck_assert_ptr_nonnull(g);
+    ck_assert_ptr_null(open_store(64 << 10, true, &group_a)); /* locked */
+    repl_gcache_free(g);
+    g = open_store(64 << 10, true, &group_a);
+    ck_assert_ptr_nonnull(g);
+    repl_gcache_free(g);
+}
+END_TEST
+
+START_TEST(anonymous)
+{
+    struct repl_gcache *g = repl_gcache_new(8192);
+    for (int64_t s = 1; s <= 100; s++) put_ws(g, s, 300);
+    ck_assert_int_eq(repl_gcache_last(g), 100);
+    ck_assert_int_gt(repl_gcache_first(g), 80);
+    put_ws(g, 101, 20000); /* bigger than the ring: an anonymous page */
+    check_ws(g, 101, 20000);
+    ck_assert_int_eq(repl_gcache_pages(g), 1);
+    repl_gcache_free(g);
+}
+END_TEST
+
+static Suite *gcache_suite(void)
+{
+    Suite *s = suite_create("gcache");
+    TCase *t = tcase_create("store");
+    tcase_add_checked_fixture(t, setup, teardown);
+    tcase_add_test(t, wrap_around);
+    tcase_add_test(t, history_and_gap);
+    tcase_add_test(t, overflow_pages);
+    tcase_add_test(t, keep_pages);
+    tcase_add_test(t, pinning);
+    tcase_add_test(t, forget_marks_no_work);
+    tcase_add_test(t, reopen_clean);
+    tcase_add_test(t, reopen_torn_tail);
+    tcase_add_test(t, reopen_corrupt_middle);
+    tcase_add_test(t, reopen_truncated_file);
+    tcase_add_test(t, reopen_other_history);
+    tcase_add_test(t, recover_no);
+    tcase_add_test(t, stale_pages_removed);
+    tcase_add_test(t, one_node_per_file);
+    tcase_add_test(t, anonymous);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *r = srunner_create(gcache_suite());
+    srunner_run_all(r, CK_NORMAL);
+    int failed = srunner_ntests_failed(r);
+    srunner_free(r);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
