@@ -29,9 +29,17 @@ struct src { /* a source node, interned while write-sets from it are in the inde
 
 struct rec { /* one certified write-set still in the index */
     int64_t seqno;
+    uint64_t ent_base; /* the FIFO position (counted from the start) of its first entry */
     uint32_t src;
     uint32_t nent; /* its entries in the entry FIFO, in order */
     bool toi;
+};
+
+struct stream { /* an open streaming transaction: the seqnos of its passed fragments */
+    tr_uuid src;
+    uint64_t trx_id;
+    int64_t *frags; /* increasing */
+    size_t nfrags, cap;
 };
 
 struct scratch { /* one key of the write-set being certified */
@@ -51,6 +59,10 @@ struct cert_index {
     size_t rec_cap, rec_head, rec_len;
     struct cert_entry **ents; /* ring */
     size_t ent_cap, ent_head, ent_len;
+    uint64_t ent_popped; /* entries purged so far: the FIFO position of ents[ent_head] */
+
+    struct stream *streams;
+    size_t nstreams, streams_cap;
 
     struct src *srcs;
     uint32_t nsrcs, srcs_cap;
@@ -112,9 +124,17 @@ struct cert_index *cert_index_new(int64_t position)
     return idx;
 }
 
+static void streams_clear(struct cert_index *idx)
+{
+    for (size_t i = 0; i < idx->nstreams; i++) free(idx->streams[i].frags);
+    idx->nstreams = 0;
+}
+
 void cert_index_free(struct cert_index *idx)
 {
     if (!idx) return;
+    streams_clear(idx);
+    free(idx->streams);
     cert_keytab_free(&idx->tab);
     free(idx->recs);
     free(idx->ents);
@@ -288,6 +308,7 @@ static void insert_keys(struct cert_index *idx, uint32_t nkeys, int64_t seqno, u
                 for (int t = 0; t < CERT_KEY_NTYPES; t++) e->seqno[t] = -1;
                 memset(e->src, 0, sizeof e->src);
                 e->toi = 0;
+                e->rings = 0;
                 e->id_len = s->id_len;
                 memcpy(e->id, s->id, s->id_len);
                 cert_keytab_insert(&idx->tab, e);
@@ -296,6 +317,7 @@ static void insert_keys(struct cert_index *idx, uint32_t nkeys, int64_t seqno, u
         }
         if (!touched_by(e, seqno)) { /* once per write-set, so purge visits it once */
             idx->ents[(idx->ent_head + idx->ent_len++) & (idx->ent_cap - 1)] = e;
+            e->rings++;
             nent++;
         }
         e->seqno[s->type] = seqno;
@@ -303,8 +325,114 @@ static void insert_keys(struct cert_index *idx, uint32_t nkeys, int64_t seqno, u
         e->toi = (uint8_t)((e->toi & ~(1u << s->type)) | (toi ? 1u << s->type : 0));
     }
     idx->recs[(idx->rec_head + idx->rec_len++) & (idx->rec_cap - 1)] =
-        (struct rec){seqno, src, nent, toi};
+        (struct rec){seqno, idx->ent_popped + idx->ent_len - nent, src, nent, toi};
     idx->srcs[src].refs++;
+}
+
+/* ---- streaming transactions ---- */
+
+static struct stream *stream_find(struct cert_index *idx, const tr_uuid *src, uint64_t trx_id)
+{
+    for (size_t i = 0; i < idx->nstreams; i++)
+        if (idx->streams[i].trx_id == trx_id && memcmp(idx->streams[i].src.data, src->data, 16) == 0)
+            return &idx->streams[i];
+    return NULL;
+}
+
+/* Room for one more fragment of st, or for a new stream (st NULL: *fresh gets its array).
+ * Changes nothing the index answers with. */
+static int stream_reserve(struct cert_index *idx, struct stream *st, int64_t **fresh)
+{
+    if (st) {
+        if (st->nfrags < st->cap) return 0;
+        size_t cap = st->cap * 2;
+        int64_t *n = realloc(st->frags, cap * sizeof *n);
+        if (!n) return -1;
+        st->frags = n;
+        st->cap = cap;
+        return 0;
+    }
+    if (idx->nstreams == idx->streams_cap) {
+        size_t cap = idx->streams_cap ? idx->streams_cap * 2 : 4;
+        struct stream *n = realloc(idx->streams, cap * sizeof *n);
+        if (!n) return -1;
+        idx->streams = n;
+        idx->streams_cap = cap;
+    }
+    *fresh = malloc(4 * sizeof **fresh);
+    return *fresh ? 0 : -1;
+}
+
+/* The record of the write-set at seqno, if it is still in the index. */
+static const struct rec *rec_find(const struct cert_index *idx, int64_t seqno)
+{
+    size_t lo = 0, hi = idx->rec_len;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const struct rec *r = &idx->recs[(idx->rec_head + mid) & (idx->rec_cap - 1)];
+        if (r->seqno == seqno) return r;
+        if (r->seqno < seqno)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/* A rolled-back streaming transaction never commits anywhere: its keys must not make others
+ * fail or wait. The references go; the entries stay until purge pops them (it frees an entry
+ * once no reference and no FIFO slot is left). */
+static void stream_drop_keys(struct cert_index *idx, const struct stream *st)
+{
+    for (size_t f = 0; f < st->nfrags; f++) {
+        const struct rec *r = rec_find(idx, st->frags[f]);
+        if (!r || r->ent_base < idx->ent_popped) continue;
+        for (uint32_t i = 0; i < r->nent; i++) {
+            struct cert_entry *e =
+                idx->ents[(idx->ent_head + (size_t)(r->ent_base - idx->ent_popped) + i) &
+                          (idx->ent_cap - 1)];
+            for (int t = 0; t < CERT_KEY_NTYPES; t++)
+                if (e->seqno[t] == r->seqno) e->seqno[t] = -1;
+        }
+    }
+}
+
+static void stream_close(struct cert_index *idx, struct stream *st, bool rolled_back)
+{
+    if (rolled_back) stream_drop_keys(idx, st);
+    free(st->frags);
+    *st = idx->streams[--idx->nstreams];
+}
+
+void cert_streaming_close(struct cert_index *idx, bool (*keep)(const tr_uuid *src, void *arg),
+                          void *arg)
+{
+    for (size_t i = 0; i < idx->nstreams;) {
+        if (keep(&idx->streams[i].src, arg))
+            i++;
+        else
+            stream_close(idx, &idx->streams[i], true); /* the last one moves to i */
+    }
+}
+
+size_t cert_streaming_open(const struct cert_index *idx)
+{
+    return idx->nstreams;
+}
+
+/* A rollback fragment is not tested (Galera bypasses certification for it): it only ends its
+ * transaction, everywhere, and runs alone like any PA-unsafe write-set. */
+static int certify_rollback(struct cert_index *idx, const struct cert_ws_view *ws, int64_t seqno,
+                            int64_t *depends_seqno)
+{
+    if (cert_keys_validate(ws->keys, ws->keys_len, ws->hdr.nkeys)) return CERT_EINVAL;
+    struct stream *st = stream_find(idx, &ws->hdr.source, ws->hdr.trx_id);
+    if (st) stream_close(idx, st, true);
+    idx->barrier = idx->last_seqno = seqno;
+    idx->st.certified++;
+    idx->st.deps_dist_sum += 1;
+    *depends_seqno = seqno - 1;
+    return CERT_OK;
 }
 
 int cert_certify(struct cert_index *idx, const struct cert_ws_view *ws, int64_t seqno,
@@ -316,6 +444,10 @@ int cert_certify(struct cert_index *idx, const struct cert_ws_view *ws, int64_t 
     bool unsafe = ws->hdr.flags & CERT_F_PA_UNSAFE;
     uint32_t nkeys = ws->hdr.nkeys;
     int64_t last_seen = ws->hdr.last_seen;
+    uint32_t ends = ws->hdr.flags & (CERT_F_TRX_START | CERT_F_TRX_END);
+    if (!toi && (ws->hdr.flags & CERT_F_ROLLBACK))
+        return certify_rollback(idx, ws, seqno, depends_seqno);
+    bool fragment = !toi && ends != (CERT_F_TRX_START | CERT_F_TRX_END);
     if (scratch_reserve(idx, nkeys)) return CERT_ENOMEM;
 
     /* A write-set that could have conflicted with a purged one cannot be judged: it fails.
@@ -336,12 +468,32 @@ int cert_certify(struct cert_index *idx, const struct cert_ws_view *ws, int64_t 
     int rc = test_keys(idx, ws, toi, src, &depends);
     if (rc == CERT_EINVAL) return rc;
     if (rc == CERT_CONFLICT) {
+        /* a failed fragment leaves its transaction open: the rollback fragment closes it */
         idx->st.conflicts++;
         idx->last_seqno = seqno;
         return CERT_CONFLICT;
     }
-    if (reserve(idx, nkeys, &src, &ws->hdr.source)) return CERT_ENOMEM;
+    struct stream *st = fragment ? stream_find(idx, &ws->hdr.source, ws->hdr.trx_id) : NULL;
+    /* a fragment is applied after the previous one: the same host context applies both */
+    if (st && st->frags[st->nfrags - 1] > depends) depends = st->frags[st->nfrags - 1];
+    int64_t *fresh = NULL;
+    if ((fragment && !(ends & CERT_F_TRX_END) && stream_reserve(idx, st, &fresh)) ||
+        reserve(idx, nkeys, &src, &ws->hdr.source)) {
+        free(fresh);
+        return CERT_ENOMEM;
+    }
     insert_keys(idx, nkeys, seqno, src, toi);
+    if (fragment && (ends & CERT_F_TRX_END)) {
+        if (st) stream_close(idx, st, false); /* committed: its keys age out as any others */
+    } else if (fragment) {
+        /* opened by its first fragment, or by a later one on a member whose index started
+         * after the first (a joiner) */
+        if (!st) {
+            st = &idx->streams[idx->nstreams++];
+            *st = (struct stream){ws->hdr.source, ws->hdr.trx_id, fresh, 0, 4};
+        }
+        st->frags[st->nfrags++] = seqno;
+    }
 
     if (toi || unsafe) { /* serialised: after everything before, before everything after */
         depends = seqno - 1;
@@ -364,6 +516,9 @@ void cert_barrier(struct cert_index *idx, int64_t seqno)
 
 void cert_purge(struct cert_index *idx, int64_t safe_seqno)
 {
+    /* the keys of an open streaming transaction stay until its last fragment */
+    for (size_t i = 0; i < idx->nstreams; i++)
+        if (idx->streams[i].frags[0] - 1 < safe_seqno) safe_seqno = idx->streams[i].frags[0] - 1;
     while (idx->rec_len && idx->recs[idx->rec_head].seqno <= safe_seqno) {
         struct rec r = idx->recs[idx->rec_head];
         idx->rec_head = (idx->rec_head + 1) & (idx->rec_cap - 1);
@@ -372,12 +527,16 @@ void cert_purge(struct cert_index *idx, int64_t safe_seqno)
             struct cert_entry *e = idx->ents[idx->ent_head];
             idx->ent_head = (idx->ent_head + 1) & (idx->ent_cap - 1);
             idx->ent_len--;
+            idx->ent_popped++;
+            e->rings--;
             bool live = false;
             for (int t = 0; t < CERT_KEY_NTYPES; t++) {
                 if (e->seqno[t] == r.seqno) e->seqno[t] = -1; /* still ours: nobody newer */
                 live |= e->seqno[t] >= 0;
             }
-            if (!live) {
+            /* a rolled-back fragment's references are gone while later slots may still
+             * point here: only the last slot frees */
+            if (!live && !e->rings) {
                 cert_keytab_remove(&idx->tab, e);
                 free(e);
             }
@@ -395,6 +554,7 @@ void cert_purge(struct cert_index *idx, int64_t safe_seqno)
 
 void cert_index_reset(struct cert_index *idx, int64_t position)
 {
+    streams_clear(idx); /* the new state holds their outcome; their fragments start over */
     if (idx->rec_len) cert_purge(idx, idx->recs[(idx->rec_head + idx->rec_len - 1) & (idx->rec_cap - 1)].seqno);
     if (position < -1) position = -1;
     idx->last_seqno = idx->barrier = idx->purged_upto = position;

@@ -3,14 +3,18 @@
 #ifndef CERT_INDEX_H
 #define CERT_INDEX_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "certification/cert_ws.h"
 
-/* Write-set flags the index reads: the same bits as WSREP_FLAG_ISOLATION / _PA_UNSAFE. */
+/* Write-set flags the index reads: the same bits as WSREP_FLAG_*. */
+#define CERT_F_TRX_END (1u << 0)
+#define CERT_F_ROLLBACK (1u << 1)
 #define CERT_F_ISOLATION (1u << 2)
 #define CERT_F_PA_UNSAFE (1u << 3)
+#define CERT_F_TRX_START (1u << 6)
 
 enum cert_result {
     CERT_OK = 0,
@@ -29,7 +33,11 @@ void cert_index_free(struct cert_index *idx);
 /* Certifies the write-set ws at global seqno (greater than any seqno given before).
  * CERT_OK: *depends_seqno is the last seqno it must wait for before applying, and its keys
  * are in the index. CERT_CONFLICT: *depends_seqno is -1, the index is unchanged.
- * Only ws->hdr.{flags, source, last_seen, nkeys} and ws->keys/keys_len are read. */
+ * Only ws->hdr.{flags, source, trx_id, last_seen, nkeys} and ws->keys/keys_len are read.
+ * Streaming fragments (docs/design/streaming.md): a write-set with TRX_START but not TRX_END
+ * opens a streaming transaction (source, trx_id); later fragments depend on the previous one;
+ * purge keeps the keys of an open one; TRX_END closes it; ROLLBACK (never tested, always
+ * passes) closes it and takes its keys out of the index. */
 int cert_certify(struct cert_index *idx, const struct cert_ws_view *ws, int64_t seqno,
                  int64_t *depends_seqno);
 
@@ -42,6 +50,13 @@ void cert_barrier(struct cert_index *idx, int64_t seqno);
  * whose last_seen is below a purged write-set it could have conflicted with (another source's,
  * or TOI) fails certification (counted in too_old). */
 void cert_purge(struct cert_index *idx, int64_t safe_seqno);
+
+/* Rolls back every open streaming transaction whose source keep() refuses (its originator
+ * left the primary component: every member's host rolls it back at the same view). */
+void cert_streaming_close(struct cert_index *idx, bool (*keep)(const tr_uuid *src, void *arg),
+                          void *arg);
+/* Open streaming transactions. */
+size_t cert_streaming_open(const struct cert_index *idx);
 
 /* Starts over after position, exactly as cert_index_new(position) would (statistics kept):
  * when a member joins by state transfer, every member's index and the joiner's fresh one

@@ -14,6 +14,7 @@ struct cert_entry {
     int64_t seqno[CERT_KEY_NTYPES]; /* -1: no write-set holds this type */
     uint32_t src[CERT_KEY_NTYPES];  /* interned source node of that write-set */
     uint8_t toi;                    /* bit t: seqno[t] is a TOI write-set */
+    uint32_t rings;                 /* pointers to it in the index's entry FIFO */
     uint32_t id_len;
     uint8_t id[];                   /* the key identity, compared byte for byte */
 };

@@ -490,6 +490,15 @@ static void on_ws(struct repl_core *c, struct repl_acts *out, struct repl_ws *ws
 
 /* ---- the state exchange ---- */
 
+/* cert_streaming_close's test: the source is a member of the view being installed. */
+static bool in_view(const tr_uuid *src, void *arg)
+{
+    const struct repl_exch *x = arg;
+    for (int i = 0; i < x->n; i++)
+        if (tr_uuid_compare(&x->members[i].id, src) == 0) return true;
+    return false;
+}
+
 static void send_state(struct repl_core *c, struct repl_acts *out, int64_t conf_id)
 {
     struct repl_msg_state m = {
@@ -679,7 +688,12 @@ static void exch_complete(struct repl_core *c, struct repl_acts *out)
         c->cert_floor = r.seqno;
         if (!c->cert) fail(c, out, "out of memory for the certification index");
     }
-    if (c->cert) cert_barrier(c->cert, c->last_seqno);
+    if (c->cert) {
+        cert_barrier(c->cert, c->last_seqno);
+        /* wsrep-lib rolls back, at this view, the streaming transactions of members that are
+         * gone (server_state::close_orphaned_sr_transactions): no rollback fragment will come */
+        cert_streaming_close(c->cert, in_view, x);
+    }
     unserved(c, x);
     uint8_t *st = tr_fail_hit("core.mstate") ? NULL : calloc((size_t)x->n, 1);
     int mrc = -1;

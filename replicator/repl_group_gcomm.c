@@ -309,7 +309,7 @@ static int gg_broadcast(struct repl_group *gb, const struct repl_buf *bufs, size
     if (!buf) return -ENOMEM;
     size_t off = 0;
     for (size_t i = 0; i < n; i++) {
-        memcpy(buf + off, bufs[i].ptr, bufs[i].len);
+        if (bufs[i].len) memcpy(buf + off, bufs[i].ptr, bufs[i].len); /* an empty part may be NULL */
         off += bufs[i].len;
     }
     pthread_rwlock_rdlock(&g->gn_lock);

@@ -309,14 +309,15 @@ char *repl_node_options_get(struct repl_node *n)
 uint32_t repl_node_capabilities(struct repl_node *n)
 {
     (void)n;
-    /* Only what works end to end: no streaming, no preordered events, no NBO yet. */
-    return (1u << 0)    /* MULTI_MASTER */
-           | (1u << 1)  /* CERTIFICATION */
-           | (1u << 2)  /* PARALLEL_APPLYING */
-           | (1u << 3)  /* TRX_REPLAY */
-           | (1u << 4)  /* ISOLATION */
-           | (1u << 5)  /* PAUSE */
-           | (1u << 6); /* CAUSAL_READS */
+    /* Only what works end to end: no preordered events, no NBO yet. */
+    return (1u << 0)     /* MULTI_MASTER */
+           | (1u << 1)   /* CERTIFICATION */
+           | (1u << 2)   /* PARALLEL_APPLYING */
+           | (1u << 3)   /* TRX_REPLAY */
+           | (1u << 4)   /* ISOLATION */
+           | (1u << 5)   /* PAUSE */
+           | (1u << 6)   /* CAUSAL_READS */
+           | (1u << 15); /* STREAMING: fragments, docs/design/streaming.md */
 }
 
 static bool url_is_bootstrap(const char *url)

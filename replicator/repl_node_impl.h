@@ -58,6 +58,7 @@ struct repl_trx {
     bool cert_ok;
     bool replaying;
     bool lost; /* its write-set will never be ordered here */
+    bool rolled_back; /* rollback() sent its streaming rollback fragment: release ends it */
     uint32_t flags;
     int64_t seqno;
     tr_uuid group; /* the history seqno belongs to */

@@ -344,6 +344,8 @@ static int replicate(struct repl_node *n, struct repl_trx *t)
     return ordered ? REPL_OK : REPL_CONN_FAIL;
 }
 
+static void finish_ordered(struct repl_node *n, struct repl_trx *t);
+
 static void fill_meta(struct repl_node *n, const struct repl_trx *t, struct repl_meta *meta)
 {
     meta->gtid.uuid = t->ordered ? t->group : tr_uuid_nil;
@@ -361,8 +363,9 @@ int repl_node_certify(struct repl_node *n, uint64_t conn_id, uint64_t trx_id, vo
     if (!t) return REPL_FATAL;
     t->conn_id = conn_id;
     fill_meta(n, t, meta);
-    if (!(flags & REPL_F_TRX_END) || (flags & REPL_F_ROLLBACK)) {
-        tr_error("certify flags 0x%x: streaming fragments are not supported", flags);
+    if (flags & (REPL_F_ROLLBACK | REPL_F_ISOLATION)) {
+        /* a streaming rollback comes through rollback(), TOI through to_execute_start */
+        tr_error("certify flags 0x%x: not a transaction or fragment", flags);
         return REPL_NOT_IMPLEMENTED;
     }
     if (too_big(n, t)) return REPL_SIZE_EXCEEDED;
@@ -387,17 +390,23 @@ int repl_node_certify(struct repl_node *n, uint64_t conn_id, uint64_t trx_id, vo
     }
     pthread_mutex_lock(&n->mu);
     fill_meta(n, t, meta);
+    bool fragment = !(flags & REPL_F_TRX_END);
     if (!t->cert_ok) {
         t->state = TRX_CERT_FAILED;
         pthread_mutex_unlock(&n->mu);
         atomic_fetch_add(&n->st_local_cert_failures, 1);
+        /* wsrep-lib never takes commit order for a failed fragment: its rollback fragment,
+         * ordered after it, must not wait for this seqno */
+        if (fragment) finish_ordered(n, t);
         return REPL_TRX_FAIL;
     }
     if (t->must_abort) {
         /* Aborted after it left this node: every other node applies it, so it must commit
-         * here too, by replay. */
+         * here too, by replay; a fragment is not replayed, the host rolls the whole
+         * transaction back with a rollback fragment. */
         t->state = TRX_MUST_REPLAY;
         pthread_mutex_unlock(&n->mu);
+        if (fragment) finish_ordered(n, t);
         return REPL_BF_ABORT;
     }
     t->state = TRX_CERTIFIED;
@@ -408,6 +417,7 @@ int repl_node_certify(struct repl_node *n, uint64_t conn_id, uint64_t trx_id, vo
         pthread_mutex_lock(&n->mu);
         t->state = TRX_MUST_REPLAY;
         pthread_mutex_unlock(&n->mu);
+        if (fragment) finish_ordered(n, t);
         return REPL_BF_ABORT;
     }
     t->h.apply_entered = true;
@@ -477,7 +487,8 @@ int repl_node_commit_order_leave(struct repl_node *n, uint64_t trx_id, void *opa
     if (h) h->commit_done = true;
     if (t && t->h.kind == REPL_H_TRX && t->cert_ok && !(error && error->len)) {
         t->state = TRX_COMMITTED;
-        atomic_fetch_add(&n->st_local_commits, 1);
+        if (t->flags & REPL_F_TRX_END) /* a fragment only stored part of the transaction */
+            atomic_fetch_add(&n->st_local_commits, 1);
     }
     return rc;
 }
@@ -501,13 +512,37 @@ static void finish_ordered(struct repl_node *n, struct repl_trx *t)
     }
 }
 
+/* After a fragment the transaction goes on: the next fragment carries only what the host
+ * appends from now on, and is a new write-set with its own seqno. */
+static void next_fragment(struct repl_trx *t)
+{
+    tr_buf_reset(&t->keys);
+    tr_buf_reset(&t->data);
+    t->nkeys = 0;
+    t->nprefix = 0;
+    t->flags = 0;
+    t->seqno = t->depends_on = TR_SEQNO_UNDEFINED;
+    t->ordered = t->cert_ok = t->lost = false;
+    t->h = (struct repl_handle){.kind = REPL_H_TRX};
+    t->state = TRX_EXECUTING;
+}
+
 int repl_node_release(struct repl_node *n, uint64_t trx_id, void **opaque)
 {
     struct repl_trx *t = opaque ? trx_of(*opaque) : NULL;
     pthread_mutex_lock(&n->mu);
     if (!t || t->h.kind != REPL_H_TRX) t = repl_trx_find_locked(n, trx_id);
-    if (t) unlink_trx_locked(n, t);
+    bool goes_on = t && t->ordered && t->cert_ok && !(t->flags & REPL_F_TRX_END) &&
+                   !t->must_abort && !t->rolled_back && t->state == TRX_COMMITTED;
+    if (t && !goes_on) unlink_trx_locked(n, t);
     pthread_mutex_unlock(&n->mu);
+    if (goes_on) {
+        finish_ordered(n, t);
+        pthread_mutex_lock(&n->mu);
+        next_fragment(t);
+        pthread_mutex_unlock(&n->mu);
+        return REPL_OK;
+    }
     if (opaque) *opaque = NULL;
     if (!t) return REPL_OK; /* never appended anything: nothing to release */
     finish_ordered(n, t);
@@ -581,6 +616,17 @@ int repl_node_abort_certification(struct repl_node *n, int64_t bf_seqno, uint64_
          * BF_ABORT at once and replay_trx completes it in order (or fails it) */
         t->must_abort = true;
         pthread_cond_broadcast(&t->cond);
+    } else if (!(t->flags & REPL_F_TRX_END) && bf_seqno >= 0 && t->state != TRX_MUST_REPLAY) {
+        /* A fragment: the transaction keeps its locks after it, so an aborter told to wait
+         * would wait for all the rest of it. It is rolled back instead once this fragment is
+         * through (wsrep-lib checks after the fragment); a commit order not yet entered
+         * behind the aborter is interrupted first, as for any transaction. */
+        if (t->seqno > bf_seqno && t->cert_ok && !t->h.commit_entered &&
+            t->state != TRX_COMMITTED && repl_monitor_interrupt(n->commit_mon, t->seqno)) {
+            repl_monitor_interrupt(n->apply_mon, t->seqno);
+            t->state = TRX_MUST_REPLAY;
+        }
+        t->must_abort = true;
     } else if (bf_seqno < 0 || t->seqno < bf_seqno || t->h.commit_entered ||
                t->state == TRX_COMMITTED || t->state == TRX_MUST_REPLAY) {
         rc = REPL_NOT_ALLOWED; /* ahead of the aborter in total order, or already past it */
@@ -597,15 +643,63 @@ int repl_node_abort_certification(struct repl_node *n, int64_t bf_seqno, uint64_
     return rc;
 }
 
+/* The host rolls back a streaming transaction (wsrep-lib's streaming_rollback): every member,
+ * this one included, must see a rollback fragment in the total order, where its appliers
+ * remove the stored fragments (docs/design/streaming.md). As Galera's galera_rollback, it is
+ * sent from a fresh context and not waited for: the caller may be a BF abort whose aborter
+ * waits for this transaction's locks, and nothing is certified. It is not held by flow
+ * control either, for the same reason. local_id 0 names no waiter, so the fragment comes back
+ * here to the appliers like another node's. */
 int repl_node_rollback(struct repl_node *n, uint64_t trx_id, const struct repl_buf *data)
 {
-    (void)data;
-    /* Without streaming nothing of the transaction left this node before commit, so there is
-     * nothing to roll back elsewhere; a pending certify must fail. */
     pthread_mutex_lock(&n->mu);
     struct repl_trx *t = repl_trx_find_locked(n, trx_id);
-    if (t && !t->ordered) t->must_abort = true;
+    uint64_t conn_id = 0;
+    if (t) {
+        if (!t->ordered) t->must_abort = true; /* a pending certify fails */
+        t->rolled_back = true;
+        conn_id = t->conn_id;
+        pthread_cond_broadcast(&t->cond);
+    }
+    struct repl_core_info in;
+    repl_core_info(n->core, &in);
+    bool up = n->connected && in.writable && !in.closing && !in.closed && !n->broken;
+    int64_t last_seen = repl_monitor_last_left(n->apply_mon);
     pthread_mutex_unlock(&n->mu);
+    /* not primary now: wsrep-lib keeps the event and sends it again before its next fragment */
+    if (!up) return REPL_TRX_FAIL;
+
+    struct cert_ws_hdr hdr = {
+        .flags = REPL_F_ROLLBACK | REPL_F_PA_UNSAFE,
+        .source = n->self,
+        .local_id = 0,
+        .conn_id = conn_id,
+        .trx_id = trx_id,
+        .last_seen = last_seen,
+    };
+    const void *d = data && data->len ? data->ptr : NULL;
+    size_t dlen = d ? data->len : 0;
+    struct cert_ws_enc enc;
+    struct cert_ws_enc_opts eo = {.max_size = CERT_WS_MAX_SIZE};
+    int erc = cert_ws_encode(&enc, &hdr, NULL, 0, d, dlen, &eo);
+    if (erc) {
+        tr_error("rollback fragment of trx %llu: %s", (unsigned long long)trx_id,
+                 cert_ws_strerror(erc));
+        return REPL_TRX_FAIL;
+    }
+    /* no keys, and often no data: empty parts are left out (their pointers may be NULL) */
+    struct repl_buf bufs[3] = {{enc.hdr, sizeof enc.hdr}};
+    size_t nb = 1;
+    if (enc.keys_len) bufs[nb++] = (struct repl_buf){enc.keys, enc.keys_len};
+    if (enc.data_len) bufs[nb++] = (struct repl_buf){enc.data, enc.data_len};
+    int rc = n->group->ops->broadcast(n->group, bufs, nb);
+    cert_ws_enc_free(&enc);
+    if (rc) {
+        tr_info("rollback fragment of trx %llu not sent: %s", (unsigned long long)trx_id,
+                strerror(-rc));
+        return REPL_TRX_FAIL;
+    }
+    atomic_fetch_add(&n->st_replicated, 1);
     return REPL_OK;
 }
 

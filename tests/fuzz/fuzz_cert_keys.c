@@ -33,7 +33,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct cert_ws_view v;
         memset(&v, 0, sizeof v);
         v.hdr.source.data[0] = h[0] & 3;
-        v.hdr.flags = (uint32_t)(h[1] & (CERT_F_ISOLATION | CERT_F_PA_UNSAFE));
+        v.hdr.flags = (uint32_t)(h[1] & (CERT_F_ISOLATION | CERT_F_PA_UNSAFE | CERT_F_TRX_START |
+                                               CERT_F_TRX_END | CERT_F_ROLLBACK));
         v.hdr.nkeys = h[3];
         seqno++;
         v.hdr.last_seen = seqno - 1 - (h[2] & 15);

@@ -22,12 +22,13 @@ struct ws {
     struct cert_ws_view v;
 };
 
+/* A whole transaction (TRX_START | TRX_END) with these extra flags. */
 static void ws_init(struct ws *w, int node, int64_t last_seen, uint32_t flags)
 {
     memset(w, 0, sizeof *w);
     w->v.hdr.source.data[0] = (uint8_t)node;
     w->v.hdr.last_seen = last_seen;
-    w->v.hdr.flags = flags;
+    w->v.hdr.flags = flags | CERT_F_TRX_START | CERT_F_TRX_END;
 }
 
 static void ws_key(struct ws *w, int type, const char *table, const char *row)
@@ -653,6 +654,137 @@ START_TEST(matches_model_with_collisions)
 }
 END_TEST
 
+
+/* ---- streaming fragments (docs/design/streaming.md) ---- */
+
+#define F_FIRST CERT_F_TRX_START
+#define F_MIDDLE 0u
+#define F_COMMIT (CERT_F_TRX_END | CERT_F_PA_UNSAFE)
+#define F_ROLLBACK (CERT_F_ROLLBACK | CERT_F_PA_UNSAFE)
+
+/* A fragment of transaction trx with exactly these flags, one EXCLUSIVE key on row (if any). */
+static int frag(struct cert_index *idx, int node, uint64_t trx, uint32_t flags, const char *row,
+                int64_t seqno, int64_t last_seen, int64_t *dep)
+{
+    struct ws w;
+    memset(&w, 0, sizeof w);
+    w.v.hdr.source.data[0] = (uint8_t)node;
+    w.v.hdr.trx_id = trx;
+    w.v.hdr.last_seen = last_seen;
+    w.v.hdr.flags = flags;
+    if (row) ws_key(&w, CERT_KEY_EXCLUSIVE, "t", row);
+    return certify(idx, &w, seqno, dep);
+}
+
+START_TEST(stream_fragments_hold_keys)
+{
+    struct cert_index *idx = cert_index_new(0);
+    int64_t dep;
+    ck_assert_int_eq(frag(idx, NODE_A, 7, F_FIRST, "r", 1, 0, &dep), CERT_OK);
+    ck_assert_uint_eq(cert_streaming_open(idx), 1);
+    /* another node that had not seen the fragment loses against it */
+    ck_assert_int_eq(one(idx, NODE_B, CERT_KEY_EXCLUSIVE, "r", 2, 0, 0, &dep), CERT_CONFLICT);
+    /* later fragments of the same transaction never conflict with earlier ones, and are
+     * applied after the previous fragment even without a common key */
+    ck_assert_int_eq(frag(idx, NODE_A, 7, F_MIDDLE, "r", 3, 0, &dep), CERT_OK);
+    ck_assert_int_eq(dep, 1);
+    ck_assert_int_eq(one(idx, NODE_A, CERT_KEY_EXCLUSIVE, "x", 4, 3, 0, &dep), CERT_OK);
+    ck_assert_int_eq(frag(idx, NODE_A, 7, F_MIDDLE, "s", 5, 4, &dep), CERT_OK);
+    ck_assert_int_eq(dep, 3);
+    /* purge keeps the open transaction's keys (and what came after its first fragment) */
+    cert_purge(idx, 5);
+    ck_assert_uint_eq(cert_index_size(idx), 3);
+    struct cert_stats st;
+    cert_index_stats(idx, &st);
+    ck_assert_int_eq(st.purged_upto, 0);
+    cert_index_free(idx);
+}
+END_TEST
+
+START_TEST(stream_commit_releases_keys)
+{
+    struct cert_index *idx = cert_index_new(0);
+    int64_t dep;
+    ck_assert_int_eq(frag(idx, NODE_A, 7, F_FIRST, "r", 1, 0, &dep), CERT_OK);
+    ck_assert_int_eq(frag(idx, NODE_A, 7, F_MIDDLE, "r", 2, 1, &dep), CERT_OK);
+    ck_assert_int_eq(frag(idx, NODE_A, 7, F_COMMIT, "s", 3, 2, &dep), CERT_OK);
+    ck_assert_int_eq(dep, 2);
+    ck_assert_uint_eq(cert_streaming_open(idx), 0);
+    /* committed: a write-set that saw the commit depends on it, nothing more */
+    ck_assert_int_eq(one(idx, NODE_B, CERT_KEY_EXCLUSIVE, "r", 4, 3, 0, &dep), CERT_OK);
+    ck_assert_int_eq(dep, 3);
+    cert_purge(idx, 3);
+    ck_assert_uint_eq(cert_index_size(idx), 1); /* only seqno 4's key */
+    cert_purge(idx, 4);
+    ck_assert_uint_eq(cert_index_size(idx), 0);
+    cert_index_free(idx);
+}
+END_TEST
+
+START_TEST(stream_rollback_releases_keys)
+{
+    struct cert_index *idx = cert_index_new(0);
+    int64_t dep;
+    ck_assert_int_eq(frag(idx, NODE_A, 7, F_FIRST, "r", 1, 0, &dep), CERT_OK);
+    ck_assert_int_eq(frag(idx, NODE_A, 7, F_MIDDLE, "r", 2, 1, &dep), CERT_OK); /* r twice */
+    ck_assert_int_eq(one(idx, NODE_B, CERT_KEY_SHARED, "r", 3, 2, 0, &dep), CERT_OK);
+    /* the rollback is never tested and runs alone */
+    ck_assert_int_eq(frag(idx, NODE_B, 99, F_ROLLBACK, NULL, 4, 0, &dep), CERT_OK); /* unknown */
+    ck_assert_int_eq(dep, 3);
+    ck_assert_int_eq(frag(idx, NODE_A, 7, F_ROLLBACK, NULL, 5, 0, &dep), CERT_OK);
+    ck_assert_int_eq(dep, 4);
+    ck_assert_uint_eq(cert_streaming_open(idx), 0);
+    /* its keys are gone: a write-set that had not seen the fragments no longer conflicts */
+    ck_assert_int_eq(one(idx, NODE_B, CERT_KEY_EXCLUSIVE, "r", 6, 0, 0, &dep), CERT_OK);
+    ck_assert_int_eq(dep, 5);
+    cert_purge(idx, 6);
+    ck_assert_uint_eq(cert_index_size(idx), 0);
+    cert_index_free(idx);
+}
+END_TEST
+
+START_TEST(stream_failed_fragment_stays_open)
+{
+    struct cert_index *idx = cert_index_new(0);
+    int64_t dep;
+    /* first fragment loses: nothing opens */
+    ck_assert_int_eq(one(idx, NODE_B, CERT_KEY_EXCLUSIVE, "r", 1, 0, 0, &dep), CERT_OK);
+    ck_assert_int_eq(frag(idx, NODE_A, 7, F_FIRST, "r", 2, 0, &dep), CERT_CONFLICT);
+    ck_assert_uint_eq(cert_streaming_open(idx), 0);
+    /* a later fragment loses: the transaction stays open until its rollback fragment */
+    ck_assert_int_eq(frag(idx, NODE_A, 8, F_FIRST, "s", 3, 2, &dep), CERT_OK);
+    ck_assert_int_eq(one(idx, NODE_B, CERT_KEY_EXCLUSIVE, "u", 4, 2, 0, &dep), CERT_OK);
+    ck_assert_int_eq(frag(idx, NODE_A, 8, F_COMMIT, "u", 5, 3, &dep), CERT_CONFLICT);
+    ck_assert_uint_eq(cert_streaming_open(idx), 1);
+    ck_assert_int_eq(frag(idx, NODE_A, 8, F_ROLLBACK, NULL, 6, 3, &dep), CERT_OK);
+    ck_assert_uint_eq(cert_streaming_open(idx), 0);
+    cert_index_free(idx);
+}
+END_TEST
+
+static bool only_b(const tr_uuid *src, void *arg)
+{
+    (void)arg;
+    return src->data[0] == NODE_B;
+}
+
+START_TEST(stream_close_rolls_back_absent_sources)
+{
+    struct cert_index *idx = cert_index_new(0);
+    int64_t dep;
+    ck_assert_int_eq(frag(idx, NODE_A, 7, F_FIRST, "r", 1, 0, &dep), CERT_OK);
+    ck_assert_int_eq(frag(idx, NODE_B, 7, F_FIRST, "s", 2, 0, &dep), CERT_OK);
+    cert_streaming_close(idx, only_b, NULL);
+    ck_assert_uint_eq(cert_streaming_open(idx), 1);
+    ck_assert_int_eq(one(idx, NODE_B, CERT_KEY_EXCLUSIVE, "r", 3, 0, 0, &dep), CERT_OK);
+    ck_assert_int_eq(one(idx, NODE_A, CERT_KEY_EXCLUSIVE, "s", 4, 0, 0, &dep), CERT_CONFLICT);
+    cert_index_reset(idx, 10);
+    ck_assert_uint_eq(cert_streaming_open(idx), 0);
+    ck_assert_uint_eq(cert_index_size(idx), 0);
+    cert_index_free(idx);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("cert_index");
@@ -671,6 +803,11 @@ static Suite *suite(void)
     tcase_add_test(tc, purge_and_horizon);
     tcase_add_test(tc, stats);
     tcase_add_test(tc, reset_equals_fresh);
+    tcase_add_test(tc, stream_fragments_hold_keys);
+    tcase_add_test(tc, stream_commit_releases_keys);
+    tcase_add_test(tc, stream_rollback_releases_keys);
+    tcase_add_test(tc, stream_failed_fragment_stays_open);
+    tcase_add_test(tc, stream_close_rolls_back_absent_sources);
     suite_add_tcase(s, tc);
     TCase *lr = tcase_create("long");
     tcase_set_timeout(lr, 600);

@@ -144,7 +144,7 @@ static int bus_broadcast(struct repl_group *g, const struct repl_buf *bufs, size
     char *buf = malloc(len ? len : 1);
     size_t off = 0;
     for (size_t k = 0; k < n; k++) {
-        memcpy(buf + off, bufs[k].ptr, bufs[k].len);
+        if (bufs[k].len) memcpy(buf + off, bufs[k].ptr, bufs[k].len);
         off += bufs[k].len;
     }
     pthread_mutex_lock(&b->mu);
@@ -416,6 +416,8 @@ struct host {
     void (*donate_hook)(struct host *); /* runs in sst_donate before the snapshot is taken */
     const char *refuse; /* the host's allowlist refuses this address (NULL: allows all) */
     int refused;        /* addresses the allowlist was asked about and refused */
+    uint32_t aflags[32]; /* flags of the write-sets (not TOI) applied here, in order */
+    int naflags;
 };
 
 /* Under h->mu, inside commit order: the row write at seqno is committed here. */
@@ -477,6 +479,7 @@ static int h_apply(void *app, void *recv_ctx, uint64_t trx_id, void *opaque, uin
         return repl_node_commit_order_leave(h->node, trx_id, opaque, meta, &e) == REPL_OK ? 0 : -1;
     }
     pthread_mutex_lock(&h->mu);
+    if (!(flags & REPL_F_ISOLATION) && h->naflags < 32) h->aflags[h->naflags++] = flags;
     if (flags & REPL_F_ISOLATION) {
         h->toi_applied++;
     } else if (data->len >= 3 && data->len < 16 && d[0] >= 'A' && d[0] <= 'Z' && d[1] == '=') {
@@ -967,6 +970,94 @@ static void *inflight_certify(void *arg)
  * an applier's BF abort hits it. The abort must free it at once (certify -> BF_ABORT) instead of
  * leaving it waiting for an order that may be stuck behind the aborter; replay then waits for the
  * order and commits it, as every other node does. */
+
+/* One fragment of trx on node h: key and "K=v" data, certified with flags, stored in commit
+ * order and released as wsrep-lib's certify_fragment does. Returns certify's result. */
+static int fragment(struct host *h, uint64_t trx, void **opaque, char key, int value,
+                    uint32_t flags, struct repl_meta *meta)
+{
+    char row[2] = {key, 0};
+    struct repl_buf parts[3] = {{"db", 2}, {"t", 1}, {row, 1}};
+    struct repl_key k = {parts, 3};
+    ck_assert_int_eq(repl_node_append_key(h->node, trx, opaque, &k, 1, REPL_KEY_EXCLUSIVE), REPL_OK);
+    char d[16];
+    snprintf(d, sizeof d, "%c=%d", key, value);
+    struct repl_buf data = {d, strlen(d)};
+    ck_assert_int_eq(repl_node_append_data(h->node, trx, opaque, &data, 1, 0), REPL_OK);
+    int rc = repl_node_certify(h->node, 1, trx, opaque, flags, meta);
+    if (rc != REPL_OK) return rc;
+    ck_assert_int_eq(repl_node_commit_order_enter(h->node, trx, *opaque, meta), REPL_OK);
+    ck_assert_int_eq(repl_node_commit_order_leave(h->node, trx, *opaque, meta, NULL), REPL_OK);
+    ck_assert_int_eq(repl_node_release(h->node, trx, opaque), REPL_OK);
+    return rc;
+}
+
+/* Waits until h applied `upto` write-sets; true when the last n of them had these flags. */
+static bool applied_flags(struct host *h, int upto, int n, const uint32_t *want)
+{
+    for (int i = 0; i < 500; i++) {
+        pthread_mutex_lock(&h->mu);
+        bool done = h->naflags >= upto;
+        bool same = done && h->naflags == upto &&
+                    memcmp(h->aflags + upto - n, want, (size_t)n * sizeof *want) == 0;
+        pthread_mutex_unlock(&h->mu);
+        if (done) return same;
+        usleep(10000);
+    }
+    return false;
+}
+
+/* Streaming (docs/design/streaming.md): fragments of one transaction, each certified and
+ * committed on its own, reach the other node's appliers with their flags, in order; a
+ * rollback fragment reaches every node's appliers, its originator's too; a BF abort between
+ * fragments fails the next one without sending it. */
+START_TEST(streaming_fragments)
+{
+    static struct bus b = {BUS_INIT, .hold = true};
+    static struct host h[2];
+    const char *names[2] = {"s1", "s2"};
+    bus_cluster(&b, h, names, 2);
+    void *op = NULL;
+    struct repl_meta m1, m2, m3;
+    ck_assert_int_eq(fragment(&h[0], 40, &op, 'F', 1, REPL_F_TRX_START, &m1), REPL_OK);
+    ck_assert_ptr_nonnull(op); /* the transaction goes on */
+    ck_assert_int_eq(fragment(&h[0], 40, &op, 'G', 2, 0, &m2), REPL_OK);
+    ck_assert_int_ge(m2.depends_on, m1.gtid.seqno); /* after the previous fragment */
+    ck_assert_int_eq(fragment(&h[0], 40, &op, 'H', 3, REPL_F_TRX_END | REPL_F_PA_UNSAFE, &m3),
+                     REPL_OK);
+    ck_assert_ptr_null(op);
+    ck_assert_int_eq(m3.gtid.seqno, m2.gtid.seqno + 1);
+    const uint32_t sent[3] = {REPL_F_TRX_START, 0, REPL_F_TRX_END | REPL_F_PA_UNSAFE};
+    ck_assert(applied_flags(&h[1], 3, 3, sent));
+    ck_assert_int_eq(hget(&h[1], &h[1].table['G' - 'A']), 2);
+    ck_assert_int_eq(stat_int(&h[0], "local_commits"), 1);
+
+    /* rolled back: the rollback fragment comes back to both */
+    ck_assert_int_eq(fragment(&h[0], 41, &op, 'J', 1, REPL_F_TRX_START, &m1), REPL_OK);
+    ck_assert_int_eq(repl_node_rollback(h[0].node, 41, NULL), REPL_OK);
+    const uint32_t rb[2] = {REPL_F_TRX_START, REPL_F_ROLLBACK | REPL_F_PA_UNSAFE};
+    ck_assert(applied_flags(&h[1], 5, 2, rb));
+    ck_assert(applied_flags(&h[0], 1, 1, rb + 1));
+    ck_assert_int_eq(repl_node_release(h[0].node, 41, &op), REPL_OK);
+    ck_assert_ptr_null(op);
+
+    /* BF-aborted between fragments: the next one fails here and is never sent */
+    ck_assert_int_eq(fragment(&h[0], 42, &op, 'K', 1, REPL_F_TRX_START, &m1), REPL_OK);
+    int64_t vs = -2;
+    ck_assert_int_eq(repl_node_abort_certification(h[0].node, m1.gtid.seqno + 5, 42, &vs), REPL_OK);
+    int64_t before = committed(&h[0], NULL);
+    ck_assert_int_eq(fragment(&h[0], 42, &op, 'L', 1, 0, &m2), REPL_TRX_FAIL);
+    ck_assert_int_eq(m2.gtid.seqno, -1);
+    ck_assert_int_eq(repl_node_rollback(h[0].node, 42, NULL), REPL_OK);
+    ck_assert_int_eq(repl_node_release(h[0].node, 42, &op), REPL_OK);
+    wait_committed(&h[1], before + 1); /* only the rollback fragment */
+    usleep(100000);
+    ck_assert_int_eq(committed(&h[1], NULL), before + 1);
+    host_stop(&h[1]);
+    host_stop(&h[0]);
+}
+END_TEST
+
 START_TEST(bf_abort_in_flight)
 {
     static struct bus b = {.mu = PTHREAD_MUTEX_INITIALIZER, .hold = true};
@@ -2321,6 +2412,7 @@ int main(void)
     tcase_add_test(tc, toi_lost_vote_ends_ok);
     tcase_add_test(tc, purge_never_fails_in_flight);
     tcase_add_test(tc, bf_abort_in_flight);
+    tcase_add_test(tc, streaming_fragments);
     tcase_add_test(tc, causal_marker_lost);
     tcase_add_test(tc, flow_control_holds_writers);
     tcase_add_test(tc, flow_control_desynced_never_stops);

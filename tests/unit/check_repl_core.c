@@ -233,20 +233,29 @@ static int verdict(int i, int64_t seqno)
     return -1;
 }
 
-/* A write-set of node i on one row, having seen last_seen; the bytes to broadcast. */
-static uint8_t *ws_of(int i, char row, int64_t last_seen, size_t *len, uint64_t *id)
+/* A write-set of node i with these flags on one row (none: no key), having seen last_seen;
+ * trx 0 takes a new transaction id; a rollback fragment has no waiter (id 0). The bytes to
+ * broadcast. */
+static uint8_t *ws_flags_of(int i, char row, int64_t last_seen, uint32_t flags, uint64_t trx_id,
+                            size_t *len, uint64_t *id)
 {
-    ck_assert_int_eq(repl_core_local_begin(N[i].c, false, last_seen, id), 0);
+    *id = 0;
+    if (!(flags & REPL_F_ROLLBACK))
+        ck_assert_int_eq(repl_core_local_begin(N[i].c, false, last_seen, id), 0);
     struct tr_buf keys = {0};
     char name = row;
     struct cert_key_part parts[3] = {{"db", 2}, {"t", 1}, {&name, 1}};
-    ck_assert_int_eq(cert_ws_key_append(&keys, CERT_KEY_SHARED, parts, 1), 0);
-    ck_assert_int_eq(cert_ws_key_append(&keys, CERT_KEY_SHARED, parts, 2), 0);
-    ck_assert_int_eq(cert_ws_key_append(&keys, CERT_KEY_EXCLUSIVE, parts, 3), 0);
+    uint32_t nkeys = row ? 3 : 0;
+    if (row) {
+        ck_assert_int_eq(cert_ws_key_append(&keys, CERT_KEY_SHARED, parts, 1), 0);
+        ck_assert_int_eq(cert_ws_key_append(&keys, CERT_KEY_SHARED, parts, 2), 0);
+        ck_assert_int_eq(cert_ws_key_append(&keys, CERT_KEY_EXCLUSIVE, parts, 3), 0);
+    }
     static uint64_t trx;
-    struct cert_ws_hdr hdr = {.flags = REPL_F_TRX_START | REPL_F_TRX_END, .source = N[i].id,
-                              .local_id = *id, .trx_id = ++trx, .last_seen = last_seen,
-                              .nkeys = 3, .keys_len = (uint32_t)keys.len, .data_len = 4};
+    struct cert_ws_hdr hdr = {.flags = flags, .source = N[i].id,
+                              .local_id = *id, .trx_id = trx_id ? trx_id : ++trx,
+                              .last_seen = last_seen, .nkeys = nkeys,
+                              .keys_len = (uint32_t)keys.len, .data_len = 4};
     struct cert_ws_enc enc;
     struct cert_ws_enc_opts eo = {0};
     ck_assert_int_eq(cert_ws_encode(&enc, &hdr, keys.ptr, keys.len, "data", 4, &eo), 0);
@@ -254,11 +263,26 @@ static uint8_t *ws_of(int i, char row, int64_t last_seen, size_t *len, uint64_t 
     uint8_t *buf = malloc(*len);
     ck_assert_ptr_nonnull(buf);
     memcpy(buf, enc.hdr, sizeof enc.hdr);
-    memcpy(buf + sizeof enc.hdr, enc.keys, enc.keys_len);
+    if (enc.keys_len) memcpy(buf + sizeof enc.hdr, enc.keys, enc.keys_len); /* a rollback has none */
     memcpy(buf + sizeof enc.hdr + enc.keys_len, enc.data, enc.data_len);
     cert_ws_enc_free(&enc);
     tr_buf_free(&keys);
     return buf;
+}
+
+static uint8_t *ws_of(int i, char row, int64_t last_seen, size_t *len, uint64_t *id)
+{
+    return ws_flags_of(i, row, last_seen, REPL_F_TRX_START | REPL_F_TRX_END, 0, len, id);
+}
+
+/* Node i sends a fragment (or rollback fragment) of trx_id: delivered with the next deliver(). */
+static void send_fragment(int i, char row, int64_t last_seen, uint32_t flags, uint64_t trx_id)
+{
+    size_t len;
+    uint64_t id;
+    uint8_t *buf = ws_flags_of(i, row, last_seen, flags, trx_id, &len, &id);
+    enqueue(&N[i].id, buf, len);
+    free(buf);
 }
 
 /* Node i writes row, having seen last_seen: broadcast now, delivered with the next deliver(). */
@@ -603,12 +627,66 @@ START_TEST(core_str_from_non_member_ignored)
 }
 END_TEST
 
+
+/* Streaming (docs/design/streaming.md): fragments reach the other members' appliers with
+ * their flags; a rollback fragment has no waiter, so it comes back to its own node's
+ * appliers too; an originator that leaves takes its open transaction's keys with it. */
+START_TEST(core_streaming_fragments)
+{
+    two_node_group();
+    start(2);
+    view(7);
+    deliver();
+    struct repl_ev got = {.kind = REPL_EV_SST_RECEIVED};
+    got.gtid.uuid = *repl_core_group(N[0].c);
+    got.gtid.seqno = info(0).last_seqno;
+    struct repl_ev req = {.kind = REPL_EV_SST_REQUEST, .buf = (uint8_t *)"sst", .len = 4};
+    step(2, &req);
+    deliver();
+    ck_assert_int_eq(step(2, &got), REPL_OK);
+    deliver();
+    int64_t s = info(0).last_seqno;
+    send_fragment(1, 'x', s, REPL_F_TRX_START, 500);
+    deliver();
+    struct repl_act *a = find(0, REPL_ACT_APPLY, s + 1);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_uint_eq(a->ws->view.hdr.flags, REPL_F_TRX_START);
+    ck_assert_ptr_nonnull(find(1, REPL_ACT_LOCAL, s + 1));
+    send_fragment(1, 0, s + 1, REPL_F_ROLLBACK | REPL_F_PA_UNSAFE, 500);
+    deliver();
+    for (int i = 0; i < 3; i++) {
+        a = find(i, REPL_ACT_APPLY, s + 2);
+        ck_assert_msg(a != NULL, "n%d: the rollback fragment is not applied", i + 1);
+        ck_assert_int_eq(a->depends, s + 1);
+        ck_assert(a->ws->view.hdr.flags & REPL_F_ROLLBACK);
+    }
+    /* rolled back: another node that had not seen the fragment does not lose against it */
+    write_row(0, 'x', s);
+    deliver();
+    ck_assert_int_eq(verdict(0, s + 3), 1);
+    /* n2 opens another and leaves: the others roll it back at the view */
+    send_fragment(1, 'y', s + 3, REPL_F_TRX_START, 501);
+    deliver();
+    ck_assert_int_eq(verdict(0, s + 4), 1);
+    N[1].member = false;
+    view(5);
+    deliver();
+    int64_t v = info(0).last_seqno;
+    ck_assert_int_eq(v, s + 5);
+    write_row(0, 'y', s + 3);
+    deliver();
+    ck_assert_int_eq(verdict(0, s + 6), 1);
+    ck_assert_int_eq(verdict(2, s + 6), 1);
+}
+END_TEST
+
 static Suite *core_suite(void)
 {
     Suite *s = suite_create("repl_core");
     TCase *tc = tcase_create("step");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, core_new_group);
+    tcase_add_test(tc, core_streaming_fragments);
     tcase_add_test(tc, core_join_resets_every_index);
     tcase_add_test(tc, core_restart_ist_bypass);
     tcase_add_test(tc, core_restart_ist_cut_after_bypass);
