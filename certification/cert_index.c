@@ -35,11 +35,22 @@ struct rec { /* one certified write-set still in the index */
     bool toi;
 };
 
+/* A reference a fragment took over: what the entry held before, given back if the transaction
+ * rolls back (otherwise an earlier committed write-set would lose its conflicts: a lost update). */
+struct undo {
+    struct cert_entry *e; /* kept alive by the fragment's FIFO slot while the stream is open */
+    int64_t frag, prev;   /* the fragment's seqno, the reference it replaced (-1: none) */
+    uint32_t prev_src;
+    uint8_t type, prev_toi;
+};
+
 struct stream { /* an open streaming transaction: the seqnos of its passed fragments */
     tr_uuid src;
     uint64_t trx_id;
     int64_t *frags; /* increasing */
     size_t nfrags, cap;
+    struct undo *undo; /* in the order taken */
+    size_t nundo, undo_cap;
 };
 
 struct scratch { /* one key of the write-set being certified */
@@ -126,7 +137,10 @@ struct cert_index *cert_index_new(int64_t position)
 
 static void streams_clear(struct cert_index *idx)
 {
-    for (size_t i = 0; i < idx->nstreams; i++) free(idx->streams[i].frags);
+    for (size_t i = 0; i < idx->nstreams; i++) {
+        free(idx->streams[i].frags);
+        free(idx->streams[i].undo);
+    }
     idx->nstreams = 0;
 }
 
@@ -291,7 +305,7 @@ static int reserve(struct cert_index *idx, uint32_t nkeys, uint32_t *src, const 
 
 /* Pass 2: reference every key at seqno. Cannot fail. */
 static void insert_keys(struct cert_index *idx, uint32_t nkeys, int64_t seqno, uint32_t src,
-                        bool toi)
+                        bool toi, struct stream *undo_to)
 {
     uint32_t nent = 0;
     for (uint32_t i = 0; i < nkeys; i++) {
@@ -320,6 +334,9 @@ static void insert_keys(struct cert_index *idx, uint32_t nkeys, int64_t seqno, u
             e->rings++;
             nent++;
         }
+        if (undo_to) /* room reserved by stream_reserve */
+            undo_to->undo[undo_to->nundo++] = (struct undo){e, seqno, e->seqno[s->type], e->src[s->type],
+                                                            s->type, (uint8_t)((e->toi >> s->type) & 1u)};
         e->seqno[s->type] = seqno;
         e->src[s->type] = src;
         e->toi = (uint8_t)((e->toi & ~(1u << s->type)) | (toi ? 1u << s->type : 0));
@@ -339,11 +356,27 @@ static struct stream *stream_find(struct cert_index *idx, const tr_uuid *src, ui
     return NULL;
 }
 
-/* Room for one more fragment of st, or for a new stream (st NULL: *fresh gets its array).
- * Changes nothing the index answers with. */
-static int stream_reserve(struct cert_index *idx, struct stream *st, int64_t **fresh)
+/* Room in st's undo log for nkeys more references (st->undo may be NULL). */
+static int undo_reserve(struct stream *st, uint32_t nkeys)
+{
+    if (st->nundo + nkeys <= st->undo_cap) return 0;
+    size_t cap = st->undo_cap ? st->undo_cap : 8;
+    while (cap < st->nundo + nkeys) cap *= 2;
+    struct undo *n = realloc(st->undo, cap * sizeof *n);
+    if (!n) return -1;
+    st->undo = n;
+    st->undo_cap = cap;
+    return 0;
+}
+
+/* Room for one more fragment of st and its nkeys references, or for a new stream (st NULL:
+ * *fresh gets its fragment array, *fresh_undo its undo log). Changes nothing the index
+ * answers with. */
+static int stream_reserve(struct cert_index *idx, struct stream *st, uint32_t nkeys, int64_t **fresh,
+                          struct undo **fresh_undo, size_t *undo_cap)
 {
     if (st) {
+        if (undo_reserve(st, nkeys)) return -1;
         if (st->nfrags < st->cap) return 0;
         size_t cap = st->cap * 2;
         int64_t *n = realloc(st->frags, cap * sizeof *n);
@@ -359,47 +392,42 @@ static int stream_reserve(struct cert_index *idx, struct stream *st, int64_t **f
         idx->streams = n;
         idx->streams_cap = cap;
     }
+    struct stream tmp = {0};
+    if (undo_reserve(&tmp, nkeys)) return -1;
     *fresh = malloc(4 * sizeof **fresh);
-    return *fresh ? 0 : -1;
-}
-
-/* The record of the write-set at seqno, if it is still in the index. */
-static const struct rec *rec_find(const struct cert_index *idx, int64_t seqno)
-{
-    size_t lo = 0, hi = idx->rec_len;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        const struct rec *r = &idx->recs[(idx->rec_head + mid) & (idx->rec_cap - 1)];
-        if (r->seqno == seqno) return r;
-        if (r->seqno < seqno)
-            lo = mid + 1;
-        else
-            hi = mid;
+    if (!*fresh) {
+        free(tmp.undo);
+        return -1;
     }
-    return NULL;
+    *fresh_undo = tmp.undo;
+    *undo_cap = tmp.undo_cap;
+    return 0;
 }
 
 /* A rolled-back streaming transaction never commits anywhere: its keys must not make others
- * fail or wait. The references go; the entries stay until purge pops them (it frees an entry
- * once no reference and no FIFO slot is left). */
+ * fail or wait. Each reference a fragment took over goes back to what it replaced, newest
+ * first, unless a later write-set has taken it since (that one stands and covers the older
+ * conflict window) or what it replaced was purged meanwhile. The entries stay until purge pops
+ * them (it frees an entry once no reference and no FIFO slot is left). */
 static void stream_drop_keys(struct cert_index *idx, const struct stream *st)
 {
-    for (size_t f = 0; f < st->nfrags; f++) {
-        const struct rec *r = rec_find(idx, st->frags[f]);
-        if (!r || r->ent_base < idx->ent_popped) continue;
-        for (uint32_t i = 0; i < r->nent; i++) {
-            struct cert_entry *e =
-                idx->ents[(idx->ent_head + (size_t)(r->ent_base - idx->ent_popped) + i) &
-                          (idx->ent_cap - 1)];
-            for (int t = 0; t < CERT_KEY_NTYPES; t++)
-                if (e->seqno[t] == r->seqno) e->seqno[t] = -1;
-        }
+    for (size_t i = st->nundo; i-- > 0;) {
+        const struct undo *u = &st->undo[i];
+        struct cert_entry *e = u->e;
+        /* taken by a later write-set since; or a key twice in one fragment (the older undo,
+         * next in this loop, gives back what was there before) */
+        if (e->seqno[u->type] != u->frag || u->prev == u->frag) continue;
+        bool back = u->prev >= 0 && u->prev > idx->purged_upto;
+        e->seqno[u->type] = back ? u->prev : -1;
+        e->src[u->type] = back ? u->prev_src : 0;
+        e->toi = (uint8_t)((e->toi & ~(1u << u->type)) | (back && u->prev_toi ? 1u << u->type : 0));
     }
 }
 
 static void stream_close(struct cert_index *idx, struct stream *st, bool rolled_back)
 {
     if (rolled_back) stream_drop_keys(idx, st);
+    free(st->undo);
     free(st->frags);
     *st = idx->streams[--idx->nstreams];
 }
@@ -477,21 +505,25 @@ int cert_certify(struct cert_index *idx, const struct cert_ws_view *ws, int64_t 
     /* a fragment is applied after the previous one: the same host context applies both */
     if (st && st->frags[st->nfrags - 1] > depends) depends = st->frags[st->nfrags - 1];
     int64_t *fresh = NULL;
-    if ((fragment && !(ends & CERT_F_TRX_END) && stream_reserve(idx, st, &fresh)) ||
+    struct undo *fresh_undo = NULL;
+    size_t undo_cap = 0;
+    bool opens = fragment && !(ends & CERT_F_TRX_END);
+    if ((opens && stream_reserve(idx, st, nkeys, &fresh, &fresh_undo, &undo_cap)) ||
         reserve(idx, nkeys, &src, &ws->hdr.source)) {
         free(fresh);
+        free(fresh_undo);
         return CERT_ENOMEM;
     }
-    insert_keys(idx, nkeys, seqno, src, toi);
+    if (opens && !st) {
+        /* opened by its first fragment, or by a later one on a member whose index started
+         * after the first (a joiner) */
+        st = &idx->streams[idx->nstreams++];
+        *st = (struct stream){ws->hdr.source, ws->hdr.trx_id, fresh, 0, 4, fresh_undo, 0, undo_cap};
+    }
+    insert_keys(idx, nkeys, seqno, src, toi, opens ? st : NULL);
     if (fragment && (ends & CERT_F_TRX_END)) {
         if (st) stream_close(idx, st, false); /* committed: its keys age out as any others */
     } else if (fragment) {
-        /* opened by its first fragment, or by a later one on a member whose index started
-         * after the first (a joiner) */
-        if (!st) {
-            st = &idx->streams[idx->nstreams++];
-            *st = (struct stream){ws->hdr.source, ws->hdr.trx_id, fresh, 0, 4};
-        }
         st->frags[st->nfrags++] = seqno;
     }
 

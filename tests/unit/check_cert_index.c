@@ -743,6 +743,39 @@ START_TEST(stream_rollback_releases_keys)
 }
 END_TEST
 
+/* A fragment that takes over a key from an earlier committed write-set gives it back when it
+ * rolls back: that write-set still conflicts with one that had not seen it (a lost update
+ * otherwise). Unless it was purged meanwhile: then the too-old rule fails such a write-set. */
+START_TEST(stream_rollback_restores_earlier_references)
+{
+    struct cert_index *idx = cert_index_new(0);
+    int64_t dep;
+    ck_assert_int_eq(one(idx, NODE_B, CERT_KEY_EXCLUSIVE, "r", 1, 0, 0, &dep), CERT_OK);
+    ck_assert_int_eq(frag(idx, NODE_A, 7, F_FIRST, "r", 2, 1, &dep), CERT_OK);
+    ck_assert_int_eq(frag(idx, NODE_A, 7, F_MIDDLE, "r", 3, 2, &dep), CERT_OK);
+    ck_assert_int_eq(frag(idx, NODE_A, 7, F_ROLLBACK, NULL, 4, 3, &dep), CERT_OK);
+    /* a third node that saw nothing loses against B's write at 1, not against the fragments */
+    struct ws w;
+    ws_init(&w, 3, 0, 0);
+    ws_key(&w, CERT_KEY_EXCLUSIVE, "t", "r");
+    ck_assert_int_eq(certify(idx, &w, 5, &dep), CERT_CONFLICT);
+    /* one that saw 1 passes: the fragments left nothing behind */
+    ck_assert_int_eq(one(idx, NODE_B, CERT_KEY_EXCLUSIVE, "r", 6, 1, 0, &dep), CERT_OK);
+    cert_purge(idx, 6);
+    ck_assert_uint_eq(cert_index_size(idx), 0);
+
+    /* the earlier write-set purged while the transaction is open: nothing to give back */
+    ck_assert_int_eq(one(idx, NODE_B, CERT_KEY_EXCLUSIVE, "s", 7, 6, 0, &dep), CERT_OK);
+    ck_assert_int_eq(frag(idx, NODE_A, 8, F_FIRST, "s", 8, 7, &dep), CERT_OK);
+    cert_purge(idx, 8); /* stops at 7, below the open transaction's first fragment */
+    ck_assert_int_eq(frag(idx, NODE_A, 8, F_ROLLBACK, NULL, 9, 8, &dep), CERT_OK);
+    ck_assert_int_eq(one(idx, NODE_B, CERT_KEY_EXCLUSIVE, "s", 10, 7, 0, &dep), CERT_OK);
+    cert_purge(idx, 10);
+    ck_assert_uint_eq(cert_index_size(idx), 0);
+    cert_index_free(idx);
+}
+END_TEST
+
 START_TEST(stream_failed_fragment_stays_open)
 {
     struct cert_index *idx = cert_index_new(0);
@@ -806,6 +839,7 @@ static Suite *suite(void)
     tcase_add_test(tc, stream_fragments_hold_keys);
     tcase_add_test(tc, stream_commit_releases_keys);
     tcase_add_test(tc, stream_rollback_releases_keys);
+    tcase_add_test(tc, stream_rollback_restores_earlier_references);
     tcase_add_test(tc, stream_failed_fragment_stays_open);
     tcase_add_test(tc, stream_close_rolls_back_absent_sources);
     suite_add_tcase(s, tc);
