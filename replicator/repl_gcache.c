@@ -355,29 +355,54 @@ static struct cand *cand_pred(struct repl_gcache *g, struct cand *v, size_t nv, 
 
 /* Keeps the longest contiguous run of valid records of this epoch ending at the highest valid
  * seqno; everything else in the ring is garbage. -1 out of memory. */
+/* The next stretch of the ring at or after *from that was ever written: [*from, return). A new
+ * ring file is fallocated, and its unwritten extents read as holes (lseek SEEK_DATA/SEEK_HOLE),
+ * so recovery skips them instead of faulting in every never-written page (seconds for a
+ * 1 GiB ring that holds a few records). Without a file, or where the file system cannot say,
+ * the whole rest of the ring. Returns *from == ring at the end. */
+static size_t data_span(const struct repl_gcache *g, size_t *from)
+{
+    if (g->fd < 0 || *from >= g->ring) return g->ring;
+    off_t base = REPL_GCACHE_FILE_HDR;
+    off_t d = lseek(g->fd, base + (off_t)*from, SEEK_DATA);
+    if (d < 0) {
+        if (errno == ENXIO) *from = g->ring; /* nothing written from here on */
+        return g->ring;
+    }
+    off_t h = lseek(g->fd, d, SEEK_HOLE);
+    size_t start = d - base > (off_t)*from ? (size_t)(d - base) : *from;
+    *from = (start + 7) & ~(size_t)7; /* record headers are 8-byte aligned */
+    if (h < 0 || h - base > (off_t)g->ring) return g->ring;
+    return (size_t)(h - base);
+}
+
 static int recover_ring(struct repl_gcache *g)
 {
     size_t cap = 1024, nv = 0;
     struct cand *v = malloc(cap * sizeof *v);
     if (!v) return -1;
-    for (size_t off = 0; off + HR <= g->ring; off += 8) {
-        const uint8_t *h = g->r + off;
-        if (tr_get_u32(h) != REC_MAGIC || tr_get_u32(h + 4) != g->epoch || tr_get_u32(h + 28) != rec_crc(h))
-            continue;
-        int64_t seqno = (int64_t)tr_get_u64(h + 8);
-        size_t size = rec_size(tr_get_u32(h + 16));
-        if ((h[20] != REC_WS && h[20] != REC_NOWORK) || seqno < 0 || seqno == INT64_MAX || size > g->ring - off)
-            continue;
-        if (nv == cap) {
-            struct cand *nvv = realloc(v, cap * 2 * sizeof *v);
-            if (!nvv) {
-                free(v);
-                return -1;
+    for (size_t next = 0; next < g->ring;) {
+        size_t off = next, end = data_span(g, &off); /* a record lies within one written stretch */
+        next = end > off ? end : off + 8;
+        for (; off + HR <= end; off += 8) {
+            const uint8_t *h = g->r + off;
+            if (tr_get_u32(h) != REC_MAGIC || tr_get_u32(h + 4) != g->epoch || tr_get_u32(h + 28) != rec_crc(h))
+                continue;
+            int64_t seqno = (int64_t)tr_get_u64(h + 8);
+            size_t size = rec_size(tr_get_u32(h + 16));
+            if ((h[20] != REC_WS && h[20] != REC_NOWORK) || seqno < 0 || seqno == INT64_MAX || size > g->ring - off)
+                continue;
+            if (nv == cap) {
+                struct cand *nvv = realloc(v, cap * 2 * sizeof *v);
+                if (!nvv) {
+                    free(v);
+                    return -1;
+                }
+                v = nvv;
+                cap *= 2;
             }
-            v = nvv;
-            cap *= 2;
+            v[nv++] = (struct cand){seqno, off, size, 0};
         }
-        v[nv++] = (struct cand){seqno, off, size, 0};
     }
     qsort(v, nv, sizeof *v, cand_cmp);
     struct cand *top = NULL;
