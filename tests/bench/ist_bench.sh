@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# tests/bench/ist_bench.sh: how long a restarted MariaDB node takes to be Synced again by IST.
+# Usage: ist_bench.sh GAP[,GAP...] PROVIDER_SO...  (e.g. 10000,100000 trireme.so galera.so)
+#
+# Two nodes; n2 stops cleanly; n1 commits GAP single-row transactions that n2 misses; n2 starts
+# again with the same configuration (rsync SST, which both providers bypass for IST). Reported per
+# provider and gap: seconds from `mariadbd` start to wsrep_ready=ON with n2 at n1's position, and
+# write-sets per second over that time. One line each: "ist_bench PROVIDER GAP SECONDS RATE".
+set -u
+GAPS=${1:?usage: ist_bench.sh GAP[,GAP...] PROVIDER_SO...}
+shift
+[ $# -gt 0 ] || { echo "usage: ist_bench.sh GAP[,GAP...] PROVIDER_SO..." >&2; exit 2; }
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=../scripts/lib-mariadb.sh
+source "$HERE/../scripts/lib-mariadb.sh"
+export MDB_SQL_TIMEOUT=600
+# Big enough stores for a 10^6 gap on either provider; commits not flushed per transaction so
+# that producing the gap does not dominate the run (the joiner's apply is measured, not this).
+export MDB_PROVIDER_OPTIONS="gmcast.listen_addr=tcp://127.0.0.1:{GCOMM};ist.recv_addr=127.0.0.1:{IST};gcache.size=1G"
+export MDB_EXTRA_CNF="innodb_flush_log_at_trx_commit=2
+innodb_buffer_pool_size=256M"
+
+lc() { mdb_status "$1" wsrep_last_committed; }
+# gap N: N autocommit INSERTs on n1, each its own write-set, through one client connection.
+gap() {
+  local n=$1 base
+  base=$(mdb_sql n1 "SELECT COALESCE(MAX(id), 0) FROM b.t")
+  awk -v b="$base" -v n="$n" 'BEGIN { for (i = 1; i <= n; i++)
+      printf "INSERT INTO b.t VALUES (%d, %d, REPEAT(\"x\", 100));\n", b + i, i }' |
+    timeout 900 "$MDB_CLIENT" --no-defaults --protocol=socket -S "$(mdb_dir n1)/mysqld.sock" -uroot
+}
+
+run_one() { # PROVIDER GAP
+  local provider=$1 n=$2 target t0 t1 ms
+  mdb_cluster "$provider" n1 n2 || { echo "ist_bench: cluster of 2 on $provider failed" >&2; return 1; }
+  mdb_sql n1 "CREATE DATABASE b; CREATE TABLE b.t (id INT PRIMARY KEY, k INT, pad VARCHAR(128))"
+  mdb_stop n2 120 || return 1
+  gap "$n" || { echo "ist_bench: writing the gap failed" >&2; return 1; }
+  target=$(lc n1)
+  t0=$(date +%s%N)
+  mdb_start n2
+  mdb_wait_ready n2 1800 || return 1
+  while [ "$(lc n2)" -lt "$target" ]; do sleep 0.05; done
+  t1=$(date +%s%N)
+  ms=$(((t1 - t0) / 1000000))
+  grep -aq "Receiving IST\|IST received\|receiving IST" "$(mdb_dir n2)/error.log" ||
+    echo "ist_bench: warning: no IST line in n2's log (a full SST?)" >&2
+  printf 'ist_bench %s %d %d.%03d %d\n' "$(basename "$provider")" "$n" $((ms / 1000)) $((ms % 1000)) \
+    $((n * 1000 / (ms > 0 ? ms : 1)))
+  mdb_stop n2 120; mdb_stop n1 120
+}
+
+mdb_init || exit 1
+for provider in "$@"; do
+  for n in ${GAPS//,/ }; do
+    run_one "$provider" "$n" || echo "ist_bench $(basename "$provider") $n FAILED"
+    mdb_kill n2; mdb_kill n1 # after a failure; mdb_node_create starts the next run afresh
+  done
+done
