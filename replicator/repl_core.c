@@ -248,7 +248,11 @@ static void shift(struct repl_core *c, struct repl_acts *out, enum repl_fsm_stat
  * its saved state after an inconsistency. Otherwise (a local resource failure) what it committed
  * is a prefix of the group's history, as after a crash: the next start goes on from the
  * engine's recovered position. */
-static void fail_as(struct repl_core *c, struct repl_acts *out, const char *why, bool corrupt)
+/* terminate: the node can never serve again (a joiner whose state will never arrive): the
+ * driver ends the host process once the group has let it go, as Galera does (the LEAVE act's
+ * stop flag; trireme.sst_abort) */
+static void fail_leave(struct repl_core *c, struct repl_acts *out, const char *why, bool corrupt,
+                       bool terminate)
 {
     if (c->failed) return;
     tr_error("%s: this node leaves the cluster rather than diverge from the others", why);
@@ -260,8 +264,13 @@ static void fail_as(struct repl_core *c, struct repl_acts *out, const char *why,
     p.gtid.uuid = c->group_uuid;
     p.gtid.seqno = -1;
     repl_acts_push(out, &p);
-    struct repl_act a = {.kind = REPL_ACT_LEAVE};
+    struct repl_act a = {.kind = REPL_ACT_LEAVE, .stop = terminate};
     repl_acts_push(out, &a); /* if even this fails, out->oom makes the driver leave */
+}
+
+static void fail_as(struct repl_core *c, struct repl_acts *out, const char *why, bool corrupt)
+{
+    fail_leave(c, out, why, corrupt, false);
 }
 
 /* A snapshot (SST) cut short may have left the host's data half replaced; an IST cut short,
@@ -823,7 +832,7 @@ static void xfer_fail(struct repl_core *c, struct repl_acts *out, const char *wh
     snprintf(msg, sizeof msg, "Will never receive state. Need to abort: %s. Restart the node to try again", why);
     bool unsure = xfer_data_unsure(c);
     repl_xfer_clear(&c->xfer);
-    fail_as(c, out, msg, unsure);
+    fail_leave(c, out, msg, unsure, true);
 }
 
 /* The joiner holds the group state at `at` (its monitors restart there once `wait` has

@@ -5,7 +5,10 @@
 #include <string.h>
 
 #include "certification/cert_ws.h"
+#include "common/tr_abort.h"
+#include "common/tr_cfg.h"
 #include "common/tr_fail.h"
+#include "common/tr_time.h"
 #include "common/tr_log.h"
 #include "replicator/repl_node_impl.h"
 #include "replicator/repl_vote.h"
@@ -89,6 +92,8 @@ int repl_drive_locked(struct repl_node *n, struct repl_ev *ev)
     int rc = repl_core_step(n->core, ev, acts);
     bool final = false;
     if (ev->kind == REPL_EV_CLOSED) {
+        n->group_closed = true; /* terminate_host waits for it */
+        pthread_cond_broadcast(&n->w_cond);
         n->fc_told = false; /* the group lifts a leaving member's stops */
         repl_trx_wake_all_locked(n); /* waiters for an order give up */
         repl_sync_wake_all_locked(n);
@@ -119,6 +124,9 @@ int repl_drive_locked(struct repl_node *n, struct repl_ev *ev)
         } else if (repl_act_immediate(a->kind)) {
             immediate_locked(n, a);
         } else {
+            /* from now on the host must not see the connection end (deliver_final): it would
+             * start its own abort path while the service thread still runs here */
+            if (a->kind == REPL_ACT_LEAVE && a->stop && n->sst_abort) n->terminating = true;
             outbox_push_locked(n, a);
         }
     }
@@ -261,6 +269,25 @@ void repl_driver_committed(struct repl_node *n, int64_t left)
 
 /* ---- the service thread: group operations, files and IST threads, in decision order ---- */
 
+/* A joiner whose state will never arrive (the core's LEAVE with stop): as Galera, once the
+ * group has let it go (bounded: a group that cannot say goodbye must not keep a node that
+ * can never serve), the host process ends: MariaDB would otherwise go on to its own abort
+ * path while its threads are still inside this library. trireme.sst_abort=no (tests, hosts
+ * that restart themselves) only leaves. */
+static void terminate_host(struct repl_node *n)
+{
+    struct timespec dl = tr_deadline_in(5 * TR_NS_PER_SEC);
+    pthread_mutex_lock(&n->mu);
+    if (!n->terminating) {
+        pthread_mutex_unlock(&n->mu);
+        return;
+    }
+    while (!n->group_closed && n->group && pthread_cond_timedwait(&n->w_cond, &n->mu, &dl) == 0)
+        ;
+    pthread_mutex_unlock(&n->mu);
+    tr_abort_process();
+}
+
 static void run_outbox_act(struct repl_node *n, struct repl_act *a)
 {
     switch (a->kind) {
@@ -286,6 +313,7 @@ static void run_outbox_act(struct repl_node *n, struct repl_act *a)
         n->leave_sent = true;
         pthread_mutex_unlock(&n->mu);
         if (n->group && !twice) n->group->ops->leave(n->group);
+        if (a->stop) terminate_host(n);
         break;
     case REPL_ACT_IST_RECV:
         if (repl_ist_start_receiver(n, a)) {
@@ -554,7 +582,13 @@ static int run_job(struct repl_node *n, void *recv_ctx, struct repl_act *a, bool
         repl_monitor_reset(n->apply_mon, a->seqno);
         repl_monitor_reset(n->commit_mon, a->seqno);
         break;
-    case REPL_ACT_FINAL: rc = deliver_final(n, recv_ctx, a); break;
+    case REPL_ACT_FINAL:
+        pthread_mutex_lock(&n->mu);
+        while (n->terminating) /* terminate_host ends the process within 5 s */
+            pthread_cond_wait(&n->w_cond, &n->mu);
+        pthread_mutex_unlock(&n->mu);
+        rc = deliver_final(n, recv_ctx, a);
+        break;
     default: break;
     }
     repl_act_release(a);

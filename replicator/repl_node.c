@@ -384,6 +384,9 @@ int repl_node_connect(struct repl_node *n, const char *cluster_name, const char 
     n->final_done = false;
     n->broken = false;
     n->leave_sent = false;
+    n->group_closed = false;
+    n->terminating = false;
+    if (tr_cfg_get_bool(n->cfg, "trireme.sst_abort", &n->sst_abort)) n->sst_abort = true;
     n->donates = 0; /* a request dropped when the last connection broke holds nothing now */
     repl_monitor_hold(n->apply_mon, INT64_MAX);
     repl_core_set_donors(n->core, donor ? donor : "");

@@ -135,6 +135,9 @@ struct repl_node {
     bool connected;   /* between connect() and the final view */
     bool leave_sent;  /* the group was asked to let us go (once per connection) */
     bool final_done;  /* final view delivered: recv() returns */
+    bool group_closed; /* the group delivers nothing more (REPL_EV_CLOSED stepped) */
+    bool sst_abort;    /* trireme.sst_abort, read at connect */
+    bool terminating;  /* a failed joiner ends the host process (repl_driver.c, terminate_host) */
     tr_uuid self;
     struct repl_trx *by_trx[REPL_HASH];
     struct repl_trx *by_local[REPL_HASH];

@@ -149,6 +149,10 @@ static const struct repl_option_info table[] = {
     KR("trireme.ist_header_timeout", TR_CFG_DURATION, "PT10S", 0, MS(100), INT64_MAX, YES),
     KR("trireme.ist_stream_timeout", TR_CFG_DURATION, "PT1H", 0, MS(100), INT64_MAX, YES),
     K("trireme.retain_limit", TR_CFG_SIZE, "64M", 0, YES),
+    /* whether a joiner whose state transfer failed ends the host process once it has left
+     * the group, as Galera does ("Will never receive state. Need to abort."); no: it only
+     * leaves, and the host decides (docs/operations.md) */
+    K("trireme.sst_abort", TR_CFG_BOOL, "yes", 0, YES),
 };
 
 const struct repl_option_info *repl_options_table(size_t *n)
