@@ -556,6 +556,35 @@ static uint8_t member_state(const struct repl_msg_state *s, const struct repl_ex
     return REPL_M_SYNCED;
 }
 
+/* seqno failed everywhere: nobody applies it from now on, not a joiner that holds it, not one
+ * served by IST, not one whose applier has yet to take it */
+static void failed_everywhere(struct repl_core *c, int64_t seqno)
+{
+    repl_gcache_forget(c->gcache, seqno);
+    c->vote_failed[c->nvote_failed++ % 8] = seqno;
+    for (struct repl_held *h = c->xfer.head; h; h = h->next)
+        if (h->act.kind == REPL_ACT_APPLY && h->act.seqno == seqno) {
+            h->act.kind = REPL_ACT_SKIP;
+            h->act.ok = true; /* it passed certification: skipped by the vote */
+        }
+    c->failed_all[c->failed_all_next++ % FAILED_ALL] = seqno;
+}
+
+/* A streaming fragment that does not end its transaction, from a node outside the primary
+ * view: that transaction can never commit in this component (its origin left, so every member
+ * rolls it back), so a failure to apply it here changes no committed state anywhere. */
+static bool orphan_fragment(struct repl_core *c, int64_t seqno)
+{
+    struct repl_ws *ws = NULL;
+    if (repl_gcache_get(c->gcache, seqno, &ws) || !ws) return false;
+    struct cert_ws_hdr h;
+    bool orphan = cert_ws_hdr_decode(ws->buf, ws->len, &h) == 0 &&
+                  !(h.flags & (REPL_F_TRX_END | REPL_F_ISOLATION)) &&
+                  repl_members_find(&c->memb, &h.source) < 0;
+    repl_ws_unref(ws);
+    return orphan;
+}
+
 static void vote_decided(struct repl_core *c, struct repl_acts *out, const struct repl_vote_result *r)
 {
     if (!r->decided) return;
@@ -574,18 +603,7 @@ static void vote_decided(struct repl_core *c, struct repl_acts *out, const struc
         tr_info("Vote on seqno %lld: %d of %d members agree (%s)", (long long)r->seqno, r->agree,
                 r->asked, r->winner ? "the action fails everywhere" : "success");
     }
-    /* failed everywhere: nobody applies it from now on, not a joiner that holds it, not one
-     * served by IST, not one whose applier has yet to take it */
-    if (r->winner) {
-        repl_gcache_forget(c->gcache, r->seqno);
-        c->vote_failed[c->nvote_failed++ % 8] = r->seqno;
-        for (struct repl_held *h = c->xfer.head; h; h = h->next)
-            if (h->act.kind == REPL_ACT_APPLY && h->act.seqno == r->seqno) {
-                h->act.kind = REPL_ACT_SKIP;
-                h->act.ok = true; /* it passed certification: skipped by the vote */
-            }
-        c->failed_all[c->failed_all_next++ % FAILED_ALL] = r->seqno;
-    }
+    if (r->winner) failed_everywhere(c, r->seqno);
 }
 
 /* gcomm delivers a message once a majority has it, so a donor cut off from the primary
@@ -1576,6 +1594,16 @@ int repl_core_step(struct repl_core *c, struct repl_ev *ev, struct repl_acts *ou
     case REPL_EV_COMMITTED: on_committed(c, out, ev->seqno); break;
     case REPL_EV_APPLY_FAILED:
         if (c->failed) break;
+        if (ev->rc == 1 && c->ordering && repl_members_data(&c->memb) <= 1 &&
+            orphan_fragment(c, ev->seqno)) {
+            /* alone, as Galera's single voter: here it may go on (MariaDB's MDEV-30764) */
+            tr_info("seqno %lld, a fragment of a streaming transaction whose node left the "
+                    "primary component, failed to apply here: it fails everywhere (that "
+                    "transaction rolls back)", (long long)ev->seqno);
+            failed_everywhere(c, ev->seqno);
+            emit_kind(c, out, REPL_ACT_NOTIFY);
+            break;
+        }
         if (ev->rc == 1 && (!c->ordering || repl_members_data(&c->memb) <= 1)) {
             /* another node's write-set, which the others may have committed, failed here and
              * nobody is here to vote with: this node cannot show it holds the group's state */

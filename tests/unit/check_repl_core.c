@@ -680,6 +680,33 @@ START_TEST(core_streaming_fragments)
 }
 END_TEST
 
+/* Alone in the primary component, a node fails to apply another node's write-set. A fragment
+ * of a streaming transaction whose node has left can never commit here: it fails everywhere and
+ * the node goes on, as Galera's single voter does (MariaDB's MDEV-30764). A whole transaction
+ * (which its node may have committed) still makes the node leave: nobody can vote with it. */
+START_TEST(core_alone_orphan_fragment_fails_everywhere)
+{
+    two_node_group();
+    int64_t s = info(0).last_seqno;
+    send_fragment(1, 'x', s, REPL_F_TRX_START, 600);
+    write_row(1, 'z', s);
+    deliver();
+    ck_assert_ptr_nonnull(find(0, REPL_ACT_APPLY, s + 1));
+    ck_assert_ptr_nonnull(find(0, REPL_ACT_APPLY, s + 2));
+    N[1].member = false;
+    view(1);
+    deliver();
+    struct repl_ev f = {.kind = REPL_EV_APPLY_FAILED, .seqno = s + 1, .rc = 1, .code = 7};
+    step(0, &f);
+    ck_assert_ptr_null(find(0, REPL_ACT_FAILED, -2));
+    struct repl_ev t = {.kind = REPL_EV_TAKEN, .seqno = s + 1};
+    ck_assert_int_eq(step(0, &t), REPL_TRX_FAIL); /* skipped from now on (IST, joiners) */
+    struct repl_ev g = {.kind = REPL_EV_APPLY_FAILED, .seqno = s + 2, .rc = 1, .code = 7};
+    step(0, &g);
+    ck_assert_ptr_nonnull(find(0, REPL_ACT_FAILED, -2));
+}
+END_TEST
+
 static Suite *core_suite(void)
 {
     Suite *s = suite_create("repl_core");
@@ -693,6 +720,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, core_last_report_waits_for_in_flight);
     tcase_add_test(tc, core_donor_and_desynced_exempt_from_flow);
     tcase_add_test(tc, core_str_from_non_member_ignored);
+    tcase_add_test(tc, core_alone_orphan_fragment_fails_everywhere);
     suite_add_tcase(s, tc);
     return s;
 }
