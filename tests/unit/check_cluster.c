@@ -2249,9 +2249,22 @@ static void ist_forge(int fd, const struct repl_msg_str *m, int records)
     }
 }
 
+/* Port k of a test: one the kernel says is free right now (bound to port 0 and let go), the
+ * same on every call. A fixed port may be some other process's ephemeral port of the moment:
+ * the receiver's listen then fails (EADDRINUSE). */
 static int ist_port(int k)
 {
-    return 40000 + (int)(getpid() % 10000) * 2 + k;
+    static int port[16];
+    ck_assert(k >= 0 && k < 16);
+    if (port[k]) return port[k];
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t al = sizeof a;
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    ck_assert(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &al), 0);
+    close(fd);
+    return port[k] = ntohs(a.sin_port);
 }
 
 /* The host's allowlist refuses 127.0.0.2: a connection from there to the IST port is reset
