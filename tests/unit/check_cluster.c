@@ -2579,6 +2579,32 @@ START_TEST(ist_tls_donor_refuses_foreign_joiner)
 }
 END_TEST
 
+/* Fail closed at connect, with no gcomm in the way (the bus): a node whose TLS files do not go
+ * together does not connect, and says which; nor does one whose ist.recv_addr says ssl://
+ * without TLS configured. Neither would take or send IST in plaintext instead. */
+START_TEST(ist_tls_fails_closed_at_connect)
+{
+    static struct bus b = {BUS_INIT};
+    static struct host h;
+    const char *d = ist_pki();
+    char o[1200];
+    tr_log_set_sink(ist_log_sink);
+    snprintf(o, sizeof o, "ist.recv_addr=127.0.0.1:%d; socket.ssl_cert=%s/t1.pem; socket.ssl_key=%s/t2.key; "
+             "socket.ssl_ca=%s/ca.pem", ist_port(10), d, d, d);
+    host_init_with(&h, "t1", o, bus_factory, &b);
+    ck_assert_int_eq(repl_node_connect(h.node, "test", "gcomm://", "", true), REPL_NODE_FAIL);
+    ck_assert(ist_logged("Failed to connect to the cluster: IST: TLS cannot be set up: socket.ssl_key '", 0));
+    ck_assert(ist_logged("t2.key' is not the key of the certificate in socket.ssl_cert", 0));
+    host_release(&h);
+    snprintf(o, sizeof o, "ist.recv_addr=ssl://127.0.0.1:%d", ist_port(10));
+    host_init_with(&h, "t1", o, bus_factory, &b);
+    ck_assert_int_eq(repl_node_connect(h.node, "test", "gcomm://", "", true), REPL_NODE_FAIL);
+    ck_assert(ist_logged("asks for TLS, but TLS is not configured", 0));
+    tr_log_set_sink(NULL);
+    host_release(&h);
+}
+END_TEST
+
 int main(void)
 {
     snprintf(run_dir, sizeof run_dir, "/tmp/check_cluster.XXXXXX");
@@ -2624,6 +2650,7 @@ int main(void)
     tcase_add_test(ist, ist_tls_plain_donor_sends_nothing);
     tcase_add_test(ist, ist_tls_refuses_foreign_donor);
     tcase_add_test(ist, ist_tls_donor_refuses_foreign_joiner);
+    tcase_add_test(ist, ist_tls_fails_closed_at_connect);
     suite_add_tcase(s, ist);
     TCase *fs = tcase_create("failstop");
     tcase_set_timeout(fs, 60);
