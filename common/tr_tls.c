@@ -472,6 +472,13 @@ void tr_tls_free(tr_tls *t)
     free(t);
 }
 
+void tr_tls_drop(tr_tls *t)
+{
+    if (!t) return;
+    SSL_free(t->ssl);
+    free(t);
+}
+
 /* A client whose ClientHello got no TLS answer at all. */
 static bool hung_up_unanswered(const tr_tls *t)
 {
@@ -629,6 +636,8 @@ bool tr_tls_pending(const tr_tls *t) { return SSL_pending(t->ssl) > 0; }
 const char *tr_tls_why(const tr_tls *t) { return t->why; }
 
 enum tr_tls_fail tr_tls_failure(const tr_tls *t) { return t->fail; }
+
+bool tr_tls_closed_cleanly(const tr_tls *t) { return (SSL_get_shutdown(t->ssl) & SSL_RECEIVED_SHUTDOWN) != 0; }
 
 void tr_tls_describe(const tr_tls *t, char *buf, size_t len)
 {

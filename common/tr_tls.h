@@ -65,6 +65,9 @@ enum tr_tls_rc {
 tr_tls *tr_tls_new(tr_tls_ctx *ctx, int fd, enum tr_tls_role role, const char *peer);
 /* Sends close_notify if it can without waiting, and frees; does not close fd. */
 void tr_tls_free(tr_tls *t);
+/* Frees without a close_notify: for a connection given up on, whose peer must not take the end
+ * for a clean one. Does not close fd. */
+void tr_tls_drop(tr_tls *t);
 
 /* Non-blocking calls for an event loop. After WANT_*, call again when fd is ready.
  * handshake: OK once done (the peer's certificate chain verified against our CA). With TLS 1.3
@@ -89,6 +92,9 @@ enum tr_tls_fail {
     TR_TLS_F_OTHER,
 };
 enum tr_tls_fail tr_tls_failure(const tr_tls *t);
+/* Whether the peer ended the session with a close_notify (a read returned CLOSED for it), not
+ * by only closing or resetting its socket. */
+bool tr_tls_closed_cleanly(const tr_tls *t);
 /* After the handshake: the peer certificate's subject, the protocol and the cipher. */
 void tr_tls_describe(const tr_tls *t, char *buf, size_t len);
 

@@ -824,6 +824,26 @@ int repl_gcache_read(struct repl_gcache_pin *p, int64_t seqno, uint8_t **buf, si
     return rc;
 }
 
+int repl_gcache_read_into(struct repl_gcache_pin *p, int64_t seqno, uint8_t *dst, size_t room, size_t *len)
+{
+    struct repl_gcache *g = p->g;
+    int rc = -ENODATA;
+    *len = 0;
+    pthread_mutex_lock(&g->mu);
+    const uint8_t *h = p->gen != g->gen || seqno < p->from || seqno > p->to || !has_locked(g, seqno, seqno)
+                           ? NULL
+                           : rec_at(g, loc_at(g, seqno));
+    if (h && h[20] != REC_WS) {
+        rc = 0;
+    } else if (h) {
+        *len = tr_get_u32(h + 16);
+        rc = *len > room ? -ENOSPC : 1;
+        if (rc == 1) memcpy(dst, h + HR, *len);
+    }
+    pthread_mutex_unlock(&g->mu);
+    return rc;
+}
+
 int repl_gcache_get(struct repl_gcache *g, int64_t seqno, struct repl_ws **ws)
 {
     if (!g) return -1;

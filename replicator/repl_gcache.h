@@ -65,6 +65,10 @@ void repl_gcache_unpin(struct repl_gcache_pin *p); /* NULL is fine */
  * 1 and *len for a write-set, 0 for no work, -ENODATA when the store was reset meanwhile (a new
  * history), -ENOMEM. */
 int repl_gcache_read(struct repl_gcache_pin *p, int64_t seqno, uint8_t **buf, size_t *cap, size_t *len);
+/* The same into dst, room bytes, when the record fits: 1 and *len, 0 for no work; -ENOSPC and
+ * *len the size it needs (nothing copied); -ENODATA. An IST sender packs records into its
+ * send buffer this way, with no copy in between. */
+int repl_gcache_read_into(struct repl_gcache_pin *p, int64_t seqno, uint8_t *dst, size_t room, size_t *len);
 /* The record at seqno as a new, undecoded write-set (the caller unrefs; NULL: no work): 0, or
  * -1 when not held or out of memory. */
 int repl_gcache_get(struct repl_gcache *g, int64_t seqno, struct repl_ws **ws);

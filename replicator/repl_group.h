@@ -116,6 +116,10 @@ struct repl_group_args {
 struct tr_cfg;
 struct repl_group *repl_group_gcomm_new(const struct repl_group_args *args,
                                         const struct tr_cfg *opts, const char *data_dir);
+/* The options gcomm runs with: opts, or, when the cluster address has ?key=value options (Galera
+ * applies them to group communication), a new store with them set over opts (the caller frees it
+ * when it is not opts). NULL with err for an option that is not gcomm's, or out of memory. */
+struct tr_cfg *repl_group_gcomm_url_cfg(const struct tr_cfg *opts, const char *url, char *err, size_t errlen);
 
 void repl_gev_free(struct repl_gev *ev);
 

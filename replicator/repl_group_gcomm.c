@@ -125,7 +125,7 @@ static int fill_from(struct gc_config *c, struct gcomm_group *g, const struct tr
  * over wsrep_provider_options. They go into a copy of the store (typed and checked as any option;
  * the node's own store and what it reports stay as set) from which this group reads its
  * configuration. Only group-communication keys: anything else would be ignored, so it fails. */
-static tr_cfg *with_url_options(const struct tr_cfg *opts, const char *url, char *err, size_t errlen)
+tr_cfg *repl_group_gcomm_url_cfg(const struct tr_cfg *opts, const char *url, char *err, size_t errlen)
 {
     struct gc_url_opt uo[GC_URL_OPTS_MAX];
     int n = gc_url_options(url, uo, GC_URL_OPTS_MAX, err, errlen);
@@ -165,7 +165,7 @@ static int fill_config(struct gcomm_group *g, const struct tr_cfg *node_opts, co
 {
     struct gc_config *c = &g->cfg;
     gc_config_defaults(c);
-    tr_cfg *opts = url ? with_url_options(node_opts, url, err, errlen) : (tr_cfg *)node_opts;
+    tr_cfg *opts = url ? repl_group_gcomm_url_cfg(node_opts, url, err, errlen) : (tr_cfg *)node_opts;
     if (!opts) return -1;
     int rc = fill_from(c, g, opts, data_dir, err, errlen);
     /* TLS at connect (url set): Galera's rules for socket.ssl*, and gc_node_create loads the

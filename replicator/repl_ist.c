@@ -1,6 +1,7 @@
-/* replicator/repl_ist: incremental state transfer over TCP: the donor streams the records the
- * core handed it (references into its write-set store); the joiner's receiver reads, checks and
- * decodes them, then gives them to the core. Threads only move bytes; the core decides. */
+/* replicator/repl_ist: incremental state transfer over TCP, or TLS when socket.ssl* is set: the
+ * donor streams the records the core handed it (references into its write-set store); the joiner's
+ * receiver reads, checks and decodes them, then gives them to the core. Threads only move bytes;
+ * the core decides. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -16,11 +17,17 @@
 #include "common/tr_log.h"
 #include "common/tr_net.h"
 #include "common/tr_time.h"
+#include "common/tr_tls.h"
+#include "replicator/repl_gcache.h"
 #include "replicator/repl_group.h"
+#include "replicator/repl_options.h"
 #include "replicator/repl_node_impl.h"
 
 /* stream: "TRIS" | u32 version | 16-byte group uuid | i64 first | i64 last | u64 token, then
- * per seqno first..last: u8 kind | u32 len | bytes. The joiner checks every length. */
+ * per seqno first..last: u8 kind | u32 len | bytes. The joiner checks every length, and closes
+ * once it holds them all (with TLS, by a close_notify); any other end is a failure, for the
+ * donor too, which waits for that close before it reports the transfer done. With TLS the
+ * same bytes go inside a TLS session both ends verified. */
 #define IST_MAGIC 0x53495254u
 #define IST_VERSION 2
 #define IST_HDR (4 + 4 + 16 + 8 + 8 + 8)
@@ -29,6 +36,7 @@
 #define IST_IO_MS 30000 /* silence on a connection at most this long, whatever the deadline */
 #define IST_PROGRESS_NS (5 * TR_NS_PER_SEC) /* between progress lines while receiving */
 #define IST_REFUSAL_QUIET_NS TR_NS_PER_SEC  /* refused connections: one log line a second */
+#define IST_SEND_BUF (256u << 10) /* the donor packs records up to this much per write */
 
 /* Each phase has a deadline of its own (trireme.ist_*_timeout), on the monotonic clock;
  * check_donor: trireme.ist_check_donor. Read when a transfer starts. */
@@ -65,38 +73,148 @@ static int split_addr(const char *addr, char *host, size_t hlen, char *port, siz
     return 0;
 }
 
+/* One IST connection: a socket (non-blocking), and its TLS session when IST runs TLS. */
+struct ist_conn {
+    int fd;
+    tr_tls *tls;
+};
+
 /* Moves len bytes before the monotonic deadline: 0, -ETIMEDOUT (the deadline passed, or
- * IST_IO_MS of silence), or -EPIPE (closed, reset, or any other error). */
-static int io_until(int fd, void *buf, size_t len, bool wr, int64_t deadline)
+ * IST_IO_MS of silence), -EPIPE (closed, reset, or any other error), or -EPROTO (TLS refused
+ * or broken: tr_tls_why says why). Tries first, polls only when the socket has no room or no
+ * bytes: TLS may hold decrypted bytes the socket no longer shows. */
+static int io_until(struct ist_conn *c, void *buf, size_t len, bool wr, int64_t deadline)
 {
     uint8_t *p = buf;
     while (len) {
         int64_t left = deadline - tr_now_ns();
         if (left <= 0) return -ETIMEDOUT;
-        int ms = left / 1000000 < IST_IO_MS ? (int)(left / 1000000) + 1 : IST_IO_MS;
-        struct pollfd pf = {fd, wr ? POLLOUT : POLLIN, 0};
-        int pr = poll(&pf, 1, ms);
-        if (pr < 0 && errno == EINTR) continue;
-        if (pr < 0) return -EPIPE;
-        if (pr == 0) {
-            if (ms == IST_IO_MS) return -ETIMEDOUT;
-            continue; /* the deadline is checked above */
+        short want = wr ? POLLOUT : POLLIN;
+        if (c->tls) {
+            size_t n = 0;
+            enum tr_tls_rc rc = wr ? tr_tls_write(c->tls, p, len, &n) : tr_tls_read(c->tls, p, len, &n);
+            if (rc == TR_TLS_OK) {
+                p += n;
+                len -= n;
+                continue;
+            }
+            if (rc == TR_TLS_CLOSED) return -EPIPE;
+            if (rc == TR_TLS_FAIL) return -EPROTO;
+            want = rc == TR_TLS_WANT_WRITE ? POLLOUT : POLLIN; /* after WANT_*: the same bytes again */
+        } else {
+            ssize_t r = wr ? send(c->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT) : recv(c->fd, p, len, MSG_DONTWAIT);
+            if (r > 0) {
+                p += r;
+                len -= (size_t)r;
+                continue;
+            }
+            if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) return -EPIPE;
+            if (errno == EINTR) continue;
         }
-        ssize_t r = wr ? send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT) : recv(fd, p, len, MSG_DONTWAIT);
-        if (r < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-        if (r <= 0) return -EPIPE;
-        p += r;
-        len -= (size_t)r;
+        int ms = left / 1000000 < IST_IO_MS ? (int)(left / 1000000) + 1 : IST_IO_MS;
+        struct pollfd pf = {c->fd, want, 0};
+        int pr = poll(&pf, 1, ms);
+        if (pr < 0 && errno != EINTR) return -EPIPE;
+        if (pr == 0 && ms == IST_IO_MS) return -ETIMEDOUT; /* else the deadline is checked above */
     }
     return 0;
 }
 
-/* A reset, not a FIN: a refused peer leaves no TIME_WAIT behind. */
+/* Why an I/O call failed, for a log line. A write that found the connection reset may have an
+ * alert from the peer queued before the reset (with TLS 1.3 a server refuses the client's
+ * certificate after the client's handshake is done): read it, it says why. */
+static const char *io_why(struct ist_conn *c, int rc)
+{
+    if (c->tls && rc == -EPIPE && tr_tls_failure(c->tls) != TR_TLS_F_CERT) {
+        uint8_t b[64];
+        size_t n;
+        if (tr_tls_read(c->tls, b, sizeof b, &n) == TR_TLS_FAIL && tr_tls_failure(c->tls) == TR_TLS_F_CERT)
+            return tr_tls_why(c->tls);
+    }
+    if ((rc == -EPROTO || rc == -EPIPE) && c->tls && tr_tls_why(c->tls)[0]) return tr_tls_why(c->tls);
+    return strerror(-rc);
+}
+
+/* A reset, not a FIN: a refused peer leaves no TIME_WAIT behind, and a donor never takes it
+ * for the end of a transfer that went well (no close_notify either). */
 static void close_reset(int fd)
 {
     struct linger lg = {1, 0};
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
     close(fd);
+}
+
+static void conn_abort(struct ist_conn *c)
+{
+    tr_tls_drop(c->tls);
+    c->tls = NULL;
+    if (c->fd >= 0) close_reset(c->fd);
+    c->fd = -1;
+}
+
+/* The end of a transfer that went well: close_notify (TLS), then a FIN. */
+static void conn_close(struct ist_conn *c)
+{
+    tr_tls_free(c->tls);
+    c->tls = NULL;
+    if (c->fd >= 0) close(c->fd);
+    c->fd = -1;
+}
+
+/* The TLS context of one transfer, made afresh from the files (as Galera does for each IST: a
+ * renewed certificate is used from the next transfer on). NULL when IST runs plaintext, or on
+ * failure with err set. */
+static tr_tls_ctx *tls_ctx(struct repl_node *n, bool *on, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&n->mu);
+    struct tr_tls_opts o = n->ist_tls;
+    pthread_mutex_unlock(&n->mu);
+    *on = o.enabled;
+    return o.enabled ? tr_tls_ctx_new(&o, err, errlen) : NULL;
+}
+
+int repl_ist_configure(struct repl_node *n, const char *url, char *err, size_t errlen)
+{
+    tr_cfg *cfg = url ? repl_group_gcomm_url_cfg(n->cfg, url, err, errlen) : n->cfg;
+    if (!cfg) return -1;
+    struct tr_tls_opts o;
+    char e[TR_TLS_ERR_MAX];
+    int rc = tr_tls_opts_from_cfg(cfg, &o, e, sizeof e);
+    if (cfg != n->cfg) tr_cfg_free(cfg);
+    if (rc) {
+        snprintf(err, errlen, "IST: %s", e);
+        return -1;
+    }
+    char addr[REPL_INCOMING_LEN];
+    bool ssl_addr = repl_options_ist_recv_addr(n->cfg, addr, sizeof addr) == 0 && !strncmp(addr, "ssl://", 6);
+    if (!o.enabled && ssl_addr) {
+        snprintf(err, errlen, "IST: ist.recv_addr '%s' asks for TLS, but TLS is not configured (socket.ssl_key, "
+                 "socket.ssl_cert, socket.ssl_ca): IST is never taken in plaintext instead", addr);
+        return -1;
+    }
+    if (o.enabled) {
+        tr_tls_ctx *ctx = tr_tls_ctx_new(&o, e, sizeof e);
+        if (!ctx) {
+            snprintf(err, errlen, "IST: TLS cannot be set up: %s", e);
+            return -1;
+        }
+        tr_tls_ctx_free(ctx);
+        char set[16] = "";
+        if (tr_cfg_get_string(n->cfg, "ist.recv_addr", set, sizeof set) > 0 && !strncmp(set, "tcp://", 6))
+            tr_warn("IST: ist.recv_addr says tcp://, but TLS is on: IST is received over TLS only");
+        tr_info("IST: TLS in both directions, peers verified against the CA %s", o.ca);
+    }
+    pthread_mutex_lock(&n->mu);
+    n->ist_tls = o;
+    pthread_mutex_unlock(&n->mu);
+    return 0;
+}
+
+int repl_ist_recv_addr(struct repl_node *n, char *buf, size_t len)
+{
+    if (repl_options_ist_recv_addr(n->cfg, buf, len)) return -1;
+    if (n->ist_tls.enabled && !strncmp(buf, "tcp://", 6)) memcpy(buf, "ssl", 3); /* what the donor must dial */
+    return 0;
 }
 
 /* A thread started here: joined by the next start after it finished, or at shutdown, so that
@@ -189,6 +307,7 @@ static bool still_waiting(struct repl_node *n)
 struct ist_recv {
     struct repl_node *n;
     int lfd;
+    tr_tls_ctx *tls; /* NULL: plaintext */
     tr_uuid group;
     int64_t first, last;
     uint64_t token;
@@ -279,12 +398,12 @@ static bool from_donor(struct ist_recv *j, const char *src, int64_t deadline, ch
 }
 
 /* Waits for the donor's connection: the first one from an address the host's allowlist
- * allows that presents this transfer's header (the token only the group's chosen donor
- * learnt) within the header deadline, from an address of that donor. Others are refused and
- * the receiver keeps listening, so that nobody can end a transfer by connecting first. One
- * connection at a time: a slow one holds the others up to the header deadline. -1 with
- * j->why set. */
-static int accept_donor(struct ist_recv *j)
+ * allows that (with TLS) finishes its handshake with a certificate our CA verifies and then
+ * presents this transfer's header (the token only the group's chosen donor learnt), both within
+ * the header deadline, from an address of that donor. Others are refused and the receiver keeps
+ * listening, so that nobody can end a transfer by connecting first. One connection at a time: a
+ * slow one holds the others up to the header deadline. 0 with *c, or -1 with j->why set. */
+static int accept_donor(struct ist_recv *j, struct ist_conn *c)
 {
     int64_t connect_dl = tr_now_ns() + j->dl.connect_ns;
     for (;;) {
@@ -302,39 +421,56 @@ static int accept_donor(struct ist_recv *j)
         if (poll(&pf, 1, 200) <= 0) continue;
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
-        int c = accept4(j->lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
-        if (c < 0) continue;
-        char src[INET6_ADDRSTRLEN + 8];
+        *c = (struct ist_conn){accept4(j->lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC | SOCK_NONBLOCK), NULL};
+        if (c->fd < 0) continue;
+        char src[INET6_ADDRSTRLEN + 8], peer[INET6_ADDRSTRLEN + 16];
         tr_sockaddr_text(&ss, src, sizeof src, false);
         /* before a byte is read, as on gcomm's port: MariaDB's wsrep_allowlist */
         if (j->n->allow_peer && !j->n->allow_peer(j->n->allow_ctx, src)) {
             refused(j, src, "not in the allowlist (wsrep_allowlist)");
-            close_reset(c);
+            conn_abort(c);
             continue;
         }
-        uint8_t h[IST_HDR];
         int64_t header_dl = tr_now_ns() + j->dl.header_ns;
+        if (j->tls) { /* before a byte of ours goes out: both certificates verified */
+            tr_sockaddr_text(&ss, peer, sizeof peer, true);
+            c->tls = tr_tls_new(j->tls, c->fd, TR_TLS_SERVER, peer);
+            int rc = c->tls ? tr_tls_handshake_until(c->tls, (uint64_t)header_dl) : -ENOMEM;
+            if (rc) {
+                refused(j, src, rc == -ETIMEDOUT ? "no TLS handshake within trireme.ist_header_timeout"
+                                : c->tls       ? tr_tls_why(c->tls) : "out of memory");
+                conn_abort(c);
+                continue;
+            }
+        }
+        uint8_t h[IST_HDR];
         int rc = io_until(c, h, sizeof h, false, header_dl);
         if (rc == -ETIMEDOUT) {
             refused(j, src, "no header within trireme.ist_header_timeout");
-            close_reset(c);
+            conn_abort(c);
             continue;
         }
         if (rc || tr_get_u32(h) != IST_MAGIC || tr_get_u32(h + 4) != IST_VERSION ||
             memcmp(h + 8, j->group.data, 16) != 0 || (int64_t)tr_get_u64(h + 24) != j->first ||
             (int64_t)tr_get_u64(h + 32) != j->last || tr_get_u64(h + 40) != j->token) {
             refused(j, src, "it did not present this transfer's header");
-            close_reset(c);
+            conn_abort(c);
             continue;
         }
         char why[200];
         if (j->dl.check_donor && !from_donor(j, src, header_dl, why, sizeof why)) {
             refused(j, src, why);
-            close_reset(c);
+            conn_abort(c);
             continue;
         }
-        tr_info("IST: the stream comes from %s", src);
-        return c;
+        if (c->tls) {
+            char d[384];
+            tr_tls_describe(c->tls, d, sizeof d);
+            tr_info("IST: the stream comes from %s over TLS (%s)", src, d);
+        } else {
+            tr_info("IST: the stream comes from %s", src);
+        }
+        return 0;
     }
 }
 
@@ -356,17 +492,18 @@ static const char *stream_failed(struct ist_recv *j, int rc, size_t k, size_t to
  * of them before any reaches the core (a transfer that fails has applied nothing). */
 static const char *receive(struct ist_recv *j, struct repl_ist_rec **out, size_t *nout)
 {
-    int fd = accept_donor(j);
-    if (fd < 0) return j->why;
+    struct ist_conn c0, *c = &c0;
+    if (accept_donor(j, c)) return j->why;
     int64_t stream_dl = tr_now_ns() + j->dl.stream_ns;
     size_t total = (size_t)(j->last - j->first + 1);
     struct repl_ist_rec *recs = calloc(total ? total : 1, sizeof *recs);
     if (!recs) {
-        close(fd);
+        conn_abort(c);
         return "out of memory";
     }
     const char *why = NULL;
-    int64_t t_last = tr_now_ns();
+    int64_t t_last = tr_now_ns(), t0 = t_last;
+    uint64_t bytes = 0;
     tr_info("Receiving IST: %lld write-sets, seqnos %lld-%lld", (long long)total, (long long)j->first,
             (long long)j->last); /* Galera's words: monitors and tests look for them */
     size_t k = 0;
@@ -376,7 +513,7 @@ static const char *receive(struct ist_recv *j, struct repl_ist_rec **out, size_t
             tr_info("Receiving IST: %zu of %zu actions", k, total);
         }
         uint8_t rh[5];
-        int rc = io_until(fd, rh, sizeof rh, false, stream_dl);
+        int rc = io_until(c, rh, sizeof rh, false, stream_dl);
         if (rc) {
             why = stream_failed(j, rc, k, total);
             break;
@@ -394,7 +531,7 @@ static const char *receive(struct ist_recv *j, struct repl_ist_rec **out, size_t
             why = "out of memory";
             break;
         }
-        rc = io_until(fd, buf, len, false, stream_dl);
+        rc = io_until(c, buf, len, false, stream_dl);
         if (rc) {
             free(buf);
             why = stream_failed(j, rc, k, total);
@@ -407,13 +544,18 @@ static const char *receive(struct ist_recv *j, struct repl_ist_rec **out, size_t
         }
         repl_ws_decode(ws, CERT_WS_MAX_SIZE); /* outside the lock; the core checks the result */
         recs[k].ws = ws;
+        bytes += len;
     }
-    close(fd);
     if (why) {
+        conn_abort(c);
         free_recs(recs, total); /* calloc: the entries not reached hold NULL */
         return why;
     }
-    tr_info("IST received: %zu actions (%lld..%lld)", total, (long long)j->first, (long long)j->last);
+    bool tls = c->tls != NULL;
+    conn_close(c); /* the donor waits for this end: all of it arrived */
+    double secs = (double)(tr_now_ns() - t0) / TR_NS_PER_SEC;
+    tr_info("IST received: %zu actions (%lld..%lld), %.1f MB in %.3f s%s", total, (long long)j->first,
+            (long long)j->last, (double)bytes / 1e6, secs, tls ? " over TLS" : "");
     *out = recs;
     *nout = total;
     return NULL;
@@ -426,6 +568,7 @@ static void *recv_main(void *arg)
     size_t k = 0;
     const char *why = receive(j, &recs, &k);
     close(j->lfd);
+    tr_tls_ctx_free(j->tls);
     struct repl_ev ev = {.kind = REPL_EV_IST_RECEIVED, .rc = why ? -1 : 0, .why = why, .ist = recs,
                          .nist = k};
     if (!why || strcmp(why, "given up") != 0) repl_drive(j->n, &ev);
@@ -449,13 +592,18 @@ int repl_ist_start_receiver(struct repl_node *n, const struct repl_act *a)
     j->group = *repl_core_group(n->core);
     pthread_mutex_unlock(&n->mu);
     read_settings(n, &j->dl);
-    j->lfd = listen_on(a->addr);
-    if (j->lfd < 0) {
+    bool on;
+    char err[TR_TLS_ERR_MAX];
+    j->tls = tls_ctx(n, &on, err, sizeof err);
+    if (on && !j->tls) { /* fail closed: never listen in plaintext instead */
+        tr_error("IST: cannot receive: TLS cannot be set up: %s", err);
         free(j);
         return -1;
     }
-    if (thread_start(n, recv_main, j, &j->thr)) {
-        close(j->lfd);
+    j->lfd = listen_on(a->addr);
+    if (j->lfd < 0 || thread_start(n, recv_main, j, &j->thr)) {
+        if (j->lfd >= 0) close(j->lfd);
+        tr_tls_ctx_free(j->tls);
         free(j);
         return -1;
     }
@@ -511,14 +659,101 @@ static int dial(const char *addr, int64_t deadline, int *err)
     return fd;
 }
 
+/* Streams seqnos first..last of the pinned range: records packed into one buffer straight from
+ * the store (the store's lock only for each copy), written IST_SEND_BUF at a time, so that TLS
+ * fills whole records and plaintext makes few system calls. 0, or the error and *phase. */
+static int stream(struct ist_conn *c, struct repl_act *a, int64_t deadline, const char **phase)
+{
+    size_t cap = IST_SEND_BUF, off = 0;
+    uint8_t *buf = malloc(cap);
+    int rc = buf ? 0 : -ENOMEM;
+    for (int64_t s = a->seqno; !rc && s <= a->depends; s++) {
+        size_t len = 0;
+        int kind = cap - off >= 5 ? repl_gcache_read_into(a->pin, s, buf + off + 5, cap - off - 5, &len) : -ENOSPC;
+        if (kind == -ENOSPC) { /* full: out with what it holds, and room for this one */
+            if (off && (rc = io_until(c, buf, off, true, deadline))) break;
+            off = 0;
+            if (len + 5 > cap) {
+                uint8_t *nb = realloc(buf, len + 5);
+                if (!nb) {
+                    rc = -ENOMEM;
+                    break;
+                }
+                buf = nb;
+                cap = len + 5;
+            }
+            kind = repl_gcache_read_into(a->pin, s, buf + 5, cap - 5, &len);
+        }
+        if (kind < 0) {
+            rc = kind;
+            *phase = "store read";
+            break;
+        }
+        buf[off] = kind ? IST_KIND_WS : IST_KIND_SKIP;
+        tr_put_u32(buf + off + 1, kind ? (uint32_t)len : 0);
+        off += 5 + (kind ? len : 0);
+    }
+    if (!rc && off) rc = io_until(c, buf, off, true, deadline);
+    free(buf);
+    return rc;
+}
+
+/* After the last byte: the joiner closes once it holds everything (a close_notify with TLS, a
+ * FIN without); anything else (a reset, an alert, bytes) means it did not take the stream. */
+static int wait_taken(struct ist_conn *c, int64_t deadline)
+{
+    uint8_t b;
+    if (c->tls) {
+        int rc = io_until(c, &b, 1, false, deadline);
+        if (rc == 0) return -EPROTO; /* the joiner never sends */
+        return rc == -EPIPE && !tr_tls_closed_cleanly(c->tls) ? -ECONNRESET : rc == -EPIPE ? 0 : rc;
+    }
+    for (;;) {
+        int64_t left = deadline - tr_now_ns();
+        if (left <= 0) return -ETIMEDOUT;
+        struct pollfd pf = {c->fd, POLLIN, 0};
+        int ms = left / 1000000 < IST_IO_MS ? (int)(left / 1000000) + 1 : IST_IO_MS;
+        int pr = poll(&pf, 1, ms);
+        if (pr == 0 && ms == IST_IO_MS) return -ETIMEDOUT;
+        if (pr <= 0) continue;
+        ssize_t r = recv(c->fd, &b, 1, MSG_DONTWAIT);
+        if (r == 0) return 0;
+        if (r > 0) return -EPROTO;
+        if (errno != EAGAIN && errno != EINTR) return -errno;
+    }
+}
+
 static void *send_main(void *arg)
 {
     struct ist_send *j = arg;
     struct repl_act *a = &j->a;
-    int err = 0;
-    int fd = dial(a->addr, tr_now_ns() + j->dl.connect_ns, &err);
-    int rc = fd < 0 ? -err : 0;
-    const char *phase = "connect";
+    struct ist_conn c = {-1, NULL};
+    const char *phase = "TLS setup", *why = NULL;
+    bool on;
+    char err[TR_TLS_ERR_MAX];
+    tr_tls_ctx *ctx = tls_ctx(j->n, &on, err, sizeof err);
+    int rc = on && !ctx ? -EPROTO : 0;
+    if (rc) {
+        why = err;
+    } else if (!on && !strncmp(a->addr, "ssl://", 6)) { /* the joiner takes TLS only: nothing in clear */
+        rc = -EPROTO;
+        why = "the joiner receives IST over TLS (ssl://) and TLS is not configured here (socket.ssl_key, "
+              "socket.ssl_cert, socket.ssl_ca): nothing sent in plaintext";
+    }
+    if (!rc) {
+        int err_no = 0;
+        phase = "connect";
+        c.fd = dial(a->addr, tr_now_ns() + j->dl.connect_ns, &err_no);
+        rc = c.fd < 0 ? -err_no : 0;
+    }
+    int64_t header_dl = tr_now_ns() + j->dl.header_ns;
+    if (!rc && ctx) { /* the joiner's certificate verified before a byte of the stream goes out */
+        phase = "TLS handshake";
+        const char *host = strstr(a->addr, "://");
+        c.tls = tr_tls_new(ctx, c.fd, TR_TLS_CLIENT, host ? host + 3 : a->addr);
+        rc = c.tls ? tr_tls_handshake_until(c.tls, (uint64_t)header_dl) : -ENOMEM;
+        if (rc && c.tls) why = tr_tls_why(c.tls);
+    }
     if (!rc) {
         uint8_t h[IST_HDR];
         tr_put_u32(h, IST_MAGIC);
@@ -528,32 +763,27 @@ static void *send_main(void *arg)
         tr_put_u64(h + 32, (uint64_t)a->depends);
         tr_put_u64(h + 40, a->token);
         phase = "header";
-        rc = io_until(fd, h, sizeof h, true, tr_now_ns() + j->dl.header_ns);
-        int64_t stream_dl = tr_now_ns() + j->dl.stream_ns;
-        if (!rc) phase = "stream";
-        /* one record at a time from the pinned range: the store's lock only for each copy */
-        uint8_t *buf = NULL;
-        size_t cap = 0, len = 0;
-        for (int64_t s = a->seqno; !rc && s <= a->depends; s++) {
-            int kind = repl_gcache_read(a->pin, s, &buf, &cap, &len);
-            if (kind < 0) {
-                rc = kind;
-                phase = "store read";
-                break;
-            }
-            uint8_t rh[5];
-            rh[0] = kind ? IST_KIND_WS : IST_KIND_SKIP;
-            tr_put_u32(rh + 1, kind ? (uint32_t)len : 0);
-            rc = io_until(fd, rh, sizeof rh, true, stream_dl);
-            if (!rc && kind) rc = io_until(fd, buf, len, true, stream_dl);
-        }
-        free(buf);
+        rc = io_until(&c, h, sizeof h, true, header_dl);
     }
-    if (fd >= 0) close(fd);
+    int64_t stream_dl = tr_now_ns() + j->dl.stream_ns;
+    if (!rc) {
+        phase = "stream";
+        rc = stream(&c, a, stream_dl, &phase);
+    }
+    if (!rc) {
+        phase = "end";
+        rc = wait_taken(&c, stream_dl);
+    }
+    char said[TR_TLS_ERR_MAX];
+    snprintf(said, sizeof said, "%s", why ? why : c.fd >= 0 ? io_why(&c, rc) : strerror(-rc));
+    if (rc) conn_abort(&c); /* frees what why may point into */
+    else conn_close(&c);
+    tr_tls_ctx_free(ctx);
     if (rc)
-        tr_warn("IST to %s failed in its %s phase (%s)", a->addr, phase, strerror(-rc));
+        tr_warn("IST to %s failed in its %s phase (%s)", a->addr, phase, said);
     else
-        tr_info("IST sent to %s: %lld..%lld", a->addr, (long long)a->seqno, (long long)a->depends);
+        tr_info("IST sent to %s: %lld..%lld%s", a->addr, (long long)a->seqno, (long long)a->depends,
+                on ? " over TLS" : "");
     struct repl_ev ev = {.kind = REPL_EV_IST_SENT, .rc = rc,
                          .seqno = repl_monitor_last_left(j->n->apply_mon)};
     repl_drive(j->n, &ev);

@@ -341,6 +341,11 @@ int repl_node_connect(struct repl_node *n, const char *cluster_name, const char 
         return REPL_NODE_FAIL;
     }
     bootstrap = bootstrap || url_is_bootstrap(url);
+    char ist_err[TR_TLS_ERR_MAX + 64];
+    if (repl_ist_configure(n, url, ist_err, sizeof ist_err)) { /* fail closed: IST never in plaintext */
+        tr_error("Failed to connect to the cluster: %s", ist_err);
+        return REPL_NODE_FAIL;
+    }
     pthread_mutex_lock(&n->mu);
     struct repl_core_info in;
     repl_core_info(n->core, &in);
@@ -391,7 +396,7 @@ int repl_node_connect(struct repl_node *n, const char *cluster_name, const char 
     repl_monitor_hold(n->apply_mon, INT64_MAX);
     repl_core_set_donors(n->core, donor ? donor : "");
     char ist[REPL_INCOMING_LEN];
-    if (repl_options_ist_recv_addr(n->cfg, ist, sizeof ist)) ist[0] = '\0';
+    if (repl_ist_recv_addr(n, ist, sizeof ist)) ist[0] = '\0';
     repl_core_set_ist_addr(n->core, ist);
     struct repl_ev ev = {.kind = REPL_EV_CONNECT, .bootstrap = bootstrap};
     tr_uuid_generate(&ev.proposal);

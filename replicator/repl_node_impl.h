@@ -11,6 +11,7 @@
 #include "common/tr_buf.h"
 #include "common/tr_cfg.h"
 #include "common/tr_time.h"
+#include "common/tr_tls.h"
 #include "replicator/repl_applyq.h"
 #include "replicator/repl_core.h"
 #include "replicator/repl_group.h"
@@ -145,6 +146,8 @@ struct repl_node {
     struct repl_causal_wait *causal_waits;
     int pause_count;
     int64_t pause_upto; /* paused at: own write-sets ordered after it wait for resume() */
+    struct tr_tls_opts ist_tls; /* socket.ssl* as gcomm has them (cluster address included): set
+                                 * at connect (repl_ist_configure); IST uses TLS when enabled */
     int ist_threads; /* IST sender and receiver threads not finished yet */
     struct repl_ist_thr *ist_thr; /* IST threads started and not joined yet (repl_ist.c) */
 
@@ -220,6 +223,13 @@ void repl_sync_wake_all_locked(struct repl_node *n);
 int repl_ist_start_receiver(struct repl_node *n, const struct repl_act *a);
 int repl_ist_start_sender(struct repl_node *n, struct repl_act *a); /* takes the references */
 void repl_ist_wait_threads(struct repl_node *n);
+/* At connect: reads the TLS settings IST uses (socket.ssl*, as gcomm reads them, options in the
+ * cluster address url included) and checks that a TLS context can be made from them; 0, or -1
+ * with err (the node must not connect: IST is never sent or taken in plaintext instead). */
+int repl_ist_configure(struct repl_node *n, const char *url, char *err, size_t errlen);
+/* Where this node receives IST (repl_options_ist_recv_addr), ssl:// when IST runs TLS; mu held.
+ * 0, or -1 when it cannot be derived. */
+int repl_ist_recv_addr(struct repl_node *n, char *buf, size_t len);
 
 /* repl_node.c */
 /* running: seqno -1 (a crash must not look like a clean stop); else the committed position,

@@ -120,7 +120,7 @@ static const struct repl_option_info table[] = {
     KR("repl.max_ws_size", TR_CFG_INT, "2147483647", D, 1, INT64_MAX, YES),
     KR("repl.proto_max", TR_CFG_INT, "11", 0, 1, INT32_MAX, NO),
 
-    /* sockets and TLS (gcomm links; common/tr_tls.c, docs/security.md) */
+    /* sockets and TLS (gcomm links and IST; common/tr_tls.c, docs/security.md) */
     KR("socket.checksum", TR_CFG_INT, "2", 0, 0, 2, NO),
     K("socket.dynamic", TR_CFG_BOOL, NULL, 0, YES),
     {{"socket.recv_buf_size", TR_CFG_SIZE, "auto", TR_CFG_AUTO_OK, 0, 0, 0, 0, NULL}, NO},
@@ -271,10 +271,20 @@ int repl_options_ist_port(const tr_cfg *cfg)
     return port >= 65535 ? -1 : (int)port + 1;
 }
 
+/* Galera's rule (tr_tls_opts_from_cfg): socket.ssl when set, else a key or a certificate. */
+static bool ssl_on(const tr_cfg *cfg)
+{
+    bool v;
+    if (tr_cfg_get_bool(cfg, "socket.ssl", &v) == 0) return v;
+    char s[8];
+    return tr_cfg_get_string(cfg, "socket.ssl_key", s, sizeof s) > 0 ||
+           tr_cfg_get_string(cfg, "socket.ssl_cert", s, sizeof s) > 0;
+}
+
 int repl_options_ist_recv_addr(const tr_cfg *cfg, char *buf, size_t len)
 {
     struct tr_cfg_addr a;
-    const char *scheme = get_b(cfg, "socket.ssl", false) ? "ssl" : "tcp";
+    const char *scheme = ssl_on(cfg) ? "ssl" : "tcp";
     int ist_port = repl_options_ist_port(cfg);
     if (get_addr(cfg, "ist.recv_addr", &a) == 0) {
         if (a.port < 0 && ist_port < 0) return -1;
@@ -356,6 +366,6 @@ int repl_options_read(const tr_cfg *cfg, struct repl_options *o)
     if (tr_cfg_get_size(cfg, "gcache.keep_pages_size", &o->gcache_keep_pages_size) != 0)
         o->gcache_keep_pages_size = 0;
     o->gcache_recover = get_b(cfg, "gcache.recover", true);
-    o->socket_ssl = get_b(cfg, "socket.ssl", false);
+    o->socket_ssl = ssl_on(cfg);
     return 0;
 }

@@ -66,7 +66,7 @@ struct repl_options {
     int64_t gcache_size;
     int64_t gcache_page_size, gcache_keep_pages_size;
     bool gcache_recover;
-    bool socket_ssl;
+    bool socket_ssl; /* TLS on: socket.ssl, or unset and socket.ssl_key or socket.ssl_cert set */
 };
 
 /* Fills *out from cfg; 0, or -1 if cfg is not a repl_options store. Thread-safe, but each key is
@@ -80,7 +80,8 @@ int repl_options_listen_addr(const tr_cfg *cfg, char *buf, size_t len);
 /* What other nodes are told: <base_host>:<base_port>; -1 when base_host is unset. */
 int repl_options_advertised_addr(const tr_cfg *cfg, char *buf, size_t len);
 /* IST receive address: ist.recv_addr (port base_port+1 when missing), else
- * tcp://<base_host>:<base_port+1> (ssl:// when socket.ssl); -1 when neither host is known. */
+ * tcp://<base_host>:<base_port+1>; the scheme, when not given, is ssl:// when TLS is on (socket.ssl,
+ * or unset and socket.ssl_key or socket.ssl_cert set, as Galera); -1 when neither host is known. */
 int repl_options_ist_recv_addr(const tr_cfg *cfg, char *buf, size_t len);
 /* base_port + 1, or -1 if base_port is 65535. */
 int repl_options_ist_port(const tr_cfg *cfg);

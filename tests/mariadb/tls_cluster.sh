@@ -2,8 +2,11 @@
 # tests/mariadb/tls_cluster.sh (heavy: make test-tls): a 3-node MariaDB cluster with TLS on gcomm
 # (socket.ssl_key/cert/ca from a throwaway CA with an intermediate): it forms, sysbench writes on
 # all three, tables agree; a fourth node with another CA's certificate is refused, named in the
-# log, and the cluster stays at 3; socket.ssl_reload at run time. Runs on Galera 4 too (same PKI,
-# same options), where the trireme-specific log lines are not checked.
+# log, and the cluster stays at 3; socket.ssl_reload at run time; a node stopped cleanly misses
+# writes and rejoins by IST over TLS (its log says so; with tcpdump, none of the rows' text crosses
+# its IST port in clear).
+# Runs on Galera 4 too (same PKI, same options), where the trireme-specific log lines are not
+# checked.
 # Usage: tls_cluster.sh PROVIDER_SO. The last line is "N passed, M failed".
 set -u
 PROVIDER=${1:?usage: tls_cluster.sh PROVIDER_SO}
@@ -132,5 +135,51 @@ if out=$(mdb_sql n3 "CREATE TABLE sbtest.after (id INT PRIMARY KEY); INSERT INTO
 else
   fail "n3: write after the rejoin: $out"
 fi
+echo "--- n2 stops cleanly, misses 200 write-sets, and rejoins by IST over TLS"
+mdb_stop n2 120 && pass "n2: clean shutdown" || fail "n2: clean shutdown"
+log2="$(mdb_dir n2)/error.log"
+seen=$(wc -l <"$log2")
+mdb_sql n1 "CREATE TABLE sbtest.ist (id INT PRIMARY KEY, v VARCHAR(64))" || fail "n1: CREATE TABLE sbtest.ist"
+ins=$(for i in $(seq 1 200); do printf "INSERT INTO sbtest.ist VALUES (%d, 'ist-over-tls-%d');" "$i" "$i"; done)
+mdb_sql n1 "$ins" || fail "n1: 200 INSERTs while n2 is down"
+cap="" # with tcpdump (and root): what crosses n2's IST port, to look for the rows' text in clear
+if command -v tcpdump >/dev/null && [ "$(id -u)" = 0 ]; then
+  cap=$MDB_ROOT/ist.pcap
+  tcpdump -i lo -U -w "$cap" "tcp port $(mdb_get n2 ist_port)" 2>"$MDB_ROOT/tcpdump.log" &
+  tpid=$!
+  MDB_CHILD_PIDS="$MDB_CHILD_PIDS $tpid"
+  wait_for 10 grep -qs "listening on" "$MDB_ROOT/tcpdump.log" || fail "tcpdump did not start"
+fi
+mdb_start n2
+if mdb_wait_ready n2 120 && wait_for 60 formed; then pass "n2 restarted and rejoined"; else
+  fail "n2 did not rejoin: $(per_node wsrep_cluster_size) $(per_node wsrep_local_state_comment)"; fi
+if [ -n "$cap" ]; then
+  sleep 1
+  kill -INT "$tpid" 2>/dev/null
+  wait "$tpid" 2>/dev/null
+  MDB_CHILD_PIDS=${MDB_CHILD_PIDS/ $tpid/}
+  size=$(stat -c %s "$cap" 2>/dev/null || echo 0)
+  if [ "$size" -lt 12000 ]; then fail "tcpdump caught only $size bytes on the IST port (200 rows are more)"
+  elif grep -aq "ist-over-tls-" "$cap"; then fail "the rows' text crossed the IST port in clear ($cap)"
+  else pass "the IST port carried $size bytes (tcpdump), none of the rows' text in clear"; fi
+else
+  echo "SKIP: no tcpdump (or not root): the IST port's bytes are not looked at"
+fi
+expect "n2 holds the 200 rows it missed" "$(mdb_sql n2 "SET SESSION wsrep_sync_wait=15; SELECT COUNT(*) FROM sbtest.ist" 2>&1)" 200
+rejoin=$(tail -n +"$((seen + 1))" "$log2")
+if [ $TRIREME = 1 ]; then
+  got=$(grep -o "IST received: [0-9]* actions ([0-9.]*), [0-9.]* MB in [0-9.]* s over TLS" <<<"$rejoin" | head -1)
+  [ -n "$got" ] && pass "n2 rejoined by IST: $got" || fail "n2's log has no 'IST received: ... over TLS' after its restart"
+  from=$(grep -o "IST: the stream comes from [^ ]* over TLS ('[^']*', TLSv1.[23] [A-Z0-9_-]*)" <<<"$rejoin" | head -1)
+  [ -n "$from" ] && pass "n2: $from" || fail "n2's log does not say the IST stream came over TLS"
+  if grep -q "IST sent to ssl://127.0.0.1:$(mdb_get n2 ist_port): [0-9.]* over TLS" "$(mdb_dir n1)/error.log" \
+     "$(mdb_dir n3)/error.log"; then pass "the donor sent it over TLS to ssl://127.0.0.1:$(mdb_get n2 ist_port)"; else
+    fail "no donor logged 'IST sent to ssl://127.0.0.1:$(mdb_get n2 ist_port): ... over TLS'"; fi
+else # Galera 4: "IST received: uuid:seqno", and its receiver says ssl://
+  grep -q "IST received" <<<"$rejoin" && pass "n2 rejoined by IST (Galera)" || fail "n2's log has no 'IST received'"
+  grep -q "IST receiver addr using ssl://" <<<"$rejoin" && pass "n2's IST receiver used ssl:// (Galera)" ||
+    fail "n2's IST receiver did not say ssl://"
+fi
+
 for n in n3 n2 n1; do mdb_stop "$n" 120 && pass "$n: clean shutdown" || fail "$n: clean shutdown"; done
 finish

@@ -2189,7 +2189,7 @@ static int ist_extra_writes; /* writes of C=3 again after C, to push B and C out
 static void ist_pair_with(struct bus *b, struct host *h, int port, const char *extra,
                           const char *method, struct repl_msg_str *m)
 {
-    char opts[200];
+    char opts[1024];
     snprintf(opts, sizeof opts, "repl.causal_read_timeout=PT10S; ist.recv_addr=127.0.0.1:%d%s", port, extra);
     tr_log_set_sink(ist_log_sink); /* the test restores it */
     host_init_with(&h[0], "t1", ist_donor_opts, bus_factory, b);
@@ -2270,9 +2270,22 @@ static void ist_forge(int fd, const struct repl_msg_str *m, int records)
     }
 }
 
+/* Port k of a test: one the kernel says is free right now (bound to port 0 and let go), the
+ * same on every call. A fixed port may be some other process's ephemeral port of the moment:
+ * the receiver's listen then fails (EADDRINUSE). */
 static int ist_port(int k)
 {
-    return 40000 + (int)(getpid() % 10000) * 2 + k;
+    static int port[16];
+    ck_assert(k >= 0 && k < 16);
+    if (port[k]) return port[k];
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t al = sizeof a;
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    ck_assert(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &al), 0);
+    close(fd);
+    return port[k] = ntohs(a.sin_port);
 }
 
 /* The host's allowlist refuses 127.0.0.2: a connection from there to the IST port is reset
@@ -2433,6 +2446,186 @@ START_TEST(ist_stream_deadline)
 }
 END_TEST
 
+/* ---- IST over TLS (security.md, TLS) ---- */
+
+/* A throwaway PKI, made once per test process with tests/scripts/make-pki.sh (the openssl CLI,
+ * as docs/security.md tells a DBA): ca.pem's intermediate signs t1 and t2; intruder.pem is
+ * another CA's (other-ca.pem); both-ca.pem trusts both roots. */
+static const char *ist_pki(void)
+{
+    static char dir[sizeof run_dir + 8];
+    if (dir[0]) return dir;
+    snprintf(dir, sizeof dir, "%s/pki", run_dir);
+    char src[512];
+    snprintf(src, sizeof src, "%s", __FILE__); /* CMake compiles it by its absolute path */
+    char *u = strstr(src, "/unit/check_cluster.c");
+    ck_assert_msg(u != NULL, "cannot find tests/scripts from %s", __FILE__);
+    *u = '\0';
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "bash '%s/scripts/make-pki.sh' '%s' t1 t2 >/dev/null && cat '%s/ca.pem' "
+             "'%s/other-ca.pem' >'%s/both-ca.pem'", src, dir, dir, dir, dir);
+    ck_assert_int_eq(system(cmd), 0);
+    return dir;
+}
+
+/* "; socket.ssl_cert=...; socket.ssl_key=...; socket.ssl_ca=..." for certificate `who` of the
+ * PKI, checked against `ca` (a file of it); `more` follows. */
+static const char *ist_tls_opts(char *buf, size_t len, const char *who, const char *ca, const char *more)
+{
+    const char *d = ist_pki();
+    snprintf(buf, len, "; socket.ssl_cert=%s/%s.pem; socket.ssl_key=%s/%s.key; socket.ssl_ca=%s/%s%s", d, who, d,
+             who, d, ca, more);
+    return buf;
+}
+
+/* The donor runs with `donor_tls` (its IST options after "repl.causal_read_timeout=PT10S"), the
+ * joiner with `joiner_tls`; as ist_pair. */
+static void ist_tls_pair(struct bus *b, struct host *h, int port, const char *donor_tls, const char *joiner_tls,
+                         struct repl_msg_str *m)
+{
+    static char donor[1100];
+    snprintf(donor, sizeof donor, "repl.causal_read_timeout=PT10S%s", donor_tls);
+    ist_donor_opts = donor;
+    ist_pair(b, h, port, joiner_tls, m);
+    ist_donor_opts = "repl.causal_read_timeout=PT10S";
+}
+
+/* Both nodes with certificates from the cluster's CA: the joiner asks for ssl://, the stream
+ * comes over TLS with both certificates verified, both ends say so, and rows B and C arrive. */
+START_TEST(ist_tls_between_nodes)
+{
+    static struct bus b = {BUS_INIT};
+    static struct host h[2];
+    struct repl_msg_str m;
+    char d[1024], j[1024];
+    ist_tls_pair(&b, h, ist_port(5), ist_tls_opts(d, sizeof d, "t1", "ca.pem", ""),
+                 ist_tls_opts(j, sizeof j, "t2", "ca.pem", ""), &m);
+    ck_assert_msg(!strncmp(m.ist_addr, "ssl://", 6), "the joiner asks for IST at %s", m.ist_addr);
+    bus_release_all(&b);
+    wait_synced(&h[1], 1);
+    ck_assert_int_eq(hget(&h[1], &h[1].table['B' - 'A']), 2);
+    ck_assert_int_eq(hget(&h[1], &h[1].table['C' - 'A']), 3);
+    ck_assert(ist_logged("IST: the stream comes from 127.0.0.1 over TLS ('CN=t1,O=trireme test', TLSv1.", 1000));
+    ck_assert(ist_logged(" over TLS\n", 3000)); /* the donor's "IST sent to ssl://...: a..b over TLS" */
+    ck_assert(ist_logged("IST sent to ssl://127.0.0.1:", 0));
+    tr_log_set_sink(NULL);
+    host_stop(&h[1]);
+    host_stop(&h[0]);
+}
+END_TEST
+
+/* A joiner with TLS takes no plaintext: a connection from the donor's own address that
+ * presents the transfer's header and a whole (forged) stream in clear is refused, the log
+ * saying so; the donor's TLS stream is then taken: rows B and C arrive. */
+START_TEST(ist_tls_refuses_plaintext)
+{
+    static struct bus b = {BUS_INIT};
+    static struct host h[2];
+    struct repl_msg_str m;
+    char d[1024], j[1024];
+    ist_tls_pair(&b, h, ist_port(6), ist_tls_opts(d, sizeof d, "t1", "ca.pem", ""),
+                 ist_tls_opts(j, sizeof j, "t2", "ca.pem", ""), &m);
+    int fd = ist_dial("127.0.0.1", ist_port(6));
+    ist_forge(fd, &m, -1);
+    ck_assert_msg(ist_logged("IST: refused a connection from 127.0.0.1: refused 127.0.0.1:", 3000) &&
+                      ist_logged("it does not speak TLS", 0),
+                  "no refusal of the plaintext stream logged");
+    close(fd);
+    bus_release_all(&b);
+    wait_synced(&h[1], 1);
+    ck_assert_int_eq(hget(&h[1], &h[1].table['B' - 'A']), 2);
+    ck_assert_int_eq(hget(&h[1], &h[1].table['C' - 'A']), 3);
+    tr_log_set_sink(NULL);
+    host_stop(&h[1]);
+    host_stop(&h[0]);
+}
+END_TEST
+
+/* A transfer from a donor with `donor_tls` to a joiner with `joiner_tls` (its receiver gives up
+ * after 2 s) that must not happen: every line of `want` is logged (within 5 s), the joiner never
+ * takes a stream, and applies nothing. */
+static void ist_tls_refused(int k, const char *donor_tls, const char *joiner_tls, const char *const *want)
+{
+    static struct bus b = {BUS_INIT};
+    static struct host h[2];
+    struct repl_msg_str m;
+    char j[1024];
+    snprintf(j, sizeof j, "%s; trireme.ist_connect_timeout=PT2S", joiner_tls);
+    ist_tls_pair(&b, h, ist_port(k), donor_tls, j, &m);
+    bus_release_all(&b);
+    for (int i = 0; want[i]; i++) ck_assert_msg(ist_logged(want[i], 5000), "not logged: %s", want[i]);
+    ck_assert(!ist_logged("IST: the stream comes from", 0));
+    ck_assert_int_eq(hget(&h[1], &h[1].table['B' - 'A']), 0);
+    ck_assert_int_eq(hget(&h[1], &h[1].table['C' - 'A']), 0);
+    tr_log_set_sink(NULL);
+    host_stop(&h[1]);
+    host_stop(&h[0]);
+}
+
+/* A donor without TLS never sends to a joiner that asks for ssl://: it says why. */
+START_TEST(ist_tls_plain_donor_sends_nothing)
+{
+    char j[1024];
+    static const char *const want[] = {"failed in its TLS setup phase (the joiner receives IST over TLS (ssl://) "
+                                       "and TLS is not configured here", NULL};
+    ist_tls_refused(7, "", ist_tls_opts(j, sizeof j, "t2", "ca.pem", ""), want);
+}
+END_TEST
+
+/* A donor whose certificate another CA signed (it trusts ours, so its own check passes) is
+ * refused by the joiner, which names the certificate and the reason; the donor learns it from
+ * the joiner's alert. */
+START_TEST(ist_tls_refuses_foreign_donor)
+{
+    char d[1024], j[1024];
+    static const char *const want[] = {
+        "IST: refused a connection from 127.0.0.1: refused the certificate of 127.0.0.1:",
+        "('CN=intruder,O=trireme test'): self-signed certificate in certificate chain",
+        "refused our certificate (TLS alert", NULL};
+    ist_tls_refused(8, ist_tls_opts(d, sizeof d, "intruder", "both-ca.pem", ""),
+                    ist_tls_opts(j, sizeof j, "t2", "ca.pem", ""), want);
+}
+END_TEST
+
+/* A joiner whose certificate another CA signed (it trusts ours) gets nothing from a donor with
+ * TLS: the donor refuses it in the handshake, before a byte of the stream, naming it. */
+START_TEST(ist_tls_donor_refuses_foreign_joiner)
+{
+    char d[1024], j[1024];
+    static const char *const want[] = {
+        "failed in its TLS handshake phase (refused the certificate of 127.0.0.1:",
+        "('CN=intruder,O=trireme test'): self-signed certificate in certificate chain", NULL};
+    ist_tls_refused(9, ist_tls_opts(d, sizeof d, "t1", "ca.pem", ""),
+                    ist_tls_opts(j, sizeof j, "intruder", "both-ca.pem", ""), want);
+}
+END_TEST
+
+/* Fail closed at connect, with no gcomm in the way (the bus): a node whose TLS files do not go
+ * together does not connect, and says which; nor does one whose ist.recv_addr says ssl://
+ * without TLS configured. Neither would take or send IST in plaintext instead. */
+START_TEST(ist_tls_fails_closed_at_connect)
+{
+    static struct bus b = {BUS_INIT};
+    static struct host h;
+    const char *d = ist_pki();
+    char o[1200];
+    tr_log_set_sink(ist_log_sink);
+    snprintf(o, sizeof o, "ist.recv_addr=127.0.0.1:%d; socket.ssl_cert=%s/t1.pem; socket.ssl_key=%s/t2.key; "
+             "socket.ssl_ca=%s/ca.pem", ist_port(10), d, d, d);
+    host_init_with(&h, "t1", o, bus_factory, &b);
+    ck_assert_int_eq(repl_node_connect(h.node, "test", "gcomm://", "", true), REPL_NODE_FAIL);
+    ck_assert(ist_logged("Failed to connect to the cluster: IST: TLS cannot be set up: socket.ssl_key '", 0));
+    ck_assert(ist_logged("t2.key' is not the key of the certificate in socket.ssl_cert", 0));
+    host_release(&h);
+    snprintf(o, sizeof o, "ist.recv_addr=ssl://127.0.0.1:%d", ist_port(10));
+    host_init_with(&h, "t1", o, bus_factory, &b);
+    ck_assert_int_eq(repl_node_connect(h.node, "test", "gcomm://", "", true), REPL_NODE_FAIL);
+    ck_assert(ist_logged("asks for TLS, but TLS is not configured", 0));
+    tr_log_set_sink(NULL);
+    host_release(&h);
+}
+END_TEST
+
 int main(void)
 {
     snprintf(run_dir, sizeof run_dir, "/tmp/check_cluster.XXXXXX");
@@ -2474,6 +2667,12 @@ int main(void)
     tcase_add_test(ist, ist_stream_deadline);
     tcase_add_test(ist, ist_restart_bypass);
     tcase_add_test(ist, ist_restart_falls_back_to_sst);
+    tcase_add_test(ist, ist_tls_between_nodes);
+    tcase_add_test(ist, ist_tls_refuses_plaintext);
+    tcase_add_test(ist, ist_tls_plain_donor_sends_nothing);
+    tcase_add_test(ist, ist_tls_refuses_foreign_donor);
+    tcase_add_test(ist, ist_tls_donor_refuses_foreign_joiner);
+    tcase_add_test(ist, ist_tls_fails_closed_at_connect);
     suite_add_tcase(s, ist);
     TCase *fs = tcase_create("failstop");
     tcase_set_timeout(fs, 60);

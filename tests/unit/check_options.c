@@ -262,6 +262,13 @@ START_TEST(test_derived)
     ck_assert_str_eq(buf, "192.168.0.5:16000");
     ck_assert_int_eq(repl_options_ist_recv_addr(c, buf, sizeof buf), 0);
     ck_assert_str_eq(buf, "tcp://192.168.0.5:16001");
+    /* TLS is on with a key or a certificate and socket.ssl unset (Galera's rule): ssl:// */
+    ck_assert_int_eq(tr_cfg_parse(c, "socket.ssl_cert=/x.pem", TR_CFG_AT_INIT, err, sizeof err), 0);
+    ck_assert_int_eq(repl_options_ist_recv_addr(c, buf, sizeof buf), 0);
+    ck_assert_str_eq(buf, "ssl://192.168.0.5:16001");
+    ck_assert_int_eq(tr_cfg_parse(c, "socket.ssl=no", TR_CFG_AT_INIT, err, sizeof err), 0);
+    ck_assert_int_eq(repl_options_ist_recv_addr(c, buf, sizeof buf), 0);
+    ck_assert_str_eq(buf, "tcp://192.168.0.5:16001");
     ck_assert_int_eq(tr_cfg_parse(c, "ist.recv_addr=[::1]; socket.ssl=yes; gmcast.listen_addr=[::]:17000",
                                   TR_CFG_AT_INIT, err, sizeof err), 0);
     ck_assert_int_eq(repl_options_ist_recv_addr(c, buf, sizeof buf), 0);
