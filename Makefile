@@ -55,10 +55,10 @@ test-tsan: deps
 MTR_TLS_TESTS ?= galera.galera_ssl galera.galera_ssl_cipher galera.galera_ssl_upgrade \
 	galera.galera_var_notify_ssl_ipv6 galera_3nodes.galera_ssl_reload
 test-tls: build
+	bash $(DEPS) --with-tls
 	bash tests/mariadb/tls_cluster.sh $(CURDIR)/build/lib/libtrireme.so
 	if [ -r /usr/lib/galera/libgalera_smm.so ]; then \
 		bash tests/mariadb/tls_cluster.sh /usr/lib/galera/libgalera_smm.so; fi
-	bash $(DEPS) --with-mtr
 	../shared/bin/mtr-run $(CURDIR)/build/lib/libtrireme.so /tmp/trireme-mtr-tls $(MTR_TLS_TESTS)
 
 valgrind: build

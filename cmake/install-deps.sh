@@ -8,6 +8,8 @@ PKGS="cmake make gcc clang pkg-config libmariadb-dev libgcrypt20-dev libzstd-dev
       libclang-rt-14-dev dpkg-dev file"
 [ "${1:-}" = "--with-mtr" ] && PKGS="$PKGS mariadb-test"
 [ "${1:-}" = "--with-haproxy" ] && PKGS="$PKGS haproxy"
+# make test-tls: MariaDB's SSL tests, and tcpdump to show the IST port carries no plaintext rows
+[ "${1:-}" = "--with-tls" ] && PKGS="$PKGS mariadb-test tcpdump"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
