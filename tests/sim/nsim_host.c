@@ -1062,7 +1062,7 @@ static int send_ws(struct nsim *m, struct ns_node *nd, struct ns_client *c, uint
     uint8_t *buf = malloc(len);
     if (!buf) abort();
     memcpy(buf, enc.hdr, sizeof enc.hdr);
-    memcpy(buf + sizeof enc.hdr, enc.keys, enc.keys_len);
+    if (enc.keys_len) memcpy(buf + sizeof enc.hdr, enc.keys, enc.keys_len); /* a rollback has none */
     memcpy(buf + sizeof enc.hdr + enc.keys_len, enc.data, enc.data_len);
     cert_ws_enc_free(&enc);
     tr_buf_free(&keys);
