@@ -404,19 +404,44 @@ static int stream_reserve(struct cert_index *idx, struct stream *st, uint32_t nk
     return 0;
 }
 
+/* A later fragment of another open stream that took this reference over from u's fragment
+ * gives back, if it rolls back too, what u's fragment replaced: never the reference of a
+ * transaction rolled back already (a spurious conflict with every write-set that had not seen
+ * it; trireme-nsim --streaming seed 906). */
+static void undo_hand_over(struct cert_index *idx, const struct stream *st, const struct undo *u)
+{
+    for (size_t k = 0; k < idx->nstreams; k++) {
+        struct stream *o = &idx->streams[k];
+        if (o == st) continue;
+        for (size_t j = 0; j < o->nundo; j++) {
+            struct undo *w = &o->undo[j];
+            if (w->e == u->e && w->type == u->type && w->prev == u->frag) {
+                w->prev = u->prev;
+                w->prev_src = u->prev_src;
+                w->prev_toi = u->prev_toi;
+            }
+        }
+    }
+}
+
 /* A rolled-back streaming transaction never commits anywhere: its keys must not make others
  * fail or wait. Each reference a fragment took over goes back to what it replaced, newest
  * first, unless a later write-set has taken it since (that one stands and covers the older
- * conflict window) or what it replaced was purged meanwhile. The entries stay until purge pops
- * them (it frees an entry once no reference and no FIFO slot is left). */
+ * conflict window; if it is another open stream's fragment, that one gives back what this
+ * one replaced when it rolls back) or what it replaced was purged meanwhile. The entries stay
+ * until purge pops them (it frees an entry once no reference and no FIFO slot is left). */
 static void stream_drop_keys(struct cert_index *idx, const struct stream *st)
 {
     for (size_t i = st->nundo; i-- > 0;) {
         const struct undo *u = &st->undo[i];
         struct cert_entry *e = u->e;
-        /* taken by a later write-set since; or a key twice in one fragment (the older undo,
-         * next in this loop, gives back what was there before) */
-        if (e->seqno[u->type] != u->frag || u->prev == u->frag) continue;
+        /* a key twice in one fragment: the older undo, next in this loop, gives back what was
+         * there before */
+        if (u->prev == u->frag) continue;
+        if (e->seqno[u->type] != u->frag) { /* taken by a later write-set since */
+            undo_hand_over(idx, st, u);
+            continue;
+        }
         bool back = u->prev >= 0 && u->prev > idx->purged_upto;
         e->seqno[u->type] = back ? u->prev : -1;
         e->src[u->type] = back ? u->prev_src : 0;

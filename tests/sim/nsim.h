@@ -11,7 +11,7 @@
 #include "tests/sim/sim.h"
 
 #define NS_MAXN 5
-#define NS_CLIENTS 2
+#define NS_CLIENTS 3 /* the third runs only with streaming: it streams */
 #define NS_ROWS 12
 #define NS_LOG_FAILED INT64_C(-1) /* this node failed to apply the seqno (an injected fault) */
 
@@ -26,21 +26,51 @@ struct ns_in {
     struct ns_in *next;
 };
 
-/* What a store applied, by seqno: a write-set's trx id, 0 for no work, NS_LOG_FAILED. */
+/* A streaming transaction the store holds open (MariaDB's mysql.wsrep_streaming_log): its
+ * fragments are kept, not applied, until the commit fragment; a rollback discards them. */
+#define NS_SR_MAX 32
+struct ns_sr {
+    tr_uuid src;       /* the originator's identity (its incarnation) */
+    uint64_t trx;
+    int nfrag;         /* fragments held */
+    uint64_t sum;      /* of their write-set numbers: which fragments, in short */
+};
+
+/* What a store applied, by seqno: a write-set's number, 0 for no work, NS_LOG_FAILED. */
 struct ns_log {
     tr_uuid history;
     int64_t base; /* seqno of e[0] */
     int64_t *e;
     size_t n, cap;
+    struct ns_sr sr[NS_SR_MAX]; /* open streaming transactions */
+    int nsr;
+    uint8_t *done;              /* by stream trx id: how many times its commit took effect */
+    size_t done_cap;
+    tr_uuid prev_prim[NS_MAXN]; /* the members of the last primary view it applied (wsrep-lib
+                                 * keeps the view in the store: it survives restarts and SST) */
+    int nprev_prim;
 };
 
 enum ns_client_state { NC_IDLE = 0, NC_ORDER, NC_COMMIT };
+
+/* What a client's write-set in flight is (nck's pieces). */
+enum ns_piece { NP_TRX = 0, NP_FIRST, NP_MIDDLE, NP_COMMIT, NP_ROLLBACK };
 
 struct ns_client {
     enum ns_client_state st;
     uint64_t next_at;
     uint64_t local_id, trx_id;
+    uint64_t ws;            /* the write-set number in flight (unique in the run) */
     int64_t seqno, last_seen;
+    /* a streaming client (docs/design/streaming.md): one transaction in fragments over time */
+    bool sr;
+    enum ns_piece piece;    /* what is in flight */
+    uint64_t sr_trx;        /* the open stream (0: none) */
+    int sr_frags, sr_want;  /* fragments passed; how many before the commit fragment */
+    uint64_t sr_nonprim;    /* the node's non-primary views when the stream began */
+    bool sr_rollback;       /* a rollback fragment waits to be sent (wsrep-lib's queue) */
+    bool sr_killed;         /* its host rolled the stream back at a view: pieces ordered since
+                             * take no effect anywhere */
 };
 
 struct ns_node {
@@ -81,6 +111,13 @@ struct ns_node {
     int64_t committed_told;
     int64_t notify_at;      /* where the core last asked to hear of commits */
     int64_t vote_wait;      /* its applier failed here and waits for the group's vote (-1) */
+    uint64_t nonprim;       /* non-primary views its core reported (a streaming origin rolls back) */
+    uint64_t sr_recovered[NS_SR_MAX]; /* its own streams found in its store at start: orphans, */
+    int nsr_recovered;                /* rolled back at its first primary view */
+    struct ns_owed {                  /* rollback fragments owed: sent again until applied here */
+        uint64_t trx, ws;             /* ws: the last one sent (0: none yet) */
+    } owed[2 * NS_SR_MAX];
+    int nowed;
     const char *inject;     /* an allocation failure armed in this node's core (tr_fail point) */
     uint64_t inject_until;
 };
@@ -107,8 +144,14 @@ struct nsim {
     uint64_t seed, rng;
     uint64_t next_trx;
     bool clients_on;
+    bool streaming;         /* one client per data node streams its transactions */
+    bool resend;            /* a rollback fragment lost in a view change is sent again */
+    uint64_t sent_once[64]; /* without: streams whose rollback fragment was lost */
+    unsigned nsent_once;
+    uint64_t next_ws;       /* write-set numbers */
     int verbose;
     uint64_t acked, cert_fail, votes_lost, injected;
+    uint64_t sr_commits, sr_rollbacks; /* acknowledged stream commits, rollback fragments sent */
 };
 
 /* nsim_host.c */
@@ -138,12 +181,31 @@ bool ns_settled(struct nsim *m, char *why, size_t cap);
 /* nsim_check.c */
 void nck_reset(void);
 void nck_free(void);
-/* An ordered write-set or view as node i decided it (APPLY, SKIP, LOCAL, VIEW). */
-void nck_ordered(struct nsim *m, int i, const tr_uuid *history, int64_t seqno, uint64_t trx,
-                 int verdict, int64_t floor, bool ist);
-/* the write-set trx was built by node `src` on rows (bit mask) with last_seen */
-void nck_ws_built(uint64_t trx, int src, uint32_t rows, bool toi, int64_t last_seen);
-void nck_acked(struct nsim *m, uint64_t trx);
+/* An ordered write-set (number ws) or view (v, ws 0) as node i decided it (APPLY, SKIP, LOCAL,
+ * VIEW). */
+void nck_ordered(struct nsim *m, int i, const tr_uuid *history, int64_t seqno, uint64_t ws,
+                 int verdict, int64_t floor, bool ist, const struct repl_view *v);
+/* write-set number ws (a piece of transaction trx) was built by node `src` (identity self) on
+ * rows (bit mask) with last_seen; frag: its fragment number in a stream */
+void nck_ws_built(uint64_t ws, uint64_t trx, enum ns_piece piece, int frag, int src, const tr_uuid *self,
+                  uint32_t rows, bool toi, int64_t last_seen);
+void nck_acked(struct nsim *m, uint64_t ws);
+/* node's store committed stream trx, holding nfrag fragments (their numbers sum to sum) */
+void nck_sr_commit(struct nsim *m, int node, uint64_t trx, int nfrag, uint64_t sum);
+/* the primary view ordered at seqno (NULL: none), as its first node installed it: what an IST
+ * record without bytes was, for a host that learns views from IST as Galera 4's joiners do */
+const struct repl_view *nck_view_at(const tr_uuid *history, int64_t seqno);
+/* node applied the primary view at seqno: it holds no stream whose originator that view left out */
+void nck_view_applied(struct nsim *m, int node, int64_t seqno);
+/* the hosts rolled stream trx back at a primary view of history h before seqno: its later
+ * pieces find no streaming applier and take no effect (wsrep-lib's warning path) */
+bool nck_sr_gone(uint64_t trx, const tr_uuid *h, int64_t seqno);
+/* the hosts of history h ended stream trx (committed or rolled back) */
+bool nck_sr_ended(uint64_t trx, const tr_uuid *h);
+/* write-set number ws was ordered (by some node, in a history not lost) */
+bool nck_ws_ordered(uint64_t ws);
+/* the stream trx of a write-set's piece (0: none) */
+uint64_t nck_trx_of(uint64_t ws);
 void nck_applied(struct nsim *m, int node, const tr_uuid *history, int64_t seqno);
 void nck_store_lost(struct nsim *m, int node);
 /* an injected failure made a node refuse seqno (the group may decide it fails everywhere) */

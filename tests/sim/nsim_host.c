@@ -1,6 +1,7 @@
 /* tests/sim/nsim_host: one model host per node around a real repl_core: it copies gcomm's
  * deliveries, steps the core, executes its actions (apply in order, donate, IST, broadcast),
- * runs clients that write conflicting rows, and crashes and restarts with its durable store. */
+ * runs clients that write conflicting rows or stream fragments, and crashes and restarts with
+ * its durable store. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -51,10 +52,190 @@ static void log_put(struct ns_log *l, int64_t seqno, int64_t v)
     l->e[l->n++] = v;
 }
 
+/* The store's streams and their effects: a new history or an untrusted store starts without. */
+static void log_forget_sr(struct ns_log *l)
+{
+    l->nsr = 0;
+    l->nprev_prim = 0;
+    if (l->done) memset(l->done, 0, l->done_cap);
+}
+
 static void log_copy(struct ns_log *d, const struct ns_log *s)
 {
     log_reset(d, &s->history, s->base);
     for (size_t i = 0; i < s->n; i++) log_put(d, s->base + (int64_t)i, s->e[i]);
+    /* the snapshot holds the streaming log and what committed streams did */
+    memcpy(d->sr, s->sr, sizeof d->sr);
+    d->nsr = s->nsr;
+    memcpy(d->prev_prim, s->prev_prim, sizeof d->prev_prim);
+    d->nprev_prim = s->nprev_prim;
+    if (d->done_cap < s->done_cap) {
+        d->done = realloc(d->done, s->done_cap);
+        if (!d->done) abort();
+        d->done_cap = s->done_cap;
+    }
+    if (d->done) memset(d->done, 0, d->done_cap);
+    if (s->done_cap) memcpy(d->done, s->done, s->done_cap);
+}
+
+/* ---- the streaming log (MariaDB's streaming appliers, wsrep-lib server_state.cpp) ---- */
+
+static struct ns_sr *sr_find(struct ns_log *l, const tr_uuid *src, uint64_t trx)
+{
+    for (int k = 0; k < l->nsr; k++)
+        if (l->sr[k].trx == trx && !tr_uuid_compare(&l->sr[k].src, src)) return &l->sr[k];
+    return NULL;
+}
+
+static void sr_drop(struct ns_log *l, struct ns_sr *sr)
+{
+    *sr = l->sr[--l->nsr];
+}
+
+/* The host owes the group a rollback fragment for its stream trx (wsrep-lib's
+ * streaming_rollback). It is sent when the node is primary, and again when this node saw a
+ * view before it was ordered: gcomm drops a message broadcast just before a view change, and
+ * then every member would keep the stream open (its originator is still in the next view). It
+ * is owed until it is ordered. repl_node_rollback does not send it again (docs/testing.md):
+ * --no-resend shows what that does. */
+static void owe_rollback(struct nsim *m, struct ns_node *nd, uint64_t trx)
+{
+    for (int k = 0; k < nd->nowed; k++)
+        if (nd->owed[k].trx == trx) return;
+    if (nd->nowed == 2 * NS_SR_MAX) return NFAIL(m, "n%d: owes too many rollback fragments", nd->idx);
+    nd->owed[nd->nowed++] = (struct ns_owed){trx, 0};
+}
+
+/* A stream of this node's identity that none of its clients runs (a process before this one
+ * started it: the store kept it, or an IST or a snapshot brought it) has nobody to end it:
+ * the host rolls it back with a rollback fragment, or every member would keep it open. */
+static void sr_adopt_orphans(struct nsim *m, struct ns_node *nd)
+{
+    const struct ns_log *l = &nd->log;
+    for (int k = 0; k < l->nsr; k++) {
+        if (tr_uuid_compare(&l->sr[k].src, repl_core_self(nd->core)) || nck_sr_ended(l->sr[k].trx, &l->history))
+            continue;
+        bool mine = false;
+        for (int c = 0; c < NS_CLIENTS && !mine; c++) mine = nd->cl[c].sr_trx == l->sr[k].trx;
+        for (int c = 0; c < 64 && !m->resend && !mine; c++) mine = m->sent_once[c] == l->sr[k].trx;
+        if (!mine) owe_rollback(m, nd, l->sr[k].trx);
+    }
+}
+
+/* A view: what was sent before it and is not ordered yet never will be. */
+static void owed_view(struct nsim *m, struct ns_node *nd)
+{
+    for (int k = 0; k < nd->nowed; k++) {
+        struct ns_owed *o = &nd->owed[k];
+        if (!o->ws || nck_ws_ordered(o->ws)) continue;
+        TRACE(m, "n%d: the rollback fragment of stream trx %" PRIu64 " (write-set %" PRIu64 ") was lost in a view change",
+              nd->idx, o->trx, o->ws);
+        if (m->resend)
+            o->ws = 0;
+        else { /* as repl_node_rollback: sent once, whatever became of it */
+            m->sent_once[m->nsent_once++ % 64] = o->trx;
+            nd->owed[k--] = nd->owed[--nd->nowed];
+        }
+    }
+}
+
+/* A piece of a transaction applied in order with the write-set flags: TRX_START alone opens a
+ * streaming applier, no end flag holds one more fragment, TRX_END commits what it holds (with
+ * its own data), ROLLBACK discards it. Only the stream's effects are modelled: held fragments
+ * count, a commit marks the transaction done once. */
+static void sr_apply(struct nsim *m, struct ns_node *nd, uint32_t flags, const tr_uuid *src, uint64_t trx, uint64_t ws)
+{
+    struct ns_log *l = &nd->log;
+    uint32_t ends = flags & (REPL_F_TRX_START | REPL_F_TRX_END);
+    if ((flags & REPL_F_ISOLATION) || (!(flags & REPL_F_ROLLBACK) && ends == (REPL_F_TRX_START | REPL_F_TRX_END)))
+        return;
+    struct ns_sr *sr = sr_find(l, src, trx);
+    if (flags & REPL_F_ROLLBACK) { /* of a stream rolled back here already, or never opened: nothing */
+        if (sr) sr_drop(l, sr);
+        return;
+    }
+    if (ends == REPL_F_TRX_START) {
+        if (sr) return NFAIL(m, "n%d: stream trx %" PRIu64 " started twice (write-set %" PRIu64 ")", nd->idx, trx, ws);
+        if (l->nsr == NS_SR_MAX) return NFAIL(m, "n%d: more than %d open streams", nd->idx, NS_SR_MAX);
+        l->sr[l->nsr++] = (struct ns_sr){*src, trx, 1, ws};
+        return;
+    }
+    if (!sr && nck_sr_gone(trx, &l->history, nd->applied)) return;
+    if (!sr)
+        return NFAIL(m, "n%d: applies %s of stream trx %" PRIu64 " (write-set %" PRIu64 "), which its store does not hold",
+                     nd->idx, ends ? "the commit fragment" : "a fragment", trx, ws);
+    if (!ends) {
+        sr->nfrag++;
+        sr->sum += ws;
+        return;
+    }
+    if (trx >= l->done_cap) {
+        size_t cap = l->done_cap ? l->done_cap : 256;
+        while (cap <= trx) cap *= 2;
+        l->done = realloc(l->done, cap);
+        if (!l->done) abort();
+        memset(l->done + l->done_cap, 0, cap - l->done_cap);
+        l->done_cap = cap;
+    }
+    if (l->done[trx]++) NFAIL(m, "n%d: stream trx %" PRIu64 " commits a second time", nd->idx, trx);
+    nck_sr_commit(m, nd->idx, trx, sr->nfrag, sr->sum);
+    sr_drop(l, sr);
+}
+
+/* At a primary view every host rolls back the streams whose originator is not in it
+ * (wsrep-lib server_state::close_orphaned_sr_transactions): no rollback fragment comes. When
+ * the view has the same members as the previous primary view it applied (a non-primary spell
+ * between them), wsrep-lib rolls back every stream, its own clients' included. A restarted
+ * node keeps its identity (gvwstate.dat), so the others keep its streams when no primary view
+ * without it came between (they were all non-primary meanwhile): at its first primary view
+ * it rolls back what it recovered of its own streams, whose clients are gone, and sends their
+ * rollback fragments. */
+static void sr_close_orphans(struct nsim *m, struct ns_node *nd, const struct repl_view *v, int64_t seqno, bool ist)
+{
+    if (!v || v->status != REPL_VIEW_PRIMARY) return;
+    struct ns_log *l = &nd->log;
+    bool equal = l->nprev_prim == v->memb_num;
+    for (int j = 0; j < v->memb_num && equal; j++) {
+        bool in = false;
+        for (int k = 0; k < l->nprev_prim && !in; k++) in = !tr_uuid_compare(&l->prev_prim[k], &v->members[j].id);
+        equal = in;
+    }
+    l->nprev_prim = v->memb_num < NS_MAXN ? v->memb_num : NS_MAXN;
+    for (int j = 0; j < l->nprev_prim; j++) l->prev_prim[j] = v->members[j].id;
+    if (equal) { /* its own streaming clients are BF-aborted: they send a rollback fragment */
+        for (int k = 0; k < NS_CLIENTS; k++)
+            if (nd->cl[k].sr_trx) nd->cl[k].sr_rollback = nd->cl[k].sr_killed = true;
+        if (l->nsr) TRACE(m, "n%d rolls back its %d streams at view %" PRId64 ": the same members as the last primary view",
+                          nd->idx, l->nsr, seqno);
+        l->nsr = 0;
+    }
+    for (int k = 0; k < l->nsr;) {
+        bool in = false;
+        for (int j = 0; j < v->memb_num && !in; j++) in = !tr_uuid_compare(&v->members[j].id, &l->sr[k].src);
+        for (int r = 0; r < nd->nsr_recovered && in && !ist; r++)
+            in = !(l->sr[k].trx == nd->sr_recovered[r] && !tr_uuid_compare(&l->sr[k].src, repl_core_self(nd->core)));
+        if (in) {
+            k++;
+        } else {
+            if (!tr_uuid_compare(&l->sr[k].src, repl_core_self(nd->core))) owe_rollback(m, nd, l->sr[k].trx);
+            TRACE(m, "n%d rolls back stream trx %" PRIu64 " at view %" PRId64 ": its originator left", nd->idx,
+                  l->sr[k].trx, seqno);
+            sr_drop(l, &l->sr[k]);
+        }
+    }
+    if (!ist) nd->nsr_recovered = 0; /* a view it takes part in, not one of its IST's */
+    nck_view_applied(m, nd->idx, seqno);
+}
+
+/* the write-set number a client put in the data */
+static uint64_t ws_no(const struct repl_ws *ws)
+{
+    char b[32];
+    size_t n = ws->view.data_len < sizeof b - 1 ? ws->view.data_len : sizeof b - 1;
+    memcpy(b, ws->view.data, n);
+    b[n] = '\0';
+    unsigned long long w = 0;
+    return sscanf(b, "w=%llu", &w) == 1 ? (uint64_t)w : 0;
 }
 
 /* ---- deliveries ---- */
@@ -151,6 +332,11 @@ static void qclear(struct ns_node *nd)
     }
 }
 
+static int nclients(const struct nsim *m)
+{
+    return m->streaming ? NS_CLIENTS : NS_CLIENTS - 1;
+}
+
 static struct ns_client *client_of(struct ns_node *nd, uint64_t local_id)
 {
     for (int k = 0; k < NS_CLIENTS; k++)
@@ -217,6 +403,7 @@ static struct ns_xfer *xfer_new(struct nsim *m)
     for (int k = 0; k < 16; k++)
         if (!m->xf[k].used) {
             free(m->xf[k].log.e); /* what an earlier transfer in this slot left */
+            free(m->xf[k].log.done);
             repl_act_release(&m->xf[k].act);
             xfer_free_recs(&m->xf[k]);
             memset(&m->xf[k], 0, sizeof m->xf[k]);
@@ -236,15 +423,20 @@ static void route(struct nsim *m, struct ns_node *nd, struct repl_act *a)
     switch (a->kind) {
     case REPL_ACT_APPLY:
     case REPL_ACT_SKIP:
-        nck_ordered(m, i, h, a->seqno, a->ws ? a->ws->view.hdr.trx_id : 0,
-                    a->kind == REPL_ACT_APPLY || a->ok ? 1 : 2, in.cert_floor, !a->ws);
+        nck_ordered(m, i, h, a->seqno, a->ws ? ws_no(a->ws) : 0, a->kind == REPL_ACT_APPLY || a->ok ? 1 : 2,
+                    in.cert_floor, !a->ws, NULL);
         qpush(nd, a);
         return;
     case REPL_ACT_VIEW:
-        nck_ordered(m, i, h, a->seqno, 0, 3, in.cert_floor, false);
+        nck_ordered(m, i, h, a->seqno, 0, 3, in.cert_floor, false, a->view);
+        owed_view(m, nd);
         qpush(nd, a);
         return;
     case REPL_ACT_NONPRIM:
+        nd->nonprim++; /* a streaming origin rolls its stream back: the others may close it */
+        owed_view(m, nd);
+        qpush(nd, a);
+        return;
     case REPL_ACT_SYNCED:
     case REPL_ACT_SST_REQUEST:
     case REPL_ACT_DONATE:
@@ -256,8 +448,16 @@ static void route(struct nsim *m, struct ns_node *nd, struct repl_act *a)
             NFAIL(m, "n%d: own write-set %" PRIu64 " ordered, but no client waits for it", i, a->id);
             break;
         }
-        nck_ordered(m, i, h, a->seqno, c->trx_id, a->ok ? 1 : 2, in.cert_floor, false);
+        nck_ordered(m, i, h, a->seqno, c->ws, a->ok ? 1 : 2, in.cert_floor, false, NULL);
         if (!a->ok) m->cert_fail++;
+        /* a failed fragment: wsrep-lib rolls the transaction back, and sends the rollback
+         * fragment once any fragment may be open elsewhere (the failed one opened nothing) */
+        if (!a->ok && c->piece != NP_TRX) {
+            if (c->piece == NP_FIRST)
+                c->sr_trx = 0, c->sr_rollback = c->sr_killed = false;
+            else
+                c->sr_rollback = true;
+        }
         c->seqno = a->seqno;
         /* a refused one still passes its seqno here, in its turn, as release() does */
         own_add(m, nd, a->seqno, a->ok ? (int)(c - nd->cl) : -1);
@@ -271,6 +471,8 @@ static void route(struct nsim *m, struct ns_node *nd, struct repl_act *a)
         if (c) {
             c->st = NC_IDLE;
             c->next_at = m->net.now + 50 * SIM_MS;
+            /* the fragment may be ordered elsewhere all the same: the transaction rolls back */
+            if (c->piece != NP_TRX) c->sr_rollback = true;
         }
         break;
     }
@@ -444,6 +646,7 @@ void ns_start(struct nsim *m, int i, bool bootstrap)
     if (nd->corrupt) { /* grastate says its data cannot be trusted: it starts empty */
         nd->corrupt = false;
         log_reset(&nd->log, &tr_uuid_nil, 0);
+        log_forget_sr(&nd->log);
         nd->applied = -1;
     }
     tr_gtid pos = {nd->log.history, tr_uuid_is_nil(&nd->log.history) ? -1 : nd->applied};
@@ -488,9 +691,14 @@ void ns_start(struct nsim *m, int i, bool bootstrap)
     nd->committed_told = nd->applied;
     nd->notify_at = INT64_MAX;
     nd->vote_wait = -1;
-    for (int k = 0; k < NS_CLIENTS; k++) {
-        memset(&nd->cl[k], 0, sizeof nd->cl[k]);
+    nd->nowed = 0;
+    nd->nsr_recovered = 0; /* what its store holds of its own streams: a process before it ran them */
+    for (int k = 0; k < nd->log.nsr; k++)
+        if (!tr_uuid_compare(&nd->log.sr[k].src, &cfg.self)) nd->sr_recovered[nd->nsr_recovered++] = nd->log.sr[k].trx;
+    for (int k = 0; k < NS_CLIENTS; k++) memset(&nd->cl[k], 0, sizeof nd->cl[k]);
+    for (int k = 0; k < nclients(m); k++) {
         nd->cl[k].next_at = m->net.now + ns_rand(m) % (100 * SIM_MS);
+        nd->cl[k].sr = k == NS_CLIENTS - 1;
     }
     TRACE(m, "n%d starts at %" PRId64 "%s (uuid ..%02x%02x)", i, nd->applied, bootstrap ? " (bootstrap)" : "",
           cfg.self.data[14], cfg.self.data[15]);
@@ -603,11 +811,28 @@ static bool apply_one(struct nsim *m, struct ns_node *nd)
     int64_t next = nd->applied + 1;
     int cl;
     if (own_next(nd, next, &cl)) {
-        put(m, nd, next, cl >= 0 ? (int64_t)nd->cl[cl].trx_id : 0);
+        put(m, nd, next, cl >= 0 ? (int64_t)nd->cl[cl].ws : 0);
         if (cl >= 0) {
-            nck_acked(m, nd->cl[cl].trx_id);
-            nd->cl[cl].st = NC_IDLE;
-            nd->cl[cl].next_at = m->net.now + ns_rand(m) % (30 * SIM_MS);
+            struct ns_client *c = &nd->cl[cl];
+            c->st = NC_IDLE;
+            c->next_at = m->net.now + ns_rand(m) % (30 * SIM_MS);
+            if (c->piece != NP_TRX && c->sr_killed) {
+                /* BF-aborted at a view that rolled its stream back: certify() returned
+                 * BF_ABORT; the others find no applier for this piece either */
+            } else if (c->piece == NP_TRX || c->piece == NP_COMMIT) {
+                nck_acked(m, c->ws);
+            }
+            if (c->piece != NP_TRX && !c->sr_killed) { /* wsrep-lib keeps its own fragments in the streaming log too */
+                static const uint32_t fl[] = {0, REPL_F_TRX_START, 0, REPL_F_TRX_END | REPL_F_PA_UNSAFE};
+                sr_apply(m, nd, fl[c->piece], repl_core_self(nd->core), c->sr_trx, c->ws);
+                c->next_at = m->net.now + ns_rand(m) % (150 * SIM_MS); /* the statement goes on */
+                if (c->piece == NP_COMMIT) {
+                    m->sr_commits++;
+                    c->sr_trx = 0;
+                } else {
+                    c->sr_frags++;
+                }
+            }
         }
         return true;
     }
@@ -648,18 +873,30 @@ static bool apply_one(struct nsim *m, struct ns_node *nd)
     }
     switch (x.kind) {
     case REPL_ACT_APPLY:
-        if (x.seqno == nd->fail_seqno && ns_synced_quorum(m)) { /* the others decide */
+        /* injected apply failures model a row that differs: a stream's pieces are not hit
+         * (its effects are judged at the commit, against the fragments that passed) */
+        if (x.seqno == nd->fail_seqno && ns_synced_quorum(m) && !nck_trx_of(ws_no(x.ws))) { /* the others decide */
             TRACE(m, "n%d fails to apply seqno %" PRId64, nd->idx, x.seqno);
             nck_failed(m, repl_core_group(nd->core), x.seqno);
             nd->vote_wait = x.seqno;
             struct repl_ev ev = {.kind = REPL_EV_APPLY_FAILED, .seqno = x.seqno, .code = 0xbad, .rc = 1};
             step(m, nd, &ev);
         } else {
-            put(m, nd, x.seqno, (int64_t)x.ws->view.hdr.trx_id);
+            uint64_t w = ws_no(x.ws);
+            put(m, nd, x.seqno, (int64_t)w);
+            sr_apply(m, nd, x.ws->view.hdr.flags, &x.ws->view.hdr.source, x.ws->view.hdr.trx_id, w);
         }
         break;
     case REPL_ACT_SKIP:
-    case REPL_ACT_VIEW: put(m, nd, x.seqno, 0); break;
+        put(m, nd, x.seqno, 0);
+        /* an IST record without bytes: a refused write-set, or a view, which Galera 4's IST
+         * hands the host as a view (its streams are closed there as by any view) */
+        if (!x.ws) sr_close_orphans(m, nd, nck_view_at(repl_core_group(nd->core), x.seqno), x.seqno, true);
+        break;
+    case REPL_ACT_VIEW:
+        put(m, nd, x.seqno, 0);
+        sr_close_orphans(m, nd, x.view, x.seqno, false);
+        break;
     case REPL_ACT_NONPRIM:
     case REPL_ACT_SYNCED: break;
     case REPL_ACT_SST_REQUEST: {
@@ -676,6 +913,7 @@ static bool apply_one(struct nsim *m, struct ns_node *nd)
     case REPL_ACT_RESET:
         if (x.seqno == 0 && x.depends < 0) { /* a new history */
             log_reset(&nd->log, repl_core_group(nd->core), 1);
+            log_forget_sr(&nd->log);
             nd->applied = 0;
         } else if (nd->applied != x.seqno) {
             NFAIL(m, "n%d: the order restarts at %" PRId64 " but the store holds %" PRId64, nd->idx, x.seqno, nd->applied);
@@ -785,40 +1023,37 @@ static void xfer_due(struct nsim *m, struct ns_xfer *x)
 
 /* ---- clients ---- */
 
-static void client_write(struct nsim *m, struct ns_node *nd, struct ns_client *c)
+/* Broadcasts one write-set of client c: trx's piece with flags, on rows (TOI: the table). A
+ * rollback fragment has no waiter (local false: repl's rollback() sends it with local id 0) and
+ * no keys. 0 when it went out; c then waits for its order (unless it was a rollback). */
+static int send_ws(struct nsim *m, struct ns_node *nd, struct ns_client *c, uint32_t flags, uint32_t rows,
+                   uint64_t trx, enum ns_piece piece, int frag)
 {
-    bool toi = ns_rand(m) % 50 == 0;
-    uint32_t rows = 0;
-    int nrows = 1 + (int)(ns_rand(m) % 2);
-    for (int k = 0; k < nrows; k++) rows |= 1u << (ns_rand(m) % NS_ROWS);
-    uint64_t id;
-    if (repl_core_local_begin(nd->core, false, nd->applied, &id)) {
-        c->next_at = m->net.now + 50 * SIM_MS;
-        return;
-    }
+    bool toi = flags & REPL_F_ISOLATION, local = piece != NP_ROLLBACK;
+    uint64_t id = 0;
+    if (local && repl_core_local_begin(nd->core, false, nd->applied, &id)) return -1;
     struct tr_buf keys = {0};
     uint32_t nkeys = 0;
     struct cert_key_part parts[3] = {{"db", 2}, {"t", 1}, {NULL, 1}};
     char names[NS_ROWS];
-    cert_ws_key_append(&keys, CERT_KEY_SHARED, parts, 1);
-    nkeys++;
-    cert_ws_key_append(&keys, toi ? CERT_KEY_EXCLUSIVE : CERT_KEY_SHARED, parts, 2);
-    nkeys++;
-    for (int r = 0; !toi && r < NS_ROWS; r++)
+    if (local) {
+        cert_ws_key_append(&keys, CERT_KEY_SHARED, parts, 1);
+        nkeys++;
+        cert_ws_key_append(&keys, toi ? CERT_KEY_EXCLUSIVE : CERT_KEY_SHARED, parts, 2);
+        nkeys++;
+    }
+    for (int r = 0; local && !toi && r < NS_ROWS; r++)
         if (rows >> r & 1) {
             names[r] = (char)('a' + r);
             parts[2].ptr = &names[r];
             cert_ws_key_append(&keys, CERT_KEY_EXCLUSIVE, parts, 3);
             nkeys++;
         }
-    c->trx_id = ++m->next_trx;
-    c->local_id = id;
-    c->last_seen = nd->applied;
+    uint64_t ws = ++m->next_ws;
     char data[32];
-    int dlen = snprintf(data, sizeof data, "trx=%" PRIu64, c->trx_id);
-    struct cert_ws_hdr hdr = {.flags = REPL_F_TRX_START | REPL_F_TRX_END | (toi ? REPL_F_ISOLATION : 0),
-                              .source = *repl_core_self(nd->core), .local_id = id,
-                              .trx_id = c->trx_id, .last_seen = nd->applied, .nkeys = nkeys,
+    int dlen = snprintf(data, sizeof data, "w=%" PRIu64, ws);
+    struct cert_ws_hdr hdr = {.flags = flags, .source = *repl_core_self(nd->core), .local_id = id,
+                              .trx_id = trx, .last_seen = nd->applied, .nkeys = nkeys,
                               .keys_len = (uint32_t)keys.len, .data_len = (uint64_t)dlen};
     struct cert_ws_enc enc;
     struct cert_ws_enc_opts eo = {0};
@@ -827,7 +1062,7 @@ static void client_write(struct nsim *m, struct ns_node *nd, struct ns_client *c
     uint8_t *buf = malloc(len);
     if (!buf) abort();
     memcpy(buf, enc.hdr, sizeof enc.hdr);
-    memcpy(buf + sizeof enc.hdr, enc.keys, enc.keys_len);
+    if (enc.keys_len) memcpy(buf + sizeof enc.hdr, enc.keys, enc.keys_len); /* a rollback has none */
     memcpy(buf + sizeof enc.hdr + enc.keys_len, enc.data, enc.data_len);
     cert_ws_enc_free(&enc);
     tr_buf_free(&keys);
@@ -835,13 +1070,88 @@ static void client_write(struct nsim *m, struct ns_node *nd, struct ns_client *c
     int rc = g ? gc_core_broadcast(g, buf, len) : -ENOTCONN;
     free(buf);
     if (rc) {
-        repl_core_local_end(nd->core, id);
+        if (local) repl_core_local_end(nd->core, id);
+        return -1;
+    }
+    nck_ws_built(ws, trx, piece, frag, nd->idx, repl_core_self(nd->core), toi ? 0 : rows, toi, nd->applied);
+    if (m->net.verbose > 1 || (m->verbose && piece != NP_TRX))
+        TRACE(m, "n%d broadcasts write-set %" PRIu64 " (trx %" PRIu64 "%s%s)", nd->idx, ws, trx,
+              piece == NP_TRX ? "" : ", stream ",
+              (const char *[]){"", "first fragment", "fragment", "commit fragment", "rollback fragment"}[piece]);
+    if (local) {
+        c->trx_id = trx;
+        c->local_id = id;
+        c->last_seen = nd->applied;
+        c->ws = ws;
+        c->piece = piece;
+        c->st = NC_ORDER;
+    }
+    return 0;
+}
+
+static uint32_t some_rows(struct nsim *m)
+{
+    uint32_t rows = 0;
+    int nrows = 1 + (int)(ns_rand(m) % 2);
+    for (int k = 0; k < nrows; k++) rows |= 1u << (ns_rand(m) % NS_ROWS);
+    return rows;
+}
+
+static void client_write(struct nsim *m, struct ns_node *nd, struct ns_client *c)
+{
+    bool toi = ns_rand(m) % 50 == 0;
+    uint32_t rows = some_rows(m);
+    if (send_ws(m, nd, c, REPL_F_TRX_START | REPL_F_TRX_END | (toi ? REPL_F_ISOLATION : 0), rows, ++m->next_trx,
+                NP_TRX, 0))
         c->next_at = m->net.now + 50 * SIM_MS;
+}
+
+/* A streaming client, as wsrep-lib drives one (transaction.cpp certify_fragment,
+ * certify_commit, streaming_rollback): fragments one at a time, each after the previous one
+ * committed locally, then the commit fragment; or a rollback fragment when the transaction
+ * aborts (its fragment failed or was lost, its origin decided so, or the node saw a
+ * non-primary view meanwhile: the others roll back a stream whose originator left their
+ * primary component, so it must not go on). The rollback waits for a primary component. */
+static void client_stream(struct nsim *m, struct ns_node *nd, struct ns_client *c, bool writable)
+{
+    if (c->sr_trx && !c->sr_rollback && nd->nonprim != c->sr_nonprim) {
+        TRACE(m, "n%d: stream trx %" PRIu64 " rolls back: its node left the primary component", nd->idx, c->sr_trx);
+        c->sr_rollback = true;
+    }
+    if (c->sr_rollback) { /* the host sends it (node_work), the client goes on */
+        owe_rollback(m, nd, c->sr_trx);
+        c->sr_rollback = c->sr_killed = false;
+        c->sr_trx = 0;
+        c->next_at = m->net.now + ns_rand(m) % (100 * SIM_MS);
         return;
     }
-    nck_ws_built(c->trx_id, nd->idx, toi ? 0 : rows, toi, c->last_seen);
-    if (m->net.verbose > 1) TRACE(m, "n%d broadcasts trx %" PRIu64, nd->idx, c->trx_id);
-    c->st = NC_ORDER;
+    if (!writable) return;
+    uint64_t r = ns_rand(m);
+    enum ns_piece piece;
+    uint32_t flags;
+    if (!c->sr_trx) {
+        if (!m->clients_on) return;
+        c->sr_trx = ++m->next_trx;
+        c->sr_frags = 0;
+        c->sr_want = 2 + (int)(r % 5);
+        c->sr_nonprim = nd->nonprim;
+        piece = NP_FIRST;
+        flags = REPL_F_TRX_START;
+    } else if (r % 16 == 0) { /* the origin aborts (a statement fails, the client disconnects) */
+        TRACE(m, "n%d: stream trx %" PRIu64 " aborts after %d fragments", nd->idx, c->sr_trx, c->sr_frags);
+        c->sr_rollback = true;
+        return;
+    } else if (!m->clients_on || c->sr_frags + 1 >= c->sr_want) {
+        piece = NP_COMMIT;
+        flags = REPL_F_TRX_END | REPL_F_PA_UNSAFE;
+    } else {
+        piece = NP_MIDDLE;
+        flags = r % 3 ? 0 : REPL_F_PA_UNSAFE;
+    }
+    if (send_ws(m, nd, c, flags, some_rows(m), c->sr_trx, piece, c->sr_frags + 1)) {
+        c->next_at = m->net.now + 50 * SIM_MS;
+        if (piece == NP_FIRST) c->sr_trx = 0;
+    }
 }
 
 /* ---- the loop ---- */
@@ -965,10 +1275,27 @@ static void node_work(struct nsim *m, struct ns_node *nd)
         struct repl_ev ev = {.kind = REPL_EV_RESYNC, .seqno = nd->applied};
         step(m, nd, &ev);
     }
-    if (!m->clients_on || !in.writable || m->net.nodes[nd->idx].paused) return;
-    for (int k = 0; k < NS_CLIENTS && nd->core; k++) {
+    if (m->net.nodes[nd->idx].paused) return;
+    if (in.writable) sr_adopt_orphans(m, nd);
+    for (int k = 0; k < nd->nowed && in.writable; k++) {
+        struct ns_owed *o = &nd->owed[k];
+        if (o->ws && nck_ws_ordered(o->ws)) { /* the group has it */
+            nd->owed[k--] = nd->owed[--nd->nowed];
+            continue;
+        }
+        if (o->ws) continue; /* on its way */
+        if (send_ws(m, nd, NULL, REPL_F_ROLLBACK | REPL_F_PA_UNSAFE, 0, o->trx, NP_ROLLBACK, 0)) break;
+        if (o->ws) TRACE(m, "n%d sends the rollback fragment of stream trx %" PRIu64 " again", nd->idx, o->trx);
+        o->ws = m->next_ws;
+        m->sr_rollbacks++;
+    }
+    for (int k = 0; k < nclients(m) && nd->core; k++) {
         struct ns_client *c = &nd->cl[k];
-        if (c->st == NC_IDLE && m->net.now >= c->next_at) client_write(m, nd, c);
+        if (c->st != NC_IDLE || m->net.now < c->next_at) continue;
+        if (c->sr) /* it finishes its stream after the clients stop */
+            client_stream(m, nd, c, in.writable);
+        else if (m->clients_on && in.writable)
+            client_write(m, nd, c);
     }
 }
 
@@ -1005,6 +1332,10 @@ bool ns_settled(struct nsim *m, char *why, size_t cap)
                             in.primary ? "primary" : "not primary", in.members), false;
         if (nd->qn || nd->nown || nd->in_head || in.held || in.fc_requested)
             return snprintf(why, cap, "n%d still has %zu queued actions", i, nd->qn), false;
+        if (nd->nowed) return snprintf(why, cap, "n%d owes %d rollback fragments", i, nd->nowed), false;
+        for (int k = 0; k < NS_CLIENTS; k++)
+            if (nd->cl[k].sr_trx || nd->cl[k].sr_rollback)
+                return snprintf(why, cap, "n%d has stream trx %" PRIu64 " open", i, nd->cl[k].sr_trx), false;
         for (int k = 0; k < NS_CLIENTS; k++)
             if (nd->cl[k].st != NC_IDLE)
                 return snprintf(why, cap, "n%d has a client waiting (%s, trx %" PRIu64 ", seqno %" PRId64 ")", i,
@@ -1051,9 +1382,11 @@ void ns_free(struct nsim *m)
         free(nd->q);
         free_inbox(nd);
         free(nd->log.e);
+        free(nd->log.done);
     }
     for (int k = 0; k < 16; k++) {
         free(m->xf[k].log.e);
+        free(m->xf[k].log.done);
         repl_act_release(&m->xf[k].act);
         xfer_free_recs(&m->xf[k]);
     }

@@ -103,8 +103,10 @@ static void undo_all(struct nsim *m, struct undo *u, int *nu, bool all)
 }
 
 static struct {
-    uint64_t acked, injected, bootstrapped;
+    uint64_t acked, injected, bootstrapped, sr_commits, sr_rollbacks;
 } tot;
+/* --streaming: every data node also runs a streaming client (docs/design/streaming.md) */
+static bool streaming, no_resend;
 /* --arbitrators: a quarter of the seeds run arbitrator members (sim.nodes.arbitrators runs
  * just those, --only-arbitrators: the other seeds are sim.nodes' own). */
 static bool with_arbs, only_arbs;
@@ -132,6 +134,8 @@ static int run_seed(uint64_t seed, int verbose, bool quiet)
     m.verbose = verbose;
     m.net.verbose = verbose > 1 ? verbose : 0; /* --verbose twice: every delivery too */
     m.clients_on = true;
+    m.streaming = streaming;
+    m.resend = !no_resend;
     for (int i = 0; i < n; i++) {
         ns_run(&m, m.net.now + ns_rand(&m) % (300 * SIM_MS));
         ns_start(&m, i, i == 0);
@@ -199,18 +203,21 @@ static int run_seed(uint64_t seed, int verbose, bool quiet)
     if (!ns_failed(&m)) nck_final(&m);
     int failed = ns_failed(&m);
     if (failed) {
-        printf("seed %" PRIu64 ": FAIL %s\n  replay: build/bin/trireme-nsim --seed %" PRIu64 "%s --verbose\n",
-               seed, m.net.fail, seed, arbs ? " --arbitrators" : "");
+        printf("seed %" PRIu64 ": FAIL %s\n  replay: build/bin/trireme-nsim --seed %" PRIu64 "%s%s%s --verbose\n",
+               seed, m.net.fail, seed, arbs ? " --arbitrators" : "", streaming ? " --streaming" : "",
+               no_resend ? " --no-resend" : "");
     } else if (!quiet) {
         printf("seed %" PRIu64 ": ok, %d nodes (%d arbitrators), %" PRIu64 " commits acknowledged, %" PRIu64
-               " certification failures, %" PRIu64 " injected allocation failures, last seqno %" PRId64
-               "%s\n",
-               seed, n, arbs, m.acked, m.cert_fail, m.injected, m.nd[0].applied,
+               " certification failures, %" PRIu64 " injected allocation failures, %" PRIu64 " streams "
+               "committed, %" PRIu64 " rollback fragments, last seqno %" PRId64 "%s\n",
+               seed, n, arbs, m.acked, m.cert_fail, m.injected, m.sr_commits, m.sr_rollbacks, m.nd[0].applied,
                bootstraps ? ", bootstrapped by the operator" : "");
     }
     tot.acked += m.acked;
     tot.injected += m.injected;
     tot.bootstrapped += bootstraps > 0;
+    tot.sr_commits += m.sr_commits;
+    tot.sr_rollbacks += m.sr_rollbacks;
     ns_free(&m);
     return failed;
 }
@@ -229,10 +236,12 @@ int main(int argc, char **argv)
         } else if (!strcmp(argv[i], "--verbose")) verbose++;
         else if (!strcmp(argv[i], "--quiet")) quiet = true;
         else if (!strcmp(argv[i], "--arbitrators")) with_arbs = true;
+        else if (!strcmp(argv[i], "--streaming")) streaming = true;
+        else if (!strcmp(argv[i], "--no-resend")) no_resend = true;
         else if (!strcmp(argv[i], "--only-arbitrators")) with_arbs = only_arbs = true;
         else {
             fprintf(stderr, "usage: trireme-nsim [--seeds N [--start S]] [--seed S [--verbose]] [--quiet] "
-                            "[--arbitrators | --only-arbitrators]\n");
+                            "[--arbitrators | --only-arbitrators] [--streaming [--no-resend]]\n");
             return 2;
         }
     }
@@ -254,8 +263,9 @@ int main(int argc, char **argv)
     if (seeds)
         printf("%" PRIu64 " seeds from %" PRIu64 "%s: %d failed, %.1f s wall (%" PRIu64
                " commits acknowledged, %" PRIu64 " injected allocation failures, %" PRIu64
-               " seeds bootstrapped by the operator)\n",
+               " seeds bootstrapped by the operator, %" PRIu64 " streams committed, %" PRIu64
+               " rollback fragments)\n",
                ran, start, only_arbs ? " (those with arbitrators)" : "", fails, secs, tot.acked, tot.injected,
-               tot.bootstrapped);
+               tot.bootstrapped, tot.sr_commits, tot.sr_rollbacks);
     return fails ? 1 : 0;
 }

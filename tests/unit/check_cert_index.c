@@ -776,6 +776,32 @@ START_TEST(stream_rollback_restores_earlier_references)
 }
 END_TEST
 
+/* Two streams on one key, both rolled back, the older first: the younger fragment took the
+ * reference over from the older one, so it gives back what the older one had replaced (B's
+ * committed write), never the older fragment's own reference (trireme-nsim --streaming seed
+ * 906: a write-set that had seen B failed against a fragment rolled back long before). */
+START_TEST(stream_rollback_after_another_stream_took_the_key)
+{
+    struct cert_index *idx = cert_index_new(0);
+    int64_t dep;
+    ck_assert_int_eq(one(idx, NODE_B, CERT_KEY_EXCLUSIVE, "r", 1, 0, 0, &dep), CERT_OK);
+    ck_assert_int_eq(frag(idx, NODE_A, 7, F_FIRST, "r", 2, 1, &dep), CERT_OK);
+    ck_assert_int_eq(frag(idx, 3, 9, F_FIRST, "r", 3, 2, &dep), CERT_OK); /* saw A's fragment */
+    ck_assert_int_eq(frag(idx, NODE_A, 7, F_ROLLBACK, NULL, 4, 3, &dep), CERT_OK);
+    ck_assert_int_eq(frag(idx, 3, 9, F_ROLLBACK, NULL, 5, 4, &dep), CERT_OK);
+    ck_assert_uint_eq(cert_streaming_open(idx), 0);
+    /* a fourth node that saw B's write passes; one that did not loses against it */
+    struct ws w;
+    ws_init(&w, 4, 1, 0);
+    ws_key(&w, CERT_KEY_EXCLUSIVE, "t", "r");
+    ck_assert_int_eq(certify(idx, &w, 6, &dep), CERT_OK);
+    ws_init(&w, 5, 0, 0);
+    ws_key(&w, CERT_KEY_EXCLUSIVE, "t", "r");
+    ck_assert_int_eq(certify(idx, &w, 7, &dep), CERT_CONFLICT);
+    cert_index_free(idx);
+}
+END_TEST
+
 START_TEST(stream_failed_fragment_stays_open)
 {
     struct cert_index *idx = cert_index_new(0);
@@ -840,6 +866,7 @@ static Suite *suite(void)
     tcase_add_test(tc, stream_commit_releases_keys);
     tcase_add_test(tc, stream_rollback_releases_keys);
     tcase_add_test(tc, stream_rollback_restores_earlier_references);
+    tcase_add_test(tc, stream_rollback_after_another_stream_took_the_key);
     tcase_add_test(tc, stream_failed_fragment_stays_open);
     tcase_add_test(tc, stream_close_rolls_back_absent_sources);
     suite_add_tcase(s, tc);
