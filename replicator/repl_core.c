@@ -390,8 +390,15 @@ static void lose_msg(struct repl_core *c, struct repl_acts *out, const uint8_t *
                      struct repl_ws *ws)
 {
     if (ws) {
-        if (ws->decode_rc == 0 && tr_uuid_compare(&ws->view.hdr.source, &c->cfg.self) == 0)
+        if (ws->decode_rc != 0 || tr_uuid_compare(&ws->view.hdr.source, &c->cfg.self) != 0)
+            return;
+        if (ws->view.hdr.local_id == 0 && (ws->view.hdr.flags & REPL_F_ROLLBACK)) {
+            /* a rollback fragment has no waiter: the driver sends it again */
+            struct repl_act a = {.kind = REPL_ACT_LOCAL_LOST, .id = 0, .ws = repl_ws_ref(ws)};
+            emit(c, out, &a);
+        } else {
             lose_own(c, out, ws->view.hdr.local_id, false);
+        }
         return;
     }
     struct repl_msg_causal m;

@@ -109,7 +109,8 @@ enum repl_act_kind {
     REPL_ACT_FINAL,     /* the final view: view_cb, save the position, recv() returns */
     /* Executed at once, under the node lock (they only wake threads): */
     REPL_ACT_LOCAL,     /* own write-set id ordered: seqno, depends, ok (the verdict) */
-    REPL_ACT_LOCAL_LOST,/* own write-set id will never be ordered here */
+    REPL_ACT_LOCAL_LOST,/* own write-set id will never be ordered here (id 0, ws: an own
+                         * rollback fragment, which has no waiter) */
     REPL_ACT_CAUSAL,    /* causal marker id came back after seqno */
     REPL_ACT_CAUSAL_LOST,/* causal marker id was lost with its view: send another */
     REPL_ACT_NOTIFY,    /* writability may have changed: writers look again */

@@ -53,7 +53,12 @@ static void immediate_locked(struct repl_node *n, struct repl_act *a)
 {
     switch (a->kind) {
     case REPL_ACT_LOCAL: repl_trx_ordered_locked(n, a); break;
-    case REPL_ACT_LOCAL_LOST: repl_trx_lost_locked(n, a->id); break;
+    case REPL_ACT_LOCAL_LOST:
+        if (a->id == 0 && a->ws) /* an own rollback fragment the group dropped */
+            repl_rollbacks_lost(&n->rollbacks, a->ws->view.hdr.trx_id, false);
+        else
+            repl_trx_lost_locked(n, a->id);
+        break;
     case REPL_ACT_CAUSAL: repl_sync_causal_locked(n, a->id, a->seqno, false); break;
     case REPL_ACT_CAUSAL_LOST: repl_sync_causal_locked(n, a->id, -1, true); break;
     case REPL_ACT_NOTIFY: pthread_cond_broadcast(&n->w_cond); break;
@@ -86,12 +91,55 @@ static void final_lost_locked(struct repl_node *n)
     pthread_cond_broadcast(&n->q.cond);
 }
 
+/* Own rollback fragments: ordered here (forgotten), dropped with a non-primary view (gcomm
+ * never delivers what was pending then), or sent again at the next primary view. */
+static void rollbacks_track_locked(struct repl_node *n, const struct repl_act *a)
+{
+    if (!n->rollbacks.head) return;
+    if (a->kind == REPL_ACT_APPLY && a->ws && (a->ws->view.hdr.flags & REPL_F_ROLLBACK) &&
+        tr_uuid_compare(&a->ws->view.hdr.source, &n->self) == 0) {
+        repl_rollbacks_delivered(&n->rollbacks, a->ws->view.hdr.trx_id);
+    } else if (a->kind == REPL_ACT_NONPRIM) {
+        repl_rollbacks_lost(&n->rollbacks, 0, true);
+    } else if (a->kind == REPL_ACT_VIEW && repl_rollbacks_any_lost(&n->rollbacks)) {
+        n->rb_resend = true;
+        pthread_cond_signal(&n->svc_cond);
+    }
+}
+
+/* Sends the lost rollback fragments again (service thread, mu held on entry and exit). */
+static void rollbacks_resend_locked(struct repl_node *n)
+{
+    n->rb_resend = false;
+    struct repl_rb *lost;
+    repl_rollbacks_take_lost(&n->rollbacks, &lost);
+    pthread_mutex_unlock(&n->mu);
+    struct repl_rb *done = NULL;
+    while (lost) {
+        struct repl_rb *e = lost;
+        lost = e->next;
+        tr_info("rollback fragment of trx %llu dropped at a view change: sending it again",
+                (unsigned long long)e->trx_id);
+        e->lost = repl_rollback_send(n, e->trx_id, e->conn_id, e->data, e->len) != REPL_OK;
+        e->next = done;
+        done = e;
+    }
+    pthread_mutex_lock(&n->mu);
+    while (done) {
+        struct repl_rb *e = done;
+        done = e->next;
+        repl_rollbacks_put(&n->rollbacks, e, e->lost);
+    }
+}
+
 int repl_drive_locked(struct repl_node *n, struct repl_ev *ev)
 {
     struct repl_acts *acts = &n->scratch;
     int rc = repl_core_step(n->core, ev, acts);
     bool final = false;
     if (ev->kind == REPL_EV_CLOSED) {
+        repl_rollbacks_free(&n->rollbacks); /* the connection is over: nothing to resend */
+        n->rb_resend = false;
         n->group_closed = true; /* terminate_host waits for it */
         pthread_cond_broadcast(&n->w_cond);
         n->fc_told = false; /* the group lifts a leaving member's stops */
@@ -106,6 +154,7 @@ int repl_drive_locked(struct repl_node *n, struct repl_ev *ev)
             n->fc_pending = true;
             repl_act_release(a);
         } else if (repl_act_queued(a->kind)) {
+            rollbacks_track_locked(n, a);
             bool donate = a->kind == REPL_ACT_DONATE, is_final = a->kind == REPL_ACT_FINAL;
             int64_t state = a->depends; /* DONATE: the request's place */
             if (n->broken && a->kind != REPL_ACT_FINAL) {
@@ -366,6 +415,10 @@ static void *svc_main(void *arg)
             pthread_mutex_unlock(&n->mu);
             n->group->ops->leave(n->group);
             pthread_mutex_lock(&n->mu);
+            continue;
+        }
+        if (n->rb_resend && n->connected && !n->broken) {
+            rollbacks_resend_locked(n);
             continue;
         }
         if (n->svc_stop) break;

@@ -258,6 +258,7 @@ void repl_node_free(struct repl_node *n)
     pthread_mutex_unlock(&n->mu);
     if (unsaved) repl_node_save_state(n, &in.group, false, in.safe_to_bootstrap);
     repl_trx_free_all(n);
+    repl_rollbacks_free(&n->rollbacks);
     for (struct repl_lock_ent *l = n->locks, *nx; l; l = nx) {
         nx = l->next;
         free(l->name);

@@ -15,6 +15,7 @@
 #include "replicator/repl_applyq.h"
 #include "replicator/repl_core.h"
 #include "replicator/repl_group.h"
+#include "replicator/repl_rollbacks.h"
 #include "replicator/repl_monitor.h"
 #include "replicator/repl_msg.h"
 #include "replicator/repl_node.h"
@@ -144,6 +145,8 @@ struct repl_node {
     struct repl_trx *by_local[REPL_HASH];
     struct repl_trx *toi_by_conn[REPL_HASH];
     struct repl_causal_wait *causal_waits;
+    struct repl_rollbacks rollbacks; /* own rollback fragments not ordered yet (resent if lost) */
+    bool rb_resend;                  /* svc thread: send the lost ones again */
     int pause_count;
     int64_t pause_upto; /* paused at: own write-sets ordered after it wait for resume() */
     struct tr_tls_opts ist_tls; /* socket.ssl* as gcomm has them (cluster address included): set
@@ -207,6 +210,9 @@ int repl_driver_apply(struct repl_node *n, void *recv_ctx, struct repl_job *job,
 struct repl_trx *repl_trx_find_locked(struct repl_node *n, uint64_t trx_id);
 void repl_trx_ordered_locked(struct repl_node *n, const struct repl_act *a);
 void repl_trx_lost_locked(struct repl_node *n, uint64_t local_id);
+/* Encodes and broadcasts a rollback fragment (not under mu). REPL_OK or REPL_TRX_FAIL. */
+int repl_rollback_send(struct repl_node *n, uint64_t trx_id, uint64_t conn_id, const void *d,
+                       size_t dlen);
 void repl_trx_wake_all_locked(struct repl_node *n);
 /* Waits (mu held) while a view change re-forms the primary component, at most 30 s: a commit
  * or causal read that arrives then is delayed, not failed (Galera's writers wait the same

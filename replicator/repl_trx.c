@@ -664,11 +664,28 @@ int repl_node_rollback(struct repl_node *n, uint64_t trx_id, const struct repl_b
     struct repl_core_info in;
     repl_core_info(n->core, &in);
     bool up = n->connected && in.writable && !in.closing && !in.closed && !n->broken;
-    int64_t last_seen = repl_monitor_last_left(n->apply_mon);
+    const void *d = data && data->len ? data->ptr : NULL;
+    size_t dlen = d ? data->len : 0;
+    /* recorded before it is sent: its delivery may come before the broadcast returns */
+    bool kept = up && repl_rollbacks_add(&n->rollbacks, trx_id, conn_id, d, dlen) == 0;
     pthread_mutex_unlock(&n->mu);
     /* not primary now: wsrep-lib keeps the event and sends it again before its next fragment */
     if (!up) return REPL_TRX_FAIL;
+    int rc = repl_rollback_send(n, trx_id, conn_id, d, dlen);
+    if (rc != REPL_OK && kept) {
+        pthread_mutex_lock(&n->mu);
+        repl_rollbacks_delivered(&n->rollbacks, trx_id); /* the host was told: not ours to resend */
+        pthread_mutex_unlock(&n->mu);
+    }
+    return rc;
+}
 
+int repl_rollback_send(struct repl_node *n, uint64_t trx_id, uint64_t conn_id, const void *d,
+                       size_t dlen)
+{
+    pthread_mutex_lock(&n->mu);
+    int64_t last_seen = repl_monitor_last_left(n->apply_mon);
+    pthread_mutex_unlock(&n->mu);
     struct cert_ws_hdr hdr = {
         .flags = REPL_F_ROLLBACK | REPL_F_PA_UNSAFE,
         .source = n->self,
@@ -677,8 +694,6 @@ int repl_node_rollback(struct repl_node *n, uint64_t trx_id, const struct repl_b
         .trx_id = trx_id,
         .last_seen = last_seen,
     };
-    const void *d = data && data->len ? data->ptr : NULL;
-    size_t dlen = d ? data->len : 0;
     struct cert_ws_enc enc;
     struct cert_ws_enc_opts eo = {.max_size = CERT_WS_MAX_SIZE};
     int erc = cert_ws_encode(&enc, &hdr, NULL, 0, d, dlen, &eo);

@@ -1072,6 +1072,40 @@ START_TEST(streaming_fragments)
 }
 END_TEST
 
+/* A rollback fragment the group drops at a view change (it arrives while the state exchange
+ * runs, and that exchange never completes) is sent again at the next primary view: nobody waits
+ * for it, and without it the other member kept the stream open for ever (trireme-nsim
+ * --streaming --no-resend). */
+START_TEST(rollback_fragment_resent)
+{
+    static struct bus b = {BUS_INIT, .hold = true};
+    static struct host h[2];
+    const char *names[2] = {"r1", "r2"};
+    bus_cluster(&b, h, names, 2);
+    void *op = NULL;
+    struct repl_meta m1;
+    ck_assert_int_eq(fragment(&h[0], 45, &op, 'R', 1, REPL_F_TRX_START, &m1), REPL_OK);
+    const uint32_t rb[2] = {REPL_F_TRX_START, REPL_F_ROLLBACK | REPL_F_PA_UNSAFE};
+    ck_assert(applied_flags(&h[1], 1, 1, rb));
+    pthread_mutex_lock(&b.mu);
+    b.delay = true;
+    pthread_mutex_unlock(&b.mu);
+    ck_assert_int_eq(repl_node_rollback(h[0].node, 45, NULL), REPL_OK);
+    ck_assert_int_eq(bus_queued(&b), 1); /* the rollback fragment */
+    bus_form(&b);                        /* a new view: both send their STATE, held too */
+    for (int i = 0; i < 500 && bus_queued(&b) < 3; i++) usleep(10000);
+    ck_assert_int_eq(bus_queued(&b), 3);
+    bus_release_first(&b); /* it arrives during the exchange */
+    bus_drop_queued(&b);   /* the exchange never completes ... */
+    bus_form(&b);          /* ... and the next view replaces it: dropped everywhere */
+    ck_assert_msg(applied_flags(&h[1], 2, 2, rb), "r2 never applied the rollback fragment");
+    ck_assert(applied_flags(&h[0], 1, 1, rb + 1));
+    ck_assert_int_eq(repl_node_release(h[0].node, 45, &op), REPL_OK);
+    host_stop(&h[1]);
+    host_stop(&h[0]);
+}
+END_TEST
+
 START_TEST(bf_abort_in_flight)
 {
     static struct bus b = {.mu = PTHREAD_MUTEX_INITIALIZER, .hold = true};
@@ -2644,6 +2678,7 @@ int main(void)
     tcase_add_test(tc, purge_never_fails_in_flight);
     tcase_add_test(tc, bf_abort_in_flight);
     tcase_add_test(tc, streaming_fragments);
+    tcase_add_test(tc, rollback_fragment_resent);
     tcase_add_test(tc, causal_marker_lost);
     tcase_add_test(tc, flow_control_holds_writers);
     tcase_add_test(tc, flow_control_desynced_never_stops);
