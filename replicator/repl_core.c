@@ -22,6 +22,9 @@
 
 #define LAST_EVERY 64               /* committed seqnos between LAST reports */
 #define STR_RETRY_NS 1000000000ull /* a request nobody could serve goes out again after this */
+/* a joiner's spilled write-sets are read back and go to the appliers in batches of a quarter
+ * of its memory bound, the next batch once fewer than HELD_REFILL actions wait */
+#define HELD_REFILL 64
 
 /* A message that came between a primary view and the end of its state exchange. */
 struct deferred {
@@ -344,16 +347,26 @@ static void flow_check(struct repl_core *c, struct repl_acts *out)
     }
 }
 
+static void xfer_fail(struct repl_core *c, struct repl_acts *out, const char *why);
+
 /* An ordered action for the appliers: held while this node waits for its state, dropped when
  * the state it received already contains it. */
 static void order_out(struct repl_core *c, struct repl_acts *out, struct repl_act *a)
 {
-    if (repl_xfer_holding(&c->xfer)) {
-        if (repl_xfer_hold(&c->xfer, a)) fail(c, out, "out of memory holding an ordered action for the state transfer");
+    bool apply = c->xfer.phase == REPL_XFER_APPLY;
+    if (apply && a->seqno >= 0 && a->seqno <= c->xfer.seqno) {
+        repl_act_release(a);
         return;
     }
-    if (c->xfer.phase == REPL_XFER_APPLY && a->seqno >= 0 && a->seqno <= c->xfer.seqno) {
-        repl_act_release(a);
+    /* while held actions are still being released (APPLY), new ones queue behind them */
+    if (repl_xfer_holding(&c->xfer) || (apply && c->xfer.head)) {
+        int rc = repl_xfer_hold(&c->xfer, a);
+        if (rc == -2 && !apply)
+            xfer_fail(c, out, c->xfer.why);
+        else if (rc == -2)
+            fail(c, out, c->xfer.why);
+        else if (rc)
+            fail(c, out, "out of memory holding an ordered action for the state transfer");
         return;
     }
     emit(c, out, a);
@@ -364,7 +377,8 @@ static void order_out(struct repl_core *c, struct repl_acts *out, struct repl_ac
 static void xfer_check(struct repl_core *c, struct repl_acts *out)
 {
     struct repl_xfer *x = &c->xfer;
-    if (x->phase != REPL_XFER_APPLY || c->last_seqno < x->seqno || x->taken < x->catchup_upto)
+    if (x->phase != REPL_XFER_APPLY || c->last_seqno < x->seqno || x->taken < x->catchup_upto ||
+        x->head)
         return;
     x->phase = REPL_XFER_NONE;
     free(x->req);
@@ -540,7 +554,6 @@ static void send_state(struct repl_core *c, struct repl_acts *out, int64_t conf_
 
 static void on_msg(struct repl_core *c, struct repl_acts *out, const tr_uuid *sender,
                    int64_t gseq, uint8_t *buf, size_t len, struct repl_ws *ws);
-static void xfer_fail(struct repl_core *c, struct repl_acts *out, const char *why);
 static void on_ist_received(struct repl_core *c, struct repl_acts *out, struct repl_ev *ev);
 
 /* What the group knows of a member from its STATE message. */
@@ -562,11 +575,7 @@ static void failed_everywhere(struct repl_core *c, int64_t seqno)
 {
     repl_gcache_forget(c->gcache, seqno);
     c->vote_failed[c->nvote_failed++ % 8] = seqno;
-    for (struct repl_held *h = c->xfer.head; h; h = h->next)
-        if (h->act.kind == REPL_ACT_APPLY && h->act.seqno == seqno) {
-            h->act.kind = REPL_ACT_SKIP;
-            h->act.ok = true; /* it passed certification: skipped by the vote */
-        }
+    repl_xfer_held_skip(&c->xfer, seqno);
     c->failed_all[c->failed_all_next++ % FAILED_ALL] = seqno;
 }
 
@@ -863,6 +872,7 @@ static void state_received(struct repl_core *c, struct repl_acts *out, int64_t a
     c->xfer.phase = REPL_XFER_APPLY;
     c->xfer.seqno = at;
     c->xfer.taken = at;
+    c->xfer.catchup_upto = at;
     if (!c->prim_view) {
         /* it arrived after this node dropped out of the primary component: it holds the state
          * as of its join (and what it ordered since), and says so at the next exchange */
@@ -876,18 +886,24 @@ static void state_received(struct repl_core *c, struct repl_acts *out, int64_t a
     send_join(c, out, REPL_MSG_JOIN, join_seqno, 0);
 }
 
+/* The next batch of held actions to the appliers (all of them when none was spilled). */
 static void release_held(struct repl_core *c, struct repl_acts *out, int64_t upto)
 {
     int64_t k = 0;
     size_t before = out->n;
-    if (repl_xfer_release(&c->xfer, upto, out, &k)) {
+    int64_t batch = (c->xfer.mem_max > 0 ? c->xfer.mem_max : REPL_XFER_MEM_MAX) / 4;
+    int rc = repl_xfer_release(&c->xfer, upto, out, &k, repl_xfer_all_in_memory(&c->xfer) ? 0 : batch);
+    c->queued += k;
+    for (size_t i = before; i < out->n; i++)
+        if (out->a[i].seqno > c->xfer.catchup_upto) c->xfer.catchup_upto = out->a[i].seqno;
+    if (rc == -1) { /* an action could not be recorded: out->oom makes the driver leave */
         c->failed = true;
         return;
     }
-    c->queued += k;
-    c->xfer.catchup_upto = c->xfer.seqno;
-    for (size_t i = before; i < out->n; i++)
-        if (out->a[i].seqno > c->xfer.catchup_upto) c->xfer.catchup_upto = out->a[i].seqno;
+    if (rc) {
+        xfer_fail(c, out, c->xfer.why);
+        return;
+    }
     xfer_check(c, out);
 }
 
@@ -1061,6 +1077,7 @@ static void on_ist_received(struct repl_core *c, struct repl_acts *out, struct r
         return;
     }
     int64_t p = x->ist_from - 1, join = x->ist_to + 1;
+    bool spilled = !repl_xfer_all_in_memory(x);
     /* what this node ordered before it was cut off commits first, then the order restarts */
     state_received(c, out, p, p, join);
     for (size_t i = 0; i < ev->nist; i++) {
@@ -1068,19 +1085,24 @@ static void on_ist_received(struct repl_core *c, struct repl_acts *out, struct r
                              .seqno = ev->ist[i].seqno, .depends = ev->ist[i].seqno - 1,
                              .ws = ev->ist[i].ws};
         ev->ist[i].ws = NULL;
-        /* its own store holds them too: it can serve IST as soon as it has joined */
-        if (repl_gcache_put(c->gcache, &c->group_uuid, a.seqno, a.ws))
+        /* its own store holds them too: it can serve IST as soon as it has joined (not when
+         * held write-sets are only there: putting p+1 would start the store over) */
+        if (!spilled && repl_gcache_put(c->gcache, &c->group_uuid, a.seqno, a.ws))
             tr_debug("write-set store: no room for seqno %lld; it starts over", (long long)a.seqno);
         emit(c, out, &a);
     }
     free(ev->ist);
     ev->ist = NULL;
     /* the store went back to p+1 (a put that does not follow starts it over): what it held
-     * from the join on goes in again behind the records, so that it is one range */
-    repl_gcache_put(c->gcache, &c->group_uuid, join, NULL);
-    for (struct repl_held *h = x->head; h; h = h->next)
-        if (h->act.seqno > join)
-            repl_gcache_put(c->gcache, &c->group_uuid, h->act.seqno, h->act.kind == REPL_ACT_APPLY ? h->act.ws : NULL);
+     * from the join on goes in again behind the records, so that it is one range. Unless held
+     * write-sets were left in the store (spilled): those are only there, so the store keeps
+     * J.. and the IST records are not added (this node serves IST from J on) */
+    if (!spilled) {
+        repl_gcache_put(c->gcache, &c->group_uuid, join, NULL);
+        for (struct repl_held *h = x->head; h; h = h->next)
+            if (h->act.seqno > join)
+                repl_gcache_put(c->gcache, &c->group_uuid, h->act.seqno, h->act.kind == REPL_ACT_APPLY ? h->act.ws : NULL);
+    }
     struct repl_act v = {.kind = REPL_ACT_VIEW, .view = x->join_view, .seqno = join};
     x->join_view = NULL;
     if (v.view) emit(c, out, &v);
@@ -1589,6 +1611,8 @@ int repl_core_step(struct repl_core *c, struct repl_ev *ev, struct repl_acts *ou
         for (int i = 0; i < FAILED_ALL && ev->seqno > 0; i++)
             if (c->failed_all[i] == ev->seqno) rc = REPL_TRX_FAIL; /* a vote said: skip it */
         if (ev->seqno > c->xfer.taken) c->xfer.taken = ev->seqno;
+        if (c->xfer.phase == REPL_XFER_APPLY && c->xfer.head && c->queued < HELD_REFILL && !c->failed)
+            release_held(c, out, c->xfer.seqno);
         xfer_check(c, out);
         break;
     case REPL_EV_COMMITTED: on_committed(c, out, ev->seqno); break;
@@ -1715,6 +1739,9 @@ struct repl_core *repl_core_new(const struct repl_core_cfg *cfg, const tr_gtid *
         free(c);
         return NULL;
     }
+    c->xfer.gcache = c->gcache;
+    c->xfer.mem_max = cfg->held_mem_max;
+    c->xfer.max_raw = cfg->max_ws_raw;
     return c;
 }
 
@@ -1779,6 +1806,8 @@ void repl_core_info(const struct repl_core *c, struct repl_core_info *o)
     o->donating = c->xfer.donating;
     o->fc_requested = c->flow.want_stop;
     o->held = c->xfer.held;
+    o->held_mem_ws = c->xfer.mem_ws;
+    o->held_spilled = c->xfer.spilled;
     o->queued = c->queued;
     o->notify_at = repl_core_notify_at(c);
     o->cached_downto = repl_gcache_first(c->gcache);

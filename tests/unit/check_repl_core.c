@@ -156,10 +156,12 @@ static void view(unsigned mask)
 }
 
 /* Node i starts and connects, holding `at` (NULL: nothing), as grastate.dat says after a stop. */
+static int64_t held_mem_max; /* for the nodes started next; 0: the default */
+
 static void start_at(int i, const tr_gtid *at)
 {
     struct repl_core_cfg cfg = {.proto_ver = 4, .capabilities = 0x7f, .gcache_size = 1 << 20,
-                                .max_ws_raw = CERT_WS_MAX_SIZE};
+                                .max_ws_raw = CERT_WS_MAX_SIZE, .held_mem_max = held_mem_max};
     cfg.self = N[i].id = U(i + 1);
     snprintf(cfg.name, sizeof cfg.name, "n%d", i + 1);
     snprintf(cfg.incoming, sizeof cfg.incoming, "127.0.0.%d:3306", i + 1);
@@ -187,6 +189,7 @@ static void setup(void)
     qhead = qtail = NULL;
     gseq = 0;
     conf = 0;
+    held_mem_max = 0;
 }
 
 static void teardown(void)
@@ -372,6 +375,57 @@ START_TEST(core_join_resets_every_index)
     got.gtid.seqno = 6;
     ck_assert_int_eq(step(2, &got), REPL_OK);
     ck_assert_msg(verdict(2, 8) == v0, "seqno 8: the joiner says %d, the old members %d", verdict(2, 8), v0);
+}
+END_TEST
+
+/* A joiner whose held write-sets pass its memory bound leaves the rest in its store and reads
+ * them back as the appliers take them: the same verdicts as the others, every seqno once and in
+ * order, never more than the bound in memory, and it ends Synced. */
+START_TEST(core_join_spills_held)
+{
+    two_node_group();
+    held_mem_max = 1024;
+    start(2);
+    view(7);
+    deliver();
+    struct repl_ev ev = {.kind = REPL_EV_SST_REQUEST, .buf = (uint8_t *)"sst", .len = 4};
+    step(2, &ev);
+    deliver();
+    ck_assert_ptr_nonnull(find(0, REPL_ACT_DONATE, -2));
+    int64_t max_mem = 0;
+    for (int k = 0; k < 400; k++) {
+        write_row(k % 2, (char)('a' + k % 7), k < 5 ? 1 : 2 + k); /* a few are refused */
+        deliver();
+        if (info(2).held_mem_ws > max_mem) max_mem = info(2).held_mem_ws;
+    }
+    int64_t last = info(0).last_seqno;
+    ck_assert_int_eq(info(2).last_seqno, last);
+    ck_assert_int_gt(info(2).held_spilled, 350);
+    ck_assert_int_le(max_mem * 100, 1024); /* each write-set is over 100 bytes */
+    struct repl_ev got = {.kind = REPL_EV_SST_RECEIVED};
+    got.gtid.uuid = *repl_core_group(N[0].c);
+    got.gtid.seqno = 2; /* the state as of the join point */
+    ck_assert_int_eq(step(2, &got), REPL_OK);
+    size_t k = 0;
+    int64_t next = 3, refills = 0;
+    while (k < N[2].log.n) { /* the appliers take what was queued, in order */
+        struct repl_act *a = &N[2].log.a[k++];
+        if (a->kind != REPL_ACT_APPLY && a->kind != REPL_ACT_SKIP && a->kind != REPL_ACT_VIEW) continue;
+        if (a->seqno < next) continue; /* queued before the join */
+        ck_assert_int_eq(a->seqno, next++);
+        if (a->kind == REPL_ACT_APPLY) ck_assert(a->ws && a->ws->decode_rc == 0);
+        ck_assert_int_eq(verdict(2, a->seqno), verdict(0, a->seqno));
+        int64_t before = info(2).held;
+        struct repl_ev t = {.kind = REPL_EV_TAKEN, .seqno = a->seqno};
+        step(2, &t);
+        refills += info(2).held < before;
+        ck_assert_int_le(info(2).held_mem_ws, max_mem);
+    }
+    ck_assert_int_eq(next, last + 1);
+    ck_assert_int_gt(refills, 0); /* released in batches, not all at once */
+    ck_assert_int_eq(info(2).held, 0);
+    deliver(); /* its SYNC */
+    ck_assert_int_eq(info(2).state, REPL_S_SYNCED);
 }
 END_TEST
 
@@ -715,6 +769,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, core_new_group);
     tcase_add_test(tc, core_streaming_fragments);
     tcase_add_test(tc, core_join_resets_every_index);
+    tcase_add_test(tc, core_join_spills_held);
     tcase_add_test(tc, core_restart_ist_bypass);
     tcase_add_test(tc, core_restart_ist_cut_after_bypass);
     tcase_add_test(tc, core_last_report_waits_for_in_flight);
