@@ -25,6 +25,7 @@
 /* a joiner's spilled write-sets are read back and go to the appliers in batches of a quarter
  * of its memory bound, the next batch once fewer than HELD_REFILL actions wait */
 #define HELD_REFILL 64
+#define IST_RETRIES 3 /* other donors an IST alone asks after its donor died (each way) */
 
 /* A message that came between a primary view and the end of its state exchange. */
 struct deferred {
@@ -555,6 +556,7 @@ static void send_state(struct repl_core *c, struct repl_acts *out, int64_t conf_
 static void on_msg(struct repl_core *c, struct repl_acts *out, const tr_uuid *sender,
                    int64_t gseq, uint8_t *buf, size_t len, struct repl_ws *ws);
 static void on_ist_received(struct repl_core *c, struct repl_acts *out, struct repl_ev *ev);
+static void ist_donor_left(struct repl_core *c, struct repl_acts *out);
 
 /* What the group knows of a member from its STATE message. */
 static uint8_t member_state(const struct repl_msg_state *s, const struct repl_exch_result *r)
@@ -624,6 +626,12 @@ static void unserved(struct repl_core *c, struct repl_exch *x)
     for (int i = 0; i < x->n; i++) {
         struct repl_msg_state *j = &x->states[i];
         if (!j->served) continue;
+        bool present = false;
+        for (int k = 0; k < x->n; k++) present |= tr_uuid_compare(&x->states[k].node, &j->served_by) == 0;
+        if (!present) { /* its donor left: it waits for nobody (it asks again or leaves) */
+            j->served = false;
+            continue;
+        }
         for (int k = 0; k < x->n; k++) {
             const struct repl_msg_state *d = &x->states[k];
             if (tr_uuid_compare(&d->node, &j->served_by)) continue;
@@ -784,7 +792,7 @@ static void exch_complete(struct repl_core *c, struct repl_acts *out)
             /* a donor that left (or came back as a new process) sends nothing more */
             int d = repl_members_find(&c->memb, &c->xfer.donor);
             if (d < 0 || c->memb.state[d] == REPL_M_PRIM || c->memb.state[d] == REPL_M_JOINER)
-                xfer_fail(c, out, "the donor left the group during the transfer");
+                ist_donor_left(c, out);
         }
         struct repl_act a = {.kind = REPL_ACT_VIEW, .view = v, .seqno = c->last_seqno};
         order_out(c, out, &a); /* held: delivered after the state arrives */
@@ -850,6 +858,39 @@ static bool is_trivial(const uint8_t *req, size_t len)
 {
     /* MariaDB's wsrep_sst_method=skip answers "trivial"; "none" means the same to us */
     return (len >= 7 && memcmp(req, "trivial", 7) == 0) || (len >= 4 && memcmp(req, "none", 4) == 0);
+}
+
+/* An IST alone (no snapshot was asked for: the host's data was not touched, and nothing of
+ * the range is applied before all of it has arrived) can be asked of another member when its
+ * donor died: the whole range again, since nothing of it was applied. */
+static bool ist_retryable(const struct repl_core *c)
+{
+    const struct repl_xfer *x = &c->xfer;
+    return x->phase == REPL_XFER_WAIT && x->ist && !x->req && !c->failed;
+}
+
+/* A view without the joiner's donor: asks again when another synced member may serve, and
+ * the donor's stream was cut (its receiver listens anew: one still on a connection the donor's
+ * dead machine never closed would hold the next donor's stream up to its stream timeout). */
+static void ist_donor_left(struct repl_core *c, struct repl_acts *out)
+{
+    struct repl_xfer *x = &c->xfer;
+    bool other = false;
+    for (int i = 0; i < c->memb.n; i++)
+        other |= c->memb.state[i] == REPL_M_SYNCED && tr_uuid_compare(&c->memb.info[i].id, &c->cfg.self) != 0;
+    if (!ist_retryable(c) || !x->ist_cut || !other || x->ist_retries >= IST_RETRIES) {
+        xfer_fail(c, out, !ist_retryable(c) || !x->ist_cut ? "the donor left the group during the transfer"
+                          : other          ? "the donor left the group during IST, again"
+                                           : "the donor left the group during IST and no other "
+                                             "synced member can serve it");
+        return;
+    }
+    x->ist_retries++;
+    x->ist_cut = false;
+    x->have_donor = false; /* the request goes out again after this view (resend) */
+    tr_warn("The donor left the group during IST of %lld..%lld (none of it applied): asking "
+            "another member (%d of %d)", (long long)x->ist_from, (long long)x->ist_to,
+            x->ist_retries, IST_RETRIES);
 }
 
 static void xfer_fail(struct repl_core *c, struct repl_acts *out, const char *why)
@@ -964,6 +1005,8 @@ static void on_sst_request(struct repl_core *c, struct repl_acts *out, const str
     /* what this node missed can come incrementally from a donor's write-set store; with a
      * snapshot request too, as Galera asks: the donor that holds the gap bypasses the snapshot */
     x->ist = true;
+    x->ist_retries = x->ist_restarts = 0;
+    x->ist_cut = false;
     x->ist_from = x->own_seqno + 1;
     x->ist_to = join - 1;
     x->ist_token = next_rand(c);
@@ -1052,7 +1095,24 @@ static void on_ist_received(struct repl_core *c, struct repl_acts *out, struct r
         ev->ist = NULL, ev->nist = 0;
         return;
     }
-    if (live && ev->rc) {
+    if (live && ev->rc == -ECONNRESET && ist_retryable(c) && x->ist_restarts < IST_RETRIES) {
+        /* the donor may have died: its view change asks another member; or it reports its
+         * failure (the joiner then leaves). Either way a receiver listens again meanwhile,
+         * with a new token when the failed stream answered the current request: a late
+         * connection of that attempt is refused; the next request carries the new one */
+        if (x->have_donor) x->ist_token = next_rand(c);
+        x->ist_cut = true;
+        struct repl_act a = {.kind = REPL_ACT_IST_RECV, .seqno = x->ist_from, .depends = x->ist_to,
+                             .token = x->ist_token, .addr = strdup(c->cfg.ist_addr)};
+        x->ist_restarts++;
+        tr_warn("IST: %s; listening again for this or another donor (%d of %d)",
+                ev->why ? ev->why : "failed", x->ist_restarts, IST_RETRIES);
+        if (a.addr)
+            emit(c, out, &a);
+        else
+            xfer_fail(c, out, "out of memory");
+        live = false;
+    } else if (live && ev->rc) {
         char why[200];
         snprintf(why, sizeof why, "IST: %s", ev->why ? ev->why : "failed");
         xfer_fail(c, out, why);

@@ -58,7 +58,8 @@ enum repl_ev_kind {
     REPL_EV_SST_RECEIVED,/* gtid, rc */
     REPL_EV_SST_SENT,    /* gtid, rc */
     REPL_EV_DONATED,     /* sst_donate returned rc (an error ends the donation) */
-    REPL_EV_IST_RECEIVED,/* rc, ist/nist: the records first..last, references taken over */
+    REPL_EV_IST_RECEIVED,/* rc (-ECONNRESET: the stream was cut short), ist/nist: the records
+                          * first..last, references taken over */
     REPL_EV_IST_SENT,    /* rc */
     REPL_EV_DESYNC,
     REPL_EV_RESYNC,

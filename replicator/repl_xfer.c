@@ -215,6 +215,8 @@ void repl_xfer_clear(struct repl_xfer *x)
     x->join_view = NULL;
     repl_xfer_ist_drop(x);
     x->ist = false;
+    x->ist_retries = x->ist_restarts = 0;
+    x->ist_cut = false;
     x->bypassed = false;
     x->have_donor = false;
     x->resend = false;

@@ -86,6 +86,10 @@ struct repl_xfer {
     struct repl_ist_rec *ist_recs;
     size_t ist_n;
     struct repl_view *join_view; /* delivered after the IST records */
+    /* an IST alone whose donor died is asked of another member (repl_core ist_retry) */
+    int ist_retries;      /* requests sent again because the donor left */
+    int ist_restarts;     /* receivers started again after a stream failed */
+    bool ist_cut;         /* the current request's stream was cut: its receiver listens anew */
     uint64_t retry_at;    /* a request nobody could serve is sent again at this time */
     bool resend;          /* the request went with a view that ended: send it again */
     bool donating;        /* this node serves a joiner now (SST) */
