@@ -22,6 +22,10 @@
 
 #define LAST_EVERY 64               /* committed seqnos between LAST reports */
 #define STR_RETRY_NS 1000000000ull /* a request nobody could serve goes out again after this */
+/* a joiner's spilled write-sets are read back and go to the appliers in batches of a quarter
+ * of its memory bound, the next batch once fewer than HELD_REFILL actions wait */
+#define HELD_REFILL 64
+#define IST_RETRIES 3 /* other donors an IST alone asks after its donor died (each way) */
 
 /* A message that came between a primary view and the end of its state exchange. */
 struct deferred {
@@ -344,16 +348,26 @@ static void flow_check(struct repl_core *c, struct repl_acts *out)
     }
 }
 
+static void xfer_fail(struct repl_core *c, struct repl_acts *out, const char *why);
+
 /* An ordered action for the appliers: held while this node waits for its state, dropped when
  * the state it received already contains it. */
 static void order_out(struct repl_core *c, struct repl_acts *out, struct repl_act *a)
 {
-    if (repl_xfer_holding(&c->xfer)) {
-        if (repl_xfer_hold(&c->xfer, a)) fail(c, out, "out of memory holding an ordered action for the state transfer");
+    bool apply = c->xfer.phase == REPL_XFER_APPLY;
+    if (apply && a->seqno >= 0 && a->seqno <= c->xfer.seqno) {
+        repl_act_release(a);
         return;
     }
-    if (c->xfer.phase == REPL_XFER_APPLY && a->seqno >= 0 && a->seqno <= c->xfer.seqno) {
-        repl_act_release(a);
+    /* while held actions are still being released (APPLY), new ones queue behind them */
+    if (repl_xfer_holding(&c->xfer) || (apply && c->xfer.head)) {
+        int rc = repl_xfer_hold(&c->xfer, a);
+        if (rc == -2 && !apply)
+            xfer_fail(c, out, c->xfer.why);
+        else if (rc == -2)
+            fail(c, out, c->xfer.why);
+        else if (rc)
+            fail(c, out, "out of memory holding an ordered action for the state transfer");
         return;
     }
     emit(c, out, a);
@@ -364,7 +378,8 @@ static void order_out(struct repl_core *c, struct repl_acts *out, struct repl_ac
 static void xfer_check(struct repl_core *c, struct repl_acts *out)
 {
     struct repl_xfer *x = &c->xfer;
-    if (x->phase != REPL_XFER_APPLY || c->last_seqno < x->seqno || x->taken < x->catchup_upto)
+    if (x->phase != REPL_XFER_APPLY || c->last_seqno < x->seqno || x->taken < x->catchup_upto ||
+        x->head)
         return;
     x->phase = REPL_XFER_NONE;
     free(x->req);
@@ -547,8 +562,8 @@ static void send_state(struct repl_core *c, struct repl_acts *out, int64_t conf_
 
 static void on_msg(struct repl_core *c, struct repl_acts *out, const tr_uuid *sender,
                    int64_t gseq, uint8_t *buf, size_t len, struct repl_ws *ws);
-static void xfer_fail(struct repl_core *c, struct repl_acts *out, const char *why);
 static void on_ist_received(struct repl_core *c, struct repl_acts *out, struct repl_ev *ev);
+static void ist_donor_left(struct repl_core *c, struct repl_acts *out);
 
 /* What the group knows of a member from its STATE message. */
 static uint8_t member_state(const struct repl_msg_state *s, const struct repl_exch_result *r)
@@ -569,11 +584,7 @@ static void failed_everywhere(struct repl_core *c, int64_t seqno)
 {
     repl_gcache_forget(c->gcache, seqno);
     c->vote_failed[c->nvote_failed++ % 8] = seqno;
-    for (struct repl_held *h = c->xfer.head; h; h = h->next)
-        if (h->act.kind == REPL_ACT_APPLY && h->act.seqno == seqno) {
-            h->act.kind = REPL_ACT_SKIP;
-            h->act.ok = true; /* it passed certification: skipped by the vote */
-        }
+    repl_xfer_held_skip(&c->xfer, seqno);
     c->failed_all[c->failed_all_next++ % FAILED_ALL] = seqno;
 }
 
@@ -622,6 +633,12 @@ static void unserved(struct repl_core *c, struct repl_exch *x)
     for (int i = 0; i < x->n; i++) {
         struct repl_msg_state *j = &x->states[i];
         if (!j->served) continue;
+        bool present = false;
+        for (int k = 0; k < x->n; k++) present |= tr_uuid_compare(&x->states[k].node, &j->served_by) == 0;
+        if (!present) { /* its donor left: it waits for nobody (it asks again or leaves) */
+            j->served = false;
+            continue;
+        }
         for (int k = 0; k < x->n; k++) {
             const struct repl_msg_state *d = &x->states[k];
             if (tr_uuid_compare(&d->node, &j->served_by)) continue;
@@ -782,7 +799,7 @@ static void exch_complete(struct repl_core *c, struct repl_acts *out)
             /* a donor that left (or came back as a new process) sends nothing more */
             int d = repl_members_find(&c->memb, &c->xfer.donor);
             if (d < 0 || c->memb.state[d] == REPL_M_PRIM || c->memb.state[d] == REPL_M_JOINER)
-                xfer_fail(c, out, "the donor left the group during the transfer");
+                ist_donor_left(c, out);
         }
         struct repl_act a = {.kind = REPL_ACT_VIEW, .view = v, .seqno = c->last_seqno};
         order_out(c, out, &a); /* held: delivered after the state arrives */
@@ -850,6 +867,39 @@ static bool is_trivial(const uint8_t *req, size_t len)
     return (len >= 7 && memcmp(req, "trivial", 7) == 0) || (len >= 4 && memcmp(req, "none", 4) == 0);
 }
 
+/* An IST alone (no snapshot was asked for: the host's data was not touched, and nothing of
+ * the range is applied before all of it has arrived) can be asked of another member when its
+ * donor died: the whole range again, since nothing of it was applied. */
+static bool ist_retryable(const struct repl_core *c)
+{
+    const struct repl_xfer *x = &c->xfer;
+    return x->phase == REPL_XFER_WAIT && x->ist && !x->req && !c->failed;
+}
+
+/* A view without the joiner's donor: asks again when another synced member may serve, and
+ * the donor's stream was cut (its receiver listens anew: one still on a connection the donor's
+ * dead machine never closed would hold the next donor's stream up to its stream timeout). */
+static void ist_donor_left(struct repl_core *c, struct repl_acts *out)
+{
+    struct repl_xfer *x = &c->xfer;
+    bool other = false;
+    for (int i = 0; i < c->memb.n; i++)
+        other |= c->memb.state[i] == REPL_M_SYNCED && tr_uuid_compare(&c->memb.info[i].id, &c->cfg.self) != 0;
+    if (!ist_retryable(c) || !x->ist_cut || !other || x->ist_retries >= IST_RETRIES) {
+        xfer_fail(c, out, !ist_retryable(c) || !x->ist_cut ? "the donor left the group during the transfer"
+                          : other          ? "the donor left the group during IST, again"
+                                           : "the donor left the group during IST and no other "
+                                             "synced member can serve it");
+        return;
+    }
+    x->ist_retries++;
+    x->ist_cut = false;
+    x->have_donor = false; /* the request goes out again after this view (resend) */
+    tr_warn("The donor left the group during IST of %lld..%lld (none of it applied): asking "
+            "another member (%d of %d)", (long long)x->ist_from, (long long)x->ist_to,
+            x->ist_retries, IST_RETRIES);
+}
+
 static void xfer_fail(struct repl_core *c, struct repl_acts *out, const char *why)
 {
     char msg[400];
@@ -870,6 +920,7 @@ static void state_received(struct repl_core *c, struct repl_acts *out, int64_t a
     c->xfer.phase = REPL_XFER_APPLY;
     c->xfer.seqno = at;
     c->xfer.taken = at;
+    c->xfer.catchup_upto = at;
     if (!c->prim_view) {
         /* it arrived after this node dropped out of the primary component: it holds the state
          * as of its join (and what it ordered since), and says so at the next exchange */
@@ -883,18 +934,24 @@ static void state_received(struct repl_core *c, struct repl_acts *out, int64_t a
     send_join(c, out, REPL_MSG_JOIN, join_seqno, 0);
 }
 
+/* The next batch of held actions to the appliers (all of them when none was spilled). */
 static void release_held(struct repl_core *c, struct repl_acts *out, int64_t upto)
 {
     int64_t k = 0;
     size_t before = out->n;
-    if (repl_xfer_release(&c->xfer, upto, out, &k)) {
+    int64_t batch = (c->xfer.mem_max > 0 ? c->xfer.mem_max : REPL_XFER_MEM_MAX) / 4;
+    int rc = repl_xfer_release(&c->xfer, upto, out, &k, repl_xfer_all_in_memory(&c->xfer) ? 0 : batch);
+    c->queued += k;
+    for (size_t i = before; i < out->n; i++)
+        if (out->a[i].seqno > c->xfer.catchup_upto) c->xfer.catchup_upto = out->a[i].seqno;
+    if (rc == -1) { /* an action could not be recorded: out->oom makes the driver leave */
         c->failed = true;
         return;
     }
-    c->queued += k;
-    c->xfer.catchup_upto = c->xfer.seqno;
-    for (size_t i = before; i < out->n; i++)
-        if (out->a[i].seqno > c->xfer.catchup_upto) c->xfer.catchup_upto = out->a[i].seqno;
+    if (rc) {
+        xfer_fail(c, out, c->xfer.why);
+        return;
+    }
     xfer_check(c, out);
 }
 
@@ -955,6 +1012,8 @@ static void on_sst_request(struct repl_core *c, struct repl_acts *out, const str
     /* what this node missed can come incrementally from a donor's write-set store; with a
      * snapshot request too, as Galera asks: the donor that holds the gap bypasses the snapshot */
     x->ist = true;
+    x->ist_retries = x->ist_restarts = 0;
+    x->ist_cut = false;
     x->ist_from = x->own_seqno + 1;
     x->ist_to = join - 1;
     x->ist_token = next_rand(c);
@@ -1043,7 +1102,24 @@ static void on_ist_received(struct repl_core *c, struct repl_acts *out, struct r
         ev->ist = NULL, ev->nist = 0;
         return;
     }
-    if (live && ev->rc) {
+    if (live && ev->rc == -ECONNRESET && ist_retryable(c) && x->ist_restarts < IST_RETRIES) {
+        /* the donor may have died: its view change asks another member; or it reports its
+         * failure (the joiner then leaves). Either way a receiver listens again meanwhile,
+         * with a new token when the failed stream answered the current request: a late
+         * connection of that attempt is refused; the next request carries the new one */
+        if (x->have_donor) x->ist_token = next_rand(c);
+        x->ist_cut = true;
+        struct repl_act a = {.kind = REPL_ACT_IST_RECV, .seqno = x->ist_from, .depends = x->ist_to,
+                             .token = x->ist_token, .addr = strdup(c->cfg.ist_addr)};
+        x->ist_restarts++;
+        tr_warn("IST: %s; listening again for this or another donor (%d of %d)",
+                ev->why ? ev->why : "failed", x->ist_restarts, IST_RETRIES);
+        if (a.addr)
+            emit(c, out, &a);
+        else
+            xfer_fail(c, out, "out of memory");
+        live = false;
+    } else if (live && ev->rc) {
         char why[200];
         snprintf(why, sizeof why, "IST: %s", ev->why ? ev->why : "failed");
         xfer_fail(c, out, why);
@@ -1068,6 +1144,7 @@ static void on_ist_received(struct repl_core *c, struct repl_acts *out, struct r
         return;
     }
     int64_t p = x->ist_from - 1, join = x->ist_to + 1;
+    bool spilled = !repl_xfer_all_in_memory(x);
     /* what this node ordered before it was cut off commits first, then the order restarts */
     state_received(c, out, p, p, join);
     for (size_t i = 0; i < ev->nist; i++) {
@@ -1075,19 +1152,24 @@ static void on_ist_received(struct repl_core *c, struct repl_acts *out, struct r
                              .seqno = ev->ist[i].seqno, .depends = ev->ist[i].seqno - 1,
                              .ws = ev->ist[i].ws};
         ev->ist[i].ws = NULL;
-        /* its own store holds them too: it can serve IST as soon as it has joined */
-        if (repl_gcache_put(c->gcache, &c->group_uuid, a.seqno, a.ws))
+        /* its own store holds them too: it can serve IST as soon as it has joined (not when
+         * held write-sets are only there: putting p+1 would start the store over) */
+        if (!spilled && repl_gcache_put(c->gcache, &c->group_uuid, a.seqno, a.ws))
             tr_debug("write-set store: no room for seqno %lld; it starts over", (long long)a.seqno);
         emit(c, out, &a);
     }
     free(ev->ist);
     ev->ist = NULL;
     /* the store went back to p+1 (a put that does not follow starts it over): what it held
-     * from the join on goes in again behind the records, so that it is one range */
-    repl_gcache_put(c->gcache, &c->group_uuid, join, NULL);
-    for (struct repl_held *h = x->head; h; h = h->next)
-        if (h->act.seqno > join)
-            repl_gcache_put(c->gcache, &c->group_uuid, h->act.seqno, h->act.kind == REPL_ACT_APPLY ? h->act.ws : NULL);
+     * from the join on goes in again behind the records, so that it is one range. Unless held
+     * write-sets were left in the store (spilled): those are only there, so the store keeps
+     * J.. and the IST records are not added (this node serves IST from J on) */
+    if (!spilled) {
+        repl_gcache_put(c->gcache, &c->group_uuid, join, NULL);
+        for (struct repl_held *h = x->head; h; h = h->next)
+            if (h->act.seqno > join)
+                repl_gcache_put(c->gcache, &c->group_uuid, h->act.seqno, h->act.kind == REPL_ACT_APPLY ? h->act.ws : NULL);
+    }
     struct repl_act v = {.kind = REPL_ACT_VIEW, .view = x->join_view, .seqno = join};
     x->join_view = NULL;
     if (v.view) emit(c, out, &v);
@@ -1596,6 +1678,8 @@ int repl_core_step(struct repl_core *c, struct repl_ev *ev, struct repl_acts *ou
         for (int i = 0; i < FAILED_ALL && ev->seqno > 0; i++)
             if (c->failed_all[i] == ev->seqno) rc = REPL_TRX_FAIL; /* a vote said: skip it */
         if (ev->seqno > c->xfer.taken) c->xfer.taken = ev->seqno;
+        if (c->xfer.phase == REPL_XFER_APPLY && c->xfer.head && c->queued < HELD_REFILL && !c->failed)
+            release_held(c, out, c->xfer.seqno);
         xfer_check(c, out);
         break;
     case REPL_EV_COMMITTED: on_committed(c, out, ev->seqno); break;
@@ -1722,6 +1806,9 @@ struct repl_core *repl_core_new(const struct repl_core_cfg *cfg, const tr_gtid *
         free(c);
         return NULL;
     }
+    c->xfer.gcache = c->gcache;
+    c->xfer.mem_max = cfg->held_mem_max;
+    c->xfer.max_raw = cfg->max_ws_raw;
     return c;
 }
 
@@ -1786,6 +1873,8 @@ void repl_core_info(const struct repl_core *c, struct repl_core_info *o)
     o->donating = c->xfer.donating;
     o->fc_requested = c->flow.want_stop;
     o->held = c->xfer.held;
+    o->held_mem_ws = c->xfer.mem_ws;
+    o->held_spilled = c->xfer.spilled;
     o->queued = c->queued;
     o->notify_at = repl_core_notify_at(c);
     o->cached_downto = repl_gcache_first(c->gcache);

@@ -32,6 +32,8 @@ struct repl_core_cfg {
     struct repl_gcache *gcache;   /* the write-set store (the driver's on-disk one, not owned),
                                    * or NULL: the core keeps an anonymous one of gcache_size */
     int64_t max_ws_raw;           /* decode bound, the same on every node */
+    int64_t held_mem_max;         /* a joiner's held write-set bytes in memory; the rest stays
+                                   * in the store (<= 0: REPL_XFER_MEM_MAX, 64 MiB) */
 };
 
 struct repl_flow_cfg {
@@ -56,7 +58,8 @@ enum repl_ev_kind {
     REPL_EV_SST_RECEIVED,/* gtid, rc */
     REPL_EV_SST_SENT,    /* gtid, rc */
     REPL_EV_DONATED,     /* sst_donate returned rc (an error ends the donation) */
-    REPL_EV_IST_RECEIVED,/* rc, ist/nist: the records first..last, references taken over */
+    REPL_EV_IST_RECEIVED,/* rc (-ECONNRESET: the stream was cut short), ist/nist: the records
+                          * first..last, references taken over */
     REPL_EV_IST_SENT,    /* rc */
     REPL_EV_DESYNC,
     REPL_EV_RESYNC,
@@ -219,6 +222,8 @@ struct repl_core_info {
     bool donating;
     bool fc_requested;
     int64_t held;          /* actions held for a state transfer */
+    int64_t held_mem_ws;   /* ... whose write-sets are in memory */
+    int64_t held_spilled;  /* ... whose write-sets are only in the store */
     int64_t queued;        /* actions handed to the appliers and not taken yet */
     int64_t notify_at;     /* report REPL_EV_COMMITTED once the committed position reaches it */
     int64_t cached_downto; /* first seqno the write-set store holds, -1 when empty */

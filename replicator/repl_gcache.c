@@ -794,6 +794,16 @@ void repl_gcache_unpin(struct repl_gcache_pin *p)
     free(p);
 }
 
+int repl_gcache_pin_extend(struct repl_gcache_pin *p, int64_t to)
+{
+    struct repl_gcache *g = p->g;
+    pthread_mutex_lock(&g->mu);
+    int rc = p->gen == g->gen && has_locked(g, p->from, to) ? 0 : -1;
+    if (!rc && to > p->to) p->to = to;
+    pthread_mutex_unlock(&g->mu);
+    return rc;
+}
+
 /* Copies the record at seqno; 1 write-set, 0 no work, negative errno. Under g->mu. */
 static int read_locked(struct repl_gcache *g, int64_t seqno, uint8_t **buf, size_t *cap, size_t *len)
 {

@@ -61,6 +61,10 @@ int64_t repl_gcache_pages(struct repl_gcache *g); /* page files open */
  * node lock. NULL when not every seqno is held (or out of memory). */
 struct repl_gcache_pin *repl_gcache_pin(struct repl_gcache *g, int64_t from, int64_t to);
 void repl_gcache_unpin(struct repl_gcache_pin *p); /* NULL is fine */
+/* Extends p to [from, to]: 0 when the store still holds every seqno of it and was not reset
+ * since p was taken, -1 otherwise (p unchanged). A joiner's held write-sets left in the store
+ * (repl_xfer) grow their pin this way, one seqno at a time. */
+int repl_gcache_pin_extend(struct repl_gcache_pin *p, int64_t to);
 /* Copies the record at seqno (in the pinned range) into *buf (grown as needed, *cap its size):
  * 1 and *len for a write-set, 0 for no work, -ENODATA when the store was reset meanwhile (a new
  * history), -ENOMEM. */

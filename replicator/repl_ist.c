@@ -314,6 +314,7 @@ struct ist_recv {
     struct ist_settings dl;
     struct repl_ist_thr *thr;
     char why[256];                /* the reason the transfer failed, for the core's message */
+    bool cut;                     /* the donor's stream ended early (the donor may have died) */
     int64_t refused_at;           /* refusals logged: at most one line per IST_REFUSAL_QUIET_NS */
     unsigned refused_hidden;
 };
@@ -485,6 +486,7 @@ static const char *stream_failed(struct ist_recv *j, int rc, size_t k, size_t to
     else
         snprintf(j->why, sizeof j->why, "stream cut short (%zu of %zu actions received, none applied)",
                  k, total);
+    j->cut = rc != -ETIMEDOUT;
     return j->why;
 }
 
@@ -569,8 +571,9 @@ static void *recv_main(void *arg)
     const char *why = receive(j, &recs, &k);
     close(j->lfd);
     tr_tls_ctx_free(j->tls);
-    struct repl_ev ev = {.kind = REPL_EV_IST_RECEIVED, .rc = why ? -1 : 0, .why = why, .ist = recs,
-                         .nist = k};
+    /* -ECONNRESET: cut short, which a donor that died does (the core may ask another) */
+    struct repl_ev ev = {.kind = REPL_EV_IST_RECEIVED, .rc = !why ? 0 : j->cut ? -ECONNRESET : -1,
+                         .why = why, .ist = recs, .nist = k};
     if (!why || strcmp(why, "given up") != 0) repl_drive(j->n, &ev);
     if (ev.ist) free_recs(ev.ist, ev.nist);
     struct repl_node *n = j->n;

@@ -15,10 +15,26 @@
  * they are taken. */
 enum repl_xfer_phase { REPL_XFER_NONE = 0, REPL_XFER_PREPARE, REPL_XFER_WAIT, REPL_XFER_APPLY };
 
+/* A held write-set whose bytes are left in the write-set store (spilled): what is needed to
+ * queue it again once its bytes are read back. 24 bytes instead of the write-set. */
+struct repl_spilled {
+    int64_t seqno, depends;
+    uint8_t kind; /* REPL_ACT_APPLY or REPL_ACT_SKIP */
+    bool ok;
+};
+#define REPL_HELD_RUN 256 /* spilled entries per list node */
+
 struct repl_held {
-    struct repl_act act; /* a queued action (APPLY, SKIP, VIEW) decided while holding */
+    struct repl_act act; /* a queued action (APPLY, SKIP, VIEW) decided while holding; kind 0:
+                          * a run of spilled ones, run[run_head..nrun) */
+    struct repl_spilled *run;
+    uint32_t nrun, run_head;
     struct repl_held *next;
 };
+
+/* Held write-set bytes kept in memory before the rest is left in the store: a fixed bound, not
+ * a share of gcache.size (that sizes a disk file; RAM should not grow with it). */
+#define REPL_XFER_MEM_MAX (64 << 20)
 
 /* A donation to start: an SST request (req), or an IST range and where to send it. */
 struct repl_serve {
@@ -44,6 +60,16 @@ struct repl_xfer {
     int64_t taken;        /* the highest seqno the appliers took since APPLY began */
     struct repl_held *head, *tail;
     int64_t held;
+    /* spilling: once the held write-sets in memory would pass mem_max bytes, the next ones are
+     * left in the store (gcache, which already holds them), pinned from the first on so that
+     * the ring keeps them, and read back as they are released */
+    struct repl_gcache *gcache; /* the core's store; NULL: never spill */
+    int64_t mem_max;            /* <= 0: REPL_XFER_MEM_MAX */
+    int64_t max_raw;            /* decode bound for write-sets read back */
+    int64_t mem_bytes, mem_ws;  /* held write-sets in memory: bytes, count */
+    int64_t spilled;            /* held write-sets whose bytes are only in the store */
+    struct repl_gcache_pin *pin;
+    char why[200];              /* what went wrong, for the message (hold or release: -2) */
     /* IST: a member that holds an earlier state of the group's history */
     tr_uuid own_uuid;
     int64_t own_seqno;
@@ -60,6 +86,10 @@ struct repl_xfer {
     struct repl_ist_rec *ist_recs;
     size_t ist_n;
     struct repl_view *join_view; /* delivered after the IST records */
+    /* an IST alone whose donor died is asked of another member (repl_core ist_retry) */
+    int ist_retries;      /* requests sent again because the donor left */
+    int ist_restarts;     /* receivers started again after a stream failed */
+    bool ist_cut;         /* the current request's stream was cut: its receiver listens anew */
     uint64_t retry_at;    /* a request nobody could serve is sent again at this time */
     bool resend;          /* the request went with a view that ended: send it again */
     bool donating;        /* this node serves a joiner now (SST) */
@@ -69,11 +99,21 @@ struct repl_xfer {
 };
 
 bool repl_xfer_holding(const struct repl_xfer *x);
-/* Appends a copy of a (ownership moves to the held list). -1 out of memory (a released). */
+/* Appends a copy of a (ownership moves to the held list); a write-set past the memory bound
+ * is left in the store (its reference dropped). -1 out of memory, -2 the store does not hold
+ * it or lost one spilled before (x->why says which); a is released either way. */
 int repl_xfer_hold(struct repl_xfer *x, struct repl_act *a);
-/* Moves every held action to out in order, dropping those at or below `upto` (already in the
- * received state). -1 out of memory: the rest is released and the caller must leave. */
-int repl_xfer_release(struct repl_xfer *x, int64_t upto, struct repl_acts *out, int64_t *count);
+/* Moves held actions to out in order, dropping those at or below `upto` (already in the
+ * received state), reading spilled write-sets back from the store until about budget bytes
+ * were read (at least one action moves; budget <= 0: everything). *count: actions moved.
+ * -1 an action could not be recorded (out->oom), -2 a spilled write-set could not be read back
+ * (x->why); the rest stays held (repl_xfer_clear drops it) and the caller must leave. */
+int repl_xfer_release(struct repl_xfer *x, int64_t upto, struct repl_acts *out, int64_t *count,
+                      int64_t budget);
+/* A vote said seqno fails everywhere: a held write-set at seqno is skipped. */
+void repl_xfer_held_skip(struct repl_xfer *x, int64_t seqno);
+/* The held list, oldest first: in-memory actions only (false when something was spilled). */
+bool repl_xfer_all_in_memory(const struct repl_xfer *x);
 /* Drops the held actions and the request (not `donating`, nor a donation waiting to start). */
 void repl_xfer_clear(struct repl_xfer *x);
 /* Drops IST records kept for later (repl_xfer ist_recs). */

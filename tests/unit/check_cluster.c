@@ -210,6 +210,27 @@ static void bus_drop_queued(struct bus *b)
     pthread_mutex_unlock(&b->mu);
 }
 
+/* Drops the held broadcasts of member idx (a member that died: gcomm never orders them). */
+static void bus_drop_from(struct bus *b, int idx)
+{
+    pthread_mutex_lock(&b->mu);
+    struct qmsg **pp = &b->q_head;
+    b->q_tail = &b->q_head;
+    while (*pp) {
+        struct qmsg *q = *pp;
+        if (q->from == idx) {
+            *pp = q->next;
+            free(q->buf);
+            free(q);
+            b->queued--;
+        } else {
+            pp = &q->next;
+            b->q_tail = pp;
+        }
+    }
+    pthread_mutex_unlock(&b->mu);
+}
+
 /* The last state transfer request goes out again, as a retry that crossed the donor's selection
  * (or one sent after it) would. */
 static void bus_resend_str(struct bus *b)
@@ -2480,6 +2501,89 @@ START_TEST(ist_stream_deadline)
 }
 END_TEST
 
+/* Three nodes; t2 restarts, a running node that missed rows B and C (IST alone), and its
+ * donor t1 dies mid-stream: what t1 had sent is cut (played here: the first connection to the
+ * receiver is the test's, one record of the range, then closed), t1's own stream is refused
+ * or reset, and t1 stops before its failure report is ordered. The view without t1 makes t2
+ * ask again: t3 streams the whole range, and t2 ends Synced with the survivors' table, none
+ * of the first attempt applied. */
+START_TEST(ist_donor_dies_other_serves)
+{
+    static struct bus b = {BUS_INIT};
+    static struct host h[3];
+    char opts[200];
+    snprintf(opts, sizeof opts, "repl.causal_read_timeout=PT10S; ist.recv_addr=127.0.0.1:%d", ist_port(2));
+    tr_log_set_sink(ist_log_sink);
+    host_init_with(&h[0], "t1", "repl.causal_read_timeout=PT10S", bus_factory, &b);
+    host_init_with(&h[1], "t2", opts, bus_factory, &b);
+    host_init_with(&h[2], "t3", "repl.causal_read_timeout=PT10S", bus_factory, &b);
+    for (int i = 0; i < 3; i++) h[i].bus = &b;
+    for (int i = 0; i < 3; i++) { /* all three before row A: a trivial join copies no rows */
+        host_start(&h[i], i == 0);
+        wait_synced(&h[i], 1);
+    }
+    int64_t s;
+    ck_assert_int_eq(write_key(&h[0], 90, 'A', 1, &s), REPL_OK);
+    wait_committed(&h[1], s);
+    wait_committed(&h[2], s);
+    host_halt(&h[1]);
+    repl_node_free(h[1].node);
+    ck_assert_int_eq(write_key(&h[0], 91, 'B', 2, &s), REPL_OK);
+    ck_assert_int_eq(write_key(&h[0], 92, 'C', 3, &s), REPL_OK);
+    wait_committed(&h[2], s);
+    pthread_mutex_lock(&h[1].mu);
+    h[1].synced = h[1].views = h[1].appliers_done = 0;
+    h[1].sst_method = ""; /* a running node: no snapshot, IST alone */
+    h[1].donor = "t1,";   /* t1 first, then any synced member */
+    pthread_mutex_unlock(&h[1].mu);
+    host_node_new(&h[1], "t2", opts, bus_factory, &b);
+    pthread_mutex_lock(&b.mu);
+    b.delay = true;
+    pthread_mutex_unlock(&b.mu);
+    host_start(&h[1], false);
+    ck_assert(bus_release_until_str(&b));
+    struct repl_msg_str m;
+    pthread_mutex_lock(&b.mu);
+    ck_assert_int_eq(repl_msg_str_decode(b.str, b.str_len, &m), 0);
+    pthread_mutex_unlock(&b.mu);
+    ck_assert_int_eq(m.req_len, 0);
+    int fd = ist_dial("127.0.0.1", ist_port(2)); /* t1's address, as every member's on the bus */
+    ist_forge(fd, &m, 1);                          /* one record of the range, then nothing */
+    bus_release_all(&b); /* the STR: t1, the first synced member, is chosen */
+    ck_assert(ist_logged("(t1) as donor", 3000));
+    pthread_mutex_lock(&b.mu);
+    b.delay = true; /* what t1 says from here on is never ordered: it dies */
+    pthread_mutex_unlock(&b.mu);
+    close(fd); /* t1's stream is cut */
+    ck_assert_msg(ist_logged("listening again for this or another donor (1 of 3)", 5000),
+                  "the joiner did not listen again after the cut");
+    char failed[64];
+    snprintf(failed, sizeof failed, "IST to tcp://127.0.0.1:%d failed", ist_port(2));
+    ck_assert_msg(ist_logged(failed, 5000), "t1's own stream was taken"); /* refused or reset */
+    host_halt(&h[0]);
+    bus_drop_from(&b, 0);
+    bus_release_all(&b);
+    ck_assert(ist_logged("The donor left the group during IST", 5000));
+    wait_synced(&h[1], 1);
+    ck_assert(ist_logged("(t3) as donor", 0));
+    ck_assert(!ist_logged("Will never receive state", 0));
+    int64_t at = committed(&h[2], NULL);
+    wait_committed(&h[1], at);
+    for (int k = 0; k < 26; k++)
+        ck_assert_int_eq(hget(&h[1], &h[1].table[k]), hget(&h[2], &h[2].table[k]));
+    ck_assert_int_eq(hget(&h[1], &h[1].table['B' - 'A']), 2);
+    ck_assert_int_eq(hget(&h[1], &h[1].table['C' - 'A']), 3);
+    /* the group goes on with the survivors */
+    ck_assert_int_eq(write_key(&h[2], 93, 'D', 4, &s), REPL_OK);
+    wait_committed(&h[1], s);
+    ck_assert_int_eq(hget(&h[1], &h[1].table['D' - 'A']), 4);
+    tr_log_set_sink(NULL);
+    host_stop(&h[1]);
+    host_stop(&h[2]);
+    host_release(&h[0]);
+}
+END_TEST
+
 /* ---- IST over TLS (security.md, TLS) ---- */
 
 /* A throwaway PKI, made once per test process with tests/scripts/make-pki.sh (the openssl CLI,
@@ -2700,6 +2804,7 @@ int main(void)
     tcase_add_test(ist, ist_allowlist_refuses);
     tcase_add_test(ist, ist_donor_address_checked);
     tcase_add_test(ist, ist_stream_deadline);
+    tcase_add_test(ist, ist_donor_dies_other_serves);
     tcase_add_test(ist, ist_restart_bypass);
     tcase_add_test(ist, ist_restart_falls_back_to_sst);
     tcase_add_test(ist, ist_tls_between_nodes);

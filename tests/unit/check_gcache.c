@@ -13,7 +13,9 @@
 
 #include "certification/cert_ws.h"
 #include "common/tr_buf.h"
+#include "common/tr_fail.h"
 #include "replicator/repl_gcache.h"
+#include "replicator/repl_xfer.h"
 
 static char dir[64];
 static tr_uuid group_a, group_b;
@@ -419,6 +421,121 @@ START_TEST(anonymous)
 }
 END_TEST
 
+/* A joiner's held list (repl_xfer) holds an ordered action the way the core does: the store
+ * got the seqno first (a write-set, or "no work"), then the action is held. */
+static int hold_one(struct repl_xfer *x, struct repl_gcache *g, int64_t s, enum repl_act_kind kind)
+{
+    struct repl_act a = {.kind = kind, .seqno = s, .depends = s - 1};
+    if (kind != REPL_ACT_VIEW) {
+        a.ws = make_ws(s, 200);
+        ck_assert_int_eq(repl_ws_decode(a.ws, 0), 0); /* as the driver's pump does */
+    }
+    repl_gcache_put(g, &group_a, s, kind == REPL_ACT_APPLY ? a.ws : NULL);
+    return repl_xfer_hold(x, &a);
+}
+
+static enum repl_act_kind held_kind(int64_t s)
+{
+    return s % 100 == 0 ? REPL_ACT_VIEW : s % 37 == 0 ? REPL_ACT_SKIP : REPL_ACT_APPLY;
+}
+
+START_TEST(held_spill_bounded)
+{
+    /* a 64 KiB ring, 8 KiB of held write-sets in memory, 2000 held actions (~560 KiB) */
+    struct repl_gcache *g = open_store(64 << 10, true, &group_a);
+    struct repl_xfer x = {.gcache = g, .mem_max = 8 << 10};
+    int64_t max_mem_ws = 0;
+    for (int64_t s = 1; s <= 2000; s++) {
+        ck_assert_int_eq(hold_one(&x, g, s, held_kind(s)), 0);
+        ck_assert_int_le(x.mem_bytes, 8 << 10);
+        if (x.mem_ws > max_mem_ws) max_mem_ws = x.mem_ws;
+    }
+    ck_assert_int_eq(x.held, 2000);
+    ck_assert_int_le(max_mem_ws, (8 << 10) / 200); /* each write-set is over 200 bytes */
+    ck_assert_int_gt(x.spilled, 1900);
+    ck_assert_int_eq(x.mem_ws + x.spilled + 20, 2000); /* 20 views, held as they are */
+    ck_assert_int_le(repl_gcache_first(g), 2000 - x.spilled + 1); /* the pin kept them */
+    ck_assert_int_gt(count_pages(), 0);                           /* newer ones went to pages */
+    /* a vote fails 1501 everywhere after it was held: it is skipped, not applied */
+    repl_gcache_forget(g, 1501);
+    repl_xfer_held_skip(&x, 1501);
+    int64_t next = 11, batches = 0;
+    while (x.head) {
+        struct repl_acts out = {0};
+        int64_t k = 0;
+        /* the state received holds 1..10: those are dropped */
+        ck_assert_int_eq(repl_xfer_release(&x, 10, &out, &k, 4096), 0);
+        ck_assert_int_eq((int64_t)out.n, k);
+        ck_assert_int_gt(k, 0);
+        size_t bytes = 0;
+        for (size_t i = 0; i < out.n; i++, next++) {
+            struct repl_act *a = &out.a[i];
+            ck_assert_int_eq(a->seqno, next);
+            enum repl_act_kind want = next == 1501 ? REPL_ACT_SKIP : held_kind(next);
+            ck_assert_int_eq(a->kind, want);
+            if (want == REPL_ACT_APPLY) {
+                struct repl_ws *w = make_ws(next, 200);
+                ck_assert_ptr_nonnull(a->ws);
+                ck_assert_int_eq(a->ws->decode_rc, 0);
+                ck_assert_uint_eq(a->ws->len, w->len);
+                ck_assert(memcmp(a->ws->buf, w->buf, w->len) == 0);
+                bytes += w->len;
+                repl_ws_unref(w);
+            }
+            if (next == 1501) ck_assert(a->ok);
+        }
+        ck_assert_uint_le(bytes, 4096 + 8192 + 300); /* a batch: the budget, or what was in memory */
+        repl_acts_free(&out);
+        batches++;
+    }
+    ck_assert_int_eq(next, 2001);
+    ck_assert_int_gt(batches, 100);
+    ck_assert_int_eq(x.held, 0);
+    ck_assert_int_eq(x.spilled, 0);
+    ck_assert_int_eq(x.mem_bytes, 0);
+    ck_assert_ptr_null(x.pin); /* released: the ring may overwrite them again */
+    repl_xfer_clear(&x);
+    repl_gcache_free(g);
+}
+END_TEST
+
+START_TEST(held_spill_store_cannot_keep)
+{
+    /* the ring is full of pinned held write-sets and no overflow page can be made (a full
+     * disk): the store starts over, and the next hold says so instead of losing one */
+    struct repl_gcache *g = open_store(16 << 10, true, &group_a);
+    struct repl_xfer x = {.gcache = g, .mem_max = 1024};
+    tr_fail_arm("gcache.page", 1, true);
+    int rc = 0;
+    int64_t s = 1;
+    while (!rc && s < 1000) rc = hold_one(&x, g, s++, REPL_ACT_APPLY);
+    tr_fail_disarm();
+    ck_assert_int_eq(rc, -2);
+    ck_assert_int_lt(s, 200); /* 16 KiB of ring: well before */
+    ck_assert_ptr_nonnull(strstr(x.why, "could not keep"));
+    repl_xfer_clear(&x);
+    ck_assert_ptr_null(x.pin);
+
+    /* the store starts over under spilled ones (another history): the release fails */
+    struct repl_xfer y = {.gcache = g, .mem_max = 1024};
+    repl_gcache_reset(g);
+    for (s = 1; s <= 20; s++) ck_assert_int_eq(hold_one(&y, g, s, REPL_ACT_APPLY), 0);
+    ck_assert_int_gt(y.spilled, 0);
+    struct repl_ws *ws = make_ws(1, 10);
+    ck_assert_int_eq(repl_gcache_put(g, &group_b, 1, ws), 0);
+    repl_ws_unref(ws);
+    struct repl_acts out = {0};
+    int64_t k = 0;
+    ck_assert_int_eq(repl_xfer_release(&y, 0, &out, &k, 0), -2);
+    ck_assert_ptr_nonnull(strstr(y.why, "lost held seqno"));
+    for (size_t i = 0; i < out.n; i++) ck_assert_int_eq(out.a[i].seqno, (int64_t)i + 1); /* a prefix */
+    ck_assert_int_eq((int64_t)out.n, 20 - y.spilled);
+    repl_acts_free(&out);
+    repl_xfer_clear(&y);
+    repl_gcache_free(g);
+}
+END_TEST
+
 static Suite *gcache_suite(void)
 {
     Suite *s = suite_create("gcache");
@@ -439,6 +556,8 @@ static Suite *gcache_suite(void)
     tcase_add_test(t, stale_pages_removed);
     tcase_add_test(t, one_node_per_file);
     tcase_add_test(t, anonymous);
+    tcase_add_test(t, held_spill_bounded);
+    tcase_add_test(t, held_spill_store_cannot_keep);
     suite_add_tcase(s, t);
     return s;
 }

@@ -1,6 +1,7 @@
 /* tests/unit/check_repl_core: repl_core_step on a few nodes over a perfect total order (every
  * broadcast reaches every member, in one order): joins, purge bounds and flow control. */
 #include <check.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,10 +157,12 @@ static void view(unsigned mask)
 }
 
 /* Node i starts and connects, holding `at` (NULL: nothing), as grastate.dat says after a stop. */
+static int64_t held_mem_max; /* for the nodes started next; 0: the default */
+
 static void start_at(int i, const tr_gtid *at)
 {
     struct repl_core_cfg cfg = {.proto_ver = 4, .capabilities = 0x7f, .gcache_size = 1 << 20,
-                                .max_ws_raw = CERT_WS_MAX_SIZE};
+                                .max_ws_raw = CERT_WS_MAX_SIZE, .held_mem_max = held_mem_max};
     cfg.self = N[i].id = U(i + 1);
     snprintf(cfg.name, sizeof cfg.name, "n%d", i + 1);
     snprintf(cfg.incoming, sizeof cfg.incoming, "127.0.0.%d:3306", i + 1);
@@ -187,6 +190,7 @@ static void setup(void)
     qhead = qtail = NULL;
     gseq = 0;
     conf = 0;
+    held_mem_max = 0;
 }
 
 static void teardown(void)
@@ -375,6 +379,165 @@ START_TEST(core_join_resets_every_index)
 }
 END_TEST
 
+/* A joiner whose held write-sets pass its memory bound leaves the rest in its store and reads
+ * them back as the appliers take them: the same verdicts as the others, every seqno once and in
+ * order, never more than the bound in memory, and it ends Synced. */
+START_TEST(core_join_spills_held)
+{
+    two_node_group();
+    held_mem_max = 1024;
+    start(2);
+    view(7);
+    deliver();
+    struct repl_ev ev = {.kind = REPL_EV_SST_REQUEST, .buf = (uint8_t *)"sst", .len = 4};
+    step(2, &ev);
+    deliver();
+    ck_assert_ptr_nonnull(find(0, REPL_ACT_DONATE, -2));
+    int64_t max_mem = 0;
+    for (int k = 0; k < 400; k++) {
+        write_row(k % 2, (char)('a' + k % 7), k < 5 ? 1 : 2 + k); /* a few are refused */
+        deliver();
+        if (info(2).held_mem_ws > max_mem) max_mem = info(2).held_mem_ws;
+    }
+    int64_t last = info(0).last_seqno;
+    ck_assert_int_eq(info(2).last_seqno, last);
+    ck_assert_int_gt(info(2).held_spilled, 350);
+    ck_assert_int_le(max_mem * 100, 1024); /* each write-set is over 100 bytes */
+    struct repl_ev got = {.kind = REPL_EV_SST_RECEIVED};
+    got.gtid.uuid = *repl_core_group(N[0].c);
+    got.gtid.seqno = 2; /* the state as of the join point */
+    ck_assert_int_eq(step(2, &got), REPL_OK);
+    size_t k = 0;
+    int64_t next = 3, refills = 0;
+    while (k < N[2].log.n) { /* the appliers take what was queued, in order */
+        struct repl_act *a = &N[2].log.a[k++];
+        if (a->kind != REPL_ACT_APPLY && a->kind != REPL_ACT_SKIP && a->kind != REPL_ACT_VIEW) continue;
+        if (a->seqno < next) continue; /* queued before the join */
+        ck_assert_int_eq(a->seqno, next++);
+        if (a->kind == REPL_ACT_APPLY) ck_assert(a->ws && a->ws->decode_rc == 0);
+        ck_assert_int_eq(verdict(2, a->seqno), verdict(0, a->seqno));
+        int64_t before = info(2).held;
+        struct repl_ev t = {.kind = REPL_EV_TAKEN, .seqno = a->seqno};
+        step(2, &t);
+        refills += info(2).held < before;
+        ck_assert_int_le(info(2).held_mem_ws, max_mem);
+    }
+    ck_assert_int_eq(next, last + 1);
+    ck_assert_int_gt(refills, 0); /* released in batches, not all at once */
+    ck_assert_int_eq(info(2).held, 0);
+    deliver(); /* its SYNC */
+    ck_assert_int_eq(info(2).state, REPL_S_SYNCED);
+}
+END_TEST
+
+/* The records a donor's IST sender reads from its pinned store (s: its IST_SEND), as the
+ * joiner's receiver hands them to its core. */
+static struct repl_ev ist_records_of(const struct repl_act *s)
+{
+    size_t n = (size_t)(s->depends - s->seqno + 1);
+    struct repl_ev in = {.kind = REPL_EV_IST_RECEIVED, .nist = n};
+    in.ist = calloc(n, sizeof *in.ist);
+    ck_assert_ptr_nonnull(in.ist);
+    uint8_t *buf = NULL;
+    size_t cap = 0, len = 0;
+    for (size_t k = 0; k < n; k++) {
+        int64_t q = s->seqno + (int64_t)k;
+        int kind = repl_gcache_read(s->pin, q, &buf, &cap, &len);
+        ck_assert_int_ge(kind, 0);
+        in.ist[k].seqno = q;
+        if (kind > 0) {
+            uint8_t *copy = malloc(len ? len : 1);
+            ck_assert_ptr_nonnull(copy);
+            memcpy(copy, buf, len);
+            in.ist[k].ws = repl_ws_new(copy, len);
+            ck_assert_ptr_nonnull(in.ist[k].ws);
+            repl_ws_decode(in.ist[k].ws, CERT_WS_MAX_SIZE);
+        }
+    }
+    free(buf);
+    return in;
+}
+
+static int count_acts(int i, enum repl_act_kind kind)
+{
+    int k = 0;
+    for (size_t j = 0; j < N[i].log.n; j++) k += N[i].log.a[j].kind == kind;
+    return k;
+}
+
+/* n3, a running node that missed 4..6, asks for IST alone; its donor n1 dies mid-stream: the
+ * stream is cut (its receiver listens again), then the view without n1 comes, and n3 asks
+ * again: n2 serves 4..6, and n3 joins with all of it, none applied twice. */
+START_TEST(core_ist_donor_dies_other_serves)
+{
+    two_node_group();
+    for (int k = 0; k < 5; k++) write_row(1, 'x', 1 + k); /* seqnos 2..6 */
+    deliver();
+    tr_gtid pos = {*repl_core_group(N[0].c), 3};
+    start_at(2, &pos);
+    view(7); /* seqno 7 */
+    deliver();
+    struct repl_ev ev = {.kind = REPL_EV_SST_REQUEST}; /* no snapshot possible: IST alone */
+    step(2, &ev);
+    ck_assert_ptr_nonnull(find(2, REPL_ACT_IST_RECV, 4));
+    deliver();
+    ck_assert_ptr_nonnull(find(0, REPL_ACT_IST_SEND, 4)); /* n1, the first synced member */
+    ck_assert_ptr_null(find(1, REPL_ACT_IST_SEND, 4));
+    struct repl_ev cut = {.kind = REPL_EV_IST_RECEIVED, .rc = -ECONNRESET, .why = "stream cut short"};
+    step(2, &cut);
+    ck_assert(!info(2).failed);
+    ck_assert_int_eq(count_acts(2, REPL_ACT_IST_RECV), 2); /* listening again */
+    ck_assert_int_eq(verdict(2, 4), -1);
+    repl_act_release(find(0, REPL_ACT_IST_SEND, 4)); /* n1 is gone: its pin with it */
+    repl_core_free(N[0].c);
+    N[0].c = NULL;
+    view(6); /* n2 and n3 */
+    deliver();
+    ck_assert(!info(2).failed);
+    struct repl_act *s = find(1, REPL_ACT_IST_SEND, 4);
+    ck_assert_ptr_nonnull(s); /* n2 serves the same range */
+    ck_assert_int_eq(s->depends, 6);
+    struct repl_ev in = ist_records_of(s);
+    step(2, &in);
+    for (int64_t q = 4; q <= 6; q++) ck_assert_int_eq(verdict(2, q), 1);
+    ck_assert_ptr_nonnull(find(2, REPL_ACT_VIEW, 7));
+    ck_assert_int_eq(info(2).state, REPL_S_JOINED);
+    ck_assert_int_eq(count_acts(2, REPL_ACT_APPLY), 3); /* each once */
+}
+END_TEST
+
+/* ... but when no other synced member is left, n3 leaves with Galera's words. */
+START_TEST(core_ist_donor_dies_nobody_left)
+{
+    two_node_group();
+    for (int k = 0; k < 5; k++) write_row(1, 'x', 1 + k);
+    deliver();
+    tr_gtid pos = {*repl_core_group(N[0].c), 3};
+    start_at(2, &pos);
+    view(7);
+    deliver();
+    struct repl_ev ev = {.kind = REPL_EV_SST_REQUEST};
+    step(2, &ev);
+    deliver();
+    ck_assert_ptr_nonnull(find(0, REPL_ACT_IST_SEND, 4));
+    /* n2 desyncs (not synced: it cannot serve), then n1 dies: its stream is cut, then it
+     * leaves the view */
+    struct repl_ev ds = {.kind = REPL_EV_DESYNC};
+    step(1, &ds);
+    deliver();
+    struct repl_ev cut = {.kind = REPL_EV_IST_RECEIVED, .rc = -ECONNRESET, .why = "stream cut short"};
+    step(2, &cut);
+    ck_assert(!info(2).failed);
+    repl_act_release(find(0, REPL_ACT_IST_SEND, 4));
+    repl_core_free(N[0].c);
+    N[0].c = NULL;
+    view(6);
+    deliver();
+    ck_assert(info(2).failed);
+    ck_assert_ptr_null(find(1, REPL_ACT_IST_SEND, 4));
+}
+END_TEST
+
 /* n1 and n2 order 2..6; n3 restarts holding seqno 3 of the group's history and its host
  * prepares a snapshot (MariaDB's rsync script): its request carries the IST part too; the
  * donor n1's store holds 4..6, so it donates with bypass at the joiner's own position and
@@ -414,27 +577,7 @@ START_TEST(core_restart_ist_bypass)
 {
     tr_gtid pos;
     struct repl_act *s = restart_n3_at_3(&pos);
-    size_t n = (size_t)(s->depends - s->seqno + 1);
-    struct repl_ev in = {.kind = REPL_EV_IST_RECEIVED, .nist = n};
-    in.ist = calloc(n, sizeof *in.ist);
-    ck_assert_ptr_nonnull(in.ist);
-    uint8_t *buf = NULL;
-    size_t cap = 0, len = 0;
-    for (size_t k = 0; k < n; k++) { /* what the sender thread reads from the pinned store */
-        int64_t q = s->seqno + (int64_t)k;
-        int kind = repl_gcache_read(s->pin, q, &buf, &cap, &len);
-        ck_assert_int_ge(kind, 0);
-        in.ist[k].seqno = q;
-        if (kind > 0) {
-            uint8_t *copy = malloc(len ? len : 1);
-            ck_assert_ptr_nonnull(copy);
-            memcpy(copy, buf, len);
-            in.ist[k].ws = repl_ws_new(copy, len);
-            ck_assert_ptr_nonnull(in.ist[k].ws);
-            repl_ws_decode(in.ist[k].ws, CERT_WS_MAX_SIZE);
-        }
-    }
-    free(buf);
+    struct repl_ev in = ist_records_of(s);
     step(2, &in);
     ck_assert_int_eq(verdict(2, 4), -1); /* kept until sst_received says what the donor did */
     struct repl_ev got = {.kind = REPL_EV_SST_RECEIVED, .gtid = pos};
@@ -715,6 +858,9 @@ static Suite *core_suite(void)
     tcase_add_test(tc, core_new_group);
     tcase_add_test(tc, core_streaming_fragments);
     tcase_add_test(tc, core_join_resets_every_index);
+    tcase_add_test(tc, core_join_spills_held);
+    tcase_add_test(tc, core_ist_donor_dies_other_serves);
+    tcase_add_test(tc, core_ist_donor_dies_nobody_left);
     tcase_add_test(tc, core_restart_ist_bypass);
     tcase_add_test(tc, core_restart_ist_cut_after_bypass);
     tcase_add_test(tc, core_last_report_waits_for_in_flight);
