@@ -324,9 +324,16 @@ static uint64_t start_from(const struct coll *adopt, const struct coll *s, uint6
 /* What the decision needs: the collected STATEs and the gather's timing. */
 static void decide_in(gc_core *c, bool timeout, const struct gc_report **reps, struct gc_decide_in *in)
 {
+    /* a target we no longer hear (no link, or silent for t_fresh) counts as answered: its STATE
+     * is not coming, and waiting for it until the gather's timeout cost a node cut off from its
+     * group a second before it delivered its non-primary view */
     bool all = true;
-    for (int i = 0; i < c->g.ntargets; i++)
-        if (!coll_find(c, &c->g.targets[i])) all = false;
+    uint64_t t = gc_now(c);
+    for (int i = 0; i < c->g.ntargets; i++) {
+        if (coll_find(c, &c->g.targets[i])) continue;
+        const struct peer *p = gc_peer_find(c, &c->g.targets[i]);
+        if (p && p->link >= 0 && t - p->last_heard < c->t_fresh) all = false;
+    }
     for (int i = 0; i < c->g.ncoll; i++) reps[i] = &c->g.coll[i].r;
     *in = (struct gc_decide_in){.r = reps,
                                 .n = c->g.ncoll,
@@ -334,7 +341,7 @@ static void decide_in(gc_core *c, bool timeout, const struct gc_report **reps, s
                                 .ignore_sb = c->cfg.ignore_sb,
                                 .recovery = c->cfg.recovery,
                                 .bootstrap = c->g.bootstrap,
-                                .now = gc_now(c),
+                                .now = t,
                                 .since = c->g.start,
                                 .patience = c->t_hb,
                                 .lease_pad = c->t_lease + 2 * c->t_tick,
