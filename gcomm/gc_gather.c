@@ -236,7 +236,11 @@ void gc_start_gather(gc_core *c, const tr_uuid *D, int nd, bool bootstrap)
     bool anchored = gc_anchored(c);
     for (int i = 0; i < nd; i++) {
         struct peer *p = tr_uuid_compare(&D[i], &c->me) ? gc_peer_find(c, &D[i]) : NULL;
-        if (!p || p->hb_promised <= base) continue;
+        if (!p) continue;
+        /* a joiner promised our probe's epoch when it answered, and its heartbeat saying so may
+         * not be here yet: a GATHER at that epoch it refuses, and the view forms without it */
+        if (!gc_member_peer(c, p) && gc_proved(c, p, t0) && p->proved_epoch > base) base = p->proved_epoch;
+        if (p->hb_promised <= base) continue;
         uint64_t e = p->hb_promised;
         if (gc_member_peer(c, p)) base = e;
         else if (gc_proved(c, p, t0)) base = e < p->proved_epoch ? e : p->proved_epoch > base ? p->proved_epoch : base;
