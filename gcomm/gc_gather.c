@@ -379,6 +379,34 @@ void gc_gather_check(gc_core *c, bool timeout)
     if (d.install) install(c, &in, &d);
 }
 
+/* A membership round that ends with the members of the primary view every one of them still
+ * delivers in (a joiner that did not answer in time, a member that came back before anybody
+ * gave up on the view) brings the application nothing new. Its view is installed, since the
+ * members promised a new epoch and the protocol needs one, but not delivered (GC_START_QUIET):
+ * two consecutive primary views with the same members tell wsrep-lib that the group may have
+ * split and healed, and it rolls back every streaming transaction. Every member decides alike
+ * from this START, so none delivers it. A member that did leave the view meanwhile (it
+ * delivered a non-primary view, or reported none) makes the view an ordinary one. */
+static bool quiet_view(gc_core *c, const struct gc_decide_in *in, const struct gc_decision *d, const gc_view *v,
+                       const gc_msg *m)
+{
+    const gc_view *P = d->P;
+    if (!v->primary || d->forced || d->newhist || !P || d->adopt < 0 || !m->u.start.adopt_epoch) return false;
+    /* the view the members deliver in: P, or the view P's log continued (P never formed) */
+    uint64_t e = c->g.coll[0].dv_epoch;
+    const struct gc_report *a = &c->g.coll[d->adopt].r;
+    const gc_view *D = e == m->u.start.adopt_epoch                                                ? P
+                       : e && e == m->u.start.adopt_prev_epoch && (a->flags & GC_STATE_HAS_ESTAB) ? &a->estab
+                                                                                                  : NULL;
+    if (!D || D->id.epoch != e || !gc_view_same_members(v, D)) return false;
+    for (int i = 0; i < c->g.ncoll; i++) {
+        const struct coll *s = &c->g.coll[i];
+        if (s->r.flags & (GC_STATE_LEAVING | GC_STATE_DECLINE)) continue;
+        if (s->dv_epoch != e || !gc_decision_holds_p(in, d, i) || s->delivered > m->u.start.close) return false;
+    }
+    return true;
+}
+
 /* Builds the view and START from the decision, sends START to every reporter and applies it. */
 static void install(gc_core *c, const struct gc_decide_in *in, const struct gc_decision *d)
 {
@@ -494,6 +522,7 @@ static void install(gc_core *c, const struct gc_decide_in *in, const struct gc_d
     } else {
         m.u.start.first = 1;
     }
+    if (quiet_view(c, in, d, v, &m)) m.u.start.flags |= GC_START_QUIET;
     /* members still delivering in an older primary view close it together (virtual synchrony) */
     gc_close_group groups[GC_MAX_MEMBERS];
     gc_entry_ref *grefs[GC_MAX_MEMBERS];

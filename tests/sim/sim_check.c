@@ -37,6 +37,8 @@ struct grec {
     uint32_t nmine; /* ... which were these */
     tr_uuid mine[3 * GC_MAX_MEMBERS];
     uint64_t mine_inc[3 * GC_MAX_MEMBERS]; /* 0: any (a view restored from gvwstate.dat) */
+    int ntargets; /* the peers it invited */
+    tr_uuid targets[GC_MAX_MEMBERS];
 };
 
 static void add_members(struct grec *g, const gc_view *v)
@@ -260,6 +262,52 @@ static void check_msg(struct sim *s, struct sim_node *nd, const struct gc_delive
     nd->last_deliver_time = s->now;
 }
 
+/* Member m of v delivered primary view `from` last before v (its current view, or, once it has
+ * delivered v, the one before). False too when m is not a live node any more. */
+static bool member_came_from(const struct sim *s, const gc_member *m, const gc_view *v, const gc_view_id *from)
+{
+    for (int k = 0; k < s->n; k++) {
+        const struct sim_node *o = &s->nodes[k];
+        if (!o->alive || !o->core || tr_uuid_compare(gc_core_uuid(o->core), &m->uuid) || !o->have_view) continue;
+        if (!gc_view_id_cmp(&o->view.id, &v->id)) return o->prev_primary && !gc_view_id_cmp(&o->prev_id, from);
+        return o->view.primary && !gc_view_id_cmp(&o->view.id, from);
+    }
+    return false;
+}
+
+/* Invariant 12: a view whose members all still deliver in the primary view before it, which has
+ * the same members, is not delivered (gc_gather.c, quiet_view), unless an operator's bootstrap
+ * formed it. Which node a gather invited and left out tells a rejoin from a re-formed view. */
+static void check_same_members(struct sim *s, struct sim_node *nd, const gc_view *v)
+{
+    for (uint32_t i = 0; i < v->n; i++)
+        if (!member_came_from(s, &v->m[i], v, &nd->view.id)) return;
+    const tr_uuid *out = NULL;
+    for (size_t i = ngrecs; i-- > 0 && !out;) {
+        const struct grec *g = &grecs[i];
+        if (g->epoch != v->id.epoch || tr_uuid_compare(&g->by, &v->id.leader)) continue;
+        if (g->bootstrap) return;
+        for (int k = 0; k < g->ntargets && !out; k++)
+            if (gc_view_find(v, &g->targets[k]) < 0) out = &g->targets[k];
+        break;
+    }
+    char o[48] = "";
+    if (out) snprintf(o, sizeof o, " (its gather invited %02x%02x and left it out)", out->data[14], out->data[15]);
+    chk_fail(s, "n%d: primary view %llu%s has the same members as primary view %llu before it, which every member "
+                "delivered last", nd->idx, (unsigned long long)v->id.epoch, o, (unsigned long long)nd->view.id.epoch);
+}
+
+/* Same members (uuid, incarnation) with the same weights. */
+static bool same_members(const gc_view *a, const gc_view *b)
+{
+    if (a->n != b->n) return false;
+    for (uint32_t i = 0; i < a->n; i++)
+        if (tr_uuid_compare(&a->m[i].uuid, &b->m[i].uuid) || a->m[i].incarnation != b->m[i].incarnation ||
+            a->m[i].weight != b->m[i].weight)
+            return false;
+    return true;
+}
+
 static void check_view(struct sim *s, struct sim_node *nd, const struct gc_delivery *d)
 {
     const gc_view *v = d->view;
@@ -321,6 +369,14 @@ static void check_view(struct sim *s, struct sim_node *nd, const struct gc_deliv
         return chk_fail(s, "n%d: primary view %llu does not continue primary view %llu, and no non-primary view "
                            "came between", nd->idx, (unsigned long long)v->id.epoch,
                         (unsigned long long)nd->view.id.epoch);
+    /* a membership round that ends with the members of the view before brings nothing new: the
+     * application must not see a second primary view with the same members (wsrep-lib takes two
+     * consecutive primary views of equal membership for a split that healed and rolls back every
+     * streaming transaction), unless a member did pass through a non-primary view */
+    if (v->primary && nd->have_view && nd->view.primary && same_members(v, &nd->view)) {
+        check_same_members(s, nd, v);
+        if (s->fail[0]) return;
+    }
     if (v->primary && !d->continuous) nd->skip_ok = true;
     if (v->primary && d->continuous && nd->have_view && nd->view.primary &&
         tr_uuid_compare(&v->history, &nd->view.history))
@@ -333,6 +389,8 @@ static void check_view(struct sim *s, struct sim_node *nd, const struct gc_deliv
                 (unsigned long long)v->id.epoch, u, v->primary ? "PRIM" : "non-prim", v->n, d->continuous);
     }
     if (!v->primary) nd->nonprim_views++;
+    nd->prev_id = nd->have_view ? nd->view.id : (gc_view_id){0};
+    nd->prev_primary = nd->have_view && nd->view.primary;
     nd->view = *v;
     nd->have_view = true;
     nd->vs_count = 0;
@@ -370,6 +428,7 @@ static void check_leader_rule(struct sim *s, struct sim_node *nd)
         add_members(g, nd->pr_cur_view.n ? &nd->pr_cur_view : NULL);
         add_members(g, pr.dv);
         add_members(g, pr.last_prim);
+        for (int k = 0; k < pr.gather_ntargets && k < GC_MAX_MEMBERS; k++) g->targets[g->ntargets++] = pr.gather_targets[k];
         nd->pr_gather = pr.gather_epoch;
     }
     if (pr.cur && gc_view_id_cmp(&pr.cur->id, &nd->pr_cur)) {

@@ -515,6 +515,47 @@ static int scenario_rejoin_bootstrapped(void)
     return rc;
 }
 
+/* MariaDB's galera_sr_cc_slave and galera_sr_shutdown_slave: the other node of two leaves (shut
+ * down, or killed) and comes back. After a shutdown the staying node must see one view without it
+ * and one with it again; never a second one-member primary view in between (wsrep-lib rolls back every streaming
+ * transaction on two consecutive primary views with the same members). Before the leader's GATHER
+ * went above the epoch the joiner had promised to its probe, the joiner ignored it and the view
+ * re-formed without it: 1-member, 1-member again, then 2-member. */
+static int scenario_rejoin(void)
+{
+    struct sim s;
+    form(&s, 2, 23);
+    int bad = 0;
+    char what[160] = "";
+    size_t w = 0;
+    for (int kill = 0; kill < 2; kill++) {
+        struct gc_stats a, b;
+        gc_core_stats(s.nodes[0].core, &a);
+        if (kill) sim_crash(&s, 1);
+        else {
+            gc_core_leave(s.nodes[1].core);
+            sim_run_until(&s, s.now + 2 * SIM_SEC);
+            sim_crash(&s, 1);
+        }
+        sim_run_until(&s, s.now + 8 * SIM_SEC); /* a killed member is evicted after evs.suspect_timeout */
+        /* shut down: a primary view of one; killed: 1 of 2 is no quorum, a non-primary one */
+        bool alone = s.nodes[0].view.n == 1 && s.nodes[0].view.primary == !kill;
+        sim_node_start(&s, 1);
+        sim_run_until(&s, s.now + 3 * SIM_SEC);
+        gc_core_stats(s.nodes[0].core, &b);
+        bool back = s.nodes[0].view.primary && s.nodes[0].view.n == 2;
+        uint64_t views = b.views - a.views, quiet = b.quiet_views - a.quiet_views;
+        if (!alone || !back || (!kill && views != 2) || quiet) bad++;
+        w += (size_t)snprintf(what + w, sizeof what - w, "%s%s: %" PRIu64 " views, %" PRIu64 " quiet", w ? "; " : "",
+                              kill ? "killed" : "shut down", views, quiet);
+    }
+    int rc = sim_failed(&s) || bad;
+    printf("scenario rejoin (2 nodes, the other node shut down or killed and back; views the staying node delivers, "
+           "expect 2 after a shutdown, none quiet): %s%s %s\n", what, rc ? " FAIL" : " ok", s.fail);
+    sim_free(&s);
+    return rc;
+}
+
 /* MariaDB's MDEV-29142: one of two nodes bootstraps a group of its own (its gvwstate.dat then
  * holds a one-member primary view); both are killed; the other one starts a new group with no
  * memory. The first, restarting, must join that running primary component instead of recovering
@@ -990,6 +1031,7 @@ int main(int argc, char **argv)
         fails += scenario_split_brain();
         fails += scenario_weight();
         fails += scenario_rejoin_bootstrapped();
+        fails += scenario_rejoin();
         fails += scenario_restart_into_running();
         fails += scenario_fc();
         fails += scenario_acks();
