@@ -225,6 +225,11 @@ static uint8_t *gather_names(gc_core *c, gc_msg *gm)
 void gc_start_gather(gc_core *c, const tr_uuid *D, int nd, bool bootstrap)
 {
     uint64_t t = gc_now(c);
+    /* a leader re-forming its primary view leaves a member that restarted out this time and takes
+     * the new process in with the next view: the application names members by uuid alone, and a
+     * view that swapped the process under a uuid would show it the same members again (wsrep-lib
+     * then rolls back every streaming transaction, its own included) */
+    bool reform = c->state == GC_ST_NORMAL && c->cur.primary && !tr_uuid_compare(&c->cur.id.leader, &c->me);
     gc_gather_clear(c);
     gc_stop_supporting(c);
     c->state = GC_ST_GATHER;
@@ -254,8 +259,12 @@ void gc_start_gather(gc_core *c, const tr_uuid *D, int nd, bool bootstrap)
     c->g.members_only = gc_members_only(c);
     c->st.view_changes_started++;
     /* targets: the gc_desired set plus fresh peers that are leaving (their state counts as "left") */
-    for (int i = 0; i < nd; i++)
+    for (int i = 0; i < nd; i++) {
+        int k = reform ? gc_view_find(&c->cur, &D[i]) : -1;
+        const struct peer *p = k >= 0 ? gc_peer_find(c, &D[i]) : NULL;
+        if (p && c->cur.m[k].incarnation && p->inc != c->cur.m[k].incarnation) continue; /* restarted */
         if (tr_uuid_compare(&D[i], &c->me) && c->g.ntargets < GC_MAX_MEMBERS) c->g.targets[c->g.ntargets++] = D[i];
+    }
     for (int i = 0; i < MAX_PEERS; i++) {
         struct peer *p = &c->peers[i];
         if (p->used && p->leaving && p->link >= 0 && t - p->last_heard < c->t_fresh &&
