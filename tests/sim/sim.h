@@ -40,7 +40,7 @@ struct sim_node {
     /* checker state */
     gc_view view; /* last delivered view */
     bool have_view;
-    gc_view_id prev_id; /* the view delivered before it (epoch 0: none, or a local non-primary one) */
+    gc_view prev_view; /* the view delivered before it */
     bool prev_primary;
     tr_uuid hist;
     int64_t last_seqno;

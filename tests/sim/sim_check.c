@@ -262,26 +262,27 @@ static void check_msg(struct sim *s, struct sim_node *nd, const struct gc_delive
     nd->last_deliver_time = s->now;
 }
 
-/* Member m of v delivered primary view `from` last before v (its current view, or, once it has
- * delivered v, the one before). False too when m is not a live node any more. */
-static bool member_came_from(const struct sim *s, const gc_member *m, const gc_view *v, const gc_view_id *from)
-{
-    for (int k = 0; k < s->n; k++) {
-        const struct sim_node *o = &s->nodes[k];
-        if (!o->alive || !o->core || tr_uuid_compare(gc_core_uuid(o->core), &m->uuid) || !o->have_view) continue;
-        if (!gc_view_id_cmp(&o->view.id, &v->id)) return o->prev_primary && !gc_view_id_cmp(&o->prev_id, from);
-        return o->view.primary && !gc_view_id_cmp(&o->view.id, from);
-    }
-    return false;
-}
+static bool same_members(const gc_view *a, const gc_view *b);
 
 /* Invariant 12: a view whose members all still deliver in the primary view before it, which has
  * the same members, is not delivered (gc_gather.c, quiet_view), unless an operator's bootstrap
- * formed it. Which node a gather invited and left out tells a rejoin from a re-formed view. */
-static void check_same_members(struct sim *s, struct sim_node *nd, const gc_view *v)
+ * formed it. Checked once every member has delivered v (a member that did not continue delivers
+ * a non-primary view first, and may do so after the others delivered v). Which node a gather
+ * invited and left out tells a rejoin from a re-formed view. */
+static void check_same_members(struct sim *s, const gc_view *v)
 {
-    for (uint32_t i = 0; i < v->n; i++)
-        if (!member_came_from(s, &v->m[i], v, &nd->view.id)) return;
+    const gc_view *from = NULL;
+    for (uint32_t i = 0; i < v->n; i++) {
+        const struct sim_node *o = NULL;
+        for (int k = 0; k < s->n && !o; k++)
+            if (s->nodes[k].alive && s->nodes[k].core &&
+                !tr_uuid_compare(gc_core_uuid(s->nodes[k].core), &v->m[i].uuid))
+                o = &s->nodes[k];
+        if (!o || !o->have_view || gc_view_id_cmp(&o->view.id, &v->id) || !o->prev_primary) return;
+        if (!from) from = &o->prev_view;
+        else if (gc_view_id_cmp(&from->id, &o->prev_view.id)) return;
+    }
+    if (!from || !same_members(v, from)) return;
     const tr_uuid *out = NULL;
     for (size_t i = ngrecs; i-- > 0 && !out;) {
         const struct grec *g = &grecs[i];
@@ -293,8 +294,8 @@ static void check_same_members(struct sim *s, struct sim_node *nd, const gc_view
     }
     char o[48] = "";
     if (out) snprintf(o, sizeof o, " (its gather invited %02x%02x and left it out)", out->data[14], out->data[15]);
-    chk_fail(s, "n%d: primary view %llu%s has the same members as primary view %llu before it, which every member "
-                "delivered last", nd->idx, (unsigned long long)v->id.epoch, o, (unsigned long long)nd->view.id.epoch);
+    chk_fail(s, "primary view %llu%s has the same members as primary view %llu, which every member delivered "
+                "before it", (unsigned long long)v->id.epoch, o, (unsigned long long)from->id.epoch);
 }
 
 /* Same members (uuid, incarnation) with the same weights. */
@@ -369,14 +370,6 @@ static void check_view(struct sim *s, struct sim_node *nd, const struct gc_deliv
         return chk_fail(s, "n%d: primary view %llu does not continue primary view %llu, and no non-primary view "
                            "came between", nd->idx, (unsigned long long)v->id.epoch,
                         (unsigned long long)nd->view.id.epoch);
-    /* a membership round that ends with the members of the view before brings nothing new: the
-     * application must not see a second primary view with the same members (wsrep-lib takes two
-     * consecutive primary views of equal membership for a split that healed and rolls back every
-     * streaming transaction), unless a member did pass through a non-primary view */
-    if (v->primary && nd->have_view && nd->view.primary && same_members(v, &nd->view)) {
-        check_same_members(s, nd, v);
-        if (s->fail[0]) return;
-    }
     if (v->primary && !d->continuous) nd->skip_ok = true;
     if (v->primary && d->continuous && nd->have_view && nd->view.primary &&
         tr_uuid_compare(&v->history, &nd->view.history))
@@ -389,12 +382,17 @@ static void check_view(struct sim *s, struct sim_node *nd, const struct gc_deliv
                 (unsigned long long)v->id.epoch, u, v->primary ? "PRIM" : "non-prim", v->n, d->continuous);
     }
     if (!v->primary) nd->nonprim_views++;
-    nd->prev_id = nd->have_view ? nd->view.id : (gc_view_id){0};
     nd->prev_primary = nd->have_view && nd->view.primary;
+    if (nd->prev_primary) nd->prev_view = nd->view;
     nd->view = *v;
     nd->have_view = true;
     nd->vs_count = 0;
     nd->vs_hash = 0;
+    /* a membership round that ends with the members of the view before brings nothing new: the
+     * application must not see a second primary view with the same members (wsrep-lib takes two
+     * consecutive primary views of equal membership for a split that healed and rolls back every
+     * streaming transaction), unless a member did pass through a non-primary view */
+    if (v->primary) check_same_members(s, v);
 }
 
 void chk_on_deliver(struct sim *s, struct sim_node *nd, const struct gc_delivery *d)
