@@ -239,6 +239,17 @@ static void close_old_view(gc_core *c, const gc_msg *m)
     }
 }
 
+/* A quiet START (GC_START_QUIET) assumes we still deliver in the view its log continues (the
+ * adopted one, or the one that continued), which has its members; false when we left it since
+ * our STATE (we delivered a non-primary view). */
+static bool can_stay_quiet(const gc_core *c, const gc_msg *m)
+{
+    uint64_t e = c->dv.id.epoch;
+    return c->have_dv && c->dv.primary && !c->nonprim_since && e &&
+           (e == m->u.start.adopt_epoch || e == m->u.start.adopt_prev_epoch) &&
+           gc_view_same_members(&c->dv, &m->u.start.view);
+}
+
 void gc_apply_start(gc_core *c, const gc_msg *m)
 {
     const gc_view *v = &m->u.start.view;
@@ -253,6 +264,7 @@ void gc_apply_start(gc_core *c, const gc_msg *m)
     c->state = GC_ST_NORMAL;
     c->cur = *v;
     c->established = false;
+    c->quiet = false;
     c->cur_delivered = false;
     c->stop_time = 0;
     c->lease_expiry = 0;
@@ -313,6 +325,8 @@ void gc_apply_start(gc_core *c, const gc_msg *m)
         gc_pend_drop_all(c);
     }
     c->continuing = cont;
+    /* GC_START_QUIET: our application keeps the view it has (same members, nothing skipped) */
+    c->quiet = (m->u.start.flags & GC_START_QUIET) && cont && can_stay_quiet(c, m);
     c->recovered = false;
     c->ndedup = 0;
     for (uint32_t i = 0; i < m->u.start.ndedup && i < MAX_DEDUP; i++) c->dedup[c->ndedup++] = m->u.start.dedup[i];
@@ -407,6 +421,14 @@ void gc_on_start(gc_core *c, struct peer *p, const gc_msg *m)
     if (c->state != GC_ST_CHANGE) return;
     int k = gc_my_index(c, &m->u.start.view);
     if (k < 0 || m->u.start.view.m[k].incarnation != c->inc) return;
+    /* the others will not deliver this view, but we would have to (we left the view it continues
+     * since we reported): we do not take it, and the leader re-forms the view with us, a view
+     * everybody delivers */
+    if ((m->u.start.flags & GC_START_QUIET) && !can_stay_quiet(c, m)) {
+        tr_info("gcomm %s: START of view %" PRIu64 " assumes we kept view %" PRIu64 ": not taken", c->cfg.name,
+                m->u.start.view.id.epoch, m->u.start.adopt_epoch);
+        return;
+    }
     gc_apply_start(c, m);
 }
 

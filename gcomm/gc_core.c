@@ -423,7 +423,12 @@ void gc_core_start(gc_core *c)
 int gc_core_broadcast(gc_core *c, const void *buf, size_t len)
 {
     if (c->left || c->state == GC_ST_LEAVING) return -ESHUTDOWN;
-    if (!gc_can_send(c)) return -ENOTCONN;
+    /* while the application still has its primary view (a change runs, or the new view is not
+     * established yet) the message waits in the pending queue: the change ends in a view that
+     * continues (it is sent then), or in a non-primary view first (it is dropped, and the
+     * application learns it there). Refusing it would leave the application waiting for a new
+     * view to try again, and a view with the same members is not delivered (gc_keep_view). */
+    if (!gc_can_send(c) && !gc_anchored(c)) return -ENOTCONN;
     if (len > (size_t)2147483648u) return -EMSGSIZE;
     if (c->pend_n == c->pend_cap) {
         size_t ncap = c->pend_cap ? c->pend_cap * 2 : 64;
@@ -536,6 +541,8 @@ void gc_core_probe(const gc_core *c, struct gc_core_probe *p)
     p->gather_epoch = c->state == GC_ST_GATHER ? c->g.epoch : 0;
     p->gather_bootstrap = c->state == GC_ST_GATHER && c->g.bootstrap;
     p->gather_members_only = c->state == GC_ST_GATHER && c->g.members_only;
+    p->gather_ntargets = c->state == GC_ST_GATHER ? c->g.ntargets : 0;
+    p->gather_targets = c->g.targets;
     p->dv = c->have_dv ? &c->dv : NULL;
     p->last_prim = c->has_prim ? &c->last_prim : NULL;
     p->evict = &c->evict;

@@ -54,6 +54,7 @@ struct gc_env {
 
 struct gc_stats {
     uint64_t msgs_delivered, bytes_delivered, msgs_sent, views, view_changes_started;
+    uint64_t quiet_views; /* primary views not delivered: the same members as the one before (GC_START_QUIET) */
     uint64_t state_entries_sent, start_entries_sent; /* log entries this node sent in STATE / START */
     uint64_t repl_latency_last_ns, repl_latency_avg_ns, repl_latency_max_ns; /* own messages */
     uint64_t pending;   /* own messages not yet delivered */
@@ -113,6 +114,8 @@ struct gc_core_probe {
     uint64_t gather_epoch; /* while GATHER: the epoch it gathers */
     bool gather_bootstrap; /* ... started by pc.bootstrap */
     bool gather_members_only; /* ... counting only members of its views for who initiates */
+    int gather_ntargets;      /* ... the peers it invited */
+    const tr_uuid *gather_targets;
     const gc_view *dv, *last_prim; /* the last view delivered, the last primary view; NULL: none */
     const gc_evict_list *evict;      /* our evict list */
     const gc_evict_list *view_evict; /* the one the view last installed came with (its START) */

@@ -142,6 +142,7 @@ struct gc_core {
     bool established;     /* cur primary view confirmed by the (joint) quorum */
     bool cur_delivered;
     bool continuing;
+    bool quiet; /* cur is not delivered to the application when it is established (GC_START_QUIET) */
     bool forced;
     uint64_t close;
     uint32_t njoint;
@@ -264,6 +265,7 @@ void gc_on_hello(gc_core *c, struct link *l, const gc_msg *m);
 /* gc_order.c: delivery, commit point, ordering, acknowledgements */
 int gc_my_index(const gc_core *c, const gc_view *v);
 void gc_deliver_view(gc_core *c, const gc_view *v, bool continuous);
+void gc_keep_view(gc_core *c, const gc_view *v);
 void gc_deliver_local_nonprim(gc_core *c);
 void gc_pend_drop_all(gc_core *c);
 void gc_pend_resend_all(gc_core *c);

@@ -225,6 +225,11 @@ static uint8_t *gather_names(gc_core *c, gc_msg *gm)
 void gc_start_gather(gc_core *c, const tr_uuid *D, int nd, bool bootstrap)
 {
     uint64_t t = gc_now(c);
+    /* a leader re-forming its primary view leaves a member that restarted out this time and takes
+     * the new process in with the next view: the application names members by uuid alone, and a
+     * view that swapped the process under a uuid would show it the same members again (wsrep-lib
+     * then rolls back every streaming transaction, its own included) */
+    bool reform = c->state == GC_ST_NORMAL && c->cur.primary && !tr_uuid_compare(&c->cur.id.leader, &c->me);
     gc_gather_clear(c);
     gc_stop_supporting(c);
     c->state = GC_ST_GATHER;
@@ -236,7 +241,11 @@ void gc_start_gather(gc_core *c, const tr_uuid *D, int nd, bool bootstrap)
     bool anchored = gc_anchored(c);
     for (int i = 0; i < nd; i++) {
         struct peer *p = tr_uuid_compare(&D[i], &c->me) ? gc_peer_find(c, &D[i]) : NULL;
-        if (!p || p->hb_promised <= base) continue;
+        if (!p) continue;
+        /* a joiner promised our probe's epoch when it answered, and its heartbeat saying so may
+         * not be here yet: a GATHER at that epoch it refuses, and the view forms without it */
+        if (!gc_member_peer(c, p) && gc_proved(c, p, t0) && p->proved_epoch > base) base = p->proved_epoch;
+        if (p->hb_promised <= base) continue;
         uint64_t e = p->hb_promised;
         if (gc_member_peer(c, p)) base = e;
         else if (gc_proved(c, p, t0)) base = e < p->proved_epoch ? e : p->proved_epoch > base ? p->proved_epoch : base;
@@ -250,8 +259,12 @@ void gc_start_gather(gc_core *c, const tr_uuid *D, int nd, bool bootstrap)
     c->g.members_only = gc_members_only(c);
     c->st.view_changes_started++;
     /* targets: the gc_desired set plus fresh peers that are leaving (their state counts as "left") */
-    for (int i = 0; i < nd; i++)
+    for (int i = 0; i < nd; i++) {
+        int k = reform ? gc_view_find(&c->cur, &D[i]) : -1;
+        const struct peer *p = k >= 0 ? gc_peer_find(c, &D[i]) : NULL;
+        if (p && c->cur.m[k].incarnation && p->inc != c->cur.m[k].incarnation) continue; /* restarted */
         if (tr_uuid_compare(&D[i], &c->me) && c->g.ntargets < GC_MAX_MEMBERS) c->g.targets[c->g.ntargets++] = D[i];
+    }
     for (int i = 0; i < MAX_PEERS; i++) {
         struct peer *p = &c->peers[i];
         if (p->used && p->leaving && p->link >= 0 && t - p->last_heard < c->t_fresh &&
@@ -324,9 +337,16 @@ static uint64_t start_from(const struct coll *adopt, const struct coll *s, uint6
 /* What the decision needs: the collected STATEs and the gather's timing. */
 static void decide_in(gc_core *c, bool timeout, const struct gc_report **reps, struct gc_decide_in *in)
 {
+    /* a target we no longer hear (no link, or silent for t_fresh) counts as answered: its STATE
+     * is not coming, and waiting for it until the gather's timeout cost a node cut off from its
+     * group a second before it delivered its non-primary view */
     bool all = true;
-    for (int i = 0; i < c->g.ntargets; i++)
-        if (!coll_find(c, &c->g.targets[i])) all = false;
+    uint64_t t = gc_now(c);
+    for (int i = 0; i < c->g.ntargets; i++) {
+        if (coll_find(c, &c->g.targets[i])) continue;
+        const struct peer *p = gc_peer_find(c, &c->g.targets[i]);
+        if (p && p->link >= 0 && t - p->last_heard < c->t_fresh) all = false;
+    }
     for (int i = 0; i < c->g.ncoll; i++) reps[i] = &c->g.coll[i].r;
     *in = (struct gc_decide_in){.r = reps,
                                 .n = c->g.ncoll,
@@ -334,7 +354,7 @@ static void decide_in(gc_core *c, bool timeout, const struct gc_report **reps, s
                                 .ignore_sb = c->cfg.ignore_sb,
                                 .recovery = c->cfg.recovery,
                                 .bootstrap = c->g.bootstrap,
-                                .now = gc_now(c),
+                                .now = t,
                                 .since = c->g.start,
                                 .patience = c->t_hb,
                                 .lease_pad = c->t_lease + 2 * c->t_tick,
@@ -366,6 +386,34 @@ void gc_gather_check(gc_core *c, bool timeout)
     decide_in(c, timeout, reps, &in);
     gc_quorum_decide(&in, &d);
     if (d.install) install(c, &in, &d);
+}
+
+/* A membership round that ends with the members of the primary view every one of them still
+ * delivers in (a joiner that did not answer in time, a member that came back before anybody
+ * gave up on the view) brings the application nothing new. Its view is installed, since the
+ * members promised a new epoch and the protocol needs one, but not delivered (GC_START_QUIET):
+ * two consecutive primary views with the same members tell wsrep-lib that the group may have
+ * split and healed, and it rolls back every streaming transaction. Every member decides alike
+ * from this START, so none delivers it. A member that did leave the view meanwhile (it
+ * delivered a non-primary view, or reported none) makes the view an ordinary one. */
+static bool quiet_view(gc_core *c, const struct gc_decide_in *in, const struct gc_decision *d, const gc_view *v,
+                       const gc_msg *m)
+{
+    const gc_view *P = d->P;
+    if (!v->primary || d->forced || d->newhist || !P || d->adopt < 0 || !m->u.start.adopt_epoch) return false;
+    /* the view the members deliver in: P, or the view P's log continued (P never formed) */
+    uint64_t e = c->g.coll[0].dv_epoch;
+    const struct gc_report *a = &c->g.coll[d->adopt].r;
+    const gc_view *D = e == m->u.start.adopt_epoch                                                ? P
+                       : e && e == m->u.start.adopt_prev_epoch && (a->flags & GC_STATE_HAS_ESTAB) ? &a->estab
+                                                                                                  : NULL;
+    if (!D || D->id.epoch != e || !gc_view_same_members(v, D)) return false;
+    for (int i = 0; i < c->g.ncoll; i++) {
+        const struct coll *s = &c->g.coll[i];
+        if (s->r.flags & (GC_STATE_LEAVING | GC_STATE_DECLINE)) continue;
+        if (s->dv_epoch != e || !gc_decision_holds_p(in, d, i) || s->delivered > m->u.start.close) return false;
+    }
+    return true;
 }
 
 /* Builds the view and START from the decision, sends START to every reporter and applies it. */
@@ -483,6 +531,7 @@ static void install(gc_core *c, const struct gc_decide_in *in, const struct gc_d
     } else {
         m.u.start.first = 1;
     }
+    if (quiet_view(c, in, d, v, &m)) m.u.start.flags |= GC_START_QUIET;
     /* members still delivering in an older primary view close it together (virtual synchrony) */
     gc_close_group groups[GC_MAX_MEMBERS];
     gc_entry_ref *grefs[GC_MAX_MEMBERS];

@@ -11,7 +11,7 @@
 #include "gcomm/gc_view.h"
 #include "gcomm/gc_wire.h"
 
-#define GC_PROTO_VERSION 4 /* 4: DELAYED, EVICTED, evict lists in STATE and START */
+#define GC_PROTO_VERSION 5 /* 4: DELAYED, EVICTED, evict lists in STATE and START; 5: GC_START_QUIET */
 #define GC_GROUP_MAX 64
 #define GC_MAX_ADDRS 64
 #define GC_ACKED_MAX 16
@@ -90,6 +90,9 @@ typedef struct gc_joint {
 #define GC_STATE_DECLINE 64u
 #define GC_GATHER_BOOTSTRAP 1u
 #define GC_START_FORCED 1u /* primary by bootstrap/recovery/ignore_quorum: no joint quorum */
+/* every member continues, without a non-primary view since, the primary view it delivered last,
+ * and that view has the new one's members: the new view is not delivered to the application */
+#define GC_START_QUIET 2u
 
 typedef struct gc_msg {
     uint8_t type;

@@ -33,6 +33,20 @@ void gc_deliver_view(gc_core *c, const gc_view *v, bool continuous)
     c->env.deliver(c->env.ctx, &d);
 }
 
+/* A view established with GC_START_QUIET: it continues the one the application has, with the
+ * same members, so the application is not told (gc_gather.c, quiet_view); from here on the
+ * core delivers in it as if it had been delivered. */
+void gc_keep_view(gc_core *c, const gc_view *v)
+{
+    char b1[40];
+    tr_info("gcomm %s: view %" PRIu64 ".%s PRIMARY, %u members: the same members as view %" PRIu64
+            ", not delivered", c->cfg.name, v->id.epoch, gc_uuid_short(&v->id.leader, b1), v->n, c->dv.id.epoch);
+    c->dv = *v;
+    c->have_dv = true;
+    c->nonprim_since = false;
+    c->st.quiet_views++;
+}
+
 /* A local (epoch 0) non-primary view holding only us: we are cut off. */
 void gc_deliver_local_nonprim(gc_core *c)
 {
@@ -196,7 +210,8 @@ void gc_advance(gc_core *c)
         c->prim_pending = false;
         c->last_estab = c->cur;
         c->has_estab = true;
-        gc_deliver_view(c, &c->cur, c->continuing);
+        if (c->quiet) gc_keep_view(c, &c->cur);
+        else gc_deliver_view(c, &c->cur, c->continuing);
         persist_view(c);
         gc_pend_resend_all(c);
         gc_send_pending(c);

@@ -34,10 +34,9 @@ static int member_cmp(const void *a, const void *b)
 
 void gc_view_sort(gc_view *v) { qsort(v->m, v->n, sizeof v->m[0], member_cmp); }
 
-bool gc_view_equal(const gc_view *a, const gc_view *b)
+bool gc_view_same_members(const gc_view *a, const gc_view *b)
 {
-    if (gc_view_id_cmp(&a->id, &b->id) || a->primary != b->primary || a->n != b->n) return false;
-    if (tr_uuid_compare(&a->history, &b->history)) return false;
+    if (a->n != b->n) return false;
     for (uint32_t i = 0; i < a->n; i++) {
         const gc_member *x = &a->m[i], *y = &b->m[i];
         if (tr_uuid_compare(&x->uuid, &y->uuid) || x->incarnation != y->incarnation ||
@@ -45,6 +44,12 @@ bool gc_view_equal(const gc_view *a, const gc_view *b)
             return false;
     }
     return true;
+}
+
+bool gc_view_equal(const gc_view *a, const gc_view *b)
+{
+    if (gc_view_id_cmp(&a->id, &b->id) || a->primary != b->primary) return false;
+    return !tr_uuid_compare(&a->history, &b->history) && gc_view_same_members(a, b);
 }
 
 void gc_view_encode(gc_wbuf *w, const gc_view *v)

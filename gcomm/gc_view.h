@@ -41,6 +41,8 @@ int gc_view_find(const gc_view *v, const tr_uuid *uuid);
 uint32_t gc_view_weight(const gc_view *v);
 void gc_view_sort(gc_view *v);
 bool gc_view_equal(const gc_view *a, const gc_view *b);
+/* The same members (uuid, incarnation, name, address, weight), whatever the ids. */
+bool gc_view_same_members(const gc_view *a, const gc_view *b);
 
 void gc_view_encode(gc_wbuf *w, const gc_view *v);
 /* Returns 0, or -1 on malformed input (r->err set). */

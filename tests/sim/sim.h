@@ -40,6 +40,8 @@ struct sim_node {
     /* checker state */
     gc_view view; /* last delivered view */
     bool have_view;
+    gc_view prev_view; /* the view delivered before it */
+    bool prev_primary;
     tr_uuid hist;
     int64_t last_seqno;
     bool skip_ok;          /* a non-continuous view was delivered since the last message */

@@ -37,6 +37,8 @@ struct grec {
     uint32_t nmine; /* ... which were these */
     tr_uuid mine[3 * GC_MAX_MEMBERS];
     uint64_t mine_inc[3 * GC_MAX_MEMBERS]; /* 0: any (a view restored from gvwstate.dat) */
+    int ntargets; /* the peers it invited */
+    tr_uuid targets[GC_MAX_MEMBERS];
 };
 
 static void add_members(struct grec *g, const gc_view *v)
@@ -260,6 +262,53 @@ static void check_msg(struct sim *s, struct sim_node *nd, const struct gc_delive
     nd->last_deliver_time = s->now;
 }
 
+static bool same_members(const gc_view *a, const gc_view *b);
+
+/* Invariant 12: a view whose members all still deliver in the primary view before it, which has
+ * the same members, is not delivered (gc_gather.c, quiet_view), unless an operator's bootstrap
+ * formed it. Checked once every member has delivered v (a member that did not continue delivers
+ * a non-primary view first, and may do so after the others delivered v). Which node a gather
+ * invited and left out tells a rejoin from a re-formed view. */
+static void check_same_members(struct sim *s, const gc_view *v)
+{
+    const gc_view *from = NULL;
+    for (uint32_t i = 0; i < v->n; i++) {
+        const struct sim_node *o = NULL;
+        for (int k = 0; k < s->n && !o; k++)
+            if (s->nodes[k].alive && s->nodes[k].core &&
+                !tr_uuid_compare(gc_core_uuid(s->nodes[k].core), &v->m[i].uuid))
+                o = &s->nodes[k];
+        if (!o || !o->have_view || gc_view_id_cmp(&o->view.id, &v->id) || !o->prev_primary) return;
+        if (!from) from = &o->prev_view;
+        else if (gc_view_id_cmp(&from->id, &o->prev_view.id)) return;
+    }
+    if (!from || !same_members(v, from)) return;
+    const tr_uuid *out = NULL;
+    for (size_t i = ngrecs; i-- > 0 && !out;) {
+        const struct grec *g = &grecs[i];
+        if (g->epoch != v->id.epoch || tr_uuid_compare(&g->by, &v->id.leader)) continue;
+        if (g->bootstrap) return;
+        for (int k = 0; k < g->ntargets && !out; k++)
+            if (gc_view_find(v, &g->targets[k]) < 0) out = &g->targets[k];
+        break;
+    }
+    char o[48] = "";
+    if (out) snprintf(o, sizeof o, " (its gather invited %02x%02x and left it out)", out->data[14], out->data[15]);
+    chk_fail(s, "primary view %llu%s has the same members as primary view %llu, which every member delivered "
+                "before it", (unsigned long long)v->id.epoch, o, (unsigned long long)from->id.epoch);
+}
+
+/* Same members (uuid, incarnation) with the same weights. */
+static bool same_members(const gc_view *a, const gc_view *b)
+{
+    if (a->n != b->n) return false;
+    for (uint32_t i = 0; i < a->n; i++)
+        if (tr_uuid_compare(&a->m[i].uuid, &b->m[i].uuid) || a->m[i].incarnation != b->m[i].incarnation ||
+            a->m[i].weight != b->m[i].weight)
+            return false;
+    return true;
+}
+
 static void check_view(struct sim *s, struct sim_node *nd, const struct gc_delivery *d)
 {
     const gc_view *v = d->view;
@@ -333,10 +382,17 @@ static void check_view(struct sim *s, struct sim_node *nd, const struct gc_deliv
                 (unsigned long long)v->id.epoch, u, v->primary ? "PRIM" : "non-prim", v->n, d->continuous);
     }
     if (!v->primary) nd->nonprim_views++;
+    nd->prev_primary = nd->have_view && nd->view.primary;
+    if (nd->prev_primary) nd->prev_view = nd->view;
     nd->view = *v;
     nd->have_view = true;
     nd->vs_count = 0;
     nd->vs_hash = 0;
+    /* a membership round that ends with the members of the view before brings nothing new: the
+     * application must not see a second primary view with the same members (wsrep-lib takes two
+     * consecutive primary views of equal membership for a split that healed and rolls back every
+     * streaming transaction), unless a member did pass through a non-primary view */
+    if (v->primary) check_same_members(s, v);
 }
 
 void chk_on_deliver(struct sim *s, struct sim_node *nd, const struct gc_delivery *d)
@@ -370,6 +426,7 @@ static void check_leader_rule(struct sim *s, struct sim_node *nd)
         add_members(g, nd->pr_cur_view.n ? &nd->pr_cur_view : NULL);
         add_members(g, pr.dv);
         add_members(g, pr.last_prim);
+        for (int k = 0; k < pr.gather_ntargets && k < GC_MAX_MEMBERS; k++) g->targets[g->ntargets++] = pr.gather_targets[k];
         nd->pr_gather = pr.gather_epoch;
     }
     if (pr.cur && gc_view_id_cmp(&pr.cur->id, &nd->pr_cur)) {
