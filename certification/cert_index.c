@@ -29,7 +29,7 @@ struct src { /* a source node, interned while write-sets from it are in the inde
 
 struct rec { /* one certified write-set still in the index */
     int64_t seqno;
-    uint64_t ent_base; /* the FIFO position (counted from the start) of its first entry */
+    uint64_t ent_base; /* the FIFO position (counted from the start) of its first entry left */
     uint32_t src;
     uint32_t nent; /* its entries in the entry FIFO, in order */
     bool toi;
@@ -83,7 +83,15 @@ struct cert_index {
 
     int64_t last_seqno;  /* last certified or barrier seqno */
     int64_t barrier;     /* last PA-unsafe, TOI or barrier seqno: everyone depends on it */
-    int64_t purged_upto; /* entries at or below are gone */
+    int64_t purged_upto; /* entries at or below are gone, or going (the head record started) */
+    /* Purge in bounded steps: the records to pop are those at or below purge_goal (what
+     * cert_purge allowed when called: below any open stream, at most last_seqno); purged_upto
+     * becomes purge_mark (the floor asked for, below any open stream) once they are gone;
+     * whether the head record is partly popped (its seqno counts as purged already); the
+     * entries one cert_purge call may pop. */
+    int64_t purge_goal, purge_mark;
+    bool head_started;
+    size_t purge_budget;
     /* What purging took away that could still matter: the newest purged write-set (and its
      * source), the newest purged one from any other source, the newest purged TOI. A write-set
      * whose last_seen is below one it could conflict with cannot be judged any more. */
@@ -130,6 +138,8 @@ struct cert_index *cert_index_new(int64_t position)
     idx->hash = cert_key_hash;
     if (position < -1) position = -1;
     idx->last_seqno = idx->barrier = idx->purged_upto = position;
+    idx->purge_goal = idx->purge_mark = position;
+    idx->purge_budget = CERT_PURGE_BUDGET;
     /* Before the starting position nothing is known: as if every source had written there. */
     idx->gone_seqno = idx->gone_other = idx->gone_toi = position;
     return idx;
@@ -473,6 +483,8 @@ size_t cert_streaming_open(const struct cert_index *idx)
     return idx->nstreams;
 }
 
+static bool purge_step(struct cert_index *idx, size_t budget);
+
 /* A rollback fragment is not tested (Galera bypasses certification for it): it only ends its
  * transaction, everywhere, and runs alone like any PA-unsafe write-set. */
 static int certify_rollback(struct cert_index *idx, const struct cert_ws_view *ws, int64_t seqno,
@@ -485,6 +497,7 @@ static int certify_rollback(struct cert_index *idx, const struct cert_ws_view *w
     idx->st.certified++;
     idx->st.deps_dist_sum += 1;
     *depends_seqno = seqno - 1;
+    purge_step(idx, CERT_PURGE_STEP + 2 * (size_t)ws->hdr.nkeys);
     return CERT_OK;
 }
 
@@ -513,6 +526,7 @@ int cert_certify(struct cert_index *idx, const struct cert_ws_view *ws, int64_t 
         if (cert_keys_validate(ws->keys, ws->keys_len, nkeys)) return CERT_EINVAL;
         idx->st.too_old++;
         idx->last_seqno = seqno;
+        purge_step(idx, CERT_PURGE_STEP + 2 * (size_t)nkeys);
         return CERT_CONFLICT;
     }
 
@@ -524,6 +538,7 @@ int cert_certify(struct cert_index *idx, const struct cert_ws_view *ws, int64_t 
         /* a failed fragment leaves its transaction open: the rollback fragment closes it */
         idx->st.conflicts++;
         idx->last_seqno = seqno;
+        purge_step(idx, CERT_PURGE_STEP + 2 * (size_t)nkeys);
         return CERT_CONFLICT;
     }
     struct stream *st = fragment ? stream_find(idx, &ws->hdr.source, ws->hdr.trx_id) : NULL;
@@ -561,6 +576,7 @@ int cert_certify(struct cert_index *idx, const struct cert_ws_view *ws, int64_t 
     idx->st.deps_dist_sum += seqno - depends;
     if (last_seen >= 0) idx->st.interval_sum += seqno - last_seen - 1;
     *depends_seqno = depends;
+    purge_step(idx, CERT_PURGE_STEP + 2 * (size_t)nkeys);
     return CERT_OK;
 }
 
@@ -571,24 +587,46 @@ void cert_barrier(struct cert_index *idx, int64_t seqno)
     idx->barrier = seqno;
 }
 
-void cert_purge(struct cert_index *idx, int64_t safe_seqno)
+/* Why a partial purge keeps verdicts identical on every node (docs/design/writeset.md, "Purge
+ * in bounded steps"): budgets are counts, and every node makes the same calls at the same points
+ * of the ordered stream, so all indexes hold the same entries at every point. Verdicts also equal
+ * a full purge's for any write-set with last_seen >= the floor asked for: a stale reference
+ * (<= floor <= last_seen) never conflicts, and gone_* only trail the full purge's.
+ *
+ * Pops records at or below purge_goal in seqno order, at most budget units (an entry or a
+ * record each), possibly stopping inside a record; returns whether nothing at or below the
+ * floor is left. A record counts as purged from its first popped entry on: gone_* and
+ * purged_upto move then, so a write-set that could have conflicted with one of its popped
+ * references fails as too old, and a rolled-back fragment never gives a reference back to it
+ * (the pop that would clear it may have passed already). The budget is a count, never time:
+ * every node pops the same entries at the same point of the ordered stream. */
+static bool purge_step(struct cert_index *idx, size_t budget)
 {
-    /* the keys of an open streaming transaction stay until its last fragment */
-    for (size_t i = 0; i < idx->nstreams; i++)
-        if (idx->streams[i].frags[0] - 1 < safe_seqno) safe_seqno = idx->streams[i].frags[0] - 1;
-    while (idx->rec_len && idx->recs[idx->rec_head].seqno <= safe_seqno) {
-        struct rec r = idx->recs[idx->rec_head];
-        idx->rec_head = (idx->rec_head + 1) & (idx->rec_cap - 1);
-        idx->rec_len--;
-        for (uint32_t i = 0; i < r.nent; i++) {
+    int64_t floor = idx->purge_goal;
+    while (idx->rec_len && idx->recs[idx->rec_head].seqno <= floor) {
+        if (!budget) return false;
+        budget--;
+        struct rec *r = &idx->recs[idx->rec_head];
+        if (!idx->head_started) {
+            idx->head_started = true;
+            if (memcmp(idx->gone_src.data, idx->srcs[r->src].id.data, 16) != 0) {
+                idx->gone_other = idx->gone_seqno;
+                idx->gone_src = idx->srcs[r->src].id;
+            }
+            idx->gone_seqno = r->seqno;
+            if (r->toi) idx->gone_toi = r->seqno;
+            if (r->seqno > idx->purged_upto) idx->purged_upto = r->seqno;
+        }
+        for (; r->nent && budget; r->nent--, budget--) {
             struct cert_entry *e = idx->ents[idx->ent_head];
             idx->ent_head = (idx->ent_head + 1) & (idx->ent_cap - 1);
             idx->ent_len--;
             idx->ent_popped++;
+            r->ent_base++;
             e->rings--;
             bool live = false;
             for (int t = 0; t < CERT_KEY_NTYPES; t++) {
-                if (e->seqno[t] == r.seqno) e->seqno[t] = -1; /* still ours: nobody newer */
+                if (e->seqno[t] == r->seqno) e->seqno[t] = -1; /* still ours: nobody newer */
                 live |= e->seqno[t] >= 0;
             }
             /* a rolled-back fragment's references are gone while later slots may still
@@ -598,23 +636,46 @@ void cert_purge(struct cert_index *idx, int64_t safe_seqno)
                 free(e);
             }
         }
-        if (memcmp(idx->gone_src.data, idx->srcs[r.src].id.data, 16) != 0) {
-            idx->gone_other = idx->gone_seqno;
-            idx->gone_src = idx->srcs[r.src].id;
-        }
-        idx->gone_seqno = r.seqno;
-        if (r.toi) idx->gone_toi = r.seqno;
-        idx->srcs[r.src].refs--;
+        if (r->nent) return false;
+        idx->srcs[r->src].refs--;
+        idx->head_started = false;
+        idx->rec_head = (idx->rec_head + 1) & (idx->rec_cap - 1);
+        idx->rec_len--;
     }
-    if (safe_seqno > idx->purged_upto) idx->purged_upto = safe_seqno;
+    /* the backlog is gone: so is everything up to the mark, even seqnos no record had */
+    if (idx->purge_mark > idx->purged_upto) idx->purged_upto = idx->purge_mark;
+    return true;
+}
+
+void cert_purge(struct cert_index *idx, int64_t safe_seqno)
+{
+    /* the keys of an open streaming transaction stay until its last fragment */
+    for (size_t i = 0; i < idx->nstreams; i++)
+        if (idx->streams[i].frags[0] - 1 < safe_seqno) safe_seqno = idx->streams[i].frags[0] - 1;
+    if (safe_seqno > idx->purge_mark) idx->purge_mark = safe_seqno;
+    /* exactly the records a purge all at once would pop now, no later one */
+    int64_t goal = safe_seqno < idx->last_seqno ? safe_seqno : idx->last_seqno;
+    if (goal > idx->purge_goal) idx->purge_goal = goal;
+    purge_step(idx, idx->purge_budget);
+}
+
+void cert_index_set_purge_budget(struct cert_index *idx, size_t budget)
+{
+    idx->purge_budget = budget ? budget : CERT_PURGE_BUDGET;
 }
 
 void cert_index_reset(struct cert_index *idx, int64_t position)
 {
     streams_clear(idx); /* the new state holds their outcome; their fragments start over */
-    if (idx->rec_len) cert_purge(idx, idx->recs[(idx->rec_head + idx->rec_len - 1) & (idx->rec_cap - 1)].seqno);
+    /* all at once: every member resets at the same point, and the joiner's index is empty */
+    if (idx->rec_len) {
+        idx->purge_goal = idx->recs[(idx->rec_head + idx->rec_len - 1) & (idx->rec_cap - 1)].seqno;
+        purge_step(idx, SIZE_MAX);
+    }
     if (position < -1) position = -1;
     idx->last_seqno = idx->barrier = idx->purged_upto = position;
+    idx->purge_goal = idx->purge_mark = position;
+    idx->head_started = false;
     idx->gone_seqno = idx->gone_other = idx->gone_toi = position;
     memset(&idx->gone_src, 0, sizeof idx->gone_src);
 }

@@ -44,12 +44,24 @@ int cert_certify(struct cert_index *idx, const struct cert_ws_view *ws, int64_t 
 /* A non-write-set ordered action (e.g. a view) at seqno: later write-sets depend on it. */
 void cert_barrier(struct cert_index *idx, int64_t seqno);
 
+/* Purging works in bounded steps (docs/design/writeset.md, "Purge in bounded steps"): one
+ * cert_purge call pops at most CERT_PURGE_BUDGET entries (a few ms), each cert_certify
+ * CERT_PURGE_STEP plus twice its key count (more than it inserts), until the floor is reached.
+ * Counts, never time: every node pops the same entries at the same point. */
+#define CERT_PURGE_BUDGET 16384
+#define CERT_PURGE_STEP 64
+
 /* Forgets every write-set with seqno <= safe_seqno: a cluster-wide minimum that no write-set
- * still to be certified has a lower last_seen than (docs/design/writeset.md, "Purge").
+ * still to be certified has a lower last_seen than (docs/design/writeset.md, "Purge"); this
+ * call and the following cert_certify calls pop them within their budgets.
  * Must be called at the same point of the ordered stream on every node. A later write-set
  * whose last_seen is below a purged write-set it could have conflicted with (another source's,
- * or TOI) fails certification (counted in too_old). */
+ * or TOI) fails certification (counted in too_old); a write-set counts as purged from the
+ * first of its keys popped on, so too_old and purged_upto follow what was popped, not the floor. */
 void cert_purge(struct cert_index *idx, int64_t safe_seqno);
+/* Test hook: the entries one cert_purge call may pop (0: CERT_PURGE_BUDGET). Every node must
+ * use the same value. */
+void cert_index_set_purge_budget(struct cert_index *idx, size_t budget);
 
 /* Rolls back every open streaming transaction whose source keep() refuses (its originator
  * left the primary component: every member's host rolls it back at the same view). */
@@ -74,7 +86,7 @@ struct cert_stats {
     int64_t interval_sum;    /* sum of seqno - last_seen - 1 over passed write-sets */
     size_t index_size;       /* distinct keys */
     size_t window;           /* write-sets still in the index */
-    int64_t purged_upto;     /* write-sets at or below this seqno are forgotten */
+    int64_t purged_upto;     /* write-sets at or below this seqno are forgotten (or going) */
     int64_t last_seqno;      /* last seqno certified or barrier */
 };
 void cert_index_stats(const struct cert_index *idx, struct cert_stats *st);

@@ -27,7 +27,11 @@ struct cert_keytab_slot {
 struct cert_keytab {
     struct cert_keytab_slot *slots;
     size_t mask; /* capacity - 1; capacity is a power of two */
-    size_t count;
+    size_t count; /* entries in both tables */
+    /* While shrinking: the previous table, whose entries move into slots a few per insert or
+     * remove from old_pos on (no single call walks a whole large table); NULL otherwise. */
+    struct cert_keytab_slot *old;
+    size_t old_mask, old_pos;
 };
 
 int cert_keytab_init(struct cert_keytab *t);
@@ -39,7 +43,8 @@ struct cert_entry *cert_keytab_find(const struct cert_keytab *t, uint64_t hash, 
 int cert_keytab_reserve(struct cert_keytab *t, size_t n);
 /* e must not be present; room must have been reserved. */
 void cert_keytab_insert(struct cert_keytab *t, struct cert_entry *e);
-/* Removes e (present) by pointer; may shrink the table, which is allowed to fail quietly. */
+/* Removes e (present) by pointer; may start shrinking the table, which is allowed to fail
+ * quietly. */
 void cert_keytab_remove(struct cert_keytab *t, struct cert_entry *e);
 
 #endif

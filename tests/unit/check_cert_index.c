@@ -776,6 +776,128 @@ START_TEST(stream_rollback_restores_earlier_references)
 }
 END_TEST
 
+/* A write-set of n EXCLUSIVE keys prefix<from>..prefix<from+n-1> with these exact flags. */
+static void ws_many(struct ws *w, int node, uint64_t trx, uint32_t flags, int64_t last_seen,
+                    const char *prefix, int from, int n)
+{
+    memset(w, 0, sizeof *w);
+    w->v.hdr.source.data[0] = (uint8_t)node;
+    w->v.hdr.trx_id = trx;
+    w->v.hdr.last_seen = last_seen;
+    w->v.hdr.flags = flags;
+    for (int i = from; i < from + n; i++) {
+        char row[16];
+        snprintf(row, sizeof row, "%s%d", prefix, i);
+        ws_key(w, CERT_KEY_EXCLUSIVE, "t", row);
+    }
+}
+
+/* The same write-set on two indexes: a's verdict, b's in *rb. */
+static int certify_both(struct cert_index *a, struct cert_index *b, struct ws *w, int64_t seqno,
+                        int *rb)
+{
+    int64_t da, db;
+    int ra = cert_certify(a, &w->v, seqno, &da);
+    *rb = cert_certify(b, &w->v, seqno, &db);
+    tr_buf_free(&w->keys);
+    return ra;
+}
+
+/* A streaming transaction's 40000 keys, freed at once when it commits, leave in steps of at
+ * most the budget; a write-set that respects the purge floor (last_seen at or above it) gets
+ * the verdict a full purge would give at every step, one below a popped write-set fails as
+ * too old, and the backlog drains with certify calls alone, to the index a full purge leaves. */
+START_TEST(purge_in_bounded_steps)
+{
+    enum { FRAGS = 40, PER = 1000, BUDGET = 1000 };
+    struct cert_index *part = cert_index_new(0), *full = cert_index_new(0);
+    cert_index_set_purge_budget(part, BUDGET);
+    cert_index_set_purge_budget(full, SIZE_MAX);
+    struct ws w;
+    int rb;
+    ws_many(&w, NODE_B, 0, CERT_F_TRX_START | CERT_F_TRX_END, 0, "b", 0, 1);
+    ck_assert_int_eq(certify_both(part, full, &w, 1, &rb), CERT_OK);
+    int64_t seqno = 1;
+    for (int f = 0; f < FRAGS; f++) {
+        uint32_t flags = f == 0 ? F_FIRST : f == FRAGS - 1 ? F_COMMIT : F_MIDDLE;
+        ws_many(&w, NODE_A, 7, flags, seqno, "s", f * PER, PER);
+        ++seqno;
+        ck_assert_int_eq(certify_both(part, full, &w, seqno, &rb), CERT_OK);
+        ck_assert_int_eq(rb, CERT_OK);
+        ws_many(&w, NODE_B, 0, CERT_F_TRX_START | CERT_F_TRX_END, seqno, "b", (int)seqno, 1);
+        ++seqno;
+        ck_assert_int_eq(certify_both(part, full, &w, seqno, &rb), CERT_OK);
+        if (f == FRAGS - 1) break;
+        /* held by the open stream on both: the floor stops at 1 */
+        cert_purge(part, seqno - 1);
+        cert_purge(full, seqno - 1);
+        ck_assert_uint_eq(cert_index_size(part), cert_index_size(full));
+    }
+    int64_t floor = seqno - 1; /* the commit fragment */
+    size_t before = cert_index_size(part);
+    ck_assert_uint_ge(before, FRAGS * PER);
+    cert_purge(part, floor);
+    cert_purge(full, floor);
+    ck_assert_uint_le(cert_index_size(full), FRAGS);
+    ck_assert_uint_ge(cert_index_size(part), before - BUDGET);
+    /* part is inside the first fragment (seqno 2): that is what counts as purged */
+    struct cert_stats sp, sf;
+    cert_index_stats(part, &sp);
+    cert_index_stats(full, &sf);
+    ck_assert_int_eq(sp.purged_upto, 2);
+    ck_assert_int_eq(sf.purged_upto, floor);
+    /* B had seen only its own 1: A's popped keys could have conflicted, it cannot be judged */
+    ws_many(&w, NODE_B, 0, CERT_F_TRX_START | CERT_F_TRX_END, 1, "s", 0, 1);
+    ck_assert_int_eq(certify_both(part, full, &w, ++seqno, &rb), CERT_CONFLICT);
+    ck_assert_int_eq(rb, CERT_CONFLICT);
+    cert_index_stats(part, &sp);
+    ck_assert_uint_eq(sp.too_old, 1);
+
+    /* small write-sets of three nodes on the stream's rows and new ones, last_seen at or above
+     * the floor: the same verdict from both at every step */
+    uint64_t s = 99;
+    int conflicts = 0, purges = 0;
+    while (cert_index_size(part) > cert_index_size(full) + 64 || purges < 4) {
+        int node = 1 + (int)(rng(&s) % 3);
+        int64_t last_seen = seqno - 1 - (int64_t)(rng(&s) % 8);
+        if (last_seen < floor) last_seen = floor;
+        /* the last fragment's rows: gone at once from full, popped last from part */
+        int row = FRAGS * PER - 200 + (int)(rng(&s) % 200);
+        int nk = 1 + (int)(rng(&s) % 3);
+        ws_many(&w, node, 0, CERT_F_TRX_START | CERT_F_TRX_END, last_seen, "s", row, nk);
+        ++seqno;
+        int ra = certify_both(part, full, &w, seqno, &rb);
+        REQUIRE(ra == rb, "seqno %lld: partial purge %d, full purge %d", (long long)seqno, ra, rb);
+        conflicts += ra == CERT_CONFLICT;
+        if (seqno % 64 == 0 && purges < 4) { /* a few more LAST messages, then none */
+            floor = seqno - 8;
+            size_t sz = cert_index_size(part);
+            cert_purge(part, floor);
+            cert_purge(full, floor);
+            REQUIRE(sz - cert_index_size(part) <= BUDGET, "one purge freed %zu keys",
+                    sz - cert_index_size(part));
+            purges++;
+        }
+        REQUIRE(seqno < 1000000, "the backlog does not drain");
+    }
+    ck_assert_int_gt(conflicts, 10);
+    /* drained by certify calls alone: then both hold the same write-sets */
+    for (int i = 0; i < 64; i++) {
+        ws_many(&w, NODE_B, 0, CERT_F_TRX_START | CERT_F_TRX_END, seqno, "n", (int)seqno, 1);
+        ++seqno;
+        ck_assert_int_eq(certify_both(part, full, &w, seqno, &rb), CERT_OK);
+    }
+    cert_index_stats(part, &sp);
+    cert_index_stats(full, &sf);
+    ck_assert_uint_eq(sp.index_size, sf.index_size);
+    ck_assert_uint_eq(sp.window, sf.window);
+    ck_assert_int_eq(sp.purged_upto, sf.purged_upto);
+    ck_assert_uint_eq(sp.too_old, sf.too_old);
+    cert_index_free(part);
+    cert_index_free(full);
+}
+END_TEST
+
 /* Two streams on one key, both rolled back, the older first: the younger fragment took the
  * reference over from the older one, so it gives back what the older one had replaced (B's
  * committed write), never the older fragment's own reference (trireme-nsim --streaming seed
@@ -869,6 +991,7 @@ static Suite *suite(void)
     tcase_add_test(tc, stream_rollback_after_another_stream_took_the_key);
     tcase_add_test(tc, stream_failed_fragment_stays_open);
     tcase_add_test(tc, stream_close_rolls_back_absent_sources);
+    tcase_add_test(tc, purge_in_bounded_steps);
     suite_add_tcase(s, tc);
     TCase *lr = tcase_create("long");
     tcase_set_timeout(lr, 600);
