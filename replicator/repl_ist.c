@@ -569,12 +569,17 @@ static void *recv_main(void *arg)
     struct repl_ist_rec *recs = NULL;
     size_t k = 0;
     const char *why = receive(j, &recs, &k);
-    close(j->lfd);
+    /* Closing the port resets a connection still waiting in its backlog (the chosen donor's,
+     * while another held the port), and that donor then reports a failure to the group. The
+     * core hears this end's reason first; only a cut stream, after which the core may listen
+     * on the same port again at once, frees it before. */
+    if (j->cut) close(j->lfd);
     tr_tls_ctx_free(j->tls);
     /* -ECONNRESET: cut short, which a donor that died does (the core may ask another) */
     struct repl_ev ev = {.kind = REPL_EV_IST_RECEIVED, .rc = !why ? 0 : j->cut ? -ECONNRESET : -1,
                          .why = why, .ist = recs, .nist = k};
     if (!why || strcmp(why, "given up") != 0) repl_drive(j->n, &ev);
+    if (!j->cut) close(j->lfd);
     if (ev.ist) free_recs(ev.ist, ev.nist);
     struct repl_node *n = j->n;
     struct repl_ist_thr *self = j->thr;
