@@ -488,7 +488,9 @@ int repl_driver_apply(struct repl_node *n, void *recv_ctx, struct repl_job *job,
         job->h.apply_entered = true;
         const struct cert_ws_view *w = &a->ws->view;
         struct repl_meta meta = {.depends_on = a->depends};
+        pthread_mutex_lock(&n->mu); /* the core's group: a state exchange may replace it */
         meta.gtid.uuid = *repl_core_group(n->core);
+        pthread_mutex_unlock(&n->mu);
         meta.gtid.seqno = a->seqno;
         meta.stid.node = w->hdr.source;
         meta.stid.trx = w->hdr.trx_id;
