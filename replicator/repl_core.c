@@ -30,7 +30,7 @@
 /* A message that came between a primary view and the end of its state exchange. */
 struct deferred {
     tr_uuid sender;
-    int64_t gseq;
+    int64_t gseq, span;
     uint8_t *buf;
     size_t len;
     struct repl_ws *ws;
@@ -445,12 +445,12 @@ static void drop_deferred(struct repl_core *c, struct repl_acts *out)
     c->dtail = NULL;
 }
 
-static int defer_msg(struct repl_core *c, const tr_uuid *sender, int64_t gseq, uint8_t *buf,
-                     size_t len, struct repl_ws *ws)
+static int defer_msg(struct repl_core *c, const tr_uuid *sender, int64_t gseq, int64_t span,
+                     uint8_t *buf, size_t len, struct repl_ws *ws)
 {
     struct deferred *d = tr_fail_hit("core.defer") ? NULL : calloc(1, sizeof *d);
     if (!d) return -1;
-    *d = (struct deferred){*sender, gseq, buf, len, ws, NULL};
+    *d = (struct deferred){*sender, gseq, span, buf, len, ws, NULL};
     if (c->dtail)
         c->dtail->next = d;
     else
@@ -561,7 +561,7 @@ static void send_state(struct repl_core *c, struct repl_acts *out, int64_t conf_
 }
 
 static void on_msg(struct repl_core *c, struct repl_acts *out, const tr_uuid *sender,
-                   int64_t gseq, uint8_t *buf, size_t len, struct repl_ws *ws);
+                   int64_t gseq, int64_t span, uint8_t *buf, size_t len, struct repl_ws *ws);
 static void on_ist_received(struct repl_core *c, struct repl_acts *out, struct repl_ev *ev);
 static void ist_donor_left(struct repl_core *c, struct repl_acts *out);
 
@@ -831,7 +831,7 @@ static void exch_complete(struct repl_core *c, struct repl_acts *out)
     c->dhead = c->dtail = NULL;
     while (d) {
         struct deferred *nx = d->next;
-        on_msg(c, out, &d->sender, d->gseq, d->buf, d->len, d->ws);
+        on_msg(c, out, &d->sender, d->gseq, d->span, d->buf, d->len, d->ws);
         free(d);
         d = nx;
     }
@@ -1457,7 +1457,7 @@ static void on_vote(struct repl_core *c, struct repl_acts *out, const tr_uuid *s
 }
 
 static void on_msg(struct repl_core *c, struct repl_acts *out, const tr_uuid *sender,
-                   int64_t gseq, uint8_t *buf, size_t len, struct repl_ws *ws)
+                   int64_t gseq, int64_t span, uint8_t *buf, size_t len, struct repl_ws *ws)
 {
     if (c->failed) { /* leaving: nothing more is ordered here */
         repl_ws_unref(ws);
@@ -1469,8 +1469,11 @@ static void on_msg(struct repl_core *c, struct repl_acts *out, const tr_uuid *se
      * a message right after the last one counts; a jump (gcomm skipped what this node missed
      * while it was away) stops it until the next completed exchange */
     if (gseq > c->view_gseq) c->view_gseq = gseq;
-    if (!tr_uuid_compare(&c->g_hist, &c->view_ghist) && gseq == c->g_last + 1) c->g_last = gseq;
+    /* an action in pieces (repl_frag.h) accounts for gseq-span..gseq: all came in order here */
+    if (!tr_uuid_compare(&c->g_hist, &c->view_ghist) && gseq - span <= c->g_last + 1 && gseq > c->g_last)
+        c->g_last = gseq;
     c->msg_gseq = gseq;
+    if (!buf && !ws) return; /* only pieces nobody keeps: nothing to order */
     if (control && !repl_msg_is_control(buf, len)) {
         tr_warn("dropping an unknown message of %zu bytes", len);
         free(buf);
@@ -1480,7 +1483,7 @@ static void on_msg(struct repl_core *c, struct repl_acts *out, const tr_uuid *se
     if (c->exch.active && type != REPL_MSG_STATE) {
         /* between a primary view and the end of its exchange (gcomm resends what was pending
          * at the view change): taken right after the exchange, at the same place everywhere */
-        if (defer_msg(c, sender, gseq, buf, len, ws)) {
+        if (defer_msg(c, sender, gseq, span, buf, len, ws)) {
             repl_ws_unref(ws);
             free(buf);
             fail(c, out, "out of memory deferring a message during the state exchange");
@@ -1668,10 +1671,11 @@ int repl_core_step(struct repl_core *c, struct repl_ev *ev, struct repl_acts *ou
         break;
     case REPL_EV_VIEW: on_view(c, out, ev->view); break;
     case REPL_EV_MSG:
-        on_msg(c, out, &ev->sender, ev->seqno, ev->buf, ev->len, ev->ws);
+        on_msg(c, out, &ev->sender, ev->seqno, ev->span, ev->buf, ev->len, ev->ws);
         ev->buf = NULL;
         ev->ws = NULL;
         break;
+    case REPL_EV_LOST: lose_own(c, out, ev->code, false); break;
     case REPL_EV_CLOSED: on_closed(c, out); break;
     case REPL_EV_TAKEN:
         if (c->queued > 0) c->queued--;

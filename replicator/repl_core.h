@@ -46,8 +46,11 @@ enum repl_ev_kind {
     REPL_EV_CONNECT = 1, /* bootstrap, proposal (a fresh uuid for a new history) */
     REPL_EV_DISCONNECT,  /* the host asked to leave */
     REPL_EV_VIEW,        /* view */
-    REPL_EV_MSG,         /* sender, seqno (the group's), buf/len (a control message, taken
-                          * over) or ws (a write-set, its reference taken over) */
+    REPL_EV_MSG,         /* sender, seqno (the group's), span, buf/len (a control message,
+                          * taken over) or ws (a write-set, its reference taken over); neither:
+                          * group seqnos seqno-span..seqno held only pieces nobody keeps */
+    REPL_EV_LOST,        /* code: the local id of this node's write-set the group layer
+                          * dropped (a view cut it short): it is never ordered */
     REPL_EV_CLOSED,      /* the group delivers nothing more */
     REPL_EV_TAKEN,       /* an applier took the queued action at seqno (-1 for unnumbered);
                           * REPL_TRX_FAIL: a vote decided it fails everywhere: skip it */
@@ -83,6 +86,7 @@ struct repl_ev {
     size_t len;
     struct repl_ws *ws;
     int64_t seqno; /* TAKEN, COMMITTED, APPLY_FAILED; the committed position on host calls */
+    int64_t span;  /* MSG: group seqnos seqno-span..seqno-1 were pieces of it (repl_group.h) */
     uint64_t code;
     tr_gtid gtid;
     int rc;

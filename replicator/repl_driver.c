@@ -256,10 +256,26 @@ void repl_driver_sink(void *ctx, struct repl_gev *gev)
         ev.view = &gev->view;
         atomic_fetch_add(&n->st_received, 1);
         break;
+    case REPL_GEV_SKIP:
+        ev.kind = REPL_EV_MSG;
+        ev.sender = gev->sender;
+        ev.seqno = gev->gseq;
+        ev.span = gev->span;
+        break;
+    case REPL_GEV_LOST: { /* the start of our own action: the header names its waiter */
+        struct cert_ws_hdr h; /* a start: only the sizes cannot match (ESIZE is checked last) */
+        int rc = cert_ws_hdr_decode(gev->buf, gev->len, &h);
+        if ((rc == 0 || rc == CERT_WS_ESIZE) && !tr_uuid_compare(&h.source, &n->self) && h.local_id) {
+            ev.kind = REPL_EV_LOST;
+            ev.code = h.local_id;
+        }
+        break;
+    }
     case REPL_GEV_MSG: {
         ev.kind = REPL_EV_MSG;
         ev.sender = gev->sender;
         ev.seqno = gev->gseq;
+        ev.span = gev->span;
         bool control = repl_msg_is_control(gev->buf, gev->len);
         if (!control && tr_uuid_compare(&gev->sender, &n->self) != 0) {
             /* Galera's received: actions from other nodes, not our own write-sets */

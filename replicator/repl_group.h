@@ -12,7 +12,9 @@ enum repl_gev_type {
     REPL_GEV_VIEW,   /* membership changed: view is set */
     REPL_GEV_MSG,    /* a broadcast message in total order: sender, buf, len */
     REPL_GEV_CLOSED, /* the group is left for good: nothing follows */
-    REPL_GEV_FAILED  /* this node lost an ordered event (out of memory): it must stop */
+    REPL_GEV_FAILED, /* this node lost an ordered event (out of memory): it must stop */
+    REPL_GEV_SKIP,   /* group seqnos gseq-span..gseq held pieces of actions a view cut off */
+    REPL_GEV_LOST    /* a view cut off this node's own action: buf/len hold its start */
 };
 
 struct repl_gview {
@@ -30,6 +32,9 @@ struct repl_gev {
     struct repl_gev *next;
     tr_uuid sender;
     int64_t gseq; /* REPL_GEV_MSG: the group's seqno of the message (consecutive in its history) */
+    /* MSG, SKIP: group seqnos gseq-span..gseq-1 came before it (an action in pieces, and pieces
+     * nobody keeps: repl_frag.h); 0 for a message that is one group message */
+    int64_t span;
     void *buf; /* owned by the event */
     size_t len;
     struct repl_gview view;

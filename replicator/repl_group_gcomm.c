@@ -9,8 +9,10 @@
 #include "common/tr_cfg.h"
 #include "common/tr_log.h"
 #include "common/tr_tls.h"
+#include "gcomm/gc_frame.h"
 #include "gcomm/gc_msg.h"
 #include "gcomm/gc_node.h"
+#include "replicator/repl_frag.h"
 #include "replicator/repl_group.h"
 #include "replicator/repl_options.h"
 
@@ -36,7 +38,24 @@ struct gcomm_group {
      * write lock is held only for the swap, so a reader on the pump thread never waits long. */
     pthread_rwlock_t gn_lock;
     gc_node *pump_gn; /* the node the running pump reads: set before it starts */
+    /* Actions longer than a piece go as several messages (repl_frag.h). send_mu keeps the
+     * pieces of one action together in this node's sending order (gcomm keeps a sender's
+     * order), so a member holds at most one partial action per sender. */
+    pthread_mutex_t send_mu;
+    uint64_t act_no;        /* under send_mu: the last action sent in pieces */
+    struct repl_defrag df;  /* the pump's own (set up before it starts) */
 };
+
+/* The bytes of one piece, header included: gcomm's setting (Galera's gcs.max_packet_size cuts
+ * actions the same way), within gcomm's own frame size so that a piece crosses a link whole,
+ * with room for gcomm's header. */
+static size_t piece_size(const struct gcomm_group *g)
+{
+    size_t p = g->cfg.max_packet_size;
+    if (p > GC_FRAG_MAX) p = GC_FRAG_MAX;
+    p = p > 256 ? p - 256 : 0; /* gcomm's own header */
+    return p < REPL_FRAG_MIN_PIECE ? REPL_FRAG_MIN_PIECE : p;
+}
 
 /* gcomm's view, as the node's stream wants it. */
 static struct repl_gev *view_event(const struct gc_event *e)
@@ -67,6 +86,80 @@ static struct repl_gev *view_event(const struct gc_event *e)
     return ev;
 }
 
+/* A view drops every partial action, on every member alike (repl_frag.h). The node hears of
+ * the group seqnos their pieces took, and of its own action if it was cut. true: out of memory. */
+static bool view_cut(struct gcomm_group *g)
+{
+    int64_t lo, hi;
+    uint8_t *own;
+    size_t ownlen;
+    repl_defrag_view(&g->df, &lo, &hi, &own, &ownlen);
+    if (lo >= 0) {
+        struct repl_gev *ev = calloc(1, sizeof *ev);
+        if (!ev) {
+            free(own);
+            return true;
+        }
+        ev->type = REPL_GEV_SKIP;
+        ev->gseq = hi;
+        ev->span = hi - lo;
+        g->args.sink(g->args.sink_ctx, ev);
+    }
+    if (own) {
+        tr_warn("a view change cut this node's action of %zu+ bytes short: it is not ordered", ownlen);
+        struct repl_gev *ev = calloc(1, sizeof *ev);
+        if (!ev) { /* its waiter would wait for ever */
+            free(own);
+            return true;
+        }
+        ev->type = REPL_GEV_LOST;
+        ev->buf = own;
+        ev->len = ownlen;
+        g->args.sink(g->args.sink_ctx, ev);
+    }
+    return false;
+}
+
+/* A message in total order: an action, or a piece of one. true: out of memory (a hole). */
+static bool take_msg(struct gcomm_group *g, struct gc_event *e, struct repl_gev **out)
+{
+    uint8_t *whole;
+    size_t wlen;
+    int64_t first;
+    *out = NULL;
+    switch (repl_defrag_feed(&g->df, &e->sender, e->seqno, e->data, e->len, &whole, &wlen, &first)) {
+    case REPL_DEFRAG_WHOLE:
+        whole = e->data; /* take the bytes over: no copy */
+        wlen = e->len;
+        e->data = NULL;
+        e->len = 0;
+        break;
+    case REPL_DEFRAG_DONE: break;
+    case REPL_DEFRAG_MORE: return false;
+    case REPL_DEFRAG_DROPPED: {
+        char u[TR_UUID_STR_LEN + 1];
+        tr_uuid_print(&e->sender, u);
+        tr_warn("dropping a piece of an action from %s at %lld (its start is not here, or it is malformed)", u,
+                (long long)e->seqno);
+        return false;
+    }
+    default: return true;
+    }
+    struct repl_gev *ev = calloc(1, sizeof *ev);
+    if (!ev) {
+        free(whole);
+        return true;
+    }
+    ev->type = REPL_GEV_MSG;
+    ev->sender = e->sender;
+    ev->gseq = e->seqno;
+    ev->span = e->seqno - first;
+    ev->buf = whole;
+    ev->len = wlen;
+    *out = ev;
+    return false;
+}
+
 static void *pump_main(void *arg)
 {
     struct gcomm_group *g = arg;
@@ -82,17 +175,9 @@ static void *pump_main(void *arg)
             lost = true;
         } else if (e->kind == GC_EV_VIEW) {
             /* After our own leave gcomm reports a view without us: the end of the stream. */
-            if (e->my_index >= 0) lost = !(ev = view_event(e));
-        } else if ((ev = calloc(1, sizeof *ev))) {
-            ev->type = REPL_GEV_MSG;
-            ev->sender = e->sender;
-            ev->gseq = e->seqno;
-            ev->buf = e->data; /* take the bytes over: no copy */
-            ev->len = e->len;
-            e->data = NULL;
-            e->len = 0;
+            if (e->my_index >= 0) lost = view_cut(g) || !(ev = view_event(e));
         } else {
-            lost = true;
+            lost = take_msg(g, e, &ev);
         }
         gc_event_free(e);
         if (lost && g->failed) { /* a hole in the ordered stream: the node must stop */
@@ -242,6 +327,7 @@ static int connect_locked(struct gcomm_group *g, const char *cluster_name, const
         g->pump_started = false;
         gc_node_destroy(old);
     }
+    repl_defrag_free(&g->df); /* a new connection starts with no partial action */
     if (!g->failed && (g->failed = calloc(1, sizeof *g->failed))) g->failed->type = REPL_GEV_FAILED;
     if (!g->failed) {
         snprintf(err, errlen, "out of memory");
@@ -270,6 +356,7 @@ static int connect_locked(struct gcomm_group *g, const char *cluster_name, const
         return -1;
     }
     g->pump_gn = gn;
+    repl_defrag_init(&g->df, &g->base.self);
     /* readers see the node before the pump delivers anything: the first view makes the core
      * broadcast its STATE at once, and a broadcast that found no node would be lost */
     swap_gn(g, gn);
@@ -294,9 +381,49 @@ static int gg_connect(struct repl_group *gb, const char *cluster_name, const cha
     return rc;
 }
 
+/* An action longer than a piece, as pieces of it, in one run (send_mu). A failure part way
+ * leaves the pieces sent so far without an end: every member drops them alike. */
+static int broadcast_pieces(struct gcomm_group *g, gc_node *gn, const struct repl_buf *bufs, size_t n,
+                            size_t len, size_t piece)
+{
+    size_t room = piece - REPL_FRAG_HDR;
+    uint8_t *m = malloc(piece);
+    if (!m) return -ENOMEM;
+    pthread_mutex_lock(&g->send_mu);
+    uint64_t act = ++g->act_no;
+    size_t bi = 0, bo = 0; /* where the next byte comes from: bufs[bi], at bo */
+    int rc = 0;
+    for (size_t off = 0; off < len && !rc;) {
+        size_t k = len - off < room ? len - off : room;
+        repl_frag_header(m, act, len, off);
+        for (size_t w = 0; w < k;) {
+            while (bo == bufs[bi].len) bi++, bo = 0;
+            size_t c = bufs[bi].len - bo < k - w ? bufs[bi].len - bo : k - w;
+            memcpy(m + REPL_FRAG_HDR + w, (const uint8_t *)bufs[bi].ptr + bo, c);
+            w += c;
+            bo += c;
+        }
+        rc = gc_node_broadcast(gn, m, REPL_FRAG_HDR + k);
+        off += k;
+    }
+    pthread_mutex_unlock(&g->send_mu);
+    free(m);
+    return rc;
+}
+
 static int gg_broadcast(struct repl_group *gb, const struct repl_buf *bufs, size_t n)
 {
     struct gcomm_group *g = (struct gcomm_group *)gb;
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) total += bufs[i].len;
+    if (total > REPL_FRAG_MAX_TOTAL) return -EMSGSIZE;
+    size_t piece = piece_size(g);
+    if (total > piece) {
+        pthread_rwlock_rdlock(&g->gn_lock);
+        int rc = g->gn ? broadcast_pieces(g, g->gn, bufs, n, total, piece) : -ENOTCONN;
+        pthread_rwlock_unlock(&g->gn_lock);
+        return rc;
+    }
     if (n == 1) {
         pthread_rwlock_rdlock(&g->gn_lock);
         int rc = g->gn ? gc_node_broadcast(g->gn, bufs[0].ptr, bufs[0].len) : -ENOTCONN;
@@ -418,6 +545,8 @@ static void gg_destroy(struct repl_group *gb)
     pthread_mutex_unlock(&g->life_mu);
     pthread_mutex_destroy(&g->life_mu);
     pthread_rwlock_destroy(&g->gn_lock);
+    pthread_mutex_destroy(&g->send_mu);
+    repl_defrag_free(&g->df);
     repl_gev_free(g->failed);
     free(g);
 }
@@ -498,10 +627,12 @@ struct repl_group *repl_group_gcomm_new(const struct repl_group_args *args,
     g->args = *args;
     pthread_mutex_init(&g->life_mu, NULL);
     pthread_rwlock_init(&g->gn_lock, NULL);
+    pthread_mutex_init(&g->send_mu, NULL);
     g->failed = calloc(1, sizeof *g->failed);
     if (!g->failed) {
         pthread_mutex_destroy(&g->life_mu);
         pthread_rwlock_destroy(&g->gn_lock);
+        pthread_mutex_destroy(&g->send_mu);
         free(g);
         return NULL;
     }
@@ -514,6 +645,7 @@ struct repl_group *repl_group_gcomm_new(const struct repl_group_args *args,
         repl_gev_free(g->failed);
         pthread_mutex_destroy(&g->life_mu);
         pthread_rwlock_destroy(&g->gn_lock);
+        pthread_mutex_destroy(&g->send_mu);
         free(g);
         return NULL;
     }

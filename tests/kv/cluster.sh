@@ -6,6 +6,7 @@
 # state transfer): the same commits in the same order, not only the same end state. Each node
 # checks that its commit seqnos only grow.
 # usage: cluster.sh TRIREME_KV PROVIDER_SO [OPS_PER_NODE [SST_METHOD [KEY_TYPE [NODES]]]]
+# KV_VALUE_SIZE: bytes per value (32): past a group message (64 KiB) write-sets go in pieces.
 # KEY_TYPE exclusive (default): conflicts end in certification failures; with 200 keys written
 # from every node at once the provider must count some (wsrep_local_cert_failures). shared: rows
 # never conflict in certification, so it must count none, and the appliers' BF aborts end in
@@ -58,7 +59,7 @@ fail() { echo "FAIL: $*"; for f in "$DIR"/*.err; do echo "--- $f"; grep -v 'P:IN
 field() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" "$2" | tail -1; }
 
 opts() { echo "base_port=$1;gmcast.listen_addr=tcp://127.0.0.1:$1;ist.recv_addr=127.0.0.1:$(($1 + 1));gcache.size=16M;pc.wait_prim_timeout=PT10S"; }
-common=(--provider "$PROVIDER" --ops "$OPS" --threads 2 --keys 200 --value-size 32 --appliers 2
+common=(--provider "$PROVIDER" --ops "$OPS" --threads 2 --keys 200 --value-size "${KV_VALUE_SIZE:-32}" --appliers 2
         --members "$NODES" --toi 3 --bf-abort --key-type "$KEYTYPE" --checksum --sync-timeout 60 --sst-method "$SST" --quiet)
 # KV_EXTRA: more trireme-kv flags (later ones win), e.g. a benchmark's larger key space
 # shellcheck disable=SC2206

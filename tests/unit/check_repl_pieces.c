@@ -10,10 +10,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/tr_buf.h"
+#include "common/tr_fail.h"
 #include "common/tr_log.h"
 #include "replicator/repl_arb.h"
 #include "replicator/repl_exch.h"
 #include "replicator/repl_flow.h"
+#include "replicator/repl_frag.h"
 #include "replicator/repl_fsm.h"
 #include "replicator/repl_inflight.h"
 #include "replicator/repl_members.h"
@@ -680,6 +683,252 @@ START_TEST(flow_exempt_never_stops)
 }
 END_TEST
 
+
+/* ---- repl_frag: actions in pieces ---- */
+
+struct piece {
+    uint8_t *buf;
+    size_t len;
+};
+
+/* Cuts an action of len bytes (byte i = i*7+seed) as the gcomm group does: pieces of `piece`
+ * bytes, header included. Returns the number of pieces in *out (malloc'ed). */
+static size_t frag_cut(uint64_t act, size_t len, size_t piece, int seed, struct piece **out)
+{
+    size_t room = piece - REPL_FRAG_HDR, n = (len + room - 1) / room;
+    *out = calloc(n, sizeof **out);
+    for (size_t k = 0; k < n; k++) {
+        size_t off = k * room, m = len - off < room ? len - off : room;
+        struct piece *p = &(*out)[k];
+        p->buf = malloc(REPL_FRAG_HDR + m);
+        p->len = REPL_FRAG_HDR + m;
+        repl_frag_header(p->buf, act, len, off);
+        for (size_t i = 0; i < m; i++) p->buf[REPL_FRAG_HDR + i] = (uint8_t)((off + i) * 7 + (size_t)seed);
+    }
+    return n;
+}
+
+static void frag_free(struct piece *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) free(p[i].buf);
+    free(p);
+}
+
+static bool frag_is_action(const uint8_t *b, size_t len, size_t want, int seed)
+{
+    if (len != want) return false;
+    for (size_t i = 0; i < len; i++)
+        if (b[i] != (uint8_t)(i * 7 + (size_t)seed)) return false;
+    return true;
+}
+
+START_TEST(frag_round_trip)
+{
+    struct repl_defrag d;
+    tr_uuid a = U(1);
+    repl_defrag_init(&d, &a);
+    struct piece *p;
+    size_t n = frag_cut(1, 100000, 4096, 3, &p);
+    ck_assert_uint_eq(n, 25);
+    uint8_t *out;
+    size_t olen;
+    int64_t first = -7;
+    for (size_t k = 0; k + 1 < n; k++)
+        ck_assert_int_eq(repl_defrag_feed(&d, &a, 10 + (int64_t)k, p[k].buf, p[k].len, &out, &olen, &first),
+                         REPL_DEFRAG_MORE);
+    ck_assert_uint_gt(d.held, 0);
+    ck_assert_int_eq(repl_defrag_feed(&d, &a, 10 + (int64_t)n - 1, p[n - 1].buf, p[n - 1].len, &out, &olen, &first),
+                     REPL_DEFRAG_DONE);
+    ck_assert_int_eq(first, 10); /* the action accounts for every group seqno its pieces took */
+    ck_assert(frag_is_action(out, olen, 100000, 3));
+    ck_assert_uint_eq(d.held, 0);
+    free(out);
+    /* a message that is no fragment is the action itself, and accounts for its own seqno */
+    uint8_t ws[8] = {'T', 'R', 'W', 'S', 2, 0, 0, 0};
+    ck_assert_int_eq(repl_defrag_feed(&d, &a, 35, ws, sizeof ws, &out, &olen, &first), REPL_DEFRAG_WHOLE);
+    ck_assert_int_eq(first, 35);
+    ck_assert_ptr_null(out);
+    frag_free(p, n);
+    repl_defrag_free(&d);
+}
+END_TEST
+
+/* Two senders' pieces interleave in the total order; each completes where its last piece is,
+ * and the span of group seqnos stays consecutive from one action handed out to the next. */
+START_TEST(frag_interleaved_senders)
+{
+    struct repl_defrag d;
+    tr_uuid a = U(1), b = U(2);
+    repl_defrag_init(&d, &a);
+    struct piece *pa, *pb;
+    size_t na = frag_cut(1, 20000, 4096, 1, &pa), nb = frag_cut(1, 9000, 4096, 2, &pb);
+    ck_assert_uint_eq(na, 5);
+    ck_assert_uint_eq(nb, 3);
+    uint8_t *out;
+    size_t olen;
+    int64_t first, g = 100;
+    /* a0 b0 a1 b1 a2 b2(done) a3 a4(done) */
+    ck_assert_int_eq(repl_defrag_feed(&d, &a, g++, pa[0].buf, pa[0].len, &out, &olen, &first), REPL_DEFRAG_MORE);
+    ck_assert_int_eq(repl_defrag_feed(&d, &b, g++, pb[0].buf, pb[0].len, &out, &olen, &first), REPL_DEFRAG_MORE);
+    ck_assert_int_eq(repl_defrag_feed(&d, &a, g++, pa[1].buf, pa[1].len, &out, &olen, &first), REPL_DEFRAG_MORE);
+    ck_assert_int_eq(repl_defrag_feed(&d, &b, g++, pb[1].buf, pb[1].len, &out, &olen, &first), REPL_DEFRAG_MORE);
+    ck_assert_int_eq(repl_defrag_feed(&d, &a, g++, pa[2].buf, pa[2].len, &out, &olen, &first), REPL_DEFRAG_MORE);
+    ck_assert_int_eq(repl_defrag_feed(&d, &b, g++, pb[2].buf, pb[2].len, &out, &olen, &first), REPL_DEFRAG_DONE);
+    ck_assert_int_eq(first, 100);
+    ck_assert(frag_is_action(out, olen, 9000, 2));
+    free(out);
+    ck_assert_int_eq(repl_defrag_feed(&d, &a, g++, pa[3].buf, pa[3].len, &out, &olen, &first), REPL_DEFRAG_MORE);
+    ck_assert_int_eq(repl_defrag_feed(&d, &a, g, pa[4].buf, pa[4].len, &out, &olen, &first), REPL_DEFRAG_DONE);
+    ck_assert_int_eq(first, 106);
+    ck_assert_int_eq(g, 107);
+    ck_assert(frag_is_action(out, olen, 20000, 1));
+    free(out);
+    frag_free(pa, na);
+    frag_free(pb, nb);
+    repl_defrag_free(&d);
+}
+END_TEST
+
+/* A view drops every partial action on every member alike; the sender learns its own was cut,
+ * and the pieces that follow the view (gcomm sends what was pending again) are dropped too. */
+START_TEST(frag_view_drops_partials_alike)
+{
+    struct repl_defrag da, db; /* the members a (the sender) and b */
+    tr_uuid a = U(1), b = U(2);
+    repl_defrag_init(&da, &a);
+    repl_defrag_init(&db, &b);
+    struct piece *p;
+    size_t n = frag_cut(4, 30000, 4096, 5, &p);
+    uint8_t *out;
+    size_t olen;
+    int64_t first;
+    struct repl_defrag *ds[2] = {&da, &db};
+    for (int i = 0; i < 2; i++)
+        for (size_t k = 0; k < 3; k++)
+            ck_assert_int_eq(repl_defrag_feed(ds[i], &a, 50 + (int64_t)k, p[k].buf, p[k].len, &out, &olen, &first),
+                             REPL_DEFRAG_MORE);
+    int64_t lo[2], hi[2];
+    uint8_t *own[2];
+    size_t ownlen[2];
+    for (int i = 0; i < 2; i++) {
+        repl_defrag_view(ds[i], &lo[i], &hi[i], &own[i], &ownlen[i]);
+        ck_assert_int_eq(lo[i], 50);
+        ck_assert_int_eq(hi[i], 52);
+        ck_assert_uint_eq(ds[i]->held, 0);
+        ck_assert_uint_eq(ds[i]->n, 0);
+    }
+    ck_assert_ptr_nonnull(own[0]); /* the sender: its action's start, to find its waiter */
+    ck_assert_uint_eq(ownlen[0], 3 * (4096 - REPL_FRAG_HDR));
+    ck_assert(frag_is_action(own[0], 4096 - REPL_FRAG_HDR, 4096 - REPL_FRAG_HDR, 5));
+    free(own[0]);
+    ck_assert_ptr_null(own[1]);
+    /* nothing pending: a second view reports nothing */
+    repl_defrag_view(&da, &lo[0], &hi[0], &own[0], &ownlen[0]);
+    ck_assert_int_eq(lo[0], -1);
+    ck_assert_ptr_null(own[0]);
+    /* the rest comes in the next view: dropped everywhere, and accounted for by what follows */
+    for (int i = 0; i < 2; i++) {
+        for (size_t k = 3; k < n; k++)
+            ck_assert_int_eq(repl_defrag_feed(ds[i], &a, 60 + (int64_t)k, p[k].buf, p[k].len, &out, &olen, &first),
+                             REPL_DEFRAG_DROPPED);
+        uint8_t msg[16] = {'T', 'R', 'C', 'M'};
+        ck_assert_int_eq(repl_defrag_feed(ds[i], &b, 60 + (int64_t)n, msg, sizeof msg, &out, &olen, &first),
+                         REPL_DEFRAG_WHOLE);
+        ck_assert_int_eq(first, 63);
+    }
+    /* and a new action of the sender goes through */
+    struct piece *q;
+    size_t m = frag_cut(5, 5000, 4096, 6, &q);
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(repl_defrag_feed(ds[i], &a, 80, q[0].buf, q[0].len, &out, &olen, &first), REPL_DEFRAG_MORE);
+        ck_assert_int_eq(repl_defrag_feed(ds[i], &a, 81, q[1].buf, q[1].len, &out, &olen, &first), REPL_DEFRAG_DONE);
+        ck_assert_int_eq(first, 80);
+        ck_assert(frag_is_action(out, olen, 5000, 6));
+        free(out);
+    }
+    frag_free(q, m);
+    frag_free(p, n);
+    repl_defrag_free(&da);
+    repl_defrag_free(&db);
+}
+END_TEST
+
+/* Pieces nobody can keep are dropped, the same way on every member, and never crash it. */
+START_TEST(frag_bad_pieces_dropped)
+{
+    struct repl_defrag d;
+    tr_uuid a = U(1);
+    repl_defrag_init(&d, &a);
+    uint8_t *out;
+    size_t olen;
+    int64_t first;
+    uint8_t m[REPL_FRAG_HDR + 16] = {0};
+    repl_frag_header(m, 1, 16, 0);
+    ck_assert_int_eq(repl_defrag_feed(&d, &a, 1, m, REPL_FRAG_HDR, &out, &olen, &first), REPL_DEFRAG_DROPPED);
+    ck_assert_int_eq(repl_defrag_feed(&d, &a, 2, m, 6, &out, &olen, &first), REPL_DEFRAG_DROPPED);
+    m[4] = 2; /* another version */
+    ck_assert_int_eq(repl_defrag_feed(&d, &a, 3, m, sizeof m, &out, &olen, &first), REPL_DEFRAG_DROPPED);
+    repl_frag_header(m, 1, REPL_FRAG_MAX_TOTAL + 1, 0); /* beyond the protocol's limit */
+    ck_assert_int_eq(repl_defrag_feed(&d, &a, 4, m, sizeof m, &out, &olen, &first), REPL_DEFRAG_DROPPED);
+    repl_frag_header(m, 1, 10, 0); /* more bytes than announced */
+    ck_assert_int_eq(repl_defrag_feed(&d, &a, 5, m, sizeof m, &out, &olen, &first), REPL_DEFRAG_DROPPED);
+    repl_frag_header(m, 1, UINT64_MAX, UINT64_MAX - 4); /* offsets that would wrap */
+    ck_assert_int_eq(repl_defrag_feed(&d, &a, 6, m, sizeof m, &out, &olen, &first), REPL_DEFRAG_DROPPED);
+    repl_frag_header(m, 1, 64, 16); /* no start */
+    ck_assert_int_eq(repl_defrag_feed(&d, &a, 7, m, sizeof m, &out, &olen, &first), REPL_DEFRAG_DROPPED);
+    ck_assert_uint_eq(d.n, 0);
+    /* a gap inside an action drops it */
+    repl_frag_header(m, 2, 64, 0);
+    ck_assert_int_eq(repl_defrag_feed(&d, &a, 8, m, sizeof m, &out, &olen, &first), REPL_DEFRAG_MORE);
+    repl_frag_header(m, 2, 64, 32);
+    ck_assert_int_eq(repl_defrag_feed(&d, &a, 9, m, sizeof m, &out, &olen, &first), REPL_DEFRAG_DROPPED);
+    ck_assert_uint_eq(d.n, 0);
+    ck_assert_uint_eq(d.held, 0);
+    /* a new start replaces an unfinished action of the same sender (its broadcast failed) */
+    repl_frag_header(m, 3, 64, 0);
+    ck_assert_int_eq(repl_defrag_feed(&d, &a, 10, m, sizeof m, &out, &olen, &first), REPL_DEFRAG_MORE);
+    repl_frag_header(m, 4, 32, 0);
+    ck_assert_int_eq(repl_defrag_feed(&d, &a, 11, m, sizeof m, &out, &olen, &first), REPL_DEFRAG_MORE);
+    repl_frag_header(m, 4, 32, 16);
+    ck_assert_int_eq(repl_defrag_feed(&d, &a, 12, m, sizeof m, &out, &olen, &first), REPL_DEFRAG_DONE);
+    ck_assert_int_eq(first, 1); /* everything dropped since the start counts before it */
+    ck_assert_uint_eq(olen, 32);
+    free(out);
+    ck_assert_uint_eq(d.held, 0);
+    repl_defrag_free(&d);
+}
+END_TEST
+
+/* Memory follows the bytes that came, not the size a first piece announces; a node that cannot
+ * keep a piece says so (it must leave), it does not drop it. */
+START_TEST(frag_memory_follows_arrivals)
+{
+    struct repl_defrag d;
+    tr_uuid a = U(1);
+    repl_defrag_init(&d, &a);
+    uint8_t *out;
+    size_t olen;
+    int64_t first;
+    uint8_t m[REPL_FRAG_HDR + 4000] = {0};
+    repl_frag_header(m, 1, (uint64_t)1 << 30, 0);
+    ck_assert_int_eq(repl_defrag_feed(&d, &a, 1, m, sizeof m, &out, &olen, &first), REPL_DEFRAG_MORE);
+    ck_assert_uint_eq(d.held, 4000);
+    ck_assert_uint_le(d.slot[0].cap, 65536);
+    repl_frag_header(m, 1, (uint64_t)1 << 30, 4000);
+    tr_fail_arm("frag.grow", 1, false);
+    size_t k;
+    enum repl_defrag_rc rc = REPL_DEFRAG_MORE;
+    for (k = 1; k < 40 && rc == REPL_DEFRAG_MORE; k++) {
+        tr_put_u64(m + 24, 4000 * (uint64_t)k);
+        rc = repl_defrag_feed(&d, &a, 1 + (int64_t)k, m, sizeof m, &out, &olen, &first);
+    }
+    tr_fail_disarm();
+    ck_assert_int_eq(rc, REPL_DEFRAG_NOMEM);
+    ck_assert_uint_eq(k, 17); /* the first growth past 64 KiB */
+    repl_defrag_free(&d);
+}
+END_TEST
+
 /* ---- repl_inflight ---- */
 
 START_TEST(inflight_reports_the_minimum)
@@ -1133,6 +1382,14 @@ static Suite *pieces_suite(void)
     tcase_add_test(tc, flow_stop_and_resume);
     tcase_add_test(tc, flow_exempt_never_stops);
     suite_add_tcase(s, tc);
+    tc = tcase_create("frag");
+    tcase_add_test(tc, frag_round_trip);
+    tcase_add_test(tc, frag_interleaved_senders);
+    tcase_add_test(tc, frag_view_drops_partials_alike);
+    tcase_add_test(tc, frag_bad_pieces_dropped);
+    tcase_add_test(tc, frag_memory_follows_arrivals);
+    suite_add_tcase(s, tc);
+
     tc = tcase_create("inflight");
     tcase_add_test(tc, inflight_reports_the_minimum);
     tcase_add_test(tc, members_purge_point_is_the_minimum);

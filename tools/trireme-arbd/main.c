@@ -105,6 +105,9 @@ static void sink(void *ctx, struct repl_gev *ev)
         break;
     }
     case REPL_GEV_MSG: repl_arb_msg(&arb, &ev->sender, ev->buf, ev->len); break;
+    case REPL_GEV_SKIP: /* pieces of actions a view cut off, and */
+    case REPL_GEV_LOST: /* an action of its own (it sends none in pieces): nothing to do */
+        break;
     case REPL_GEV_FAILED:
     case REPL_GEV_CLOSED:
         pthread_mutex_lock(&mu);
