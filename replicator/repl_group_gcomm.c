@@ -43,6 +43,7 @@ struct gcomm_group {
      * order), so a member holds at most one partial action per sender. */
     pthread_mutex_t send_mu;
     uint64_t act_no;        /* under send_mu: the last action sent in pieces */
+    size_t piece;           /* set with gn (under gn_lock's write side): piece_size() */
     struct repl_defrag df;  /* the pump's own (set up before it starts) */
 };
 
@@ -357,6 +358,7 @@ static int connect_locked(struct gcomm_group *g, const char *cluster_name, const
     }
     g->pump_gn = gn;
     repl_defrag_init(&g->df, &g->base.self);
+    g->piece = piece_size(g); /* readers see it with gn, below */
     /* readers see the node before the pump delivers anything: the first view makes the core
      * broadcast its STATE at once, and a broadcast that found no node would be lost */
     swap_gn(g, gn);
@@ -411,27 +413,9 @@ static int broadcast_pieces(struct gcomm_group *g, gc_node *gn, const struct rep
     return rc;
 }
 
-static int gg_broadcast(struct repl_group *gb, const struct repl_buf *bufs, size_t n)
+/* A message of several parts that fits in one group message, as one buffer. */
+static int broadcast_joined(gc_node *gn, const struct repl_buf *bufs, size_t n, size_t len)
 {
-    struct gcomm_group *g = (struct gcomm_group *)gb;
-    size_t total = 0;
-    for (size_t i = 0; i < n; i++) total += bufs[i].len;
-    if (total > REPL_FRAG_MAX_TOTAL) return -EMSGSIZE;
-    size_t piece = piece_size(g);
-    if (total > piece) {
-        pthread_rwlock_rdlock(&g->gn_lock);
-        int rc = g->gn ? broadcast_pieces(g, g->gn, bufs, n, total, piece) : -ENOTCONN;
-        pthread_rwlock_unlock(&g->gn_lock);
-        return rc;
-    }
-    if (n == 1) {
-        pthread_rwlock_rdlock(&g->gn_lock);
-        int rc = g->gn ? gc_node_broadcast(g->gn, bufs[0].ptr, bufs[0].len) : -ENOTCONN;
-        pthread_rwlock_unlock(&g->gn_lock);
-        return rc;
-    }
-    size_t len = 0;
-    for (size_t i = 0; i < n; i++) len += bufs[i].len;
     uint8_t *buf = malloc(len ? len : 1);
     if (!buf) return -ENOMEM;
     size_t off = 0;
@@ -439,10 +423,24 @@ static int gg_broadcast(struct repl_group *gb, const struct repl_buf *bufs, size
         if (bufs[i].len) memcpy(buf + off, bufs[i].ptr, bufs[i].len); /* an empty part may be NULL */
         off += bufs[i].len;
     }
-    pthread_rwlock_rdlock(&g->gn_lock);
-    int rc = g->gn ? gc_node_broadcast(g->gn, buf, len) : -ENOTCONN;
-    pthread_rwlock_unlock(&g->gn_lock);
+    int rc = gc_node_broadcast(gn, buf, len);
     free(buf);
+    return rc;
+}
+
+static int gg_broadcast(struct repl_group *gb, const struct repl_buf *bufs, size_t n)
+{
+    struct gcomm_group *g = (struct gcomm_group *)gb;
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) total += bufs[i].len;
+    if (total > REPL_FRAG_MAX_TOTAL) return -EMSGSIZE;
+    int rc;
+    pthread_rwlock_rdlock(&g->gn_lock);
+    if (!g->gn) rc = -ENOTCONN;
+    else if (total > g->piece) rc = broadcast_pieces(g, g->gn, bufs, n, total, g->piece);
+    else if (n == 1) rc = gc_node_broadcast(g->gn, bufs[0].ptr, bufs[0].len);
+    else rc = broadcast_joined(g->gn, bufs, n, total);
+    pthread_rwlock_unlock(&g->gn_lock);
     return rc;
 }
 
