@@ -476,6 +476,8 @@ void gc_core_leave(gc_core *c)
 
 bool gc_core_has_left(const gc_core *c) { return c->left; }
 
+uint64_t gc_core_pending(const gc_core *c) { return c->pend_n; }
+
 void gc_core_set_weight(gc_core *c, uint8_t w)
 {
     c->cfg.weight = w;

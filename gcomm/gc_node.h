@@ -43,6 +43,12 @@ int gc_node_start(gc_node *n);
 /* Orders buf for delivery to every member (copied). 0, -ENOTCONN outside a primary view,
  * -EMSGSIZE above 2 GiB, -ESHUTDOWN after leave/stop. Held back while flow control is on. */
 int gc_node_broadcast(gc_node *n, const void *buf, size_t len);
+/* Waits until at most max of this node's own messages are still to be delivered: a sender of
+ * many messages in a row (an action in pieces) keeps a window in flight instead of queueing
+ * them all under the node's lock, as Galera's gcs sends fragments through gcomm's send window.
+ * Messages a view drops count as done. 0, -ETIMEDOUT, or -ESHUTDOWN once the node stops or
+ * has left. */
+int gc_node_wait_sent(gc_node *n, uint64_t max, int64_t timeout_ns);
 /* Next event of the ordered stream; waits up to timeout_ns (<0: forever). 0 and *ev set,
  * -ETIMEDOUT, or -ESHUTDOWN once the node stopped and the stream is drained. */
 int gc_node_recv(gc_node *n, struct gc_event **ev, int64_t timeout_ns);

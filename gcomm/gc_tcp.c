@@ -85,6 +85,8 @@ struct gc_node {
     bool running, started;
     atomic_bool stopping; /* read by the I/O thread without the lock */
     bool broadcasting, pushed_here; /* under mu: a delivery made inside gc_node_broadcast */
+    pthread_cond_t scv;   /* with mu: senders waiting for their window (gc_node_wait_sent) */
+    int send_waiters;     /* under mu */
     struct evnode *fail_node; /* kept ready: reports a delivery this node could not keep */
     int ep, lfd, wake;
     struct conn conns[MAX_CONNS];
@@ -909,6 +911,7 @@ static bool poll_round(gc_node *n, int64_t max_ms, bool spin, bool *input)
         atomic_store(&n->next_tick, t + gc_core_tick_interval(n->core));
     }
     bool left = gc_core_has_left(n->core);
+    if (n->send_waiters) pthread_cond_broadcast(&n->scv); /* own messages may have been delivered */
     bool heavy = n->round_frames >= HEAVY_FRAMES || n->round_bytes >= HEAVY_BYTES;
     *input = n->round_frames > 0;
     pthread_mutex_unlock(&n->mu);
@@ -1017,6 +1020,7 @@ gc_node *gc_node_create(const struct gc_config *cfg)
     tr_cond_init_mono(&n->qcv);
     pthread_mutex_init(&n->pmu, NULL);
     tr_cond_init_mono(&n->pcv);
+    tr_cond_init_mono(&n->scv);
     uint8_t *gvw = NULL;
     size_t gvwlen = 0;
     if (cfg->data_dir[0]) {
@@ -1122,6 +1126,7 @@ int gc_node_broadcast(gc_node *n, const void *buf, size_t len)
     int rc = atomic_load(&n->stopping) ? -ESHUTDOWN : gc_core_broadcast(n->core, buf, len);
     n->broadcasting = false;
     bool delivered = n->pushed_here;
+    if (delivered && n->send_waiters) pthread_cond_broadcast(&n->scv);
     pthread_mutex_unlock(&n->mu);
     /* Sends were written through, or EPOLLOUT is armed for the rest; but a delivery made on
      * this thread (a group of one orders and delivers at once) must wake a consumer that
@@ -1363,6 +1368,28 @@ bool gc_node_is_primary(gc_node *n)
     return p;
 }
 
+int gc_node_wait_sent(gc_node *n, uint64_t max, int64_t timeout_ns)
+{
+    int rc = 0;
+    struct timespec dl = tr_deadline_in(timeout_ns);
+    pthread_mutex_lock(&n->mu);
+    while (gc_core_pending(n->core) > max) {
+        if (atomic_load(&n->stopping) || gc_core_has_left(n->core)) {
+            rc = -ESHUTDOWN;
+            break;
+        }
+        n->send_waiters++; /* poll rounds signal it */
+        int w = pthread_cond_timedwait(&n->scv, &n->mu, &dl);
+        n->send_waiters--;
+        if (w == ETIMEDOUT && gc_core_pending(n->core) > max) {
+            rc = -ETIMEDOUT;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&n->mu);
+    return rc;
+}
+
 void gc_node_stats(gc_node *n, struct gc_stats *st)
 {
     pthread_mutex_lock(&n->mu);
@@ -1413,6 +1440,9 @@ void gc_node_stop(gc_node *n)
     if (!n->started) return;
     atomic_store(&n->stopping, true);
     wake(n);
+    pthread_mutex_lock(&n->mu);
+    pthread_cond_broadcast(&n->scv);
+    pthread_mutex_unlock(&n->mu);
     pthread_mutex_lock(&n->pmu);
     pthread_cond_broadcast(&n->pcv);
     pthread_mutex_unlock(&n->pmu);
@@ -1465,5 +1495,6 @@ void gc_node_destroy(gc_node *n)
     pthread_cond_destroy(&n->qcv);
     pthread_mutex_destroy(&n->pmu);
     pthread_cond_destroy(&n->pcv);
+    pthread_cond_destroy(&n->scv);
     free(n);
 }

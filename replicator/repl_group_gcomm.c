@@ -2,6 +2,7 @@
  * A pump thread turns gcomm's ordered stream into repl_gev events for the node's queue. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,12 +45,15 @@ struct gcomm_group {
     pthread_mutex_t send_mu;
     uint64_t act_no;        /* under send_mu: the last action sent in pieces */
     size_t piece;           /* set with gn (under gn_lock's write side): piece_size() */
+    atomic_bool closing;    /* destroy runs: a sender waiting for its window gives up */
     struct repl_defrag df;  /* the pump's own (set up before it starts) */
 };
 
 /* The bytes of one piece, header included: gcomm's setting (Galera's gcs.max_packet_size cuts
  * actions the same way), within gcomm's own frame size so that a piece crosses a link whole,
  * with room for gcomm's header. */
+#define PIECE_WINDOW 64 /* own messages in flight while an action goes in pieces: 4 MB */
+
 static size_t piece_size(const struct gcomm_group *g)
 {
     size_t p = g->cfg.max_packet_size;
@@ -407,6 +411,10 @@ static int broadcast_pieces(struct gcomm_group *g, gc_node *gn, const struct rep
         }
         rc = gc_node_broadcast(gn, m, REPL_FRAG_HDR + k);
         off += k;
+        /* a window in flight, not the whole action queued at once: an 860 MB write-set queued
+         * in one go kept gcomm's lock so busy that heartbeats stopped and the leases ran out */
+        while (!rc && off < len && (rc = gc_node_wait_sent(gn, PIECE_WINDOW, 100000000)) == -ETIMEDOUT)
+            rc = atomic_load(&g->closing) ? -ENOTCONN : 0;
     }
     pthread_mutex_unlock(&g->send_mu);
     free(m);
@@ -535,6 +543,7 @@ static void gg_leave(struct repl_group *gb)
 static void gg_destroy(struct repl_group *gb)
 {
     struct gcomm_group *g = (struct gcomm_group *)gb;
+    atomic_store(&g->closing, true); /* before the write lock a waiting sender holds off */
     pthread_mutex_lock(&g->life_mu); /* a leave still running finishes first */
     gc_node *gn = swap_gn(g, NULL);
     if (gn) gc_node_stop(gn);
