@@ -128,6 +128,15 @@ int repl_acts_push(struct repl_acts *acts, struct repl_act *a)
     return 0;
 }
 
+void repl_ist_recs_free(struct repl_ist_rec *r, size_t n)
+{
+    for (size_t i = 0; r && i < n; i++) {
+        repl_ws_unref(r[i].ws);
+        free(r[i].view);
+    }
+    free(r);
+}
+
 void repl_acts_free(struct repl_acts *acts)
 {
     for (size_t i = 0; i < acts->n; i++) repl_act_release(&acts->a[i]);
@@ -767,8 +776,6 @@ static void exch_complete(struct repl_core *c, struct repl_acts *out)
     c->ordering = c->cert != NULL && !c->failed;
     c->safe_to_bootstrap = x->n == 1;
     c->bootstrap_flag = false; /* a primary component exists again */
-    if (repl_gcache_put(c->gcache, &c->group_uuid, c->last_seqno, NULL)) /* the view's seqno */
-        tr_debug("write-set store: no room for seqno %lld; it starts over", (long long)c->last_seqno);
     bool first = !c->first_primary_seen;
     c->first_primary_seen = true;
     struct repl_view *v = make_view(c, x->members, x->n, x->my_idx, true, x->conf_id, c->last_seqno);
@@ -778,6 +785,11 @@ static void exch_complete(struct repl_core *c, struct repl_acts *out)
         repl_exch_clear(x);
         return;
     }
+    /* the view's seqno holds the view: an IST hands it to the joiner's host, whose streaming
+     * appliers it brings back (wsrep-lib recovers them at a primary view) before the
+     * fragments ordered after it */
+    if (repl_gcache_put_view(c->gcache, &c->group_uuid, c->last_seqno, v))
+        tr_debug("write-set store: no room for seqno %lld; it starts over", (long long)c->last_seqno);
     if (r.new_history) { /* a new history starts at 0 here as everywhere */
         struct repl_act z = {.kind = REPL_ACT_RESET, .seqno = 0, .depends = TR_SEQNO_UNDEFINED};
         emit(c, out, &z);
@@ -1138,8 +1150,7 @@ static void on_ist_received(struct repl_core *c, struct repl_acts *out, struct r
         live = false;
     }
     if (!live || ev->rc) {
-        for (size_t i = 0; i < ev->nist; i++) repl_ws_unref(ev->ist[i].ws);
-        free(ev->ist);
+        repl_ist_recs_free(ev->ist, ev->nist);
         ev->ist = NULL;
         return;
     }
@@ -1152,9 +1163,22 @@ static void on_ist_received(struct repl_core *c, struct repl_acts *out, struct r
                              .seqno = ev->ist[i].seqno, .depends = ev->ist[i].seqno - 1,
                              .ws = ev->ist[i].ws};
         ev->ist[i].ws = NULL;
+        struct repl_view *v = ev->ist[i].view;
+        ev->ist[i].view = NULL;
+        if (v) { /* a view it missed: its host hears of it in its place, as from Galera's IST */
+            repl_ws_unref(a.ws);
+            a = (struct repl_act){.kind = REPL_ACT_VIEW, .seqno = v->state_id.seqno, .view = v, .past = true};
+            v->state_id.uuid = c->group_uuid;
+            v->capabilities = c->cfg.capabilities;
+            v->proto_ver = c->cfg.proto_ver;
+            v->my_idx = -1;
+            for (int k = 0; k < v->memb_num; k++)
+                if (tr_uuid_compare(&v->members[k].id, &c->cfg.self) == 0) v->my_idx = k;
+        }
         /* its own store holds them too: it can serve IST as soon as it has joined (not when
          * held write-sets are only there: putting p+1 would start the store over) */
-        if (!spilled && repl_gcache_put(c->gcache, &c->group_uuid, a.seqno, a.ws))
+        if (!spilled && (v ? repl_gcache_put_view(c->gcache, &c->group_uuid, a.seqno, v)
+                           : repl_gcache_put(c->gcache, &c->group_uuid, a.seqno, a.ws)))
             tr_debug("write-set store: no room for seqno %lld; it starts over", (long long)a.seqno);
         emit(c, out, &a);
     }
@@ -1165,10 +1189,17 @@ static void on_ist_received(struct repl_core *c, struct repl_acts *out, struct r
      * write-sets were left in the store (spilled): those are only there, so the store keeps
      * J.. and the IST records are not added (this node serves IST from J on) */
     if (!spilled) {
-        repl_gcache_put(c->gcache, &c->group_uuid, join, NULL);
-        for (struct repl_held *h = x->head; h; h = h->next)
-            if (h->act.seqno > join)
+        if (x->join_view)
+            repl_gcache_put_view(c->gcache, &c->group_uuid, join, x->join_view);
+        else
+            repl_gcache_put(c->gcache, &c->group_uuid, join, NULL);
+        for (struct repl_held *h = x->head; h; h = h->next) {
+            if (h->act.seqno <= join) continue;
+            if (h->act.kind == REPL_ACT_VIEW && h->act.view)
+                repl_gcache_put_view(c->gcache, &c->group_uuid, h->act.seqno, h->act.view);
+            else
                 repl_gcache_put(c->gcache, &c->group_uuid, h->act.seqno, h->act.kind == REPL_ACT_APPLY ? h->act.ws : NULL);
+        }
     }
     struct repl_act v = {.kind = REPL_ACT_VIEW, .view = x->join_view, .seqno = join};
     x->join_view = NULL;

@@ -72,11 +72,15 @@ enum repl_ev_kind {
                           * group where no member is known to hold all of it */
 };
 
-/* One record of an incremental state transfer: a write-set (ws) or a seqno that needs no work. */
+/* One record of an incremental state transfer: a write-set (ws), a primary view (view), or a
+ * seqno that needs no work (neither). */
 struct repl_ist_rec {
     int64_t seqno;
-    struct repl_ws *ws; /* NULL: nothing to apply at this seqno */
+    struct repl_ws *ws;     /* NULL: nothing to apply at this seqno */
+    struct repl_view *view; /* malloc'ed (repl_vrec_decode), or NULL */
 };
+/* Frees what the n records own, and the array. */
+void repl_ist_recs_free(struct repl_ist_rec *r, size_t n);
 
 struct repl_ev {
     enum repl_ev_kind kind;
@@ -104,7 +108,7 @@ enum repl_act_kind {
     REPL_ACT_SKIP,      /* seqno needs no work here: both monitors pass it (ws: the refused
                          * write-set, or NULL; ok: it passed, but a vote said it fails) */
     REPL_ACT_VIEW,      /* primary view at seqno: drain, [connected_cb if first], view_cb,
-                         * [synced_cb if synced] */
+                         * [synced_cb if synced]; past: one this node missed, from an IST */
     REPL_ACT_NONPRIM,   /* a non-primary view: view_cb */
     REPL_ACT_SYNCED,    /* synced_cb */
     REPL_ACT_SST_REQUEST,/* [connected_cb if first], sst_request_cb, answer REPL_EV_SST_REQUEST */
@@ -141,6 +145,8 @@ struct repl_act {
     struct repl_ws *ws;
     struct repl_view *view; /* malloc'ed */
     bool first, synced, ok, stop, running, safe_to_bootstrap, bypass;
+    bool past; /* VIEW: a view of the group's history this node was not in (an IST's record):
+                * its host learns of it in order, as from Galera's IST; nothing else follows */
     bool corrupt; /* PERSIST: this node's state cannot be trusted (it left to avoid diverging):
                    * the next start must take a full state transfer */
     struct repl_core_last_view *last_view; /* PERSIST: malloc'ed, or NULL */

@@ -101,7 +101,7 @@ static void rollbacks_track_locked(struct repl_node *n, const struct repl_act *a
         repl_rollbacks_delivered(&n->rollbacks, a->ws->view.hdr.trx_id);
     } else if (a->kind == REPL_ACT_NONPRIM) {
         repl_rollbacks_lost(&n->rollbacks, 0, true);
-    } else if (a->kind == REPL_ACT_VIEW && repl_rollbacks_any_lost(&n->rollbacks)) {
+    } else if (a->kind == REPL_ACT_VIEW && !a->past && repl_rollbacks_any_lost(&n->rollbacks)) {
         n->rb_resend = true;
         pthread_cond_signal(&n->svc_cond);
     }

@@ -19,6 +19,7 @@
 #include "common/tr_crc32c.h"
 #include "common/tr_fail.h"
 #include "common/tr_log.h"
+#include "replicator/repl_vrec.h"
 
 #define FILE_MAGIC 0x43475254u /* "TRGC" */
 #define FILE_VERSION 1u
@@ -26,6 +27,7 @@
 #define REC_MAGIC 0x53575254u /* "TRWS" */
 #define REC_WS 1
 #define REC_NOWORK 2
+#define REC_VIEW 3 /* a primary view: repl_vrec */
 #define PAGE_PREFIX "gcache.page."
 #define HR REPL_GCACHE_REC_HDR
 
@@ -312,7 +314,8 @@ static int cand_cmp(const void *a, const void *b)
     return x->off < y->off ? -1 : x->off > y->off;
 }
 
-/* The record's bytes are whole: a write-set passes cert_ws's full validation (its checksums). */
+/* The record's bytes are whole: a write-set passes cert_ws's full validation (its checksums),
+ * a view its own (repl_vrec's CRC). */
 static bool cand_check(struct repl_gcache *g, struct cand *c)
 {
     if (!c->valid) {
@@ -324,6 +327,8 @@ static bool cand_check(struct repl_gcache *g, struct cand *c)
                 cert_ws_view_release(&v);
             else
                 c->valid = -1;
+        } else if (h[20] == REC_VIEW && repl_vrec_check(h + HR, tr_get_u32(h + 16), NULL)) {
+            c->valid = -1;
         }
     }
     return c->valid > 0;
@@ -390,7 +395,7 @@ static int recover_ring(struct repl_gcache *g)
                 continue;
             int64_t seqno = (int64_t)tr_get_u64(h + 8);
             size_t size = rec_size(tr_get_u32(h + 16));
-            if ((h[20] != REC_WS && h[20] != REC_NOWORK) || seqno < 0 || seqno == INT64_MAX || size > g->ring - off)
+            if ((h[20] != REC_WS && h[20] != REC_NOWORK && h[20] != REC_VIEW) || seqno < 0 || seqno == INT64_MAX || size > g->ring - off)
                 continue;
             if (nv == cap) {
                 struct cand *nvv = realloc(v, cap * 2 * sizeof *v);
@@ -645,7 +650,9 @@ static int ring_place(struct repl_gcache *g, size_t size, size_t *off)
     }
 }
 
-int repl_gcache_put(struct repl_gcache *g, const tr_uuid *group, int64_t seqno, const struct repl_ws *ws)
+/* Records seqno as kind, len bytes: copied from src, or written in place from view. */
+static int put_rec(struct repl_gcache *g, const tr_uuid *group, int64_t seqno, int kind, const void *src,
+                   uint32_t len, const struct repl_view *view)
 {
     if (!g) return -1;
     pthread_mutex_lock(&g->mu);
@@ -654,7 +661,6 @@ int repl_gcache_put(struct repl_gcache *g, const tr_uuid *group, int64_t seqno, 
         g->group = *group;
         reset_locked(g);
     }
-    uint32_t len = ws ? (uint32_t)ws->len : 0;
     size_t size = rec_size(len), off = 0;
     struct loc l = {0, 0, 0};
     uint8_t *h;
@@ -683,9 +689,12 @@ int repl_gcache_put(struct repl_gcache *g, const tr_uuid *group, int64_t seqno, 
         return -1;
     }
     if (g->n == 1) g->first = seqno;
-    if (len) memcpy(h + HR, ws->buf, len);
+    if (view)
+        repl_vrec_write(view, h + HR);
+    else if (len)
+        memcpy(h + HR, src, len);
     memset(h + HR + len, 0, size - HR - len); /* no stale bytes in the padding */
-    rec_write_hdr(h, g->epoch, seqno, len, ws ? REC_WS : REC_NOWORK); /* the header last */
+    rec_write_hdr(h, g->epoch, seqno, len, kind); /* the header last */
     g->bytes += (int64_t)size;
     /* pages are overflow, not a second cache: as Galera's keep_pages_size, their oldest
      * records fall out while the pages weigh more than it (unpinned; the newest stays), or a
@@ -698,6 +707,16 @@ int repl_gcache_put(struct repl_gcache *g, const tr_uuid *group, int64_t seqno, 
     pages_trim(g);
     pthread_mutex_unlock(&g->mu);
     return 0;
+}
+
+int repl_gcache_put(struct repl_gcache *g, const tr_uuid *group, int64_t seqno, const struct repl_ws *ws)
+{
+    return put_rec(g, group, seqno, ws ? REC_WS : REC_NOWORK, ws ? ws->buf : NULL, ws ? (uint32_t)ws->len : 0, NULL);
+}
+
+int repl_gcache_put_view(struct repl_gcache *g, const tr_uuid *group, int64_t seqno, const struct repl_view *v)
+{
+    return put_rec(g, group, seqno, REC_VIEW, NULL, (uint32_t)repl_vrec_size(v), v);
 }
 
 void repl_gcache_forget(struct repl_gcache *g, int64_t seqno)
@@ -804,14 +823,14 @@ int repl_gcache_pin_extend(struct repl_gcache_pin *p, int64_t to)
     return rc;
 }
 
-/* Copies the record at seqno; 1 write-set, 0 no work, negative errno. Under g->mu. */
+/* Copies the record at seqno; 1 write-set, 2 view, 0 no work, negative errno. Under g->mu. */
 static int read_locked(struct repl_gcache *g, int64_t seqno, uint8_t **buf, size_t *cap, size_t *len)
 {
     if (!has_locked(g, seqno, seqno)) return -ENODATA;
     const uint8_t *h = rec_at(g, loc_at(g, seqno));
     if (!h) return -ENODATA;
     *len = 0;
-    if (h[20] != REC_WS) return 0;
+    if (h[20] != REC_WS && h[20] != REC_VIEW) return 0;
     size_t n = tr_get_u32(h + 16);
     if (n > *cap || !*buf) {
         uint8_t *nb = tr_fail_hit("gcache.read") ? NULL : realloc(*buf, n ? n : 1);
@@ -821,7 +840,7 @@ static int read_locked(struct repl_gcache *g, int64_t seqno, uint8_t **buf, size
     }
     memcpy(*buf, h + HR, n);
     *len = n;
-    return 1;
+    return h[20] == REC_WS ? 1 : 2;
 }
 
 int repl_gcache_read(struct repl_gcache_pin *p, int64_t seqno, uint8_t **buf, size_t *cap, size_t *len)
@@ -843,12 +862,12 @@ int repl_gcache_read_into(struct repl_gcache_pin *p, int64_t seqno, uint8_t *dst
     const uint8_t *h = p->gen != g->gen || seqno < p->from || seqno > p->to || !has_locked(g, seqno, seqno)
                            ? NULL
                            : rec_at(g, loc_at(g, seqno));
-    if (h && h[20] != REC_WS) {
+    if (h && h[20] != REC_WS && h[20] != REC_VIEW) {
         rc = 0;
     } else if (h) {
         *len = tr_get_u32(h + 16);
-        rc = *len > room ? -ENOSPC : 1;
-        if (rc == 1) memcpy(dst, h + HR, *len);
+        rc = *len > room ? -ENOSPC : h[20] == REC_WS ? 1 : 2;
+        if (rc > 0) memcpy(dst, h + HR, *len);
     }
     pthread_mutex_unlock(&g->mu);
     return rc;
@@ -867,7 +886,7 @@ int repl_gcache_get(struct repl_gcache *g, int64_t seqno, struct repl_ws **ws)
         free(buf);
         return -1;
     }
-    if (rc == 0) {
+    if (rc != 1) { /* no work, or a view: no write-set */
         free(buf);
         return 0;
     }

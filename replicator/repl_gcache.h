@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "common/tr_uuid.h"
+#include "replicator/repl_types.h"
 #include "replicator/repl_ws.h"
 
 struct repl_gcache;
@@ -43,11 +44,14 @@ void repl_gcache_set_pages(struct repl_gcache *g, int64_t page_size, int64_t kee
 void repl_gcache_reset(struct repl_gcache *g);
 
 /* Records seqno of history group: ws's bytes (copied) or NULL for a seqno that needs no work
- * (failed certification, a view). Another group, or a seqno that does not follow the last one,
+ * (failed certification). Another group, or a seqno that does not follow the last one,
  * starts the store over there. The oldest records are overwritten when the ring is full, unless
  * pinned; a record that does not fit goes to a page. 0, or -1 (a page could not be made; the
  * store then starts over at the next put). */
 int repl_gcache_put(struct repl_gcache *g, const tr_uuid *group, int64_t seqno, const struct repl_ws *ws);
+/* The same for a primary view: its members and conf id (repl_vrec), which an IST hands the
+ * joiner's host as that view. */
+int repl_gcache_put_view(struct repl_gcache *g, const tr_uuid *group, int64_t seqno, const struct repl_view *v);
 /* Every seqno in [from, to] is held (true for an empty range). */
 bool repl_gcache_has(struct repl_gcache *g, int64_t from, int64_t to);
 int64_t repl_gcache_first(struct repl_gcache *g); /* -1 when empty */
@@ -66,14 +70,14 @@ void repl_gcache_unpin(struct repl_gcache_pin *p); /* NULL is fine */
  * (repl_xfer) grow their pin this way, one seqno at a time. */
 int repl_gcache_pin_extend(struct repl_gcache_pin *p, int64_t to);
 /* Copies the record at seqno (in the pinned range) into *buf (grown as needed, *cap its size):
- * 1 and *len for a write-set, 0 for no work, -ENODATA when the store was reset meanwhile (a new
- * history), -ENOMEM. */
+ * 1 and *len for a write-set, 2 and *len for a view (repl_vrec), 0 for no work, -ENODATA when
+ * the store was reset meanwhile (a new history), -ENOMEM. */
 int repl_gcache_read(struct repl_gcache_pin *p, int64_t seqno, uint8_t **buf, size_t *cap, size_t *len);
-/* The same into dst, room bytes, when the record fits: 1 and *len, 0 for no work; -ENOSPC and
+/* The same into dst, room bytes, when the record fits: 1 or 2 and *len, 0 for no work; -ENOSPC and
  * *len the size it needs (nothing copied); -ENODATA. An IST sender packs records into its
  * send buffer this way, with no copy in between. */
 int repl_gcache_read_into(struct repl_gcache_pin *p, int64_t seqno, uint8_t *dst, size_t room, size_t *len);
-/* The record at seqno as a new, undecoded write-set (the caller unrefs; NULL: no work): 0, or
+/* The record at seqno as a new, undecoded write-set (the caller unrefs; NULL: no work or a view): 0, or
  * -1 when not held or out of memory. */
 int repl_gcache_get(struct repl_gcache *g, int64_t seqno, struct repl_ws **ws);
 

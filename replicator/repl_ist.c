@@ -21,18 +21,22 @@
 #include "replicator/repl_gcache.h"
 #include "replicator/repl_group.h"
 #include "replicator/repl_options.h"
+#include "replicator/repl_vrec.h"
 #include "replicator/repl_node_impl.h"
 
 /* stream: "TRIS" | u32 version | 16-byte group uuid | i64 first | i64 last | u64 token, then
- * per seqno first..last: u8 kind | u32 len | bytes. The joiner checks every length, and closes
+ * per seqno first..last: u8 kind | u32 len | bytes (a write-set, nothing, or a primary view:
+ * repl_vrec; version 2 had no views). The joiner checks every length, and closes
  * once it holds them all (with TLS, by a close_notify); any other end is a failure, for the
  * donor too, which waits for that close before it reports the transfer done. With TLS the
  * same bytes go inside a TLS session both ends verified. */
 #define IST_MAGIC 0x53495254u
-#define IST_VERSION 2
+#define IST_VERSION 3
+#define IST_VERSION_MIN 2 /* a stream without view records is still taken */
 #define IST_HDR (4 + 4 + 16 + 8 + 8 + 8)
 #define IST_KIND_WS 1
 #define IST_KIND_SKIP 2
+#define IST_KIND_VIEW 3
 #define IST_IO_MS 30000 /* silence on a connection at most this long, whatever the deadline */
 #define IST_PROGRESS_NS (5 * TR_NS_PER_SEC) /* between progress lines while receiving */
 #define IST_REFUSAL_QUIET_NS TR_NS_PER_SEC  /* refused connections: one log line a second */
@@ -338,12 +342,6 @@ static int listen_on(const char *addr)
     return fd;
 }
 
-static void free_recs(struct repl_ist_rec *r, size_t k)
-{
-    for (size_t i = 0; i < k; i++) repl_ws_unref(r[i].ws);
-    free(r);
-}
-
 /* A refused connection, said once in a while: a peer that keeps dialling fills no log. */
 static void refused(struct ist_recv *j, const char *src, const char *why)
 {
@@ -451,7 +449,7 @@ static int accept_donor(struct ist_recv *j, struct ist_conn *c)
             conn_abort(c);
             continue;
         }
-        if (rc || tr_get_u32(h) != IST_MAGIC || tr_get_u32(h + 4) != IST_VERSION ||
+        if (rc || tr_get_u32(h) != IST_MAGIC || tr_get_u32(h + 4) < IST_VERSION_MIN || tr_get_u32(h + 4) > IST_VERSION ||
             memcmp(h + 8, j->group.data, 16) != 0 || (int64_t)tr_get_u64(h + 24) != j->first ||
             (int64_t)tr_get_u64(h + 32) != j->last || tr_get_u64(h + 40) != j->token) {
             refused(j, src, "it did not present this transfer's header");
@@ -521,8 +519,8 @@ static const char *receive(struct ist_recv *j, struct repl_ist_rec **out, size_t
             break;
         }
         uint32_t len = tr_get_u32(rh + 1);
-        if ((rh[0] != IST_KIND_WS && rh[0] != IST_KIND_SKIP) || (rh[0] == IST_KIND_SKIP && len) ||
-            (rh[0] == IST_KIND_WS && !len) || len > CERT_WS_MAX_SIZE) {
+        if ((rh[0] != IST_KIND_WS && rh[0] != IST_KIND_SKIP && rh[0] != IST_KIND_VIEW) ||
+            (rh[0] == IST_KIND_SKIP && len) || (rh[0] != IST_KIND_SKIP && !len) || len > CERT_WS_MAX_SIZE) {
             why = "malformed record";
             break;
         }
@@ -539,6 +537,17 @@ static const char *receive(struct ist_recv *j, struct repl_ist_rec **out, size_t
             why = stream_failed(j, rc, k, total);
             break;
         }
+        if (rh[0] == IST_KIND_VIEW) {
+            int ok = repl_vrec_check(buf, len, NULL);
+            recs[k].view = ok == 0 ? repl_vrec_decode(buf, len, recs[k].seqno) : NULL;
+            free(buf);
+            if (!recs[k].view) {
+                why = ok == 0 ? "out of memory" : "malformed view record";
+                break;
+            }
+            bytes += len;
+            continue;
+        }
         struct repl_ws *ws = repl_ws_new(buf, len);
         if (!ws) {
             why = "out of memory";
@@ -550,7 +559,7 @@ static const char *receive(struct ist_recv *j, struct repl_ist_rec **out, size_t
     }
     if (why) {
         conn_abort(c);
-        free_recs(recs, total); /* calloc: the entries not reached hold NULL */
+        repl_ist_recs_free(recs, total); /* calloc: the entries not reached hold NULL */
         return why;
     }
     bool tls = c->tls != NULL;
@@ -580,7 +589,7 @@ static void *recv_main(void *arg)
                          .why = why, .ist = recs, .nist = k};
     if (!why || strcmp(why, "given up") != 0) repl_drive(j->n, &ev);
     if (!j->cut) close(j->lfd);
-    if (ev.ist) free_recs(ev.ist, ev.nist);
+    if (ev.ist) repl_ist_recs_free(ev.ist, ev.nist);
     struct repl_node *n = j->n;
     struct repl_ist_thr *self = j->thr;
     free(j);
@@ -697,7 +706,7 @@ static int stream(struct ist_conn *c, struct repl_act *a, int64_t deadline, cons
             *phase = "store read";
             break;
         }
-        buf[off] = kind ? IST_KIND_WS : IST_KIND_SKIP;
+        buf[off] = kind == 1 ? IST_KIND_WS : kind == 2 ? IST_KIND_VIEW : IST_KIND_SKIP;
         tr_put_u32(buf + off + 1, kind ? (uint32_t)len : 0);
         off += 5 + (kind ? len : 0);
     }

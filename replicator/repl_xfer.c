@@ -226,8 +226,7 @@ void repl_xfer_clear(struct repl_xfer *x)
 
 void repl_xfer_ist_drop(struct repl_xfer *x)
 {
-    for (size_t i = 0; i < x->ist_n; i++) repl_ws_unref(x->ist_recs[i].ws);
-    free(x->ist_recs);
+    repl_ist_recs_free(x->ist_recs, x->ist_n);
     x->ist_recs = NULL;
     x->ist_n = 0;
     x->ist_in = false;

@@ -192,9 +192,10 @@ void nck_ws_built(uint64_t ws, uint64_t trx, enum ns_piece piece, int frag, int 
 void nck_acked(struct nsim *m, uint64_t ws);
 /* node's store committed stream trx, holding nfrag fragments (their numbers sum to sum) */
 void nck_sr_commit(struct nsim *m, int node, uint64_t trx, int nfrag, uint64_t sum);
-/* the primary view ordered at seqno (NULL: none), as its first node installed it: what an IST
- * record without bytes was, for a host that learns views from IST as Galera 4's joiners do */
+/* the primary view ordered at seqno (NULL: none), as its first node installed it */
 const struct repl_view *nck_view_at(const tr_uuid *history, int64_t seqno);
+/* node i received by IST the view v at seqno: it must be the one ordered there */
+void nck_past_view(struct nsim *m, int i, const tr_uuid *history, int64_t seqno, const struct repl_view *v);
 /* node applied the primary view at seqno: it holds no stream whose originator that view left out */
 void nck_view_applied(struct nsim *m, int node, int64_t seqno);
 /* the hosts rolled stream trx back at a primary view of history h before seqno: its later

@@ -283,13 +283,18 @@ void nck_ordered(struct nsim *m, int i, const tr_uuid *history, int64_t seqno, u
     struct hist *h = hist_of(history);
     struct rec *r = rec_at(h, seqno);
     if (!r) return;
-    if (ist) { /* an IST record without bytes: a refused write-set or a view */
+    if (ist) { /* a record without bytes: a refused write-set (a view comes as one) */
         if (r->verdict == V_PASS && !r->failed_somewhere) /* a vote may have said it fails */
             chk_fail(&m->net, "seqno %" PRId64 ": n%d received by IST that it needs no work, n%d applied write-set %" PRIu64,
                      seqno, i, r->who, r->ws);
+        if (r->verdict == V_VIEW && r->view) /* its host would miss the view (wsrep-lib recovers streams there) */
+            chk_fail(&m->net, "seqno %" PRId64 ": n%d skips it, but it is a primary view of %d members", seqno, i,
+                     r->view->memb_num);
         return;
     }
-    if (r->verdict != V_NONE && !r->applied && (r->verdict != verdict || (r->ws && trx && r->ws != trx))) {
+    /* a view with another conf id at the same seqno: another view (the exchange ran anew) */
+    bool other_view = verdict == V_VIEW && r->verdict == V_VIEW && v && r->view && v->view != r->view->view;
+    if (r->verdict != V_NONE && !r->applied && (r->verdict != verdict || (r->ws && trx && r->ws != trx) || other_view)) {
         /* ordered, then lost before any store applied it (its only holders crashed, and the
          * group re-formed from what survived): the seqno is ordered anew. Never acknowledged. */
         if (r->ws && r->ws < cap_metas && metas[r->ws].seqno == seqno) metas[r->ws].seqno = -2;
@@ -309,6 +314,9 @@ void nck_ordered(struct nsim *m, int i, const tr_uuid *history, int64_t seqno, u
         if (r->verdict != verdict || (r->ws && trx && r->ws != trx))
             chk_fail(&m->net, "seqno %" PRId64 ": n%d ordered %s (write-set %" PRIu64 "), n%d %s (write-set %" PRIu64 ")",
                      seqno, i, vname(verdict), trx, r->who, vname(r->verdict), r->ws);
+        else if (other_view)
+            chk_fail(&m->net, "seqno %" PRId64 ": n%d ordered view %" PRId64 ", n%d view %" PRId64 " (applied there)", seqno,
+                     i, v->view, r->who, r->view->view);
         return;
     }
     r->ws = trx;
@@ -343,6 +351,19 @@ void nck_ordered(struct nsim *m, int i, const tr_uuid *history, int64_t seqno, u
         chk_fail(&m->net, "seqno %" PRId64 " (write-set %" PRIu64 " of trx %" PRIu64 " from n%d, last_seen %" PRId64
                           ") failed certification without a conflict (index starts at %" PRId64 ")",
                  seqno, trx, w->trx, w->src, w->last_seen, floor);
+}
+
+/* A view node i missed came with its IST: the one the group ordered there, the same members. */
+void nck_past_view(struct nsim *m, int i, const tr_uuid *history, int64_t seqno, const struct repl_view *v)
+{
+    const struct repl_view *o = nck_view_at(history, seqno);
+    bool same = o && v && o->memb_num == v->memb_num && o->view == v->view && v->state_id.seqno == seqno &&
+                !tr_uuid_compare(&v->state_id.uuid, history);
+    for (int k = 0; same && k < v->memb_num; k++)
+        same = !tr_uuid_compare(&o->members[k].id, &v->members[k].id) && !strcmp(o->members[k].name, v->members[k].name);
+    if (!same)
+        chk_fail(&m->net, "seqno %" PRId64 ": n%d received by IST a view (%d members) that is not the one ordered there (%d)",
+                 seqno, i, v ? v->memb_num : -1, o ? o->memb_num : -1);
 }
 
 const struct repl_view *nck_view_at(const tr_uuid *history, int64_t seqno)

@@ -13,6 +13,7 @@
 #include "common/tr_log.h"
 #include "replicator/repl_msg.h"
 #include "replicator/repl_members.h"
+#include "replicator/repl_vrec.h"
 #include "tests/sim/nsim.h"
 
 #define SLICE (1 * SIM_MS)
@@ -362,8 +363,7 @@ static int ist_joiner(const char *addr)
 
 static void xfer_free_recs(struct ns_xfer *x)
 {
-    for (size_t i = 0; i < x->nrecs; i++) repl_ws_unref(x->recs[i].ws);
-    free(x->recs);
+    repl_ist_recs_free(x->recs, x->nrecs);
     x->recs = NULL;
     x->nrecs = 0;
 }
@@ -380,17 +380,19 @@ static void ist_read(struct ns_xfer *x)
     for (int64_t s = x->act.seqno; !x->recs_lost && s <= x->act.depends; s++) {
         int kind = repl_gcache_read(x->act.pin, s, &buf, &cap, &len);
         struct repl_ws *ws = NULL;
-        if (kind > 0) {
+        struct repl_view *v = kind == 2 ? repl_vrec_decode(buf, len, s) : NULL; /* as the receiver */
+        if (kind == 1) {
             uint8_t *copy = malloc(len ? len : 1);
             if (copy) memcpy(copy, buf, len);
             ws = copy ? repl_ws_new(copy, len) : NULL;
             if (ws) repl_ws_decode(ws, CERT_WS_MAX_SIZE);
         }
-        if (kind < 0 || (kind > 0 && !ws)) {
+        if (kind < 0 || (kind == 1 && !ws) || (kind == 2 && !v)) {
             x->recs_lost = true;
             break;
         }
         x->recs[x->nrecs].seqno = s;
+        x->recs[x->nrecs].view = v;
         x->recs[x->nrecs++].ws = ws;
     }
     free(buf);
@@ -428,6 +430,7 @@ static void route(struct nsim *m, struct ns_node *nd, struct repl_act *a)
         qpush(nd, a);
         return;
     case REPL_ACT_VIEW:
+        if (a->past) nck_past_view(m, i, h, a->seqno, a->view);
         nck_ordered(m, i, h, a->seqno, 0, 3, in.cert_floor, false, a->view);
         owed_view(m, nd);
         qpush(nd, a);
@@ -887,15 +890,12 @@ static bool apply_one(struct nsim *m, struct ns_node *nd)
             sr_apply(m, nd, x.ws->view.hdr.flags, &x.ws->view.hdr.source, x.ws->view.hdr.trx_id, w);
         }
         break;
-    case REPL_ACT_SKIP:
-        put(m, nd, x.seqno, 0);
-        /* an IST record without bytes: a refused write-set, or a view, which Galera 4's IST
-         * hands the host as a view (its streams are closed there as by any view) */
-        if (!x.ws) sr_close_orphans(m, nd, nck_view_at(repl_core_group(nd->core), x.seqno), x.seqno, true);
-        break;
+    case REPL_ACT_SKIP: put(m, nd, x.seqno, 0); break;
     case REPL_ACT_VIEW:
+        /* past: a view it missed, from its IST's records, as Galera 4's IST hands it the host
+         * (its streams are closed there as by any view) */
         put(m, nd, x.seqno, 0);
-        sr_close_orphans(m, nd, x.view, x.seqno, false);
+        sr_close_orphans(m, nd, x.view, x.seqno, x.past);
         break;
     case REPL_ACT_NONPRIM:
     case REPL_ACT_SYNCED: break;

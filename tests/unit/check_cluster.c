@@ -440,6 +440,11 @@ struct host {
     int refused;        /* addresses the allowlist was asked about and refused */
     uint32_t aflags[32]; /* flags of the write-sets (not TOI) applied here, in order */
     int naflags;
+    struct { /* the views delivered here, in order, and the last row committed before each */
+        int64_t seqno, last_commit;
+        int status, memb_num, my_idx;
+    } vlog[32];
+    int nvlog;
 };
 
 /* Under h->mu, inside commit order: the row write at seqno is committed here. */
@@ -468,6 +473,9 @@ static int h_view(void *app, void *recv_ctx, const struct repl_view *v)
     pthread_mutex_lock(&h->mu);
     h->views++;
     h->last_view_members = v->memb_num;
+    if (h->nvlog < 32)
+        h->vlog[h->nvlog++] = (__typeof__(h->vlog[0])){v->state_id.seqno, h->nlog ? h->log[h->nlog - 1].seqno : -1,
+                                                      v->status, v->memb_num, v->my_idx};
     pthread_cond_broadcast(&h->cond);
     pthread_mutex_unlock(&h->mu);
     return 0;
@@ -2372,6 +2380,46 @@ START_TEST(ist_allowlist_refuses)
 }
 END_TEST
 
+/* While h[1] is away, h[0] alone orders a view before rows B and C. h[1] comes back as a
+ * running server (IST alone): its host is handed that view, with h[0] alone in it and h[1]
+ * not, in its place, before B commits, as Galera's IST hands a joiner the views it missed.
+ * MariaDB needs it: its streaming appliers, dropped at the final view, come back from its
+ * streaming log only at a primary view (galera_sr.galera_sr_cc_slave). */
+START_TEST(ist_hands_missed_views)
+{
+    static struct bus b = {BUS_INIT};
+    static struct host h[2];
+    struct repl_msg_str m;
+    ist_pair(&b, h, ist_port(11), "", &m);
+    pthread_mutex_lock(&h[1].mu);
+    h[1].nvlog = 0;
+    pthread_mutex_unlock(&h[1].mu);
+    bus_release_all(&b);
+    wait_synced(&h[1], 1);
+    ck_assert_int_eq(hget(&h[1], &h[1].table['C' - 'A']), 3);
+    int64_t b_at = -1;
+    pthread_mutex_lock(&h[1].mu);
+    for (int k = 0; k < h[1].nlog; k++)
+        if (h[1].log[k].key == 'B') b_at = h[1].log[k].seqno;
+    int missed = -1;
+    for (int k = 0; k < h[1].nvlog; k++)
+        if (h[1].vlog[k].seqno > m.position.seqno && h[1].vlog[k].seqno < b_at && missed < 0) missed = k;
+    ck_assert_int_gt(b_at, m.position.seqno);
+    ck_assert_msg(missed >= 0, "h[1] was handed no view between its position %lld and row B at %lld",
+                  (long long)m.position.seqno, (long long)b_at);
+    ck_assert_int_eq(h[1].vlog[missed].status, REPL_VIEW_PRIMARY);
+    ck_assert_int_eq(h[1].vlog[missed].memb_num, 1);
+    ck_assert_int_eq(h[1].vlog[missed].my_idx, -1);
+    ck_assert_int_lt(h[1].vlog[missed].last_commit, b_at); /* before B, in order */
+    ck_assert_int_eq(h[1].vlog[h[1].nvlog - 1].seqno, m.ist_upto); /* then the one it joined with */
+    ck_assert_int_eq(h[1].vlog[h[1].nvlog - 1].memb_num, 2);
+    pthread_mutex_unlock(&h[1].mu);
+    tr_log_set_sink(NULL);
+    host_stop(&h[1]);
+    host_stop(&h[0]);
+}
+END_TEST
+
 /* h[1] restarts as in ist_pair, but its host prepares a snapshot ("copy", as MariaDB with
  * wsrep_sst_method=rsync) and holds a row of its own that a snapshot would overwrite; it
  * joins, h[0] donating once; returns with the STR in *m and h[1]'s IST lines logged. */
@@ -2802,6 +2850,7 @@ int main(void)
     TCase *ist = tcase_create("ist");
     tcase_set_timeout(ist, 60);
     tcase_add_test(ist, ist_allowlist_refuses);
+    tcase_add_test(ist, ist_hands_missed_views);
     tcase_add_test(ist, ist_donor_address_checked);
     tcase_add_test(ist, ist_stream_deadline);
     tcase_add_test(ist, ist_donor_dies_other_serves);

@@ -15,6 +15,7 @@
 #include "common/tr_buf.h"
 #include "common/tr_fail.h"
 #include "replicator/repl_gcache.h"
+#include "replicator/repl_vrec.h"
 #include "replicator/repl_xfer.h"
 
 static char dir[64];
@@ -316,6 +317,72 @@ START_TEST(reopen_torn_tail)
 }
 END_TEST
 
+/* A primary view of two members with conf id 7, as the core puts one at its seqno. */
+static struct repl_view *two_member_view(void)
+{
+    struct repl_view *v = calloc(1, repl_view_size(2));
+    ck_assert_ptr_nonnull(v);
+    v->view = 7;
+    v->memb_num = 2;
+    for (int k = 0; k < 2; k++) {
+        memset(v->members[k].id.data, 0x30 + k, 16);
+        snprintf(v->members[k].name, sizeof v->members[k].name, "node%d", k);
+        snprintf(v->members[k].incoming, sizeof v->members[k].incoming, "10.0.0.%d:3306", k + 1);
+    }
+    return v;
+}
+
+/* A view's record holds its conf id and members: read back (as an IST sender does) and after a
+ * reopen, and a record torn in its members is cut at recovery like a torn write-set. */
+START_TEST(view_records)
+{
+    struct repl_view *v = two_member_view();
+    struct repl_gcache *g = open_store(64 << 10, true, &group_a);
+    put_ws(g, 1, 100);
+    ck_assert_int_eq(repl_gcache_put_view(g, &group_a, 2, v), 0);
+    put_ws(g, 3, 100);
+    struct repl_ws *ws = (struct repl_ws *)1;
+    ck_assert_int_eq(repl_gcache_get(g, 2, &ws), 0);
+    ck_assert_ptr_null(ws); /* no write-set to apply there */
+    repl_gcache_free(g);
+    g = open_store(64 << 10, true, &group_a);
+    ck_assert_int_eq(repl_gcache_first(g), 1);
+    ck_assert_int_eq(repl_gcache_last(g), 3);
+    struct repl_gcache_pin *p = repl_gcache_pin(g, 1, 3);
+    ck_assert_ptr_nonnull(p);
+    uint8_t *buf = NULL;
+    size_t cap = 0, len = 0;
+    ck_assert_int_eq(repl_gcache_read(p, 2, &buf, &cap, &len), 2);
+    struct repl_view *d = repl_vrec_decode(buf, len, 2);
+    ck_assert_ptr_nonnull(d);
+    ck_assert_int_eq(d->view, 7);
+    ck_assert_int_eq(d->memb_num, 2);
+    ck_assert_int_eq(d->state_id.seqno, 2);
+    ck_assert_int_eq(d->status, REPL_VIEW_PRIMARY);
+    ck_assert_int_eq(d->my_idx, -1);
+    for (int k = 0; k < 2; k++) {
+        ck_assert(tr_uuid_compare(&d->members[k].id, &v->members[k].id) == 0);
+        ck_assert_str_eq(d->members[k].name, v->members[k].name);
+        ck_assert_str_eq(d->members[k].incoming, v->members[k].incoming);
+    }
+    uint8_t small[8];
+    ck_assert_int_eq(repl_gcache_read_into(p, 2, small, sizeof small, &len), -ENOSPC);
+    for (size_t cut = 0; cut < len; cut++) /* a short or altered record never decodes */
+        ck_assert_int_ne(repl_vrec_check(buf, cut, NULL), 0);
+    buf[len / 2] ^= 0x40;
+    ck_assert_ptr_null(repl_vrec_decode(buf, len, 2));
+    free(d);
+    free(buf);
+    repl_gcache_unpin(p);
+    repl_gcache_free(g);
+    flip_byte(find_record(2) + 32 + 40); /* inside the first member */
+    g = open_store(64 << 10, true, &group_a);
+    ck_assert_int_eq(repl_gcache_first(g), 3);
+    repl_gcache_free(g);
+    free(v);
+}
+END_TEST
+
 START_TEST(reopen_corrupt_middle)
 {
     int64_t first = fill_and_close(1500);
@@ -550,6 +617,7 @@ static Suite *gcache_suite(void)
     tcase_add_test(t, reopen_clean);
     tcase_add_test(t, reopen_torn_tail);
     tcase_add_test(t, reopen_corrupt_middle);
+    tcase_add_test(t, view_records);
     tcase_add_test(t, reopen_truncated_file);
     tcase_add_test(t, reopen_other_history);
     tcase_add_test(t, recover_no);

@@ -12,6 +12,7 @@
 #include "common/tr_log.h"
 #include "replicator/repl_core.h"
 #include "replicator/repl_msg.h"
+#include "replicator/repl_vrec.h"
 
 static void quiet(enum tr_log_level level, const char *msg)
 {
@@ -445,7 +446,10 @@ static struct repl_ev ist_records_of(const struct repl_act *s)
         int kind = repl_gcache_read(s->pin, q, &buf, &cap, &len);
         ck_assert_int_ge(kind, 0);
         in.ist[k].seqno = q;
-        if (kind > 0) {
+        if (kind == 2) { /* a view */
+            in.ist[k].view = repl_vrec_decode(buf, len, q);
+            ck_assert_ptr_nonnull(in.ist[k].view);
+        } else if (kind == 1) {
             uint8_t *copy = malloc(len ? len : 1);
             ck_assert_ptr_nonnull(copy);
             memcpy(copy, buf, len);
@@ -823,6 +827,72 @@ START_TEST(core_streaming_fragments)
 }
 END_TEST
 
+/* Position of the first logged action of that kind and seqno on node i, or -1. */
+static long act_pos(int i, enum repl_act_kind kind, int64_t seqno)
+{
+    for (size_t k = 0; k < N[i].log.n; k++)
+        if (N[i].log.a[k].kind == kind && N[i].log.a[k].seqno == seqno) return (long)k;
+    return -1;
+}
+
+/* MariaDB's galera_sr_cc_slave: n2 leaves (its host's final view drops its streaming appliers;
+ * wsrep-lib brings them back from its streaming log at the next primary view) while n1 streams;
+ * n1 alone orders view 3 and fragments 4, 5; n2 comes back as a running server (IST alone) and
+ * must hand its host view 3, with n1 in it, before fragments 4 and 5, as Galera's IST does:
+ * delivered as "nothing to do", the host applies them with no streaming applier ("Could not find
+ * applier context") and the transaction loses their rows there. */
+START_TEST(core_ist_delivers_missed_views)
+{
+    two_node_group();
+    send_fragment(0, 'a', 1, REPL_F_TRX_START, 700);
+    deliver(); /* seqno 2 */
+    tr_gtid pos = {*repl_core_group(N[0].c), 2};
+    repl_acts_free(&N[1].log);
+    repl_core_free(N[1].c);
+    N[1].c = NULL;
+    view(1); /* n1 alone: seqno 3 */
+    deliver();
+    ck_assert_int_eq(info(0).last_seqno, 3);
+    send_fragment(0, 'b', 3, 0, 700);
+    send_fragment(0, 'c', 3, 0, 700);
+    deliver(); /* seqnos 4, 5 */
+    start_at(1, &pos);
+    view(3); /* seqno 6 */
+    deliver();
+    ck_assert_int_eq(info(1).state, REPL_S_JOINING);
+    struct repl_ev req = {.kind = REPL_EV_SST_REQUEST}; /* a running server: IST alone */
+    step(1, &req);
+    deliver();
+    struct repl_act *s = find(0, REPL_ACT_IST_SEND, 3);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_int_eq(s->depends, 5);
+    struct repl_ev in = ist_records_of(s);
+    step(1, &in);
+    ck_assert(!info(1).failed);
+    long v3 = act_pos(1, REPL_ACT_VIEW, 3), f4 = act_pos(1, REPL_ACT_APPLY, 4), f5 = act_pos(1, REPL_ACT_APPLY, 5);
+    ck_assert_msg(v3 >= 0, "n2 is not handed the view at seqno 3 it missed (%s)",
+                  act_pos(1, REPL_ACT_SKIP, 3) >= 0 ? "skipped" : "nothing");
+    ck_assert(f4 > v3 && f5 > f4);
+    const struct repl_act *a = &N[1].log.a[v3];
+    ck_assert(a->past);
+    ck_assert(!a->first && !a->synced);
+    ck_assert_int_eq(a->view->status, REPL_VIEW_PRIMARY);
+    ck_assert_int_eq(a->view->memb_num, 1);
+    ck_assert(tr_uuid_compare(&a->view->members[0].id, &N[0].id) == 0);
+    ck_assert_str_eq(a->view->members[0].name, "n1");
+    ck_assert_int_eq(a->view->my_idx, -1);
+    ck_assert_int_eq(a->view->state_id.seqno, 3);
+    ck_assert(tr_uuid_compare(&a->view->state_id.uuid, &pos.uuid) == 0);
+    ck_assert_int_eq(a->view->view, find(0, REPL_ACT_VIEW, 3)->view->view);
+    long v6 = act_pos(1, REPL_ACT_VIEW, 6);
+    ck_assert(v6 > f5 && !N[1].log.a[v6].past);
+    ck_assert_int_eq(info(1).state, REPL_S_JOINED);
+    /* its own store holds view 3 as a view: it can hand it on by IST in turn */
+    ck_assert_int_le(info(1).cached_downto, 3);
+    ck_assert_int_ge(info(1).cached_downto, 0);
+}
+END_TEST
+
 /* Alone in the primary component, a node fails to apply another node's write-set. A fragment
  * of a streaming transaction whose node has left can never commit here: it fails everywhere and
  * the node goes on, as Galera's single voter does (MariaDB's MDEV-30764). A whole transaction
@@ -863,6 +933,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, core_ist_donor_dies_nobody_left);
     tcase_add_test(tc, core_restart_ist_bypass);
     tcase_add_test(tc, core_restart_ist_cut_after_bypass);
+    tcase_add_test(tc, core_ist_delivers_missed_views);
     tcase_add_test(tc, core_last_report_waits_for_in_flight);
     tcase_add_test(tc, core_donor_and_desynced_exempt_from_flow);
     tcase_add_test(tc, core_str_from_non_member_ignored);

@@ -91,8 +91,10 @@ static int view_check(struct kv_node *n, const wsrep_view_info_t *v, const char 
         kv_err(n, "%s: unknown view status %d", cb, (int)v->status);
         return -1;
     }
+    /* own index -1 in a primary view: one the node missed, handed to it by its IST (as
+     * Galera's IST does); connected_cb alone needs a valid index */
     if (v->memb_num < 0 || (v->status == WSREP_VIEW_PRIMARY &&
-                            (v->my_idx < 0 || v->my_idx >= v->memb_num))) {
+                            (v->my_idx < -1 || v->my_idx >= v->memb_num))) {
         kv_err(n, "%s: bad view memb_num=%d my_idx=%d", cb, v->memb_num, v->my_idx);
         return -1;
     }
