@@ -8,6 +8,7 @@
 
 #include "replicator/repl_arb.h"
 #include "replicator/repl_core.h"
+#include "replicator/repl_frag.h"
 #include "tests/sim/sim.h"
 
 #define NS_MAXN 5
@@ -18,9 +19,10 @@
 /* One delivery copied out of gcomm's callback: the core is stepped with it afterwards. */
 struct ns_in {
     bool view, closed;
+    bool skip, lost;  /* pieces a view cut off (gseq, span); this node's own action cut (buf) */
     struct repl_gview gv;
     tr_uuid sender;
-    int64_t gseq;
+    int64_t gseq, span;
     uint8_t *buf;
     size_t len;
     struct ns_in *next;
@@ -118,6 +120,8 @@ struct ns_node {
         uint64_t trx, ws;             /* ws: the last one sent (0: none yet) */
     } owed[2 * NS_SR_MAX];
     int nowed;
+    struct repl_defrag df;  /* --pieces: actions put together again, as the gcomm group does */
+    uint64_t act_no;        /* the last action it sent in pieces */
     const char *inject;     /* an allocation failure armed in this node's core (tr_fail point) */
     uint64_t inject_until;
 };
@@ -146,6 +150,7 @@ struct nsim {
     bool clients_on;
     bool streaming;         /* one client per data node streams its transactions */
     bool resend;            /* a rollback fragment lost in a view change is sent again */
+    size_t piece;           /* --pieces N: messages longer than N bytes go in pieces (0: whole) */
     uint64_t sent_once[64]; /* without: streams whose rollback fragment was lost */
     unsigned nsent_once;
     uint64_t next_ws;       /* write-set numbers */

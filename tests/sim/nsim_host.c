@@ -241,11 +241,56 @@ static uint64_t ws_no(const struct repl_ws *ws)
 
 /* ---- deliveries ---- */
 
+static void push_in(struct ns_node *nd, struct ns_in *in)
+{
+    if (nd->in_tail)
+        nd->in_tail->next = in;
+    else
+        nd->in_head = in;
+    nd->in_tail = in;
+}
+
+/* --pieces: what the gcomm group does at a view (repl_defrag_view): the seqnos only dropped
+ * pieces took, then this node's own action if the view cut it. */
+static void pieces_at_view(struct ns_node *nd)
+{
+    int64_t lo, hi;
+    uint8_t *own;
+    size_t ownlen;
+    repl_defrag_view(&nd->df, &lo, &hi, &own, &ownlen);
+    if (lo >= 0) {
+        struct ns_in *in = calloc(1, sizeof *in);
+        if (!in) abort();
+        in->skip = true;
+        in->gseq = hi;
+        in->span = hi - lo;
+        push_in(nd, in);
+    }
+    if (own) {
+        struct ns_in *in = calloc(1, sizeof *in);
+        if (!in) abort();
+        in->lost = true;
+        in->buf = own;
+        in->len = ownlen;
+        push_in(nd, in);
+    }
+}
+
 static void hook(struct sim *s, struct sim_node *snd, const struct gc_delivery *d)
 {
     struct nsim *m = s->hook_ctx;
     struct ns_node *nd = &m->nd[snd->idx];
     if (!nd->core && !nd->ra) return;
+    uint8_t *whole = NULL;
+    size_t wlen = 0;
+    int64_t first = d->seqno;
+    if (d->kind == GC_DELIVER_VIEW && d->my_index >= 0) {
+        pieces_at_view(nd);
+    } else if (d->kind == GC_DELIVER_MSG) {
+        enum repl_defrag_rc rc = repl_defrag_feed(&nd->df, &d->sender, d->seqno, d->data, d->len, &whole, &wlen, &first);
+        if (rc == REPL_DEFRAG_MORE || rc == REPL_DEFRAG_DROPPED) return;
+        if (rc == REPL_DEFRAG_NOMEM) NFAIL(m, "n%d: out of memory putting an action together", snd->idx);
+    }
     struct ns_in *in = calloc(1, sizeof *in);
     if (!in) abort();
     if (d->kind == GC_DELIVER_VIEW) {
@@ -272,16 +317,39 @@ static void hook(struct sim *s, struct sim_node *snd, const struct gc_delivery *
     } else {
         in->sender = d->sender;
         in->gseq = d->seqno;
-        in->buf = malloc(d->len ? d->len : 1);
-        if (!in->buf) abort();
-        memcpy(in->buf, d->data, d->len);
-        in->len = d->len;
+        in->span = d->seqno - first;
+        if (whole) { /* the last piece of an action */
+            in->buf = whole;
+            in->len = wlen;
+        } else {
+            in->buf = malloc(d->len ? d->len : 1);
+            if (!in->buf) abort();
+            memcpy(in->buf, d->data, d->len);
+            in->len = d->len;
+        }
     }
-    if (nd->in_tail)
-        nd->in_tail->next = in;
-    else
-        nd->in_head = in;
-    nd->in_tail = in;
+    push_in(nd, in);
+}
+
+/* Every broadcast, as the gcomm group sends it: whole, or with --pieces in pieces of at most
+ * m->piece bytes (header included). */
+static int ns_broadcast(struct nsim *m, struct ns_node *nd, gc_core *g, const uint8_t *buf, size_t len)
+{
+    if (!g) return -ENOTCONN;
+    if (!m->piece || len <= m->piece) return gc_core_broadcast(g, buf, len);
+    size_t room = m->piece - REPL_FRAG_HDR;
+    uint8_t *p = malloc(m->piece);
+    if (!p) abort();
+    uint64_t act = ++nd->act_no;
+    int rc = 0;
+    for (size_t off = 0; off < len && !rc; off += room) {
+        size_t k = len - off < room ? len - off : room;
+        repl_frag_header(p, act, len, off);
+        memcpy(p + REPL_FRAG_HDR, buf + off, k);
+        rc = gc_core_broadcast(g, p, REPL_FRAG_HDR + k);
+    }
+    free(p);
+    return rc;
 }
 
 static void free_inbox(struct ns_node *nd)
@@ -482,7 +550,7 @@ static void route(struct nsim *m, struct ns_node *nd, struct repl_act *a)
     case REPL_ACT_BROADCAST: {
         gc_core *g = gcore(m, i);
         nck_broadcast(m, i, a->msg.ptr, a->msg.len);
-        if (g) gc_core_broadcast(g, a->msg.ptr, a->msg.len);
+        ns_broadcast(m, nd, g, a->msg.ptr, a->msg.len);
         break;
     }
     case REPL_ACT_FC: {
@@ -629,6 +697,8 @@ void ns_start(struct nsim *m, int i, bool bootstrap)
     if (m->net.nodes[i].alive) sim_crash(&m->net, i); /* a process that left starts anew */
     sim_node_start(&m->net, i);
     nd->inc++;
+    repl_defrag_free(&nd->df); /* a new process: nothing put together yet */
+    repl_defrag_init(&nd->df, gc_core_uuid(m->net.nodes[i].core));
     if (nd->arb) { /* it keeps nothing across restarts: a new process, a new uuid */
         nd->ra = calloc(1, sizeof *nd->ra);
         if (!nd->ra) abort();
@@ -720,6 +790,7 @@ static void drop_core(struct ns_node *nd)
     nd->ra = NULL;
     qclear(nd);
     free_inbox(nd);
+    repl_defrag_free(&nd->df);
     nd->up = false;
     nd->inc++;
 }
@@ -1067,7 +1138,7 @@ static int send_ws(struct nsim *m, struct ns_node *nd, struct ns_client *c, uint
     cert_ws_enc_free(&enc);
     tr_buf_free(&keys);
     gc_core *g = gcore(m, nd->idx);
-    int rc = g ? gc_core_broadcast(g, buf, len) : -ENOTCONN;
+    int rc = ns_broadcast(m, nd, g, buf, len);
     free(buf);
     if (rc) {
         if (local) repl_core_local_end(nd->core, id);
@@ -1167,14 +1238,14 @@ static void arb_work(struct nsim *m, struct ns_node *nd)
         struct ns_in *in = nd->in_head;
         nd->in_head = in->next;
         if (!nd->in_head) nd->in_tail = NULL;
-        if (in->closed) {
-            /* it left: a new process later */
+        if (in->closed || in->skip || in->lost) {
+            /* it left (a new process later); or pieces it has nothing to do with */
         } else if (in->view) {
             struct tr_buf b = {0};
             int rc = repl_arb_view(nd->ra, &in->gv, &b);
             if (rc < 0) NFAIL(m, "n%d (arbitrator): cannot encode its STATE", nd->idx);
             gc_core *g = gcore(m, nd->idx);
-            if (rc > 0 && g) gc_core_broadcast(g, b.ptr, b.len);
+            if (rc > 0 && g) ns_broadcast(m, nd, g, b.ptr, b.len);
             tr_buf_free(&b);
         } else {
             repl_arb_msg(nd->ra, &in->sender, in->buf, in->len);
@@ -1228,10 +1299,24 @@ static void node_work(struct nsim *m, struct ns_node *nd)
         } else if (in->view) {
             ev.kind = REPL_EV_VIEW;
             ev.view = &in->gv;
+        } else if (in->skip) { /* only seqnos for the core's count */
+            ev.kind = REPL_EV_MSG;
+            ev.seqno = in->gseq;
+            ev.span = in->span;
+        } else if (in->lost) { /* as the driver: the start of its own action names the waiter */
+            struct cert_ws_hdr h;
+            int rc = cert_ws_hdr_decode(in->buf, in->len, &h);
+            if ((rc == 0 || rc == CERT_WS_ESIZE) && !tr_uuid_compare(&h.source, repl_core_self(nd->core)) &&
+                h.local_id) {
+                ev.kind = REPL_EV_LOST;
+                ev.code = h.local_id;
+                TRACE(m, "n%d: a view cut its write-set (local id %" PRIu64 ") short", nd->idx, h.local_id);
+            }
         } else {
             ev.kind = REPL_EV_MSG;
             ev.sender = in->sender;
             ev.seqno = in->gseq;
+            ev.span = in->span;
             if (repl_msg_is_control(in->buf, in->len)) {
                 ev.buf = in->buf;
                 ev.len = in->len;
@@ -1249,7 +1334,7 @@ static void node_work(struct nsim *m, struct ns_node *nd)
             }
             in->buf = NULL;
         }
-        step(m, nd, &ev);
+        if (ev.kind) step(m, nd, &ev);
         free(in->gv.members);
         free(in->buf);
         free(in);
@@ -1381,6 +1466,7 @@ void ns_free(struct nsim *m)
         qclear(nd);
         free(nd->q);
         free_inbox(nd);
+        repl_defrag_free(&nd->df);
         free(nd->log.e);
         free(nd->log.done);
     }

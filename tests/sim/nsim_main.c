@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "certification/cert_ws.h"
 #include "common/tr_log.h"
 #include "replicator/repl_fsm.h"
 #include "tests/sim/nsim.h"
@@ -107,6 +108,9 @@ static struct {
 } tot;
 /* --streaming: every data node also runs a streaming client (docs/design/streaming.md) */
 static bool streaming, no_resend;
+/* --pieces N: every message longer than N bytes goes in pieces (replicator/repl_frag.h), as the
+ * gcomm group cuts actions: views then cut actions short (docs/design/replicator.md) */
+static size_t pieces;
 /* --arbitrators: a quarter of the seeds run arbitrator members (sim.nodes.arbitrators runs
  * just those, --only-arbitrators: the other seeds are sim.nodes' own). */
 static bool with_arbs, only_arbs;
@@ -136,6 +140,7 @@ static int run_seed(uint64_t seed, int verbose, bool quiet)
     m.clients_on = true;
     m.streaming = streaming;
     m.resend = !no_resend;
+    m.piece = pieces;
     for (int i = 0; i < n; i++) {
         ns_run(&m, m.net.now + ns_rand(&m) % (300 * SIM_MS));
         ns_start(&m, i, i == 0);
@@ -203,9 +208,11 @@ static int run_seed(uint64_t seed, int verbose, bool quiet)
     if (!ns_failed(&m)) nck_final(&m);
     int failed = ns_failed(&m);
     if (failed) {
-        printf("seed %" PRIu64 ": FAIL %s\n  replay: build/bin/trireme-nsim --seed %" PRIu64 "%s%s%s --verbose\n",
+        char pc[32] = "";
+        if (pieces) snprintf(pc, sizeof pc, " --pieces %zu", pieces);
+        printf("seed %" PRIu64 ": FAIL %s\n  replay: build/bin/trireme-nsim --seed %" PRIu64 "%s%s%s%s --verbose\n",
                seed, m.net.fail, seed, arbs ? " --arbitrators" : "", streaming ? " --streaming" : "",
-               no_resend ? " --no-resend" : "");
+               no_resend ? " --no-resend" : "", pc);
     } else if (!quiet) {
         printf("seed %" PRIu64 ": ok, %d nodes (%d arbitrators), %" PRIu64 " commits acknowledged, %" PRIu64
                " certification failures, %" PRIu64 " injected allocation failures, %" PRIu64 " streams "
@@ -237,11 +244,21 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--quiet")) quiet = true;
         else if (!strcmp(argv[i], "--arbitrators")) with_arbs = true;
         else if (!strcmp(argv[i], "--streaming")) streaming = true;
+        else if (!strcmp(argv[i], "--pieces") && i + 1 < argc) {
+            pieces = (size_t)strtoul(argv[++i], NULL, 10);
+            /* the first piece holds a write-set's header (what a cut action's sender reads to
+             * find its waiter), as the gcomm group's pieces of at least 4 KiB do */
+            if (pieces && pieces < REPL_FRAG_HDR + CERT_WS_HDR_LEN) {
+                fprintf(stderr, "--pieces: at least %d bytes (the piece's and the write-set's headers)\n",
+                        REPL_FRAG_HDR + CERT_WS_HDR_LEN);
+                return 2;
+            }
+        }
         else if (!strcmp(argv[i], "--no-resend")) no_resend = true;
         else if (!strcmp(argv[i], "--only-arbitrators")) with_arbs = only_arbs = true;
         else {
             fprintf(stderr, "usage: trireme-nsim [--seeds N [--start S]] [--seed S [--verbose]] [--quiet] "
-                            "[--arbitrators | --only-arbitrators] [--streaming [--no-resend]]\n");
+                            "[--arbitrators | --only-arbitrators] [--streaming [--no-resend]] [--pieces N]\n");
             return 2;
         }
     }
