@@ -1365,10 +1365,17 @@ static int on_sst_sent(struct repl_core *c, struct repl_acts *out, const struct 
         tr_info("State transfer sent at %lld", (long long)ev->gtid.seqno);
     bool rejoin = c->state == REPL_S_DONOR && c->desync_count == 0;
     if (rejoin) shift(c, out, REPL_S_JOINED);
-    if (ev->rc < 0)
+    if (ev->rc < 0) {
         donor_failed(c, out, ev->rc);
-    else
+    } else if (c->state == REPL_S_DONOR || rejoin) {
         send_join(c, out, REPL_MSG_JOIN, ev->gtid.seqno < 0 ? c->committed : ev->gtid.seqno, 0);
+    } else {
+        /* The primary component that chose this node as donor is gone (it is CONNECTED, or a
+         * joiner itself): the others' table no longer has it as DONOR, and a JOIN ordered now
+         * would read there as its own transfer ended, JOINED, while it may need a state
+         * transfer (Galera's sst_sent sends no JOIN outside DONOR either; replication.md §6) */
+        tr_info("State transfer sent outside the primary component that asked for it: no JOIN");
+    }
     if (rejoin) send_join(c, out, REPL_MSG_SYNC, c->committed, 0);
     return REPL_OK;
 }
