@@ -125,6 +125,15 @@ static int representative(const struct repl_msg_state *s, int n, const tr_uuid *
             all_here &= here;
         }
         if (!whole && !all_here) return -2;
+        /* ... but "nobody else can have more" speaks of holders: a member of L that became a
+         * joiner (it missed the tail of an earlier stream) keeps in its own store what it
+         * applied while it held the state, which may be more than the most advanced holder
+         * has now (that one came back as a new process with less than it had ordered): going
+         * on from the holder would drop those commits (trireme-nsim seed 3048 --streaming) */
+        for (int i = 0; i < n && !whole; i++)
+            if (s[i].state == REPL_S_JOINING && !tr_uuid_compare(&s[i].group, &s[rep].group) &&
+                s[i].own_seqno > s[rep].seqno)
+                return -2;
         return rep;
     }
     /* no ordering view known: a member of the previous primary component first, then the
