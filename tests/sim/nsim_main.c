@@ -227,23 +227,23 @@ static int run_seed(uint64_t seed, int verbose, bool quiet)
 
 int main(int argc, char **argv)
 {
-    uint64_t seeds = 0, start = 1, one = 0;
-    bool have_one = false, quiet = false;
+    uint64_t seeds = 0, start = 1, one[16];
+    int nones = 0;
+    bool quiet = false;
     int verbose = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--seeds") && i + 1 < argc) seeds = strtoull(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--start") && i + 1 < argc) start = strtoull(argv[++i], NULL, 10);
-        else if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
-            one = strtoull(argv[++i], NULL, 10);
-            have_one = true;
-        } else if (!strcmp(argv[i], "--verbose")) verbose++;
+        else if (!strcmp(argv[i], "--seed") && i + 1 < argc && nones < 16)
+            one[nones++] = strtoull(argv[++i], NULL, 10); /* repeated: each in turn */
+        else if (!strcmp(argv[i], "--verbose")) verbose++;
         else if (!strcmp(argv[i], "--quiet")) quiet = true;
         else if (!strcmp(argv[i], "--arbitrators")) with_arbs = true;
         else if (!strcmp(argv[i], "--streaming")) streaming = true;
         else if (!strcmp(argv[i], "--no-resend")) no_resend = true;
         else if (!strcmp(argv[i], "--only-arbitrators")) with_arbs = only_arbs = true;
         else {
-            fprintf(stderr, "usage: trireme-nsim [--seeds N [--start S]] [--seed S [--verbose]] [--quiet] "
+            fprintf(stderr, "usage: trireme-nsim [--seeds N [--start S]] [--seed S [--seed S ...] [--verbose]] [--quiet] "
                             "[--arbitrators | --only-arbitrators] [--streaming [--no-resend]]\n");
             return 2;
         }
@@ -254,7 +254,7 @@ int main(int argc, char **argv)
     int fails = 0;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    if (have_one) fails += run_seed(one, verbose, false);
+    for (int k = 0; k < nones; k++) fails += run_seed(one[k], verbose, false);
     uint64_t ran = 0;
     for (uint64_t k = 0; k < seeds; k++) {
         if (only_arbs && !arbitrators_of(start + k)) continue;
