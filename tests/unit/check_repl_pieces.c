@@ -323,12 +323,26 @@ START_TEST(exch_only_a_complete_stream_represents)
     r = decide(s, 2, 1, 100);
     ck_assert(r.no_state && r.waiting);
     /* the stream ended earlier than this view's close when a member saw the next primary view
-     * close it: gl 90 then suffices */
+     * close it: gl 90 then suffices for L's stream ... */
     s[1].gend = 90;
     s[0].gl = 90;
+    s[1].gl = 100;
     r = decide(s, 2, 0, 100);
     ck_assert_int_eq(r.rep, 1);
     ck_assert_int_eq(r.seqno, 25);
+    /* ... but n2 entered that next primary view and did not complete its exchange: unless it
+     * holds the stream on to this view's close, where that view's stream ended, n3 may have
+     * completed it and ordered there (seed 6412 --streaming): everyone waits */
+    s[1].gl = 95;
+    r = decide(s, 2, 0, 100);
+    ck_assert(r.no_state && r.waiting);
+    /* the same if this view is in another message history: where that view's stream ended is
+     * not known here */
+    s[1].gl = 100;
+    tr_uuid other = U(0xE1);
+    struct repl_exch_result o;
+    repl_exch_decide(s, 2, 0, &other, 100, &o);
+    ck_assert(o.no_state && o.waiting);
 }
 END_TEST
 
