@@ -552,6 +552,11 @@ static void send_state(struct repl_core *c, struct repl_acts *out, int64_t conf_
         .served_hist = c->xfer.str_hist,
         .served_at = c->xfer.str_at,
         .catching_up = c->xfer.phase == REPL_XFER_APPLY,
+        /* a joiner's own store: what it held when it became one (repl_exch.c representative) */
+        .own_seqno = c->state == REPL_S_JOINING && !tr_uuid_compare(&c->xfer.own_uuid, &c->group_uuid) &&
+                             c->xfer.own_seqno > 0
+                         ? c->xfer.own_seqno
+                         : 0,
         .bootstrap = c->bootstrap_flag,
         .state = (uint8_t)c->state,
         .proto_app = (uint16_t)c->cfg.proto_ver,
@@ -678,9 +683,11 @@ static void exch_complete(struct repl_core *c, struct repl_acts *out)
                            : "all are joiners");
         for (int i = 0; i < x->n; i++)
             tr_info("  member %d (%s): seqno %lld, last ordering view %lld, stream held to %lld, "
-                    "that stream closed at %lld (this view continues after %lld)",
+                    "that stream closed at %lld (this view continues after %lld)%s%.0lld",
                     i, x->members[i].name, (long long)x->states[i].seqno, (long long)x->states[i].lo,
-                    (long long)x->states[i].gl, (long long)x->states[i].gend, (long long)x->close);
+                    (long long)x->states[i].gl, (long long)x->states[i].gend, (long long)x->close,
+                    x->states[i].own_seqno > 0 ? "; a joiner whose own store holds up to " : "",
+                    (long long)x->states[i].own_seqno);
         drop_deferred(c, out);
         repl_exch_clear(x);
         return;
@@ -1396,10 +1403,17 @@ static int on_sst_sent(struct repl_core *c, struct repl_acts *out, const struct 
         tr_info("State transfer sent at %lld", (long long)ev->gtid.seqno);
     bool rejoin = c->state == REPL_S_DONOR && c->desync_count == 0;
     if (rejoin) shift(c, out, REPL_S_JOINED);
-    if (ev->rc < 0)
+    if (ev->rc < 0) {
         donor_failed(c, out, ev->rc);
-    else
+    } else if (c->state == REPL_S_DONOR || rejoin) {
         send_join(c, out, REPL_MSG_JOIN, ev->gtid.seqno < 0 ? c->committed : ev->gtid.seqno, 0);
+    } else {
+        /* The primary component that chose this node as donor is gone (it is CONNECTED, or a
+         * joiner itself): the others' table no longer has it as DONOR, and a JOIN ordered now
+         * would read there as its own transfer ended, JOINED, while it may need a state
+         * transfer (Galera's sst_sent sends no JOIN outside DONOR either; replication.md §6) */
+        tr_info("State transfer sent outside the primary component that asked for it: no JOIN");
+    }
     if (rejoin) send_join(c, out, REPL_MSG_SYNC, c->committed, 0);
     return REPL_OK;
 }

@@ -73,6 +73,17 @@ bool repl_exch_same(const struct repl_msg_state *s, const struct repl_exch_resul
  * member of L's history of actions. Without an L (a bootstrap, a whole-cluster restart) a
  * member of the previous primary component first, then the most advanced history. Ties go to
  * the lowest uuid; a member in the middle of a transfer orders but does not hold state. */
+/* s entered a primary view V after its last completed exchange (gend: V's close) without
+ * completing V's exchange. Members that delivered more of V's stream may have completed it and
+ * ordered in V (gcomm delivers once a majority acknowledged; seed 6412 --streaming: n1 did, n2
+ * dropped out before it had every STATE). s knows V ordered nothing only if V is this view, or
+ * if s holds this view's message history up to its close, where V's stream ended. */
+static bool saw_later_view_whole(const struct repl_msg_state *s, const tr_uuid *ghist, int64_t close)
+{
+    if (s->gend < 0) return true;
+    return !tr_uuid_compare(&s->ghist, ghist) && (s->gend == close || s->gl >= close);
+}
+
 static int representative(const struct repl_msg_state *s, int n, const tr_uuid *ghist,
                           int64_t close)
 {
@@ -114,7 +125,7 @@ static int representative(const struct repl_msg_state *s, int n, const tr_uuid *
         for (int i = 0; i < n && rep >= 0; i++)
             whole |= !tr_uuid_compare(&s[i].ghist, lh) && s[i].lo == last && s[i].gl >= end &&
                      repl_exch_holds(&s[i]) && !tr_uuid_compare(&s[i].group, &s[rep].group) &&
-                     s[i].seqno == s[rep].seqno;
+                     s[i].seqno == s[rep].seqno && saw_later_view_whole(&s[i], ghist, close);
         /* ... or if every member of L is here: nobody else can have delivered more */
         bool all_here = true;
         for (int k = 0; k < s[lref].lo_n; k++) {
@@ -125,6 +136,15 @@ static int representative(const struct repl_msg_state *s, int n, const tr_uuid *
             all_here &= here;
         }
         if (!whole && !all_here) return -2;
+        /* ... but "nobody else can have more" speaks of holders: a member of L that became a
+         * joiner (it missed the tail of an earlier stream) keeps in its own store what it
+         * applied while it held the state, which may be more than the most advanced holder
+         * has now (that one came back as a new process with less than it had ordered): going
+         * on from the holder would drop those commits (trireme-nsim seed 3048 --streaming) */
+        for (int i = 0; i < n && !whole; i++)
+            if (s[i].state == REPL_S_JOINING && !tr_uuid_compare(&s[i].group, &s[rep].group) &&
+                s[i].own_seqno > s[rep].seqno)
+                return -2;
         return rep;
     }
     /* no ordering view known: a member of the previous primary component first, then the

@@ -46,8 +46,9 @@ int repl_msg_state_encode(const struct repl_msg_state *m, struct tr_buf *out)
     memcpy(p, m->node.data, 16), p += 16;
     memcpy(p, m->group.data, 16), p += 16;
     tr_put_u64(p, (uint64_t)m->seqno), p += 8;
+    bool own = m->own_seqno > 0;
     *p++ = (uint8_t)((m->prim ? 1 : 0) | (m->served ? 2 : 0) | (m->catching_up ? 4 : 0) |
-                     (m->bootstrap ? 8 : 0) | (m->arbitrator ? 16 : 0));
+                     (m->bootstrap ? 8 : 0) | (m->arbitrator ? 16 : 0) | (own ? 32 : 0));
     *p++ = m->state;
     tr_put_u16(p, m->proto_app), p += 2;
     memcpy(p, m->proposal.data, 16), p += 16;
@@ -71,6 +72,11 @@ int repl_msg_state_encode(const struct repl_msg_state *m, struct tr_buf *out)
         memcpy(sv + 16, m->served_hist.data, 16);
         tr_put_u64(sv + 32, (uint64_t)m->served_at);
         if (tr_buf_append(out, sv, sizeof sv)) return -1;
+    }
+    if (own) {
+        uint8_t o[8];
+        tr_put_u64(o, (uint64_t)m->own_seqno);
+        if (tr_buf_append(out, o, sizeof o)) return -1;
     }
     return 0;
 }
@@ -97,7 +103,8 @@ int repl_msg_state_decode(const uint8_t *buf, size_t len, struct repl_msg_state 
     memcpy(m->node.data, p, 16), p += 16;
     memcpy(m->group.data, p, 16), p += 16;
     m->seqno = (int64_t)tr_get_u64(p), p += 8;
-    if (*p > 31) return -1;
+    if (*p > 63) return -1;
+    bool own = (*p & 32) != 0;
     m->prim = (*p & 1) != 0;
     m->served = (*p & 2) != 0;
     m->catching_up = (*p & 4) != 0;
@@ -126,6 +133,11 @@ int repl_msg_state_decode(const uint8_t *buf, size_t len, struct repl_msg_state 
         memcpy(m->served_hist.data, p, 16), p += 16;
         m->served_at = (int64_t)tr_get_u64(p), p += 8;
         if (m->served_at < 0) return -1;
+    }
+    if (own) {
+        if (end - p < 8) return -1;
+        m->own_seqno = (int64_t)tr_get_u64(p), p += 8;
+        if (m->own_seqno <= 0) return -1;
     }
     return p == end ? 0 : -1;
 }

@@ -48,6 +48,11 @@ struct repl_msg_state {
                           * GCS_STATE_ARBITRATOR): never represents the group, never a donor,
                           * not counted for purge, votes or certification resets
                           * (docs/design/arbitrator.md); group: the history it last saw */
+    /* a joiner (state JOINING): the last seqno of `group` that its own store may hold from
+     * before its transfer (what it applied while it held the state), 0 for none. A member
+     * of the last ordering view may have applied what only it and absent members delivered;
+     * as a joiner it no longer holds the state, yet the group must not go on from less. */
+    int64_t own_seqno;
     uint8_t state;       /* enum repl_fsm_state */
     uint16_t proto_app;  /* application protocol it speaks */
     tr_uuid proposal;    /* history uuid to use if nobody has one (bootstrap) */

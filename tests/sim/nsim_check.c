@@ -277,6 +277,16 @@ static void piece_ordered(struct nsim *m, const tr_uuid *history, int64_t seqno,
     }
 }
 
+/* Two primary views at one seqno that differ (another view number or other members). */
+static bool views_differ(const struct repl_view *a, const struct repl_view *b)
+{
+    if (!a || !b || b->status != REPL_VIEW_PRIMARY) return false;
+    if (a->view != b->view || a->memb_num != b->memb_num) return true;
+    for (int k = 0; k < a->memb_num; k++)
+        if (tr_uuid_compare(&a->members[k].id, &b->members[k].id)) return true;
+    return false;
+}
+
 void nck_ordered(struct nsim *m, int i, const tr_uuid *history, int64_t seqno, uint64_t trx,
                  int verdict, int64_t floor, bool ist, const struct repl_view *v)
 {
@@ -292,11 +302,14 @@ void nck_ordered(struct nsim *m, int i, const tr_uuid *history, int64_t seqno, u
                      r->view->memb_num);
         return;
     }
-    /* a view with another conf id at the same seqno: another view (the exchange ran anew) */
-    bool other_view = verdict == V_VIEW && r->verdict == V_VIEW && v && r->view && v->view != r->view->view;
-    if (r->verdict != V_NONE && !r->applied && (r->verdict != verdict || (r->ws && trx && r->ws != trx) || other_view)) {
+    bool other_view = r->verdict == V_VIEW && verdict == V_VIEW && views_differ(r->view, v);
+    if (r->verdict != V_NONE && !r->applied &&
+        (r->verdict != verdict || (r->ws && trx && r->ws != trx) || other_view)) {
         /* ordered, then lost before any store applied it (its only holders crashed, and the
-         * group re-formed from what survived): the seqno is ordered anew. Never acknowledged. */
+         * group re-formed from what survived): the seqno is ordered anew. Never acknowledged.
+         * A view too: the one that closed streams there may now be another (seed 1890 with
+         * --streaming: the stores that applied view 14 at 1070 were thrown away, and view 20
+         * took 1070 without closing the streams that view 14 had closed). */
         if (r->ws && r->ws < cap_metas && metas[r->ws].seqno == seqno) metas[r->ws].seqno = -2;
         if (h->prim == r->view) h->prim = NULL;
         free(r->view);
@@ -311,7 +324,10 @@ void nck_ordered(struct nsim *m, int i, const tr_uuid *history, int64_t seqno, u
         }
     }
     if (r->verdict != V_NONE) {
-        if (r->verdict != verdict || (r->ws && trx && r->ws != trx))
+        if (r->verdict == V_VIEW && verdict == V_VIEW && views_differ(r->view, v))
+            chk_fail(&m->net, "seqno %" PRId64 ": n%d ordered view %" PRId64 ", n%d view %" PRId64, seqno, i,
+                     v->view, r->who, r->view->view);
+        else if (r->verdict != verdict || (r->ws && trx && r->ws != trx))
             chk_fail(&m->net, "seqno %" PRId64 ": n%d ordered %s (write-set %" PRIu64 "), n%d %s (write-set %" PRIu64 ")",
                      seqno, i, vname(verdict), trx, r->who, vname(r->verdict), r->ws);
         else if (other_view)

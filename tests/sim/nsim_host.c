@@ -1481,7 +1481,9 @@ void ns_free(struct nsim *m)
 }
 
 /* The operator bootstraps node i, as Galera's documentation has it: a joiner (its state
- * transfer never came) is restarted as a new cluster; any other node gets pc.bootstrap=YES: its
+ * transfer never came) is restarted as a new cluster, after the operator stopped every other
+ * node (gcomm may still run a primary component among them, which a second cluster would
+ * split; they start again as usual and join it); any other node gets pc.bootstrap=YES: its
  * next STATE carries the bootstrap flag, and gcomm forms a primary component around it. */
 void ns_operator_bootstrap(struct nsim *m, int i)
 {
@@ -1491,6 +1493,8 @@ void ns_operator_bootstrap(struct nsim *m, int i)
     TRACE(m, "the operator bootstraps n%d (%s, applied %" PRId64 ")", i, repl_fsm_name(in.state),
           nd->applied);
     if (in.state == REPL_S_JOINING) {
+        for (int k = 0; k < m->n; k++)
+            if (k != i && (m->nd[k].core || m->nd[k].ra)) ns_crash(m, k);
         ns_crash(m, i);
         ns_start(m, i, true);
     } else {

@@ -667,6 +667,21 @@ static void take_all(int i)
     }
 }
 
+/* n3 (started) enters the view of all three and asks for a snapshot; `donor` is chosen and
+ * donates: the state it donates. */
+static tr_gtid n3_joins_served_by(int donor)
+{
+    view(7);
+    deliver();
+    struct repl_ev ev = {.kind = REPL_EV_SST_REQUEST, .buf = (uint8_t *)"sst", .len = 4};
+    step(2, &ev);
+    deliver();
+    struct repl_act *d = find(donor, REPL_ACT_DONATE, -2);
+    ck_assert_ptr_nonnull(d);
+    ck_assert_int_eq(info(donor).state, REPL_S_DONOR);
+    return d->gtid;
+}
+
 /* A desynced node and a donor never ask the group to stop, however long their queue; once
  * back they do, and resume when the queue drains. */
 START_TEST(core_donor_and_desynced_exempt_from_flow)
@@ -696,15 +711,7 @@ START_TEST(core_donor_and_desynced_exempt_from_flow)
     start(2);
     repl_core_set_flow(N[2].c, &fc);
     repl_core_set_donors(N[2].c, "n2");
-    view(7);
-    deliver();
-    struct repl_ev ev = {.kind = REPL_EV_SST_REQUEST, .buf = (uint8_t *)"sst", .len = 4};
-    step(2, &ev);
-    deliver();
-    struct repl_act *d = find(1, REPL_ACT_DONATE, -2);
-    ck_assert_ptr_nonnull(d);
-    tr_gtid donated = d->gtid;
-    ck_assert_int_eq(info(1).state, REPL_S_DONOR);
+    tr_gtid donated = n3_joins_served_by(1);
     ck_assert_int_eq(info(1).desync_count, 0); /* a donor, not desynced */
     take_all(1);
     int64_t at = info(0).last_seqno;
@@ -736,6 +743,54 @@ static int count_said(const char *what)
     for (const char *p = said; (p = strstr(p, what)); p++) k++;
     return k;
 }
+
+/* n1 donates a snapshot to n3 and is cut off (a non-primary view of its own) while n2 and n3
+ * order on without noticing; the snapshot still arrives. All three meet in a new primary view,
+ * and n1's host says the transfer was sent while n1's exchange runs: n1 missed actions, so it
+ * needs a transfer itself. Its sst_sent must not send JOIN (trireme-nsim seeds 1177 and 758
+ * with --streaming: the others read that JOIN as n1's own transfer ended, JOINED, ignored its
+ * IST request, and n1 waited for ever). */
+START_TEST(core_donor_cut_off_sends_no_join)
+{
+    two_node_group();
+    for (int k = 0; k < 3; k++) write_row(1, 'x', 1 + k); /* seqnos 2..4 */
+    deliver();
+    start(2);
+    tr_gtid donated = n3_joins_served_by(0); /* the view: seqno 5 */
+    take_all(0);
+    /* n1 alone, not primary; n2 and n3 go on in their view */
+    struct repl_member alone = {.id = N[0].id, .name = "n1"};
+    struct repl_gview np = {.primary = false, .conf_id = ++conf, .history = U(HIST), .close = gseq,
+                            .my_idx = 0, .memb_num = 1, .members = &alone};
+    struct repl_ev nv = {.kind = REPL_EV_VIEW, .view = &np};
+    step(0, &nv);
+    N[0].member = false;
+    ck_assert_int_eq(info(0).state, REPL_S_CONNECTED);
+    int64_t at = info(1).last_seqno;
+    for (int k = 0; k < 3; k++) write_row(1, 'y', at + k);
+    deliver();
+    struct repl_ev got = {.kind = REPL_EV_SST_RECEIVED, .gtid = donated};
+    ck_assert_int_eq(step(2, &got), REPL_OK);
+    take_all(2);
+    deliver(); /* n3's JOIN, then its SYNC */
+    ck_assert_int_eq(info(2).state, REPL_S_SYNCED);
+    view(7);
+    struct repl_ev sent = {.kind = REPL_EV_SST_SENT, .gtid = donated, .seqno = donated.seqno};
+    ck_assert_int_eq(step(0, &sent), REPL_OK);
+    said[0] = '\0';
+    tr_log_set_sink(keep);
+    deliver();
+    ck_assert_int_eq(info(0).state, REPL_S_JOINING);
+    struct repl_ev req = {.kind = REPL_EV_SST_REQUEST}; /* IST alone: it holds the history */
+    step(0, &req);
+    deliver();
+    tr_log_set_sink(quiet);
+    ck_assert_msg(count_said("requested state transfer, but its state is") == 0,
+                  "n1's request was ignored:\n%s", said);
+    ck_assert_msg(find(1, REPL_ACT_IST_SEND, -2) || find(2, REPL_ACT_IST_SEND, -2),
+                  "nobody serves n1's IST:\n%s", said);
+}
+END_TEST
 
 /* A state transfer request (SST and IST) from a node that is not in the primary view (it
  * left, or never got in) is ignored by every member with a log line naming it: nobody is
@@ -937,6 +992,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, core_last_report_waits_for_in_flight);
     tcase_add_test(tc, core_donor_and_desynced_exempt_from_flow);
     tcase_add_test(tc, core_str_from_non_member_ignored);
+    tcase_add_test(tc, core_donor_cut_off_sends_no_join);
     tcase_add_test(tc, core_alone_orphan_fragment_fails_everywhere);
     suite_add_tcase(s, tc);
     return s;

@@ -274,6 +274,38 @@ START_TEST(exch_all_of_last_view_here_takes_the_most_advanced)
 }
 END_TEST
 
+START_TEST(exch_joiner_holding_more_than_every_holder_waits)
+{
+    /* trireme-nsim seed 3048 --streaming: n2 applied up to 13 while Synced, missed seqno 14 and
+     * became a joiner in view 16 (L); n1, the only holder of 14, then left and came back as a
+     * new process holding 9 of its own (its applier was behind), under its name. Everyone of L
+     * is here, but going on from n1's 9 would drop 10..13, which n2 applied (its clients had
+     * their commits acknowledged). Nobody may represent: the operator bootstraps n2. */
+    int L[] = {1, 2, 3};
+    struct repl_msg_state s[3];
+    s[0] = st_of(2, 15, false, REPL_S_JOINING, 16, 30, -1);
+    s[0].own_seqno = 13;
+    s[1] = st_of(3, 15, false, REPL_S_JOINING, 16, 30, -1); /* joined with nothing of its own */
+    s[2] = st_of(4, 9, false, REPL_S_CONNECTED, 11, -1, -1);
+    s[2].ghist = tr_uuid_nil;
+    snprintf(s[2].name, sizeof s[2].name, "n1");
+    lo_members(s, 3, L, 3);
+    for (int me = 0; me < 3; me++) {
+        struct repl_exch_result r = decide(s, 3, me, 30);
+        ck_assert_msg(r.no_state && r.waiting, "member %d: represented by %d at %lld", me, r.rep,
+                      (long long)r.seqno);
+    }
+    /* had n2 held nothing beyond 9 (or nothing at all), n1's 9 is the group's state */
+    for (int own = 0; own <= 9; own += 9) {
+        s[0].own_seqno = own;
+        struct repl_exch_result r = decide(s, 3, 2, 30);
+        ck_assert(!r.no_state && r.joined);
+        ck_assert_int_eq(r.rep, 2);
+        ck_assert_int_eq(r.seqno, 9);
+    }
+}
+END_TEST
+
 START_TEST(exch_only_a_complete_stream_represents)
 {
     /* n3 of the last ordering view is absent, so only a member holding that view's whole stream
@@ -294,12 +326,26 @@ START_TEST(exch_only_a_complete_stream_represents)
     r = decide(s, 2, 1, 100);
     ck_assert(r.no_state && r.waiting);
     /* the stream ended earlier than this view's close when a member saw the next primary view
-     * close it: gl 90 then suffices */
+     * close it: gl 90 then suffices for L's stream ... */
     s[1].gend = 90;
     s[0].gl = 90;
+    s[1].gl = 100;
     r = decide(s, 2, 0, 100);
     ck_assert_int_eq(r.rep, 1);
     ck_assert_int_eq(r.seqno, 25);
+    /* ... but n2 entered that next primary view and did not complete its exchange: unless it
+     * holds the stream on to this view's close, where that view's stream ended, n3 may have
+     * completed it and ordered there (seed 6412 --streaming): everyone waits */
+    s[1].gl = 95;
+    r = decide(s, 2, 0, 100);
+    ck_assert(r.no_state && r.waiting);
+    /* the same if this view is in another message history: where that view's stream ended is
+     * not known here */
+    s[1].gl = 100;
+    tr_uuid other = U(0xE1);
+    struct repl_exch_result o;
+    repl_exch_decide(s, 2, 0, &other, 100, &o);
+    ck_assert(o.no_state && o.waiting);
 }
 END_TEST
 
@@ -359,8 +405,17 @@ START_TEST(msg_state_says_who_serves_it)
     ck_assert_int_eq(repl_msg_state_decode(b.ptr, b.len, &d), 0);
     ck_assert(d.served && !tr_uuid_compare(&d.served_by, &m.served_by) &&
               !tr_uuid_compare(&d.served_hist, &m.served_hist) && d.served_at == 12345);
+    ck_assert_int_eq(d.own_seqno, 0);
     ck_assert_int_ne(repl_msg_state_decode(b.ptr, b.len - 1, &d), 0);
     ck_assert_int_ne(repl_msg_state_decode(b.ptr, plain, &d), 0);
+    /* ... and what its own store held before (0: nothing, not sent) */
+    m.own_seqno = 17;
+    b.len = 0;
+    ck_assert_int_eq(repl_msg_state_encode(&m, &b), 0);
+    ck_assert_uint_eq(b.len, plain + 48);
+    ck_assert_int_eq(repl_msg_state_decode(b.ptr, b.len, &d), 0);
+    ck_assert(d.served && d.own_seqno == 17);
+    ck_assert_int_ne(repl_msg_state_decode(b.ptr, b.len - 4, &d), 0);
     tr_buf_free(&b);
 }
 END_TEST
@@ -1360,6 +1415,7 @@ static Suite *pieces_suite(void)
     tcase_add_test(tc, exch_not_primary_before_resets);
     tcase_add_test(tc, exch_restart_takes_the_most_advanced);
     tcase_add_test(tc, exch_all_of_last_view_here_takes_the_most_advanced);
+    tcase_add_test(tc, exch_joiner_holding_more_than_every_holder_waits);
     tcase_add_test(tc, exch_only_a_complete_stream_represents);
     tcase_add_test(tc, exch_waits_when_nobody_holds_it_all);
     tcase_add_test(tc, exch_restart_never_takes_over_a_running_primary);
