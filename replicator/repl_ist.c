@@ -797,7 +797,8 @@ static void *send_main(void *arg)
     else conn_close(&c);
     tr_tls_ctx_free(ctx);
     if (rc)
-        tr_warn("IST to %s failed in its %s phase (%s)", a->addr, phase, said);
+        /* Galera's words first: MariaDB's tests and monitoring look for them */
+        tr_warn("async IST sender failed to serve %s: failed in its %s phase (%s)", a->addr, phase, said);
     else
         tr_info("IST sent to %s: %lld..%lld%s", a->addr, (long long)a->seqno, (long long)a->depends,
                 on ? " over TLS" : "");

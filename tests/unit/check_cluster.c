@@ -2606,7 +2606,7 @@ START_TEST(ist_donor_dies_other_serves)
     ck_assert_msg(ist_logged("listening again for this or another donor (1 of 3)", 5000),
                   "the joiner did not listen again after the cut");
     char failed[64];
-    snprintf(failed, sizeof failed, "IST to tcp://127.0.0.1:%d failed", ist_port(2));
+    snprintf(failed, sizeof failed, "failed to serve tcp://127.0.0.1:%d: failed", ist_port(2));
     ck_assert_msg(ist_logged(failed, 5000), "t1's own stream was taken"); /* refused or reset */
     host_halt(&h[0]);
     bus_drop_from(&b, 0);
