@@ -7,7 +7,7 @@ CTEST   ?= ctest
 DEPS     = cmake/install-deps.sh
 
 .PHONY: all deps build test test-fast test-asan test-tsan test-tls test-restart sim fuzz fuzz-build demo demo-stop bench mtr \
-	valgrind clean install package test-haproxy
+	valgrind clean install package test-haproxy test-partitions
 
 all: build
 
@@ -33,6 +33,14 @@ test: build fuzz-build
 test-restart: build
 	bash tests/mariadb/arbitrator.sh $(CURDIR)/build/lib/libtrireme.so $(CURDIR)/build/bin/trireme-arbd
 	bash tests/mariadb/cluster_restart.sh $(CURDIR)/build/lib/libtrireme.so
+
+# heavy: 3 MariaDB nodes, each in a network namespace of its own, under a bank workload through
+# one-way loss, a partial partition, a flapping link, random loss and netem (root, ip, nft, tc);
+# on trireme, then on Galera 4 if installed (tests/mariadb/partitions.sh)
+test-partitions: build
+	bash tests/mariadb/partitions.sh $(CURDIR)/build/lib/libtrireme.so
+	if [ -r /usr/lib/galera/libgalera_smm.so ]; then \
+		bash tests/mariadb/partitions.sh /usr/lib/galera/libgalera_smm.so; fi
 
 test-fast: build
 	cd build && $(CTEST) --output-on-failure -L unit

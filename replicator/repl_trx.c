@@ -570,6 +570,14 @@ int repl_node_replay(struct repl_node *n, uint64_t trx_id, void *opaque, void *t
         atomic_fetch_add(&n->st_local_cert_failures, 1);
         return REPL_TRX_FAIL;
     }
+    if (t && !t->ordered && t->lost && t->state == TRX_MUST_REPLAY) {
+        /* BF-aborted before its order, then the node left the primary component: it was never
+         * ordered here, so it rolls back like a certification failure (the client gets an
+         * error, nothing was acknowledged); MariaDB aborts the server on any other answer */
+        t->state = TRX_CERT_FAILED;
+        pthread_mutex_unlock(&n->mu);
+        return REPL_TRX_FAIL;
+    }
     bool ok = t && t->ordered && t->cert_ok && t->state == TRX_MUST_REPLAY;
     if (ok) t->replaying = true;
     pthread_mutex_unlock(&n->mu);

@@ -21,36 +21,23 @@ NS=trp$$ # namespaces trp<pid>0..2
 
 . "$(dirname "$0")/proc_lib.sh"
 . "$(dirname "$0")/gcomm_lib.sh"
+# shellcheck source=../scripts/lib-netns.sh
+. "$(dirname "$0")/../scripts/lib-netns.sh"
 
-test_cleanup() {
-    local i
-    for i in 0 1 2; do ip netns del "$NS$i" 2>/dev/null; done
-}
+test_cleanup() { netns_delete; }
 
 # the network: node i is 10.77.0.(i+1) on its loopback; a veth pair per pair of nodes, routed
+NETNS_PREFIX=$NS NETNS_NET=10.77.0 NETNS_BASE=1
+netns_mesh 0 1 2
+case $? in 0) ;; 77) skip "cannot create network namespaces or use nftables here" ;; *) fail "cannot create veth pairs" ;; esac
 for i in 0 1 2; do
-    ip netns add "$NS$i" || skip "cannot create a network namespace here"
-    ip -n "$NS$i" link set lo up
-    ip -n "$NS$i" addr add "10.77.0.$((i + 1))/32" dev lo
     NODE_CMD[$i]="ip netns exec $NS$i"
-    NODE_ADDRS[$i]="10.77.0.$((i + 1))"
-done
-for a in 0 1 2; do for b in 0 1 2; do
-    [ $a -lt $b ] || continue
-    ip link add "v$NS$a$b" type veth peer name "v$NS$b$a" || fail "cannot create veth pairs"
-    ip link set "v$NS$a$b" netns "$NS$a"; ip link set "v$NS$b$a" netns "$NS$b"
-    ip -n "$NS$a" link set "v$NS$a$b" up; ip -n "$NS$b" link set "v$NS$b$a" up
-    ip -n "$NS$a" route add "10.77.0.$((b + 1))/32" dev "v$NS$a$b" src "10.77.0.$((a + 1))"
-    ip -n "$NS$b" route add "10.77.0.$((a + 1))/32" dev "v$NS$b$a" src "10.77.0.$((b + 1))"
-done; done
-for i in 0 1 2; do
-    ip netns exec "$NS$i" nft add table inet trireme || skip "nftables does not work here"
-    ip netns exec "$NS$i" nft add chain inet trireme out '{ type filter hook output priority 0; policy accept; }'
+    NODE_ADDRS[$i]="$(netns_addr "$i")"
 done
 BASE=4567
 
-drop() { ip netns exec "$NS$1" nft add rule inet trireme out ip daddr "10.77.0.$(($2 + 1))" counter drop; } # a's packets to b
-lossy() { ip netns exec "$NS$1" nft add rule inet trireme out ip daddr 10.77.0.0/24 numgen random mod 100 \< "$2" counter drop; }
+drop() { netns_drop "$@"; } # a's packets to b
+lossy() { netns_lossy "$@"; }
 dropped() { # packets the rules dropped since the last heal
     local i n=0 c
     for i in 0 1 2; do
@@ -62,14 +49,8 @@ dropped() { # packets the rules dropped since the last heal
 }
 DROPS=0 # packets dropped by rules flushed since the last record
 heal() {
-    local i
     DROPS=$((DROPS + $(dropped)))
-    for i in 0 1 2; do
-        ip netns exec "$NS$i" nft flush chain inet trireme out
-        for v in $(ip -n "$NS$i" -o link show type veth | awk -F': ' '{print $2}' | cut -d@ -f1); do
-            ip netns exec "$NS$i" tc qdisc del dev "$v" root 2>/dev/null
-        done
-    done
+    netns_heal
 }
 
 ALL="0 1 2"
@@ -144,11 +125,7 @@ t0=$(now_ms); for i in $ALL; do lossy "$i" 5; done
 sleep "$FAULT_S"; record "5 % random loss on every link" "$t0" "$(now_ms)"; recover "random loss"
 
 NETEM=1
-for i in $ALL; do
-    for v in $(ip -n "$NS$i" -o link show type veth | awk -F': ' '{print $2}' | cut -d@ -f1); do
-        ip netns exec "$NS$i" tc qdisc add dev "$v" root netem delay 20ms 10ms reorder 25% 50% loss 1% 2>/dev/null || NETEM=0
-    done
-done
+netns_netem delay 20ms 10ms reorder 25% 50% loss 1% || NETEM=0
 if [ $NETEM = 1 ]; then
     t0=$(now_ms); sleep "$FAULT_S"
     record "netem delay 20±10 ms, 25 % reordered, 1 % loss on every link" "$t0" "$(now_ms)"

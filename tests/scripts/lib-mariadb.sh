@@ -82,8 +82,11 @@ mdb_get() { # NAME KEY: a value recorded by mdb_node_create
 # tables. Ports default to a free block: PORT mysqld, PORT+1 gcomm, PORT+2 IST, PORT+3 SST.
 # PROVIDER "none" = wsrep off. Extra [mariadbd] lines may be given in MDB_EXTRA_CNF, provider
 # options in MDB_PROVIDER_OPTIONS ({GCOMM} and {IST} are replaced by the node's ports).
+# Optional, per node (read when the node is created): MDB_NODE_HOST, the address the node binds and
+# announces (default 127.0.0.1), and MDB_NODE_PREFIX, a command its server is started under (e.g.
+# "ip netns exec NS", which execs, so the recorded PID stays the server's).
 mdb_node_create() {
-  local name=$1 provider=$2 address=$3 base=${4:-} d user
+  local name=$1 provider=$2 address=$3 base=${4:-} d user host=${MDB_NODE_HOST:-127.0.0.1}
   [ -n "$base" ] || base=$(mdb_pick_ports) || return 1
   local gport=${5:-$((base + 1))} iport=${6:-$((base + 2))} sport=${7:-$((base + 3))}
   d=$(mdb_dir "$name")
@@ -101,8 +104,10 @@ ist_port=$iport
 sst_port=$sport
 provider=$provider
 address=$address
+host=$host
+prefix=${MDB_NODE_PREFIX:-}
 EOF
-  local popts=${MDB_PROVIDER_OPTIONS:-"gmcast.listen_addr=tcp://127.0.0.1:{GCOMM};ist.recv_addr=127.0.0.1:{IST};gcache.size=32M"}
+  local popts=${MDB_PROVIDER_OPTIONS:-"gmcast.listen_addr=tcp://$host:{GCOMM};ist.recv_addr=$host:{IST};gcache.size=32M"}
   popts=${popts//\{GCOMM\}/$gport}
   popts=${popts//\{IST\}/$iport}
   {
@@ -113,7 +118,7 @@ EOF
     echo "pid-file=$d/mysqld.pid"
     echo "log-error=$d/error.log"
     echo "port=$base"
-    echo "bind-address=127.0.0.1"
+    echo "bind-address=$host"
     mdb_as_root && echo "user=mysql"
     echo "performance_schema=OFF"
     echo "innodb_buffer_pool_size=64M"
@@ -130,11 +135,11 @@ EOF
       echo "wsrep_cluster_address=$address"
       echo "wsrep_cluster_name=${MDB_CLUSTER_NAME:-trireme_test}"
       echo "wsrep_node_name=$name"
-      echo "wsrep_node_address=127.0.0.1"
-      echo "wsrep_node_incoming_address=127.0.0.1:$base"
+      echo "wsrep_node_address=$host"
+      echo "wsrep_node_incoming_address=$host:$base"
       echo "wsrep_provider_options='$popts'"
       echo "wsrep_sst_method=rsync"
-      echo "wsrep_sst_receive_address=127.0.0.1:$sport"
+      echo "wsrep_sst_receive_address=$host:$sport"
     fi
     [ -n "${MDB_EXTRA_CNF:-}" ] && printf '%s\n' "$MDB_EXTRA_CNF"
   } >"$d/my.cnf"
@@ -181,12 +186,15 @@ mdb_alive() { # PID: running (a zombie counts as gone)
 
 mdb_pid() { cat "$(mdb_dir "$1")/started.pid" 2>/dev/null; }
 
-# mdb_start NAME [mariadbd args...]: starts in the background; the PID is recorded.
+# mdb_start NAME [mariadbd args...]: starts in the background (under the node's prefix, if it
+# has one); the PID is recorded.
 mdb_start() {
-  local name=$1 d pid; shift
+  local name=$1 d pid prefix; shift
   d=$(mdb_dir "$name")
+  prefix=$(mdb_get "$name" prefix)
   # mariadbd --user drops to mysql itself, so $! is the server's own PID.
-  "$MDB_SERVER" --defaults-file="$d/my.cnf" "$@" >>"$d/stdout.log" 2>&1 </dev/null &
+  # shellcheck disable=SC2086 # the prefix is a command and its words
+  $prefix "$MDB_SERVER" --defaults-file="$d/my.cnf" "$@" >>"$d/stdout.log" 2>&1 </dev/null &
   pid=$!
   echo "$pid" >"$d/started.pid"
   MDB_STARTED_PIDS="$MDB_STARTED_PIDS $pid"
@@ -238,6 +246,22 @@ mdb_sql() {
 }
 mdb_status() { mdb_sql "$1" "SHOW GLOBAL STATUS LIKE '$2'" | cut -f2; }
 mdb_var() { mdb_sql "$1" "SELECT @@GLOBAL.$2"; }
+
+# mdb_status_is VAR VALUE NODE...: the status variable is VALUE on every NODE given.
+mdb_status_is() {
+  local var=$1 want=$2 n; shift 2
+  for n in "$@"; do [ "$(mdb_status "$n" "$var" 2>/dev/null)" = "$want" ] || return 1; done
+}
+# mdb_formed NODE...: all of them Synced in one primary component of that many.
+mdb_formed() {
+  mdb_status_is wsrep_cluster_size $# "$@" && mdb_status_is wsrep_cluster_status Primary "$@" &&
+    mdb_status_is wsrep_local_state_comment Synced "$@"
+}
+mdb_per_node() { # VAR NODE...: "n1=v1 n2=v2 ..." for log lines
+  local var=$1 n out=""; shift
+  for n in "$@"; do out="$out $n=$(mdb_status "$n" "$var" 2>/dev/null)"; done
+  echo "${out# }"
+}
 
 # mdb_stop NAME [SECONDS]: clean shutdown (SIGTERM, as mariadb-admin shutdown does); SIGKILL
 # and failure if it does not exit in time. Only the PID recorded for NAME is signalled, and
@@ -297,7 +321,8 @@ mdb_nodes() { # names of the nodes under MDB_ROOT
 }
 
 # mdb_cleanup STATUS: the EXIT trap. Stops only the PIDs this shell started, then removes the
-# root dir it created (MDB_KEEP=1 keeps it for a post-mortem). Prints error log tails on a
+# root dir it created (MDB_KEEP=1 keeps it for a post-mortem); MDB_AFTER_CLEANUP, if set, is run
+# once the servers are gone. Prints error log tails on a
 # failing exit unless the caller already did (MDB_TAILS_SHOWN=1).
 mdb_cleanup() {
   local rc=${1:-0} pid n
@@ -314,6 +339,8 @@ mdb_cleanup() {
     if mdb_alive "$pid"; then kill -KILL "$pid" 2>/dev/null; fi
     wait "$pid" 2>/dev/null
   done
+  # a caller's own teardown that must follow the servers (e.g. deleting their network namespaces)
+  [ -n "${MDB_AFTER_CLEANUP:-}" ] && $MDB_AFTER_CLEANUP
   if [ "$MDB_OWNED_ROOT" = 1 ] && [ -n "$MDB_ROOT" ] && [ "${MDB_KEEP:-0}" != 1 ]; then
     rm -rf "$MDB_ROOT"
   elif [ "$MDB_OWNED_ROOT" = 1 ]; then

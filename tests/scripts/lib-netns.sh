@@ -1,0 +1,64 @@
+# tests/scripts/lib-netns.sh: a full mesh of network namespaces joined by veth pairs, and the faults
+# the partition tests put on it (nftables drops, random loss; tc qdiscs removed on heal).
+# shellcheck shell=bash
+#
+# The caller sets NETNS_PREFIX (namespaces are PREFIX<i>), NETNS_NET (the first three octets) and
+# NETNS_BASE (node i is NETNS_NET.(i + NETNS_BASE) on its namespace's loopback), then calls
+# netns_mesh with the node indices, and netns_delete from its exit path. Needs root, ip and nft.
+
+netns_addr() { echo "$NETNS_NET.$(($1 + NETNS_BASE))"; }
+
+# netns_mesh I...: the namespaces, a veth pair per pair of nodes with a route each way, and an
+# empty nftables output chain per namespace for the faults. Returns 77 when namespaces or nftables
+# cannot be used here, 1 when a veth pair cannot be made.
+netns_mesh() {
+  local i a b ns=$NETNS_PREFIX
+  NETNS_NODES="$*" # first, so that netns_delete also removes a half-made mesh
+  for i in "$@"; do
+    ip netns add "$ns$i" || return 77
+    ip -n "$ns$i" link set lo up
+    ip -n "$ns$i" addr add "$(netns_addr "$i")/32" dev lo
+  done
+  for a in "$@"; do for b in "$@"; do
+    [ "$a" -lt "$b" ] || continue
+    ip link add "v$ns$a$b" type veth peer name "v$ns$b$a" || return 1
+    ip link set "v$ns$a$b" netns "$ns$a"; ip link set "v$ns$b$a" netns "$ns$b"
+    ip -n "$ns$a" link set "v$ns$a$b" up; ip -n "$ns$b" link set "v$ns$b$a" up
+    ip -n "$ns$a" route add "$(netns_addr "$b")/32" dev "v$ns$a$b" src "$(netns_addr "$a")"
+    ip -n "$ns$b" route add "$(netns_addr "$a")/32" dev "v$ns$b$a" src "$(netns_addr "$b")"
+  done; done
+  for i in "$@"; do
+    ip netns exec "$ns$i" nft add table inet trireme || return 77
+    ip netns exec "$ns$i" nft add chain inet trireme out '{ type filter hook output priority 0; policy accept; }'
+  done
+}
+
+netns_delete() { # deleting a namespace removes its veth ends, rules and qdiscs with it
+  local i
+  for i in ${NETNS_NODES:-}; do ip netns del "$NETNS_PREFIX$i" 2>/dev/null; done
+}
+
+netns_drop() { # A B: A's packets to B dropped
+  ip netns exec "$NETNS_PREFIX$1" nft add rule inet trireme out ip daddr "$(netns_addr "$2")" counter drop
+}
+netns_lossy() { # I PERCENT: that share of I's packets to the other nodes dropped at random
+  ip netns exec "$NETNS_PREFIX$1" nft add rule inet trireme out ip daddr "$NETNS_NET.0/24" \
+    numgen random mod 100 \< "$2" counter drop
+}
+netns_veths() { ip -n "$NETNS_PREFIX$1" -o link show type veth | awk -F': ' '{print $2}' | cut -d@ -f1; }
+netns_heal() { # every rule and qdisc gone
+  local i v
+  for i in $NETNS_NODES; do
+    ip netns exec "$NETNS_PREFIX$i" nft flush chain inet trireme out
+    for v in $(netns_veths "$i"); do ip netns exec "$NETNS_PREFIX$i" tc qdisc del dev "$v" root 2>/dev/null; done
+  done
+}
+# netns_netem ARGS...: a netem qdisc with ARGS on every veth; fails when the kernel has no sch_netem
+netns_netem() {
+  local i v
+  for i in $NETNS_NODES; do
+    for v in $(netns_veths "$i"); do
+      ip netns exec "$NETNS_PREFIX$i" tc qdisc add dev "$v" root netem "$@" 2>/dev/null || return 1
+    done
+  done
+}
