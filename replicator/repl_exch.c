@@ -141,7 +141,7 @@ static int representative(const struct repl_msg_state *s, int n, const tr_uuid *
          * applied while it held the state, which may be more than the most advanced holder
          * has now (that one came back as a new process with less than it had ordered): going
          * on from the holder would drop those commits (trireme-nsim seed 3048 --streaming) */
-        for (int i = 0; i < n && !whole; i++)
+        for (int i = 0; i < n && !whole && rep >= 0; i++) /* rep -1: no holder present */
             if (s[i].state == REPL_S_JOINING && !tr_uuid_compare(&s[i].group, &s[rep].group) &&
                 s[i].own_seqno > s[rep].seqno)
                 return -2;

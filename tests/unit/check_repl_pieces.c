@@ -30,6 +30,16 @@ static void quiet(enum tr_log_level level, const char *msg)
     (void)msg;
 }
 
+/* Under AddressSanitizer a test can mark memory next to its data as out of bounds. */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define ASAN_POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define ASAN_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define ASAN_POISON(p, n) ((void)(p), (void)(n))
+#define ASAN_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 /* uuids that sort by their first byte */
 static tr_uuid U(int n)
 {
@@ -303,6 +313,27 @@ START_TEST(exch_joiner_holding_more_than_every_holder_waits)
         ck_assert_int_eq(r.rep, 2);
         ck_assert_int_eq(r.seqno, 9);
     }
+}
+END_TEST
+
+START_TEST(exch_every_member_of_the_last_view_a_joiner)
+{
+    /* every member of the last ordering view is here, and all are joiners: nobody holds the
+     * state, and the check for a joiner holding more than the holders has no holder to compare
+     * with (it read s[-1]: AddressSanitizer in sim.nodes.arbitrators under make test-asan) */
+    int L[] = {1, 2};
+    static struct repl_msg_state a[3]; /* a[0] is out of bounds for the decision: poisoned */
+    struct repl_msg_state *s = a + 1;
+    s[0] = st_of(1, 15, false, REPL_S_JOINING, 16, 30, -1);
+    s[0].own_seqno = 13;
+    s[1] = st_of(2, 15, false, REPL_S_JOINING, 16, 30, -1);
+    lo_members(s, 2, L, 2);
+    ASAN_POISON(&a[0], sizeof a[0]);
+    for (int me = 0; me < 2; me++) {
+        struct repl_exch_result r = decide(s, 2, me, 30);
+        ck_assert_msg(r.no_state && r.waiting, "member %d: represented by %d", me, r.rep);
+    }
+    ASAN_UNPOISON(&a[0], sizeof a[0]);
 }
 END_TEST
 
@@ -1416,6 +1447,7 @@ static Suite *pieces_suite(void)
     tcase_add_test(tc, exch_restart_takes_the_most_advanced);
     tcase_add_test(tc, exch_all_of_last_view_here_takes_the_most_advanced);
     tcase_add_test(tc, exch_joiner_holding_more_than_every_holder_waits);
+    tcase_add_test(tc, exch_every_member_of_the_last_view_a_joiner);
     tcase_add_test(tc, exch_only_a_complete_stream_represents);
     tcase_add_test(tc, exch_waits_when_nobody_holds_it_all);
     tcase_add_test(tc, exch_restart_never_takes_over_a_running_primary);
