@@ -81,11 +81,15 @@ log "an arbitrator with another group name gave up after $(($(date +%s) - t)) s"
 "$ARBD" --daemon --address gcomm://$PEERS --group arbtest --name arb2 --log "$DIR/arb2.log" \
     --options "gmcast.listen_addr=tcp://127.0.0.1:$PG2" || fail "--daemon: the parent failed"
 PID_G2=""
-for try in $(seq 1 50); do # the daemon's pid: the process whose command line names its log
+for try in $(seq 1 50); do # the daemon's pid: the one process whose command line names its log
+    found=()
     for p in /proc/[0-9]*; do
-        tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -q -- "--log $DIR/arb2.log" && PID_G2=${p#/proc/}
+        tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -q -- "--log $DIR/arb2.log" || continue
+        # not the intermediate process of the double fork (the session leader, exiting): a
+        # SIGTERM sent to it never reached the daemon, and B went on counting arb2
+        [ "$(awk '{print $6}' "$p/stat" 2>/dev/null)" = "${p#/proc/}" ] || found+=("${p#/proc/}")
     done
-    [ -n "$PID_G2" ] && break
+    if [ ${#found[@]} = 1 ]; then PID_G2=${found[0]}; break; fi
     sleep 0.1
 done
 [ -n "$PID_G2" ] || fail "the daemon is not running"
