@@ -175,10 +175,17 @@ static void emit_kind(struct repl_core *c, struct repl_acts *out, enum repl_act_
         }                                                                                       \
     } while (0)
 
+/* The lowest seqno of the group's history this node's store holds (-1: none): the members'
+ * table keeps it for the choice of an IST donor. */
+static int64_t own_cached(const struct repl_core *c)
+{
+    return repl_gcache_first_of(c->gcache, &c->group_uuid);
+}
+
 static void send_join(struct repl_core *c, struct repl_acts *out, int type, int64_t seqno,
                       int status)
 {
-    struct repl_msg_join m = {c->cfg.self, seqno, status};
+    struct repl_msg_join m = {c->cfg.self, seqno, status, own_cached(c)};
     BROADCAST(c, out, repl_msg_join_encode(type, &m, &a_.msg));
 }
 
@@ -541,7 +548,10 @@ static bool in_view(const tr_uuid *src, void *arg)
 
 static void send_state(struct repl_core *c, struct repl_acts *out, int64_t conf_id)
 {
+    int64_t cached = own_cached(c);
     struct repl_msg_state m = {
+        .has_cached = cached >= 0,
+        .cached = cached,
         .conf_id = conf_id,
         .node = c->cfg.self,
         .group = c->group_uuid,
@@ -763,12 +773,18 @@ static void exch_complete(struct repl_core *c, struct repl_acts *out)
     }
     unserved(c, x);
     uint8_t *st = tr_fail_hit("core.mstate") ? NULL : calloc((size_t)x->n, 1);
+    int64_t *cached = st ? calloc((size_t)x->n, sizeof *cached) : NULL;
     int mrc = -1;
-    if (st) {
-        for (int i = 0; i < x->n; i++) st[i] = member_state(&x->states[i], &r);
-        mrc = repl_members_set(&c->memb, x->members, st, x->n);
-        free(st);
+    if (st && cached) {
+        for (int i = 0; i < x->n; i++) {
+            st[i] = member_state(&x->states[i], &r);
+            bool ours = x->states[i].has_cached && !tr_uuid_compare(&x->states[i].group, &r.group);
+            cached[i] = ours ? x->states[i].cached : -1;
+        }
+        mrc = repl_members_set(&c->memb, x->members, st, cached, x->n);
     }
+    free(st);
+    free(cached);
     if (mrc) {
         fail(c, out, "out of memory for the member table");
         drop_deferred(c, out);
@@ -917,6 +933,31 @@ static void ist_donor_left(struct repl_core *c, struct repl_acts *out)
     tr_warn("The donor left the group during IST of %lld..%lld (none of it applied): asking "
             "another member (%d of %d)", (long long)x->ist_from, (long long)x->ist_to,
             x->ist_retries, IST_RETRIES);
+}
+
+/* The donor refused an IST alone because its store does not hold the gap (the table's view of
+ * its store was older than its store: a purge, or a transfer of its own since the exchange).
+ * Nothing was sent, so another member whose store holds it is asked (the refusal carried the
+ * donor's real store, so the choice will not fall on it again). First this node's entry goes
+ * back from JOINER to PRIM in every member's table, by a failed JOIN of its own in total order,
+ * so that the request is not ignored as a repeat. */
+static bool ist_ask_another(struct repl_core *c, struct repl_acts *out, int donor)
+{
+    struct repl_xfer *x = &c->xfer;
+    if (!ist_retryable(c) || x->ist_retries >= IST_RETRIES) return false;
+    /* the member the group will choose now (the refusal updated the donor's entry) */
+    int self = repl_members_find(&c->memb, &c->cfg.self);
+    int other = repl_members_choose_donor(&c->memb, c->cfg.donors, self, x->ist_from);
+    if (other < 0 || other == donor || !repl_members_covers(&c->memb, other, x->ist_from))
+        return false;
+    x->ist_retries++;
+    x->have_donor = false;
+    tr_warn("The donor cannot serve IST of %lld..%lld (its write-set store holds %lld..): asking "
+            "another member (%d of %d)", (long long)x->ist_from, (long long)x->ist_to,
+            (long long)c->memb.cached[donor], x->ist_retries, IST_RETRIES);
+    send_join(c, out, REPL_MSG_JOIN, c->committed, -ENODATA);
+    send_str(c, out);
+    return true;
 }
 
 static void xfer_fail(struct repl_core *c, struct repl_acts *out, const char *why)
@@ -1244,7 +1285,12 @@ static void on_str(struct repl_core *c, struct repl_acts *out, const tr_uuid *se
         return;
     }
     bool me = tr_uuid_compare(&m.node, &c->cfg.self) == 0;
-    int donor = repl_members_choose_donor(&c->memb, m.donors, joiner);
+    /* with an IST part in this history, a member whose store holds the gap is preferred */
+    int64_t need = m.ist_addr[0] && !tr_uuid_compare(&m.position.uuid, &c->group_uuid) &&
+                           m.position.seqno >= 0
+                       ? m.position.seqno + 1
+                       : -1;
+    int donor = repl_members_choose_donor(&c->memb, m.donors, joiner, need);
     if (donor < 0) {
         char states[256];
         size_t o = 0;
@@ -1263,6 +1309,10 @@ static void on_str(struct repl_core *c, struct repl_acts *out, const tr_uuid *se
     const char *kind = !m.req_len ? " (IST)" : m.ist_addr[0] ? " (SST with IST)" : "";
     tr_info("Member %d (%s) requested state transfer%s from '%s'. Selected %d (%s) as donor.",
             joiner, jname, kind, *m.donors ? m.donors : "*any*", donor, c->memb.info[donor].name);
+    if (need >= 0 && !repl_members_covers(&c->memb, donor, need))
+        tr_info("No member that may donate reported a write-set store holding %lld..; %s",
+                (long long)need, m.req_len ? "the donor decides between IST and a snapshot"
+                                           : "the donor may have to refuse the IST");
     c->memb.state[joiner] = REPL_M_JOINER;
     if (me) {
         c->xfer.donor = c->memb.info[donor].id;
@@ -1429,6 +1479,7 @@ static void on_join(struct repl_core *c, struct repl_acts *out, int type, const 
     int idx = repl_members_find(&c->memb, &m.node);
     if (idx < 0 || !c->ordering) return;
     bool me = tr_uuid_compare(&m.node, &c->cfg.self) == 0;
+    c->memb.cached[idx] = m.cached; /* in total order: every member's table alike */
     uint8_t *ms = &c->memb.state[idx];
     if (type == REPL_MSG_DESYNC) {
         if (*ms == REPL_M_SYNCED || *ms == REPL_M_JOINED) *ms = REPL_M_DONOR;
@@ -1454,8 +1505,10 @@ static void on_join(struct repl_core *c, struct repl_acts *out, int type, const 
     else if (*ms == REPL_M_JOINER) *ms = REPL_M_PRIM;
     /* our donor gave up: nothing will arrive */
     if (!me && c->xfer.phase == REPL_XFER_WAIT && c->xfer.have_donor &&
-        tr_uuid_compare(&c->xfer.donor, &m.node) == 0)
+        tr_uuid_compare(&c->xfer.donor, &m.node) == 0) {
+        if (m.status == -ENODATA && ist_ask_another(c, out, idx)) return;
         xfer_fail(c, out, "the donor could not send the state");
+    }
 }
 
 /* ---- other control messages ---- */

@@ -756,6 +756,15 @@ int64_t repl_gcache_first(struct repl_gcache *g)
     return r;
 }
 
+int64_t repl_gcache_first_of(struct repl_gcache *g, const tr_uuid *group)
+{
+    if (!g || tr_uuid_is_nil(group)) return -1;
+    pthread_mutex_lock(&g->mu);
+    int64_t r = g->n && !tr_uuid_compare(&g->group, group) ? g->first : -1;
+    pthread_mutex_unlock(&g->mu);
+    return r;
+}
+
 int64_t repl_gcache_last(struct repl_gcache *g)
 {
     if (!g) return -1;

@@ -55,6 +55,8 @@ int repl_gcache_put_view(struct repl_gcache *g, const tr_uuid *group, int64_t se
 /* Every seqno in [from, to] is held (true for an empty range). */
 bool repl_gcache_has(struct repl_gcache *g, int64_t from, int64_t to);
 int64_t repl_gcache_first(struct repl_gcache *g); /* -1 when empty */
+/* the first seqno held when the store holds history group, else -1 */
+int64_t repl_gcache_first_of(struct repl_gcache *g, const tr_uuid *group);
 int64_t repl_gcache_last(struct repl_gcache *g);  /* -1 when empty */
 /* The group decided seqno fails everywhere (a vote): it is marked "no work" in the store. */
 void repl_gcache_forget(struct repl_gcache *g, int64_t seqno);

@@ -12,13 +12,14 @@ void repl_members_clear(struct repl_members *m)
     free(m->info);
     free(m->state);
     free(m->last);
+    free(m->cached);
     free(m->incoming);
     memset(m, 0, sizeof *m);
     m->safe = -1;
 }
 
 int repl_members_set(struct repl_members *m, const struct repl_member *info, const uint8_t *state,
-                     int n)
+                     const int64_t *cached, int n)
 {
     repl_members_clear(m);
     if (n <= 0) return 0;
@@ -26,8 +27,9 @@ int repl_members_set(struct repl_members *m, const struct repl_member *info, con
     m->info = fail ? NULL : calloc((size_t)n, sizeof *m->info);
     m->state = calloc((size_t)n, sizeof *m->state);
     m->last = calloc((size_t)n, sizeof *m->last);
+    m->cached = calloc((size_t)n, sizeof *m->cached);
     m->incoming = calloc((size_t)n, REPL_INCOMING_LEN + 1);
-    if (!m->info || !m->state || !m->last || !m->incoming) {
+    if (!m->info || !m->state || !m->last || !m->cached || !m->incoming) {
         repl_members_clear(m);
         return -1;
     }
@@ -37,6 +39,7 @@ int repl_members_set(struct repl_members *m, const struct repl_member *info, con
         m->info[i] = info[i];
         m->state[i] = state[i];
         m->last[i] = -1;
+        m->cached[i] = cached && cached[i] >= 0 ? cached[i] : -1;
         size_t len = strnlen(info[i].incoming, REPL_INCOMING_LEN);
         if (i) m->incoming[off++] = ',';
         memcpy(m->incoming + off, info[i].incoming, len);
@@ -60,23 +63,52 @@ int repl_members_data(const struct repl_members *m)
     return k;
 }
 
-int repl_members_choose_donor(const struct repl_members *m, const char *donors, int joiner)
+bool repl_members_covers(const struct repl_members *m, int i, int64_t need)
+{
+    return need >= 0 && i >= 0 && i < m->n && m->cached[i] >= 0 && m->cached[i] <= need;
+}
+
+/* The first synced member of the list (in its order) that can serve; with need, only one whose
+ * store covers it. *any: the list allows any member after its names. */
+static int choose_named(const struct repl_members *m, const char *donors, int joiner, int64_t need,
+                        bool *any)
 {
     const char *p = donors;
-    bool any = *donors == '\0';
+    *any = *donors == '\0';
     while (*p) {
         const char *e = strchr(p, ',');
         size_t len = e ? (size_t)(e - p) : strlen(p);
         for (int i = 0; len && i < m->n; i++)
             if (i != joiner && m->state[i] == REPL_M_SYNCED &&
+                (need < 0 || repl_members_covers(m, i, need)) &&
                 strnlen(m->info[i].name, REPL_NAME_LEN) == len &&
                 memcmp(m->info[i].name, p, len) == 0)
                 return i;
         if (!e) break;
         p = e + 1;
-        if (*p == '\0') any = true;
+        if (*p == '\0') *any = true;
     }
-    if (!any) return -1;
+    return -1;
+}
+
+int repl_members_choose_donor(const struct repl_members *m, const char *donors, int joiner,
+                              int64_t need)
+{
+    bool any;
+    int d = -1;
+    if (need >= 0) {
+        d = choose_named(m, donors, joiner, need, &any);
+        /* among the others, the store that starts highest and still covers: the ones reaching
+         * further back stay free for joiners that are further behind */
+        bool scan = d < 0 && any;
+        for (int i = 0; scan && i < m->n; i++)
+            if (i != joiner && m->state[i] == REPL_M_SYNCED && repl_members_covers(m, i, need) &&
+                (d < 0 || m->cached[i] > m->cached[d]))
+                d = i;
+        if (d >= 0) return d;
+    }
+    d = choose_named(m, donors, joiner, -1, &any);
+    if (d >= 0 || !any) return d;
     for (int i = 0; i < m->n; i++)
         if (i != joiner && m->state[i] == REPL_M_SYNCED) return i;
     return -1;

@@ -47,8 +47,10 @@ int repl_msg_state_encode(const struct repl_msg_state *m, struct tr_buf *out)
     memcpy(p, m->group.data, 16), p += 16;
     tr_put_u64(p, (uint64_t)m->seqno), p += 8;
     bool own = m->own_seqno > 0;
+    if (m->has_cached && m->cached < 0) return -1;
     *p++ = (uint8_t)((m->prim ? 1 : 0) | (m->served ? 2 : 0) | (m->catching_up ? 4 : 0) |
-                     (m->bootstrap ? 8 : 0) | (m->arbitrator ? 16 : 0) | (own ? 32 : 0));
+                     (m->bootstrap ? 8 : 0) | (m->arbitrator ? 16 : 0) | (own ? 32 : 0) |
+                     (m->has_cached ? 64 : 0));
     *p++ = m->state;
     tr_put_u16(p, m->proto_app), p += 2;
     memcpy(p, m->proposal.data, 16), p += 16;
@@ -78,6 +80,11 @@ int repl_msg_state_encode(const struct repl_msg_state *m, struct tr_buf *out)
         tr_put_u64(o, (uint64_t)m->own_seqno);
         if (tr_buf_append(out, o, sizeof o)) return -1;
     }
+    if (m->has_cached) {
+        uint8_t o[8];
+        tr_put_u64(o, (uint64_t)m->cached);
+        if (tr_buf_append(out, o, sizeof o)) return -1;
+    }
     return 0;
 }
 
@@ -103,8 +110,9 @@ int repl_msg_state_decode(const uint8_t *buf, size_t len, struct repl_msg_state 
     memcpy(m->node.data, p, 16), p += 16;
     memcpy(m->group.data, p, 16), p += 16;
     m->seqno = (int64_t)tr_get_u64(p), p += 8;
-    if (*p > 63) return -1;
+    if (*p > 127) return -1;
     bool own = (*p & 32) != 0;
+    m->has_cached = (*p & 64) != 0;
     m->prim = (*p & 1) != 0;
     m->served = (*p & 2) != 0;
     m->catching_up = (*p & 4) != 0;
@@ -138,6 +146,11 @@ int repl_msg_state_decode(const uint8_t *buf, size_t len, struct repl_msg_state 
         if (end - p < 8) return -1;
         m->own_seqno = (int64_t)tr_get_u64(p), p += 8;
         if (m->own_seqno <= 0) return -1;
+    }
+    if (m->has_cached) {
+        if (end - p < 8) return -1;
+        m->cached = (int64_t)tr_get_u64(p), p += 8;
+        if (m->cached < 0) return -1;
     }
     return p == end ? 0 : -1;
 }
@@ -219,21 +232,23 @@ int repl_msg_str_decode(const uint8_t *buf, size_t len, struct repl_msg_str *m)
 
 int repl_msg_join_encode(int type, const struct repl_msg_join *m, struct tr_buf *out)
 {
-    uint8_t h[HDR + 16 + 8 + 4];
+    uint8_t h[HDR + 16 + 8 + 4 + 8];
     put_hdr(h, type);
     memcpy(h + HDR, m->node.data, 16);
     tr_put_u64(h + HDR + 16, (uint64_t)m->seqno);
     tr_put_u32(h + HDR + 24, (uint32_t)m->status);
+    tr_put_u64(h + HDR + 28, (uint64_t)m->cached);
     return tr_buf_append(out, h, sizeof h);
 }
 
 int repl_msg_join_decode(int type, const uint8_t *buf, size_t len, struct repl_msg_join *m)
 {
-    if (len != HDR + 16 + 8 + 4 || !hdr_ok(buf, len, type)) return -1;
+    if (len != HDR + 16 + 8 + 4 + 8 || !hdr_ok(buf, len, type)) return -1;
     memcpy(m->node.data, buf + HDR, 16);
     m->seqno = (int64_t)tr_get_u64(buf + HDR + 16);
     m->status = (int32_t)tr_get_u32(buf + HDR + 24);
-    return m->seqno < -1 || m->status > 0 ? -1 : 0;
+    m->cached = (int64_t)tr_get_u64(buf + HDR + 28);
+    return m->seqno < -1 || m->status > 0 || m->cached < -1 ? -1 : 0;
 }
 
 int repl_msg_vote_encode(const struct repl_msg_vote *m, struct tr_buf *out)

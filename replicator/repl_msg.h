@@ -53,6 +53,11 @@ struct repl_msg_state {
      * of the last ordering view may have applied what only it and absent members delivered;
      * as a joiner it no longer holds the state, yet the group must not go on from less. */
     int64_t own_seqno;
+    /* the lowest seqno of `group` its write-set store holds (has_cached), which an IST from it
+     * can start at: the donor choice prefers a member whose store covers the joiner's gap
+     * (Galera's state message carries the same, gcs_state_msg_cached) */
+    bool has_cached;
+    int64_t cached;
     uint8_t state;       /* enum repl_fsm_state */
     uint16_t proto_app;  /* application protocol it speaks */
     tr_uuid proposal;    /* history uuid to use if nobody has one (bootstrap) */
@@ -97,11 +102,14 @@ struct repl_msg_str {
 };
 
 /* JOIN: node reached seqno (status 0), or its transfer failed (status -errno).
- * SYNC: node caught up (seqno: where, status 0). DESYNC: node desynced at seqno (status 0). */
+ * SYNC: node caught up (seqno: where, status 0). DESYNC: node desynced at seqno (status 0).
+ * cached: the lowest seqno its write-set store holds now, -1 for none (a transfer changes it:
+ * the members' table follows, so that the next IST donor choice knows) */
 struct repl_msg_join {
     tr_uuid node;
     int64_t seqno;
     int32_t status;
+    int64_t cached;
 };
 
 /* code: 0 applied, otherwise a hash of the host's error */

@@ -159,10 +159,12 @@ static void view(unsigned mask)
 
 /* Node i starts and connects, holding `at` (NULL: nothing), as grastate.dat says after a stop. */
 static int64_t held_mem_max; /* for the nodes started next; 0: the default */
+static int64_t gcache_size;  /* for the nodes started next; 0: 1 MiB */
 
 static void start_at(int i, const tr_gtid *at)
 {
-    struct repl_core_cfg cfg = {.proto_ver = 4, .capabilities = 0x7f, .gcache_size = 1 << 20,
+    struct repl_core_cfg cfg = {.proto_ver = 4, .capabilities = 0x7f,
+                                .gcache_size = gcache_size ? gcache_size : 1 << 20,
                                 .max_ws_raw = CERT_WS_MAX_SIZE, .held_mem_max = held_mem_max};
     cfg.self = N[i].id = U(i + 1);
     snprintf(cfg.name, sizeof cfg.name, "n%d", i + 1);
@@ -192,6 +194,7 @@ static void setup(void)
     gseq = 0;
     conf = 0;
     held_mem_max = 0;
+    gcache_size = 0;
 }
 
 static void teardown(void)
@@ -539,6 +542,94 @@ START_TEST(core_ist_donor_dies_nobody_left)
     deliver();
     ck_assert(info(2).failed);
     ck_assert_ptr_null(find(1, REPL_ACT_IST_SEND, 4));
+}
+END_TEST
+
+/* n1 keeps a small write-set store, n2 a large one: a group of the two, both Synced. */
+static void two_nodes_n1_small(void)
+{
+    gcache_size = 2048;
+    start(0);
+    gcache_size = 0;
+    view(1);
+    deliver();
+    start(1);
+    view(3);
+    deliver();
+    struct repl_ev ev = {.kind = REPL_EV_SST_REQUEST, .buf = (uint8_t *)"trivial", .len = 8};
+    step(1, &ev);
+    deliver();
+    ck_assert_int_eq(info(1).state, REPL_S_SYNCED);
+}
+
+/* ... which order 3..42: n1's store no longer holds 4.., n2's does. */
+static void small_store_n1(void)
+{
+    two_nodes_n1_small();
+    for (int k = 0; k < 40; k++) write_row(0, 'x', 2 + k); /* seqnos 3..42 */
+    deliver();
+    ck_assert_int_gt(info(0).cached_downto, 4);
+    ck_assert_int_le(info(1).cached_downto, 4);
+}
+
+/* n3, a running node that missed 4..42, asks for IST alone. n1 is the first synced member but
+ * its store starts past 4, as its STATE said: the group chooses n2, whose store holds the gap
+ * (before, n1 was chosen, refused, and n3 left: "Will never receive state"). */
+START_TEST(core_ist_donor_chosen_by_store)
+{
+    small_store_n1();
+    tr_gtid pos = {*repl_core_group(N[0].c), 3};
+    start_at(2, &pos);
+    view(7); /* seqno 43 */
+    deliver();
+    struct repl_ev ev = {.kind = REPL_EV_SST_REQUEST}; /* no snapshot possible: IST alone */
+    step(2, &ev);
+    deliver();
+    ck_assert(!info(2).failed);
+    ck_assert_ptr_null(find(0, REPL_ACT_IST_SEND, 4));
+    struct repl_act *s = find(1, REPL_ACT_IST_SEND, 4);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_int_eq(s->depends, 42);
+    struct repl_ev in = ist_records_of(s);
+    step(2, &in);
+    ck_assert(!info(2).failed);
+    ck_assert_int_eq(info(2).state, REPL_S_JOINED);
+    ck_assert_int_eq(count_acts(2, REPL_ACT_APPLY), 39);
+    /* its JOIN tells the group where its own store starts now: it could serve 4.. itself */
+    deliver();
+    ck_assert_int_eq(info(2).cached_downto, 4);
+}
+END_TEST
+
+/* The table can be older than a store: here n1 covered n3's gap at the exchange, then ordered
+ * past it before n3's request came. n1, preferred (its store starts highest), refuses; n3 asks
+ * again and n2 serves it. Without a member that covers, n3 leaves as before. */
+START_TEST(core_ist_refused_asks_another)
+{
+    two_nodes_n1_small();
+    for (int k = 0; k < 5; k++) write_row(0, 'x', 2 + k); /* seqnos 3..7: n1 still holds them */
+    deliver();
+    ck_assert_int_le(info(0).cached_downto, 4);
+    tr_gtid pos = {*repl_core_group(N[0].c), 3};
+    start_at(2, &pos);
+    view(7); /* seqno 8: both STATEs say "holds 4.." */
+    deliver();
+    for (int k = 0; k < 40; k++) write_row(0, 'x', 8 + k); /* n1's store moves past 4 */
+    deliver();
+    ck_assert_int_gt(info(0).cached_downto, 4);
+    struct repl_ev ev = {.kind = REPL_EV_SST_REQUEST};
+    step(2, &ev);
+    deliver();
+    ck_assert(!info(2).failed);
+    ck_assert_ptr_null(find(0, REPL_ACT_IST_SEND, 4)); /* n1 refused */
+    struct repl_act *s = find(1, REPL_ACT_IST_SEND, 4);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_int_eq(s->depends, 7);
+    struct repl_ev in = ist_records_of(s);
+    step(2, &in);
+    ck_assert(!info(2).failed);
+    ck_assert_int_eq(info(2).state, REPL_S_JOINED);
+    ck_assert_int_eq(count_acts(2, REPL_ACT_IST_RECV), 1); /* the same receiver all along */
 }
 END_TEST
 
@@ -986,6 +1077,8 @@ static Suite *core_suite(void)
     tcase_add_test(tc, core_join_spills_held);
     tcase_add_test(tc, core_ist_donor_dies_other_serves);
     tcase_add_test(tc, core_ist_donor_dies_nobody_left);
+    tcase_add_test(tc, core_ist_donor_chosen_by_store);
+    tcase_add_test(tc, core_ist_refused_asks_another);
     tcase_add_test(tc, core_restart_ist_bypass);
     tcase_add_test(tc, core_restart_ist_cut_after_bypass);
     tcase_add_test(tc, core_ist_delivers_missed_views);

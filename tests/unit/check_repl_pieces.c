@@ -447,6 +447,30 @@ START_TEST(msg_state_says_who_serves_it)
     ck_assert_int_eq(repl_msg_state_decode(b.ptr, b.len, &d), 0);
     ck_assert(d.served && d.own_seqno == 17);
     ck_assert_int_ne(repl_msg_state_decode(b.ptr, b.len - 4, &d), 0);
+    /* ... and where its write-set store starts (the IST donor choice), when it has one */
+    ck_assert(!d.has_cached);
+    m.has_cached = true;
+    m.cached = 0;
+    b.len = 0;
+    ck_assert_int_eq(repl_msg_state_encode(&m, &b), 0);
+    ck_assert_uint_eq(b.len, plain + 56);
+    ck_assert_int_eq(repl_msg_state_decode(b.ptr, b.len, &d), 0);
+    ck_assert(d.has_cached && d.cached == 0 && d.own_seqno == 17);
+    ck_assert_int_ne(repl_msg_state_decode(b.ptr, b.len - 1, &d), 0);
+    m.cached = -1; /* "has one, starting before nothing": not a store */
+    b.len = 0;
+    ck_assert_int_ne(repl_msg_state_encode(&m, &b), 0);
+    /* JOIN, SYNC and DESYNC carry the store's start too (-1: none) */
+    struct repl_msg_join j = {U(2), 40, -61, 17}, k;
+    b.len = 0;
+    ck_assert_int_eq(repl_msg_join_encode(REPL_MSG_JOIN, &j, &b), 0);
+    ck_assert_int_eq(repl_msg_join_decode(REPL_MSG_JOIN, b.ptr, b.len, &k), 0);
+    ck_assert(k.seqno == 40 && k.status == -61 && k.cached == 17);
+    ck_assert_int_ne(repl_msg_join_decode(REPL_MSG_JOIN, b.ptr, b.len - 8, &k), 0);
+    j.cached = -2;
+    b.len = 0;
+    ck_assert_int_eq(repl_msg_join_encode(REPL_MSG_SYNC, &j, &b), 0);
+    ck_assert_int_ne(repl_msg_join_decode(REPL_MSG_SYNC, b.ptr, b.len, &k), 0);
     tr_buf_free(&b);
 }
 END_TEST
@@ -537,7 +561,7 @@ static void members3(struct repl_members *m, int n, const uint8_t *states)
         snprintf(info[i].name, sizeof info[i].name, "n%d", i + 1);
     }
     memset(m, 0, sizeof *m);
-    ck_assert_int_eq(repl_members_set(m, info, states, n), 0);
+    ck_assert_int_eq(repl_members_set(m, info, states, NULL, n), 0);
 }
 
 static const uint8_t all_synced[8] = {REPL_M_SYNCED, REPL_M_SYNCED, REPL_M_SYNCED, REPL_M_SYNCED,
@@ -1355,15 +1379,46 @@ START_TEST(arb_new_history_and_what_it_saw)
 }
 END_TEST
 
+/* An IST donor is one whose store holds the joiner's gap (Galera's group_find_ist_donor):
+ * named ones in the list's order, then the store that starts highest; none: the plain choice. */
+START_TEST(members_ist_donor_by_store)
+{
+    static const uint8_t st[4] = {REPL_M_SYNCED, REPL_M_SYNCED, REPL_M_SYNCED, REPL_M_PRIM};
+    static const int64_t cached[4] = {90, 10, 40, -1};
+    struct repl_member info[4];
+    memset(info, 0, sizeof info);
+    for (int i = 0; i < 4; i++) {
+        info[i].id = U(i + 1);
+        snprintf(info[i].name, sizeof info[i].name, "n%d", i + 1);
+    }
+    struct repl_members m;
+    memset(&m, 0, sizeof m);
+    ck_assert_int_eq(repl_members_set(&m, info, st, cached, 4), 0);
+    ck_assert_int_eq(repl_members_choose_donor(&m, "", 3, -1), 0);  /* a snapshot: the first */
+    ck_assert_int_eq(repl_members_choose_donor(&m, "", 3, 95), 0);  /* all cover: highest start */
+    ck_assert_int_eq(repl_members_choose_donor(&m, "", 3, 50), 2);  /* n1 does not cover 50.. */
+    ck_assert_int_eq(repl_members_choose_donor(&m, "", 3, 20), 1);
+    ck_assert_int_eq(repl_members_choose_donor(&m, "", 3, 5), 0);   /* nobody covers: plain */
+    /* the list first, in its order, among those that cover */
+    ck_assert_int_eq(repl_members_choose_donor(&m, "n1,n2", 3, 50), 1);
+    ck_assert_int_eq(repl_members_choose_donor(&m, "n2,n3", 3, 50), 1);
+    ck_assert_int_eq(repl_members_choose_donor(&m, "n1,", 3, 50), 2);  /* then any */
+    ck_assert_int_eq(repl_members_choose_donor(&m, "n1", 3, 50), 0);   /* only n1: plain */
+    ck_assert(repl_members_covers(&m, 2, 40) && !repl_members_covers(&m, 2, 39) &&
+              !repl_members_covers(&m, 3, 1000) && !repl_members_covers(&m, 0, -1));
+    repl_members_clear(&m);
+}
+END_TEST
+
 START_TEST(arb_members_not_donor_purge_or_vote)
 {
     static const uint8_t st[3] = {REPL_M_ARBITRATOR, REPL_M_SYNCED, REPL_M_PRIM};
     struct repl_members m;
     members3(&m, 3, st); /* n1 arbitrator, n2 synced, n3 a joiner */
     ck_assert_int_eq(repl_members_data(&m), 2);
-    ck_assert_int_eq(repl_members_choose_donor(&m, "", 2), 1);
-    ck_assert_int_eq(repl_members_choose_donor(&m, "n1", 2), -1); /* named, but no donor */
-    ck_assert_int_eq(repl_members_choose_donor(&m, "", 1), -1);   /* n2 itself asks: nobody */
+    ck_assert_int_eq(repl_members_choose_donor(&m, "", 2, -1), 1);
+    ck_assert_int_eq(repl_members_choose_donor(&m, "n1", 2, -1), -1); /* named, but no donor */
+    ck_assert_int_eq(repl_members_choose_donor(&m, "", 1, -1), -1);   /* n2 itself asks: nobody */
     /* purge: the arbitrator sends no LAST and is not waited for */
     tr_uuid a = U(1), b = U(2), c = U(3);
     int64_t safe = -7;
@@ -1487,6 +1542,7 @@ static Suite *pieces_suite(void)
     tcase_add_test(tc, arb_never_represents_and_survivor_goes_on);
     tcase_add_test(tc, arb_new_history_and_what_it_saw);
     tcase_add_test(tc, arb_members_not_donor_purge_or_vote);
+    tcase_add_test(tc, members_ist_donor_by_store);
     tcase_add_test(tc, arb_answers_exchanges_and_drops_the_rest);
     suite_add_tcase(s, tc);
     tc = tcase_create("monitor");
