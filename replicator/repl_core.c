@@ -60,9 +60,11 @@ struct repl_core {
     uint64_t view_epoch;
     uint64_t now;
     int64_t committed;     /* the highest COMMITTED report */
-    /* the last seqnos a vote decided fail everywhere: a joiner whose own state is at or past one
-     * of them may have applied it (it left before the vote), so its snapshot is not bypassed */
-    int64_t vote_failed[8];
+    /* the last seqnos a vote decided fail everywhere, and the last seqno ordered when it was
+     * decided: a joiner whose own state is at or past one of them, but not past its decision,
+     * may have applied it (it succeeded there, then left before the vote ended, so it never
+     * learnt that it lost): its state is not completed by IST */
+    int64_t vote_failed[8], vote_failed_at[8];
     unsigned nvote_failed;
     /* votes on seqnos up to here may have begun before this node entered the ordered stream
      * (its state came from a transfer or from before it connected): it may have seen only
@@ -607,6 +609,7 @@ static uint8_t member_state(const struct repl_msg_state *s, const struct repl_ex
 static void failed_everywhere(struct repl_core *c, int64_t seqno)
 {
     repl_gcache_forget(c->gcache, seqno);
+    c->vote_failed_at[c->nvote_failed % 8] = c->last_seqno;
     c->vote_failed[c->nvote_failed++ % 8] = seqno;
     repl_xfer_held_skip(&c->xfer, seqno);
     c->failed_all[c->failed_all_next++ % FAILED_ALL] = seqno;
@@ -1373,6 +1376,18 @@ static void on_str(struct repl_core *c, struct repl_acts *out, const tr_uuid *se
         tr_info("Donating to member %d (%s) once the vote in progress has ended", joiner, jname);
 }
 
+/* A seqno at or before p that a vote failed everywhere, decided when p was the last seqno
+ * ordered or later: a node at p may have left before it saw the decision, having applied
+ * the seqno (a node that failed it leaves when it leaves the primary component with the vote
+ * undecided, so one that kept its state succeeded there). -1: none known. */
+static int64_t voted_after(const struct repl_core *c, int64_t p)
+{
+    unsigned nv = c->nvote_failed < 8 ? c->nvote_failed : 8;
+    for (unsigned i = 0; i < nv; i++)
+        if (c->vote_failed[i] <= p && c->vote_failed_at[i] >= p) return c->vote_failed[i];
+    return -1;
+}
+
 /* The donation this node was chosen for starts when no vote is open: an SST of the state at
  * this point of the order (the joiner drops what it held up to there), or the IST range. */
 static void serve_pending(struct repl_core *c, struct repl_acts *out)
@@ -1388,14 +1403,13 @@ static void serve_pending(struct repl_core *c, struct repl_acts *out)
              * the script passes the joiner's own position and copies nothing) and the gap goes
              * by IST below; otherwise a full snapshot */
             bool ist = sv->addr && repl_gcache_has(c->gcache, sv->first, sv->last);
-            unsigned nv = c->nvote_failed < 8 ? c->nvote_failed : 8;
-            for (unsigned i = 0; ist && i < nv; i++)
-                if (c->vote_failed[i] < sv->first) {
-                    ist = false;
-                    tr_info("IST not possible: the group decided seqno %lld fails everywhere, and the "
-                            "joiner's state at %lld may hold it; falling back to SST",
-                            (long long)c->vote_failed[i], (long long)sv->first - 1);
-                }
+            int64_t lost = ist ? voted_after(c, sv->first - 1) : -1;
+            if (lost >= 0) {
+                ist = false;
+                tr_info("IST not possible: the group decided seqno %lld fails everywhere, and the "
+                        "joiner's state at %lld may hold it; falling back to SST",
+                        (long long)lost, (long long)sv->first - 1);
+            }
             bool voted = !ist && sv->addr && repl_gcache_has(c->gcache, sv->first, sv->last);
             struct repl_act a = {.kind = REPL_ACT_DONATE, .req = sv->req, .req_len = sv->req_len,
                                  .bypass = ist};
@@ -1421,6 +1435,15 @@ static void serve_pending(struct repl_core *c, struct repl_acts *out)
             }
         }
         int64_t first = sv->first, last = sv->last;
+        int64_t lost = sv->req_len ? -1 : voted_after(c, first - 1);
+        if (lost >= 0) { /* an IST alone: no snapshot can replace the joiner's state */
+            repl_serve_free(sv);
+            tr_warn("Cannot serve IST of %lld..%lld: the group decided seqno %lld fails everywhere "
+                    "after the joiner's state at %lld, which may hold it; it needs a snapshot",
+                    (long long)first, (long long)last, (long long)lost, (long long)first - 1);
+            donor_failed(c, out, -ESTALE);
+            continue;
+        }
         struct repl_act a = {.kind = REPL_ACT_IST_SEND, .seqno = first, .depends = last,
                              .token = sv->token, .addr = sv->addr};
         sv->addr = NULL;
@@ -1507,6 +1530,15 @@ static void on_join(struct repl_core *c, struct repl_acts *out, int type, const 
     if (!me && c->xfer.phase == REPL_XFER_WAIT && c->xfer.have_donor &&
         tr_uuid_compare(&c->xfer.donor, &m.node) == 0) {
         if (m.status == -ENODATA && ist_ask_another(c, out, idx)) return;
+        if (m.status == -ESTALE) {
+            /* the group decided a seqno of its state failed after it left: its data may hold
+             * that write-set, so it keeps no position and its next start takes a snapshot */
+            repl_xfer_clear(&c->xfer);
+            fail_leave(c, out, "Will never receive state. Need to abort: the group decided, after "
+                               "this node left, that a write-set its state holds failed everywhere. "
+                               "Restart the node: it takes a snapshot", true, true);
+            return;
+        }
         xfer_fail(c, out, "the donor could not send the state");
     }
 }

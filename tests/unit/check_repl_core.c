@@ -1066,6 +1066,60 @@ START_TEST(core_alone_orphan_fragment_fails_everywhere)
 }
 END_TEST
 
+/* n1 applied seqno s where n2 and n3 failed it, and dropped out of the primary component before
+ * the vote ended: n2 and n3 went on and decided s failed everywhere, which n1 never learns. When
+ * n1 comes back asking for IST alone, its donor knows that its state (which holds s) does not
+ * reach past that decision: it refuses, and n1 leaves keeping no position, so that its next
+ * start takes a snapshot (before: it joined by IST with s applied, diverged for good;
+ * trireme-nsim --seed 5105 --streaming --pieces 160 --arbitrators). */
+START_TEST(core_left_during_vote_no_ist)
+{
+    two_node_group();
+    start(2);
+    view(7);
+    deliver();
+    struct repl_ev triv = {.kind = REPL_EV_SST_REQUEST, .buf = (uint8_t *)"trivial", .len = 8};
+    step(2, &triv);
+    deliver();
+    ck_assert_int_eq(info(2).state, REPL_S_SYNCED);
+    int64_t s = info(0).last_seqno + 1;
+    write_row(1, 'x', s - 1);
+    deliver();
+    ck_assert_int_eq(verdict(0, s), 1);
+    for (int i = 1; i < 3; i++) {
+        struct repl_ev f = {.kind = REPL_EV_APPLY_FAILED, .seqno = s, .rc = 1, .code = 7};
+        step(i, &f);
+    }
+    deliver(); /* their VOTEs reach n1 too, before it answers */
+    ck_assert(!info(0).failed);
+    struct repl_member me = {.id = N[0].id, .name = "n1"};
+    struct repl_gview np = {.primary = false, .conf_id = ++conf, .history = U(HIST), .close = gseq,
+                            .my_idx = 0, .memb_num = 1, .members = &me};
+    struct repl_ev nv = {.kind = REPL_EV_VIEW, .view = &np};
+    N[0].member = false;
+    step(0, &nv);
+    ck_assert(!info(0).failed); /* it applied s: it goes on, but cannot tell it won */
+    view(6); /* n2 and n3: s failed everywhere */
+    deliver();
+    write_row(1, 'y', s);
+    deliver();
+    view(7); /* n1 is back, behind: a joiner */
+    deliver();
+    ck_assert_int_eq(info(0).state, REPL_S_JOINING);
+    struct repl_ev ev = {.kind = REPL_EV_SST_REQUEST}; /* running: no snapshot possible */
+    step(0, &ev);
+    deliver();
+    ck_assert_ptr_nonnull(find(0, REPL_ACT_IST_RECV, -2)); /* it asked for IST alone */
+    ck_assert_ptr_null(find(1, REPL_ACT_IST_SEND, -2));
+    ck_assert_ptr_null(find(2, REPL_ACT_IST_SEND, -2));
+    ck_assert(info(0).failed);
+    struct repl_act *p = NULL;
+    for (size_t k = 0; k < N[0].log.n; k++)
+        if (N[0].log.a[k].kind == REPL_ACT_PERSIST) p = &N[0].log.a[k];
+    ck_assert(p && p->corrupt); /* the next start takes a snapshot */
+}
+END_TEST
+
 static Suite *core_suite(void)
 {
     Suite *s = suite_create("repl_core");
@@ -1087,6 +1141,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, core_str_from_non_member_ignored);
     tcase_add_test(tc, core_donor_cut_off_sends_no_join);
     tcase_add_test(tc, core_alone_orphan_fragment_fails_everywhere);
+    tcase_add_test(tc, core_left_during_vote_no_ist);
     suite_add_tcase(s, tc);
     return s;
 }
