@@ -654,9 +654,14 @@ static void vote_decided(struct repl_core *c, struct repl_acts *out, const struc
 /* gcomm delivers a message once a majority has it, so a donor cut off from the primary
  * component may never have seen the request that chose it, and would never serve. Every member
  * tells so alike from the STATE messages: the donor's stream of that history stops before the
- * request's place. Such a joiner counts as not served, and asks again. */
-static void unserved(struct repl_core *c, struct repl_exch *x)
+ * request's place. Such a joiner counts as not served, and asks again. A donor whose STATE is
+ * from another stream (a process restarted under the same uuid, whose stream starts empty, or
+ * one that went on in another primary component) may have begun the transfer before: it is
+ * not asked again (a snapshot served twice runs the host's script twice against one joiner);
+ * the joiner treats it as a donor that left. Returns true when that is this node's donor. */
+static bool unserved(struct repl_core *c, struct repl_exch *x)
 {
+    bool gone = false;
     for (int i = 0; i < x->n; i++) {
         struct repl_msg_state *j = &x->states[i];
         if (!j->served) continue;
@@ -669,16 +674,22 @@ static void unserved(struct repl_core *c, struct repl_exch *x)
         for (int k = 0; k < x->n; k++) {
             const struct repl_msg_state *d = &x->states[k];
             if (tr_uuid_compare(&d->node, &j->served_by)) continue;
-            if (tr_uuid_compare(&d->ghist, &j->served_hist) == 0 && d->gl >= j->served_at) break;
+            bool same = tr_uuid_compare(&d->ghist, &j->served_hist) == 0;
+            if (same && d->gl >= j->served_at) break;
             j->served = false;
-            if (i == x->my_idx) {
+            if (i == x->my_idx && same) {
                 tr_info("The donor did not see this node's state transfer request (it was cut "
                         "off before it was ordered): asking again");
                 c->xfer.have_donor = false;
+            } else if (i == x->my_idx) {
+                tr_warn("The donor comes back from another stream (restarted, or primary "
+                        "elsewhere): the transfer it may have begun is gone");
+                gone = true;
             }
             break;
         }
     }
+    return gone;
 }
 
 static void exch_complete(struct repl_core *c, struct repl_acts *out)
@@ -774,7 +785,7 @@ static void exch_complete(struct repl_core *c, struct repl_acts *out)
          * gone (server_state::close_orphaned_sr_transactions): no rollback fragment will come */
         cert_streaming_close(c->cert, in_view, x);
     }
-    unserved(c, x);
+    bool donor_gone = unserved(c, x);
     uint8_t *st = tr_fail_hit("core.mstate") ? NULL : calloc((size_t)x->n, 1);
     int64_t *cached = st ? calloc((size_t)x->n, sizeof *cached) : NULL;
     int mrc = -1;
@@ -836,7 +847,8 @@ static void exch_complete(struct repl_core *c, struct repl_acts *out)
         if (c->xfer.phase == REPL_XFER_WAIT && c->xfer.have_donor) {
             /* a donor that left (or came back as a new process) sends nothing more */
             int d = repl_members_find(&c->memb, &c->xfer.donor);
-            if (d < 0 || c->memb.state[d] == REPL_M_PRIM || c->memb.state[d] == REPL_M_JOINER)
+            if (d < 0 || c->memb.state[d] == REPL_M_PRIM || c->memb.state[d] == REPL_M_JOINER ||
+                donor_gone)
                 ist_donor_left(c, out);
         }
         struct repl_act a = {.kind = REPL_ACT_VIEW, .view = v, .seqno = c->last_seqno};

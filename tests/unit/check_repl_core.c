@@ -1120,6 +1120,38 @@ START_TEST(core_left_during_vote_no_ist)
 }
 END_TEST
 
+/* n3's snapshot request is served by n2 (n1 is desynced), which crashes and restarts under the
+ * same uuid before any view without it: its STATE comes from a new, empty stream. n2 may have
+ * begun the snapshot, so n3 does not ask again (the host's script would run twice against one
+ * joiner, "served twice"); it leaves as when a donor leaves mid-transfer
+ * (trireme-nsim --seed 744 --streaming --pieces 160 --arbitrators). */
+START_TEST(core_donor_restarted_not_asked_again)
+{
+    two_node_group();
+    write_row(1, 'x', 1);
+    deliver();
+    struct repl_ev ds = {.kind = REPL_EV_DESYNC};
+    step(0, &ds);
+    deliver();
+    start(2);
+    view(7);
+    deliver();
+    struct repl_ev rq = {.kind = REPL_EV_SST_REQUEST, .buf = (uint8_t *)"rsync", .len = 6};
+    step(2, &rq);
+    deliver();
+    ck_assert_ptr_nonnull(find(1, REPL_ACT_DONATE, -2)); /* n2 serves */
+    tr_gtid pos = {*repl_core_group(N[1].c), info(1).last_seqno};
+    repl_acts_free(&N[1].log);
+    repl_core_free(N[1].c); /* n2 crashes ... */
+    N[1].c = NULL;
+    start_at(1, &pos); /* ... and comes back under the same uuid */
+    view(7);
+    deliver();
+    ck_assert_ptr_null(find(1, REPL_ACT_DONATE, -2)); /* not served a second time */
+    ck_assert(info(2).failed);
+}
+END_TEST
+
 static Suite *core_suite(void)
 {
     Suite *s = suite_create("repl_core");
@@ -1142,6 +1174,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, core_donor_cut_off_sends_no_join);
     tcase_add_test(tc, core_alone_orphan_fragment_fails_everywhere);
     tcase_add_test(tc, core_left_during_vote_no_ist);
+    tcase_add_test(tc, core_donor_restarted_not_asked_again);
     suite_add_tcase(s, tc);
     return s;
 }
