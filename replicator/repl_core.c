@@ -297,10 +297,14 @@ static void fail_as(struct repl_core *c, struct repl_acts *out, const char *why,
 
 /* A snapshot (SST) cut short may have left the host's data half replaced; an IST cut short,
  * a bypassed SST (the host copied nothing), or a transfer whose state has arrived, leaves what
- * was committed a prefix of the history. */
+ * was committed a prefix of the history. A donor streams IST to a joiner with a snapshot
+ * request only when it bypassed the snapshot, so a stream that began (it ended whole or was
+ * cut: not a receiver that never saw its donor) says so before sst_received does. */
 static bool xfer_data_unsure(const struct repl_core *c)
 {
-    return c->xfer.req && c->xfer.phase != REPL_XFER_APPLY && !c->xfer.bypassed;
+    const struct repl_xfer *x = &c->xfer;
+    bool streamed = x->ist_in && (x->ist_rc == 0 || x->ist_rc == -ECONNRESET);
+    return x->req && x->phase != REPL_XFER_APPLY && !x->bypassed && !streamed;
 }
 
 static void fail(struct repl_core *c, struct repl_acts *out, const char *why)

@@ -708,6 +708,55 @@ START_TEST(core_restart_ist_cut_after_bypass)
 }
 END_TEST
 
+static struct repl_act *last_persist(int i)
+{
+    struct repl_act *last = NULL;
+    for (size_t k = 0; k < N[i].log.n; k++)
+        if (N[i].log.a[k].kind == REPL_ACT_PERSIST) last = &N[i].log.a[k];
+    ck_assert_ptr_nonnull(last);
+    return last;
+}
+
+/* The donor dies while it streams, before its host's bypass reached sst_received: the stream
+ * began, and a donor streams to a joiner with a snapshot request only when it bypassed the
+ * snapshot, so the host copied nothing: the joiner leaves (no retry with a snapshot request)
+ * with its saved state trusted, and its next start asks for IST, not a full snapshot. */
+START_TEST(core_restart_ist_cut_before_sst_received)
+{
+    tr_gtid pos;
+    struct repl_act *s = restart_n3_at_3(&pos);
+    struct repl_ev cut = {.kind = REPL_EV_IST_RECEIVED, .rc = -ECONNRESET, .why = "stream cut short"};
+    step(2, &cut);
+    ck_assert(!info(2).failed); /* sst_received may still come: it waits for the view */
+    repl_act_release(s);
+    repl_core_free(N[0].c);
+    N[0].c = NULL;
+    view(6); /* n2 and n3 */
+    deliver();
+    ck_assert(info(2).failed);
+    for (int64_t q = 4; q <= 6; q++) ck_assert_int_eq(verdict(2, q), -1);
+    struct repl_act *last = last_persist(2);
+    ck_assert(!last->corrupt);
+    ck_assert(tr_uuid_compare(&last->gtid.uuid, &pos.uuid) == 0);
+}
+END_TEST
+
+/* ... but a donor that dies before any stream came may have been copying a full snapshot into
+ * the host's data: that state is not trusted (the next start takes a full SST). */
+START_TEST(core_restart_donor_dies_before_stream)
+{
+    tr_gtid pos;
+    struct repl_act *s = restart_n3_at_3(&pos);
+    repl_act_release(s);
+    repl_core_free(N[0].c);
+    N[0].c = NULL;
+    view(6);
+    deliver();
+    ck_assert(info(2).failed);
+    ck_assert(last_persist(2)->corrupt);
+}
+END_TEST
+
 /* LAST reports bound the purge by the last_seen of this node's write-sets still in flight:
  * purging past it would fail them as "too old" without any conflict. */
 START_TEST(core_last_report_waits_for_in_flight)
@@ -1167,6 +1216,8 @@ static Suite *core_suite(void)
     tcase_add_test(tc, core_ist_refused_asks_another);
     tcase_add_test(tc, core_restart_ist_bypass);
     tcase_add_test(tc, core_restart_ist_cut_after_bypass);
+    tcase_add_test(tc, core_restart_ist_cut_before_sst_received);
+    tcase_add_test(tc, core_restart_donor_dies_before_stream);
     tcase_add_test(tc, core_ist_delivers_missed_views);
     tcase_add_test(tc, core_last_report_waits_for_in_flight);
     tcase_add_test(tc, core_donor_and_desynced_exempt_from_flow);

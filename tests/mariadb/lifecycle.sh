@@ -1,0 +1,355 @@
+#!/usr/bin/env bash
+# tests/mariadb/lifecycle.sh: a rolling restart under writes, and IST whose donor or joiner dies.
+# Usage: lifecycle.sh PROVIDER_SO. Prints each check as it runs; the last line is "N passed, M failed".
+#
+# Three MariaDB nodes, wsrep_sst_method=rsync (issue 17's tests):
+# 1. rolling: clients write through every node and record each acknowledged commit with its
+#    time; n1, n2, n3 in turn are stopped cleanly and started again, 3 Synced in between. No
+#    restart may copy data (the donor's rsync script runs with --bypass, the joiner's says "rsync
+#    IST completed"); every acknowledged row is on all three, the checksums equal; the longest
+#    time without a commit is printed, and fails the test above MAX_GAP_MS when that is set.
+# 2. donor: n3 misses GAP write-sets, starts again, and its IST donor is SIGKILLed while the
+#    stream runs. n3 must end Synced with the others' data, or leave with Galera's "Will never
+#    receive state" line and nothing of the gap applied (its recovered position is where it
+#    stopped), and then come back by IST from the node left. Never a hang.
+# 3. joiner: n3 misses GAP write-sets again and is SIGKILLed while it receives or applies them;
+#    started again from its recovered position it must be Synced with identical checksums.
+set -u
+PROVIDER=${1:?usage: lifecycle.sh PROVIDER_SO}
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=../scripts/lib-mariadb.sh
+source "$HERE/../scripts/lib-mariadb.sh"
+DEADLINE=${DEADLINE:-1500}
+PARTS=${LIFECYCLE_PARTS:-rolling donor joiner}
+GAP=${GAP:-100000}             # write-sets a restarted node misses in parts 2 and 3
+AWAY_S=${AWAY_S:-4}            # seconds each node stays down in the rolling restart
+MAX_GAP_MS=${MAX_GAP_MS:-}     # part 1: fail when the longest commit gap exceeds it (empty: print only)
+export MDB_SQL_TIMEOUT=${MDB_SQL_TIMEOUT:-30}
+# A store that holds GAP write-sets on both providers; commits not flushed one by one, so that
+# producing the gap does not dominate the run.
+export MDB_PROVIDER_OPTIONS="gmcast.listen_addr=tcp://127.0.0.1:{GCOMM};ist.recv_addr=127.0.0.1:{IST};gcache.size=256M"
+export MDB_EXTRA_CNF="innodb_flush_log_at_trx_commit=2"
+NODES="n1 n2 n3"
+# shellcheck source-path=SCRIPTDIR source=../scripts/lib-check.sh
+source "$HERE/../scripts/lib-check.sh"
+
+# shellcheck disable=SC2086 # NODES is a list
+formed() { mdb_formed $NODES; }
+# shellcheck disable=SC2086
+per_node() { mdb_per_node "$1" $NODES; }
+sw() { mdb_sql "$1" "SET SESSION wsrep_sync_wait=15; $2"; }
+lines() { wc -l <"$(mdb_dir "$1")/error.log"; }
+since() { tail -n "+$(($2 + 1))" "$(mdb_dir "$1")/error.log"; } # NAME LINE: the log after LINE
+now_ms() { local t=${EPOCHREALTIME/./}; echo "${t%???}"; }       # wall clock: differences only
+log_has() { since "$1" "$2" | grep -q "$3"; }                  # NAME LINE PATTERN
+# wait_fast SECONDS CMD...: wait_for, polling every 50 ms (a kill must land inside a window)
+wait_fast() {
+  local limit=$1 start=$SECONDS; shift
+  while ! "$@"; do
+    [ $((SECONDS - start)) -lt "$limit" ] || return 1
+    sleep 0.05
+  done
+}
+others() { local n; for n in $NODES; do [ "$n" = "$1" ] || echo "$n"; done; }
+
+# same_data WHAT NODE...: CHECKSUM TABLE life.t and the row count agree on every NODE
+same_data() {
+  local what=$1 n s sums="" counts=""; shift
+  for n in "$@"; do
+    s=$(sw "$n" "CHECKSUM TABLE life.t" 2>&1 | cut -f2); sums="$sums $n=$s"
+    counts="$counts $n=$(sw "$n" "SELECT COUNT(*) FROM life.t" 2>&1)"
+  done
+  if [ "$(tr ' ' '\n' <<<"$sums" | sed -n 's/.*=//p' | sort -u | wc -l)" = 1 ] &&
+     [ "$(tr ' ' '\n' <<<"$counts" | sed -n 's/.*=//p' | sort -u | wc -l)" = 1 ]; then
+    pass "$what: CHECKSUM TABLE life.t and row count equal:$sums;$counts"
+  else
+    fail "$what: data differs: checksums$sums; rows$counts"
+  fi
+}
+
+# no_sst WHO NODE LOGLINES: the restart of WHO after its log line LINE (and the donors' logs
+# after theirs, "n1:L1 n2:L2 ...") copied no data: the joiner's rsync script ran as IST and
+# every donor script that ran had --bypass.
+no_sst() {
+  local who=$1 from=$2 marks=$3 m n l donors full
+  if since "$who" "$from" | grep -q 'rsync IST completed on joiner'; then
+    pass "$who: its rsync script ran as IST ('rsync IST completed on joiner')"
+  else
+    fail "$who: no 'rsync IST completed on joiner' in its log: $(since "$who" "$from" | grep -m1 -o 'rsync [A-Z]* completed on joiner\|SST [a-z ]*failed.*')"
+  fi
+  donors=0 full=0
+  for m in $marks; do
+    n=${m%%:*} l=${m#*:}
+    donors=$((donors + $(since "$n" "$l" | grep -c "Running: 'wsrep_sst_rsync --role 'donor'")))
+    full=$((full + $(since "$n" "$l" | grep "Running: 'wsrep_sst_rsync --role 'donor'" | grep -vc -- '--bypass')))
+  done
+  if [ "$donors" -ge 1 ] && [ "$full" = 0 ]; then
+    pass "$who: every donor script ran with --bypass ($donors)"
+  else
+    fail "$who: donor scripts $donors, of them without --bypass (a full copy) $full"
+  fi
+}
+marks_of() { local n out=""; for n in "$@"; do out="$out $n:$(lines "$n")"; done; echo "$out"; }
+
+# ---- clients: each writes through one node and records "MS ID" of every acknowledged commit
+client() { # NODE K
+  local node=$1 k=$2 i=0 id
+  while [ ! -e "$MDB_ROOT/stop" ]; do
+    i=$((i + 1)); id=$((k * 10000000 + i))
+    if MDB_SQL_TIMEOUT=20 mdb_sql "$node" "INSERT INTO life.t VALUES ($id, '$node', 'c')" >/dev/null 2>&1; then
+      echo "$(now_ms) $id" >>"$MDB_ROOT/commits.$k"
+    else
+      sleep 0.05 # a node down or not ready refuses at once: do not spin
+    fi
+  done
+}
+CLIENTS=""
+clients_start() {
+  local n k=0
+  rm -f "$MDB_ROOT/stop"
+  for n in $NODES $NODES; do
+    k=$((k + 1)); touch "$MDB_ROOT/commits.$k"
+    client "$n" "$k" &
+    CLIENTS="$CLIENTS $!"
+  done
+  MDB_CHILD_PIDS="$MDB_CHILD_PIDS $CLIENTS"
+}
+clients_stop() {
+  local p
+  touch "$MDB_ROOT/stop"
+  for p in $CLIENTS; do wait "$p" 2>/dev/null; MDB_CHILD_PIDS=${MDB_CHILD_PIDS/ $p/}; done
+  CLIENTS=""
+}
+# gap T0 T1: the longest time in ms within [T0, T1] without a commit from any client
+gap() {
+  cat "$MDB_ROOT"/commits.* | awk -v t0="$1" -v t1="$2" '$1 >= t0 && $1 <= t1 { print $1 }' | sort -n |
+    awk -v t0="$1" -v t1="$2" 'BEGIN { p = t0; m = 0 } { if ($1 - p > m) m = $1 - p; p = $1 }
+                               END { if (t1 - p > m) m = t1 - p; print m }'
+}
+gap_at() { # T0 T1: when (ms after T0) the longest gap began
+  cat "$MDB_ROOT"/commits.* | awk -v t0="$1" -v t1="$2" '$1 >= t0 && $1 <= t1 { print $1 }' | sort -n |
+    awk -v t0="$1" -v t1="$2" 'BEGIN { p = t0; m = 0; at = 0 } { if ($1 - p > m) { m = $1 - p; at = p - t0 }; p = $1 }
+                               END { if (t1 - p > m) at = p - t0; print at }'
+}
+commits_in() { cat "$MDB_ROOT"/commits.* | awk -v t0="$1" -v t1="$2" '$1 >= t0 && $1 <= t1' | wc -l; }
+
+# acked_everywhere WHAT: every acknowledged id is on all three nodes
+acked_everywhere() {
+  local n missing
+  cat "$MDB_ROOT"/commits.* | cut -d' ' -f2 | sort >"$MDB_ROOT/acked"
+  for n in $NODES; do
+    sw "$n" "SELECT id FROM life.t WHERE pad = 'c'" 2>&1 | sort >"$MDB_ROOT/have.$n"
+    missing=$(comm -23 "$MDB_ROOT/acked" "$MDB_ROOT/have.$n" | wc -l)
+    expect "$1: acknowledged rows missing on $n (of $(wc -l <"$MDB_ROOT/acked"))" "$missing" 0
+  done
+}
+
+# ---- 1. rolling restart
+rolling() {
+  local n t0 ts tr tf g all_g from marks line="" worst=0
+  echo "--- 1. rolling restart of n1, n2, n3 under writes through every node ($AWAY_S s down each)"
+  clients_start
+  sleep 3
+  t0=$(now_ms)
+  sleep 3
+  for n in $NODES; do
+    from=$(lines "$n")
+    ts=$(now_ms)
+    if mdb_stop "$n" 120; then pass "$n: clean shutdown"; else fail "$n: clean shutdown within 120 s"; fi
+    # shellcheck disable=SC2046
+    wait_for 30 mdb_status_is wsrep_cluster_size 2 $(others "$n") ||
+      fail "$n gone: the others did not see a view of 2 within 30 s"
+    sleep "$AWAY_S"
+    # shellcheck disable=SC2046
+    marks=$(marks_of $(others "$n"))
+    tr=$(now_ms)
+    mdb_start "$n"
+    mdb_wait_ready "$n" 150 || abort "$n: wsrep_ready=ON within 150 s of its restart"
+    wait_for 60 formed || abort "after $n's restart, 3 Synced: $(per_node wsrep_local_state_comment)"
+    tf=$(now_ms)
+    sleep 2 # commits after it: the clients go on
+    g=$(gap "$ts" "$(now_ms)")
+    [ "$g" -gt "$worst" ] && worst=$g
+    pass "$n: back, 3 Synced $(((tf - tr) / 100 / 10)).$(((tf - tr) / 100 % 10)) s after its start"
+    line="$line $n:${g}ms"
+    echo "FIGURE: $n restart: longest commit gap $g ms (it began $(gap_at "$ts" "$(now_ms)") ms after the stop), $(commits_in "$ts" "$(now_ms)") commits in $(((tf + 2000 - ts) / 1000)) s"
+    no_sst "$n" "$from" "$marks"
+  done
+  tf=$(now_ms)
+  sleep 1
+  clients_stop
+  all_g=$(gap "$t0" "$tf")
+  echo "FIGURE: rolling restart on $(basename "$PROVIDER"): longest commit gap $all_g ms over $(((tf - t0) / 1000)) s ($(commits_in "$t0" "$tf") commits; per restart$line)"
+  if [ -n "$MAX_GAP_MS" ]; then
+    if [ "$all_g" -le "$MAX_GAP_MS" ]; then pass "longest commit gap $all_g ms <= $MAX_GAP_MS ms"; else
+      fail "longest commit gap $all_g ms > $MAX_GAP_MS ms"; fi
+  fi
+  acked_everywhere "rolling restart"
+  same_data "rolling restart" n1 n2 n3
+}
+
+# write_gap N: N single-row write-sets, through two connections, to n1 and n2
+write_gap() {
+  local n=$1 base half p pids=""
+  base=$(sw n1 "SELECT COALESCE(MAX(id), 0) FROM life.t WHERE id < 10000000")
+  half=$((n / 2))
+  for p in 0 1; do
+    awk -v b=$((base + p * half)) -v n=$half 'BEGIN { for (i = 1; i <= n; i++)
+        printf "INSERT INTO life.t VALUES (%d, \"gap\", REPEAT(\"x\", 100));\n", b + i }' |
+      timeout 900 "$MDB_CLIENT" --no-defaults --protocol=socket -S "$(mdb_dir "n$((p + 1))")/mysqld.sock" -uroot &
+    pids="$pids $!"
+  done
+  MDB_CHILD_PIDS="$MDB_CHILD_PIDS $pids"
+  local rc=0
+  for p in $pids; do wait "$p" || rc=1; MDB_CHILD_PIDS=${MDB_CHILD_PIDS/ $p/}; done
+  return $rc
+}
+
+# n3_away: n3 stops cleanly and misses GAP write-sets; echoes its grastate seqno
+n3_away() {
+  local t0
+  mdb_stop n3 120 || { fail "n3: clean shutdown within 120 s"; return 1; }
+  wait_for 30 mdb_status_is wsrep_cluster_size 2 n1 n2 || fail "n1, n2: a view of 2 within 30 s"
+  t0=$SECONDS
+  write_gap "$GAP" || abort "writing $GAP rows while n3 is away"
+  echo "n3 away: $GAP write-sets written in $((SECONDS - t0)) s; n3 stopped at seqno $(mdb_grastate n3 seqno), n1 at $(mdb_status n1 wsrep_last_committed)" >&2
+}
+
+# which_donor FROM1 FROM2: the node (n1 or n2) whose log after FROM shows a donor script
+which_donor() {
+  local n m
+  for m in "n1:$1" "n2:$2"; do
+    n=${m%%:*}
+    since "$n" "${m#*:}" | grep -q "Running: 'wsrep_sst_rsync --role 'donor'\|IST sender starts\|async IST sender" && { echo "$n"; return; }
+  done
+}
+
+# recovered_seqno NODE: the seqno mariadbd --wsrep-recover finds in InnoDB
+recovered_seqno() { local p; p=$(mdb_recover "$1") || return 1; echo "${p##*:}"; }
+
+# ---- 2. the IST donor killed mid-transfer
+donor_killed() {
+  local p3 f1 f2 f3 donor left t0 outcome="" rs pos
+  echo "--- 2. n3 misses $GAP write-sets, restarts; its IST donor is SIGKILLed while the stream runs"
+  n3_away
+  p3=$(mdb_grastate n3 seqno)
+  f1=$(lines n1) f2=$(lines n2) f3=$(lines n3)
+  mdb_start n3
+  # the stream has begun when the joiner says "Receiving IST"; the donor is the one whose script ran
+  wait_fast 120 log_has n3 "$f3" "Receiving IST" || abort "n3: no 'Receiving IST' within 120 s"
+  donor=$(which_donor "$f1" "$f2")
+  [ -n "$donor" ] || abort "no donor script in n1's or n2's log"
+  mdb_kill "$donor"
+  left=$(others "$donor" | grep -v n3)
+  pass "$donor (the donor) SIGKILLed while n3 receives IST; $left is left"
+  # n3 either completes (the stream had arrived: nothing more was needed from the donor, or a
+  # retry from $left), or leaves; within 120 s, never a hang
+  t0=$SECONDS
+  while [ $((SECONDS - t0)) -lt 120 ]; do
+    if ! mdb_alive "$(mdb_pid n3)"; then outcome=left; break; fi
+    if [ "$(mdb_status n3 wsrep_local_state_comment 2>/dev/null)" = Synced ] &&
+       [ "$(mdb_status n3 wsrep_ready 2>/dev/null)" = ON ]; then outcome=synced; break; fi
+    sleep 0.2
+  done
+  echo "n3's log after the donor's kill:" >&2
+  since n3 "$f3" | grep -E "Receiving IST|IST received|donor|Will never|Terminated|abort|IST:" | tail -n 12 >&2
+  case $outcome in
+  synced)
+    pass "n3 Synced $((SECONDS - t0)) s after its donor's kill ($(since n3 "$f3" | grep -c 'IST received') complete streams)"
+    ;;
+  left)
+    if since n3 "$f3" | grep -q "Will never receive state"; then
+      pass "n3 left $((SECONDS - t0)) s after its donor's kill: $(since n3 "$f3" | grep -o 'Will never receive state.*' | head -n 1)"
+    else
+      fail "n3 exited without 'Will never receive state': $(since n3 "$f3" | tail -n 3 | tr '\n' ' ')"
+    fi
+    mdb_kill n3 # reap
+    # nothing of the gap applied: InnoDB is where n3 stopped, and grastate.dat keeps the uuid
+    rs=$(recovered_seqno n3) || fail "n3: --wsrep-recover after leaving"
+    expect "n3 after leaving: recovered seqno (where it stopped, nothing of the gap applied)" "${rs:-none}" "$p3"
+    if [ "$(mdb_grastate n3 uuid)" = "$(mdb_grastate "$left" uuid)" ]; then
+      pass "n3: grastate.dat keeps the group uuid (IST next time)"
+    else
+      fail "n3: grastate.dat lost the group's uuid: $(tr '\n' ' ' <"$(mdb_dir n3)/data/grastate.dat")"
+    fi
+    wait_for 30 mdb_status_is wsrep_cluster_status Primary "$left" ||
+      fail "$left: not Primary after the donor's kill and n3's leave: $(mdb_status "$left" wsrep_cluster_status)"
+    f3=$(lines n3)
+    local marks; marks=$(marks_of "$left")
+    # grastate.dat says seqno -1 after the abort: the position comes from InnoDB, as systemd's
+    # galera_recovery gives it
+    mdb_start n3 --wsrep-start-position="$(mdb_grastate n3 uuid):$rs"
+    if mdb_wait_ready n3 150; then pass "n3 started again, ready"; else abort "n3: ready within 150 s of its second start"; fi
+    no_sst n3 "$f3" "$marks"
+    ;;
+  *)
+    abort "n3 neither Synced nor gone 120 s after its donor's kill: $(mdb_status n3 wsrep_local_state_comment)"
+    ;;
+  esac
+  # the donor back (crash recovery, then IST from the others)
+  pos=$(mdb_recover "$donor") || abort "$donor: --wsrep-recover"
+  mdb_start "$donor" --wsrep-start-position="$pos"
+  mdb_wait_ready "$donor" 150 || abort "$donor: ready after its restart"
+  wait_for 60 formed || abort "3 Synced after the donor's restart: $(per_node wsrep_local_state_comment)"
+  pass "$donor back from its recovered position $pos; 3 Synced"
+  same_data "donor killed" n1 n2 n3
+}
+
+# ---- 3. the joiner killed mid-IST, restarted
+# applying P: n3 applies its IST, past P + 1000 (its server answers while it is still a joiner)
+applying() {
+  local lc
+  lc=$(mdb_status n3 wsrep_last_committed 2>/dev/null)
+  [ -n "$lc" ] && [ "$lc" -gt $(($1 + 1000)) ]
+}
+joiner_killed() {
+  local f3 t0 pos p3 lc target
+  echo "--- 3. n3 misses $GAP write-sets, restarts, and is SIGKILLed while it applies them"
+  n3_away
+  target=$(mdb_status n1 wsrep_last_committed)
+  f3=$(lines n3)
+  mdb_start n3
+  # killed once the apply runs: part of the gap is committed in InnoDB, the rest not
+  p3=$(mdb_grastate n3 seqno)
+  wait_fast 120 applying "$p3" || abort "n3: no IST apply within 120 s (wsrep_last_committed $(mdb_status n3 wsrep_last_committed))"
+  lc=$(mdb_status n3 wsrep_last_committed)
+  mdb_kill n3
+  if [ "$lc" -gt "$p3" ] && [ "$lc" -lt "$target" ]; then
+    pass "n3 SIGKILLed mid-apply: it had committed $lc of $((p3 + 1))..$target"
+  else
+    fail "n3 was not killed mid-apply: last committed $lc, gap $((p3 + 1))..$target"
+  fi
+  pos=$(mdb_recover n3) || abort "n3: --wsrep-recover after the kill"
+  echo "n3 recovered $pos (stopped at $(mdb_grastate n3 seqno 2>/dev/null), the group at $(mdb_status n1 wsrep_last_committed))"
+  f3=$(lines n3)
+  t0=$SECONDS
+  mdb_start n3 --wsrep-start-position="$pos"
+  mdb_wait_ready n3 300 || abort "n3: ready within 300 s of its restart after the kill"
+  wait_for 60 formed || abort "3 Synced after n3's restart: $(per_node wsrep_local_state_comment)"
+  pass "n3 back and 3 Synced $((SECONDS - t0)) s after its start ($(since n3 "$f3" | grep -o 'rsync [A-Z]* completed on joiner' | head -n 1))"
+  same_data "joiner killed" n1 n2 n3
+}
+
+echo "lifecycle: provider $PROVIDER, parts: $PARTS"
+[ -r "$PROVIDER" ] || abort "provider library $PROVIDER not found (build it first)"
+mdb_init "" || abort "test environment (mariadb client, mariadb-install-db)"
+# shellcheck disable=SC2086
+mdb_cluster "$PROVIDER" $NODES || abort "3 nodes created, started and ready"
+wait_for 60 formed || abort "cluster of 3 not formed within 60 s: $(per_node wsrep_local_state_comment)"
+pass "3 nodes Synced in a primary component"
+all="gcomm://127.0.0.1:$(mdb_get n1 gcomm_port),127.0.0.1:$(mdb_get n2 gcomm_port),127.0.0.1:$(mdb_get n3 gcomm_port)"
+for n in $NODES; do mdb_set_address "$n" "$all"; done # a restarted n1 joins instead of bootstrapping
+mdb_sql n1 "CREATE DATABASE life; CREATE TABLE life.t (id BIGINT PRIMARY KEY, node VARCHAR(8), pad VARCHAR(128)) ENGINE=InnoDB" ||
+  abort "n1: CREATE TABLE life.t"
+for part in $PARTS; do
+  case $part in
+  rolling) rolling ;;
+  donor) donor_killed ;;
+  joiner) joiner_killed ;;
+  *) abort "unknown part $part" ;;
+  esac
+done
+for n in n3 n2 n1; do
+  if mdb_stop "$n" 120; then pass "$n: clean shutdown"; else fail "$n: clean shutdown within 120 s"; fi
+done
+finish
