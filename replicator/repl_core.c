@@ -775,6 +775,25 @@ static void exch_complete(struct repl_core *c, struct repl_acts *out)
         repl_exch_clear(x);
         return;
     }
+    if (repl_votes_carried(&c->votes)) {
+        /* a failure here was undecided when this node left the primary component: it is asked
+         * again among the members holding the state, unless this node needs a state transfer
+         * (the group moved on without it) or it is the only one holding the state (nobody to
+         * vote with, as at a failure while alone) */
+        if (!r.joined)
+            fail_corrupt(c, out, "left the primary component while the vote on a write-set that "
+                                 "failed here was undecided, and the group moved on");
+        else if (repl_votes_voters(&c->memb) <= 1)
+            fail_corrupt(c, out, "left the primary component while the vote on a write-set that "
+                                 "failed here was undecided, and no other member holding the "
+                                 "state is here to vote with");
+        else {
+            tr_info("A write-set that failed here was undecided when this node left the primary "
+                    "component: asking the cluster again");
+            repl_votes_resume(&c->votes);
+            c->vote_retry_at = 0;
+        }
+    }
     struct repl_vote_result vr;
     do { /* votes are decided among the members still here */
         repl_votes_view(&c->votes, &c->memb, &c->cfg.self, &vr);
@@ -1589,13 +1608,13 @@ static void on_view(struct repl_core *c, struct repl_acts *out, const struct rep
     c->prim_view = false;
     c->intact = false;
     lose_all_in_flight(c, out);
-    /* a vote cannot finish outside the primary component: a node whose own result was a
-     * failure cannot show it is not the odd one, and leaves; one that succeeded goes on (if the
-     * failures were the majority, their nodes leave the same way) */
-    if (repl_votes_failed_here(&c->votes, INT64_MIN))
-        fail_corrupt(c, out, "left the primary component while the vote on a write-set that failed here "
-                     "was undecided");
-    repl_votes_clear(&c->votes);
+    /* a vote cannot finish outside the primary component. A node whose own result was a
+     * failure keeps its applier held there and asks again at the next primary view (exch_complete),
+     * as Galera's voter waits in gcs_vote across a non-primary configuration: leaving here threw
+     * away what it committed before that seqno, and when every member that held acknowledged
+     * commits had a failure of its own undecided, the operator could only bootstrap one behind
+     * (trireme-nsim --seed 714 --streaming --pieces 160) */
+    repl_votes_nonprim(&c->votes);
     /* a transfer under way goes on if the group comes back without a gap */
     if (!repl_xfer_holding(&c->xfer)) shift(c, out, REPL_S_CONNECTED);
     c->conf_id = gv->conf_id;
