@@ -264,11 +264,9 @@ static void shift(struct repl_core *c, struct repl_acts *out, enum repl_fsm_stat
 /* terminate: the node can never serve again (a joiner whose state will never arrive): the
  * driver ends the host process once the group has let it go, as Galera does (the LEAVE act's
  * stop flag; trireme.sst_abort) */
-static void fail_leave(struct repl_core *c, struct repl_acts *out, const char *why, bool corrupt,
-                       bool terminate)
+/* The node is broken from here on: its appliers give up, and grastate.dat keeps no position. */
+static void mark_failed(struct repl_core *c, struct repl_acts *out, bool corrupt)
 {
-    if (c->failed) return;
-    tr_error("%s: this node leaves the cluster rather than diverge from the others", why);
     c->failed = true;
     c->safe_to_bootstrap = false;
     struct repl_act f = {.kind = REPL_ACT_FAILED};
@@ -277,6 +275,14 @@ static void fail_leave(struct repl_core *c, struct repl_acts *out, const char *w
     p.gtid.uuid = c->group_uuid;
     p.gtid.seqno = -1;
     repl_acts_push(out, &p);
+}
+
+static void fail_leave(struct repl_core *c, struct repl_acts *out, const char *why, bool corrupt,
+                       bool terminate)
+{
+    if (c->failed) return;
+    tr_error("%s: this node leaves the cluster rather than diverge from the others", why);
+    mark_failed(c, out, corrupt);
     struct repl_act a = {.kind = REPL_ACT_LEAVE, .stop = terminate};
     repl_acts_push(out, &a); /* if even this fails, out->oom makes the driver leave */
 }
@@ -1631,6 +1637,14 @@ static void on_view(struct repl_core *c, struct repl_acts *out, const struct rep
 
 static void on_closed(struct repl_core *c, struct repl_acts *out)
 {
+    if (!c->failed && repl_votes_failed_here(&c->votes, INT64_MIN)) {
+        /* closed with a failure of ours undecided (it may wait across a non-primary period):
+         * as Galera's gcs_vote ended by a close ("Could not reach consensus ..., assuming
+         * inconsistency"), its data may differ, and the next start asks for a full transfer */
+        tr_error("Closed while the vote on a write-set that failed here was undecided: this "
+                 "node's data may differ from the group's");
+        mark_failed(c, out, true);
+    }
     c->closed = true;
     c->connected = false;
     c->prim_view = c->ordering = c->intact = false;

@@ -1043,6 +1043,33 @@ START_TEST(core_vote_survives_nonprimary)
 }
 END_TEST
 
+/* Closed while that vote waits (the host stops, or the group ends): as Galera's gcs_vote ended
+ * by a close, the node assumes it is the odd one: the applier gives up, and the saved state
+ * keeps no position (a full state transfer at the next start). */
+START_TEST(core_closed_with_vote_undecided_is_corrupt)
+{
+    two_node_group();
+    write_row(1, 'x', 1); /* seqno 2 */
+    deliver();
+    take_all(0);
+    struct repl_ev f = {.kind = REPL_EV_APPLY_FAILED, .seqno = 2, .rc = 1, .code = 7};
+    step(0, &f);
+    all_alone();
+    struct repl_ev cl = {.kind = REPL_EV_CLOSED};
+    step(0, &cl);
+    ck_assert(!repl_core_vote_pending(N[0].c, 2));
+    ck_assert_ptr_nonnull(find(0, REPL_ACT_FAILED, -2));
+    struct repl_act *p = NULL; /* the last saved state */
+    for (size_t k = 0; k < N[0].log.n; k++)
+        if (N[0].log.a[k].kind == REPL_ACT_PERSIST) p = &N[0].log.a[k];
+    ck_assert_ptr_nonnull(p);
+    ck_assert(p->corrupt);
+    struct repl_act *fin = find(0, REPL_ACT_FINAL, -2);
+    ck_assert_ptr_nonnull(fin);
+    ck_assert(fin->corrupt);
+}
+END_TEST
+
 static Suite *core_suite(void)
 {
     Suite *s = suite_create("repl_core");
@@ -1063,6 +1090,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, core_donor_cut_off_sends_no_join);
     tcase_add_test(tc, core_alone_orphan_fragment_fails_everywhere);
     tcase_add_test(tc, core_vote_survives_nonprimary);
+    tcase_add_test(tc, core_closed_with_vote_undecided_is_corrupt);
     suite_add_tcase(s, tc);
     return s;
 }
