@@ -273,11 +273,9 @@ static void shift(struct repl_core *c, struct repl_acts *out, enum repl_fsm_stat
 /* terminate: the node can never serve again (a joiner whose state will never arrive): the
  * driver ends the host process once the group has let it go, as Galera does (the LEAVE act's
  * stop flag; trireme.sst_abort) */
-static void fail_leave(struct repl_core *c, struct repl_acts *out, const char *why, bool corrupt,
-                       bool terminate)
+/* The node is broken from here on: its appliers give up, and grastate.dat keeps no position. */
+static void mark_failed(struct repl_core *c, struct repl_acts *out, bool corrupt)
 {
-    if (c->failed) return;
-    tr_error("%s: this node leaves the cluster rather than diverge from the others", why);
     c->failed = true;
     c->safe_to_bootstrap = false;
     struct repl_act f = {.kind = REPL_ACT_FAILED};
@@ -286,6 +284,14 @@ static void fail_leave(struct repl_core *c, struct repl_acts *out, const char *w
     p.gtid.uuid = c->group_uuid;
     p.gtid.seqno = -1;
     repl_acts_push(out, &p);
+}
+
+static void fail_leave(struct repl_core *c, struct repl_acts *out, const char *why, bool corrupt,
+                       bool terminate)
+{
+    if (c->failed) return;
+    tr_error("%s: this node leaves the cluster rather than diverge from the others", why);
+    mark_failed(c, out, corrupt);
     struct repl_act a = {.kind = REPL_ACT_LEAVE, .stop = terminate};
     repl_acts_push(out, &a); /* if even this fails, out->oom makes the driver leave */
 }
@@ -808,6 +814,25 @@ static void exch_complete(struct repl_core *c, struct repl_acts *out)
         drop_deferred(c, out);
         repl_exch_clear(x);
         return;
+    }
+    if (repl_votes_carried(&c->votes)) {
+        /* a failure here was undecided when this node left the primary component: it is asked
+         * again among the members holding the state, unless this node needs a state transfer
+         * (the group moved on without it) or it is the only one holding the state (nobody to
+         * vote with, as at a failure while alone) */
+        if (!r.joined)
+            fail_corrupt(c, out, "left the primary component while the vote on a write-set that "
+                                 "failed here was undecided, and the group moved on");
+        else if (repl_votes_voters(&c->memb) <= 1)
+            fail_corrupt(c, out, "left the primary component while the vote on a write-set that "
+                                 "failed here was undecided, and no other member holding the "
+                                 "state is here to vote with");
+        else {
+            tr_info("A write-set that failed here was undecided when this node left the primary "
+                    "component: asking the cluster again");
+            repl_votes_resume(&c->votes);
+            c->vote_retry_at = 0;
+        }
     }
     struct repl_vote_result vr;
     do { /* votes are decided among the members still here */
@@ -1394,8 +1419,8 @@ static void on_str(struct repl_core *c, struct repl_acts *out, const tr_uuid *se
 
 /* A seqno at or before p that a vote failed everywhere, decided when p was the last seqno
  * ordered or later: a node at p may have left before it saw the decision, having applied
- * the seqno (a node that failed it leaves when it leaves the primary component with the vote
- * undecided, so one that kept its state succeeded there). -1: none known. */
+ * the seqno (a node that failed it and comes back needing a state transfer leaves, so one that
+ * asks with its own state succeeded there). -1: none known. */
 static int64_t voted_after(const struct repl_core *c, int64_t p)
 {
     unsigned nv = c->nvote_failed < 8 ? c->nvote_failed : 8;
@@ -1690,13 +1715,13 @@ static void on_view(struct repl_core *c, struct repl_acts *out, const struct rep
     c->prim_view = false;
     c->intact = false;
     lose_all_in_flight(c, out);
-    /* a vote cannot finish outside the primary component: a node whose own result was a
-     * failure cannot show it is not the odd one, and leaves; one that succeeded goes on (if the
-     * failures were the majority, their nodes leave the same way) */
-    if (repl_votes_failed_here(&c->votes, INT64_MIN))
-        fail_corrupt(c, out, "left the primary component while the vote on a write-set that failed here "
-                     "was undecided");
-    repl_votes_clear(&c->votes);
+    /* a vote cannot finish outside the primary component. A node whose own result was a
+     * failure keeps its applier held there and asks again at the next primary view (exch_complete),
+     * as Galera's voter waits in gcs_vote across a non-primary configuration: leaving here threw
+     * away what it committed before that seqno, and when every member that held acknowledged
+     * commits had a failure of its own undecided, the operator could only bootstrap one behind
+     * (trireme-nsim --seed 714 --streaming --pieces 160) */
+    repl_votes_nonprim(&c->votes);
     /* a transfer under way goes on if the group comes back without a gap */
     if (!repl_xfer_holding(&c->xfer)) shift(c, out, REPL_S_CONNECTED);
     c->conf_id = gv->conf_id;
@@ -1713,6 +1738,14 @@ static void on_view(struct repl_core *c, struct repl_acts *out, const struct rep
 
 static void on_closed(struct repl_core *c, struct repl_acts *out)
 {
+    if (!c->failed && repl_votes_failed_here(&c->votes, INT64_MIN)) {
+        /* closed with a failure of ours undecided (it may wait across a non-primary period):
+         * as Galera's gcs_vote ended by a close ("Could not reach consensus ..., assuming
+         * inconsistency"), its data may differ, and the next start asks for a full transfer */
+        tr_error("Closed while the vote on a write-set that failed here was undecided: this "
+                 "node's data may differ from the group's");
+        mark_failed(c, out, true);
+    }
     c->closed = true;
     c->connected = false;
     c->prim_view = c->ordering = c->intact = false;

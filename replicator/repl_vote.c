@@ -11,7 +11,8 @@
 struct repl_fail {
     int64_t seqno;
     uint64_t code;
-    bool seen; /* our VOTE came back in the total order */
+    bool seen;    /* our VOTE came back in the total order */
+    bool carried; /* undecided when this node left the primary component */
     struct repl_fail *next;
 };
 
@@ -167,6 +168,19 @@ static void tally(struct repl_votes *v, struct repl_vote **pv, const tr_uuid *se
     vote_free(x);
 }
 
+static bool asked(uint8_t state)
+{
+    /* joiners and arbitrators hold no state to compare */
+    return state != REPL_M_PRIM && state != REPL_M_JOINER && state != REPL_M_ARBITRATOR;
+}
+
+int repl_votes_voters(const struct repl_members *m)
+{
+    int k = 0;
+    for (int i = 0; i < m->n; i++) k += asked(m->state[i]);
+    return k;
+}
+
 static struct repl_vote *vote_begin(struct repl_votes *v, const struct repl_members *m,
                                     int64_t seqno)
 {
@@ -181,13 +195,8 @@ static struct repl_vote *vote_begin(struct repl_votes *v, const struct repl_memb
         vote_free(x);
         return NULL;
     }
-    for (int i = 0; i < m->n; i++) {
-        /* joiners and arbitrators hold no state to compare */
-        if (m->state[i] == REPL_M_PRIM || m->state[i] == REPL_M_JOINER ||
-            m->state[i] == REPL_M_ARBITRATOR)
-            continue;
-        x->who[x->num++] = m->info[i].id;
-    }
+    for (int i = 0; i < m->n; i++)
+        if (asked(m->state[i])) x->who[x->num++] = m->info[i].id;
     x->next = v->votes;
     v->votes = x;
     return x;
@@ -281,6 +290,29 @@ void repl_votes_view(struct repl_votes *v, const struct repl_members *m, const t
         }
         pv = &x->next;
     }
+}
+
+void repl_votes_nonprim(struct repl_votes *v)
+{
+    while (v->votes) {
+        struct repl_vote *x = v->votes;
+        v->votes = x->next;
+        vote_free(x);
+    }
+    v->nanswers = 0;
+    for (struct repl_fail *f = v->fails; f; f = f->next) f->seen = false, f->carried = true;
+}
+
+bool repl_votes_carried(const struct repl_votes *v)
+{
+    for (const struct repl_fail *f = v->fails; f; f = f->next)
+        if (f->carried) return true;
+    return false;
+}
+
+void repl_votes_resume(struct repl_votes *v)
+{
+    for (struct repl_fail *f = v->fails; f; f = f->next) f->carried = false;
 }
 
 bool repl_votes_busy(const struct repl_votes *v, int64_t after)

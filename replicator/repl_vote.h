@@ -57,6 +57,17 @@ void repl_votes_view(struct repl_votes *v, const struct repl_members *m, const t
  * To send again. Returns how many (up to cap). */
 int repl_votes_unseen(const struct repl_votes *v, const tr_uuid *self, int64_t *seqno,
                       uint64_t *code, int cap);
+/* This node left the primary component: the votes in progress end here (nobody can finish
+ * them outside a primary component), but its own undecided failures stay, to be asked again
+ * at the next primary view, as Galera's voter waits across a non-primary period (gcs_vote
+ * ends only at a group change or a close). */
+void repl_votes_nonprim(struct repl_votes *v);
+/* Failures of this node's own carried over a non-primary period and not asked again yet. */
+bool repl_votes_carried(const struct repl_votes *v);
+/* The next primary view: the carried failures go out again (repl_votes_unseen). */
+void repl_votes_resume(struct repl_votes *v);
+/* The members of m asked in a vote: those holding the state (not joiners or arbitrators). */
+int repl_votes_voters(const struct repl_members *m);
 /* A vote on a seqno after `after` is in progress here. */
 bool repl_votes_busy(const struct repl_votes *v, int64_t after);
 /* A failure of this node's own on a seqno after `after` whose vote is not decided. */

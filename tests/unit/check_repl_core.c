@@ -186,6 +186,18 @@ static void start(int i)
     start_at(i, NULL);
 }
 
+/* What was broadcast and not delivered yet is lost. */
+static void drop_queued(void)
+{
+    while (qhead) {
+        struct tmsg *m = qhead;
+        qhead = m->next;
+        free(m->buf);
+        free(m);
+    }
+    qtail = NULL;
+}
+
 static void setup(void)
 {
     tr_log_set_sink(quiet);
@@ -203,13 +215,7 @@ static void teardown(void)
     for (int i = 0; i < MAXN; i++) repl_acts_free(&N[i].log);
     for (int i = 0; i < MAXN; i++)
         if (N[i].c) repl_core_free(N[i].c);
-    while (qhead) {
-        struct tmsg *m = qhead;
-        qhead = m->next;
-        free(m->buf);
-        free(m);
-    }
-    qtail = NULL;
+    drop_queued();
 }
 
 static struct repl_core_info info(int i)
@@ -1201,6 +1207,95 @@ START_TEST(core_donor_restarted_not_asked_again)
 }
 END_TEST
 
+/* Each node alone, not primary (a partition): what was broadcast and not delivered is lost. */
+static void all_alone(void)
+{
+    drop_queued();
+    conf++;
+    for (int i = 0; i < MAXN; i++) {
+        if (!N[i].c || !N[i].member) continue;
+        struct repl_member alone = {.id = N[i].id};
+        snprintf(alone.name, sizeof alone.name, "n%d", i + 1);
+        struct repl_gview np = {.primary = false, .conf_id = conf, .history = U(HIST),
+                                .close = gseq, .my_idx = 0, .memb_num = 1, .members = &alone};
+        struct repl_ev ev = {.kind = REPL_EV_VIEW, .view = &np};
+        step(i, &ev);
+    }
+}
+
+/* n1 fails to apply n2's write-set and asks the cluster; a partition leaves both alone before
+ * the vote is decided. As Galera's voter (gcs_vote waits across a non-primary configuration),
+ * n1 keeps its state and its applier held, and asks again when the primary component is back:
+ * leaving at the partition threw away what it had committed, and when every member holding
+ * acknowledged commits did so, only a node behind was left to bootstrap (trireme-nsim seed 714,
+ * --streaming --pieces 160). Here the vote then goes as any other: 1:1 is success, n1 leaves. */
+START_TEST(core_vote_survives_nonprimary)
+{
+    two_node_group();
+    write_row(1, 'x', 1); /* seqno 2 */
+    deliver();
+    take_all(0);
+    take_all(1);
+    struct repl_ev c1 = {.kind = REPL_EV_COMMITTED, .seqno = 1};
+    step(0, &c1);
+    struct repl_ev c2 = {.kind = REPL_EV_COMMITTED, .seqno = 2};
+    step(1, &c2);
+    struct repl_ev f = {.kind = REPL_EV_APPLY_FAILED, .seqno = 2, .rc = 1, .code = 7};
+    step(0, &f);
+    ck_assert(repl_core_vote_pending(N[0].c, 2));
+    all_alone();
+    ck_assert_ptr_null(find(0, REPL_ACT_FAILED, -2)); /* it waits, as Galera's voter */
+    ck_assert(repl_core_vote_pending(N[0].c, 2));
+    ck_assert_int_eq(info(0).state, REPL_S_CONNECTED);
+    view(3);
+    deliver();
+    ck_assert_ptr_null(find(0, REPL_ACT_FAILED, -2));
+    ck_assert(info(0).primary && info(1).primary);
+    for (int i = 0; i < 2; i++) {
+        struct repl_ev t = {.kind = REPL_EV_TICK, .now = 1};
+        step(i, &t);
+    }
+    said[0] = '\0';
+    tr_log_set_sink(keep);
+    deliver(); /* n1's VOTE again */
+    step(1, &c2); /* n2's host: the point asked for has passed (repl_core_notify_at) */
+    deliver(); /* n2's answer */
+    tr_log_set_sink(quiet);
+    ck_assert(!repl_core_vote_pending(N[0].c, 2));
+    ck_assert_ptr_nonnull(find(0, REPL_ACT_FAILED, -2));
+    ck_assert_msg(count_said("Inconsistent by consensus") == 1, "%s", said);
+    ck_assert_ptr_null(find(1, REPL_ACT_FAILED, -2));
+    ck_assert(info(1).primary);
+}
+END_TEST
+
+/* Closed while that vote waits (the host stops, or the group ends): as Galera's gcs_vote ended
+ * by a close, the node assumes it is the odd one: the applier gives up, and the saved state
+ * keeps no position (a full state transfer at the next start). */
+START_TEST(core_closed_with_vote_undecided_is_corrupt)
+{
+    two_node_group();
+    write_row(1, 'x', 1); /* seqno 2 */
+    deliver();
+    take_all(0);
+    struct repl_ev f = {.kind = REPL_EV_APPLY_FAILED, .seqno = 2, .rc = 1, .code = 7};
+    step(0, &f);
+    all_alone();
+    struct repl_ev cl = {.kind = REPL_EV_CLOSED};
+    step(0, &cl);
+    ck_assert(!repl_core_vote_pending(N[0].c, 2));
+    ck_assert_ptr_nonnull(find(0, REPL_ACT_FAILED, -2));
+    struct repl_act *p = NULL; /* the last saved state */
+    for (size_t k = 0; k < N[0].log.n; k++)
+        if (N[0].log.a[k].kind == REPL_ACT_PERSIST) p = &N[0].log.a[k];
+    ck_assert_ptr_nonnull(p);
+    ck_assert(p->corrupt);
+    struct repl_act *fin = find(0, REPL_ACT_FINAL, -2);
+    ck_assert_ptr_nonnull(fin);
+    ck_assert(fin->corrupt);
+}
+END_TEST
+
 static Suite *core_suite(void)
 {
     Suite *s = suite_create("repl_core");
@@ -1226,6 +1321,8 @@ static Suite *core_suite(void)
     tcase_add_test(tc, core_alone_orphan_fragment_fails_everywhere);
     tcase_add_test(tc, core_left_during_vote_no_ist);
     tcase_add_test(tc, core_donor_restarted_not_asked_again);
+    tcase_add_test(tc, core_vote_survives_nonprimary);
+    tcase_add_test(tc, core_closed_with_vote_undecided_is_corrupt);
     suite_add_tcase(s, tc);
     return s;
 }
