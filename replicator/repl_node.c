@@ -295,7 +295,7 @@ int repl_node_options_set(struct repl_node *n, const char *conf)
     /* settings the group acts on at run time, as Galera's gcomm does */
     static const char *const group_keys[] = {"pc.weight", "pc.ignore_sb", "pc.ignore_quorum",
                                              "pc.bootstrap", "gmcast.isolate", "evs.auto_evict",
-                                             "evs.evict"};
+                                             "evs.evict", "socket.ssl_reload"};
     for (size_t i = 0; i < sizeof group_keys / sizeof *group_keys; i++)
         if (n->group && n->group->ops->setting && strstr(conf, group_keys[i]))
             n->group->ops->setting(n->group, n->cfg, group_keys[i]);

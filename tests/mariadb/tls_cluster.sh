@@ -121,10 +121,9 @@ if out=$(mdb_sql n2 "SET GLOBAL wsrep_provider_options='socket.ssl_reload=1'" 2>
 else
   fail "n2: socket.ssl_reload: $out"
 fi
-if [ $TRIREME = 1 ]; then # the group reloads (process.gcomm_tls); the SET does not reach it yet
-  sleep 1
-  log_has n2 "TLS files reloaded" && echo "n2 reloaded its TLS files" ||
-    echo "KNOWN: n2 did not reload: repl_node_options_set does not pass socket.ssl_reload to the group yet"
+if [ $TRIREME = 1 ]; then # the group reads the files again, for the links made from now on
+  if wait_for 10 log_has n2 "TLS files reloaded"; then pass "n2 reloaded its TLS files"; else
+    fail "n2's log does not say that it reloaded its TLS files"; fi
 fi
 mdb_kill n3
 mdb_start n3

@@ -1609,6 +1609,33 @@ START_TEST(even_split_gcomm)
 }
 END_TEST
 
+/* socket.ssl_reload set at run time (MariaDB's SET GLOBAL wsrep_provider_options) reaches the
+ * group layer: on a node without TLS it says so, instead of being accepted and ignored. */
+static char reload_log[512];
+
+static void reload_sink(enum tr_log_level level, const char *msg)
+{
+    fprintf(stderr, "%d %s\n", (int)level, msg);
+    if (strstr(msg, "ssl_reload")) snprintf(reload_log, sizeof reload_log, "%s", msg);
+}
+
+START_TEST(ssl_reload_reaches_group)
+{
+    static struct host h[1];
+    const char *names[1] = {"r1"};
+    init_tcp_hosts(h, names, 1, 21000 + (int)((getpid() + 3571) % 19000));
+    host_start_url(&h[0], "gcomm://", true);
+    wait_synced(&h[0], 1);
+    reload_log[0] = '\0';
+    tr_log_set_sink(reload_sink);
+    ck_assert_int_eq(repl_node_options_set(h[0].node, "socket.ssl_reload=1"), REPL_OK);
+    tr_log_set_sink(NULL);
+    ck_assert_msg(strstr(reload_log, "socket.ssl_reload: TLS is not configured"), "logged: '%s'",
+                  reload_log);
+    host_stop(&h[0]);
+}
+END_TEST
+
 /* gcs.max_packet_size as small as MariaDB's tests set it (64): links still come up (control
  * frames are larger than that) and write-sets are cut into fragments and put together again. */
 START_TEST(tiny_packets_gcomm)
@@ -2837,6 +2864,7 @@ int main(void)
     tcase_add_test(tc, join_running_cluster_gcomm);
     tcase_add_test(tc, reconnect_right_after_leave_gcomm);
     tcase_add_test(tc, even_split_gcomm);
+    tcase_add_test(tc, ssl_reload_reaches_group);
     tcase_add_test(tc, tiny_packets_gcomm);
     suite_add_tcase(s, tc);
     TCase *st = tcase_create("states");
