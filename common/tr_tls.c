@@ -278,6 +278,10 @@ static SSL_CTX *build(const struct tr_tls_opts *o, char *err, size_t errlen)
     /* partial writes: an event loop writes what the socket takes; a moving buffer: what is left
      * of a frame is retried from the driver's queue, which may have been reallocated */
     SSL_CTX_set_mode(c, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    /* read what the socket holds in one recv, not a record header then its body (two syscalls
+     * per record): every reader tries SSL first and waits on the socket only after WANT_READ,
+     * and gc_tcp asks tr_tls_pending (SSL_has_pending) before it leaves buffered records */
+    SSL_CTX_set_read_ahead(c, 1);
     SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_num_tickets(c, 0); /* links live long: no session resumption, no tickets to send */
     SSL_CTX_set_verify(c, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_cb);
@@ -631,7 +635,7 @@ enum tr_tls_rc tr_tls_write(tr_tls *t, const void *buf, size_t len, size_t *put)
     return result(t, r);
 }
 
-bool tr_tls_pending(const tr_tls *t) { return SSL_pending(t->ssl) > 0; }
+bool tr_tls_pending(const tr_tls *t) { return SSL_has_pending(t->ssl) == 1; }
 
 const char *tr_tls_why(const tr_tls *t) { return t->why; }
 
