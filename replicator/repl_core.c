@@ -647,12 +647,20 @@ static void vote_decided(struct repl_core *c, struct repl_acts *out, const struc
     if (r->lost) {
         char u[TR_UUID_STR_LEN + 1], why[320];
         tr_uuid_print(&c->group_uuid, u);
-        /* Galera's words first: monitoring and MariaDB's tests look for them */
-        snprintf(why, sizeof why,
-                 "Inconsistency detected: Inconsistent by consensus on %s:%lld: it %s here but %s "
-                 "on %d of %d members",
-                 u, (long long)r->seqno, r->mine ? "failed" : "succeeded",
-                 r->winner ? "failed the same way" : "succeeded", r->agree, r->asked);
+        /* Galera's words first: monitoring and MariaDB's tests look for them. Galera words a
+         * success that lost differently from a failure that lost (replicator_smm.cpp,
+         * process_vote), and galera_3nodes.galera_toi_vote suppresses exactly the former */
+        if (!r->mine)
+            snprintf(why, sizeof why,
+                     "Vote 0 (success) on %s:%lld is inconsistent with group. Leaving cluster. "
+                     "It failed the same way on %d of %d members",
+                     u, (long long)r->seqno, r->agree, r->asked);
+        else
+            snprintf(why, sizeof why,
+                     "Inconsistency detected: Inconsistent by consensus on %s:%lld: it failed here "
+                     "but %s on %d of %d members",
+                     u, (long long)r->seqno, r->winner ? "failed another way" : "succeeded", r->agree,
+                     r->asked);
         fail_corrupt(c, out, why);
     } else {
         tr_info("Vote on seqno %lld: %d of %d members agree (%s)", (long long)r->seqno, r->agree,

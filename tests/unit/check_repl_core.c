@@ -1127,7 +1127,8 @@ END_TEST
  * reach past that decision: it refuses, and n1 leaves keeping no position, so that its next
  * start takes a snapshot (before: it joined by IST with s applied, diverged for good;
  * trireme-nsim --seed 5105 --streaming --pieces 160 --arbitrators). */
-START_TEST(core_left_during_vote_no_ist)
+/* Three members, all Synced. */
+static void three_node_group(void)
 {
     two_node_group();
     start(2);
@@ -1137,6 +1138,40 @@ START_TEST(core_left_during_vote_no_ist)
     step(2, &triv);
     deliver();
     ck_assert_int_eq(info(2).state, REPL_S_SYNCED);
+}
+
+/* n1 applied seqno s, n2 and n3 failed it the same way: n1's success loses the vote, and it
+ * leaves saying so in Galera's words for that side (MariaDB's galera_toi_vote suppresses
+ * exactly "Vote 0 (success) on ... is inconsistent with group. Leaving cluster."). */
+START_TEST(core_success_loses_vote_galera_words)
+{
+    three_node_group();
+    int64_t s = info(0).last_seqno + 1;
+    write_row(1, 'x', s - 1);
+    deliver();
+    for (int i = 1; i < 3; i++) {
+        struct repl_ev f = {.kind = REPL_EV_APPLY_FAILED, .seqno = s, .rc = 1, .code = 7};
+        step(i, &f);
+    }
+    deliver();
+    said[0] = '\0';
+    tr_log_set_sink(keep);
+    struct repl_ev c = {.kind = REPL_EV_COMMITTED, .seqno = s};
+    step(0, &c); /* n1 answers: success */
+    deliver();
+    tr_log_set_sink(quiet);
+    ck_assert_ptr_nonnull(find(0, REPL_ACT_FAILED, -2));
+    ck_assert_msg(count_said("Vote 0 (success) on ") == 1 &&
+                      count_said(" is inconsistent with group. Leaving cluster.") == 1,
+                  "%s", said);
+    ck_assert_ptr_null(find(1, REPL_ACT_FAILED, -2));
+    ck_assert_ptr_null(find(2, REPL_ACT_FAILED, -2));
+}
+END_TEST
+
+START_TEST(core_left_during_vote_no_ist)
+{
+    three_node_group();
     int64_t s = info(0).last_seqno + 1;
     write_row(1, 'x', s - 1);
     deliver();
@@ -1320,6 +1355,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, core_donor_cut_off_sends_no_join);
     tcase_add_test(tc, core_alone_orphan_fragment_fails_everywhere);
     tcase_add_test(tc, core_left_during_vote_no_ist);
+    tcase_add_test(tc, core_success_loses_vote_galera_words);
     tcase_add_test(tc, core_donor_restarted_not_asked_again);
     tcase_add_test(tc, core_vote_survives_nonprimary);
     tcase_add_test(tc, core_closed_with_vote_undecided_is_corrupt);
