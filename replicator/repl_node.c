@@ -1,5 +1,6 @@
 /* replicator/repl_node: node lifecycle: init, options, connect/disconnect, saved state.
  * Decides where the node's history continues from (grastate.dat vs the host's position). */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,10 +109,28 @@ int repl_node_save_state(struct repl_node *n, const tr_uuid *group, bool running
 
 /* Galera's order: wsrep_node_address gives base_host (and base_port when it has a port), then
  * the options string may override both. */
+/* An IPv6 literal without brackets (MariaDB passes wsrep_node_address=::1 as it is): two colons
+ * or more and nothing but hex digits, dots (an embedded IPv4) and a zone after '%'. */
+static bool bare_ipv6(const char *s)
+{
+    int colons = 0;
+    for (const char *p = s; *p; p++) {
+        if (*p == '%') return colons >= 2 && p[1]; /* fe80::1%eth0 */
+        if (*p == ':') colons++;
+        else if (!isxdigit((unsigned char)*p) && *p != '.') return false;
+    }
+    return colons >= 2;
+}
+
 static int node_address_defaults(struct repl_node *n, char *err, size_t errlen)
 {
     if (!n->address[0]) return 0;
     struct tr_cfg_addr addr;
+    if (bare_ipv6(n->address)) { /* a host alone: in brackets, as every address option */
+        char host[sizeof n->address + 2];
+        snprintf(host, sizeof host, "[%s]", n->address);
+        return tr_cfg_set_internal(n->cfg, "base_host", host, err, errlen) ? -1 : 0;
+    }
     if (tr_cfg_parse_addr(n->address, &addr)) {
         /* Galera does not fail on an address it cannot parse (MariaDB's wsrep.wsrep_off passes
          * '127.0.0.1:@OPT.port'); only the base_host/base_port defaults are lost. Same here. */

@@ -339,6 +339,26 @@ START_TEST(odd_node_address_is_not_fatal)
 }
 END_TEST
 
+/* MariaDB passes wsrep_node_address=::1 as it is: a bare IPv6 literal is the host, so a node
+ * listening on the wildcard [::] can still tell which address to advertise (MariaDB's
+ * galera_3nodes.galera_ipv6_* set exactly this). */
+START_TEST(bare_ipv6_node_address)
+{
+    struct host *h = host_new();
+    wsrep_t *w = load(h);
+    struct wsrep_init_args a = {.app_ctx = h, .node_name = "n1", .node_address = "::1",
+                                .data_dir = h->dir, .options = "", .logger_cb = quiet_logger};
+    ck_assert_int_eq(w->init(w, &a), WSREP_OK);
+    char *o = w->options_get(w);
+    ck_assert_ptr_nonnull(o);
+    ck_assert_msg(strstr(o, "base_host = [::1];"), "%s", o);
+    free(o);
+    unload(h);
+    host_rmdir(h);
+    free(h);
+}
+END_TEST
+
 START_TEST(one_node_lifecycle)
 {
     struct host *h = host_new();
@@ -674,6 +694,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, bad_options_fail_init);
     tcase_add_test(tc, odd_node_address_is_not_fatal);
+    tcase_add_test(tc, bare_ipv6_node_address);
     tcase_add_loop_test(tc, tls_fails_closed, 0, 3);
     tcase_add_test(tc, address_options);
     tcase_add_test(tc, one_node_lifecycle);
