@@ -90,6 +90,9 @@ struct gc_node {
     struct evnode *fail_node; /* kept ready: reports a delivery this node could not keep */
     int ep, lfd, wake;
     struct conn conns[MAX_CONNS];
+    /* conns in use (written under mu, read by consumers without it): with none, nothing can
+     * arrive on a socket, so a waiting consumer sleeps on the queue instead of polling */
+    atomic_int nlinks;
     int next_id;
     uint64_t rng;
     atomic_uint_fast64_t next_tick;
@@ -110,7 +113,8 @@ struct gc_node {
     pthread_cond_t pcv;
     bool io_polling;      /* the I/O thread is in a poll round */
     bool consumer_polls;  /* the role belongs to the consumers */
-    bool consumer_inside; /* a consumer is polling right now */
+    atomic_bool consumer_inside; /* a consumer is polling right now (written under pmu; a
+                                  * broadcaster reads it to tell whether to write the eventfd) */
     bool consumer_wants;  /* a consumer waits for the I/O thread to hand the role over */
     bool io_parked;       /* the I/O thread sleeps until the polling consumer returns */
     uint64_t consumer_turns; /* times a consumer took the role (tells a quiet node from a busy one) */
@@ -161,6 +165,7 @@ static struct conn *conn_by_id(gc_node *n, int id)
 
 static void conn_free(gc_node *n, struct conn *c)
 {
+    if (c->used) atomic_fetch_sub(&n->nlinks, 1);
     if (c->more) n->nmore--;
     if (c->pending) n->npending--;
     tr_tls_free(c->tls); /* before the socket closes: a close_notify if it fits */
@@ -173,6 +178,18 @@ static void conn_free(gc_node *n, struct conn *c)
     free(c->uout);
     memset(c, 0, sizeof *c);
     c->fd = -1;
+}
+
+/* A free slot becomes a link. The first link ends a consumer's sleep on the queue (gc_node_recv):
+ * from now on an event can come from a socket, which the consumer polls itself. */
+static void conn_take(gc_node *n, struct conn *c)
+{
+    c->used = true;
+    if (atomic_fetch_add(&n->nlinks, 1) == 0) {
+        pthread_mutex_lock(&n->qmu);
+        if (n->qwaiters) pthread_cond_broadcast(&n->qcv);
+        pthread_mutex_unlock(&n->qmu);
+    }
 }
 
 static bool conn_queued(const struct conn *c) { return c->outlen > c->outoff || c->ulen > c->uoff; }
@@ -376,7 +393,7 @@ static int env_connect(void *ctx, const char *addr)
     freeaddrinfo(res);
     if (rc < 0 && errno != EINPROGRESS) { close(fd); return -1; }
     memset(c, 0, sizeof *c);
-    c->used = true;
+    conn_take(n, c);
     c->connecting = true;
     c->outbound = true;
     c->fd = fd;
@@ -809,7 +826,7 @@ static void on_accept(gc_node *n)
         }
         sock_tune(fd);
         memset(c, 0, sizeof *c);
-        c->used = true;
+        conn_take(n, c);
         c->fd = fd;
         c->id = ++n->next_id;
         tr_sockaddr_text(&ss, c->addr, sizeof c->addr, true);
@@ -1130,8 +1147,13 @@ int gc_node_broadcast(gc_node *n, const void *buf, size_t len)
     pthread_mutex_unlock(&n->mu);
     /* Sends were written through, or EPOLLOUT is armed for the rest; but a delivery made on
      * this thread (a group of one orders and delivers at once) must wake a consumer that
-     * sleeps in epoll_wait, or it would wait for the next tick. */
-    if (delivered) wake(n);
+     * sleeps in epoll_wait, or it would wait for the next tick. A consumer asleep on the queue
+     * was signalled by the push; writing the eventfd then would only wake the I/O thread. The
+     * push (under qmu) comes before this load, and a consumer sets consumer_inside before it
+     * looks at the queue: one of the two sees the other's write (the fence orders the qmu
+     * release before the load). */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (delivered && atomic_load(&n->consumer_inside)) wake(n);
     return rc;
 }
 
@@ -1196,6 +1218,26 @@ int gc_node_recv(gc_node *n, struct gc_event **ev, int64_t timeout_ns)
         if (closed) return -ESHUTDOWN;
         uint64_t t = mono_ns();
         if (t >= deadline) return -ETIMEDOUT;
+        if (!atomic_load(&n->nlinks)) {
+            /* No link: nothing can come from a socket, and what this node delivers (its own
+             * broadcasts in a group of one, the I/O thread's ticks) signals the queue. Sleep on
+             * it rather than poll: a wake-up through the eventfd and epoll, and the busy poll,
+             * cost a group of one CPU for every write-set. The first link ends the sleep
+             * (conn_take), so that the consumer polls again. */
+            pthread_mutex_lock(&n->qmu);
+            if (!n->qhead && !n->qclosed && !atomic_load(&n->nlinks)) {
+                n->qwaiters++;
+                if (deadline == UINT64_MAX) {
+                    pthread_cond_wait(&n->qcv, &n->qmu);
+                } else {
+                    struct timespec dl = tr_deadline_in((int64_t)(deadline - t));
+                    pthread_cond_timedwait(&n->qcv, &n->qmu, &dl);
+                }
+                n->qwaiters--;
+            }
+            pthread_mutex_unlock(&n->qmu);
+            continue;
+        }
         if (poll_acquire(n)) {
             /* poll until an event is queued or the time is up; the queue first, since the I/O
              * thread may have queued one while handing the role over (epoll would not say so,
