@@ -47,11 +47,23 @@
 struct ist_settings {
     int64_t connect_ns, header_ns, stream_ns;
     bool check_donor;
+    /* the donor dials from the host its group layer listens on, when that is one address (not
+     * a wildcard): the joiner checks that a stream comes from an address the group knows for
+     * its donor (check_donor), and a node listening on 127.0.0.2 would otherwise dial from
+     * whatever source the kernel picks (MariaDB's galera_3nodes.galera_allowlist) */
+    char src[256];
 };
 
 static void read_settings(struct repl_node *n, struct ist_settings *d)
 {
     if (tr_cfg_get_bool(n->cfg, "trireme.ist_check_donor", &d->check_donor)) d->check_donor = true;
+    char la[512];
+    struct tr_cfg_addr a;
+    d->src[0] = '\0';
+    int ln = tr_cfg_get_string(n->cfg, "gmcast.listen_addr", la, sizeof la);
+    if (ln > 0 && (size_t)ln < sizeof la && tr_cfg_parse_addr(la, &a) == 0 && strcmp(a.host, "0.0.0.0") &&
+        strcmp(a.host, "::") && strlen(a.host) < sizeof d->src)
+        snprintf(d->src, sizeof d->src, "%s", a.host);
     static const struct { const char *key; int64_t def; } keys[3] = {
         {"trireme.ist_connect_timeout", 60 * TR_NS_PER_SEC},
         {"trireme.ist_header_timeout", 10 * TR_NS_PER_SEC},
@@ -637,8 +649,21 @@ struct ist_send {
     struct repl_ist_thr *thr;
 };
 
-/* A connection to addr made before the deadline (non-blocking connect), or -1 with *err. */
-static int dial(const char *addr, int64_t deadline, int *err)
+/* Binds fd to host src (any port) when src is an address of fd's family; nothing otherwise
+ * (the kernel then picks the source, as for any client). */
+static void bind_source(int fd, int family, const char *src)
+{
+    struct addrinfo hints = {.ai_family = family, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICHOST | AI_PASSIVE}, *ai = NULL;
+    if (!src[0] || getaddrinfo(src, NULL, &hints, &ai) || !ai) return;
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen))
+        tr_debug("IST: cannot send from %s (%s): the kernel picks the source", src, strerror(errno));
+    freeaddrinfo(ai);
+}
+
+/* A connection to addr, from host src if given, made before the deadline (non-blocking
+ * connect), or -1 with *err. */
+static int dial(const char *addr, const char *src, int64_t deadline, int *err)
 {
     char host[256], port[16];
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai = NULL;
@@ -646,6 +671,7 @@ static int dial(const char *addr, int64_t deadline, int *err)
     if (split_addr(addr, host, sizeof host, port, sizeof port) || getaddrinfo(host, port, &hints, &ai) || !ai)
         return -1;
     int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd >= 0) bind_source(fd, ai->ai_family, src);
     int rc = fd < 0 ? -1 : connect(fd, ai->ai_addr, ai->ai_addrlen);
     freeaddrinfo(ai);
     if (fd < 0) {
@@ -760,7 +786,7 @@ static void *send_main(void *arg)
     if (!rc) {
         int err_no = 0;
         phase = "connect";
-        c.fd = dial(a->addr, tr_now_ns() + j->dl.connect_ns, &err_no);
+        c.fd = dial(a->addr, j->dl.src, tr_now_ns() + j->dl.connect_ns, &err_no);
         rc = c.fd < 0 ? -err_no : 0;
     }
     int64_t header_dl = tr_now_ns() + j->dl.header_ns;
