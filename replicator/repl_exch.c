@@ -181,16 +181,25 @@ void repl_exch_decide(const struct repl_msg_state *s, int n, int my_idx, const t
             r->bootstrapped = true;
         }
     }
+    bool any = false, boot = false;
+    int first_data = -1;
+    for (int i = 0; i < n; i++) {
+        any |= !tr_uuid_is_nil(&s[i].group) && s[i].seqno >= 0;
+        boot |= !s[i].arbitrator && s[i].bootstrap;
+        if (!s[i].arbitrator && first_data < 0) first_data = i;
+    }
+    if (r->rep == -2 && boot && !any) {
+        /* the operator bootstrapped a member whose position is unknown (killed, grastate.dat
+         * with seqno -1 and safe_to_bootstrap: 1, no recovered position) and nobody here holds
+         * a state: as Galera's bootstrap, it starts the group, in a new history (a position it
+         * cannot name cannot continue the old one); the others join it by snapshot
+         * (MariaDB's galera_3nodes.galera_safe_to_bootstrap) */
+        r->rep = -1;
+    }
     if (r->rep == -2) {
         r->rep = -1;
         r->no_state = r->waiting = true;
         return;
-    }
-    bool any = false;
-    int first_data = -1;
-    for (int i = 0; i < n; i++) {
-        any |= !tr_uuid_is_nil(&s[i].group) && s[i].seqno >= 0;
-        if (!s[i].arbitrator && first_data < 0) first_data = i;
     }
     if (r->rep < 0 && any) { /* only joiners: Galera's "no node has complete state" */
         r->no_state = true;
@@ -204,8 +213,6 @@ void repl_exch_decide(const struct repl_msg_state *s, int n, int my_idx, const t
          * lost its data forgot it, an arbitrator restarted with gcomm's pc.recovery forgot
          * what it saw, and the holders may be away; a second history would have a later
          * merge wipe the first (docs/design/arbitrator.md) */
-        bool boot = false;
-        for (int i = 0; i < n; i++) boot |= !s[i].arbitrator && s[i].bootstrap;
         if (first_data < 0 || !boot) {
             r->no_state = true;
             r->waiting = first_data >= 0;

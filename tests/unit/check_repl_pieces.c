@@ -497,6 +497,31 @@ START_TEST(exch_waits_when_nobody_holds_it_all)
 }
 END_TEST
 
+/* A node killed alone in its primary component restarts with the operator's bootstrap
+ * (--wsrep-new-cluster, safe_to_bootstrap: 1) and no recovered position: its grastate.dat has
+ * the group but seqno -1. Nobody holds a state: it starts the group, in a new history, as
+ * Galera's bootstrap does (MariaDB's galera_3nodes.galera_safe_to_bootstrap). Without the
+ * operator's word it waits, and a member that holds a state still decides. */
+START_TEST(exch_bootstrap_unknown_position_starts_over)
+{
+    int L[] = {1};
+    struct repl_msg_state s[2];
+    s[0] = st_of(1, 20, false, REPL_S_CONNECTED, 7, 90, -1);
+    s[0].seqno = -1; /* the group is remembered, the position is not */
+    lo_members(s, 1, L, 1);
+    struct repl_exch_result r = decide(s, 1, 0, 100);
+    ck_assert(r.no_state && r.waiting);
+    s[0].bootstrap = true;
+    r = decide(s, 1, 0, 100);
+    ck_assert(!r.no_state && r.new_history && r.joined);
+    tr_uuid p = U(0xB0 + 1);
+    ck_assert(!tr_uuid_compare(&r.group, &p));
+    s[1] = st_of(2, 21, true, REPL_S_SYNCED, 7, 95, -1); /* a holder is here: it decides */
+    r = decide(s, 2, 0, 100);
+    ck_assert(!r.new_history && r.rep == 1 && r.seqno == 21);
+}
+END_TEST
+
 START_TEST(exch_only_joiners_is_no_state)
 {
     struct repl_msg_state s[2];
@@ -1505,6 +1530,7 @@ static Suite *pieces_suite(void)
     tcase_add_test(tc, exch_every_member_of_the_last_view_a_joiner);
     tcase_add_test(tc, exch_only_a_complete_stream_represents);
     tcase_add_test(tc, exch_waits_when_nobody_holds_it_all);
+    tcase_add_test(tc, exch_bootstrap_unknown_position_starts_over);
     tcase_add_test(tc, exch_restart_never_takes_over_a_running_primary);
     tcase_add_test(tc, msg_state_says_who_serves_it);
     tcase_add_test(tc, exch_only_joiners_is_no_state);
