@@ -358,38 +358,70 @@ static struct cand *cand_pred(struct repl_gcache *g, struct cand *v, size_t nv, 
     return NULL;
 }
 
-/* Keeps the longest contiguous run of valid records of this epoch ending at the highest valid
- * seqno; everything else in the ring is garbage. -1 out of memory. */
-/* The next stretch of the ring at or after *from that was ever written: [*from, return). A new
- * ring file is fallocated, and its unwritten extents read as holes (lseek SEEK_DATA/SEEK_HOLE),
- * so recovery skips them instead of faulting in every never-written page (seconds for a
- * 1 GiB ring that holds a few records). Without a file, or where the file system cannot say,
- * the whole rest of the ring. Returns *from == ring at the end. */
-static size_t data_span(const struct repl_gcache *g, size_t *from)
+/* The stretches of the ring that were ever written, as [start, end) pairs in *out (n of them),
+ * all found before a byte of the map is read. A new ring file is fallocated, and its unwritten
+ * extents read as holes (lseek SEEK_DATA/SEEK_HOLE), so recovery skips them instead of faulting
+ * in every never-written page (seconds for a 1 GiB ring that holds a few records). Asked up
+ * front because the scan's own reads make the kernel read ahead past a stretch's end, and the
+ * pages read ahead count as data: a stretch asked for after the scan reached it runs on to the
+ * end of the file. Without a file, or where the file system cannot say, the whole ring.
+ * -1 out of memory. */
+static int written_spans(const struct repl_gcache *g, size_t **out, size_t *n)
 {
-    if (g->fd < 0 || *from >= g->ring) return g->ring;
-    off_t base = REPL_GCACHE_FILE_HDR;
-    off_t d = lseek(g->fd, base + (off_t)*from, SEEK_DATA);
-    if (d < 0) {
-        if (errno == ENXIO) *from = g->ring; /* nothing written from here on */
-        return g->ring;
+    size_t cap = 16, k = 0;
+    size_t *v = malloc(cap * sizeof *v);
+    if (!v) return -1;
+    const off_t base = REPL_GCACHE_FILE_HDR;
+    bool whole = g->fd < 0;
+    for (size_t from = 0; !whole && from < g->ring;) {
+        off_t d = lseek(g->fd, base + (off_t)from, SEEK_DATA);
+        if (d < 0 && errno == ENXIO) break; /* nothing written from here on */
+        off_t h = d < 0 ? -1 : lseek(g->fd, d, SEEK_HOLE);
+        if (h < 0) {
+            whole = true;
+            break;
+        }
+        size_t start = d - base > (off_t)from ? (size_t)(d - base) : from;
+        start = (start + 7) & ~(size_t)7; /* record headers are 8-byte aligned */
+        size_t end = h - base >= (off_t)g->ring ? g->ring : (size_t)(h - base);
+        if (end > start) {
+            if (k + 2 > cap) {
+                size_t *nv = realloc(v, cap * 2 * sizeof *v);
+                if (!nv) {
+                    free(v);
+                    return -1;
+                }
+                v = nv;
+                cap *= 2;
+            }
+            v[k++] = start;
+            v[k++] = end;
+        }
+        from = end > from ? end : from + 8;
     }
-    off_t h = lseek(g->fd, d, SEEK_HOLE);
-    size_t start = d - base > (off_t)*from ? (size_t)(d - base) : *from;
-    *from = (start + 7) & ~(size_t)7; /* record headers are 8-byte aligned */
-    if (h < 0 || h - base > (off_t)g->ring) return g->ring;
-    return (size_t)(h - base);
+    if (whole) {
+        v[0] = 0;
+        v[1] = g->ring;
+        k = 2;
+    }
+    *out = v;
+    *n = k / 2;
+    return 0;
 }
 
+/* Keeps the longest contiguous run of valid records of this epoch ending at the highest valid
+ * seqno; everything else in the ring is garbage. -1 out of memory. */
 static int recover_ring(struct repl_gcache *g)
 {
-    size_t cap = 1024, nv = 0;
+    size_t cap = 1024, nv = 0, *span = NULL, nspan = 0;
+    if (written_spans(g, &span, &nspan)) return -1;
     struct cand *v = malloc(cap * sizeof *v);
-    if (!v) return -1;
-    for (size_t next = 0; next < g->ring;) {
-        size_t off = next, end = data_span(g, &off); /* a record lies within one written stretch */
-        next = end > off ? end : off + 8;
-        for (; off + HR <= end; off += 8) {
+    if (!v) {
+        free(span);
+        return -1;
+    }
+    for (size_t i = 0; i < nspan; i++) { /* a record lies within one written stretch */
+        for (size_t off = span[2 * i], end = span[2 * i + 1]; off + HR <= end; off += 8) {
             const uint8_t *h = g->r + off;
             if (tr_get_u32(h) != REC_MAGIC || tr_get_u32(h + 4) != g->epoch || tr_get_u32(h + 28) != rec_crc(h))
                 continue;
@@ -401,6 +433,7 @@ static int recover_ring(struct repl_gcache *g)
                 struct cand *nvv = realloc(v, cap * 2 * sizeof *v);
                 if (!nvv) {
                     free(v);
+                    free(span);
                     return -1;
                 }
                 v = nvv;
@@ -409,6 +442,7 @@ static int recover_ring(struct repl_gcache *g)
             v[nv++] = (struct cand){seqno, off, size, 0};
         }
     }
+    free(span);
     qsort(v, nv, sizeof *v, cand_cmp);
     struct cand *top = NULL;
     for (size_t i = nv; i-- > 0 && !top;)
