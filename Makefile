@@ -44,7 +44,9 @@ test-partitions: build
 
 # heavy: 3 MariaDB nodes: a rolling restart under writes through every node (no SST, every
 # acknowledged row, the longest commit gap at most LIFECYCLE_MAX_GAP_MS), the IST donor
-# SIGKILLed mid-stream, the joiner SIGKILLed mid-apply (tests/mariadb/lifecycle.sh); then the
+# SIGKILLed mid-stream, the joiner SIGKILLed mid-apply, state transfer under churn (two nodes
+# restarted at once, a restart during a join, a joiner restarted while its SST is pending, a
+# donor whose SST script fails) (tests/mariadb/lifecycle.sh; LIFECYCLE_PARTS picks parts); then the
 # rolling restart on Galera 4, if installed, for its commit gap (printed, not checked)
 LIFECYCLE_MAX_GAP_MS ?= 1000
 test-lifecycle: build

@@ -309,7 +309,9 @@ static void fail_as(struct repl_core *c, struct repl_acts *out, const char *why,
 static bool xfer_data_unsure(const struct repl_core *c)
 {
     const struct repl_xfer *x = &c->xfer;
-    bool streamed = x->ist_in && (x->ist_rc == 0 || x->ist_rc == -ECONNRESET);
+    /* a stream that began says the donor bypassed the snapshot, whether or not its end (a
+     * cut) reached the core before the view without the donor did */
+    bool streamed = x->ist_began || (x->ist_in && (x->ist_rc == 0 || x->ist_rc == -ECONNRESET));
     return x->req && x->phase != REPL_XFER_APPLY && !x->bypassed && !streamed;
 }
 
@@ -1920,6 +1922,9 @@ int repl_core_step(struct repl_core *c, struct repl_ev *ev, struct repl_acts *ou
     case REPL_EV_IST_RECEIVED: on_ist_received(c, out, ev); break;
     case REPL_EV_IST_SENT:
         if (ev->rc < 0) donor_failed(c, out, ev->rc);
+        break;
+    case REPL_EV_IST_BEGAN:
+        if (c->xfer.phase == REPL_XFER_WAIT && c->xfer.ist) c->xfer.ist_began = true;
         break;
     case REPL_EV_DESYNC: rc = on_desync(c, out); break;
     case REPL_EV_RESYNC: rc = on_resync(c, out); break;

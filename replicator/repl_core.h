@@ -64,6 +64,8 @@ enum repl_ev_kind {
     REPL_EV_IST_RECEIVED,/* rc (-ECONNRESET: the stream was cut short), ist/nist: the records
                           * first..last, references taken over */
     REPL_EV_IST_SENT,    /* rc */
+    REPL_EV_IST_BEGAN,   /* the receiver accepted the chosen donor's stream (its header and
+                          * token): the donor streams, so it bypassed any snapshot */
     REPL_EV_DESYNC,
     REPL_EV_RESYNC,
     REPL_EV_TICK,        /* now */

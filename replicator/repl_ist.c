@@ -506,6 +506,8 @@ static const char *receive(struct ist_recv *j, struct repl_ist_rec **out, size_t
 {
     struct ist_conn c0, *c = &c0;
     if (accept_donor(j, c)) return j->why;
+    struct repl_ev began = {.kind = REPL_EV_IST_BEGAN}; /* before any record: see repl_core.h */
+    repl_drive(j->n, &began);
     int64_t stream_dl = tr_now_ns() + j->dl.stream_ns;
     size_t total = (size_t)(j->last - j->first + 1);
     struct repl_ist_rec *recs = calloc(total ? total : 1, sizeof *recs);

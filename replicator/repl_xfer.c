@@ -217,6 +217,7 @@ void repl_xfer_clear(struct repl_xfer *x)
     x->ist = false;
     x->ist_retries = x->ist_restarts = 0;
     x->ist_cut = false;
+    x->ist_began = false;
     x->bypassed = false;
     x->have_donor = false;
     x->resend = false;

@@ -90,6 +90,7 @@ struct repl_xfer {
     int ist_retries;      /* requests sent again because the donor left */
     int ist_restarts;     /* receivers started again after a stream failed */
     bool ist_cut;         /* the current request's stream was cut: its receiver listens anew */
+    bool ist_began;       /* a donor's stream began: it bypassed the snapshot (host data untouched) */
     uint64_t retry_at;    /* a request nobody could serve is sent again at this time */
     bool resend;          /* the request went with a view that ended: send it again */
     bool donating;        /* this node serves a joiner now (SST) */

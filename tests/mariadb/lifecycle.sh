@@ -14,13 +14,28 @@
 #    stopped), and then come back by IST from the node left. Never a hang.
 # 3. joiner: n3 misses GAP write-sets again and is SIGKILLed while it receives or applies them;
 #    started again from its recovered position it must be Synced with identical checksums.
+# State transfer under churn (parts 4-7; the SST method is then "churn", a test script on PATH
+# that runs wsrep_sst_rsync, and on the donor can first wait or aim rsync at a closed port):
+# 4. twice: n2 and n3 stopped cleanly at once, started again at once: both catch up from n1.
+# 5. during: n3 misses CHURN_GAP write-sets and starts; while it receives its IST the other
+#    node that is not its donor is stopped and started again.
+# 6. pending: n3 comes back with an empty data directory (a full SST); its donor's script waits
+#    PENDING_S seconds before it copies, and n3 is SIGKILLed and started again meanwhile; the
+#    donor's rsync of the first transfer then finds no joiner, or the joiner's second instance.
+# 7. donorfail: n3 comes back empty again and its donor's rsync cannot reach it (a closed port,
+#    as with a firewall): n3 must leave with "Will never receive state", and a start without the
+#    fault must then join by SST.
+# Parts 4-7 run with clients writing through every node; each ends with the three Synced, every
+# acknowledged row on all three and equal checksums, every wait bounded (DEADLINE for it all).
 set -u
 PROVIDER=${1:?usage: lifecycle.sh PROVIDER_SO}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=../scripts/lib-mariadb.sh
 source "$HERE/../scripts/lib-mariadb.sh"
-DEADLINE=${DEADLINE:-1500}
-PARTS=${LIFECYCLE_PARTS:-rolling donor joiner}
+DEADLINE=${DEADLINE:-2400}
+PARTS=${LIFECYCLE_PARTS:-rolling donor joiner twice during pending donorfail}
+CHURN_GAP=${CHURN_GAP:-30000}  # write-sets n3 misses in part 5
+PENDING_S=${PENDING_S:-8}      # part 6: how long the donor's script waits before it copies
 GAP=${GAP:-100000}             # write-sets a restarted node misses in parts 2 and 3
 AWAY_S=${AWAY_S:-4}            # seconds each node stays down in the rolling restart
 MAX_GAP_MS=${MAX_GAP_MS:-}     # part 1: fail when the longest commit gap exceeds it (empty: print only)
@@ -80,8 +95,8 @@ no_sst() {
   donors=0 full=0
   for m in $marks; do
     n=${m%%:*} l=${m#*:}
-    donors=$((donors + $(since "$n" "$l" | grep -c "Running: 'wsrep_sst_rsync --role 'donor'")))
-    full=$((full + $(since "$n" "$l" | grep "Running: 'wsrep_sst_rsync --role 'donor'" | grep -vc -- '--bypass')))
+    donors=$((donors + $(since "$n" "$l" | grep -c "Running: 'wsrep_sst_[a-z]* --role 'donor'")))
+    full=$((full + $(since "$n" "$l" | grep "Running: 'wsrep_sst_[a-z]* --role 'donor'" | grep -vc -- '--bypass')))
   done
   if [ "$donors" -ge 1 ] && [ "$full" = 0 ]; then
     pass "$who: every donor script ran with --bypass ($donors)"
@@ -95,7 +110,7 @@ marks_of() { local n out=""; for n in "$@"; do out="$out $n:$(lines "$n")"; done
 client() { # NODE K
   local node=$1 k=$2 i=0 id
   while [ ! -e "$MDB_ROOT/stop" ]; do
-    i=$((i + 1)); id=$((k * 10000000 + i))
+    i=$((i + 1)); id=$((k * 10000000 + ROUND * 1000000 + i))
     if MDB_SQL_TIMEOUT=20 mdb_sql "$node" "INSERT INTO life.t VALUES ($id, '$node', 'c')" >/dev/null 2>&1; then
       echo "$(now_ms) $id" >>"$MDB_ROOT/commits.$k"
     else
@@ -104,9 +119,12 @@ client() { # NODE K
   done
 }
 CLIENTS=""
+ROUND=0     # each clients_start writes ids of its own: a part's client never repeats an earlier id
+ROUND_T0=0  # when the clients of this round started (now_ms)
 clients_start() {
   local n k=0
   rm -f "$MDB_ROOT/stop"
+  ROUND=$((ROUND + 1)) ROUND_T0=$(now_ms)
   for n in $NODES $NODES; do
     k=$((k + 1)); touch "$MDB_ROOT/commits.$k"
     client "$n" "$k" &
@@ -220,8 +238,17 @@ which_donor() {
   local n m
   for m in "n1:$1" "n2:$2"; do
     n=${m%%:*}
-    since "$n" "${m#*:}" | grep -q "Running: 'wsrep_sst_rsync --role 'donor'\|IST sender starts\|async IST sender" && { echo "$n"; return; }
+    since "$n" "${m#*:}" | grep -q "Running: 'wsrep_sst_[a-z]* --role 'donor'\|IST sender starts\|async IST sender" && { echo "$n"; return; }
   done
+}
+
+# left_said NODE LINE WHEN: NODE, gone, said Galera's "Will never receive state" after LINE
+left_said() {
+  if since "$1" "$2" | grep -q "Will never receive state"; then
+    pass "$1 left $3: $(since "$1" "$2" | grep -m1 -o 'Will never receive state.*' | cut -c1-160)"
+  else
+    fail "$1 exited without 'Will never receive state': $(since "$1" "$2" | grep -m3 'ERROR' | tr '\n' ' ' | cut -c1-400)"
+  fi
 }
 
 # recovered_seqno NODE: the seqno mariadbd --wsrep-recover finds in InnoDB
@@ -258,11 +285,7 @@ donor_killed() {
     pass "n3 Synced $((SECONDS - t0)) s after its donor's kill ($(since n3 "$f3" | grep -c 'IST received') complete streams)"
     ;;
   left)
-    if since n3 "$f3" | grep -q "Will never receive state"; then
-      pass "n3 left $((SECONDS - t0)) s after its donor's kill: $(since n3 "$f3" | grep -o 'Will never receive state.*' | head -n 1)"
-    else
-      fail "n3 exited without 'Will never receive state': $(since n3 "$f3" | tail -n 3 | tr '\n' ' ')"
-    fi
+    left_said n3 "$f3" "$((SECONDS - t0)) s after its donor's kill"
     mdb_kill n3 # reap
     # nothing of the gap applied: InnoDB is where n3 stopped, and grastate.dat keeps the uuid
     rs=$(recovered_seqno n3) || fail "n3: --wsrep-recover after leaving"
@@ -330,9 +353,222 @@ joiner_killed() {
   same_data "joiner killed" n1 n2 n3
 }
 
+# ---- state transfer under churn (parts 4-7)
+# churn_script: $MDB_ROOT/bin/wsrep_sst_churn, on the servers' PATH (MariaDB runs
+# wsrep_sst_<method> from PATH; the donor runs the joiner's method). It is wsrep_sst_rsync, but
+# on the donor it first waits while $MDB_ROOT/sst-wait holds seconds, and sends to a closed port
+# while $MDB_ROOT/sst-unreachable exists: the joiner's rsync daemon unreachable, as behind a
+# firewall, so rsync fails and the script exits non-zero.
+churn_script() {
+  local closed rsync_sst
+  rsync_sst=$(command -v wsrep_sst_rsync) || abort "wsrep_sst_rsync not found (MariaDB's SST scripts)"
+  closed=$(mdb_pick_ports) || abort "a free port for the unreachable joiner"
+  mkdir -p "$MDB_ROOT/bin"
+  cat >"$MDB_ROOT/bin/wsrep_sst_churn" <<SCRIPT
+#!/bin/bash
+# lifecycle.sh's SST method: $rsync_sst, with faults on the donor while the test asks for them
+args=("\$@") role=""
+for ((i = 0; i < \${#args[@]}; i++)); do
+  [ "\${args[i]}" = --role ] && role=\${args[i + 1]}
+done
+if [ "\$role" = donor ] && [ -r "$MDB_ROOT/sst-wait" ]; then
+  w=\$(cat "$MDB_ROOT/sst-wait")
+  echo "wsrep_sst_churn: the donor waits \$w s before it copies" >&2
+  sleep "\$w"
+fi
+if [ "\$role" = donor ] && [ -e "$MDB_ROOT/sst-unreachable" ]; then
+  for ((i = 0; i < \${#args[@]}; i++)); do
+    if [ "\${args[i]}" = --address ]; then
+      a=\${args[i + 1]}
+      args[i + 1]="\${a%%:*}:$closed/\${a#*/}"
+      echo "wsrep_sst_churn: sending to \${args[i + 1]} instead of \$a (nothing listens there)" >&2
+    fi
+  done
+fi
+exec "$rsync_sst" "\${args[@]}"
+SCRIPT
+  chmod 755 "$MDB_ROOT/bin" "$MDB_ROOT/bin/wsrep_sst_churn"
+  export PATH="$MDB_ROOT/bin:$PATH"
+}
+# churn_method: the SST method of every node becomes "churn" (my.cnf, read at the next start,
+# and the running servers' global)
+churn_method() {
+  local n
+  for n in $NODES; do
+    sed -i 's/^wsrep_sst_method=.*/wsrep_sst_method=churn/' "$(mdb_dir "$n")/my.cnf"
+    mdb_sql "$n" "SET GLOBAL wsrep_sst_method='churn'" >/dev/null 2>&1
+  done
+  rm -f "$MDB_ROOT/sst-wait" "$MDB_ROOT/sst-unreachable"
+}
+# churn_end WHAT: clients stopped; three Synced, every acknowledged row everywhere, same data
+churn_end() {
+  wait_for 90 formed || fail "$1: 3 Synced within 90 s: $(per_node wsrep_local_state_comment)"
+  sleep 2 # commits after it
+  local t1; t1=$(now_ms)
+  clients_stop
+  echo "FIGURE: $1 on $(basename "$PROVIDER"): longest commit gap $(gap "$ROUND_T0" "$t1") ms, $(commits_in "$ROUND_T0" "$t1") commits in $(((t1 - ROUND_T0) / 1000)) s"
+  acked_everywhere "$1"
+  same_data "$1" n1 n2 n3
+}
+# stop_together A B: clean shutdowns begun at the same moment
+stop_together() {
+  local n
+  for n in "$@"; do kill -TERM "$(mdb_pid "$n")" 2>/dev/null; done
+  for n in "$@"; do
+    if mdb_stop "$n" 120; then pass "$n: clean shutdown"; else fail "$n: clean shutdown within 120 s"; fi
+  done
+}
+# n3_empty: n3 stopped and made again with an empty data directory on the same ports: it joins by SST
+n3_empty() {
+  local d; d=$(mdb_dir n3)
+  mdb_stop n3 120 || fail "n3: clean shutdown within 120 s"
+  cp "$d/error.log" "$MDB_ROOT/n3-error.log.$SECONDS" 2>/dev/null # for a post-mortem (MDB_KEEP=1)
+  wait_for 30 mdb_status_is wsrep_cluster_size 2 n1 n2 || fail "n1, n2: a view of 2 within 30 s"
+  mdb_node_create n3 "$PROVIDER" "$all" "$(mdb_get n3 port)" "$(mdb_get n3 gcomm_port)" \
+    "$(mdb_get n3 ist_port)" "$(mdb_get n3 sst_port)" || abort "n3: an empty data directory"
+  sed -i 's/^wsrep_sst_method=.*/wsrep_sst_method=churn/' "$d/my.cnf"
+}
+n3_gone() { ! mdb_alive "$(mdb_pid n3)"; }
+donor_known() { [ -n "$(which_donor "$1" "$2")" ]; } # FROM1 FROM2
+
+# ---- 4. two nodes restarted at once
+twice() {
+  local marks f2 f3 t0
+  echo "--- 4. n2 and n3 stopped cleanly at once and started again at once, under writes"
+  churn_method
+  clients_start
+  sleep 2
+  stop_together n2 n3
+  wait_for 30 mdb_status_is wsrep_cluster_size 1 n1 || fail "n1: a view of 1 within 30 s"
+  expect "n1 alone after two clean leaves: wsrep_cluster_status" "$(mdb_status n1 wsrep_cluster_status)" Primary
+  sleep "$AWAY_S"
+  marks=$(marks_of n1 n2 n3)
+  f2=$(lines n2) f3=$(lines n3)
+  t0=$SECONDS
+  mdb_start n2
+  mdb_start n3
+  mdb_wait_ready n2 150 || abort "n2: ready within 150 s of the joint start"
+  mdb_wait_ready n3 150 || abort "n3: ready within 150 s of the joint start"
+  wait_for 90 formed || abort "after the joint start, 3 Synced: $(per_node wsrep_local_state_comment)"
+  pass "n2 and n3 back, 3 Synced $((SECONDS - t0)) s after their joint start"
+  no_sst n2 "$f2" "$marks"
+  no_sst n3 "$f3" "$marks"
+  churn_end "two restarted at once"
+}
+
+# ---- 5. a node restarted while another joins
+during() {
+  local f1 f2 f3 donor other t0 GAP=$CHURN_GAP
+  echo "--- 5. n3 misses $CHURN_GAP write-sets and joins (its donor's script waits $PENDING_S s); meanwhile the node that is not its donor restarts"
+  churn_method
+  clients_start
+  n3_away
+  echo "$PENDING_S" >"$MDB_ROOT/sst-wait" # n3 is a joiner at least this long
+  f1=$(lines n1) f2=$(lines n2) f3=$(lines n3)
+  t0=$SECONDS
+  mdb_start n3
+  wait_fast 120 donor_known "$f1" "$f2" || abort "no donor script in n1's or n2's log within 120 s"
+  donor=$(which_donor "$f1" "$f2")
+  other=$(others n3 | grep -vx "$donor")
+  if mdb_stop "$other" 120; then pass "$other (not the donor) stopped cleanly while n3 joins from $donor"; else
+    fail "$other: clean shutdown within 120 s while n3 joins"; fi
+  if since n3 "$f3" | grep -q 'JOINED -> SYNCED'; then
+    fail "n3 was Synced before $other's stop ended: the restart did not happen during its join"
+  else
+    pass "n3 still joining when $other's stop ended"
+  fi
+  mdb_start "$other"
+  rm -f "$MDB_ROOT/sst-wait"
+  mdb_wait_ready n3 150 || abort "n3: ready within 150 s of its start"
+  mdb_wait_ready "$other" 150 || abort "$other: ready within 150 s of its restart"
+  wait_for 90 formed || abort "3 Synced after $other's restart during n3's join: $(per_node wsrep_local_state_comment)"
+  pass "n3 joined and $other back: 3 Synced $((SECONDS - t0)) s after n3's start"
+  churn_end "restart during a join"
+}
+
+# ---- 6. the joiner restarted while a transfer to it is pending
+pending() {
+  local f1 f2 f3 donor t0 outcome=""
+  echo "--- 6. n3 joins empty (SST); donors' scripts wait $PENDING_S s; n3 is SIGKILLed and started again meanwhile"
+  churn_method
+  clients_start
+  sleep 2
+  n3_empty
+  echo "$PENDING_S" >"$MDB_ROOT/sst-wait"
+  f1=$(lines n1) f2=$(lines n2)
+  mdb_start n3
+  wait_fast 120 donor_known "$f1" "$f2" || abort "no donor script in n1's or n2's log within 120 s"
+  donor=$(which_donor "$f1" "$f2")
+  mdb_kill n3
+  pass "n3 SIGKILLed while its donor $donor waits to copy"
+  f3=$(lines n3)
+  t0=$SECONDS
+  # at once, and the second transfer waits too: the first donor's rsync finds this instance's
+  # daemon listening for the second donor, and copies a state older than the second request
+  mdb_start n3
+  while [ $((SECONDS - t0)) -lt 300 ]; do
+    in_time
+    if n3_gone; then outcome=left; break; fi
+    if mdb_status_is wsrep_ready ON n3 2>/dev/null; then outcome=ready; break; fi
+    sleep 0.5
+  done
+  rm -f "$MDB_ROOT/sst-wait"
+  echo "n3's second start: $(since n3 "$f3" | grep -o 'State transfer received.*\|Will never receive state.*\|Requesting state transfer.*\|without a state transfer.*' | cut -c1-200 | tr '\n' '|')"
+  case $outcome in
+  ready) pass "n3 ready $((SECONDS - t0)) s after its second start" ;;
+  left)
+    left_said n3 "$f3" "after its second start"
+    mdb_kill n3 # reap
+    wait_for 60 mdb_formed n1 n2 || fail "n1, n2: 2 Synced after n3 left: $(mdb_per_node wsrep_local_state_comment n1 n2)"
+    f3=$(lines n3)
+    mdb_start n3
+    mdb_wait_ready n3 300 || abort "n3: ready within 300 s of its third start"
+    pass "n3 ready $((SECONDS - t0)) s after its second start, by a third"
+    ;;
+  *) abort "n3 neither ready nor gone 300 s after its second start" ;;
+  esac
+  wait_for 90 formed || abort "3 Synced after n3's restarts: $(per_node wsrep_local_state_comment)"
+  echo "donors' scripts: $(for n in n1 n2; do since "$n" "$(eval echo "\$f${n#n}")" | grep -o 'rsync returned code [0-9]*\|State transfer to.*\|State transfer sent.*\|SST sent:.*\|SST failed.*' | sed "s/^/$n: /" | tr '\n' '|'; done)"
+  churn_end "joiner restarted during a pending transfer"
+}
+
+# ---- 7. a donor whose SST script fails
+donorfail() {
+  local f1 f2 donor t0
+  echo "--- 7. n3 joins empty (SST); its donor's rsync cannot reach it: n3 must leave, then join"
+  churn_method
+  clients_start
+  sleep 2
+  n3_empty
+  touch "$MDB_ROOT/sst-unreachable"
+  f1=$(lines n1) f2=$(lines n2)
+  t0=$SECONDS
+  mdb_start n3
+  if wait_for 180 n3_gone; then pass "n3 exited $((SECONDS - t0)) s after its start"; else
+    abort "n3 still running 180 s after its donor's script failed: $(mdb_status n3 wsrep_local_state_comment)"; fi
+  mdb_kill n3 # reap
+  donor=$(which_donor "$f1" "$f2")
+  if [ -n "$donor" ] && since "$donor" "$(eval echo "\$f${donor#n}")" | grep -q 'rsync returned code'; then
+    pass "$donor (the donor): its rsync failed ($(since "$donor" "$(eval echo "\$f${donor#n}")" | grep -m1 -o 'rsync returned code [0-9]*'))"
+  else
+    fail "no donor whose rsync failed in n1's or n2's log (donor '${donor:-none}')"
+  fi
+  left_said n3 0 "after its donor's script failed"
+  wait_for 60 mdb_formed n1 n2 || fail "n1, n2: 2 Synced within 60 s of the failed transfer: $(mdb_per_node wsrep_local_state_comment n1 n2)"
+  rm -f "$MDB_ROOT/sst-unreachable"
+  t0=$SECONDS
+  mdb_start n3
+  mdb_wait_ready n3 300 || abort "n3: ready within 300 s of its start after the failed transfer"
+  wait_for 90 formed || abort "3 Synced after n3's second start: $(per_node wsrep_local_state_comment)"
+  pass "n3 started again: 3 Synced $((SECONDS - t0)) s after"
+  churn_end "donor script failed"
+}
+
+
 echo "lifecycle: provider $PROVIDER, parts: $PARTS"
 [ -r "$PROVIDER" ] || abort "provider library $PROVIDER not found (build it first)"
 mdb_init "" || abort "test environment (mariadb client, mariadb-install-db)"
+churn_script
 # shellcheck disable=SC2086
 mdb_cluster "$PROVIDER" $NODES || abort "3 nodes created, started and ready"
 wait_for 60 formed || abort "cluster of 3 not formed within 60 s: $(per_node wsrep_local_state_comment)"
@@ -346,6 +582,10 @@ for part in $PARTS; do
   rolling) rolling ;;
   donor) donor_killed ;;
   joiner) joiner_killed ;;
+  twice) twice ;;
+  during) during ;;
+  pending) pending ;;
+  donorfail) donorfail ;;
   *) abort "unknown part $part" ;;
   esac
 done

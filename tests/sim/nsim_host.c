@@ -1043,6 +1043,10 @@ static void xfer_due(struct nsim *m, struct ns_xfer *x)
         if (joiner_ok && j->ist_wait && j->ist_token == x->act.token && j->ist_first == x->act.seqno &&
             j->ist_last == x->act.depends) {
             j->ist_wait = false;
+            if (donor_ok) { /* a live donor's stream begins, as the real receiver reports it */
+                struct repl_ev b = {.kind = REPL_EV_IST_BEGAN};
+                step(m, j, &b);
+            }
             struct repl_ev ev = {.kind = REPL_EV_IST_RECEIVED};
             if (donor_ok && !x->recs_lost) {
                 ev.ist = x->recs;

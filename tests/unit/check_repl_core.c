@@ -723,6 +723,26 @@ static struct repl_act *last_persist(int i)
     return last;
 }
 
+/* n3's donor n1 dies (its stream s released): the view of n2 and n3 is delivered */
+static void donor_n1_dies(struct repl_act *s)
+{
+    repl_act_release(s);
+    repl_core_free(N[0].c);
+    N[0].c = NULL;
+    view(6);
+    deliver();
+}
+
+/* n3 left with none of 4..6 applied and its saved state (pos) trusted: IST at its next start */
+static void n3_left_trusted(const tr_gtid *pos)
+{
+    ck_assert(info(2).failed);
+    for (int64_t q = 4; q <= 6; q++) ck_assert_int_eq(verdict(2, q), -1);
+    struct repl_act *last = last_persist(2);
+    ck_assert(!last->corrupt);
+    ck_assert(tr_uuid_compare(&last->gtid.uuid, &pos->uuid) == 0);
+}
+
 /* The donor dies while it streams, before its host's bypass reached sst_received: the stream
  * began, and a donor streams to a joiner with a snapshot request only when it bypassed the
  * snapshot, so the host copied nothing: the joiner leaves (no retry with a snapshot request)
@@ -734,16 +754,26 @@ START_TEST(core_restart_ist_cut_before_sst_received)
     struct repl_ev cut = {.kind = REPL_EV_IST_RECEIVED, .rc = -ECONNRESET, .why = "stream cut short"};
     step(2, &cut);
     ck_assert(!info(2).failed); /* sst_received may still come: it waits for the view */
-    repl_act_release(s);
-    repl_core_free(N[0].c);
-    N[0].c = NULL;
-    view(6); /* n2 and n3 */
-    deliver();
-    ck_assert(info(2).failed);
-    for (int64_t q = 4; q <= 6; q++) ck_assert_int_eq(verdict(2, q), -1);
-    struct repl_act *last = last_persist(2);
-    ck_assert(!last->corrupt);
-    ck_assert(tr_uuid_compare(&last->gtid.uuid, &pos.uuid) == 0);
+    donor_n1_dies(s);
+    n3_left_trusted(&pos);
+}
+END_TEST
+
+/* The donor dies while it streams, and the view without it reaches the joiner before the
+ * receiver's report of the cut stream: the receiver said the stream began, so the donor had
+ * bypassed the snapshot and the host's data is untouched: the joiner leaves with its saved
+ * state trusted (before IST_BEGAN it was marked unsure, and the next start took a full SST). */
+START_TEST(core_restart_ist_began_view_before_cut)
+{
+    tr_gtid pos;
+    struct repl_act *s = restart_n3_at_3(&pos);
+    struct repl_ev began = {.kind = REPL_EV_IST_BEGAN};
+    ck_assert_int_eq(step(2, &began), REPL_OK);
+    donor_n1_dies(s); /* the view comes before the cut */
+    n3_left_trusted(&pos);
+    struct repl_ev cut = {.kind = REPL_EV_IST_RECEIVED, .rc = -ECONNRESET, .why = "stream cut short"};
+    step(2, &cut); /* the late report changes nothing */
+    ck_assert(!last_persist(2)->corrupt);
 }
 END_TEST
 
@@ -753,11 +783,7 @@ START_TEST(core_restart_donor_dies_before_stream)
 {
     tr_gtid pos;
     struct repl_act *s = restart_n3_at_3(&pos);
-    repl_act_release(s);
-    repl_core_free(N[0].c);
-    N[0].c = NULL;
-    view(6);
-    deliver();
+    donor_n1_dies(s);
     ck_assert(info(2).failed);
     ck_assert(last_persist(2)->corrupt);
 }
@@ -1347,6 +1373,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, core_restart_ist_bypass);
     tcase_add_test(tc, core_restart_ist_cut_after_bypass);
     tcase_add_test(tc, core_restart_ist_cut_before_sst_received);
+    tcase_add_test(tc, core_restart_ist_began_view_before_cut);
     tcase_add_test(tc, core_restart_donor_dies_before_stream);
     tcase_add_test(tc, core_ist_delivers_missed_views);
     tcase_add_test(tc, core_last_report_waits_for_in_flight);
