@@ -139,7 +139,9 @@ static int node_address_defaults(struct repl_node *n, char *err, size_t errlen)
                 n->address);
         return 0;
     }
-    if (tr_cfg_set_internal(n->cfg, "base_host", addr.host, err, errlen)) return -1;
+    char host[sizeof addr.host + 2];
+    snprintf(host, sizeof host, addr.ipv6 ? "[%s]" : "%s", addr.host); /* [::1] stays an address */
+    if (tr_cfg_set_internal(n->cfg, "base_host", host, err, errlen)) return -1;
     if (addr.port > 0) {
         char port[16];
         snprintf(port, sizeof port, "%d", addr.port);

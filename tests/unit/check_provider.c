@@ -356,6 +356,23 @@ START_TEST(bare_ipv6_node_address)
     unload(h);
     host_rmdir(h);
     free(h);
+    /* ... and in brackets, as galera_3nodes.GAL-501 writes it, with or without a port */
+    static const char *const forms[] = {"[::1]", "[::1]:4567"};
+    for (int i = 0; i < 2; i++) {
+        h = host_new();
+        w = load(h);
+        a.app_ctx = h;
+        a.data_dir = h->dir;
+        a.node_address = forms[i];
+        ck_assert_int_eq(w->init(w, &a), WSREP_OK);
+        o = w->options_get(w);
+        ck_assert_ptr_nonnull(o);
+        ck_assert_msg(strstr(o, "base_host = [::1];"), "%s: %s", forms[i], o);
+        free(o);
+        unload(h);
+        host_rmdir(h);
+        free(h);
+    }
 }
 END_TEST
 
