@@ -9,6 +9,10 @@ GALERA=${GALERA:-/usr/lib/galera/libgalera_smm.so}
 ROUNDS=${BENCH_ROUNDS:-2}
 SECONDS_RUN=${BENCH_SECONDS:-30}
 CB=${CLUSTER_BENCH:-$ROOT/../shared/bin/cluster-bench}
+# BENCH_PARTS: which parts run (default all): kv1 (trireme-kv, one node), one (sysbench, one
+# node), three (sysbench, three nodes), kv3 (trireme-kv, three processes).
+PARTS=" ${BENCH_PARTS:-kv1 one three kv3} "
+part() { [[ "$PARTS" == *" $1 "* ]]; }
 
 # mariadbd runs as the mysql user: give it a copy it can read.
 lib=$(mktemp -d /tmp/trireme-bench.XXXXXX)
@@ -38,11 +42,13 @@ print("%.3f" % (1000*c["mariadbd_cpu_s"]/t) if t else "n/a")' "$out/result.json"
   rm -rf "$out"
 }
 
-echo "== trireme-kv, one node ($ROUNDS rounds)"
-bash "$ROOT/tests/kv/bench.sh" "$ROOT/build/bin/trireme-kv" "$ROUNDS" "$lib/libtrireme.so" "$GALERA"
+if part kv1; then
+  echo "== trireme-kv, one node ($ROUNDS rounds)"
+  bash "$ROOT/tests/kv/bench.sh" "$ROOT/build/bin/trireme-kv" "$ROUNDS" "$lib/libtrireme.so" "$GALERA"
+fi
 
 if [ -x "$CB" ]; then
-  for test in oltp_write_only oltp_update_index; do
+  part one && for test in oltp_write_only oltp_update_index; do
     echo "== sysbench $test, one node, ${SECONDS_RUN}s, 4 threads, 4 tables x 10k rows ($ROUNDS rounds)"
     for r in $(seq 1 "$ROUNDS"); do
       for p in none "$GALERA" "${others[@]}" "$lib/libtrireme.so"; do
@@ -53,7 +59,7 @@ if [ -x "$CB" ]; then
     done
   done
   # Three nodes: Galera 4 and trireme, writing to one node and to all; joiners by rsync SST.
-  for test in oltp_write_only oltp_update_index; do
+  part three && for test in oltp_write_only oltp_update_index; do
     for to in one all; do
       echo "== sysbench $test, 3 nodes, write to $to, ${SECONDS_RUN}s, 4 threads, 4 tables x 10k rows ($ROUNDS rounds)"
       for r in $(seq 1 "$ROUNDS"); do
@@ -69,6 +75,7 @@ else
   echo "cluster-bench not found at $CB: sysbench rows skipped"
 fi
 
+part kv3 || exit 0
 echo "== trireme-kv, three processes on one machine ($ROUNDS rounds)"
 for r in $(seq 1 "$ROUNDS"); do
   for p in "$GALERA" "$lib/libtrireme.so"; do
