@@ -591,6 +591,13 @@ static void send_state(struct repl_core *c, struct repl_acts *out, int64_t conf_
         .gend = c->g_end,
         .lo_n = c->g_lo_n,
     };
+    if (!tr_uuid_is_nil(&c->group_uuid)) {
+        unsigned nv = c->nvote_failed < REPL_MSG_MAX_VOTES ? c->nvote_failed : REPL_MSG_MAX_VOTES;
+        for (unsigned i = 0; i < nv; i++) {
+            m.vote_seqno[m.nvotes] = c->vote_failed[i];
+            m.vote_at[m.nvotes++] = c->vote_failed_at[i];
+        }
+    }
     memcpy(m.lo_memb, c->g_lo_memb, sizeof m.lo_memb);
     memcpy(m.lo_names, c->g_lo_names, sizeof m.lo_names);
     memcpy(m.name, c->cfg.name, sizeof m.name);
@@ -625,6 +632,17 @@ static void failed_everywhere(struct repl_core *c, int64_t seqno)
     c->vote_failed[c->nvote_failed++ % 8] = seqno;
     repl_xfer_held_skip(&c->xfer, seqno);
     c->failed_all[c->failed_all_next++ % FAILED_ALL] = seqno;
+}
+
+/* A failure decided while this node was away or before it restarted, learnt from a member's
+ * STATE: kept like its own, so that as a donor it judges a joiner's state as they would. */
+static void vote_learn(struct repl_core *c, int64_t seqno, int64_t at)
+{
+    unsigned nv = c->nvote_failed < 8 ? c->nvote_failed : 8;
+    for (unsigned i = 0; i < nv; i++)
+        if (c->vote_failed[i] == seqno) return;
+    c->vote_failed_at[c->nvote_failed % 8] = at;
+    c->vote_failed[c->nvote_failed++ % 8] = seqno;
 }
 
 /* A streaming fragment that does not end its transaction, from a node outside the primary
@@ -776,6 +794,11 @@ static void exch_complete(struct repl_core *c, struct repl_acts *out)
         repl_xfer_serve_clear(&c->xfer);
     }
     c->group_uuid = r.group;
+    for (int i = 0; i < x->n; i++) /* failures decided in this history while this node was away */
+        if (i != x->my_idx && !tr_uuid_compare(&x->states[i].group, &r.group))
+            for (int k = 0; k < x->states[i].nvotes; k++)
+                if (x->states[i].vote_at[k] <= r.seqno)
+                    vote_learn(c, x->states[i].vote_seqno[k], x->states[i].vote_at[k]);
     c->last_seqno = r.seqno + 1; /* the view's own seqno */
     c->conf_id = x->conf_id;
     /* from here on this view's stream is the one that counts: a member that missed some of

@@ -48,9 +48,10 @@ int repl_msg_state_encode(const struct repl_msg_state *m, struct tr_buf *out)
     tr_put_u64(p, (uint64_t)m->seqno), p += 8;
     bool own = m->own_seqno > 0;
     if (m->has_cached && m->cached < 0) return -1;
+    if (m->nvotes > REPL_MSG_MAX_VOTES) return -1;
     *p++ = (uint8_t)((m->prim ? 1 : 0) | (m->served ? 2 : 0) | (m->catching_up ? 4 : 0) |
                      (m->bootstrap ? 8 : 0) | (m->arbitrator ? 16 : 0) | (own ? 32 : 0) |
-                     (m->has_cached ? 64 : 0));
+                     (m->has_cached ? 64 : 0) | (m->nvotes ? 128 : 0));
     *p++ = m->state;
     tr_put_u16(p, m->proto_app), p += 2;
     memcpy(p, m->proposal.data, 16), p += 16;
@@ -85,6 +86,16 @@ int repl_msg_state_encode(const struct repl_msg_state *m, struct tr_buf *out)
         tr_put_u64(o, (uint64_t)m->cached);
         if (tr_buf_append(out, o, sizeof o)) return -1;
     }
+    if (m->nvotes) {
+        uint8_t v[1 + 16 * REPL_MSG_MAX_VOTES];
+        v[0] = m->nvotes;
+        for (int i = 0; i < m->nvotes; i++) {
+            if (m->vote_seqno[i] < 1 || m->vote_at[i] < m->vote_seqno[i]) return -1;
+            tr_put_u64(v + 1 + 16 * i, (uint64_t)m->vote_seqno[i]);
+            tr_put_u64(v + 9 + 16 * i, (uint64_t)m->vote_at[i]);
+        }
+        if (tr_buf_append(out, v, 1 + 16u * m->nvotes)) return -1;
+    }
     return 0;
 }
 
@@ -110,8 +121,7 @@ int repl_msg_state_decode(const uint8_t *buf, size_t len, struct repl_msg_state 
     memcpy(m->node.data, p, 16), p += 16;
     memcpy(m->group.data, p, 16), p += 16;
     m->seqno = (int64_t)tr_get_u64(p), p += 8;
-    if (*p > 127) return -1;
-    bool own = (*p & 32) != 0;
+    bool own = (*p & 32) != 0, votes = (*p & 128) != 0;
     m->has_cached = (*p & 64) != 0;
     m->prim = (*p & 1) != 0;
     m->served = (*p & 2) != 0;
@@ -151,6 +161,15 @@ int repl_msg_state_decode(const uint8_t *buf, size_t len, struct repl_msg_state 
         if (end - p < 8) return -1;
         m->cached = (int64_t)tr_get_u64(p), p += 8;
         if (m->cached < 0) return -1;
+    }
+    if (votes) {
+        if (end - p < 1 || *p < 1 || *p > REPL_MSG_MAX_VOTES || end - p - 1 < 16 * *p) return -1;
+        m->nvotes = *p++;
+        for (int i = 0; i < m->nvotes; i++) {
+            m->vote_seqno[i] = (int64_t)tr_get_u64(p), p += 8;
+            m->vote_at[i] = (int64_t)tr_get_u64(p), p += 8;
+            if (m->vote_seqno[i] < 1 || m->vote_at[i] < m->vote_seqno[i]) return -1;
+        }
     }
     return p == end ? 0 : -1;
 }

@@ -25,6 +25,7 @@ enum repl_msg_type {
 };
 
 #define REPL_MSG_MAX_MEMBERS 32 /* gcomm's GC_MAX_MEMBERS */
+#define REPL_MSG_MAX_VOTES 8    /* decided failures a STATE carries */
 #define REPL_STR_REQ_MAX (64u * 1024u) /* the host's SST request: an address and a method */
 #define REPL_STR_DONOR_MAX 256u        /* wsrep_sst_donor */
 
@@ -58,6 +59,13 @@ struct repl_msg_state {
      * (Galera's state message carries the same, gcs_state_msg_cached) */
     bool has_cached;
     int64_t cached;
+    /* the votes it knows the group decided fail everywhere (seqno, and the last seqno ordered
+     * when that was decided; at most REPL_MSG_MAX_VOTES, newest known): a member that was away
+     * then, or restarted since, learns them here, so that as a donor it still refuses to
+     * complete by IST a joiner that may have applied one (Galera's state message carries its
+     * last vote the same way) */
+    uint8_t nvotes;
+    int64_t vote_seqno[REPL_MSG_MAX_VOTES], vote_at[REPL_MSG_MAX_VOTES];
     uint8_t state;       /* enum repl_fsm_state */
     uint16_t proto_app;  /* application protocol it speaks */
     tr_uuid proposal;    /* history uuid to use if nobody has one (bootstrap) */

@@ -1195,7 +1195,9 @@ START_TEST(core_success_loses_vote_galera_words)
 }
 END_TEST
 
-START_TEST(core_left_during_vote_no_ist)
+/* n1 applies seqno s, which n2 and n3 fail; n1 is cut off before it answers their VOTEs, and
+ * n2 and n3 decide without it that s failed everywhere, then order s + 1. Returns s. */
+static int64_t n1_applied_what_failed_everywhere(void)
 {
     three_node_group();
     int64_t s = info(0).last_seqno + 1;
@@ -1219,6 +1221,12 @@ START_TEST(core_left_during_vote_no_ist)
     deliver();
     write_row(1, 'y', s);
     deliver();
+    return s;
+}
+
+START_TEST(core_left_during_vote_no_ist)
+{
+    n1_applied_what_failed_everywhere();
     view(7); /* n1 is back, behind: a joiner */
     deliver();
     ck_assert_int_eq(info(0).state, REPL_S_JOINING);
@@ -1233,6 +1241,47 @@ START_TEST(core_left_during_vote_no_ist)
     for (size_t k = 0; k < N[0].log.n; k++)
         if (N[0].log.a[k].kind == REPL_ACT_PERSIST) p = &N[0].log.a[k];
     ck_assert(p && p->corrupt); /* the next start takes a snapshot */
+}
+END_TEST
+
+/* As above, but the only donor n1 can ask did not see the decision: n2 restarted from a state
+ * before s, came back by IST from n3 (so its store holds s.. again) and n3 left. n2 learns the
+ * decision from n3's STATE as it rejoins, as Galera's members learn the last vote from the state
+ * exchange, and refuses to complete n1 by IST; without it, n1 came back with s applied. */
+START_TEST(core_vote_learnt_from_state_exchange)
+{
+    int64_t s = n1_applied_what_failed_everywhere();
+    tr_gtid pos = {*repl_core_group(N[1].c), s - 1}; /* its saved state lagged */
+    repl_acts_free(&N[1].log);
+    repl_core_free(N[1].c);
+    N[1].c = NULL;
+    start_at(1, &pos);
+    view(6);
+    deliver();
+    ck_assert_int_eq(info(1).state, REPL_S_JOINING);
+    struct repl_ev rq = {.kind = REPL_EV_SST_REQUEST, .buf = (uint8_t *)"rsync", .len = 6};
+    step(1, &rq);
+    deliver();
+    struct repl_act *d = find(2, REPL_ACT_DONATE, -2), *sv = find(2, REPL_ACT_IST_SEND, s);
+    ck_assert(d && d->bypass && sv); /* n2's own state before s is completed by IST */
+    struct repl_ev in = ist_records_of(sv);
+    step(1, &in);
+    struct repl_ev got = {.kind = REPL_EV_SST_RECEIVED, .gtid = pos};
+    ck_assert_int_eq(step(1, &got), REPL_OK);
+    deliver();
+    ck_assert_int_eq(info(1).state, REPL_S_SYNCED);
+    ck_assert_int_le(info(1).cached_downto, s); /* n2's store holds s.. now */
+    view(2); /* n3 leaves */
+    deliver();
+    view(3); /* n1 is back, behind: a joiner, and n2 its only possible donor */
+    deliver();
+    ck_assert_int_eq(info(0).state, REPL_S_JOINING);
+    struct repl_ev ev = {.kind = REPL_EV_SST_REQUEST}; /* running: IST alone */
+    step(0, &ev);
+    deliver();
+    ck_assert_ptr_nonnull(find(0, REPL_ACT_IST_RECV, -2));
+    ck_assert_ptr_null(find(1, REPL_ACT_IST_SEND, -2));
+    ck_assert(info(0).failed);
 }
 END_TEST
 
@@ -1382,6 +1431,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, core_donor_cut_off_sends_no_join);
     tcase_add_test(tc, core_alone_orphan_fragment_fails_everywhere);
     tcase_add_test(tc, core_left_during_vote_no_ist);
+    tcase_add_test(tc, core_vote_learnt_from_state_exchange);
     tcase_add_test(tc, core_success_loses_vote_galera_words);
     tcase_add_test(tc, core_donor_restarted_not_asked_again);
     tcase_add_test(tc, core_vote_survives_nonprimary);

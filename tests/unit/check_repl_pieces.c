@@ -460,6 +460,28 @@ START_TEST(msg_state_says_who_serves_it)
     m.cached = -1; /* "has one, starting before nothing": not a store */
     b.len = 0;
     ck_assert_int_ne(repl_msg_state_encode(&m, &b), 0);
+    /* ... and the failures the group decided, each with where it was decided */
+    m.cached = 0;
+    ck_assert_int_eq(d.nvotes, 0);
+    m.nvotes = 2;
+    m.vote_seqno[0] = 30, m.vote_at[0] = 33;
+    m.vote_seqno[1] = 50, m.vote_at[1] = 50;
+    b.len = 0;
+    ck_assert_int_eq(repl_msg_state_encode(&m, &b), 0);
+    ck_assert_uint_eq(b.len, plain + 56 + 1 + 32);
+    ck_assert_int_eq(repl_msg_state_decode(b.ptr, b.len, &d), 0);
+    ck_assert(d.nvotes == 2 && d.vote_seqno[0] == 30 && d.vote_at[0] == 33 &&
+              d.vote_seqno[1] == 50 && d.vote_at[1] == 50 && d.has_cached && d.own_seqno == 17);
+    ck_assert_int_ne(repl_msg_state_decode(b.ptr, b.len - 1, &d), 0);
+    b.ptr[b.len - 33] = REPL_MSG_MAX_VOTES + 1; /* more than any member keeps */
+    ck_assert_int_ne(repl_msg_state_decode(b.ptr, b.len, &d), 0);
+    b.ptr[b.len - 33] = 2;
+    b.ptr[b.len - 9] = 0xFF; /* decided before the seqno it decided: refused */
+    ck_assert_int_ne(repl_msg_state_decode(b.ptr, b.len, &d), 0);
+    m.vote_at[1] = 49;
+    b.len = 0;
+    ck_assert_int_ne(repl_msg_state_encode(&m, &b), 0);
+    m.nvotes = 0;
     /* JOIN, SYNC and DESYNC carry the store's start too (-1: none) */
     struct repl_msg_join j = {U(2), 40, -61, 17}, k;
     b.len = 0;
