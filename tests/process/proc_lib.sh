@@ -6,7 +6,8 @@ port_free() { ! (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null; }
 free_ports() {
     local n=$1 try cand i ok
     for try in $(seq 1 50); do
-        cand=$((20000 + (RANDOM * 7 + $$ + try) % 30000))
+        # below 32768: the ephemeral range's ports can become the local end of any connection
+        cand=$((20000 + (RANDOM * 7 + $$ + try) % 12000))
         ok=1
         for i in $(seq 0 $((n - 1))); do port_free $((cand + i)) || ok=0; done
         if [ $ok = 1 ]; then echo "$cand"; return 0; fi

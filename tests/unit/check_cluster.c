@@ -1374,7 +1374,8 @@ START_TEST(join_running_cluster_gcomm)
 {
     static struct host h[3];
     const char *names[3] = {"g1", "g2", "g3"};
-    init_tcp_hosts(h, names, 3, 20000 + (int)(getpid() % 20000));
+    /* below the ephemeral range (32768-): see check_gc_allowlist.c */
+    init_tcp_hosts(h, names, 3, 12000 + (int)(getpid() % 20000));
     host_start_url(&h[0], "gcomm://", true);
     join_flow(h, tcp_joiner);
 }
@@ -1391,7 +1392,7 @@ START_TEST(reconnect_right_after_leave_gcomm)
 {
     static struct host h[2];
     const char *names[2] = {"r1", "r2"};
-    init_tcp_hosts(h, names, 2, 22000 + (int)((getpid() + 104729) % 18000));
+    init_tcp_hosts(h, names, 2, 12000 + (int)((getpid() + 104729) % 20000)); /* below 32768 */
     host_start_url(&h[0], "gcomm://", true);
     wait_synced(&h[0], 1);
     tcp_joiner(&h[1], 1);
@@ -1553,7 +1554,7 @@ START_TEST(even_split_gcomm)
 {
     static struct host h[2];
     const char *names[2] = {"s1", "s2"};
-    init_tcp_hosts(h, names, 2, 21000 + (int)(getpid() % 19000));
+    init_tcp_hosts(h, names, 2, 12000 + (int)(getpid() % 20000)); /* below 32768 */
     host_start_url(&h[0], "gcomm://", true);
     wait_synced(&h[0], 1);
     tcp_joiner(&h[1], 1);
@@ -1623,7 +1624,7 @@ START_TEST(ssl_reload_reaches_group)
 {
     static struct host h[1];
     const char *names[1] = {"r1"};
-    init_tcp_hosts(h, names, 1, 21000 + (int)((getpid() + 3571) % 19000));
+    init_tcp_hosts(h, names, 1, 12000 + (int)((getpid() + 3571) % 20000)); /* below 32768 */
     host_start_url(&h[0], "gcomm://", true);
     wait_synced(&h[0], 1);
     reload_log[0] = '\0';
@@ -1643,7 +1644,7 @@ START_TEST(tiny_packets_gcomm)
     static struct host h[2];
     const char *names[2] = {"p1", "p2"};
     tcp_extra = "; gcs.max_packet_size=64";
-    init_tcp_hosts(h, names, 2, 21000 + (int)((getpid() + 7919) % 19000));
+    init_tcp_hosts(h, names, 2, 12000 + (int)((getpid() + 7919) % 20000)); /* below 32768 */
     tcp_extra = "";
     host_start_url(&h[0], "gcomm://", true);
     wait_synced(&h[0], 1);

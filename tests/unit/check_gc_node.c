@@ -114,7 +114,9 @@ START_TEST(peer_hosts_as_linked)
 {
     tr_log_set_sink(quiet);
     own_hosts = true;
-    start_nodes(31000 + (int)(getpid() % 9000), 0, 20 * MS);
+    /* below 32768: a port in the kernel's ephemeral range (32768-60999 by default) can be the local
+     * end of some other loopback connection, and the bind fails (EADDRINUSE) */
+    start_nodes(11000 + (int)(getpid() % 9000), 0, 20 * MS);
     own_hosts = false;
     char hosts[4][GC_HOST_MAX];
     for (int i = 0; i < NODES; i++) {

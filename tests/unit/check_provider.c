@@ -180,7 +180,9 @@ static void host_rmdir(struct host *h)
     ck_assert_int_eq(system(cmd), 0);
 }
 
-static int own_port(void) { return 30000 + (int)(getpid() % 20000); }
+/* below the kernel's ephemeral range (32768-60999): a port there can be the local end of
+ * another loopback connection, and the bind fails */
+static int own_port(void) { return 11000 + (int)(getpid() % 20000); }
 
 /* url: the cluster address (options after '?' apply to group communication) */
 static void connect_url(struct host *h, const char *url)
