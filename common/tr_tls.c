@@ -232,8 +232,11 @@ static int set_ciphers(SSL_CTX *c, const char *list, char *err, size_t errlen)
 }
 
 /* What peers will think of our own certificate: said at start-up and at every reload, so an
- * expired or foreign certificate is found in this node's log, not only in its peers'. */
-static void check_own(SSL_CTX *c, const struct tr_tls_opts *o)
+ * expired or foreign certificate is found in this node's log, not only in its peers'. At a
+ * reload a certificate from another CA is a note, not a warning: a CA rotation installs it
+ * before the peers trust its CA, and MariaDB's galera_ssl_reload does the same (Galera 4
+ * says nothing there). */
+static void check_own(SSL_CTX *c, const struct tr_tls_opts *o, bool reload)
 {
     X509 *leaf = SSL_CTX_get0_certificate(c);
     if (!leaf) return;
@@ -251,14 +254,15 @@ static void check_own(SSL_CTX *c, const struct tr_tls_opts *o)
     if (X509_STORE_CTX_init(x, SSL_CTX_get_cert_store(c), leaf, chain) == 1 && X509_verify_cert(x) != 1) {
         int v = X509_STORE_CTX_get_error(x);
         if (v != X509_V_ERR_CERT_HAS_EXPIRED && v != X509_V_ERR_CERT_NOT_YET_VALID)
-            tr_warn("TLS: our certificate '%s' does not verify against socket.ssl_ca '%s' (%s): peers that use "
-                    "the same CA will refuse it", subj, o->ca, X509_verify_cert_error_string(v));
+            tr_log(reload ? TR_LOG_INFO : TR_LOG_WARN,
+                   "TLS: our certificate '%s' does not verify against socket.ssl_ca '%s' (%s): peers that use "
+                   "the same CA will refuse it", subj, o->ca, X509_verify_cert_error_string(v));
     }
     X509_STORE_CTX_free(x);
     ssl_err(e, sizeof e);
 }
 
-static SSL_CTX *build(const struct tr_tls_opts *o, char *err, size_t errlen)
+static SSL_CTX *build(const struct tr_tls_opts *o, bool reload, char *err, size_t errlen)
 {
     char e[256];
     ERR_clear_error();
@@ -319,7 +323,7 @@ static SSL_CTX *build(const struct tr_tls_opts *o, char *err, size_t errlen)
     SSL_CTX_set_default_passwd_cb_userdata(c, NULL); /* pw is freed below; nothing asks again */
     OPENSSL_cleanse(pw->buf, sizeof pw->buf);
     free(pw);
-    check_own(c, o);
+    check_own(c, o, reload);
     return c;
 fail:
     if (pw) OPENSSL_cleanse(pw->buf, sizeof pw->buf);
@@ -347,7 +351,7 @@ tr_tls_ctx *tr_tls_ctx_new(const struct tr_tls_opts *o, char *err, size_t errlen
     }
     ctx->o = *o;
     if (!ctx->o.ca[0]) memcpy(ctx->o.ca, o->cert, sizeof ctx->o.ca); /* Galera's default */
-    if (!(ctx->cur = build(o, err, errlen))) {
+    if (!(ctx->cur = build(o, false, err, errlen))) {
         free(ctx);
         return NULL;
     }
@@ -357,7 +361,7 @@ tr_tls_ctx *tr_tls_ctx_new(const struct tr_tls_opts *o, char *err, size_t errlen
 
 int tr_tls_ctx_reload(tr_tls_ctx *ctx, char *err, size_t errlen)
 {
-    SSL_CTX *c = build(&ctx->o, err, errlen);
+    SSL_CTX *c = build(&ctx->o, true, err, errlen);
     if (!c) return -1;
     pthread_mutex_lock(&ctx->mu);
     SSL_CTX *old = ctx->cur;
