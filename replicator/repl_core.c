@@ -286,14 +286,31 @@ static void mark_failed(struct repl_core *c, struct repl_acts *out, bool corrupt
     repl_acts_push(out, &p);
 }
 
-static void fail_leave(struct repl_core *c, struct repl_acts *out, const char *why, bool corrupt,
-                       bool terminate)
+/* kept >= 0: the data is known to hold exactly that clean position of group_uuid's history
+ * (xfer_untouched_at), written before the leave so that it is on disk first */
+static void fail_leave_at(struct repl_core *c, struct repl_acts *out, const char *why,
+                          bool corrupt, bool terminate, int64_t kept)
 {
     if (c->failed) return;
     tr_error("%s: this node leaves the cluster rather than diverge from the others", why);
     mark_failed(c, out, corrupt);
+    if (kept >= 0 && !corrupt) {
+        tr_info("Nothing of the state transfer reached this node's data: grastate.dat keeps "
+                "its position %lld",
+                (long long)kept);
+        struct repl_act p = {.kind = REPL_ACT_PERSIST, .running = false};
+        p.gtid.uuid = c->group_uuid;
+        p.gtid.seqno = kept;
+        repl_acts_push(out, &p);
+    }
     struct repl_act a = {.kind = REPL_ACT_LEAVE, .stop = terminate};
     repl_acts_push(out, &a); /* if even this fails, out->oom makes the driver leave */
+}
+
+static void fail_leave(struct repl_core *c, struct repl_acts *out, const char *why, bool corrupt,
+                       bool terminate)
+{
+    fail_leave_at(c, out, why, corrupt, terminate, -1);
 }
 
 static void fail_as(struct repl_core *c, struct repl_acts *out, const char *why, bool corrupt)
@@ -1037,14 +1054,36 @@ static bool ist_ask_another(struct repl_core *c, struct repl_acts *out, int dono
     return true;
 }
 
+/* A restarted joiner (it came with a snapshot request and its own position P of the group's
+ * history) whose donor bypassed the snapshot, and that has applied nothing of the IST yet
+ * (WAIT: the records wait for the whole range and for sst_received), holds exactly P. Its
+ * file says so again, so that the next start asks for IST from P even when the host passes no
+ * recovered position (a plain mysqld start does not): a start that failed for an unrelated
+ * reason (MariaDB's galera_mdev_31517: an unknown option aborted it mid-transfer) costs no full
+ * copy, as with Galera 4 since 26.4.25. -1: anything else. */
+static int64_t xfer_untouched_at(const struct repl_core *c)
+{
+    const struct repl_xfer *x = &c->xfer;
+    if (!x->req || !x->ist || x->phase != REPL_XFER_WAIT || xfer_data_unsure(c) ||
+        x->own_seqno < 0 || tr_uuid_compare(&x->own_uuid, &c->group_uuid) != 0)
+        return -1;
+    return x->own_seqno;
+}
+
+static void xfer_fail_msg(struct repl_core *c, struct repl_acts *out, const char *msg)
+{
+    bool unsure = xfer_data_unsure(c);
+    int64_t kept = xfer_untouched_at(c);
+    repl_xfer_clear(&c->xfer);
+    fail_leave_at(c, out, msg, unsure, true, kept);
+}
+
 static void xfer_fail(struct repl_core *c, struct repl_acts *out, const char *why)
 {
     char msg[400];
     /* Galera's words first ("Will never receive state"): MariaDB's tests and monitors know them */
     snprintf(msg, sizeof msg, "Will never receive state. Need to abort: %s. Restart the node to try again", why);
-    bool unsure = xfer_data_unsure(c);
-    repl_xfer_clear(&c->xfer);
-    fail_leave(c, out, msg, unsure, true);
+    xfer_fail_msg(c, out, msg);
 }
 
 /* The joiner holds the group state at `at` (its monitors restart there once `wait` has
@@ -1188,6 +1227,13 @@ static int on_sst_received(struct repl_core *c, struct repl_acts *out, const str
     char got[TR_UUID_STR_LEN + 1], want[TR_UUID_STR_LEN + 1], why[256] = "";
     tr_uuid_print(&ev->gtid.uuid, got);
     tr_uuid_print(&c->group_uuid, want);
+    if (ev->rc == -ECANCELED) {
+        /* the host gave up waiting because it is shutting down (MariaDB: "State wait was
+         * interrupted", e.g. a start aborted by a bad option): no transfer failed; Galera 4
+         * (26.4.25) words it so, and MariaDB's galera_mdev_31517 expects those words */
+        xfer_fail_msg(c, out, "State transfer interrupted, shutting down gracefully");
+        return REPL_OK;
+    }
     if (ev->rc < 0)
         snprintf(why, sizeof why, "the host reports error %d (%s)", ev->rc, strerror(-ev->rc));
     else if (tr_uuid_compare(&ev->gtid.uuid, &c->group_uuid) != 0)

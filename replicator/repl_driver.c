@@ -45,6 +45,7 @@ static void outbox_push_locked(struct repl_node *n, struct repl_act *a)
         n->outbox_cap = cap;
     }
     n->outbox[n->outbox_n++] = *a;
+    n->outbox_in++;
     memset(a, 0, sizeof *a);
     pthread_cond_signal(&n->svc_cond);
 }
@@ -369,8 +370,11 @@ static void run_outbox_act(struct repl_node *n, struct repl_act *a)
             else memset(&n->last_view, 0, sizeof n->last_view); /* nothing to trust */
             pthread_mutex_unlock(&n->save_mu);
         }
-        repl_node_save_state(n, a->corrupt ? &tr_uuid_nil : &a->gtid.uuid, a->running,
-                             a->safe_to_bootstrap);
+        /* a clean position given by the core (gtid.seqno >= 0 when not running): the one a
+         * joiner that touched nothing started from */
+        repl_node_save_state_at(n, a->corrupt ? &tr_uuid_nil : &a->gtid.uuid, a->running,
+                                a->running ? TR_SEQNO_UNDEFINED : a->gtid.seqno,
+                                a->safe_to_bootstrap);
         break;
     case REPL_ACT_LEAVE:
         pthread_mutex_lock(&n->mu);
@@ -415,6 +419,8 @@ static void *svc_main(void *arg)
                 pthread_mutex_unlock(&n->mu);
                 run_outbox_act(n, &a);
                 pthread_mutex_lock(&n->mu);
+                n->outbox_out++;
+                pthread_cond_broadcast(&n->outbox_cond);
                 continue;
             }
             memcpy(batch, n->outbox, k * sizeof *batch);
@@ -423,6 +429,8 @@ static void *svc_main(void *arg)
             for (size_t i = 0; i < k; i++) run_outbox_act(n, &batch[i]);
             free(batch);
             pthread_mutex_lock(&n->mu);
+            n->outbox_out += k;
+            pthread_cond_broadcast(&n->outbox_cond);
             continue;
         }
         if (n->broken && !broken_left && !n->leave_sent && n->connected && n->group) {
@@ -476,6 +484,16 @@ void repl_driver_stop(struct repl_node *n)
     pthread_cond_broadcast(&n->svc_cond);
     pthread_mutex_unlock(&n->mu);
     if (running) pthread_join(n->svc, NULL);
+}
+
+void repl_driver_flush(struct repl_node *n, int64_t timeout_ns)
+{
+    struct timespec dl = tr_deadline_in(timeout_ns);
+    pthread_mutex_lock(&n->mu);
+    uint64_t want = n->outbox_in;
+    while (n->outbox_out < want && n->svc_running)
+        if (pthread_cond_timedwait(&n->outbox_cond, &n->mu, &dl) == ETIMEDOUT) break;
+    pthread_mutex_unlock(&n->mu);
 }
 
 /* ---- appliers ---- */

@@ -82,6 +82,12 @@ static int load_position(struct repl_node *n, tr_gtid *pos, bool *safe_to_bootst
 int repl_node_save_state(struct repl_node *n, const tr_uuid *group, bool running,
                          bool safe_to_bootstrap)
 {
+    return repl_node_save_state_at(n, group, running, TR_SEQNO_UNDEFINED, safe_to_bootstrap);
+}
+
+int repl_node_save_state_at(struct repl_node *n, const tr_uuid *group, bool running, int64_t at,
+                            bool safe_to_bootstrap)
+{
     /* one writer at a time: the service thread and appliers may save at once */
     pthread_mutex_lock(&n->save_mu);
     struct repl_grastate gs = {*group, TR_SEQNO_UNDEFINED, safe_to_bootstrap, 0, ""};
@@ -97,7 +103,7 @@ int repl_node_save_state(struct repl_node *n, const tr_uuid *group, bool running
                  n->data_dir);
         running = true;
     }
-    if (!running) gs.seqno = repl_monitor_last_left(n->apply_mon);
+    if (!running) gs.seqno = at >= 0 ? at : repl_monitor_last_left(n->apply_mon);
     if (tr_uuid_is_nil(&gs.uuid)) gs.seqno = TR_SEQNO_UNDEFINED;
     char err[512];
     int rc = repl_grastate_write(n->data_dir, &gs, err, sizeof err);
@@ -172,6 +178,7 @@ static void release_core(struct repl_node *n)
     pthread_mutex_destroy(&n->mu);
     pthread_cond_destroy(&n->w_cond);
     pthread_cond_destroy(&n->svc_cond);
+    pthread_cond_destroy(&n->outbox_cond);
     pthread_mutex_destroy(&n->lock_mu);
     pthread_mutex_destroy(&n->save_mu);
     pthread_cond_destroy(&n->lock_cond);
@@ -209,6 +216,7 @@ int repl_node_new(const struct repl_init_args *a, struct repl_node **out)
     pthread_mutex_init(&n->mu, NULL);
     tr_cond_init_mono(&n->w_cond);
     tr_cond_init_mono(&n->svc_cond);
+    tr_cond_init_mono(&n->outbox_cond);
     pthread_mutex_init(&n->lock_mu, NULL);
     pthread_mutex_init(&n->save_mu, NULL);
     tr_cond_init_mono(&n->lock_cond);

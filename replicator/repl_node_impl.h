@@ -126,6 +126,8 @@ struct repl_node {
     struct repl_applyq q;      /* ordered actions for the appliers */
     struct repl_act *outbox;   /* actions for the service thread, in order */
     size_t outbox_n, outbox_cap;
+    uint64_t outbox_in, outbox_out; /* actions pushed, and run by the service thread */
+    pthread_cond_t outbox_cond;     /* outbox_out moved (repl_driver_flush) */
     pthread_cond_t svc_cond;
     bool svc_stop, svc_running;
     pthread_t svc;
@@ -201,6 +203,9 @@ void repl_driver_fc(struct repl_node *n);
 void repl_driver_sink(void *ctx, struct repl_gev *ev);  /* the group delivers here */
 int repl_driver_start(struct repl_node *n);              /* the service thread */
 void repl_driver_stop(struct repl_node *n);
+/* Waits (at most timeout_ns) until the service thread has run every action pushed so far: for
+ * a host that may end its process as soon as the call returns. mu not held. */
+void repl_driver_flush(struct repl_node *n, int64_t timeout_ns);
 /* A seqno left the apply monitor and last_left is now `left`: tell the core when it asked. */
 void repl_driver_committed(struct repl_node *n, int64_t left);
 /* Applies another node's write-set (the job) on this applier thread; frees it. */
@@ -242,6 +247,10 @@ int repl_ist_recv_addr(struct repl_node *n, char *buf, size_t len);
  * unless the last running mark failed (then seqno -1 again). 0, or -1 logged. */
 int repl_node_save_state(struct repl_node *n, const tr_uuid *group, bool running,
                          bool safe_to_bootstrap);
+/* the same with a clean position the caller knows (at >= 0) instead of the apply monitor's:
+ * after a break the monitor may claim seqnos that were cancelled, not committed */
+int repl_node_save_state_at(struct repl_node *n, const tr_uuid *group, bool running, int64_t at,
+                            bool safe_to_bootstrap);
 
 static inline size_t repl_hash(uint64_t v)
 {

@@ -741,6 +741,9 @@ static void n3_left_trusted(const tr_gtid *pos)
     struct repl_act *last = last_persist(2);
     ck_assert(!last->corrupt);
     ck_assert(tr_uuid_compare(&last->gtid.uuid, &pos->uuid) == 0);
+    /* the clean position it started from, not "running": a plain start finds it */
+    ck_assert(!last->running);
+    ck_assert_int_eq(last->gtid.seqno, pos->seqno);
 }
 
 /* The donor dies while it streams, before its host's bypass reached sst_received: the stream
@@ -774,6 +777,22 @@ START_TEST(core_restart_ist_began_view_before_cut)
     struct repl_ev cut = {.kind = REPL_EV_IST_RECEIVED, .rc = -ECONNRESET, .why = "stream cut short"};
     step(2, &cut); /* the late report changes nothing */
     ck_assert(!last_persist(2)->corrupt);
+}
+END_TEST
+
+/* MariaDB's galera_mdev_31517: the whole IST came, then the host aborted its start (an
+ * unknown option) and reported the interrupted wait as sst_received(-ECANCELED). Nothing reached
+ * its data: the file keeps the clean position 3, so that the next plain start asks for IST
+ * (before, it kept "running" and the start after took a full SST). */
+START_TEST(core_restart_interrupted_keeps_position)
+{
+    tr_gtid pos;
+    struct repl_act *s = restart_n3_at_3(&pos);
+    struct repl_ev in = ist_records_of(s);
+    step(2, &in);
+    struct repl_ev got = {.kind = REPL_EV_SST_RECEIVED, .gtid = pos, .rc = -ECANCELED};
+    ck_assert_int_eq(step(2, &got), REPL_OK);
+    n3_left_trusted(&pos);
 }
 END_TEST
 
@@ -1423,6 +1442,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, core_restart_ist_cut_after_bypass);
     tcase_add_test(tc, core_restart_ist_cut_before_sst_received);
     tcase_add_test(tc, core_restart_ist_began_view_before_cut);
+    tcase_add_test(tc, core_restart_interrupted_keeps_position);
     tcase_add_test(tc, core_restart_donor_dies_before_stream);
     tcase_add_test(tc, core_ist_delivers_missed_views);
     tcase_add_test(tc, core_last_report_waits_for_in_flight);
