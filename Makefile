@@ -7,7 +7,7 @@ CTEST   ?= ctest
 DEPS     = cmake/install-deps.sh
 
 .PHONY: all deps build test test-fast test-asan test-tsan test-tls test-restart sim fuzz fuzz-build demo demo-stop bench mtr \
-	valgrind clean install package test-haproxy test-partitions test-lifecycle
+	valgrind clean install package test-haproxy test-partitions test-lifecycle test-sst-methods
 
 all: build
 
@@ -53,6 +53,14 @@ test-lifecycle: build
 	MAX_GAP_MS=$(LIFECYCLE_MAX_GAP_MS) bash tests/mariadb/lifecycle.sh $(CURDIR)/build/lib/libtrireme.so
 	if [ -r /usr/lib/galera/libgalera_smm.so ]; then \
 		LIFECYCLE_PARTS=rolling bash tests/mariadb/lifecycle.sh /usr/lib/galera/libgalera_smm.so; fi
+
+# heavy: a MariaDB node with data of its own joins by a full SST once per method (rsync,
+# mariabackup, mysqldump, trireme): CHECKSUM TABLE equal, none of its old rows left; on trireme,
+# then on Galera 4 if installed (tests/mariadb/sst_methods.sh; about a minute each)
+test-sst-methods: build
+	flock /tmp/trireme-heavy.lock bash tests/mariadb/sst_methods.sh $(CURDIR)/build/lib/libtrireme.so $(CURDIR)/build/bin/wsrep_sst_trireme
+	if [ -r /usr/lib/galera/libgalera_smm.so ]; then \
+		flock /tmp/trireme-heavy.lock bash tests/mariadb/sst_methods.sh /usr/lib/galera/libgalera_smm.so $(CURDIR)/build/bin/wsrep_sst_trireme; fi
 
 test-fast: build
 	cd build && $(CTEST) --output-on-failure -L unit
