@@ -33,6 +33,21 @@ netns_mesh() {
   done
 }
 
+# netns_mdb_create PROVIDER PORT I...: a MariaDB node nI (lib-mariadb.sh) per namespace, bound to
+# the namespace's address with the same ports everywhere; the first bootstraps (gcomm://), the
+# others join through all of them. Sets NETNS_GCOMM_ALL, that address of all of them.
+netns_mdb_create() {
+  local provider=$1 port=$2 i addr all=""
+  shift 2
+  for i in "$@"; do all="$all,$(netns_addr "$i"):$((port + 1))"; done
+  NETNS_GCOMM_ALL="gcomm://${all#,}"
+  for i in "$@"; do
+    addr=$NETNS_GCOMM_ALL; [ "$i" = "$1" ] && addr=gcomm://
+    MDB_NODE_HOST=$(netns_addr "$i") MDB_NODE_PREFIX="ip netns exec $NETNS_PREFIX$i" \
+      mdb_node_create "n$i" "$provider" "$addr" "$port" || return 1
+  done
+}
+
 netns_delete() { # deleting a namespace removes its veth ends, rules and qdiscs with it
   local i
   for i in ${NETNS_NODES:-}; do ip netns del "$NETNS_PREFIX$i" 2>/dev/null; done
