@@ -7,7 +7,7 @@ CTEST   ?= ctest
 DEPS     = cmake/install-deps.sh
 
 .PHONY: all deps build test test-fast test-asan test-tsan test-tls test-restart sim fuzz fuzz-build demo demo-stop bench mtr \
-	valgrind clean install package test-haproxy test-partitions test-lifecycle test-sst-methods
+	valgrind clean install package test-haproxy test-partitions test-lifecycle test-sst-methods bench-wan
 
 all: build
 
@@ -111,6 +111,13 @@ demo-stop:
 
 bench: build
 	bash tests/scripts/bench.sh
+
+# Heavy, root (not in `make test` nor `make bench`): 3 MariaDB nodes in network namespaces joined
+# by tests/bench/wan_link, every packet held WAN_DELAYS ms one way (default "10 50"), sysbench with
+# WAN_CLIENTS clients (default "16 64") over the three nodes, WAN_SECONDS (60) each: commit
+# latency p50/p99 and TPS, trireme against Galera 4 in the same sitting (tests/bench/wan_bench.sh)
+bench-wan: build
+	flock /tmp/trireme-heavy.lock bash tests/bench/wan_bench.sh $(CURDIR)/build/lib/libtrireme.so /usr/lib/galera/libgalera_smm.so
 
 mtr: build
 	bash $(DEPS) --with-mtr

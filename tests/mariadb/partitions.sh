@@ -48,12 +48,8 @@ drop() { netns_drop "$@"; } # A's packets to B
 heal() { netns_heal; }
 
 # --- the cluster
-all="gcomm://10.78.0.1:$((PORT + 1)),10.78.0.2:$((PORT + 1)),10.78.0.3:$((PORT + 1))"
-for i in 1 2 3; do
-  addr=$all; [ $i = 1 ] && addr=gcomm://
-  MDB_NODE_HOST=10.78.0.$i MDB_NODE_PREFIX="ip netns exec $NS$i" mdb_node_create "n$i" "$PROVIDER" "$addr" $PORT ||
-    abort "n$i created"
-done
+netns_mdb_create "$PROVIDER" $PORT 1 2 3 || abort "n1 n2 n3 created"
+all=$NETNS_GCOMM_ALL
 for n in $NODES; do
   mdb_start "$n"
   mdb_wait_ready "$n" 120 || abort "$n started and ready"

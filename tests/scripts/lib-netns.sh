@@ -1,10 +1,11 @@
-# tests/scripts/lib-netns.sh: a full mesh of network namespaces joined by veth pairs, and the faults
-# the partition tests put on it (nftables drops, random loss; tc qdiscs removed on heal).
+# tests/scripts/lib-netns.sh: a full mesh of network namespaces joined by veth pairs (or by a delayed
+# user-space link), and the faults the partition tests put on it (nftables drops, random loss).
 # shellcheck shell=bash
 #
 # The caller sets NETNS_PREFIX (namespaces are PREFIX<i>), NETNS_NET (the first three octets) and
 # NETNS_BASE (node i is NETNS_NET.(i + NETNS_BASE) on its namespace's loopback), then calls
-# netns_mesh with the node indices, and netns_delete from its exit path. Needs root, ip and nft.
+# netns_mesh (or netns_wan) with the node indices, and netns_delete from its exit path. Needs root,
+# ip and nft (netns_mesh) or /dev/net/tun (netns_wan).
 
 netns_addr() { echo "$NETNS_NET.$(($1 + NETNS_BASE))"; }
 
@@ -33,8 +34,61 @@ netns_mesh() {
   done
 }
 
+# netns_wan I...: the namespaces of netns_mesh, joined instead through tests/bench/wan_link, a
+# user-space forwarder that holds each packet for NETNS_WAN_DELAY_MS one way (the kernel may lack
+# sch_netem): a TUN device wan0 per namespace, the other nodes routed through it. The caller sets
+# NETNS_WAN_BIN (the built wan_link) and NETNS_WAN_LOG (its output: "ready", and its counters
+# once it is stopped). Sets NETNS_WAN_PID. Returns 77 when namespaces cannot be used, 1 when
+# wan_link does not come up.
+netns_wan() {
+  local i j ns=$NETNS_PREFIX args=()
+  NETNS_NODES="" # only those this call made, so that netns_delete never takes someone else's
+  for i in "$@"; do
+    ip netns add "$ns$i" || return 77
+    NETNS_NODES="$NETNS_NODES $i"
+    ip -n "$ns$i" link set lo up
+    ip -n "$ns$i" addr add "$(netns_addr "$i")/32" dev lo
+    args+=("$ns$i=$(netns_addr "$i")")
+  done
+  "${NETNS_WAN_BIN:?}" -d "$NETNS_WAN_DELAY_MS" "${args[@]}" >"$NETNS_WAN_LOG" 2>&1 &
+  NETNS_WAN_PID=$!
+  for _ in $(seq 1 100); do
+    grep -q '^ready$' "$NETNS_WAN_LOG" 2>/dev/null && break
+    kill -0 "$NETNS_WAN_PID" 2>/dev/null || { cat "$NETNS_WAN_LOG" >&2; return 1; }
+    sleep 0.1
+  done
+  grep -q '^ready$' "$NETNS_WAN_LOG" || return 1
+  for i in "$@"; do
+    ip -n "$ns$i" link set wan0 up txqueuelen 10000 || return 1
+    for j in "$@"; do
+      [ "$i" = "$j" ] && continue
+      ip -n "$ns$i" route add "$(netns_addr "$j")/32" dev wan0 src "$(netns_addr "$i")" || return 1
+    done
+  done
+}
+
+# netns_mdb_create PROVIDER PORT I...: a MariaDB node nI (lib-mariadb.sh) per namespace, bound to
+# the namespace's address with the same ports everywhere; the first bootstraps (gcomm://), the
+# others join through all of them. Sets NETNS_GCOMM_ALL, that address of all of them.
+netns_mdb_create() {
+  local provider=$1 port=$2 i addr all=""
+  shift 2
+  for i in "$@"; do all="$all,$(netns_addr "$i"):$((port + 1))"; done
+  NETNS_GCOMM_ALL="gcomm://${all#,}"
+  for i in "$@"; do
+    addr=$NETNS_GCOMM_ALL; [ "$i" = "$1" ] && addr=gcomm://
+    MDB_NODE_HOST=$(netns_addr "$i") MDB_NODE_PREFIX="ip netns exec $NETNS_PREFIX$i" \
+      mdb_node_create "n$i" "$provider" "$addr" "$port" || return 1
+  done
+}
+
+# netns_delete: wan_link first (by its PID; it prints its counters), then the namespaces
 netns_delete() { # deleting a namespace removes its veth ends, rules and qdiscs with it
   local i
+  if [ -n "${NETNS_WAN_PID:-}" ]; then
+    kill -TERM "$NETNS_WAN_PID" 2>/dev/null && wait "$NETNS_WAN_PID" 2>/dev/null
+    NETNS_WAN_PID=""
+  fi
   for i in ${NETNS_NODES:-}; do ip netns del "$NETNS_PREFIX$i" 2>/dev/null; done
 }
 
