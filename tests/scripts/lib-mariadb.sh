@@ -52,19 +52,23 @@ mdb_port_free() { # PORT: nothing listens on it (TCP, any address)
 }
 
 # mdb_pick_ports: echoes a base port P with P..P+3 free (mysqld, gcomm, IST, SST), below the
-# kernel's ephemeral range so outgoing connections cannot take them meanwhile.
+# kernel's ephemeral range so outgoing connections cannot take them meanwhile. Callers run it in
+# a command substitution (a subshell), so blocks already handed out are recorded in a file under
+# MDB_ROOT: nodes created before any of them listens must not get the same block.
 mdb_pick_ports() {
-  local base p ok
+  local base p ok used=" " f=${MDB_ROOT:+$MDB_ROOT/ports.used}
+  [ -n "$f" ] && [ -f "$f" ] && used=" $(tr '\n' ' ' <"$f")"
   for _ in $(seq 1 200); do
     base=$(( 20000 + (RANDOM % 1200) * 10 ))
     ok=1
     for p in $base $((base + 1)) $((base + 2)) $((base + 3)); do
-      case "$MDB_USED_PORTS" in *" $p "*) ok=0 ;; esac
+      case "$MDB_USED_PORTS$used" in *" $p "*) ok=0 ;; esac
       [ $ok = 1 ] && ! mdb_port_free "$p" && ok=0
       [ $ok = 0 ] && break
     done
     if [ $ok = 1 ]; then
       MDB_USED_PORTS="$MDB_USED_PORTS$base $((base + 1)) $((base + 2)) $((base + 3)) "
+      [ -n "$f" ] && printf '%s\n' $base $((base + 1)) $((base + 2)) $((base + 3)) >>"$f"
       echo "$base"
       return 0
     fi
