@@ -218,7 +218,7 @@ mdb_recover() {
 }
 
 # mdb_wait_ready NAME [SECONDS]: until the server answers and wsrep_ready=ON (or, wsrep off,
-# just answers). Fails early if the server exits.
+# just answers). Fails early if the server exits. Polls every MDB_READY_POLL seconds (0.5).
 mdb_wait_ready() {
   local name=$1 limit=${2:-90} pid start v
   pid=$(mdb_pid "$name")
@@ -234,7 +234,7 @@ mdb_wait_ready() {
       v=$(mdb_status "$name" wsrep_ready 2>/dev/null)
       [ "$v" = ON ] && return 0
     fi
-    sleep 0.5
+    sleep "${MDB_READY_POLL:-0.5}"
   done
   mdb_log "$name: not ready (wsrep_ready=${v:-no answer}) after ${limit}s"
   return 1
