@@ -291,6 +291,12 @@ static void tick(gc_core *c)
 {
     if (!c->started || c->left) return;
     uint64_t t = gc_now(c);
+    if (c->last_tick && t - c->last_tick > c->t_lease / 2)
+        /* this node's own thread was held up: it sent no heartbeats meanwhile, so a lease lost
+         * now may be its own doing, not its peers' (Galera logs a late inactivity check too) */
+        tr_info("gcomm %s: this node's timers ran %.0f ms late (the lease is %.0f ms)", c->cfg.name,
+                (double)(t - c->last_tick) / 1e6, (double)c->t_lease / 1e6);
+    c->last_tick = t;
     if (t >= c->next_hb) {
         gc_send_heartbeats(c, t);
         c->next_hb = t + c->t_hb;

@@ -167,6 +167,7 @@ struct gc_core {
     uint64_t log_bytes; /* payload bytes in the log: what the retain limit bounds */
 
     uint64_t promised, max_epoch, promise_time, stop_time, lease_expiry, lease_grace;
+    uint64_t last_tick; /* when tick() last ran: a late one means this node's thread was held up */
     int promise_peer;
     int defer_peer;       /* the lower peer we leave the initiative to (gc_evaluate), or -1 */
     uint64_t defer_since; /* ... since when */
