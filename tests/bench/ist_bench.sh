@@ -6,6 +6,9 @@
 # again with the same configuration (rsync SST, which both providers bypass for IST). Reported per
 # provider and gap: seconds from `mariadbd` start to wsrep_ready=ON with n2 at n1's position, and
 # write-sets per second over that time. One line each: "ist_bench PROVIDER GAP SECONDS RATE".
+# IST_BENCH_LOGS=DIR keeps both nodes' error log lines of each restart, each line prefixed by the
+# seconds since n2's start at which it appeared (the logs themselves say whole seconds):
+# DIR/PROVIDER-GAP-n1.log and -n2.log, for a phase-by-phase reading.
 set -u
 GAPS=${1:?usage: ist_bench.sh GAP[,GAP...] PROVIDER_SO...}
 shift
@@ -21,6 +24,18 @@ export MDB_EXTRA_CNF="innodb_flush_log_at_trx_commit=2
 innodb_buffer_pool_size=256M"
 
 lc() { mdb_status "$1" wsrep_last_committed; }
+# stamp NODE T0 OUT: from now until NODE's server exits, each new line of its error log goes to
+# OUT after the seconds since T0 (microseconds since the epoch) at which it was seen.
+stamp() {
+  local log l skip us
+  log="$(mdb_dir "$1")/error.log"
+  skip=$(($(wc -l <"$log" 2>/dev/null || echo 0) + 1))
+  tail -n +"$skip" -F --pid="$(mdb_pid "$1")" "$log" 2>/dev/null |
+    while IFS= read -r l; do
+      us=$((${EPOCHREALTIME/./} - $2))
+      printf '%d.%03d %s\n' $((us / 1000000)) $((us / 1000 % 1000)) "$l"
+    done >"$3"
+}
 # gap N: N autocommit INSERTs on n1, each its own write-set, through one client connection.
 gap() {
   local n=$1 base
@@ -39,6 +54,13 @@ run_one() { # PROVIDER GAP
   target=$(lc n1)
   t0=$(date +%s%N)
   mdb_start n2
+  local s1="" s2="" tag
+  if [ -n "${IST_BENCH_LOGS:-}" ]; then
+    tag="${IST_BENCH_LOGS}/$(basename "$provider" .so)-$n"
+    mkdir -p "$IST_BENCH_LOGS"
+    stamp n2 $((t0 / 1000)) "$tag-n2.log" & s2=$!
+    stamp n1 $((t0 / 1000)) "$tag-n1.log" & s1=$!
+  fi
   mdb_wait_ready n2 1800 || return 1
   while [ "$(lc n2)" -lt "$target" ]; do sleep 0.05; done
   t1=$(date +%s%N)
@@ -48,6 +70,7 @@ run_one() { # PROVIDER GAP
   printf 'ist_bench %s %d %d.%03d %d\n' "$(basename "$provider")" "$n" $((ms / 1000)) $((ms % 1000)) \
     $((n * 1000 / (ms > 0 ? ms : 1)))
   mdb_stop n2 120; mdb_stop n1 120
+  [ -z "$s2" ] || wait "$s2" "$s1"
 }
 
 mdb_init || exit 1
