@@ -397,6 +397,31 @@ static void flow_check(struct repl_core *c, struct repl_acts *out)
 
 static void xfer_fail(struct repl_core *c, struct repl_acts *out, const char *why);
 
+/* One ordered action into the store (a view, a write-set, or a seqno that needs no work). */
+static void store_put(struct repl_core *c, const struct repl_act *a)
+{
+    int rc = a->kind == REPL_ACT_VIEW && a->view
+                 ? repl_gcache_put_view(c->gcache, &c->group_uuid, a->seqno, a->view)
+                 : repl_gcache_put(c->gcache, &c->group_uuid, a->seqno, a->kind == REPL_ACT_APPLY ? a->ws : NULL);
+    if (rc) tr_debug("write-set store: no room for seqno %lld; it starts over", (long long)a->seqno);
+}
+
+/* A joiner's store took the IST records as they came (repl_xfer ist_store): what it ordered
+ * from its join point on, held in memory meanwhile, goes in behind them (and then also, the
+ * action being held now), so that the store is one range again and ordered puts resume. */
+static void ist_store_end(struct repl_core *c, const struct repl_act *also)
+{
+    struct repl_xfer *x = &c->xfer;
+    if (!x->ist_store) return;
+    x->ist_store = false;
+    int64_t join = x->ist_to + 1;
+    struct repl_act j = {.kind = x->join_view ? REPL_ACT_VIEW : REPL_ACT_SKIP, .seqno = join, .view = x->join_view};
+    store_put(c, &j);
+    for (struct repl_held *h = x->head; h; h = h->next)
+        if (h->act.seqno > join) store_put(c, &h->act);
+    if (also && also->seqno > join) store_put(c, also);
+}
+
 /* An ordered action for the appliers: held while this node waits for its state, dropped when
  * the state it received already contains it. */
 static void order_out(struct repl_core *c, struct repl_acts *out, struct repl_act *a)
@@ -408,6 +433,8 @@ static void order_out(struct repl_core *c, struct repl_acts *out, struct repl_ac
     }
     /* while held actions are still being released (APPLY), new ones queue behind them */
     if (repl_xfer_holding(&c->xfer) || (apply && c->xfer.head)) {
+        /* a write-set spilled is read back from the store: it must be there, behind the rest */
+        if (c->xfer.ist_store && repl_xfer_would_spill(&c->xfer, a)) ist_store_end(c, a);
         int rc = repl_xfer_hold(&c->xfer, a);
         if (rc == -2 && !apply)
             xfer_fail(c, out, c->xfer.why);
@@ -544,8 +571,9 @@ static void on_ws(struct repl_core *c, struct repl_acts *out, struct repl_ws *ws
     }
     bool ok = crc == CERT_OK;
     if (!ok) depends = seqno - 1;
-    /* the store a donor serves IST from: what every member applied at this seqno */
-    if (repl_gcache_put(c->gcache, &c->group_uuid, seqno, ok ? ws : NULL))
+    /* the store a donor serves IST from: what every member applied at this seqno (a joiner
+     * putting IST records there holds this in memory, and puts it behind them: ist_store_end) */
+    if (!c->xfer.ist_store && repl_gcache_put(c->gcache, &c->group_uuid, seqno, ok ? ws : NULL))
         tr_debug("write-set store: no room for seqno %lld; it starts over", (long long)seqno);
     if (tr_uuid_compare(&ws->view.hdr.source, &c->cfg.self) == 0) {
         uint64_t id = ws->view.hdr.local_id;
@@ -625,6 +653,7 @@ static void send_state(struct repl_core *c, struct repl_acts *out, int64_t conf_
 static void on_msg(struct repl_core *c, struct repl_acts *out, const tr_uuid *sender,
                    int64_t gseq, int64_t span, uint8_t *buf, size_t len, struct repl_ws *ws);
 static void on_ist_received(struct repl_core *c, struct repl_acts *out, struct repl_ev *ev);
+static void ist_flush(struct repl_core *c, struct repl_acts *out);
 static void ist_donor_left(struct repl_core *c, struct repl_acts *out);
 
 /* What the group knows of a member from its STATE message. */
@@ -904,7 +933,7 @@ static void exch_complete(struct repl_core *c, struct repl_acts *out)
     /* the view's seqno holds the view: an IST hands it to the joiner's host, whose streaming
      * appliers it brings back (wsrep-lib recovers them at a primary view) before the
      * fragments ordered after it */
-    if (repl_gcache_put_view(c->gcache, &c->group_uuid, c->last_seqno, v))
+    if (!c->xfer.ist_store && repl_gcache_put_view(c->gcache, &c->group_uuid, c->last_seqno, v))
         tr_debug("write-set store: no room for seqno %lld; it starts over", (long long)c->last_seqno);
     if (r.new_history) { /* a new history starts at 0 here as everywhere */
         struct repl_act z = {.kind = REPL_ACT_RESET, .seqno = 0, .depends = TR_SEQNO_UNDEFINED};
@@ -996,13 +1025,15 @@ static bool is_trivial(const uint8_t *req, size_t len)
     return (len >= 7 && memcmp(req, "trivial", 7) == 0) || (len >= 4 && memcmp(req, "none", 4) == 0);
 }
 
-/* An IST alone (no snapshot was asked for: the host's data was not touched, and nothing of
- * the range is applied before all of it has arrived) can be asked of another member when its
- * donor died: the whole range again, since nothing of it was applied. */
+/* An IST alone (no snapshot was asked for: the host's data was not touched) can be asked of
+ * another member when its donor died before any of its records reached the core: the whole
+ * range again, since nothing of it was applied. After that, the joiner leaves with a prefix
+ * applied, as Galera's does, and its next start asks for the rest. */
 static bool ist_retryable(const struct repl_core *c)
 {
     const struct repl_xfer *x = &c->xfer;
-    return x->phase == REPL_XFER_WAIT && x->ist && !x->req && !c->failed;
+    return x->phase == REPL_XFER_WAIT && x->ist && !x->req && !c->failed && x->ist_next == x->ist_from &&
+           !x->ist_applying;
 }
 
 /* A view without the joiner's donor: asks again when another synced member may serve, and
@@ -1091,8 +1122,11 @@ static void xfer_fail(struct repl_core *c, struct repl_acts *out, const char *wh
 static void state_received(struct repl_core *c, struct repl_acts *out, int64_t at, int64_t wait,
                            int64_t join_seqno)
 {
-    struct repl_act r = {.kind = REPL_ACT_RESET, .seqno = at, .depends = wait};
-    emit(c, out, &r);
+    /* an IST's records went to the appliers as they came: the monitors restarted before them */
+    if (!c->xfer.ist_applying) {
+        struct repl_act r = {.kind = REPL_ACT_RESET, .seqno = at, .depends = wait};
+        emit(c, out, &r);
+    }
     c->xfer.phase = REPL_XFER_APPLY;
     c->xfer.seqno = at;
     c->xfer.taken = at;
@@ -1193,6 +1227,7 @@ static void on_sst_request(struct repl_core *c, struct repl_acts *out, const str
     x->ist_from = x->own_seqno + 1;
     x->ist_to = join - 1;
     x->ist_token = next_rand(c);
+    repl_xfer_ist_drop(x); /* nothing of the range has reached the core yet */
     if (none && x->ist_from > x->ist_to) { /* nothing missed but the view itself */
         struct repl_ev done = {.kind = REPL_EV_IST_RECEIVED};
         repl_core_step(c, &done, out);
@@ -1245,11 +1280,10 @@ static int on_sst_received(struct repl_core *c, struct repl_acts *out, const str
         tr_info("State transfer received: %s:%lld, this node's own state (the donor bypassed the "
                 "snapshot); IST brings %lld..%lld", got, (long long)ev->gtid.seqno,
                 (long long)x->ist_from, (long long)x->ist_to);
-        if (x->ist_from > x->ist_to || x->ist_in) {
+        ist_flush(c, out); /* the records that came first go to the appliers now */
+        if (!c->failed && (x->ist_from > x->ist_to || x->ist_in)) {
             struct repl_ev e = {.kind = REPL_EV_IST_RECEIVED, .rc = x->ist_rc,
                                 .why = x->ist_why[0] ? x->ist_why : NULL};
-            e.ist = x->ist_recs, e.nist = x->ist_n;
-            x->ist_recs = NULL, x->ist_n = 0;
             x->ist_in = false;
             on_ist_received(c, out, &e);
         }
@@ -1272,17 +1306,110 @@ static int on_sst_received(struct repl_core *c, struct repl_acts *out, const str
     return REPL_OK;
 }
 
+/* The IST records recs[0..n) go to the appliers in order, each view of the range handed to the
+ * host in its place, as from Galera's IST; the first ones restart the monitors at ist_from - 1,
+ * once what this node ordered before it was cut off has committed. */
+static void ist_emit(struct repl_core *c, struct repl_acts *out, struct repl_ist_rec *recs, size_t n)
+{
+    struct repl_xfer *x = &c->xfer;
+    if (!n) return;
+    if (!x->ist_applying) {
+        int64_t p = x->ist_from - 1;
+        struct repl_act r = {.kind = REPL_ACT_RESET, .seqno = p, .depends = p};
+        emit(c, out, &r);
+        x->ist_applying = true;
+        /* unless held write-sets are only in the store (putting ist_from starts it over and
+         * would drop them), the records go there too: it can serve them once it has joined */
+        x->ist_store = repl_xfer_all_in_memory(x);
+        tr_info("IST: applying %lld..%lld as it arrives", (long long)x->ist_from, (long long)x->ist_to);
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct repl_act a = {.kind = recs[i].ws ? REPL_ACT_APPLY : REPL_ACT_SKIP,
+                             .seqno = recs[i].seqno, .depends = recs[i].seqno - 1, .ws = recs[i].ws};
+        recs[i].ws = NULL;
+        struct repl_view *v = recs[i].view;
+        recs[i].view = NULL;
+        if (v) { /* a view it missed: its host hears of it in its place, as from Galera's IST */
+            repl_ws_unref(a.ws);
+            a = (struct repl_act){.kind = REPL_ACT_VIEW, .seqno = v->state_id.seqno, .view = v, .past = true};
+            v->state_id.uuid = c->group_uuid;
+            v->capabilities = c->cfg.capabilities;
+            v->proto_ver = c->cfg.proto_ver;
+            v->my_idx = -1;
+            for (int k = 0; k < v->memb_num; k++)
+                if (tr_uuid_compare(&v->members[k].id, &c->cfg.self) == 0) v->my_idx = k;
+        }
+        if (x->ist_store) store_put(c, &a);
+        emit(c, out, &a);
+    }
+}
+
+/* What waited for sst_received (the donor bypassed the snapshot) goes to the appliers. */
+static void ist_flush(struct repl_core *c, struct repl_acts *out)
+{
+    struct repl_xfer *x = &c->xfer;
+    if (c->failed || !x->ist_n) return;
+    ist_emit(c, out, x->ist_recs, x->ist_n);
+    free(x->ist_recs);
+    x->ist_recs = NULL;
+    x->ist_n = x->ist_cap = 0;
+}
+
+/* The next records of the range, as they arrived: checked, then applied at once, or kept
+ * until sst_received says the donor bypassed the snapshot (the host's data is its own). */
+static void on_ist_part(struct repl_core *c, struct repl_acts *out, struct repl_ev *ev)
+{
+    struct repl_xfer *x = &c->xfer;
+    bool live = x->phase == REPL_XFER_WAIT && x->ist && !x->ist_in && !c->failed;
+    for (size_t i = 0; live && i < ev->nist; i++) {
+        struct repl_ws *ws = ev->ist[i].ws;
+        if (ev->ist[i].seqno != x->ist_next + (int64_t)i || ev->ist[i].seqno > x->ist_to ||
+            (ws && ws->decode_rc)) {
+            xfer_fail(c, out, ws && repl_ws_local_failure(ws->decode_rc)
+                                  ? "IST: decoding a write-set failed on this node"
+                                  : "IST: a record is not the write-set the donor's history holds");
+            live = false;
+        }
+    }
+    if (!live) {
+        repl_ist_recs_free(ev->ist, ev->nist);
+        ev->ist = NULL, ev->nist = 0;
+        return;
+    }
+    x->ist_next += (int64_t)ev->nist;
+    if (x->req && !x->bypassed) {
+        if (x->ist_n + ev->nist > x->ist_cap) {
+            size_t cap = (x->ist_n + ev->nist) * 2;
+            struct repl_ist_rec *r = realloc(x->ist_recs, cap * sizeof *r);
+            if (!r) {
+                repl_ist_recs_free(ev->ist, ev->nist);
+                ev->ist = NULL, ev->nist = 0;
+                xfer_fail(c, out, "out of memory keeping IST records");
+                return;
+            }
+            x->ist_recs = r, x->ist_cap = cap;
+        }
+        memcpy(x->ist_recs + x->ist_n, ev->ist, ev->nist * sizeof *ev->ist);
+        x->ist_n += ev->nist;
+        free(ev->ist);
+    } else {
+        ist_emit(c, out, ev->ist, ev->nist);
+        free(ev->ist);
+    }
+    ev->ist = NULL, ev->nist = 0;
+}
+
 static void on_ist_received(struct repl_core *c, struct repl_acts *out, struct repl_ev *ev)
 {
     struct repl_xfer *x = &c->xfer;
     bool live = x->phase == REPL_XFER_WAIT && x->ist && !x->ist_in && !c->failed;
+    repl_ist_recs_free(ev->ist, ev->nist); /* records come in IST_PART events only */
+    ev->ist = NULL, ev->nist = 0;
     if (live && x->req && !x->bypassed) {
         /* sst_received has not said yet whether the donor bypassed the snapshot: kept */
         x->ist_in = true;
         x->ist_rc = ev->rc;
         snprintf(x->ist_why, sizeof x->ist_why, "%s", ev->rc && ev->why ? ev->why : "");
-        x->ist_recs = ev->ist, x->ist_n = ev->nist;
-        ev->ist = NULL, ev->nist = 0;
         return;
     }
     if (live && ev->rc == -ECONNRESET && ist_retryable(c) && x->ist_restarts < IST_RETRIES) {
@@ -1301,81 +1428,36 @@ static void on_ist_received(struct repl_core *c, struct repl_acts *out, struct r
             emit(c, out, &a);
         else
             xfer_fail(c, out, "out of memory");
-        live = false;
-    } else if (live && ev->rc) {
-        char why[200];
-        snprintf(why, sizeof why, "IST: %s", ev->why ? ev->why : "failed");
-        xfer_fail(c, out, why);
-    }
-    for (size_t i = 0; live && !ev->rc && i < ev->nist; i++) {
-        struct repl_ws *ws = ev->ist[i].ws;
-        if (ev->ist[i].seqno != x->ist_from + (int64_t)i || (ws && ws->decode_rc)) {
-            xfer_fail(c, out, ws && repl_ws_local_failure(ws->decode_rc)
-                                  ? "IST: decoding a write-set failed on this node"
-                                  : "IST: a record is not the write-set the donor's history holds");
-            live = false;
-        }
-    }
-    if (live && !ev->rc && (int64_t)ev->nist != x->ist_to - x->ist_from + 1) {
-        xfer_fail(c, out, "IST: the stream ended early");
-        live = false;
-    }
-    if (!live || ev->rc) {
-        repl_ist_recs_free(ev->ist, ev->nist);
-        ev->ist = NULL;
         return;
     }
-    int64_t p = x->ist_from - 1, join = x->ist_to + 1;
-    bool spilled = !repl_xfer_all_in_memory(x);
-    /* what this node ordered before it was cut off commits first, then the order restarts */
-    state_received(c, out, p, p, join);
-    for (size_t i = 0; i < ev->nist; i++) {
-        struct repl_act a = {.kind = ev->ist[i].ws ? REPL_ACT_APPLY : REPL_ACT_SKIP,
-                             .seqno = ev->ist[i].seqno, .depends = ev->ist[i].seqno - 1,
-                             .ws = ev->ist[i].ws};
-        ev->ist[i].ws = NULL;
-        struct repl_view *v = ev->ist[i].view;
-        ev->ist[i].view = NULL;
-        if (v) { /* a view it missed: its host hears of it in its place, as from Galera's IST */
-            repl_ws_unref(a.ws);
-            a = (struct repl_act){.kind = REPL_ACT_VIEW, .seqno = v->state_id.seqno, .view = v, .past = true};
-            v->state_id.uuid = c->group_uuid;
-            v->capabilities = c->cfg.capabilities;
-            v->proto_ver = c->cfg.proto_ver;
-            v->my_idx = -1;
-            for (int k = 0; k < v->memb_num; k++)
-                if (tr_uuid_compare(&v->members[k].id, &c->cfg.self) == 0) v->my_idx = k;
-        }
-        /* its own store holds them too: it can serve IST as soon as it has joined (not when
-         * held write-sets are only there: putting p+1 would start the store over) */
-        if (!spilled && (v ? repl_gcache_put_view(c->gcache, &c->group_uuid, a.seqno, v)
-                           : repl_gcache_put(c->gcache, &c->group_uuid, a.seqno, a.ws)))
-            tr_debug("write-set store: no room for seqno %lld; it starts over", (long long)a.seqno);
-        emit(c, out, &a);
-    }
-    free(ev->ist);
-    ev->ist = NULL;
-    /* the store went back to p+1 (a put that does not follow starts it over): what it held
-     * from the join on goes in again behind the records, so that it is one range. Unless held
-     * write-sets were left in the store (spilled): those are only there, so the store keeps
-     * J.. and the IST records are not added (this node serves IST from J on) */
-    if (!spilled) {
-        if (x->join_view)
-            repl_gcache_put_view(c->gcache, &c->group_uuid, join, x->join_view);
+    if (live && ev->rc) {
+        /* what reached the appliers before the failure is a prefix of the history, applied in
+         * order; the node leaves, and its next start asks for IST from what it committed */
+        char why[256];
+        if (x->ist_applying)
+            snprintf(why, sizeof why, "IST: %s; %lld..%lld went to the appliers, in order", ev->why ? ev->why : "failed",
+                     (long long)x->ist_from, (long long)x->ist_next - 1);
         else
-            repl_gcache_put(c->gcache, &c->group_uuid, join, NULL);
-        for (struct repl_held *h = x->head; h; h = h->next) {
-            if (h->act.seqno <= join) continue;
-            if (h->act.kind == REPL_ACT_VIEW && h->act.view)
-                repl_gcache_put_view(c->gcache, &c->group_uuid, h->act.seqno, h->act.view);
-            else
-                repl_gcache_put(c->gcache, &c->group_uuid, h->act.seqno, h->act.kind == REPL_ACT_APPLY ? h->act.ws : NULL);
-        }
+            snprintf(why, sizeof why, "IST: %s", ev->why ? ev->why : "failed");
+        xfer_fail(c, out, why);
+        return;
     }
+    if (live && x->ist_next != x->ist_to + 1) {
+        xfer_fail(c, out, "IST: the stream ended early");
+        return;
+    }
+    if (!live) return;
+    ist_flush(c, out);
+    if (c->failed) return;
+    int64_t p = x->ist_from - 1, join = x->ist_to + 1;
+    /* what this node ordered before it was cut off commits first, then the order restarts
+     * (unless the records restarted it already) */
+    ist_store_end(c, NULL);
+    state_received(c, out, p, p, join);
     struct repl_act v = {.kind = REPL_ACT_VIEW, .view = x->join_view, .seqno = join};
     x->join_view = NULL;
     if (v.view) emit(c, out, &v);
-    tr_info("IST complete: applying %lld..%lld, then what was ordered since", (long long)p + 1,
+    tr_info("IST complete: %lld..%lld received, then what was ordered since", (long long)p + 1,
             (long long)join);
     x->seqno = join;
     release_held(c, out, join);
@@ -1940,6 +2022,8 @@ int repl_core_step(struct repl_core *c, struct repl_ev *ev, struct repl_acts *ou
         for (int i = 0; i < FAILED_ALL && ev->seqno > 0; i++)
             if (c->failed_all[i] == ev->seqno) rc = REPL_TRX_FAIL; /* a vote said: skip it */
         if (ev->seqno > c->xfer.taken) c->xfer.taken = ev->seqno;
+        if (c->xfer.ist_applying && ev->seqno > c->xfer.ist_taken && ev->seqno <= c->xfer.ist_to)
+            c->xfer.ist_taken = ev->seqno;
         if (c->xfer.phase == REPL_XFER_APPLY && c->xfer.head && c->queued < HELD_REFILL && !c->failed)
             release_held(c, out, c->xfer.seqno);
         xfer_check(c, out);
@@ -1995,6 +2079,7 @@ int repl_core_step(struct repl_core *c, struct repl_ev *ev, struct repl_acts *ou
     case REPL_EV_IST_BEGAN:
         if (c->xfer.phase == REPL_XFER_WAIT && c->xfer.ist) c->xfer.ist_began = true;
         break;
+    case REPL_EV_IST_PART: on_ist_part(c, out, ev); break;
     case REPL_EV_DESYNC: rc = on_desync(c, out); break;
     case REPL_EV_RESYNC: rc = on_resync(c, out); break;
     case REPL_EV_TICK:
@@ -2146,6 +2231,7 @@ void repl_core_info(const struct repl_core *c, struct repl_core_info *o)
     o->cert_floor = c->cert_floor;
     o->ist_waiting = c->xfer.phase == REPL_XFER_WAIT && c->xfer.ist && !c->xfer.ist_in && !c->failed;
     o->donor_chosen = o->ist_waiting && c->xfer.have_donor; /* the IST receiver checks it */
+    o->ist_taken = c->xfer.ist_taken;
     o->donor = c->xfer.donor;
 }
 

@@ -61,8 +61,8 @@ enum repl_ev_kind {
     REPL_EV_SST_RECEIVED,/* gtid, rc */
     REPL_EV_SST_SENT,    /* gtid, rc */
     REPL_EV_DONATED,     /* sst_donate returned rc (an error ends the donation) */
-    REPL_EV_IST_RECEIVED,/* rc (-ECONNRESET: the stream was cut short), ist/nist: the records
-                          * first..last, references taken over */
+    REPL_EV_IST_RECEIVED,/* the stream ended: rc (-ECONNRESET: it was cut short); every record
+                          * came before in IST_PART events (ist/nist empty) */
     REPL_EV_IST_SENT,    /* rc */
     REPL_EV_IST_BEGAN,   /* the receiver accepted the chosen donor's stream (its header and
                           * token): the donor streams, so it bypassed any snapshot */
@@ -72,6 +72,8 @@ enum repl_ev_kind {
     REPL_EV_FAIL,        /* a local failure on the ordered path (why): leave, never diverge */
     REPL_EV_BOOTSTRAP,   /* the operator set pc.bootstrap: this node's state may represent the
                           * group where no member is known to hold all of it */
+    REPL_EV_IST_PART,    /* ist/nist: the next records of the IST range, in order (the array
+                          * and its references taken over) */
 };
 
 /* One record of an incremental state transfer: a write-set (ws), a primary view (view), or a
@@ -99,7 +101,7 @@ struct repl_ev {
     uint64_t now;
     bool bootstrap;
     tr_uuid proposal;
-    struct repl_ist_rec *ist; /* IST_RECEIVED: malloc'ed array, taken over */
+    struct repl_ist_rec *ist; /* IST_PART: malloc'ed array, taken over */
     size_t nist;
     const char *why;
 };
@@ -242,6 +244,8 @@ struct repl_core_info {
     int64_t cert_floor;
     bool ist_waiting;      /* a joiner waiting for its IST records */
     bool donor_chosen;     /* ... and the group chose `donor` for it (its request was ordered) */
+    int64_t ist_taken;     /* the last IST record an applier took (the receiver reads ahead of
+                            * it by a bounded amount) */
     tr_uuid donor;
 };
 void repl_core_info(const struct repl_core *c, struct repl_core_info *out);

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -41,6 +43,9 @@
 #define IST_PROGRESS_NS (5 * TR_NS_PER_SEC) /* between progress lines while receiving */
 #define IST_REFUSAL_QUIET_NS TR_NS_PER_SEC  /* refused connections: one log line a second */
 #define IST_SEND_BUF (256u << 10) /* the donor packs records up to this much per write */
+#define IST_PART_RECS 256          /* the joiner hands records to the core this many at a time */
+#define IST_PART_BYTES (1u << 20)  /* ... or this many bytes */
+#define IST_AHEAD ((uint64_t)64 << 20) /* bytes handed over and not yet taken by an applier */
 
 /* Each phase has a deadline of its own (trireme.ist_*_timeout), on the monotonic clock;
  * check_donor: trireme.ist_check_donor. Read when a transfer starts. */
@@ -89,10 +94,13 @@ static int split_addr(const char *addr, char *host, size_t hlen, char *port, siz
     return 0;
 }
 
-/* One IST connection: a socket (non-blocking), and its TLS session when IST runs TLS. */
+/* One IST connection: a socket (non-blocking), and its TLS session when IST runs TLS. patient:
+ * no IST_IO_MS limit on silence, only the deadline (the donor's stream: the joiner reads no
+ * faster than its appliers apply; a dead joiner's kernel, or TCP's own timeouts, end it). */
 struct ist_conn {
     int fd;
     tr_tls *tls;
+    bool patient;
 };
 
 /* Moves len bytes before the monotonic deadline: 0, -ETIMEDOUT (the deadline passed, or
@@ -131,7 +139,7 @@ static int io_until(struct ist_conn *c, void *buf, size_t len, bool wr, int64_t 
         struct pollfd pf = {c->fd, want, 0};
         int pr = poll(&pf, 1, ms);
         if (pr < 0 && errno != EINTR) return -EPIPE;
-        if (pr == 0 && ms == IST_IO_MS) return -ETIMEDOUT; /* else the deadline is checked above */
+        if (pr == 0 && ms == IST_IO_MS && !c->patient) return -ETIMEDOUT; /* else the deadline, above */
     }
     return 0;
 }
@@ -432,7 +440,7 @@ static int accept_donor(struct ist_recv *j, struct ist_conn *c)
         if (poll(&pf, 1, 200) <= 0) continue;
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
-        *c = (struct ist_conn){accept4(j->lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC | SOCK_NONBLOCK), NULL};
+        *c = (struct ist_conn){accept4(j->lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC | SOCK_NONBLOCK), NULL, false};
         if (c->fd < 0) continue;
         char src[INET6_ADDRSTRLEN + 8], peer[INET6_ADDRSTRLEN + 16];
         tr_sockaddr_text(&ss, src, sizeof src, false);
@@ -491,18 +499,97 @@ static const char *stream_failed(struct ist_recv *j, int rc, size_t k, size_t to
     if (rc == -ETIMEDOUT)
         snprintf(j->why, sizeof j->why,
                  "the stream stalled or did not end within trireme.ist_stream_timeout (%.1f s) "
-                 "(%zu of %zu actions received, none applied)",
+                 "(%zu of %zu actions received)",
                  (double)j->dl.stream_ns / TR_NS_PER_SEC, k, total);
     else
-        snprintf(j->why, sizeof j->why, "stream cut short (%zu of %zu actions received, none applied)",
-                 k, total);
+        snprintf(j->why, sizeof j->why, "stream cut short (%zu of %zu actions received)", k, total);
     j->cut = rc != -ETIMEDOUT;
     return j->why;
 }
 
-/* One connection from the donor: the records first..last, each checked and decoded here, all
- * of them before any reaches the core (a transfer that fails has applied nothing). */
-static const char *receive(struct ist_recv *j, struct repl_ist_rec **out, size_t *nout)
+/* Records read but not yet handed to the core: a part, given once it holds IST_PART_RECS records
+ * or IST_PART_BYTES bytes, or at the end of the stream (not after a failure: a cut part is
+ * dropped, so that a donor dying early leaves nothing of the range at the core). */
+struct ist_part {
+    struct repl_ist_rec *recs;
+    size_t n;
+    uint64_t bytes;
+};
+
+/* What went to the core and its appliers have not taken yet: a FIFO of (last seqno, bytes) per
+ * part handed over; the receiver waits before reading on while it holds IST_AHEAD bytes. */
+struct ist_ahead {
+    struct { int64_t last; uint64_t bytes; } *q;
+    size_t head, len, cap;
+    uint64_t bytes;
+};
+
+static int ahead_push(struct ist_ahead *a, int64_t last, uint64_t bytes)
+{
+    if (a->len == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 64;
+        void *q = malloc(cap * sizeof *a->q);
+        if (!q) return -1;
+        for (size_t i = 0; i < a->len; i++) memcpy((char *)q + i * sizeof *a->q, &a->q[(a->head + i) % a->cap], sizeof *a->q);
+        free(a->q);
+        a->q = q, a->head = 0, a->cap = cap;
+    }
+    size_t t = (a->head + a->len++) % a->cap;
+    a->q[t].last = last;
+    a->q[t].bytes = bytes;
+    a->bytes += bytes;
+    return 0;
+}
+
+static void ahead_taken(struct ist_ahead *a, int64_t taken)
+{
+    while (a->len && a->q[a->head].last <= taken) {
+        a->bytes -= a->q[a->head].bytes;
+        a->head = (a->head + 1) % a->cap;
+        a->len--;
+    }
+}
+
+/* Hands the part to the core (which applies it, or keeps it until the host's state is known),
+ * then waits while the core's appliers are more than IST_AHEAD bytes behind what this thread
+ * handed over: memory stays bounded however long the range, and the donor waits in its send
+ * meanwhile (not after the last part: the donor hears the end at once). NULL, or why it
+ * stopped (the transfer ended elsewhere, out of memory). */
+static const char *hand_over(struct ist_recv *j, struct ist_part *pt, struct ist_ahead *ah, bool last_part)
+{
+    if (!pt->n) return NULL;
+    int64_t last = pt->recs[pt->n - 1].seqno;
+    struct repl_ev ev = {.kind = REPL_EV_IST_PART, .ist = pt->recs, .nist = pt->n};
+    pt->recs = NULL, pt->n = 0;
+    uint64_t bytes = pt->bytes + 1; /* a part of skips still counts */
+    pt->bytes = 0;
+    repl_drive(j->n, &ev);
+    if (ev.ist) repl_ist_recs_free(ev.ist, ev.nist);
+    if (last_part) { /* nothing more to read: the donor hears the end at once */
+        if (still_waiting(j->n)) return NULL;
+        snprintf(j->why, sizeof j->why, "given up");
+        return j->why;
+    }
+    if (ahead_push(ah, last, bytes)) return "out of memory";
+    for (;;) {
+        pthread_mutex_lock(&j->n->mu);
+        struct repl_core_info in;
+        repl_core_info(j->n->core, &in);
+        pthread_mutex_unlock(&j->n->mu);
+        if (!in.ist_waiting || in.closing || in.closed) {
+            snprintf(j->why, sizeof j->why, "given up");
+            return j->why;
+        }
+        ahead_taken(ah, in.ist_taken);
+        if (ah->bytes <= IST_AHEAD) return NULL;
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* One connection from the donor: the records first..last, each checked and decoded here, handed
+ * to the core part by part as they arrive (it applies them as they come, repl_core). */
+static const char *receive(struct ist_recv *j)
 {
     struct ist_conn c0, *c = &c0;
     if (accept_donor(j, c)) return j->why;
@@ -510,11 +597,8 @@ static const char *receive(struct ist_recv *j, struct repl_ist_rec **out, size_t
     repl_drive(j->n, &began);
     int64_t stream_dl = tr_now_ns() + j->dl.stream_ns;
     size_t total = (size_t)(j->last - j->first + 1);
-    struct repl_ist_rec *recs = calloc(total ? total : 1, sizeof *recs);
-    if (!recs) {
-        conn_abort(c);
-        return "out of memory";
-    }
+    struct ist_part pt = {0};
+    struct ist_ahead ah = {0};
     const char *why = NULL;
     int64_t t_last = tr_now_ns(), t0 = t_last;
     uint64_t bytes = 0;
@@ -525,6 +609,13 @@ static const char *receive(struct ist_recv *j, struct repl_ist_rec **out, size_t
         if (tr_now_ns() - t_last >= IST_PROGRESS_NS) {
             t_last = tr_now_ns();
             tr_info("Receiving IST: %zu of %zu actions", k, total);
+        }
+        if (pt.n == IST_PART_RECS || pt.bytes >= IST_PART_BYTES) {
+            if ((why = hand_over(j, &pt, &ah, false))) break;
+        }
+        if (!pt.recs && !(pt.recs = calloc(IST_PART_RECS, sizeof *pt.recs))) {
+            why = "out of memory";
+            break;
         }
         uint8_t rh[5];
         int rc = io_until(c, rh, sizeof rh, false, stream_dl);
@@ -538,8 +629,12 @@ static const char *receive(struct ist_recv *j, struct repl_ist_rec **out, size_t
             why = "malformed record";
             break;
         }
-        recs[k].seqno = j->first + (int64_t)k;
-        if (rh[0] == IST_KIND_SKIP) continue;
+        struct repl_ist_rec *r = &pt.recs[pt.n];
+        *r = (struct repl_ist_rec){.seqno = j->first + (int64_t)k};
+        if (rh[0] == IST_KIND_SKIP) {
+            pt.n++;
+            continue;
+        }
         uint8_t *buf = malloc(len);
         if (!buf) {
             why = "out of memory";
@@ -553,27 +648,30 @@ static const char *receive(struct ist_recv *j, struct repl_ist_rec **out, size_t
         }
         if (rh[0] == IST_KIND_VIEW) {
             int ok = repl_vrec_check(buf, len, NULL);
-            recs[k].view = ok == 0 ? repl_vrec_decode(buf, len, recs[k].seqno) : NULL;
+            r->view = ok == 0 ? repl_vrec_decode(buf, len, r->seqno) : NULL;
             free(buf);
-            if (!recs[k].view) {
+            if (!r->view) {
                 why = ok == 0 ? "out of memory" : "malformed view record";
                 break;
             }
-            bytes += len;
-            continue;
+        } else {
+            struct repl_ws *ws = repl_ws_new(buf, len);
+            if (!ws) {
+                why = "out of memory";
+                break;
+            }
+            repl_ws_decode(ws, CERT_WS_MAX_SIZE); /* outside the lock; the core checks the result */
+            r->ws = ws;
         }
-        struct repl_ws *ws = repl_ws_new(buf, len);
-        if (!ws) {
-            why = "out of memory";
-            break;
-        }
-        repl_ws_decode(ws, CERT_WS_MAX_SIZE); /* outside the lock; the core checks the result */
-        recs[k].ws = ws;
+        pt.n++;
+        pt.bytes += len;
         bytes += len;
     }
+    if (!why) why = hand_over(j, &pt, &ah, true); /* the last part */
+    repl_ist_recs_free(pt.recs, pt.n); /* a part cut short: dropped */
+    free(ah.q);
     if (why) {
         conn_abort(c);
-        repl_ist_recs_free(recs, total); /* calloc: the entries not reached hold NULL */
         return why;
     }
     bool tls = c->tls != NULL;
@@ -581,17 +679,13 @@ static const char *receive(struct ist_recv *j, struct repl_ist_rec **out, size_t
     double secs = (double)(tr_now_ns() - t0) / TR_NS_PER_SEC;
     tr_info("IST received: %zu actions (%lld..%lld), %.1f MB in %.3f s%s", total, (long long)j->first,
             (long long)j->last, (double)bytes / 1e6, secs, tls ? " over TLS" : "");
-    *out = recs;
-    *nout = total;
     return NULL;
 }
 
 static void *recv_main(void *arg)
 {
     struct ist_recv *j = arg;
-    struct repl_ist_rec *recs = NULL;
-    size_t k = 0;
-    const char *why = receive(j, &recs, &k);
+    const char *why = receive(j);
     /* Closing the port resets a connection still waiting in its backlog (the chosen donor's,
      * while another held the port), and that donor then reports a failure to the group. The
      * core hears this end's reason first; only a cut stream, after which the core may listen
@@ -600,10 +694,9 @@ static void *recv_main(void *arg)
     tr_tls_ctx_free(j->tls);
     /* -ECONNRESET: cut short, which a donor that died does (the core may ask another) */
     struct repl_ev ev = {.kind = REPL_EV_IST_RECEIVED, .rc = !why ? 0 : j->cut ? -ECONNRESET : -1,
-                         .why = why, .ist = recs, .nist = k};
+                         .why = why};
     if (!why || strcmp(why, "given up") != 0) repl_drive(j->n, &ev);
     if (!j->cut) close(j->lfd);
-    if (ev.ist) repl_ist_recs_free(ev.ist, ev.nist);
     struct repl_node *n = j->n;
     struct repl_ist_thr *self = j->thr;
     free(j);
@@ -759,7 +852,7 @@ static int wait_taken(struct ist_conn *c, int64_t deadline)
         struct pollfd pf = {c->fd, POLLIN, 0};
         int ms = left / 1000000 < IST_IO_MS ? (int)(left / 1000000) + 1 : IST_IO_MS;
         int pr = poll(&pf, 1, ms);
-        if (pr == 0 && ms == IST_IO_MS) return -ETIMEDOUT;
+        if (pr == 0 && ms == IST_IO_MS && !c->patient) return -ETIMEDOUT;
         if (pr <= 0) continue;
         ssize_t r = recv(c->fd, &b, 1, MSG_DONTWAIT);
         if (r == 0) return 0;
@@ -772,7 +865,7 @@ static void *send_main(void *arg)
 {
     struct ist_send *j = arg;
     struct repl_act *a = &j->a;
-    struct ist_conn c = {-1, NULL};
+    struct ist_conn c = {-1, NULL, false};
     const char *phase = "TLS setup", *why = NULL;
     bool on;
     char err[TR_TLS_ERR_MAX];
@@ -812,6 +905,19 @@ static void *send_main(void *arg)
     }
     int64_t stream_dl = tr_now_ns() + j->dl.stream_ns;
     if (!rc) {
+        /* the joiner takes the stream as fast as it applies it: a write may wait long (an
+         * applier on a long DDL). A joiner that died is still noticed: its kernel resets the
+         * connection; with its machine gone, TCP's retransmission and window-probe limits
+         * (net.ipv4.tcp_retries2) end it, or keepalives while nothing is in flight. No
+         * TCP_USER_TIMEOUT: since Linux 5.11 it also ends a connection whose peer keeps its
+         * window shut that long while answering every probe, i.e. a live joiner whose
+         * appliers are busy. */
+        c.patient = true;
+        int one = 1, idle = 10, intvl = 5, cnt = 4;
+        setsockopt(c.fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+        setsockopt(c.fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+        setsockopt(c.fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+        setsockopt(c.fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
         phase = "stream";
         rc = stream(&c, a, stream_dl, &phase);
     }

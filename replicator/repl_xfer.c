@@ -64,11 +64,17 @@ static int spill(struct repl_xfer *x, struct repl_act *a)
     return 0;
 }
 
-int repl_xfer_hold(struct repl_xfer *x, struct repl_act *a)
+bool repl_xfer_would_spill(const struct repl_xfer *x, const struct repl_act *a)
 {
     int64_t max = x->mem_max > 0 ? x->mem_max : REPL_XFER_MEM_MAX;
     bool ws = a->ws && (a->kind == REPL_ACT_APPLY || a->kind == REPL_ACT_SKIP);
-    if (ws && x->gcache && (x->pin || x->mem_bytes + (int64_t)a->ws->len > max)) {
+    return ws && x->gcache && (x->pin || x->mem_bytes + (int64_t)a->ws->len > max);
+}
+
+int repl_xfer_hold(struct repl_xfer *x, struct repl_act *a)
+{
+    bool ws = a->ws && (a->kind == REPL_ACT_APPLY || a->kind == REPL_ACT_SKIP);
+    if (repl_xfer_would_spill(x, a)) {
         int rc = spill(x, a);
         if (rc) repl_act_release(a);
         return rc;
@@ -229,7 +235,11 @@ void repl_xfer_ist_drop(struct repl_xfer *x)
 {
     repl_ist_recs_free(x->ist_recs, x->ist_n);
     x->ist_recs = NULL;
-    x->ist_n = 0;
+    x->ist_n = x->ist_cap = 0;
+    x->ist_next = x->ist_from;
+    x->ist_taken = x->ist_from - 1;
+    x->ist_applying = false;
+    x->ist_store = false;
     x->ist_in = false;
     x->ist_rc = 0;
     x->ist_why[0] = '\0';

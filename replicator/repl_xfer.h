@@ -79,12 +79,23 @@ struct repl_xfer {
     /* with an SST request the donor decides: sst_received at own_seqno says it bypassed the
      * snapshot (nothing was copied) and the IST brings the rest; a later one, a full SST */
     bool bypassed;
-    /* IST records (or the receiver's failure) that came before sst_received said which */
+    /* IST records reach the core in parts as they arrive (repl_ist) and go to the appliers at
+     * once, from the first on (the monitors restart at ist_from - 1: ist_applying); before
+     * sst_received has said that the donor bypassed the snapshot they wait in ist_recs (the
+     * receiver reads ahead of the appliers by a bounded amount, so this stays bounded too) */
+    int64_t ist_next;  /* the next seqno of the range to reach the core */
+    int64_t ist_taken; /* the last record of the range an applier took */
+    bool ist_applying;
+    /* the records go into the store as they go to the appliers (nothing held was spilled when
+     * the first came): what is ordered meanwhile is held in memory only, and goes into the store
+     * behind them once the range is whole (or before a held write-set would spill) */
+    bool ist_store;
+    struct repl_ist_rec *ist_recs;
+    size_t ist_n, ist_cap;
+    /* the end of the stream (or the receiver's failure), when it came before sst_received */
     bool ist_in;
     int ist_rc;
     char ist_why[200];
-    struct repl_ist_rec *ist_recs;
-    size_t ist_n;
     struct repl_view *join_view; /* delivered after the IST records */
     /* an IST alone whose donor died is asked of another member (repl_core ist_retry) */
     int ist_retries;      /* requests sent again because the donor left */
@@ -104,6 +115,8 @@ bool repl_xfer_holding(const struct repl_xfer *x);
  * is left in the store (its reference dropped). -1 out of memory, -2 the store does not hold
  * it or lost one spilled before (x->why says which); a is released either way. */
 int repl_xfer_hold(struct repl_xfer *x, struct repl_act *a);
+/* Holding a would leave its write-set in the store only (past the memory bound, or after one was). */
+bool repl_xfer_would_spill(const struct repl_xfer *x, const struct repl_act *a);
 /* Moves held actions to out in order, dropping those at or below `upto` (already in the
  * received state), reading spilled write-sets back from the store until about budget bytes
  * were read (at least one action moves; budget <= 0: everything). *count: actions moved.

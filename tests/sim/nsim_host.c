@@ -1047,18 +1047,27 @@ static void xfer_due(struct nsim *m, struct ns_xfer *x)
                 struct repl_ev b = {.kind = REPL_EV_IST_BEGAN};
                 step(m, j, &b);
             }
+            /* the records reach the core in parts, as the real receiver hands them over; a
+             * stream cut short may have handed a prefix first (applied as it came) */
+            size_t whole = donor_ok && !x->recs_lost ? x->nrecs : 0;
+            size_t cut = whole ? whole : x->nrecs ? ns_rand(m) % (x->nrecs + 1) : 0;
+            size_t first = cut > 1 ? 1 + ns_rand(m) % (cut - 1) : cut;
+            for (size_t from = 0; from < cut && j->core;) {
+                size_t to = from < first ? first : cut;
+                struct repl_ev p = {.kind = REPL_EV_IST_PART, .nist = to - from};
+                p.ist = malloc(p.nist * sizeof *p.ist);
+                if (!p.ist) break;
+                memcpy(p.ist, x->recs + from, p.nist * sizeof *p.ist);
+                memset(x->recs + from, 0, p.nist * sizeof *p.ist); /* taken over */
+                step(m, j, &p);
+                from = to;
+            }
             struct repl_ev ev = {.kind = REPL_EV_IST_RECEIVED};
-            if (donor_ok && !x->recs_lost) {
-                ev.ist = x->recs;
-                ev.nist = x->nrecs;
-                x->recs = NULL;
-                x->nrecs = 0;
-            } else {
+            if (!whole) {
                 ev.rc = -1;
                 ev.why = "stream cut short";
             }
             step(m, j, &ev);
-            free(ev.ist); /* the core took the references it kept */
         }
         if (donor_ok) {
             struct repl_ev ev = {.kind = REPL_EV_IST_SENT, .rc = joiner_ok && !x->recs_lost ? 0 : -EPIPE,

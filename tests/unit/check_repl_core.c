@@ -160,12 +160,14 @@ static void view(unsigned mask)
 /* Node i starts and connects, holding `at` (NULL: nothing), as grastate.dat says after a stop. */
 static int64_t held_mem_max; /* for the nodes started next; 0: the default */
 static int64_t gcache_size;  /* for the nodes started next; 0: 1 MiB */
+static struct repl_gcache *store_of[MAXN]; /* a node's store, to look into (NULL: its own) */
 
 static void start_at(int i, const tr_gtid *at)
 {
     struct repl_core_cfg cfg = {.proto_ver = 4, .capabilities = 0x7f,
                                 .gcache_size = gcache_size ? gcache_size : 1 << 20,
-                                .max_ws_raw = CERT_WS_MAX_SIZE, .held_mem_max = held_mem_max};
+                                .max_ws_raw = CERT_WS_MAX_SIZE, .held_mem_max = held_mem_max,
+                                .gcache = store_of[i]};
     cfg.self = N[i].id = U(i + 1);
     snprintf(cfg.name, sizeof cfg.name, "n%d", i + 1);
     snprintf(cfg.incoming, sizeof cfg.incoming, "127.0.0.%d:3306", i + 1);
@@ -215,6 +217,10 @@ static void teardown(void)
     for (int i = 0; i < MAXN; i++) repl_acts_free(&N[i].log);
     for (int i = 0; i < MAXN; i++)
         if (N[i].c) repl_core_free(N[i].c);
+    for (int i = 0; i < MAXN; i++) {
+        repl_gcache_free(store_of[i]);
+        store_of[i] = NULL;
+    }
     drop_queued();
 }
 
@@ -440,18 +446,19 @@ START_TEST(core_join_spills_held)
 }
 END_TEST
 
-/* The records a donor's IST sender reads from its pinned store (s: its IST_SEND), as the
- * joiner's receiver hands them to its core. */
-static struct repl_ev ist_records_of(const struct repl_act *s)
+/* The records a donor's IST sender reads from its pinned store (s: its IST_SEND), seqnos
+ * s->seqno + from .. to (-1: the last), as the joiner's receiver hands a part to its core. */
+static struct repl_ev ist_part_of(const struct repl_act *s, int64_t from, int64_t to)
 {
-    size_t n = (size_t)(s->depends - s->seqno + 1);
-    struct repl_ev in = {.kind = REPL_EV_IST_RECEIVED, .nist = n};
+    if (to < 0) to = s->depends - s->seqno;
+    size_t n = (size_t)(to - from + 1);
+    struct repl_ev in = {.kind = REPL_EV_IST_PART, .nist = n};
     in.ist = calloc(n, sizeof *in.ist);
     ck_assert_ptr_nonnull(in.ist);
     uint8_t *buf = NULL;
     size_t cap = 0, len = 0;
     for (size_t k = 0; k < n; k++) {
-        int64_t q = s->seqno + (int64_t)k;
+        int64_t q = s->seqno + from + (int64_t)k;
         int kind = repl_gcache_read(s->pin, q, &buf, &cap, &len);
         ck_assert_int_ge(kind, 0);
         in.ist[k].seqno = q;
@@ -471,6 +478,15 @@ static struct repl_ev ist_records_of(const struct repl_act *s)
     return in;
 }
 
+/* The whole stream of s reaches node i: its records in one part, then its end. */
+static void ist_stream_to(int i, const struct repl_act *s)
+{
+    struct repl_ev in = ist_part_of(s, 0, -1);
+    step(i, &in);
+    struct repl_ev end = {.kind = REPL_EV_IST_RECEIVED};
+    step(i, &end);
+}
+
 static int count_acts(int i, enum repl_act_kind kind)
 {
     int k = 0;
@@ -478,10 +494,11 @@ static int count_acts(int i, enum repl_act_kind kind)
     return k;
 }
 
-/* n3, a running node that missed 4..6, asks for IST alone; its donor n1 dies mid-stream: the
- * stream is cut (its receiver listens again), then the view without n1 comes, and n3 asks
- * again: n2 serves 4..6, and n3 joins with all of it, none applied twice. */
-START_TEST(core_ist_donor_dies_other_serves)
+static long act_pos(int i, enum repl_act_kind kind, int64_t seqno);
+static struct repl_act *last_persist(int i);
+
+/* n3, a running node, missed 4..6 and asks for IST alone; n1 streams. Returns the stream. */
+static struct repl_act *ist_alone_n3_at_3(void)
 {
     two_node_group();
     for (int k = 0; k < 5; k++) write_row(1, 'x', 1 + k); /* seqnos 2..6 */
@@ -492,9 +509,19 @@ START_TEST(core_ist_donor_dies_other_serves)
     deliver();
     struct repl_ev ev = {.kind = REPL_EV_SST_REQUEST}; /* no snapshot possible: IST alone */
     step(2, &ev);
-    ck_assert_ptr_nonnull(find(2, REPL_ACT_IST_RECV, 4));
     deliver();
-    ck_assert_ptr_nonnull(find(0, REPL_ACT_IST_SEND, 4)); /* n1, the first synced member */
+    struct repl_act *s = find(0, REPL_ACT_IST_SEND, 4);
+    ck_assert_ptr_nonnull(s);
+    return s;
+}
+
+/* n3, a running node that missed 4..6, asks for IST alone; its donor n1 dies mid-stream: the
+ * stream is cut (its receiver listens again), then the view without n1 comes, and n3 asks
+ * again: n2 serves 4..6, and n3 joins with all of it, none applied twice. */
+START_TEST(core_ist_donor_dies_other_serves)
+{
+    ist_alone_n3_at_3(); /* n1, the first synced member, streams */
+    ck_assert_ptr_nonnull(find(2, REPL_ACT_IST_RECV, 4));
     ck_assert_ptr_null(find(1, REPL_ACT_IST_SEND, 4));
     struct repl_ev cut = {.kind = REPL_EV_IST_RECEIVED, .rc = -ECONNRESET, .why = "stream cut short"};
     step(2, &cut);
@@ -510,8 +537,7 @@ START_TEST(core_ist_donor_dies_other_serves)
     struct repl_act *s = find(1, REPL_ACT_IST_SEND, 4);
     ck_assert_ptr_nonnull(s); /* n2 serves the same range */
     ck_assert_int_eq(s->depends, 6);
-    struct repl_ev in = ist_records_of(s);
-    step(2, &in);
+    ist_stream_to(2, s);
     for (int64_t q = 4; q <= 6; q++) ck_assert_int_eq(verdict(2, q), 1);
     ck_assert_ptr_nonnull(find(2, REPL_ACT_VIEW, 7));
     ck_assert_int_eq(info(2).state, REPL_S_JOINED);
@@ -519,20 +545,168 @@ START_TEST(core_ist_donor_dies_other_serves)
 }
 END_TEST
 
+/* The records go to the appliers as they arrive, part by part, after the monitors restart at
+ * the joiner's own position; the appliers' progress through them is what the receiver reads
+ * ahead of; the node is JOINED only once the whole range has come. */
+START_TEST(core_ist_applied_as_received)
+{
+    struct repl_act *s = ist_alone_n3_at_3();
+    struct repl_ev p1 = ist_part_of(s, 0, 0); /* seqno 4 */
+    step(2, &p1);
+    ck_assert(!info(2).failed);
+    ck_assert_int_eq(verdict(2, 4), 1);
+    ck_assert_int_eq(verdict(2, 5), -1);
+    long reset = act_pos(2, REPL_ACT_RESET, 3), f4 = act_pos(2, REPL_ACT_APPLY, 4);
+    ck_assert(reset >= 0 && f4 > reset);
+    ck_assert_int_eq(N[2].log.a[reset].depends, 3); /* what it ordered before commits first */
+    ck_assert_int_eq(info(2).state, REPL_S_JOINING);
+    ck_assert_int_eq(info(2).ist_taken, 3);
+    struct repl_ev t = {.kind = REPL_EV_TAKEN, .seqno = 4};
+    step(2, &t);
+    ck_assert_int_eq(info(2).ist_taken, 4);
+    struct repl_ev p2 = ist_part_of(s, 1, -1); /* 5..6 */
+    step(2, &p2);
+    ck_assert_int_eq(verdict(2, 6), 1);
+    ck_assert_int_eq(info(2).state, REPL_S_JOINING);
+    struct repl_ev end = {.kind = REPL_EV_IST_RECEIVED};
+    step(2, &end);
+    ck_assert(!info(2).failed);
+    ck_assert_int_eq(info(2).state, REPL_S_JOINED);
+    ck_assert(act_pos(2, REPL_ACT_VIEW, 7) > act_pos(2, REPL_ACT_APPLY, 6));
+    ck_assert_int_eq(count_acts(2, REPL_ACT_RESET), 1); /* the monitors restarted once */
+    ck_assert_int_eq(count_acts(2, REPL_ACT_APPLY), 3);
+}
+END_TEST
+
+/* n3's appliers take everything queued, in log order, from seqno `from` on: the seqnos come
+ * one after the other, each as n1 decided it. Returns the next seqno expected. */
+static int64_t take_in_order(int i, int64_t from)
+{
+    int64_t next = from;
+    for (size_t k = 0; k < N[i].log.n; k++) {
+        struct repl_act *a = &N[i].log.a[k];
+        if (a->kind != REPL_ACT_APPLY && a->kind != REPL_ACT_SKIP && a->kind != REPL_ACT_VIEW) continue;
+        if (a->seqno < next) continue; /* queued before the join */
+        ck_assert_int_eq(a->seqno, next++);
+        if (a->kind == REPL_ACT_APPLY) ck_assert(a->ws && a->ws->decode_rc == 0);
+        ck_assert_int_eq(verdict(i, a->seqno), verdict(0, a->seqno));
+        struct repl_ev t = {.kind = REPL_EV_TAKEN, .seqno = a->seqno};
+        step(i, &t);
+    }
+    return next;
+}
+
+/* n3 (its store one to look into) gets 4, the first record of its IST, from n1. */
+static void ist_first_part_to_n3(void)
+{
+    store_of[2] = repl_gcache_new(1 << 20);
+    ck_assert_ptr_nonnull(store_of[2]);
+    struct repl_act *s = ist_alone_n3_at_3();
+    struct repl_ev p1 = ist_part_of(s, 0, 0);
+    step(2, &p1);
+}
+
+/* ... then the rest of the range, 5..6, and the end of the stream. */
+static void ist_rest_to_n3(void)
+{
+    struct repl_act *s = find(0, REPL_ACT_IST_SEND, 4); /* again: n1's log may have grown */
+    struct repl_ev p2 = ist_part_of(s, 1, -1);
+    step(2, &p2);
+    struct repl_ev end = {.kind = REPL_EV_IST_RECEIVED};
+    step(2, &end);
+    ck_assert(!info(2).failed);
+}
+
+/* What n3 orders while the range is on its way is held in memory and goes into its store
+ * behind the IST records once the range is whole: the store holds 4.. in one piece (it can
+ * serve IST of what it received), and the appliers get 4..6, view 7, then the rest, in order. */
+START_TEST(core_ist_store_keeps_records_and_held)
+{
+    ist_first_part_to_n3();
+    for (int k = 0; k < 5; k++) {
+        write_row(k % 2, (char)('a' + k), 8 + k); /* seqnos 8..12, held */
+        deliver();
+    }
+    ck_assert_int_eq(repl_gcache_first(store_of[2]), 4); /* the records so far, nothing else */
+    ck_assert_int_eq(repl_gcache_last(store_of[2]), 4);
+    ist_rest_to_n3();
+    int64_t last = info(0).last_seqno;
+    ck_assert_int_eq(last, 12);
+    ck_assert(repl_gcache_has(store_of[2], 4, last));
+    ck_assert_int_eq(repl_gcache_last(store_of[2]), last);
+    ck_assert_int_eq(take_in_order(2, 4), last + 1);
+    write_row(0, 'z', last + 1); /* ordered puts go on behind */
+    deliver();
+    ck_assert(repl_gcache_has(store_of[2], 4, last + 1));
+    deliver();
+    ck_assert_int_eq(info(2).state, REPL_S_SYNCED);
+}
+END_TEST
+
+/* ... but when a held write-set would pass the memory bound, what was held goes into the store
+ * first (putting the join point starts it over: the IST records already in it are dropped),
+ * then the held write-sets spill there as when no IST runs; the rest of the range is not put. */
+START_TEST(core_ist_store_gives_way_to_spill)
+{
+    held_mem_max = 1024;
+    ist_first_part_to_n3();
+    for (int k = 0; k < 60; k++) {
+        write_row(k % 2, (char)('a' + k % 7), 8 + k);
+        deliver();
+    }
+    ck_assert_int_gt(info(2).held_spilled, 40);
+    int64_t last = info(0).last_seqno;
+    ck_assert_int_eq(repl_gcache_first(store_of[2]), 7);
+    ck_assert(repl_gcache_has(store_of[2], 7, last));
+    ist_rest_to_n3();
+    ck_assert_int_eq(repl_gcache_first(store_of[2]), 7);
+    int64_t next = 4;
+    for (int round = 0; round < 100 && next <= last; round++) next = take_in_order(2, next);
+    ck_assert_int_eq(next, last + 1);
+    ck_assert_int_eq(info(2).held, 0);
+    deliver();
+    ck_assert_int_eq(info(2).state, REPL_S_SYNCED);
+}
+END_TEST
+
+/* The donor dies after part of the range reached the appliers: not asked of another member
+ * (the range is no longer whole to ask for); the joiner leaves with 4 applied, in order, and
+ * 5..6 not, its history kept (the next start asks for IST from what its host committed). */
+START_TEST(core_ist_cut_after_part_leaves_with_prefix)
+{
+    struct repl_act *s = ist_alone_n3_at_3();
+    struct repl_ev p1 = ist_part_of(s, 0, 0);
+    step(2, &p1);
+    ck_assert_int_eq(verdict(2, 4), 1);
+    struct repl_ev cut = {.kind = REPL_EV_IST_RECEIVED, .rc = -ECONNRESET, .why = "stream cut short"};
+    step(2, &cut);
+    ck_assert(info(2).failed);
+    ck_assert_int_eq(count_acts(2, REPL_ACT_IST_RECV), 1); /* no new receiver */
+    ck_assert_int_eq(verdict(2, 5), -1);
+    ck_assert_int_eq(verdict(2, 6), -1);
+    ck_assert_ptr_null(find(2, REPL_ACT_VIEW, 7));
+    struct repl_act *last = last_persist(2);
+    ck_assert(!last->corrupt);
+    ck_assert(tr_uuid_compare(&last->gtid.uuid, repl_core_group(N[0].c)) == 0);
+    ck_assert_int_eq(last->gtid.seqno, -1); /* the host's committed position decides */
+}
+END_TEST
+
+/* A part whose first seqno is not the next one of the range is refused: the joiner leaves. */
+START_TEST(core_ist_part_out_of_order_leaves)
+{
+    struct repl_act *s = ist_alone_n3_at_3();
+    struct repl_ev p = ist_part_of(s, 1, 1); /* 5 before 4 */
+    step(2, &p);
+    ck_assert(info(2).failed);
+    ck_assert_int_eq(verdict(2, 5), -1);
+}
+END_TEST
+
 /* ... but when no other synced member is left, n3 leaves with Galera's words. */
 START_TEST(core_ist_donor_dies_nobody_left)
 {
-    two_node_group();
-    for (int k = 0; k < 5; k++) write_row(1, 'x', 1 + k);
-    deliver();
-    tr_gtid pos = {*repl_core_group(N[0].c), 3};
-    start_at(2, &pos);
-    view(7);
-    deliver();
-    struct repl_ev ev = {.kind = REPL_EV_SST_REQUEST};
-    step(2, &ev);
-    deliver();
-    ck_assert_ptr_nonnull(find(0, REPL_ACT_IST_SEND, 4));
+    ist_alone_n3_at_3();
     /* n2 desyncs (not synced: it cannot serve), then n1 dies: its stream is cut, then it
      * leaves the view */
     struct repl_ev ds = {.kind = REPL_EV_DESYNC};
@@ -596,8 +770,7 @@ START_TEST(core_ist_donor_chosen_by_store)
     struct repl_act *s = find(1, REPL_ACT_IST_SEND, 4);
     ck_assert_ptr_nonnull(s);
     ck_assert_int_eq(s->depends, 42);
-    struct repl_ev in = ist_records_of(s);
-    step(2, &in);
+    ist_stream_to(2, s);
     ck_assert(!info(2).failed);
     ck_assert_int_eq(info(2).state, REPL_S_JOINED);
     ck_assert_int_eq(count_acts(2, REPL_ACT_APPLY), 39);
@@ -631,8 +804,7 @@ START_TEST(core_ist_refused_asks_another)
     struct repl_act *s = find(1, REPL_ACT_IST_SEND, 4);
     ck_assert_ptr_nonnull(s);
     ck_assert_int_eq(s->depends, 7);
-    struct repl_ev in = ist_records_of(s);
-    step(2, &in);
+    ist_stream_to(2, s);
     ck_assert(!info(2).failed);
     ck_assert_int_eq(info(2).state, REPL_S_JOINED);
     ck_assert_int_eq(count_acts(2, REPL_ACT_IST_RECV), 1); /* the same receiver all along */
@@ -678,8 +850,7 @@ START_TEST(core_restart_ist_bypass)
 {
     tr_gtid pos;
     struct repl_act *s = restart_n3_at_3(&pos);
-    struct repl_ev in = ist_records_of(s);
-    step(2, &in);
+    ist_stream_to(2, s);
     ck_assert_int_eq(verdict(2, 4), -1); /* kept until sst_received says what the donor did */
     struct repl_ev got = {.kind = REPL_EV_SST_RECEIVED, .gtid = pos};
     ck_assert_int_eq(step(2, &got), REPL_OK);
@@ -711,6 +882,32 @@ START_TEST(core_restart_ist_cut_after_bypass)
     ck_assert_ptr_nonnull(last);
     ck_assert(!last->corrupt);
     ck_assert(tr_uuid_compare(&last->gtid.uuid, &pos.uuid) == 0);
+}
+END_TEST
+
+/* With a snapshot request, a part that comes before sst_received waits (the host's data is
+ * not known to be its own yet); sst_received at its own position sends it to the appliers,
+ * and the parts after it go at once. */
+START_TEST(core_restart_ist_part_waits_for_bypass)
+{
+    tr_gtid pos;
+    struct repl_act *s = restart_n3_at_3(&pos);
+    struct repl_ev p1 = ist_part_of(s, 0, 0);
+    step(2, &p1);
+    ck_assert_int_eq(verdict(2, 4), -1);
+    ck_assert_int_eq(count_acts(2, REPL_ACT_RESET), 0);
+    struct repl_ev got = {.kind = REPL_EV_SST_RECEIVED, .gtid = pos};
+    ck_assert_int_eq(step(2, &got), REPL_OK);
+    ck_assert_int_eq(verdict(2, 4), 1);
+    ck_assert_int_eq(info(2).state, REPL_S_JOINING);
+    struct repl_ev p2 = ist_part_of(s, 1, -1);
+    step(2, &p2);
+    ck_assert_int_eq(verdict(2, 6), 1);
+    struct repl_ev end = {.kind = REPL_EV_IST_RECEIVED};
+    step(2, &end);
+    ck_assert_int_eq(info(2).state, REPL_S_JOINED);
+    ck_assert_ptr_nonnull(find(2, REPL_ACT_VIEW, 7));
+    ck_assert_int_eq(count_acts(2, REPL_ACT_RESET), 1);
 }
 END_TEST
 
@@ -788,8 +985,7 @@ START_TEST(core_restart_interrupted_keeps_position)
 {
     tr_gtid pos;
     struct repl_act *s = restart_n3_at_3(&pos);
-    struct repl_ev in = ist_records_of(s);
-    step(2, &in);
+    ist_stream_to(2, s);
     struct repl_ev got = {.kind = REPL_EV_SST_RECEIVED, .gtid = pos, .rc = -ECANCELED};
     ck_assert_int_eq(step(2, &got), REPL_OK);
     n3_left_trusted(&pos);
@@ -1112,8 +1308,7 @@ START_TEST(core_ist_delivers_missed_views)
     struct repl_act *s = find(0, REPL_ACT_IST_SEND, 3);
     ck_assert_ptr_nonnull(s);
     ck_assert_int_eq(s->depends, 5);
-    struct repl_ev in = ist_records_of(s);
-    step(1, &in);
+    ist_stream_to(1, s);
     ck_assert(!info(1).failed);
     long v3 = act_pos(1, REPL_ACT_VIEW, 3), f4 = act_pos(1, REPL_ACT_APPLY, 4), f5 = act_pos(1, REPL_ACT_APPLY, 5);
     ck_assert_msg(v3 >= 0, "n2 is not handed the view at seqno 3 it missed (%s)",
@@ -1283,8 +1478,7 @@ START_TEST(core_vote_learnt_from_state_exchange)
     deliver();
     struct repl_act *d = find(2, REPL_ACT_DONATE, -2), *sv = find(2, REPL_ACT_IST_SEND, s);
     ck_assert(d && d->bypass && sv); /* n2's own state before s is completed by IST */
-    struct repl_ev in = ist_records_of(sv);
-    step(1, &in);
+    ist_stream_to(1, sv);
     struct repl_ev got = {.kind = REPL_EV_SST_RECEIVED, .gtid = pos};
     ck_assert_int_eq(step(1, &got), REPL_OK);
     deliver();
@@ -1444,6 +1638,12 @@ static Suite *core_suite(void)
     tcase_add_test(tc, core_restart_ist_began_view_before_cut);
     tcase_add_test(tc, core_restart_interrupted_keeps_position);
     tcase_add_test(tc, core_restart_donor_dies_before_stream);
+    tcase_add_test(tc, core_ist_applied_as_received);
+    tcase_add_test(tc, core_ist_store_keeps_records_and_held);
+    tcase_add_test(tc, core_ist_store_gives_way_to_spill);
+    tcase_add_test(tc, core_ist_cut_after_part_leaves_with_prefix);
+    tcase_add_test(tc, core_ist_part_out_of_order_leaves);
+    tcase_add_test(tc, core_restart_ist_part_waits_for_bypass);
     tcase_add_test(tc, core_ist_delivers_missed_views);
     tcase_add_test(tc, core_last_report_waits_for_in_flight);
     tcase_add_test(tc, core_donor_and_desynced_exempt_from_flow);
