@@ -1087,7 +1087,7 @@ static bool ist_ask_another(struct repl_core *c, struct repl_acts *out, int dono
 
 /* A restarted joiner (it came with a snapshot request and its own position P of the group's
  * history) whose donor bypassed the snapshot, and that has applied nothing of the IST yet
- * (WAIT: the records wait for the whole range and for sst_received), holds exactly P. Its
+ * (WAIT, and no part went to its appliers: records wait for sst_received), holds exactly P. Its
  * file says so again, so that the next start asks for IST from P even when the host passes no
  * recovered position (a plain mysqld start does not): a start that failed for an unrelated
  * reason (MariaDB's galera_mdev_31517: an unknown option aborted it mid-transfer) costs no full
@@ -1095,7 +1095,7 @@ static bool ist_ask_another(struct repl_core *c, struct repl_acts *out, int dono
 static int64_t xfer_untouched_at(const struct repl_core *c)
 {
     const struct repl_xfer *x = &c->xfer;
-    if (!x->req || !x->ist || x->phase != REPL_XFER_WAIT || xfer_data_unsure(c) ||
+    if (!x->req || !x->ist || x->phase != REPL_XFER_WAIT || x->ist_applying || xfer_data_unsure(c) ||
         x->own_seqno < 0 || tr_uuid_compare(&x->own_uuid, &c->group_uuid) != 0)
         return -1;
     return x->own_seqno;

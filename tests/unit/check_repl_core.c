@@ -911,6 +911,30 @@ START_TEST(core_restart_ist_part_waits_for_bypass)
 }
 END_TEST
 
+/* A restarted joiner whose donor bypassed the snapshot applies a first part, then its stream is
+ * cut: 4 is committed past the position it started from, so its file must not say 3 again
+ * (its next start would ask for 4 a second time): the uuid with seqno -1, as after an IST
+ * alone cut after a part, so that the host's committed position decides. */
+START_TEST(core_restart_ist_cut_after_applied_part)
+{
+    tr_gtid pos;
+    struct repl_act *s = restart_n3_at_3(&pos);
+    struct repl_ev got = {.kind = REPL_EV_SST_RECEIVED, .gtid = pos};
+    ck_assert_int_eq(step(2, &got), REPL_OK);
+    struct repl_ev p1 = ist_part_of(s, 0, 0);
+    step(2, &p1);
+    ck_assert_int_eq(verdict(2, 4), 1);
+    struct repl_ev cut = {.kind = REPL_EV_IST_RECEIVED, .rc = -ECONNRESET, .why = "stream cut short"};
+    step(2, &cut);
+    ck_assert(info(2).failed);
+    ck_assert_int_eq(verdict(2, 5), -1);
+    struct repl_act *last = last_persist(2);
+    ck_assert(!last->corrupt);
+    ck_assert(tr_uuid_compare(&last->gtid.uuid, &pos.uuid) == 0);
+    ck_assert_int_eq(last->gtid.seqno, -1);
+}
+END_TEST
+
 static struct repl_act *last_persist(int i)
 {
     struct repl_act *last = NULL;
@@ -1644,6 +1668,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, core_ist_cut_after_part_leaves_with_prefix);
     tcase_add_test(tc, core_ist_part_out_of_order_leaves);
     tcase_add_test(tc, core_restart_ist_part_waits_for_bypass);
+    tcase_add_test(tc, core_restart_ist_cut_after_applied_part);
     tcase_add_test(tc, core_ist_delivers_missed_views);
     tcase_add_test(tc, core_last_report_waits_for_in_flight);
     tcase_add_test(tc, core_donor_and_desynced_exempt_from_flow);
