@@ -712,6 +712,10 @@ int repl_node_recv(struct repl_node *n, void *recv_ctx)
                                                                     : a.seqno};
         if (repl_drive_locked(n, &taken) == REPL_TRX_FAIL && a.kind == REPL_ACT_APPLY)
             a.kind = REPL_ACT_SKIP; /* the group voted that it fails everywhere */
+        if (n->ist_wake_at >= 0 && taken.seqno >= n->ist_wake_at) { /* the IST receiver reads on */
+            n->ist_wake_at = -1;
+            pthread_cond_signal(&n->ist_cond);
+        }
         bool final = a.kind == REPL_ACT_FINAL;
         pthread_mutex_unlock(&n->mu);
         repl_driver_fc(n); /* told before the action's own work (an apply may take long) */

@@ -440,7 +440,7 @@ static int accept_donor(struct ist_recv *j, struct ist_conn *c)
         if (poll(&pf, 1, 200) <= 0) continue;
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
-        *c = (struct ist_conn){accept4(j->lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC | SOCK_NONBLOCK), NULL, false};
+        *c = (struct ist_conn){.fd = accept4(j->lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC | SOCK_NONBLOCK)};
         if (c->fd < 0) continue;
         char src[INET6_ADDRSTRLEN + 8], peer[INET6_ADDRSTRLEN + 16];
         tr_sockaddr_text(&ss, src, sizeof src, false);
@@ -550,6 +550,18 @@ static void ahead_taken(struct ist_ahead *a, int64_t taken)
     }
 }
 
+/* The last seqno an applier must take for what is still ahead to be within IST_AHEAD. */
+static int64_t ahead_wake_at(const struct ist_ahead *a)
+{
+    uint64_t left = a->bytes;
+    for (size_t i = 0; i < a->len; i++) {
+        size_t k = (a->head + i) % a->cap;
+        left -= a->q[k].bytes;
+        if (left <= IST_AHEAD) return a->q[k].last;
+    }
+    return a->len ? a->q[(a->head + a->len - 1) % a->cap].last : -1;
+}
+
 /* Hands the part to the core (which applies it, or keeps it until the host's state is known),
  * then waits while the core's appliers are more than IST_AHEAD bytes behind what this thread
  * handed over: memory stays bounded however long the range, and the donor waits in its send
@@ -571,20 +583,29 @@ static const char *hand_over(struct ist_recv *j, struct ist_part *pt, struct ist
         return j->why;
     }
     if (ahead_push(ah, last, bytes)) return "out of memory";
+    struct repl_node *n = j->n;
+    const char *why = NULL;
+    pthread_mutex_lock(&n->mu);
     for (;;) {
-        pthread_mutex_lock(&j->n->mu);
         struct repl_core_info in;
-        repl_core_info(j->n->core, &in);
-        pthread_mutex_unlock(&j->n->mu);
+        repl_core_info(n->core, &in);
         if (!in.ist_waiting || in.closing || in.closed) {
             snprintf(j->why, sizeof j->why, "given up");
-            return j->why;
+            why = j->why;
+            break;
         }
         ahead_taken(ah, in.ist_taken);
-        if (ah->bytes <= IST_AHEAD) return NULL;
-        struct timespec ts = {0, 1000000};
-        nanosleep(&ts, NULL);
+        if (ah->bytes <= IST_AHEAD) break;
+        /* asleep until an applier takes the record that brings it under the bound (the
+         * applier's loop signals, repl_driver.c); the timeout only rechecks that the transfer
+         * still runs (a node that failed or closes takes nothing more) */
+        n->ist_wake_at = ahead_wake_at(ah);
+        struct timespec dl = tr_deadline_in(200 * 1000000LL);
+        pthread_cond_timedwait(&n->ist_cond, &n->mu, &dl);
+        n->ist_wake_at = -1;
     }
+    pthread_mutex_unlock(&n->mu);
+    return why;
 }
 
 /* One connection from the donor: the records first..last, each checked and decoded here, handed
@@ -865,7 +886,7 @@ static void *send_main(void *arg)
 {
     struct ist_send *j = arg;
     struct repl_act *a = &j->a;
-    struct ist_conn c = {-1, NULL, false};
+    struct ist_conn c = {.fd = -1};
     const char *phase = "TLS setup", *why = NULL;
     bool on;
     char err[TR_TLS_ERR_MAX];

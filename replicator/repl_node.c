@@ -177,6 +177,7 @@ static void release_core(struct repl_node *n)
     free(n->commit_mon);
     pthread_mutex_destroy(&n->mu);
     pthread_cond_destroy(&n->w_cond);
+    pthread_cond_destroy(&n->ist_cond);
     pthread_cond_destroy(&n->svc_cond);
     pthread_cond_destroy(&n->outbox_cond);
     pthread_mutex_destroy(&n->lock_mu);
@@ -215,6 +216,8 @@ int repl_node_new(const struct repl_init_args *a, struct repl_node **out)
     tr_uuid_generate(&n->self);
     pthread_mutex_init(&n->mu, NULL);
     tr_cond_init_mono(&n->w_cond);
+    tr_cond_init_mono(&n->ist_cond);
+    n->ist_wake_at = -1;
     tr_cond_init_mono(&n->svc_cond);
     tr_cond_init_mono(&n->outbox_cond);
     pthread_mutex_init(&n->lock_mu, NULL);

@@ -155,6 +155,10 @@ struct repl_node {
                                  * at connect (repl_ist_configure); IST uses TLS when enabled */
     int ist_threads; /* IST sender and receiver threads not finished yet */
     struct repl_ist_thr *ist_thr; /* IST threads started and not joined yet (repl_ist.c) */
+    /* a joiner's IST receiver, too far ahead of its appliers, sleeps on ist_cond until an
+     * applier takes ist_wake_at (-1: nobody waits); guarded by mu */
+    int64_t ist_wake_at;
+    pthread_cond_t ist_cond;
 
     struct repl_monitor *apply_mon; /* last_left = fully committed */
     struct repl_monitor *commit_mon;
