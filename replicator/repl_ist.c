@@ -40,6 +40,7 @@
 #define IST_KIND_SKIP 2
 #define IST_KIND_VIEW 3
 #define IST_IO_MS 30000 /* silence on a connection at most this long, whatever the deadline */
+#define IST_PATIENT_MS 1000 /* a patient connection looks whether its node closes this often */
 #define IST_PROGRESS_NS (5 * TR_NS_PER_SEC) /* between progress lines while receiving */
 #define IST_REFUSAL_QUIET_NS TR_NS_PER_SEC  /* refused connections: one log line a second */
 #define IST_SEND_BUF (256u << 10) /* the donor packs records up to this much per write */
@@ -101,7 +102,32 @@ struct ist_conn {
     int fd;
     tr_tls *tls;
     bool patient;
+    struct repl_node *n; /* patient: its silence ends when this node closes */
 };
+
+/* A patient connection's silence ends when its node closes (disconnect waits for IST threads). */
+static bool node_closing(struct repl_node *n)
+{
+    pthread_mutex_lock(&n->mu);
+    struct repl_core_info in;
+    repl_core_info(n->core, &in);
+    pthread_mutex_unlock(&n->mu);
+    return in.closing || in.closed;
+}
+
+/* The longest poll while len bytes are due before the deadline, left ns away. */
+static int poll_ms(const struct ist_conn *c, int64_t left)
+{
+    int cap = c->patient ? IST_PATIENT_MS : IST_IO_MS;
+    return left / 1000000 < cap ? (int)(left / 1000000) + 1 : cap;
+}
+
+/* After poll_ms of silence (not of the deadline): 0 to wait on, or why not. */
+static int silence(const struct ist_conn *c)
+{
+    if (!c->patient) return -ETIMEDOUT;
+    return c->n && node_closing(c->n) ? -ECANCELED : 0;
+}
 
 /* Moves len bytes before the monotonic deadline: 0, -ETIMEDOUT (the deadline passed, or
  * IST_IO_MS of silence), -EPIPE (closed, reset, or any other error), or -EPROTO (TLS refused
@@ -135,11 +161,12 @@ static int io_until(struct ist_conn *c, void *buf, size_t len, bool wr, int64_t 
             if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) return -EPIPE;
             if (errno == EINTR) continue;
         }
-        int ms = left / 1000000 < IST_IO_MS ? (int)(left / 1000000) + 1 : IST_IO_MS;
+        int ms = poll_ms(c, left);
         struct pollfd pf = {c->fd, want, 0};
         int pr = poll(&pf, 1, ms);
         if (pr < 0 && errno != EINTR) return -EPIPE;
-        if (pr == 0 && ms == IST_IO_MS && !c->patient) return -ETIMEDOUT; /* else the deadline, above */
+        int sr = pr == 0 && ms == poll_ms(c, INT64_MAX) ? silence(c) : 0; /* else the deadline, above */
+        if (sr) return sr;
     }
     return 0;
 }
@@ -871,9 +898,10 @@ static int wait_taken(struct ist_conn *c, int64_t deadline)
         int64_t left = deadline - tr_now_ns();
         if (left <= 0) return -ETIMEDOUT;
         struct pollfd pf = {c->fd, POLLIN, 0};
-        int ms = left / 1000000 < IST_IO_MS ? (int)(left / 1000000) + 1 : IST_IO_MS;
+        int ms = poll_ms(c, left);
         int pr = poll(&pf, 1, ms);
-        if (pr == 0 && ms == IST_IO_MS && !c->patient) return -ETIMEDOUT;
+        int sr = pr == 0 && ms == poll_ms(c, INT64_MAX) ? silence(c) : 0;
+        if (sr) return sr;
         if (pr <= 0) continue;
         ssize_t r = recv(c->fd, &b, 1, MSG_DONTWAIT);
         if (r == 0) return 0;
@@ -934,6 +962,7 @@ static void *send_main(void *arg)
          * window shut that long while answering every probe, i.e. a live joiner whose
          * appliers are busy. */
         c.patient = true;
+        c.n = j->n;
         int one = 1, idle = 10, intvl = 5, cnt = 4;
         setsockopt(c.fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
         setsockopt(c.fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
