@@ -40,6 +40,7 @@
 #define IST_KIND_SKIP 2
 #define IST_KIND_VIEW 3
 #define IST_IO_MS 30000 /* silence on a connection at most this long, whatever the deadline */
+#define IST_READ_AHEAD (64u << 10) /* the joiner reads this much at a time */
 #define IST_PATIENT_MS 1000 /* a patient connection looks whether its node closes this often */
 #define IST_PROGRESS_NS (5 * TR_NS_PER_SEC) /* between progress lines while receiving */
 #define IST_REFUSAL_QUIET_NS TR_NS_PER_SEC  /* refused connections: one log line a second */
@@ -103,6 +104,8 @@ struct ist_conn {
     tr_tls *tls;
     bool patient;
     struct repl_node *n; /* patient: its silence ends when this node closes */
+    uint8_t *rb;         /* the joiner's read-ahead (IST_READ_AHEAD bytes): rb[roff..rlen) unread */
+    size_t roff, rlen;
 };
 
 /* A patient connection's silence ends when its node closes (disconnect waits for IST threads). */
@@ -133,10 +136,11 @@ static int silence(const struct ist_conn *c)
  * IST_IO_MS of silence), -EPIPE (closed, reset, or any other error), or -EPROTO (TLS refused
  * or broken: tr_tls_why says why). Tries first, polls only when the socket has no room or no
  * bytes: TLS may hold decrypted bytes the socket no longer shows. */
-static int io_until(struct ist_conn *c, void *buf, size_t len, bool wr, int64_t deadline)
+static int io_move(struct ist_conn *c, void *buf, size_t len, bool wr, int64_t deadline, size_t *some)
 {
     uint8_t *p = buf;
     while (len) {
+        if (some && p != (uint8_t *)buf) break; /* some bytes came: enough */
         int64_t left = deadline - tr_now_ns();
         if (left <= 0) return -ETIMEDOUT;
         short want = wr ? POLLOUT : POLLIN;
@@ -167,6 +171,33 @@ static int io_until(struct ist_conn *c, void *buf, size_t len, bool wr, int64_t 
         if (pr < 0 && errno != EINTR) return -EPIPE;
         int sr = pr == 0 && ms == poll_ms(c, INT64_MAX) ? silence(c) : 0; /* else the deadline, above */
         if (sr) return sr;
+    }
+    if (some) *some = (size_t)(p - (uint8_t *)buf);
+    return 0;
+}
+
+static int io_until(struct ist_conn *c, void *buf, size_t len, bool wr, int64_t deadline)
+{
+    return io_move(c, buf, len, wr, deadline, NULL);
+}
+
+/* Reads len bytes through c's read-ahead buffer (the joiner's: one recv or TLS read brings many
+ * records, not one call per header and one per body); bodies larger than the buffer go
+ * straight to buf. Same results as io_until. */
+static int read_until(struct ist_conn *c, void *buf, size_t len, int64_t deadline)
+{
+    uint8_t *p = buf;
+    while (len) {
+        if (c->rlen > c->roff) {
+            size_t n = c->rlen - c->roff < len ? c->rlen - c->roff : len;
+            memcpy(p, c->rb + c->roff, n);
+            c->roff += n, p += n, len -= n;
+            continue;
+        }
+        if (!c->rb || len >= IST_READ_AHEAD) return io_until(c, p, len, false, deadline);
+        c->roff = c->rlen = 0;
+        int rc = io_move(c, c->rb, IST_READ_AHEAD, false, deadline, &c->rlen);
+        if (rc) return rc;
     }
     return 0;
 }
@@ -647,6 +678,7 @@ static const char *receive(struct ist_recv *j)
     size_t total = (size_t)(j->last - j->first + 1);
     struct ist_part pt = {0};
     struct ist_ahead ah = {0};
+    c->rb = malloc(IST_READ_AHEAD); /* without it, one read per header and one per body */
     const char *why = NULL;
     int64_t t_last = tr_now_ns(), t0 = t_last;
     uint64_t bytes = 0;
@@ -666,7 +698,7 @@ static const char *receive(struct ist_recv *j)
             break;
         }
         uint8_t rh[5];
-        int rc = io_until(c, rh, sizeof rh, false, stream_dl);
+        int rc = read_until(c, rh, sizeof rh, stream_dl);
         if (rc) {
             why = stream_failed(j, rc, k, total);
             break;
@@ -688,7 +720,7 @@ static const char *receive(struct ist_recv *j)
             why = "out of memory";
             break;
         }
-        rc = io_until(c, buf, len, false, stream_dl);
+        rc = read_until(c, buf, len, stream_dl);
         if (rc) {
             free(buf);
             why = stream_failed(j, rc, k, total);
@@ -718,6 +750,8 @@ static const char *receive(struct ist_recv *j)
     if (!why) why = hand_over(j, &pt, &ah, true); /* the last part */
     repl_ist_recs_free(pt.recs, pt.n); /* a part cut short: dropped */
     free(ah.q);
+    free(c->rb);
+    c->rb = NULL;
     if (why) {
         conn_abort(c);
         return why;
