@@ -8,6 +8,9 @@
 # again with the same configuration (rsync SST, which both providers bypass for IST). Reported per
 # provider and gap: seconds from `mariadbd` start to wsrep_ready=ON with n2 at n1's position, and
 # write-sets per second over that time. One line each: "ist_bench PROVIDER GAP SECONDS RATE".
+# IST_BENCH_REPEAT=K restarts n2 K times from a copy of its stopped directory, taken before the
+# first start, so that one gap (minutes at 10^6) serves K timings of the same IST.
+# IST_BENCH_PERF=PREFIX records n2's profile (perf record -g) during each timed start.
 set -u
 GAPS=${1:?usage: ist_bench.sh GAP[,GAP...] PROVIDER_SO...}
 shift
@@ -41,24 +44,39 @@ run_one() { # PROVIDER GAP
   mdb_sql n1 "CREATE DATABASE b; CREATE TABLE b.t (id INT PRIMARY KEY, k INT, pad VARCHAR(128))"
   mdb_stop n2 120 || return 1
   gap "$n" || { echo "ist_bench: writing the gap failed" >&2; return 1; }
-  target=$(lc n1)
-  t0=$(date +%s%N)
-  mdb_start n2
-  mdb_wait_ready n2 1800 || return 1
-  while [ "$(lc n2)" -lt "$target" ]; do sleep 0.05; done
-  t1=$(date +%s%N)
-  ms=$(((t1 - t0) / 1000000))
-  grep -aq "Receiving IST\|IST received\|receiving IST" "$(mdb_dir n2)/error.log" ||
-    echo "ist_bench: warning: no IST line in n2's log (a full SST?)" >&2
-  printf 'ist_bench %s %d %d.%03d %d %s\n' "$(basename "$provider")" "$n" $((ms / 1000)) $((ms % 1000)) \
-    $((n * 1000 / (ms > 0 ? ms : 1))) "$SST"
+  local r repeat=${IST_BENCH_REPEAT:-1} d2 saved
+  d2=$(mdb_dir n2)
+  saved="$MDB_ROOT/n2.saved"
+  [ "$repeat" -le 1 ] || { rm -rf "$saved" && cp -a "$d2" "$saved"; } || return 1
+  for ((r = 1; r <= repeat; r++)); do
+    if [ "$r" -gt 1 ]; then # n2 as it was before its first start: the same gap again
+      mdb_stop n2 120 || return 1
+      rm -rf "$d2" && cp -a "$saved" "$d2" || return 1
+    fi
+    target=$(lc n1)
+    t0=$(date +%s%N)
+    mdb_start n2
+    if [ -n "${IST_BENCH_PERF:-}" ]; then # IST_BENCH_PERF=PREFIX: perf record -g of n2, 20 s
+      perf record -F 499 -g -p "$(cat "$d2/started.pid")" -o "$IST_BENCH_PERF-$(basename "$provider" .so)-$n-$r.data" \
+        -- sleep "${IST_BENCH_PERF_SECS:-20}" >/dev/null 2>&1 &
+    fi
+    mdb_wait_ready n2 1800 || return 1
+    while [ "$(lc n2)" -lt "$target" ]; do sleep 0.05; done
+    t1=$(date +%s%N)
+    ms=$(((t1 - t0) / 1000000))
+    grep -aq "Receiving IST\|IST received\|receiving IST" "$d2/error.log" ||
+      echo "ist_bench: warning: no IST line in n2's log (a full SST?)" >&2
+    printf 'ist_bench %s %d %d.%03d %d %s\n' "$(basename "$provider")" "$n" $((ms / 1000)) $((ms % 1000)) \
+      $((n * 1000 / (ms > 0 ? ms : 1))) "$SST"
+    if [ -n "${IST_BENCH_LOGS:-}" ]; then # IST_BENCH_LOGS=DIR keeps both error logs of each run
+      mkdir -p "$IST_BENCH_LOGS"
+      for x in n1 n2; do
+        cp "$(mdb_dir $x)/error.log" "$IST_BENCH_LOGS/$(basename "$provider" .so)-$n-$SST-$x$([ "$r" -gt 1 ] && echo "-r$r").log"
+      done
+    fi
+  done
   mdb_stop n2 120; mdb_stop n1 120
-  if [ -n "${IST_BENCH_LOGS:-}" ]; then # IST_BENCH_LOGS=DIR keeps both error logs of each run
-    mkdir -p "$IST_BENCH_LOGS"
-    for x in n1 n2; do
-      cp "$(mdb_dir $x)/error.log" "$IST_BENCH_LOGS/$(basename "$provider" .so)-$n-$SST-$x.log"
-    done
-  fi
+  rm -rf "$saved"
 }
 
 mdb_init || exit 1
