@@ -10,7 +10,7 @@
 # write-sets per second over that time. One line each: "ist_bench PROVIDER GAP SECONDS RATE".
 # IST_BENCH_REPEAT=K restarts n2 K times from a copy of its stopped directory, taken before the
 # first start, so that one gap (minutes at 10^6) serves K timings of the same IST.
-# IST_BENCH_PERF=PREFIX records n2's profile (perf record -g) during each timed start.
+# IST_BENCH_PERF=PREFIX records a system-wide profile (perf record -g -a) during each timed start.
 set -u
 GAPS=${1:?usage: ist_bench.sh GAP[,GAP...] PROVIDER_SO...}
 shift
@@ -56,8 +56,8 @@ run_one() { # PROVIDER GAP
     target=$(lc n1)
     t0=$(date +%s%N)
     mdb_start n2
-    if [ -n "${IST_BENCH_PERF:-}" ]; then # IST_BENCH_PERF=PREFIX: perf record -g of n2, 20 s
-      perf record -F 499 -g -p "$(cat "$d2/started.pid")" -o "$IST_BENCH_PERF-$(basename "$provider" .so)-$n-$r.data" \
+    if [ -n "${IST_BENCH_PERF:-}" ]; then # IST_BENCH_PERF=PREFIX: perf record -g -a (both nodes), 20 s
+      perf record -F 499 -g -a -o "$IST_BENCH_PERF-$(basename "$provider" .so)-$n-$r.data" \
         -- sleep "${IST_BENCH_PERF_SECS:-20}" >/dev/null 2>&1 &
     fi
     mdb_wait_ready n2 1800 || return 1
