@@ -171,6 +171,7 @@ static void on_message(gc_core *c, struct link *l, const uint8_t *buf, size_t le
     }
     case GC_MSG_ECHO:
         if (member && m.u.echo.supporting && m.u.echo.epoch == c->cur.id.epoch && m.u.echo.ts > p->echo_ts) {
+            if (t > m.u.echo.ts && t - m.u.echo.ts > c->st.echo_max_ns) c->st.echo_max_ns = t - m.u.echo.ts;
             p->echo_ts = m.u.echo.ts;
             gc_recompute_lease(c);
         }
@@ -585,4 +586,5 @@ void gc_core_stats_flush(gc_core *c)
     c->st.send_q_max = c->st.send_q_min = c->pend_n - c->pend_sent;
     c->st.send_q_sum = 0;
     c->st.send_q_samples = 0;
+    c->st.echo_max_ns = 0;
 }

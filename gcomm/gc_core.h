@@ -77,6 +77,10 @@ struct gc_stats {
      * wsrep_local_send_queue: now, max and min since the last gc_core_stats_flush, and the sum
      * of what each new message found ahead of it over `send_q_samples` broadcasts. */
     uint64_t send_q, send_q_max, send_q_min, send_q_sum, send_q_samples;
+    /* The longest a heartbeat of ours took to come back as a member's echo (send to echo),
+     * since the last gc_core_stats_flush: the lease (keepalive_period/2) is lost when it stays
+     * above lease - keepalive_period/8. */
+    uint64_t echo_max_ns;
 };
 
 /* gvw/gvwlen: the persisted gvwstate.dat contents, or NULL. The uuid comes from it if present. */

@@ -86,5 +86,9 @@ int gc_node_peer_hosts(gc_node *n, const tr_uuid *uuid, char (*hosts)[GC_HOST_MA
 /* Stops the thread and closes every socket (no leave message: peers see a crash). */
 void gc_node_stop(gc_node *n);
 void gc_node_destroy(gc_node *n);
+/* The TCP_NOTSENT_LOWAT a link gets from its congestion window (segments), segment size and
+ * smoothed round trip (us; 0: not measured): about 20 ms of its sending, 16-256 KiB, so that a
+ * heartbeat never waits long behind bulk data in the kernel (docs/design/gcomm.md section 9). */
+int gc_tcp_lowat(uint32_t cwnd, uint32_t mss, uint32_t rtt_us);
 
 #endif

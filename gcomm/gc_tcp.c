@@ -70,6 +70,8 @@ struct conn {
     size_t outoff, outlen, outcap, frame_left;
     uint8_t *uout;
     size_t uoff, ulen, ucap;
+    int lowat;         /* TCP_NOTSENT_LOWAT set on the socket (0: LOWAT_MIN from sock_tune) */
+    uint64_t lowat_at; /* when lowat_adapt last looked (monotonic ns) */
 };
 
 struct evnode {
@@ -307,15 +309,49 @@ static bool queue_put(uint8_t **q, size_t *off, size_t *len, size_t *cap, const 
     return true;
 }
 
-/* No Nagle delay; and at most NOTSENT_LOWAT bytes not yet sent held in the kernel, so that
- * what we queue (where heartbeats and echoes overtake bulk frames) is not hidden behind
- * megabytes in the socket buffer on a slow link. */
-#define NOTSENT_LOWAT (256 * 1024)
+/* No Nagle delay; and little data not yet sent held in the kernel, so that what we queue (where
+ * heartbeats and echoes overtake bulk frames) is not hidden behind megabytes in the socket
+ * buffer. A new socket starts at LOWAT_MIN; lowat_adapt then sizes the limit to the link. */
+#define LOWAT_MIN (16 * 1024)
+#define LOWAT_MAX (256 * 1024)
 static void sock_tune(int fd)
 {
-    int one = 1, lowat = NOTSENT_LOWAT;
+    int one = 1, lowat = LOWAT_MIN;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof lowat);
+}
+
+/* The unsent limit for a link that sends cwnd bytes per round trip: what it sends in
+ * LOWAT_SPAN_MS, within [LOWAT_MIN, LOWAT_MAX]. A heartbeat queued behind that much waits about
+ * LOWAT_SPAN_MS in the kernel whatever the round trip. A fixed 256 KiB took 2-4 round trips to
+ * drain at 100 ms RTT with a congestion window of 18-70 segments: echoes came back 320-400 ms
+ * after their heartbeats, against a 500 ms lease, and a node lost it (docs/benchmarks.md, WAN).
+ * On loopback and a LAN the window is large and the RTT tiny: LOWAT_MAX, so that the I/O
+ * thread refills the socket seldom. */
+#define LOWAT_SPAN_MS 20
+#define LOWAT_EVERY_NS (10 * 1000000ull) /* TCP_INFO at most this often per link */
+int gc_tcp_lowat(uint32_t cwnd, uint32_t mss, uint32_t rtt_us)
+{
+    if (!rtt_us) return LOWAT_MIN; /* no round trip measured yet */
+    uint64_t b = (uint64_t)cwnd * mss * LOWAT_SPAN_MS * 1000 / rtt_us;
+    return b < LOWAT_MIN ? LOWAT_MIN : b > LOWAT_MAX ? LOWAT_MAX : (int)b;
+}
+
+static void lowat_adapt(struct conn *c, uint64_t t)
+{
+    if (t - c->lowat_at < LOWAT_EVERY_NS) return;
+    c->lowat_at = t;
+    struct tcp_info ti;
+    socklen_t len = sizeof ti;
+    if (getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) || len < offsetof(struct tcp_info, tcpi_rcv_rtt))
+        return;
+    int lowat = gc_tcp_lowat(ti.tcpi_snd_cwnd, ti.tcpi_snd_mss, ti.tcpi_rtt);
+    /* a change of less than an eighth is not worth a system call */
+    int cur = c->lowat ? c->lowat : LOWAT_MIN;
+    if (lowat - cur > cur / 8 || cur - lowat > cur / 8) {
+        setsockopt(c->fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof lowat);
+        c->lowat = lowat;
+    }
 }
 
 /* ---------- gc_env ---------- */
@@ -337,6 +373,7 @@ static void env_send(void *ctx, int link, const uint8_t *buf, size_t len, bool u
     gc_node *n = ctx;
     struct conn *c = conn_by_id(n, link);
     if (!c || c->connecting || c->handshaking || c->sniffing) return;
+    lowat_adapt(c, mono_ns());
     uint8_t hdr[GC_FRAME_HDR];
     gc_frame_header(hdr, buf, len);
     size_t skip = 0; /* bytes of header + payload already written */

@@ -37,7 +37,7 @@ start() { # start i [bootstrap]: NODE_LOAD plus NODE_EXTRA[i]; NODE_CMD[i] may p
 }
 
 prim_of() { # prim_of i members: node i's last view is primary with that many members
-    grep '^VIEW' "$WORK/$1.out" 2>/dev/null | tail -1 | awk -v m="$2" '{exit !($3 == "PRIM" && $4 == m)}'
+    grep '^VIEW' "$WORK/$1.out" 2>/dev/null | tail -1 | awk -v m="$2" '{ok = $3 == "PRIM" && $4 == m} END {exit !ok}'
 }
 wait_views() { # wait_views "nodes" members seconds
     local t=0 i ok

@@ -1,6 +1,7 @@
 /* tests/unit/check_gc_node: gcomm over its TCP driver (gcomm/gc_tcp.c), nodes in this process on
  * loopback: a member's message reaches the leader's stream on the member's ACK alone; a quiet
- * node's threads sleep; a group of one wakes its consumer through the queue, not by polling. */
+ * node's threads sleep; a group of one wakes its consumer through the queue, not by polling; the
+ * unsent limit a link's socket gets. */
 #include "gcomm/gc_node.h"
 
 #include <check.h>
@@ -360,6 +361,30 @@ START_TEST(group_of_one_sleeps_on_queue)
 }
 END_TEST
 
+/* The unsent limit of a link: about 20 ms of what it sends per round trip, 16-256 KiB. The
+ * fixed 256 KiB it replaces held an echo 2-4 round trips at 100 ms RTT with the congestion
+ * window of 18-70 segments measured there, and a node lost its 500 ms lease. */
+START_TEST(unsent_limit_fits_the_link)
+{
+    const uint32_t mss = 1448;
+    ck_assert_int_eq(gc_tcp_lowat(10, mss, 0), 16384);        /* no round trip measured yet */
+    ck_assert_int_eq(gc_tcp_lowat(10, 65483, 30), 256 * 1024); /* loopback: the most */
+    ck_assert_int_eq(gc_tcp_lowat(100, mss, 200), 256 * 1024); /* a LAN */
+    ck_assert_int_eq(gc_tcp_lowat(18, mss, 100000), 16384);    /* 100 ms RTT, slow start */
+    ck_assert_int_eq(gc_tcp_lowat(70, mss, 100000), 70 * mss / 5);
+    ck_assert_int_eq(gc_tcp_lowat(5000, mss, 100000), 256 * 1024);
+    /* never more than 20 ms of the link's sending unless at the floor */
+    for (uint32_t cwnd = 1; cwnd < 20000; cwnd = cwnd * 3 / 2 + 1)
+        for (uint32_t rtt = 10; rtt < 2000000; rtt *= 3) {
+            int l = gc_tcp_lowat(cwnd, mss, rtt);
+            ck_assert_int_ge(l, 16384);
+            ck_assert_int_le(l, 256 * 1024);
+            double ms = (double)l * rtt / ((double)cwnd * mss) / 1000;
+            ck_assert_msg(l == 16384 || ms <= 20.01, "cwnd %u rtt %u us: %d bytes take %.1f ms", cwnd, rtt, l, ms);
+        }
+}
+END_TEST
+
 static Suite *gc_node_suite(void)
 {
     Suite *s = suite_create("gc_node");
@@ -369,6 +394,7 @@ static Suite *gc_node_suite(void)
     tcase_add_test(t, quiet_node_sleeps);
     tcase_add_test(t, peer_hosts_as_linked);
     tcase_add_test(t, group_of_one_sleeps_on_queue);
+    tcase_add_test(t, unsent_limit_fits_the_link);
     suite_add_tcase(s, t);
     return s;
 }
