@@ -24,6 +24,9 @@
 
 #include "common/tr_log.h"
 
+/* OpenSSL's read buffer (read-ahead): one recv takes up to this much, several 16 KB records */
+#define READ_BUF (64u * 1024)
+
 struct tr_tls_ctx {
     struct tr_tls_opts o;
     pthread_mutex_t mu; /* cur, swapped by reload */
@@ -40,6 +43,7 @@ struct tr_tls {
     char vleaf[256], vcert[256];
     char why[TR_TLS_ERR_MAX];
     enum tr_tls_fail fail;
+    bool rshort; /* the last socket read got less than it asked for: the socket was empty then */
 };
 
 /* ---------- small helpers ---------- */
@@ -286,6 +290,8 @@ static SSL_CTX *build(const struct tr_tls_opts *o, bool reload, char *err, size_
      * per record): every reader tries SSL first and waits on the socket only after WANT_READ,
      * and gc_tcp asks tr_tls_pending (SSL_has_pending) before it leaves buffered records */
     SSL_CTX_set_read_ahead(c, 1);
+    /* ...and take several records per recv, as a plaintext reader takes several frames */
+    SSL_CTX_set_default_read_buffer_len(c, READ_BUF);
     SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_num_tickets(c, 0); /* links live long: no session resumption, no tickets to send */
     SSL_CTX_set_verify(c, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_cb);
@@ -395,40 +401,41 @@ void tr_tls_ctx_free(tr_tls_ctx *ctx)
 /* ---------- connections ---------- */
 
 /* OpenSSL's socket BIO writes with write(2): a peer that is gone would raise SIGPIPE, which kills
- * a host that does not ignore it. This BIO sends with MSG_NOSIGNAL instead. */
+ * a host that does not ignore it. This BIO sends with MSG_NOSIGNAL instead. Its data is the
+ * connection (t->fd the socket), so that reads can note what they found. */
 static BIO_METHOD *nosig;
 static pthread_once_t nosig_once = PTHREAD_ONCE_INIT;
 
 static int nosig_write(BIO *b, const char *buf, int len)
 {
+    tr_tls *t = BIO_get_data(b);
     BIO_clear_retry_flags(b);
-    ssize_t n = send(BIO_get_fd(b, NULL), buf, (size_t)len, MSG_NOSIGNAL);
+    ssize_t n = send(t->fd, buf, (size_t)len, MSG_NOSIGNAL);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) BIO_set_retry_write(b);
     return (int)n;
 }
 
 static int nosig_read(BIO *b, char *buf, int len)
 {
+    tr_tls *t = BIO_get_data(b);
     BIO_clear_retry_flags(b);
-    ssize_t n = recv(BIO_get_fd(b, NULL), buf, (size_t)len, 0);
+    ssize_t n = recv(t->fd, buf, (size_t)len, 0);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) BIO_set_retry_read(b);
+    t->rshort = n < len;
     return (int)n;
 }
 
 static long nosig_ctrl(BIO *b, int cmd, long num, void *ptr)
 {
+    (void)num;
+    tr_tls *t = BIO_get_data(b);
     switch (cmd) {
-    case BIO_C_SET_FD:
-        BIO_set_data(b, (void *)(intptr_t)*(int *)ptr);
-        BIO_set_init(b, 1);
-        return 1;
     case BIO_C_GET_FD:
-        if (ptr) *(int *)ptr = (int)(intptr_t)BIO_get_data(b);
-        return (long)(intptr_t)BIO_get_data(b);
+        if (ptr) *(int *)ptr = t->fd;
+        return t->fd;
     case BIO_CTRL_FLUSH:
         return 1;
     default:
-        (void)num;
         return 0;
     }
 }
@@ -457,9 +464,10 @@ tr_tls *tr_tls_new(tr_tls_ctx *ctx, int fd, enum tr_tls_role role, const char *p
         ERR_clear_error();
         return NULL;
     }
-    BIO_set_fd(bio, fd, BIO_NOCLOSE);
-    SSL_set_bio(t->ssl, bio, bio);
     t->fd = fd;
+    BIO_set_data(bio, t);
+    BIO_set_init(bio, 1);
+    SSL_set_bio(t->ssl, bio, bio);
     snprintf(t->peer, sizeof t->peer, "%s", peer && peer[0] ? peer : "peer");
     SSL_set_app_data(t->ssl, t);
     if (role == TR_TLS_SERVER) SSL_set_accept_state(t->ssl);
@@ -639,7 +647,7 @@ enum tr_tls_rc tr_tls_write(tr_tls *t, const void *buf, size_t len, size_t *put)
     return result(t, r);
 }
 
-bool tr_tls_pending(const tr_tls *t) { return SSL_has_pending(t->ssl) == 1; }
+bool tr_tls_drained(const tr_tls *t) { return t->rshort && SSL_has_pending(t->ssl) != 1; }
 
 const char *tr_tls_why(const tr_tls *t) { return t->why; }
 

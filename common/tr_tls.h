@@ -79,8 +79,11 @@ enum tr_tls_rc tr_tls_read(tr_tls *t, void *buf, size_t cap, size_t *got);
  * After WANT_*, the next call must pass the same first bytes again, at least as many as the
  * failed call passed or 16 KB, whichever is less; the buffer may have moved. */
 enum tr_tls_rc tr_tls_write(tr_tls *t, const void *buf, size_t len, size_t *put);
-/* Decrypted bytes are buffered inside: read them before waiting for the socket again. */
-bool tr_tls_pending(const tr_tls *t);
+/* After a read that returned OK: whether the next read would only wait for the socket, so
+ * an event loop may go back to it (nothing is buffered inside, and the last socket read found
+ * the socket empty). After WANT_READ that is so as well. If not, read again first: epoll does
+ * not know about bytes OpenSSL holds. */
+bool tr_tls_drained(const tr_tls *t);
 /* Why the last call failed or was closed: one sentence naming the peer, and for a refused
  * certificate its subject and OpenSSL's verify reason. "" if nothing failed. */
 const char *tr_tls_why(const tr_tls *t);

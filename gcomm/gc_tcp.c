@@ -542,9 +542,11 @@ static void log_refusal(gc_node *n, const struct conn *c, const char *why)
 }
 
 /* Reads into buf: bytes read (> 0), 0 when the peer closed, -1 when nothing is there now, -2 on
- * failure; *why says what ended the link. */
-static ssize_t conn_recv(gc_node *n, struct conn *c, uint8_t *buf, size_t cap, const char **why)
+ * failure; *why says what ended the link. *held: TLS holds input that epoll does not know of
+ * (the buffer filled first, or a failure to report next time): read again before sleeping. */
+static ssize_t conn_recv(gc_node *n, struct conn *c, uint8_t *buf, size_t cap, const char **why, bool *held)
 {
+    *held = false;
     if (!c->tls) {
         ssize_t r;
         do r = recv(c->fd, buf, cap, 0);
@@ -553,23 +555,33 @@ static ssize_t conn_recv(gc_node *n, struct conn *c, uint8_t *buf, size_t cap, c
         *why = r == 0 ? "closed by peer" : strerror(errno);
         return r < 0 ? -2 : r;
     }
-    size_t total = 0; /* a TLS read returns one record: fill the buffer with several */
+    /* A TLS read returns one record: fill the buffer with several. Stop once OpenSSL holds
+     * nothing and its last recv found the socket empty, as a plaintext read stops after one
+     * short recv: asking again would cost a recv that only says EAGAIN. */
+    size_t total = 0;
     while (total < cap) {
         size_t got;
         enum tr_tls_rc rc = tr_tls_read(c->tls, buf + total, cap - total, &got);
         if (rc == TR_TLS_OK) {
             total += got;
+            if (tr_tls_drained(c->tls)) break;
             continue;
         }
         if (rc == TR_TLS_WANT_WRITE) { /* a post-handshake message to answer: go on when writable */
             c->tls_out = true;
             conn_watch(n, c);
         }
-        if (rc == TR_TLS_WANT_READ || rc == TR_TLS_WANT_WRITE || total) break; /* a failure repeats */
+        /* WANT_READ: what OpenSSL holds (a part of a record at most) waits for the socket */
+        if (rc == TR_TLS_WANT_READ || rc == TR_TLS_WANT_WRITE) break;
+        if (total) { /* a failure repeats: report it next time, after these bytes */
+            *held = true;
+            break;
+        }
         *why = tr_tls_why(c->tls);
         if (rc == TR_TLS_FAIL) log_refusal(n, c, *why); /* e.g. the peer refused our certificate */
         return rc == TR_TLS_CLOSED ? 0 : -2;
     }
+    if (total == cap) *held = !tr_tls_drained(c->tls);
     return total ? (ssize_t)total : -1;
 }
 
@@ -580,6 +592,7 @@ static void on_readable(gc_node *n, struct conn *c)
     size_t maxp = (n->cfg.max_packet_size < 65536 ? 65536 : n->cfg.max_packet_size) + GC_FRAME_SLACK;
     /* Epoll is level-triggered: what is left is read in the next round. Without a budget a peer
      * that keeps sending holds this thread here, and timers and the other links starve. */
+    bool held = false; /* TLS: input inside OpenSSL that epoll will not report */
     for (int budget = READ_BUDGET; budget > 0; budget--) {
         if (c->incap - c->inlen < READ_CHUNK) {
             size_t cap = c->incap ? c->incap : READ_CHUNK * 2;
@@ -590,7 +603,7 @@ static void on_readable(gc_node *n, struct conn *c)
             c->incap = cap;
         }
         const char *why = NULL;
-        ssize_t r = conn_recv(n, c, c->in + c->inlen, c->incap - c->inlen, &why);
+        ssize_t r = conn_recv(n, c, c->in + c->inlen, c->incap - c->inlen, &why, &held);
         if (r == -1) break;
         if (r <= 0) {
             if (c->inlen) /* a peer that died mid-send, or a bad one: say what was dropped */
@@ -633,7 +646,7 @@ static void on_readable(gc_node *n, struct conn *c)
         }
         if ((size_t)r < READ_CHUNK) break;
     }
-    if (c->tls && !c->more && tr_tls_pending(c->tls)) { /* the budget ran out: epoll will not say so */
+    if (held && !c->more) { /* the budget ran out with input inside TLS: epoll will not say so */
         c->more = true;
         n->nmore++;
     }
