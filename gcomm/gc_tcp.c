@@ -196,7 +196,7 @@ static bool conn_queued(const struct conn *c) { return c->outlen > c->outoff || 
 
 static void conn_watch(gc_node *n, struct conn *c)
 {
-    bool want = c->connecting || conn_queued(c) || c->tls_out;
+    bool want = c->connecting || conn_queued(c) || c->tls_out || (c->tls && tr_tls_unsent(c->tls));
     if (want == c->want_out) return; /* epoll_ctl is a syscall: only on change */
     c->want_out = want;
     struct epoll_event e = {.events = EPOLLIN | (want ? EPOLLOUT : 0), .data.u64 = (uint64_t)(c - n->conns)};
@@ -273,6 +273,14 @@ static int conn_flush(gc_node *n, struct conn *c)
             if (c->uoff == c->ulen) c->uoff = c->ulen = 0;
         } else {
             bulk_advance(c, (size_t)w);
+        }
+    }
+    if (c->tls && tr_tls_unsent(c->tls)) { /* TLS batches records: send what gathered, at once */
+        enum tr_tls_rc rc = tr_tls_flush(c->tls);
+        if (rc == TR_TLS_FAIL || rc == TR_TLS_CLOSED) {
+            if (rc == TR_TLS_FAIL) tr_warn("gcomm tls: %s", tr_tls_why(c->tls));
+            else tr_debug("gcomm tls: %s", tr_tls_why(c->tls));
+            return -1;
         }
     }
     conn_watch(n, c);
@@ -582,6 +590,7 @@ static ssize_t conn_recv(gc_node *n, struct conn *c, uint8_t *buf, size_t cap, c
         return rc == TR_TLS_CLOSED ? 0 : -2;
     }
     if (total == cap) *held = !tr_tls_drained(c->tls);
+    if (tr_tls_unsent(c->tls)) conn_watch(n, c); /* the read answered the peer: EPOLLOUT sends it */
     return total ? (ssize_t)total : -1;
 }
 
@@ -699,6 +708,7 @@ static void handshake_step(gc_node *n, struct conn *c)
     }
     c->handshaking = false;
     c->tls_out = false;
+    tr_tls_batch(c->tls); /* records of queued frames leave together (conn_flush) */
     if (c->outbound) c->deadline = 0; /* an accepted link has its HELLO still to send */
     char d[400];
     tr_tls_describe(c->tls, d, sizeof d);
