@@ -127,6 +127,9 @@ struct gc_node {
     /* TLS: the context links are made from; conns with decrypted bytes waiting (under mu) */
     tr_tls_ctx *tls;
     atomic_int nmore; /* written under mu; poll_round looks before it takes mu */
+    /* TLS, under mu: inside a poll round frames for a link wait in its queue and leave at the
+     * round's end (tls_flush_round), several frames to a record and one send per link */
+    bool tls_hold;
     int npending;     /* accepted links not yet proven (under mu) */
     /* socket.dynamic: addresses that answered our TLS in plaintext are dialled in plaintext
      * until then (under mu) */
@@ -374,6 +377,7 @@ static void env_send(void *ctx, int link, const uint8_t *buf, size_t len, bool u
         return;
     }
     if (!urgent && skip) c->frame_left = GC_FRAME_HDR + len - skip;
+    if (c->tls && n->tls_hold) return; /* the round's end sends it, with what else comes */
     if (c->tls && !c->wpend && conn_flush(n, c) < 0) {
         shutdown(c->fd, SHUT_RDWR); /* the read side drops it in the next round */
         return;
@@ -897,6 +901,17 @@ static void close_queue(gc_node *n)
     pthread_mutex_unlock(&n->qmu);
 }
 
+/* TLS: the end of a poll round: each link's frames queued during it leave together. */
+static void tls_flush_round(gc_node *n)
+{
+    n->tls_hold = false;
+    for (int i = 0; i < MAX_CONNS; i++) {
+        struct conn *c = &n->conns[i];
+        if (!c->used || !c->tls || c->handshaking || c->wpend || !conn_queued(c)) continue;
+        if (conn_flush(n, c) < 0) shutdown(c->fd, SHUT_RDWR); /* the read side drops it next round */
+    }
+}
+
 /* One round: wait for sockets (at most until the next tick and max_ms), handle what is ready,
  * send coalesced acks, run the tick when due. Only the holder of the poll role calls it; spin:
  * a consumer's round, which busy-polls first (the I/O thread's never does: it would spin
@@ -926,6 +941,7 @@ static bool poll_round(gc_node *n, int64_t max_ms, bool spin, bool *input)
     }
     n->round_frames = 0;
     n->round_bytes = 0;
+    n->tls_hold = n->tls != NULL;
     for (int i = 0; i < k; i++) {
         uint64_t tag = evs[i].data.u64;
         if (tag == TAG_LISTEN) on_accept(n);
@@ -944,6 +960,7 @@ static bool poll_round(gc_node *n, int64_t max_ms, bool spin, bool *input)
         on_readable(n, c);
     }
     gc_core_flush(n->core);
+    if (n->tls) tls_flush_round(n);
     t = mono_ns();
     if (t >= atomic_load(&n->next_tick)) {
         sweep_deadlines(n, t);
