@@ -24,6 +24,12 @@
 
 #include "common/tr_log.h"
 
+/* OpenSSL's read buffer (read-ahead): one recv takes up to this much, several 16 KB records */
+#define READ_BUF (64u * 1024)
+/* Batching: records gathered before tr_tls_write sends them itself (a long queue leaves in sends
+ * of this size); past it, with the socket full, it takes no more */
+#define BATCH (64u * 1024)
+
 struct tr_tls_ctx {
     struct tr_tls_opts o;
     pthread_mutex_t mu; /* cur, swapped by reload */
@@ -40,6 +46,12 @@ struct tr_tls {
     char vleaf[256], vcert[256];
     char why[TR_TLS_ERR_MAX];
     enum tr_tls_fail fail;
+    bool rshort; /* the last socket read got less than it asked for: the socket was empty then */
+    /* tr_tls_batch: records gather in ob[ooff, olen) and leave by tr_tls_flush, one send for
+     * many records where the socket BIO would make one per record */
+    bool batch;
+    uint8_t *ob;
+    size_t ooff, olen, ocap;
 };
 
 /* ---------- small helpers ---------- */
@@ -286,6 +298,8 @@ static SSL_CTX *build(const struct tr_tls_opts *o, bool reload, char *err, size_
      * per record): every reader tries SSL first and waits on the socket only after WANT_READ,
      * and gc_tcp asks tr_tls_pending (SSL_has_pending) before it leaves buffered records */
     SSL_CTX_set_read_ahead(c, 1);
+    /* ...and take several records per recv, as a plaintext reader takes several frames */
+    SSL_CTX_set_default_read_buffer_len(c, READ_BUF);
     SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_num_tickets(c, 0); /* links live long: no session resumption, no tickets to send */
     SSL_CTX_set_verify(c, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_cb);
@@ -395,40 +409,86 @@ void tr_tls_ctx_free(tr_tls_ctx *ctx)
 /* ---------- connections ---------- */
 
 /* OpenSSL's socket BIO writes with write(2): a peer that is gone would raise SIGPIPE, which kills
- * a host that does not ignore it. This BIO sends with MSG_NOSIGNAL instead. */
+ * a host that does not ignore it. This BIO sends with MSG_NOSIGNAL instead. Its data is the
+ * connection (t->fd the socket), so that reads can note what they found. */
 static BIO_METHOD *nosig;
 static pthread_once_t nosig_once = PTHREAD_ONCE_INIT;
 
+/* Batching: a record joins the batch (never refused, so OpenSSL never holds half a record). */
+static bool ob_put(tr_tls *t, const void *p, size_t len)
+{
+    if (t->olen + len > t->ocap && t->ooff) {
+        memmove(t->ob, t->ob + t->ooff, t->olen - t->ooff);
+        t->olen -= t->ooff;
+        t->ooff = 0;
+    }
+    if (t->olen + len > t->ocap) {
+        size_t cap = t->ocap ? t->ocap : 2 * BATCH;
+        while (cap < t->olen + len) cap *= 2;
+        uint8_t *q = realloc(t->ob, cap);
+        if (!q) return false;
+        t->ob = q;
+        t->ocap = cap;
+    }
+    memcpy(t->ob + t->olen, p, len);
+    t->olen += len;
+    return true;
+}
+
+/* Sends the batch: 0 when all went, 1 when the socket took only part (it is full), -1 on
+ * failure (errno). */
+static int ob_send(tr_tls *t)
+{
+    while (t->ooff < t->olen) {
+        size_t want = t->olen - t->ooff;
+        ssize_t n = send(t->fd, t->ob + t->ooff, want, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return errno == EAGAIN || errno == EWOULDBLOCK ? 1 : -1;
+        }
+        t->ooff += (size_t)n;
+        if ((size_t)n < want) return 1; /* asking again would only hear EAGAIN */
+    }
+    t->ooff = t->olen = 0;
+    return 0;
+}
+
 static int nosig_write(BIO *b, const char *buf, int len)
 {
+    tr_tls *t = BIO_get_data(b);
     BIO_clear_retry_flags(b);
-    ssize_t n = send(BIO_get_fd(b, NULL), buf, (size_t)len, MSG_NOSIGNAL);
+    if (t->batch) return ob_put(t, buf, (size_t)len) ? len : -1;
+    ssize_t n = send(t->fd, buf, (size_t)len, MSG_NOSIGNAL);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) BIO_set_retry_write(b);
     return (int)n;
 }
 
 static int nosig_read(BIO *b, char *buf, int len)
 {
+    tr_tls *t = BIO_get_data(b);
     BIO_clear_retry_flags(b);
-    ssize_t n = recv(BIO_get_fd(b, NULL), buf, (size_t)len, 0);
+    ssize_t n = recv(t->fd, buf, (size_t)len, 0);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) BIO_set_retry_read(b);
+    t->rshort = n < len;
     return (int)n;
 }
 
 static long nosig_ctrl(BIO *b, int cmd, long num, void *ptr)
 {
+    (void)num;
+    tr_tls *t = BIO_get_data(b);
     switch (cmd) {
-    case BIO_C_SET_FD:
-        BIO_set_data(b, (void *)(intptr_t)*(int *)ptr);
-        BIO_set_init(b, 1);
-        return 1;
     case BIO_C_GET_FD:
-        if (ptr) *(int *)ptr = (int)(intptr_t)BIO_get_data(b);
-        return (long)(intptr_t)BIO_get_data(b);
-    case BIO_CTRL_FLUSH:
+        if (ptr) *(int *)ptr = t->fd;
+        return t->fd;
+    case BIO_CTRL_FLUSH: /* OpenSSL flushes after a fatal alert or a post-handshake message */
+        if (t->batch) {
+            int r = ob_send(t);
+            if (r > 0) BIO_set_retry_write(b);
+            return r == 0 ? 1 : -1;
+        }
         return 1;
     default:
-        (void)num;
         return 0;
     }
 }
@@ -457,9 +517,10 @@ tr_tls *tr_tls_new(tr_tls_ctx *ctx, int fd, enum tr_tls_role role, const char *p
         ERR_clear_error();
         return NULL;
     }
-    BIO_set_fd(bio, fd, BIO_NOCLOSE);
-    SSL_set_bio(t->ssl, bio, bio);
     t->fd = fd;
+    BIO_set_data(bio, t);
+    BIO_set_init(bio, 1);
+    SSL_set_bio(t->ssl, bio, bio);
     snprintf(t->peer, sizeof t->peer, "%s", peer && peer[0] ? peer : "peer");
     SSL_set_app_data(t->ssl, t);
     if (role == TR_TLS_SERVER) SSL_set_accept_state(t->ssl);
@@ -475,15 +536,16 @@ void tr_tls_free(tr_tls *t)
         ERR_clear_error();
         SSL_shutdown(t->ssl);
         ERR_clear_error();
+        if (t->batch) (void)ob_send(t); /* the close_notify joined the batch */
     }
-    SSL_free(t->ssl);
-    free(t);
+    tr_tls_drop(t);
 }
 
 void tr_tls_drop(tr_tls *t)
 {
     if (!t) return;
     SSL_free(t->ssl);
+    free(t->ob);
     free(t);
 }
 
@@ -629,17 +691,57 @@ enum tr_tls_rc tr_tls_read(tr_tls *t, void *buf, size_t cap, size_t *got)
     return result(t, r);
 }
 
+/* A failed send of the batch, told as result() tells one from the socket BIO. */
+static enum tr_tls_rc send_failed(tr_tls *t)
+{
+    int en = errno;
+    t->fail = TR_TLS_F_OTHER;
+    if (en == ECONNRESET || en == EPIPE) {
+        say(t, "%s %s", t->peer, strerror(en));
+        return TR_TLS_CLOSED;
+    }
+    say(t, "TLS with %s: %s", t->peer, strerror(en));
+    return TR_TLS_FAIL;
+}
+
 enum tr_tls_rc tr_tls_write(tr_tls *t, const void *buf, size_t len, size_t *put)
 {
     *put = 0;
-    ERR_clear_error();
-    errno = 0;
-    int r = SSL_write_ex(t->ssl, buf, len, put);
-    if (r == 1) return TR_TLS_OK;
-    return result(t, r);
+    if (!t->batch) {
+        ERR_clear_error();
+        errno = 0;
+        int r = SSL_write_ex(t->ssl, buf, len, put);
+        if (r == 1) return TR_TLS_OK;
+        return result(t, r);
+    }
+    for (;;) {
+        if (t->olen - t->ooff >= BATCH) { /* a full batch goes before more is taken */
+            int r = ob_send(t);
+            if (r < 0) return *put ? TR_TLS_OK : send_failed(t); /* a failure repeats */
+            if (r > 0 && t->olen - t->ooff >= BATCH) return *put ? TR_TLS_OK : TR_TLS_WANT_WRITE;
+        }
+        if (*put == len) return TR_TLS_OK;
+        size_t n;
+        ERR_clear_error();
+        errno = 0;
+        /* one record per call (SSL_MODE_ENABLE_PARTIAL_WRITE), appended to the batch */
+        int r = SSL_write_ex(t->ssl, (const uint8_t *)buf + *put, len - *put, &n);
+        if (r != 1) return *put ? TR_TLS_OK : result(t, r); /* the caller offers the rest again */
+        *put += n;
+    }
 }
 
-bool tr_tls_pending(const tr_tls *t) { return SSL_has_pending(t->ssl) == 1; }
+void tr_tls_batch(tr_tls *t) { t->batch = true; }
+
+enum tr_tls_rc tr_tls_flush(tr_tls *t)
+{
+    int r = ob_send(t);
+    return r == 0 ? TR_TLS_OK : r > 0 ? TR_TLS_WANT_WRITE : send_failed(t);
+}
+
+bool tr_tls_unsent(const tr_tls *t) { return t->olen > t->ooff; }
+
+bool tr_tls_drained(const tr_tls *t) { return t->rshort && SSL_has_pending(t->ssl) != 1; }
 
 const char *tr_tls_why(const tr_tls *t) { return t->why; }
 
@@ -715,9 +817,11 @@ static int move_until(tr_tls *t, uint8_t *buf, size_t len, uint64_t deadline_ns,
 {
     int fl = nb_on(t->fd), ret = 0;
     size_t off = 0;
-    while (off < len) {
-        size_t n;
-        enum tr_tls_rc rc = out ? tr_tls_write(t, buf + off, len - off, &n) : tr_tls_read(t, buf + off, len - off, &n);
+    while (off < len || (out && tr_tls_unsent(t))) {
+        size_t n = 0;
+        enum tr_tls_rc rc = off == len ? tr_tls_flush(t)
+                            : out      ? tr_tls_write(t, buf + off, len - off, &n)
+                                       : tr_tls_read(t, buf + off, len - off, &n);
         if (rc == TR_TLS_OK) { off += n; continue; }
         if (rc != TR_TLS_WANT_READ && rc != TR_TLS_WANT_WRITE) { ret = rc_errno(rc); break; }
         if ((ret = wait_fd(t->fd, rc, deadline_ns))) {

@@ -75,12 +75,27 @@ void tr_tls_drop(tr_tls *t);
 enum tr_tls_rc tr_tls_handshake(tr_tls *t);
 /* Reads up to cap bytes; OK with *got > 0. */
 enum tr_tls_rc tr_tls_read(tr_tls *t, void *buf, size_t cap, size_t *got);
-/* Writes up to len bytes (at most one TLS record's worth, 16 KB, per call); OK with *put > 0.
- * After WANT_*, the next call must pass the same first bytes again, at least as many as the
- * failed call passed or 16 KB, whichever is less; the buffer may have moved. */
+/* Writes up to len bytes (at most one TLS record's worth, 16 KB, per call; batching: as many as
+ * fit the batch); OK with *put > 0. After WANT_*, the next call must pass the same first bytes
+ * again, at least as many as the failed call passed or 16 KB, whichever is less; the buffer may
+ * have moved. */
 enum tr_tls_rc tr_tls_write(tr_tls *t, const void *buf, size_t len, size_t *put);
-/* Decrypted bytes are buffered inside: read them before waiting for the socket again. */
-bool tr_tls_pending(const tr_tls *t);
+/* Batching, for an event loop that writes a queue of small frames: from now on (after the
+ * handshake) tr_tls_write encrypts into a buffer of the connection, 16 KB records, and sends
+ * it only when 64 KB have gathered; tr_tls_flush sends the rest, so a queue leaves in one
+ * send per 64 KB instead of one per record. The caller must flush after its writes, and after a
+ * read (which may answer the peer) while tr_tls_unsent says bytes wait; with batching on, a
+ * write returns WANT_WRITE also when a full batch waits for the socket. */
+void tr_tls_batch(tr_tls *t);
+/* OK once everything written has gone to the socket, WANT_WRITE if the socket is full. */
+enum tr_tls_rc tr_tls_flush(tr_tls *t);
+/* Whether written bytes wait in the batch for the socket (EPOLLOUT wanted). */
+bool tr_tls_unsent(const tr_tls *t);
+/* After a read that returned OK: whether the next read would only wait for the socket, so
+ * an event loop may go back to it (nothing is buffered inside, and the last socket read found
+ * the socket empty). After WANT_READ that is so as well. If not, read again first: epoll does
+ * not know about bytes OpenSSL holds. */
+bool tr_tls_drained(const tr_tls *t);
 /* Why the last call failed or was closed: one sentence naming the peer, and for a refused
  * certificate its subject and OpenSSL's verify reason. "" if nothing failed. */
 const char *tr_tls_why(const tr_tls *t);

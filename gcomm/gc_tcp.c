@@ -129,6 +129,9 @@ struct gc_node {
     /* TLS: the context links are made from; conns with decrypted bytes waiting (under mu) */
     tr_tls_ctx *tls;
     atomic_int nmore; /* written under mu; poll_round looks before it takes mu */
+    /* TLS, under mu: inside a poll round frames for a link wait in its queue and leave at the
+     * round's end (tls_flush_round), several frames to a record and one send per link */
+    bool tls_hold;
     int npending;     /* accepted links not yet proven (under mu) */
     /* socket.dynamic: addresses that answered our TLS in plaintext are dialled in plaintext
      * until then (under mu) */
@@ -198,7 +201,7 @@ static bool conn_queued(const struct conn *c) { return c->outlen > c->outoff || 
 
 static void conn_watch(gc_node *n, struct conn *c)
 {
-    bool want = c->connecting || conn_queued(c) || c->tls_out;
+    bool want = c->connecting || conn_queued(c) || c->tls_out || (c->tls && tr_tls_unsent(c->tls));
     if (want == c->want_out) return; /* epoll_ctl is a syscall: only on change */
     c->want_out = want;
     struct epoll_event e = {.events = EPOLLIN | (want ? EPOLLOUT : 0), .data.u64 = (uint64_t)(c - n->conns)};
@@ -275,6 +278,14 @@ static int conn_flush(gc_node *n, struct conn *c)
             if (c->uoff == c->ulen) c->uoff = c->ulen = 0;
         } else {
             bulk_advance(c, (size_t)w);
+        }
+    }
+    if (c->tls && tr_tls_unsent(c->tls)) { /* TLS batches records: send what gathered, at once */
+        enum tr_tls_rc rc = tr_tls_flush(c->tls);
+        if (rc == TR_TLS_FAIL || rc == TR_TLS_CLOSED) {
+            if (rc == TR_TLS_FAIL) tr_warn("gcomm tls: %s", tr_tls_why(c->tls));
+            else tr_debug("gcomm tls: %s", tr_tls_why(c->tls));
+            return -1;
         }
     }
     conn_watch(n, c);
@@ -403,6 +414,7 @@ static void env_send(void *ctx, int link, const uint8_t *buf, size_t len, bool u
         return;
     }
     if (!urgent && skip) c->frame_left = GC_FRAME_HDR + len - skip;
+    if (c->tls && n->tls_hold) return; /* the round's end sends it, with what else comes */
     if (c->tls && !c->wpend && conn_flush(n, c) < 0) {
         shutdown(c->fd, SHUT_RDWR); /* the read side drops it in the next round */
         return;
@@ -579,9 +591,11 @@ static void log_refusal(gc_node *n, const struct conn *c, const char *why)
 }
 
 /* Reads into buf: bytes read (> 0), 0 when the peer closed, -1 when nothing is there now, -2 on
- * failure; *why says what ended the link. */
-static ssize_t conn_recv(gc_node *n, struct conn *c, uint8_t *buf, size_t cap, const char **why)
+ * failure; *why says what ended the link. *held: TLS holds input that epoll does not know of
+ * (the buffer filled first, or a failure to report next time): read again before sleeping. */
+static ssize_t conn_recv(gc_node *n, struct conn *c, uint8_t *buf, size_t cap, const char **why, bool *held)
 {
+    *held = false;
     if (!c->tls) {
         ssize_t r;
         do r = recv(c->fd, buf, cap, 0);
@@ -590,23 +604,34 @@ static ssize_t conn_recv(gc_node *n, struct conn *c, uint8_t *buf, size_t cap, c
         *why = r == 0 ? "closed by peer" : strerror(errno);
         return r < 0 ? -2 : r;
     }
-    size_t total = 0; /* a TLS read returns one record: fill the buffer with several */
+    /* A TLS read returns one record: fill the buffer with several. Stop once OpenSSL holds
+     * nothing and its last recv found the socket empty, as a plaintext read stops after one
+     * short recv: asking again would cost a recv that only says EAGAIN. */
+    size_t total = 0;
     while (total < cap) {
         size_t got;
         enum tr_tls_rc rc = tr_tls_read(c->tls, buf + total, cap - total, &got);
         if (rc == TR_TLS_OK) {
             total += got;
+            if (tr_tls_drained(c->tls)) break;
             continue;
         }
         if (rc == TR_TLS_WANT_WRITE) { /* a post-handshake message to answer: go on when writable */
             c->tls_out = true;
             conn_watch(n, c);
         }
-        if (rc == TR_TLS_WANT_READ || rc == TR_TLS_WANT_WRITE || total) break; /* a failure repeats */
+        /* WANT_READ: what OpenSSL holds (a part of a record at most) waits for the socket */
+        if (rc == TR_TLS_WANT_READ || rc == TR_TLS_WANT_WRITE) break;
+        if (total) { /* a failure repeats: report it next time, after these bytes */
+            *held = true;
+            break;
+        }
         *why = tr_tls_why(c->tls);
         if (rc == TR_TLS_FAIL) log_refusal(n, c, *why); /* e.g. the peer refused our certificate */
         return rc == TR_TLS_CLOSED ? 0 : -2;
     }
+    if (total == cap) *held = !tr_tls_drained(c->tls);
+    if (tr_tls_unsent(c->tls)) conn_watch(n, c); /* the read answered the peer: EPOLLOUT sends it */
     return total ? (ssize_t)total : -1;
 }
 
@@ -617,6 +642,7 @@ static void on_readable(gc_node *n, struct conn *c)
     size_t maxp = (n->cfg.max_packet_size < 65536 ? 65536 : n->cfg.max_packet_size) + GC_FRAME_SLACK;
     /* Epoll is level-triggered: what is left is read in the next round. Without a budget a peer
      * that keeps sending holds this thread here, and timers and the other links starve. */
+    bool held = false; /* TLS: input inside OpenSSL that epoll will not report */
     for (int budget = READ_BUDGET; budget > 0; budget--) {
         if (c->incap - c->inlen < READ_CHUNK) {
             size_t cap = c->incap ? c->incap : READ_CHUNK * 2;
@@ -627,7 +653,7 @@ static void on_readable(gc_node *n, struct conn *c)
             c->incap = cap;
         }
         const char *why = NULL;
-        ssize_t r = conn_recv(n, c, c->in + c->inlen, c->incap - c->inlen, &why);
+        ssize_t r = conn_recv(n, c, c->in + c->inlen, c->incap - c->inlen, &why, &held);
         if (r == -1) break;
         if (r <= 0) {
             if (c->inlen) /* a peer that died mid-send, or a bad one: say what was dropped */
@@ -670,7 +696,7 @@ static void on_readable(gc_node *n, struct conn *c)
         }
         if ((size_t)r < READ_CHUNK) break;
     }
-    if (c->tls && !c->more && tr_tls_pending(c->tls)) { /* the budget ran out: epoll will not say so */
+    if (held && !c->more) { /* the budget ran out with input inside TLS: epoll will not say so */
         c->more = true;
         n->nmore++;
     }
@@ -723,6 +749,7 @@ static void handshake_step(gc_node *n, struct conn *c)
     }
     c->handshaking = false;
     c->tls_out = false;
+    tr_tls_batch(c->tls); /* records of queued frames leave together (conn_flush) */
     if (c->outbound) c->deadline = 0; /* an accepted link has its HELLO still to send */
     char d[400];
     tr_tls_describe(c->tls, d, sizeof d);
@@ -911,6 +938,17 @@ static void close_queue(gc_node *n)
     pthread_mutex_unlock(&n->qmu);
 }
 
+/* TLS: the end of a poll round: each link's frames queued during it leave together. */
+static void tls_flush_round(gc_node *n)
+{
+    n->tls_hold = false;
+    for (int i = 0; i < MAX_CONNS; i++) {
+        struct conn *c = &n->conns[i];
+        if (!c->used || !c->tls || c->handshaking || c->wpend || !conn_queued(c)) continue;
+        if (conn_flush(n, c) < 0) shutdown(c->fd, SHUT_RDWR); /* the read side drops it next round */
+    }
+}
+
 /* One round: wait for sockets (at most until the next tick and max_ms), handle what is ready,
  * send coalesced acks, run the tick when due. Only the holder of the poll role calls it; spin:
  * a consumer's round, which busy-polls first (the I/O thread's never does: it would spin
@@ -940,6 +978,7 @@ static bool poll_round(gc_node *n, int64_t max_ms, bool spin, bool *input)
     }
     n->round_frames = 0;
     n->round_bytes = 0;
+    n->tls_hold = n->tls != NULL;
     for (int i = 0; i < k; i++) {
         uint64_t tag = evs[i].data.u64;
         if (tag == TAG_LISTEN) on_accept(n);
@@ -958,6 +997,7 @@ static bool poll_round(gc_node *n, int64_t max_ms, bool spin, bool *input)
         on_readable(n, c);
     }
     gc_core_flush(n->core);
+    if (n->tls) tls_flush_round(n);
     t = mono_ns();
     if (t >= atomic_load(&n->next_tick)) {
         sweep_deadlines(n, t);

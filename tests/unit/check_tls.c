@@ -626,6 +626,76 @@ START_TEST(blocking_helpers)
 }
 END_TEST
 
+/* Batching (gc_tcp's mode): writes gather until a flush, whole; a queue much larger than the
+ * socket buffers arrives intact through partial sends; the reader says when it has drained
+ * what OpenSSL holds; the close_notify of a batching end still reaches the peer. */
+START_TEST(batched_writes)
+{
+    tr_tls_ctx *a = ctx_of("n1.pem", "n1.key", "ca.pem"), *b = ctx_of("n2.pem", "n2.key", "ca.pem");
+    struct pair p;
+    handshake(&p, a, b);
+    ck_assert(p.crc == TR_TLS_OK && p.src == TR_TLS_OK);
+    tr_tls_batch(p.cl);
+    uint8_t msg[1000], in[2000];
+    for (size_t i = 0; i < sizeof msg; i++) msg[i] = (uint8_t)(i * 13 + 1);
+    for (int i = 0; i < 10; i++) { /* ten small writes: held back until the flush */
+        size_t put;
+        ck_assert_int_eq(tr_tls_write(p.cl, msg + i * 100, 100, &put), TR_TLS_OK);
+        ck_assert_uint_eq(put, 100);
+    }
+    ck_assert(tr_tls_unsent(p.cl));
+    size_t got = 0, r;
+    ck_assert_int_eq(tr_tls_read(p.sv, in, sizeof in, &r), TR_TLS_WANT_READ);
+    ck_assert_int_eq(tr_tls_flush(p.cl), TR_TLS_OK);
+    ck_assert(!tr_tls_unsent(p.cl));
+    /* one recv brought all ten records: drained only once the last is read */
+    while (got < sizeof msg) {
+        ck_assert_int_eq(tr_tls_read(p.sv, in + got, sizeof in - got, &r), TR_TLS_OK);
+        got += r;
+        ck_assert(tr_tls_drained(p.sv) == (got == sizeof msg));
+    }
+    ck_assert(memcmp(in, msg, sizeof msg) == 0);
+    /* 3 MB in writes of every size up to 40 KB, through full sockets: WANT_WRITE, flushes */
+    size_t len = 3u << 20;
+    uint8_t *out = malloc(len), *back = malloc(len);
+    for (size_t i = 0; i < len; i++) out[i] = (uint8_t)(i * 7 + 3);
+    size_t sent = 0, last_try = 0, step = 1, wants = 0;
+    got = 0;
+    while (got < len) {
+        while (sent < len) { /* write until the socket is full */
+            size_t put, n = step < len - sent ? step : len - sent;
+            if (n < last_try) n = last_try;
+            step = step * 3 % 40961 + 1;
+            enum tr_tls_rc rc = tr_tls_write(p.cl, out + sent, n, &put);
+            if (rc == TR_TLS_OK) { sent += put; last_try = 0; continue; }
+            ck_assert_int_eq(rc, TR_TLS_WANT_WRITE);
+            last_try = n;
+            wants++;
+            break;
+        }
+        enum tr_tls_rc fr = tr_tls_flush(p.cl);
+        ck_assert(fr == TR_TLS_OK || fr == TR_TLS_WANT_WRITE);
+        for (;;) {
+            enum tr_tls_rc rc = tr_tls_read(p.sv, back + got, len - got, &r);
+            if (rc != TR_TLS_OK) { ck_assert_int_eq(rc, TR_TLS_WANT_READ); break; }
+            got += r;
+        }
+    }
+    ck_assert(memcmp(back, out, len) == 0);
+    ck_assert_msg(wants > 0, "the socket never filled: the test did not test partial sends");
+    free(out);
+    free(back);
+    /* the batching end closes: its close_notify arrives */
+    tr_tls_free(p.cl);
+    p.cl = NULL;
+    ck_assert_int_eq(tr_tls_read(p.sv, in, sizeof in, &r), TR_TLS_CLOSED);
+    ck_assert(tr_tls_closed_cleanly(p.sv));
+    close_pair(&p);
+    tr_tls_ctx_free(a);
+    tr_tls_ctx_free(b);
+}
+END_TEST
+
 /* ---------- gcomm over TLS in this process (for the sanitizer builds) ---------- */
 
 /* Three gc_nodes with TLS on loopback: the group forms, messages of 100 B to 1 MB (many TLS
@@ -723,6 +793,7 @@ static Suite *tls_suite(void)
     tcase_add_test(t, reload);
     tcase_add_test(t, options);
     tcase_add_test(t, blocking_helpers);
+    tcase_add_test(t, batched_writes);
     tcase_add_test(t, gcomm_group_over_tls);
     suite_add_tcase(s, t);
     return s;
