@@ -1324,8 +1324,12 @@ static void ist_emit(struct repl_core *c, struct repl_acts *out, struct repl_ist
         tr_info("IST: applying %lld..%lld as it arrives", (long long)x->ist_from, (long long)x->ist_to);
     }
     for (size_t i = 0; i < n; i++) {
+        /* what a write-set waits for comes from the receiver's own certification of the
+         * range (repl_istdeps); nothing before the range is waited for, it has committed */
+        int64_t dep = recs[i].depends;
+        if (!recs[i].ws || dep < x->ist_from - 1 || dep >= recs[i].seqno) dep = recs[i].seqno - 1;
         struct repl_act a = {.kind = recs[i].ws ? REPL_ACT_APPLY : REPL_ACT_SKIP,
-                             .seqno = recs[i].seqno, .depends = recs[i].seqno - 1, .ws = recs[i].ws};
+                             .seqno = recs[i].seqno, .depends = dep, .ws = recs[i].ws};
         recs[i].ws = NULL;
         struct repl_view *v = recs[i].view;
         recs[i].view = NULL;

@@ -80,6 +80,8 @@ enum repl_ev_kind {
  * seqno that needs no work (neither). */
 struct repl_ist_rec {
     int64_t seqno;
+    int64_t depends;        /* a write-set waits for this seqno to commit before it applies
+                             * (repl_istdeps); below ist_from - 1 or not below seqno: seqno - 1 */
     struct repl_ws *ws;     /* NULL: nothing to apply at this seqno */
     struct repl_view *view; /* malloc'ed (repl_vrec_decode), or NULL */
 };

@@ -22,6 +22,7 @@
 #include "common/tr_tls.h"
 #include "replicator/repl_gcache.h"
 #include "replicator/repl_group.h"
+#include "replicator/repl_istdeps.h"
 #include "replicator/repl_options.h"
 #include "replicator/repl_vrec.h"
 #include "replicator/repl_node_impl.h"
@@ -625,7 +626,8 @@ static int64_t ahead_wake_at(const struct ist_ahead *a)
  * handed over: memory stays bounded however long the range, and the donor waits in its send
  * meanwhile (not after the last part: the donor hears the end at once). NULL, or why it
  * stopped (the transfer ended elsewhere, out of memory). */
-static const char *hand_over(struct ist_recv *j, struct ist_part *pt, struct ist_ahead *ah, bool last_part)
+static const char *hand_over(struct ist_recv *j, struct ist_part *pt, struct ist_ahead *ah,
+                             struct repl_istdeps *deps, bool last_part)
 {
     if (!pt->n) return NULL;
     int64_t last = pt->recs[pt->n - 1].seqno;
@@ -653,6 +655,12 @@ static const char *hand_over(struct ist_recv *j, struct ist_part *pt, struct ist
             break;
         }
         ahead_taken(ah, in.ist_taken);
+        if (in.ist_taken >= j->first) {
+            /* an applier took a record of this stream, so the monitors restarted at the range
+             * (REPL_ACT_RESET comes first): what they call committed is of this history */
+            int64_t done = repl_monitor_last_left(n->apply_mon);
+            repl_istdeps_committed(deps, done < in.ist_taken ? done : in.ist_taken);
+        }
         if (ah->bytes <= IST_AHEAD) break;
         /* asleep until an applier takes the record that brings it under the bound (the
          * applier's loop signals, repl_driver.c); the timeout only rechecks that the transfer
@@ -679,6 +687,8 @@ static const char *receive(struct ist_recv *j)
     struct ist_part pt = {0};
     struct ist_ahead ah = {0};
     c->rb = malloc(IST_READ_AHEAD); /* without it, one read per header and one per body */
+    struct repl_istdeps *deps = repl_istdeps_new(j->first); /* NULL: applied one by one */
+    if (!deps) tr_warn("IST: no memory to find what each write-set depends on: applying one at a time");
     const char *why = NULL;
     int64_t t_last = tr_now_ns(), t0 = t_last;
     uint64_t bytes = 0;
@@ -691,7 +701,7 @@ static const char *receive(struct ist_recv *j)
             tr_info("Receiving IST: %zu of %zu actions", k, total);
         }
         if (pt.n == IST_PART_RECS || pt.bytes >= IST_PART_BYTES) {
-            if ((why = hand_over(j, &pt, &ah, false))) break;
+            if ((why = hand_over(j, &pt, &ah, deps, false))) break;
         }
         if (!pt.recs && !(pt.recs = calloc(IST_PART_RECS, sizeof *pt.recs))) {
             why = "out of memory";
@@ -712,6 +722,7 @@ static const char *receive(struct ist_recv *j)
         struct repl_ist_rec *r = &pt.recs[pt.n];
         *r = (struct repl_ist_rec){.seqno = j->first + (int64_t)k};
         if (rh[0] == IST_KIND_SKIP) {
+            repl_istdeps_set(deps, r);
             pt.n++;
             continue;
         }
@@ -743,13 +754,16 @@ static const char *receive(struct ist_recv *j)
             repl_ws_decode(ws, CERT_WS_MAX_SIZE); /* outside the lock; the core checks the result */
             r->ws = ws;
         }
+        repl_istdeps_set(deps, r); /* outside the lock, as the records come */
         pt.n++;
         pt.bytes += len;
         bytes += len;
     }
-    if (!why) why = hand_over(j, &pt, &ah, true); /* the last part */
+    if (!why) why = hand_over(j, &pt, &ah, deps, true); /* the last part */
     repl_ist_recs_free(pt.recs, pt.n); /* a part cut short: dropped */
     free(ah.q);
+    double dist = repl_istdeps_distance(deps);
+    repl_istdeps_free(deps);
     free(c->rb);
     c->rb = NULL;
     if (why) {
@@ -759,8 +773,9 @@ static const char *receive(struct ist_recv *j)
     bool tls = c->tls != NULL;
     conn_close(c); /* the donor waits for this end: all of it arrived */
     double secs = (double)(tr_now_ns() - t0) / TR_NS_PER_SEC;
-    tr_info("IST received: %zu actions (%lld..%lld), %.1f MB in %.3f s%s", total, (long long)j->first,
-            (long long)j->last, (double)bytes / 1e6, secs, tls ? " over TLS" : "");
+    tr_info("IST received: %zu actions (%lld..%lld), %.1f MB in %.3f s%s; dependency distance %.1f",
+            total, (long long)j->first, (long long)j->last, (double)bytes / 1e6, secs,
+            tls ? " over TLS" : "", dist);
     return NULL;
 }
 

@@ -190,6 +190,11 @@ void nck_free(void);
  * VIEW). */
 void nck_ordered(struct nsim *m, int i, const tr_uuid *history, int64_t seqno, uint64_t ws,
                  int verdict, int64_t floor, bool ist, const struct repl_view *v);
+/* Node's live certification made write-set seqno wait for depends (the first one counts). */
+void nck_live_depends(const tr_uuid *history, int64_t seqno, int64_t depends);
+/* An IST record of donor's lets seqno apply once depends has committed: never earlier than the
+ * live certification let it (repl_istdeps). */
+void nck_ist_depends(struct nsim *m, int donor, const tr_uuid *history, int64_t seqno, int64_t depends);
 /* write-set number ws (a piece of transaction trx) was built by node `src` (identity self) on
  * rows (bit mask) with last_seen; frag: its fragment number in a stream */
 void nck_ws_built(uint64_t ws, uint64_t trx, enum ns_piece piece, int frag, int src, const tr_uuid *self,

@@ -18,6 +18,8 @@ struct rec {
     uint8_t applied;       /* the stores that applied it (bit per node) */
     uint8_t verdict;
     int8_t who; /* the first node that decided it */
+    bool has_dep;   /* dep: what certification made it wait for, as ordered live */
+    int64_t dep;
     struct repl_view *view; /* a primary view: as the first node installed it */
 };
 
@@ -574,4 +576,20 @@ void nck_final(struct nsim *m)
                                 t, w->seqno, i);
         }
     }
+}
+
+void nck_live_depends(const tr_uuid *history, int64_t seqno, int64_t depends)
+{
+    struct rec *r = rec_at(hist_of(history), seqno);
+    if (!r || r->has_dep) return;
+    r->has_dep = true;
+    r->dep = depends;
+}
+
+void nck_ist_depends(struct nsim *m, int donor, const tr_uuid *history, int64_t seqno, int64_t depends)
+{
+    struct rec *r = rec_at(hist_of(history), seqno);
+    if (r && r->has_dep && depends < r->dep)
+        chk_fail(&m->net, "seqno %" PRId64 ": an IST from n%d lets it apply after %" PRId64
+                          ", but certification made it wait for %" PRId64, seqno, donor, depends, r->dep);
 }

@@ -13,6 +13,7 @@
 #include "common/tr_log.h"
 #include "replicator/repl_msg.h"
 #include "replicator/repl_members.h"
+#include "replicator/repl_istdeps.h"
 #include "replicator/repl_vrec.h"
 #include "tests/sim/nsim.h"
 
@@ -438,8 +439,9 @@ static void xfer_free_recs(struct ns_xfer *x)
 
 /* The donor's sender reads its pinned range from the store; here at once, since the donor's
  * core (which owns the simulated store) may be gone by the time the stream arrives. */
-static void ist_read(struct ns_xfer *x)
+static void ist_read(struct nsim *m, struct ns_xfer *x, const tr_uuid *history)
 {
+    struct repl_istdeps *deps = repl_istdeps_new(x->act.seqno); /* as the receiver */
     int64_t n = x->act.depends - x->act.seqno + 1;
     x->recs = n > 0 ? calloc((size_t)n, sizeof *x->recs) : NULL;
     x->recs_lost = n > 0 && !x->recs;
@@ -459,10 +461,14 @@ static void ist_read(struct ns_xfer *x)
             x->recs_lost = true;
             break;
         }
-        x->recs[x->nrecs].seqno = s;
-        x->recs[x->nrecs].view = v;
-        x->recs[x->nrecs++].ws = ws;
+        struct repl_ist_rec *r = &x->recs[x->nrecs++];
+        r->seqno = s;
+        r->view = v;
+        r->ws = ws;
+        repl_istdeps_set(deps, r);
+        if (ws) nck_ist_depends(m, x->donor, history, s, r->depends);
     }
+    repl_istdeps_free(deps);
     free(buf);
     repl_gcache_unpin(x->act.pin);
     x->act.pin = NULL;
@@ -495,6 +501,7 @@ static void route(struct nsim *m, struct ns_node *nd, struct repl_act *a)
     case REPL_ACT_SKIP:
         nck_ordered(m, i, h, a->seqno, a->ws ? ws_no(a->ws) : 0, a->kind == REPL_ACT_APPLY || a->ok ? 1 : 2,
                     in.cert_floor, !a->ws, NULL);
+        if (a->kind == REPL_ACT_APPLY && a->seqno > nd->ist_last) nck_live_depends(h, a->seqno, a->depends);
         qpush(nd, a);
         return;
     case REPL_ACT_VIEW:
@@ -591,7 +598,7 @@ static void route(struct nsim *m, struct ns_node *nd, struct repl_act *a)
         x->at = m->net.now + 5 * SIM_MS + ns_rand(m) % (200 * SIM_MS);
         x->act = *a;
         memset(a, 0, sizeof *a);
-        ist_read(x);
+        ist_read(m, x, repl_core_group(nd->core));
         TRACE(m, "n%d sends IST %" PRId64 "..%" PRId64 " to n%d", i, x->act.seqno, x->act.depends, x->joiner);
         return;
     }

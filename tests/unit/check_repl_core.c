@@ -11,6 +11,7 @@
 #include "certification/cert_ws.h"
 #include "common/tr_log.h"
 #include "replicator/repl_core.h"
+#include "replicator/repl_istdeps.h"
 #include "replicator/repl_msg.h"
 #include "replicator/repl_vrec.h"
 
@@ -462,6 +463,7 @@ static struct repl_ev ist_part_of(const struct repl_act *s, int64_t from, int64_
         int kind = repl_gcache_read(s->pin, q, &buf, &cap, &len);
         ck_assert_int_ge(kind, 0);
         in.ist[k].seqno = q;
+        in.ist[k].depends = q - 1; /* as a receiver without its scratch index (repl_istdeps) */
         if (kind == 2) { /* a view */
             in.ist[k].view = repl_vrec_decode(buf, len, q);
             ck_assert_ptr_nonnull(in.ist[k].view);
@@ -548,6 +550,62 @@ END_TEST
 /* The records go to the appliers as they arrive, part by part, after the monitors restart at
  * the joiner's own position; the appliers' progress through them is what the receiver reads
  * ahead of; the node is JOINED only once the whole range has come. */
+/* A decoded write-set of node i on row (0: no key) with flags, as an IST receiver holds it. */
+static struct repl_ws *ist_ws(int i, char row, int64_t last_seen, uint32_t flags)
+{
+    size_t len;
+    uint64_t id;
+    uint8_t *buf = ws_flags_of(i, row, last_seen, flags, 0, &len, &id);
+    struct repl_ws *ws = repl_ws_new(buf, len);
+    ck_assert_ptr_nonnull(ws);
+    ck_assert_int_eq(repl_ws_decode(ws, CERT_WS_MAX_SIZE), 0);
+    return ws;
+}
+
+/* The joiner's scratch certification of an IST range (repl_istdeps): a write-set waits for the
+ * last one on its rows, a view or no-work seqno for everything, a TOI and a stream's piece for
+ * the one before, one the index cannot judge holds back everything after it. */
+START_TEST(core_ist_depends_from_scratch_index)
+{
+    two_node_group();
+    const uint32_t whole = REPL_F_TRX_START | REPL_F_TRX_END;
+    struct { char row; int node; int64_t seen; uint32_t flags; bool view; int64_t want; } c[] = {
+        {'a', 0, 9, whole, false, 9},                     /* 10: nothing before the range */
+        {'b', 1, 9, whole, false, 9},                     /* 11 */
+        {'a', 0, 10, whole, false, 10},                   /* 12: after 10, same row */
+        {'c', 1, 12, whole, false, 9},                    /* 13: a row of its own */
+        {0, 0, 0, 0, true, 13},                           /* 14: a view */
+        {'d', 1, 14, whole, false, 14},                   /* 15: after the view */
+        {'e', 0, 15, whole | REPL_F_ISOLATION, false, 15},/* 16: TOI */
+        {'f', 1, 16, REPL_F_TRX_START, false, 16},        /* 17: a stream's first piece */
+        {'g', 0, 17, whole, false, 16},                   /* 18: after the TOI only */
+        {'g', 1, 17, whole, false, 18},                   /* 19: conflicts with 18 here */
+        {'h', 0, 19, whole, false, 19},                   /* 20: everything waits for 19 */
+    };
+    struct repl_istdeps *d = repl_istdeps_new(10);
+    ck_assert_ptr_nonnull(d);
+    for (size_t k = 0; k < sizeof c / sizeof c[0]; k++) {
+        struct repl_ist_rec r = {.seqno = 10 + (int64_t)k};
+        if (!c[k].view) r.ws = ist_ws(c[k].node, c[k].row, c[k].seen, c[k].flags);
+        repl_istdeps_set(d, &r);
+        ck_assert_msg(r.depends == c[k].want, "seqno %lld: depends %lld, expected %lld",
+                      (long long)r.seqno, (long long)r.depends, (long long)c[k].want);
+        repl_ws_unref(r.ws);
+    }
+    /* committed up to 20: a write-set that saw less cannot be judged, so it waits for 20 */
+    repl_istdeps_committed(d, 20);
+    struct repl_ist_rec r = {.seqno = 21, .ws = ist_ws(1, 'z', 5, whole)};
+    repl_istdeps_set(d, &r);
+    ck_assert_int_eq(r.depends, 20);
+    repl_ws_unref(r.ws);
+    repl_istdeps_free(d);
+    /* without an index (out of memory): one after the other */
+    struct repl_ist_rec q = {.seqno = 30};
+    repl_istdeps_set(NULL, &q);
+    ck_assert_int_eq(q.depends, 29);
+}
+END_TEST
+
 START_TEST(core_ist_applied_as_received)
 {
     struct repl_act *s = ist_alone_n3_at_3();
@@ -1680,6 +1738,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, core_success_loses_vote_galera_words);
     tcase_add_test(tc, core_donor_restarted_not_asked_again);
     tcase_add_test(tc, core_vote_survives_nonprimary);
+    tcase_add_test(tc, core_ist_depends_from_scratch_index);
     tcase_add_test(tc, core_closed_with_vote_undecided_is_corrupt);
     suite_add_tcase(s, tc);
     return s;
