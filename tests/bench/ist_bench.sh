@@ -10,7 +10,13 @@
 # write-sets per second over that time. One line each: "ist_bench PROVIDER GAP SECONDS RATE".
 # IST_BENCH_REPEAT=K restarts n2 K times from a copy of its stopped directory, taken before the
 # first start, so that one gap (minutes at 10^6) serves K timings of the same IST.
-# IST_BENCH_PERF=PREFIX records a system-wide profile (perf record -g -a) during each timed start.
+# IST_BENCH_PERF=PREFIX records a system-wide profile (perf record -g -a) during each timed start
+# (IST_BENCH_PERF_ARGS: its event options, default "-F 499"; "-e sched:sched_switch" for waits).
+# IST_BENCH_GAP=sysbench makes the gap with sysbench oltp_write_only (8 clients, 8 tables of
+# 100 000 rows made while n2 still runs; one write-set per event: four row changes on random rows)
+# instead of single-row INSERTs at the end of one table.
+# IST_BENCH_APPLIERS=K sets wsrep_slave_threads=K on both nodes (default 1, MariaDB's default):
+# with more, each provider applies the IST range in parallel as far as its dependencies allow.
 set -u
 GAPS=${1:?usage: ist_bench.sh GAP[,GAP...] PROVIDER_SO...}
 shift
@@ -25,7 +31,8 @@ export MDB_READY_POLL=0.05
 # that producing the gap does not dominate the run (the joiner's apply is measured, not this).
 export MDB_PROVIDER_OPTIONS="gmcast.listen_addr=tcp://127.0.0.1:{GCOMM};ist.recv_addr=127.0.0.1:{IST};gcache.size=1G"
 export MDB_EXTRA_CNF="innodb_flush_log_at_trx_commit=2
-innodb_buffer_pool_size=256M"
+innodb_buffer_pool_size=256M
+wsrep_slave_threads=${IST_BENCH_APPLIERS:-1}"
 SST=${IST_BENCH_SST:-rsync}
 
 lc() { mdb_status "$1" wsrep_last_committed; }
@@ -38,12 +45,33 @@ gap() {
     timeout 900 "$MDB_CLIENT" --no-defaults --protocol=socket -S "$(mdb_dir n1)/mysqld.sock" -uroot
 }
 
+GAP=${IST_BENCH_GAP:-insert}
+SB_TABLES=8
+sb() { # ARGS...: sysbench oltp_write_only on n1
+  sysbench oltp_write_only --db-driver=mysql --mysql-socket="$(mdb_dir n1)/mysqld.sock" \
+    --mysql-user=root --mysql-db=sbtest --tables=$SB_TABLES --table-size=100000 --rand-type=uniform "$@"
+}
+# the tables the gap writes, for the checksums: "a, b, ..."
+gap_tables() {
+  if [ "$GAP" = sysbench ]; then seq -f 'sbtest.sbtest%g' -s ', ' 1 "$SB_TABLES"; else echo b.t; fi
+}
+
 run_one() { # PROVIDER GAP
   local provider=$1 n=$2 target t0 t1 ms
   mdb_cluster "$provider" n1 n2 || { echo "ist_bench: cluster of 2 on $provider failed" >&2; return 1; }
-  mdb_sql n1 "CREATE DATABASE b; CREATE TABLE b.t (id INT PRIMARY KEY, k INT, pad VARCHAR(128))"
+  if [ "$GAP" = sysbench ]; then
+    mdb_sql n1 "CREATE DATABASE sbtest" && sb --threads=2 prepare >"$MDB_ROOT/sb-prepare.log" 2>&1 ||
+      { echo "ist_bench: sysbench prepare failed" >&2; return 1; }
+    while [ "$(lc n2)" -lt "$(lc n1)" ]; do sleep 0.2; done # n2 stops with the tables
+  else
+    mdb_sql n1 "CREATE DATABASE b; CREATE TABLE b.t (id INT PRIMARY KEY, k INT, pad VARCHAR(128))"
+  fi
   mdb_stop n2 120 || return 1
-  gap "$n" || { echo "ist_bench: writing the gap failed" >&2; return 1; }
+  if [ "$GAP" = sysbench ]; then
+    sb --threads=8 --events="$n" --time=0 run >"$MDB_ROOT/sb-gap.log" 2>&1
+  else
+    gap "$n"
+  fi || { echo "ist_bench: writing the gap failed" >&2; return 1; }
   local r repeat=${IST_BENCH_REPEAT:-1} d2 saved
   d2=$(mdb_dir n2)
   saved="$MDB_ROOT/n2.saved"
@@ -57,7 +85,8 @@ run_one() { # PROVIDER GAP
     t0=$(date +%s%N)
     mdb_start n2
     if [ -n "${IST_BENCH_PERF:-}" ]; then # IST_BENCH_PERF=PREFIX: perf record -g -a (both nodes), 20 s
-      perf record -F 499 -g -a -o "$IST_BENCH_PERF-$(basename "$provider" .so)-$n-$r.data" \
+      # shellcheck disable=SC2086 # the options split into words
+      perf record ${IST_BENCH_PERF_ARGS:--F 499} -g -a -o "$IST_BENCH_PERF-$(basename "$provider" .so)-$n-$r.data" \
         -- sleep "${IST_BENCH_PERF_SECS:-20}" >/dev/null 2>&1 &
     fi
     mdb_wait_ready n2 1800 || return 1
@@ -66,8 +95,18 @@ run_one() { # PROVIDER GAP
     ms=$(((t1 - t0) / 1000000))
     grep -aq "Receiving IST\|IST received\|receiving IST" "$d2/error.log" ||
       echo "ist_bench: warning: no IST line in n2's log (a full SST?)" >&2
-    printf 'ist_bench %s %d %d.%03d %d %s\n' "$(basename "$provider")" "$n" $((ms / 1000)) $((ms % 1000)) \
-      $((n * 1000 / (ms > 0 ? ms : 1))) "$SST"
+    printf 'ist_bench %s %d %d.%03d %d %s %s appliers=%s\n' "$(basename "$provider")" "$n" $((ms / 1000)) \
+      $((ms % 1000)) $((n * 1000 / (ms > 0 ? ms : 1))) "$SST" "$GAP" "${IST_BENCH_APPLIERS:-1}"
+    # untimed: how parallel the joiner applied (Galera's names: 1.0 is one at a time)
+    echo "ist_bench: n2 wsrep_apply_window $(mdb_status n2 wsrep_apply_window)" \
+      "wsrep_apply_oooe $(mdb_status n2 wsrep_apply_oooe)" \
+      "wsrep_commit_window $(mdb_status n2 wsrep_commit_window)" >&2
+    # untimed: the joiner holds what the donor holds (parallel apply must not reorder a row)
+    local c1 c2 tables
+    tables=$(gap_tables)
+    c1=$(mdb_sql n1 "CHECKSUM TABLE $tables") c2=$(mdb_sql n2 "CHECKSUM TABLE $tables")
+    [ -n "$c1" ] && [ "$c1" = "$c2" ] ||
+      { echo "ist_bench: n2's table differs from n1's after IST: '$c2' against '$c1'" >&2; return 1; }
     if [ -n "${IST_BENCH_LOGS:-}" ]; then # IST_BENCH_LOGS=DIR keeps both error logs of each run
       mkdir -p "$IST_BENCH_LOGS"
       for x in n1 n2; do
