@@ -502,11 +502,13 @@ static int two_leave_variant(uint64_t k, bool verbose)
         sim_run_until(&s, s.now + 10 * SIM_MS);
     bool whole = !sim_failed(&s) && all_primary_together(&s, why2, sizeof why2);
     int rc = !rest || !whole;
+    char held_s[48] = "";
+    if (slow >= 0) snprintf(held_s, sizeof held_s, ", n%d's frames held %.0f ms", slow, (double)hold / 1e6);
     if (rc || verbose)
-        printf("two-leave variant %" PRIu64 " (%d nodes, leaders n%d, leaving n%d then n%d after %.1f ms%s, slow n%d "
-               "for %.0f ms): rest primary=%d after %.0f ms%s%s; whole again=%d%s%s\n",
-               k, n, L, a, b, (double)off / 1e6, a == L || b == L ? ", leader leaves" : "", slow, (double)hold / 1e6,
-               rest, dt, rest ? "" : ": ", rest ? "" : why, whole, whole ? "" : ": ", whole ? "" : why2);
+        printf("two-leave variant %" PRIu64 " (%d nodes, leader n%d, leaving n%d then n%d after %.1f ms%s%s): rest "
+               "primary=%d %.0f ms after the first leave%s%s; whole again=%d%s%s\n",
+               k, n, L, a, b, (double)off / 1e6, a == L || b == L ? ", leader leaves" : "", held_s, rest, dt,
+               rest ? "" : ": ", rest ? "" : why, whole, whole ? "" : ": ", whole ? "" : why2);
     if (sim_failed(&s)) printf("  invariant: %s\n", s.fail);
     if (verbose) tr_log_set_sink(quiet_sink);
     sim_free(&s);
