@@ -281,6 +281,7 @@ void gc_core_recv(gc_core *c, int link, const uint8_t *buf, size_t len)
         l->bulk_recv++;
         release_held(c, l);
     }
+    if (c->leave_req) gc_leave_poll(c); /* the view our leave waited for may be established now */
     stats_track(c);
 }
 
@@ -317,6 +318,7 @@ static void tick(gc_core *c)
     }
     gc_dial(c, t);
     gc_evict_tick(c, t);
+    gc_leave_poll(c);
     gc_evaluate(c, t);
     gc_send_ack(c, true);
 }
@@ -429,7 +431,7 @@ void gc_core_start(gc_core *c)
 
 int gc_core_broadcast(gc_core *c, const void *buf, size_t len)
 {
-    if (c->left || c->state == GC_ST_LEAVING) return -ESHUTDOWN;
+    if (c->left || c->leave_req) return -ESHUTDOWN;
     /* while the application still has its primary view (a change runs, or the new view is not
      * established yet) the message waits in the pending queue: the change ends in a view that
      * continues (it is sent then), or in a non-primary view first (it is dropped, and the
@@ -459,9 +461,26 @@ int gc_core_broadcast(gc_core *c, const void *buf, size_t len)
     return 0;
 }
 
-void gc_core_leave(gc_core *c)
+/* A leave waits while a view change this node takes part in runs, and until the primary view it
+ * ends in is established (bounded by t_change): a member that left in between took its
+ * acknowledgement with it, the view never established, and the next change decided over the view
+ * before, in which the leaver of the change's own gather was no longer there to count as "left"
+ * (two members of three that stop at once left the third non-primary: docs/design/gcomm.md,
+ * "Graceful leave"). */
+static bool leave_must_wait(const gc_core *c, uint64_t t)
 {
-    if (c->left || c->state == GC_ST_LEAVING) return;
+    if (t - c->leave_req_time >= c->t_change || c->evicted) return false;
+    /* the gatherer counts us present once it has our STATE (we promised it), and so does our own
+     * gather; only a member of a primary component counts in the next one's quorum (a joiner
+     * does not). Without a promise the next gather gets our leaving STATE. */
+    if (c->state == GC_ST_GATHER || (c->state == GC_ST_CHANGE && c->promise_peer >= 0))
+        return c->has_prim && !c->recovered;
+    return c->state == GC_ST_NORMAL && c->cur.primary && !c->established;
+}
+
+void gc_leave_poll(gc_core *c)
+{
+    if (!c->leave_req || c->left || c->state == GC_ST_LEAVING || leave_must_wait(c, gc_now(c))) return;
     if (c->state == GC_ST_GATHER) gc_gather_clear(c);
     gc_stop_supporting(c);
     gc_pend_drop_all(c);
@@ -478,6 +497,14 @@ void gc_core_leave(gc_core *c)
             }
     gc_send_heartbeats(c, gc_now(c));
     if (!sent) gc_finish_leave(c);
+}
+
+void gc_core_leave(gc_core *c)
+{
+    if (c->left || c->leave_req) return;
+    c->leave_req = true;
+    c->leave_req_time = gc_now(c);
+    gc_leave_poll(c);
     stats_track(c);
 }
 

@@ -101,6 +101,8 @@ uint64_t gc_core_tick_interval(const gc_core *c);
 int gc_core_broadcast(gc_core *c, const void *buf, size_t len);
 /* Own messages not yet delivered (gc_stats.pending), cheaply. */
 uint64_t gc_core_pending(const gc_core *c);
+/* A graceful leave: LEAVE to all at once, or, while a view change that counts us runs, once its
+ * primary view is established (at most t_change later); broadcasts fail from the call on. */
 void gc_core_leave(gc_core *c);
 bool gc_core_has_left(const gc_core *c);
 void gc_core_set_weight(gc_core *c, uint8_t weight);

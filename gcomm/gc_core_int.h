@@ -197,7 +197,9 @@ struct gc_core {
     bool retain_wait;        /* pending messages wait for the log to shrink below the retain limit */
     bool sending, send_more; /* gc_send_pending runs / was asked again meanwhile */
     bool bootstrap_req;
-    uint64_t leave_time;
+    bool leave_req;          /* gc_core_leave was called: we leave once no change we take part in runs */
+    uint64_t leave_req_time; /* when it was called */
+    uint64_t leave_time;     /* when we sent LEAVE (state GC_ST_LEAVING) */
 
     uint64_t next_hb, start_t; /* start_t: gc_core_start, for pc.announce_timeout */
     bool gossip; /* learned an address since our last HELLOs: repeat them on every link */
@@ -309,6 +311,8 @@ void gc_leave_normal(gc_core *c, const char *why);
 int gc_desired(gc_core *c, tr_uuid *D);
 bool gc_in_set(const tr_uuid *set, int n, const tr_uuid *u);
 void gc_finish_leave(gc_core *c);
+/* Carries out a requested leave once no view change we take part in runs (gc_core.c). */
+void gc_leave_poll(gc_core *c);
 void gc_apply_start(gc_core *c, const gc_msg *m);
 void gc_on_gather(gc_core *c, struct peer *p, const gc_msg *m);
 void gc_on_start(gc_core *c, struct peer *p, const gc_msg *m);

@@ -428,6 +428,102 @@ static int scenario_leave(void)
     return rc;
 }
 
+/* Two members (or more) shut down cleanly at about the same moment (MariaDB's lifecycle test
+ * "twice": n2 and n3 of 3 stop at once). Galera keeps the rest primary: members that leave
+ * gracefully do not count against the quorum. Variant k (seeded) picks the group size (3 or 5),
+ * which two leave (the leader among them or not), the offset between their LEAVEs (0 to 1.5 s)
+ * and, in some variants, a leaver whose frames to the others are held back for a while (its
+ * STATE comes late or not at all). Each leaver stops (the process exits) once it has left, or
+ * after 5 s as gc_node_leave does. The rest must be one primary view within 5 s, and the whole
+ * group again once the leavers restart. */
+static int two_leave_variant(uint64_t k, bool verbose)
+{
+    struct sim s;
+    int n = k % 4 >= 2 ? 5 : 3;
+    form(&s, n, 7000 + k);
+    if (verbose) {
+        s.verbose = 1;
+        tr_log_set_sink(timed_sink);
+        tr_log_set_debug(1);
+    }
+    int L = leader_of(&s);
+    int a, b;
+    if (k % 2 == 0) { /* the leader leaves too */
+        a = L;
+        b = (L + 1 + (int)(sim_rand(&s) % (uint64_t)(n - 1))) % n;
+    } else {
+        a = (L + 1 + (int)(sim_rand(&s) % (uint64_t)(n - 1))) % n;
+        do b = (L + 1 + (int)(sim_rand(&s) % (uint64_t)(n - 1))) % n; while (b == a);
+    }
+    if (sim_rand(&s) % 2) { int t = a; a = b; b = t; }
+    static const uint64_t offs[] = {0, 100000, 1000000, 5000000, 30000000, 200000000, 600000000, 1500000000};
+    uint64_t off = offs[sim_rand(&s) % (sizeof offs / sizeof offs[0])];
+    /* in every third variant one leaver's frames to every other node wait a while, less than the
+     * others wait before they suspect a silent node (3 keepalive/8 = 375 ms): held longer, it
+     * looks crashed or cut off, its LEAVE may die with the process, and non-primary is right */
+    int slow = k % 3 == 1 ? (sim_rand(&s) % 2 ? a : b) : -1;
+    uint64_t hold = slow >= 0 ? 20 * SIM_MS + sim_rand(&s) % (330 * SIM_MS) : 0;
+    uint64_t t0 = s.now;
+    if (slow >= 0)
+        for (int j = 0; j < n; j++)
+            if (j != slow) sim_set_oneway(&s, slow, j, true);
+    gc_core_leave(s.nodes[a].core);
+    bool bleft = false, held = slow >= 0;
+    uint64_t end = t0 + off + 5 * SIM_SEC;
+    while (!sim_failed(&s) && s.now < end) {
+        if (!bleft && s.now >= t0 + off) { gc_core_leave(s.nodes[b].core); bleft = true; }
+        if (held && s.now >= t0 + hold) {
+            for (int j = 0; j < n; j++) sim_set_oneway(&s, slow, j, false);
+            held = false;
+        }
+        for (int i = 0; i < n; i++) /* the process exits once it has left, or after 5 s */
+            if (s.nodes[i].alive && (i == a || (i == b && bleft)) &&
+                (gc_core_has_left(s.nodes[i].core) || s.now >= t0 + (i == a ? 0 : off) + 5 * SIM_SEC))
+                sim_crash(&s, i);
+        if (!s.nodes[a].alive && !s.nodes[b].alive && !held) break;
+        sim_run_until(&s, s.now + SIM_MS);
+    }
+    if (held)
+        for (int j = 0; j < n; j++) sim_set_oneway(&s, slow, j, false);
+    if (s.nodes[a].alive) sim_crash(&s, a);
+    if (s.nodes[b].alive) sim_crash(&s, b);
+    uint64_t t1 = s.now;
+    char why[160] = "";
+    while (!sim_failed(&s) && !all_primary_together(&s, why, sizeof why) && s.now < t1 + 5 * SIM_SEC)
+        sim_run_until(&s, s.now + 10 * SIM_MS);
+    bool rest = !sim_failed(&s) && all_primary_together(&s, why, sizeof why);
+    double dt = (double)(s.now - t0) / 1e6;
+    /* the leavers come back (MariaDB's test starts them again at once) */
+    sim_node_start(&s, a);
+    sim_node_start(&s, b);
+    uint64_t t2 = s.now;
+    char why2[160] = "";
+    while (!sim_failed(&s) && !all_primary_together(&s, why2, sizeof why2) && s.now < t2 + 30 * SIM_SEC)
+        sim_run_until(&s, s.now + 10 * SIM_MS);
+    bool whole = !sim_failed(&s) && all_primary_together(&s, why2, sizeof why2);
+    int rc = !rest || !whole;
+    char held_s[48] = "";
+    if (slow >= 0) snprintf(held_s, sizeof held_s, ", n%d's frames held %.0f ms", slow, (double)hold / 1e6);
+    if (rc || verbose)
+        printf("two-leave variant %" PRIu64 " (%d nodes, leader n%d, leaving n%d then n%d after %.1f ms%s%s): rest "
+               "primary=%d %.0f ms after the first leave%s%s; whole again=%d%s%s\n",
+               k, n, L, a, b, (double)off / 1e6, a == L || b == L ? ", leader leaves" : "", held_s, rest, dt,
+               rest ? "" : ": ", rest ? "" : why, whole, whole ? "" : ": ", whole ? "" : why2);
+    if (sim_failed(&s)) printf("  invariant: %s\n", s.fail);
+    if (verbose) tr_log_set_sink(quiet_sink);
+    sim_free(&s);
+    return rc;
+}
+
+static int scenario_two_leave(uint64_t first, uint64_t count, bool verbose)
+{
+    int fails = 0;
+    for (uint64_t k = first; k < first + count; k++) fails += two_leave_variant(k, verbose);
+    printf("scenario two graceful leaves at once (3 and 5 nodes, %" PRIu64 " variants from %" PRIu64
+           "): %d failed%s\n", count, first, fails, fails ? " FAIL" : " ok");
+    return fails > 0;
+}
+
 static int scenario_split_brain(void)
 {
     struct sim s;
@@ -987,6 +1083,8 @@ static int scenario_manual_evict(void)
 int main(int argc, char **argv)
 {
     uint64_t seeds = 0, start = 1, one = 0, big = 0, retain = 0;
+    uint64_t two = 0, two_one = 0;
+    bool have_two_one = false;
     bool have_one = false, verbose = false, trace = false, quiet = false, scen = false, evict = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--seeds") && i + 1 < argc) seeds = strtoull(argv[++i], NULL, 10);
@@ -997,13 +1095,19 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--quiet")) quiet = true;
         else if (!strcmp(argv[i], "--scenarios")) scen = true;
         else if (!strcmp(argv[i], "--evict")) evict = true;
+        else if (!strcmp(argv[i], "--two-leave") && i + 1 < argc) two = strtoull(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--two-leave-variant") && i + 1 < argc) {
+            two_one = strtoull(argv[++i], NULL, 10);
+            have_two_one = true;
+        }
         else if (!strcmp(argv[i], "--big-mib") && i + 1 < argc) big = strtoull(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--slow-member") && i + 1 < argc) { /* retain limit in bytes, 0: none */
             retain = strtoull(argv[++i], NULL, 10);
             if (!retain) retain = UINT64_MAX;
         } else {
             fprintf(stderr, "usage: trireme-sim [--seeds N [--start S]] [--seed S [--verbose]] [--scenarios] "
-                            "[--big-mib M] [--slow-member LIMIT] [--evict] [--quiet]\n");
+                            "[--big-mib M] [--slow-member LIMIT] [--evict] [--quiet]\n"
+                            "       [--two-leave N [--start S]] [--two-leave-variant K]\n");
             return 2;
         }
     }
@@ -1028,6 +1132,7 @@ int main(int argc, char **argv)
         fails += scenario_isolate_leader();
         fails += scenario_recovery();
         fails += scenario_leave();
+        fails += scenario_two_leave(0, 200, false);
         fails += scenario_split_brain();
         fails += scenario_weight();
         fails += scenario_rejoin_bootstrapped();
@@ -1048,6 +1153,8 @@ int main(int argc, char **argv)
         fails += scenario_big(big);
     }
     if (retain) fails += scenario_slow_member(retain);
+    if (two) fails += scenario_two_leave(start, two, false);
+    if (have_two_one) fails += two_leave_variant(two_one, true);
     if (evict && !scen) { /* the eviction scenarios alone */
         fails += scenario_auto_evict(3);
         fails += scenario_auto_evict(0);

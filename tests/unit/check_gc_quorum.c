@@ -63,6 +63,19 @@ static struct gc_report *report(int k, const gc_view *prim, uint64_t log_end)
     return r;
 }
 
+/* A reporter k that applied the START of v (pending: not seen established), whose log continues
+ * estab, and that acknowledged both. */
+static struct gc_report *pending_report(int k, const gc_view *v, const gc_view *estab, uint64_t log_end)
+{
+    struct gc_report *r = report(k, v, log_end);
+    r->flags |= GC_STATE_PENDING | GC_STATE_HAS_ESTAB;
+    r->estab = *estab;
+    r->acked[0] = estab->id.epoch;
+    r->acked[1] = v->id.epoch;
+    r->nacked = 2;
+    return r;
+}
+
 static struct gc_decide_in in_(void)
 {
     struct gc_decide_in in = {.r = rp, .n = nrep, .now = NOW, .since = NOW - 10 * MS, .patience = 125 * MS,
@@ -210,6 +223,37 @@ START_TEST(leavers_count_as_left)
 }
 END_TEST
 
+/* Two of three leave one after the other (docs/design/gcomm.md section 8, "A leave waits for the
+ * change it takes part in"). 1 left; 3 gathered V = {2,3} with 1's leaving STATE, and the decision
+ * over the next change counts only what its own gather collected. */
+START_TEST(leave_counts_only_in_the_gather_that_collected_it)
+{
+    reset();
+    int k3[] = {1, 2, 3}, k2[] = {2, 3};
+    gc_view P = view(5, k3, 3, NULL), V = view(6, k2, 2, NULL);
+    /* 2 left before it acknowledged V: V is ruled out, the decision is over P again, where 1's
+     * leave (collected by V's gather) is not in: 2*1 + 1 > 3 is false */
+    struct gc_report *a = pending_report(3, &V, &P, 40);
+    a->njoint = 3;
+    for (int i = 0; i < 3; i++) a->joint[i] = (gc_joint){P.m[i].uuid, 1, (uint8_t)(i == 0)};
+    report(2, &P, 40)->flags |= GC_STATE_LEAVING;
+    struct gc_decide_in in = in_();
+    struct gc_decision d;
+    gc_quorum_decide(&in, &d);
+    ck_assert_uint_eq(d.P->id.epoch, 5);
+    ck_assert(!d.primary);
+    /* 2 waited until V was established, then left: the decision is over V, 2*1 + 1 > 2 */
+    reset();
+    report(3, &V, 40)->nacked = 1;
+    struct gc_report *b = report(2, &V, 40);
+    b->flags |= GC_STATE_LEAVING;
+    in = in_();
+    gc_quorum_decide(&in, &d);
+    ck_assert_uint_eq(d.P->id.epoch, 6);
+    ck_assert(d.primary);
+}
+END_TEST
+
 START_TEST(weights_of_the_last_primary_view)
 {
     reset();
@@ -331,12 +375,7 @@ START_TEST(pending_view_ruled_out_falls_back)
     gc_view E = view(5, k3, 3, NULL), V = view(6, k4, 4, NULL);
     /* V was started by 1 and applied by 1 only; 2 and 3 report E and never acked V; 4 is missing:
      * at most 1 + 1 of 4 can have acked V, so V was never established and E is the last one */
-    struct gc_report *a = report(1, &V, 40);
-    a->flags |= GC_STATE_PENDING | GC_STATE_HAS_ESTAB;
-    a->estab = E;
-    a->acked[1] = 6;
-    a->acked[0] = 5;
-    a->nacked = 2;
+    pending_report(1, &V, &E, 40);
     report(2, &E, 40);
     report(3, &E, 40);
     struct gc_decide_in in = in_();
@@ -461,6 +500,7 @@ static Suite *suite(void)
     tcase_add_test(t, minority_is_not_primary);
     tcase_add_test(t, split_brain_needs_ignore_sb);
     tcase_add_test(t, leavers_count_as_left);
+    tcase_add_test(t, leave_counts_only_in_the_gather_that_collected_it);
     tcase_add_test(t, weights_of_the_last_primary_view);
     tcase_add_test(t, heavy_member_gone_holds_quorum);
     tcase_add_test(t, restarted_incarnation_is_not_present);
