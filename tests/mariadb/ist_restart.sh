@@ -8,6 +8,8 @@
 # sends a snapshot request, which carries the node's position too; the donor's write-set store
 # holds the gap, so its script runs with --bypass and copies nothing ("rsync IST completed on
 # joiner"), and the gap comes by IST ("Receiving IST: N write-sets"). Checksums equal everywhere.
+# Four appliers: the gap's write-sets apply in parallel where they do not touch the same rows,
+# and each UPDATE of a row inserted in the gap must wait for its INSERT (replication.md §6).
 set -u
 PROVIDER=${1:?usage: ist_restart.sh PROVIDER_SO}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -15,6 +17,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/../scripts/lib-mariadb.sh"
 DEADLINE=${DEADLINE:-500}
 export MDB_SQL_TIMEOUT=${MDB_SQL_TIMEOUT:-30}
+export MDB_EXTRA_CNF="wsrep_slave_threads=4"
 NODES="n1 n2 n3"
 # shellcheck source-path=SCRIPTDIR source=../scripts/lib-check.sh
 source "$HERE/../scripts/lib-check.sh"
@@ -53,10 +56,13 @@ rejoin() {
   fi
   echo "n3 grastate.dat: seqno $(mdb_grastate n3 seqno)"
   wait_for 30 two_left || fail "n1 and n2 did not see n3 leave within 30 s"
-  for k in $(seq 1 50); do
+  for k in $(seq 1 50); do # each UPDATE is the next seqno after its row's INSERT, from the other node
     n=n$((k % 2 + 1))
     mdb_sql "$n" "INSERT INTO ist.t VALUES ($((ROWS + k)), '$how-$n', REPEAT('x', 200))" ||
       fail "$n: INSERT while n3 is away"
+    n=n$(((k + 1) % 2 + 1))
+    mdb_sql "$n" "UPDATE ist.t SET v = CONCAT(v, '-u$k') WHERE id = $((ROWS + k))" ||
+      fail "$n: UPDATE of a row n3 misses"
   done
   ROWS=$((ROWS + 50))
   mdb_sql n2 "UPDATE ist.t SET v = CONCAT(v, '-$how') WHERE id <= 20" || fail "n2: UPDATE while n3 is away"
