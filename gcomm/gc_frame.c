@@ -2,6 +2,7 @@
  * A frame is rejected before its payload is buffered if its length exceeds the limit. */
 #include "gcomm/gc_frame.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,18 +24,30 @@ void gc_frame_header(uint8_t hdr[GC_FRAME_HDR], const uint8_t *payload, size_t l
     put32(hdr + 4, tr_crc32c(0, payload, len));
 }
 
-enum gc_frame_rc gc_frame_parse(const uint8_t *buf, size_t avail, size_t max_payload,
-                                const uint8_t **payload, size_t *plen, size_t *consumed)
+static enum gc_frame_rc parse(const uint8_t *buf, size_t avail, size_t max_payload, const uint8_t **payload,
+                              size_t *plen, size_t *consumed, bool crc)
 {
     if (avail < GC_FRAME_HDR) return GC_FRAME_MORE;
     uint32_t len = get32(buf);
     if (len > max_payload || len > GC_FRAME_MAX_PAYLOAD || len == 0) return GC_FRAME_TOO_BIG;
     if (avail - GC_FRAME_HDR < len) return GC_FRAME_MORE;
-    if (tr_crc32c(0, buf + GC_FRAME_HDR, len) != get32(buf + 4)) return GC_FRAME_BAD_CRC;
+    if (crc && tr_crc32c(0, buf + GC_FRAME_HDR, len) != get32(buf + 4)) return GC_FRAME_BAD_CRC;
     *payload = buf + GC_FRAME_HDR;
     *plen = len;
     *consumed = GC_FRAME_HDR + (size_t)len;
     return GC_FRAME_OK;
+}
+
+enum gc_frame_rc gc_frame_parse(const uint8_t *buf, size_t avail, size_t max_payload,
+                                const uint8_t **payload, size_t *plen, size_t *consumed)
+{
+    return parse(buf, avail, max_payload, payload, plen, consumed, true);
+}
+
+enum gc_frame_rc gc_frame_parse_authed(const uint8_t *buf, size_t avail, size_t max_payload,
+                                       const uint8_t **payload, size_t *plen, size_t *consumed)
+{
+    return parse(buf, avail, max_payload, payload, plen, consumed, false);
 }
 
 void gc_reasm_reset(gc_reasm *r)

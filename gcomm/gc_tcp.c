@@ -668,7 +668,9 @@ static void on_readable(gc_node *n, struct conn *c)
         while (off < c->inlen) {
             const uint8_t *payload;
             size_t plen, used;
-            enum gc_frame_rc rc = gc_frame_parse(c->in + off, c->inlen - off, maxp, &payload, &plen, &used);
+            /* TLS: the record's tag authenticated these bytes; the frame CRC would only repeat it */
+            enum gc_frame_rc rc = c->tls ? gc_frame_parse_authed(c->in + off, c->inlen - off, maxp, &payload, &plen, &used)
+                                         : gc_frame_parse(c->in + off, c->inlen - off, maxp, &payload, &plen, &used);
             if (rc == GC_FRAME_MORE) break;
             if (rc != GC_FRAME_OK) {
                 if (!c->tls && !n->tls && tr_tls_starts_handshake(c->in + off, c->inlen - off))
