@@ -268,6 +268,8 @@ void gc_apply_start(gc_core *c, const gc_msg *m)
     c->cur_delivered = false;
     c->stop_time = 0;
     c->lease_expiry = 0;
+    c->lapse_since = 0;
+    c->lapse_said = false;
     c->commit = 0;
     c->close = m->u.start.close;
     c->forced = m->u.start.flags & GC_START_FORCED;
@@ -561,6 +563,27 @@ static void wait_for_lower(gc_core *c, struct peer *low, uint64_t t)
     }
 }
 
+/* Why the lease ran out, per member: its last echo and when it was last heard. */
+static void lease_why(gc_core *c, uint64_t t, char *why, size_t cap)
+{
+    size_t w = 0;
+    for (uint32_t i = 0; i < c->cur.n && w < cap - 64; i++) {
+        struct peer *p = gc_peer_find(c, &c->cur.m[i].uuid);
+        if (!p) continue;
+        char echo[48] = "no echo";
+        if (p->echo_ts) snprintf(echo, sizeof echo, "last echo for a heartbeat of %.0f ms ago", (double)(t - p->echo_ts) / 1e6);
+        char nm[4 * GC_NAME_MAX + 8];
+        /* what gc_lease_spoken_for holds against it, when it is heard */
+        const char *hb = !p->have_hb ? ", no heartbeat state"
+                         : p->hb_epoch != c->cur.id.epoch ? ", its last heartbeat of another view"
+                         : p->hb_state != GC_ST_NORMAL ? ", its last heartbeat not in NORMAL"
+                         : p->inc != c->cur.m[i].incarnation ? ", another incarnation"
+                         : "";
+        w += (size_t)snprintf(why + w, cap - w, "%s%s: %s, heard %.0f ms ago%s", w ? "; " : "",
+                              gc_printable(p->name, nm, sizeof nm), echo, (double)(t - p->last_heard) / 1e6, hb);
+    }
+}
+
 void gc_evaluate(gc_core *c, uint64_t t)
 {
     if (c->state == GC_ST_LEFT) return;
@@ -578,25 +601,45 @@ void gc_evaluate(gc_core *c, uint64_t t)
         }
         return;
     }
+    if (c->lapse_since && c->state == GC_ST_NORMAL && t < c->lease_expiry) {
+        if (c->lapse_said)
+            tr_info("gcomm %s: echoes back after %.0f ms: primary again, the view kept", c->cfg.name,
+                    (double)(t - c->lapse_since) / 1e6);
+        c->lapse_since = 0;
+        c->lapse_said = false;
+    }
     /* cut off: lease lost while NORMAL in a primary view */
     if (c->state == GC_ST_NORMAL && c->cur.primary && c->established && t >= c->lease_expiry &&
         t >= c->lease_grace) {
-        char why[256] = "";
-        size_t w = 0;
-        for (uint32_t i = 0; i < c->cur.n && w < sizeof why - 64; i++) {
-            struct peer *p = gc_peer_find(c, &c->cur.m[i].uuid);
-            if (!p) continue;
-            char echo[48] = "no echo";
-            if (p->echo_ts) snprintf(echo, sizeof echo, "last echo for a heartbeat of %.0f ms ago", (double)(t - p->echo_ts) / 1e6);
-            char nm[4 * GC_NAME_MAX + 8];
-            w += (size_t)snprintf(why + w, sizeof why - w, "%s%s: %s, heard %.0f ms ago", w ? "; " : "",
-                                  gc_printable(p->name, nm, sizeof nm), echo,
-                                  (double)(t - p->last_heard) / 1e6);
+        char why[512] = "";
+        lease_why(c, t, why, sizeof why);
+        /* Late echoes are not lost ones. While members holding the majority weight still speak for
+         * the view, this node only stops counting as primary (gc_core_is_primary: the lease rule
+         * of section 7 holds as before) and waits up to keepalive_period for their echoes, which
+         * a bulk transfer over a far link holds back (design/gcomm.md section 7). A node that is
+         * really cut off hears nobody and leaves at once, as before. */
+        uint64_t from = c->lease_expiry > c->lease_grace ? c->lease_expiry : c->lease_grace;
+        if (t - from < c->cfg.keepalive_ns && gc_lease_spoken_for(c, t)) {
+            if (!c->lapse_since) {
+                c->lapse_since = t;
+                c->st.lease_lapses++;
+                /* at most one line per 10 s: on a far link lapses can come every heartbeat */
+                c->lapse_said = !c->lapse_logged || t - c->lapse_logged >= 10 * c->cfg.keepalive_ns;
+                if (c->lapse_said) {
+                    c->lapse_logged = t;
+                    tr_info("gcomm %s: echoes late (%s) while the members are heard: not primary until "
+                            "they come back, for at most %.0f ms (%llu such lapses)", c->cfg.name, why,
+                            (double)c->cfg.keepalive_ns / 1e6, (unsigned long long)c->st.lease_lapses);
+                }
+            }
+        } else {
+            tr_info("gcomm %s: lost contact with the primary component (%s)", c->cfg.name, why);
+            c->lapse_since = 0;
+            c->lapse_said = false;
+            gc_leave_normal(c, "lease expired");
+            gc_pend_drop_all(c);
+            gc_deliver_local_nonprim(c);
         }
-        tr_info("gcomm %s: lost contact with the primary component (%s)", c->cfg.name, why);
-        gc_leave_normal(c, "lease expired");
-        gc_pend_drop_all(c);
-        gc_deliver_local_nonprim(c);
     }
     /* a change that takes too long: report non-primary */
     if (c->state == GC_ST_CHANGE && c->have_dv && c->dv.primary && c->stop_time &&

@@ -78,9 +78,14 @@ struct gc_stats {
      * of what each new message found ahead of it over `send_q_samples` broadcasts. */
     uint64_t send_q, send_q_max, send_q_min, send_q_sum, send_q_samples;
     /* The longest a heartbeat of ours took to come back as a member's echo (send to echo),
-     * since the last gc_core_stats_flush: the lease (keepalive_period/2) is lost when it stays
-     * above lease - keepalive_period/8. */
+     * since the last gc_core_stats_flush: the lease (keepalive_period/2) lapses when it stays
+     * above lease - keepalive_period/8; the view is given up only past lease + keepalive_period,
+     * or when the members go quiet (design/gcomm.md section 7). */
     uint64_t echo_max_ns;
+    /* Times the lease lapsed while members holding the majority weight were still heard in the
+     * view (late echoes: the node stayed in it, not primary until they came back), this core's
+     * life. */
+    uint64_t lease_lapses;
 };
 
 /* gvw/gvwlen: the persisted gvwstate.dat contents, or NULL. The uuid comes from it if present. */

@@ -167,6 +167,10 @@ struct gc_core {
     uint64_t log_bytes; /* payload bytes in the log: what the retain limit bounds */
 
     uint64_t promised, max_epoch, promise_time, stop_time, lease_expiry, lease_grace;
+    /* the lease lapsed while members holding the majority weight still spoke for the view
+     * (gc_evaluate): since when (0: it holds), and when such a lapse was last logged */
+    uint64_t lapse_since, lapse_logged;
+    bool lapse_said; /* this lapse was logged: log its end too */
     uint64_t last_tick; /* when tick() last ran: a late one means this node's thread was held up */
     int promise_peer;
     int defer_peer;       /* the lower peer we leave the initiative to (gc_evaluate), or -1 */
@@ -286,6 +290,7 @@ void gc_send_ack(gc_core *c, bool all);
 
 /* gc_lease.c: leases and heartbeats */
 void gc_recompute_lease(gc_core *c);
+bool gc_lease_spoken_for(gc_core *c, uint64_t t);
 void gc_send_heartbeats(gc_core *c, uint64_t t);
 
 /* gc_gather.c: collected states and the gatherer */

@@ -47,6 +47,24 @@ void gc_recompute_lease(gc_core *c)
     }
 }
 
+/* Members holding the majority weight, this node included, still speak for its view: each was
+ * heard within t_fresh and its last heartbeat was NORMAL in this view's epoch. Their echoes of
+ * our heartbeats are then late (queued behind bulk data on a far link), not gone: a member that
+ * joins a view change says so in its next frame (a GATHER, an HB of another state). */
+bool gc_lease_spoken_for(gc_core *c, uint64_t t)
+{
+    uint64_t total = gc_view_weight(&c->cur), acc = 0;
+    for (uint32_t i = 0; i < c->cur.n; i++) {
+        const gc_member *m = &c->cur.m[i];
+        if (!tr_uuid_compare(&m->uuid, &c->me)) { acc += m->weight; continue; }
+        struct peer *p = gc_peer_find(c, &m->uuid);
+        if (p && p->inc == m->incarnation && gc_peer_fresh(c, p, t) && p->have_hb &&
+            p->hb_state == GC_ST_NORMAL && p->hb_epoch == c->cur.id.epoch)
+            acc += m->weight;
+    }
+    return lease_quorum(c, acc, total);
+}
+
 bool gc_core_is_primary(const gc_core *c)
 {
     return c->state == GC_ST_NORMAL && c->cur.primary && c->established && gc_now(c) < c->lease_expiry;

@@ -104,6 +104,8 @@ struct sim {
     struct event *heap;
     size_t heap_n, heap_cap;
     bool oneway[SIM_MAX_NODES + 1][SIM_MAX_NODES + 1]; /* frames i -> j blocked */
+    uint64_t extra_delay[SIM_MAX_NODES + 1][SIM_MAX_NODES + 1]; /* added to frames i -> j (a queue
+                                                                * ahead of them on a far link) */
     uint64_t max_packet;
     uint64_t bytes_per_sec; /* link bandwidth (frames queue behind each other); 0: unlimited */
     uint64_t node_bps[SIM_MAX_NODES + 1]; /* bandwidth of every link of one node (the lower one applies) */

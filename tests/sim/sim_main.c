@@ -1080,12 +1080,56 @@ static int scenario_manual_evict(void)
     return !ok;
 }
 
+/* Echoes late, not lost: every frame into one node (a member, or the leader) waits longer and
+ * longer, up to `delay`, as behind a growing queue of bulk data on a far link (docs/benchmarks.md,
+ * WAN). The delay grows by `rate` per ms (0.1: 100 ms per second), so frames keep arriving, only
+ * later: the echoes of the node's heartbeats come back after its lease (keepalive/2) while its
+ * peers are still heard. It must stay in the view and deliver (no view change anywhere) while
+ * an echo comes back within keepalive_period after the lease ran out (of a heartbeat sent at most
+ * 1.5 s before: lease 0.5 s, grace 1 s), and give the view up once none does: with the delay
+ * still growing, before frames sent then are 2 s late. */
+static int scenario_late_echoes(bool leader, uint64_t delay, double rate, bool expect_stay)
+{
+    struct sim s;
+    form(&s, 3, 61 + (uint64_t)leader);
+    int L = leader_of(&s), v = leader ? L : (L + 1) % 3;
+    uint64_t e0[3], np0 = 0, d0 = s.nodes[v].delivered_total;
+    for (int i = 0; i < 3; i++) e0[i] = s.nodes[i].view.id.epoch, np0 += s.nodes[i].nonprim_views;
+    uint64_t t0 = s.now, lost_at = 0, late_then = 0;
+    while (s.now < t0 + 20 * SIM_SEC && !sim_failed(&s)) {
+        uint64_t x = (uint64_t)((double)(s.now - t0) * rate);
+        if (x > delay) x = delay;
+        for (int i = 0; i < 3; i++)
+            if (i != v) s.extra_delay[i][v] = x;
+        sim_run_until(&s, s.now + SIM_MS);
+        if (!lost_at && !s.nodes[v].view.primary) lost_at = s.now, late_then = x;
+    }
+    uint64_t np = 0;
+    bool same = true;
+    for (int i = 0; i < 3; i++) np += s.nodes[i].nonprim_views, same = same && s.nodes[i].view.id.epoch == e0[i];
+    np -= np0;
+    uint64_t got = s.nodes[v].delivered_total - d0;
+    int rc = expect_stay ? sim_failed(&s) || np || !same || got < 1000
+                         : sim_failed(&s) || !lost_at || late_then > 2 * SIM_SEC;
+    char gave[96] = "";
+    if (lost_at)
+        snprintf(gave, sizeof gave, ", non-primary at %.1f s, its frames then %.0f ms late", (double)(lost_at - t0) / 1e9,
+                 (double)late_then / 1e6);
+    printf("scenario late-echoes (3 nodes, the %s's incoming frames up to %.0f ms late, +%.0f ms/s): %s; non-primary "
+           "views %llu, view changes %s, %llu delivered there in 20 s%s%s\n", leader ? "leader" : "member",
+           (double)delay / 1e6, rate * 1000, expect_stay ? "expect it to stay" : "expect it to give the view up",
+           (unsigned long long)np, same ? "none" : "some", (unsigned long long)got, gave, rc ? " FAIL " : " ok");
+    if (rc && s.fail[0]) printf("  %s\n", s.fail);
+    sim_free(&s);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     uint64_t seeds = 0, start = 1, one = 0, big = 0, retain = 0;
     uint64_t two = 0, two_one = 0;
     bool have_two_one = false;
-    bool have_one = false, verbose = false, trace = false, quiet = false, scen = false, evict = false;
+    bool have_one = false, verbose = false, trace = false, quiet = false, scen = false, evict = false, late = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--seeds") && i + 1 < argc) seeds = strtoull(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--start") && i + 1 < argc) start = strtoull(argv[++i], NULL, 10);
@@ -1095,6 +1139,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--quiet")) quiet = true;
         else if (!strcmp(argv[i], "--scenarios")) scen = true;
         else if (!strcmp(argv[i], "--evict")) evict = true;
+        else if (!strcmp(argv[i], "--late-echoes")) late = true;
         else if (!strcmp(argv[i], "--two-leave") && i + 1 < argc) two = strtoull(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--two-leave-variant") && i + 1 < argc) {
             two_one = strtoull(argv[++i], NULL, 10);
@@ -1106,7 +1151,7 @@ int main(int argc, char **argv)
             if (!retain) retain = UINT64_MAX;
         } else {
             fprintf(stderr, "usage: trireme-sim [--seeds N [--start S]] [--seed S [--verbose]] [--scenarios] "
-                            "[--big-mib M] [--slow-member LIMIT] [--evict] [--quiet]\n"
+                            "[--big-mib M] [--slow-member LIMIT] [--evict] [--late-echoes] [--quiet]\n"
                             "       [--two-leave N [--start S]] [--two-leave-variant K]\n");
             return 2;
         }
@@ -1149,12 +1194,20 @@ int main(int argc, char **argv)
         fails += scenario_auto_evict(3);
         fails += scenario_auto_evict(0);
         fails += scenario_manual_evict();
+        fails += scenario_late_echoes(false, 450 * SIM_MS, 0.1, true);
+        fails += scenario_late_echoes(true, 450 * SIM_MS, 0.1, true);
+        fails += scenario_late_echoes(false, 3 * SIM_SEC, 0.25, false);
     } else if (big) {
         fails += scenario_big(big);
     }
     if (retain) fails += scenario_slow_member(retain);
     if (two) fails += scenario_two_leave(start, two, false);
     if (have_two_one) fails += two_leave_variant(two_one, true);
+    if (late && !scen) {
+        fails += scenario_late_echoes(false, 450 * SIM_MS, 0.1, true);
+        fails += scenario_late_echoes(true, 450 * SIM_MS, 0.1, true);
+        fails += scenario_late_echoes(false, 3 * SIM_SEC, 0.25, false);
+    }
     if (evict && !scen) { /* the eviction scenarios alone */
         fails += scenario_auto_evict(3);
         fails += scenario_auto_evict(0);

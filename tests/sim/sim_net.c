@@ -106,6 +106,8 @@ static void schedule_frame(struct sim *s, struct frame *f)
 {
     struct sim_link *l = &s->links[f->link];
     uint64_t t = s->now + link_delay(s);
+    int from = sender(l, f->dir), to = other(l, f->dir);
+    if (from >= 0 && to >= 0) t += s->extra_delay[from][to];
     if (t < l->last_arrival[f->dir]) t = l->last_arrival[f->dir];
     l->last_arrival[f->dir] = t;
     push(s, (struct event){.t = t, .kind = EV_FRAME, .link = f->link, .f = f});

@@ -300,9 +300,9 @@ int main(int argc, char **argv)
             struct gc_stats stt;
             gc_node_stats(node, &stt);
             fprintf(stderr, "%s: primary=%d members=%u delivered=%" PRIu64 " seqno=%" PRId64 " repl_latency avg=%.2fms "
-                            "max=%.2fms pending=%" PRIu64 " echo_max=%.0fms\n", cfg.name, stt.primary, stt.members,
+                            "max=%.2fms pending=%" PRIu64 " echo_max=%.0fms lease_lapses=%" PRIu64 "\n", cfg.name, stt.primary, stt.members,
                     stt.msgs_delivered, stt.last_seqno, (double)stt.repl_latency_avg_ns / 1e6,
-                    (double)stt.repl_latency_max_ns / 1e6, stt.pending, (double)stt.echo_max_ns / 1e6);
+                    (double)stt.repl_latency_max_ns / 1e6, stt.pending, (double)stt.echo_max_ns / 1e6, stt.lease_lapses);
             gc_node_stats_flush(node); /* echo_max: per period */
             last_stats = tr_now_ns();
         }
