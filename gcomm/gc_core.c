@@ -285,6 +285,17 @@ void gc_core_recv(gc_core *c, int link, const uint8_t *buf, size_t len)
     stats_track(c);
 }
 
+/* Bytes of a frame not complete yet arrived on a link: its peer is alive. Behind a half-sent
+ * 64 KB frame on a far link whose TCP window is still small (slow start, BBR's PROBE_RTT),
+ * whole frames can be 375 ms (t_fresh) apart while bytes keep coming, and the leader would count
+ * as silent (design/gcomm.md section 9). */
+void gc_core_recv_partial(gc_core *c, int link)
+{
+    struct link *l = gc_link_slot(c, link);
+    if (!l || c->left || l->peer < 0) return;
+    c->peers[l->peer].last_heard = gc_now(c);
+}
+
 void gc_core_flush(gc_core *c) { gc_send_ack(c, false); }
 
 /* ---------- timers ---------- */

@@ -97,6 +97,9 @@ void gc_core_start(gc_core *c);
 void gc_core_conn_up(gc_core *c, int link, const char *addr);
 void gc_core_conn_down(gc_core *c, int link);
 void gc_core_recv(gc_core *c, int link, const uint8_t *buf, size_t len);
+/* Part of a frame arrived on the link (the driver holds it until the rest comes): the peer is
+ * heard, for failure detection only. */
+void gc_core_recv_partial(gc_core *c, int link);
 /* Called after a batch of recv events: sends coalesced acknowledgements. */
 void gc_core_flush(gc_core *c);
 void gc_core_tick(gc_core *c);

@@ -696,6 +696,7 @@ static void on_readable(gc_node *n, struct conn *c)
             memmove(c->in, c->in + off, c->inlen - off);
             c->inlen -= off;
         }
+        if (c->inlen && !c->pending) gc_core_recv_partial(n->core, id); /* a frame under way */
         if ((size_t)r < READ_CHUNK) break;
     }
     if (held && !c->more) { /* the budget ran out with input inside TLS: epoll will not say so */
