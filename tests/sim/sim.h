@@ -84,7 +84,8 @@ struct sim_link {
     uint64_t gen[2];    /* node incarnation (restart count) at each end */
 };
 
-enum ev_kind { EV_FRAME = 1, EV_CONNECT, EV_CONN_DOWN, EV_TICK, EV_FAULT, EV_BCAST, EV_TX, EV_OUTSIDER };
+/* EV_PARTIAL: bytes of a frame still on the wire reach the receiver (gc_core_recv_partial) */
+enum ev_kind { EV_FRAME = 1, EV_CONNECT, EV_CONN_DOWN, EV_TICK, EV_FAULT, EV_BCAST, EV_TX, EV_OUTSIDER, EV_PARTIAL };
 
 struct event {
     uint64_t t, seq;

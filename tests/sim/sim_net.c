@@ -148,8 +148,24 @@ static void start_tx(struct sim *s, int link, int dir)
     if (!f) f = dequeue(&l->txq_head[dir], &l->txq_tail[dir]);
     l->tx_busy[dir] = f != NULL;
     if (f) l->txq_bytes[dir] -= f->len;
-    if (f) push(s, (struct event){.t = s->now + (uint64_t)f->len * SIM_SEC / link_bps(s, l), .kind = EV_TX,
-                                  .link = link, .f = f});
+    if (!f) return;
+    uint64_t tx = (uint64_t)f->len * SIM_SEC / link_bps(s, l);
+    push(s, (struct event){.t = s->now + tx, .kind = EV_TX, .link = link, .f = f});
+    /* a frame that takes long on the wire: its bytes reach the receiver as they go, every 20 ms,
+     * as the TCP driver reads them (gc_core_recv_partial) */
+    for (uint64_t k = 1; k * 20 * SIM_MS < tx; k++)
+        push(s, (struct event){.t = s->now + k * 20 * SIM_MS, .kind = EV_PARTIAL, .link = link, .node = dir});
+}
+
+static void do_partial(struct sim *s, int link, int dir)
+{
+    struct sim_link *l = &s->links[link];
+    int to = other(l, dir), from = sender(l, dir), to_side = 1 - dir;
+    if (l->dead || to < 0 || to >= s->n || !l->up[to_side]) return;
+    struct sim_node *nd = &s->nodes[to];
+    if (!nd->alive || !nd->core || nd->paused || (uint64_t)nd->restarts != l->gen[to_side] || !can_talk(s, from, to))
+        return;
+    gc_core_recv_partial(nd->core, link);
 }
 
 static void transmit(struct sim *s, struct frame *f)
@@ -565,6 +581,9 @@ void sim_run_until(struct sim *s, uint64_t t_end)
         }
         case EV_CONNECT:
             do_connect(s, e.link);
+            break;
+        case EV_PARTIAL:
+            do_partial(s, e.link, e.node);
             break;
         case EV_OUTSIDER:
             if (s->out) sim_outsider_event(s);
