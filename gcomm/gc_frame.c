@@ -24,6 +24,12 @@ void gc_frame_header(uint8_t hdr[GC_FRAME_HDR], const uint8_t *payload, size_t l
     put32(hdr + 4, tr_crc32c(0, payload, len));
 }
 
+void gc_frame_header_authed(uint8_t hdr[GC_FRAME_HDR], size_t len)
+{
+    put32(hdr, (uint32_t)len);
+    put32(hdr + 4, 0);
+}
+
 static enum gc_frame_rc parse(const uint8_t *buf, size_t avail, size_t max_payload, const uint8_t **payload,
                               size_t *plen, size_t *consumed, bool crc)
 {

@@ -386,7 +386,9 @@ static void env_send(void *ctx, int link, const uint8_t *buf, size_t len, bool u
     if (!c || c->connecting || c->handshaking || c->sniffing) return;
     lowat_adapt(c, mono_ns());
     uint8_t hdr[GC_FRAME_HDR];
-    gc_frame_header(hdr, buf, len);
+    /* TLS: the peer leaves the CRC to the record's tag (gc_frame_parse_authed), so none is made */
+    if (c->tls) gc_frame_header_authed(hdr, len);
+    else gc_frame_header(hdr, buf, len);
     size_t skip = 0; /* bytes of header + payload already written */
     /* Write straight from the caller's buffer when nothing must go first: for bulk, nothing
      * queued at all; for urgent, no urgent frame queued and no bulk frame half written. With

@@ -1,5 +1,6 @@
-/* tests/fuzz/fuzz_gc_frame: libFuzzer target for stream framing and FRAG reassembly with the
- * production limits: frames up to GC_FRAME_MAX_PAYLOAD, the per-link and per-node budgets. */
+/* tests/fuzz/fuzz_gc_frame: libFuzzer target for stream framing (plaintext and TLS links) and FRAG
+ * reassembly with the production limits: frames up to GC_FRAME_MAX_PAYLOAD, the link and node budgets. */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,10 +33,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t off = 0;
     static gc_msg m;
     while (off < size) {
-        int li = data[off++] % LINKS;
+        /* the high bit: a TLS link, whose frames carry no CRC (gc_frame_parse_authed), so that
+         * what a peer with a valid certificate sends reaches the reassembly without one */
+        bool tls = data[off] & 0x80;
+        int li = (data[off++] & 0x7f) % LINKS;
         const uint8_t *p;
         size_t plen, used;
-        enum gc_frame_rc rc = gc_frame_parse(data + off, size - off, GC_FRAME_MAX_PAYLOAD, &p, &plen, &used);
+        enum gc_frame_rc rc = tls ? gc_frame_parse_authed(data + off, size - off, GC_FRAME_MAX_PAYLOAD, &p, &plen, &used)
+                                  : gc_frame_parse(data + off, size - off, GC_FRAME_MAX_PAYLOAD, &p, &plen, &used);
+        if (!tls) { /* what a plaintext link takes, a TLS link takes the same way */
+            const uint8_t *p2;
+            size_t plen2, used2;
+            enum gc_frame_rc rc2 = gc_frame_parse_authed(data + off, size - off, GC_FRAME_MAX_PAYLOAD, &p2, &plen2, &used2);
+            if (rc == GC_FRAME_OK && (rc2 != GC_FRAME_OK || p2 != p || plen2 != plen || used2 != used)) abort();
+            if (rc != GC_FRAME_OK && rc != GC_FRAME_BAD_CRC && rc2 != rc) abort();
+        }
         if (rc != GC_FRAME_OK) break;
         if (used > size - off || plen + GC_FRAME_HDR != used || plen > GC_FRAME_MAX_PAYLOAD) abort();
         if (gc_msg_decode(p, plen, &m) == 0) {

@@ -1,5 +1,5 @@
 /* tests/unit/check_gc_frame: the frame header of a stream link: lengths, the CRC check, and the
- * parse for TLS links that leaves the CRC to the record's tag. */
+ * header and parse for TLS links that leave the CRC to the record's tag. */
 #include "gcomm/gc_frame.h"
 
 #include <check.h>
@@ -48,12 +48,32 @@ START_TEST(authed_skips_crc_only)
 }
 END_TEST
 
+/* A TLS link's header: the length, and 0 where the CRC goes (its receivers parse authed). */
+START_TEST(authed_header)
+{
+    make(1024);
+    uint8_t hdr[GC_FRAME_HDR];
+    memcpy(hdr, frame, GC_FRAME_HDR);
+    gc_frame_header_authed(frame, 1024);
+    ck_assert(memcmp(frame, hdr, 4) == 0); /* the same length field */
+    ck_assert(memcmp(frame + 4, (uint8_t[4]){0}, 4) == 0);
+    const uint8_t *p;
+    size_t plen, used;
+    ck_assert_int_eq(gc_frame_parse_authed(frame, sizeof frame, 65536, &p, &plen, &used), GC_FRAME_OK);
+    ck_assert_uint_eq(plen, 1024);
+    ck_assert_uint_eq(used, sizeof frame);
+    /* ...which is why it must never go on a plaintext link */
+    ck_assert_int_eq(gc_frame_parse(frame, sizeof frame, 65536, &p, &plen, &used), GC_FRAME_BAD_CRC);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("gc_frame");
     TCase *t = tcase_create("frame");
     tcase_add_test(t, roundtrip_and_crc);
     tcase_add_test(t, authed_skips_crc_only);
+    tcase_add_test(t, authed_header);
     suite_add_tcase(s, t);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);

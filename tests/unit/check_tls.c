@@ -5,6 +5,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,7 +23,10 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "common/tr_crc32c.h"
 #include "common/tr_log.h"
+#include "gcomm/gc_frame.h"
+#include "gcomm/gc_msg.h"
 #include "gcomm/gc_node.h"
 #include "replicator/repl_options.h"
 
@@ -772,6 +777,80 @@ START_TEST(gcomm_group_over_tls)
 }
 END_TEST
 
+/* What a gc_node writes in a frame's CRC field: the payload's CRC32C on a plaintext link, whose
+ * receivers check it (gc_frame_parse), and 0 on a TLS link, whose receivers leave the check to
+ * the record's tag (gc_frame_parse_authed) and where computing it cost a pass over each frame.
+ * The node dials a listener here, which reads the node's HELLO as that link's receiver would:
+ * the frame must parse and decode as a HELLO of the node's group (case 0 plaintext, 1 TLS). */
+START_TEST(frame_crc_by_link)
+{
+    bool tls = _i == 1;
+    int ls = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    ck_assert_int_eq(bind(ls, (struct sockaddr *)&a, sizeof a), 0);
+    ck_assert_int_eq(listen(ls, 1), 0);
+    socklen_t alen = sizeof a;
+    ck_assert_int_eq(getsockname(ls, (struct sockaddr *)&a, &alen), 0);
+    struct gc_config cfg;
+    gc_config_defaults(&cfg);
+    cfg.wait_prim = false;
+    snprintf(cfg.group, sizeof cfg.group, "crcgroup");
+    snprintf(cfg.name, sizeof cfg.name, "c%d", _i);
+    snprintf(cfg.listen_addr, sizeof cfg.listen_addr, "tcp://127.0.0.1:%d", 21008 + (int)(getpid() % 9000) + _i);
+    cfg.nseeds = 1;
+    snprintf(cfg.seeds[0], GC_ADDR_MAX, "127.0.0.1:%u", (unsigned)ntohs(a.sin_port));
+    if (tls) cfg.tls = opts("n1.pem", "n1.key", "ca.pem");
+    gc_node *g = gc_node_create(&cfg);
+    ck_assert_ptr_nonnull(g);
+    ck_assert_int_eq(gc_node_start(g), 0);
+    struct pollfd pf = {.fd = ls, .events = POLLIN};
+    ck_assert_msg(poll(&pf, 1, 10000) == 1, "the node did not dial its seed within 10 s");
+    int fd = accept(ls, NULL, NULL);
+    ck_assert_int_ge(fd, 0);
+    struct timeval tv = {.tv_sec = 10};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    uint64_t deadline = now_ns() + 10000000000ull;
+    tr_tls_ctx *sc = NULL;
+    tr_tls *t = NULL;
+    if (tls) {
+        sc = ctx_of("n2.pem", "n2.key", "ca.pem");
+        t = tr_tls_new(sc, fd, TR_TLS_SERVER, "node");
+        ck_assert_ptr_nonnull(t);
+        ck_assert_msg(tr_tls_handshake_until(t, deadline) == 0, "%s", tr_tls_why(t));
+    }
+    static uint8_t frame[GC_FRAME_HDR + GC_FRAME_MAX_PAYLOAD];
+    if (tls) ck_assert_int_eq(tr_tls_read_full(t, frame, GC_FRAME_HDR, deadline), 0);
+    else ck_assert_int_eq(recv(fd, frame, GC_FRAME_HDR, MSG_WAITALL), GC_FRAME_HDR);
+    uint32_t len = (uint32_t)frame[0] | (uint32_t)frame[1] << 8 | (uint32_t)frame[2] << 16 | (uint32_t)frame[3] << 24;
+    uint32_t crc = (uint32_t)frame[4] | (uint32_t)frame[5] << 8 | (uint32_t)frame[6] << 16 | (uint32_t)frame[7] << 24;
+    ck_assert(len > 0 && len <= GC_FRAME_MAX_PAYLOAD);
+    if (tls) ck_assert_int_eq(tr_tls_read_full(t, frame + GC_FRAME_HDR, len, deadline), 0);
+    else ck_assert_int_eq(recv(fd, frame + GC_FRAME_HDR, len, MSG_WAITALL), (ssize_t)len);
+    const uint8_t *p;
+    size_t plen, used;
+    if (tls) {
+        ck_assert_int_eq(gc_frame_parse_authed(frame, GC_FRAME_HDR + len, GC_FRAME_MAX_PAYLOAD, &p, &plen, &used),
+                         GC_FRAME_OK);
+        ck_assert_uint_eq(crc, 0);
+    } else {
+        ck_assert_int_eq(gc_frame_parse(frame, GC_FRAME_HDR + len, GC_FRAME_MAX_PAYLOAD, &p, &plen, &used), GC_FRAME_OK);
+        ck_assert_uint_eq(crc, tr_crc32c(0, frame + GC_FRAME_HDR, len));
+    }
+    ck_assert_uint_eq(used, GC_FRAME_HDR + len);
+    gc_msg m;
+    ck_assert_int_eq(gc_msg_decode(p, plen, &m), 0);
+    ck_assert_int_eq(m.type, GC_MSG_HELLO);
+    ck_assert_str_eq(m.u.hello.group, "crcgroup");
+    gc_msg_release(&m);
+    gc_node_stop(g);
+    gc_node_destroy(g);
+    tr_tls_free(t);
+    tr_tls_ctx_free(sc);
+    close(fd);
+    close(ls);
+}
+END_TEST
+
 static void quiet(enum tr_log_level l, const char *m)
 {
     if (l <= TR_LOG_WARN) fprintf(stderr, "log: %s\n", m);
@@ -795,6 +874,7 @@ static Suite *tls_suite(void)
     tcase_add_test(t, blocking_helpers);
     tcase_add_test(t, batched_writes);
     tcase_add_test(t, gcomm_group_over_tls);
+    tcase_add_loop_test(t, frame_crc_by_link, 0, 2);
     suite_add_tcase(s, t);
     return s;
 }
