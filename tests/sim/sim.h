@@ -56,6 +56,8 @@ struct sim_node {
     uint64_t pr_gather;    /* epoch of the gather last seen */
     gc_view_id pr_cur;     /* the view last seen installed */
     gc_view pr_cur_view;
+    gc_view_id core_dv;    /* the core's view to deliver in at the previous step: a quiet view
+                            * (GC_START_QUIET) is installed there without being delivered */
     /* evict lists: what this incarnation has had in its list (it may only grow without clears) */
     gc_evict_list ev_seen;
     int ev_restarts;

@@ -400,6 +400,7 @@ void sim_node_start(struct sim *s, int i)
     nd->alive = true;
     nd->paused = false;
     nd->have_view = false;
+    memset(&nd->core_dv, 0, sizeof nd->core_dv);
     nd->left = false;
     nd->vs_count = nd->vs_hash = 0;
     nd->skip_ok = true;
